@@ -1,0 +1,1 @@
+"""Real servers (Dovecot IMAP, aiosmtpd SMTP) for tests and benchmarks."""

@@ -1,0 +1,63 @@
+"""pytest fixtures for real mail servers. Import them from a conftest:
+
+    from servers.fixtures import dovecot, mailbox, smtp_server  # noqa: F401
+
+`dovecot` is one server per test session (each test takes its own user via `mailbox`);
+tests that kill or reset the server make their own `Dovecot()` and close it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+
+from .dovecot import PASSWORD, Dovecot, DovecotUnavailable
+from .smtp import SmtpServer
+
+
+@pytest.fixture(scope="session")
+def dovecot() -> Iterator[Dovecot]:
+    try:
+        server = Dovecot()
+    except DovecotUnavailable as error:
+        pytest.fail(str(error), pytrace=False)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+@dataclass
+class Mailbox:
+    server: Dovecot
+    user: str
+    password: str = PASSWORD
+
+    @property
+    def host(self) -> str:
+        return self.server.host
+
+    @property
+    def port(self) -> int:
+        return self.server.port
+
+    def append(self, raw: bytes, folder: str = "INBOX", flags: tuple = ()) -> None:
+        self.server.append(self.user, raw, folder, flags)
+
+
+@pytest.fixture
+def mailbox(dovecot: Dovecot) -> Mailbox:
+    return Mailbox(dovecot, dovecot.add_user())
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[SmtpServer]:
+    server = SmtpServer()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -1,0 +1,1 @@
+"""The workspace: models, database, commands and queries. Imports no Textual (tested)."""

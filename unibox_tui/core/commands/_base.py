@@ -1,0 +1,147 @@
+"""What every command shares: resolving references, access rules, activity lines."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlmodel import select
+
+from .. import clock
+from ..db import Tx
+from ..errors import InvalidRequest, NoAccess, NotFound
+from ..ids import new_id
+from ..models import (
+    Agent,
+    Contact,
+    Conversation,
+    Inbox,
+    InboxAccess,
+    Message,
+    Notification,
+    Team,
+    TeamMember,
+)
+
+
+def agent_ref(tx: Tx, ref: str) -> Agent:
+    """An agent by id or @handle."""
+    handle = ref.lstrip("@").lower()
+    found = tx.find(Agent, id=ref) or tx.find(Agent, handle=handle)
+    if found is None:
+        raise NotFound(f"no agent {ref!r}; `unibox agents` lists handles")
+    return found
+
+
+def team_ref(tx: Tx, ref: str) -> Team:
+    found = tx.find(Team, id=ref) or tx.find(Team, name=ref)
+    if found is None:
+        for team in tx.session.exec(select(Team)).all():
+            if team.name.lower() == ref.lower():
+                return team
+        raise NotFound(f"no team {ref!r}")
+    return found
+
+
+def inbox_ref(tx: Tx, ref: str) -> Inbox:
+    found = tx.find(Inbox, id=ref) or tx.find(Inbox, name=ref)
+    if found is None:
+        for inbox in tx.session.exec(select(Inbox)).all():
+            if inbox.name.lower() == ref.lower():
+                return inbox
+        raise NotFound(f"no inbox {ref!r}")
+    return found
+
+
+def conversation(tx: Tx, conversation_id: str) -> Conversation:
+    return tx.get(Conversation, conversation_id, "conversation")
+
+
+def contact(tx: Tx, contact_id: str) -> Contact:
+    found = tx.get(Contact, contact_id, "contact")
+    # A merged contact forwards to the one it was merged into.
+    seen = {found.id}
+    while found.merged_into_id and found.merged_into_id not in seen:
+        found = tx.get(Contact, found.merged_into_id, "contact")
+        seen.add(found.id)
+    return found
+
+
+def can_access(tx: Tx, agent: Agent, inbox: Inbox) -> bool:
+    if inbox.access == "everyone":
+        return True
+    team_ids = {
+        m.team_id
+        for m in tx.session.exec(select(TeamMember).where(TeamMember.agent_id == agent.id))
+    }
+    for grant in tx.session.exec(select(InboxAccess).where(InboxAccess.inbox_id == inbox.id)):
+        if grant.agent_id == agent.id or (grant.team_id and grant.team_id in team_ids):
+            return True
+    return False
+
+
+def require_access(tx: Tx, agent: Agent, inbox: Inbox) -> None:
+    if not can_access(tx, agent, inbox):
+        raise NoAccess(f"@{agent.handle} has no access to inbox {inbox.name!r}")
+
+
+def require_text(value: str, what: str) -> str:
+    if not value or not value.strip():
+        raise InvalidRequest(f"{what} is empty; write something first")
+    return value
+
+
+def require_choice(value: str, choices: tuple[str, ...], what: str) -> str:
+    if value not in choices:
+        raise InvalidRequest(f"{what} must be one of {', '.join(choices)} (got {value!r})")
+    return value
+
+
+def activity(tx: Tx, conv: Conversation, text: str, actor: Agent | None) -> Message:
+    """An activity line in the thread ("Ana closed this"); also stamps the conversation."""
+    message = Message(
+        id=new_id(tx.now),
+        conversation_id=conv.id,
+        kind="activity",
+        author_agent_id=actor.id if actor else None,
+        body=text,
+        created_at=tx.now,
+    )
+    tx.stamp(message)
+    tx.stamp(conv)
+    return message
+
+
+def who(actor: Agent | None) -> str:
+    return actor.name if actor else "Unibox"
+
+
+def notify(
+    tx: Tx,
+    agent: Agent,
+    kind: str,
+    text: str,
+    *,
+    conv: Conversation | None = None,
+    message: Message | None = None,
+    actor: Agent | None = None,
+) -> Notification:
+    note = Notification(
+        id=new_id(tx.now),
+        agent_id=agent.id,
+        kind=kind,
+        conversation_id=conv.id if conv else None,
+        message_id=message.id if message else None,
+        actor_id=actor.id if actor else None,
+        text=text,
+        created_at=tx.now,
+    )
+    tx.stamp(note)
+    return note
+
+
+def future(when: datetime, now: datetime, what: str) -> datetime:
+    if when.tzinfo is None:
+        raise InvalidRequest(f"{what} needs a time zone")
+    if when <= now:
+        raise InvalidRequest(f"{what} {clock.iso(when)} is in the past; pick a later time")
+    return when

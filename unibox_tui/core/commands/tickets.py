@@ -1,0 +1,108 @@
+"""Tickets: a conversation that needs tracking (pipeline, stage, priority, owner)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from ..db import Workspace
+from ..errors import InvalidRequest
+from ..ids import new_id
+from ..models import TICKET_PRIORITIES, Ticket
+from ._base import activity, agent_ref, conversation, require_choice, require_text
+
+
+def create_ticket(
+    ws: Workspace,
+    *,
+    actor: str,
+    conversation_id: str | None = None,
+    title: str | None = None,
+    pipeline: str = "Support",
+    stage: str = "New",
+    priority: str = "normal",
+    owner: str | None = None,
+    id: str | None = None,
+    now: datetime | None = None,
+) -> str:
+    """Create a ticket, linked to a conversation when one is given (its subject is the
+    default title). A conversation links at most one ticket."""
+    require_choice(priority, TICKET_PRIORITIES, "priority")
+    with ws.write(now) as tx:
+        by = agent_ref(tx, actor)
+        conv = conversation(tx, conversation_id) if conversation_id else None
+        if conv and conv.ticket_id:
+            linked = tx.get(Ticket, conv.ticket_id, "ticket")
+            raise InvalidRequest(f"this conversation already has ticket #{linked.number}")
+        title = title or (conv.subject or conv.preview if conv else "")
+        ticket = Ticket(
+            id=id or new_id(tx.now),
+            number=tx.next_number("ticket"),
+            title=require_text(title, "ticket title"),
+            pipeline=require_text(pipeline, "pipeline"),
+            stage=require_text(stage, "stage"),
+            priority=priority,
+            owner_id=agent_ref(tx, owner).id if owner else None,
+            created_at=tx.now,
+        )
+        tx.stamp(ticket)
+        if conv:
+            conv.ticket_id = ticket.id
+            activity(tx, conv, f"{by.name} created ticket #{ticket.number}", by)
+        return ticket.id
+
+
+def update_ticket(
+    ws: Workspace,
+    ticket_id: str,
+    *,
+    actor: str,
+    title: str | None = None,
+    pipeline: str | None = None,
+    stage: str | None = None,
+    priority: str | None = None,
+    owner: str | None = None,
+    now: datetime | None = None,
+) -> bool:
+    """Change the given fields; `owner=""` clears the owner. False if nothing changed."""
+    with ws.write(now) as tx:
+        by = agent_ref(tx, actor)
+        ticket = tx.get(Ticket, ticket_id, "ticket")
+        before = (ticket.title, ticket.pipeline, ticket.stage, ticket.priority, ticket.owner_id)
+        if title is not None:
+            ticket.title = require_text(title, "ticket title")
+        if pipeline is not None:
+            ticket.pipeline = require_text(pipeline, "pipeline")
+        if stage is not None:
+            ticket.stage = require_text(stage, "stage")
+        if priority is not None:
+            ticket.priority = require_choice(priority, TICKET_PRIORITIES, "priority")
+        if owner is not None:
+            ticket.owner_id = agent_ref(tx, owner).id if owner else None
+        after = (ticket.title, ticket.pipeline, ticket.stage, ticket.priority, ticket.owner_id)
+        if before == after:
+            return False
+        tx.stamp(ticket)
+        _note_on_conversations(tx, ticket, f"{by.name} updated ticket #{ticket.number}", by)
+        return True
+
+
+def close_ticket(ws: Workspace, ticket_id: str, *, actor: str, now: datetime | None = None) -> bool:
+    with ws.write(now) as tx:
+        by = agent_ref(tx, actor)
+        ticket = tx.get(Ticket, ticket_id, "ticket")
+        if ticket.status == "closed":
+            return False
+        ticket.status, ticket.closed_at = "closed", tx.now
+        tx.stamp(ticket)
+        _note_on_conversations(tx, ticket, f"{by.name} closed ticket #{ticket.number}", by)
+        return True
+
+
+def _note_on_conversations(tx, ticket: Ticket, text: str, by) -> None:  # type: ignore[no-untyped-def]
+    ids = (
+        tx.session.connection()
+        .exec_driver_sql("SELECT id FROM conversation WHERE ticket_id = ?", (ticket.id,))
+        .scalars()
+    )
+    for conv_id in list(ids):
+        activity(tx, conversation(tx, conv_id), text, by)

@@ -1,0 +1,33 @@
+"""Typed errors with messages a person can act on. The CLI prints `str(error)` on one line."""
+
+from __future__ import annotations
+
+
+class UniboxError(Exception):
+    """Base: a request that cannot be done, with a one-line reason and what to do."""
+
+    exit_code = 1
+
+
+class NotFound(UniboxError):
+    pass
+
+
+class InvalidRequest(UniboxError):
+    pass
+
+
+class NoAccess(UniboxError):
+    pass
+
+
+class WorkspaceError(UniboxError):
+    """The database file itself is the problem (corrupt, newer, locked, unwritable)."""
+
+
+class ConfigError(UniboxError):
+    pass
+
+
+class SecretError(UniboxError):
+    pass

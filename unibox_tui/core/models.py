@@ -1,0 +1,287 @@
+"""The workspace model (SQLModel). Words follow DESIGN.md.
+
+Rules every table follows:
+- `id` is a string UUIDv7 (core/ids.py) that a client can mint offline.
+- Mutable rows carry `updated_at` and `seq`: the workspace change sequence number of the
+  write that last touched them (one number per command, see db.Workspace.write), so
+  "everything since cursor N" is `WHERE seq > N` on an index.
+- Conversations and messages also have an integer `rid` (the SQLite rowid): the FTS index
+  and keyset cursors use it. It is local to one database; `id` is what leaves it.
+- Timestamps are UTC, stored as fixed-width text (core/clock.py).
+- Enumerations are plain strings; the allowed values are listed here and checked by commands.
+
+The schema itself is created by the migrations (core/migrations); a test checks that these
+classes and the migrated schema agree.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Column, Index, Integer, String, Text, TypeDecorator, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from . import clock
+
+CHANNEL_KINDS = ("email", "chat", "messenger", "whatsapp", "form")
+IDENTITY_KINDS = ("email", "messenger", "whatsapp", "chat", "phone")
+STATUSES = ("open", "snoozed", "closed")
+MESSAGE_KINDS = ("incoming", "outgoing", "comment", "activity")
+DELIVERY_STATES = ("queued", "sent", "failed")  # outgoing messages only; NULL otherwise
+AVAILABILITY = ("available", "away")
+INBOX_ACCESS = ("everyone", "listed")
+TICKET_PRIORITIES = ("low", "normal", "high", "urgent")
+TICKET_STATUSES = ("open", "closed")
+NOTIFICATION_KINDS = ("mention", "assigned", "new_conversation")
+OUTBOX_STATES = ("pending", "sending", "sent", "failed")
+
+
+class UTCDateTime(TypeDecorator):
+    """Aware UTC datetimes stored as fixed-width text."""
+
+    impl = String(26)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> str | None:
+        return clock.to_db(value)
+
+    def process_result_value(self, value: str | None, dialect: Any) -> datetime | None:
+        return clock.from_db(value)
+
+
+def ts(nullable: bool = True, index: bool = False) -> Any:
+    return Field(default=None, sa_type=UTCDateTime, nullable=nullable, index=index)
+
+
+class Changed(SQLModel):
+    """Columns every mutable row has."""
+
+    updated_at: datetime | None = ts()
+    seq: int = Field(default=0, index=True)
+
+
+class Setting(SQLModel, table=True):
+    """Workspace settings (name, default agent, ...) as JSON values. Never secrets."""
+
+    __tablename__ = "setting"
+    key: str = Field(primary_key=True)
+    value: str = Field(sa_column=Column(Text, nullable=False))
+
+
+class Sequence(SQLModel, table=True):
+    """Named counters; `seq` is the workspace change sequence number."""
+
+    __tablename__ = "sequence"
+    name: str = Field(primary_key=True)
+    value: int = 0
+
+
+class Agent(Changed, table=True):
+    __tablename__ = "agent"
+    id: str = Field(primary_key=True)
+    name: str
+    handle: str = Field(sa_column=Column(String, unique=True, nullable=False))
+    email: str | None = None
+    availability: str = "available"
+
+
+class Team(Changed, table=True):
+    __tablename__ = "team"
+    id: str = Field(primary_key=True)
+    name: str = Field(sa_column=Column(String, unique=True, nullable=False))
+
+
+class TeamMember(SQLModel, table=True):
+    __tablename__ = "team_member"
+    team_id: str = Field(primary_key=True, foreign_key="team.id")
+    agent_id: str = Field(primary_key=True, foreign_key="agent.id")
+
+
+class Inbox(Changed, table=True):
+    __tablename__ = "inbox"
+    id: str = Field(primary_key=True)
+    name: str = Field(sa_column=Column(String, unique=True, nullable=False))
+    access: str = "everyone"
+
+
+class InboxAccess(SQLModel, table=True):
+    """Who may see an inbox whose access is "listed": agents and/or teams."""
+
+    __tablename__ = "inbox_access"
+    id: str = Field(primary_key=True)
+    inbox_id: str = Field(foreign_key="inbox.id", index=True)
+    agent_id: str | None = Field(default=None, foreign_key="agent.id")
+    team_id: str | None = Field(default=None, foreign_key="team.id")
+
+
+class Channel(Changed, table=True):
+    """One connected address: an e-mail box, a chat widget, a Messenger page, ...
+
+    `settings` is JSON with per-kind settings and, for a secret, only where it comes from
+    (`{"password_source": "env:VAR" | "file:/path" | "keyring"}`), never the secret.
+    """
+
+    __tablename__ = "channel"
+    id: str = Field(primary_key=True)
+    inbox_id: str = Field(foreign_key="inbox.id", index=True)
+    kind: str
+    name: str
+    address: str | None = None
+    enabled: bool = True
+    settings: str = Field(default="{}", sa_column=Column(Text, nullable=False))
+    status: str | None = None  # last connection state shown to agents ("ok", an error line)
+
+
+class Contact(Changed, table=True):
+    __tablename__ = "contact"
+    id: str = Field(primary_key=True)
+    name: str = ""
+    company: str | None = None
+    owner_id: str | None = Field(default=None, foreign_key="agent.id")
+    notes: str = ""
+    created_at: datetime | None = ts()
+    merged_into_id: str | None = Field(default=None, foreign_key="contact.id")
+
+
+class ContactIdentity(Changed, table=True):
+    """How a contact is reached on a channel; one identity belongs to one contact."""
+
+    __tablename__ = "contact_identity"
+    __table_args__ = (UniqueConstraint("kind", "value"),)
+    id: str = Field(primary_key=True)
+    contact_id: str = Field(foreign_key="contact.id", index=True)
+    kind: str
+    value: str
+
+
+class Ticket(Changed, table=True):
+    __tablename__ = "ticket"
+    id: str = Field(primary_key=True)
+    number: int = Field(sa_column=Column(Integer, unique=True, nullable=False))
+    title: str
+    pipeline: str = "Support"
+    stage: str = "New"
+    priority: str = "normal"
+    owner_id: str | None = Field(default=None, foreign_key="agent.id")
+    status: str = "open"
+    created_at: datetime | None = ts()
+    closed_at: datetime | None = ts()
+
+
+class Conversation(Changed, table=True):
+    __tablename__ = "conversation"
+    __table_args__ = (
+        # Each list view is one keyset range scan; `unread` rides along so counts are
+        # covered by the same index.
+        Index("ix_conv_time", "last_message_at", "rid", "unread"),
+        Index("ix_conv_status", "status", "last_message_at", "rid", "unread"),
+        Index("ix_conv_inbox", "inbox_id", "status", "last_message_at", "rid", "unread"),
+        Index("ix_conv_assignee", "assignee_id", "status", "last_message_at", "rid", "unread"),
+        Index("ix_conv_kind", "channel_kind", "status", "last_message_at", "rid", "unread"),
+        Index("ix_conv_contact", "contact_id", "last_message_at"),
+        Index("ix_conv_snoozed", "snoozed_until"),
+    )
+    rid: int | None = Field(default=None, primary_key=True)
+    id: str = Field(sa_column=Column(String, unique=True, nullable=False))
+    inbox_id: str = Field(foreign_key="inbox.id")
+    channel_id: str = Field(foreign_key="channel.id")
+    channel_kind: str  # copy of channel.kind: the per-kind views filter on it
+    contact_id: str = Field(foreign_key="contact.id")
+    subject: str = ""
+    preview: str = ""  # first line of the latest customer or agent message
+    status: str = "open"
+    snoozed_until: datetime | None = ts()
+    assignee_id: str | None = Field(default=None, foreign_key="agent.id")
+    team_id: str | None = Field(default=None, foreign_key="team.id")
+    unread: bool = True
+    waiting: bool = True  # the customer spoke last: waiting for us
+    message_count: int = 0
+    created_at: datetime | None = ts()
+    last_message_at: datetime | None = ts()
+    first_response_at: datetime | None = ts()
+    closed_at: datetime | None = ts()
+    ticket_id: str | None = Field(default=None, foreign_key="ticket.id", index=True)
+    meta: str = Field(default="{}", sa_column=Column(Text, nullable=False))  # e.g. e-mail CC
+
+
+class Message(Changed, table=True):
+    __tablename__ = "message"
+    __table_args__ = (
+        Index("ix_message_conv", "conversation_id", "rid"),
+        Index("ix_message_external", "external_id"),
+    )
+    rid: int | None = Field(default=None, primary_key=True)
+    id: str = Field(sa_column=Column(String, unique=True, nullable=False))
+    conversation_id: str = Field(foreign_key="conversation.id")
+    kind: str
+    author_agent_id: str | None = Field(default=None, foreign_key="agent.id")
+    author_contact_id: str | None = Field(default=None, foreign_key="contact.id")
+    channel_id: str | None = Field(default=None, foreign_key="channel.id")
+    body: str = Field(default="", sa_column=Column(Text, nullable=False))
+    body_html: str | None = Field(default=None, sa_column=Column(Text))
+    external_id: str | None = None  # e-mail Message-ID, Messenger mid, WhatsApp wamid, ...
+    delivery_state: str | None = None
+    delivery_error: str | None = None
+    flags: str = ""  # space-separated: unparsed auto_reply bulk bounce denied ...
+    meta: str = Field(default="{}", sa_column=Column(Text, nullable=False))  # headers, cc
+    created_at: datetime | None = ts()
+
+
+class Attachment(Changed, table=True):
+    __tablename__ = "attachment"
+    id: str = Field(primary_key=True)
+    message_id: str = Field(foreign_key="message.id", index=True)
+    filename: str
+    content_type: str = "application/octet-stream"
+    size: int = 0
+    data: bytes | None = None  # stored bytes, or None when over the size limit / on disk
+    path: str | None = None
+    note: str | None = None  # e.g. "not stored: 31 MB is over the 25 MB limit"
+
+
+class Notification(Changed, table=True):
+    __tablename__ = "notification"
+    __table_args__ = (Index("ix_notification_agent", "agent_id", "read_at"),)
+    id: str = Field(primary_key=True)
+    agent_id: str = Field(foreign_key="agent.id")
+    kind: str
+    conversation_id: str | None = Field(default=None, foreign_key="conversation.id")
+    message_id: str | None = Field(default=None, foreign_key="message.id")
+    actor_id: str | None = Field(default=None, foreign_key="agent.id")
+    text: str = ""
+    created_at: datetime | None = ts()
+    read_at: datetime | None = ts()
+
+
+class Snippet(Changed, table=True):
+    __tablename__ = "snippet"
+    id: str = Field(primary_key=True)
+    name: str = Field(sa_column=Column(String, unique=True, nullable=False))
+    body: str = Field(sa_column=Column(Text, nullable=False))
+
+
+class OutboxEntry(Changed, table=True):
+    """A message waiting to leave. Written in the same transaction as the message."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_due", "state", "next_attempt_at"),)
+    id: str = Field(primary_key=True)
+    message_id: str = Field(sa_column=Column(String, unique=True, nullable=False))
+    channel_id: str = Field(foreign_key="channel.id")
+    state: str = "pending"
+    attempts: int = 0
+    next_attempt_at: datetime | None = ts()
+    last_error: str | None = None
+    created_at: datetime | None = ts()
+
+
+class SyncState(Changed, table=True):
+    """Where a channel's sync stands, e.g. per IMAP folder: UIDVALIDITY, UIDNEXT, MODSEQ."""
+
+    __tablename__ = "sync_state"
+    __table_args__ = (UniqueConstraint("channel_id", "key"),)
+    id: str = Field(primary_key=True)
+    channel_id: str = Field(foreign_key="channel.id")
+    key: str  # e.g. folder name
+    state: str = Field(default="{}", sa_column=Column(Text, nullable=False))

@@ -1,0 +1,44 @@
+"""The one place that makes customer text safe to show and store for display.
+
+Everything a customer can write (names, subjects, bodies, file names) passes through
+`clean()` before it reaches a widget: C0/C1 controls, ANSI/OSC escape sequences and bidi
+overrides are removed, so text can never move the cursor, retitle the terminal or reorder
+what the agent reads. Widgets then build `rich.text.Text(plain)` — never markup.
+"""
+
+from __future__ import annotations
+
+import re
+
+# CSI (ESC [ ... final), OSC (ESC ] ... BEL or ST), other ESC sequences, and 8-bit CSI/OSC.
+_ESCAPES = re.compile(
+    r"""
+    \x1b\[[0-?]*[ -/]*[@-~]          # CSI
+    | \x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?   # OSC ... BEL/ST
+    | \x1b[PX^_][^\x1b]*(?:\x1b\\)?  # DCS/SOS/PM/APC ... ST
+    | \x1b[@-Z\\-_]                  # 2-byte escapes
+    | \x9b[0-?]*[ -/]*[@-~]          # 8-bit CSI
+    | \x9d[^\x07\x9c]*(?:\x07|\x9c)? # 8-bit OSC
+    """,
+    re.VERBOSE,
+)
+# Remaining C0 (except tab/newline), DEL, C1, and bidi embedding/override/isolate controls.
+_CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\u200e\u200f]")
+
+
+def clean(value: str | None) -> str:
+    """Customer text with every escape sequence and control character removed.
+
+    Newlines and tabs survive (bodies have lines); `\\r\\n` becomes `\\n`.
+    """
+    if not value:
+        return ""
+    value = value.replace("\r\n", "\n").replace("\r", "\n")
+    value = _ESCAPES.sub("", value)
+    return _CONTROLS.sub("", value)
+
+
+def one_line(value: str | None, limit: int = 200) -> str:
+    """Clean text folded onto one line (subjects, names, previews)."""
+    text = " ".join(clean(value).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
