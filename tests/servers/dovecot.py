@@ -154,6 +154,7 @@ class Dovecot:
         self.users_file = self.root / "users"
         self.users_file.touch()
         (self.root / "home").mkdir(exist_ok=True)
+        shutil.chown(self.root / "home", "dovecot", "dovecot")  # mail processes create homes
         _make_certificate(self.root)
         text = CONFIG.format(d=self.root, port=self.port, tls_port=self.tls_port)
         if not sent_folder:
@@ -162,10 +163,12 @@ class Dovecot:
             )
         self.config.write_text(text)
         self.proc: subprocess.Popen[bytes] | None = None
+        self._pool: list[str] = []
+        self._fill_pool()
 
     # --- lifecycle -------------------------------------------------------------------------
     def start(self, timeout: float = 15.0) -> None:
-        log = open(self.root / "master.out", "ab")  # noqa: SIM115 - owned by the process
+        log = open(self.root / "master.out", "ab")
         self.proc = subprocess.Popen(
             [self.binary, "-F", "-c", str(self.config)], stdout=log, stderr=log
         )
@@ -263,11 +266,29 @@ class Dovecot:
 
     # --- mailboxes -------------------------------------------------------------------------
     def add_user(self, name: str | None = None, password: str = PASSWORD) -> str:
-        """A fresh mailbox; tests sharing one server each get their own."""
-        user = name or f"u{uuid.uuid4().hex[:10]}@example.com"
+        """A fresh mailbox; tests sharing one server each get their own.
+
+        Dovecot re-reads the passwd-file at most about once a second, so a user added while
+        it runs may be refused for a moment. Unnamed users come from a pool written before
+        start; a named user added to a running server waits until Dovecot sees it.
+        """
+        if name is None:
+            if self._pool:
+                return self._pool.pop()
+            name = f"u{uuid.uuid4().hex[:10]}@example.com"
         with self.users_file.open("a") as handle:
-            handle.write(f"{user}:{{PLAIN}}{password}\n")
-        return user
+            handle.write(f"{name}:{{PLAIN}}{password}\n")
+        if self.running:
+            time.sleep(1.1)  # next second: the changed mtime is seen on the next login
+            stamp = time.time()
+            os.utime(self.users_file, (stamp, stamp))
+        return name
+
+    def _fill_pool(self, count: int = 100) -> None:
+        names = [f"p{uuid.uuid4().hex[:10]}@example.com" for _ in range(count)]
+        with self.users_file.open("a") as handle:
+            handle.writelines(f"{n}:{{PLAIN}}{PASSWORD}\n" for n in names)
+        self._pool = names
 
     def maildir(self, user: str) -> Path:
         return self.root / "home" / user / "Maildir"

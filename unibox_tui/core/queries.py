@@ -442,65 +442,39 @@ def search(ws: Workspace, text: str, *, limit: int = 50) -> list[SearchHit]:
 
 
 def search_on(conn: Connection, query: str, limit: int) -> list[SearchHit]:
-    # Both FTS tables are walked newest rowid first and stop early: a common word costs
-    # the same as a rare one. The conversation set is then ordered by activity.
-    conv_hits = (
-        conn.exec_driver_sql(
-            "SELECT rowid FROM conversation_fts WHERE conversation_fts MATCH ? "
-            "ORDER BY rowid DESC LIMIT ?",
-            (query, limit),
-        )
-        .scalars()
-        .all()
-    )
+    # Both FTS tables are walked newest rowid first and stop early, so a common word costs
+    # about what a rare one does. Snippets are made in the same scan: FTS5 cannot look rows
+    # up by rowid together with MATCH, so a second pass per hit would rescan every match.
+    conv_hits = conn.exec_driver_sql(
+        "SELECT rowid, highlight(conversation_fts, 0, char(2), char(3)) || ' — ' || "
+        "highlight(conversation_fts, 1, char(2), char(3)) FROM conversation_fts "
+        "WHERE conversation_fts MATCH ? ORDER BY rowid DESC LIMIT ?",
+        (query, limit),
+    ).all()
     msg_hits = conn.exec_driver_sql(
-        "SELECT m.conversation_id, f.rowid FROM "
-        "(SELECT rowid FROM message_fts WHERE message_fts MATCH ? ORDER BY rowid DESC LIMIT ?) f "
+        "SELECT m.conversation_id, f.snip FROM (SELECT rowid, "
+        "snippet(message_fts, 0, char(2), char(3), '…', 12) AS snip FROM message_fts "
+        "WHERE message_fts MATCH ? ORDER BY rowid DESC LIMIT ?) f "
         "JOIN message m ON m.rid = f.rowid",
         (query, limit * 4),
     ).all()
-    best_message: dict[str, int] = {}
-    for conv_id, rid in msg_hits:
-        best_message.setdefault(conv_id, rid)
+    message_snip: dict[str, str] = {}
+    for conv_id, snip in msg_hits:
+        message_snip.setdefault(conv_id, snip)  # the newest matching message
+    subject_snip = {rid: snip for rid, snip in conv_hits}
     rows: dict[str, ConversationRow] = {}
-    if conv_hits:
-        marks = ",".join("?" * len(conv_hits))
-        for r in conn.exec_driver_sql(
-            f"SELECT {ROW_COLUMNS} {ROW_FROM} WHERE c.rid IN ({marks})", tuple(conv_hits)
-        ):
-            rows[r[0]] = _row(r)
-    missing = [cid for cid in best_message if cid not in rows]
-    if missing:
-        marks = ",".join("?" * len(missing))
-        for r in conn.exec_driver_sql(
-            f"SELECT {ROW_COLUMNS} {ROW_FROM} WHERE c.id IN ({marks})", tuple(missing)
-        ):
-            rows[r[0]] = _row(r)
-    ordered = sorted(rows.values(), key=lambda r: (r.last_message_at, r.rid), reverse=True)[:limit]
-    snippets: dict[int, str] = {}
-    wanted = [best_message[r.id] for r in ordered if r.id in best_message]
-    if wanted:
-        marks = ",".join("?" * len(wanted))
-        for rid, snip in conn.exec_driver_sql(
-            f"SELECT rowid, snippet(message_fts, 0, char(2), char(3), '…', 12) FROM message_fts "
-            f"WHERE message_fts MATCH ? AND rowid IN ({marks})",
-            (query, *wanted),
-        ):
-            snippets[rid] = snip
-    subject_snips: dict[int, str] = {}
-    plain_conv = [r.rid for r in ordered if r.id not in best_message]
-    if plain_conv:
-        marks = ",".join("?" * len(plain_conv))
-        for rid, snip in conn.exec_driver_sql(
-            "SELECT rowid, highlight(conversation_fts, 0, char(2), char(3)) || ' — ' || "
-            "highlight(conversation_fts, 1, char(2), char(3)) FROM conversation_fts "
-            f"WHERE conversation_fts MATCH ? AND rowid IN ({marks})",
-            (query, *plain_conv),
-        ):
-            subject_snips[rid] = snip
+    for column, keys in (("c.rid", list(subject_snip)), ("c.id", list(message_snip))):
+        keys = [k for k in keys if k not in rows] if column == "c.id" else keys
+        if keys:
+            marks = ",".join("?" * len(keys))
+            for r in conn.exec_driver_sql(
+                f"SELECT {ROW_COLUMNS} {ROW_FROM} WHERE {column} IN ({marks})", tuple(keys)
+            ):
+                rows[r[0]] = _row(r)
+    ordered = sorted(rows.values(), key=lambda r: (r.last_message_at, r.rid), reverse=True)
     hits = []
-    for r in ordered:
-        marked = snippets.get(best_message.get(r.id, -1)) or subject_snips.get(r.rid) or r.subject
+    for r in ordered[:limit]:
+        marked = message_snip.get(r.id) or subject_snip.get(r.rid) or r.subject
         plain, spans = _split_marks(" ".join(marked.split()))
         hits.append(SearchHit(r, plain, spans))
     return hits

@@ -157,7 +157,7 @@ def _word(match: re.Match[str]) -> str:
     charset, encoding, text = match.group(1).split("*", 1)[0], match.group(2), match.group(3)
     try:
         if encoding in "bB":
-            data = base64.b64decode(text + "=" * (-len(text) % 4))
+            data = base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
         else:
             data = quopri.decodestring(text.encode("ascii", "replace"), header=True)
     except (ValueError, binascii.Error):

@@ -29,7 +29,6 @@ from ._base import (
     require_access,
     require_text,
     team_ref,
-    who,
 )
 from .contacts import identities_of
 

@@ -1,0 +1,113 @@
+"""Every key binding of the app, as data: the one registry help, the palette and keymaps read.
+
+Each binding has an id; `config.toml` remaps it with `[keymap] id = "keys"` (comma-separated
+keys), which Textual applies through `App.set_keymap`. A widget or screen takes its
+`BINDINGS` from `bindings(scope)`, so adding a binding here is the whole job: help (`?`)
+and the command palette list it without further code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from textual.binding import Binding
+
+
+@dataclass(frozen=True)
+class ActionSpec:
+    id: str
+    keys: str  # default keys, comma-separated, Textual key names
+    action: str  # the action string run on the scope's node
+    description: str
+    scopes: tuple[str, ...]
+    show: bool = False  # in the footer
+    priority: bool = False
+    palette: bool = True  # offered by name in the command palette
+
+
+# Scopes: where a binding lives. `app` on the App, `inbox` on the inbox screen, the others on
+# the widget of that name (so j/k mean "move" in whichever pane has focus).
+APP, INBOX, LIST, VIEWS, THREAD, COMPOSER = "app", "inbox", "list", "views", "thread", "composer"
+MOVE = (LIST, VIEWS, THREAD)
+
+ACTIONS: tuple[ActionSpec, ...] = (
+    # --- app
+    ActionSpec("quit", "q", "quit", "Quit", (APP,), show=True),
+    ActionSpec("help", "question_mark", "help", "Help: every key", (APP,), show=True),
+    ActionSpec("palette", "ctrl+p", "command_palette", "Command palette", (APP,), priority=True),
+    ActionSpec("notifications", "b", "notifications", "Notifications", (APP,)),
+    # --- moving
+    ActionSpec("cursor_down", "j,down", "cursor_down", "Down", MOVE, palette=False),
+    ActionSpec("cursor_up", "k,up", "cursor_up", "Up", MOVE, palette=False),
+    ActionSpec("cursor_top", "g,home", "cursor_top", "Top", MOVE, palette=False),
+    ActionSpec("cursor_bottom", "G,end", "cursor_bottom", "Bottom", MOVE, palette=False),
+    ActionSpec("page_down", "pagedown,ctrl+f", "page_down", "Page down", MOVE, palette=False),
+    ActionSpec("page_up", "pageup,ctrl+b", "page_up", "Page up", MOVE, palette=False),
+    ActionSpec("open", "enter", "open", "Open", (LIST, VIEWS), palette=False),
+    # --- inbox screen
+    ActionSpec("cycle_panes", "tab", "cycle_panes", "Next pane", (INBOX,)),
+    ActionSpec("cycle_panes_back", "shift+tab", "cycle_panes(-1)", "Previous pane", (INBOX,)),
+    ActionSpec("back", "escape", "back", "Back to the list", (INBOX,), palette=False),
+    ActionSpec("reply", "r", "reply", "Reply", (INBOX,), show=True),
+    ActionSpec("comment", "c", "comment", "Internal comment", (INBOX,), show=True),
+    ActionSpec("assign", "a", "assign", "Assign…", (INBOX,), show=True),
+    ActionSpec("assign_me", "i", "assign_me", "Assign to me", (INBOX,)),
+    ActionSpec("close", "x", "close", "Close", (INBOX,), show=True),
+    ActionSpec("reopen", "o", "reopen", "Reopen", (INBOX,)),
+    ActionSpec("snooze", "s", "snooze", "Snooze…", (INBOX,), show=True),
+    ActionSpec("ticket", "t", "ticket", "Ticket…", (INBOX,)),
+    ActionSpec("move", "m", "move", "Move to inbox…", (INBOX,)),
+    ActionSpec("toggle_unread", "u", "toggle_unread", "Toggle unread", (INBOX,)),
+    ActionSpec("search", "slash", "search", "Search", (INBOX,), show=True),
+    ActionSpec("filter", "f", "filter", "Filter the list…", (INBOX,)),
+    ActionSpec("sidebar", "p", "sidebar", "Contact sidebar", (INBOX,)),
+    ActionSpec("next_hit", "n", "next_hit", "Next search result", (INBOX,)),
+    ActionSpec("prev_hit", "N", "prev_hit", "Previous search result", (INBOX,)),
+    ActionSpec("toggle_quotes", "z", "toggle_quotes", "Show/hide quoted history", (INBOX,)),
+    ActionSpec("attachments", "A", "attachments", "Attachments: open or save…", (INBOX,)),
+    ActionSpec("edit_contact", "C", "edit_contact", "Create / edit contact…", (INBOX,)),
+    ActionSpec("open_past", "P", "open_past", "Open a past conversation…", (INBOX,)),
+    *(
+        ActionSpec(f"view_{n}", str(n), f"jump_view({n})", f"Jump to view {n}", (INBOX,))
+        for n in range(1, 10)
+    ),
+    # --- reply / comment editor
+    ActionSpec("send", "ctrl+s,ctrl+j", "send", "Send", (COMPOSER,), show=True),
+    ActionSpec("cancel", "escape", "cancel", "Close the editor (draft kept)", (COMPOSER,)),
+    ActionSpec("toggle_mode", "ctrl+r", "toggle_mode", "Reply ⇄ comment", (COMPOSER,)),
+    ActionSpec("snippet", "ctrl+t", "snippet", "Insert snippet…", (COMPOSER,)),
+    ActionSpec("switch_channel", "ctrl+o", "switch_channel", "Continue by e-mail", (COMPOSER,)),
+)
+
+SPECS: dict[str, ActionSpec] = {spec.id: spec for spec in ACTIONS}
+
+
+def bindings(scope: str) -> list[Binding]:
+    """The Textual bindings of one scope, each with its registry id."""
+    return [
+        Binding(
+            spec.keys,
+            spec.action,
+            spec.description,
+            show=spec.show,
+            priority=spec.priority,
+            id=spec.id,
+        )
+        for spec in ACTIONS
+        if scope in spec.scopes
+    ]
+
+
+def specs(scopes: tuple[str, ...]) -> list[ActionSpec]:
+    """Specs of any of the scopes, in registry order (for help and the palette)."""
+    return [spec for spec in ACTIONS if any(s in spec.scopes for s in scopes)]
+
+
+def keys_for(spec: ActionSpec, keymap: dict[str, str]) -> str:
+    """The keys a binding has now: the keymap's, else the default."""
+    return keymap.get(spec.id, spec.keys)
+
+
+def check_keymap(keymap: dict[str, str]) -> list[str]:
+    """Ids in a user keymap that no binding has (so a typo is reported, not ignored)."""
+    return sorted(set(keymap) - set(SPECS))

@@ -1,0 +1,195 @@
+"""SMTP out: build the reply (headers, sender name, signature, text + HTML, attachments, CC)
+and send it with aiosmtplib, classifying every failure as transient or permanent.
+
+Transient (retry with backoff): 4xx answers, refused/dropped connections, timeouts, and
+problems of the channel's own configuration (login, TLS) that an admin can fix without the
+message changing. Permanent (mark failed with the server's reason): a 5xx answer to the
+message or to every recipient.
+"""
+
+from __future__ import annotations
+
+import html
+import ssl
+from dataclasses import dataclass, field
+from datetime import datetime
+from email.message import EmailMessage
+from email.utils import format_datetime, formataddr
+
+import aiosmtplib
+
+from .errors import AuthError, ChannelError, PermanentSendError, channel_error
+
+SENDER_NAME_MODES = ("agent_and_company", "company", "agent")
+
+
+@dataclass(frozen=True)
+class SmtpAccount:
+    host: str
+    port: int
+    username: str | None
+    password: str | None = field(default=None, repr=False)
+    security: str = "tls"  # tls (implicit, 465) | starttls (587) | none
+    timeout: float = 30.0
+    ssl_context: ssl.SSLContext | None = field(default=None, repr=False, compare=False)
+
+
+@dataclass(frozen=True)
+class Sender:
+    """Per-channel sender settings."""
+
+    address: str  # the reply-from address
+    company: str = ""
+    name_mode: str = "agent_and_company"  # see SENDER_NAME_MODES
+    signature: str = ""  # text; {{agent.name}} / {{agent.first_name}} are replaced
+
+    def display_name(self, agent_name: str) -> str:
+        agent = agent_name.strip()
+        if self.name_mode == "company" or not agent:
+            return self.company or agent
+        if self.name_mode == "agent" or not self.company:
+            return agent
+        return f"{agent} from {self.company}"
+
+    def signature_for(self, agent_name: str) -> str:
+        first = agent_name.split()[0] if agent_name.split() else ""
+        return (
+            self.signature.replace("{{agent.name}}", agent_name)
+            .replace("{{agent.first_name}}", first)
+            .strip()
+        )
+
+
+@dataclass(frozen=True)
+class OutgoingMail:
+    """What to send; filled from the core's outbox item."""
+
+    message_id: str  # without <>
+    to: str
+    to_name: str
+    subject: str
+    body: str
+    agent_name: str
+    date: datetime
+    body_html: str | None = None
+    cc: tuple[str, ...] = ()
+    in_reply_to: str | None = None
+    references: tuple[str, ...] = ()
+    attachments: tuple[tuple[str, str, bytes], ...] = ()
+
+
+def reply_subject(subject: str) -> str:
+    subject = " ".join((subject or "").split())
+    if not subject:
+        return "Re: your message"
+    return subject if subject.lower().startswith(("re:", "aw:", "sv:")) else f"Re: {subject}"
+
+
+def _text_to_html(text: str) -> str:
+    paragraphs = [p for p in text.split("\n\n") if p.strip()]
+    return "".join(
+        f"<p>{html.escape(p).replace(chr(10), '<br>')}</p>" for p in paragraphs
+    ) or "<p></p>"
+
+
+def build_message(mail: OutgoingMail, sender: Sender) -> EmailMessage:
+    msg = EmailMessage()
+    msg["From"] = formataddr((sender.display_name(mail.agent_name), sender.address))
+    msg["To"] = formataddr((mail.to_name, mail.to)) if mail.to_name else mail.to
+    ours = {sender.address.lower(), mail.to.lower()}
+    cc = [c for c in dict.fromkeys(a.lower() for a in mail.cc) if c not in ours]
+    if cc:
+        msg["Cc"] = ", ".join(cc)
+    msg["Subject"] = reply_subject(mail.subject)
+    msg["Date"] = format_datetime(mail.date)
+    msg["Message-ID"] = f"<{mail.message_id}>"
+    if mail.in_reply_to:
+        msg["In-Reply-To"] = f"<{mail.in_reply_to}>"
+    references = list(dict.fromkeys([*mail.references, *filter(None, [mail.in_reply_to])]))
+    if references:
+        msg["References"] = " ".join(f"<{r}>" for r in references[-20:])
+    # Tell robots this is a person's answer, and ask auto-responders not to answer it (one
+    # more guard against mail loops with another helpdesk).
+    msg["Auto-Submitted"] = "no"
+    msg["X-Auto-Response-Suppress"] = "All"
+
+    signature = sender.signature_for(mail.agent_name)
+    text = mail.body.rstrip() + (f"\n\n-- \n{signature}" if signature else "")
+    msg.set_content(text)
+    body_html = mail.body_html or _text_to_html(mail.body)
+    if signature:
+        body_html += f"<p>-- <br>{html.escape(signature).replace(chr(10), '<br>')}</p>"
+    msg.add_alternative(f"<html><body>{body_html}</body></html>", subtype="html")
+    for filename, content_type, data in mail.attachments:
+        maintype, _, subtype = (content_type or "application/octet-stream").partition("/")
+        msg.add_attachment(
+            data, maintype=maintype, subtype=subtype or "octet-stream", filename=filename
+        )
+    return msg
+
+
+def recipients(msg: EmailMessage) -> list[str]:
+    from email.utils import getaddresses
+
+    found = getaddresses([str(v) for v in (msg.get_all("To", []) + msg.get_all("Cc", []))])
+    return list(dict.fromkeys(a.lower() for _, a in found if "@" in a))
+
+
+async def send(account: SmtpAccount, msg: EmailMessage, envelope_from: str) -> None:
+    """Send `msg` once. Raises ChannelError (transient) or PermanentSendError."""
+    rcpts = recipients(msg)
+    context = account.ssl_context or ssl.create_default_context()
+    client = aiosmtplib.SMTP(
+        hostname=account.host,
+        port=account.port,
+        use_tls=account.security == "tls",
+        start_tls=account.security == "starttls",
+        tls_context=context if account.security != "none" else None,
+        timeout=account.timeout,
+    )
+    try:
+        await client.connect()
+        if account.username and account.password:
+            await client.login(account.username, account.password)
+        errors, _response = await client.send_message(msg, sender=envelope_from, recipients=rcpts)
+    except aiosmtplib.SMTPAuthenticationError as error:
+        raise AuthError(
+            f"the SMTP server {account.host} refused the login for {account.username} "
+            f"({error.code} {error.message}); check the user name and password"
+        ) from None
+    except aiosmtplib.SMTPRecipientsRefused as error:
+        codes = [r.code for r in error.recipients]
+        reason = "; ".join(f"{r.recipient}: {r.code} {r.message}" for r in error.recipients)
+        if codes and all(500 <= c < 600 for c in codes):
+            raise PermanentSendError(f"refused by the server: {reason}") from None
+        raise ChannelError(f"recipients deferred: {reason}") from None
+    except aiosmtplib.SMTPResponseException as error:
+        reason = f"{error.code} {' '.join(str(error.message).split())}"
+        if 500 <= error.code < 600:
+            raise PermanentSendError(f"refused by the server: {reason}") from None
+        raise ChannelError(f"the server asked to try later: {reason}") from None
+    except aiosmtplib.SMTPServerDisconnected:
+        raise ChannelError(
+            f"the SMTP server {account.host}:{account.port} closed the connection"
+        ) from None
+    except (aiosmtplib.SMTPConnectError, aiosmtplib.SMTPConnectTimeoutError) as error:
+        cause = error.__cause__ or error
+        raise channel_error(cause, "SMTP", account.host, account.port) from None
+    except aiosmtplib.SMTPTimeoutError:
+        raise ChannelError(
+            f"the SMTP server {account.host}:{account.port} did not answer in time"
+        ) from None
+    except aiosmtplib.SMTPException as error:
+        raise ChannelError(f"SMTP error: {' '.join(str(error).split())[:300]}") from None
+    except (OSError, ssl.SSLError) as error:
+        raise channel_error(error, "SMTP", account.host, account.port) from None
+    finally:
+        try:
+            if client.is_connected:
+                await client.quit()
+        except Exception:
+            client.close()
+    if errors:
+        # Some recipients (CC) refused, the rest accepted: the message is sent; retrying
+        # would duplicate it for everyone else.
+        return

@@ -1,0 +1,633 @@
+"""The `unibox` command: the TUI by default, plus a scriptable CLI with a JSON contract.
+
+Every command takes --db (else $UNIBOX_DB, else the platform data dir). With --json, output is
+one JSON document on stdout (documented in README.md). Errors are one line on stderr with exit
+status 1 (2 for usage errors), never a traceback; a failed command changes nothing.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from . import __version__
+from .core.errors import InvalidRequest, UniboxError
+
+DB_HELP = "Workspace database file (default: $UNIBOX_DB, else the platform data dir)."
+
+
+def db_option(f: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option("--db", "db", type=click.Path(dir_okay=False), help=DB_HELP)(f)
+
+
+def json_option(f: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option("--json", "as_json", is_flag=True, help="Print JSON (see README).")(f)
+
+
+def as_option(f: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--as", "as_handle", metavar="HANDLE", help="Act as this agent (default: config [agent])."
+    )(f)
+
+
+def fail(message: str) -> None:
+    click.echo(f"unibox: error: {message}", err=True)
+    sys.exit(1)
+
+
+def guarded(f: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn every error into one line on stderr and exit 1; tracebacks only with UNIBOX_DEBUG."""
+
+    @functools.wraps(f)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return f(*args, **kwargs)
+        except UniboxError as e:
+            fail(str(e))
+        except (click.exceptions.Exit, click.ClickException, click.Abort, SystemExit):
+            raise
+        except KeyboardInterrupt:
+            fail("interrupted")
+        except Exception as e:
+            if os.environ.get("UNIBOX_DEBUG"):
+                raise
+            fail(f"unexpected {type(e).__name__}: {e} (set UNIBOX_DEBUG=1 for details)")
+
+    return wrapper
+
+
+def emit(data: Any) -> None:
+    click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+
+
+def open_ws(db: str | None, *, create: bool = False):  # type: ignore[no-untyped-def]
+    from .core.db import open_workspace
+
+    return open_workspace(db, create=create)
+
+
+def actor(ws: Any, as_handle: str | None) -> str:
+    from .config import load_config
+    from .core.me import current_agent
+
+    handle = as_handle or load_config().agent
+    agent = current_agent(ws, handle)
+    if agent is None:
+        raise InvalidRequest(
+            "who are you? pass --as HANDLE or set [agent] handle in config.toml "
+            "(`unibox agents` lists handles)"
+        )
+    return agent.id
+
+
+# ---------------------------------------------------------------------------------- root
+
+
+@click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
+@db_option
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), help="Config file.")
+@click.version_option(__version__, prog_name="unibox")
+@click.pass_context
+@guarded
+def main(ctx: click.Context, db: str | None, config_path: str | None) -> None:
+    """Unibox: your team's shared inbox, in the terminal. With no command, opens the inbox."""
+    if config_path:
+        os.environ["UNIBOX_CONFIG"] = config_path
+    if ctx.invoked_subcommand is None:
+        ws = open_ws(db, create=True)
+        run_tui(ws, simulate=False)
+
+
+def run_tui(ws: Any, *, simulate: bool) -> None:
+    from .app import UniboxApp
+    from .config import load_config
+
+    config = load_config()
+    UniboxApp(ws, config, simulate=simulate).run()
+
+
+# ---------------------------------------------------------------------------------- demo
+
+
+@main.command()
+@click.option(
+    "--conversations",
+    "-n",
+    type=click.IntRange(1, 1_000_000),
+    default=None,
+    help="How many conversations (default 2,000).",
+)
+@click.option(
+    "--seed", type=int, default=None, help="Random seed (default 1): same seed, same data."
+)
+@db_option
+@click.option(
+    "--generate-only", is_flag=True, help="Build the workspace and print a summary; no TUI."
+)
+@click.option("--quiet", is_flag=True, help="No simulated customer stream in the TUI.")
+@click.option("--rebuild", is_flag=True, help="Replace an existing demo workspace.")
+@json_option
+@guarded
+def demo(
+    conversations: int | None,
+    seed: int | None,
+    db: str | None,
+    generate_only: bool,
+    quiet: bool,
+    rebuild: bool,
+    as_json: bool,
+) -> None:
+    """Build a realistic demo workspace (once) and open it."""
+    from .core.db import _inspect, open_workspace
+    from .core.demo import build_demo, default_demo_path
+
+    path = Path(db).expanduser() if db else default_demo_path()
+    wanted = {"seed": seed if seed is not None else 1, "conversations": conversations or 2000}
+    summary: dict[str, Any]
+    if path.exists() and path.stat().st_size > 0:
+        _inspect(path)  # refuses corrupt and foreign files before anything else
+        with open_workspace(path) as ws:
+            made = ws.setting("demo")
+        if made is None:
+            raise InvalidRequest(
+                f"{path} is a real workspace, not a demo; pass --db NEW_PATH for a demo"
+            )
+        differs = (seed is not None and made["seed"] != seed) or (
+            conversations is not None and made["conversations"] != conversations
+        )
+        if rebuild or differs:
+            if differs and not rebuild:
+                raise InvalidRequest(
+                    f"{path} holds a demo with seed {made['seed']} and {made['conversations']} "
+                    "conversations; add --rebuild to replace it"
+                )
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{path}{suffix}").unlink(missing_ok=True)
+        else:
+            summary = {"path": str(path), "reused": True, **made}
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if not as_json:
+            click.echo(
+                f"Building the demo workspace ({wanted['conversations']:,} conversations)…",
+                err=True,
+            )
+        summary = {**build_demo(path, **wanted), "reused": False}
+    if as_json:
+        emit(summary)
+    elif summary.get("reused"):
+        click.echo(
+            f"Opening the demo workspace at {path} (seed {summary['seed']}, "
+            f"{summary['conversations']:,} conversations)."
+        )
+    else:
+        click.echo(
+            f"Built {summary['conversations']:,} conversations, {summary['messages']:,} messages, "
+            f"{summary['contacts']:,} contacts, {summary['tickets']:,} tickets in "
+            f"{summary['seconds']:.1f} s ({summary['bytes'] / 1e6:.0f} MB) at {path}"
+        )
+    if not generate_only:
+        with open_workspace(path) as ws:
+            run_tui(ws, simulate=not quiet)
+
+
+# ---------------------------------------------------------------------------------- conversations
+
+
+@main.group()
+def conversations() -> None:
+    """List, show and act on conversations."""
+
+
+def _print_rows(rows: list[Any]) -> None:
+    from .core.clock import age, utcnow
+    from .core.text import one_line
+
+    now = utcnow()
+    for r in rows:
+        mark = "●" if r.unread else " "
+        who = one_line(r.contact_name, 24)
+        what = one_line(r.subject or r.preview, 50)
+        click.echo(
+            f"{mark} {r.id}  {r.channel_kind:<9} {r.status:<7} {who:<24}  {what:<50}  "
+            f"{('@' + r.assignee) if r.assignee else '-':<10} {age(r.last_message_at, now):>4}"
+        )
+
+
+@conversations.command("list")
+@click.option(
+    "--view",
+    "view_key",
+    default="open",
+    show_default=True,
+    help="mine, unassigned, open, snoozed, closed, all, or kind:KIND",
+)
+@click.option("--inbox", help="Only this inbox (name or id).")
+@click.option("--limit", type=click.IntRange(1, 1000), default=50, show_default=True)
+@click.option("--after", "cursor", help="Continue after this next_cursor.")
+@db_option
+@json_option
+@as_option
+@guarded
+def list_cmd(
+    view_key: str,
+    inbox: str | None,
+    limit: int,
+    cursor: str | None,
+    db: str | None,
+    as_json: bool,
+    as_handle: str | None,
+) -> None:
+    """List conversations in a view, most recent activity first."""
+    from .core import queries as q
+
+    with open_ws(db) as ws:
+        me = actor(ws, as_handle) if view_key == "mine" else None
+        v = q.view(view_key, me=me, ws=ws)
+        if inbox:
+            iv = q.view(f"inbox:{inbox}", ws=ws)
+            v = q.View(
+                v.key,
+                f"{iv.label} / {v.label}",
+                f"{v.where} AND c.inbox_id = ?",
+                (*v.params, iv.params[0]),
+            )
+        page = q.list_conversations(ws, v, after=cursor, limit=limit)
+        total, unread = q.count(ws, v)
+    if as_json:
+        emit(
+            {
+                "view": view_key,
+                "total": total,
+                "unread": unread,
+                "conversations": [r.to_json() for r in page.rows],
+                "next_cursor": page.next_cursor,
+            }
+        )
+    else:
+        click.echo(f"{v.label}: {total:,} conversations, {unread:,} unread")
+        _print_rows(page.rows)
+        if page.next_cursor:
+            click.echo(f"more: --after '{page.next_cursor}'")
+
+
+@conversations.command("show")
+@click.argument("conversation_id")
+@db_option
+@json_option
+@guarded
+def show_cmd(conversation_id: str, db: str | None, as_json: bool) -> None:
+    """A conversation with every message in order."""
+    from .core import queries as q
+    from .core.text import clean, one_line
+
+    with open_ws(db) as ws:
+        row = q.conversation(ws, conversation_id)
+        messages = q.thread(ws, conversation_id)
+    if as_json:
+        emit({**row.to_json(), "messages": [m.to_json() for m in messages]})
+        return
+    click.echo(
+        f"{one_line(row.subject or row.preview)}  [{row.channel_kind}, {row.status}, "
+        f"{row.inbox}]  {one_line(row.contact_name)} <{clean(row.identity or '')}>"
+    )
+    for m in messages:
+        head = {"incoming": "←", "outgoing": "→", "comment": "✎ internal", "activity": "·"}[m.kind]
+        state = f" [{m.delivery_state}]" if m.delivery_state else ""
+        click.echo(f"\n{head} {one_line(m.author)}  {m.created_at:%Y-%m-%d %H:%M}{state}")
+        click.echo(clean(m.body))
+
+
+def _changed(ws: Any, conversation_id: str, changed: bool, as_json: bool, verb: str) -> None:
+    from .core import queries as q
+
+    row = q.conversation(ws, conversation_id)
+    if as_json:
+        emit({"changed": changed, "conversation": row.to_json()})
+    else:
+        click.echo(
+            f"{verb}: {conversation_id}"
+            if changed
+            else f"no change: {conversation_id} ({row.status})"
+        )
+
+
+@conversations.command("reply")
+@click.argument("conversation_id")
+@click.option("--text", required=True, help="The reply (use - to read it from stdin).")
+@click.option("--via-channel", help="Send on another channel of the contact (e.g. e-mail).")
+@db_option
+@json_option
+@as_option
+@guarded
+def reply_cmd(
+    conversation_id: str,
+    text: str,
+    via_channel: str | None,
+    db: str | None,
+    as_json: bool,
+    as_handle: str | None,
+) -> None:
+    """Queue a reply to the customer; the engine (`unibox sync` or the TUI) delivers it."""
+    from .core import commands as cmd
+
+    body = sys.stdin.read() if text == "-" else text
+    with open_ws(db) as ws:
+        message_id = cmd.reply(
+            ws, conversation_id, body, actor=actor(ws, as_handle), via_channel_id=via_channel
+        )
+    if as_json:
+        emit(
+            {
+                "conversation_id": conversation_id,
+                "message_id": message_id,
+                "delivery_state": "queued",
+            }
+        )
+    else:
+        click.echo(f"queued reply {message_id}")
+
+
+@conversations.command("comment")
+@click.argument("conversation_id")
+@click.option("--text", required=True, help="The internal comment; @handle mentions teammates.")
+@db_option
+@json_option
+@as_option
+@guarded
+def comment_cmd(
+    conversation_id: str, text: str, db: str | None, as_json: bool, as_handle: str | None
+) -> None:
+    """Add an internal comment (never sent to the customer)."""
+    from .core import commands as cmd
+
+    body = sys.stdin.read() if text == "-" else text
+    with open_ws(db) as ws:
+        result = cmd.comment(ws, conversation_id, body, actor=actor(ws, as_handle))
+    if as_json:
+        emit(
+            {
+                "conversation_id": conversation_id,
+                "message_id": result.message_id,
+                "mentioned": result.mentioned,
+                "unknown": result.unknown,
+            }
+        )
+    else:
+        extra = f"; notified @{', @'.join(result.mentioned)}" if result.mentioned else ""
+        click.echo(f"commented {result.message_id}{extra}")
+
+
+@conversations.command("assign")
+@click.argument("conversation_id")
+@click.option("--to", "to", metavar="HANDLE", help="Agent handle (or 'me').")
+@click.option("--team", metavar="NAME", help="Team name.")
+@click.option("--none", "unassign", is_flag=True, help="Remove the assignee.")
+@db_option
+@json_option
+@as_option
+@guarded
+def assign_cmd(
+    conversation_id: str,
+    to: str | None,
+    team: str | None,
+    unassign: bool,
+    db: str | None,
+    as_json: bool,
+    as_handle: str | None,
+) -> None:
+    """Assign to an agent or a team, or unassign."""
+    from .core import commands as cmd
+
+    if sum(bool(x) for x in (to, team, unassign)) != 1:
+        raise click.UsageError("give exactly one of --to HANDLE, --team NAME or --none")
+    with open_ws(db) as ws:
+        who = actor(ws, as_handle)
+        if team:
+            changed = cmd.assign_team(ws, conversation_id, team, actor=who)
+        else:
+            target = who if to == "me" else to
+            changed = cmd.assign(ws, conversation_id, None if unassign else target, actor=who)
+        _changed(ws, conversation_id, changed, as_json, "assigned")
+
+
+def _status_command(name: str, help_text: str, run: Callable[..., bool], verb: str) -> None:
+    @conversations.command(name, help=help_text)
+    @click.argument("conversation_id")
+    @db_option
+    @json_option
+    @as_option
+    @guarded
+    def command(
+        conversation_id: str, db: str | None, as_json: bool, as_handle: str | None, **extra: Any
+    ) -> None:
+        with open_ws(db) as ws:
+            changed = run(ws, conversation_id, actor=actor(ws, as_handle), **extra)
+            _changed(ws, conversation_id, changed, as_json, verb)
+
+    if name == "close":
+        click.option("--close-ticket", is_flag=True, help="Close the linked ticket too.")(command)
+
+
+def _close(ws: Any, cid: str, *, actor: str, close_ticket: bool = False) -> bool:
+    from .core import commands as cmd
+
+    return cmd.close(ws, cid, actor=actor, close_ticket=close_ticket)
+
+
+def _reopen(ws: Any, cid: str, *, actor: str) -> bool:
+    from .core import commands as cmd
+
+    return cmd.reopen(ws, cid, actor=actor)
+
+
+_status_command("close", "Close a conversation.", _close, "closed")
+_status_command("reopen", "Reopen a closed or snoozed conversation.", _reopen, "reopened")
+
+
+@conversations.command("snooze")
+@click.argument("conversation_id")
+@click.option(
+    "--until",
+    "until",
+    required=True,
+    metavar="WHEN",
+    help="2h, 3d, tomorrow 9:00, monday, or an ISO time like 2026-12-01T09:00Z.",
+)
+@db_option
+@json_option
+@as_option
+@guarded
+def snooze_cmd(
+    conversation_id: str, until: str, db: str | None, as_json: bool, as_handle: str | None
+) -> None:
+    """Snooze until a time; the conversation reopens then."""
+    from .core import clock
+    from .core import commands as cmd
+    from .core.when import parse_when
+
+    when = parse_when(until, clock.utcnow())
+    with open_ws(db) as ws:
+        changed = cmd.snooze(ws, conversation_id, when, actor=actor(ws, as_handle))
+        _changed(ws, conversation_id, changed, as_json, f"snoozed until {clock.iso(when)}")
+
+
+@conversations.command("read")
+@click.argument("conversation_id")
+@click.option("--unread", is_flag=True, help="Mark unread instead.")
+@db_option
+@json_option
+@guarded
+def read_cmd(conversation_id: str, unread: bool, db: str | None, as_json: bool) -> None:
+    """Mark a conversation read (or --unread)."""
+    from .core import commands as cmd
+
+    with open_ws(db) as ws:
+        changed = cmd.mark_read(ws, conversation_id, read=not unread)
+        _changed(
+            ws, conversation_id, changed, as_json, "marked unread" if unread else "marked read"
+        )
+
+
+# ---------------------------------------------------------------------------------- search etc.
+
+
+@main.command()
+@click.argument("query", nargs=-1, required=True)
+@click.option("--limit", type=click.IntRange(1, 500), default=20, show_default=True)
+@db_option
+@json_option
+@guarded
+def search(query: tuple[str, ...], limit: int, db: str | None, as_json: bool) -> None:
+    """Full-text search over subjects, contacts and every message."""
+    from .core import queries as q
+    from .core.text import one_line
+
+    text = " ".join(query)
+    with open_ws(db) as ws:
+        hits = q.search(ws, text, limit=limit)
+    if as_json:
+        emit(
+            {
+                "query": text,
+                "results": [
+                    {
+                        "conversation": h.row.to_json(),
+                        "snippet": h.snippet,
+                        "highlights": [list(s) for s in h.highlights],
+                    }
+                    for h in hits
+                ],
+            }
+        )
+        return
+    for h in hits:
+        click.echo(
+            f"{h.row.id}  {one_line(h.row.contact_name, 24):<24}  {one_line(h.row.subject, 40)}"
+        )
+        click.echo(f"    {one_line(h.snippet, 110)}")
+    if not hits:
+        click.echo("no matches")
+
+
+@main.command()
+@db_option
+@json_option
+@guarded
+def agents(db: str | None, as_json: bool) -> None:
+    """Agents of the workspace, with handles for @mentions and --as."""
+    from .core import queries as q
+
+    with open_ws(db) as ws:
+        rows = q.agents(ws)
+    if as_json:
+        emit({"agents": [a.to_json() for a in rows]})
+        return
+    for a in rows:
+        click.echo(f"@{a.handle:<12} {a.name:<24} {a.availability:<10} {', '.join(a.teams)}")
+
+
+@main.command()
+@db_option
+@json_option
+@guarded
+def doctor(db: str | None, as_json: bool) -> None:
+    """Where things are and whether they work: paths, schema version, keyring, channels."""
+    from .config import load_config, resolve_path
+    from .core import db as dbmod
+    from .core import queries as q
+    from .secrets import keyring_backend_name
+
+    path = dbmod.resolve_path(db)
+    report: dict[str, Any] = {
+        "version": __version__,
+        "python": sys.version.split()[0],
+        "db": {"path": str(path), "exists": path.exists(), "head_revision": dbmod.HEAD_REVISION},
+        "config": {"path": str(resolve_path()), "exists": resolve_path().exists()},
+        "keyring": keyring_backend_name(),
+        "channels": [],
+        "problems": [],
+    }
+    try:
+        report["config"]["agent"] = load_config().agent
+    except UniboxError as e:
+        report["problems"].append(str(e))
+    if path.exists():
+        try:
+            with dbmod.open_workspace(path, create=False) as ws:
+                report["db"].update(
+                    revision=ws.revision(), bytes=path.stat().st_size, **q.stats(ws)
+                )
+                report["channels"] = [c.to_json() for c in q.channels(ws)]
+        except UniboxError as e:
+            report["problems"].append(str(e))
+    else:
+        report["problems"].append(f"no workspace at {path} yet: run `unibox` or `unibox demo`")
+    if "fail" in report["keyring"] or "unavailable" in report["keyring"]:
+        report["problems"].append(
+            "no usable keyring: pass channel passwords with --password-env or --password-file"
+        )
+    if as_json:
+        emit(report)
+        return
+    click.echo(f"unibox {report['version']} (Python {report['python']})")
+    d = report["db"]
+    click.echo(
+        f"workspace: {d['path']}  revision {d.get('revision', '-')} (code knows {d['head_revision']})"
+    )
+    if "conversation" in d:
+        click.echo(
+            f"  {d['conversation']:,} conversations, {d['message']:,} messages, "
+            f"{d['contact']:,} contacts, {d['agent']} agents, {d['bytes'] / 1e6:.1f} MB"
+        )
+    click.echo(
+        f"config: {report['config']['path']} ({'found' if report['config']['exists'] else 'none yet'})"
+    )
+    click.echo(f"keyring: {report['keyring']}")
+    for c in report["channels"]:
+        state = "enabled" if c["enabled"] else "disabled"
+        click.echo(
+            f"channel {c['id']}: {c['kind']} {c['name']} ({c['inbox']}, {state}) {c['status'] or ''}"
+        )
+    for p in report["problems"]:
+        click.echo(f"problem: {p}")
+
+
+def _register_channel_commands() -> None:
+    """E-mail channel commands live with their backend; the CLI works without them."""
+    try:
+        from .cli_channels import channel_group, sync_command
+    except ImportError:
+        return
+    main.add_command(channel_group, "channel")
+    main.add_command(sync_command, "sync")
+
+
+_register_channel_commands()

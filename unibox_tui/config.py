@@ -1,0 +1,111 @@
+"""User configuration: TOML at platformdirs' config dir (or $UNIBOX_CONFIG).
+
+    [agent]
+    handle = "ana"              # who you are in the workspace (for Mine, replies, comments)
+
+    [ui]
+    theme = "textual-dark"      # remembered when you change it in the app
+    bell = false                # ring the terminal bell on notifications
+    watch = ["unassigned"]      # views whose new conversations raise a toast
+
+    [keymap]                    # binding id = keys (comma-separated), see `?` in the app
+    reply = "r"
+    close = "x,e"
+
+Secrets never go here (see secrets.py); a key that looks like one is refused on load.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .core.errors import ConfigError
+
+SECRET_WORDS = ("password", "secret", "token")
+
+
+def default_path() -> Path:
+    import platformdirs
+
+    return platformdirs.user_config_path("unibox") / "config.toml"
+
+
+def resolve_path(path: str | os.PathLike[str] | None = None) -> Path:
+    if path:
+        return Path(path).expanduser()
+    env = os.environ.get("UNIBOX_CONFIG")
+    return Path(env).expanduser() if env else default_path()
+
+
+@dataclass
+class Config:
+    path: Path
+    agent: str | None = None
+    theme: str = "textual-dark"
+    bell: bool = False
+    watch: list[str] = field(default_factory=lambda: ["unassigned"])
+    keymap: dict[str, str] = field(default_factory=dict)
+    raw: dict[str, Any] = field(default_factory=dict)
+
+    def save(self) -> None:
+        """Write back, keeping sections this class does not know about."""
+        import tomli_w
+
+        data = dict(self.raw)
+        data["agent"] = {**data.get("agent", {}), **({"handle": self.agent} if self.agent else {})}
+        data["ui"] = {
+            **data.get("ui", {}),
+            "theme": self.theme,
+            "bell": self.bell,
+            "watch": self.watch,
+        }
+        if self.keymap:
+            data["keymap"] = dict(self.keymap)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.path.with_suffix(".toml.tmp")
+            tmp.write_text(tomli_w.dumps(data), encoding="utf-8")
+            tmp.replace(self.path)
+        except OSError as e:
+            raise ConfigError(f"cannot write config {self.path}: {e.strerror}") from e
+
+
+def _check_no_secrets(data: dict[str, Any], where: str, path: Path) -> None:
+    for key, value in data.items():
+        if isinstance(value, dict):
+            _check_no_secrets(value, f"{where}{key}.", path)
+        elif any(word in key.lower() for word in SECRET_WORDS) and not key.endswith("_env"):
+            raise ConfigError(
+                f"{path}: `{where}{key}` looks like a secret; secrets belong in the keyring, an "
+                "environment variable or a file you name, not in config.toml"
+            )
+
+
+def load_config(path: str | os.PathLike[str] | None = None) -> Config:
+    target = resolve_path(path)
+    if not target.exists():
+        return Config(path=target)
+    try:
+        data = tomllib.loads(target.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{target}: invalid TOML ({e}); fix or remove the file") from e
+    except OSError as e:
+        raise ConfigError(f"cannot read config {target}: {e.strerror}") from e
+    _check_no_secrets(data, "", target)
+    ui = data.get("ui", {})
+    keymap = data.get("keymap", {})
+    if not isinstance(keymap, dict) or not all(isinstance(v, str) for v in keymap.values()):
+        raise ConfigError(f'{target}: [keymap] maps binding ids to key strings, e.g. reply = "r"')
+    return Config(
+        path=target,
+        agent=data.get("agent", {}).get("handle"),
+        theme=str(ui.get("theme", "textual-dark")),
+        bell=bool(ui.get("bell", False)),
+        watch=list(ui.get("watch", ["unassigned"])),
+        keymap=dict(keymap),
+        raw=data,
+    )

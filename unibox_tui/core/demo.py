@@ -1,0 +1,564 @@
+"""The demo workspace: a realistic, deterministic team inbox built in seconds.
+
+`build_demo` makes a fresh workspace (migrated schema, then bulk inserts straight through
+sqlite3 into a temporary file with the journal off; the FTS index is filled once at the end
+and the file renamed into place, so an interrupted build leaves nothing half-made).
+Same seed and size -> the same ids and counts: ids take their time bits from a counter, not
+the clock; only timestamps follow `now`.
+
+`simulate_step` is the live customer stream `unibox demo` runs: one customer message per
+step, through the same ingest command a real channel uses, and local "delivery" of replies
+queued on demo channels.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import sqlite3
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from . import clock
+from . import demo_text as T
+from .db import open_workspace
+from .errors import WorkspaceError
+
+DEMO_EPOCH_MS = 1_767_225_600_000  # 2026-01-01: the time bits of demo ids
+KIND_WEIGHTS = [("email", 45), ("chat", 20), ("messenger", 12), ("whatsapp", 13), ("form", 10)]
+SALES_KINDS = ("email", "chat", "form")
+
+
+class _Ids:
+    """Deterministic UUIDv7-shaped ids: counter for the time bits, the seeded RNG for the rest."""
+
+    def __init__(self, rng: random.Random) -> None:
+        self.rng = rng
+        self.n = 0
+
+    def __call__(self) -> str:
+        self.n += 1
+        value = ((DEMO_EPOCH_MS + self.n) << 80) | (0x7 << 76) | (0b10 << 62)
+        value |= self.rng.getrandbits(12) << 64 | self.rng.getrandbits(62)
+        h = f"{value:032x}"
+        return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+class _Stamp:
+    """Epoch seconds -> the stored timestamp text, fast (a date string per day is cached)."""
+
+    def __init__(self) -> None:
+        self.days: dict[int, str] = {}
+
+    def __call__(self, t: float) -> str:
+        day, rest = divmod(t, 86400)
+        d = int(day)
+        prefix = self.days.get(d)
+        if prefix is None:
+            prefix = self.days[d] = datetime.fromtimestamp(d * 86400, UTC).strftime("%Y-%m-%d")
+        secs = int(rest)
+        us = int((rest - secs) * 1_000_000)
+        return f"{prefix} {secs // 3600:02d}:{secs % 3600 // 60:02d}:{secs % 60:02d}.{us:06d}"
+
+
+def _person(rng: random.Random) -> str:
+    first, last = rng.choice(T.FIRST), rng.choice(T.LAST)
+    # Japanese and Chinese names are written without a space; mixed names keep one.
+    cjk = not first.isascii() and not last.isascii() and len(first) <= 2 and len(last) <= 2
+    return first + last if cjk else f"{first} {last}"
+
+
+def _slug(name: str, n: int) -> str:
+    base = "".join(ch for ch in name.lower() if ch.isascii() and (ch.isalnum() or ch == " "))
+    return (".".join(base.split()) or "customer") + str(n)
+
+
+def build_demo(
+    path: str | os.PathLike[str],
+    *,
+    conversations: int = 2000,
+    seed: int = 1,
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    """Build the demo workspace at `path` (which must not exist). Returns a summary."""
+    started = time.perf_counter()
+    target = Path(path)
+    if target.exists():
+        raise WorkspaceError(f"{target} exists; the demo builds only into a new file")
+    now = (now or clock.utcnow()).replace(microsecond=0)
+    building = target.with_name(target.name + ".building")
+    for leftover in (building, Path(f"{building}-wal"), Path(f"{building}-shm")):
+        leftover.unlink(missing_ok=True)
+    open_workspace(building).close()  # the schema, through the migrations
+
+    con = sqlite3.connect(building, isolation_level=None)
+    try:
+        con.execute("PRAGMA journal_mode=OFF")
+        con.execute("PRAGMA synchronous=OFF")
+        con.execute("PRAGMA cache_size=-400000")
+        con.execute("PRAGMA foreign_keys=OFF")
+        triggers = con.execute(
+            "SELECT name, sql FROM sqlite_master WHERE type='trigger' AND name LIKE '%fts%'"
+        ).fetchall()
+        con.execute("BEGIN")
+        for name, _ in triggers:
+            con.execute(f"DROP TRIGGER {name}")
+        counts = _generate(con, random.Random(seed), conversations, now)
+        # Fill the search index once, in bulk, then put the per-row triggers back.
+        con.execute(
+            "INSERT INTO message_fts(rowid, body) SELECT rid, body FROM message WHERE kind != 'activity'"
+        )
+        con.execute(
+            "INSERT INTO conversation_fts(rowid, subject, contact) SELECT c.rid, c.subject, "
+            "ct.name || ' ' || coalesce(ct.company, '') FROM conversation c "
+            "JOIN contact ct ON ct.id = c.contact_id"
+        )
+        for _, sql in triggers:
+            con.execute(sql)
+        con.execute("UPDATE sequence SET value = 1 WHERE name = 'seq'")
+        settings = {
+            "default_agent": "ana",
+            "workspace_name": "Acme (demo)",
+            "demo": {"seed": seed, "conversations": conversations, "built_at": clock.iso(now)},
+        }
+        con.executemany(
+            "INSERT INTO setting(key, value) VALUES (?, ?)",
+            [(k, json.dumps(v)) for k, v in settings.items()],
+        )
+        con.execute("COMMIT")
+        con.execute("ANALYZE")
+        con.execute("PRAGMA journal_mode=WAL")
+    except BaseException:
+        con.close()
+        building.unlink(missing_ok=True)
+        raise
+    con.close()
+    os.replace(building, target)
+    seconds = time.perf_counter() - started
+    return {
+        "path": str(target),
+        "seed": seed,
+        "seconds": round(seconds, 2),
+        "bytes": target.stat().st_size,
+        **counts,
+    }
+
+
+def _generate(
+    con: sqlite3.Connection, rng: random.Random, n_conv: int, now: datetime
+) -> dict[str, int]:
+    ids, stamp = _Ids(rng), _Stamp()
+    now_ts = now.timestamp()
+    now_s = stamp(now_ts)
+
+    def ins(table: str, rows: list[tuple], columns: tuple[str, ...] | None = None) -> None:
+        if rows:
+            names = f"({', '.join(columns)})" if columns else ""
+            marks = ",".join("?" * len(rows[0]))
+            con.executemany(f"INSERT INTO {table}{names} VALUES ({marks})", rows)
+
+    # Agents, teams, inboxes, channels, snippets.
+    agents = [(ids(), name, handle) for name, handle in T.AGENTS]
+    ins(
+        "agent",
+        [
+            (now_s, 1, a, name, h, f"{h}@acme.example", "available" if i % 4 else "away")
+            for i, (a, name, h) in enumerate(agents)
+        ],
+    )
+    teams = [(ids(), "Tier 1"), (ids(), "Sales team")]
+    ins("team", [(now_s, 1, t, name) for t, name in teams])
+    ins(
+        "team_member",
+        [(teams[0][0], a[0]) for a in agents[:5]] + [(teams[1][0], a[0]) for a in agents[4:]],
+    )
+    support, sales = ids(), ids()
+    ins("inbox", [(now_s, 1, support, "Support", "everyone"), (now_s, 1, sales, "Sales", "listed")])
+    ins("inbox_access", [(ids(), sales, None, teams[1][0]), (ids(), sales, agents[0][0], None)])
+    demo = json.dumps({"demo": True})
+    channels: dict[tuple[str, str], str] = {}
+    rows = []
+    for inbox, iname, kinds in (
+        (support, "support", [k for k, _ in KIND_WEIGHTS]),
+        (sales, "sales", SALES_KINDS),
+    ):
+        for kind in kinds:
+            cid = channels[(inbox, kind)] = ids()
+            address = {
+                "email": f"{iname}@acme.example",
+                "whatsapp": "+15550100" + str(len(rows)),
+            }.get(kind)
+            rows.append(
+                (now_s, 1, cid, inbox, kind, f"{iname.title()} {kind}", address, 1, demo, "ok")
+            )
+    ins("channel", rows)
+    ins("snippet", [(now_s, 1, ids(), name, body) for name, body in T.SNIPPETS])
+    sales_agents = [a for a in agents if a[2] in ("ana", "emeka", "fatima", "jonas", "yuki")]
+
+    # Contacts: about one per three conversations, so most have history.
+    n_contacts = max(10, n_conv // 3)
+    contacts: list[tuple[str, str, str]] = []  # id, name, email
+    contact_rows, ident_rows = [], []
+    by_kind: dict[str, list[int]] = {"email": [], "chat": [], "messenger": [], "whatsapp": []}
+    for i in range(n_contacts):
+        cid, name = ids(), _person(rng)
+        email = _slug(name, i) + "@" + rng.choice(["mail.example", "corp.example", "post.example"])
+        company = rng.choice(T.COMPANIES)
+        owner = rng.choice(agents)[0] if rng.random() < 0.2 else None
+        contact_rows.append((now_s, 1, cid, name, company, owner, "", now_s, None))
+        contacts.append((cid, name, email))
+        ident_rows.append((now_s, 1, ids(), cid, "email", email))
+        by_kind["email"].append(i)
+        if rng.random() < 0.45:
+            ident_rows.append(
+                (now_s, 1, ids(), cid, "whatsapp", f"+{rng.randrange(10**10, 10**11)}{i}")
+            )
+            by_kind["whatsapp"].append(i)
+        if rng.random() < 0.35:
+            ident_rows.append((now_s, 1, ids(), cid, "messenger", f"psid{rng.getrandbits(48)}{i}"))
+            by_kind["messenger"].append(i)
+        if rng.random() < 0.5:
+            ident_rows.append((now_s, 1, ids(), cid, "chat", f"visitor-{rng.getrandbits(40):x}{i}"))
+            by_kind["chat"].append(i)
+    ins("contact", contact_rows)
+    ins("contact_identity", ident_rows)
+    del contact_rows, ident_rows
+
+    kinds = [k for k, _ in KIND_WEIGHTS]
+    weights = [w for _, w in KIND_WEIGHTS]
+    totals = {"conversations": 0, "messages": 0, "tickets": 0, "notifications": 0}
+    conv_rows: list[tuple] = []
+    msg_rows: list[tuple] = []
+    ticket_rows: list[tuple] = []
+    note_rows: list[tuple] = []
+    ticket_no = 0
+    rand, choice = rng.random, rng.choice
+    handles = [a[2] for a in agents]
+    agent_by_handle = {a[2]: a for a in agents}
+
+    for i in range(n_conv):
+        inbox = sales if rand() < 0.2 else support
+        kind = rng.choices(kinds, weights)[0]
+        if inbox == sales and kind not in SALES_KINDS:
+            kind = "email"
+        channel = channels[(inbox, kind)]
+        pool = by_kind["email" if kind == "form" else kind]
+        ci = pool[rng.randrange(len(pool))]
+        contact_id, contact_name, _ = contacts[ci]
+        team = teams[1] if inbox == sales else teams[0]
+        staff = sales_agents if inbox == sales else agents
+
+        # Most recent conversations are most likely still open.
+        end_age = 180 * 86400 * rand() ** 2.2
+        n = 2 + min(38, int(rng.expovariate(1 / 8)))
+        gap = (30, 900) if kind in ("chat", "messenger", "whatsapp") else (600, 30000)
+        deltas = [rng.uniform(*gap) for _ in range(n - 1)]
+        end = now_ts - end_age
+        t = end - sum(deltas)
+        if end_age < 3 * 86400:
+            status = "open" if rand() < 0.75 else ("snoozed" if rand() < 0.5 else "closed")
+        else:
+            status = "closed" if rand() < 0.85 else ("open" if rand() < 0.7 else "snoozed")
+        assignee = choice(staff) if (status != "open" or rand() < 0.6) else None
+        conv_id = ids()
+        if i < len(T.HOSTILE) and n_conv >= 20:
+            subject, first_body = T.HOSTILE[i]
+        else:
+            subject = (
+                choice(T.SUBJECTS).format(n=rng.randrange(10000, 99999))
+                if kind in ("email", "form") or rand() < 0.2
+                else ""
+            )
+            first_body = f"{choice(T.OPENERS)} {choice(T.CUSTOMER)}"
+        if kind == "form":
+            first_body = f"Name: {contact_name}\nTopic: {subject}\nMessage: {first_body}"
+
+        last_at = first_response = None
+        speaker = "incoming"
+        preview = ""
+        count = 0
+        for j in range(n):
+            mid = ids()
+            ts = stamp(t)
+            if j == 0:
+                body, kind_j = first_body, "incoming"
+            else:
+                speaker = (
+                    "outgoing"
+                    if speaker == "incoming"
+                    else ("incoming" if rand() < 0.8 else "outgoing")
+                )
+                kind_j = speaker
+                body = choice(T.AGENT) if kind_j == "outgoing" else choice(T.CUSTOMER)
+            if kind_j == "outgoing":
+                author = assignee or choice(staff)
+                msg_rows.append(
+                    (
+                        None,
+                        mid,
+                        conv_id,
+                        "outgoing",
+                        author[0],
+                        None,
+                        channel,
+                        body,
+                        None,
+                        None,
+                        "sent",
+                        None,
+                        "",
+                        "{}",
+                        ts,
+                        ts,
+                        1,
+                    )
+                )
+                if first_response is None:
+                    first_response = ts
+            else:
+                msg_rows.append(
+                    (
+                        None,
+                        mid,
+                        conv_id,
+                        "incoming",
+                        None,
+                        contact_id,
+                        channel,
+                        body,
+                        None,
+                        None,
+                        None,
+                        None,
+                        "",
+                        "{}",
+                        ts,
+                        ts,
+                        1,
+                    )
+                )
+            count += 1
+            last_at, preview = ts, body
+            if j == 0 and assignee:
+                msg_rows.append(
+                    (
+                        None,
+                        ids(),
+                        conv_id,
+                        "activity",
+                        assignee[0],
+                        None,
+                        None,
+                        f"{assignee[1]} took this",
+                        None,
+                        None,
+                        None,
+                        None,
+                        "",
+                        "{}",
+                        ts,
+                        ts,
+                        1,
+                    )
+                )
+            if j < n - 1 and rand() < 0.06:
+                h = choice(handles)
+                author = assignee or choice(staff)
+                body_c = choice(T.COMMENTS).format(h=h)
+                cmid = ids()
+                msg_rows.append(
+                    (
+                        None,
+                        cmid,
+                        conv_id,
+                        "comment",
+                        author[0],
+                        None,
+                        None,
+                        body_c,
+                        None,
+                        None,
+                        None,
+                        None,
+                        "",
+                        json.dumps({"mentions": [h]}),
+                        ts,
+                        ts,
+                        1,
+                    )
+                )
+                count += 1
+                if h != author[2]:
+                    note_rows.append(
+                        (
+                            ts,
+                            1,
+                            ids(),
+                            agent_by_handle[h][0],
+                            "mention",
+                            conv_id,
+                            cmid,
+                            author[0],
+                            f"{author[1]} mentioned you: {subject or body[:60]}",
+                            ts,
+                            None if end_age < 7 * 86400 else ts,
+                        )
+                    )
+            if j < n - 1:
+                t += deltas[j]
+        ticket_id = None
+        if rand() < 0.08:
+            ticket_no += 1
+            ticket_id = ids()
+            closed = status == "closed"
+            ticket_rows.append(
+                (
+                    last_at,
+                    1,
+                    ticket_id,
+                    ticket_no,
+                    subject or preview[:80],
+                    "Sales" if inbox == sales else "Support",
+                    choice(["New", "Waiting on customer", "In progress", "Done"])
+                    if not closed
+                    else "Done",
+                    choice(["low", "normal", "normal", "high", "urgent"]),
+                    (assignee or choice(staff))[0],
+                    "closed" if closed else "open",
+                    last_at,
+                    last_at if closed else None,
+                )
+            )
+        closed_at = snoozed_until = None
+        if status == "closed":
+            closed_at = last_at
+            msg_rows.append(
+                (
+                    None,
+                    ids(),
+                    conv_id,
+                    "activity",
+                    (assignee or choice(staff))[0],
+                    None,
+                    None,
+                    f"{(assignee or choice(staff))[1]} closed this",
+                    None,
+                    None,
+                    None,
+                    None,
+                    "",
+                    "{}",
+                    last_at,
+                    last_at,
+                    1,
+                )
+            )
+        elif status == "snoozed":
+            snoozed_until = stamp(now_ts + rng.uniform(3600, 5 * 86400))
+        waiting = speaker == "incoming" and status != "closed"
+        unread = waiting and rand() < 0.6
+        conv_rows.append(
+            (
+                None,
+                conv_id,
+                inbox,
+                channel,
+                kind,
+                contact_id,
+                subject,
+                preview.split("\n")[0][:200],
+                status,
+                snoozed_until,
+                assignee[0] if assignee else None,
+                team[0] if rand() < 0.5 else None,
+                int(unread),
+                int(waiting),
+                count,
+                stamp(end - sum(deltas)),
+                last_at,
+                first_response,
+                closed_at,
+                ticket_id,
+                "{}",
+                last_at,
+                1,
+            )
+        )
+        if len(msg_rows) > 50000:
+            _flush(ins, conv_rows, msg_rows, ticket_rows, note_rows, totals)
+    _flush(ins, conv_rows, msg_rows, ticket_rows, note_rows, totals)
+    con.execute("INSERT OR REPLACE INTO sequence(name, value) VALUES ('ticket', ?)", (ticket_no,))
+    totals["contacts"] = n_contacts
+    totals["agents"] = len(agents)
+    return totals
+
+
+def _flush(ins: Any, convs: list, msgs: list, tickets: list, notes: list, totals: dict) -> None:
+    # Order matters only for readability of ids; foreign keys are off during the build.
+    ins("ticket", tickets)
+    ins("conversation", convs, CONVERSATION_COLUMNS)
+    ins("message", msgs, MESSAGE_COLUMNS)
+    ins("notification", notes)
+    totals["conversations"] += len(convs)
+    totals["messages"] += sum(1 for m in msgs if m[3] != "activity")
+    totals["tickets"] += len(tickets)
+    totals["notifications"] += len(notes)
+    for batch in (convs, msgs, tickets, notes):
+        batch.clear()
+
+
+# The tuple layouts _generate builds for the two big tables (other tables use schema order).
+CONVERSATION_COLUMNS = (
+    "rid",
+    "id",
+    "inbox_id",
+    "channel_id",
+    "channel_kind",
+    "contact_id",
+    "subject",
+    "preview",
+    "status",
+    "snoozed_until",
+    "assignee_id",
+    "team_id",
+    "unread",
+    "waiting",
+    "message_count",
+    "created_at",
+    "last_message_at",
+    "first_response_at",
+    "closed_at",
+    "ticket_id",
+    "meta",
+    "updated_at",
+    "seq",
+)
+MESSAGE_COLUMNS = (
+    "rid",
+    "id",
+    "conversation_id",
+    "kind",
+    "author_agent_id",
+    "author_contact_id",
+    "channel_id",
+    "body",
+    "body_html",
+    "external_id",
+    "delivery_state",
+    "delivery_error",
+    "flags",
+    "meta",
+    "created_at",
+    "updated_at",
+    "seq",
+)
+
+
+def default_demo_path() -> Path:
+    """The demo lives apart from a real workspace, so `unibox demo` never touches real data."""
+    import platformdirs
+
+    return platformdirs.user_data_path("unibox") / "demo.db"

@@ -1,0 +1,1 @@
+"""Screens of the agent TUI: the inbox, pickers, search, notifications, help."""

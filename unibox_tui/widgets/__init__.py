@@ -1,0 +1,2 @@
+"""Widgets of the agent TUI. They read through core.queries and never parse customer text
+as markup (see safe_text.py)."""

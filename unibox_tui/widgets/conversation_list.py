@@ -1,0 +1,353 @@
+"""The conversation list: a Line API widget paging rows from SQLite.
+
+Only the rows on screen are ever loaded: `render_line` asks for row N, which comes from an
+LRU of pages fetched with `queries.rows_at` (PAGE rows per query), and each rendered row is
+kept in an LRU of strips. So a view of 100k conversations opens as fast as a view of ten, and
+a key press redraws two lines. Live refreshes drop the caches and keep the cursor on the same
+conversation (found again near where it was, or at the top where new activity lands).
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable
+from datetime import datetime
+
+from rich.segment import Segment
+from rich.style import Style
+from rich.text import Text
+from textual.geometry import Size
+from textual.message import Message
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+from .. import actions
+from ..core import clock, queries
+from ..core.db import Workspace
+from ..core.queries import ConversationRow, View
+from .glyphs import UNREAD, WAITING, glyph
+from .safe_text import fit, safe_line
+
+PAGE = 100
+MAX_PAGES = 24
+MAX_STRIPS = 400
+STATUS_GLYPH = {"open": "·", "snoozed": "◔", "closed": "✓"}
+
+
+def columns(width: int) -> tuple[int, int, int]:
+    """(contact, assignee, status) widths for a list `width` cells wide; the subject gets
+    the rest. Narrow lists keep every column, just shorter (status becomes a glyph)."""
+    if width >= 110:
+        return 22, 12, 8
+    if width >= 70:
+        return 16, 9, 7
+    return 12, 6, 1
+
+
+class ConversationList(ScrollView, can_focus=True):
+    """Rows of one view, newest activity first; the cursor is one highlighted row."""
+
+    BINDINGS = actions.bindings(actions.LIST)
+    COMPONENT_CLASSES = {
+        "conversation-list--cursor",
+        "conversation-list--cursor-blurred",
+        "conversation-list--unread",
+        "conversation-list--dim",
+        "conversation-list--mark",
+        "conversation-list--empty",
+    }
+    DEFAULT_CSS = """
+    ConversationList {
+        overflow-x: hidden;
+        & > .conversation-list--cursor { background: $accent 40%; }
+        & > .conversation-list--cursor-blurred { background: $panel-lighten-1; }
+        & > .conversation-list--unread { text-style: bold; }
+        & > .conversation-list--dim { color: $text-muted; }
+        & > .conversation-list--mark { color: $accent; text-style: bold; }
+        & > .conversation-list--empty { color: $text-muted; text-style: italic; }
+    }
+    """
+
+    class Highlighted(Message):
+        """The cursor moved to a row (or to nothing: row is None)."""
+
+        def __init__(self, row: ConversationRow | None) -> None:
+            super().__init__()
+            self.row = row
+
+    class Opened(Message):
+        """Enter on a row."""
+
+        def __init__(self, row: ConversationRow) -> None:
+            super().__init__()
+            self.row = row
+
+    def __init__(
+        self,
+        ws: Workspace,
+        now: Callable[[], datetime],
+        *,
+        id: str | None = None,
+    ) -> None:
+        super().__init__(id=id)
+        self.ws = ws
+        self.now = now
+        self.view: View | None = None
+        self.total = 0
+        self.cursor = 0
+        self.empty_text = "No conversations here."
+        self._pages: OrderedDict[int, list[ConversationRow]] = OrderedDict()
+        self._strips: OrderedDict[tuple[int, int, bool, bool], Strip] = OrderedDict()
+        self._selected_id: str | None = None
+
+    # ------------------------------------------------------------------ data
+
+    def show(self, view: View, total: int | None = None) -> None:
+        """Switch to a view. `total` is the count if known (the views pane has it); else the
+        first page stands in until `set_total` brings the real count from a worker."""
+        self.view = view
+        self._drop_caches()
+        self.cursor = 0
+        first = self._page(0)
+        self.total = total if total is not None else len(first)
+        self._update_size()
+        self.scroll_to(y=0, animate=False, immediate=True)
+        self._selected_id = None
+        self._announce()
+
+    def set_total(self, total: int) -> None:
+        if total == self.total:
+            return
+        self.total = total
+        if self.cursor >= total:
+            self.cursor = max(0, total - 1)
+        self._update_size()
+        self.refresh()
+
+    def reload(self, total: int | None = None) -> None:
+        """Data changed: refetch what is visible, keep the cursor on the same conversation."""
+        if self.view is None:
+            return
+        keep = self._selected_id
+        self._drop_caches()
+        if total is not None:
+            self.total = total
+        if keep is not None:
+            found = self._find(keep)
+            if found is not None:
+                # Keep the row where the eye was: scroll by as much as the row moved.
+                moved = found - self.cursor
+                self.cursor = found
+                if moved and self.scroll_y + moved >= 0:
+                    self.scroll_to(y=self.scroll_y + moved, animate=False, immediate=True)
+        self.total = max(self.total, 0)
+        if self.total and self.cursor >= self.total:
+            self.cursor = self.total - 1
+        self._update_size()
+        self._scroll_cursor_visible()
+        self.refresh()
+        self._announce()
+
+    def _find(self, conversation_id: str) -> int | None:
+        """Where a conversation is now: near the cursor, else at the top (new activity)."""
+        here = self.cursor // PAGE
+        for page in dict.fromkeys((here, here - 1, here + 1, 0)):
+            if page < 0:
+                continue
+            for i, row in enumerate(self._page(page)):
+                if row.id == conversation_id:
+                    return page * PAGE + i
+        return None
+
+    def _drop_caches(self) -> None:
+        self._pages.clear()
+        self._strips.clear()
+
+    def _page(self, number: int) -> list[ConversationRow]:
+        rows = self._pages.get(number)
+        if rows is not None:
+            self._pages.move_to_end(number)
+            return rows
+        assert self.view is not None
+        with self.ws.read() as conn:
+            rows = queries.rows_at(conn, self.view, number * PAGE, PAGE)
+        self._pages[number] = rows
+        if len(self._pages) > MAX_PAGES:
+            self._pages.popitem(last=False)
+        return rows
+
+    def row_at(self, index: int) -> ConversationRow | None:
+        if self.view is None or index < 0 or index >= max(self.total, 1):
+            return None
+        rows = self._page(index // PAGE)
+        offset = index % PAGE
+        return rows[offset] if offset < len(rows) else None
+
+    @property
+    def selected(self) -> ConversationRow | None:
+        return self.row_at(self.cursor) if self.total else None
+
+    # ------------------------------------------------------------------ cursor
+
+    def move_to(self, index: int) -> None:
+        if not self.total:
+            return
+        index = max(0, min(index, self.total - 1))
+        if index == self.cursor:
+            return
+        old = self.cursor
+        self.cursor = index
+        self.refresh_line(old)
+        self.refresh_line(index)
+        self._scroll_cursor_visible()
+        self._announce()
+
+    def _scroll_cursor_visible(self) -> None:
+        height = self.scrollable_content_region.height or self.size.height
+        if height <= 0:
+            return
+        if self.cursor < self.scroll_y:
+            self.scroll_to(y=self.cursor, animate=False, immediate=True)
+        elif self.cursor >= self.scroll_y + height:
+            self.scroll_to(y=self.cursor - height + 1, animate=False, immediate=True)
+
+    def _announce(self) -> None:
+        row = self.selected
+        new_id = row.id if row else None
+        if new_id != self._selected_id or row is None:
+            self._selected_id = new_id
+            self.post_message(self.Highlighted(row))
+
+    def action_cursor_down(self) -> None:
+        self.move_to(self.cursor + 1)
+
+    def action_cursor_up(self) -> None:
+        self.move_to(self.cursor - 1)
+
+    def action_cursor_top(self) -> None:
+        self.move_to(0)
+
+    def action_cursor_bottom(self) -> None:
+        self.move_to(self.total - 1)
+
+    def action_page_down(self) -> None:
+        self.move_to(self.cursor + max(1, self.size.height - 1))
+
+    def action_page_up(self) -> None:
+        self.move_to(self.cursor - max(1, self.size.height - 1))
+
+    def action_open(self) -> None:
+        row = self.selected
+        if row is not None:
+            self.post_message(self.Opened(row))
+
+    def on_click(self, event: object) -> None:
+        y = getattr(event, "y", None)
+        if isinstance(y, int):
+            self.move_to(self.scroll_y + y)
+
+    # ------------------------------------------------------------------ drawing
+
+    def _update_size(self) -> None:
+        self.virtual_size = Size(self.size.width, max(self.total, 1))
+
+    def on_resize(self) -> None:
+        self._strips.clear()
+        self._update_size()
+
+    def on_focus(self) -> None:
+        self._strips.clear()
+        self.refresh()
+
+    def on_blur(self) -> None:
+        self._strips.clear()
+        self.refresh()
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._strips.clear()
+
+    def render_line(self, y: int) -> Strip:
+        width = self.scrollable_content_region.width
+        index = self.scroll_offset.y + y
+        base = self.rich_style
+        if not self.total:
+            if y == 1:
+                style = self.get_component_rich_style("conversation-list--empty")
+                return Strip([Segment(f"  {self.empty_text}"[:width], style)]).extend_cell_length(
+                    width, base
+                )
+            return Strip.blank(width, base)
+        selected = index == self.cursor
+        key = (index, width, selected, self.has_focus and selected)
+        strip = self._strips.get(key)
+        if strip is None:
+            row = self.row_at(index)
+            if row is None:
+                return Strip.blank(width, base)
+            strip = self._render_row(row, width, selected)
+            self._strips[key] = strip
+            if len(self._strips) > MAX_STRIPS:
+                self._strips.popitem(last=False)
+        return strip
+
+    def _render_row(self, row: ConversationRow, width: int, selected: bool) -> Strip:
+        text = row_text(
+            row,
+            width,
+            self.now(),
+            dim=self.get_component_rich_style("conversation-list--dim"),
+            mark=self.get_component_rich_style("conversation-list--mark"),
+            unread=self.get_component_rich_style("conversation-list--unread"),
+        )
+        base = self.rich_style
+        if selected:
+            name = "conversation-list--cursor" if self.has_focus else "conversation-list--cursor-blurred"
+            base = base + self.get_component_rich_style(name)
+        text.stylize_before(base)
+        segments = list(text.render(self.app.console))
+        return Strip(segments, width).crop_extend(0, width, base)
+
+
+def row_text(
+    row: ConversationRow,
+    width: int,
+    now: datetime,
+    *,
+    dim: Style | str = "dim",
+    mark: Style | str = "bold",
+    unread: Style | str = "bold",
+) -> Text:
+    """One list row, exactly `width` cells: marks, glyph, contact, subject, assignee,
+    status, age. Customer text goes through safe_line (never markup)."""
+    contact_w, assignee_w, status_w = columns(width)
+    age_w = 4
+    fixed = 4 + contact_w + 1 + 1 + (assignee_w + 1 if assignee_w else 0) + status_w + 1 + age_w
+    subject_w = max(1, width - fixed)
+    out = Text(no_wrap=True, overflow="crop")
+    out.append(" ")
+    out.append(UNREAD if row.unread else " ", mark)
+    out.append(WAITING if row.waiting and row.status != "closed" else " ", mark)
+    out.append(glyph(row.channel_kind))
+    out.append(" ")
+    strong = unread if row.unread else ""
+    out.append_text(fit(safe_line(row.contact_name or row.identity or "?", strong), contact_w))
+    out.append(" ")
+    if row.subject:
+        line = safe_line(row.subject, strong)
+        if row.preview and line.cell_len < subject_w - 4:
+            line.append(" — ", dim)
+            line.append_text(safe_line(row.preview, dim))
+    else:
+        line = safe_line(row.preview, strong)
+    out.append_text(fit(line, subject_w))
+    out.append(" ")
+    if assignee_w:
+        who = f"@{row.assignee}" if row.assignee else "—"
+        out.append_text(fit(Text(who, style="" if row.assignee else dim), assignee_w))
+        out.append(" ")
+    status = row.status if status_w > 1 else STATUS_GLYPH.get(row.status, "?")
+    out.append_text(fit(Text(status, style="" if row.status == "open" else dim), status_w))
+    out.append(" ")
+    out.append(clock.age(row.last_message_at, now).rjust(age_w), dim)
+    return out
