@@ -28,6 +28,7 @@ class ActionSpec:
 # Scopes: where a binding lives. `app` on the App, `inbox` on the inbox screen, the others on
 # the widget of that name (so j/k mean "move" in whichever pane has focus).
 APP, INBOX, LIST, VIEWS, THREAD, COMPOSER = "app", "inbox", "list", "views", "thread", "composer"
+MODAL, PICKER, FORM, NOTIFICATIONS = "modal", "picker", "form", "notifications"
 MOVE = (LIST, VIEWS, THREAD)
 
 ACTIONS: tuple[ActionSpec, ...] = (
@@ -66,7 +67,6 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("toggle_quotes", "z", "toggle_quotes", "Show/hide quoted history", (INBOX,)),
     ActionSpec("attachments", "A", "attachments", "Attachments: open or save…", (INBOX,)),
     ActionSpec("edit_contact", "C", "edit_contact", "Create / edit contact…", (INBOX,)),
-    ActionSpec("open_past", "P", "open_past", "Open a past conversation…", (INBOX,)),
     *(
         ActionSpec(f"view_{n}", str(n), f"jump_view({n})", f"Jump to view {n}", (INBOX,))
         for n in range(1, 10)
@@ -77,6 +77,14 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("toggle_mode", "ctrl+r", "toggle_mode", "Reply ⇄ comment", (COMPOSER,)),
     ActionSpec("snippet", "ctrl+t", "snippet", "Insert snippet…", (COMPOSER,)),
     ActionSpec("switch_channel", "ctrl+o", "switch_channel", "Continue by e-mail", (COMPOSER,)),
+    # --- dialogs (pickers, forms, search, notifications, help)
+    ActionSpec("dismiss", "escape", "dismiss_none", "Close", (MODAL, PICKER, FORM), palette=False),
+    ActionSpec(
+        "picker_down", "down,ctrl+n", "picker_down", "Next choice", (PICKER,), palette=False
+    ),
+    ActionSpec("picker_up", "up", "picker_up", "Previous choice", (PICKER,), palette=False),
+    ActionSpec("save", "ctrl+s", "save", "Save", (FORM,), show=True, palette=False),
+    ActionSpec("read_all", "R", "read_all", "Mark all read", (NOTIFICATIONS,), show=True),
 )
 
 SPECS: dict[str, ActionSpec] = {spec.id: spec for spec in ACTIONS}

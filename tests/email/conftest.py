@@ -9,4 +9,4 @@ from pathlib import Path
 # package because tests/ is not a package (the repo's own conftest owns that choice).
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from servers.fixtures import dovecot, mailbox, smtp_server  # noqa: F401
+from servers.fixtures import dovecot, fresh_dovecot, mailbox, smtp_server  # noqa: F401

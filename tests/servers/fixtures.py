@@ -30,6 +30,21 @@ def dovecot() -> Iterator[Dovecot]:
         server.close()
 
 
+@pytest.fixture
+def fresh_dovecot() -> Iterator[Dovecot]:
+    """A private server for one test: for killing it, resetting it, or failed logins (Dovecot
+    slows every later login from the same address after one, so keep those apart)."""
+    try:
+        server = Dovecot()
+    except DovecotUnavailable as error:
+        pytest.fail(str(error), pytrace=False)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.close()
+
+
 @dataclass
 class Mailbox:
     server: Dovecot

@@ -110,13 +110,20 @@ def _db_error(path: Path, e: BaseException) -> WorkspaceError:
     return WorkspaceError(f"{path}: database error: {text}")
 
 
-def _on_connect(dbapi_con: sqlite3.Connection, _record: Any) -> None:
+def _pragmas(busy_ms: int) -> Any:
+    def on_connect(dbapi_con: sqlite3.Connection, _record: Any) -> None:
+        _on_connect(dbapi_con, busy_ms)
+
+    return on_connect
+
+
+def _on_connect(dbapi_con: sqlite3.Connection, busy_ms: int) -> None:
     # SQLAlchemy's documented recipe: let us issue BEGIN ourselves (see _on_begin), so that
     # write transactions take the lock up front (BEGIN IMMEDIATE) instead of failing with
     # SQLITE_BUSY when a read transaction tries to upgrade.
     dbapi_con.isolation_level = None
     for pragma in (
-        "PRAGMA busy_timeout=5000",
+        f"PRAGMA busy_timeout={busy_ms}",
         "PRAGMA synchronous=NORMAL",
         "PRAGMA foreign_keys=ON",
         "PRAGMA cache_size=-65536",
@@ -244,15 +251,19 @@ class Workspace:
         self.close()
 
 
-def make_engine(path: Path) -> Engine:
+def make_engine(path: Path, busy_timeout: float = 5.0) -> Engine:
     engine = create_engine(f"sqlite:///{path}", pool_size=8, max_overflow=8)
-    event.listen(engine, "connect", _on_connect)
+    event.listen(engine, "connect", _pragmas(int(busy_timeout * 1000)))
     event.listen(engine, "begin", _on_begin)
     return engine
 
 
-def open_workspace(path: str | os.PathLike[str] | None = None, *, create: bool = True) -> Workspace:
-    """Open (creating and migrating as needed) the workspace at `path` (see resolve_path)."""
+def open_workspace(
+    path: str | os.PathLike[str] | None = None, *, create: bool = True, busy_timeout: float = 5.0
+) -> Workspace:
+    """Open (creating and migrating as needed) the workspace at `path` (see resolve_path).
+
+    `busy_timeout`: seconds a write waits for another process's lock before giving up."""
     target = resolve_path(path)
     revision = _inspect(target)
     if revision is None and not target.exists() and not create:
@@ -268,7 +279,7 @@ def open_workspace(path: str | os.PathLike[str] | None = None, *, create: bool =
         raise WorkspaceError(
             f"folder {target.parent} is not writable (SQLite needs it for its WAL); choose --db"
         )
-    engine = make_engine(target)
+    engine = make_engine(target, busy_timeout)
     try:
         with engine.connect() as conn:
             # journal_mode is persistent in the file; it cannot change inside a transaction.

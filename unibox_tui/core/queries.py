@@ -746,3 +746,46 @@ def stats(ws: Workspace) -> dict[str, int]:
         ):
             out[table] = int(conn.exec_driver_sql(f"SELECT count(*) FROM {table}").scalar_one())
         return out
+
+
+# ---------------------------------------------------------------------------------- TUI reads
+# Appended for the agent TUI (unibox_tui/screens): read-only, each one indexed.
+
+LIST_FILTERS = {
+    "unread": ("Unread only", "c.unread = 1"),
+    "waiting": ("Waiting for us", "c.waiting = 1"),
+    "ticket": ("With a ticket", "c.ticket_id IS NOT NULL"),
+    "no_ticket": ("Without a ticket", "c.ticket_id IS NULL"),
+}
+
+
+def filtered(v: View, name: str) -> View:
+    """A view narrowed by one of LIST_FILTERS (the list's `f` key)."""
+    if name not in LIST_FILTERS:
+        raise InvalidRequest(f"unknown filter {name!r}; use one of {', '.join(LIST_FILTERS)}")
+    label, where = LIST_FILTERS[name]
+    return View(
+        f"{v.key}|{name}", f"{v.label} · {label.lower()}", f"({v.where}) AND {where}", v.params
+    )
+
+
+def view_counts(conn: Connection, views: list[View]) -> dict[str, tuple[int, int]]:
+    """(conversations, unread) for several views on one connection (the views pane)."""
+    return {v.key: count_on(conn, v) for v in views}
+
+
+def max_conversation_rid(conn: Connection) -> int:
+    """The newest conversation's rid (new conversations get larger ones)."""
+    return int(conn.exec_driver_sql("SELECT coalesce(max(rid), 0) FROM conversation").scalar_one())
+
+
+def conversations_after(
+    conn: Connection, v: View, rid: int, limit: int = 20
+) -> list[ConversationRow]:
+    """Conversations of a view created after `rid` (a primary-key range: cheap), newest
+    first; the TUI toasts them for the views an agent watches."""
+    rows = conn.exec_driver_sql(
+        f"SELECT {ROW_COLUMNS} {ROW_FROM} WHERE c.rid > ? AND {v.where} ORDER BY c.rid DESC LIMIT ?",
+        (rid, *v.params, limit),
+    ).all()
+    return [_row(r) for r in rows]

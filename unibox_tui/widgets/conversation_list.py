@@ -302,7 +302,11 @@ class ConversationList(ScrollView, can_focus=True):
         )
         base = self.rich_style
         if selected:
-            name = "conversation-list--cursor" if self.has_focus else "conversation-list--cursor-blurred"
+            name = (
+                "conversation-list--cursor"
+                if self.has_focus
+                else "conversation-list--cursor-blurred"
+            )
             base = base + self.get_component_rich_style(name)
         text.stylize_before(base)
         segments = list(text.render(self.app.console))

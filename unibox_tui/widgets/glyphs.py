@@ -21,9 +21,8 @@ WAITING = "↩"  # the customer spoke last: waiting for us
 STATUS_SHORT = {"open": "open", "snoozed": "snoozed", "closed": "closed"}
 ATTACHMENT = "▪"
 
-LEGEND = (
-    f"{UNREAD} unread   {WAITING} waiting for us   "
-    + "   ".join(f"{g} {CHANNEL_NAME[k]}" for k, g in CHANNEL_GLYPH.items())
+LEGEND = f"{UNREAD} unread   {WAITING} waiting for us   " + "   ".join(
+    f"{g} {CHANNEL_NAME[k]}" for k, g in CHANNEL_GLYPH.items()
 )
 
 

@@ -344,20 +344,23 @@ class IdleWatcher:
             client.idle()
             self.idle_started += 1
             started = time.monotonic()
-            while not self.stopped.is_set() and time.monotonic() - started < self.renew_seconds:
+            while not self.stopped.is_set():
+                wait = min(self.check_seconds, started + self.renew_seconds - time.monotonic())
+                if wait <= 0:
+                    break
                 before = time.monotonic()
-                responses = client.idle_check(timeout=self.check_seconds)
+                responses = client.idle_check(timeout=wait)
                 if responses:
                     early_empty = 0
                     if any(_is_change(r) for r in responses):
                         self.on_change()
-                elif time.monotonic() - before < self.check_seconds / 2:
+                elif time.monotonic() - before < wait / 2:
                     # imapclient swallows EOF and returns []: a readable socket with nothing
                     # to read, twice in a row, is a closed connection.
                     early_empty += 1
                     if early_empty >= 2:
                         raise ConnectError("the IMAP server closed the IDLE connection")
-            _text_, leftover = client.idle_done()  # responses that raced the DONE count too
+            _, leftover = client.idle_done()  # responses that raced the DONE count too
             if any(_is_change(r) for r in leftover):
                 self.on_change()
 

@@ -107,7 +107,9 @@ def _ingest_one(tx: Tx, inc: Incoming, channels: dict[str, Channel]) -> IngestRe
         subject=inc.subject,
         references=inc.references,
         hint=inc.conversation_hint,
-        now=inc.created_at if inc.created_at > tx.now else tx.now,
+        # Windows are measured from the message's own time, so history imported by an
+        # initial sync threads the way it did when it arrived.
+        now=inc.created_at,
     )
     created = conv_id is None
     if conv_id is None:

@@ -1,0 +1,141 @@
+"""Shared fixtures. Every test runs with its own config and data dirs and an in-memory
+keyring, so nothing a test does can touch the real user's workspace or secrets."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import keyring
+import pytest
+from keyring.backend import KeyringBackend
+
+from unibox_tui.core import commands as cmd
+from unibox_tui.core.db import Workspace, open_workspace
+
+T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+
+
+class MemoryKeyring(KeyringBackend):
+    priority = 1  # type: ignore[assignment]
+
+    def __init__(self) -> None:
+        self.store: dict[tuple[str, str], str] = {}
+
+    def get_password(self, service: str, username: str) -> str | None:
+        return self.store.get((service, username))
+
+    def set_password(self, service: str, username: str, password: str) -> None:
+        self.store[(service, username)] = password
+
+    def delete_password(self, service: str, username: str) -> None:
+        self.store.pop((service, username), None)
+
+
+@pytest.fixture(autouse=True)
+def isolated_home(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    home = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("UNIBOX_CONFIG", str(home / "config.toml"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(home / "data"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / "config"))
+    monkeypatch.delenv("UNIBOX_DB", raising=False)
+    return home
+
+
+@pytest.fixture(autouse=True)
+def memory_keyring() -> MemoryKeyring:
+    backend = MemoryKeyring()
+    previous = keyring.get_keyring()
+    keyring.set_keyring(backend)
+    yield backend
+    keyring.set_keyring(previous)
+
+
+@pytest.fixture
+def ws(tmp_path: Path) -> Workspace:
+    workspace = open_workspace(tmp_path / "ws.db")
+    yield workspace
+    workspace.close()
+
+
+@dataclass
+class Team:
+    """A small workspace: Support (everyone) and Sales (listed: ana + the Sales team)."""
+
+    ws: Workspace
+    ana: str
+    bo: str
+    cy: str
+    support: str
+    sales: str
+    email: str
+    chat: str
+    messenger: str
+    whatsapp: str
+    form: str
+    sales_email: str
+
+    def incoming(
+        self,
+        body: str = "Hello",
+        *,
+        channel: str | None = None,
+        kind: str = "email",
+        who: str = "carla@example.com",
+        name: str = "Carla Souza",
+        subject: str = "Order late",
+        at: datetime = T0,
+        **extra: object,
+    ) -> cmd.Incoming:
+        return cmd.Incoming(
+            channel_id=channel or self.email,
+            identity_kind=kind,
+            identity_value=who,
+            contact_name=name,
+            body=body,
+            created_at=at,
+            subject=subject,
+            **extra,  # type: ignore[arg-type]
+        )
+
+    def start(self, body: str = "Hello", **kw: object) -> str:
+        """A new conversation from Carla; returns its id."""
+        return cmd.ingest(self.ws, self.incoming(body, **kw)).conversation_id  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def team(ws: Workspace) -> Team:
+    ana = cmd.create_agent(ws, "Ana Lima", "ana", "ana@acme.example")
+    bo = cmd.create_agent(ws, "Bo Chen", "bo")
+    cy = cmd.create_agent(ws, "Cy Park", "cy", availability="away")
+    cmd.create_team(ws, "Tier 1", ["ana", "bo"])
+    cmd.create_team(ws, "Sales team", ["cy"])
+    support = cmd.create_inbox(ws, "Support")
+    sales = cmd.create_inbox(ws, "Sales", access="listed", agents=["ana"], teams=["Sales team"])
+    ch = {
+        kind: cmd.add_channel(ws, "Support", kind, f"Support {kind}")
+        for kind in ("email", "chat", "messenger", "whatsapp", "form")
+    }
+    sales_email = cmd.add_channel(ws, "Sales", "email", "Sales mail", "sales@acme.example")
+    ws.set_setting("default_agent", "ana")
+    return Team(
+        ws,
+        ana,
+        bo,
+        cy,
+        support,
+        sales,
+        ch["email"],
+        ch["chat"],
+        ch["messenger"],
+        ch["whatsapp"],
+        ch["form"],
+        sales_email,
+    )
+
+
+def later(minutes: int) -> datetime:
+    return T0 + timedelta(minutes=minutes)

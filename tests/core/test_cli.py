@@ -1,0 +1,232 @@
+"""The CLI's JSON contract and its errors, through the real `unibox` command."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import T0
+from unibox_tui.core.demo import build_demo
+
+
+def unibox(
+    *args: str, stdin: str | None = None, env: dict | None = None
+) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "unibox_tui", *args],
+        capture_output=True,
+        text=True,
+        input=stdin,
+        timeout=60,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def ok_json(*args: str) -> dict:
+    result = unibox(*args, "--json")
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+@pytest.fixture(scope="module")
+def demo_db(tmp_path_factory: pytest.TempPathFactory) -> str:
+    path = tmp_path_factory.mktemp("cli") / "demo.db"
+    build_demo(path, conversations=120, seed=5, now=T0)
+    return str(path)
+
+
+def test_list_contract_and_pagination(demo_db: str) -> None:
+    data = ok_json("conversations", "list", "--db", demo_db, "--view", "all", "--limit", "50")
+    assert data["total"] == 120 and len(data["conversations"]) == 50
+    first = data["conversations"][0]
+    for key in (
+        "id",
+        "inbox",
+        "channel",
+        "status",
+        "subject",
+        "contact",
+        "assignee",
+        "last_message_at",
+        "unread",
+        "message_count",
+    ):
+        assert key in first
+    assert set(first["contact"]) >= {"name", "identity"}
+    seen = {c["id"] for c in data["conversations"]}
+    cursor = data["next_cursor"]
+    while cursor:
+        page = ok_json(
+            "conversations",
+            "list",
+            "--db",
+            demo_db,
+            "--view",
+            "all",
+            "--limit",
+            "50",
+            "--after",
+            cursor,
+        )
+        seen |= {c["id"] for c in page["conversations"]}
+        cursor = page["next_cursor"]
+    assert len(seen) == 120
+
+
+def test_list_views_and_inbox_filter(demo_db: str) -> None:
+    sales = ok_json(
+        "conversations",
+        "list",
+        "--db",
+        demo_db,
+        "--view",
+        "all",
+        "--inbox",
+        "Sales",
+        "--limit",
+        "500",
+    )
+    assert sales["conversations"] and {c["inbox"] for c in sales["conversations"]} == {"Sales"}
+    mine = ok_json("conversations", "list", "--db", demo_db, "--view", "mine", "--as", "bo")
+    assert all(c["assignee"] == "bo" and c["status"] == "open" for c in mine["conversations"])
+
+
+def test_show_reply_comment_assign_close_reopen_snooze(tmp_path: Path, demo_db: str) -> None:
+    db = str(tmp_path / "w.db")
+    Path(db).write_bytes(Path(demo_db).read_bytes())
+    cid = ok_json("conversations", "list", "--db", db, "--view", "open", "--limit", "1")[
+        "conversations"
+    ][0]["id"]
+    reply = ok_json(
+        "conversations", "reply", cid, "--text", "On its way!", "--db", db, "--as", "ana"
+    )
+    assert reply["delivery_state"] == "queued"
+    comment = ok_json("conversations", "comment", cid, "--text", "@bo and @ghost look", "--db", db)
+    assert comment["mentioned"] == ["bo"] and comment["unknown"] == ["ghost"]
+    assigned = ok_json("conversations", "assign", cid, "--to", "bo", "--db", db)
+    assert assigned["changed"] and assigned["conversation"]["assignee"] == "bo"
+    assert not ok_json("conversations", "assign", cid, "--to", "bo", "--db", db)["changed"]
+    closed = ok_json("conversations", "close", cid, "--db", db)
+    assert closed["conversation"]["status"] == "closed"
+    assert ok_json("conversations", "reopen", cid, "--db", db)["conversation"]["status"] == "open"
+    snoozed = ok_json("conversations", "snooze", cid, "--until", "3d", "--db", db)
+    assert (
+        snoozed["conversation"]["status"] == "snoozed" and snoozed["conversation"]["snoozed_until"]
+    )
+    shown = ok_json("conversations", "show", cid, "--db", db)
+    bodies = [(m["kind"], m["body"]) for m in shown["messages"]]
+    assert ("outgoing", "On its way!") in bodies and ("comment", "@bo and @ghost look") in bodies
+    assert shown["messages"][-1]["body"].startswith("Ana Lima snoozed this until")
+    out = next(m for m in shown["messages"] if m["body"] == "On its way!")
+    assert (out["author"], out["delivery_state"]) == ("Ana Lima", "queued")
+    times = [m["created_at"] for m in shown["messages"]]
+    assert times == sorted(times)
+
+
+def test_search_json(demo_db: str) -> None:
+    data = ok_json("search", "refund", "--db", demo_db)
+    assert data["results"]
+    hit = data["results"][0]
+    s, e = hit["highlights"][0]
+    assert hit["snippet"][s:e].lower().startswith("refund")
+
+
+def test_doctor(demo_db: str) -> None:
+    data = ok_json("doctor", "--db", demo_db)
+    assert data["db"]["revision"] == data["db"]["head_revision"]
+    assert data["db"]["conversation"] == 120 and len(data["channels"]) == 8
+    assert "keyring" in data
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["conversations", "show", "nope"], "no conversation with id nope"),
+        (["conversations", "reply", "nope", "--text", "x"], "no conversation with id nope"),
+        (["conversations", "list", "--view", "bogus"], "unknown view 'bogus'"),
+        (["conversations", "assign", "CID", "--to", "zed"], "no agent 'zed'"),
+        (["conversations", "snooze", "CID", "--until", "someday"], "cannot read the time"),
+        (["conversations", "list", "--after", "x|y"], "bad cursor"),
+    ],
+)
+def test_errors_are_one_line_and_change_nothing(
+    tmp_path: Path, demo_db: str, args: list[str], message: str
+) -> None:
+    db = tmp_path / "w.db"
+    db.write_bytes(Path(demo_db).read_bytes())
+    cid = ok_json("conversations", "list", "--db", str(db), "--limit", "1")["conversations"][0][
+        "id"
+    ]
+    before = ok_json("doctor", "--db", str(db))["db"]
+    result = unibox(*[cid if a == "CID" else a for a in args], "--db", str(db))
+    assert result.returncode == 1
+    assert result.stderr.count("\n") == 1 and message in result.stderr
+    assert "Traceback" not in result.stderr and result.stdout == ""
+    assert ok_json("doctor", "--db", str(db))["db"] == before
+
+
+def test_usage_error_exits_2(demo_db: str) -> None:
+    result = unibox("conversations", "assign", "x", "--db", demo_db)
+    assert result.returncode == 2 and "exactly one of" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "content", [b"garbage, not sqlite\n" * 50, b"SQLite format 3\x00" + b"\x00" * 200]
+)
+def test_corrupt_db_is_left_byte_for_byte(tmp_path: Path, content: bytes) -> None:
+    db = tmp_path / "corrupt.db"
+    db.write_bytes(content)
+    for args in (
+        ["conversations", "list"],
+        ["conversations", "reply", "x", "--text", "hi"],
+        ["search", "x"],
+        ["demo", "--generate-only"],
+    ):
+        result = unibox(*args, "--db", str(db))
+        assert result.returncode == 1, result
+        assert "Traceback" not in result.stderr and result.stderr.startswith("unibox: error:")
+        assert db.read_bytes() == content
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["corrupt.db"]
+
+
+def test_missing_db_is_not_created_by_read_commands(tmp_path: Path) -> None:
+    db = tmp_path / "none.db"
+    result = unibox("conversations", "list", "--db", str(db))
+    assert result.returncode == 1 and "no workspace at" in result.stderr
+    assert not db.exists()
+
+
+def test_demo_generate_only_builds_once(tmp_path: Path) -> None:
+    db = tmp_path / "demo.db"
+    first = ok_json("demo", "--generate-only", "--conversations", "30", "--db", str(db))
+    assert first["conversations"] == 30 and first["reused"] is False and first["seconds"] > 0
+    again = ok_json("demo", "--generate-only", "--db", str(db))
+    assert again["reused"] is True
+    result = unibox("demo", "--generate-only", "--conversations", "40", "--db", str(db))
+    assert result.returncode == 1 and "--rebuild" in result.stderr
+    rebuilt = ok_json(
+        "demo", "--generate-only", "--conversations", "40", "--rebuild", "--db", str(db)
+    )
+    assert rebuilt["conversations"] == 40
+
+
+def test_demo_refuses_a_real_workspace(tmp_path: Path) -> None:
+    from unibox_tui.core import commands as cmd
+    from unibox_tui.core.db import open_workspace
+
+    db = tmp_path / "real.db"
+    with open_workspace(db) as ws:
+        cmd.create_agent(ws, "Ana", "ana")
+    result = unibox("demo", "--generate-only", "--db", str(db))
+    assert result.returncode == 1 and "real workspace" in result.stderr
+
+
+def test_customer_text_is_cleaned_in_human_output(demo_db: str) -> None:
+    result = unibox("search", "urgent refund", "--db", demo_db)
+    assert result.returncode == 0 and "[bold red]URGENT[/]" in result.stdout
+    assert "\x1b" not in result.stdout and "\x9b" not in result.stdout

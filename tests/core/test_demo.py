@@ -1,0 +1,86 @@
+"""The demo workspace: deterministic, realistic, and usable by every query."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import T0
+from unibox_tui.core import commands as cmd
+from unibox_tui.core import queries as q
+from unibox_tui.core.db import open_workspace
+from unibox_tui.core.demo import build_demo
+from unibox_tui.core.errors import WorkspaceError
+
+
+def fingerprint(path: Path) -> list:
+    con = sqlite3.connect(path)
+    try:
+        return [
+            con.execute(
+                "SELECT id, subject, status, assignee_id, last_message_at FROM conversation ORDER BY rid"
+            ).fetchall(),
+            con.execute("SELECT id, body, kind FROM message ORDER BY rid").fetchall(),
+            con.execute("SELECT id, name FROM contact ORDER BY id").fetchall(),
+        ]
+    finally:
+        con.close()
+
+
+def test_same_seed_same_ids_and_counts(tmp_path: Path) -> None:
+    a = build_demo(tmp_path / "a.db", conversations=300, seed=7, now=T0)
+    b = build_demo(tmp_path / "b.db", conversations=300, seed=7, now=T0)
+    c = build_demo(tmp_path / "c.db", conversations=300, seed=8, now=T0)
+    for key in ("conversations", "messages", "tickets", "contacts"):
+        assert a[key] == b[key]
+    assert fingerprint(tmp_path / "a.db") == fingerprint(tmp_path / "b.db")
+    assert fingerprint(tmp_path / "a.db") != fingerprint(tmp_path / "c.db")
+
+
+def test_ids_do_not_depend_on_the_clock(tmp_path: Path) -> None:
+    from datetime import timedelta
+
+    build_demo(tmp_path / "a.db", conversations=50, seed=3, now=T0)
+    build_demo(tmp_path / "b.db", conversations=50, seed=3, now=T0 + timedelta(days=40))
+    ids = [[r[0] for r in fingerprint(tmp_path / p)[0]] for p in ("a.db", "b.db")]
+    assert ids[0] == ids[1]
+
+
+def test_demo_is_realistic_and_works_with_commands(tmp_path: Path) -> None:
+    summary = build_demo(tmp_path / "d.db", conversations=400, seed=1, now=T0)
+    assert summary["conversations"] == 400 and summary["messages"] > 400 * 4
+    with open_workspace(tmp_path / "d.db") as ws:
+        assert 6 <= len(q.agents(ws)) <= 10 and len(q.teams(ws)) == 2
+        assert [i.name for i in q.inboxes(ws)] == ["Sales", "Support"]
+        assert {c.kind for c in q.channels(ws)} == {
+            "email",
+            "chat",
+            "messenger",
+            "whatsapp",
+            "form",
+        }
+        for status in ("open", "snoozed", "closed"):
+            assert q.count(ws, q.view(status))[0] > 0
+        for kind in ("email", "chat", "messenger", "whatsapp", "form"):
+            assert q.count(ws, q.view(f"kind:{kind}"))[0] > 0
+        assert q.snippets(ws) and q.search(ws, "refund")
+        assert ws.setting("default_agent") == "ana"
+        me = next(a.id for a in q.agents(ws) if a.handle == "ana")
+        assert q.notifications(ws, me)  # mentions in comments
+        conv = q.list_conversations(ws, q.view("open")).rows[0]
+        cmd.reply(ws, conv.id, "Thanks!", actor="ana")  # the demo takes real commands
+        assert q.thread(ws, conv.id)[-1].kind == "outgoing"
+        kinds = {m.kind for m in q.thread(ws, conv.id)}
+        assert {"incoming", "outgoing"} <= kinds
+        # Hostile customer text is in the demo on purpose, stored as written.
+        assert any("[bold red]" in h.row.subject for h in q.search(ws, "urgent refund"))
+
+
+def test_demo_never_overwrites(tmp_path: Path) -> None:
+    path = tmp_path / "x.db"
+    path.write_text("precious")
+    with pytest.raises(WorkspaceError, match="exists"):
+        build_demo(path, conversations=10)
+    assert path.read_text() == "precious"

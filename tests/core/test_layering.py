@@ -1,0 +1,29 @@
+"""The core and the channel backends never import the UI (DESIGN.md layering)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+
+def test_core_and_backends_do_not_import_textual() -> None:
+    code = (
+        "import sys, pkgutil, importlib, unibox_tui.core, unibox_tui.backends\n"
+        "for pkg in (unibox_tui.core, unibox_tui.backends):\n"
+        "    for m in pkgutil.walk_packages(pkg.__path__, pkg.__name__ + '.'):\n"
+        "        if '.migrations.versions' in m.name or m.name.endswith('migrations.env'):\n"
+        "            continue\n"
+        "        importlib.import_module(m.name)\n"
+        "print(sorted(n for n in sys.modules if n == 'textual' or n.startswith('textual.')))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_cli_help_does_not_import_the_app() -> None:
+    code = (
+        "import sys; from click.testing import CliRunner; from unibox_tui.cli import main; "
+        "CliRunner().invoke(main, ['--help']); print('textual' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

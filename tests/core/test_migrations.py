@@ -1,0 +1,143 @@
+"""Schema migrations, and opening files that are not (or not yet) ours."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlmodel import SQLModel
+
+from unibox_tui.core import commands as cmd
+from unibox_tui.core import queries as q
+from unibox_tui.core.db import HEAD_REVISION, open_workspace
+from unibox_tui.core.errors import WorkspaceError
+
+DATA = Path(__file__).parent.parent / "data"
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_a_workspace_from_the_first_schema_upgrades_on_open(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    shutil.copy(DATA / "workspace_0001.db", path)
+    with open_workspace(path) as ws:
+        assert ws.revision() == HEAD_REVISION
+        row = q.conversation(ws, "c1")
+        assert (row.subject, row.contact_name, row.assignee, row.message_count) == (
+            "Lost luggage voucher",
+            "Gunnhild Ødegård",
+            "ana",
+            2,
+        )
+        assert [m.body for m in q.thread(ws, "c1")] == [
+            "My suitcase never arrived in Tromsø",
+            "Thanks, a voucher is on its way",
+        ]
+        # 0002 indexed what the old file held: bodies, subjects and contact names.
+        assert [h.row.id for h in q.search(ws, "suitcase tromsø")] == ["c1"]
+        assert [h.row.id for h in q.search(ws, "luggage")] == ["c1"]
+        assert [h.row.id for h in q.search(ws, "gunnhild")] == ["c1"]
+        # And the upgraded file takes new writes like a new one.
+        cmd.comment(ws, "c1", "upgraded fine", actor="ana")
+        assert ws.change_seq() == 2
+    with open_workspace(path) as ws:  # the second open is the fast path
+        assert ws.revision() == HEAD_REVISION
+
+
+def test_migrated_schema_matches_the_models(tmp_path: Path) -> None:
+    with open_workspace(tmp_path / "new.db") as ws, ws.engine.connect() as conn:
+        ctx = MigrationContext.configure(conn, opts={"compare_type": False})
+        diff = compare_metadata(ctx, SQLModel.metadata)
+    # The FTS virtual tables (and their shadow tables) exist only in the migration.
+    diff = [d for d in diff if not (d[0] == "remove_table" and "_fts" in d[1].name)]
+    assert diff == []
+
+
+def test_newer_workspace_is_refused_untouched(tmp_path: Path) -> None:
+    path = tmp_path / "future.db"
+    open_workspace(path).close()
+    con = sqlite3.connect(path)
+    con.execute("UPDATE alembic_version SET version_num = '9999'")
+    con.commit()
+    con.close()
+    before = digest(path)
+    with pytest.raises(WorkspaceError, match="newer Unibox"):
+        open_workspace(path)
+    assert digest(path) == before
+
+
+def test_corrupt_file_is_refused_untouched(tmp_path: Path) -> None:
+    path = tmp_path / "junk.db"
+    path.write_bytes(b"this is not a database at all\n" * 100)
+    before = digest(path)
+    with pytest.raises(WorkspaceError, match="not a Unibox workspace"):
+        open_workspace(path)
+    assert digest(path) == before and not Path(f"{path}-wal").exists()
+
+
+def test_damaged_sqlite_file_is_refused_untouched(tmp_path: Path) -> None:
+    path = tmp_path / "damaged.db"
+    shutil.copy(DATA / "workspace_0001.db", path)
+    data = bytearray(path.read_bytes())
+    data[4096:8192] = b"\xff" * 4096  # scribble over a page
+    path.write_bytes(bytes(data))
+    before = digest(path)
+    with pytest.raises(WorkspaceError, match="corrupt"):
+        open_workspace(path)
+    assert digest(path) == before
+
+
+def test_another_programs_sqlite_file_is_refused_untouched(tmp_path: Path) -> None:
+    path = tmp_path / "other.db"
+    con = sqlite3.connect(path)
+    con.execute("CREATE TABLE recipes(name TEXT)")
+    con.commit()
+    con.close()
+    before = digest(path)
+    with pytest.raises(WorkspaceError, match="another program"):
+        open_workspace(path)
+    assert digest(path) == before
+
+
+def test_locked_workspace_gives_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "locked.db"
+    with open_workspace(path) as ws:
+        cmd.create_agent(ws, "Ana", "ana")
+    # Another process holds an exclusive lock for longer than the busy timeout.
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sqlite3,sys,time; c=sqlite3.connect(sys.argv[1], isolation_level=None);"
+            "c.execute('BEGIN EXCLUSIVE'); print('locked', flush=True); time.sleep(30)",
+            str(path),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout and holder.stdout.readline().strip() == "locked"
+        with open_workspace(path, busy_timeout=0.2) as ws:
+            with pytest.raises(WorkspaceError, match="locked by another process"):
+                cmd.create_agent(ws, "Bo", "bo")
+    finally:
+        holder.kill()
+        holder.wait()
+    with open_workspace(path) as ws:
+        assert [a.handle for a in q.agents(ws)] == ["ana"]
+
+
+def test_unwritable_folder_gives_one_line(tmp_path: Path) -> None:
+    with pytest.raises(WorkspaceError, match="is a directory"):
+        open_workspace(tmp_path)
+    with pytest.raises(WorkspaceError, match="no workspace at"):
+        open_workspace(tmp_path / "missing.db", create=False)

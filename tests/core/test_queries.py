@@ -1,0 +1,152 @@
+"""Views, counts, keyset pagination, threads, contacts and full-text search."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import Team, later
+from unibox_tui.core import commands as cmd
+from unibox_tui.core import queries as q
+from unibox_tui.core.errors import InvalidRequest
+
+
+def populate(team: Team) -> list[str]:
+    convs = []
+    for i in range(7):
+        r = cmd.ingest(
+            team.ws,
+            team.incoming(
+                f"message {i}",
+                who=f"c{i}@x.io",
+                name=f"Customer {i}",
+                subject=f"Topic {i}",
+                at=later(i),
+            ),
+        )
+        convs.append(r.conversation_id)
+    cmd.assign(team.ws, convs[0], "ana", actor="ana")
+    cmd.assign(team.ws, convs[1], "bo", actor="ana")
+    cmd.close(team.ws, convs[2], actor="ana")
+    cmd.snooze(team.ws, convs[3], later(10_000), actor="ana", now=later(8))
+    cmd.mark_read(team.ws, convs[4])
+    chat = cmd.ingest(
+        team.ws,
+        team.incoming(
+            "chat hi", channel=team.chat, kind="chat", who="v1", subject="", at=later(20)
+        ),
+    )
+    convs.append(chat.conversation_id)
+    return convs
+
+
+def test_views_and_counts(team: Team) -> None:
+    convs = populate(team)
+
+    def ids(key: str) -> list[str]:
+        return [
+            r.id for r in q.list_conversations(team.ws, q.view(key, me=team.ana, ws=team.ws)).rows
+        ]
+
+    assert ids("mine") == [convs[0]]
+    assert ids("unassigned") == [convs[7], convs[6], convs[5], convs[4]]
+    assert ids("open") == [convs[7], convs[6], convs[5], convs[4], convs[1], convs[0]]
+    assert ids("snoozed") == [convs[3]] and ids("closed") == [convs[2]]
+    assert ids("kind:chat") == [convs[7]]
+    assert ids("inbox:support") == ids("open")
+    assert len(ids("all")) == 8
+    assert q.count(team.ws, q.view("open")) == (6, 5)  # one was marked read
+    assert q.count(team.ws, q.view("mine", me=team.ana)) == (1, 1)
+
+
+def test_keyset_pagination_walks_every_row_once(team: Team) -> None:
+    populate(team)
+    v = q.view("all")
+    seen, cursor = [], None
+    while True:
+        page = q.list_conversations(team.ws, v, after=cursor, limit=3)
+        seen += [r.id for r in page.rows]
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+    assert len(seen) == len(set(seen)) == 8
+    with pytest.raises(InvalidRequest, match="bad cursor"):
+        q.list_conversations(team.ws, v, after="garbage")
+
+
+def test_rows_at_and_index_of_agree(team: Team) -> None:
+    populate(team)
+    v = q.view("all")
+    with team.ws.read() as conn:
+        rows = q.rows_at(conn, v, 2, 3)
+        assert [q.index_of(conn, v, r) for r in rows] == [2, 3, 4]
+    assert [r.id for r in rows] == [
+        r.id for r in q.list_conversations(team.ws, v, limit=5).rows[2:5]
+    ]
+
+
+def test_unknown_view_and_mine_without_identity(team: Team) -> None:
+    with pytest.raises(InvalidRequest, match="unknown view 'inboxx'"):
+        q.view("inboxx")
+    with pytest.raises(InvalidRequest, match="needs to know who you are"):
+        q.view("mine")
+
+
+def test_contact_history_and_tickets(team: Team) -> None:
+    a = team.start("one", subject="First")
+    b = team.start("two", subject="Second", at=later(5))
+    tid = cmd.create_ticket(team.ws, actor="ana", conversation_id=b)
+    detail = q.contact(
+        team.ws, q.conversation(a).contact_id if False else q.conversation(team.ws, a).contact_id
+    )
+    assert [c.id for c in detail.conversations] == [b, a]
+    assert [t.id for t in detail.tickets] == [tid]
+    assert detail.identities == [("email", "carla@example.com")]
+
+
+def test_search_finds_bodies_subjects_and_contact_names(team: Team) -> None:
+    a = team.start("The parcel was crushed in transit", subject="Damaged box")
+    b = team.start(
+        "Invoice please", who="jose@x.io", name="José Álvarez", subject="Billing", at=later(1)
+    )
+    [hit] = q.search(team.ws, "crushed")
+    assert hit.row.id == a
+    assert hit.snippet == "The parcel was crushed in transit"
+    assert [hit.snippet[s:e] for s, e in hit.highlights] == ["crushed"]
+    assert [h.row.id for h in q.search(team.ws, "damaged")] == [a]  # subject
+    assert [h.row.id for h in q.search(team.ws, "jose alvarez")] == [b]  # diacritics folded
+    assert [h.row.id for h in q.search(team.ws, "cru")] == [a]  # prefix while typing
+    assert q.search(team.ws, "nothing-like-this") == []
+
+
+def test_search_sees_new_writes_and_contact_renames(team: Team) -> None:
+    a = team.start("hello")
+    cmd.comment(team.ws, a, "internal note about kangaroos", actor="ana")
+    assert [h.row.id for h in q.search(team.ws, "kangaroos")] == [a]
+    cmd.update_contact(team.ws, q.conversation(team.ws, a).contact_id, name="Wilhelmina Zed")
+    assert [h.row.id for h in q.search(team.ws, "wilhelmina")] == [a]
+    assert q.search(team.ws, "carla") == []
+
+
+@pytest.mark.parametrize(
+    "text", ['"', "AND OR NOT", "a* NEAR(b", "'; DROP TABLE message; --", "***", ""]
+)
+def test_search_input_is_never_fts_syntax(team: Team, text: str) -> None:
+    team.start("and or not near drop table message")
+    hits = q.search(team.ws, text)
+    assert isinstance(hits, list)
+    assert q.stats(team.ws)["message"] == 1  # nothing was dropped
+
+
+def test_search_orders_by_recent_activity_and_limits(team: Team) -> None:
+    ids = [
+        team.start(f"refund request {i}", who=f"r{i}@x.io", subject=f"S{i}", at=later(i))
+        for i in range(6)
+    ]
+    hits = q.search(team.ws, "refund", limit=4)
+    assert [h.row.id for h in hits] == ids[::-1][:4]
+
+
+def test_activity_lines_are_not_searchable(team: Team) -> None:
+    a = team.start("hi")
+    cmd.close(team.ws, a, actor="ana")
+    assert q.search(team.ws, "closed") == []

@@ -1,0 +1,50 @@
+"""The one place that strips control characters, and @mention parsing."""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from unibox_tui.core.mentions import find_mentions, mentioned_handles
+from unibox_tui.core.snippets import fill, person_values
+from unibox_tui.core.text import clean, one_line
+
+
+def test_clean_removes_escape_sequences_controls_and_bidi() -> None:
+    assert clean("\x1b[31mred\x1b[0m") == "red"
+    assert clean("\x1b]0;pwned\x07title") == "title"
+    assert clean("\x1b]8;;http://evil\x1b\\link\x1b]8;;\x1b\\") == "link"
+    assert clean("a\x9b31mb") == "ab"
+    assert clean("abc\u202etxt.exe\u202c") == "abctxt.exe"
+    assert clean("bell\x07 nul\x00 del\x7f") == "bell nul del"
+    assert clean("line1\r\nline2\ttab") == "line1\nline2\ttab"
+    assert clean("[bold red]x[/]") == "[bold red]x[/]"  # markup is text: widgets never parse it
+    assert clean(None) == ""
+
+
+@given(st.text())
+def test_clean_output_never_holds_controls(value: str) -> None:
+    out = clean(value)
+    assert not any(ord(ch) < 32 and ch not in "\n\t" for ch in out)
+    assert not any(0x7F <= ord(ch) <= 0x9F for ch in out)
+    assert "\x1b" not in out
+
+
+def test_one_line_folds_and_truncates() -> None:
+    assert one_line("  a\n b\tc ") == "a b c"
+    assert one_line("x" * 300, 10) == "x" * 9 + "…"
+
+
+def test_mentions() -> None:
+    text = "@ana, ping @Bo.Chen. and mail ana@x.com or @@weird @-no @x_y-z"
+    assert mentioned_handles(text) == ["ana", "bo.chen", "x_y-z"]
+    assert find_mentions("hi @ana")[0] == (3, 7, "ana")
+    assert mentioned_handles("@ana @ana") == ["ana"]
+
+
+def test_snippet_tokens() -> None:
+    values = {"contact": person_values("José Álvarez"), "agent": person_values("Ana Lima")}
+    assert (
+        fill("Hi {{contact.first_name}}, {{ agent.name }} here{{nope.x}}", values)
+        == "Hi José, Ana Lima here"
+    )

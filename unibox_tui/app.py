@@ -1,0 +1,249 @@
+"""The Textual app: who the agent is, the keymap, the theme, and the live-update loop.
+
+Live updates: every POLL_SECONDS the app reads `ws.change_seq()` (one indexed row). When it
+moved, the inbox refreshes what is visible, and the app toasts what concerns the agent:
+notifications written for them (assigned, mentioned) and new conversations in the views
+they watch (config `[ui] watch`). `poll_changes` also runs right after each command.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from functools import partial
+from pathlib import Path
+
+from textual import work
+from textual.app import App, SystemCommand
+from textual.screen import Screen
+
+from . import actions
+from .config import Config
+from .core import clock, queries
+from .core.db import Workspace
+from .core.errors import ConfigError, NotFound, UniboxError
+from .core.queries import AgentRow, View
+from .core.text import one_line
+from .screens.help import HelpScreen
+from .screens.inbox import InboxScreen
+from .screens.notifications import NotificationsScreen
+
+POLL_SECONDS = 0.5
+SIMULATE_SECONDS = (2.0, 5.0)  # a new customer message every few seconds in `unibox demo`
+TOAST_TITLES = {
+    "assigned": "Assigned to you",
+    "mention": "You were mentioned",
+    "new_conversation": "New conversation",
+}
+
+
+def styles_dir() -> Path:
+    """The .tcss folder: inside the installed package (the wheel ships styles/ there), else
+    the repository's top-level styles/ (an editable checkout)."""
+    import unibox_tui
+
+    packaged = Path(unibox_tui.__file__).parent / "styles"
+    return packaged if packaged.is_dir() else Path(unibox_tui.__file__).parent.parent / "styles"
+
+
+def resolve_me(ws: Workspace, config: Config, me: str | None) -> tuple[AgentRow | None, str | None]:
+    """(the agent, a warning line). `me` (id or handle) must exist; otherwise the config's
+    handle, the workspace's default agent, then the first agent."""
+    agents = queries.agents(ws)
+
+    def find(ref: str) -> AgentRow | None:
+        handle = ref.lstrip("@").lower()
+        return next((a for a in agents if a.id == ref or a.handle == handle), None)
+
+    if me:
+        found = find(me)
+        if found is None:
+            raise NotFound(f"no agent {me!r} in this workspace; `unibox agents` lists them")
+        return found, None
+    warning = None
+    if config.agent:
+        found = find(config.agent)
+        if found:
+            return found, None
+        warning = f"config agent @{config.agent} is not in this workspace"
+    default = ws.setting("default_agent")
+    chosen = (find(default) if isinstance(default, str) else None) or (
+        agents[0] if agents else None
+    )
+    if warning and chosen:
+        warning += f"; acting as @{chosen.handle}"
+    return chosen, warning
+
+
+class UniboxApp(App[None]):
+    TITLE = "Unibox"
+    CSS_PATH = [str(styles_dir() / "unibox.tcss")]
+    BINDINGS = actions.bindings(actions.APP)
+
+    def __init__(
+        self,
+        ws: Workspace,
+        config: Config,
+        *,
+        me: str | None = None,
+        simulate: bool = False,
+        now: Callable[[], datetime] | None = None,
+    ) -> None:
+        super().__init__()
+        self.ws = ws
+        self.config = config
+        self.now: Callable[[], datetime] = now or clock.utcnow
+        self.me_row, self._me_warning = resolve_me(ws, config, me)
+        self.simulate = simulate
+        self.watched: list[View] = []
+        self._warnings: list[str] = [self._me_warning] if self._me_warning else []
+        unknown = actions.check_keymap(config.keymap)
+        if unknown:
+            self._warnings.append(f"config [keymap] has unknown ids: {', '.join(unknown)}")
+        self.set_keymap({k: v for k, v in config.keymap.items() if k in actions.SPECS})
+        if config.theme in self.available_themes:
+            self.theme = config.theme
+        else:
+            self._warnings.append(f"unknown theme {config.theme!r}; using {self.theme}")
+        self.seen_seq = 0
+        self.notes_seq = 0
+        self.seen_rid = 0
+        self._has_conversations: bool | None = None
+        self._rng = random.Random()
+
+    @property
+    def me_id(self) -> str | None:
+        return self.me_row.id if self.me_row else None
+
+    # ------------------------------------------------------------------ start
+
+    def on_mount(self) -> None:
+        self.seen_seq = self.notes_seq = self.ws.change_seq()
+        with self.ws.read() as conn:
+            self.seen_rid = queries.max_conversation_rid(conn)
+        for key in self.config.watch:
+            try:
+                self.watched.append(queries.view(key, self.me_id, self.ws))
+            except UniboxError as e:
+                self._warnings.append(f"config [ui] watch: {e}")
+        self.push_screen(InboxScreen())
+        for warning in self._warnings:
+            self.notify(warning, severity="warning", markup=False, timeout=8)
+        self.set_interval(POLL_SECONDS, self.poll_changes)
+        self.theme_changed_signal.subscribe(self, self._remember_theme)
+        if self.simulate:
+            self._schedule_simulation()
+
+    def ws_has_conversations(self) -> bool:
+        if self._has_conversations is None:
+            with self.ws.read() as conn:
+                self._has_conversations = queries.max_conversation_rid(conn) > 0
+        return self._has_conversations
+
+    # ------------------------------------------------------------------ live updates
+
+    def poll_changes(self) -> None:
+        seq = self.ws.change_seq()
+        if seq == self.seen_seq:
+            return
+        self.seen_seq = seq
+        self._has_conversations = None
+        if self.me_id:
+            for note in queries.notifications_since(self.ws, self.me_id, self.notes_seq):
+                self.toast(TOAST_TITLES.get(note.kind, "Notification"), note.text)
+        self.notes_seq = seq
+        self._toast_new_conversations()
+        for screen in self.screen_stack:
+            if isinstance(screen, InboxScreen):
+                screen.data_changed()
+
+    def _toast_new_conversations(self) -> None:
+        with self.ws.read() as conn:
+            newest = queries.max_conversation_rid(conn)
+            if newest <= self.seen_rid:
+                return
+            for view in self.watched:
+                for row in reversed(queries.conversations_after(conn, view, self.seen_rid)):
+                    text = f"{row.contact_name}: {row.subject or row.preview}"
+                    self.toast(f"New in {view.label}", text)
+        self.seen_rid = newest
+
+    def toast(self, title: str, text: str) -> None:
+        """A notification toast. Its text quotes customers, so it is cleaned and never
+        parsed as markup; the bell rings if the agent asked for it."""
+        self.notify(one_line(text, 300), title=one_line(title, 80), markup=False, timeout=6)
+        if self.config.bell:
+            self.bell()
+
+    def _schedule_simulation(self) -> None:
+        self.set_timer(self._rng.uniform(*SIMULATE_SECONDS), self._simulate_step)
+
+    @work(thread=True, group="simulate", exit_on_error=False)
+    def _simulate_step(self) -> None:
+        """One message of the demo's customer stream, written through the ingest command
+        by core.demo; the poll then shows it like any other change."""
+        from .core import demo
+
+        step = getattr(demo, "simulate_step", None)
+        if step is None:
+            self.call_from_thread(
+                self.notify, "the live demo stream is not in this build", markup=False
+            )
+            return
+        try:
+            step(self.ws, self._rng, self.now())
+        finally:
+            self.call_from_thread(self._schedule_simulation)
+
+    # ------------------------------------------------------------------ app actions
+
+    def action_help(self) -> None:
+        scopes: tuple[str, ...] = getattr(self.screen, "HELP_SCOPES", (actions.APP,))
+        self.push_screen(HelpScreen(scopes, dict(self.config.keymap)))
+
+    def action_notifications(self) -> None:
+        if not self.me_id:
+            self.notify("No agent in this workspace.", markup=False)
+            return
+        self.push_screen(NotificationsScreen(self.ws, self.me_id, self.now), self._open_note)
+
+    def _open_note(self, conversation_id: str | None) -> None:
+        inbox = self.screen if isinstance(self.screen, InboxScreen) else None
+        if conversation_id and inbox is not None:
+            inbox.open_conversation(conversation_id)
+
+    def _remember_theme(self, theme: object) -> None:
+        name = getattr(theme, "name", None)
+        if not name or name == self.config.theme:
+            return
+        self.config.theme = name
+        try:
+            self.config.save()
+        except ConfigError as e:
+            self.notify(str(e), severity="error", markup=False)
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        """The palette offers every action of the screen by name, plus Textual's own."""
+        yield from super().get_system_commands(screen)
+        scopes: tuple[str, ...] = getattr(screen, "HELP_SCOPES", (actions.APP,))
+        nodes = getattr(screen, "SCOPE_NODES", {})
+        for spec in actions.specs(scopes):
+            if not spec.palette or spec.id in ("palette", "quit"):
+                continue
+            scope = next(s for s in spec.scopes if s in scopes)
+            if scope == actions.APP:
+                node: object = self
+            elif scope in nodes:
+                node = screen.query_one(nodes[scope])
+            else:
+                node = screen
+            keys = actions.keys_for(spec, self.config.keymap)
+            yield SystemCommand(
+                spec.description,
+                f"key: {keys} · id: {spec.id}",
+                partial(self.run_action, spec.action, node),  # type: ignore[arg-type]
+            )
+
+
+__all__ = ["UniboxApp", "resolve_me", "styles_dir"]

@@ -1,0 +1,378 @@
+"""The e-mail channel adapter: IMAP mail -> `cmd.Incoming`, outbox items -> SMTP.
+
+It holds no SQL and changes no state: the engine gives it sync state and outbox items from
+the core and stores what it returns through core commands.
+"""
+
+from __future__ import annotations
+
+import queue
+import ssl
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from email.message import EmailMessage
+from typing import Any
+
+from imapclient import IMAPClient
+
+from ...core.commands import Incoming, IncomingAttachment
+from . import tokens
+from .errors import ChannelError, channel_error
+from .filters import DENIED, FORWARDED, UNPARSED, SenderFilter, machine_flags
+from .imap import (
+    Batch,
+    FetchedMessage,
+    FolderState,
+    FolderSync,
+    IdleWatcher,
+    ImapAccount,
+    SyncReport,
+    append_to_folder,
+    connect,
+    find_sent_folder,
+    folder_has_message_id,
+    logout,
+)
+from .mime import ParsedEmail, parse_email
+from .settings import EmailSettings
+from .smtp import OutgoingMail, Sender, SmtpAccount, build_message, send
+
+UNKNOWN_SENDER = "unknown-sender@unibox.invalid"
+
+
+@dataclass
+class OutboxMail:
+    """The fields of a core outbox item this adapter needs (duck-typed on OutboxItem)."""
+
+    message_id: str
+    conversation_id: str
+    to: str | None
+    to_name: str
+    subject: str
+    body: str
+    body_html: str | None
+    author_name: str
+    created_at: datetime
+    in_reply_to: str | None
+    references: list[str]
+    cc: list[str]
+    attachments: list[tuple[str, str, bytes]]
+
+
+class EmailChannel:
+    def __init__(
+        self,
+        channel_id: str,
+        settings: EmailSettings,
+        password: str,
+        thread_key: str,
+        *,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
+        self.channel_id = channel_id
+        self.settings = settings
+        self._password = password
+        self.thread_key = thread_key
+        self.ssl_context = ssl_context
+        self.filter = SenderFilter.from_lists(settings.allow, settings.deny)
+        self.sender = Sender(
+            address=settings.from_address,
+            company=settings.company,
+            name_mode=settings.sender_name,
+            signature=settings.signature,
+        )
+        self._client: IMAPClient | None = None
+        self._lock = threading.Lock()  # one IMAP command stream per connection
+        self._sent_folder: str | None | bool = False  # False: not looked up yet
+
+    # --- connections -----------------------------------------------------------------------
+    def imap_account(self) -> ImapAccount:
+        s = self.settings
+        return ImapAccount(
+            host=s.imap_host,
+            port=s.imap_port_value,
+            username=s.username,
+            password=self._password,
+            security=s.security,
+            folder=s.folder,
+            ssl_context=self.ssl_context,
+        )
+
+    def smtp_account(self) -> SmtpAccount:
+        s = self.settings
+        return SmtpAccount(
+            host=s.smtp_host_value,
+            port=s.smtp_port_value,
+            username=s.smtp_username or s.username,
+            password=self._password,
+            security=s.smtp_security_value,
+            ssl_context=self.ssl_context,
+        )
+
+    def _imap(self) -> IMAPClient:
+        if self._client is None:
+            self._client = connect(self.imap_account())
+        return self._client
+
+    def close(self) -> None:
+        with self._lock:
+            if self._client is not None:
+                logout(self._client)
+                self._client = None
+
+    def _drop_connection(self) -> None:
+        if self._client is not None:
+            logout(self._client)
+            self._client = None
+
+    def check(self) -> None:
+        """Log in to IMAP and open the folder; raises ChannelError with one clear line."""
+        client = connect(self.imap_account())
+        try:
+            client.select_folder(self.settings.folder, readonly=True)
+        except Exception as error:
+            raise ChannelError(
+                f"cannot open folder {self.settings.folder!r} on {self.settings.imap_host}: "
+                f"{channel_error(error, 'IMAP', self.settings.imap_host, 0)}"
+            ) from None
+        finally:
+            logout(client)
+
+    async def check_smtp(self) -> None:
+        """Connect (and log in) to the SMTP server without sending anything."""
+        import aiosmtplib
+
+        account = self.smtp_account()
+        smtp = aiosmtplib.SMTP(
+            hostname=account.host,
+            port=account.port,
+            use_tls=account.security == "tls",
+            start_tls=account.security == "starttls",
+            tls_context=(account.ssl_context or ssl.create_default_context())
+            if account.security != "none"
+            else None,
+            timeout=account.timeout,
+        )
+        try:
+            await smtp.connect()
+            if account.username and account.password and smtp.supports_extension("auth"):
+                await smtp.login(account.username, account.password)
+        except aiosmtplib.SMTPAuthenticationError as error:
+            raise ChannelError(
+                f"the SMTP server {account.host} refused the login for {account.username} "
+                f"({error.code}); check the user name and password",
+                transient=False,
+            ) from None
+        except (aiosmtplib.SMTPConnectError, aiosmtplib.SMTPConnectTimeoutError) as error:
+            raise channel_error(error.__cause__ or error, "SMTP", account.host, account.port) from None
+        except (aiosmtplib.SMTPException, OSError) as error:
+            raise channel_error(error, "SMTP", account.host, account.port) from None
+        finally:
+            if smtp.is_connected:
+                try:
+                    await smtp.quit()
+                except Exception:
+                    smtp.close()
+
+    # --- receiving -------------------------------------------------------------------------
+    def sync(
+        self,
+        state: dict[str, Any],
+        store: Callable[[list[Incoming], dict[str, Any]], None],
+        progress: Callable[[int, int], None] | None = None,
+    ) -> SyncReport:
+        """Fetch what is new since `state` and hand it to `store(items, new_state)` batch by
+        batch (the caller stores both in one transaction). Blocking; reuses one connection.
+        A connection that fails is dropped, so the next call reconnects."""
+        with self._lock:
+            try:
+                client = self._imap()
+                folder = FolderSync(
+                    client,
+                    self.settings.folder,
+                    FolderState.from_dict(state),
+                    batch_size=self.settings.batch_size,
+                )
+                for batch in _prefetch(folder.batches()):
+                    items = [
+                        item
+                        for item in (self.to_incoming(m) for m in batch.messages)
+                        if item is not None
+                    ]
+                    store(items, batch.state.to_dict())
+                    if progress is not None and batch.total:
+                        progress(batch.done, batch.total)
+                return folder.report
+            except ChannelError as error:
+                if error.transient:
+                    self._drop_connection()
+                raise
+            except Exception as error:
+                self._drop_connection()
+                raise channel_error(error, "IMAP", self.settings.imap_host, 0) from None
+
+    def watcher(self, on_change: Callable[[], None], **options: float) -> IdleWatcher:
+        return IdleWatcher(self.imap_account(), on_change, **options)
+
+    def parse(self, fetched: FetchedMessage) -> ParsedEmail:
+        return parse_email(
+            fetched.raw,
+            attachment_limit=self.settings.attachment_limit,
+            received_at=fetched.internaldate,
+        )
+
+    def to_incoming(self, fetched: FetchedMessage) -> Incoming | None:
+        """The core's view of one fetched message; None for our own outgoing mail."""
+        parsed = self.parse(fetched)
+        if parsed.message_id and tokens.verify(self.thread_key, parsed.message_id):
+            return None  # our own reply came back (CC'd to us, or a shared Sent/INBOX)
+        return self.incoming_from(parsed, uid=fetched.uid)
+
+    def incoming_from(self, parsed: ParsedEmail, uid: int | None = None) -> Incoming:
+        flags = set(machine_flags(parsed)) if not parsed.unparsed else {UNPARSED}
+        name, address = parsed.from_name, parsed.from_address
+        meta: dict[str, Any] = {}
+        if parsed.forwarded_from and self.settings.forwarded == "original":
+            flags.add(FORWARDED)
+            meta["forwarded_by"] = address
+            name, address = parsed.forwarded_from
+        if address and self.filter.denied(address):
+            flags.add(DENIED)
+        ours = {self.settings.address.lower(), self.settings.from_address}
+        # Everyone else the customer wrote to stays on the conversation and on our replies.
+        cc = [
+            a
+            for a in dict.fromkeys([*parsed.to, *parsed.cc])
+            if a not in ours and a != parsed.from_address and a != address
+        ]
+        if cc:
+            meta["cc"] = cc
+        if parsed.to:
+            meta["to"] = parsed.to
+        if uid is not None:
+            meta["imap_uid"] = uid
+        if parsed.defects:
+            meta["defects"] = parsed.defects
+        if "list-id" in parsed.headers:
+            meta["list_id"] = parsed.headers["list-id"][:200]
+        return Incoming(
+            channel_id=self.channel_id,
+            identity_kind="email",
+            identity_value=address or UNKNOWN_SENDER,
+            contact_name=name or "",
+            body=parsed.text,
+            created_at=parsed.date,
+            subject=parsed.subject,
+            body_html=parsed.html,
+            external_id=parsed.external_id,
+            references=parsed.thread_ids,
+            conversation_hint=tokens.conversation_hint(self.thread_key, parsed.thread_ids),
+            flags=frozenset(flags),
+            meta=meta,
+            attachments=tuple(
+                IncomingAttachment(a.filename, a.content_type, a.size, a.data, a.note)
+                for a in parsed.attachments
+            ),
+        )
+
+    # --- sending ---------------------------------------------------------------------------
+    def message_id_for(self, message_id: str, conversation_id: str) -> str:
+        domain = self.settings.from_address.rpartition("@")[2] or "unibox.invalid"
+        return tokens.make_message_id(self.thread_key, message_id, conversation_id, domain)
+
+    def build(self, item: Any) -> tuple[str, EmailMessage]:
+        """(Message-ID, message) for an outbox item; the same item always gives the same id."""
+        external_id = self.message_id_for(item.message_id, item.conversation_id)
+        if not item.to:
+            raise ChannelError("the contact has no e-mail address to reply to", transient=False)
+        mail = OutgoingMail(
+            message_id=external_id,
+            to=item.to,
+            to_name=item.to_name or "",
+            subject=item.subject,
+            body=item.body,
+            body_html=item.body_html,
+            agent_name=item.author_name or "",
+            date=item.created_at,
+            cc=tuple(item.cc or ()),
+            in_reply_to=item.in_reply_to,
+            references=tuple(r for r in (item.references or ()) if r != external_id),
+            attachments=tuple(item.attachments or ()),
+        )
+        return external_id, build_message(mail, self.sender)
+
+    async def send(self, msg: EmailMessage) -> None:
+        await send(self.smtp_account(), msg, self.settings.from_address)
+
+    def sent_folder(self) -> str | None:
+        with self._lock:
+            if self._sent_folder is False:
+                self._sent_folder = find_sent_folder(self._imap())
+            return self._sent_folder  # type: ignore[return-value]
+
+    def already_sent(self, external_id: str) -> bool:
+        """Is a copy with this Message-ID in the Sent folder? (A crash after sending.)"""
+        folder = self.sent_folder()
+        if not folder:
+            return False
+        with self._lock:
+            try:
+                return folder_has_message_id(self._imap(), folder, external_id)
+            except Exception as error:
+                self._drop_connection()
+                raise channel_error(error, "IMAP", self.settings.imap_host, 0) from None
+
+    def save_sent_copy(self, msg: EmailMessage) -> bool:
+        """APPEND to the Sent folder when there is one. Best effort: True when saved."""
+        folder = self.sent_folder()
+        if not folder:
+            return False
+        with self._lock:
+            try:
+                append_to_folder(self._imap(), folder, msg.as_bytes())
+                return True
+            except Exception:
+                self._drop_connection()
+                return False
+
+
+_DONE = object()
+
+
+def _prefetch(batches: Iterator[Batch], depth: int = 2) -> Iterator[Batch]:
+    """Fetch the next batches in a thread while the caller parses and stores this one."""
+    pipe: queue.Queue[Any] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for batch in batches:
+                while not stop.is_set():
+                    try:
+                        pipe.put(batch, timeout=0.2)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            pipe.put(_DONE)
+        except BaseException as error:  # handed to the consumer, raised there
+            pipe.put(error)
+
+    thread = threading.Thread(target=produce, name="imap-prefetch", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = pipe.get()
+            if item is _DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        thread.join(timeout=120)
+        if not thread.is_alive():
+            batches.close()  # type: ignore[attr-defined]

@@ -1,0 +1,219 @@
+"""Forms: create or edit a ticket (`t`), create or edit a contact (`C`).
+
+A form only collects fields and returns them through `dismiss`; the inbox screen runs the
+command, so the one-line error of a refused request shows where the agent is.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label, Select, Static
+
+from .. import actions
+from ..core.models import TICKET_PRIORITIES
+from ..core.queries import AgentRow, ContactDetail, TicketRow
+from ..widgets.safe_text import safe_line
+
+# Pipelines and their stages. The core stores any text; these are the choices offered.
+PIPELINES: dict[str, tuple[str, ...]] = {
+    "Support": ("New", "In progress", "Waiting on customer", "Resolved"),
+    "Sales": ("New", "Qualified", "Proposal", "Won", "Lost"),
+    "Billing": ("New", "Investigating", "Refund issued", "Resolved"),
+}
+
+
+@dataclass
+class TicketForm:
+    title: str
+    pipeline: str
+    stage: str
+    priority: str
+    owner: str | None  # agent handle
+    close: bool = False  # close the linked ticket
+
+
+@dataclass
+class ContactForm:
+    name: str
+    email: str
+    phone: str
+    company: str
+    notes: str
+
+
+class FormScreen(ModalScreen[object]):
+    BINDINGS = actions.bindings(actions.FORM)
+    DEFAULT_CSS = """
+    FormScreen { align: center middle; }
+    FormScreen > Vertical {
+        width: 72; max-width: 95%; height: auto; max-height: 95%;
+        border: round $accent; background: $surface; padding: 0 1;
+    }
+    FormScreen .form-title { text-style: bold; margin-bottom: 1; }
+    FormScreen Label { margin-top: 1; color: $text-muted; }
+    FormScreen Input, FormScreen Select { width: 100%; }
+    FormScreen #form-error { color: $error; height: auto; }
+    FormScreen .buttons { height: auto; margin-top: 1; }
+    FormScreen Button { margin-right: 2; }
+    """
+
+    def action_dismiss_none(self) -> None:
+        self.dismiss(None)
+
+    def action_save(self) -> None:
+        result = self.collect()
+        if result is not None:
+            self.dismiss(result)
+
+    def collect(self) -> object | None:
+        raise NotImplementedError
+
+    def error(self, text: str) -> None:
+        self.query_one("#form-error", Static).update(Text(text))
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "cancel":
+            self.dismiss(None)
+        elif event.button.id == "close-ticket":
+            result = self.collect()
+            if isinstance(result, TicketForm):
+                result.close = True
+                self.dismiss(result)
+        else:
+            self.action_save()
+
+
+class TicketScreen(FormScreen):
+    """Create a ticket for the conversation, or see and change the linked one."""
+
+    def __init__(self, *, title: str, agents: list[AgentRow], ticket: TicketRow | None) -> None:
+        super().__init__()
+        self.default_title, self.agents, self.ticket = title, agents, ticket
+
+    def compose(self) -> ComposeResult:
+        t = self.ticket
+        pipeline = t.pipeline if t else "Support"
+        stages = self._stages(pipeline, t.stage if t else None)
+        with Vertical():
+            heading = Text(f"Ticket #{t.number} · {t.status}" if t else "Create a ticket")
+            yield Static(heading, classes="form-title")
+            yield Label("Title")
+            yield Input(value=t.title if t else self.default_title, id="title")
+            yield Label("Pipeline")
+            pipelines = list(PIPELINES) + ([pipeline] if pipeline not in PIPELINES else [])
+            yield Select(
+                [(p, p) for p in pipelines], value=pipeline, allow_blank=False, id="pipeline"
+            )
+            yield Label("Stage")
+            yield Select(
+                [(s, s) for s in stages],
+                value=t.stage if t else stages[0],
+                allow_blank=False,
+                id="stage",
+            )
+            yield Label("Priority")
+            yield Select(
+                [(p, p) for p in TICKET_PRIORITIES],
+                value=t.priority if t else "normal",
+                allow_blank=False,
+                id="priority",
+            )
+            yield Label("Owner")
+            owners = [("nobody", "")] + [(f"@{a.handle} · {a.name}", a.handle) for a in self.agents]
+            yield Select(owners, value=(t.owner or "") if t else "", allow_blank=False, id="owner")
+            yield Static("", id="form-error")
+            with Horizontal(classes="buttons"):
+                yield Button(
+                    "Save (ctrl+s)" if t else "Create (ctrl+s)", variant="primary", id="save"
+                )
+                if t and t.status != "closed":
+                    yield Button("Close ticket", id="close-ticket")
+                yield Button("Cancel (esc)", id="cancel")
+
+    @staticmethod
+    def _stages(pipeline: str, current: str | None) -> list[str]:
+        stages = list(PIPELINES.get(pipeline, ("New",)))
+        if current and current not in stages:
+            stages.insert(0, current)
+        return stages
+
+    def on_mount(self) -> None:
+        self.query_one("#title", Input).focus()
+
+    def on_select_changed(self, event: Select.Changed) -> None:
+        if event.select.id == "pipeline" and isinstance(event.value, str):
+            stage = self.query_one("#stage", Select)
+            stages = self._stages(event.value, None)
+            stage.set_options([(s, s) for s in stages])
+            stage.value = stages[0]
+
+    def collect(self) -> TicketForm | None:
+        title = self.query_one("#title", Input).value.strip()
+        if not title:
+            self.error("A ticket needs a title.")
+            return None
+
+        def value(name: str) -> str:
+            v = self.query_one(f"#{name}", Select).value
+            return v if isinstance(v, str) else ""
+
+        return TicketForm(
+            title, value("pipeline"), value("stage"), value("priority"), value("owner") or None
+        )
+
+
+class ContactScreen(FormScreen):
+    """Create a contact for an unknown visitor, or edit a known one."""
+
+    def __init__(self, detail: ContactDetail, unknown: bool) -> None:
+        super().__init__()
+        self.detail, self.unknown = detail, unknown
+
+    def compose(self) -> ComposeResult:
+        d = self.detail
+        emails = [v for k, v in d.identities if k == "email"]
+        phones = [v for k, v in d.identities if k in ("phone", "whatsapp")]
+        with Vertical():
+            title = Text("Create a contact for this visitor" if self.unknown else "Edit contact")
+            yield Static(title, classes="form-title")
+            if self.unknown:
+                seen = Text("Known so far: ", style="dim")
+                seen.append_text(safe_line(", ".join(f"{k} {v}" for k, v in d.identities)))
+                yield Static(seen)
+            yield Label("Name")
+            yield Input(value="" if self.unknown else d.name, id="name")
+            yield Label("E-mail" + (" (already known)" if emails else ""))
+            yield Input(value=emails[0] if emails else "", id="email", disabled=bool(emails))
+            yield Label("Phone" + (" (already known)" if phones else ""))
+            yield Input(value=phones[0] if phones else "", id="phone", disabled=bool(phones))
+            yield Label("Company")
+            yield Input(value=d.company or "", id="company")
+            yield Label("Notes")
+            yield Input(value=d.notes, id="notes")
+            yield Static("", id="form-error")
+            with Horizontal(classes="buttons"):
+                yield Button("Save (ctrl+s)", variant="primary", id="save")
+                yield Button("Cancel (esc)", id="cancel")
+
+    def on_mount(self) -> None:
+        self.query_one("#name", Input).focus()
+
+    def collect(self) -> ContactForm | None:
+        def value(name: str) -> str:
+            widget = self.query_one(f"#{name}", Input)
+            return "" if widget.disabled else widget.value.strip()
+
+        name = value("name")
+        if not name:
+            self.error("A contact needs a name.")
+            return None
+        email = value("email")
+        if email and "@" not in email:
+            self.error(f"{email!r} is not an e-mail address.")
+            return None
+        return ContactForm(name, email, value("phone"), value("company"), value("notes"))

@@ -1,0 +1,832 @@
+"""The inbox screen: views | conversation list | thread (+ editor) | contact sidebar.
+
+Every change goes through a core command (the ones the CLI uses); after it, the app's
+change poll runs at once so the list, counts and thread show the result. Triage keys
+(close, assign, snooze, move) then move the cursor to the next conversation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widget import Widget
+from textual.widgets import Footer, OptionList, Static
+
+from .. import actions
+from ..core import commands, queries
+from ..core.errors import UniboxError
+from ..core.models import CHANNEL_KINDS
+from ..core.queries import ConversationRow, View
+from ..core.snippets import fill, person_values
+from ..widgets.composer import Composer, Draft
+from ..widgets.contact_sidebar import ContactSidebar, is_unknown_visitor
+from ..widgets.conversation_list import ConversationList
+from ..widgets.glyphs import channel_name
+from ..widgets.safe_text import safe_line
+from ..widgets.thread_view import ThreadView, size_label
+from ..widgets.views_pane import ViewEntry, ViewsPane
+from . import attachments, snooze
+from .forms import ContactForm, ContactScreen, TicketForm, TicketScreen
+from .pickers import Choice, PickerScreen, PromptScreen
+from .search import SearchResult, SearchScreen
+
+if TYPE_CHECKING:
+    from ..app import UniboxApp
+
+FAILED = object()  # a command was refused (its one-line reason is already on screen)
+DEFAULT_VIEW = "open"
+
+
+def view_entries(app: UniboxApp) -> list[ViewEntry]:
+    """Each inbox the agent may see, then the fixed views, then one per channel kind."""
+    entries = [
+        ViewEntry(v.key, v.label, v, "Inboxes")
+        for v in (
+            queries.view(f"inbox:{inbox.id}", app.me_id)
+            for inbox in queries.visible_inboxes(app.ws, app.me_id)
+        )
+    ]
+    # The label of an inbox view is its id until resolved; take the name from the inbox.
+    names = {i.id: i.name for i in queries.inboxes(app.ws)}
+    for entry in entries:
+        entry.label = names.get(entry.key[6:], entry.label)
+    for key in ("mine", "unassigned", "open", "snoozed", "closed"):
+        if key == "mine" and not app.me_id:
+            continue
+        v = queries.view(key, app.me_id)
+        entries.append(ViewEntry(key, v.label, v, "Views"))
+    for kind in CHANNEL_KINDS:
+        v = queries.view(f"kind:{kind}", app.me_id)
+        entries.append(ViewEntry(v.key, v.label, v, "Channels", kind=kind))
+    return entries
+
+
+class InboxScreen(Screen[None]):
+    BINDINGS = actions.bindings(actions.INBOX)
+    HELP_SCOPES = (
+        actions.APP,
+        actions.INBOX,
+        actions.LIST,
+        actions.VIEWS,
+        actions.THREAD,
+        actions.COMPOSER,
+    )
+    # Where the palette runs a binding of each scope.
+    SCOPE_NODES = {
+        actions.LIST: "#list",
+        actions.VIEWS: "#views",
+        actions.THREAD: "#thread",
+        actions.COMPOSER: "#composer",
+    }
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-medium"), (170, "-wide")]
+
+    def __init__(self) -> None:
+        super().__init__(id="inbox")
+        self.entry: ViewEntry | None = None
+        self.filter: str | None = None
+        self.thread_row: ConversationRow | None = None
+        self.drafts: dict[str, Draft] = {}
+        self.search: SearchResult | None = None
+        self._pending_thread: str | None = None
+
+    @property
+    def uapp(self) -> UniboxApp:
+        return self.app  # type: ignore[return-value]
+
+    # ------------------------------------------------------------------ layout
+
+    def compose(self) -> ComposeResult:
+        app = self.uapp
+        with Horizontal(id="panes"):
+            yield ViewsPane(id="views")
+            with Vertical(id="list-pane"):
+                yield Static(id="list-header", classes="pane-header")
+                yield ConversationList(app.ws, app.now, id="list")
+            with Vertical(id="thread-pane"):
+                yield Static(id="thread-header", classes="pane-header")
+                yield ThreadView(app.now, id="thread")
+                yield Composer()
+            yield ContactSidebar(app.now)
+        yield Footer()
+
+    @property
+    def views(self) -> ViewsPane:
+        return self.query_one(ViewsPane)
+
+    @property
+    def conv_list(self) -> ConversationList:
+        return self.query_one(ConversationList)
+
+    @property
+    def thread(self) -> ThreadView:
+        return self.query_one(ThreadView)
+
+    @property
+    def composer(self) -> Composer:
+        return self.query_one(Composer)
+
+    @property
+    def sidebar(self) -> ContactSidebar:
+        return self.query_one(ContactSidebar)
+
+    def on_mount(self) -> None:
+        self.views.set_entries(view_entries(self.uapp), DEFAULT_VIEW)
+        if not self.uapp.ws_has_conversations():
+            self.conv_list.empty_text = (
+                "No conversations yet. Run `unibox demo` to try Unibox, or connect a channel."
+            )
+        entry = self.views.current
+        if entry is not None:
+            self.show_entry(entry)
+        self.conv_list.focus()
+        self.refresh_counts()
+
+    # ------------------------------------------------------------------ views and list
+
+    def current_view(self) -> View | None:
+        if self.entry is None:
+            return None
+        return queries.filtered(self.entry.view, self.filter) if self.filter else self.entry.view
+
+    def show_entry(self, entry: ViewEntry) -> None:
+        changed = self.entry is None or entry.key != self.entry.key
+        self.entry = entry
+        if changed:
+            self.filter = None
+        view = self.current_view()
+        assert view is not None
+        self.conv_list.show(view, entry.count if not self.filter else None)
+        self._update_list_header()
+        if self.filter:
+            self.refresh_counts()
+
+    def _update_list_header(self) -> None:
+        view = self.current_view()
+        if view is None:
+            return
+        text = safe_line(view.label, "bold")
+        text.append(f"  {self.conv_list.total}", style="dim")
+        self.query_one("#list-header", Static).update(text)
+
+    @on(ViewsPane.Chosen)
+    def _view_chosen(self, event: ViewsPane.Chosen) -> None:
+        self.show_entry(event.entry)
+
+    @on(ViewsPane.Opened)
+    def _view_opened(self) -> None:
+        self.conv_list.focus()
+
+    @work(thread=True, exclusive=True, group="counts")
+    def refresh_counts(self) -> None:
+        """Count every view off the UI thread (counts grow with the workspace)."""
+        views = [e.view for e in self.views.entries]
+        current = self.current_view()
+        if current is not None and current.key not in {v.key for v in views}:
+            views.append(current)
+        with self.uapp.ws.read() as conn:
+            counts = queries.view_counts(conn, views)
+        self.app.call_from_thread(self._apply_counts, counts)
+
+    def _apply_counts(self, counts: dict[str, tuple[int, int]]) -> None:
+        self.views.set_counts(counts)
+        view = self.current_view()
+        if view is not None and view.key in counts:
+            self.conv_list.set_total(counts[view.key][0])
+            self._update_list_header()
+
+    def data_changed(self) -> None:
+        """The workspace changed (our command, the engine, another process): refresh what
+        is visible, keeping the cursor, the reading position and the editor."""
+        self.views.set_entries(view_entries(self.uapp), self.entry.key if self.entry else None)
+        self.conv_list.reload()
+        self._update_list_header()
+        self.refresh_counts()
+        if self.thread_row is not None:
+            self.show_thread(self.thread_row.id, keep=True)
+
+    # ------------------------------------------------------------------ thread
+
+    @on(ConversationList.Highlighted)
+    def _row_highlighted(self, event: ConversationList.Highlighted) -> None:
+        # Load the thread after the list has repainted, so j/k never waits on it; a burst
+        # of keys loads only the last row.
+        self._pending_thread = event.row.id if event.row else None
+        if event.row is None:
+            self.show_thread(None)
+        else:
+            self.call_after_refresh(self._load_pending)
+
+    def _load_pending(self) -> None:
+        wanted = self._pending_thread
+        if wanted and (self.thread_row is None or self.thread_row.id != wanted):
+            self.show_thread(wanted)
+
+    @on(ConversationList.Opened)
+    def _row_opened(self, event: ConversationList.Opened) -> None:
+        self.open_conversation(event.row.id)
+
+    def open_conversation(self, conversation_id: str) -> None:
+        """Show a conversation in the thread pane, mark it read and focus the thread."""
+        self.show_thread(conversation_id)
+        row = self.thread_row
+        if row is not None and row.unread:
+            self.run_command(commands.mark_read, row.id, now=self.uapp.now())
+        self.add_class("-reading")
+        self.thread.focus()
+
+    def show_thread(self, conversation_id: str | None, *, keep: bool = False) -> None:
+        old = self.thread_row.id if self.thread_row else None
+        if old and old != conversation_id:
+            self._stash_draft(old)
+        row = None
+        messages: list[queries.MessageRow] = []
+        if conversation_id:
+            try:
+                row = queries.conversation(self.uapp.ws, conversation_id)
+                messages = queries.thread(self.uapp.ws, conversation_id)
+            except UniboxError:
+                row = None
+        self.thread_row = row
+        self.thread.show(row, messages, keep=keep and old == conversation_id)
+        self._update_thread_header()
+        if old != conversation_id:
+            draft = self.drafts.get(conversation_id or "")
+            if draft is not None and row is not None:
+                self._open_composer(draft, focus=False)
+            else:
+                self.composer.close()
+        if self.sidebar.is_open:
+            self._load_sidebar()
+
+    def _update_thread_header(self) -> None:
+        row = self.thread_row
+        header = self.query_one("#thread-header", Static)
+        if row is None:
+            header.update("")
+            return
+        text = safe_line(row.subject or row.preview or "(no subject)", "bold")
+        text.append("\n")
+        text.append_text(safe_line(row.contact_name))
+        text.append(f" · {channel_name(row.channel_kind)} · ", style="dim")
+        text.append_text(safe_line(row.inbox, "dim"))
+        text.append(f" · {row.status}", style="bold" if row.status != "open" else "")
+        text.append(f" · @{row.assignee}" if row.assignee else " · unassigned", style="dim")
+        if row.team:
+            text.append(" · team ", style="dim")
+            text.append_text(safe_line(row.team, "dim"))
+        if row.ticket_id:
+            text.append(" · has a ticket (t)", style="dim")
+        header.update(text)
+
+    def target(self) -> ConversationRow | None:
+        """The conversation an action is about: the list's row while the list (or views)
+        has focus, else the one in the thread."""
+        if isinstance(self.focused, (ConversationList, ViewsPane)):
+            return self.conv_list.selected
+        return self.thread_row or self.conv_list.selected
+
+    # ------------------------------------------------------------------ commands
+
+    def run_command(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Run a core command; a refused request shows its one-line reason and returns
+        FAILED. On success the change poll runs at once, so the screen shows the result."""
+        try:
+            result = fn(self.uapp.ws, *args, **kwargs)
+        except UniboxError as e:
+            self.notify(str(e), severity="error", markup=False)
+            return FAILED
+        self.uapp.poll_changes()
+        return result
+
+    def _need(self) -> tuple[ConversationRow, str] | None:
+        """The target conversation and who acts, or None (with a reason shown)."""
+        row = self.target()
+        if row is None:
+            self.notify("No conversation selected.", severity="warning", markup=False)
+            return None
+        if not self.uapp.me_id:
+            self.notify(
+                "No agent in this workspace to act as: add one first.",
+                severity="error",
+                markup=False,
+            )
+            return None
+        return row, self.uapp.me_id
+
+    def _triage(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+        """Run a triage command on the target, then go to the next conversation."""
+        need = self._need()
+        if need is None:
+            return
+        row, me = need
+        from_list = self.conv_list.selected is not None and self.conv_list.selected.id == row.id
+        result = self.run_command(fn, row.id, *args, actor=me, now=self.uapp.now(), **kwargs)
+        if result is FAILED or not from_list:
+            return
+        # The row left the view (the next one slid under the cursor) or it is still here:
+        # then step past it. Either way the cursor lands on the next conversation.
+        selected = self.conv_list.selected
+        if selected is not None and selected.id == row.id:
+            self.conv_list.move_to(self.conv_list.cursor + 1)
+
+    def action_close(self) -> None:
+        self._triage(commands.close)
+
+    def action_reopen(self) -> None:
+        need = self._need()
+        if need:
+            self.run_command(commands.reopen, need[0].id, actor=need[1], now=self.uapp.now())
+
+    def action_assign_me(self) -> None:
+        if self.uapp.me_id:
+            self._triage(commands.assign, self.uapp.me_id)
+        else:
+            self._need()
+
+    def action_toggle_unread(self) -> None:
+        row = self.target()
+        if row is not None:
+            self.run_command(commands.mark_read, row.id, row.unread, now=self.uapp.now())
+
+    def action_assign(self) -> None:
+        need = self._need()
+        if need is None:
+            return
+        row = need[0]
+        choices: list[Choice[tuple[str, str | None]]] = []
+        for agent in queries.agents(self.uapp.ws):
+            label = Text(f"@{agent.handle:<12} ", style="bold")
+            label.append_text(safe_line(agent.name))
+            away = agent.availability != "available"
+            label.append(f"  {'○ away' if away else '● available'}", style="dim" if away else "")
+            if agent.teams:
+                label.append("  " + ", ".join(agent.teams), style="dim")
+            if agent.id == row.assignee_id:
+                label.append("  (assigned)", style="italic")
+            search = f"{agent.handle} {agent.name} {agent.availability} {' '.join(agent.teams)}"
+            choices.append(Choice(("agent", agent.handle), label, search))
+        for team in queries.teams(self.uapp.ws):
+            label = Text("team ", style="dim")
+            label.append_text(safe_line(team.name, "bold"))
+            label.append(f"  {team.detail}", style="dim")
+            choices.append(Choice(("team", team.name), label, f"team {team.name}"))
+        if row.assignee_id:
+            choices.append(Choice(("agent", None), Text("Unassign", style="italic"), "unassign"))
+        subject = row.subject or row.preview
+        self.app.push_screen(
+            PickerScreen(f"Assign: {subject[:50]}", choices, id="assign-picker"),
+            self._assign_chosen,
+        )
+
+    def _assign_chosen(self, value: tuple[str, str | None] | None) -> None:
+        if value is None:
+            return
+        kind, ref = value
+        if kind == "team":
+            self._triage(commands.assign_team, ref)
+        else:
+            self._triage(commands.assign, ref)
+
+    def action_snooze(self) -> None:
+        if self._need() is None:
+            return
+        self.app.push_screen(
+            PickerScreen("Snooze until…", snooze.choices(self.uapp.now()), id="snooze-picker"),
+            self._snooze_chosen,
+        )
+
+    def _snooze_chosen(self, value: datetime | str | None) -> None:
+        if value == snooze.CUSTOM:
+            now = self.uapp.now()
+            self.app.push_screen(
+                PromptScreen(
+                    "Snooze until (3h, 2d, 1w, fri, 14:30, 2026-12-01 09:00)",
+                    check=snooze.check(now),
+                ),
+                lambda text: self._snooze_chosen(snooze.parse_when(text, now) if text else None),
+            )
+        elif isinstance(value, datetime):
+            self._triage(commands.snooze, value)
+
+    def action_move(self) -> None:
+        need = self._need()
+        if need is None:
+            return
+        row = need[0]
+        choices = [
+            Choice(inbox.name, safe_line(inbox.name), inbox.name)
+            for inbox in queries.inboxes(self.uapp.ws)
+            if inbox.id != row.inbox_id
+        ]
+        if not choices:
+            self.notify("There is no other inbox to move to.", markup=False)
+            return
+        self.app.push_screen(PickerScreen("Move to inbox…", choices), self._move_chosen)
+
+    def _move_chosen(self, inbox: str | None) -> None:
+        if inbox:
+            self._triage(commands.move_inbox, inbox)
+
+    def action_ticket(self) -> None:
+        need = self._need()
+        if need is None:
+            return
+        row = need[0]
+        ticket = queries.ticket(self.uapp.ws, row.ticket_id) if row.ticket_id else None
+        screen = TicketScreen(
+            title=row.subject or row.preview, agents=queries.agents(self.uapp.ws), ticket=ticket
+        )
+        self.app.push_screen(screen, lambda form: self._ticket_saved(row, form))
+
+    def _ticket_saved(self, row: ConversationRow, form: TicketForm | None) -> None:
+        me = self.uapp.me_id
+        if form is None or not me:
+            return
+        now = self.uapp.now()
+        if row.ticket_id is None:
+            result = self.run_command(
+                commands.create_ticket,
+                actor=me,
+                conversation_id=row.id,
+                title=form.title,
+                pipeline=form.pipeline,
+                stage=form.stage,
+                priority=form.priority,
+                owner=form.owner,
+                now=now,
+            )
+            if result is not FAILED:
+                self.notify(f"Ticket #{queries.ticket(self.uapp.ws, result).number} created")
+            return
+        fields = dict(
+            title=form.title,
+            pipeline=form.pipeline,
+            stage=form.stage,
+            priority=form.priority,
+            owner=form.owner or "",
+        )
+        self.run_command(commands.update_ticket, row.ticket_id, actor=me, now=now, **fields)
+        if form.close:
+            self.run_command(commands.close_ticket, row.ticket_id, actor=me, now=now)
+
+    def action_filter(self) -> None:
+        choices = [Choice(None, Text("No filter: the whole view"), "none all")]
+        choices += [
+            Choice(name, Text(label), f"{name} {label}")
+            for name, (label, _) in queries.LIST_FILTERS.items()
+        ]
+        self.app.push_screen(PickerScreen("Filter the list", choices), self._filter_chosen)
+
+    def _filter_chosen(self, name: str | None) -> None:
+        self.filter = name
+        view = self.current_view()
+        if view is not None:
+            self.conv_list.show(view, None)
+            self._update_list_header()
+            self.refresh_counts()
+
+    # ------------------------------------------------------------------ editor
+
+    def action_reply(self) -> None:
+        self._start_editor("reply")
+
+    def action_comment(self) -> None:
+        self._start_editor("comment")
+
+    def _start_editor(self, mode: str) -> None:
+        need = self._need()
+        if need is None:
+            return
+        row = need[0]
+        if self.thread_row is None or self.thread_row.id != row.id:
+            self.show_thread(row.id)
+        self.add_class("-reading")
+        draft = self.drafts.get(row.id) or Draft(mode, "")
+        if self.composer.is_open and self.thread_row and self.thread_row.id == row.id:
+            draft = self.composer.draft()
+        draft.mode = mode
+        self._open_composer(draft, focus=True)
+
+    def _open_composer(self, draft: Draft, *, focus: bool) -> None:
+        row = self.thread_row
+        if row is None:
+            return
+        self.composer.open(
+            draft,
+            channel_kind=row.channel_kind,
+            agents=queries.agents(self.uapp.ws),
+            focus=focus,
+        )
+
+    def _stash_draft(self, conversation_id: str) -> None:
+        draft = self.composer.draft() if self.composer.is_open else None
+        if draft is not None and draft.text.strip():
+            self.drafts[conversation_id] = draft
+        elif draft is not None:
+            self.drafts.pop(conversation_id, None)
+        self.composer.clear()
+
+    @on(Composer.Closed)
+    def _composer_closed(self) -> None:
+        row = self.thread_row
+        if row is not None:
+            draft = self.composer.draft()
+            if draft.text.strip():
+                self.drafts[row.id] = draft
+                self.notify("Draft kept.", markup=False, timeout=2)
+            else:
+                self.drafts.pop(row.id, None)
+        self.thread.focus()
+
+    @on(Composer.Send)
+    def _send(self, event: Composer.Send) -> None:
+        row, me = self.thread_row, self.uapp.me_id
+        if row is None or not me:
+            self._need()
+            return
+        draft = event.draft
+        now = self.uapp.now()
+        if draft.mode == "comment":
+            result = self.run_command(commands.comment, row.id, draft.text, actor=me, now=now)
+            if result is FAILED:
+                return
+            if result.mentioned:
+                self.notify("Mentioned " + ", ".join(f"@{h}" for h in result.mentioned))
+            if result.unknown:
+                self.notify(
+                    "No teammate " + ", ".join(f"@{h}" for h in result.unknown) + ": left as text",
+                    severity="warning",
+                    markup=False,
+                )
+        else:
+            result = self.run_command(
+                commands.reply,
+                row.id,
+                draft.text,
+                actor=me,
+                via_channel_id=draft.via_channel_id,
+                now=now,
+            )
+            if result is FAILED:
+                return
+            self.notify("Reply queued.", markup=False, timeout=2)
+        self.drafts.pop(row.id, None)
+        self.composer.clear()
+        self.composer.close()
+        self.thread.focus()
+
+    @on(Composer.Snippet)
+    def _snippet(self) -> None:
+        snippets = queries.snippets(self.uapp.ws)
+        if not snippets:
+            self.notify("No snippets yet.", markup=False)
+            return
+        choices = []
+        for s in snippets:
+            label = safe_line(s.name, "bold")
+            label.append("  ")
+            label.append_text(safe_line(s.body, "dim", limit=60))
+            choices.append(Choice(s.body, label, f"{s.name} {s.body}"))
+        self.app.push_screen(PickerScreen("Insert snippet", choices), self._snippet_chosen)
+
+    def _snippet_chosen(self, body: str | None) -> None:
+        row = self.thread_row
+        if body is None or row is None:
+            self.composer.editor.focus()
+            return
+        contact = queries.contact(self.uapp.ws, row.contact_id)
+        email = next((v for k, v in contact.identities if k == "email"), None)
+        me = self.uapp.me_row
+        values = {
+            "contact": person_values(contact.name, email, contact.company),
+            "agent": person_values(me.name, me.email) if me else {},
+            "conversation": {"subject": row.subject, "inbox": row.inbox},
+        }
+        self.composer.insert(fill(body, values))
+
+    @on(Composer.SwitchChannel)
+    def _switch_channel(self) -> None:
+        row = self.thread_row
+        if row is None:
+            return
+        if self.composer.via_channel_id:
+            self.composer.set_via(None)
+            return
+        if row.channel_kind not in ("chat", "messenger"):
+            self.notify("Continue by e-mail is for chat and Messenger conversations.", markup=False)
+            return
+        contact = queries.contact(self.uapp.ws, row.contact_id)
+        if not any(kind == "email" for kind, _ in contact.identities):
+            self.notify(
+                "This contact has no e-mail address; add one with C (edit contact).",
+                severity="warning",
+                markup=False,
+            )
+            return
+        channel = next(
+            (
+                c
+                for c in sorted(queries.channels(self.uapp.ws), key=lambda c: not c.enabled)
+                if c.inbox_id == row.inbox_id and c.kind == "email"
+            ),
+            None,
+        )
+        if channel is None:
+            self.notify("This inbox has no e-mail channel.", severity="warning", markup=False)
+            return
+        self.composer.set_via(channel.id)
+
+    # ------------------------------------------------------------------ search
+
+    def action_search(self) -> None:
+        query = self.search.query if self.search else ""
+        self.app.push_screen(SearchScreen(self.uapp.ws, self.uapp.now, query), self._searched)
+
+    def _searched(self, result: SearchResult | None) -> None:
+        if result is None:
+            return
+        self.search = result
+        self._open_hit()
+
+    def _open_hit(self) -> None:
+        result = self.search
+        if result is None:
+            return
+        hit = result.hits[result.index]
+        self.open_conversation(hit.row.id)
+        self.notify(
+            f"Result {result.index + 1} of {len(result.hits)} · n/N for the next/previous",
+            markup=False,
+            timeout=2,
+        )
+
+    def action_next_hit(self) -> None:
+        self._step_hit(1)
+
+    def action_prev_hit(self) -> None:
+        self._step_hit(-1)
+
+    def _step_hit(self, step: int) -> None:
+        result = self.search
+        if result is None or not result.hits:
+            self.notify("No search results: press / to search.", markup=False)
+            return
+        result.index = (result.index + step) % len(result.hits)
+        self._open_hit()
+
+    # ------------------------------------------------------------------ sidebar, thread keys
+
+    def action_sidebar(self) -> None:
+        self.sidebar.toggle_class("-open")
+        if self.sidebar.is_open:
+            self._load_sidebar()
+
+    def _load_sidebar(self) -> None:
+        row = self.thread_row or self.conv_list.selected
+        detail = queries.contact(self.uapp.ws, row.contact_id) if row else None
+        self.sidebar.show(detail, row.id if row else None)
+
+    @on(ContactSidebar.OpenConversation)
+    def _open_past(self, event: ContactSidebar.OpenConversation) -> None:
+        self.open_conversation(event.conversation_id)
+
+    def action_edit_contact(self) -> None:
+        row = self.target()
+        if row is None:
+            self._need()
+            return
+        detail = queries.contact(self.uapp.ws, row.contact_id)
+        self.app.push_screen(
+            ContactScreen(detail, is_unknown_visitor(detail)),
+            lambda form: self._contact_saved(detail.id, form),
+        )
+
+    def _contact_saved(self, contact_id: str, form: ContactForm | None) -> None:
+        if form is None:
+            return
+        ok = self.run_command(
+            commands.update_contact,
+            contact_id,
+            name=form.name,
+            company=form.company,
+            notes=form.notes,
+        )
+        for kind, value in (("email", form.email), ("phone", form.phone)):
+            if ok is not FAILED and value:
+                ok = self.run_command(commands.add_identity, contact_id, kind, value)
+        if ok is not FAILED:
+            self.notify("Contact saved.", markup=False, timeout=2)
+
+    def action_toggle_quotes(self) -> None:
+        self.thread.toggle_quotes()
+        if not self.thread.has_quotes():
+            self.notify("No quoted history in this thread.", markup=False, timeout=2)
+
+    def action_attachments(self) -> None:
+        items = [(m, a) for m in self.thread.messages for a in m.attachments]
+        if not items:
+            self.notify("No attachments in this thread.", markup=False)
+            return
+        choices = []
+        for message, attachment in items:
+            label = safe_line(attachment.filename, "bold", limit=80)
+            label.append(f"  {size_label(attachment.size)} · ", style="dim")
+            label.append_text(safe_line(message.author, "dim", limit=30))
+            if not attachment.stored:
+                label.append("  not stored", style="dim italic")
+            choices.append(
+                Choice(attachment, label, attachment.filename, disabled=not attachment.stored)
+            )
+        self.app.push_screen(PickerScreen("Attachments", choices), self._attachment_chosen)
+
+    def _attachment_chosen(self, attachment: Any) -> None:
+        if attachment is None:
+            return
+        what = [
+            Choice("open", Text("Open with the system viewer"), "open"),
+            Choice("save", Text("Save to a path…"), "save"),
+        ]
+        self.app.push_screen(
+            PickerScreen(f"{attachment.filename[:60]}", what),
+            lambda how: self._attachment_action(attachment, how),
+        )
+
+    def _attachment_action(self, attachment: Any, how: str | None) -> None:
+        if how == "open":
+            self._open_attachment(attachment.id)
+        elif how == "save":
+            self.app.push_screen(
+                PromptScreen(
+                    "Save to (a file or a folder)",
+                    value=str(attachments.default_save_path(attachment.filename)),
+                ),
+                lambda path: self._save_attachment(attachment.id, path),
+            )
+
+    @work(thread=True, group="opener")
+    def _open_attachment(self, attachment_id: str) -> None:
+        try:
+            path = attachments.open_with_system(self.uapp.ws, attachment_id)
+        except (OSError, UniboxError) as e:
+            self.app.call_from_thread(
+                self.notify,
+                f"Cannot open it ({e}); save it instead.",
+                severity="error",
+                markup=False,
+            )
+            return
+        self.app.call_from_thread(self.notify, f"Opened {path}", markup=False, timeout=3)
+
+    def _save_attachment(self, attachment_id: str, path: str | None) -> None:
+        if not path:
+            return
+        try:
+            saved = attachments.save(self.uapp.ws, attachment_id, path)
+        except FileExistsError:
+            self.notify(f"{path} exists; choose another name.", severity="error", markup=False)
+            return
+        except (OSError, UniboxError) as e:
+            self.notify(f"Cannot save: {e}", severity="error", markup=False)
+            return
+        self.notify(f"Saved {saved}", markup=False)
+
+    # ------------------------------------------------------------------ focus and views
+
+    def _panes(self) -> list[Widget]:
+        panes: list[Widget] = [self.views, self.conv_list, self.thread]
+        if self.composer.is_open:
+            panes.append(self.composer.editor)
+        if self.sidebar.is_open:
+            panes.append(self.sidebar.query_one("#past", OptionList))
+        return [p for p in panes if p.display and p.parent and p.parent.display]
+
+    def action_cycle_panes(self, step: int = 1) -> None:
+        if self.has_class("-narrow"):
+            # On a narrow screen the thread replaces the list; tab flips between them.
+            reading = not self.has_class("-reading")
+            self.set_class(reading, "-reading")
+            (self.thread if reading else self.conv_list).focus()
+            return
+        panes = [p for p in self._panes() if p.region.width > 0]
+        if not panes:
+            return
+        current = next((i for i, p in enumerate(panes) if p is self.focused), -1)
+        panes[(current + step) % len(panes)].focus()
+
+    def action_back(self) -> None:
+        if self.has_class("-reading"):
+            self.remove_class("-reading")
+        self.conv_list.focus()
+
+    def action_jump_view(self, number: int) -> None:
+        self.views.select(number - 1)
+
+    def ws_has_conversations(self) -> bool:
+        return self.uapp.ws_has_conversations()

@@ -1,0 +1,86 @@
+"""The notifications list (`b`): mentions and assignments, newest first."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.widgets import OptionList, Static
+from textual.widgets.option_list import Option
+
+from .. import actions
+from ..core import clock, commands, queries
+from ..core.db import Workspace
+from ..core.queries import NotificationRow
+from ..widgets.safe_text import safe_line
+
+KIND_LABEL = {"mention": "@ mention", "assigned": "→ assigned", "new_conversation": "+ new"}
+
+
+def notification_label(note: NotificationRow, now: datetime) -> Text:
+    text = Text("● " if not note.read else "  ", style="bold")
+    text.append(f"{KIND_LABEL.get(note.kind, note.kind):<12}", style="dim")
+    # The text quotes a subject: customer text.
+    text.append_text(safe_line(note.text, "bold" if not note.read else "", limit=200))
+    text.append(f"  {clock.age(note.created_at, now)}", style="dim")
+    return text
+
+
+class NotificationsScreen(ModalScreen[str | None]):
+    """Enter opens the conversation (and marks that notification read)."""
+
+    BINDINGS = [*actions.bindings(actions.MODAL), *actions.bindings(actions.NOTIFICATIONS)]
+    DEFAULT_CSS = """
+    NotificationsScreen { align: center middle; }
+    NotificationsScreen > Vertical {
+        width: 90%; height: 80%; border: round $accent; background: $surface; padding: 0 1;
+    }
+    NotificationsScreen #notes-title { text-style: bold; height: 1; }
+    NotificationsScreen OptionList { height: 1fr; border: none; }
+    NotificationsScreen #notes-hint { color: $text-muted; height: 1; }
+    """
+
+    def __init__(self, ws: Workspace, me: str, now: Callable[[], datetime]) -> None:
+        super().__init__()
+        self.ws, self.me, self.now = ws, me, now
+        self.notes: list[NotificationRow] = []
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Static("Notifications", id="notes-title")
+            yield OptionList(id="notes")
+            yield Static("enter open · R mark all read · esc close", id="notes-hint")
+
+    def on_mount(self) -> None:
+        self.reload()
+        self.query_one(OptionList).focus()
+
+    def reload(self) -> None:
+        self.notes = queries.notifications(self.ws, self.me)
+        options = self.query_one(OptionList)
+        highlighted = options.highlighted
+        options.clear_options()
+        now = self.now()
+        if not self.notes:
+            options.add_option(Option(Text("Nothing yet.", style="dim italic"), disabled=True))
+            return
+        options.add_options([Option(notification_label(n, now)) for n in self.notes])
+        options.highlighted = min(highlighted or 0, len(self.notes) - 1)
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        event.stop()
+        note = self.notes[event.option_index]
+        commands.mark_notifications_read(self.ws, self.me, [note.id])
+        self.dismiss(note.conversation_id)
+
+    def action_read_all(self) -> None:
+        count = commands.mark_notifications_read(self.ws, self.me)
+        self.reload()
+        self.notify(f"{count} marked read", markup=False)
+
+    def action_dismiss_none(self) -> None:
+        self.dismiss(None)

@@ -1,0 +1,321 @@
+"""The reply / comment editor at the bottom of the thread.
+
+One TextArea, two modes: *reply* (goes to the customer on the conversation's channel, or by
+e-mail when "continue by e-mail" is switched on) and *comment* (internal; `@` opens a popup
+of teammates, and mentions are highlighted as you type). The composer only edits text and
+says what the agent wants (`Send`, `Closed`); the inbox screen runs the command and keeps
+drafts per conversation.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from rich.text import Text
+from textual import events
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.message import Message
+from textual.widgets import OptionList, Static, TextArea
+from textual.widgets.option_list import Option
+
+from .. import actions
+from ..core.mentions import find_mentions
+from ..core.queries import AgentRow
+from .glyphs import channel_name
+
+MAX_SUGGESTIONS = 6
+# The `@word` being typed just before the cursor (same rule as core.mentions: not after a
+# word character, so e-mail addresses do not open the popup).
+TYPING_MENTION = re.compile(r"(?<![\w@])@([A-Za-z0-9_.-]*)$")
+
+
+@dataclass
+class Draft:
+    mode: str  # "reply" | "comment"
+    text: str
+    via_channel_id: str | None = None
+
+
+def matching_agents(agents: list[AgentRow], prefix: str) -> list[AgentRow]:
+    """Teammates whose handle starts with the prefix, then those whose name contains it."""
+    p = prefix.lower()
+    first = [a for a in agents if a.handle.startswith(p)]
+    rest = [a for a in agents if a not in first and p in a.name.lower()]
+    return (first + rest)[:MAX_SUGGESTIONS]
+
+
+class MentionPopup(OptionList):
+    """Teammates matching the `@word` being typed."""
+
+    DEFAULT_CSS = """
+    MentionPopup {
+        display: none;
+        height: auto;
+        max-height: 8;
+        border: round $warning;
+        background: $surface;
+        padding: 0;
+    }
+    MentionPopup.-visible { display: block; }
+    """
+
+    def __init__(self) -> None:
+        super().__init__(id="mention-popup")
+        self.can_focus = False
+        self.agents: list[AgentRow] = []
+
+    def show_agents(self, agents: list[AgentRow]) -> None:
+        self.agents = agents
+        self.clear_options()
+        for agent in agents:
+            label = Text(f"@{agent.handle}", style="bold")
+            label.append(f"  {agent.name}")
+            label.append(f"  {agent.availability}", style="dim")
+            self.add_option(Option(label, id=agent.handle))
+        self.highlighted = 0 if agents else None
+        self.set_class(bool(agents), "-visible")
+
+    def hide(self) -> None:
+        self.agents = []
+        self.remove_class("-visible")
+
+    @property
+    def visible(self) -> bool:
+        return self.has_class("-visible")
+
+    @property
+    def chosen(self) -> AgentRow | None:
+        index = self.highlighted
+        return self.agents[index] if index is not None and index < len(self.agents) else None
+
+
+class EditorArea(TextArea):
+    """The TextArea, plus the mention popup's keys and mention highlighting."""
+
+    COMPONENT_CLASSES = {"editor--mention"}
+    DEFAULT_CSS = """
+    EditorArea { height: 1fr; min-height: 3; }
+    EditorArea > .editor--mention { color: $warning; text-style: bold; }
+    """
+    MENTION = "unibox-mention"
+
+    def __init__(self, composer: Composer) -> None:
+        super().__init__(id="editor", soft_wrap=True, tab_behavior="focus")
+        self.composer = composer
+        self.handles: set[str] = set()
+
+    async def _on_key(self, event: events.Key) -> None:
+        popup = self.composer.popup
+        if popup.visible and event.key in ("up", "down", "tab", "enter", "escape"):
+            event.stop()
+            event.prevent_default()
+            if event.key == "up":
+                popup.action_cursor_up()
+            elif event.key == "down":
+                popup.action_cursor_down()
+            elif event.key == "escape":
+                popup.hide()
+            else:
+                self.composer.accept_mention()
+            return
+        await super()._on_key(event)
+
+    def _build_highlight_map(self) -> None:
+        # TextArea keeps highlights as (start byte, end byte, name) per line; we add known
+        # @handles (comment mode only) on top of whatever the language highlighter found.
+        super()._build_highlight_map()
+        if not self.handles:
+            return
+        styles = self._theme.syntax_styles
+        if self.MENTION not in styles:
+            # A copy: the theme object is shared with other TextAreas.
+            self._theme.syntax_styles = {
+                **styles,
+                self.MENTION: self.get_component_rich_style("editor--mention"),
+            }
+        for row, line in enumerate(self.document.lines):
+            for start, end, handle in find_mentions(line):
+                if handle in self.handles:
+                    b_start = len(line[:start].encode())
+                    b_end = b_start + len(line[start:end].encode())
+                    self._highlights[row].append((b_start, b_end, self.MENTION))
+
+    def set_handles(self, handles: set[str]) -> None:
+        self.handles = handles
+        self._build_highlight_map()
+        self.refresh()
+
+
+class Composer(Vertical):
+    """Reply / comment editor. Hidden until opened with `r` or `c`."""
+
+    BINDINGS = actions.bindings(actions.COMPOSER)
+    DEFAULT_CSS = """
+    Composer {
+        display: none;
+        height: 12;
+        border-top: solid $accent;
+        background: $surface;
+    }
+    Composer.-open { display: block; }
+    Composer.-comment { border-top: solid $warning; background: $warning 8%; }
+    Composer #composer-head { height: 1; padding: 0 1; }
+    Composer #composer-hint { height: 1; padding: 0 1; color: $text-muted; }
+    """
+
+    class Send(Message):
+        def __init__(self, draft: Draft) -> None:
+            super().__init__()
+            self.draft = draft
+
+    class Closed(Message):
+        """Esc: the editor closed; the draft is kept by the screen."""
+
+    class Snippet(Message):
+        """The agent asked for the snippet picker."""
+
+    class SwitchChannel(Message):
+        """The agent asked to continue by e-mail (or back)."""
+
+    def __init__(self) -> None:
+        super().__init__(id="composer")
+        self.mode = "reply"
+        self.via_channel_id: str | None = None
+        self.channel_kind: str | None = None
+        self.agents: list[AgentRow] = []
+        self.popup = MentionPopup()
+        self.editor = EditorArea(self)
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="composer-head")
+        yield self.popup
+        yield self.editor
+        yield Static(id="composer-hint")
+
+    # ------------------------------------------------------------------ state
+
+    def open(
+        self,
+        draft: Draft,
+        *,
+        channel_kind: str | None,
+        agents: list[AgentRow],
+        focus: bool = True,
+    ) -> None:
+        self.agents = agents
+        self.channel_kind = channel_kind
+        self.mode = draft.mode
+        self.via_channel_id = draft.via_channel_id
+        if self.editor.text != draft.text:
+            self.editor.load_text(draft.text)
+            self.editor.move_cursor(self.editor.document.end)
+        self.add_class("-open")
+        self._mode_changed()
+        if focus:
+            self.editor.focus()
+
+    def close(self) -> None:
+        self.popup.hide()
+        self.remove_class("-open")
+
+    @property
+    def is_open(self) -> bool:
+        return self.has_class("-open")
+
+    def draft(self) -> Draft:
+        return Draft(self.mode, self.editor.text, self.via_channel_id)
+
+    def clear(self) -> None:
+        self.editor.load_text("")
+        self.via_channel_id = None
+
+    def set_via(self, channel_id: str | None) -> None:
+        self.via_channel_id = channel_id
+        self._mode_changed()
+
+    def insert(self, text: str) -> None:
+        self.editor.insert(text)
+        self.editor.focus()
+
+    def _mode_changed(self) -> None:
+        comment = self.mode == "comment"
+        self.set_class(comment, "-comment")
+        self.editor.set_handles({a.handle for a in self.agents} if comment else set())
+        if not comment:
+            self.popup.hide()
+        head = Text()
+        head.append(" Reply ", "reverse bold" if not comment else "dim")
+        head.append(" ")
+        head.append(" Internal comment ", "reverse bold" if comment else "dim")
+        if comment:
+            head.append("  only your team sees this; @ mentions a teammate", "italic")
+        else:
+            via = "email" if self.via_channel_id else self.channel_kind
+            head.append(f"  to the customer via {channel_name(via)}", "italic")
+            if self.via_channel_id:
+                head.append(" (continuing by e-mail)", "bold")
+        self.query_one("#composer-head", Static).update(head)
+        hint = "ctrl+s send · esc close (draft kept) · ctrl+r reply/comment · ctrl+t snippet"
+        if not comment and self.channel_kind in ("chat", "messenger"):
+            hint += " · ctrl+o continue by e-mail"
+        self.query_one("#composer-hint", Static).update(Text(hint))
+
+    # ------------------------------------------------------------------ mentions
+
+    def on_text_area_changed(self, event: TextArea.Changed) -> None:
+        self._update_popup()
+
+    def on_text_area_selection_changed(self, event: TextArea.SelectionChanged) -> None:
+        self._update_popup()
+
+    def _typing_mention(self) -> re.Match[str] | None:
+        row, col = self.editor.cursor_location
+        line = self.editor.document.get_line(row)
+        return TYPING_MENTION.search(line[:col])
+
+    def _update_popup(self) -> None:
+        if self.mode != "comment":
+            return
+        typing = self._typing_mention()
+        if typing is None:
+            self.popup.hide()
+            return
+        self.popup.show_agents(matching_agents(self.agents, typing.group(1)))
+
+    def accept_mention(self) -> None:
+        agent = self.popup.chosen
+        typing = self._typing_mention()
+        self.popup.hide()
+        if agent is None or typing is None:
+            return
+        row, col = self.editor.cursor_location
+        start = (row, col - len(typing.group(0)))
+        self.editor.replace(f"@{agent.handle} ", start, (row, col))
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        event.stop()
+        self.popup.highlighted = event.option_index
+        self.accept_mention()
+        self.editor.focus()
+
+    # ------------------------------------------------------------------ actions
+
+    def action_send(self) -> None:
+        self.post_message(self.Send(self.draft()))
+
+    def action_cancel(self) -> None:
+        self.close()
+        self.post_message(self.Closed())
+
+    def action_toggle_mode(self) -> None:
+        self.mode = "comment" if self.mode == "reply" else "reply"
+        self._mode_changed()
+        self._update_popup()
+
+    def action_snippet(self) -> None:
+        self.post_message(self.Snippet())
+
+    def action_switch_channel(self) -> None:
+        self.post_message(self.SwitchChannel())

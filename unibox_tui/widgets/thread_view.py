@@ -1,0 +1,287 @@
+"""The thread: every message of a conversation, in order, as a Line API widget.
+
+Each kind has its own look, so an agent can never mistake one for another:
+- incoming (customer):  `◀` bar, the contact's name, channel and time
+- outgoing (our reply): `▶` bar, "to the customer via <channel>", delivery state
+- comment (internal):   a tinted block headed "INTERNAL NOTE — only your team sees this"
+- activity:             one muted line ("Ana closed this")
+Quoted history is folded behind `z`; attachments are listed under their message.
+Messages are laid out into strips once per (width, quotes shown, theme) and then only
+sliced, so scrolling costs nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from rich.segment import Segment
+from rich.style import Style
+from rich.text import Text
+from textual.geometry import Size
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+from .. import actions
+from ..core import clock
+from ..core.mentions import find_mentions
+from ..core.queries import ConversationRow, MessageRow
+from .glyphs import ATTACHMENT, channel_name
+from .quoted import split_quoted
+from .safe_text import safe, safe_line
+
+KIND_LABEL = {
+    "incoming": "◀ ",
+    "outgoing": "▶ ",
+    "comment": "■ ",
+}
+
+
+def when(dt: datetime, now: datetime) -> str:
+    """Message time in the agent's local zone: "10:42" today, else "3 Nov 10:42"."""
+    local, today = dt.astimezone(), now.astimezone()
+    if local.date() == today.date():
+        stamp = local.strftime("%H:%M")
+    elif local.year == today.year:
+        stamp = f"{local.day} {local:%b %H:%M}"
+    else:
+        stamp = f"{local.day} {local:%b %Y %H:%M}"
+    return f"{stamp} ({clock.age(dt, now)})"
+
+
+def size_label(size: int) -> str:
+    for unit, scale in (("MB", 1 << 20), ("KB", 1 << 10)):
+        if size >= scale:
+            return f"{size / scale:.1f} {unit}"
+    return f"{size} B"
+
+
+class ThreadView(ScrollView, can_focus=True):
+    BINDINGS = actions.bindings(actions.THREAD)
+    COMPONENT_CLASSES = {
+        "thread--incoming",
+        "thread--incoming-bar",
+        "thread--outgoing",
+        "thread--outgoing-bar",
+        "thread--comment",
+        "thread--comment-bar",
+        "thread--activity",
+        "thread--header",
+        "thread--meta",
+        "thread--quote",
+        "thread--mention",
+        "thread--failed",
+        "thread--empty",
+    }
+    DEFAULT_CSS = """
+    ThreadView {
+        overflow-x: hidden;
+        & > .thread--incoming { background: $surface; }
+        & > .thread--incoming-bar { color: $primary; }
+        & > .thread--outgoing { background: $boost; }
+        & > .thread--outgoing-bar { color: $success; }
+        & > .thread--comment { background: $warning 15%; }
+        & > .thread--comment-bar { color: $warning; }
+        & > .thread--activity { color: $text-muted; text-style: italic; }
+        & > .thread--header { text-style: bold; }
+        & > .thread--meta { color: $text-muted; }
+        & > .thread--quote { color: $text-muted; }
+        & > .thread--mention { color: $warning; text-style: bold; }
+        & > .thread--failed { color: $error; text-style: bold; }
+        & > .thread--empty { color: $text-muted; text-style: italic; }
+    }
+    """
+
+    def __init__(self, now: Callable[[], datetime], *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.now = now
+        self.conversation: ConversationRow | None = None
+        self.messages: list[MessageRow] = []
+        self.show_quotes = False
+        self.empty_text = "Select a conversation (j/k, enter)."
+        self._lines: list[Strip] = []
+        self._layout_key: tuple[int, bool] | None = None
+
+    # ------------------------------------------------------------------ data
+
+    def show(
+        self, conversation: ConversationRow | None, messages: list[MessageRow], *, keep: bool
+    ) -> None:
+        """Show a thread. `keep`: the same conversation was refreshed, so keep the reading
+        position (or stay at the end if the reader was there)."""
+        at_end = self.scroll_y >= self.max_scroll_y - 1
+        old_y = self.scroll_y
+        self.conversation, self.messages = conversation, messages
+        self._invalidate()
+        self._ensure_layout()
+        if keep and not at_end:
+            self.scroll_to(y=old_y, animate=False, immediate=True)
+        else:
+            self.scroll_end(animate=False, immediate=True)
+        self.refresh()
+
+    def toggle_quotes(self) -> None:
+        self.show_quotes = not self.show_quotes
+        self._invalidate()
+        self._ensure_layout()
+        self.refresh()
+
+    @property
+    def attachments(self) -> list[tuple[MessageRow, object]]:
+        return [(m, a) for m in self.messages for a in m.attachments]
+
+    def has_quotes(self) -> bool:
+        return any(split_quoted(m.body)[1] for m in self.messages if m.kind != "activity")
+
+    # ------------------------------------------------------------------ scrolling
+
+    def action_cursor_down(self) -> None:
+        self.scroll_to(y=self.scroll_y + 1, animate=False)
+
+    def action_cursor_up(self) -> None:
+        self.scroll_to(y=self.scroll_y - 1, animate=False)
+
+    def action_cursor_top(self) -> None:
+        self.scroll_home(animate=False)
+
+    def action_cursor_bottom(self) -> None:
+        self.scroll_end(animate=False)
+
+    def action_page_down(self) -> None:
+        self.scroll_to(y=self.scroll_y + max(1, self.size.height - 2), animate=False)
+
+    def action_page_up(self) -> None:
+        self.scroll_to(y=self.scroll_y - max(1, self.size.height - 2), animate=False)
+
+    # ------------------------------------------------------------------ layout
+
+    def _invalidate(self) -> None:
+        self._layout_key = None
+
+    def on_resize(self) -> None:
+        self._invalidate()
+        self._ensure_layout()
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._invalidate()
+
+    def _ensure_layout(self) -> None:
+        width = self.scrollable_content_region.width or self.size.width
+        key = (width, self.show_quotes)
+        if key == self._layout_key or width <= 0:
+            return
+        self._layout_key = key
+        self._lines = self._layout(width)
+        self.virtual_size = Size(width, len(self._lines))
+
+    def render_line(self, y: int) -> Strip:
+        self._ensure_layout()
+        width = self.scrollable_content_region.width
+        index = self.scroll_offset.y + y
+        if not self.messages:
+            if y == 1:
+                style = self.get_component_rich_style("thread--empty")
+                return Strip([Segment(f"  {self.empty_text}"[:width], style)]).extend_cell_length(
+                    width, self.rich_style
+                )
+            return Strip.blank(width, self.rich_style)
+        if 0 <= index < len(self._lines):
+            return self._lines[index].crop_extend(0, width, self.rich_style)
+        return Strip.blank(width, self.rich_style)
+
+    def _style(self, name: str) -> Style:
+        return self.get_component_rich_style(f"thread--{name}")
+
+    def _layout(self, width: int) -> list[Strip]:
+        now = self.now()
+        lines: list[Strip] = []
+        blank = Strip.blank(width, self.rich_style)
+        for message in self.messages:
+            if message.kind == "activity":
+                lines.extend(self._activity(message, width, now))
+                continue
+            lines.extend(self._block(message, width, now))
+            lines.append(blank)
+        return lines
+
+    def _activity(self, message: MessageRow, width: int, now: datetime) -> list[Strip]:
+        style = self.rich_style + self._style("activity")
+        text = Text("  · ", style=style, overflow="fold")
+        text.append_text(safe_line(message.body, limit=500))
+        text.append(f" · {when(message.created_at, now)}")
+        text.stylize(style)
+        return [*self._render(text, width, style), Strip.blank(width, self.rich_style)]
+
+    def _block(self, message: MessageRow, width: int, now: datetime) -> list[Strip]:
+        kind = message.kind if message.kind in KIND_LABEL else "incoming"
+        bg = self.rich_style + self._style(kind)
+        bar = bg + self._style(f"{kind}-bar")
+        meta = self._style("meta")
+        text = Text(overflow="fold")
+        text.append_text(self._header(message, now, bar))
+        text.append("\n")
+        body, quoted = split_quoted(message.body)
+        text.append_text(self._body(message, body))
+        if quoted:
+            if self.show_quotes:
+                text.append("\n")
+                text.append_text(safe(quoted, self._style("quote")))
+            else:
+                lines = quoted.count("\n") + 1
+                text.append(f"\n··· quoted history, {lines} lines (z shows it)", meta)
+        for attachment in message.attachments:
+            text.append(f"\n{ATTACHMENT} ", meta)
+            text.append_text(safe_line(attachment.filename, limit=255))
+            text.append(f" · {size_label(attachment.size)} · ", meta)
+            text.append_text(safe_line(attachment.content_type, meta, limit=80))
+            if not attachment.stored:
+                text.append(" · ", meta)
+                text.append_text(safe_line(attachment.note or "not stored", meta))
+        if message.delivery_state == "failed":
+            text.append("\n✗ not delivered: ", self._style("failed"))
+            text.append_text(safe_line(message.delivery_error or "unknown error", limit=500))
+        strips = self._render(text, width - 2, bg)
+        edge = Segment("▌ ", bar)
+        return [Strip([edge, *strip], width) for strip in strips]
+
+    def _header(self, message: MessageRow, now: datetime, bar: Style) -> Text:
+        head = self._style("header")
+        meta = self._style("meta")
+        text = Text()
+        text.append(KIND_LABEL.get(message.kind, ""), bar)
+        if message.kind == "comment":
+            text.append("INTERNAL NOTE", bar + head)
+            text.append(" — only your team sees this · ", meta)
+            text.append_text(safe_line(message.author, head))
+        elif message.kind == "outgoing":
+            text.append_text(safe_line(message.author, head))
+            text.append(f" → customer via {channel_name(message.channel_kind)}", meta)
+        else:
+            text.append_text(safe_line(message.author, head))
+            text.append(f" · {channel_name(message.channel_kind)}", meta)
+        text.append(f" · {when(message.created_at, now)}", meta)
+        if message.kind == "outgoing" and message.delivery_state:
+            state = message.delivery_state
+            text.append(f" · {state}", self._style("failed") if state == "failed" else meta)
+        tags = [f for f in message.flags if f]
+        if tags:
+            text.append(" · " + " ".join(tags), meta)
+        return text
+
+    def _body(self, message: MessageRow, body: str) -> Text:
+        text = safe(body.strip("\n") or "(no text)")
+        if message.kind == "comment":
+            known = set(message.meta.get("mentions", []))
+            style = self._style("mention")
+            for start, end, handle in find_mentions(text.plain):
+                if handle in known:
+                    text.stylize(style, start, end)
+        return text
+
+    def _render(self, text: Text, width: int, style: Style) -> list[Strip]:
+        console = self.app.console
+        options = console.options.update(width=max(1, width), height=None, no_wrap=False)
+        text.overflow = "fold"
+        rendered = console.render_lines(text, options, style=style, pad=True)
+        return [Strip(line, width) for line in rendered]

@@ -1,0 +1,175 @@
+"""The views pane: each inbox, the fixed views and one per channel kind, with live counts.
+
+A handful of lines, so a plain widget rendering one Text is enough. Moving the cursor
+switches the list at once (that is the point of the pane); views with unread
+conversations are bold with an accent unread count.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rich.text import Text
+from textual.message import Message
+from textual.widget import Widget
+
+from .. import actions
+from ..core.queries import View
+from .glyphs import glyph
+from .safe_text import fit, safe_line
+
+
+@dataclass
+class ViewEntry:
+    key: str
+    label: str
+    view: View
+    section: str  # "Inboxes" | "Views" | "Channels"
+    kind: str | None = None  # channel kind for the per-kind views
+    count: int | None = None  # None until the first count arrives
+    unread: int = 0
+
+
+class ViewsPane(Widget, can_focus=True):
+    BINDINGS = actions.bindings(actions.VIEWS)
+    COMPONENT_CLASSES = {
+        "views--cursor",
+        "views--active",
+        "views--section",
+        "views--unread",
+        "views--count",
+    }
+    DEFAULT_CSS = """
+    ViewsPane {
+        height: 1fr;
+        & > .views--cursor { background: $accent 40%; }
+        & > .views--active { background: $panel-lighten-1; }
+        & > .views--section { color: $text-muted; text-style: bold; }
+        & > .views--unread { color: $accent; text-style: bold; }
+        & > .views--count { color: $text-muted; }
+    }
+    """
+
+    class Chosen(Message):
+        """The cursor moved to a view (the list should show it)."""
+
+        def __init__(self, entry: ViewEntry) -> None:
+            super().__init__()
+            self.entry = entry
+
+    class Opened(Message):
+        """Enter on a view: go to the list."""
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.entries: list[ViewEntry] = []
+        self.cursor = 0
+
+    def set_entries(self, entries: list[ViewEntry], active_key: str | None) -> None:
+        old = {e.key: e for e in self.entries}
+        for entry in entries:
+            if entry.key in old:
+                entry.count, entry.unread = old[entry.key].count, old[entry.key].unread
+        self.entries = entries
+        keys = [e.key for e in entries]
+        self.cursor = keys.index(active_key) if active_key in keys else 0
+        self.refresh(layout=True)
+
+    def set_counts(self, counts: dict[str, tuple[int, int]]) -> None:
+        for entry in self.entries:
+            if entry.key in counts:
+                entry.count, entry.unread = counts[entry.key]
+        self.refresh()
+
+    @property
+    def current(self) -> ViewEntry | None:
+        return self.entries[self.cursor] if self.entries else None
+
+    def entry(self, key: str) -> ViewEntry | None:
+        return next((e for e in self.entries if e.key == key), None)
+
+    def select(self, index: int) -> None:
+        if not self.entries:
+            return
+        index = max(0, min(index, len(self.entries) - 1))
+        if index != self.cursor:
+            self.cursor = index
+            self.refresh()
+        self.post_message(self.Chosen(self.entries[index]))
+
+    def action_cursor_down(self) -> None:
+        self.select(self.cursor + 1)
+
+    def action_cursor_up(self) -> None:
+        self.select(self.cursor - 1)
+
+    def action_cursor_top(self) -> None:
+        self.select(0)
+
+    def action_cursor_bottom(self) -> None:
+        self.select(len(self.entries) - 1)
+
+    def action_page_down(self) -> None:
+        self.action_cursor_bottom()
+
+    def action_page_up(self) -> None:
+        self.action_cursor_top()
+
+    def action_open(self) -> None:
+        self.post_message(self.Opened())
+
+    def on_click(self, event: object) -> None:
+        y = getattr(event, "y", None)
+        if not isinstance(y, int):
+            return
+        row = 0
+        for i, entry in enumerate(self.entries):
+            if i == 0 or entry.section != self.entries[i - 1].section:
+                row += 1
+            if row == y:
+                self.select(i)
+                return
+            row += 1
+
+    def get_content_height(self, container: object, viewport: object, width: int) -> int:
+        sections = len({e.section for e in self.entries})
+        return len(self.entries) + sections
+
+    def render(self) -> Text:
+        width = max(8, self.content_region.width)
+        out = Text(no_wrap=True, overflow="crop")
+        section_style = self.get_component_rich_style("views--section")
+        unread_style = self.get_component_rich_style("views--unread")
+        count_style = self.get_component_rich_style("views--count")
+        lines: list[Text] = []
+        for i, entry in enumerate(self.entries):
+            if i == 0 or entry.section != self.entries[i - 1].section:
+                lines.append(fit(Text(entry.section.upper(), section_style), width))
+            number = f"{i + 1}" if i < 9 else " "
+            count = "…" if entry.count is None else str(entry.count)
+            badge = f"●{entry.unread}" if entry.unread else ""
+            right = Text()
+            if badge:
+                right.append(badge, unread_style)
+                right.append(" ")
+            right.append(count, count_style)
+            label = Text(f"{number} ")
+            if entry.kind:
+                label.append(f"{glyph(entry.kind)} ")
+            # Inbox names are typed by people: shown literally like customer text.
+            label.append_text(safe_line(entry.label, unread_style if entry.unread else ""))
+            line = fit(label, max(1, width - right.cell_len - 1))
+            line.append(" ")
+            line.append_text(right)
+            if i == self.cursor:
+                name = "views--cursor" if self.has_focus else "views--active"
+                line.stylize(self.get_component_rich_style(name))
+            lines.append(fit(line, width))
+        out = Text("\n", no_wrap=True, overflow="crop").join(lines)
+        return out
+
+    def on_focus(self) -> None:
+        self.refresh()
+
+    def on_blur(self) -> None:
+        self.refresh()
