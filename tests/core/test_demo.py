@@ -32,7 +32,7 @@ def fingerprint(path: Path) -> list:
 def test_same_seed_same_ids_and_counts(tmp_path: Path) -> None:
     a = build_demo(tmp_path / "a.db", conversations=300, seed=7, now=T0)
     b = build_demo(tmp_path / "b.db", conversations=300, seed=7, now=T0)
-    c = build_demo(tmp_path / "c.db", conversations=300, seed=8, now=T0)
+    build_demo(tmp_path / "c.db", conversations=300, seed=8, now=T0)
     for key in ("conversations", "messages", "tickets", "contacts"):
         assert a[key] == b[key]
     assert fingerprint(tmp_path / "a.db") == fingerprint(tmp_path / "b.db")

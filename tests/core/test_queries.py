@@ -96,7 +96,7 @@ def test_contact_history_and_tickets(team: Team) -> None:
     b = team.start("two", subject="Second", at=later(5))
     tid = cmd.create_ticket(team.ws, actor="ana", conversation_id=b)
     detail = q.contact(
-        team.ws, q.conversation(a).contact_id if False else q.conversation(team.ws, a).contact_id
+        team.ws, q.conversation(team.ws, a).contact_id
     )
     assert [c.id for c in detail.conversations] == [b, a]
     assert [t.id for t in detail.tickets] == [tid]

@@ -15,9 +15,9 @@ from email.message import EmailMessage
 from typing import Any
 
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP, Envelope, Session
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
-from .dovecot import free_port
+from .dovecot import PASSWORD, free_port
 
 
 @dataclass
@@ -60,15 +60,33 @@ class ScriptedHandler:
 
 
 class SmtpServer:
+    """AUTH PLAIN/LOGIN is offered (over plain text: it is loopback) and optional; any user
+    name with the shared test PASSWORD logs in. `logins` records who did."""
+
     def __init__(self, port: int | None = None) -> None:
         self.host = "127.0.0.1"
         self.port = port or free_port()
         self.handler = ScriptedHandler()
         self.controller: Controller | None = None
+        self.logins: list[str] = []
+
+    def _authenticate(
+        self, server: SMTP, session: Session, envelope: Envelope, mechanism: str, data: Any
+    ) -> AuthResult:
+        if isinstance(data, LoginPassword) and data.password.decode() == PASSWORD:
+            self.logins.append(data.login.decode())
+            return AuthResult(success=True)
+        return AuthResult(success=False, handled=False)
 
     def start(self) -> None:
         self.controller = Controller(
-            self.handler, hostname=self.host, port=self.port, ready_timeout=10
+            self.handler,
+            hostname=self.host,
+            port=self.port,
+            ready_timeout=10,
+            authenticator=self._authenticate,
+            auth_require_tls=False,
+            auth_required=False,
         )
         self.controller.start()
 

@@ -102,9 +102,10 @@ class EditorArea(TextArea):
     MENTION = "unibox-mention"
 
     def __init__(self, composer: Composer) -> None:
+        # Set before TextArea.__init__, which builds the highlight map once.
+        self.handles: set[str] = set()
         super().__init__(id="editor", soft_wrap=True, tab_behavior="focus")
         self.composer = composer
-        self.handles: set[str] = set()
 
     async def _on_key(self, event: events.Key) -> None:
         popup = self.composer.popup
@@ -126,7 +127,7 @@ class EditorArea(TextArea):
         # TextArea keeps highlights as (start byte, end byte, name) per line; we add known
         # @handles (comment mode only) on top of whatever the language highlighter found.
         super()._build_highlight_map()
-        if not self.handles:
+        if not getattr(self, "handles", None):
             return
         styles = self._theme.syntax_styles
         if self.MENTION not in styles:

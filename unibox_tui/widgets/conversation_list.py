@@ -326,7 +326,7 @@ def row_text(
     status, age. Customer text goes through safe_line (never markup)."""
     contact_w, assignee_w, status_w = columns(width)
     age_w = 4
-    fixed = 4 + contact_w + 1 + 1 + (assignee_w + 1 if assignee_w else 0) + status_w + 1 + age_w
+    fixed = 5 + contact_w + 1 + 1 + (assignee_w + 1 if assignee_w else 0) + status_w + 1 + age_w
     subject_w = max(1, width - fixed)
     out = Text(no_wrap=True, overflow="crop")
     out.append(" ")

@@ -85,7 +85,7 @@ class EmailChannel:
         )
         self._client: IMAPClient | None = None
         self._lock = threading.Lock()  # one IMAP command stream per connection
-        self._sent_folder: str | None | bool = False  # False: not looked up yet
+        self._sent_folder: str | bool | None = False  # False: not looked up yet
 
     # --- connections -----------------------------------------------------------------------
     def imap_account(self) -> ImapAccount:
@@ -157,6 +157,8 @@ class EmailChannel:
         )
         try:
             await smtp.connect()
+            if smtp.is_ehlo_or_helo_needed:
+                await smtp.ehlo()
             if account.username and account.password and smtp.supports_extension("auth"):
                 await smtp.login(account.username, account.password)
         except aiosmtplib.SMTPAuthenticationError as error:
@@ -166,7 +168,9 @@ class EmailChannel:
                 transient=False,
             ) from None
         except (aiosmtplib.SMTPConnectError, aiosmtplib.SMTPConnectTimeoutError) as error:
-            raise channel_error(error.__cause__ or error, "SMTP", account.host, account.port) from None
+            raise channel_error(
+                error.__cause__ or error, "SMTP", account.host, account.port
+            ) from None
         except (aiosmtplib.SMTPException, OSError) as error:
             raise channel_error(error, "SMTP", account.host, account.port) from None
         finally:

@@ -224,7 +224,9 @@ class FolderSync:
             self.report.resynced = old.uidvalidity != 0
             old = FolderState(uidvalidity=uidvalidity)
         elif mode == "condstore" and old.highestmodseq and modseq > old.highestmodseq:
-            self.report.flag_changes = len(self.client.search(["MODSEQ", str(old.highestmodseq + 1)]))
+            self.report.flag_changes = len(
+                self.client.search(["MODSEQ", str(old.highestmodseq + 1)])
+            )
 
         state = FolderState(uidvalidity, old.last_uid, uidnext, modseq)
         nothing_new = exists == 0 or (uidnext and uidnext <= old.last_uid + 1)

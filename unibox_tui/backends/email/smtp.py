@@ -87,9 +87,10 @@ def reply_subject(subject: str) -> str:
 
 def _text_to_html(text: str) -> str:
     paragraphs = [p for p in text.split("\n\n") if p.strip()]
-    return "".join(
-        f"<p>{html.escape(p).replace(chr(10), '<br>')}</p>" for p in paragraphs
-    ) or "<p></p>"
+    return (
+        "".join(f"<p>{html.escape(p).replace(chr(10), '<br>')}</p>" for p in paragraphs)
+        or "<p></p>"
+    )
 
 
 def build_message(mail: OutgoingMail, sender: Sender) -> EmailMessage:
@@ -149,7 +150,10 @@ async def send(account: SmtpAccount, msg: EmailMessage, envelope_from: str) -> N
     )
     try:
         await client.connect()
-        if account.username and account.password:
+        if client.is_ehlo_or_helo_needed:
+            await client.ehlo()
+        # A relay that offers no AUTH (a local MTA, a trusted network) takes mail as is.
+        if account.username and account.password and client.supports_extension("auth"):
             await client.login(account.username, account.password)
         errors, _response = await client.send_message(msg, sender=envelope_from, recipients=rcpts)
     except aiosmtplib.SMTPAuthenticationError as error:
