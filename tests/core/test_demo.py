@@ -84,3 +84,27 @@ def test_demo_never_overwrites(tmp_path: Path) -> None:
     with pytest.raises(WorkspaceError, match="exists"):
         build_demo(path, conversations=10)
     assert path.read_text() == "precious"
+
+
+def test_simulated_stream_ingests_and_delivers(tmp_path: Path) -> None:
+    import random
+    from datetime import timedelta
+
+    from unibox_tui.core import outbox
+    from unibox_tui.core.demo import simulate_step
+
+    build_demo(tmp_path / "s.db", conversations=60, seed=2, now=T0)
+    with open_workspace(tmp_path / "s.db") as ws:
+        before = q.stats(ws)["message"]
+        conv = q.list_conversations(ws, q.view("open")).rows[0]
+        mid = cmd.reply(ws, conv.id, "On it", actor="ana", now=T0)
+        rng = random.Random(4)
+        changed = []
+        for i in range(10):
+            changed += simulate_step(ws, rng, T0 + timedelta(minutes=i + 1))
+        assert q.stats(ws)["message"] == before + 1 + 10  # our reply + ten customer messages
+        assert conv.id in changed  # the reply was delivered...
+        assert next(m for m in q.thread(ws, conv.id) if m.id == mid).delivery_state == "sent"
+        assert outbox.pending_count(ws) == 0
+        newest = q.list_conversations(ws, q.view("all")).rows[0]
+        assert newest.last_message_at == T0 + timedelta(minutes=10) and newest.unread

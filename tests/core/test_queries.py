@@ -95,9 +95,7 @@ def test_contact_history_and_tickets(team: Team) -> None:
     a = team.start("one", subject="First")
     b = team.start("two", subject="Second", at=later(5))
     tid = cmd.create_ticket(team.ws, actor="ana", conversation_id=b)
-    detail = q.contact(
-        team.ws, q.conversation(team.ws, a).contact_id
-    )
+    detail = q.contact(team.ws, q.conversation(team.ws, a).contact_id)
     assert [c.id for c in detail.conversations] == [b, a]
     assert [t.id for t in detail.tickets] == [tid]
     assert detail.identities == [("email", "carla@example.com")]

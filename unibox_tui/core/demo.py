@@ -22,9 +22,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from . import clock
+from . import clock, outbox
 from . import demo_text as T
-from .db import open_workspace
+from .db import Workspace, open_workspace
 from .errors import WorkspaceError
 
 DEMO_EPOCH_MS = 1_767_225_600_000  # 2026-01-01: the time bits of demo ids
@@ -562,3 +562,68 @@ def default_demo_path() -> Path:
     import platformdirs
 
     return platformdirs.user_data_path("unibox") / "demo.db"
+
+
+def simulate_step(ws: Workspace, rng: random.Random, now: datetime | None = None) -> list[str]:
+    """One beat of the demo's live customer stream; returns the conversations it changed.
+
+    A customer writes (a follow-up on a recent open conversation, or a new one from a known
+    or new contact) through the same ingest command a real channel uses, and replies queued
+    on demo channels are "delivered" (marked sent), as a real channel would after SMTP.
+    """
+    from . import commands as cmd
+    from . import queries as q
+
+    now = now or clock.utcnow()
+    changed: list[str] = []
+    demo_channels = [c for c in q.channels(ws) if c.settings.get("demo") and c.enabled]
+    if not demo_channels:
+        return changed
+    for item in outbox.due(ws, now):
+        if any(c.id == item.channel_id for c in demo_channels):
+            outbox.mark_sending(ws, item.entry_id)
+            outbox.mark_sent(ws, item.entry_id, f"{item.message_id}@demo.unibox", now)
+            changed.append(item.conversation_id)
+    channel = rng.choice(demo_channels)
+    identity_kind = "email" if channel.kind == "form" else channel.kind
+    with ws.read() as conn:
+        recent = conn.exec_driver_sql(
+            "SELECT c.id, ci.value, ct.name, c.subject FROM conversation c "
+            "JOIN contact ct ON ct.id = c.contact_id "
+            "JOIN contact_identity ci ON ci.contact_id = c.contact_id AND ci.kind = ? "
+            "WHERE c.channel_id = ? AND c.status = 'open' ORDER BY c.last_message_at DESC LIMIT 20",
+            (identity_kind, channel.id),
+        ).all()
+    if recent and rng.random() < 0.45:
+        _, value, name, subject = rng.choice(recent)
+        body = rng.choice(T.CUSTOMER)
+        subject = f"Re: {subject}" if subject else ""
+    else:
+        name = _person(rng)
+        value = {
+            "email": f"{_slug(name, rng.randrange(10**6))}@mail.example",
+            "whatsapp": f"+{rng.randrange(10**10, 10**11)}",
+            "messenger": f"psid{rng.getrandbits(48)}",
+            "chat": f"visitor-{rng.getrandbits(40):x}",
+        }[identity_kind]
+        body = f"{rng.choice(T.OPENERS)} {rng.choice(T.CUSTOMER)}"
+        subject = (
+            rng.choice(T.SUBJECTS).format(n=rng.randrange(10000, 99999))
+            if channel.kind in ("email", "form")
+            else ""
+        )
+    result = cmd.ingest(
+        ws,
+        cmd.Incoming(
+            channel_id=channel.id,
+            identity_kind=identity_kind,
+            identity_value=value,
+            contact_name=name,
+            body=body,
+            created_at=now,
+            subject=subject,
+            external_id=f"sim-{rng.getrandbits(64):x}@demo.unibox",
+        ),
+    )
+    changed.append(result.conversation_id)
+    return changed
