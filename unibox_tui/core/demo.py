@@ -154,6 +154,40 @@ def _generate(
     now_ts = now.timestamp()
     now_s = stamp(now_ts)
 
+    def message(
+        mid: str,
+        conv: str,
+        kind: str,
+        body: str,
+        at: str,
+        *,
+        agent: str | None = None,
+        contact: str | None = None,
+        channel: str | None = None,
+        delivery: str | None = None,
+        meta: str = "{}",
+    ) -> tuple:
+        """A message row in MESSAGE_COLUMNS order."""
+        return (
+            None,
+            mid,
+            conv,
+            kind,
+            agent,
+            contact,
+            channel,
+            body,
+            None,
+            None,
+            delivery,
+            None,
+            "",
+            meta,
+            at,
+            at,
+            1,
+        )
+
     def ins(table: str, rows: list[tuple], columns: tuple[str, ...] | None = None) -> None:
         if rows:
             names = f"({', '.join(columns)})" if columns else ""
@@ -296,99 +330,36 @@ def _generate(
             if kind_j == "outgoing":
                 author = assignee or choice(staff)
                 msg_rows.append(
-                    (
-                        None,
+                    message(
                         mid,
                         conv_id,
                         "outgoing",
-                        author[0],
-                        None,
-                        channel,
                         body,
-                        None,
-                        None,
-                        "sent",
-                        None,
-                        "",
-                        "{}",
                         ts,
-                        ts,
-                        1,
+                        agent=author[0],
+                        channel=channel,
+                        delivery="sent",
                     )
                 )
                 if first_response is None:
                     first_response = ts
             else:
                 msg_rows.append(
-                    (
-                        None,
-                        mid,
-                        conv_id,
-                        "incoming",
-                        None,
-                        contact_id,
-                        channel,
-                        body,
-                        None,
-                        None,
-                        None,
-                        None,
-                        "",
-                        "{}",
-                        ts,
-                        ts,
-                        1,
-                    )
+                    message(mid, conv_id, "incoming", body, ts, contact=contact_id, channel=channel)
                 )
             count += 1
             last_at, preview = ts, body
             if j == 0 and assignee:
-                msg_rows.append(
-                    (
-                        None,
-                        ids(),
-                        conv_id,
-                        "activity",
-                        assignee[0],
-                        None,
-                        None,
-                        f"{assignee[1]} took this",
-                        None,
-                        None,
-                        None,
-                        None,
-                        "",
-                        "{}",
-                        ts,
-                        ts,
-                        1,
-                    )
-                )
+                took = f"{assignee[1]} took this"
+                msg_rows.append(message(ids(), conv_id, "activity", took, ts, agent=assignee[0]))
             if j < n - 1 and rand() < 0.06:
                 h = choice(handles)
                 author = assignee or choice(staff)
                 body_c = choice(T.COMMENTS).format(h=h)
                 cmid = ids()
+                mentions = json.dumps({"mentions": [h]})
                 msg_rows.append(
-                    (
-                        None,
-                        cmid,
-                        conv_id,
-                        "comment",
-                        author[0],
-                        None,
-                        None,
-                        body_c,
-                        None,
-                        None,
-                        None,
-                        None,
-                        "",
-                        json.dumps({"mentions": [h]}),
-                        ts,
-                        ts,
-                        1,
-                    )
+                    message(cmid, conv_id, "comment", body_c, ts, agent=author[0], meta=mentions)
                 )
                 count += 1
                 if h != author[2]:
@@ -435,27 +406,9 @@ def _generate(
         closed_at = snoozed_until = None
         if status == "closed":
             closed_at = last_at
-            msg_rows.append(
-                (
-                    None,
-                    ids(),
-                    conv_id,
-                    "activity",
-                    (assignee or choice(staff))[0],
-                    None,
-                    None,
-                    f"{(assignee or choice(staff))[1]} closed this",
-                    None,
-                    None,
-                    None,
-                    None,
-                    "",
-                    "{}",
-                    last_at,
-                    last_at,
-                    1,
-                )
-            )
+            closer = assignee or choice(staff)
+            text = f"{closer[1]} closed this"
+            msg_rows.append(message(ids(), conv_id, "activity", text, last_at, agent=closer[0]))
         elif status == "snoozed":
             snoozed_until = stamp(now_ts + rng.uniform(3600, 5 * 86400))
         waiting = speaker == "incoming" and status != "closed"

@@ -32,24 +32,24 @@ def agent_ref(tx: Tx, ref: str) -> Agent:
     return found
 
 
-def team_ref(tx: Tx, ref: str) -> Team:
-    found = tx.find(Team, id=ref) or tx.find(Team, name=ref)
+def _named(tx: Tx, model: type[Team] | type[Inbox], ref: str, what: str) -> Team | Inbox:
+    """A team or inbox by id or name; names match without regard to case."""
+    found = tx.find(model, id=ref) or tx.find(model, name=ref)
     if found is None:
-        for team in tx.session.exec(select(Team)).all():
-            if team.name.lower() == ref.lower():
-                return team
-        raise NotFound(f"no team {ref!r}")
+        found = next(
+            (r for r in tx.session.exec(select(model)).all() if r.name.lower() == ref.lower()), None
+        )
+    if found is None:
+        raise NotFound(f"no {what} {ref!r}")
     return found
+
+
+def team_ref(tx: Tx, ref: str) -> Team:
+    return _named(tx, Team, ref, "team")  # type: ignore[return-value]
 
 
 def inbox_ref(tx: Tx, ref: str) -> Inbox:
-    found = tx.find(Inbox, id=ref) or tx.find(Inbox, name=ref)
-    if found is None:
-        for inbox in tx.session.exec(select(Inbox)).all():
-            if inbox.name.lower() == ref.lower():
-                return inbox
-        raise NotFound(f"no inbox {ref!r}")
-    return found
+    return _named(tx, Inbox, ref, "inbox")  # type: ignore[return-value]
 
 
 def conversation(tx: Tx, conversation_id: str) -> Conversation:
