@@ -55,12 +55,25 @@ def guarded(f: Callable[..., Any]) -> Callable[..., Any]:
             raise
         except KeyboardInterrupt:
             fail("interrupted")
+        except BrokenPipeError:
+            # The reader stopped reading (`| head`): nothing went wrong. Point stdout at
+            # /dev/null so Python's exit flush does not complain either.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            sys.exit(0)
         except Exception as e:
             if os.environ.get("UNIBOX_DEBUG"):
                 raise
-            fail(f"unexpected {type(e).__name__}: {e} (set UNIBOX_DEBUG=1 for details)")
+            first = (str(e).splitlines() or [""])[0]
+            fail(f"unexpected {type(e).__name__}: {first} (set UNIBOX_DEBUG=1 for details)")
 
     return wrapper
+
+
+def read_text(text: str) -> str:
+    """--text, or standard input for `-` (bytes that are not UTF-8 become U+FFFD)."""
+    if text != "-":
+        return text
+    return sys.stdin.buffer.read().decode("utf-8", errors="replace")
 
 
 def emit(data: Any) -> None:
@@ -151,7 +164,9 @@ def demo(
     path = Path(db).expanduser() if db else default_demo_path()
     wanted = {"seed": seed if seed is not None else 1, "conversations": conversations or 2000}
     summary: dict[str, Any]
-    if path.exists() and path.stat().st_size > 0:
+    if path.exists() and path.stat().st_size == 0:
+        path.unlink()  # an empty file holds nothing: treat it as absent
+    if path.exists():
         _inspect(path)  # refuses corrupt and foreign files before anything else
         with open_workspace(path) as ws:
             made = ws.setting("demo")
@@ -247,6 +262,7 @@ def list_cmd(
 ) -> None:
     """List conversations in a view, most recent activity first."""
     from .core import queries as q
+    from .core.text import one_line
 
     with open_ws(db) as ws:
         me = actor(ws, as_handle) if view_key == "mine" else None
@@ -259,8 +275,9 @@ def list_cmd(
                 f"{v.where} AND c.inbox_id = ?",
                 (*v.params, iv.params[0]),
             )
-        page = q.list_conversations(ws, v, after=cursor, limit=limit)
-        total, unread = q.count(ws, v)
+        with ws.read() as conn:  # one snapshot: the total agrees with the page
+            page = q.list_page(conn, v, after=cursor, limit=limit)
+            total, unread = q.count_on(conn, v)
     if as_json:
         emit(
             {
@@ -272,7 +289,7 @@ def list_cmd(
             }
         )
     else:
-        click.echo(f"{v.label}: {total:,} conversations, {unread:,} unread")
+        click.echo(f"{one_line(v.label)}: {total:,} conversations, {unread:,} unread")
         _print_rows(page.rows)
         if page.next_cursor:
             click.echo(f"more: --after '{page.next_cursor}'")
@@ -296,7 +313,7 @@ def show_cmd(conversation_id: str, db: str | None, as_json: bool) -> None:
         return
     click.echo(
         f"{one_line(row.subject or row.preview)}  [{row.channel_kind}, {row.status}, "
-        f"{row.inbox}]  {one_line(row.contact_name)} <{clean(row.identity or '')}>"
+        f"{one_line(row.inbox)}]  {one_line(row.contact_name)} <{one_line(row.identity)}>"
     )
     for m in messages:
         head = {"incoming": "←", "outgoing": "→", "comment": "✎ internal", "activity": "·"}[m.kind]
@@ -338,7 +355,7 @@ def reply_cmd(
     """Queue a reply to the customer; the engine (`unibox sync` or the TUI) delivers it."""
     from .core import commands as cmd
 
-    body = sys.stdin.read() if text == "-" else text
+    body = read_text(text)
     with open_ws(db) as ws:
         message_id = cmd.reply(
             ws, conversation_id, body, actor=actor(ws, as_handle), via_channel_id=via_channel
@@ -368,7 +385,7 @@ def comment_cmd(
     """Add an internal comment (never sent to the customer)."""
     from .core import commands as cmd
 
-    body = sys.stdin.read() if text == "-" else text
+    body = read_text(text)
     with open_ws(db) as ws:
         result = cmd.comment(ws, conversation_id, body, actor=actor(ws, as_handle))
     if as_json:
@@ -378,6 +395,7 @@ def comment_cmd(
                 "message_id": result.message_id,
                 "mentioned": result.mentioned,
                 "unknown": result.unknown,
+                "no_access": result.no_access,
             }
         )
     else:
@@ -544,6 +562,7 @@ def search(query: tuple[str, ...], limit: int, db: str | None, as_json: bool) ->
 def agents(db: str | None, as_json: bool) -> None:
     """Agents of the workspace, with handles for @mentions and --as."""
     from .core import queries as q
+    from .core.text import one_line
 
     with open_ws(db) as ws:
         rows = q.agents(ws)
@@ -551,7 +570,8 @@ def agents(db: str | None, as_json: bool) -> None:
         emit({"agents": [a.to_json() for a in rows]})
         return
     for a in rows:
-        click.echo(f"@{a.handle:<12} {a.name:<24} {a.availability:<10} {', '.join(a.teams)}")
+        teams = one_line(", ".join(a.teams))
+        click.echo(f"@{a.handle:<12} {one_line(a.name, 24):<24} {a.availability:<10} {teams}")
 
 
 @main.command()
@@ -563,6 +583,7 @@ def doctor(db: str | None, as_json: bool) -> None:
     from .config import load_config, resolve_path
     from .core import db as dbmod
     from .core import queries as q
+    from .core.text import one_line
     from .secrets import keyring_backend_name
 
     path = dbmod.resolve_path(db)
@@ -585,6 +606,11 @@ def doctor(db: str | None, as_json: bool) -> None:
                 report["db"].update(
                     revision=ws.revision(), bytes=path.stat().st_size, **q.stats(ws)
                 )
+                report["db"]["integrity"] = ws.integrity()
+                if report["db"]["integrity"] != "ok":
+                    report["problems"].append(
+                        f"{path} is damaged ({report['db']['integrity']}); restore a backup"
+                    )
                 report["channels"] = [c.to_json() for c in q.channels(ws)]
         except UniboxError as e:
             report["problems"].append(str(e))
@@ -613,11 +639,11 @@ def doctor(db: str | None, as_json: bool) -> None:
     click.echo(f"keyring: {report['keyring']}")
     for c in report["channels"]:
         state = "enabled" if c["enabled"] else "disabled"
-        click.echo(
-            f"channel {c['id']}: {c['kind']} {c['name']} ({c['inbox']}, {state}) {c['status'] or ''}"
-        )
+        # Names and statuses can hold a server's error text: shown cleaned, like customer text.
+        name, inbox, status = (one_line(c[k]) for k in ("name", "inbox", "status"))
+        click.echo(f"channel {c['id']}: {c['kind']} {name} ({inbox}, {state}) {status}")
     for p in report["problems"]:
-        click.echo(f"problem: {p}")
+        click.echo(f"problem: {one_line(p, 500)}")
 
 
 def _register_channel_commands() -> None:

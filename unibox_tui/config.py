@@ -96,16 +96,29 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
     except OSError as e:
         raise ConfigError(f"cannot read config {target}: {e.strerror}") from e
     _check_no_secrets(data, "", target)
+    for section in ("agent", "ui", "keymap"):
+        if not isinstance(data.get(section, {}), dict):
+            raise ConfigError(
+                f"{target}: [{section}] must be a table, e.g. [{section}] on its own line"
+            )
     ui = data.get("ui", {})
     keymap = data.get("keymap", {})
+    watch = ui.get("watch", ["unassigned"])
+    if not isinstance(watch, list) or not all(isinstance(v, str) for v in watch):
+        raise ConfigError(
+            f'{target}: ui.watch is a list of views, e.g. watch = ["unassigned", "mine"]'
+        )
+    handle = data.get("agent", {}).get("handle")
+    if handle is not None and not isinstance(handle, str):
+        raise ConfigError(f'{target}: agent.handle is a text, e.g. handle = "ana"')
     if not isinstance(keymap, dict) or not all(isinstance(v, str) for v in keymap.values()):
         raise ConfigError(f'{target}: [keymap] maps binding ids to key strings, e.g. reply = "r"')
     return Config(
         path=target,
-        agent=data.get("agent", {}).get("handle"),
+        agent=handle,
         theme=str(ui.get("theme", "textual-dark")),
         bell=bool(ui.get("bell", False)),
-        watch=list(ui.get("watch", ["unassigned"])),
+        watch=list(watch),
         keymap=dict(keymap),
         raw=data,
     )

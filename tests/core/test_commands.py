@@ -310,7 +310,7 @@ def test_channel_enable_disable_remove(team: Team) -> None:
     assert cmd.set_channel_enabled(team.ws, team.form, False) is False
     assert not next(c for c in q.channels(team.ws) if c.id == team.form).enabled
     team.start()  # the e-mail channel now has a conversation
-    with pytest.raises(InvalidRequest, match="has conversations; disable it instead"):
+    with pytest.raises(InvalidRequest, match="has conversations or messages; disable it instead"):
         cmd.remove_channel(team.ws, team.email)
     cmd.remove_channel(team.ws, team.form)
     assert team.form not in {c.id for c in q.channels(team.ws)}

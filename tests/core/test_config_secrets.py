@@ -56,3 +56,17 @@ def test_no_keyring_backend_names_the_alternatives() -> None:
         store_secret("mail", "x")
     with pytest.raises(SecretError, match="no usable keyring"):
         resolve_secret("mail", "keyring")
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('agent = "ana"\n', r"\[agent\] must be a table"),
+        ('[ui]\nwatch = "unassigned"\n', "list of views"),
+        ("[agent]\nhandle = 3\n", "agent.handle is a text"),
+    ],
+)
+def test_config_wrong_types_are_one_line(isolated_home: Path, text: str, message: str) -> None:
+    load_config().path.write_text(text)
+    with pytest.raises(ConfigError, match=message):
+        load_config()

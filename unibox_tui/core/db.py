@@ -11,13 +11,14 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import urllib.parse
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, create_engine, event, select
+from sqlalchemy import URL, Engine, create_engine, event, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlmodel import Session, SQLModel
@@ -27,8 +28,8 @@ from .errors import NotFound, WorkspaceError
 
 # The newest migration this code knows. Opening a file at this revision needs no alembic
 # import (keeps start-up fast); anything else goes through migrations.upgrade().
-HEAD_REVISION = "0002"
-KNOWN_REVISIONS = ("0001", "0002")
+HEAD_REVISION = "0003"
+KNOWN_REVISIONS = ("0001", "0002", "0003")
 
 SQLITE_HEADER = b"SQLite format 3\x00"
 M = TypeVar("M", bound=SQLModel)
@@ -64,8 +65,9 @@ def _inspect(path: Path) -> str | None:
             f"{path} is not a Unibox workspace (not an SQLite database); "
             "check --db / UNIBOX_DB or move the file away"
         )
-    # Read-only and immutable-free: inspecting must never change the file.
-    uri = f"file:{path}?mode=ro"
+    # Read-only: inspecting must never change the file. The path is quoted so `?` and `#`
+    # in a file name stay part of the name.
+    uri = f"file:{urllib.parse.quote(str(path))}?mode=ro"
     try:
         con = sqlite3.connect(uri, uri=True, timeout=5)
         try:
@@ -79,8 +81,9 @@ def _inspect(path: Path) -> str | None:
                     f"{path} is an SQLite database of another program, not a Unibox workspace; "
                     "choose another --db path"
                 )
+            # No integrity scan here: it reads the whole file on every open (seconds for a
+            # large workspace). Damage shows up as an error when touched; `doctor` checks.
             row = con.execute("SELECT version_num FROM alembic_version").fetchone()
-            con.execute("PRAGMA quick_check(1)").fetchone()
         finally:
             con.close()
     except sqlite3.DatabaseError as e:
@@ -237,6 +240,11 @@ class Workspace:
                 (key, json.dumps(value)),
             )
 
+    def integrity(self) -> str:
+        """SQLite's quick_check: "ok" or the first problem. Reads the whole file (doctor)."""
+        with self.read() as conn:
+            return str(conn.exec_driver_sql("PRAGMA quick_check(1)").scalar())
+
     def revision(self) -> str | None:
         with self.read() as conn:
             return conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
@@ -252,7 +260,8 @@ class Workspace:
 
 
 def make_engine(path: Path, busy_timeout: float = 5.0) -> Engine:
-    engine = create_engine(f"sqlite:///{path}", pool_size=8, max_overflow=8)
+    url = URL.create("sqlite", database=str(path))  # no string pasting: `?`/`#` stay literal
+    engine = create_engine(url, pool_size=8, max_overflow=8)
     event.listen(engine, "connect", _pragmas(int(busy_timeout * 1000)))
     event.listen(engine, "begin", _on_begin)
     return engine

@@ -26,6 +26,7 @@ from . import clock, outbox
 from . import demo_text as T
 from .db import Workspace, open_workspace
 from .errors import WorkspaceError
+from .models import REPLY_IDENTITY
 
 DEMO_EPOCH_MS = 1_767_225_600_000  # 2026-01-01: the time bits of demo ids
 KIND_WEIGHTS = [("email", 45), ("chat", 20), ("messenger", 12), ("whatsapp", 13), ("form", 10)]
@@ -259,6 +260,7 @@ def _generate(
             by_kind["chat"].append(i)
     ins("contact", contact_rows)
     ins("contact_identity", ident_rows)
+    identity_of = {(row[3], row[4]): row[5] for row in ident_rows}  # (contact, kind) -> value
     del contact_rows, ident_rows
 
     kinds = [k for k, _ in KIND_WEIGHTS]
@@ -421,6 +423,7 @@ def _generate(
                 channel,
                 kind,
                 contact_id,
+                identity_of[(contact_id, REPLY_IDENTITY[kind])],
                 subject,
                 preview.split("\n")[0][:200],
                 status,
@@ -471,6 +474,7 @@ CONVERSATION_COLUMNS = (
     "channel_id",
     "channel_kind",
     "contact_id",
+    "reply_to",
     "subject",
     "preview",
     "status",

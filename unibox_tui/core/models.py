@@ -26,6 +26,14 @@ from . import clock
 
 CHANNEL_KINDS = ("email", "chat", "messenger", "whatsapp", "form")
 IDENTITY_KINDS = ("email", "messenger", "whatsapp", "chat", "phone")
+# Which identity a reply on each channel kind goes to (a form is answered by e-mail).
+REPLY_IDENTITY = {
+    "email": "email",
+    "form": "email",
+    "chat": "chat",
+    "messenger": "messenger",
+    "whatsapp": "whatsapp",
+}
 STATUSES = ("open", "snoozed", "closed")
 MESSAGE_KINDS = ("incoming", "outgoing", "comment", "activity")
 DELIVERY_STATES = ("queued", "sent", "failed")  # outgoing messages only; NULL otherwise
@@ -188,6 +196,7 @@ class Conversation(Changed, table=True):
     channel_id: str = Field(foreign_key="channel.id")
     channel_kind: str  # copy of channel.kind: the per-kind views filter on it
     contact_id: str = Field(foreign_key="contact.id")
+    reply_to: str | None = None  # the address/number/visitor id the customer writes from
     subject: str = ""
     preview: str = ""  # first line of the latest customer or agent message
     status: str = "open"

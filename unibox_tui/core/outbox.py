@@ -18,7 +18,7 @@ from datetime import datetime
 from . import clock
 from .db import Workspace
 from .errors import InvalidRequest, NotFound
-from .models import Message, OutboxEntry
+from .models import REPLY_IDENTITY, Message, OutboxEntry
 
 BACKOFF_SECONDS = (30, 120, 600, 1800, 3600)  # then hourly
 
@@ -50,9 +50,6 @@ class OutboxItem:
     attachments: list[tuple[str, str, bytes]] = field(default_factory=list)
 
 
-IDENTITY_FOR = {"email": "email", "chat": "chat", "messenger": "messenger", "whatsapp": "whatsapp"}
-
-
 def due(
     ws: Workspace,
     now: datetime | None = None,
@@ -64,7 +61,7 @@ def due(
     sql = """
         SELECT o.id, o.message_id, o.channel_id, ch.kind, m.conversation_id, o.attempts,
                m.body, m.body_html, c.subject, c.contact_id, ct.name, coalesce(a.name, ''),
-               m.created_at, m.external_id, c.meta
+               m.created_at, m.external_id, c.meta, c.reply_to, c.channel_kind
         FROM outbox o
         JOIN message m ON m.id = o.message_id
         JOIN conversation c ON c.id = m.conversation_id
@@ -83,10 +80,15 @@ def due(
     with ws.read() as conn:
         for row in conn.exec_driver_sql(sql, tuple(params)).all():
             kind = row[3]
-            ident = conn.exec_driver_sql(
-                "SELECT value FROM contact_identity WHERE contact_id = ? AND kind = ? LIMIT 1",
-                (row[9], IDENTITY_FOR.get(kind, kind)),
-            ).scalar()
+            wanted = REPLY_IDENTITY[kind]
+            if row[15] and REPLY_IDENTITY[row[16]] == wanted:
+                ident = row[15]  # where the customer wrote from on this conversation
+            else:  # continuing on another channel: the contact's identity of that kind
+                ident = conn.exec_driver_sql(
+                    "SELECT value FROM contact_identity WHERE contact_id = ? AND kind = ? "
+                    "ORDER BY rowid LIMIT 1",
+                    (row[9], wanted),
+                ).scalar()
             refs = conn.exec_driver_sql(
                 "SELECT external_id, kind FROM message WHERE conversation_id = ? "
                 "AND external_id IS NOT NULL AND kind IN ('incoming', 'outgoing') AND id != ? "

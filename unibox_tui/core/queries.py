@@ -9,7 +9,7 @@ Rows come back as small dataclasses; text in them is as stored (widgets clean it
 from __future__ import annotations
 
 import json
-import re
+import unicodedata
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -147,7 +147,7 @@ class ConversationRow:
 ROW_COLUMNS = """
     c.id, c.rid, c.inbox_id, i.name, c.channel_id, c.channel_kind, c.status, c.subject,
     c.preview, c.contact_id, ct.name,
-    coalesce(
+    coalesce(c.reply_to,
       (SELECT ci.value FROM contact_identity ci WHERE ci.contact_id = c.contact_id AND ci.kind =
         (CASE c.channel_kind WHEN 'form' THEN 'email' ELSE c.channel_kind END) LIMIT 1),
       (SELECT ci.value FROM contact_identity ci WHERE ci.contact_id = c.contact_id LIMIT 1)),
@@ -193,8 +193,10 @@ def _parse_cursor(cursor: str) -> tuple[str, int]:
     try:
         when, rid = cursor.rsplit("|", 1)
         clock.from_db(when)
+        if not 0 <= int(rid) < 2**63:
+            raise ValueError(rid)
         return when, int(rid)
-    except ValueError as e:
+    except (ValueError, OverflowError) as e:
         raise InvalidRequest(
             f"bad cursor {cursor!r}; pass back a next_cursor you were given"
         ) from e
@@ -401,19 +403,35 @@ class SearchHit:
     highlights: list[tuple[int, int]]  # (start, end) of matched words within snippet
 
 
-_WORD = re.compile(r"\w+", re.UNICODE)
 _MARK_OPEN, _MARK_CLOSE = "\x02", "\x03"
 
 
 def fts_query(text: str) -> str | None:
     """A user's words as a safe FTS5 query: every word must match, the last as a prefix
     (so results appear while typing). Quotes and operators in the input are never syntax."""
-    words = _WORD.findall(text)
+    words = search_words(text)
     if not words:
         return None
     quoted = [f'"{w}"' for w in words]
-    quoted[-1] += "*"
+    if len(words[-1]) >= 2:  # a one-letter prefix matches nearly everything and is slow
+        quoted[-1] += "*"
     return " ".join(quoted)
+
+
+def search_words(text: str) -> list[str]:
+    """Split text into words exactly as the FTS tokenizer does (migration 0003): letters,
+    numbers, marks and private-use characters; anything else separates words."""
+    words, current = [], []
+    for ch in text:
+        category = unicodedata.category(ch)
+        if category[0] in "LNM" or category == "Co":
+            current.append(ch)
+        elif current:
+            words.append("".join(current))
+            current = []
+    if current:
+        words.append("".join(current))
+    return words
 
 
 def _split_marks(marked: str) -> tuple[str, list[tuple[int, int]]]:
@@ -441,42 +459,76 @@ def search(ws: Workspace, text: str, *, limit: int = 50) -> list[SearchHit]:
         return search_on(conn, query, limit)
 
 
+SEARCH_CHUNK = 400  # matching messages read per step, newest first
+SEARCH_SCAN_CAP = 20_000  # stop reading after this many matches (bounded time on huge sets)
+
+
 def search_on(conn: Connection, query: str, limit: int) -> list[SearchHit]:
-    # Both FTS tables are walked newest rowid first and stop early, so a common word costs
-    # about what a rare one does. Snippets are made in the same scan: FTS5 cannot look rows
-    # up by rowid together with MATCH, so a second pass per hit would rescan every match.
-    conv_hits = conn.exec_driver_sql(
+    """Conversations ordered by their newest match: a matching message's time, or for a
+    subject/contact match the conversation's last activity.
+
+    The message index is read newest rowid first, a chunk at a time, until `limit` distinct
+    conversations are found; a conversation with hundreds of matches costs one slot. Snippets
+    are made in the same scan: FTS5 cannot look a row up by rowid together with MATCH, so a
+    second pass per hit would rescan every match.
+    """
+    found: dict[str, tuple[str, str]] = {}  # conversation id -> (match time, marked snippet)
+    before, scanned = None, 0
+    while len(found) < limit and scanned < SEARCH_SCAN_CAP:
+        where = "message_fts MATCH ?" + (" AND rowid < ?" if before is not None else "")
+        params: tuple = (
+            (query, before, SEARCH_CHUNK) if before is not None else (query, SEARCH_CHUNK)
+        )
+        chunk = conn.exec_driver_sql(
+            "SELECT f.rowid, m.conversation_id, m.created_at, f.snip FROM (SELECT rowid, "
+            "snippet(message_fts, 0, char(2), char(3), '…', 12) AS snip FROM message_fts "
+            f"WHERE {where} ORDER BY rowid DESC LIMIT ?) f JOIN message m ON m.rid = f.rowid "
+            "ORDER BY f.rowid DESC",
+            params,
+        ).all()
+        for _, conv_id, created, snip in chunk:
+            best = found.get(conv_id)
+            if best is None or created > best[0]:
+                found[conv_id] = (created, snip)
+        scanned += len(chunk)
+        if len(chunk) < SEARCH_CHUNK:
+            break
+        before = chunk[-1][0]
+    subject_hits = conn.exec_driver_sql(
         "SELECT rowid, highlight(conversation_fts, 0, char(2), char(3)) || ' — ' || "
         "highlight(conversation_fts, 1, char(2), char(3)) FROM conversation_fts "
         "WHERE conversation_fts MATCH ? ORDER BY rowid DESC LIMIT ?",
         (query, limit),
     ).all()
-    msg_hits = conn.exec_driver_sql(
-        "SELECT m.conversation_id, f.snip FROM (SELECT rowid, "
-        "snippet(message_fts, 0, char(2), char(3), '…', 12) AS snip FROM message_fts "
-        "WHERE message_fts MATCH ? ORDER BY rowid DESC LIMIT ?) f "
-        "JOIN message m ON m.rid = f.rowid",
-        (query, limit * 4),
-    ).all()
-    message_snip: dict[str, str] = {}
-    for conv_id, snip in msg_hits:
-        message_snip.setdefault(conv_id, snip)  # the newest matching message
-    subject_snip = {rid: snip for rid, snip in conv_hits}
     rows: dict[str, ConversationRow] = {}
-    for column, keys in (("c.rid", list(subject_snip)), ("c.id", list(message_snip))):
-        keys = [k for k in keys if k not in rows] if column == "c.id" else keys
-        if keys:
-            marks = ",".join("?" * len(keys))
-            for r in conn.exec_driver_sql(
-                f"SELECT {ROW_COLUMNS} {ROW_FROM} WHERE {column} IN ({marks})", tuple(keys)
-            ):
-                rows[r[0]] = _row(r)
-    ordered = sorted(rows.values(), key=lambda r: (r.last_message_at, r.rid), reverse=True)
+    if found:
+        marks = ",".join("?" * len(found))
+        for r in conn.exec_driver_sql(
+            f"SELECT {ROW_COLUMNS} {ROW_FROM} WHERE c.id IN ({marks})", tuple(found)
+        ):
+            rows[r[0]] = _row(r)
+    subject_snip: dict[str, str] = {}
+    if subject_hits:
+        marks = ",".join("?" * len(subject_hits))
+        by_rid = dict(subject_hits)
+        for r in conn.exec_driver_sql(
+            f"SELECT {ROW_COLUMNS} {ROW_FROM} WHERE c.rid IN ({marks})", tuple(by_rid)
+        ):
+            row = _row(r)
+            rows.setdefault(row.id, row)
+            subject_snip[row.id] = by_rid[row.rid]
+
+    def match_time(row: ConversationRow) -> tuple[str, int]:
+        times = [found[row.id][0]] if row.id in found else []
+        if row.id in subject_snip:
+            times.append(clock.to_db(row.last_message_at) or "")
+        return max(times), row.rid
+
     hits = []
-    for r in ordered[:limit]:
-        marked = message_snip.get(r.id) or subject_snip.get(r.rid) or r.subject
+    for row in sorted(rows.values(), key=match_time, reverse=True)[:limit]:
+        marked = found[row.id][1] if row.id in found else subject_snip.get(row.id, row.subject)
         plain, spans = _split_marks(" ".join(marked.split()))
-        hits.append(SearchHit(r, plain, spans))
+        hits.append(SearchHit(row, plain, spans))
     return hits
 
 
@@ -662,15 +714,19 @@ class ContactDetail:
 def contact(ws: Workspace, contact_id: str, *, history: int = 50) -> ContactDetail:
     """A contact with identities, recent conversations (newest first) and linked tickets."""
     with ws.read() as conn:
-        r = conn.exec_driver_sql(
-            "SELECT c.id, c.name, c.company, a.handle, c.notes, c.merged_into_id FROM contact c "
-            "LEFT JOIN agent a ON a.id = c.owner_id WHERE c.id = ?",
-            (contact_id,),
-        ).first()
-        if r is None:
-            raise NotFound(f"no contact with id {contact_id}")
-        if r[5]:
-            return contact(ws, r[5], history=history)
+        seen: set[str] = set()
+        while True:  # a merged contact forwards to the one it was merged into
+            r = conn.exec_driver_sql(
+                "SELECT c.id, c.name, c.company, a.handle, c.notes, c.merged_into_id "
+                "FROM contact c LEFT JOIN agent a ON a.id = c.owner_id WHERE c.id = ?",
+                (contact_id,),
+            ).first()
+            if r is None:
+                raise NotFound(f"no contact with id {contact_id}")
+            seen.add(r[0])
+            if not r[5] or r[5] in seen:
+                break
+            contact_id = r[5]
         idents = conn.exec_driver_sql(
             "SELECT kind, value FROM contact_identity WHERE contact_id = ? ORDER BY kind, value",
             (contact_id,),

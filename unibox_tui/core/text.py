@@ -10,15 +10,19 @@ from __future__ import annotations
 
 import re
 
-# CSI (ESC [ ... final), OSC (ESC ] ... BEL or ST), other ESC sequences, and 8-bit CSI/OSC.
+# CSI (ESC [ ... final), OSC (ESC ] ... BEL or ST), DCS-like strings, other ESC sequences,
+# and 8-bit CSI/OSC. A string sequence (OSC, DCS, ...) is removed whole only when its
+# terminator is there; otherwise only its introducer goes (the 2-byte rule), so a stray ESC
+# or a mis-decoded byte (`Ý` read as Latin-1 is `Ã\x9d`) never eats the customer's text.
 _ESCAPES = re.compile(
     r"""
-    \x1b\[[0-?]*[ -/]*[@-~]          # CSI
-    | \x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?   # OSC ... BEL/ST
-    | \x1b[PX^_][^\x1b]*(?:\x1b\\)?  # DCS/SOS/PM/APC ... ST
-    | \x1b[@-Z\\-_]                  # 2-byte escapes
-    | \x9b[0-?]*[ -/]*[@-~]          # 8-bit CSI
-    | \x9d[^\x07\x9c]*(?:\x07|\x9c)? # 8-bit OSC
+    \x1b\[[0-?]*[ -/]*[@-~]              # CSI
+    | \x1b\][^\x07\x1b\n]*(?:\x07|\x1b\\)  # OSC ... BEL/ST
+    | \x1b[PX^_][^\x1b]*\x1b\\          # DCS/SOS/PM/APC ... ST
+    | \x1b(?=[PX^_\]])                    # an unterminated string introducer: ESC only
+    | \x1b[@-Z\\-_]                      # 2-byte escapes
+    | \x9b[0-?]*[ -/]*[@-~]              # 8-bit CSI
+    | \x9d[^\x07\x9c\n]*(?:\x07|\x9c)     # 8-bit OSC ... BEL/ST
     """,
     re.VERBOSE,
 )

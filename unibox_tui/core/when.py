@@ -34,7 +34,12 @@ def parse_when(text: str, now: datetime, tz: tzinfo | None = None) -> datetime:
     """An absolute UTC time from what a person typed; InvalidRequest says what is accepted."""
     raw = text.strip().lower()
     local_now = now.astimezone(tz) if tz else now.astimezone()
-    zone = local_now.tzinfo
+
+    def localize(naive: datetime) -> datetime:
+        # The zone's rules for that day, not today's offset: "9:00" stays 9:00 across a
+        # daylight-saving change. Without `tz`, astimezone() applies the machine's rules.
+        return naive.replace(tzinfo=tz) if tz else naive.astimezone()
+
     try:
         m = _REL.match(raw)
         if m:
@@ -61,12 +66,12 @@ def parse_when(text: str, now: datetime, tz: tzinfo | None = None) -> datetime:
                 date = local_now.date() + timedelta(days=ahead)
             else:
                 raise ValueError(raw)
-            return datetime.combine(date, at, zone).astimezone(UTC)
+            return localize(datetime.combine(date, at)).astimezone(UTC)
         parsed = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
         if parsed.tzinfo is None:
-            parsed = parsed.replace(tzinfo=zone)
+            parsed = localize(parsed)
         return parsed.astimezone(UTC)
-    except (ValueError, IndexError) as e:
+    except (ValueError, IndexError, OverflowError) as e:
         raise InvalidRequest(
             f"cannot read the time {text!r}; try 2h, 3d, tomorrow 9:00, monday, or 2026-12-01T09:00"
         ) from e

@@ -56,6 +56,14 @@ def conversation(tx: Tx, conversation_id: str) -> Conversation:
     return tx.get(Conversation, conversation_id, "conversation")
 
 
+def acting_on(tx: Tx, conversation_id: str, actor: str) -> tuple[Conversation, Agent]:
+    """The conversation and the agent acting on it, who must have access to its inbox."""
+    conv = conversation(tx, conversation_id)
+    agent = agent_ref(tx, actor)
+    require_access(tx, agent, inbox_ref(tx, conv.inbox_id))
+    return conv, agent
+
+
 def contact(tx: Tx, contact_id: str) -> Contact:
     found = tx.get(Contact, contact_id, "contact")
     # A merged contact forwards to the one it was merged into.

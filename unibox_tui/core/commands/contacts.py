@@ -124,6 +124,12 @@ def merge_contacts(ws: Workspace, keep_id: str, merge_id: str, *, actor: str | N
         if not keep.name:
             keep.name = gone.name
         gone.merged_into_id = keep.id
+        # Contacts merged into `gone` earlier now forward straight to `keep`: chains stay
+        # one hop long.
+        conn.exec_driver_sql(
+            "UPDATE contact SET merged_into_id = ?, seq = ? WHERE merged_into_id = ?",
+            (keep.id, tx.seq, gone.id),
+        )
         tx.stamp(keep)
         tx.stamp(gone)
         tx.session.expire_all()

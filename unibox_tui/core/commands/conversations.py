@@ -16,9 +16,10 @@ from ..db import Tx, Workspace
 from ..errors import InvalidRequest
 from ..ids import new_id
 from ..mentions import mentioned_handles
-from ..models import Agent, Channel, Conversation, Message, OutboxEntry, Ticket
+from ..models import REPLY_IDENTITY, Agent, Channel, Conversation, Message, OutboxEntry, Ticket
 from ..text import one_line
 from ._base import (
+    acting_on,
     activity,
     agent_ref,
     can_access,
@@ -32,21 +33,13 @@ from ._base import (
 )
 from .contacts import identities_of
 
-# How a reply reaches the customer on each channel kind: the identity kind it goes to.
-REPLY_IDENTITY = {
-    "email": "email",
-    "form": "email",
-    "chat": "chat",
-    "messenger": "messenger",
-    "whatsapp": "whatsapp",
-}
-
 
 @dataclass
 class CommentResult:
     message_id: str
     mentioned: list[str] = field(default_factory=list)  # handles that were notified
     unknown: list[str] = field(default_factory=list)  # @words that are no agent: left as text
+    no_access: list[str] = field(default_factory=list)  # agents who may not see this inbox
 
 
 def _reply_channel(tx: Tx, conv: Conversation, via_channel_id: str | None) -> Channel:
@@ -87,8 +80,7 @@ def reply(
     with ws.write(now) as tx:
         if id and tx.find(Message, id=id):
             return id
-        conv = conversation(tx, conversation_id)
-        author = agent_ref(tx, actor)
+        conv, author = acting_on(tx, conversation_id, actor)
         channel = _reply_channel(tx, conv, via_channel_id)
         wanted = REPLY_IDENTITY[channel.kind]
         if not any(i.kind == wanted for i in identities_of(tx, conv.contact_id)):
@@ -119,8 +111,9 @@ def reply(
             activity(
                 tx, conv, f"{author.name} continued this conversation by {channel.kind}", author
             )
-        conv.last_message_at = tx.now
-        conv.preview = one_line(text)
+        if conv.last_message_at is None or tx.now >= conv.last_message_at:
+            conv.last_message_at = tx.now
+            conv.preview = one_line(text)
         conv.waiting = False
         conv.unread = False
         conv.message_count += 1
@@ -145,8 +138,7 @@ def comment(
     with ws.write(now) as tx:
         if id and tx.find(Message, id=id):
             return CommentResult(id)
-        conv = conversation(tx, conversation_id)
-        author = agent_ref(tx, actor)
+        conv, author = acting_on(tx, conversation_id, actor)
         message = Message(
             id=id or new_id(tx.now),
             conversation_id=conv.id,
@@ -163,6 +155,10 @@ def comment(
             agent = tx.find(Agent, handle=handle)
             if agent is None:
                 result.unknown.append(handle)
+                continue
+            if not can_access(tx, agent, inbox_ref(tx, conv.inbox_id)):
+                # A mention must not leak a restricted inbox to someone outside it.
+                result.no_access.append(handle)
                 continue
             result.mentioned.append(handle)
             if agent.id != author.id:
@@ -191,8 +187,7 @@ def assign(
 ) -> bool:
     """Assign to an agent (id or handle), or unassign with None. False if nothing changed."""
     with ws.write(now) as tx:
-        conv = conversation(tx, conversation_id)
-        by = agent_ref(tx, actor)
+        conv, by = acting_on(tx, conversation_id, actor)
         if agent is None:
             if conv.assignee_id is None:
                 return False
@@ -231,8 +226,7 @@ def assign_team(
     now: datetime | None = None,
 ) -> bool:
     with ws.write(now) as tx:
-        conv = conversation(tx, conversation_id)
-        by = agent_ref(tx, actor)
+        conv, by = acting_on(tx, conversation_id, actor)
         target = team_ref(tx, team) if team else None
         if conv.team_id == (target.id if target else None):
             return False
@@ -255,8 +249,7 @@ def close(
     now: datetime | None = None,
 ) -> bool:
     with ws.write(now) as tx:
-        conv = conversation(tx, conversation_id)
-        by = agent_ref(tx, actor)
+        conv, by = acting_on(tx, conversation_id, actor)
         changed = False
         if conv.status != "closed":
             conv.status, conv.closed_at, conv.snoozed_until = "closed", tx.now, None
@@ -275,8 +268,7 @@ def close(
 
 def reopen(ws: Workspace, conversation_id: str, *, actor: str, now: datetime | None = None) -> bool:
     with ws.write(now) as tx:
-        conv = conversation(tx, conversation_id)
-        by = agent_ref(tx, actor)
+        conv, by = acting_on(tx, conversation_id, actor)
         if conv.status == "open":
             return False
         conv.status, conv.closed_at, conv.snoozed_until = "open", None, None
@@ -294,8 +286,7 @@ def snooze(
 ) -> bool:
     with ws.write(now) as tx:
         future(until, tx.now, "snooze time")
-        conv = conversation(tx, conversation_id)
-        by = agent_ref(tx, actor)
+        conv, by = acting_on(tx, conversation_id, actor)
         if conv.status == "snoozed" and conv.snoozed_until == until:
             return False
         conv.status, conv.snoozed_until, conv.closed_at = "snoozed", until, None
@@ -334,9 +325,9 @@ def move_inbox(
 ) -> bool:
     """Move to another inbox. An assignee without access there is unassigned (and told so)."""
     with ws.write(now) as tx:
-        conv = conversation(tx, conversation_id)
-        by = agent_ref(tx, actor)
+        conv, by = acting_on(tx, conversation_id, actor)
         target = inbox_ref(tx, inbox)
+        require_access(tx, by, target)
         if conv.inbox_id == target.id:
             return False
         conv.inbox_id = target.id

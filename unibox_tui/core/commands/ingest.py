@@ -10,19 +10,21 @@ reopen, wake or raise anything: no automatic answer can go to it, so no loop can
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from .. import clock
 from ..db import Tx, Workspace
 from ..errors import InvalidRequest, NotFound
 from ..ids import new_id
-from ..models import SyncState
+from ..models import IDENTITY_KINDS, SyncState
 from ..text import one_line
 from ..threading import find_conversation
+from ._base import require_choice
 from .contacts import normalize_identity
 
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 QUIET_FLAGS = frozenset({"auto_reply", "bulk", "bounce", "denied"})
 
 
@@ -92,7 +94,10 @@ class _Batch:
         return found
 
     def contact(self, inc: Incoming) -> str:
+        require_choice(inc.identity_kind, IDENTITY_KINDS, "identity kind")
         value = normalize_identity(inc.identity_kind, inc.identity_value)
+        if not value:
+            raise InvalidRequest(f"an incoming {inc.identity_kind} message has no sender identity")
         key = (inc.identity_kind, value)
         name = one_line(inc.contact_name)
         cached = self.contacts.get(key)
@@ -156,7 +161,16 @@ def _ingest_one(b: _Batch, inc: Incoming) -> IngestResult:
             return IngestResult(row[1], row[0], created_conversation=False, duplicate=True)
     if inc.created_at.tzinfo is None:
         raise InvalidRequest("incoming message time has no time zone")
+    if not EARLIEST <= inc.created_at <= b.tx.now + timedelta(days=1):
+        # A sender's clock (or a forged Date header) cannot put a message decades away or in
+        # the future: the message keeps its text, and takes the time it reached us.
+        inc = replace(
+            inc,
+            created_at=b.tx.now,
+            meta={**inc.meta, "claimed_date": str(inc.created_at)},
+        )
     contact_id = b.contact(inc)
+    reply_to = normalize_identity(inc.identity_kind, inc.identity_value)
     quiet = bool(inc.flags & QUIET_FLAGS)
     at = clock.to_db(inc.created_at)
     preview = one_line(inc.body or inc.subject)
@@ -178,16 +192,17 @@ def _ingest_one(b: _Batch, inc: Incoming) -> IngestResult:
         conv_id = new_id(inc.created_at)
         denied = "denied" in inc.flags  # recorded, but kept out of the open views
         b.sql(
-            "INSERT INTO conversation (id, inbox_id, channel_id, channel_kind, contact_id, "
+            "INSERT INTO conversation (id, inbox_id, channel_id, channel_kind, contact_id, reply_to, "
             "subject, preview, status, unread, waiting, message_count, created_at, "
             "last_message_at, closed_at, meta, updated_at, seq) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?)",
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?)",
             (
                 conv_id,
                 inbox_id,
                 inc.channel_id,
                 kind,
                 contact_id,
+                reply_to,
                 one_line(inc.subject, 300),
                 preview,
                 "closed" if denied else "open",
@@ -208,6 +223,9 @@ def _ingest_one(b: _Batch, inc: Incoming) -> IngestResult:
         sets = ["message_count = message_count + 1", "seq = ?", "updated_at = ?"]
         params: list[Any] = [b.seq, b.stamp]
         if not quiet:
+            # The customer may write from another address of theirs: answer where they wrote.
+            sets.append("reply_to = ?")
+            params.append(reply_to)
             if status == "closed":
                 b.activity(conv_id, "Reopened: the customer wrote again", b.stamp)
             elif status == "snoozed":

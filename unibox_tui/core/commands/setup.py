@@ -27,8 +27,9 @@ from ..models import (
 from ._base import agent_ref, inbox_ref, require_choice, require_text, team_ref
 
 HANDLE = re.compile(r"^[a-z0-9_](?:[a-z0-9_.-]*[a-z0-9_])?$")
-# Keys that would hold a secret; settings hold only where a secret comes from.
-SECRET_KEYS = frozenset({"password", "secret", "token", "access_token", "app_secret"})
+# Words in a key that would hold a secret; settings hold only where a secret comes from
+# (keys ending in _source or _env).
+SECRET_WORDS = ("password", "secret", "token", "api_key", "apikey", "credential")
 
 
 def create_agent(
@@ -108,8 +109,19 @@ def create_inbox(
         return inbox.id
 
 
+def _secret_keys(settings: dict[str, Any], prefix: str = "") -> list[str]:
+    found = []
+    for key, value in settings.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            found += _secret_keys(value, f"{name}.")
+        elif any(w in key.lower() for w in SECRET_WORDS) and not key.endswith(("_source", "_env")):
+            found.append(name)
+    return found
+
+
 def _check_settings(settings: dict[str, Any]) -> str:
-    leaked = SECRET_KEYS & {k.lower() for k in settings}
+    leaked = _secret_keys(settings)
     if leaked:
         raise InvalidRequest(
             f"channel settings may not hold secrets ({', '.join(sorted(leaked))}); "
@@ -181,11 +193,14 @@ def remove_channel(ws: Workspace, channel_id: str) -> None:
     with ws.write() as tx:
         channel = tx.get(Channel, channel_id, "channel")
         used = tx.session.connection().exec_driver_sql(
-            "SELECT 1 FROM conversation WHERE channel_id = ? LIMIT 1", (channel_id,)
+            "SELECT 1 FROM conversation WHERE channel_id = ? UNION ALL "
+            "SELECT 1 FROM message WHERE channel_id = ? UNION ALL "
+            "SELECT 1 FROM outbox WHERE channel_id = ? LIMIT 1",
+            (channel_id, channel_id, channel_id),
         )
         if used.first():
             raise InvalidRequest(
-                f"channel {channel.name!r} has conversations; disable it instead "
+                f"channel {channel.name!r} has conversations or messages; disable it instead "
                 f"(`unibox channel disable {channel_id}`) so history stays"
             )
         tx.session.connection().exec_driver_sql(

@@ -8,7 +8,7 @@ from ..db import Workspace
 from ..errors import InvalidRequest
 from ..ids import new_id
 from ..models import TICKET_PRIORITIES, Ticket
-from ._base import activity, agent_ref, conversation, require_choice, require_text
+from ._base import acting_on, activity, agent_ref, conversation, require_choice, require_text
 
 
 def create_ticket(
@@ -28,8 +28,11 @@ def create_ticket(
     default title). A conversation links at most one ticket."""
     require_choice(priority, TICKET_PRIORITIES, "priority")
     with ws.write(now) as tx:
-        by = agent_ref(tx, actor)
-        conv = conversation(tx, conversation_id) if conversation_id else None
+        conv, by = (
+            acting_on(tx, conversation_id, actor)
+            if conversation_id
+            else (None, agent_ref(tx, actor))
+        )
         if conv and conv.ticket_id:
             linked = tx.get(Ticket, conv.ticket_id, "ticket")
             raise InvalidRequest(f"this conversation already has ticket #{linked.number}")
