@@ -14,7 +14,7 @@ from datetime import datetime
 from functools import partial
 from pathlib import Path
 
-from textual import work
+from textual import events, work
 from textual.app import App, SystemCommand
 from textual.screen import Screen
 
@@ -25,6 +25,7 @@ from .core.db import Workspace
 from .core.errors import ConfigError, NotFound, UniboxError
 from .core.queries import AgentRow, View
 from .core.text import one_line
+from .gc_pacing import IdleCollector
 from .screens.help import HelpScreen
 from .screens.inbox import InboxScreen
 from .screens.notifications import NotificationsScreen
@@ -111,6 +112,7 @@ class UniboxApp(App[None]):
         self.seen_rid = 0
         self._has_conversations: bool | None = None
         self._rng = random.Random()
+        self.collector = IdleCollector()
 
     @property
     def me_id(self) -> str | None:
@@ -130,8 +132,9 @@ class UniboxApp(App[None]):
         self.push_screen(InboxScreen())
         for warning in self._warnings:
             self.notify(warning, severity="warning", markup=False, timeout=8)
-        self.set_interval(POLL_SECONDS, self.poll_changes)
+        self.set_interval(POLL_SECONDS, self._tick)
         self.theme_changed_signal.subscribe(self, self._remember_theme)
+        self.call_after_refresh(self.collector.start)
         if self.simulate:
             self._schedule_simulation()
 
@@ -141,7 +144,19 @@ class UniboxApp(App[None]):
                 self._has_conversations = queries.max_conversation_rid(conn) > 0
         return self._has_conversations
 
+    def on_unmount(self) -> None:
+        self.collector.stop()
+
+    async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, events.Key):
+            self.collector.input()
+        await super().on_event(event)
+
     # ------------------------------------------------------------------ live updates
+
+    def _tick(self) -> None:
+        self.poll_changes()
+        self.collector.tick()
 
     def poll_changes(self) -> None:
         seq = self.ws.change_seq()

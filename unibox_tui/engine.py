@@ -5,7 +5,9 @@ Two ways to run it:
   due, return (`unibox sync --once`).
 - `await Engine(ws).run(stop)`: keep going: one task per channel (IDLE push on a dedicated
   connection, reconnect with backoff, a slow poll as a safety net) and an outbox loop.
-  Usable from a Textual worker: all blocking I/O runs in threads, never on the event loop.
+- `BackgroundEngine(ws).start()` / `.stop()`: the same on its own thread and event loop, for
+  the TUI (call it from the app; nothing it does ever runs on the UI's loop, not even the
+  short SQLite writes of the outbox).
 
 Only one engine may work on a workspace at a time (a lock file beside the database): two
 engines would race for the same outbox entry and a reply could leave twice.
@@ -106,11 +108,11 @@ def _in_thread(fn: Callable[[], T], name: str) -> Awaitable[T]:
 
     def target() -> None:
         try:
-            result = fn()
+            outcome: tuple[Any, BaseException | None] = (fn(), None)
         except BaseException as error:
-            loop.call_soon_threadsafe(_settle, future, None, error)
-        else:
-            loop.call_soon_threadsafe(_settle, future, result, None)
+            outcome = (None, error)
+        with contextlib.suppress(RuntimeError):  # the loop closed while we ran: nobody waits
+            loop.call_soon_threadsafe(_settle, future, *outcome)
 
     threading.Thread(target=target, name=name, daemon=True).start()
     return future
@@ -297,14 +299,17 @@ class Engine:
         outbox.mark_sending(self.ws, item.entry_id)
         try:
             await adapter.send(msg)
-        except ChannelError as error:
-            if error.transient:
+        except (ChannelError, UniboxError) as error:
+            if getattr(error, "transient", True):
                 retry(str(error))
             else:
                 outbox.mark_failed(self.ws, item.entry_id, str(error))
                 report.failed += 1
                 report.errors.append(str(error))
                 self.log(f"{row.name}: reply failed: {error}")
+            return
+        except Exception as error:  # a bug must not leave the entry stuck in `sending`
+            retry(f"unexpected {type(error).__name__}: {error}")
             return
         outbox.mark_sent(self.ws, item.entry_id, external_id, self.now())
         report.sent += 1
@@ -423,3 +428,51 @@ def _jitter(seconds: float) -> float:
 async def _sleep(stop: asyncio.Event, seconds: float) -> None:
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(stop.wait(), seconds)
+
+
+class BackgroundEngine:
+    """`Engine.run()` on a daemon thread with its own event loop.
+
+    `start()` returns at once; `error` holds what stopped it early (e.g. EngineBusy when
+    `unibox sync` already runs on the workspace); `stop()` asks it to finish and waits.
+    """
+
+    def __init__(self, ws: Workspace, **options: Any) -> None:
+        self.ws = ws
+        self.options = options
+        self.error: BaseException | None = None
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._ready = threading.Event()
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._main, name="unibox-engine", daemon=True)
+        self._thread.start()
+        self._ready.wait(10)
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def _main(self) -> None:
+        try:
+            asyncio.run(self._run())
+        except BaseException as error:
+            self.error = error
+        finally:
+            self._ready.set()
+
+    async def _run(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        with Engine(self.ws, **self.options) as engine:
+            self._ready.set()
+            await engine.run(self._stop)
+
+    def stop(self, timeout: float = 15.0) -> None:
+        if self._loop is not None and self._stop is not None:
+            with contextlib.suppress(RuntimeError):
+                self._loop.call_soon_threadsafe(self._stop.set)
+        if self._thread is not None:
+            self._thread.join(timeout)

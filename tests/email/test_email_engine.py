@@ -560,3 +560,88 @@ async def test_continuous_engine_pushes_new_mail_within_a_second(desk: Desk) -> 
         finally:
             stop.set()
             await asyncio.wait_for(task, 10)
+
+
+def test_corpus_and_malformed_mail_are_all_ingested_never_dropped(
+    tmp_path: Path, mailbox: Mailbox, smtp_server: SmtpServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from servers.mail import CORPUS, MALFORMED
+
+    from unibox_tui.backends.email.mime import parse_email
+
+    corpus = sorted(CORPUS.glob("msg_*.txt"))
+    if not corpus:
+        pytest.skip(f"CPython's e-mail test corpus is not installed here (looked in {CORPUS})")
+    raws = [p.read_bytes() for p in corpus] + [raw for raw in MALFORMED.values() if raw]
+    monkeypatch.setenv(PASSWORD_ENV, mailbox.password)
+    d = make_desk(tmp_path, mailbox, smtp_server, batch_size=25)
+    mailbox.server.seed_maildir(mailbox.user, raws)
+    report = d.once()
+    assert report.ok, report.channels
+    # Every distinct message is stored (mail repeating a Message-ID is one message). Mail
+    # without one is known by a hash of its bytes, which the server may normalise (bare CR,
+    # NUL), so those are counted rather than matched.
+    expected = {parse_email(raw).external_id for raw in raws}
+    stored = d.messages()
+    named = {i for i in expected if not i.startswith("sha256:")}
+    assert {m[2] for m in stored if not m[2].startswith("sha256:")} == named
+    assert len(stored) == len(expected)
+    assert any("unparsed" in m[3] for m in stored)  # kept raw and flagged
+    d.ws.close()
+
+
+def test_background_engine_for_the_app(desk: Desk) -> None:
+    from unibox_tui.engine import BackgroundEngine
+
+    engine = BackgroundEngine(desk.ws, poll_seconds=60)
+    engine.start()
+    try:
+        assert engine.running and engine.error is None
+        desk.box.append(make_mail(message_id="<bg@customer.example>"))
+        deadline = time.monotonic() + 5
+        while not desk.messages() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert len(desk.messages()) == 1
+        second = BackgroundEngine(desk.ws)
+        second.start()
+        second.stop()
+        assert isinstance(second.error, EngineBusy)  # one engine per workspace
+    finally:
+        engine.stop()
+    assert not engine.running
+
+
+def test_backends_and_engine_do_not_import_textual() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, unibox_tui.engine, unibox_tui.cli_channels, "
+        "unibox_tui.backends.email.channel; "
+        "sys.exit(1 if any(m == 'textual' or m.startswith('textual.') for m in sys.modules) "
+        "else 0)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=60)
+    assert done.returncode == 0, done.stderr.decode()
+
+
+def test_without_a_sent_folder_the_reply_still_goes_out(
+    tmp_path: Path, smtp_server: SmtpServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server = Dovecot(sent_folder=False)
+    server.start()
+    try:
+        box = Mailbox(server, server.add_user())
+        monkeypatch.setenv(PASSWORD_ENV, box.password)
+        d = make_desk(tmp_path, box, smtp_server)
+        box.append(make_mail(message_id="<ns@customer.example>"))
+        d.once()
+        [(conv_id, *_r)] = d.conversations()
+        cmd.reply(d.ws, conv_id, "Sent without a Sent folder", actor="ana")
+        assert d.once().delivery.sent == 1
+        assert len(smtp_server.messages) == 1
+        with server.client(box.user) as client:
+            assert [f[2] for f in client.list_folders()] == ["INBOX"]  # nothing created
+        d.ws.close()
+    finally:
+        server.close()

@@ -308,3 +308,63 @@ async def test_smtp_unreachable_and_dropped_are_transient(smtp_server: SmtpServe
     with pytest.raises(ChannelError) as down:
         await send(smtp_account(smtp_server), msg, "support@example.com")
     assert down.value.transient and "\n" not in str(down.value)
+
+
+@pytest.mark.parametrize(
+    ("capabilities", "mode"),
+    [
+        ("IMAP4rev1 LITERAL+ ENABLE CONDSTORE IDLE UIDPLUS", "condstore"),
+        ("IMAP4rev1 LITERAL+ UIDPLUS", "plain"),
+    ],
+)
+def test_older_servers_sync_with_the_fallbacks(capabilities: str, mode: str) -> None:
+    server = Dovecot(extra_config=f"imap_capability = {capabilities}")
+    server.start()
+    try:
+        box = Mailbox(server, server.add_user())
+        server.seed_maildir(box.user, [make_mail(message_id=f"<o{i}@x>") for i in range(5)])
+        client = connect(account(box))
+        try:
+            first = FolderSync(client, "INBOX", FolderState(), batch_size=2)
+            batches = list(first.batches())
+            assert client._unibox_mode == mode  # type: ignore[attr-defined]
+            assert first.report.new == 5
+            state = batches[-1].state
+            with server.client(box.user) as other:
+                other.select_folder("INBOX")
+                other.add_flags([1], [b"\\Flagged"])
+                other.append("INBOX", make_mail(message_id="<o-new@x>"))
+            again = FolderSync(client, "INBOX", state)
+            new = [m.uid for b in again.batches() for m in b.messages]
+            assert new == [6]
+            if mode == "condstore":
+                assert again.report.flag_changes >= 1  # SEARCH MODSEQ found the flag change
+        finally:
+            logout(client)
+    finally:
+        server.close()
+
+
+def test_without_idle_the_watcher_polls() -> None:
+    server = Dovecot(extra_config="imap_capability = IMAP4rev1 LITERAL+ UIDPLUS")
+    server.start()
+    try:
+        box = Mailbox(server, server.add_user())
+        changes: list[float] = []
+        watcher = IdleWatcher(account(box), lambda: changes.append(1.0), poll_seconds=0.2)
+        thread = threading.Thread(target=watcher.run, daemon=True)
+        thread.start()
+        time.sleep(0.7)
+        watcher.stop()
+        thread.join(5)
+        assert not thread.is_alive()
+        assert watcher.idle_started == 0 and len(changes) >= 2
+    finally:
+        server.close()
+
+
+def test_sequence_sets_expand() -> None:
+    from unibox_tui.backends.email.imap import expand_sequence_set
+
+    assert expand_sequence_set("1:3,7,10:9") == [1, 2, 3, 7, 9, 10]
+    assert expand_sequence_set("") == []

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import sysconfig
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from servers.mail import make_mail
+from servers.mail import CORPUS, MALFORMED, make_mail
 
 from unibox_tui.backends.email.mime import (
     ParsedEmail,
@@ -18,8 +16,6 @@ from unibox_tui.backends.email.mime import (
     parse_email,
     raw_id,
 )
-
-CORPUS = Path(sysconfig.get_paths()["stdlib"]) / "test" / "test_email" / "data"
 
 
 def _check_invariants(parsed: ParsedEmail, raw: bytes) -> None:
@@ -224,44 +220,6 @@ def test_forward_as_attached_message() -> None:
     parsed = parse_email(raw)
     assert parsed.forwarded_from == ("Inner Sender", "inner@x.example")
     assert parsed.attachments[0].content_type == "message/rfc822"
-
-
-MALFORMED = {
-    "empty": b"",
-    "garbage": bytes(range(256)) * 4,
-    "headers only": b"From: a@x.org\r\nSubject: no body",
-    "nul bytes": b"From: a\x00@x.org\r\nSubject: \x00\x00\r\n\r\n\x00body\x00",
-    "bad base64": (
-        b"From: a@x.org\r\nSubject: s\r\nContent-Transfer-Encoding: base64\r\n\r\n!!!@@@###"
-    ),
-    "bad quoted-printable": (
-        b"From: a@x.org\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n=ZZ=\r\n=4"
-    ),
-    "missing boundary": (
-        b"From: a@x.org\r\nSubject: s\r\nContent-Type: multipart/mixed\r\n\r\nno parts"
-    ),
-    "unterminated multipart": (
-        b'From: a@x.org\r\nContent-Type: multipart/mixed; boundary="X"\r\n\r\n--X\r\n'
-        b"Content-Type: text/plain\r\n\r\ncut off here"
-    ),
-    "deep nesting": b"From: a@x.org\r\nSubject: deep\r\n"
-    + b"".join(
-        f'Content-Type: multipart/mixed; boundary="b{i}"\r\n\r\n--b{i}\r\n'.encode()
-        for i in range(200)
-    )
-    + b"Content-Type: text/plain\r\n\r\nbottom\r\n",
-    "bad content-type params": (
-        b"From: a@x.org\r\nContent-Type: text/plain; charset=\"; name=*=''%%%\r\n\r\nbody"
-    ),
-    "huge header line": b"From: a@x.org\r\nSubject: " + b"A" * 200_000 + b"\r\n\r\nbody",
-    "address soup": b'From: <<@>>, ,,, "\r\nTo: @@@\r\nCc: =?utf-8?B?=?=\r\n\r\nx',
-    "truncated rfc822": (
-        b'From: a@x.org\r\nContent-Type: multipart/mixed; boundary="X"\r\n\r\n--X\r\n'
-        b"Content-Type: message/rfc822\r\n\r\nFrom: inner\r\nContent-Type: multipart/alt"
-    ),
-    "lone CR line endings": b"From: a@x.org\rSubject: cr\r\rbody\r",
-    "binary attachment no headers": b"\x89PNG\r\n\x1a\n" + bytes(500),
-}
 
 
 @pytest.mark.parametrize("name", sorted(MALFORMED))

@@ -140,8 +140,15 @@ class Dovecot:
     """One Dovecot instance. `start()` / `stop()` / `kill()` / `restart()`; users on demand."""
 
     def __init__(
-        self, root: Path | None = None, *, port: int | None = None, sent_folder: bool = True
+        self,
+        root: Path | None = None,
+        *,
+        port: int | None = None,
+        sent_folder: bool = True,
+        extra_config: str = "",
     ) -> None:
+        """`extra_config` is appended to dovecot.conf, e.g. `imap_capability = ...` to
+        play an older server without CONDSTORE/QRESYNC/IDLE."""
         self.binary = ensure_dovecot()
         # Dovecot's auth and mail processes run as the `dovecot` user and must traverse
         # every parent: pytest's tmp dirs are 0700, so by default we take our own.
@@ -163,7 +170,7 @@ class Dovecot:
             text = text.replace(
                 "  mailbox Sent {\n    special_use = \\Sent\n    auto = subscribe\n  }\n", ""
             )
-        self.config.write_text(text)
+        self.config.write_text(text + extra_config + "\n")
         self.proc: subprocess.Popen[bytes] | None = None
         self._pool: list[str] = []
         self._fill_pool()
@@ -214,8 +221,8 @@ class Dovecot:
         self._end(children)
 
     def close(self) -> None:
-        """Stop and delete everything this instance wrote."""
-        self.stop()
+        """Stop (no need to be gentle: it is all deleted) and delete everything it wrote."""
+        self.kill()
         if self.owns_root:
             shutil.rmtree(self.root, ignore_errors=True)
 

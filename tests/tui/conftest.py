@@ -1,232 +1,16 @@
-"""Fixtures for the TUI tests: a small workspace built through the core commands, at a
-frozen time, so pilot tests and SVG snapshots are stable.
-
-Times are UTC and TZ is pinned to UTC for this process (the thread shows local times).
-"""
+"""Fixtures for the TUI tests (the data they build is in tui_world.py)."""
 
 from __future__ import annotations
 
-import io
-import os
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from rich.console import Console
+from tui_world import NOW, Demo, build, ids_from, screen_text
 
 from unibox_tui.app import UniboxApp
 from unibox_tui.config import Config
-from unibox_tui.core import commands as cmd
-from unibox_tui.core.commands import Incoming, IncomingAttachment
-from unibox_tui.core.db import Workspace, open_workspace
-
-os.environ["TZ"] = "UTC"
-time.tzset()
-
-NOW = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)  # a Monday
-
-# Hostile customer text: markup, ANSI/OSC escapes, C1 controls, bidi overrides.
-EVIL_NAME = "[bold red]Mallory[/bold red] \x1b]0;pwned\x07\x1b[31mX\x1b[0m \u202eevil\u202c"
-EVIL_SUBJECT = "[link=https://evil.test]click me[/link] [blink]now[/blink]"
-EVIL_BODY = (
-    "Hello [bold]agent[/bold] \x1b[2J\x1b[H cleared? \x9b31m C1 \x85 \u202egnp.exe\u202c\n"
-    "\x1b]8;;https://evil.test\x1b\\link\x1b]8;;\x1b\\ done\n" + "A" * 10_000
-)
-
-
-def ago(**kw: float) -> datetime:
-    return NOW - timedelta(**kw)
-
-
-@dataclass
-class Demo:
-    """Ids of what the fixture built, for tests to refer to."""
-
-    ws: Workspace
-    path: Path
-    agents: dict[str, str]
-    channels: dict[str, str]
-    conv: dict[str, str]
-    contacts: dict[str, str]
-
-
-def incoming(channel: str, kind: str, value: str, name: str, body: str, at: datetime, **kw):
-    return Incoming(
-        channel_id=channel,
-        identity_kind=kind,
-        identity_value=value,
-        contact_name=name,
-        body=body,
-        created_at=at,
-        **kw,
-    )
-
-
-def build(ws: Workspace, path: Path) -> Demo:
-    agents = {
-        "ana": cmd.create_agent(ws, "Ana Lima", "ana", "ana@acme.test"),
-        "bo": cmd.create_agent(ws, "Bo Chen", "bo", "bo@acme.test"),
-        "chiara": cmd.create_agent(ws, "Chiara Rossi", "chiara", availability="away"),
-    }
-    cmd.create_team(ws, "Billing", ["ana", "bo"])
-    cmd.create_inbox(ws, "Support")
-    cmd.create_inbox(ws, "Sales")
-    ch = {
-        "email": cmd.add_channel(ws, "Support", "email", "Support mail", "support@acme.test"),
-        "chat": cmd.add_channel(ws, "Support", "chat", "Website chat"),
-        "messenger": cmd.add_channel(ws, "Support", "messenger", "Acme page"),
-        "whatsapp": cmd.add_channel(ws, "Support", "whatsapp", "+351 210 000 000"),
-        "form": cmd.add_channel(ws, "Support", "form", "Contact form"),
-        "sales": cmd.add_channel(ws, "Sales", "email", "Sales mail", "sales@acme.test"),
-    }
-    conv: dict[str, str] = {}
-    mail = cmd.ingest(
-        ws,
-        incoming(
-            ch["email"],
-            "email",
-            "marta@example.com",
-            "Marta Silva",
-            "Hi,\nmy order #1042 still hasn't arrived. Can you check?\n\n"
-            "On Fri, 27 Feb 2026 at 09:00, Acme <support@acme.test> wrote:\n"
-            "> Your order has shipped.\n> Tracking: ZX-1",
-            ago(hours=5),
-            subject="Order #1042 hasn't arrived",
-            body_html="<p>Hi,</p><p>my order <b>#1042</b> still hasn't arrived.</p>",
-            external_id="<m1@example.com>",
-            attachments=(
-                IncomingAttachment("invoice-1042.pdf", "application/pdf", 5, b"%PDF-"),
-                IncomingAttachment("huge.mov", "video/quicktime", 40 << 20, None, "over 25 MB"),
-            ),
-        ),
-    )
-    conv["mail"] = mail.conversation_id
-    cmd.assign(ws, conv["mail"], "ana", actor="bo", now=ago(hours=4, minutes=50))
-    cmd.reply(
-        ws,
-        conv["mail"],
-        "Hi Marta, I've asked the courier. I'll write again today.",
-        actor="ana",
-        now=ago(hours=4),
-    )
-    cmd.comment(
-        ws,
-        conv["mail"],
-        "@bo can you check the warehouse scan for #1042? cc @nobody",
-        actor="ana",
-        now=ago(hours=3),
-    )
-    cmd.ingest(
-        ws,
-        incoming(
-            ch["email"],
-            "email",
-            "marta@example.com",
-            "Marta Silva",
-            "Thanks! Still nothing today.",
-            ago(minutes=30),
-            subject="Re: Order #1042 hasn't arrived",
-            references=("<m1@example.com>",),
-            external_id="<m2@example.com>",
-        ),
-    )
-    conv["chat"] = cmd.ingest(
-        ws,
-        incoming(
-            ch["chat"], "chat", "visitor-7f3a", "", "Hello? Is anyone there?", ago(minutes=12)
-        ),
-    ).conversation_id
-    msgr = cmd.ingest(
-        ws,
-        incoming(
-            ch["messenger"],
-            "messenger",
-            "psid-4411",
-            "Kenji Tanaka",
-            "Do you ship to Norway?",
-            ago(hours=2),
-        ),
-    )
-    conv["messenger"] = msgr.conversation_id
-    contacts = {"kenji": queries_contact_id(ws, conv["messenger"])}
-    cmd.add_identity(ws, contacts["kenji"], "email", "kenji@example.jp")
-    conv["whatsapp"] = cmd.ingest(
-        ws,
-        incoming(
-            ch["whatsapp"],
-            "whatsapp",
-            "+351 912 345 678",
-            "Lucía Moreno",
-            "¿Tienen la talla M?",
-            ago(hours=26),
-        ),
-    ).conversation_id
-    conv["form"] = cmd.ingest(
-        ws,
-        incoming(
-            ch["form"],
-            "email",
-            "priya@example.in",
-            "Priya Sharma",
-            "Name: Priya\nMessage: I'd like a demo for my team of 12.",
-            ago(days=3),
-            subject="Demo request",
-        ),
-    ).conversation_id
-    conv["sales"] = cmd.ingest(
-        ws,
-        incoming(
-            ch["sales"],
-            "email",
-            "olga@lumen.test",
-            "Olga Ivanova",
-            "Is there a discount for 50 seats on annual billing?",
-            ago(days=1),
-            subject="Bulk discount for 50 seats?",
-        ),
-    ).conversation_id
-    cmd.create_ticket(ws, actor="bo", conversation_id=conv["sales"], priority="high", owner="bo")
-    conv["closed"] = cmd.ingest(
-        ws,
-        incoming(
-            ch["email"], "email", "jonas@example.de", "Jonas Müller", "Danke!", ago(days=8),
-            subject="Rechnung 2231 fehlt",
-        ),
-    ).conversation_id
-    cmd.close(ws, conv["closed"], actor="ana", now=ago(days=7))
-    conv["snoozed"] = cmd.ingest(
-        ws,
-        incoming(
-            ch["email"], "email", "aiko@example.jp", "Aiko Suzuki", "Call me next week.",
-            ago(days=2), subject="Follow-up next week",
-        ),
-    ).conversation_id
-    cmd.snooze(ws, conv["snoozed"], NOW + timedelta(days=3), actor="bo", now=ago(days=1))
-    conv["evil"] = cmd.ingest(
-        ws,
-        incoming(
-            ch["email"], "email", "mallory@evil.test", "Mallory", EVIL_BODY, ago(days=4),
-            subject=EVIL_SUBJECT,
-        ),
-    ).conversation_id
-    contacts["evil"] = queries_contact_id(ws, conv["evil"])
-    # update_contact stores the name as given: the UI must make it safe on its own.
-    cmd.update_contact(ws, contacts["evil"], name=EVIL_NAME)
-    cmd.save_snippet(
-        ws, "thanks", "Hi {{contact.first_name}}, thanks for reaching out! — {{agent.first_name}}"
-    )
-    cmd.save_snippet(ws, "shipping", "We ship to all EU countries and Norway within 5 days.")
-    ws.set_setting("default_agent", "ana")
-    return Demo(ws, path, agents, ch, conv, contacts)
-
-
-def queries_contact_id(ws: Workspace, conversation_id: str) -> str:
-    from unibox_tui.core import queries
-
-    return queries.conversation(ws, conversation_id).contact_id
+from unibox_tui.core.db import open_workspace
 
 
 @pytest.fixture(scope="session")
@@ -234,7 +18,7 @@ def demo_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Build the workspace once per session; each test gets its own copy of the file."""
     path = tmp_path_factory.mktemp("template") / "workspace.db"
     ws = open_workspace(path)
-    build(ws, path)
+    build(ws)
     with ws.read() as conn:
         conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
     ws.close()
@@ -246,52 +30,10 @@ def demo(demo_template: Path, tmp_path: Path) -> Iterator[Demo]:
     path = tmp_path / "workspace.db"
     path.write_bytes(demo_template.read_bytes())
     ws = open_workspace(path)
-    template_ws = open_workspace(demo_template)
     try:
-        # Ids are minted at build time; read them back from the copy.
-        yield _ids_from(ws, path, template_ws)
+        yield ids_from(ws, path)
     finally:
-        template_ws.close()
         ws.close()
-
-
-def _ids_from(ws: Workspace, path: Path, template: Workspace) -> Demo:
-    from unibox_tui.core import queries
-
-    agents = {a.handle: a.id for a in queries.agents(ws)}
-    channels = {c.name: c.id for c in queries.channels(ws)}
-    by_subject: dict[str, str] = {}
-    with ws.read() as conn:
-        for cid, kind, subject, name in conn.exec_driver_sql(
-            "SELECT c.id, c.channel_kind, c.subject, ct.name FROM conversation c "
-            "JOIN contact ct ON ct.id = c.contact_id"
-        ):
-            by_subject[subject or name or kind] = cid
-            by_subject[f"kind:{kind}"] = cid
-    conv = {
-        "mail": by_subject["Order #1042 hasn't arrived"],
-        "chat": by_subject["kind:chat"],
-        "messenger": by_subject["kind:messenger"],
-        "whatsapp": by_subject["kind:whatsapp"],
-        "form": by_subject["Demo request"],
-        "sales": by_subject["Bulk discount for 50 seats?"],
-        "closed": by_subject["Rechnung 2231 fehlt"],
-        "snoozed": by_subject["Follow-up next week"],
-        "evil": by_subject[EVIL_SUBJECT],
-    }
-    contacts = {
-        "kenji": queries.conversation(ws, conv["messenger"]).contact_id,
-        "evil": queries.conversation(ws, conv["evil"]).contact_id,
-    }
-    channels = {
-        "email": channels["Support mail"],
-        "chat": channels["Website chat"],
-        "messenger": channels["Acme page"],
-        "whatsapp": channels["+351 210 000 000"],
-        "form": channels["Contact form"],
-        "sales": channels["Sales mail"],
-    }
-    return Demo(ws, path, agents, channels, conv, contacts)
 
 
 @pytest.fixture
@@ -305,25 +47,6 @@ def make_app(demo: Demo, config: Config):
         return UniboxApp(demo.ws, config, now=lambda: NOW, **kw)
 
     return make
-
-
-def screen_text(app: UniboxApp) -> str:
-    """What the terminal shows, as plain text (the same render the SVG screenshot uses)."""
-    width, height = app.size
-    console = Console(
-        width=width,
-        height=height,
-        file=io.StringIO(),
-        force_terminal=True,
-        color_system="truecolor",
-        record=True,
-        legacy_windows=False,
-        safe_box=False,
-    )
-    console.print(
-        app.screen._compositor.render_update(full=True, screen_stack=app._background_screens)
-    )
-    return console.export_text(styles=False)
 
 
 @pytest.fixture

@@ -12,11 +12,12 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label, Select, Static
+from textual.widgets import Button, Input, Label, Select, Static, TextArea
 
 from .. import actions
 from ..core.models import TICKET_PRIORITIES
 from ..core.queries import AgentRow, ContactDetail, TicketRow
+from ..core.text import clean, one_line
 from ..widgets.safe_text import safe_line
 
 # Pipelines and their stages. The core stores any text; these are the choices offered.
@@ -57,6 +58,7 @@ class FormScreen(ModalScreen[object]):
     FormScreen .form-title { text-style: bold; margin-bottom: 1; }
     FormScreen Label { margin-top: 1; color: $text-muted; }
     FormScreen Input, FormScreen Select { width: 100%; }
+    FormScreen TextArea { height: 5; }
     FormScreen #form-error { color: $error; height: auto; }
     FormScreen .buttons { height: auto; margin-top: 1; }
     FormScreen Button { margin-right: 2; }
@@ -103,7 +105,8 @@ class TicketScreen(FormScreen):
             heading = Text(f"Ticket #{t.number} · {t.status}" if t else "Create a ticket")
             yield Static(heading, classes="form-title")
             yield Label("Title")
-            yield Input(value=t.title if t else self.default_title, id="title")
+            # Inputs draw their value as is: customer text goes in cleaned.
+            yield Input(value=one_line(t.title if t else self.default_title), id="title")
             yield Label("Pipeline")
             pipelines = list(PIPELINES) + ([pipeline] if pipeline not in PIPELINES else [])
             yield Select(
@@ -124,7 +127,8 @@ class TicketScreen(FormScreen):
                 id="priority",
             )
             yield Label("Owner")
-            owners = [("nobody", "")] + [(f"@{a.handle} · {a.name}", a.handle) for a in self.agents]
+            owners: list[tuple[Text, str]] = [(Text("nobody"), "")]
+            owners += [(Text(f"@{a.handle} · {one_line(a.name)}"), a.handle) for a in self.agents]
             yield Select(owners, value=(t.owner or "") if t else "", allow_blank=False, id="owner")
             yield Static("", id="form-error")
             with Horizontal(classes="buttons"):
@@ -186,15 +190,19 @@ class ContactScreen(FormScreen):
                 seen.append_text(safe_line(", ".join(f"{k} {v}" for k, v in d.identities)))
                 yield Static(seen)
             yield Label("Name")
-            yield Input(value="" if self.unknown else d.name, id="name")
+            yield Input(value="" if self.unknown else one_line(d.name), id="name")
             yield Label("E-mail" + (" (already known)" if emails else ""))
-            yield Input(value=emails[0] if emails else "", id="email", disabled=bool(emails))
+            yield Input(
+                value=one_line(emails[0]) if emails else "", id="email", disabled=bool(emails)
+            )
             yield Label("Phone" + (" (already known)" if phones else ""))
-            yield Input(value=phones[0] if phones else "", id="phone", disabled=bool(phones))
+            yield Input(
+                value=one_line(phones[0]) if phones else "", id="phone", disabled=bool(phones)
+            )
             yield Label("Company")
-            yield Input(value=d.company or "", id="company")
+            yield Input(value=one_line(d.company), id="company")
             yield Label("Notes")
-            yield Input(value=d.notes, id="notes")
+            yield TextArea(clean(d.notes), id="notes", soft_wrap=True)
             yield Static("", id="form-error")
             with Horizontal(classes="buttons"):
                 yield Button("Save (ctrl+s)", variant="primary", id="save")
@@ -216,4 +224,5 @@ class ContactScreen(FormScreen):
         if email and "@" not in email:
             self.error(f"{email!r} is not an e-mail address.")
             return None
-        return ContactForm(name, email, value("phone"), value("company"), value("notes"))
+        notes = self.query_one("#notes", TextArea).text
+        return ContactForm(name, email, value("phone"), value("company"), notes)

@@ -42,9 +42,10 @@ def key_label(keys: str) -> str:
 
 def help_table(scopes: tuple[str, ...], keymap: dict[str, str]) -> Table:
     table = Table(box=None, padding=(0, 2), show_header=True, header_style="bold", expand=True)
-    table.add_column("Keys", no_wrap=True, style="bold")
-    table.add_column("Does")
-    table.add_column("Id (config.toml [keymap])", style="dim", no_wrap=True)
+    # Every cell is a Text: a plain str would be read as markup ("[keymap]" vanishes).
+    table.add_column(Text("Keys"), no_wrap=True, style="bold")
+    table.add_column(Text("Does"))
+    table.add_column(Text("Id (config.toml [keymap])"), style="dim", no_wrap=True)
     seen: set[str] = set()
     for scope in scopes:
         # Each binding once, under the first of the screen's scopes it belongs to.
@@ -52,10 +53,11 @@ def help_table(scopes: tuple[str, ...], keymap: dict[str, str]) -> Table:
         seen.update(s.id for s in specs)
         if not specs:
             continue
-        table.add_row(Text(SCOPE_TITLES.get(scope, scope), style="underline"), "", "")
+        table.add_row(Text(SCOPE_TITLES.get(scope, scope), style="underline"), Text(), Text())
         for spec in specs:
-            table.add_row(key_label(actions.keys_for(spec, keymap)), spec.description, spec.id)
-        table.add_row("", "", "")
+            keys = key_label(actions.keys_for(spec, keymap))
+            table.add_row(Text(keys), Text(spec.description), Text(spec.id))
+        table.add_row(Text(), Text(), Text())
     return table
 
 

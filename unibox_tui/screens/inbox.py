@@ -17,7 +17,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widget import Widget
-from textual.widgets import Footer, OptionList, Static
+from textual.widgets import Footer, OptionList
 
 from .. import actions
 from ..core import commands, queries
@@ -25,10 +25,12 @@ from ..core.errors import UniboxError
 from ..core.models import CHANNEL_KINDS
 from ..core.queries import ConversationRow, View
 from ..core.snippets import fill, person_values
+from ..core.text import clean
 from ..widgets.composer import Composer, Draft
 from ..widgets.contact_sidebar import ContactSidebar, is_unknown_visitor
 from ..widgets.conversation_list import ConversationList
 from ..widgets.glyphs import channel_name
+from ..widgets.line_api import TextLine
 from ..widgets.safe_text import safe_line
 from ..widgets.thread_view import ThreadView, size_label
 from ..widgets.views_pane import ViewEntry, ViewsPane
@@ -94,7 +96,6 @@ class InboxScreen(Screen[None]):
         self.thread_row: ConversationRow | None = None
         self.drafts: dict[str, Draft] = {}
         self.search: SearchResult | None = None
-        self._pending_thread: str | None = None
 
     @property
     def uapp(self) -> UniboxApp:
@@ -107,10 +108,10 @@ class InboxScreen(Screen[None]):
         with Horizontal(id="panes"):
             yield ViewsPane(id="views")
             with Vertical(id="list-pane"):
-                yield Static(id="list-header", classes="pane-header")
+                yield TextLine(id="list-header", classes="pane-header")
                 yield ConversationList(app.ws, app.now, id="list")
             with Vertical(id="thread-pane"):
-                yield Static(id="thread-header", classes="pane-header")
+                yield TextLine(id="thread-header", classes="pane-header")
                 yield ThreadView(app.now, id="thread")
                 yield Composer()
             yield ContactSidebar(app.now)
@@ -137,6 +138,7 @@ class InboxScreen(Screen[None]):
         return self.query_one(ContactSidebar)
 
     def on_mount(self) -> None:
+        self.conv_list.on_cursor = self._row_highlighted
         self.views.set_entries(view_entries(self.uapp), DEFAULT_VIEW)
         if not self.uapp.ws_has_conversations():
             self.conv_list.empty_text = (
@@ -173,7 +175,7 @@ class InboxScreen(Screen[None]):
             return
         text = safe_line(view.label, "bold")
         text.append(f"  {self.conv_list.total}", style="dim")
-        self.query_one("#list-header", Static).update(text)
+        self.query_one("#list-header", TextLine).show(text)
 
     @on(ViewsPane.Chosen)
     def _view_chosen(self, event: ViewsPane.Chosen) -> None:
@@ -213,20 +215,13 @@ class InboxScreen(Screen[None]):
 
     # ------------------------------------------------------------------ thread
 
-    @on(ConversationList.Highlighted)
-    def _row_highlighted(self, event: ConversationList.Highlighted) -> None:
-        # Load the thread after the list has repainted, so j/k never waits on it; a burst
-        # of keys loads only the last row.
-        self._pending_thread = event.row.id if event.row else None
-        if event.row is None:
+    def _row_highlighted(self, row: ConversationRow | None) -> None:
+        # The thread follows the cursor in the same frame as the list: a typical thread
+        # loads and lays out in a few ms, a long one shows its newest messages first.
+        if row is None:
             self.show_thread(None)
-        else:
-            self.call_after_refresh(self._load_pending)
-
-    def _load_pending(self) -> None:
-        wanted = self._pending_thread
-        if wanted and (self.thread_row is None or self.thread_row.id != wanted):
-            self.show_thread(wanted)
+        elif self.thread_row is None or self.thread_row.id != row.id:
+            self.show_thread(row.id, row=row)
 
     @on(ConversationList.Opened)
     def _row_opened(self, event: ConversationList.Opened) -> None:
@@ -241,18 +236,28 @@ class InboxScreen(Screen[None]):
         self.add_class("-reading")
         self.thread.focus()
 
-    def show_thread(self, conversation_id: str | None, *, keep: bool = False) -> None:
+    def show_thread(
+        self,
+        conversation_id: str | None,
+        *,
+        keep: bool = False,
+        row: ConversationRow | None = None,
+    ) -> None:
+        """Show a conversation in the thread pane (`row`: its list row, fresh from the
+        list, saves a query)."""
         old = self.thread_row.id if self.thread_row else None
         if old and old != conversation_id:
             self._stash_draft(old)
-        row = None
         messages: list[queries.MessageRow] = []
         if conversation_id:
             try:
-                row = queries.conversation(self.uapp.ws, conversation_id)
+                if row is None or row.id != conversation_id:
+                    row = queries.conversation(self.uapp.ws, conversation_id)
                 messages = queries.thread(self.uapp.ws, conversation_id)
             except UniboxError:
                 row = None
+        else:
+            row = None
         self.thread_row = row
         self.thread.show(row, messages, keep=keep and old == conversation_id)
         self._update_thread_header()
@@ -267,9 +272,9 @@ class InboxScreen(Screen[None]):
 
     def _update_thread_header(self) -> None:
         row = self.thread_row
-        header = self.query_one("#thread-header", Static)
+        header = self.query_one("#thread-header", TextLine)
         if row is None:
-            header.update("")
+            header.show(Text())
             return
         text = safe_line(row.subject or row.preview or "(no subject)", "bold")
         text.append("\n")
@@ -283,7 +288,7 @@ class InboxScreen(Screen[None]):
             text.append_text(safe_line(row.team, "dim"))
         if row.ticket_id:
             text.append(" · has a ticket (t)", style="dim")
-        header.update(text)
+        header.show(text)
 
     def target(self) -> ConversationRow | None:
         """The conversation an action is about: the list's row while the list (or views)
@@ -609,7 +614,9 @@ class InboxScreen(Screen[None]):
             "agent": person_values(me.name, me.email) if me else {},
             "conversation": {"subject": row.subject, "inbox": row.inbox},
         }
-        self.composer.insert(fill(body, values))
+        # Cleaned: a snippet or a contact's name may hold escape sequences, and the
+        # TextArea would draw them as they are.
+        self.composer.insert(clean(fill(body, values)))
 
     @on(Composer.SwitchChannel)
     def _switch_channel(self) -> None:
@@ -685,6 +692,7 @@ class InboxScreen(Screen[None]):
 
     def action_sidebar(self) -> None:
         self.sidebar.toggle_class("-open")
+        self.set_class(self.sidebar.is_open, "-sidebar")
         if self.sidebar.is_open:
             self._load_sidebar()
 

@@ -15,6 +15,7 @@ from textual.widgets import Input, OptionList, Static
 from textual.widgets.option_list import Option
 
 from .. import actions
+from ..widgets.safe_text import safe_line
 
 T = TypeVar("T")
 
@@ -64,7 +65,8 @@ class PickerScreen(ModalScreen[Any]):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Static(Text(self.title_text), id="picker-title")
+            # Titles quote subjects and file names: customer text.
+            yield Static(safe_line(self.title_text), id="picker-title")
             yield Input(placeholder=self.placeholder, id="picker-filter")
             yield OptionList(id="picker-options")
             yield Static(Text(self.hint), id="picker-hint")
@@ -137,7 +139,7 @@ class PromptScreen(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Static(Text(self.title_text), id="prompt-title")
+            yield Static(safe_line(self.title_text), id="prompt-title")
             yield Input(value=self.value, id="prompt-input")
             yield Static("", id="prompt-error")
             yield Static(Text(self.hint or "enter accept · esc cancel"), id="prompt-hint")

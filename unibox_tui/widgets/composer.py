@@ -229,7 +229,8 @@ class Composer(Vertical):
         return Draft(self.mode, self.editor.text, self.via_channel_id)
 
     def clear(self) -> None:
-        self.editor.load_text("")
+        if self.editor.text:
+            self.editor.load_text("")
         self.via_channel_id = None
 
     def set_via(self, channel_id: str | None) -> None:

@@ -26,6 +26,7 @@ from ..core import clock, queries
 from ..core.db import Workspace
 from ..core.queries import ConversationRow, View
 from .glyphs import UNREAD, WAITING, glyph
+from .line_api import set_virtual_size, text_style
 from .safe_text import fit, safe_line
 
 PAGE = 100
@@ -59,6 +60,9 @@ class ConversationList(ScrollView, can_focus=True):
     DEFAULT_CSS = """
     ConversationList {
         overflow-x: hidden;
+        /* Always a scrollbar: one appearing or vanishing would re-lay the whole screen. */
+        overflow-y: scroll;
+        scrollbar-size-vertical: 1;
         & > .conversation-list--cursor { background: $accent 40%; }
         & > .conversation-list--cursor-blurred { background: $panel-lighten-1; }
         & > .conversation-list--unread { text-style: bold; }
@@ -99,6 +103,10 @@ class ConversationList(ScrollView, can_focus=True):
         self._pages: OrderedDict[int, list[ConversationRow]] = OrderedDict()
         self._strips: OrderedDict[tuple[int, int, bool, bool], Strip] = OrderedDict()
         self._selected_id: str | None = None
+        self._styles: dict[str, Style] = {}
+        # Called at once when the cursor lands on another row. A message would reach the
+        # screen only after a frame was drawn, so the thread would lag the list by a frame.
+        self.on_cursor: Callable[[ConversationRow | None], None] | None = None
 
     # ------------------------------------------------------------------ data
 
@@ -216,6 +224,8 @@ class ConversationList(ScrollView, can_focus=True):
         new_id = row.id if row else None
         if new_id != self._selected_id or row is None:
             self._selected_id = new_id
+            if self.on_cursor is not None:
+                self.on_cursor(row)
             self.post_message(self.Highlighted(row))
 
     def action_cursor_down(self) -> None:
@@ -249,7 +259,7 @@ class ConversationList(ScrollView, can_focus=True):
     # ------------------------------------------------------------------ drawing
 
     def _update_size(self) -> None:
-        self.virtual_size = Size(self.size.width, max(self.total, 1))
+        set_virtual_size(self, Size(self.size.width, max(self.total, 1)))
 
     def on_resize(self) -> None:
         self._strips.clear()
@@ -266,14 +276,31 @@ class ConversationList(ScrollView, can_focus=True):
     def notify_style_update(self) -> None:
         super().notify_style_update()
         self._strips.clear()
+        self._styles.clear()
+
+    def _style(self, name: str) -> Style:
+        """Component styles, looked up once per theme (rich_style walks the DOM)."""
+        style = self._styles.get(name)
+        if style is None:
+            if name == "base":
+                style = self.rich_style
+            else:
+                component = f"conversation-list--{name}"
+                # Text styles keep the row's (cursor) background.
+                if name in ("dim", "mark", "unread"):
+                    style = text_style(self, component)
+                else:
+                    style = self.get_component_rich_style(component)
+            self._styles[name] = style
+        return style
 
     def render_line(self, y: int) -> Strip:
         width = self.scrollable_content_region.width
         index = self.scroll_offset.y + y
-        base = self.rich_style
+        base = self._style("base")
         if not self.total:
             if y == 1:
-                style = self.get_component_rich_style("conversation-list--empty")
+                style = self._style("empty")
                 return Strip([Segment(f"  {self.empty_text}"[:width], style)]).extend_cell_length(
                     width, base
                 )
@@ -296,18 +323,13 @@ class ConversationList(ScrollView, can_focus=True):
             row,
             width,
             self.now(),
-            dim=self.get_component_rich_style("conversation-list--dim"),
-            mark=self.get_component_rich_style("conversation-list--mark"),
-            unread=self.get_component_rich_style("conversation-list--unread"),
+            dim=self._style("dim"),
+            mark=self._style("mark"),
+            unread=self._style("unread"),
         )
-        base = self.rich_style
+        base = self._style("base")
         if selected:
-            name = (
-                "conversation-list--cursor"
-                if self.has_focus
-                else "conversation-list--cursor-blurred"
-            )
-            base = base + self.get_component_rich_style(name)
+            base = base + self._style("cursor" if self.has_focus else "cursor-blurred")
         text.stylize_before(base)
         segments = list(text.render(self.app.console))
         return Strip(segments, width).crop_extend(0, width, base)

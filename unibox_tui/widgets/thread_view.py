@@ -7,11 +7,14 @@ Each kind has its own look, so an agent can never mistake one for another:
 - activity:             one muted line ("Ana closed this")
 Quoted history is folded behind `z`; attachments are listed under their message.
 Messages are laid out into strips once per (width, quotes shown, theme) and then only
-sliced, so scrolling costs nothing.
+sliced, so scrolling costs nothing. A long thread is laid out newest first: the messages
+that fill the screen (it opens at the end) synchronously, older ones in chunks between
+frames, prepended with the view anchored; jumping to the top finishes the job at once.
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable
 from datetime import datetime
 
@@ -27,9 +30,14 @@ from ..core import clock
 from ..core.mentions import find_mentions
 from ..core.queries import ConversationRow, MessageRow
 from .glyphs import ATTACHMENT, channel_name
+from .line_api import set_virtual_size, text_style
 from .quoted import split_quoted
 from .safe_text import safe, safe_line
 
+MAX_CACHED_BLOCKS = 2000
+FIRST_SCREENS = 2  # laid out before the first frame: two screens of the newest messages
+CHUNK = 25  # older messages laid out per step after that
+BLOCK_STYLES = frozenset({"incoming", "outgoing", "comment", "activity", "empty"})
 KIND_LABEL = {
     "incoming": "◀ ",
     "outgoing": "▶ ",
@@ -76,6 +84,9 @@ class ThreadView(ScrollView, can_focus=True):
     DEFAULT_CSS = """
     ThreadView {
         overflow-x: hidden;
+        /* Always a scrollbar: one appearing or vanishing would re-lay the whole screen. */
+        overflow-y: scroll;
+        scrollbar-size-vertical: 1;
         & > .thread--incoming { background: $surface; }
         & > .thread--incoming-bar { color: $primary; }
         & > .thread--outgoing { background: $boost; }
@@ -101,6 +112,12 @@ class ThreadView(ScrollView, can_focus=True):
         self.empty_text = "Select a conversation (j/k, enter)."
         self._lines: list[Strip] = []
         self._layout_key: tuple[int, bool] | None = None
+        self._laid_from = 0  # index of the oldest message whose block is in _lines
+        self._generation = 0  # bumps with every new layout; stale steps stop
+        # Rendered messages by (id, width, quotes shown, content): a live refresh or a
+        # return to a thread re-renders only what changed.
+        self._blocks: OrderedDict[tuple, list[Strip]] = OrderedDict()
+        self._styles: dict[str, Style] = {}
 
     # ------------------------------------------------------------------ data
 
@@ -115,6 +132,7 @@ class ThreadView(ScrollView, can_focus=True):
         self._invalidate()
         self._ensure_layout()
         if keep and not at_end:
+            self.complete_layout()  # the reader is up in the history: all of it, now
             self.scroll_to(y=old_y, animate=False, immediate=True)
         else:
             self.scroll_end(animate=False, immediate=True)
@@ -142,7 +160,8 @@ class ThreadView(ScrollView, can_focus=True):
         self.scroll_to(y=self.scroll_y - 1, animate=False)
 
     def action_cursor_top(self) -> None:
-        self.scroll_home(animate=False)
+        self.complete_layout()
+        self.scroll_home(animate=False, immediate=True)
 
     def action_cursor_bottom(self) -> None:
         self.scroll_end(animate=False)
@@ -164,6 +183,8 @@ class ThreadView(ScrollView, can_focus=True):
 
     def notify_style_update(self) -> None:
         super().notify_style_update()
+        self._styles.clear()
+        self._blocks.clear()
         self._invalidate()
 
     def _ensure_layout(self) -> None:
@@ -172,50 +193,124 @@ class ThreadView(ScrollView, can_focus=True):
         if key == self._layout_key or width <= 0:
             return
         self._layout_key = key
-        self._lines = self._layout(width)
-        self.virtual_size = Size(width, len(self._lines))
+        self._generation += 1
+        self._lines, self._laid_from = [], len(self.messages)
+        self._prepend(width, min_lines=max(1, self.size.height) * FIRST_SCREENS)
+        set_virtual_size(self, Size(width, len(self._lines)))
+        if self._laid_from > 0:
+            self.set_timer(0.001, lambda g=self._generation: self._layout_step(g))
+
+    def _layout_step(self, generation: int) -> None:
+        """Lay out the next chunk of older messages, keeping the view where it is."""
+        if generation != self._generation or self._layout_key is None or not self._laid_from:
+            return
+        width = self._layout_key[0]
+        added = self._prepend(width, count=CHUNK)
+        set_virtual_size(self, Size(width, len(self._lines)))
+        self.scroll_to(y=self.scroll_y + added, animate=False, immediate=True)
+        self.refresh()
+        if self._laid_from > 0:
+            self.set_timer(0.001, lambda: self._layout_step(generation))
+
+    def complete_layout(self) -> None:
+        """Lay out every older message now (the reader wants the top of the thread)."""
+        self._ensure_layout()
+        if self._laid_from and self._layout_key is not None:
+            width = self._layout_key[0]
+            added = self._prepend(width, count=self._laid_from)
+            set_virtual_size(self, Size(width, len(self._lines)))
+            self.scroll_to(y=self.scroll_y + added, animate=False, immediate=True)
+            self.refresh()
+
+    @property
+    def laid_out(self) -> bool:
+        return self._laid_from == 0
 
     def render_line(self, y: int) -> Strip:
         self._ensure_layout()
         width = self.scrollable_content_region.width
         index = self.scroll_offset.y + y
+        base = self._style("base")
         if not self.messages:
             if y == 1:
-                style = self.get_component_rich_style("thread--empty")
+                style = self._style("empty")
                 return Strip([Segment(f"  {self.empty_text}"[:width], style)]).extend_cell_length(
-                    width, self.rich_style
+                    width, base
                 )
-            return Strip.blank(width, self.rich_style)
+            return Strip.blank(width, base)
         if 0 <= index < len(self._lines):
-            return self._lines[index].crop_extend(0, width, self.rich_style)
-        return Strip.blank(width, self.rich_style)
+            return self._lines[index].crop_extend(0, width, base)
+        return Strip.blank(width, base)
 
     def _style(self, name: str) -> Style:
-        return self.get_component_rich_style(f"thread--{name}")
+        """Component styles, looked up once per theme (rich_style walks the DOM)."""
+        style = self._styles.get(name)
+        if style is None:
+            if name == "base":
+                style = self.rich_style
+            else:
+                component = f"thread--{name}"
+                # Inline styles (meta, header, mention, ...) must not carry the widget's
+                # background over a message block's own.
+                if name in BLOCK_STYLES:
+                    style = self.get_component_rich_style(component)
+                else:
+                    style = text_style(self, component)
+            self._styles[name] = style
+        return style
 
-    def _layout(self, width: int) -> list[Strip]:
+    def _prepend(self, width: int, *, count: int = 0, min_lines: int = 0) -> int:
+        """Lay out older messages (before `_laid_from`), newest first, until `count`
+        messages or `min_lines` lines are done; returns the lines added at the top."""
         now = self.now()
-        lines: list[Strip] = []
-        blank = Strip.blank(width, self.rich_style)
-        for message in self.messages:
-            if message.kind == "activity":
-                lines.extend(self._activity(message, width, now))
-                continue
-            lines.extend(self._block(message, width, now))
-            lines.append(blank)
+        blank = Strip.blank(width, self._style("base"))
+        blocks: list[list[Strip]] = []
+        lines = done = 0
+        while self._laid_from > 0 and (done < count or lines < min_lines):
+            self._laid_from -= 1
+            block = self._message_block(self.messages[self._laid_from], width, now, blank)
+            blocks.append(block)
+            lines += len(block)
+            done += 1
+        self._lines = [line for block in reversed(blocks) for line in block] + self._lines
         return lines
 
+    def _message_block(
+        self, message: MessageRow, width: int, now: datetime, blank: Strip
+    ) -> list[Strip]:
+        # Ages ("3h") are part of the block, so the age is part of the key.
+        key = (
+            message.id,
+            width,
+            self.show_quotes,
+            message.delivery_state,
+            message.body,
+            clock.age(message.created_at, now),
+        )
+        block = self._blocks.get(key)
+        if block is None:
+            if message.kind == "activity":
+                block = self._activity(message, width, now)
+            else:
+                block = [*self._block(message, width, now), blank]
+            self._blocks[key] = block
+            if len(self._blocks) > MAX_CACHED_BLOCKS:
+                self._blocks.popitem(last=False)
+        else:
+            self._blocks.move_to_end(key)
+        return block
+
     def _activity(self, message: MessageRow, width: int, now: datetime) -> list[Strip]:
-        style = self.rich_style + self._style("activity")
+        style = self._style("base") + self._style("activity")
         text = Text("  · ", style=style, overflow="fold")
         text.append_text(safe_line(message.body, limit=500))
         text.append(f" · {when(message.created_at, now)}")
         text.stylize(style)
-        return [*self._render(text, width, style), Strip.blank(width, self.rich_style)]
+        return [*self._render(text, width, style), Strip.blank(width, self._style("base"))]
 
     def _block(self, message: MessageRow, width: int, now: datetime) -> list[Strip]:
         kind = message.kind if message.kind in KIND_LABEL else "incoming"
-        bg = self.rich_style + self._style(kind)
+        bg = self._style("base") + self._style(kind)
         bar = bg + self._style(f"{kind}-bar")
         meta = self._style("meta")
         text = Text(overflow="fold")

@@ -16,6 +16,7 @@ from textual.widget import Widget
 from .. import actions
 from ..core.queries import View
 from .glyphs import glyph
+from .line_api import text_style
 from .safe_text import fit, safe_line
 
 
@@ -137,10 +138,9 @@ class ViewsPane(Widget, can_focus=True):
 
     def render(self) -> Text:
         width = max(8, self.content_region.width)
-        out = Text(no_wrap=True, overflow="crop")
-        section_style = self.get_component_rich_style("views--section")
-        unread_style = self.get_component_rich_style("views--unread")
-        count_style = self.get_component_rich_style("views--count")
+        section_style = text_style(self, "views--section")
+        unread_style = text_style(self, "views--unread")
+        count_style = text_style(self, "views--count")
         lines: list[Text] = []
         for i, entry in enumerate(self.entries):
             if i == 0 or entry.section != self.entries[i - 1].section:
@@ -165,8 +165,7 @@ class ViewsPane(Widget, can_focus=True):
                 name = "views--cursor" if self.has_focus else "views--active"
                 line.stylize(self.get_component_rich_style(name))
             lines.append(fit(line, width))
-        out = Text("\n", no_wrap=True, overflow="crop").join(lines)
-        return out
+        return Text("\n", no_wrap=True, overflow="crop").join(lines)
 
     def on_focus(self) -> None:
         self.refresh()

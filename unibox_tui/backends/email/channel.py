@@ -18,8 +18,9 @@ from typing import Any
 from imapclient import IMAPClient
 
 from ...core.commands import Incoming, IncomingAttachment
+from ...core.errors import UniboxError
 from . import tokens
-from .errors import ChannelError, channel_error
+from .errors import ChannelError, channel_error, default_tls_context
 from .filters import DENIED, FORWARDED, UNPARSED, SenderFilter, machine_flags
 from .imap import (
     Batch,
@@ -85,6 +86,10 @@ class EmailChannel:
         )
         self._client: IMAPClient | None = None
         self._lock = threading.Lock()  # one IMAP command stream per connection
+        # Sent-folder work has its own connection, so a reply is not held up by a long
+        # initial sync on the main one.
+        self._sent_client: IMAPClient | None = None
+        self._sent_lock = threading.Lock()
         self._sent_folder: str | bool | None = False  # False: not looked up yet
 
     # --- connections -----------------------------------------------------------------------
@@ -121,6 +126,18 @@ class EmailChannel:
             if self._client is not None:
                 logout(self._client)
                 self._client = None
+        with self._sent_lock:
+            self._drop_sent_connection()
+
+    def _sent_imap(self) -> IMAPClient:
+        if self._sent_client is None:
+            self._sent_client = connect(self.imap_account())
+        return self._sent_client
+
+    def _drop_sent_connection(self) -> None:
+        if self._sent_client is not None:
+            logout(self._sent_client)
+            self._sent_client = None
 
     def _drop_connection(self) -> None:
         if self._client is not None:
@@ -150,7 +167,7 @@ class EmailChannel:
             port=account.port,
             use_tls=account.security == "tls",
             start_tls=account.security == "starttls",
-            tls_context=(account.ssl_context or ssl.create_default_context())
+            tls_context=(account.ssl_context or default_tls_context())
             if account.security != "none"
             else None,
             timeout=account.timeout,
@@ -189,7 +206,11 @@ class EmailChannel:
     ) -> SyncReport:
         """Fetch what is new since `state` and hand it to `store(items, new_state)` batch by
         batch (the caller stores both in one transaction). Blocking; reuses one connection.
-        A connection that fails is dropped, so the next call reconnects."""
+        A connection that fails is dropped, so the next call reconnects.
+
+        The next batches are fetched in a thread while this one parses and stores. (Parsing
+        in a worker process was measured slower: shipping parsed mail back costs more than
+        it saves.)"""
         with self._lock:
             try:
                 client = self._imap()
@@ -200,22 +221,32 @@ class EmailChannel:
                     batch_size=self.settings.batch_size,
                 )
                 for batch in _prefetch(folder.batches()):
-                    items = [
-                        item
-                        for item in (self.to_incoming(m) for m in batch.messages)
-                        if item is not None
-                    ]
-                    store(items, batch.state.to_dict())
-                    if progress is not None and batch.total:
-                        progress(batch.done, batch.total)
+                    self._store(batch, store, progress)
                 return folder.report
             except ChannelError as error:
                 if error.transient:
                     self._drop_connection()
                 raise
+            except UniboxError:
+                raise
             except Exception as error:
                 self._drop_connection()
                 raise channel_error(error, "IMAP", self.settings.imap_host, 0) from None
+
+    def _store(
+        self,
+        batch: Batch,
+        store: Callable[[list[Incoming], dict[str, Any]], None],
+        progress: Callable[[int, int], None] | None,
+    ) -> None:
+        items = [
+            item
+            for item in (self._incoming(self.parse(m), m.uid) for m in batch.messages)
+            if item is not None
+        ]
+        store(items, batch.state.to_dict())
+        if progress is not None and batch.total:
+            progress(batch.done, batch.total)
 
     def watcher(self, on_change: Callable[[], None], **options: float) -> IdleWatcher:
         return IdleWatcher(self.imap_account(), on_change, **options)
@@ -229,10 +260,12 @@ class EmailChannel:
 
     def to_incoming(self, fetched: FetchedMessage) -> Incoming | None:
         """The core's view of one fetched message; None for our own outgoing mail."""
-        parsed = self.parse(fetched)
+        return self._incoming(self.parse(fetched), fetched.uid)
+
+    def _incoming(self, parsed: ParsedEmail, uid: int | None) -> Incoming | None:
         if parsed.message_id and tokens.verify(self.thread_key, parsed.message_id):
             return None  # our own reply came back (CC'd to us, or a shared Sent/INBOX)
-        return self.incoming_from(parsed, uid=fetched.uid)
+        return self.incoming_from(parsed, uid=uid)
 
     def incoming_from(self, parsed: ParsedEmail, uid: int | None = None) -> Incoming:
         flags = set(machine_flags(parsed)) if not parsed.unparsed else {UNPARSED}
@@ -311,34 +344,46 @@ class EmailChannel:
         await send(self.smtp_account(), msg, self.settings.from_address)
 
     def sent_folder(self) -> str | None:
-        with self._lock:
-            if self._sent_folder is False:
-                self._sent_folder = find_sent_folder(self._imap())
-            return self._sent_folder  # type: ignore[return-value]
+        with self._sent_lock:
+            return self._find_sent()
+
+    def _find_sent(self) -> str | None:
+        if self._sent_folder is False:
+            try:
+                self._sent_folder = find_sent_folder(self._sent_imap())
+            except ChannelError:
+                raise
+            except Exception as error:
+                self._drop_sent_connection()
+                raise channel_error(error, "IMAP", self.settings.imap_host, 0) from None
+        return self._sent_folder  # type: ignore[return-value]
 
     def already_sent(self, external_id: str) -> bool:
         """Is a copy with this Message-ID in the Sent folder? (A crash after sending.)"""
-        folder = self.sent_folder()
-        if not folder:
-            return False
-        with self._lock:
+        with self._sent_lock:
+            folder = self._find_sent()
+            if not folder:
+                return False
             try:
-                return folder_has_message_id(self._imap(), folder, external_id)
+                return folder_has_message_id(self._sent_imap(), folder, external_id)
+            except ChannelError:
+                self._drop_sent_connection()
+                raise
             except Exception as error:
-                self._drop_connection()
+                self._drop_sent_connection()
                 raise channel_error(error, "IMAP", self.settings.imap_host, 0) from None
 
     def save_sent_copy(self, msg: EmailMessage) -> bool:
         """APPEND to the Sent folder when there is one. Best effort: True when saved."""
-        folder = self.sent_folder()
-        if not folder:
-            return False
-        with self._lock:
+        with self._sent_lock:
             try:
-                append_to_folder(self._imap(), folder, msg.as_bytes())
+                folder = self._find_sent()
+                if not folder:
+                    return False
+                append_to_folder(self._sent_imap(), folder, msg.as_bytes())
                 return True
             except Exception:
-                self._drop_connection()
+                self._drop_sent_connection()
                 return False
 
 

@@ -18,6 +18,7 @@ Sync, per folder, keyed on a small state dict stored by the core with each batch
 
 from __future__ import annotations
 
+import imaplib
 import re
 import ssl
 import threading
@@ -31,7 +32,7 @@ from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError, LoginError
 from imapclient.imapclient import SocketTimeout
 
-from .errors import AuthError, ChannelError, ConnectError, channel_error
+from .errors import AuthError, ChannelError, ConnectError, channel_error, default_tls_context
 
 DEFAULT_BATCH = 500
 # RFC 2177: servers may drop an IDLE after 30 minutes; some providers after ~10. Re-issue
@@ -55,7 +56,10 @@ class ImapAccount:
 
 def connect(account: ImapAccount) -> IMAPClient:
     """A logged-in client, or a ChannelError with one line saying what is wrong."""
-    context = account.ssl_context or ssl.create_default_context()
+    # Loading the system CA store costs ~15 ms: only when TLS is actually spoken.
+    context = None
+    if account.security != "none":
+        context = account.ssl_context or default_tls_context()
     try:
         client = IMAPClient(
             account.host,
@@ -247,8 +251,31 @@ class FolderSync:
 
     def _new_uids(self, last_uid: int) -> list[int]:
         # `n:*` always matches the highest UID even when it is below n: filter.
-        found = self.client.search(["UID", f"{last_uid + 1}:*"])
+        if b"ESEARCH" in self._capabilities():
+            found = self._esearch(f"{last_uid + 1}:*")
+        else:
+            # One line per SEARCH answer: let imaplib read big mailboxes' (~7 bytes a UID).
+            imaplib._MAXLINE = max(imaplib._MAXLINE, 64 * 1024 * 1024)  # type: ignore[attr-defined]
+            found = self.client.search(["UID", f"{last_uid + 1}:*"])
         return sorted(uid for uid in found if uid > last_uid)
+
+    def _esearch(self, uid_range: str) -> list[int]:
+        """UID SEARCH RETURN (ALL): the answer is a compact set (`1:200000`), where a plain
+        SEARCH lists every UID on one line, which imaplib refuses past 1 MB (~150k UIDs).
+        Sent raw: imapclient does not parse ESEARCH."""
+        imap = self.client._imap
+        imap.untagged_responses.pop("ESEARCH", None)
+        typ, data = imap.uid("SEARCH", "RETURN", "(ALL)", "UID", uid_range)
+        if typ != "OK":
+            raise ChannelError(f"IMAP search failed: {_text(Exception(data))}")
+        lines = imap.untagged_responses.pop("ESEARCH", [])
+        uids: list[int] = []
+        for line in lines:
+            text = line.decode() if isinstance(line, bytes) else str(line)
+            match = re.search(r"\bALL\s+([0-9:,]+)", text)
+            if match:
+                uids.extend(expand_sequence_set(match.group(1)))
+        return uids
 
     def _fetch(self, uids: list[int]) -> list[FetchedMessage]:
         response = self.client.fetch(uids, [b"BODY.PEEK[]", b"INTERNALDATE"])
@@ -260,6 +287,18 @@ class FolderSync:
             raw = data[b"BODY[]"] or b""
             out.append(FetchedMessage(uid, bytes(raw), _aware(data.get(b"INTERNALDATE"))))
         return out
+
+
+def expand_sequence_set(text: str) -> list[int]:
+    """`1:3,7,9:10` -> [1, 2, 3, 7, 9, 10]."""
+    out: list[int] = []
+    for part in text.split(","):
+        if ":" in part:
+            low, high = sorted(int(x) for x in part.split(":"))
+            out.extend(range(low, high + 1))
+        elif part.strip().isdigit():
+            out.append(int(part))
+    return out
 
 
 def _count_uids(vanished: bytes | str) -> int:

@@ -101,8 +101,12 @@ class ParsedEmail:
 
 
 def raw_id(raw: bytes) -> str:
-    """A stable id for mail without a Message-ID: the same bytes always give the same id."""
-    return "sha256:" + hashlib.sha256(raw).hexdigest()[:40]
+    """A stable id for mail without a Message-ID: the same message always gives the same id.
+
+    Line endings are normalised first: servers store LF and serve CRLF (Dovecot's Maildir
+    does), so the same message arrives as different bytes from a file, an APPEND or a
+    server moved to another store."""
+    return "sha256:" + hashlib.sha256(raw.replace(b"\r\n", b"\n")).hexdigest()[:40]
 
 
 def message_ids(value: str | None) -> list[str]:
@@ -151,6 +155,7 @@ def decode_bytes(data: bytes, charset: str | None) -> str:
 _ENCODED_WORD = re.compile(r"=\?([^?\s]+)\?([bBqQ])\?([^?\s]*)\?=")
 _BETWEEN_WORDS = re.compile(r"(\?=)\s+(=\?)")
 _FOLD = re.compile(r"\r?\n[ \t]*")
+_SURROGATES = re.compile("[\udc80-\udcff]")
 
 
 def _word(match: re.Match[str]) -> str:
@@ -170,7 +175,7 @@ def decode_header_text(value: str) -> str:
     if not value:
         return ""
     value = _FOLD.sub(" ", value)
-    if any("\udc80" <= ch <= "\udcff" for ch in value):
+    if not value.isascii() and _SURROGATES.search(value):
         # Raw 8-bit header bytes (parsed as surrogates): usually UTF-8, else Windows-1252.
         value = decode_bytes(value.encode("ascii", "surrogateescape"), "utf-8")
     if "=?" in value:

@@ -18,7 +18,13 @@ from email.utils import format_datetime, formataddr
 
 import aiosmtplib
 
-from .errors import AuthError, ChannelError, PermanentSendError, channel_error
+from .errors import (
+    AuthError,
+    ChannelError,
+    PermanentSendError,
+    channel_error,
+    default_tls_context,
+)
 
 SENDER_NAME_MODES = ("agent_and_company", "company", "agent")
 
@@ -139,13 +145,15 @@ def recipients(msg: EmailMessage) -> list[str]:
 async def send(account: SmtpAccount, msg: EmailMessage, envelope_from: str) -> None:
     """Send `msg` once. Raises ChannelError (transient) or PermanentSendError."""
     rcpts = recipients(msg)
-    context = account.ssl_context or ssl.create_default_context()
+    context = None
+    if account.security != "none":
+        context = account.ssl_context or default_tls_context()
     client = aiosmtplib.SMTP(
         hostname=account.host,
         port=account.port,
         use_tls=account.security == "tls",
         start_tls=account.security == "starttls",
-        tls_context=context if account.security != "none" else None,
+        tls_context=context,
         timeout=account.timeout,
     )
     try:

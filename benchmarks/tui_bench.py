@@ -1,0 +1,278 @@
+"""Measure the agent TUI on a big demo workspace, headless at 160x48. Prints one JSON document.
+
+    .venv/bin/python benchmarks/tui_bench.py [--db PATH] [--conversations 100000] [--presses 200]
+
+The workspace is the demo (core.demo.build_demo, frozen time) plus one 200-message e-mail
+thread added through the commands; `--db` keeps it for the next run. The measuring runs in a
+fresh Python process (a cold start: imports, workspace open, first frame).
+
+How latency is measured, inside the app: `App._display` (where Textual hands each
+compositor update to the driver) is wrapped; after it, the update is also rendered to the
+terminal byte string the real driver would write (`render_segments`), and that moment is
+the end of the frame. A key's latency is from just before its Key event is posted to the
+app's queue to the end of the first frame drawn after the work it caused (for search:
+after the results arrived from the worker). Nothing here is part of the test verdict.
+
+Targets (issue 3): first rendered list <= 0.5 s, j p95 <= 16 ms, open a 200-message thread
+<= 50 ms, search to first results <= 100 ms, switch view <= 30 ms, peak RSS <= 150 MB.
+"""
+
+from __future__ import annotations
+
+import time
+
+PROCESS_START = time.perf_counter()
+
+import argparse  # noqa: E402
+import asyncio  # noqa: E402
+import json  # noqa: E402
+import os  # noqa: E402
+import resource  # noqa: E402
+import statistics  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+from datetime import UTC, datetime, timedelta  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+NOW = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
+SIZE = (160, 48)
+BIG_THREAD = "Bench: the 200-message thread"
+
+
+def summary(samples: list[float]) -> dict[str, float]:
+    ordered = sorted(samples)
+    return {
+        "p50_ms": round(statistics.median(ordered), 2),
+        "p95_ms": round(ordered[max(0, int(len(ordered) * 0.95) - 1)], 2),
+        "max_ms": round(ordered[-1], 2),
+        "n": len(ordered),
+    }
+
+
+# ------------------------------------------------------------------------------ workspace
+
+
+def prepare(path: Path, conversations: int, seed: int) -> dict[str, object]:
+    from unibox_tui.core import commands as cmd
+    from unibox_tui.core import queries
+    from unibox_tui.core.db import open_workspace
+    from unibox_tui.core.demo import build_demo
+
+    built: dict[str, object] = {}
+    if not path.exists():
+        built = build_demo(path, conversations=conversations, seed=seed, now=NOW)
+    with open_workspace(path) as ws:
+        if not ws.setting("bench_thread"):
+            channel = next(c for c in queries.channels(ws) if c.kind == "email")
+            start = NOW - timedelta(hours=20)
+            first = None
+            for i in range(100):
+                at = start + timedelta(minutes=12 * i)
+                body = (
+                    f"Hello again, this is update {i} on my order.\n"
+                    "The parcel is still not here and the tracking page has not moved since "
+                    "Tuesday. Could you check with the carrier once more?\n\n"
+                    f"On Mon, 2 Mar 2026 at 09:{i % 60:02d}, Acme Support wrote:\n"
+                    "> We have asked the carrier.\n> We will write again today."
+                )
+                result = cmd.ingest(
+                    ws,
+                    cmd.Incoming(
+                        channel.id, "email", "bench.customer@example.com", "Bench Customer",
+                        body, at, subject=BIG_THREAD, external_id=f"<bench-{i}@example.com>",
+                        references=(f"<bench-{i - 1}@example.com>",) if i else (),
+                    ),
+                )
+                first = first or result.conversation_id
+                cmd.reply(
+                    ws, first, f"Thanks, checking now (reply {i}).", actor="ana",
+                    now=at + timedelta(minutes=5),
+                )
+            ws.set_setting("bench_thread", first)
+        stats = queries.stats(ws)
+        thread_id = ws.setting("bench_thread")
+        size = queries.conversation(ws, thread_id).message_count
+    return {"built": built, "stats": stats, "thread_messages": size}
+
+
+# ------------------------------------------------------------------------------ the child
+
+
+def child(path: str, presses: int) -> None:
+    from textual import events
+
+    from unibox_tui.config import Config
+    from unibox_tui.core.db import open_workspace
+
+    imported_core = time.perf_counter()
+    from unibox_tui.app import UniboxApp
+    from unibox_tui.screens.inbox import InboxScreen
+    from unibox_tui.screens.search import SearchScreen
+
+    imported = time.perf_counter()
+    ws = open_workspace(path)
+    opened = time.perf_counter()
+    config = Config(path=Path(tempfile.mkdtemp()) / "config.toml", agent="ana")
+    app = UniboxApp(ws, config, now=lambda: NOW)
+    constructed = time.perf_counter()
+
+    frames: list[tuple[float, float]] = []
+    first_list_frame: list[float] = []
+    original = app._display
+
+    def display(screen, update):  # type: ignore[no-untyped-def]
+        began = time.perf_counter()
+        original(screen, update)
+        if update is None:
+            return
+        update.render_segments(app.console)  # the bytes a terminal driver would write
+        end = time.perf_counter()
+        frames.append((began, end))
+        if not first_list_frame and isinstance(app.screen, InboxScreen):
+            if app.screen.conv_list.total > 0:
+                first_list_frame.append(end)
+
+    app._display = display  # type: ignore[method-assign]
+
+    async def key(name: str, settle: float = 0.06) -> float:
+        """Post a key; ms to the end of the first frame drawn after it."""
+        count, start = len(frames), time.perf_counter()
+        app.post_message(events.Key(name, name if len(name) == 1 else None))
+        deadline = start + 2
+        while len(frames) == count and time.perf_counter() < deadline:
+            await asyncio.sleep(0.001)
+        await asyncio.sleep(settle)
+        return (frames[count][1] - start) * 1000 if len(frames) > count else float("nan")
+
+    out: dict[str, object] = {}
+
+    async def run() -> None:
+        async with app.run_test(size=SIZE) as pilot:
+            while not first_list_frame:
+                await asyncio.sleep(0.005)
+            out["cold_start"] = {
+                "process_to_first_list_ms": round((first_list_frame[0] - PROCESS_START) * 1000, 1),
+                "app_to_first_list_ms": round((first_list_frame[0] - opened) * 1000, 1),
+                "imports_ms": round((imported - PROCESS_START) * 1000, 1),
+                "of_which_textual_and_app_ms": round((imported - imported_core) * 1000, 1),
+                "open_workspace_ms": round((opened - imported) * 1000, 1),
+                "construct_app_ms": round((constructed - opened) * 1000, 1),
+            }
+            await app.workers.wait_for_complete()
+            await asyncio.sleep(0.3)
+            screen = app.screen
+            assert isinstance(screen, InboxScreen)
+            lst = screen.conv_list
+
+            # j: move down (the thread follows in the same frame).
+            await key("j")  # leave the big thread at row 0
+            samples = [await key("j") for _ in range(presses)]
+            out["j_key"] = {**summary(samples), "rows_moved": lst.cursor}
+
+            # Open the 200-message thread with k from the row below it, cold: the block
+            # cache emptied first.
+            from unibox_tui.core import queries
+
+            big = ws.setting("bench_thread")
+            with ws.read() as conn:
+                where = queries.index_of(conn, lst.view, queries.conversation(ws, big))
+            samples = []
+            for _ in range(10):
+                lst.move_to(where + 1)
+                await asyncio.sleep(0.1)
+                screen.thread._blocks.clear()
+                samples.append(await key("k"))
+                assert screen.thread_row and screen.thread_row.id == big
+            out["open_200_message_thread"] = {
+                **summary(samples),
+                "messages": len(screen.thread.messages),
+                "lines": len(screen.thread._lines),
+            }
+
+            # Switch view: number keys, each a different view.
+            samples = [await key(str(n), settle=0.15) for n in (3, 4, 5, 6, 7, 8, 9, 1, 2, 5) * 2]
+            out["switch_view"] = summary(samples)
+
+            # Search: from the last key of the query to the first frame with the results.
+            await key("slash", settle=0.2)
+            search = app.screen
+            assert isinstance(search, SearchScreen)
+            samples, hits = [], {}
+            shown: list[float] = []
+            original_show = search.show_hits
+
+            def show_hits(text, found):  # type: ignore[no-untyped-def]
+                original_show(text, found)
+                shown.append(time.perf_counter())
+
+            search.show_hits = show_hits  # type: ignore[method-assign]
+            for word in ("refund", "invoice", "password", "delivery", "zhang", "pedido"):
+                search.query_one("Input").value = word[:-1]
+                await asyncio.sleep(0.3)
+                count, start = len(shown), time.perf_counter()
+                app.post_message(events.Key(word[-1], word[-1]))
+                while len(shown) == count and time.perf_counter() - start < 3:
+                    await asyncio.sleep(0.001)
+                ready = shown[-1]
+                while not any(b >= ready for b, _ in frames) and time.perf_counter() - start < 3:
+                    await asyncio.sleep(0.001)
+                end = next(e for b, e in frames if b >= ready)
+                samples.append((end - start) * 1000)
+                hits[word] = len(search.hits)
+            out["search_to_first_results"] = {**summary(samples), "hits": hits}
+            await pilot.press("escape")
+
+    asyncio.run(run())
+    out["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    print(json.dumps(out))
+
+
+# ------------------------------------------------------------------------------ main
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--db", help="workspace to use (built there if missing, and kept)")
+    parser.add_argument("--conversations", type=int, default=100_000)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--presses", type=int, default=200)
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(args.child, args.presses)
+        return
+    path = Path(args.db) if args.db else Path(tempfile.mkdtemp(prefix="unibox-tui-")) / "demo.db"
+    prepared = prepare(path, args.conversations, args.seed)
+    env = {**os.environ, "TZ": "UTC"}
+    run = subprocess.run(
+        [sys.executable, __file__, "--child", str(path), "--presses", str(args.presses)],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    if run.returncode != 0:
+        sys.exit(f"the measuring process failed:\n{run.stderr[-3000:]}")
+    measured = json.loads(run.stdout.strip().splitlines()[-1])
+    report = {
+        "workspace": {**prepared["stats"], "thread_messages": prepared["thread_messages"]},  # type: ignore[dict-item]
+        "terminal": f"{SIZE[0]}x{SIZE[1]} headless",
+        "cpu_count": os.cpu_count(),
+        **measured,
+        "targets": {
+            "first_list_ms": 500,
+            "j_p95_ms": 16,
+            "open_200_thread_ms": 50,
+            "search_ms": 100,
+            "switch_view_ms": 30,
+            "peak_rss_mb": 150,
+        },
+    }
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()

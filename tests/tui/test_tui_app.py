@@ -1,0 +1,167 @@
+"""App-wide: who I am, toasts and the notifications list, help, palette, keymap, themes,
+the empty workspace."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+
+import pytest
+from tui_world import NOW, ago, settle
+
+from unibox_tui.app import UniboxApp, resolve_me
+from unibox_tui.config import Config
+from unibox_tui.core import commands as cmd
+from unibox_tui.core import queries
+from unibox_tui.core.db import open_workspace
+from unibox_tui.core.errors import NotFound
+from unibox_tui.screens.help import HelpScreen
+from unibox_tui.screens.notifications import NotificationsScreen
+
+
+async def wait_for(pilot, predicate, seconds: float = 1.5) -> None:  # type: ignore[no-untyped-def]
+    """The live poll runs every 0.5 s: wait (at most `seconds`) for its effect."""
+    for _ in range(int(seconds / 0.1)):
+        if predicate():
+            return
+        await pilot.pause(0.1)
+    assert predicate()
+
+
+def test_who_am_i(demo, tmp_path: Path) -> None:
+    config = Config(path=tmp_path / "c.toml")
+    assert resolve_me(demo.ws, config, "bo")[0].handle == "bo"
+    assert resolve_me(demo.ws, config, None)[0].handle == "ana"  # workspace default_agent
+    config.agent = "chiara"
+    assert resolve_me(demo.ws, config, None) == (resolve_me(demo.ws, config, "chiara")[0], None)
+    config.agent = "ghost"
+    me, warning = resolve_me(demo.ws, config, None)
+    assert me.handle == "ana" and "@ghost is not in this workspace" in warning
+    with pytest.raises(NotFound):
+        resolve_me(demo.ws, config, "ghost")
+
+
+async def test_toasts_when_assigned_or_mentioned_by_someone_else(make_app, demo, text_of) -> None:
+    app = make_app()
+    async with app.run_test(size=(160, 48), notifications=True) as pilot:
+        await settle(pilot)
+        cmd.assign(demo.ws, demo.conv["chat"], "ana", actor="bo")
+        cmd.comment(demo.ws, demo.conv["form"], "@ana can you take the demo?", actor="bo")
+        await wait_for(pilot, lambda: "Bo Chen mentioned you" in text_of(app))
+        text = text_of(app)
+        assert "Assigned to you" in text and "Bo Chen assigned you" in text
+        assert "You were mentioned" in text
+
+
+async def test_toast_for_a_new_conversation_in_a_watched_view(make_app, demo, text_of) -> None:
+    app = make_app()
+    async with app.run_test(size=(160, 48), notifications=True) as pilot:
+        await settle(pilot)
+        cmd.ingest(
+            demo.ws,
+            cmd.Incoming(demo.channels["chat"], "chat", "visitor-new", "Nia", "Hi! [b]x[/b]", NOW),
+        )
+        await wait_for(pilot, lambda: "New in Unassigned" in text_of(app))
+        assert "Nia: Hi! [b]x[/b]" in text_of(app)
+        assert app.screen.conv_list.total == 8
+
+
+async def test_notifications_list_opens_and_marks_read(make_app, demo, text_of) -> None:
+    app = make_app()
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        await pilot.press("b")
+        screen = app.screen
+        assert isinstance(screen, NotificationsScreen)
+        assert "Bo Chen assigned you: Order #1042 hasn't arrived" in text_of(app)
+        await pilot.press("enter")
+        await settle(pilot)
+        assert app.screen.thread_row.id == demo.conv["mail"]
+        assert queries.notifications(demo.ws, demo.agents["ana"], unread_only=True) == []
+
+
+async def test_help_lists_every_binding_of_the_screen(make_app, text_of) -> None:
+    app = make_app()
+    async with app.run_test(size=(160, 120)) as pilot:
+        await settle(pilot)
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        text = text_of(app)
+        for words in ("Reply", "Assign to me", "Snooze…", "Jump to view 9", "Insert snippet…",
+                      "assign_me", "toggle_unread", "send", "cycle_panes"):
+            assert words in text
+        await pilot.press("escape")
+        assert not isinstance(app.screen, HelpScreen)
+
+
+async def test_keymap_from_config_remaps_a_binding(demo, tmp_path: Path, text_of) -> None:
+    config = Config(path=tmp_path / "c.toml", keymap={"close": "e", "nonsense": "z"})
+    app = UniboxApp(demo.ws, config, now=lambda: NOW)
+    async with app.run_test(size=(160, 48), notifications=True) as pilot:
+        await settle(pilot)
+        assert "unknown ids: nonsense" in text_of(app)
+        await pilot.press("x")
+        assert queries.conversation(demo.ws, demo.conv["chat"]).status == "open"
+        await pilot.press("e")
+        assert queries.conversation(demo.ws, demo.conv["chat"]).status == "closed"
+        await pilot.press("question_mark")
+        assert re.search(r"│? e\s+Close ", text_of(app))
+
+
+async def test_palette_offers_every_action_by_name(make_app, demo) -> None:
+    app = make_app()
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        titles = {c.title for c in app.get_system_commands(app.screen)}
+        for title in ("Reply", "Internal comment", "Assign…", "Assign to me", "Close", "Snooze…",
+                      "Ticket…", "Move to inbox…", "Search", "Contact sidebar", "Theme"):
+            assert title in titles
+        await pilot.press("ctrl+p")
+        await pilot.press(*"assign to me")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await settle(pilot)
+        assert queries.conversation(demo.ws, demo.conv["chat"]).assignee == "ana"
+
+
+async def test_theme_choice_is_remembered_in_the_config(make_app, config) -> None:
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        app.theme = "nord"
+        await pilot.pause()
+    saved = tomllib.loads(config.path.read_text())
+    assert saved["ui"]["theme"] == "nord" and saved["agent"]["handle"] == "ana"
+    app = UniboxApp(app.ws, config, now=lambda: NOW)
+    assert app.theme == "nord"
+
+
+async def test_empty_workspace(tmp_path: Path, text_of) -> None:
+    ws = open_workspace(tmp_path / "empty.db")
+    app = UniboxApp(ws, Config(path=tmp_path / "c.toml"), now=lambda: NOW)
+    async with app.run_test(size=(100, 30), notifications=True) as pilot:
+        await settle(pilot)
+        text = text_of(app)
+        assert "No conversations yet" in text and "Mine" not in text
+        await pilot.press("r")
+        await settle(pilot)
+        assert "No conversation selected." in text_of(app)
+        await pilot.press("x", "a", "j", "G", "enter", "1", "slash", "a")
+        await settle(pilot)
+        assert app.screen.hits == []
+    ws.close()
+
+
+async def test_quit(make_app) -> None:
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        assert app.is_running
+        await pilot.press("q")
+        await pilot.pause()
+        assert not app.is_running
+
+
+def test_ago_helper_is_in_the_past() -> None:
+    assert ago(minutes=1) < NOW

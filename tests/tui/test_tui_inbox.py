@@ -1,0 +1,180 @@
+"""The inbox screen: views with counts, the Line API list, the thread, moving around."""
+
+from __future__ import annotations
+
+from tui_world import NOW, settle
+
+from unibox_tui.core import queries
+from unibox_tui.widgets.conversation_list import ConversationList
+from unibox_tui.widgets.thread_view import ThreadView
+
+
+async def test_views_list_and_thread_show_the_workspace(make_app, demo, text_of) -> None:
+    app = make_app()
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        screen = app.screen
+        text = text_of(app)
+        for label in ("Sales", "Support", "Mine", "Unassigned", "All open", "Snoozed",
+                      "Closed", "E-mail", "Live chat", "Messenger", "WhatsApp", "Forms"):
+            assert label in text
+        counts = {e.key: (e.count, e.unread) for e in screen.views.entries}
+        assert counts["open"] == (7, 7)
+        assert counts["closed"] == (1, 1)
+        assert counts["mine"] == (1, 1)
+        assert counts["kind:email"][0] == 3
+        lst = screen.conv_list
+        assert isinstance(lst, ConversationList) and lst.total == 7
+        # Newest activity first: the chat visitor wrote 12 minutes ago.
+        assert lst.selected.id == demo.conv["chat"]
+        assert "visitor-7f3a" in text and "12m" in text and "@ana" in text
+        # The thread follows the cursor.
+        assert screen.thread_row.id == demo.conv["chat"]
+        assert "Hello? Is anyone there?" in text
+        assert app.focused is lst
+
+
+async def test_keys_move_the_cursor_and_the_thread_follows(make_app, demo) -> None:
+    app = make_app()
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        screen = app.screen
+        lst = screen.conv_list
+        await pilot.press("j")
+        assert lst.cursor == 1 and screen.thread_row.id == demo.conv["mail"]
+        await pilot.press("down", "down")
+        assert lst.cursor == 3
+        await pilot.press("k")
+        assert lst.cursor == 2
+        await pilot.press("G")
+        assert lst.cursor == 6 and screen.thread_row.id == demo.conv["evil"]
+        await pilot.press("j")  # at the bottom: stays
+        assert lst.cursor == 6
+        await pilot.press("g")
+        assert lst.cursor == 0 and screen.thread_row.id == demo.conv["chat"]
+        await pilot.press("k")
+        assert lst.cursor == 0
+
+
+async def test_number_keys_jump_to_views(make_app, demo) -> None:
+    app = make_app()
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        screen = app.screen
+        await pilot.press("6")
+        await settle(pilot)
+        assert screen.entry.key == "snoozed"
+        assert screen.conv_list.total == 1
+        assert screen.conv_list.selected.id == demo.conv["snoozed"]
+        await pilot.press("7")
+        assert screen.entry.key == "closed"
+        assert screen.conv_list.selected.id == demo.conv["closed"]
+        await pilot.press("1")  # the first inbox: Sales
+        assert screen.entry.label == "Sales"
+        assert screen.conv_list.selected.id == demo.conv["sales"]
+
+
+async def test_views_pane_moves_with_j_k_and_enter_goes_to_the_list(make_app) -> None:
+    app = make_app()
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        screen = app.screen
+        screen.views.focus()
+        await pilot.press("j")  # All open -> Snoozed
+        assert screen.entry.key == "snoozed"
+        await pilot.press("enter")
+        assert app.focused is screen.conv_list
+
+
+async def test_enter_opens_the_conversation_and_marks_it_read(make_app, demo) -> None:
+    app = make_app()
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        assert queries.conversation(demo.ws, demo.conv["chat"]).unread
+        await pilot.press("enter")
+        await settle(pilot)
+        assert not queries.conversation(demo.ws, demo.conv["chat"]).unread
+        assert isinstance(app.focused, ThreadView)
+        entry = app.screen.views.entry("open")
+        assert entry.unread == 6  # the unread count followed
+
+
+async def test_u_toggles_unread(make_app, demo) -> None:
+    app = make_app()
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        await pilot.press("u")
+        assert not queries.conversation(demo.ws, demo.conv["chat"]).unread
+        assert app.screen.conv_list.cursor == 0  # a read mark is no triage: cursor stays
+        await pilot.press("u")
+        assert queries.conversation(demo.ws, demo.conv["chat"]).unread
+
+
+async def test_filter_narrows_the_list(make_app, demo) -> None:
+    app = make_app()
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        await pilot.press("u")  # chat: read
+        await pilot.press("f")
+        await pilot.press(*"unread", "enter")
+        await settle(pilot)
+        screen = app.screen
+        assert screen.filter == "unread"
+        assert screen.conv_list.total == 6
+        assert demo.conv["chat"] not in [screen.conv_list.row_at(i).id for i in range(6)]
+        await pilot.press("f", *"none", "enter")
+        await settle(pilot)
+        assert screen.conv_list.total == 7
+
+
+async def test_tab_cycles_panes(make_app) -> None:
+    app = make_app()
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        screen = app.screen
+        await pilot.press("tab")
+        assert app.focused is screen.thread
+        await pilot.press("tab")
+        assert app.focused is screen.views
+        await pilot.press("tab")
+        assert app.focused is screen.conv_list
+        await pilot.press("shift+tab")
+        assert app.focused is screen.views
+
+
+async def test_narrow_screen_shows_views_and_list_then_the_thread(make_app, demo, text_of) -> None:
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        screen = app.screen
+        assert screen.has_class("-narrow")
+        assert screen.views.region.width > 0 and screen.conv_list.region.width > 0
+        assert screen.thread.region.width == 0
+        await pilot.press("j", "enter")
+        await settle(pilot)
+        assert screen.thread.region.width > 70
+        assert "my order #1042 still hasn't arrived" in text_of(app)
+        await pilot.press("escape")
+        await settle(pilot)
+        assert app.focused is screen.conv_list and screen.thread.region.width == 0
+
+
+async def test_wide_screen_shows_three_panes(make_app) -> None:
+    app = make_app()
+    async with app.run_test(size=(250, 70)) as pilot:
+        await settle(pilot)
+        screen = app.screen
+        assert screen.has_class("-wide")
+        widths = [w.region.width for w in (screen.views, screen.conv_list, screen.thread)]
+        assert all(w >= 25 for w in widths) and sum(widths) <= 250
+        assert screen.conv_list.region.height > 60
+
+
+async def test_ages_follow_the_app_clock(make_app, text_of) -> None:
+    app = make_app()
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        assert NOW.tzinfo is not None
+        text = text_of(app)
+        for age in ("12m", "30m", "2h", "1d", "3d", "4d"):
+            assert age in text

@@ -1,0 +1,148 @@
+"""Thread rendering (kinds, quotes, attachments), search with n/N, the contact sidebar."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tui_world import settle
+
+from unibox_tui.core import queries
+from unibox_tui.screens.pickers import PickerScreen, PromptScreen
+from unibox_tui.screens.search import SearchScreen
+from unibox_tui.widgets.contact_sidebar import ContactSidebar
+
+
+async def test_thread_tells_every_kind_apart(make_app, text_of) -> None:
+    app = make_app()
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        await pilot.press("j", "enter")
+        await settle(pilot)
+        text = text_of(app)
+        assert "◀ Marta Silva · E-mail · 05:00 (5h)" in text
+        assert "▶ Ana Lima → customer via E-mail · 06:00 (4h) · queued" in text
+        assert "■ INTERNAL NOTE — only your team sees this · Ana Lima" in text
+        assert "· Bo Chen assigned this to Ana Lima · 05:10 (4h)" in text
+        assert "▪ invoice-1042.pdf · 5 B · application/pdf" in text
+        assert "▪ huge.mov · 40.0 MB · video/quicktime · over 25 MB" in text
+        # HTML bodies show as their text; quoted history is folded.
+        assert "<p>" not in text and "my order #1042 still hasn't arrived" in text
+        assert "··· quoted history, 3 lines (z shows it)" in text
+        assert "> Your order has shipped." not in text
+        await pilot.press("z")
+        text = text_of(app)
+        assert "> Your order has shipped." in text and "quoted history" not in text
+
+
+async def test_comment_mentions_are_styled_only_for_teammates(make_app) -> None:
+    app = make_app()
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        await pilot.press("j")
+        thread = app.screen.thread
+        mention = thread._style("mention")
+        styled = []
+        for y in range(len(thread._lines)):
+            for seg in thread._lines[y]:
+                if seg.style and seg.style.color == mention.color and seg.style.bold:
+                    styled.append(seg.text)
+        assert "@bo" in styled and "@nobody" not in styled
+
+
+async def test_save_an_attachment(make_app, tmp_path: Path) -> None:
+    app = make_app()
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        await pilot.press("j", "A")
+        picker = app.screen
+        assert isinstance(picker, PickerScreen)
+        assert [c.disabled for c in picker.shown] == [True, False]  # huge.mov was not kept
+        await pilot.press("enter")  # the first enabled: invoice
+        await pilot.press(*"save", "enter")
+        prompt = app.screen
+        assert isinstance(prompt, PromptScreen)
+        assert prompt.query_one("Input").value.endswith("invoice-1042.pdf")
+        prompt.query_one("Input").value = str(tmp_path)
+        await pilot.press("enter")
+        await settle(pilot)
+        assert (tmp_path / "invoice-1042.pdf").read_bytes() == b"%PDF-"
+        # Saving again never overwrites.
+        await pilot.press("A", "enter", *"save", "enter")
+        app.screen.query_one("Input").value = str(tmp_path)
+        await pilot.press("enter")
+        assert (tmp_path / "invoice-1042.pdf").read_bytes() == b"%PDF-"
+
+
+async def test_search_opens_results_and_n_walks_them(make_app, demo, text_of) -> None:
+    app = make_app()
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        await pilot.press("slash")
+        search = app.screen
+        assert isinstance(search, SearchScreen)
+        await pilot.press(*"is")
+        await settle(pilot)
+        ids = [h.row.id for h in search.hits]
+        assert {demo.conv["chat"], demo.conv["sales"]} <= set(ids)
+        assert "Is there a discount for 50 seats" in text_of(app)
+        await pilot.press("enter")
+        await settle(pilot)
+        inbox = app.screen
+        assert inbox.thread_row.id == ids[0]
+        await pilot.press("n")
+        assert inbox.thread_row.id == ids[1]
+        await pilot.press("N", "N")
+        assert inbox.thread_row.id == ids[-1]
+        # `/` again keeps the last query.
+        await pilot.press("slash")
+        assert app.screen.query_one("Input").value == "is"
+
+
+async def test_search_finds_history_of_closed_conversations(make_app, demo) -> None:
+    app = make_app()
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        await pilot.press("slash", *"danke")
+        await settle(pilot)
+        assert [h.row.id for h in app.screen.hits] == [demo.conv["closed"]]
+        await pilot.press("enter")
+        await settle(pilot)
+        assert app.screen.thread_row.status == "closed"
+
+
+async def test_sidebar_shows_the_contact_and_opens_past_conversations(
+    make_app, demo, text_of
+) -> None:
+    app = make_app()
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        await pilot.press("j", "j", "p")  # Kenji on Messenger
+        sidebar = app.screen.query_one(ContactSidebar)
+        assert sidebar.is_open
+        text = text_of(app)
+        assert "Kenji Tanaka" in text and "email: kenji@example.jp" in text
+        assert "messenger: psid-4411" in text
+        await pilot.press("1", "p")  # Sales: Olga, with a ticket
+        await pilot.press("p")
+        assert "#1 Bulk discount for 50 seats?" in text_of(app)
+        past = sidebar.query_one("#past")
+        past.focus()
+        await pilot.press("enter")
+        await settle(pilot)
+        assert app.screen.thread_row.id == demo.conv["sales"]
+
+
+async def test_create_a_contact_for_an_unknown_visitor(make_app, demo, text_of) -> None:
+    app = make_app()
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        await pilot.press("p")
+        assert "Unknown visitor — press C to" in text_of(app)
+        await pilot.press("C")
+        await pilot.press(*"Sam Rivera", "tab", *"sam@example.org", "ctrl+s")
+        await settle(pilot)
+        contact = queries.contact(demo.ws, queries.conversation(demo.ws, demo.conv["chat"]).contact_id)
+        assert contact.name == "Sam Rivera"
+        assert ("email", "sam@example.org") in contact.identities
+        assert ("chat", "visitor-7f3a") in contact.identities
+        assert "Unknown visitor" not in text_of(app)

@@ -1,0 +1,188 @@
+"""Triage keys: each runs a core command (checked in the database) and shows the result;
+close/assign/snooze/move then put the cursor on the next conversation."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from textual.widgets import Select
+from tui_world import NOW, settle
+
+from unibox_tui.core import queries
+from unibox_tui.screens.forms import TicketScreen
+from unibox_tui.screens.pickers import PickerScreen, PromptScreen
+
+
+def notes_for(demo, handle: str) -> list[queries.NotificationRow]:
+    return queries.notifications(demo.ws, demo.agents[handle])
+
+
+async def test_close_closes_and_moves_to_the_next(make_app, demo, text_of) -> None:
+    app = make_app()
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        screen = app.screen
+        await pilot.press("j")  # the mail conversation
+        following = screen.conv_list.row_at(2).id
+        await pilot.press("x")
+        await settle(pilot)
+        row = queries.conversation(demo.ws, demo.conv["mail"])
+        assert row.status == "closed" and row.closed_at == NOW
+        assert screen.conv_list.total == 6
+        assert screen.conv_list.cursor == 1
+        assert screen.conv_list.selected.id == following
+        assert screen.thread_row.id == following
+        assert screen.views.entry("closed").count == 2
+        assert "Ana Lima closed this" in [m.body for m in queries.thread(demo.ws, demo.conv["mail"])]
+
+
+async def test_assign_picker_filters_as_you_type(make_app, demo) -> None:
+    app = make_app()
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        await pilot.press("a")
+        picker = app.screen
+        assert isinstance(picker, PickerScreen)
+        labels = [c.label.plain for c in picker.shown]
+        assert any("@chiara" in label and "away" in label for label in labels)
+        assert any("team Billing" in label for label in labels)
+        await pilot.press("b", "o")
+        assert [c.value for c in picker.shown] == [("agent", "bo")]
+        await pilot.press("enter")
+        await settle(pilot)
+        assert queries.conversation(demo.ws, demo.conv["chat"]).assignee == "bo"
+        assert notes_for(demo, "bo")[0].kind == "assigned"  # newest first
+        # Still in "All open": the cursor stepped past it to the next conversation.
+        assert app.screen.conv_list.cursor == 1
+
+
+async def test_assign_a_team_and_unassign(make_app, demo) -> None:
+    app = make_app()
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        await pilot.press("a", *"team", "enter")
+        await settle(pilot)
+        assert queries.conversation(demo.ws, demo.conv["chat"]).team == "Billing"
+        # The cursor moved on to the mail conversation (assigned to ana).
+        assert app.screen.conv_list.selected.id == demo.conv["mail"]
+        await pilot.press("a", *"unassign", "enter")
+        await settle(pilot)
+        assert queries.conversation(demo.ws, demo.conv["mail"]).assignee is None
+
+
+async def test_i_assigns_to_me_and_mine_counts_it(make_app, demo) -> None:
+    app = make_app()
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        before = len(notes_for(demo, "ana"))
+        await pilot.press("i")
+        await settle(pilot)
+        assert queries.conversation(demo.ws, demo.conv["chat"]).assignee == "ana"
+        assert app.screen.views.entry("mine").count == 2
+        assert app.screen.conv_list.cursor == 1
+        assert len(notes_for(demo, "ana")) == before  # nobody is told they took something
+
+
+async def test_snooze_until_tomorrow_morning(make_app, demo) -> None:
+    app = make_app()
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        await pilot.press("s")
+        assert isinstance(app.screen, PickerScreen)
+        await pilot.press("down", "enter")
+        await settle(pilot)
+        row = queries.conversation(demo.ws, demo.conv["chat"])
+        assert row.status == "snoozed"
+        assert row.snoozed_until == datetime(2026, 3, 3, 9, 0, tzinfo=UTC)
+        assert app.screen.conv_list.total == 6
+        assert app.screen.conv_list.selected.id == demo.conv["mail"]
+
+
+async def test_snooze_custom_time_checks_the_text(make_app, demo) -> None:
+    app = make_app()
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        await pilot.press("s", *"custom", "enter")
+        assert isinstance(app.screen, PromptScreen)
+        await pilot.press(*"soon", "enter")
+        assert isinstance(app.screen, PromptScreen)  # refused with a hint, still open
+        await pilot.press(*["backspace"] * 4, *"3h", "enter")
+        await settle(pilot)
+        row = queries.conversation(demo.ws, demo.conv["chat"])
+        assert row.status == "snoozed" and row.snoozed_until == NOW + timedelta(hours=3)
+
+
+async def test_reopen_from_the_closed_view(make_app, demo) -> None:
+    app = make_app()
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        await pilot.press("7", "o")
+        await settle(pilot)
+        assert queries.conversation(demo.ws, demo.conv["closed"]).status == "open"
+        assert app.screen.conv_list.total == 0
+
+
+async def test_move_to_another_inbox(make_app, demo) -> None:
+    app = make_app()
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        await pilot.press("m")
+        assert [c.value for c in app.screen.shown] == ["Sales"]
+        await pilot.press("enter")
+        await settle(pilot)
+        assert queries.conversation(demo.ws, demo.conv["chat"]).inbox == "Sales"
+        assert app.screen.views.entry(f"inbox:{demo_inbox(demo, 'Sales')}").count == 2
+
+
+def demo_inbox(demo, name: str) -> str:
+    return next(i.id for i in queries.inboxes(demo.ws) if i.name == name)
+
+
+async def test_ticket_create_with_fields(make_app, demo) -> None:
+    app = make_app()
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        await pilot.press("j", "t")
+        form = app.screen
+        assert isinstance(form, TicketScreen)
+        form.query_one("#priority", Select).value = "urgent"
+        form.query_one("#owner", Select).value = "bo"
+        form.query_one("#pipeline", Select).value = "Billing"
+        await pilot.pause()
+        form.query_one("#stage", Select).value = "Investigating"
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        row = queries.conversation(demo.ws, demo.conv["mail"])
+        ticket = queries.ticket(demo.ws, row.ticket_id)
+        assert (ticket.title, ticket.pipeline, ticket.stage) == (
+            "Order #1042 hasn't arrived",
+            "Billing",
+            "Investigating",
+        )
+        assert (ticket.priority, ticket.owner) == ("urgent", "bo")
+
+
+async def test_ticket_opens_the_linked_one_and_updates_it(make_app, demo, text_of) -> None:
+    app = make_app()
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        await pilot.press("1", "t")  # Sales: the conversation with ticket #1
+        await settle(pilot)
+        assert "Ticket #1 · open" in text_of(app)
+        app.screen.query_one("#stage", Select).value = "In progress"
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        ticket = queries.ticket(demo.ws, "1")
+        assert ticket.stage == "In progress" and ticket.priority == "high"
+
+
+async def test_a_refused_command_says_why_and_changes_nothing(make_app, demo, text_of) -> None:
+    app = make_app()
+    async with app.run_test(size=(160, 48), notifications=True) as pilot:
+        await settle(pilot)
+        await pilot.press("7", "x")  # closing a closed conversation: nothing to do
+        await pilot.press("r", "ctrl+s")  # an empty reply is refused by the core
+        await settle(pilot)
+        assert "reply is empty" in text_of(app)
+        kinds = [m.kind for m in queries.thread(demo.ws, demo.conv["closed"])]
+        assert "outgoing" not in kinds

@@ -1,0 +1,157 @@
+"""Pure helpers of the TUI: snooze times, quote folding, row layout, safe text, file names,
+the action registry."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from rich.text import Text
+from tui_world import NOW
+
+from unibox_tui import actions
+from unibox_tui.core.queries import ConversationRow
+from unibox_tui.screens.attachments import safe_filename
+from unibox_tui.screens.snooze import parse_when, presets
+from unibox_tui.widgets.composer import matching_agents
+from unibox_tui.widgets.conversation_list import row_text
+from unibox_tui.widgets.quoted import split_quoted
+from unibox_tui.widgets.safe_text import fit, highlighted, safe, safe_line
+
+
+def test_snooze_presets_are_local_morning_times() -> None:
+    (_, hour), (_, tomorrow), (_, monday) = presets(NOW)  # NOW is Monday 10:00 UTC
+    assert hour == NOW + timedelta(hours=1)
+    assert tomorrow == datetime(2026, 3, 3, 9, 0, tzinfo=UTC)
+    assert monday == datetime(2026, 3, 9, 9, 0, tzinfo=UTC)  # next Monday, not today
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("3h", NOW + timedelta(hours=3)),
+        ("90m", NOW + timedelta(minutes=90)),
+        ("2d", NOW + timedelta(days=2)),
+        ("1w", NOW + timedelta(weeks=1)),
+        ("fri", datetime(2026, 3, 6, 9, 0, tzinfo=UTC)),
+        ("mon", datetime(2026, 3, 9, 9, 0, tzinfo=UTC)),
+        ("14:30", datetime(2026, 3, 2, 14, 30, tzinfo=UTC)),
+        ("08:00", datetime(2026, 3, 3, 8, 0, tzinfo=UTC)),  # past today: tomorrow
+        ("2026-12-01", datetime(2026, 12, 1, 9, 0, tzinfo=UTC)),
+        ("2026-12-01 14:30", datetime(2026, 12, 1, 14, 30, tzinfo=UTC)),
+    ],
+)
+def test_parse_when(text: str, expected: datetime) -> None:
+    assert parse_when(text, NOW) == expected
+
+
+@pytest.mark.parametrize("text", ["soon", "25:00", "3x", ""])
+def test_parse_when_refuses_with_a_hint(text: str) -> None:
+    with pytest.raises(ValueError, match=r"3h|time of day"):
+        parse_when(text, NOW)
+
+
+def test_split_quoted_attribution_and_angle_quotes() -> None:
+    body = "Thanks!\n\nOn Fri, 27 Feb 2026 at 09:00, Acme <s@a.test> wrote:\n> old\n> older"
+    own, quoted = split_quoted(body)
+    assert own == "Thanks!"
+    assert quoted.startswith("On Fri") and quoted.endswith("> older")
+    assert split_quoted("ok\n> a\n>b") == ("ok", "> a\n>b")
+    # A quote in the middle is the customer's own text, not history.
+    assert split_quoted("> a\nmy answer")[1] == ""
+    # All quote: nothing is hidden behind an empty message.
+    assert split_quoted("> only a quote") == ("> only a quote", "")
+
+
+def _row(**kw: object) -> ConversationRow:
+    base = dict(
+        id="c1",
+        rid=1,
+        inbox_id="i",
+        inbox="Support",
+        channel_id="ch",
+        channel_kind="email",
+        status="open",
+        subject="Order #1",
+        preview="where is it",
+        contact_id="ct",
+        contact_name="Ana",
+        identity=None,
+        assignee_id=None,
+        assignee=None,
+        assignee_name=None,
+        team=None,
+        unread=True,
+        waiting=True,
+        message_count=1,
+        created_at=NOW,
+        last_message_at=NOW - timedelta(minutes=3),
+        snoozed_until=None,
+        closed_at=None,
+        first_response_at=None,
+        ticket_id=None,
+    )
+    base.update(kw)
+    return ConversationRow(**base)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("width", [40, 60, 80, 120, 200])
+def test_row_is_exactly_as_wide_as_the_list(width: int) -> None:
+    evil = _row(contact_name="x" * 500, subject="[b]" + "é漢" * 300, assignee="averylonghandle")
+    for row in (_row(), evil):
+        text = row_text(row, width, NOW)
+        assert text.cell_len == width
+        assert text.plain.rstrip().endswith("3m")
+
+
+def test_row_shows_marks_assignee_and_status() -> None:
+    text = row_text(_row(assignee="bo", status="snoozed", unread=False, waiting=True), 120, NOW)
+    assert "@bo" in text.plain and "snoozed" in text.plain
+    assert "●" not in text.plain and "↩" in text.plain
+    narrow = row_text(_row(status="closed"), 50, NOW).plain
+    assert "✓" in narrow  # narrow lists keep the status, as a glyph
+
+
+def test_safe_text_never_parses_markup_and_strips_controls() -> None:
+    value = "[bold red]x[/bold red] \x1b]0;title\x07\x1b[31my\u202e\x9b1m"
+    for text in (safe(value), safe_line(value)):
+        assert isinstance(text, Text)
+        assert text.plain.startswith("[bold red]x[/bold red] ")
+        assert not text.spans
+        assert all(ord(c) >= 32 and not 0x7F <= ord(c) <= 0x9F for c in text.plain)
+        assert "\u202e" not in text.plain
+    assert fit(Text("abcdef"), 4).plain == "abc…"
+    assert fit(Text("ab"), 4).plain == "ab  "
+    marked = highlighted("find [red]me[/red]", [(5, 10)], "bold")
+    assert marked.plain == "find [red]me[/red]"
+    assert [(s.start, s.end) for s in marked.spans] == [(5, 10)]
+
+
+def test_safe_filename() -> None:
+    assert safe_filename("../../etc/passwd") == "_.._etc_passwd"
+    assert safe_filename("..") == "attachment"
+    assert safe_filename("in\x1b[31mvoice\n.pdf") == "invoice .pdf"
+    assert safe_filename("report.pdf") == "report.pdf"
+
+
+def test_matching_agents_prefers_handles() -> None:
+    from unibox_tui.core.queries import AgentRow
+
+    agents = [
+        AgentRow("1", "Ana Lima", "ana", None, "available", []),
+        AgentRow("2", "Bo Chen", "bo", None, "away", []),
+        AgentRow("3", "Joana Bo", "joana", None, "available", []),
+    ]
+    assert [a.handle for a in matching_agents(agents, "bo")] == ["bo", "joana"]
+    assert [a.handle for a in matching_agents(agents, "")] == ["ana", "bo", "joana"]
+
+
+def test_every_binding_has_a_unique_id_and_a_scope() -> None:
+    ids = [spec.id for spec in actions.ACTIONS]
+    assert len(ids) == len(set(ids))
+    for spec in actions.ACTIONS:
+        assert spec.scopes and spec.keys and spec.description
+        for binding in actions.bindings(spec.scopes[0]):
+            assert binding.id
+    assert actions.check_keymap({"close": "e", "clsoe": "x"}) == ["clsoe"]
+    assert {"quit", "reply", "comment", "assign", "close", "search", "help"} <= set(ids)

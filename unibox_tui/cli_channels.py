@@ -1,0 +1,424 @@
+"""`unibox channel ...` and `unibox sync`: connect channels, run the engine from the shell.
+
+Registered by cli.py (`main.add_command(channel_group, "channel")`). Kept import-light: the
+network libraries load only when a command needs them. Errors are one line on stderr with
+exit status 1, never a traceback, and never contain a password.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import os
+import signal
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .core.errors import InvalidRequest, NotFound, UniboxError
+
+DB_HELP = "Workspace database file (default: $UNIBOX_DB, else the platform data dir)."
+
+
+def _fail(message: str) -> None:
+    click.echo(f"unibox: error: {message}", err=True)
+    sys.exit(1)
+
+
+def _guarded(f: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(f)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return f(*args, **kwargs)
+        except UniboxError as error:
+            _fail(str(error))
+        except (click.exceptions.Exit, click.ClickException, click.Abort, SystemExit):
+            raise
+        except KeyboardInterrupt:
+            _fail("interrupted")
+        except Exception as error:
+            from .backends.email.errors import ChannelError
+
+            if isinstance(error, ChannelError):
+                _fail(str(error))
+            if os.environ.get("UNIBOX_DEBUG"):
+                raise
+            _fail(f"unexpected {type(error).__name__}: {error} (set UNIBOX_DEBUG=1 for details)")
+
+    return wrapper
+
+
+def _db_option(f: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option("--db", "db", type=click.Path(dir_okay=False), help=DB_HELP)(f)
+
+
+def _open(db: str | None, *, create: bool = False) -> Any:
+    from .core.db import open_workspace
+
+    if db is None:  # `unibox --db X channel list`: the root group's option
+        root = click.get_current_context().find_root()
+        db = root.params.get("db")
+    return open_workspace(db, create=create)
+
+
+def _channel(ws: Any, ref: str) -> Any:
+    """A channel by id, unique id prefix, or name (case-insensitive)."""
+    from .core import queries as q
+
+    rows = q.channels(ws)
+    exact = [c for c in rows if c.id == ref or c.name.lower() == ref.lower()]
+    found = exact or [c for c in rows if c.id.startswith(ref)]
+    if not found:
+        raise NotFound(f"no channel {ref!r}; `unibox channel list` shows them")
+    if len(found) > 1:
+        raise InvalidRequest(f"{ref!r} matches {len(found)} channels; give the full id")
+    return found[0]
+
+
+# ------------------------------------------------------------------------------ channel
+
+
+@click.group("channel")
+def channel_group() -> None:
+    """Connect and manage channels (team e-mail, ...)."""
+
+
+@channel_group.group("add")
+def add_group() -> None:
+    """Connect a new channel to an inbox."""
+
+
+def _sender_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    options = [
+        click.option(
+            "--sender-name",
+            type=click.Choice(["agent_and_company", "company", "agent"]),
+            help="From name: 'Ana from Acme' (default), the company only, or the agent only.",
+        ),
+        click.option("--company", help="Company name used in the From name."),
+        click.option(
+            "--signature",
+            help="Team signature; {{agent.name}} and {{agent.first_name}} are replaced.",
+        ),
+        click.option("--reply-from", help="Address replies are sent from (default: --address)."),
+        click.option(
+            "--allow", multiple=True, help="Always accept this address or domain (repeatable)."
+        ),
+        click.option(
+            "--deny",
+            multiple=True,
+            help="Keep mail from this address or domain out of the inbox (repeatable; * = all).",
+        ),
+        click.option(
+            "--forwarded",
+            type=click.Choice(["original", "forwarder"]),
+            help="Attribute forwarded mail to the original sender (default) or the forwarder.",
+        ),
+        click.option(
+            "--attachment-limit-mb",
+            type=click.FloatRange(0),
+            help="Attachments larger than this keep only their metadata (default 25).",
+        ),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+def _apply_sender(settings: dict[str, Any], options: dict[str, Any]) -> None:
+    for key in ("sender_name", "company", "signature", "reply_from", "forwarded"):
+        if options.get(key) is not None:
+            settings[key] = options[key]
+    if options.get("attachment_limit_mb") is not None:
+        settings["attachment_limit_mb"] = options["attachment_limit_mb"]
+    for key in ("allow", "deny"):
+        if options.get(key):
+            settings[key] = [v.strip().lower() for v in options[key] if v.strip()]
+    if settings.get("reply_from"):
+        settings["reply_from"] = settings["reply_from"].strip().lower()
+
+
+@add_group.command("email")
+@click.option("--inbox", required=True, help="Inbox name or id (created if missing).")
+@click.option("--address", required=True, help="The team address, e.g. support@example.com.")
+@click.option("--name", "channel_name", help="Channel name (default: the address).")
+@click.option("--imap-host", required=True)
+@click.option("--imap-port", type=click.IntRange(1, 65535), help="Default: 993 tls, 143 else.")
+@click.option("--smtp-host", help="Default: the IMAP host.")
+@click.option("--smtp-port", type=click.IntRange(1, 65535), help="Default: 465/587/25.")
+@click.option("--security", type=click.Choice(["tls", "starttls", "none"]), default="tls")
+@click.option(
+    "--smtp-security",
+    type=click.Choice(["tls", "starttls", "none"]),
+    help="Default: same as --security.",
+)
+@click.option("--username", required=True)
+@click.option("--password-env", metavar="VAR", help="Read the password from this env variable.")
+@click.option("--password-file", type=click.Path(dir_okay=False), help="Read it from this file.")
+@click.option("--folder", default="INBOX", show_default=True)
+@click.option("--no-check", is_flag=True, help="Do not test the connection before adding.")
+@_sender_options
+@_db_option
+@_guarded
+def add_email(
+    inbox: str,
+    address: str,
+    channel_name: str | None,
+    imap_host: str,
+    imap_port: int | None,
+    smtp_host: str | None,
+    smtp_port: int | None,
+    security: str,
+    smtp_security: str | None,
+    username: str,
+    password_env: str | None,
+    password_file: str | None,
+    folder: str,
+    no_check: bool,
+    db: str | None,
+    **sender: Any,
+) -> None:
+    """Connect a team e-mail address (IMAP in, SMTP out).
+
+    The password comes from --password-env or --password-file (only that source is
+    remembered), or is asked for and stored in the system keyring.
+    """
+    from .backends.email.channel import EmailChannel
+    from .backends.email.settings import EmailSettings
+    from .core import commands as cmd
+    from .core import queries as q
+    from .secrets import resolve_secret, store_secret
+
+    if password_env and password_file:
+        raise InvalidRequest("give --password-env or --password-file, not both")
+    if "@" not in address:
+        raise InvalidRequest(f"--address {address!r} is not an e-mail address")
+    settings: dict[str, Any] = {
+        "imap_host": imap_host,
+        "imap_port": imap_port or 0,
+        "smtp_host": smtp_host or "",
+        "smtp_port": smtp_port or 0,
+        "security": security,
+        "smtp_security": smtp_security or "",
+        "username": username,
+        "folder": folder,
+    }
+    _apply_sender(settings, sender)
+    parsed = EmailSettings.from_dict(settings, address.strip().lower())
+    if password_env:
+        source = f"env:{password_env}"
+    elif password_file:
+        source = f"file:{Path(password_file).expanduser().resolve()}"
+    else:
+        source = "keyring"
+    settings["password_source"] = source
+    if source == "keyring":
+        if sys.stdin.isatty():
+            password = click.prompt(f"Password for {username}", hide_input=True)
+        else:  # piped (a script, a test): the first line; nothing at all is an error
+            password = _read_piped_password()
+    else:
+        password = resolve_secret(parsed.secret_name(), source)
+
+    if not no_check:
+        probe = EmailChannel("probe", parsed, password, "check")
+        probe.check()
+        asyncio.run(probe.check_smtp())
+
+    ws = _open(db, create=True)
+    try:
+        names = {i.name.lower() for i in q.inboxes(ws)} | {i.id for i in q.inboxes(ws)}
+        if inbox.lower() not in names:
+            cmd.create_inbox(ws, inbox)
+            click.echo(f"created inbox {inbox}", err=True)
+        if source == "keyring":
+            store_secret(parsed.secret_name(), password)  # before the channel: no orphan
+        channel_id = cmd.add_channel(
+            ws,
+            inbox=inbox,
+            kind="email",
+            name=channel_name or address.strip().lower(),
+            address=address.strip().lower(),
+            settings=settings,
+        )
+        cmd.update_channel(ws, channel_id, status="ok" if not no_check else "not checked")
+    finally:
+        ws.close()
+    click.echo(channel_id)
+
+
+def _read_piped_password() -> str:
+    line = sys.stdin.readline().rstrip("\r\n")
+    if not line:
+        raise InvalidRequest(
+            "no password given: pass --password-env VAR or --password-file FILE, or run in a "
+            "terminal to be asked (it is then stored in the system keyring)"
+        )
+    return line
+
+
+@channel_group.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@_db_option
+@_guarded
+def list_channels(as_json: bool, db: str | None) -> None:
+    """Channels with their inbox, state and last connection status."""
+    from .core import queries as q
+
+    ws = _open(db)
+    try:
+        rows = q.channels(ws)
+    finally:
+        ws.close()
+    if as_json:
+        click.echo(json.dumps([r.to_json() for r in rows], ensure_ascii=False, indent=2))
+        return
+    if not rows:
+        click.echo("no channels; add one with `unibox channel add email ...`", err=True)
+        return
+    for r in rows:
+        state = "enabled" if r.enabled else "disabled"
+        source = r.settings.get("password_source", "")
+        click.echo(
+            f"{r.id}  {r.kind:<6} {r.name:<28} {r.inbox_name:<12} {state:<8} "
+            f"{source:<14} {r.status or ''}"
+        )
+
+
+def _toggle(ref: str, db: str | None, enabled: bool) -> None:
+    from .core import commands as cmd
+
+    ws = _open(db)
+    try:
+        row = _channel(ws, ref)
+        changed = cmd.set_channel_enabled(ws, row.id, enabled)
+    finally:
+        ws.close()
+    word = "enabled" if enabled else "disabled"
+    click.echo(f"{row.name} {word}" if changed else f"{row.name} was already {word}", err=True)
+
+
+@channel_group.command("enable")
+@click.argument("channel")
+@_db_option
+@_guarded
+def enable_channel(channel: str, db: str | None) -> None:
+    """Start syncing and sending on CHANNEL (id, id prefix or name)."""
+    _toggle(channel, db, True)
+
+
+@channel_group.command("disable")
+@click.argument("channel")
+@_db_option
+@_guarded
+def disable_channel(channel: str, db: str | None) -> None:
+    """Stop CHANNEL: nothing is fetched or sent until it is enabled again."""
+    _toggle(channel, db, False)
+
+
+@channel_group.command("remove")
+@click.argument("channel")
+@_db_option
+@_guarded
+def remove_channel(channel: str, db: str | None) -> None:
+    """Remove CHANNEL and its stored password (only if it has no conversations)."""
+    from .core import commands as cmd
+    from .secrets import delete_secret
+
+    ws = _open(db)
+    try:
+        row = _channel(ws, channel)
+        cmd.remove_channel(ws, row.id)
+        if row.settings.get("password_source") == "keyring":
+            from .backends.email.settings import EmailSettings
+
+            delete_secret(EmailSettings.from_dict(row.settings, row.address).secret_name())
+    finally:
+        ws.close()
+    click.echo(f"removed {row.name}", err=True)
+
+
+@channel_group.command("set")
+@click.argument("channel")
+@_sender_options
+@_db_option
+@_guarded
+def set_channel(channel: str, db: str | None, **sender: Any) -> None:
+    """Change CHANNEL's sender settings and filters."""
+    from .core import commands as cmd
+
+    ws = _open(db)
+    try:
+        row = _channel(ws, channel)
+        settings = dict(row.settings)
+        _apply_sender(settings, sender)
+        cmd.update_channel(ws, row.id, settings=settings)
+    finally:
+        ws.close()
+    click.echo(f"updated {row.name}", err=True)
+
+
+# --------------------------------------------------------------------------------- sync
+
+
+class _Progress:
+    """Progress lines on stderr, at most a few a second."""
+
+    def __init__(self) -> None:
+        self.last = 0.0
+
+    def __call__(self, name: str, done: int, total: int) -> None:
+        now = time.monotonic()
+        if done == total or now - self.last >= 0.5:
+            self.last = now
+            click.echo(f"{name}: {done}/{total} messages", err=True)
+
+
+@click.command("sync")
+@click.option("--once", is_flag=True, help="Catch up, deliver what is due, then exit.")
+@_db_option
+@_guarded
+def sync_command(once: bool, db: str | None) -> None:
+    """Fetch new mail and deliver queued replies; keeps running (IDLE push) unless --once.
+
+    With --once it exits when every channel is caught up and the outbox is empty or only
+    holds replies waiting for a retry. Exit status 1 when a channel could not be synced.
+    """
+    from .engine import Engine
+
+    ws = _open(db)
+    try:
+        with Engine(ws, progress=_Progress(), log=lambda line: click.echo(line, err=True)) as eng:
+            if once:
+                report = asyncio.run(eng.run_once())
+                for result in report.channels:
+                    line = f"{result.name}: {result.new} new"
+                    click.echo(
+                        line if result.error is None else f"{line}; {result.error}", err=True
+                    )
+                d = report.delivery
+                click.echo(
+                    f"outbox: {d.sent} sent, {d.retrying} waiting to retry, {d.failed} failed",
+                    err=True,
+                )
+                failed = [r for r in report.channels if r.error]
+                if failed:
+                    _fail(f"{failed[0].name}: {failed[0].error}")
+            else:
+                asyncio.run(_run_forever(eng))
+    finally:
+        ws.close()
+
+
+async def _run_forever(engine: Any) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    click.echo("syncing; Ctrl-C to stop", err=True)
+    await engine.run(stop)

@@ -1,0 +1,58 @@
+"""Helpers shared by the Line API widgets (conversation list, thread, headers)."""
+
+from __future__ import annotations
+
+from rich.style import Style
+from rich.text import Text
+from textual.geometry import Size
+from textual.widget import Widget
+
+
+def set_virtual_size(widget: Widget, size: Size) -> None:
+    """Change a ScrollView's virtual size without a screen layout.
+
+    Assigning `virtual_size` is a layout reactive: every assignment re-lays the whole screen
+    (~20 ms here). A Line API widget only needs its scrollbars updated, which is what Textual
+    itself does on resize (Widget._size_updated with layout=False). If the scrollbar has to
+    appear or vanish, _refresh_scrollbars still asks for the layout that needs.
+    """
+    if size == widget.virtual_size:
+        return
+    widget.set_reactive(Widget.virtual_size, size)
+    widget._scroll_update(size)
+    widget.refresh()
+
+
+class TextLine(Widget):
+    """A fixed-height line (or two) of Text. Unlike Static.update, `show` repaints without a
+    layout pass, so headers can change on every key press for free."""
+
+    DEFAULT_CSS = "TextLine { height: 1; }"
+
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self.text = Text()
+
+    def show(self, text: Text) -> None:
+        if text != self.text:
+            self.text = text
+            self.refresh()
+
+    def render(self) -> Text:
+        return self.text
+
+
+def text_style(widget: Widget, component: str) -> Style:
+    """A component's foreground (color, bold, italic, ...) without its background, to lay
+    over a row or block that has its own. Textual's `partial` style cannot do this when
+    the color has alpha ($text-muted), so the resolved color is taken from the full style."""
+    full = widget.get_component_rich_style(component)
+    return Style(
+        color=full.color,
+        bold=full.bold,
+        dim=full.dim,
+        italic=full.italic,
+        underline=full.underline,
+        strike=full.strike,
+        reverse=full.reverse,
+    )
