@@ -81,14 +81,23 @@ def prepare(path: Path, conversations: int, seed: int) -> dict[str, object]:
                 result = cmd.ingest(
                     ws,
                     cmd.Incoming(
-                        channel.id, "email", "bench.customer@example.com", "Bench Customer",
-                        body, at, subject=BIG_THREAD, external_id=f"<bench-{i}@example.com>",
+                        channel.id,
+                        "email",
+                        "bench.customer@example.com",
+                        "Bench Customer",
+                        body,
+                        at,
+                        subject=BIG_THREAD,
+                        external_id=f"<bench-{i}@example.com>",
                         references=(f"<bench-{i - 1}@example.com>",) if i else (),
                     ),
                 )
                 first = first or result.conversation_id
                 cmd.reply(
-                    ws, first, f"Thanks, checking now (reply {i}).", actor="ana",
+                    ws,
+                    first,
+                    f"Thanks, checking now (reply {i}).",
+                    actor="ana",
                     now=at + timedelta(minutes=5),
                 )
             ws.set_setting("bench_thread", first)
@@ -227,6 +236,14 @@ def child(path: str, presses: int) -> None:
 
     asyncio.run(run())
     out["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    # Of the resident memory at the end: private (Python heap, SQLite page caches) and
+    # file-backed (the database pages SQLite maps with mmap, shared with the OS cache).
+    status = Path("/proc/self/status")
+    if status.exists():
+        fields = dict(line.split(":", 1) for line in status.read_text().splitlines() if ":" in line)
+        for name in ("VmRSS", "RssAnon", "RssFile"):
+            if name in fields:
+                out[f"end_{name}_mb"] = round(int(fields[name].split()[0]) / 1024, 1)
     print(json.dumps(out))
 
 

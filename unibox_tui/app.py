@@ -113,6 +113,7 @@ class UniboxApp(App[None]):
         self._has_conversations: bool | None = None
         self._rng = random.Random()
         self.collector = IdleCollector()
+        self.simulate_every = SIMULATE_SECONDS
 
     @property
     def me_id(self) -> str | None:
@@ -192,7 +193,7 @@ class UniboxApp(App[None]):
             self.bell()
 
     def _schedule_simulation(self) -> None:
-        self.set_timer(self._rng.uniform(*SIMULATE_SECONDS), self._simulate_step)
+        self.set_timer(self._rng.uniform(*self.simulate_every), self._simulate_step)
 
     @work(thread=True, group="simulate", exit_on_error=False)
     def _simulate_step(self) -> None:
@@ -243,8 +244,9 @@ class UniboxApp(App[None]):
         yield from super().get_system_commands(screen)
         scopes: tuple[str, ...] = getattr(screen, "HELP_SCOPES", (actions.APP,))
         nodes = getattr(screen, "SCOPE_NODES", {})
+        allows = getattr(screen, "palette_allows", lambda spec: True)
         for spec in actions.specs(scopes):
-            if not spec.palette or spec.id in ("palette", "quit"):
+            if not spec.palette or spec.id in ("palette", "quit") or not allows(spec):
                 continue
             scope = next(s for s in spec.scopes if s in scopes)
             if scope == actions.APP:

@@ -285,6 +285,8 @@ class Engine:
         except UniboxError as error:  # e.g. the password cannot be found
             retry(str(error))
             return
+        if not outbox.claim(self.ws, item.entry_id, self.now()):
+            return  # another engine is sending it
         if item.attempts > 0:
             # Tried before: maybe it left and we crashed before recording it.
             try:
@@ -296,7 +298,6 @@ class Engine:
                 outbox.mark_sent(self.ws, item.entry_id, external_id, self.now())
                 report.sent += 1
                 return
-        outbox.mark_sending(self.ws, item.entry_id)
         try:
             await adapter.send(msg)
         except (ChannelError, UniboxError) as error:

@@ -329,14 +329,14 @@ def test_outbox_lifecycle_never_sends_twice(team: Team) -> None:
     conv = team.start()
     mid = cmd.reply(team.ws, conv, "Hi", actor="ana", now=later(1))
     [item] = outbox.due(team.ws, later(60))
-    outbox.mark_sending(team.ws, item.entry_id)
+    assert outbox.claim(team.ws, item.entry_id, later(61))
     outbox.mark_retry(team.ws, item.entry_id, "451 try later", later(90))
     assert outbox.due(team.ws, later(60)) == []  # waiting for its retry time
     msg = q.thread(team.ws, conv)[-1]
     assert (msg.delivery_state, msg.delivery_error) == ("queued", "retrying: 451 try later")
     [item] = outbox.due(team.ws, later(91))
     assert item.attempts == 1
-    outbox.mark_sending(team.ws, item.entry_id)
+    assert outbox.claim(team.ws, item.entry_id, later(61))
     outbox.mark_sent(team.ws, item.entry_id, "abc@acme.example")
     msg = q.thread(team.ws, conv)[-1]
     assert (msg.id, msg.delivery_state, msg.external_id, msg.delivery_error) == (
@@ -345,9 +345,22 @@ def test_outbox_lifecycle_never_sends_twice(team: Team) -> None:
         "abc@acme.example",
         None,
     )
+    assert not outbox.claim(team.ws, item.entry_id, later(999))  # sent: never again
     with pytest.raises(InvalidRequest, match="already sent"):
-        outbox.mark_sending(team.ws, item.entry_id)
+        outbox.mark_retry(team.ws, item.entry_id, "late error", later(999))
     assert outbox.due(team.ws, later(999)) == []
+
+
+def test_outbox_claim_is_exclusive_until_the_lease_ends(team: Team) -> None:
+    conv = team.start()
+    cmd.reply(team.ws, conv, "Hi", actor="ana", now=later(1))
+    [item] = outbox.due(team.ws, later(2))
+    assert outbox.claim(team.ws, item.entry_id, later(2), lease_s=300)
+    assert not outbox.claim(team.ws, item.entry_id, later(3))  # a second engine
+    assert outbox.due(team.ws, later(6)) == []  # leased
+    [again] = outbox.due(team.ws, later(8))  # the first engine died: the lease ran out
+    assert again.attempts == 1
+    assert outbox.claim(team.ws, item.entry_id, later(8))
 
 
 def test_outbox_permanent_failure_and_agent_retry(team: Team) -> None:

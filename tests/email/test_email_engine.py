@@ -484,13 +484,14 @@ def test_crash_after_sending_is_not_sent_again(desk: Desk) -> None:
         [row] = engine.email_channels()
         adapter = engine.adapter(row)
         _external_id, msg = adapter.build(item)
-        outbox.mark_sending(desk.ws, item.entry_id)
+        assert outbox.claim(desk.ws, item.entry_id)
         asyncio.run(adapter.send(msg))
         adapter.save_sent_copy(msg)
         # ... crash: mark_sent never ran.
     assert len(desk.smtp.messages) == 1
     desk.reopen()
-    report = desk.once()
+    assert desk.once().delivery.sent == 0  # still leased to the engine that died
+    report = desk.once(now=lambda: datetime.now(UTC) + timedelta(minutes=6))  # lease over
     assert report.delivery.sent == 1
     assert len(desk.smtp.messages) == 1  # found in Sent: not sent again
     assert _delivery(desk, message_id) == ("sent", None)

@@ -121,9 +121,11 @@ def _watch(box: Mailbox, **options: float) -> tuple[IdleWatcher, threading.Threa
     thread = threading.Thread(target=watcher.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 5
-    while watcher.idle_started < 1 and time.monotonic() < deadline:
+    while not changes and time.monotonic() < deadline:
         time.sleep(0.02)
     assert watcher.idle_started >= 1
+    assert len(changes) == 1  # the catch-up signal once IDLE is in place
+    changes.clear()
     return watcher, thread, changes
 
 

@@ -88,8 +88,17 @@ async def test_help_lists_every_binding_of_the_screen(make_app, text_of) -> None
         await pilot.press("question_mark")
         assert isinstance(app.screen, HelpScreen)
         text = text_of(app)
-        for words in ("Reply", "Assign to me", "Snooze…", "Jump to view 9", "Insert snippet…",
-                      "assign_me", "toggle_unread", "send", "cycle_panes"):
+        for words in (
+            "Reply",
+            "Assign to me",
+            "Snooze…",
+            "Jump to view 9",
+            "Insert snippet…",
+            "assign_me",
+            "toggle_unread",
+            "send",
+            "cycle_panes",
+        ):
             assert words in text
         await pilot.press("escape")
         assert not isinstance(app.screen, HelpScreen)
@@ -114,8 +123,19 @@ async def test_palette_offers_every_action_by_name(make_app, demo) -> None:
     async with app.run_test(size=(160, 48)) as pilot:
         await settle(pilot)
         titles = {c.title for c in app.get_system_commands(app.screen)}
-        for title in ("Reply", "Internal comment", "Assign…", "Assign to me", "Close", "Snooze…",
-                      "Ticket…", "Move to inbox…", "Search", "Contact sidebar", "Theme"):
+        for title in (
+            "Reply",
+            "Internal comment",
+            "Assign…",
+            "Assign to me",
+            "Close",
+            "Snooze…",
+            "Ticket…",
+            "Move to inbox…",
+            "Search",
+            "Contact sidebar",
+            "Theme",
+        ):
             assert title in titles
         await pilot.press("ctrl+p")
         await pilot.press(*"assign to me")

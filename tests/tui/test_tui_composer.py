@@ -66,8 +66,12 @@ async def test_live_update_keeps_cursor_and_half_written_reply(make_app, demo) -
         cmd.ingest(
             demo.ws,
             cmd.Incoming(
-                demo.channels["whatsapp"], "whatsapp", "+351 912 345 678", "Lucía Moreno",
-                "¿Hola?", queries.conversation(demo.ws, demo.conv["chat"]).last_message_at,
+                demo.channels["whatsapp"],
+                "whatsapp",
+                "+351 912 345 678",
+                "Lucía Moreno",
+                "¿Hola?",
+                queries.conversation(demo.ws, demo.conv["chat"]).last_message_at,
             ),
         )
         for _ in range(20):  # the poll runs every 0.5 s
@@ -129,9 +133,7 @@ async def test_snippet_is_inserted_with_tokens_filled(make_app, demo) -> None:
         await settle(pilot)
         await pilot.press("j", "j", "r", "ctrl+t")
         await pilot.press(*"thanks", "enter")
-        assert app.screen.composer.editor.text == (
-            "Hi Kenji, thanks for reaching out! — Ana"
-        )
+        assert app.screen.composer.editor.text == ("Hi Kenji, thanks for reaching out! — Ana")
 
 
 async def test_continue_by_email_for_a_messenger_contact_with_an_address(make_app, demo) -> None:

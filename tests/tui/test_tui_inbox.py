@@ -15,8 +15,20 @@ async def test_views_list_and_thread_show_the_workspace(make_app, demo, text_of)
         await settle(pilot)
         screen = app.screen
         text = text_of(app)
-        for label in ("Sales", "Support", "Mine", "Unassigned", "All open", "Snoozed",
-                      "Closed", "E-mail", "Live chat", "Messenger", "WhatsApp", "Forms"):
+        for label in (
+            "Sales",
+            "Support",
+            "Mine",
+            "Unassigned",
+            "All open",
+            "Snoozed",
+            "Closed",
+            "E-mail",
+            "Live chat",
+            "Messenger",
+            "WhatsApp",
+            "Forms",
+        ):
             assert label in text
         counts = {e.key: (e.count, e.unread) for e in screen.views.entries}
         assert counts["open"] == (7, 7)

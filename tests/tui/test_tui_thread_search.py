@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import sys
+from datetime import timedelta
 from pathlib import Path
 
-from tui_world import settle
+from tui_world import NOW, settle
 
+from unibox_tui.core import commands as cmd
 from unibox_tui.core import queries
+from unibox_tui.screens import attachments
 from unibox_tui.screens.pickers import PickerScreen, PromptScreen
 from unibox_tui.screens.search import SearchScreen
 from unibox_tui.widgets.contact_sidebar import ContactSidebar
@@ -141,8 +145,76 @@ async def test_create_a_contact_for_an_unknown_visitor(make_app, demo, text_of) 
         await pilot.press("C")
         await pilot.press(*"Sam Rivera", "tab", *"sam@example.org", "ctrl+s")
         await settle(pilot)
-        contact = queries.contact(demo.ws, queries.conversation(demo.ws, demo.conv["chat"]).contact_id)
+        contact = queries.contact(
+            demo.ws, queries.conversation(demo.ws, demo.conv["chat"]).contact_id
+        )
         assert contact.name == "Sam Rivera"
         assert ("email", "sam@example.org") in contact.identities
         assert ("chat", "visitor-7f3a") in contact.identities
         assert "Unknown visitor" not in text_of(app)
+
+
+async def test_a_long_thread_opens_at_its_newest_and_lays_out_the_rest(
+    make_app, demo, text_of
+) -> None:
+    first = cmd.ingest(
+        demo.ws,
+        cmd.Incoming(
+            demo.channels["chat"],
+            "chat",
+            "visitor-long",
+            "Long Talker",
+            "message number 0",
+            NOW - timedelta(minutes=120),
+        ),
+    ).conversation_id
+    for i in range(1, 120):
+        cmd.ingest(
+            demo.ws,
+            cmd.Incoming(
+                demo.channels["chat"],
+                "chat",
+                "visitor-long",
+                "Long Talker",
+                f"message number {i}",
+                NOW - timedelta(minutes=120 - i),
+            ),
+        )
+    app = make_app()
+    async with app.run_test(size=(120, 30)) as pilot:
+        await settle(pilot)
+        screen = app.screen
+        assert screen.conv_list.selected.id == first  # the newest activity
+        thread = screen.thread
+        screen.show_thread(None)
+        screen.show_thread(first)
+        # At once: the newest messages, enough to fill the screen; older ones follow.
+        assert not thread.laid_out and 28 <= len(thread._lines) < 120
+        await pilot.pause()
+        assert "message number 119" in text_of(app)
+        for _ in range(50):
+            await pilot.pause(0.02)
+            if thread.laid_out:
+                break
+        assert thread.laid_out
+        assert "message number 119" in text_of(app)  # the view stayed at the end
+        await pilot.press("tab", "g")
+        assert "message number 0" in text_of(app)
+
+
+async def test_open_an_attachment_with_the_system_opener(
+    make_app, tmp_path: Path, monkeypatch
+) -> None:
+    # The opener is an outside program; here a shell that copies what it was given.
+    seen = tmp_path / "opened.pdf"
+    monkeypatch.setitem(attachments.OPENERS, sys.platform, ["sh", "-c", f'cp "$0" "{seen}"'])
+    app = make_app()
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        await pilot.press("j", "A", "enter", *"open", "enter")
+        await settle(pilot)
+        for _ in range(30):
+            if seen.exists():
+                break
+            await pilot.pause(0.1)
+        assert seen.read_bytes() == b"%PDF-"

@@ -33,7 +33,9 @@ async def test_close_closes_and_moves_to_the_next(make_app, demo, text_of) -> No
         assert screen.conv_list.selected.id == following
         assert screen.thread_row.id == following
         assert screen.views.entry("closed").count == 2
-        assert "Ana Lima closed this" in [m.body for m in queries.thread(demo.ws, demo.conv["mail"])]
+        assert "Ana Lima closed this" in [
+            m.body for m in queries.thread(demo.ws, demo.conv["mail"])
+        ]
 
 
 async def test_assign_picker_filters_as_you_type(make_app, demo) -> None:

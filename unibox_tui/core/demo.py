@@ -538,7 +538,8 @@ def simulate_step(ws: Workspace, rng: random.Random, now: datetime | None = None
         return changed
     for item in outbox.due(ws, now):
         if any(c.id == item.channel_id for c in demo_channels):
-            outbox.mark_sending(ws, item.entry_id)
+            if not outbox.claim(ws, item.entry_id, now):
+                continue
             outbox.mark_sent(ws, item.entry_id, f"{item.message_id}@demo.unibox", now)
             changed.append(item.conversation_id)
     channel = rng.choice(demo_channels)

@@ -1,6 +1,6 @@
 """The one outbox: replies waiting to leave, and the state machine they go through.
 
-pending --(engine claims)--> sending --> sent
+pending --claim()--> sending --> sent
    ^                            |
    +---- retry (transient) -----+--> failed (permanent; the message shows the reason)
 
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from . import clock
 from .db import Workspace
@@ -154,8 +154,6 @@ def _transition(
         if entry.state == "sent":
             raise InvalidRequest(f"outbox entry {entry_id} was already sent; not sending twice")
         entry.state = state
-        if state == "sending":
-            entry.attempts += 1
         if error is not None:
             entry.last_error = error
         if next_at is not None:
@@ -173,8 +171,30 @@ def _transition(
             tx.stamp(message)
 
 
-def mark_sending(ws: Workspace, entry_id: str) -> None:
-    _transition(ws, entry_id, "sending")
+LEASE_SECONDS = 300
+
+
+def claim(
+    ws: Workspace, entry_id: str, now: datetime | None = None, lease_s: int = LEASE_SECONDS
+) -> bool:
+    """Take an entry for sending: pending -> sending, atomically. False when another engine
+    has it (or it is sent/failed). An engine that dies mid-send holds it only until the lease
+    ends; then any engine may take it again (and must check it did not leave already)."""
+    now = now or clock.utcnow()
+    with ws.write(now) as tx:
+        taken = tx.session.connection().exec_driver_sql(
+            "UPDATE outbox SET state = 'sending', attempts = attempts + 1, next_attempt_at = ?, "
+            "seq = ?, updated_at = ? WHERE id = ? AND (state = 'pending' OR "
+            "(state = 'sending' AND next_attempt_at <= ?))",
+            (
+                clock.to_db(now + timedelta(seconds=lease_s)),
+                tx.seq,
+                clock.to_db(now),
+                entry_id,
+                clock.to_db(now),
+            ),
+        )
+        return taken.rowcount == 1
 
 
 def mark_sent(

@@ -16,12 +16,13 @@ Otherwise a new conversation starts.
 from __future__ import annotations
 
 import re
+import sqlite3
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from sqlalchemy import text
-from sqlalchemy.orm import Session
-
 from . import clock
+
+Run = Callable[[str, tuple], sqlite3.Cursor]
 
 REOPEN_WINDOW = timedelta(days=7)
 SUBJECT_WINDOW = timedelta(days=14)
@@ -36,7 +37,7 @@ def normalize_subject(subject: str) -> str:
 
 
 def find_conversation(
-    session: Session,
+    run: Run,
     *,
     channel_id: str,
     channel_kind: str,
@@ -47,25 +48,24 @@ def find_conversation(
     now: datetime,
 ) -> str | None:
     """The id of the conversation the message joins, or None for a new one."""
-    conn = session.connection()
     if references:
         marks = ",".join("?" * len(references))
-        row = conn.exec_driver_sql(
+        row = run(
             f"SELECT conversation_id FROM message WHERE external_id IN ({marks}) "
             "AND (channel_id = ? OR channel_id IS NULL) ORDER BY rid DESC LIMIT 1",
             (*references, channel_id),
-        ).first()
+        ).fetchone()
         if row:
             return row[0]
     if hint:
-        row = conn.execute(text("SELECT id FROM conversation WHERE id = :id"), {"id": hint}).first()
+        row = run("SELECT id FROM conversation WHERE id = ?", (hint,)).fetchone()
         if row:
             return row[0]
-    latest = conn.exec_driver_sql(
+    latest = run(
         "SELECT id, status, closed_at, subject, last_message_at FROM conversation "
         "WHERE contact_id = ? AND channel_id = ? ORDER BY last_message_at DESC LIMIT 1",
         (contact_id, channel_id),
-    ).first()
+    ).fetchone()
     if latest is None:
         return None
     conv_id, status, closed_at, conv_subject, last_at = latest

@@ -49,16 +49,9 @@ DEFAULT_VIEW = "open"
 def view_entries(app: UniboxApp) -> list[ViewEntry]:
     """Each inbox the agent may see, then the fixed views, then one per channel kind."""
     entries = [
-        ViewEntry(v.key, v.label, v, "Inboxes")
-        for v in (
-            queries.view(f"inbox:{inbox.id}", app.me_id)
-            for inbox in queries.visible_inboxes(app.ws, app.me_id)
-        )
+        ViewEntry(f"inbox:{inbox.id}", inbox.name, queries.view(f"inbox:{inbox.id}"), "Inboxes")
+        for inbox in queries.visible_inboxes(app.ws, app.me_id)
     ]
-    # The label of an inbox view is its id until resolved; take the name from the inbox.
-    names = {i.id: i.name for i in queries.inboxes(app.ws)}
-    for entry in entries:
-        entry.label = names.get(entry.key[6:], entry.label)
     for key in ("mine", "unassigned", "open", "snoozed", "closed"):
         if key == "mine" and not app.me_id:
             continue
@@ -104,38 +97,26 @@ class InboxScreen(Screen[None]):
     # ------------------------------------------------------------------ layout
 
     def compose(self) -> ComposeResult:
+        # The panes are kept as attributes: they are reached on every key press.
         app = self.uapp
+        self.views = ViewsPane(id="views")
+        self.conv_list = ConversationList(app.ws, app.now, id="list")
+        self.thread = ThreadView(app.now, id="thread")
+        self.composer = Composer()
+        self.sidebar = ContactSidebar(app.now)
+        self.list_header = TextLine(id="list-header", classes="pane-header")
+        self.thread_header = TextLine(id="thread-header", classes="pane-header")
         with Horizontal(id="panes"):
-            yield ViewsPane(id="views")
+            yield self.views
             with Vertical(id="list-pane"):
-                yield TextLine(id="list-header", classes="pane-header")
-                yield ConversationList(app.ws, app.now, id="list")
+                yield self.list_header
+                yield self.conv_list
             with Vertical(id="thread-pane"):
-                yield TextLine(id="thread-header", classes="pane-header")
-                yield ThreadView(app.now, id="thread")
-                yield Composer()
-            yield ContactSidebar(app.now)
+                yield self.thread_header
+                yield self.thread
+                yield self.composer
+            yield self.sidebar
         yield Footer()
-
-    @property
-    def views(self) -> ViewsPane:
-        return self.query_one(ViewsPane)
-
-    @property
-    def conv_list(self) -> ConversationList:
-        return self.query_one(ConversationList)
-
-    @property
-    def thread(self) -> ThreadView:
-        return self.query_one(ThreadView)
-
-    @property
-    def composer(self) -> Composer:
-        return self.query_one(Composer)
-
-    @property
-    def sidebar(self) -> ContactSidebar:
-        return self.query_one(ContactSidebar)
 
     def on_mount(self) -> None:
         self.conv_list.on_cursor = self._row_highlighted
@@ -175,7 +156,7 @@ class InboxScreen(Screen[None]):
             return
         text = safe_line(view.label, "bold")
         text.append(f"  {self.conv_list.total}", style="dim")
-        self.query_one("#list-header", TextLine).show(text)
+        self.list_header.show(text)
 
     @on(ViewsPane.Chosen)
     def _view_chosen(self, event: ViewsPane.Chosen) -> None:
@@ -272,7 +253,7 @@ class InboxScreen(Screen[None]):
 
     def _update_thread_header(self) -> None:
         row = self.thread_row
-        header = self.query_one("#thread-header", TextLine)
+        header = self.thread_header
         if row is None:
             header.show(Text())
             return
@@ -836,5 +817,6 @@ class InboxScreen(Screen[None]):
     def action_jump_view(self, number: int) -> None:
         self.views.select(number - 1)
 
-    def ws_has_conversations(self) -> bool:
-        return self.uapp.ws_has_conversations()
+    def palette_allows(self, spec: actions.ActionSpec) -> bool:
+        """Editor actions are offered while the editor is open, the rest always."""
+        return actions.COMPOSER not in spec.scopes or self.composer.is_open

@@ -36,7 +36,7 @@ class ContactSidebar(VerticalScroll):
     ContactSidebar.-open { display: block; }
     ContactSidebar #contact-details { height: auto; }
     ContactSidebar #past { height: auto; max-height: 14; border: none; padding: 0; }
-    ContactSidebar #past-title { height: 1; margin-top: 1; text-style: bold; }
+    ContactSidebar #past-title { height: auto; margin-top: 1; text-style: bold; }
     """
 
     class OpenConversation(Message):
@@ -51,7 +51,7 @@ class ContactSidebar(VerticalScroll):
 
     def compose(self) -> ComposeResult:
         yield Static(id="contact-details")
-        yield Static("Past conversations (enter opens)", id="past-title")
+        yield Static(Text("Past conversations · enter opens"), id="past-title")
         yield OptionList(id="past")
 
     @property

@@ -34,7 +34,7 @@ from .line_api import set_virtual_size, text_style
 from .quoted import split_quoted
 from .safe_text import safe, safe_line
 
-MAX_CACHED_BLOCKS = 2000
+MAX_CACHED_BLOCKS = 600  # a few long threads; each block is a handful of strips
 FIRST_SCREENS = 2  # laid out before the first frame: two screens of the newest messages
 CHUNK = 25  # older messages laid out per step after that
 BLOCK_STYLES = frozenset({"incoming", "outgoing", "comment", "activity", "empty"})

@@ -381,9 +381,15 @@ class IdleWatcher:
 
     def _idle(self, client: IMAPClient) -> None:
         early_empty = 0
+        first = True
         while not self.stopped.is_set():
             client.idle()
             self.idle_started += 1
+            if first:
+                # Mail that arrived between the caller's last sync and this IDLE raises no
+                # event: ask for one sync now that nothing can slip through any more.
+                first = False
+                self.on_change()
             started = time.monotonic()
             while not self.stopped.is_set():
                 wait = min(self.check_seconds, started + self.renew_seconds - time.monotonic())

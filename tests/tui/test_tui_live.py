@@ -1,0 +1,62 @@
+"""The demo's live customer stream and the collector pacing behind smooth keys."""
+
+from __future__ import annotations
+
+import gc
+from pathlib import Path
+
+from tui_world import NOW, settle
+
+from unibox_tui.app import UniboxApp
+from unibox_tui.config import Config
+from unibox_tui.core import queries
+from unibox_tui.core.db import open_workspace
+from unibox_tui.core.demo import build_demo
+from unibox_tui.gc_pacing import NEVER, IdleCollector
+
+
+async def test_simulated_customers_show_up_live(tmp_path: Path) -> None:
+    path = tmp_path / "demo.db"
+    build_demo(path, conversations=30, seed=3, now=NOW)
+    ws = open_workspace(path)
+    app = UniboxApp(ws, Config(path=tmp_path / "c.toml"), simulate=True, now=lambda: NOW)
+    app.simulate_every = (0.05, 0.1)
+    try:
+        async with app.run_test(size=(120, 36)) as pilot:
+            await settle(pilot)
+            start = ws.change_seq()
+            for _ in range(40):
+                await pilot.pause(0.1)
+                if app.seen_seq > start + 2:
+                    break
+            assert app.seen_seq > start + 2  # several customer messages arrived and were seen
+            app.simulate_every = (600, 600)  # no more for this test
+            for _ in range(20):
+                await pilot.pause(0.1)
+                if app.seen_seq == ws.change_seq():
+                    break
+            await settle(pilot)
+            # What the list and the counts show is what the database holds.
+            screen = app.screen
+            opened = queries.count(ws, queries.view("open"))
+            assert screen.conv_list.total == opened[0]
+            assert (screen.views.entry("open").count, screen.views.entry("open").unread) == opened
+    finally:
+        ws.close()
+
+
+def test_idle_collector_defers_full_collections_and_gives_them_back() -> None:
+    saved = gc.get_threshold()
+    collector = IdleCollector()
+    collector.start()
+    try:
+        assert gc.get_threshold()[2] == NEVER and gc.get_freeze_count() > 0
+        collector.input()
+        assert not collector.tick()  # the agent is typing
+        collector._last_input -= 5
+        collector._last_full -= 60
+        assert collector.tick()  # idle and due
+        assert not collector.tick()  # not again so soon
+    finally:
+        collector.stop()
+    assert gc.get_threshold() == saved and gc.get_freeze_count() == 0
