@@ -20,12 +20,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _stats import timings  # noqa: E402
+from _stats import timings
 
-from unibox_tui.core import commands as cmd  # noqa: E402
-from unibox_tui.core import queries as q  # noqa: E402
-from unibox_tui.core.db import open_workspace  # noqa: E402
-from unibox_tui.core.demo import build_demo  # noqa: E402
+from unibox_tui.core import commands as cmd
+from unibox_tui.core import queries as q
+from unibox_tui.core.db import open_workspace
+from unibox_tui.core.demo import build_demo
 
 
 def main() -> None:
@@ -75,8 +75,19 @@ def main() -> None:
             **timings(lambda: q.thread(ws, conv.id), args.runs),
         }
         out["search"] = {
-            term: {"hits": len(q.search(ws, term)), **timings(lambda t=term: q.search(ws, t), args.runs)}
-            for term in ("refund", "order", "invoice vat", "zhang", "429 errors", "o", "nothingmatches")
+            term: {
+                "hits": len(q.search(ws, term)),
+                **timings(lambda t=term: q.search(ws, t), args.runs),
+            }
+            for term in (
+                "refund",
+                "order",
+                "invoice vat",
+                "zhang",
+                "429 errors",
+                "o",
+                "nothingmatches",
+            )
         }
     out["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     worst_list = max(

@@ -134,9 +134,11 @@ async def test_filter_narrows_the_list(make_app, demo) -> None:
         assert screen.filter == "unread"
         assert screen.conv_list.total == 6
         assert demo.conv["chat"] not in [screen.conv_list.row_at(i).id for i in range(6)]
+        await pilot.press("f", "escape")  # cancelled: the filter stays
+        assert screen.filter == "unread"
         await pilot.press("f", *"none", "enter")
         await settle(pilot)
-        assert screen.conv_list.total == 7
+        assert screen.filter is None and screen.conv_list.total == 7
 
 
 async def test_tab_cycles_panes(make_app) -> None:

@@ -7,6 +7,7 @@ change poll runs at once so the list, counts and thread show the result. Triage 
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -44,6 +45,7 @@ if TYPE_CHECKING:
 
 FAILED = object()  # a command was refused (its one-line reason is already on screen)
 DEFAULT_VIEW = "open"
+THREAD_CACHE = 8  # threads kept between changes (the ones around the cursor)
 
 
 def view_entries(app: UniboxApp) -> list[ViewEntry]:
@@ -89,6 +91,8 @@ class InboxScreen(Screen[None]):
         self.thread_row: ConversationRow | None = None
         self.drafts: dict[str, Draft] = {}
         self.search: SearchResult | None = None
+        # Messages of recently shown or prefetched threads; dropped on any change.
+        self._threads: OrderedDict[str, list[queries.MessageRow]] = OrderedDict()
 
     @property
     def uapp(self) -> UniboxApp:
@@ -187,6 +191,7 @@ class InboxScreen(Screen[None]):
     def data_changed(self) -> None:
         """The workspace changed (our command, the engine, another process): refresh what
         is visible, keeping the cursor, the reading position and the editor."""
+        self._threads.clear()
         self.views.set_entries(view_entries(self.uapp), self.entry.key if self.entry else None)
         self.conv_list.reload()
         self._update_list_header()
@@ -203,6 +208,24 @@ class InboxScreen(Screen[None]):
             self.show_thread(None)
         elif self.thread_row is None or self.thread_row.id != row.id:
             self.show_thread(row.id, row=row)
+            # Once this frame is drawn, get the next row's thread ready: moving on to
+            # it then costs no query and no rendering.
+            self.call_after_refresh(self._prefetch, self.conv_list.cursor + 1)
+
+    def _prefetch(self, index: int) -> None:
+        row = self.conv_list.row_at(index)
+        if row is not None and row.id not in self._threads:
+            self.thread.prerender(self._messages(row.id))
+
+    def _messages(self, conversation_id: str) -> list[queries.MessageRow]:
+        messages = self._threads.get(conversation_id)
+        if messages is None:
+            messages = self._threads[conversation_id] = queries.thread(
+                self.uapp.ws, conversation_id
+            )
+            if len(self._threads) > THREAD_CACHE:
+                self._threads.popitem(last=False)
+        return messages
 
     @on(ConversationList.Opened)
     def _row_opened(self, event: ConversationList.Opened) -> None:
@@ -234,7 +257,7 @@ class InboxScreen(Screen[None]):
             try:
                 if row is None or row.id != conversation_id:
                     row = queries.conversation(self.uapp.ws, conversation_id)
-                messages = queries.thread(self.uapp.ws, conversation_id)
+                messages = self._messages(conversation_id)
             except UniboxError:
                 row = None
         else:
@@ -463,7 +486,8 @@ class InboxScreen(Screen[None]):
             self.run_command(commands.close_ticket, row.ticket_id, actor=me, now=now)
 
     def action_filter(self) -> None:
-        choices = [Choice(None, Text("No filter: the whole view"), "none all")]
+        # "" is "no filter": None is what a cancelled picker returns.
+        choices = [Choice("", Text("No filter: the whole view"), "none all")]
         choices += [
             Choice(name, Text(label), f"{name} {label}")
             for name, (label, _) in queries.LIST_FILTERS.items()
@@ -471,7 +495,9 @@ class InboxScreen(Screen[None]):
         self.app.push_screen(PickerScreen("Filter the list", choices), self._filter_chosen)
 
     def _filter_chosen(self, name: str | None) -> None:
-        self.filter = name
+        if name is None:
+            return
+        self.filter = name or None
         view = self.current_view()
         if view is not None:
             self.conv_list.show(view, None)
@@ -544,7 +570,9 @@ class InboxScreen(Screen[None]):
             if result is FAILED:
                 return
             if result.mentioned:
-                self.notify("Mentioned " + ", ".join(f"@{h}" for h in result.mentioned))
+                self.notify(
+                    "Mentioned " + ", ".join(f"@{h}" for h in result.mentioned), markup=False
+                )
             if result.unknown:
                 self.notify(
                     "No teammate " + ", ".join(f"@{h}" for h in result.unknown) + ": left as text",

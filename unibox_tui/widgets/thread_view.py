@@ -34,7 +34,7 @@ from .line_api import set_virtual_size, text_style
 from .quoted import split_quoted
 from .safe_text import safe, safe_line
 
-MAX_CACHED_BLOCKS = 600  # a few long threads; each block is a handful of strips
+MAX_CACHED_BLOCKS = 300  # a couple of long threads; each block is a handful of strips
 FIRST_SCREENS = 2  # laid out before the first frame: two screens of the newest messages
 CHUNK = 25  # older messages laid out per step after that
 BLOCK_STYLES = frozenset({"incoming", "outgoing", "comment", "activity", "empty"})
@@ -225,6 +225,20 @@ class ThreadView(ScrollView, can_focus=True):
     @property
     def laid_out(self) -> bool:
         return self._laid_from == 0
+
+    def prerender(self, messages: list[MessageRow]) -> None:
+        """Render the newest messages of a thread the agent is likely to open next (the
+        row after the cursor) into the block cache, so showing it costs no rendering."""
+        if self._layout_key is None:
+            return
+        width = self._layout_key[0]
+        now = self.now()
+        blank = Strip.blank(width, self._style("base"))
+        lines, wanted = 0, max(1, self.size.height) * FIRST_SCREENS
+        for message in reversed(messages):
+            lines += len(self._message_block(message, width, now, blank))
+            if lines >= wanted:
+                break
 
     def render_line(self, y: int) -> Strip:
         self._ensure_layout()
