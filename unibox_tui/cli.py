@@ -80,10 +80,18 @@ def emit(data: Any) -> None:
     click.echo(json.dumps(data, ensure_ascii=False, indent=2))
 
 
+def given_db(db: str | None) -> str | None:
+    """A subcommand's --db, else the one given before the subcommand (`unibox --db X list`)."""
+    if db:
+        return db
+    ctx = click.get_current_context(silent=True)
+    return ctx.find_root().params.get("db") if ctx else None
+
+
 def open_ws(db: str | None, *, create: bool = False):  # type: ignore[no-untyped-def]
     from .core.db import open_workspace
 
-    return open_workspace(db, create=create)
+    return open_workspace(given_db(db), create=create)
 
 
 def actor(ws: Any, as_handle: str | None) -> str:
@@ -161,6 +169,7 @@ def demo(
     from .core.db import _inspect, open_workspace
     from .core.demo import build_demo, default_demo_path
 
+    db = given_db(db)
     path = Path(db).expanduser() if db else default_demo_path()
     wanted = {"seed": seed if seed is not None else 1, "conversations": conversations or 2000}
     summary: dict[str, Any]
@@ -586,7 +595,7 @@ def doctor(db: str | None, as_json: bool) -> None:
     from .core.text import one_line
     from .secrets import keyring_backend_name
 
-    path = dbmod.resolve_path(db)
+    path = dbmod.resolve_path(given_db(db))
     report: dict[str, Any] = {
         "version": __version__,
         "python": sys.version.split()[0],

@@ -230,3 +230,13 @@ def test_customer_text_is_cleaned_in_human_output(demo_db: str) -> None:
     result = unibox("search", "urgent refund", "--db", demo_db)
     assert result.returncode == 0 and "[bold red]URGENT[/]" in result.stdout
     assert "\x1b" not in result.stdout and "\x9b" not in result.stdout
+
+
+def test_db_before_the_subcommand_counts(tmp_path: Path, demo_db: str) -> None:
+    data = ok_json("--db", demo_db, "conversations", "list", "--view", "all")
+    assert data["total"] == 120
+    target = tmp_path / "demo-here.db"
+    assert ok_json("--db", str(target), "demo", "--generate-only", "-n", "10")["path"] == str(
+        target
+    )
+    assert target.exists()

@@ -26,7 +26,8 @@ def to_db(dt: datetime | None) -> str | None:
 def from_db(value: str | None) -> datetime | None:
     if value is None:
         return None
-    return datetime.strptime(value, DB_FORMAT).replace(tzinfo=UTC)
+    # fromisoformat reads the stored form ~10x faster than strptime (hot in list rendering).
+    return datetime.fromisoformat(value).replace(tzinfo=UTC)
 
 
 def iso(dt: datetime | None) -> str | None:
