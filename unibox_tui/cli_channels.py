@@ -8,9 +8,7 @@ exit status 1, never a traceback, and never contain a password.
 from __future__ import annotations
 
 import asyncio
-import functools
 import json
-import os
 import signal
 import sys
 import time
@@ -20,50 +18,8 @@ from typing import Any
 
 import click
 
-from .core.errors import InvalidRequest, NotFound, UniboxError
-
-DB_HELP = "Workspace database file (default: $UNIBOX_DB, else the platform data dir)."
-
-
-def _fail(message: str) -> None:
-    click.echo(f"unibox: error: {message}", err=True)
-    sys.exit(1)
-
-
-def _guarded(f: Callable[..., Any]) -> Callable[..., Any]:
-    @functools.wraps(f)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return f(*args, **kwargs)
-        except UniboxError as error:
-            _fail(str(error))
-        except (click.exceptions.Exit, click.ClickException, click.Abort, SystemExit):
-            raise
-        except KeyboardInterrupt:
-            _fail("interrupted")
-        except Exception as error:
-            from .backends.email.errors import ChannelError
-
-            if isinstance(error, ChannelError):
-                _fail(str(error))
-            if os.environ.get("UNIBOX_DEBUG"):
-                raise
-            _fail(f"unexpected {type(error).__name__}: {error} (set UNIBOX_DEBUG=1 for details)")
-
-    return wrapper
-
-
-def _db_option(f: Callable[..., Any]) -> Callable[..., Any]:
-    return click.option("--db", "db", type=click.Path(dir_okay=False), help=DB_HELP)(f)
-
-
-def _open(db: str | None, *, create: bool = False) -> Any:
-    from .core.db import open_workspace
-
-    if db is None:  # `unibox --db X channel list`: the root group's option
-        root = click.get_current_context().find_root()
-        db = root.params.get("db")
-    return open_workspace(db, create=create)
+from .cli_common import db_option, fail, guarded, open_ws
+from .core.errors import InvalidRequest, NotFound
 
 
 def _channel(ws: Any, ref: str) -> Any:
@@ -163,8 +119,8 @@ def _apply_sender(settings: dict[str, Any], options: dict[str, Any]) -> None:
 @click.option("--folder", default="INBOX", show_default=True)
 @click.option("--no-check", is_flag=True, help="Do not test the connection before adding.")
 @_sender_options
-@_db_option
-@_guarded
+@db_option
+@guarded
 def add_email(
     inbox: str,
     address: str,
@@ -230,7 +186,7 @@ def add_email(
         probe.check()
         asyncio.run(probe.check_smtp())
 
-    ws = _open(db, create=True)
+    ws = open_ws(db, create=True)
     try:
         names = {i.name.lower() for i in q.inboxes(ws)} | {i.id for i in q.inboxes(ws)}
         if inbox.lower() not in names:
@@ -264,13 +220,13 @@ def _read_piped_password() -> str:
 
 @channel_group.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-@_db_option
-@_guarded
+@db_option
+@guarded
 def list_channels(as_json: bool, db: str | None) -> None:
     """Channels with their inbox, state and last connection status."""
     from .core import queries as q
 
-    ws = _open(db)
+    ws = open_ws(db)
     try:
         rows = q.channels(ws)
     finally:
@@ -293,7 +249,7 @@ def list_channels(as_json: bool, db: str | None) -> None:
 def _toggle(ref: str, db: str | None, enabled: bool) -> None:
     from .core import commands as cmd
 
-    ws = _open(db)
+    ws = open_ws(db)
     try:
         row = _channel(ws, ref)
         changed = cmd.set_channel_enabled(ws, row.id, enabled)
@@ -305,8 +261,8 @@ def _toggle(ref: str, db: str | None, enabled: bool) -> None:
 
 @channel_group.command("enable")
 @click.argument("channel")
-@_db_option
-@_guarded
+@db_option
+@guarded
 def enable_channel(channel: str, db: str | None) -> None:
     """Start syncing and sending on CHANNEL (id, id prefix or name)."""
     _toggle(channel, db, True)
@@ -314,8 +270,8 @@ def enable_channel(channel: str, db: str | None) -> None:
 
 @channel_group.command("disable")
 @click.argument("channel")
-@_db_option
-@_guarded
+@db_option
+@guarded
 def disable_channel(channel: str, db: str | None) -> None:
     """Stop CHANNEL: nothing is fetched or sent until it is enabled again."""
     _toggle(channel, db, False)
@@ -323,14 +279,14 @@ def disable_channel(channel: str, db: str | None) -> None:
 
 @channel_group.command("remove")
 @click.argument("channel")
-@_db_option
-@_guarded
+@db_option
+@guarded
 def remove_channel(channel: str, db: str | None) -> None:
     """Remove CHANNEL and its stored password (only if it has no conversations)."""
     from .core import commands as cmd
     from .secrets import delete_secret
 
-    ws = _open(db)
+    ws = open_ws(db)
     try:
         row = _channel(ws, channel)
         cmd.remove_channel(ws, row.id)
@@ -346,13 +302,13 @@ def remove_channel(channel: str, db: str | None) -> None:
 @channel_group.command("set")
 @click.argument("channel")
 @_sender_options
-@_db_option
-@_guarded
+@db_option
+@guarded
 def set_channel(channel: str, db: str | None, **sender: Any) -> None:
     """Change CHANNEL's sender settings and filters."""
     from .core import commands as cmd
 
-    ws = _open(db)
+    ws = open_ws(db)
     try:
         row = _channel(ws, channel)
         settings = dict(row.settings)
@@ -381,8 +337,8 @@ class _Progress:
 
 @click.command("sync")
 @click.option("--once", is_flag=True, help="Catch up, deliver what is due, then exit.")
-@_db_option
-@_guarded
+@db_option
+@guarded
 def sync_command(once: bool, db: str | None) -> None:
     """Fetch new mail and deliver queued replies; keeps running (IDLE push) unless --once.
 
@@ -391,7 +347,7 @@ def sync_command(once: bool, db: str | None) -> None:
     """
     from .engine import Engine
 
-    ws = _open(db)
+    ws = open_ws(db)
     try:
         with Engine(ws, progress=_Progress(), log=lambda line: click.echo(line, err=True)) as eng:
             if once:
@@ -408,7 +364,7 @@ def sync_command(once: bool, db: str | None) -> None:
                 )
                 failed = [r for r in report.channels if r.error]
                 if failed:
-                    _fail(f"{failed[0].name}: {failed[0].error}")
+                    fail(f"{failed[0].name}: {failed[0].error}")
             else:
                 asyncio.run(_run_forever(eng))
     finally:

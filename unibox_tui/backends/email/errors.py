@@ -12,6 +12,8 @@ import functools
 import socket
 import ssl
 
+from ...core.errors import UniboxError
+
 
 @functools.cache
 def default_tls_context() -> ssl.SSLContext:
@@ -19,7 +21,7 @@ def default_tls_context() -> ssl.SSLContext:
     return ssl.create_default_context()
 
 
-class ChannelError(Exception):
+class ChannelError(UniboxError):
     """A channel operation failed. `transient`: trying again later may work."""
 
     transient = True
