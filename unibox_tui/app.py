@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 from textual import events, work
 from textual.app import App, SystemCommand
@@ -22,7 +23,8 @@ from . import actions
 from .config import Config
 from .core import clock, queries
 from .core.db import Workspace
-from .core.errors import ConfigError, NotFound, UniboxError
+from .core.errors import ConfigError, UniboxError
+from .core.me import current_agent
 from .core.queries import AgentRow, View
 from .core.text import one_line
 from .gc_pacing import IdleCollector
@@ -49,32 +51,8 @@ def styles_dir() -> Path:
 
 
 def resolve_me(ws: Workspace, config: Config, me: str | None) -> tuple[AgentRow | None, str | None]:
-    """(the agent, a warning line). `me` (id or handle) must exist; otherwise the config's
-    handle, the workspace's default agent, then the first agent."""
-    agents = queries.agents(ws)
-
-    def find(ref: str) -> AgentRow | None:
-        handle = ref.lstrip("@").lower()
-        return next((a for a in agents if a.id == ref or a.handle == handle), None)
-
-    if me:
-        found = find(me)
-        if found is None:
-            raise NotFound(f"no agent {me!r} in this workspace; `unibox agents` lists them")
-        return found, None
-    warning = None
-    if config.agent:
-        found = find(config.agent)
-        if found:
-            return found, None
-        warning = f"config agent @{config.agent} is not in this workspace"
-    default = ws.setting("default_agent")
-    chosen = (find(default) if isinstance(default, str) else None) or (
-        agents[0] if agents else None
-    )
-    if warning and chosen:
-        warning += f"; acting as @{chosen.handle}"
-    return chosen, warning
+    """The agent whose inbox this is (core.me has the rule) and a warning line, if any."""
+    return current_agent(ws, me, config.agent, guess_first=True)
 
 
 class UniboxApp(App[None]):
@@ -89,9 +67,14 @@ class UniboxApp(App[None]):
         *,
         me: str | None = None,
         simulate: bool = False,
+        engine: bool = False,
         now: Callable[[], datetime] | None = None,
     ) -> None:
+        """`engine`: run the channel engine (sync, push, outbox delivery, snooze wake-ups)
+        on its own thread while the app runs, as `unibox` does; tests leave it off."""
         super().__init__()
+        self.run_engine = engine
+        self.engine: Any = None
         self.ws = ws
         self.config = config
         self.now: Callable[[], datetime] = now or clock.utcnow
@@ -138,6 +121,27 @@ class UniboxApp(App[None]):
         self.call_after_refresh(self.collector.start)
         if self.simulate:
             self._schedule_simulation()
+        if self.run_engine:
+            self._start_engine()
+
+    @work(thread=True, group="engine", exit_on_error=False)
+    def _start_engine(self) -> None:
+        """Start the engine off the UI thread. If `unibox sync` already runs on this
+        workspace, that engine delivers: say so and carry on."""
+        from .engine import BackgroundEngine
+
+        engine = BackgroundEngine(self.ws)
+        engine.start()
+        if engine.error is not None:
+            self.call_from_thread(
+                self.notify,
+                f"Channels are not synced by this window: {engine.error}",
+                severity="warning",
+                markup=False,
+                timeout=8,
+            )
+        else:
+            self.engine = engine
 
     def ws_has_conversations(self) -> bool:
         if self._has_conversations is None:
@@ -147,6 +151,8 @@ class UniboxApp(App[None]):
 
     def on_unmount(self) -> None:
         self.collector.stop()
+        if self.engine is not None:
+            self.engine.stop()
 
     async def on_event(self, event: events.Event) -> None:
         if isinstance(event, events.Key):

@@ -33,8 +33,10 @@ def actor(ws: Any, as_handle: str | None) -> str:
     from .config import load_config
     from .core.me import current_agent
 
-    handle = as_handle or load_config().agent
-    agent = current_agent(ws, handle)
+    configured = load_config().agent
+    # A script acts only as someone it names: a config handle that is not in this workspace
+    # is an error here, not a fallback.
+    agent, _ = current_agent(ws, as_handle or configured)
     if agent is None:
         raise InvalidRequest(
             "who are you? pass --as HANDLE or set [agent] handle in config.toml "
@@ -66,7 +68,7 @@ def run_tui(ws: Any, *, simulate: bool) -> None:
     from .config import load_config
 
     config = load_config()
-    UniboxApp(ws, config, simulate=simulate).run()
+    UniboxApp(ws, config, simulate=simulate, engine=True).run()
 
 
 # ---------------------------------------------------------------------------------- demo

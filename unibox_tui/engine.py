@@ -186,7 +186,12 @@ class Engine:
         return self._thread_key
 
     def email_channels(self) -> list[q.ChannelRow]:
-        return [c for c in q.channels(self.ws) if c.kind == "email" and c.enabled]
+        # Demo channels have no server: the demo's own stream (core.demo) delivers for them.
+        return [
+            c
+            for c in q.channels(self.ws)
+            if c.kind == "email" and c.enabled and not c.settings.get("demo")
+        ]
 
     def adapter(self, row: q.ChannelRow) -> Any:
         """The channel's adapter, rebuilt when its settings change. Raises UniboxError when
@@ -319,6 +324,7 @@ class Engine:
     # --- modes -----------------------------------------------------------------------------
     async def run_once(self) -> OnceReport:
         report = OnceReport()
+        cmd.wake_due(self.ws, now=self.now())
         for row in self.email_channels():
             report.channels.append(await _in_thread(lambda r=row: self.sync_channel(r), "sync"))
         report.delivery = await self.deliver_due()
@@ -354,6 +360,7 @@ class Engine:
     async def _outbox_loop(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
             try:
+                await _in_thread(lambda: cmd.wake_due(self.ws), "wake")  # snoozes that ended
                 await self.deliver_due()
             except UniboxError as error:
                 self.log(f"outbox: {error}")
