@@ -148,3 +148,22 @@ def test_activity_lines_are_not_searchable(team: Team) -> None:
     a = team.start("hi")
     cmd.close(team.ws, a, actor="ana")
     assert q.search(team.ws, "closed") == []
+
+
+def test_list_filters_narrow_views_and_counts(team: Team) -> None:
+    convs = populate(team)
+    cmd.create_ticket(team.ws, actor="ana", conversation_id=convs[4])
+    cmd.reply(team.ws, convs[5], "answered", actor="ana")
+
+    def ids(name: str) -> set[str]:
+        v = q.filtered(q.view("open"), name)
+        rows = {r.id for r in q.list_conversations(team.ws, v).rows}
+        assert q.count(team.ws, v)[0] == len(rows)
+        return rows
+
+    assert ids("ticket") == {convs[4]}
+    assert ids("no_ticket") == {convs[i] for i in (0, 1, 5, 6, 7)}
+    assert ids("waiting") == {convs[i] for i in (0, 1, 4, 6, 7)}
+    assert ids("unread") == {convs[i] for i in (0, 1, 6, 7)}
+    with pytest.raises(InvalidRequest, match="unknown filter"):
+        q.filtered(q.view("open"), "vip")

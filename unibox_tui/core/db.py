@@ -28,8 +28,8 @@ from .errors import NotFound, WorkspaceError
 
 # The newest migration this code knows. Opening a file at this revision needs no alembic
 # import (keeps start-up fast); anything else goes through migrations.upgrade().
-HEAD_REVISION = "0003"
-KNOWN_REVISIONS = ("0001", "0002", "0003")
+HEAD_REVISION = "0004"
+KNOWN_REVISIONS = ("0001", "0002", "0003", "0004")
 
 SQLITE_HEADER = b"SQLite format 3\x00"
 M = TypeVar("M", bound=SQLModel)

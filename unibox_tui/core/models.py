@@ -177,16 +177,20 @@ class Ticket(Changed, table=True):
     closed_at: datetime | None = ts()
 
 
+# Columns every list index carries after its sort key, so counts and the list's filters
+# (unread, waiting for us, with/without a ticket) are answered from the index alone.
+LIST_COLUMNS = ("unread", "waiting", "ticket_id")
+
+
 class Conversation(Changed, table=True):
     __tablename__ = "conversation"
     __table_args__ = (
-        # Each list view is one keyset range scan; `unread` rides along so counts are
-        # covered by the same index.
-        Index("ix_conv_time", "last_message_at", "rid", "unread"),
-        Index("ix_conv_status", "status", "last_message_at", "rid", "unread"),
-        Index("ix_conv_inbox", "inbox_id", "status", "last_message_at", "rid", "unread"),
-        Index("ix_conv_assignee", "assignee_id", "status", "last_message_at", "rid", "unread"),
-        Index("ix_conv_kind", "channel_kind", "status", "last_message_at", "rid", "unread"),
+        # Each list view is one keyset range scan over one of these.
+        Index("ix_conv_time", "last_message_at", "rid", *LIST_COLUMNS),
+        Index("ix_conv_status", "status", "last_message_at", "rid", *LIST_COLUMNS),
+        Index("ix_conv_inbox", "inbox_id", "status", "last_message_at", "rid", *LIST_COLUMNS),
+        Index("ix_conv_assignee", "assignee_id", "status", "last_message_at", "rid", *LIST_COLUMNS),
+        Index("ix_conv_kind", "channel_kind", "status", "last_message_at", "rid", *LIST_COLUMNS),
         Index("ix_conv_contact", "contact_id", "last_message_at"),
         Index("ix_conv_snoozed", "snoozed_until"),
     )

@@ -810,8 +810,10 @@ def stats(ws: Workspace) -> dict[str, int]:
 LIST_FILTERS = {
     "unread": ("Unread only", "c.unread = 1"),
     "waiting": ("Waiting for us", "c.waiting = 1"),
-    "ticket": ("With a ticket", "c.ticket_id IS NOT NULL"),
-    "no_ticket": ("Without a ticket", "c.ticket_id IS NULL"),
+    # `+` keeps the planner on the view's own index (ordered, stops after a page) instead of
+    # the ticket index followed by a sort of every match (100+ ms at 100k).
+    "ticket": ("With a ticket", "+c.ticket_id IS NOT NULL"),
+    "no_ticket": ("Without a ticket", "+c.ticket_id IS NULL"),
 }
 
 
