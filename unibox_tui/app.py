@@ -96,6 +96,7 @@ class UniboxApp(App[None]):
         self._has_conversations: bool | None = None
         self._rng = random.Random()
         self.collector = IdleCollector()
+        self._warmed = False
         self.simulate_every = SIMULATE_SECONDS
 
     @property
@@ -119,6 +120,7 @@ class UniboxApp(App[None]):
         self.set_interval(POLL_SECONDS, self._tick)
         self.theme_changed_signal.subscribe(self, self._remember_theme)
         self.call_after_refresh(self.collector.start)
+
         if self.simulate:
             self._schedule_simulation()
         if self.run_engine:
@@ -143,6 +145,14 @@ class UniboxApp(App[None]):
         else:
             self.engine = engine
 
+    @work(thread=True, group="warm-up", exit_on_error=False)
+    def _warm_up(self) -> None:
+        """Load the ORM and open the write connection after the first frame, off the UI
+        thread, so start-up paints without them and the first action does not wait."""
+        import unibox_tui.core.commands.conversations  # noqa: F401
+
+        self.ws.engine  # noqa: B018
+
     def ws_has_conversations(self) -> bool:
         if self._has_conversations is None:
             with self.ws.read() as conn:
@@ -162,6 +172,11 @@ class UniboxApp(App[None]):
     # ------------------------------------------------------------------ live updates
 
     def _tick(self) -> None:
+        if not self._warmed and self.collector.idle():
+            # Load the ORM at the first pause: a background import competes with the UI
+            # for the GIL, which the agent would feel as slow keys if they were typing.
+            self._warmed = True
+            self._warm_up()
         self.poll_changes()
         self.collector.tick()
 

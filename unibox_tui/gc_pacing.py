@@ -47,6 +47,10 @@ class IdleCollector:
     def input(self) -> None:
         self._last_input = time.monotonic()
 
+    def idle(self) -> bool:
+        """No key for IDLE_SECONDS: a good moment for work the agent should not feel."""
+        return time.monotonic() - self._last_input >= IDLE_SECONDS
+
     def tick(self) -> bool:
         """Run a full collection if the agent is idle and one is due; True if it ran."""
         now = time.monotonic()

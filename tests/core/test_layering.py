@@ -27,3 +27,13 @@ def test_cli_help_does_not_import_the_app() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_the_app_starts_without_the_orm() -> None:
+    """The inbox paints before SQLAlchemy/SQLModel load (they cost ~250 ms of start-up)."""
+    code = (
+        "import sys, unibox_tui.app, unibox_tui.cli\n"
+        "print(sorted(m for m in ('sqlalchemy', 'sqlmodel', 'alembic') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -141,3 +141,30 @@ def test_unwritable_folder_gives_one_line(tmp_path: Path) -> None:
         open_workspace(tmp_path)
     with pytest.raises(WorkspaceError, match="no workspace at"):
         open_workspace(tmp_path / "missing.db", create=False)
+
+
+def test_reads_from_many_threads_keep_a_bounded_pool_and_nested_reads_share_a_snapshot(
+    tmp_path: Path,
+) -> None:
+    import threading
+
+    from unibox_tui.core.db import READER_POOL
+
+    with open_workspace(tmp_path / "t.db") as ws:
+        threads = [threading.Thread(target=ws.change_seq) for _ in range(40)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert len(ws._idle) <= READER_POOL  # threads come and go; connections do not pile up
+        with ws.read() as outer:
+            before = outer.exec_driver_sql("SELECT value FROM sequence WHERE name='seq'").scalar()
+            writer = threading.Thread(target=lambda: cmd.create_agent(ws, "Ana", "ana"))
+            writer.start()
+            writer.join()
+            with ws.read() as inner:  # the same snapshot: the new write is not seen yet
+                assert (
+                    inner.exec_driver_sql("SELECT value FROM sequence WHERE name='seq'").scalar()
+                    == before
+                )
+        assert ws.change_seq() == before + 1

@@ -11,20 +11,24 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import threading
 import urllib.parse
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TypeVar
-
-from sqlalchemy import URL, Engine, create_engine, event, select
-from sqlalchemy.engine import Connection
-from sqlalchemy.exc import DBAPIError, OperationalError
-from sqlmodel import Session, SQLModel
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import clock
 from .errors import NotFound, WorkspaceError
+
+# SQLAlchemy and SQLModel (~250 ms to import) load with the first write, not at start-up:
+# reads go straight through sqlite3 (ReadConnection), so the inbox paints before the ORM
+# has even been imported.
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+    from sqlalchemy.engine import Connection
+    from sqlmodel import Session, SQLModel
 
 # The newest migration this code knows. Opening a file at this revision needs no alembic
 # import (keeps start-up fast); anything else goes through migrations.upgrade().
@@ -32,7 +36,8 @@ HEAD_REVISION = "0004"
 KNOWN_REVISIONS = ("0001", "0002", "0003", "0004")
 
 SQLITE_HEADER = b"SQLite format 3\x00"
-M = TypeVar("M", bound=SQLModel)
+READER_POOL = 4  # idle read connections kept (each may cache up to 8 MB of pages)
+M = TypeVar("M", bound="SQLModel")
 
 
 def default_path() -> Path:
@@ -175,12 +180,16 @@ class Tx:
         return row
 
     def get(self, model: type[M], id: str, what: str | None = None) -> M:
+        from sqlalchemy import select
+
         row = self.session.exec(select(model).where(model.id == id)).scalar_one_or_none()  # type: ignore[attr-defined,call-overload]
         if row is None:
             raise NotFound(f"no {what or model.__tablename__} with id {id}")
         return row
 
     def find(self, model: type[M], **where: Any) -> M | None:
+        from sqlalchemy import select
+
         stmt = select(model)
         for key, value in where.items():
             stmt = stmt.where(getattr(model, key) == value)
@@ -198,31 +207,133 @@ class Tx:
         return int(row.scalar_one())
 
 
-class Workspace:
-    """An open workspace database. Thread-safe: each read/write takes a pooled connection."""
+class Rows:
+    """The part of SQLAlchemy's Result that reads use, over a plain sqlite3 cursor."""
 
-    def __init__(self, path: Path, engine: Engine) -> None:
+    def __init__(self, cursor: sqlite3.Cursor) -> None:
+        self.cursor = cursor
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self.cursor)
+
+    def all(self) -> list[Any]:
+        return self.cursor.fetchall()
+
+    def first(self) -> Any:
+        return self.cursor.fetchone()
+
+    def one(self) -> Any:
+        row = self.cursor.fetchone()
+        if row is None:
+            raise LookupError("the query returned no row")
+        return row
+
+    def scalar(self) -> Any:
+        row = self.cursor.fetchone()
+        return row[0] if row else None
+
+    def scalar_one(self) -> Any:
+        return self.one()[0]
+
+    def scalars(self) -> _Scalars:
+        return _Scalars(self.cursor)
+
+
+class _Scalars:
+    def __init__(self, cursor: sqlite3.Cursor) -> None:
+        self.cursor = cursor
+
+    def __iter__(self) -> Iterator[Any]:
+        return (row[0] for row in self.cursor)
+
+    def all(self) -> list[Any]:
+        return [row[0] for row in self.cursor]
+
+
+class ReadConnection:
+    """A read connection: `exec_driver_sql(sql, params)` like SQLAlchemy's, on sqlite3."""
+
+    def __init__(self, con: sqlite3.Connection) -> None:
+        self.con = con
+
+    def exec_driver_sql(self, sql: str, params: tuple | list = ()) -> Rows:
+        return Rows(self.con.execute(sql, tuple(params)))
+
+
+class Workspace:
+    """An open workspace database. Thread-safe: reads use one sqlite3 connection per thread,
+    writes a pooled SQLAlchemy connection (created with the first write)."""
+
+    def __init__(self, path: Path, busy_timeout: float = 5.0) -> None:
         self.path = path
-        self.engine = engine
-        self._writer = engine.execution_options(sqlite_begin="IMMEDIATE")
+        self.busy_timeout = busy_timeout
+        self._engine: Engine | None = None
+        self._writer: Engine | None = None
+        self._local = threading.local()  # the connection a thread's open read() uses
+        self._idle: list[sqlite3.Connection] = []  # reader pool, shared by all threads
+        self._lock = threading.Lock()
+
+    @property
+    def engine(self) -> Engine:
+        with self._lock:
+            if self._engine is None:
+                self._engine = make_engine(self.path, self.busy_timeout)
+                self._writer = self._engine.execution_options(sqlite_begin="IMMEDIATE")
+            return self._engine
 
     @contextmanager
     def write(self, now: datetime | None = None) -> Iterator[Tx]:
         """A write transaction; commits on success, rolls back on any error."""
+        from sqlalchemy.exc import OperationalError
+        from sqlmodel import Session
+
+        self.engine  # noqa: B018  (creates the writer on first use)
         try:
             with Session(self._writer, expire_on_commit=False) as session, session.begin():
                 yield Tx(session, now or clock.utcnow())
         except OperationalError as e:
             raise _db_error(self.path, e) from e
 
+    def _take_reader(self) -> sqlite3.Connection:
+        with self._lock:
+            if self._idle:
+                return self._idle.pop()
+        con = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        _on_connect(con, int(self.busy_timeout * 1000))
+        return con
+
+    def _give_back(self, con: sqlite3.Connection) -> None:
+        with self._lock:
+            if len(self._idle) < READER_POOL:
+                self._idle.append(con)
+                return
+        con.close()  # the pool is full: many threads read at once only in bursts
+
     @contextmanager
-    def read(self) -> Iterator[Connection]:
-        """A read-only connection for queries (a consistent snapshot while it is open)."""
+    def read(self) -> Iterator[ReadConnection]:
+        """A read connection for queries: a consistent snapshot while it is open. A read
+        opened inside another on the same thread shares the outer one's snapshot."""
+        current = getattr(self._local, "con", None)
+        if current is not None:
+            yield ReadConnection(current)
+            return
         try:
-            with self.engine.connect() as conn:
-                yield conn
-        except OperationalError as e:
+            con = self._take_reader()
+            con.execute("BEGIN")
+        except sqlite3.OperationalError as e:
             raise _db_error(self.path, e) from e
+        self._local.con = con
+        try:
+            yield ReadConnection(con)
+        except sqlite3.OperationalError as e:
+            raise _db_error(self.path, e) from e
+        finally:
+            self._local.con = None
+            try:
+                con.execute("ROLLBACK")
+                self._give_back(con)
+            except sqlite3.Error:
+                con.close()
 
     def change_seq(self) -> int:
         """The latest change number: poll this to learn that anything changed."""
@@ -253,7 +364,14 @@ class Workspace:
             return conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
 
     def close(self) -> None:
-        self.engine.dispose()
+        with self._lock:
+            readers, self._idle = self._idle, []
+            engine, self._engine = self._engine, None
+        for con in readers:
+            con.close()
+        self._local = threading.local()
+        if engine is not None:
+            engine.dispose()
 
     def __enter__(self) -> Workspace:
         return self
@@ -263,6 +381,8 @@ class Workspace:
 
 
 def make_engine(path: Path, busy_timeout: float = 5.0) -> Engine:
+    from sqlalchemy import URL, create_engine, event
+
     url = URL.create("sqlite", database=str(path))  # no string pasting: `?`/`#` stay literal
     engine = create_engine(url, pool_size=8, max_overflow=8)
     event.listen(engine, "connect", _pragmas(int(busy_timeout * 1000)))
@@ -291,23 +411,27 @@ def open_workspace(
         raise WorkspaceError(
             f"folder {target.parent} is not writable (SQLite needs it for its WAL); choose --db"
         )
-    engine = make_engine(target, busy_timeout)
     try:
-        with engine.connect() as conn:
+        con = sqlite3.connect(target, isolation_level=None)
+        try:
             # journal_mode is persistent in the file; it cannot change inside a transaction.
-            raw = conn.connection.driver_connection
-            mode = raw.execute("PRAGMA journal_mode=WAL").fetchone()[0]  # type: ignore[union-attr]
-            if str(mode).lower() != "wal":
-                raise WorkspaceError(f"{target}: cannot switch to WAL mode (got {mode})")
-            conn.rollback()
+            mode = con.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+        finally:
+            con.close()
+        if str(mode).lower() != "wal":
+            raise WorkspaceError(f"{target}: cannot switch to WAL mode (got {mode})")
         if revision != HEAD_REVISION:
             from .migrations import upgrade
 
-            upgrade(engine)
-    except (DBAPIError, sqlite3.Error) as e:
-        engine.dispose()
+            engine = make_engine(target, busy_timeout)
+            try:
+                upgrade(engine)
+            finally:
+                engine.dispose()
+    except sqlite3.Error as e:
         raise _db_error(target, e) from e
-    except BaseException:
-        engine.dispose()
+    except Exception as e:
+        if isinstance(getattr(e, "orig", None), sqlite3.Error):  # SQLAlchemy's wrapper
+            raise _db_error(target, e) from e
         raise
-    return Workspace(target, engine)
+    return Workspace(target, busy_timeout)

@@ -26,7 +26,7 @@ from . import clock, outbox
 from . import demo_text as T
 from .db import Workspace, open_workspace
 from .errors import WorkspaceError
-from .models import REPLY_IDENTITY
+from .kinds import REPLY_IDENTITY
 
 DEMO_EPOCH_MS = 1_767_225_600_000  # 2026-01-01: the time bits of demo ids
 KIND_WEIGHTS = [("email", 45), ("chat", 20), ("messenger", 12), ("whatsapp", 13), ("form", 10)]

@@ -23,26 +23,20 @@ from sqlalchemy import Column, Index, Integer, String, Text, TypeDecorator, Uniq
 from sqlmodel import Field, SQLModel
 
 from . import clock
-
-CHANNEL_KINDS = ("email", "chat", "messenger", "whatsapp", "form")
-IDENTITY_KINDS = ("email", "messenger", "whatsapp", "chat", "phone")
-# Which identity a reply on each channel kind goes to (a form is answered by e-mail).
-REPLY_IDENTITY = {
-    "email": "email",
-    "form": "email",
-    "chat": "chat",
-    "messenger": "messenger",
-    "whatsapp": "whatsapp",
-}
-STATUSES = ("open", "snoozed", "closed")
-MESSAGE_KINDS = ("incoming", "outgoing", "comment", "activity")
-DELIVERY_STATES = ("queued", "sent", "failed")  # outgoing messages only; NULL otherwise
-AVAILABILITY = ("available", "away")
-INBOX_ACCESS = ("everyone", "listed")
-TICKET_PRIORITIES = ("low", "normal", "high", "urgent")
-TICKET_STATUSES = ("open", "closed")
-NOTIFICATION_KINDS = ("mention", "assigned", "new_conversation")
-OUTBOX_STATES = ("pending", "sending", "sent", "failed")
+from .kinds import (  # noqa: F401  (re-exported: models is where callers look for them)
+    AVAILABILITY,
+    CHANNEL_KINDS,
+    DELIVERY_STATES,
+    IDENTITY_KINDS,
+    INBOX_ACCESS,
+    MESSAGE_KINDS,
+    NOTIFICATION_KINDS,
+    OUTBOX_STATES,
+    REPLY_IDENTITY,
+    STATUSES,
+    TICKET_PRIORITIES,
+    TICKET_STATUSES,
+)
 
 
 class UTCDateTime(TypeDecorator):

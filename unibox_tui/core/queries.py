@@ -14,12 +14,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy.engine import Connection
-
 from . import clock
+from .db import ReadConnection as Connection
 from .db import Workspace
 from .errors import InvalidRequest, NotFound
-from .models import CHANNEL_KINDS
+from .kinds import CHANNEL_KINDS
 
 # ---------------------------------------------------------------------------------- views
 

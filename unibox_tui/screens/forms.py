@@ -15,7 +15,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, Static, TextArea
 
 from .. import actions
-from ..core.models import TICKET_PRIORITIES
+from ..core.kinds import TICKET_PRIORITIES
 from ..core.queries import AgentRow, ContactDetail, TicketRow
 from ..core.text import clean, one_line
 from ..widgets.safe_text import safe_line

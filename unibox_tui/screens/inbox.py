@@ -23,7 +23,7 @@ from textual.widgets import Footer, OptionList
 from .. import actions
 from ..core import commands, queries
 from ..core.errors import UniboxError
-from ..core.models import CHANNEL_KINDS
+from ..core.kinds import CHANNEL_KINDS
 from ..core.queries import ConversationRow, View
 from ..core.snippets import fill, person_values
 from ..core.text import clean

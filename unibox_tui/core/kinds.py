@@ -1,0 +1,22 @@
+"""The allowed values of the model's enumerations, importable without SQLModel (the TUI's
+read path starts without loading the ORM)."""
+
+CHANNEL_KINDS = ("email", "chat", "messenger", "whatsapp", "form")
+IDENTITY_KINDS = ("email", "messenger", "whatsapp", "chat", "phone")
+# Which identity a reply on each channel kind goes to (a form is answered by e-mail).
+REPLY_IDENTITY = {
+    "email": "email",
+    "form": "email",
+    "chat": "chat",
+    "messenger": "messenger",
+    "whatsapp": "whatsapp",
+}
+STATUSES = ("open", "snoozed", "closed")
+MESSAGE_KINDS = ("incoming", "outgoing", "comment", "activity")
+DELIVERY_STATES = ("queued", "sent", "failed")  # outgoing messages only; NULL otherwise
+AVAILABILITY = ("available", "away")
+INBOX_ACCESS = ("everyone", "listed")
+TICKET_PRIORITIES = ("low", "normal", "high", "urgent")
+TICKET_STATUSES = ("open", "closed")
+NOTIFICATION_KINDS = ("mention", "assigned", "new_conversation")
+OUTBOX_STATES = ("pending", "sending", "sent", "failed")
