@@ -17,8 +17,7 @@ from .dovecot import PASSWORD, Dovecot, DovecotUnavailable
 from .smtp import SmtpServer
 
 
-@pytest.fixture(scope="session")
-def dovecot() -> Iterator[Dovecot]:
+def _running_dovecot() -> Iterator[Dovecot]:
     try:
         server = Dovecot()
     except DovecotUnavailable as error:
@@ -28,21 +27,18 @@ def dovecot() -> Iterator[Dovecot]:
         yield server
     finally:
         server.close()
+
+
+@pytest.fixture(scope="session")
+def dovecot() -> Iterator[Dovecot]:
+    yield from _running_dovecot()
 
 
 @pytest.fixture
 def fresh_dovecot() -> Iterator[Dovecot]:
     """A private server for one test: for killing it, resetting it, or failed logins (Dovecot
     slows every later login from the same address after one, so keep those apart)."""
-    try:
-        server = Dovecot()
-    except DovecotUnavailable as error:
-        pytest.fail(str(error), pytrace=False)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.close()
+    yield from _running_dovecot()
 
 
 @dataclass

@@ -13,7 +13,6 @@ from collections import OrderedDict
 from collections.abc import Callable
 from datetime import datetime
 
-from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
 from textual.geometry import Size
@@ -26,7 +25,7 @@ from ..core import clock, queries
 from ..core.db import Workspace
 from ..core.queries import ConversationRow, View
 from .glyphs import UNREAD, WAITING, glyph
-from .line_api import set_virtual_size, text_style
+from .line_api import empty_line, set_virtual_size, text_style
 from .safe_text import fit, safe_line
 
 PAGE = 50  # rows per query: ~2 ms at 100k (each row looks up its contact's identity)
@@ -305,12 +304,7 @@ class ConversationList(ScrollView, can_focus=True):
         index = self.scroll_offset.y + y
         base = self._style("base")
         if not self.total:
-            if y == 1:
-                style = self._style("empty")
-                return Strip([Segment(f"  {self.empty_text}"[:width], style)]).extend_cell_length(
-                    width, base
-                )
-            return Strip.blank(width, base)
+            return empty_line(y, width, self.empty_text, self._style("empty"), base)
         selected = index == self.cursor
         key = (index, width, selected, self.has_focus and selected)
         strip = self._strips.get(key)

@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
 from textual.geometry import Size
+from textual.strip import Strip
 from textual.widget import Widget
+
+
+def empty_line(y: int, width: int, message: str, style: Style, base: Style) -> Strip:
+    """Line `y` of an empty Line API widget: its message on the second line, blank elsewhere."""
+    if y != 1:
+        return Strip.blank(width, base)
+    return Strip([Segment(f"  {message}"[:width], style)]).extend_cell_length(width, base)
 
 
 def set_virtual_size(widget: Widget, size: Size) -> None:

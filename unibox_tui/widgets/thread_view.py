@@ -30,7 +30,7 @@ from ..core import clock
 from ..core.mentions import find_mentions
 from ..core.queries import ConversationRow, MessageRow
 from .glyphs import ATTACHMENT, channel_name
-from .line_api import set_virtual_size, text_style
+from .line_api import empty_line, set_virtual_size, text_style
 from .quoted import split_quoted
 from .safe_text import safe, safe_line
 
@@ -246,12 +246,7 @@ class ThreadView(ScrollView, can_focus=True):
         index = self.scroll_offset.y + y
         base = self._style("base")
         if not self.messages:
-            if y == 1:
-                style = self._style("empty")
-                return Strip([Segment(f"  {self.empty_text}"[:width], style)]).extend_cell_length(
-                    width, base
-                )
-            return Strip.blank(width, base)
+            return empty_line(y, width, self.empty_text, self._style("empty"), base)
         if 0 <= index < len(self._lines):
             return self._lines[index].crop_extend(0, width, base)
         return Strip.blank(width, base)

@@ -340,18 +340,3 @@ def move_inbox(
                     tx, conv, f"{assignee.name} has no access to {target.name}: unassigned", by
                 )
         return True
-
-
-__all__ = [
-    "CommentResult",
-    "assign",
-    "assign_team",
-    "close",
-    "comment",
-    "mark_read",
-    "move_inbox",
-    "reopen",
-    "reply",
-    "snooze",
-    "wake_due",
-]
