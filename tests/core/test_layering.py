@@ -6,6 +6,12 @@ import subprocess
 import sys
 
 
+def fresh_python_prints(code: str) -> str:
+    """What `code` prints in a new interpreter (imports start from nothing there)."""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return out.stdout.strip()
+
+
 def test_core_and_backends_do_not_import_textual() -> None:
     code = (
         "import sys, pkgutil, importlib, unibox_tui.core, unibox_tui.backends\n"
@@ -16,8 +22,7 @@ def test_core_and_backends_do_not_import_textual() -> None:
         "        importlib.import_module(m.name)\n"
         "print(sorted(n for n in sys.modules if n == 'textual' or n.startswith('textual.')))\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "[]"
+    assert fresh_python_prints(code) == "[]"
 
 
 def test_cli_help_does_not_import_the_app() -> None:
@@ -25,8 +30,7 @@ def test_cli_help_does_not_import_the_app() -> None:
         "import sys; from click.testing import CliRunner; from unibox_tui.cli import main; "
         "CliRunner().invoke(main, ['--help']); print('textual' in sys.modules)"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "False"
+    assert fresh_python_prints(code) == "False"
 
 
 def test_the_app_starts_without_the_orm() -> None:
@@ -35,5 +39,4 @@ def test_the_app_starts_without_the_orm() -> None:
         "import sys, unibox_tui.app, unibox_tui.cli\n"
         "print(sorted(m for m in ('sqlalchemy', 'sqlmodel', 'alembic') if m in sys.modules))"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "[]"
+    assert fresh_python_prints(code) == "[]"
