@@ -40,3 +40,13 @@ def test_the_app_starts_without_the_orm() -> None:
         "print(sorted(m for m in ('sqlalchemy', 'sqlmodel', 'alembic') if m in sys.modules))"
     )
     assert fresh_python_prints(code) == "[]"
+
+
+def test_the_parse_worker_starts_without_the_orm() -> None:
+    """A large sync parses in a spawned worker: it must not pay for SQLAlchemy/SQLModel."""
+    code = (
+        "import sys, unibox_tui.backends.email.parse_worker as w\n"
+        "from unibox_tui.backends.email.channel import EmailChannel\n"
+        "print(sorted(m for m in ('sqlalchemy', 'sqlmodel', 'alembic') if m in sys.modules))"
+    )
+    assert fresh_python_prints(code) == "[]"

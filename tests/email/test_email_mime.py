@@ -239,13 +239,14 @@ def test_mail_without_headers_is_flagged_unparsed_with_stable_id() -> None:
 
 
 def test_a_parser_bug_still_yields_flagged_raw_mail(monkeypatch: pytest.MonkeyPatch) -> None:
-    from unibox_tui.backends.email import mime
+    from unibox_tui.backends.email import mime_tree
 
     def boom(*_a: object, **_k: object) -> None:
         raise RecursionError("simulated")
 
-    monkeypatch.setattr(mime, "message_from_bytes", boom)
-    raw = make_mail()
+    # The stdlib parser fails; a lone CR sends the mail to it rather than the fast path.
+    monkeypatch.setattr(mime_tree, "message_from_bytes", boom)
+    raw = make_mail().replace(b"arrived", b"arrived\rstill", 1)
     parsed = parse_email(raw)
     assert parsed.unparsed
     assert "RecursionError" in parsed.defects[0]

@@ -44,5 +44,16 @@ def clean(value: str | None) -> str:
 
 def one_line(value: str | None, limit: int = 200) -> str:
     """Clean text folded onto one line (subjects, names, previews)."""
+    if value and len(value) > limit * 8:
+        # A preview of a long body needs its start only: clean a prefix that ends at a line
+        # break (no escape sequence we remove spans one, save a rare DCS string), and the
+        # whole text only when the prefix folds to less than the limit.
+        head = value[: limit * 8]
+        cut = head.rfind("\n")
+        if cut > limit * 2:
+            head = head[:cut]
+        text = " ".join(clean(head).split())
+        if len(text) > limit:
+            return text[: limit - 1] + "…"
     text = " ".join(clean(value).split())
     return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -37,6 +37,7 @@ from .imap import (
     logout,
 )
 from .mime import ParsedEmail, parse_email
+from .parse_worker import parsed_batches
 from .settings import EmailSettings
 from .smtp import OutgoingMail, Sender, SmtpAccount, build_message, send
 
@@ -208,9 +209,8 @@ class EmailChannel:
         batch (the caller stores both in one transaction). Blocking; reuses one connection.
         A connection that fails is dropped, so the next call reconnects.
 
-        The next batches are fetched in a thread while this one parses and stores. (Parsing
-        in a worker process was measured slower: shipping parsed mail back costs more than
-        it saves.)"""
+        The next batches are fetched in a thread while this one is stored; a large sync
+        parses in a worker process meanwhile (parse_worker.py says why)."""
         with self._lock:
             try:
                 client = self._imap()
@@ -220,8 +220,12 @@ class EmailChannel:
                     FolderState.from_dict(state),
                     batch_size=self.settings.batch_size,
                 )
-                for batch in _prefetch(folder.batches()):
-                    self._store(batch, store, progress)
+                worker_args = (self.channel_id, self.settings, "", self.thread_key)
+                batches = _prefetch(folder.batches())
+                for items, batch in parsed_batches(batches, self._incoming_batch, worker_args):
+                    store(items, batch.state.to_dict())
+                    if progress is not None and batch.total:
+                        progress(batch.done, batch.total)
                 return folder.report
             except ChannelError as error:
                 if error.transient:
@@ -233,20 +237,9 @@ class EmailChannel:
                 self._drop_connection()
                 raise channel_error(error, "IMAP", self.settings.imap_host, 0) from None
 
-    def _store(
-        self,
-        batch: Batch,
-        store: Callable[[list[Incoming], dict[str, Any]], None],
-        progress: Callable[[int, int], None] | None,
-    ) -> None:
-        items = [
-            item
-            for item in (self._incoming(self.parse(m), m.uid) for m in batch.messages)
-            if item is not None
-        ]
-        store(items, batch.state.to_dict())
-        if progress is not None and batch.total:
-            progress(batch.done, batch.total)
+    def _incoming_batch(self, batch: Batch) -> list[Incoming]:
+        items = (self._incoming(self.parse(m), m.uid) for m in batch.messages)
+        return [item for item in items if item is not None]
 
     def watcher(self, on_change: Callable[[], None], **options: float) -> IdleWatcher:
         return IdleWatcher(self.imap_account(), on_change, **options)

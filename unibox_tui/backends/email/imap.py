@@ -33,6 +33,7 @@ from imapclient.exceptions import IMAPClientError, LoginError
 from imapclient.imapclient import SocketTimeout
 
 from .errors import AuthError, ChannelError, ConnectError, channel_error, default_tls_context
+from .imap_fetch import fetch_bodies
 
 DEFAULT_BATCH = 500
 # RFC 2177: servers may drop an IDLE after 30 minutes; some providers after ~10. Re-issue
@@ -278,15 +279,9 @@ class FolderSync:
         return uids
 
     def _fetch(self, uids: list[int]) -> list[FetchedMessage]:
-        response = self.client.fetch(uids, [b"BODY.PEEK[]", b"INTERNALDATE"])
-        out = []
-        for uid in uids:  # in UID order; a UID expunged meanwhile is simply absent
-            data = response.get(uid)
-            if not data or b"BODY[]" not in data:
-                continue
-            raw = data[b"BODY[]"] or b""
-            out.append(FetchedMessage(uid, bytes(raw), _aware(data.get(b"INTERNALDATE"))))
-        return out
+        found = fetch_bodies(self.client, uids)
+        # In UID order; a UID expunged meanwhile is simply absent.
+        return [FetchedMessage(uid, *found[uid]) for uid in uids if uid in found]
 
 
 def expand_sequence_set(text: str) -> list[int]:

@@ -38,7 +38,7 @@ class EmailSettings:
     deny: list[str] = field(default_factory=list)
     attachment_limit_mb: float = 25.0
     forwarded: str = "original"
-    batch_size: int = 500
+    batch_size: int = 1000
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], address: str | None = None) -> EmailSettings:

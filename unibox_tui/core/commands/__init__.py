@@ -39,8 +39,10 @@ _WHERE = {
         "Incoming",
         "IncomingAttachment",
         "IngestResult",
+        "Prepared",
         "ingest",
         "ingest_many",
+        "prepare",
         "set_sync_state",
     ),
     "notifications": ("mark_notifications_read",),
@@ -101,8 +103,10 @@ if TYPE_CHECKING:  # for type checkers and editors: the same names, eagerly
         Incoming,
         IncomingAttachment,
         IngestResult,
+        Prepared,
         ingest,
         ingest_many,
+        prepare,
         set_sync_state,
     )
     from .notifications import mark_notifications_read

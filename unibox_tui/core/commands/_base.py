@@ -98,12 +98,6 @@ def require_text(value: str, what: str) -> str:
     return value
 
 
-def require_choice(value: str, choices: tuple[str, ...], what: str) -> str:
-    if value not in choices:
-        raise InvalidRequest(f"{what} must be one of {', '.join(choices)} (got {value!r})")
-    return value
-
-
 def activity(tx: Tx, conv: Conversation, text: str, actor: Agent | None) -> Message:
     """An activity line in the thread ("Ana closed this"); also stamps the conversation."""
     message = Message(

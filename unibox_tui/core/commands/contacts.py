@@ -10,19 +10,9 @@ from ..db import Tx, Workspace
 from ..errors import InvalidRequest
 from ..ids import new_id
 from ..models import IDENTITY_KINDS, Contact, ContactIdentity
-from ._base import activity, agent_ref, contact, require_choice, who
+from ..validate import normalize_identity, require_choice
+from ._base import activity, agent_ref, contact, who
 from ._base import conversation as get_conversation
-
-
-def normalize_identity(kind: str, value: str) -> str:
-    """One spelling per identity: e-mail lower-cased, phone numbers digits with a leading +."""
-    value = value.strip()
-    if kind == "email":
-        return value.lower()
-    if kind in ("whatsapp", "phone"):
-        digits = "".join(ch for ch in value if ch.isdigit())
-        return "+" + digits if digits else value
-    return value
 
 
 def _add_identity(tx: Tx, contact_id: str, kind: str, value: str) -> ContactIdentity:

@@ -13,17 +13,18 @@ import json
 import sqlite3
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import clock
-from ..db import Tx, Workspace
 from ..errors import InvalidRequest, NotFound
 from ..ids import new_id
-from ..models import IDENTITY_KINDS, SyncState
+from ..kinds import IDENTITY_KINDS
 from ..text import one_line
 from ..threading import find_conversation
-from ._base import require_choice
-from .contacts import normalize_identity
+from ..validate import normalize_identity, require_choice
+
+if TYPE_CHECKING:
+    from ..db import Tx, Workspace
 
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 QUIET_FLAGS = frozenset({"auto_reply", "bulk", "bounce", "denied"})
@@ -66,6 +67,61 @@ class IngestResult:
     duplicate: bool
 
 
+@dataclass(slots=True)
+class Prepared:
+    """An `Incoming` with all the work that needs no database done: identity normalised,
+    text folded for display, ids made, JSON written. A channel can prepare in a worker
+    process what the single writer then only has to store (parse_worker.py)."""
+
+    inc: Incoming  # its attachments are in `attachments` below, as rows
+    identity: tuple[str, str]  # (kind, normalised value)
+    name: str
+    at: str  # created_at as stored
+    preview: str
+    subject: str
+    flags: str
+    meta_json: str
+    message_id: str
+    attachments: tuple[tuple[str, str, str, int, bytes | None, str | None], ...]
+
+
+def prepare(inc: Incoming, now: datetime | None = None) -> Prepared:
+    """Check and prepare one incoming message (raises InvalidRequest)."""
+    require_choice(inc.identity_kind, IDENTITY_KINDS, "identity kind")
+    value = normalize_identity(inc.identity_kind, inc.identity_value)
+    if not value:
+        raise InvalidRequest(f"an incoming {inc.identity_kind} message has no sender identity")
+    if inc.created_at.tzinfo is None:
+        raise InvalidRequest("incoming message time has no time zone")
+    now = now or clock.utcnow()
+    if not EARLIEST <= inc.created_at <= now + timedelta(days=1):
+        # A sender's clock (or a forged Date header) cannot put a message decades away or in
+        # the future: the message keeps its text, and takes the time it reached us.
+        inc = replace(inc, created_at=now, meta={**inc.meta, "claimed_date": str(inc.created_at)})
+    return Prepared(
+        inc=replace(inc, attachments=()),
+        identity=(inc.identity_kind, value),
+        name=one_line(inc.contact_name),
+        at=clock.to_db(inc.created_at) or "",
+        preview=one_line(inc.body or inc.subject),
+        subject=one_line(inc.subject, 300),
+        flags=" ".join(sorted(inc.flags)),
+        meta_json=json.dumps(inc.meta, default=str) if inc.meta else "{}",
+        message_id=new_id(inc.created_at),
+        attachments=tuple(
+            (
+                new_id(inc.created_at),
+                one_line(part.filename, 255) or "attachment",
+                part.content_type,
+                part.size,
+                part.data,
+                part.note,
+            )
+            for part in inc.attachments
+        ),
+    )
+
+
 class _Batch:
     """Per-transaction state of an ingest batch: the write's stamp and small caches.
 
@@ -98,13 +154,8 @@ class _Batch:
             found = self.channels[channel_id] = (row[0], row[1])
         return found
 
-    def contact(self, inc: Incoming) -> str:
-        require_choice(inc.identity_kind, IDENTITY_KINDS, "identity kind")
-        value = normalize_identity(inc.identity_kind, inc.identity_value)
-        if not value:
-            raise InvalidRequest(f"an incoming {inc.identity_kind} message has no sender identity")
-        key = (inc.identity_kind, value)
-        name = one_line(inc.contact_name)
+    def contact(self, key: tuple[str, str], name: str) -> str:
+        value = key[1]
         cached = self.contacts.get(key)
         if cached:
             return cached
@@ -155,7 +206,8 @@ def _merge_cc(meta_json: str, cc: list[str]) -> str:
     return json.dumps(meta)
 
 
-def _ingest_one(b: _Batch, inc: Incoming) -> IngestResult:
+def _ingest_one(b: _Batch, p: Prepared) -> IngestResult:
+    inc = p.inc
     kind, inbox_id = b.channel(inc.channel_id)
     if inc.external_id:
         row = b.sql(
@@ -164,21 +216,10 @@ def _ingest_one(b: _Batch, inc: Incoming) -> IngestResult:
         ).fetchone()
         if row:
             return IngestResult(row[1], row[0], created_conversation=False, duplicate=True)
-    if inc.created_at.tzinfo is None:
-        raise InvalidRequest("incoming message time has no time zone")
-    if not EARLIEST <= inc.created_at <= b.tx.now + timedelta(days=1):
-        # A sender's clock (or a forged Date header) cannot put a message decades away or in
-        # the future: the message keeps its text, and takes the time it reached us.
-        inc = replace(
-            inc,
-            created_at=b.tx.now,
-            meta={**inc.meta, "claimed_date": str(inc.created_at)},
-        )
-    contact_id = b.contact(inc)
-    reply_to = normalize_identity(inc.identity_kind, inc.identity_value)
+    contact_id = b.contact(p.identity, p.name)
+    reply_to = p.identity[1]
     quiet = bool(inc.flags & QUIET_FLAGS)
-    at = clock.to_db(inc.created_at)
-    preview = one_line(inc.body or inc.subject)
+    at, preview = p.at, p.preview
     cc = inc.meta.get("cc") or []
     conv_id = find_conversation(
         b.sql,
@@ -208,7 +249,7 @@ def _ingest_one(b: _Batch, inc: Incoming) -> IngestResult:
                 kind,
                 contact_id,
                 reply_to,
-                one_line(inc.subject, 300),
+                p.subject,
                 preview,
                 "closed" if denied else "open",
                 int(not quiet),
@@ -244,7 +285,7 @@ def _ingest_one(b: _Batch, inc: Incoming) -> IngestResult:
             sets.append("meta = ?")
             params.append(_merge_cc(meta, cc))
         b.sql(f"UPDATE conversation SET {', '.join(sets)} WHERE id = ?", (*params, conv_id))
-    message_id = new_id(inc.created_at)
+    message_id = p.message_id
     b.sql(
         "INSERT INTO message (id, conversation_id, kind, author_contact_id, channel_id, body, "
         "body_html, external_id, flags, meta, created_at, updated_at, seq) "
@@ -257,28 +298,18 @@ def _ingest_one(b: _Batch, inc: Incoming) -> IngestResult:
             inc.body,
             inc.body_html,
             inc.external_id,
-            " ".join(sorted(inc.flags)),
-            json.dumps(inc.meta, default=str) if inc.meta else "{}",
+            p.flags,
+            p.meta_json,
             at,
             b.stamp,
             b.seq,
         ),
     )
-    for part in inc.attachments:
+    for attachment_id, filename, content_type, size, data, note in p.attachments:
         b.sql(
             "INSERT INTO attachment (id, message_id, filename, content_type, size, data, note, "
             "updated_at, seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                new_id(inc.created_at),
-                message_id,
-                one_line(part.filename, 255) or "attachment",
-                part.content_type,
-                part.size,
-                part.data,
-                part.note,
-                b.stamp,
-                b.seq,
-            ),
+            (attachment_id, message_id, filename, content_type, size, data, note, b.stamp, b.seq),
         )
     return IngestResult(conv_id, message_id, created_conversation=created, duplicate=False)
 
@@ -289,21 +320,25 @@ def ingest(ws: Workspace, incoming: Incoming) -> IngestResult:
 
 def ingest_many(
     ws: Workspace,
-    items: list[Incoming],
+    items: list[Incoming] | list[Prepared],
     sync_state: tuple[str, str, dict[str, Any]] | None = None,
 ) -> list[IngestResult]:
     """Ingest a batch in one transaction, with the channel's sync state written in the same
     transaction: after a crash either both the messages and the new state are stored, or
     neither is, so the next sync neither loses nor duplicates anything."""
+    now = clock.utcnow()
+    ready = [item if isinstance(item, Prepared) else prepare(item, now) for item in items]
     with ws.write() as tx:
         batch = _Batch(tx)
-        results = [_ingest_one(batch, inc) for inc in items]
+        results = [_ingest_one(batch, p) for p in ready]
         if sync_state is not None:
             save_sync_state(tx, *sync_state)
         return results
 
 
 def save_sync_state(tx: Tx, channel_id: str, key: str, state: dict[str, Any]) -> None:
+    from ..models import SyncState  # not at import: the parse worker loads this module
+
     row = tx.find(SyncState, channel_id=channel_id, key=key)
     if row is None:
         row = SyncState(id=new_id(tx.now), channel_id=channel_id, key=key)

@@ -24,7 +24,8 @@ from ..models import (
     Team,
     TeamMember,
 )
-from ._base import agent_ref, inbox_ref, require_choice, require_text, team_ref
+from ..validate import require_choice
+from ._base import agent_ref, inbox_ref, require_text, team_ref
 
 HANDLE = re.compile(r"^[a-z0-9_](?:[a-z0-9_.-]*[a-z0-9_])?$")
 # Words in a key that would hold a secret; settings hold only where a secret comes from

@@ -8,7 +8,8 @@ from ..db import Workspace
 from ..errors import InvalidRequest
 from ..ids import new_id
 from ..models import TICKET_PRIORITIES, Ticket
-from ._base import acting_on, activity, agent_ref, conversation, require_choice, require_text
+from ..validate import require_choice
+from ._base import acting_on, activity, agent_ref, conversation, require_text
 
 
 def create_ticket(
