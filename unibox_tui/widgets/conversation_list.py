@@ -27,6 +27,7 @@ from ..core.queries import ConversationRow, View
 from .glyphs import UNREAD, WAITING, glyph
 from .line_api import empty_line, set_virtual_size, text_style
 from .safe_text import fit, safe_line
+from .scrollbar import QuietScrollBars
 
 PAGE = 50  # rows per query: ~2 ms at 100k (each row looks up its contact's identity)
 MAX_PAGES = 48
@@ -45,7 +46,7 @@ def columns(width: int) -> tuple[int, int, int]:
     return 12, 6, 1
 
 
-class ConversationList(ScrollView, can_focus=True):
+class ConversationList(QuietScrollBars, ScrollView, can_focus=True):
     """Rows of one view, newest activity first; the cursor is one highlighted row."""
 
     BINDINGS = actions.bindings(actions.LIST)
@@ -214,6 +215,18 @@ class ConversationList(ScrollView, can_focus=True):
         ahead = (index + (PREFETCH if index > old else -PREFETCH)) // PAGE
         if 0 <= ahead * PAGE < self.total and ahead not in self._pages:
             self.call_after_refresh(self._page, ahead)
+        # And draw the row the next key will highlight, so that key only swaps strips.
+        self.call_after_refresh(self._prerender_selected, index + (1 if index > old else -1))
+
+    def _prerender_selected(self, index: int) -> None:
+        width = self.scrollable_content_region.width
+        key = (index, width, True, self.has_focus)
+        if 0 <= index < self.total and width > 0 and key not in self._strips:
+            row = self.row_at(index)
+            if row is not None:
+                self._strips[key] = self._render_row(row, width, True)
+                if len(self._strips) > MAX_STRIPS:
+                    self._strips.popitem(last=False)
 
     def _scroll_cursor_visible(self) -> None:
         height = self.scrollable_content_region.height or self.size.height

@@ -33,6 +33,7 @@ from .glyphs import ATTACHMENT, channel_name
 from .line_api import empty_line, set_virtual_size, text_style
 from .quoted import split_quoted
 from .safe_text import safe, safe_line
+from .scrollbar import QuietScrollBars
 
 MAX_CACHED_BLOCKS = 300  # a couple of long threads; each block is a handful of strips
 FIRST_SCREENS = 2  # laid out before the first frame: two screens of the newest messages
@@ -64,7 +65,7 @@ def size_label(size: int) -> str:
     return f"{size} B"
 
 
-class ThreadView(ScrollView, can_focus=True):
+class ThreadView(QuietScrollBars, ScrollView, can_focus=True):
     BINDINGS = actions.bindings(actions.THREAD)
     COMPONENT_CLASSES = {
         "thread--incoming",
