@@ -646,3 +646,36 @@ def test_without_a_sent_folder_the_reply_still_goes_out(
         d.ws.close()
     finally:
         server.close()
+
+
+def test_a_large_sync_parses_in_the_worker_and_threads_the_same(
+    desk: Desk, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from unibox_tui.backends.email import parse_worker
+
+    monkeypatch.setattr(parse_worker, "MIN_MESSAGES", 1)  # a test-sized sync uses the worker
+    mails = []
+    for t in range(10):
+        ids = [f"<t{t}m{n}@customer.example>" for n in range(3)]
+        for n, mid in enumerate(ids):
+            mails.append(
+                make_mail(
+                    message_id=mid,
+                    subject=("Re: " if n else "") + f"Case {t}",
+                    in_reply_to=ids[n - 1] if n else None,
+                    references=" ".join(ids[:n]) or None,
+                    sender=f"Customer {t} <c{t}@customer.example>",
+                )
+            )
+    desk.box.server.seed_maildir(desk.box.user, mails)
+    progress: list[tuple[str, int, int]] = []
+    report = desk.once(progress=lambda *a: progress.append(a))
+    assert report.ok and report.channels[0].new == 30
+    assert progress[-1] == ("Support mail", 30, 30)
+    convs = desk.conversations()
+    assert sorted((subject, count) for _, subject, count, _ in convs) == sorted(
+        (f"Case {t}", 3) for t in range(10)
+    )
+    assert len({m[2] for m in desk.messages()}) == 30
+    assert q.sync_state(desk.ws, desk.channel, "imap:INBOX")["last_uid"] == 30
+    assert desk.once().channels[0].new == 0
