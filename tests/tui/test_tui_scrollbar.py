@@ -68,3 +68,21 @@ async def test_the_list_bar_repaints_only_when_the_thumb_moves(tmp_path: Path) -
             assert _on_screen(bar) == _textual_bar(bar)
     finally:
         ws.close()
+
+
+async def test_the_bar_takes_the_new_colours_when_the_theme_changes(make_app) -> None:
+    app = make_app()
+    async with app.run_test(size=(80, 12)) as pilot:
+        await settle(pilot)
+        bar = app.screen.conv_list.vertical_scrollbar
+        assert isinstance(bar, QuietScrollBar) and bar.display
+        before = {s.style for strip in bar.render_lines(bar.size.region) for s in strip}
+        app.theme = "textual-light" if app.theme != "textual-light" else "textual-dark"
+        await settle(pilot)
+        after = {s.style for strip in bar.render_lines(bar.size.region) for s in strip}
+        expected = bar.render().style  # type: ignore[attr-defined]
+        assert after != before
+        assert all(s.bgcolor == expected.bgcolor for s in after if s and not s.reverse), (
+            after,
+            expected,
+        )

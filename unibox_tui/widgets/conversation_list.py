@@ -25,7 +25,7 @@ from ..core import clock, queries
 from ..core.db import Workspace
 from ..core.queries import ConversationRow, View
 from .glyphs import UNREAD, WAITING, glyph
-from .line_api import empty_line, set_virtual_size, text_style
+from .line_api import ComponentStyles, empty_line, set_virtual_size
 from .safe_text import fit, safe_line
 from .scrollbar import QuietScrollBars
 
@@ -104,7 +104,10 @@ class ConversationList(QuietScrollBars, ScrollView, can_focus=True):
         self._pages: OrderedDict[int, list[ConversationRow]] = OrderedDict()
         self._strips: OrderedDict[tuple[int, int, bool, bool], Strip] = OrderedDict()
         self._selected_id: str | None = None
-        self._styles: dict[str, Style] = {}
+        # Text styles keep the row's (cursor) background.
+        self._style = ComponentStyles(
+            self, "conversation-list", {"dim", "mark", "unread"}.__contains__
+        )
         # Called at once when the cursor lands on another row. A message would reach the
         # screen only after a frame was drawn, so the thread would lag the list by a frame.
         self.on_cursor: Callable[[ConversationRow | None], None] | None = None
@@ -294,23 +297,7 @@ class ConversationList(QuietScrollBars, ScrollView, can_focus=True):
     def notify_style_update(self) -> None:
         super().notify_style_update()
         self._strips.clear()
-        self._styles.clear()
-
-    def _style(self, name: str) -> Style:
-        """Component styles, looked up once per theme (rich_style walks the DOM)."""
-        style = self._styles.get(name)
-        if style is None:
-            if name == "base":
-                style = self.rich_style
-            else:
-                component = f"conversation-list--{name}"
-                # Text styles keep the row's (cursor) background.
-                if name in ("dim", "mark", "unread"):
-                    style = text_style(self, component)
-                else:
-                    style = self.get_component_rich_style(component)
-            self._styles[name] = style
-        return style
+        self._style.clear()
 
     def render_line(self, y: int) -> Strip:
         width = self.scrollable_content_region.width

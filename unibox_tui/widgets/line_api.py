@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
@@ -41,27 +43,56 @@ class TextLine(Widget):
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
         self.text = Text()
+        self._lines: list[Text] = []
 
     def show(self, text: Text) -> None:
         if text != self.text:
             self.text = text
+            self._lines = list(text.split("\n", allow_blank=True))
             self.refresh()
 
     def render_line(self, y: int) -> Strip:
         # Straight from the Text: Widget.render() goes through Textual's Visual pipeline,
         # which cost ~0.3 ms a line, and the thread header changes on every `j`.
         width = self.content_region.width
-        lines = self.text.split("\n", allow_blank=True)
         style = self.rich_style
-        if y >= len(lines) or width <= 0:
+        if y >= len(self._lines) or width <= 0:
             return Strip.blank(max(width, 0), style)
-        line = lines[y]
+        line = self._lines[y].copy()
         line.truncate(width, overflow="ellipsis")
         console = self.app.console
         strip = Strip(list(line.render(console)))
         if line.style:  # Text.render leaves the Text's own base style to the caller
             strip = strip.apply_style(console.get_style(line.style))
         return strip.apply_style(style).extend_cell_length(width, style).crop(0, width)
+
+
+class ComponentStyles:
+    """A Line API widget's component styles, looked up once per theme (`rich_style` walks
+    the DOM, too slow for every line). `is_text(name)`: the component is laid over a row or
+    block that has its own background, so only its foreground is taken (text_style)."""
+
+    def __init__(self, widget: Widget, prefix: str, is_text: Callable[[str], bool]) -> None:
+        self.widget = widget
+        self.prefix = prefix
+        self.is_text = is_text
+        self.cache: dict[str, Style] = {}
+
+    def __call__(self, name: str) -> Style:
+        style = self.cache.get(name)
+        if style is None:
+            widget = self.widget
+            if name == "base":
+                style = widget.rich_style
+            elif self.is_text(name):
+                style = text_style(widget, f"{self.prefix}--{name}")
+            else:
+                style = widget.get_component_rich_style(f"{self.prefix}--{name}")
+            self.cache[name] = style
+        return style
+
+    def clear(self) -> None:
+        self.cache.clear()
 
 
 def text_style(widget: Widget, component: str) -> Style:

@@ -68,18 +68,20 @@ class QuietScrollBar(ScrollBar):
         self._changed()
 
     _lines_key: Any = None
-    _lines: list[Strip] = []
+    _lines: tuple[Strip, ...] = ()
 
     def render_lines(self, crop: Region) -> list[Strip]:
         # The bar straight to strips: a scrollbar has no padding, border or content styles
-        # for the style cache to apply, and that per-line work was most of its cost.
+        # for the style cache to apply, and that per-line work was most of its cost. The
+        # renderable carries the colours (theme, hover, grab), so it is part of the key.
         width, height = self.size
-        key = (self._drawn, width, height, self.grabbed, self.mouse_over, self.parent.styles)
+        renderable = self.render()
+        key = (self._drawn, width, height, getattr(renderable, "style", None))
         if key != self._lines_key or len(self._lines) != height:
             console = self.app.console
             options = console.options.update_dimensions(width, height)
-            rendered = console.render_lines(self.render(), options, pad=True)
-            self._lines = [Strip(line, width) for line in rendered]
+            rendered = console.render_lines(renderable, options, pad=True)
+            self._lines = tuple(Strip(line, width) for line in rendered)
             self._lines_key = key
         return [line.crop(crop.x, crop.right) for line in self._lines[crop.y : crop.bottom]]
 

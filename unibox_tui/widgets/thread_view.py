@@ -30,7 +30,7 @@ from ..core import clock
 from ..core.mentions import find_mentions
 from ..core.queries import ConversationRow, MessageRow
 from .glyphs import ATTACHMENT, channel_name
-from .line_api import empty_line, set_virtual_size, text_style
+from .line_api import ComponentStyles, empty_line, set_virtual_size
 from .quoted import split_quoted
 from .safe_text import safe, safe_line
 from .scrollbar import QuietScrollBars
@@ -118,7 +118,9 @@ class ThreadView(QuietScrollBars, ScrollView, can_focus=True):
         # Rendered messages by (id, width, quotes shown, content): a live refresh or a
         # return to a thread re-renders only what changed.
         self._blocks: OrderedDict[tuple, list[Strip]] = OrderedDict()
-        self._styles: dict[str, Style] = {}
+        # Inline styles (meta, header, mention, ...) must not carry the widget's background
+        # over a message block's own.
+        self._style = ComponentStyles(self, "thread", lambda name: name not in BLOCK_STYLES)
 
     # ------------------------------------------------------------------ data
 
@@ -184,7 +186,7 @@ class ThreadView(QuietScrollBars, ScrollView, can_focus=True):
 
     def notify_style_update(self) -> None:
         super().notify_style_update()
-        self._styles.clear()
+        self._style.clear()
         self._blocks.clear()
         self._invalidate()
 
@@ -251,23 +253,6 @@ class ThreadView(QuietScrollBars, ScrollView, can_focus=True):
         if 0 <= index < len(self._lines):
             return self._lines[index].crop_extend(0, width, base)
         return Strip.blank(width, base)
-
-    def _style(self, name: str) -> Style:
-        """Component styles, looked up once per theme (rich_style walks the DOM)."""
-        style = self._styles.get(name)
-        if style is None:
-            if name == "base":
-                style = self.rich_style
-            else:
-                component = f"thread--{name}"
-                # Inline styles (meta, header, mention, ...) must not carry the widget's
-                # background over a message block's own.
-                if name in BLOCK_STYLES:
-                    style = self.get_component_rich_style(component)
-                else:
-                    style = text_style(self, component)
-            self._styles[name] = style
-        return style
 
     def _prepend(self, width: int, *, count: int = 0, min_lines: int = 0) -> int:
         """Lay out older messages (before `_laid_from`), newest first, until `count`

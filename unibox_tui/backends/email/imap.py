@@ -25,7 +25,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from imapclient import IMAPClient
@@ -307,14 +307,6 @@ def _count_uids(vanished: bytes | str) -> int:
         elif part.strip().isdigit():
             total += 1
     return total
-
-
-def _aware(value: Any) -> datetime | None:
-    if not isinstance(value, datetime):
-        return None
-    if value.tzinfo is None:  # imapclient normalises INTERNALDATE to local naive time
-        return value.astimezone(UTC)
-    return value.astimezone(UTC)
 
 
 def _connection_error(error: BaseException) -> ChannelError:

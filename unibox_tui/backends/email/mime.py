@@ -194,7 +194,7 @@ def _raw_headers(msg: Message) -> dict[str, list[str]]:
 
 
 # One plain address, `Name <local@domain>` or `local@domain`: most From/To/Cc values. These
-# read the same through getaddresses() (tests/email/test_email_mime.py compares the two), which
+# read the same through getaddresses() (tests/email/test_email_mime_tree.py compares the two), which
 # is a character-at-a-time Python parser and was a tenth of all parsing time.
 _ATOM_ADDRESS = r"[A-Za-z0-9_%+=-]+(?:\.[A-Za-z0-9_%+=-]+)*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*"
 _PLAIN_ADDRESS = re.compile(
@@ -270,7 +270,8 @@ def _part_text(part: Message) -> str:
 
 
 def _filename(part: Message) -> str | None:
-    if "content-disposition" not in part and "name" not in (part.get("content-type") or ""):
+    ctype = (part.get("content-type") or "").lower()
+    if "content-disposition" not in part and "name" not in ctype:
         return None  # the usual body part: skip two header parameter parses
     try:
         name = part.get_filename()
