@@ -186,6 +186,20 @@ def test_identity_name_upgrades_from_address(team: Team) -> None:
     assert q.conversation(team.ws, a.conversation_id).contact_name == "Zoë Ng"
 
 
+def test_identity_name_upgrades_within_one_batch(team: Team) -> None:
+    # An initial sync stores a thousand messages a transaction: a name that first appears
+    # later in the batch than the bare address must still reach the contact (it did not).
+    first, _ = cmd.ingest_many(
+        team.ws,
+        [
+            team.incoming("x", name="", who="zoe@example.com"),
+            team.incoming("y", name="Zoë Ng", who="zoe@example.com", subject="Other", at=later(2)),
+            team.incoming("z", name="Somebody Else", who="zoe@example.com", at=later(3)),
+        ],
+    )[:2]
+    assert q.conversation(team.ws, first.conversation_id).contact_name == "Zoë Ng"
+
+
 def test_cc_is_kept_on_the_conversation(team: Team) -> None:
     r = cmd.ingest(
         team.ws, team.incoming("x", meta={"cc": ["boss@example.com"]}, external_id="cc1@x")

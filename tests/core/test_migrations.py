@@ -49,6 +49,8 @@ def test_a_workspace_from_the_first_schema_upgrades_on_open(tmp_path: Path) -> N
         # And the upgraded file takes new writes like a new one.
         cmd.comment(ws, "c1", "upgraded fine", actor="ana")
         assert ws.change_seq() == 2
+        # 0005 dropped the per-row insert triggers: new rows are indexed at commit instead.
+        assert [h.row.id for h in q.search(ws, "upgraded")] == ["c1"]
     with open_workspace(path) as ws:  # the second open is the fast path
         assert ws.revision() == HEAD_REVISION
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+
 import pytest
 
 from tests.conftest import Team, later
@@ -123,6 +125,50 @@ def test_search_sees_new_writes_and_contact_renames(team: Team) -> None:
     cmd.update_contact(team.ws, q.conversation(team.ws, a).contact_id, name="Wilhelmina Zed")
     assert [h.row.id for h in q.search(team.ws, "wilhelmina")] == [a]
     assert q.search(team.ws, "carla") == []
+
+
+def test_a_batch_indexes_each_new_row_once_even_when_its_contact_is_renamed(team: Team) -> None:
+    # Rows enter the index at commit (core/search_index.py). Here the second message renames
+    # the contact, which re-indexes the new conversation through a trigger before the
+    # commit; it must be indexed once, not twice (a second insert of its rowid fails).
+    results = cmd.ingest_many(
+        team.ws,
+        [
+            team.incoming("first about walruses", name="", who="oyster@x.io", subject="Tusks"),
+            team.incoming("second", name="Olga Oyster", who="oyster@x.io", subject="Other"),
+            team.incoming("third note", who="third@x.io", name="Third", subject="Tusks too"),
+        ],
+    )
+    first, second, third = (r.conversation_id for r in results)
+    assert [h.row.id for h in q.search(team.ws, "walruses")] == [first]
+    assert sorted(h.row.id for h in q.search(team.ws, "olga")) == sorted([first, second])
+    assert [h.row.id for h in q.search(team.ws, "tusks too")] == [third]
+    with team.ws.read() as conn:
+        indexed = conn.exec_driver_sql(
+            "SELECT c.id, f.contact FROM conversation_fts f JOIN conversation c ON c.rid = f.rowid"
+        ).all()
+    assert sorted(indexed) == sorted(
+        [(first, "Olga Oyster "), (second, "Olga Oyster "), (third, "Third ")]
+    )
+    con = sqlite3.connect(team.ws.path)
+    for table in ("message_fts", "conversation_fts"):  # raises if the index disagrees
+        con.execute(f"INSERT INTO {table}({table}, rank) VALUES ('integrity-check', 1)")
+    con.close()
+
+
+def test_rows_written_outside_ingest_are_searchable_at_once(team: Team) -> None:
+    a = team.start("hello")
+    cmd.reply(team.ws, a, "We shipped the replacement capybara", actor="ana")
+    cmd.comment(team.ws, a, "@bo the capybara is fragile", actor="ana")
+    hits = q.search(team.ws, "capybara")
+    assert [h.row.id for h in hits] == [a]
+    with team.ws.read() as conn:
+        assert (
+            conn.exec_driver_sql(
+                "SELECT count(*) FROM message_fts WHERE message_fts MATCH 'capybara'"
+            ).scalar()
+            == 2
+        )
 
 
 @pytest.mark.parametrize(

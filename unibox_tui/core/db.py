@@ -19,7 +19,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from . import clock
+from . import clock, search_index
 from .errors import NotFound, WorkspaceError
 
 # SQLAlchemy and SQLModel (~250 ms to import) load with the first write, not at start-up:
@@ -32,8 +32,8 @@ if TYPE_CHECKING:
 
 # The newest migration this code knows. Opening a file at this revision needs no alembic
 # import (keeps start-up fast); anything else goes through migrations.upgrade().
-HEAD_REVISION = "0004"
-KNOWN_REVISIONS = ("0001", "0002", "0003", "0004")
+HEAD_REVISION = "0005"
+KNOWN_REVISIONS = ("0001", "0002", "0003", "0004", "0005")
 
 SQLITE_HEADER = b"SQLite format 3\x00"
 READER_POOL = 4  # idle read connections kept (each may cache up to 8 MB of pages)
@@ -156,6 +156,13 @@ class Tx:
         self.session = session
         self.now = now
         self._seq: int | None = None
+        self._run = session.connection().exec_driver_sql
+        self._since = search_index.marks(self._run)  # before this write inserts anything
+
+    def finish(self) -> None:
+        """Before the commit: write what is pending and index the rows this write inserted."""
+        self.session.flush()
+        search_index.index_new(self._run, self._since)
 
     @property
     def seq(self) -> int:
@@ -290,7 +297,9 @@ class Workspace:
         self.engine  # noqa: B018  (creates the writer on first use)
         try:
             with Session(self._writer, expire_on_commit=False) as session, session.begin():
-                yield Tx(session, now or clock.utcnow())
+                tx = Tx(session, now or clock.utcnow())
+                yield tx
+                tx.finish()
         except OperationalError as e:
             raise _db_error(self.path, e) from e
 

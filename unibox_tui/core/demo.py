@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from . import clock, outbox
+from . import clock, outbox, search_index
 from . import demo_text as T
 from .db import Workspace, open_workspace
 from .errors import WorkspaceError
@@ -109,14 +109,7 @@ def build_demo(
             con.execute(f"DROP TRIGGER {name}")
         counts = _generate(con, random.Random(seed), conversations, now)
         # Fill the search index once, in bulk, then put the per-row triggers back.
-        con.execute(
-            "INSERT INTO message_fts(rowid, body) SELECT rid, body FROM message WHERE kind != 'activity'"
-        )
-        con.execute(
-            "INSERT INTO conversation_fts(rowid, subject, contact) SELECT c.rid, c.subject, "
-            "ct.name || ' ' || coalesce(ct.company, '') FROM conversation c "
-            "JOIN contact ct ON ct.id = c.contact_id"
-        )
+        search_index.index_new(con.execute, (0, 0))
         for _, sql in triggers:
             con.execute(sql)
         con.execute("UPDATE sequence SET value = 1 WHERE name = 'seq'")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import queue
 import ssl
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage
@@ -17,7 +17,7 @@ from typing import Any
 
 from imapclient import IMAPClient
 
-from ...core.commands import Incoming, IncomingAttachment
+from ...core.commands import Incoming, IncomingAttachment, Prepared
 from ...core.errors import UniboxError
 from . import tokens
 from .errors import ChannelError, channel_error, default_tls_context
@@ -202,7 +202,7 @@ class EmailChannel:
     def sync(
         self,
         state: dict[str, Any],
-        store: Callable[[list[Incoming], dict[str, Any]], None],
+        store: Callable[[Sequence[Incoming | Prepared], dict[str, Any]], None],
         progress: Callable[[int, int], None] | None = None,
     ) -> SyncReport:
         """Fetch what is new since `state` and hand it to `store(items, new_state)` batch by
@@ -237,8 +237,8 @@ class EmailChannel:
                 self._drop_connection()
                 raise channel_error(error, "IMAP", self.settings.imap_host, 0) from None
 
-    def _incoming_batch(self, batch: Batch) -> list[Incoming]:
-        items = (self._incoming(self.parse(m), m.uid) for m in batch.messages)
+    def _incoming_batch(self, messages: list[FetchedMessage]) -> list[Incoming]:
+        items = (self._incoming(self.parse(m), m.uid) for m in messages)
         return [item for item in items if item is not None]
 
     def watcher(self, on_change: Callable[[], None], **options: float) -> IdleWatcher:

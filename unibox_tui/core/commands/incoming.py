@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -136,7 +137,7 @@ class _Batch:
         self.seq = tx.seq
         self.stamp = clock.to_db(tx.now)
         self.channels: dict[str, tuple[str, str]] = {}  # id -> (kind, inbox_id)
-        self.contacts: dict[tuple[str, str], str] = {}  # (kind, value) -> contact id
+        self.contacts: dict[tuple[str, str], tuple[str, str]] = {}  # identity -> (id, name)
 
     def sql(self, statement: str, params: tuple = ()) -> sqlite3.Cursor:
         # The DBAPI cursor of the transaction's own connection: same transaction, none of
@@ -157,8 +158,20 @@ class _Batch:
     def contact(self, key: tuple[str, str], name: str) -> str:
         value = key[1]
         cached = self.contacts.get(key)
-        if cached:
-            return cached
+        if cached is None:
+            cached = self.contacts[key] = self._find_contact(key, name)
+        contact_id, current = cached
+        # A name upgrades a contact known only by its address (or by nothing).
+        if name and name != current and (not current or current == value):
+            self.sql(
+                "UPDATE contact SET name = ?, seq = ?, updated_at = ? WHERE id = ?",
+                (name, self.seq, self.stamp, contact_id),
+            )
+            self.contacts[key] = (contact_id, name)
+        return contact_id
+
+    def _find_contact(self, key: tuple[str, str], name: str) -> tuple[str, str]:
+        """(id, current name) of the contact with this identity, created if there is none."""
         row = self.sql(
             "SELECT c.id, c.name, c.merged_into_id FROM contact_identity i "
             "JOIN contact c ON c.id = i.contact_id WHERE i.kind = ? AND i.value = ?",
@@ -172,25 +185,20 @@ class _Batch:
                     "SELECT id, name, merged_into_id FROM contact WHERE id = ?", (merged,)
                 ).fetchone()
                 seen.add(contact_id)
-            if name and (not current or current == value):
-                self.sql(
-                    "UPDATE contact SET name = ?, seq = ?, updated_at = ? WHERE id = ?",
-                    (name, self.seq, self.stamp, contact_id),
-                )
-        else:
-            contact_id = new_id(self.tx.now)
-            self.sql(
-                "INSERT INTO contact (id, name, notes, created_at, updated_at, seq) "
-                "VALUES (?, ?, '', ?, ?, ?)",
-                (contact_id, name or value, self.stamp, self.stamp, self.seq),
-            )
-            self.sql(
-                "INSERT INTO contact_identity (id, contact_id, kind, value, updated_at, seq) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                (new_id(self.tx.now), contact_id, key[0], key[1], self.stamp, self.seq),
-            )
-        self.contacts[key] = contact_id
-        return contact_id
+            return contact_id, current
+        contact_id = new_id(self.tx.now)
+        current = name or key[1]
+        self.sql(
+            "INSERT INTO contact (id, name, notes, created_at, updated_at, seq) "
+            "VALUES (?, ?, '', ?, ?, ?)",
+            (contact_id, current, self.stamp, self.stamp, self.seq),
+        )
+        self.sql(
+            "INSERT INTO contact_identity (id, contact_id, kind, value, updated_at, seq) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (new_id(self.tx.now), contact_id, key[0], key[1], self.stamp, self.seq),
+        )
+        return contact_id, current
 
     def activity(self, conversation_id: str, text: str, at: str) -> None:
         self.sql(
@@ -320,7 +328,7 @@ def ingest(ws: Workspace, incoming: Incoming) -> IngestResult:
 
 def ingest_many(
     ws: Workspace,
-    items: list[Incoming] | list[Prepared],
+    items: Sequence[Incoming | Prepared],
     sync_state: tuple[str, str, dict[str, Any]] | None = None,
 ) -> list[IngestResult]:
     """Ingest a batch in one transaction, with the channel's sync state written in the same
