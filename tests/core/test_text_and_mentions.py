@@ -35,6 +35,22 @@ def test_one_line_folds_and_truncates() -> None:
     assert one_line("x" * 300, 10) == "x" * 9 + "…"
 
 
+@given(
+    st.lists(
+        st.text(st.sampled_from("ab \t\r\n\x07\u202e"), max_size=120)
+        | st.sampled_from(["", "x" * 500, " " * 900, "\n" * 300, "\x1b[31m", "\x1b]0;t\x07"]),
+        max_size=12,
+    ).map("".join),
+    st.sampled_from([10, 50, 200]),
+)
+def test_one_line_of_a_long_text_is_the_fold_of_all_of_it(value: str, limit: int) -> None:
+    # one_line cleans only a prefix of long text (previews of long bodies); what it returns
+    # must be what folding the whole text gives.
+    whole = " ".join(clean(value).split())
+    expected = whole if len(whole) <= limit else whole[: limit - 1] + "…"
+    assert one_line(value, limit) == expected
+
+
 def test_mentions() -> None:
     text = "@ana, ping @Bo.Chen. and mail ana@x.com or @@weird @-no @x_y-z"
     assert mentioned_handles(text) == ["ana", "bo.chen", "x_y-z"]

@@ -37,20 +37,24 @@ def clean(value: str | None) -> str:
     """
     if not value:
         return ""
-    value = value.replace("\r\n", "\n").replace("\r", "\n")
-    value = _ESCAPES.sub("", value)
+    if "\r" in value:
+        value = value.replace("\r\n", "\n").replace("\r", "\n")
+    if "\x1b" in value or "\x9b" in value or "\x9d" in value:  # a fast scan first: rare
+        value = _ESCAPES.sub("", value)
     return _CONTROLS.sub("", value)
 
 
 def one_line(value: str | None, limit: int = 200) -> str:
     """Clean text folded onto one line (subjects, names, previews)."""
-    if value and len(value) > limit * 8:
+    for size in (limit * 2, limit * 8):
+        if not value or len(value) <= size:
+            break
         # A preview of a long body needs its start only: clean a prefix that ends at a line
-        # break (no escape sequence we remove spans one, save a rare DCS string), and the
-        # whole text only when the prefix folds to less than the limit.
-        head = value[: limit * 8]
+        # break (no escape sequence we remove spans one, save a rare DCS string), a longer
+        # one when it folds to less than the limit, and the whole text only after that.
+        head = value[:size]
         cut = head.rfind("\n")
-        if cut > limit * 2:
+        if cut > size // 4:
             head = head[:cut]
         text = " ".join(clean(head).split())
         if len(text) > limit:
