@@ -7,7 +7,7 @@ from collections.abc import Callable
 from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
-from textual.geometry import Size
+from textual.geometry import Region, Size
 from textual.strip import Strip
 from textual.widget import Widget
 
@@ -109,3 +109,46 @@ def text_style(widget: Widget, component: str) -> Style:
         strike=full.strike,
         reverse=full.reverse,
     )
+
+
+def plain_render_lines(widget: Widget, crop: Region) -> list[Strip] | None:
+    """`Widget.render_lines` for a Line API widget drawn without border, outline, padding,
+    tint, opacity or hatch — what Textual's style cache returns then, without its per-line
+    work (it re-derives all of those for every line: ~40 µs a line). None when the widget
+    has any of them: use the style cache.
+
+    Only for widgets whose `render_line` is a cheap lookup of ready strips (it is called
+    for every line of `crop`, where the style cache would reuse its own copies). The strips
+    of unchanged lines come back from the Strip caches, so nothing is rebuilt for them.
+    tests/tui/test_tui_render_lines.py checks the result equals the style cache's."""
+    styles = widget.styles
+    if (
+        any(styles.padding)
+        or any(edge for edge, _ in styles.border)
+        or any(edge for edge, _ in styles.outline)
+        or styles.tint.a
+        or widget.opacity != 1.0
+        or styles.text_opacity != 1.0
+        or (styles.has_rule("hatch") and styles.hatch != "none")
+    ):
+        return None
+    width = widget.region.width
+    content_width, content_height = widget.content_region.size
+    if content_width != width:
+        return None
+    base_background, background = widget.background_colors
+    inner = widget._styles_cache.get_inner_outer(base_background, background)[0].rich_style
+    filters = widget.get_line_filters()
+    strips: list[Strip] = []
+    for y in crop.line_range:
+        if y < content_height:
+            strip = widget.render_line(y).adjust_cell_length(content_width, inner)
+        else:
+            strip = Strip.blank(content_width, inner)
+        for line_filter in filters:
+            strip = strip.apply_filter(line_filter, background)
+        strips.append(strip)
+    if crop.column_span != (0, width):
+        x1, x2 = crop.column_span
+        strips = [strip.crop(x1, x2) for strip in strips]
+    return strips
