@@ -1,14 +1,18 @@
-"""The thread draws its lines straight to strips (line_api.plain_render_lines): what it
-hands the compositor must equal what Textual's style cache would have, in every state."""
+"""The thread and the list draw their lines straight to strips (line_api.PlainLines): what
+they hand the compositor must equal what Textual's style cache would have, in every state."""
 
 from __future__ import annotations
 
 from textual.filter import Monochrome
 from textual.geometry import Region
 from textual.widget import Widget
-from tui_world import settle
+from tui_world import NOW, settle
 
-from unibox_tui.widgets.line_api import plain_render_lines
+from unibox_tui.app import UniboxApp
+from unibox_tui.config import Config
+from unibox_tui.core.db import open_workspace
+from unibox_tui.core.demo import build_demo
+from unibox_tui.widgets.line_api import PlainLines, plain_render_lines
 from unibox_tui.widgets.thread_view import ThreadView
 
 
@@ -16,15 +20,17 @@ def _segments(strips: list) -> list[list[tuple]]:
     return [[(s.text, s.style, s.control) for s in strip] for strip in strips]
 
 
-def _same_as_textual(thread: ThreadView, crop: Region) -> None:
-    ours = plain_render_lines(thread, crop)
+def _same_as_textual(widget: Widget, crop: Region) -> None:
+    ours = plain_render_lines(widget, crop)
     assert ours is not None  # the default look takes the fast path
-    thread._styles_cache.clear()  # the reference is rendered from scratch
-    reference = Widget.render_lines(thread, crop)
+    widget._styles_cache.clear()  # the reference is rendered from scratch
+    reference = Widget.render_lines(widget, crop)
     assert _segments(ours) == _segments(reference)
-    assert [s.cell_length for s in ours] == [s.cell_length for s in reference] == [
-        crop.width
-    ] * crop.height
+    assert (
+        [s.cell_length for s in ours]
+        == [s.cell_length for s in reference]
+        == [crop.width] * crop.height
+    )
 
 
 async def test_the_thread_draws_what_the_style_cache_would(make_app) -> None:
@@ -73,3 +79,24 @@ async def test_a_thread_with_padding_or_a_border_is_left_to_the_style_cache(make
         thread.styles.tint = "red 0%"
         await settle(pilot)
         assert plain_render_lines(thread, thread.size.region) is not None
+
+
+async def test_the_list_draws_what_the_style_cache_would(tmp_path) -> None:
+    path = tmp_path / "demo.db"
+    build_demo(path, conversations=300, seed=3, now=NOW)
+    app = UniboxApp(open_workspace(path), Config(path=tmp_path / "c.toml"), now=lambda: NOW)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await settle(pilot)
+        lst = app.screen.conv_list
+        assert isinstance(lst, PlainLines)
+        whole = lst.size.region
+        _same_as_textual(lst, whole)
+        for _ in range(40):  # past the bottom: the list scrolls a row a key
+            await pilot.press("j")
+        await settle(pilot)
+        assert lst.scroll_offset.y > 0
+        _same_as_textual(lst, whole)
+        _same_as_textual(lst, Region(2, 1, 30, 4))
+        app.screen.set_focus(None)  # the cursor row without focus looks different
+        await settle(pilot)
+        _same_as_textual(lst, whole)

@@ -25,7 +25,7 @@ from ..core import clock, queries
 from ..core.db import Workspace
 from ..core.queries import ConversationRow, View
 from .glyphs import UNREAD, WAITING, glyph
-from .line_api import ComponentStyles, empty_line, set_virtual_size
+from .line_api import ComponentStyles, PlainLines, empty_line, set_virtual_size
 from .safe_text import fit, safe_line
 from .scrollbar import QuietScrollBars
 
@@ -46,7 +46,7 @@ def columns(width: int) -> tuple[int, int, int]:
     return 12, 6, 1
 
 
-class ConversationList(QuietScrollBars, ScrollView, can_focus=True):
+class ConversationList(QuietScrollBars, PlainLines, ScrollView, can_focus=True):
     """Rows of one view, newest activity first; the cursor is one highlighted row."""
 
     BINDINGS = actions.bindings(actions.LIST)

@@ -152,3 +152,13 @@ def plain_render_lines(widget: Widget, crop: Region) -> list[Strip] | None:
         x1, x2 = crop.column_span
         strips = [strip.crop(x1, x2) for strip in strips]
     return strips
+
+
+class PlainLines:
+    """Mixin for a Line API widget whose `render_line` looks up ready strips: its lines go
+    to the compositor through `plain_render_lines` (the thread on every `j`, the list each
+    time it scrolls a row: all their visible lines are new to the style cache then)."""
+
+    def render_lines(self, crop: Region) -> list[Strip]:
+        strips = plain_render_lines(self, crop)  # type: ignore[arg-type]
+        return super().render_lines(crop) if strips is None else strips  # type: ignore[misc]

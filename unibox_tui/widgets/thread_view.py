@@ -21,7 +21,7 @@ from datetime import datetime
 from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
-from textual.geometry import Region, Size
+from textual.geometry import Size
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
@@ -30,7 +30,7 @@ from ..core import clock
 from ..core.mentions import find_mentions
 from ..core.queries import ConversationRow, MessageRow
 from .glyphs import ATTACHMENT, channel_name
-from .line_api import ComponentStyles, empty_line, plain_render_lines, set_virtual_size
+from .line_api import ComponentStyles, PlainLines, empty_line, set_virtual_size
 from .quoted import split_quoted
 from .safe_text import safe, safe_line
 from .scrollbar import QuietScrollBars
@@ -65,7 +65,7 @@ def size_label(size: int) -> str:
     return f"{size} B"
 
 
-class ThreadView(QuietScrollBars, ScrollView, can_focus=True):
+class ThreadView(QuietScrollBars, PlainLines, ScrollView, can_focus=True):
     BINDINGS = actions.bindings(actions.THREAD)
     COMPONENT_CLASSES = {
         "thread--incoming",
@@ -242,12 +242,6 @@ class ThreadView(QuietScrollBars, ScrollView, can_focus=True):
             lines += len(self._message_block(message, width, now, blank))
             if lines >= wanted:
                 break
-
-    def render_lines(self, crop: Region) -> list[Strip]:
-        # `j` shows a new thread: all ~47 visible lines are new, and the style cache's
-        # per-line work was most of this widget's share of the frame.
-        strips = plain_render_lines(self, crop)
-        return super().render_lines(crop) if strips is None else strips
 
     def render_line(self, y: int) -> Strip:
         self._ensure_layout()
