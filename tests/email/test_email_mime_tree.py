@@ -132,3 +132,62 @@ def test_plain_addresses_read_as_getaddresses_reads_them() -> None:
     # Anything unusual is left to getaddresses.
     for odd in ("Ana  Lima <a@b.c>", '"Lima, Ana" <a@b.c>', "a@b.c, c@d.e", "x <a@b.c> y"):
         assert _plain_address(odd) is None
+
+
+_JUNK = st.sampled_from(["=", ";", '"', "'", "\\", "<", ">", " ", "(c)", "us-ascii''x", ""])
+_PARAM = st.builds(
+    lambda name, value, quote, blank, junk: (
+        f"{blank}{name}{blank}={blank}{quote}{value}{quote}{junk}"
+    ),
+    st.sampled_from(["charset", "CharSet", "boundary", "name", "format", "x*", "charset*0*"]),
+    st.sampled_from(
+        ["utf-8", "UTF-8", "----=_Part_1", "é", "a b", "", "<x>", 'a"b', "a;b", "a\\b"]
+    ),
+    st.sampled_from(["", '"']),
+    st.sampled_from(["", " ", "\t", "\r\n\t"]),
+    st.sampled_from(["", "", "", " ", ";"]) | _JUNK,
+)
+_PARAM_PIECES = _PARAM | _JUNK
+SIMPLE_SEEN: set[str] = set()
+
+
+@settings(max_examples=600, deadline=None)
+@given(
+    st.sampled_from(["text/plain", "multipart/mixed", "TEXT/HTML", "text", "a/b/c", " text/x "]),
+    st.lists(_PARAM_PIECES, max_size=4),
+)
+def test_simple_content_type_parameters_read_as_the_stdlib_reads_them(
+    ctype: str, params: list[str]
+) -> None:
+    msg = Message()
+    msg._headers.append(("Content-Type", ctype + "".join(f";{p}" for p in params)))  # type: ignore[attr-defined]
+    for name in ("charset", "boundary", "name"):
+        fast = mime_tree.content_type_param(msg, name)
+        if fast is not False:
+            assert fast == msg.get_param(name)
+            SIMPLE_SEEN.add(name if fast is not None else "")
+    fast = mime_tree.content_type_param(msg, "charset")
+    if fast is not False:
+        charset = fast.lower() if fast is not None and fast.isascii() else None
+        assert charset == msg.get_content_charset()
+    fast = mime_tree.content_type_param(msg, "boundary")
+    if fast is not False:
+        assert (fast and fast.rstrip()) == msg.get_boundary()
+
+
+def test_the_generated_content_types_took_the_fast_path_often() -> None:
+    assert SIMPLE_SEEN >= {"charset", "boundary", "name", ""}  # runs after the one above
+
+
+def test_common_content_types_take_the_fast_path() -> None:
+    msg = Message()
+    msg._headers.append(  # type: ignore[attr-defined]
+        ("Content-Type", 'multipart/alternative;\r\n\tboundary="----=_Part_7"; charset=UTF-8')
+    )
+    assert mime_tree.content_type_param(msg, "boundary") == "----=_Part_7"
+    assert mime_tree.content_type_param(msg, "charset") == "UTF-8"
+    assert mime_tree.content_type_param(msg, "name") is None
+    msg.replace_header("Content-Type", "text/plain; charset=koi8-r; CHARSET=utf-8")
+    assert mime_tree.content_type_param(msg, "charset") == msg.get_param("charset") == "koi8-r"
+    msg.replace_header("Content-Type", "text/plain; name*=utf-8''r%C3%A9sum%C3%A9.pdf")
+    assert mime_tree.content_type_param(msg, "name") is False  # RFC 2231: the stdlib's job

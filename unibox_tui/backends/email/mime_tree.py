@@ -26,6 +26,10 @@ from itertools import pairwise
 
 _HEADER = re.compile(r"([\x21-\x39\x3b-\x7e]+):([^\r\n]*(?:\r?\n[ \t][^\r\n]*)*)(?:\r?\n)")
 _BLANK_LINE = re.compile(r"\n(\r?\n)")
+# A Content-Type whose parameters are plain `name=value` or `name="value"`: no RFC 2231
+# (`*`), no escapes, no angle brackets, nothing but blanks between them.
+_SIMPLE_TYPE = re.compile(r"\s*[!#-'*-+.0-9A-Z^-~-]+/[!#-'*-+.0-9A-Z^-~-]+\s*")
+_SIMPLE_PARAM = re.compile(r';\s*([A-Za-z0-9_.-]+)\s*=\s*(?:"([^"\\<>]*)"|([^\s;"\\<>]*))\s*')
 MAX_DEPTH = 8
 
 
@@ -84,8 +88,31 @@ def _entity(text: str, depth: int) -> Message:
     return msg
 
 
+def content_type_param(msg: Message, name: str) -> str | bool | None:
+    """`msg.get_param(name)` for a Content-Type with only simple parameters (most mail);
+    False when the header is anything else (then ask the stdlib). The stdlib re-parses the
+    whole header, RFC 2231 and all, on every call: a tenth of parse time went there."""
+    value = msg.get("content-type")
+    if not isinstance(value, str):
+        return None if value is None else False
+    found = _SIMPLE_TYPE.match(value)
+    if found is None:
+        return False
+    params: dict[str, str] = {}
+    pos, end = found.end(), len(value)
+    while pos < end:
+        param = _SIMPLE_PARAM.match(value, pos)
+        if param is None:
+            return False
+        quoted, bare = param.group(2), param.group(3)
+        params.setdefault(param.group(1).lower(), bare if quoted is None else quoted)
+        pos = param.end()
+    return params.get(name)
+
+
 def _multipart(msg: Message, body: str, depth: int) -> None:
-    boundary = msg.get_boundary()
+    simple = content_type_param(msg, "boundary")
+    boundary = msg.get_boundary() if simple is False else simple and simple.rstrip()
     if not boundary or msg.get_content_subtype() == "digest":
         raise _Irregular  # no boundary; digests default their parts to message/rfc822
     encoding = str(msg.get("content-transfer-encoding", "8bit")).lower()
