@@ -7,7 +7,7 @@ from email.message import Message
 from email.utils import getaddresses
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from servers.mail import CORPUS, MALFORMED, make_mail
 
@@ -148,10 +148,12 @@ _PARAM = st.builds(
     st.sampled_from(["", "", "", " ", ";"]) | _JUNK,
 )
 _PARAM_PIECES = _PARAM | _JUNK
-SIMPLE_SEEN: set[str] = set()
 
 
 @settings(max_examples=600, deadline=None)
+@example("text/plain", [' charset="utf-8"', "format=flowed", "CHARSET=koi8-r"])
+@example("multipart/mixed", ['\r\n\tboundary="a;b"', "charset=é"])
+@example("text/plain", ["name=<x>", 'name="a b" '])
 @given(
     st.sampled_from(["text/plain", "multipart/mixed", "TEXT/HTML", "text", "a/b/c", " text/x "]),
     st.lists(_PARAM_PIECES, max_size=4),
@@ -165,7 +167,6 @@ def test_simple_content_type_parameters_read_as_the_stdlib_reads_them(
         fast = mime_tree.content_type_param(msg, name)
         if fast is not False:
             assert fast == msg.get_param(name)
-            SIMPLE_SEEN.add(name if fast is not None else "")
     fast = mime_tree.content_type_param(msg, "charset")
     if fast is not False:
         charset = fast.lower() if fast is not None and fast.isascii() else None
@@ -173,10 +174,6 @@ def test_simple_content_type_parameters_read_as_the_stdlib_reads_them(
     fast = mime_tree.content_type_param(msg, "boundary")
     if fast is not False:
         assert (fast and fast.rstrip()) == msg.get_boundary()
-
-
-def test_the_generated_content_types_took_the_fast_path_often() -> None:
-    assert SIMPLE_SEEN >= {"charset", "boundary", "name", ""}  # runs after the one above
 
 
 def test_common_content_types_take_the_fast_path() -> None:
