@@ -2,8 +2,9 @@
 
 Live updates: every POLL_SECONDS the app reads `ws.change_seq()` (one indexed row). When it
 moved, the inbox refreshes what is visible, and the app toasts what concerns the agent:
-notifications written for them (assigned, mentioned) and new conversations in the views
-they watch (config `[ui] watch`). `poll_changes` also runs right after each command.
+notifications written for them (assigned, mentioned, and new conversations in the views
+they watch, config `[ui] watch`, which the app itself records as notifications when it sees
+them arrive). `poll_changes` also runs right after each command.
 """
 
 from __future__ import annotations
@@ -190,21 +191,39 @@ class UniboxApp(App[None]):
             for note in queries.notifications_since(self.ws, self.me_id, self.notes_seq):
                 self.toast(TOAST_TITLES.get(note.kind, "Notification"), note.text)
         self.notes_seq = seq
-        self._toast_new_conversations()
+        self._new_conversations()
         for screen in self.screen_stack:
             if isinstance(screen, InboxScreen):
                 screen.data_changed()
 
-    def _toast_new_conversations(self) -> None:
+    def _new_conversations(self) -> None:
+        """New conversations in the views the agent watches become notifications (listed
+        with the others, toasted by the next poll); without an agent, only toasts."""
+        found: dict[str, str] = {}
         with self.ws.read() as conn:
             newest = queries.max_conversation_rid(conn)
             if newest <= self.seen_rid:
                 return
             for view in self.watched:
                 for row in reversed(queries.conversations_after(conn, view, self.seen_rid)):
-                    text = f"{row.contact_name}: {row.subject or row.preview}"
-                    self.toast(f"New in {view.label}", text)
+                    text = f"{row.contact_name}: {row.subject or row.preview} · in {view.label}"
+                    found.setdefault(row.id, text)
         self.seen_rid = newest
+        if not self.me_id:
+            for text in found.values():
+                self.toast(TOAST_TITLES["new_conversation"], text)
+        elif found:
+            self._note_new_conversations(self.me_id, list(found.items()))
+
+    @work(thread=True, group="notes", exit_on_error=False)
+    def _note_new_conversations(self, me: str, found: list[tuple[str, str]]) -> None:
+        from .core import commands as cmd
+
+        try:
+            if cmd.note_new_conversations(self.ws, me, found):
+                self.call_from_thread(self.poll_changes)  # toast them now, not a poll later
+        except UniboxError as e:
+            self.call_from_thread(self.notify, str(e), severity="error", markup=False)
 
     def toast(self, title: str, text: str) -> None:
         """A notification toast. Its text quotes customers, so it is cleaned and never

@@ -6,7 +6,7 @@
     [ui]
     theme = "textual-dark"      # remembered when you change it in the app
     bell = false                # ring the terminal bell on notifications
-    watch = ["unassigned"]      # views whose new conversations raise a toast
+    watch = ["unassigned"]      # views whose new conversations notify you (toast + list)
 
     [keymap]                    # binding id = keys (comma-separated), see `?` in the app
     reply = "r"

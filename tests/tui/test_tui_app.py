@@ -8,7 +8,7 @@ import tomllib
 from pathlib import Path
 
 import pytest
-from tui_world import NOW, ago, settle
+from tui_world import NOW, ago, screen_text, settle
 
 from unibox_tui.app import UniboxApp, resolve_me
 from unibox_tui.config import Config
@@ -62,9 +62,55 @@ async def test_toast_for_a_new_conversation_in_a_watched_view(make_app, demo, te
             demo.ws,
             cmd.Incoming(demo.channels["chat"], "chat", "visitor-new", "Nia", "Hi! [b]x[/b]", NOW),
         )
-        await wait_for(pilot, lambda: "New in Unassigned" in text_of(app))
-        assert "Nia: Hi! [b]x[/b]" in text_of(app)
+        await wait_for(pilot, lambda: "New conversation" in text_of(app))
+        assert "Nia: Hi! [b]x[/b] · in Unassigned" in text_of(app)
         assert app.screen.conv_list.total == 8
+        # It is a notification like the others: listed, once, until read.
+        [note] = [
+            n
+            for n in queries.notifications(demo.ws, demo.agents["ana"])
+            if n.kind == "new_conversation"
+        ]
+        assert note.text == "Nia: Hi! [b]x[/b] · in Unassigned" and not note.read
+        await pilot.press("b")
+        assert isinstance(app.screen, NotificationsScreen)
+        assert "+ new" in text_of(app) and "Nia: Hi! [b]x[/b] · in Unassigned" in text_of(app)
+
+
+async def test_two_views_and_two_tuis_record_a_new_conversation_once(demo) -> None:
+    # Both "unassigned" and "open" show it; ana's second TUI sees the same arrival.
+    conv = cmd.ingest(
+        demo.ws, cmd.Incoming(demo.channels["chat"], "chat", "visitor-2", "Oz", "Hello", NOW)
+    ).conversation_id
+    found = [(conv, "Oz: Hello · in Unassigned"), (conv, "Oz: Hello · in All open")]
+    assert cmd.note_new_conversations(demo.ws, "ana", found) == 1
+    assert cmd.note_new_conversations(demo.ws, "ana", found[1:]) == 0
+    assert cmd.note_new_conversations(demo.ws, "bo", found) == 1  # bo watches too
+    kinds = [n.kind for n in queries.notifications(demo.ws, demo.agents["ana"])]
+    assert kinds.count("new_conversation") == 1
+
+
+async def _rings(app: UniboxApp, demo, conversation: str) -> int:  # type: ignore[no-untyped-def]
+    rings = 0
+
+    def ring() -> None:
+        nonlocal rings
+        rings += 1
+
+    app.bell = ring  # type: ignore[method-assign]  # Textual's bell writes to the terminal
+    async with app.run_test(size=(160, 48), notifications=True) as pilot:
+        await settle(pilot)
+        cmd.assign(demo.ws, conversation, "ana", actor="bo")
+        await wait_for(pilot, lambda: "Assigned to you" in screen_text(app))
+    return rings
+
+
+async def test_the_bell_rings_with_a_toast_when_the_agent_asked_for_it(
+    make_app, demo, config
+) -> None:
+    assert await _rings(make_app(), demo, demo.conv["form"]) == 0  # off by default
+    config.bell = True
+    assert await _rings(make_app(), demo, demo.conv["chat"]) == 1
 
 
 async def test_notifications_list_opens_and_marks_read(make_app, demo, text_of) -> None:

@@ -45,7 +45,7 @@ _WHERE = {
         "prepare",
         "set_sync_state",
     ),
-    "notifications": ("mark_notifications_read",),
+    "notifications": ("mark_notifications_read", "note_new_conversations"),
     "setup": (
         "add_channel",
         "add_team_member",

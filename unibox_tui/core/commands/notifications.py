@@ -1,4 +1,9 @@
-"""Notifications: marking them read."""
+"""Notifications: new conversations in a watched view, and marking them read.
+
+Assignments and mentions are notified by the commands that make them (_base.notify). A new
+conversation is notified to the agents whose TUI watches a view it lands in (config `[ui]
+watch`): the TUI sees it arrive and records it here, so it is listed with the others.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,43 @@ from collections.abc import Iterable
 
 from .. import clock
 from ..db import Workspace
+from ..ids import new_id
+from ..text import one_line
 from ._base import agent_ref
+
+
+def note_new_conversations(ws: Workspace, agent: str, found: Iterable[tuple[str, str]]) -> int:
+    """Record `(conversation id, text)` as new-conversation notifications for the agent,
+    each conversation once (two open TUIs of one agent see the same arrivals); returns how
+    many were new."""
+    wanted = dict(found)
+    if not wanted:
+        return 0
+    with ws.write() as tx:
+        who = agent_ref(tx, agent)
+        conn = tx.session.connection()
+        marks = ",".join("?" * len(wanted))
+        known = {
+            row[0]
+            for row in conn.exec_driver_sql(
+                "SELECT conversation_id FROM notification WHERE agent_id = ? "
+                f"AND kind = 'new_conversation' AND conversation_id IN ({marks})",
+                (who.id, *wanted),
+            )
+        }
+        stamp = clock.to_db(tx.now)
+        rows = [
+            (new_id(tx.now), who.id, cid, one_line(text, 300), stamp, stamp, tx.seq)
+            for cid, text in wanted.items()
+            if cid not in known
+        ]
+        if rows:
+            conn.exec_driver_sql(
+                "INSERT INTO notification (id, agent_id, kind, conversation_id, text, "
+                "created_at, updated_at, seq) VALUES (?, ?, 'new_conversation', ?, ?, ?, ?, ?)",
+                rows,
+            )
+        return len(rows)
 
 
 def mark_notifications_read(ws: Workspace, agent: str, ids: Iterable[str] | None = None) -> int:
