@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from rich.segment import Segment
 from rich.style import Style
@@ -111,16 +112,21 @@ def text_style(widget: Widget, component: str) -> Style:
     )
 
 
-def plain_render_lines(widget: Widget, crop: Region) -> list[Strip] | None:
+def plain_render_lines(
+    widget: Widget, crop: Region, filtered: dict[int, tuple[Strip, Any, Strip]] | None = None
+) -> list[Strip] | None:
     """`Widget.render_lines` for a Line API widget drawn without border, outline, padding,
     tint, opacity or hatch — what Textual's style cache returns then, without its per-line
     work (it re-derives all of those for every line: ~40 µs a line). None when the widget
     has any of them: use the style cache.
 
     Only for widgets whose `render_line` is a cheap lookup of ready strips (it is called
-    for every line of `crop`, where the style cache would reuse its own copies). The strips
-    of unchanged lines come back from the Strip caches, so nothing is rebuilt for them.
-    tests/tui/test_tui_render_lines.py checks the result equals the style cache's."""
+    for every line of `crop`, where the style cache would reuse its own copies).
+    `filtered` keeps, per line, the last strip and its copy through the app's line filters,
+    so an unchanged line is not filtered again. Not `Strip.apply_filter`: that keeps the copy
+    inside the source strip, and the widgets' strip caches would then hold every filtered
+    copy too (+24 MB at 100k conversations). tests/tui/test_tui_render_lines.py checks the
+    result equals the style cache's."""
     styles = widget.styles
     if (
         any(styles.padding)
@@ -145,8 +151,17 @@ def plain_render_lines(widget: Widget, crop: Region) -> list[Strip] | None:
             strip = widget.render_line(y).adjust_cell_length(content_width, inner)
         else:
             strip = Strip.blank(content_width, inner)
-        for line_filter in filters:
-            strip = strip.apply_filter(line_filter, background)
+        if filters:
+            key = (background, tuple(filters))
+            done = filtered.get(y) if filtered is not None else None
+            if done is not None and done[0] is strip and done[1] == key:
+                strip = done[2]
+            else:
+                source = strip
+                for line_filter in filters:
+                    strip = Strip(line_filter.apply(list(strip), background), strip.cell_length)
+                if filtered is not None:
+                    filtered[y] = (source, key, strip)
         strips.append(strip)
     if crop.column_span != (0, width):
         x1, x2 = crop.column_span
@@ -159,6 +174,10 @@ class PlainLines:
     to the compositor through `plain_render_lines` (the thread on every `j`, the list each
     time it scrolls a row: all their visible lines are new to the style cache then)."""
 
+    _filtered: dict[int, tuple[Strip, Any, Strip]] | None = None
+
     def render_lines(self, crop: Region) -> list[Strip]:
-        strips = plain_render_lines(self, crop)  # type: ignore[arg-type]
+        if self._filtered is None:
+            self._filtered = {}
+        strips = plain_render_lines(self, crop, self._filtered)  # type: ignore[arg-type]
         return super().render_lines(crop) if strips is None else strips  # type: ignore[misc]
