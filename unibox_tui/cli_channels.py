@@ -354,6 +354,11 @@ def sync_command(once: bool, db: str | None) -> None:
                 report = asyncio.run(eng.run_once())
                 for result in report.channels:
                     line = f"{result.name}: {result.new} new"
+                    if result.changed_on_server or result.deleted_on_server:
+                        line += (
+                            f", {result.changed_on_server} re-flagged and "
+                            f"{result.deleted_on_server} deleted on the server (kept here)"
+                        )
                     click.echo(
                         line if result.error is None else f"{line}; {result.error}", err=True
                     )

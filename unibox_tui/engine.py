@@ -54,6 +54,9 @@ class ChannelResult:
     name: str
     new: int = 0
     error: str | None = None
+    # Seen on the server since the last sync; the inbox keeps messages as they arrived.
+    changed_on_server: int = 0
+    deleted_on_server: int = 0
 
 
 @dataclass
@@ -243,7 +246,9 @@ class Engine:
                 if self.progress is not None:
                     self.progress(row.name, done, total)
 
-            adapter.sync(state, store, progress)
+            report = adapter.sync(state, store, progress)
+            result.changed_on_server = report.flag_changes
+            result.deleted_on_server = report.vanished
         except (ChannelError, UniboxError) as error:
             result.error = str(error)
             self.set_status(row, str(error))

@@ -65,6 +65,19 @@ def test_add_with_env_password_list_sync_disable_remove(
     assert synced.exit_code == 0, synced.output
     assert "1/1 messages" in synced.stderr and "support@example.com: 1 new" in synced.stderr
     assert "outbox: 0 sent" in synced.stderr
+    # Deleted and re-flagged on the server: said, and kept here as it arrived.
+    mailbox.append(make_mail(message_id="<cli2@customer.example>"))
+    assert run("sync", "--once", "--db", str(db), env=env).exit_code == 0
+    with mailbox.server.client(mailbox.user) as client:
+        client.select_folder("INBOX")
+        client.add_flags([2], [b"\\Flagged"])
+        client.delete_messages([1])
+        client.expunge()
+    synced = run("sync", "--once", "--db", str(db), env=env)
+    assert "support@example.com: 0 new, 1 re-flagged and 1 deleted on the server" in (synced.stderr)
+    ws = open_workspace(db)
+    assert q.stats(ws)["message"] == 2
+    ws.close()
 
     assert run("channel", "disable", channel_id[:8], "--db", str(db)).exit_code == 0
     ws = open_workspace(db)
