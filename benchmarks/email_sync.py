@@ -403,6 +403,9 @@ def main() -> None:
             "p50": round(statistics.median(latencies), 3),
             "p95": round(latencies[int(len(latencies) * 0.95) - 1], 3),
             "max": round(latencies[-1], 3),
+            "engine_peak_rss_mb_after": round(
+                resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+            ),
         }
 
         # --- 10x mailbox: no-change resync again ---------------------------------------
@@ -419,6 +422,9 @@ def main() -> None:
             result["large_catch_up"] = {
                 "seconds": round(elapsed, 1),
                 "msgs_per_s": round(new / elapsed),
+                "engine_peak_rss_mb_after": round(
+                    resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+                ),
             }
             nochange = [run_once(ws)[0] for _ in range(3)]
             result["nochange_resync_s"][str(big)] = round(min(nochange), 4)  # type: ignore[index]
