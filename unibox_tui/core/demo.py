@@ -108,7 +108,7 @@ def build_demo(
         for name, _ in triggers:
             con.execute(f"DROP TRIGGER {name}")
         counts = _generate(con, random.Random(seed), conversations, now)
-        # Fill the search index once, in bulk, then put the per-row triggers back.
+        # Fill the search index once, in bulk, then put the edit/delete triggers back.
         search_index.index_new(con.execute, (0, 0))
         for _, sql in triggers:
             con.execute(sql)

@@ -223,13 +223,8 @@ class ConversationList(QuietScrollBars, PlainLines, ScrollView, can_focus=True):
 
     def _prerender_selected(self, index: int) -> None:
         width = self.scrollable_content_region.width
-        key = (index, width, True, self.has_focus)
-        if 0 <= index < self.total and width > 0 and key not in self._strips:
-            row = self.row_at(index)
-            if row is not None:
-                self._strips[key] = self._render_row(row, width, True)
-                if len(self._strips) > MAX_STRIPS:
-                    self._strips.popitem(last=False)
+        if 0 <= index < self.total and width > 0:
+            self._row_strip(index, width, selected=True)
 
     def _scroll_cursor_visible(self) -> None:
         height = self.scrollable_content_region.height or self.size.height
@@ -305,15 +300,18 @@ class ConversationList(QuietScrollBars, PlainLines, ScrollView, can_focus=True):
         base = self._style("base")
         if not self.total:
             return empty_line(y, width, self.empty_text, self._style("empty"), base)
-        selected = index == self.cursor
+        strip = self._row_strip(index, width, selected=index == self.cursor)
+        return Strip.blank(width, base) if strip is None else strip
+
+    def _row_strip(self, index: int, width: int, *, selected: bool) -> Strip | None:
+        """Row `index` drawn at `width` (None before its page is loaded), from the cache."""
         key = (index, width, selected, self.has_focus and selected)
         strip = self._strips.get(key)
         if strip is None:
             row = self.row_at(index)
             if row is None:
-                return Strip.blank(width, base)
-            strip = self._render_row(row, width, selected)
-            self._strips[key] = strip
+                return None
+            strip = self._strips[key] = self._render_row(row, width, selected)
             if len(self._strips) > MAX_STRIPS:
                 self._strips.popitem(last=False)
         return strip

@@ -34,8 +34,8 @@ from imapclient.imapclient import SocketTimeout
 
 from .errors import AuthError, ChannelError, ConnectError, channel_error, default_tls_context
 from .imap_fetch import fetch_bodies
+from .settings import DEFAULT_BATCH
 
-DEFAULT_BATCH = 500
 # RFC 2177: servers may drop an IDLE after 30 minutes; some providers after ~10. Re-issue
 # well inside both.
 IDLE_RENEW_SECONDS = 8 * 60

@@ -25,7 +25,7 @@ from email import policy
 from email.message import Message
 from email.utils import getaddresses, parseaddr, parsedate_to_datetime
 
-from .mime_tree import content_type_param, message_tree
+from .mime_tree import content_charset, message_tree
 
 DEFAULT_ATTACHMENT_LIMIT = 25 * 1024 * 1024
 # The raw text we keep for a message we cannot parse: enough to read it, not a 50 MB blob.
@@ -262,14 +262,10 @@ def _part_bytes(part: Message) -> bytes:
 
 
 def _part_text(part: Message) -> str:
-    simple = content_type_param(part, "charset")
-    if simple is False:
-        try:
-            charset = part.get_content_charset()
-        except Exception:
-            charset = None
-    else:  # what get_content_charset makes of it: US-ASCII names only, lower case
-        charset = simple.lower() if simple is not None and simple.isascii() else None
+    try:
+        charset = content_charset(part)
+    except Exception:
+        charset = None
     return decode_bytes(_part_bytes(part), charset)
 
 

@@ -110,15 +110,30 @@ def content_type_param(msg: Message, name: str) -> str | bool | None:
     return params.get(name)
 
 
-def _multipart(msg: Message, body: str, depth: int) -> None:
+def content_charset(msg: Message) -> str | None:
+    """`msg.get_content_charset()`: US-ASCII names only, lower case."""
+    simple = content_type_param(msg, "charset")
+    if simple is False:
+        return msg.get_content_charset()
+    return simple.lower() if simple is not None and simple.isascii() else None
+
+
+def boundary(msg: Message) -> str | None:
+    """`msg.get_boundary()`: trailing blanks are not part of it (RFC 2046)."""
     simple = content_type_param(msg, "boundary")
-    boundary = msg.get_boundary() if simple is False else simple and simple.rstrip()
-    if not boundary or msg.get_content_subtype() == "digest":
+    if simple is False:
+        return msg.get_boundary()
+    return None if simple is None else simple.rstrip()
+
+
+def _multipart(msg: Message, body: str, depth: int) -> None:
+    separator = boundary(msg)
+    if not separator or msg.get_content_subtype() == "digest":
         raise _Irregular  # no boundary; digests default their parts to message/rfc822
     encoding = str(msg.get("content-transfer-encoding", "8bit")).lower()
     if encoding not in ("7bit", "8bit", "binary"):
         raise _Irregular  # the stdlib records a defect
-    lines = _boundary_lines("--" + boundary, body)
+    lines = _boundary_lines("--" + separator, body)
     if len(lines) < 2 or not lines[-1][2]:
         raise _Irregular  # no start or no close boundary
     first_start = lines[0][0]

@@ -9,6 +9,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+# Messages fetched, parsed and stored per transaction in a sync.
+DEFAULT_BATCH = 1000
+
 SECURITY = ("tls", "starttls", "none")
 IMAP_PORTS = {"tls": 993, "starttls": 143, "none": 143}
 SMTP_PORTS = {"tls": 465, "starttls": 587, "none": 25}
@@ -38,7 +41,7 @@ class EmailSettings:
     deny: list[str] = field(default_factory=list)
     attachment_limit_mb: float = 25.0
     forwarded: str = "original"
-    batch_size: int = 1000
+    batch_size: int = DEFAULT_BATCH
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], address: str | None = None) -> EmailSettings:
