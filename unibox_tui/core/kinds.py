@@ -15,6 +15,7 @@ STATUSES = ("open", "snoozed", "closed")
 MESSAGE_KINDS = ("incoming", "outgoing", "comment", "activity")
 DELIVERY_STATES = ("queued", "sent", "failed")  # outgoing messages only; NULL otherwise
 AVAILABILITY = ("available", "away")
+ROLES = ("admin", "agent")  # admins change agents, teams, inboxes, access, channels, pipelines
 INBOX_ACCESS = ("everyone", "listed")
 TICKET_PRIORITIES = ("low", "normal", "high", "urgent")
 TICKET_STATUSES = ("open", "closed")

@@ -33,6 +33,7 @@ from .kinds import (  # noqa: F401  (re-exported: models is where callers look f
     NOTIFICATION_KINDS,
     OUTBOX_STATES,
     REPLY_IDENTITY,
+    ROLES,
     STATUSES,
     TICKET_PRIORITIES,
     TICKET_STATUSES,
@@ -86,6 +87,8 @@ class Agent(Changed, table=True):
     handle: str = Field(sa_column=Column(String, unique=True, nullable=False))
     email: str | None = None
     availability: str = "available"
+    role: str = "agent"  # admin | agent (kinds.ROLES)
+    active: bool = True  # deactivated agents keep their history and cannot sign in or act
 
 
 class Team(Changed, table=True):
