@@ -40,6 +40,8 @@ from pathlib import Path  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from unibox_tui.core.access import EVERYTHING  # noqa: E402
+
 NOW = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
 SIZE = (160, 48)
 BIG_THREAD = "Bench: the 200-message thread"
@@ -106,7 +108,7 @@ def prepare(path: Path, conversations: int, seed: int) -> dict[str, object]:
             ws.set_setting("bench_thread", first)
         stats = queries.stats(ws)
         thread_id = ws.setting("bench_thread")
-        size = queries.conversation(ws, thread_id).message_count
+        size = queries.conversation(ws, thread_id, access=EVERYTHING).message_count
     return {"built": built, "stats": stats, "thread_messages": size}
 
 
@@ -201,7 +203,9 @@ def child(path: str, presses: int) -> None:
 
             big = ws.setting("bench_thread")
             with ws.read() as conn:
-                where = queries.index_of(conn, lst.view, queries.conversation(ws, big))
+                where = queries.index_of(
+                    conn, lst.view, queries.conversation(ws, big, access=EVERYTHING)
+                )
             samples = []
             for _ in range(10):
                 lst.move_to(where + 1)

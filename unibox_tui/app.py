@@ -23,6 +23,7 @@ from textual.screen import Screen
 from . import actions
 from .config import Config
 from .core import clock, queries
+from .core.access import Access
 from .core.db import Workspace
 from .core.errors import ConfigError, UniboxError
 from .core.me import current_agent
@@ -93,6 +94,8 @@ class UniboxApp(App[None]):
             self._warnings.append(f"unknown theme {config.theme!r}; using {self.theme}")
         self.seen_seq = 0
         self.notes_seq = 0
+        self._access: Access | None = None
+        self._access_seq = -1
         self.seen_rid = 0
         self._has_conversations: bool | None = None
         self._rng = random.Random()
@@ -104,6 +107,15 @@ class UniboxApp(App[None]):
     def me_id(self) -> str | None:
         return self.me_row.id if self.me_row else None
 
+    @property
+    def access(self) -> Access:
+        """What the agent may read and act in (core/access.py), fresh as of the last change
+        the app saw: a grant or a revoke shows at the next poll."""
+        if self._access is None or self._access_seq != self.seen_seq:
+            self._access = queries.reader(self.ws, self.me_id)
+            self._access_seq = self.seen_seq
+        return self._access
+
     # ------------------------------------------------------------------ start
 
     def on_mount(self) -> None:
@@ -112,7 +124,7 @@ class UniboxApp(App[None]):
             self.seen_rid = queries.max_conversation_rid(conn)
         for key in self.config.watch:
             try:
-                self.watched.append(queries.view(key, self.me_id, self.ws))
+                self.watched.append(queries.view(key, self.me_id, self.ws, access=self.access))
             except UniboxError as e:
                 self._warnings.append(f"config [ui] watch: {e}")
         self.push_screen(InboxScreen())

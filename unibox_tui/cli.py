@@ -45,6 +45,16 @@ def actor(ws: Any, as_handle: str | None) -> str:
     return agent.id
 
 
+def reader_of(ws: Any, as_handle: str | None) -> Any:
+    """What the acting agent may read (core/access.py). A workspace without agents has
+    nobody to hide anything from: it reads as the system."""
+    from .core import queries as q
+
+    if not q.agents(ws):
+        return q.reader(ws, None)
+    return q.reader(ws, actor(ws, as_handle))
+
+
 # ---------------------------------------------------------------------------------- root
 
 
@@ -212,9 +222,10 @@ def list_cmd(
 
     with open_ws(db) as ws:
         me = actor(ws, as_handle) if view_key == "mine" else None
-        v = q.view(view_key, me=me, ws=ws)
+        access = reader_of(ws, as_handle)
+        v = q.view(view_key, me=me, ws=ws, access=access)
         if inbox:
-            iv = q.view(f"inbox:{inbox}", ws=ws)
+            iv = q.view(f"inbox:{inbox}", ws=ws, access=access)
             v = q.View(
                 v.key,
                 f"{iv.label} / {v.label}",
@@ -245,15 +256,18 @@ def list_cmd(
 @click.argument("conversation_id")
 @db_option
 @json_option
+@as_option
 @guarded
-def show_cmd(conversation_id: str, db: str | None, as_json: bool) -> None:
+def show_cmd(conversation_id: str, db: str | None, as_json: bool, as_handle: str | None) -> None:
     """A conversation with every message in order."""
     from .core import queries as q
     from .core.text import clean, one_line
 
     with open_ws(db) as ws:
-        row = q.conversation(ws, conversation_id)
-        messages = q.thread(ws, conversation_id)
+        access = reader_of(ws, as_handle)
+        with ws.read() as conn:  # one snapshot: the row agrees with its messages
+            row = q.conversation_on(conn, conversation_id, access=access)
+            messages = q.thread_on(conn, conversation_id, access=access)
     if as_json:
         emit({**row.to_json(), "messages": [m.to_json() for m in messages]})
         return
@@ -271,7 +285,7 @@ def show_cmd(conversation_id: str, db: str | None, as_json: bool) -> None:
 def _changed(ws: Any, conversation_id: str, changed: bool, as_json: bool, verb: str) -> None:
     from .core import queries as q
 
-    row = q.conversation(ws, conversation_id)
+    row = q.conversation(ws, conversation_id, access=q.reader(ws, None))  # the actor had access
     if as_json:
         emit({"changed": changed, "conversation": row.to_json()})
     else:
@@ -448,13 +462,16 @@ def snooze_cmd(
 @click.option("--unread", is_flag=True, help="Mark unread instead.")
 @db_option
 @json_option
+@as_option
 @guarded
-def read_cmd(conversation_id: str, unread: bool, db: str | None, as_json: bool) -> None:
+def read_cmd(
+    conversation_id: str, unread: bool, db: str | None, as_json: bool, as_handle: str | None
+) -> None:
     """Mark a conversation read (or --unread)."""
     from .core import commands as cmd
 
     with open_ws(db) as ws:
-        changed = cmd.mark_read(ws, conversation_id, read=not unread)
+        changed = cmd.mark_read(ws, conversation_id, read=not unread, actor=actor(ws, as_handle))
         _changed(
             ws, conversation_id, changed, as_json, "marked unread" if unread else "marked read"
         )
@@ -468,15 +485,18 @@ def read_cmd(conversation_id: str, unread: bool, db: str | None, as_json: bool) 
 @click.option("--limit", type=click.IntRange(1, 500), default=20, show_default=True)
 @db_option
 @json_option
+@as_option
 @guarded
-def search(query: tuple[str, ...], limit: int, db: str | None, as_json: bool) -> None:
-    """Full-text search over subjects, contacts and every message."""
+def search(
+    query: tuple[str, ...], limit: int, db: str | None, as_json: bool, as_handle: str | None
+) -> None:
+    """Full-text search over subjects, contacts and every message (of inboxes you may see)."""
     from .core import queries as q
     from .core.text import one_line
 
     text = " ".join(query)
     with open_ws(db) as ws:
-        hits = q.search(ws, text, limit=limit)
+        hits = q.search(ws, text, access=reader_of(ws, as_handle), limit=limit)
     if as_json:
         emit(
             {

@@ -146,8 +146,11 @@ def test_doctor(demo_db: str) -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["conversations", "show", "nope"], "no conversation with id nope"),
-        (["conversations", "reply", "nope", "--text", "x"], "no conversation with id nope"),
+        (["conversations", "show", "nope"], "no conversation nope (not found or no access)"),
+        (
+            ["conversations", "reply", "nope", "--text", "x"],
+            "no conversation nope (not found or no access)",
+        ),
         (["conversations", "list", "--view", "bogus"], "unknown view 'bogus'"),
         (["conversations", "assign", "CID", "--to", "zed"], "no agent 'zed'"),
         (["conversations", "snooze", "CID", "--until", "someday"], "cannot read the time"),

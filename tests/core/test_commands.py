@@ -10,22 +10,23 @@ from tests.conftest import T0, Team, later
 from unibox_tui.core import commands as cmd
 from unibox_tui.core import outbox
 from unibox_tui.core import queries as q
+from unibox_tui.core.access import EVERYTHING
 from unibox_tui.core.errors import InvalidRequest, NoAccess, NotFound
 
 
 def kinds(team: Team, conv: str) -> list[tuple[str, str]]:
-    return [(m.kind, m.body) for m in q.thread(team.ws, conv)]
+    return [(m.kind, m.body) for m in q.thread(team.ws, conv, access=EVERYTHING)]
 
 
 def test_reply_queues_message_and_outbox_entry_and_sets_first_response(team: Team) -> None:
     conv = team.start("Where is my order?")
     before = team.ws.change_seq()
     mid = cmd.reply(team.ws, conv, "It ships today.", actor="ana", now=later(5))
-    row = q.conversation(team.ws, conv)
+    row = q.conversation(team.ws, conv, access=EVERYTHING)
     assert row.first_response_at == later(5)
     assert row.waiting is False and row.unread is False
     assert row.message_count == 2 and row.preview == "It ships today."
-    last = q.thread(team.ws, conv)[-1]
+    last = q.thread(team.ws, conv, access=EVERYTHING)[-1]
     assert (last.id, last.kind, last.delivery_state, last.author) == (
         mid,
         "outgoing",
@@ -37,7 +38,7 @@ def test_reply_queues_message_and_outbox_entry_and_sets_first_response(team: Tea
     assert team.ws.change_seq() == before + 1  # one command, one change number
     # A second reply keeps the first response time.
     cmd.reply(team.ws, conv, "Tracking: 123", actor="bo", now=later(9))
-    assert q.conversation(team.ws, conv).first_response_at == later(5)
+    assert q.conversation(team.ws, conv, access=EVERYTHING).first_response_at == later(5)
 
 
 def test_reply_with_same_id_is_stored_once(team: Team) -> None:
@@ -84,8 +85,8 @@ def test_chat_reply_needs_a_chat_identity_and_can_continue_by_email(team: Team) 
     # The visitor has no e-mail address yet: continuing by e-mail is refused...
     with pytest.raises(InvalidRequest, match="no email identity"):
         cmd.reply(team.ws, conv, "By mail", actor="ana", via_channel_id=team.email)
-    contact_id = q.conversation(team.ws, conv).contact_id
-    cmd.add_identity(team.ws, contact_id, "email", "Visitor@Example.com")
+    contact_id = q.conversation(team.ws, conv, access=EVERYTHING).contact_id
+    cmd.add_identity(team.ws, contact_id, "email", "Visitor@Example.com", actor="ana")
     # ...until the contact has one.
     cmd.reply(team.ws, conv, "By mail", actor="ana", via_channel_id=team.email, now=later(2))
     items = {i.channel_id: i for i in outbox.due(team.ws, later(60) + timedelta(days=1))}
@@ -105,7 +106,7 @@ def test_comment_notifies_mentioned_teammates_and_leaves_unknown_handles(team: T
         assert note.kind == "mention" and note.conversation_id == conv
         assert note.text == "Ana Lima mentioned you: Order late"
     assert q.notifications(team.ws, team.ana) == []  # an e-mail address is no mention
-    msg = q.thread(team.ws, conv)[-1]
+    msg = q.thread(team.ws, conv, access=EVERYTHING)[-1]
     assert msg.kind == "comment" and msg.delivery_state is None
     assert outbox.pending_count(team.ws) == 0  # comments never go to the customer
 
@@ -120,15 +121,15 @@ def test_assign_unassign_and_team(team: Team) -> None:
     conv = team.start()
     assert cmd.assign(team.ws, conv, "bo", actor="ana") is True
     assert cmd.assign(team.ws, conv, "@bo", actor="ana") is False  # idempotent
-    row = q.conversation(team.ws, conv)
+    row = q.conversation(team.ws, conv, access=EVERYTHING)
     assert row.assignee == "bo"
     [note] = q.notifications(team.ws, team.bo)
     assert note.kind == "assigned"
     assert cmd.assign_team(team.ws, conv, "tier 1", actor="ana") is True
-    assert q.conversation(team.ws, conv).team == "Tier 1"
+    assert q.conversation(team.ws, conv, access=EVERYTHING).team == "Tier 1"
     assert cmd.assign(team.ws, conv, None, actor="ana") is True
     assert cmd.assign(team.ws, conv, None, actor="ana") is False
-    assert q.conversation(team.ws, conv).assignee is None
+    assert q.conversation(team.ws, conv, access=EVERYTHING).assignee is None
     assert [b for k, b in kinds(team, conv) if k == "activity"] == [
         "Ana Lima assigned this to Bo Chen",
         "Ana Lima assigned this to team Tier 1",
@@ -154,12 +155,12 @@ def test_close_reopen_and_close_ticket(team: Team) -> None:
     )
     assert cmd.close(team.ws, conv, actor="ana", close_ticket=True, now=later(30)) is True
     assert cmd.close(team.ws, conv, actor="ana", close_ticket=True) is False
-    row = q.conversation(team.ws, conv)
+    row = q.conversation(team.ws, conv, access=EVERYTHING)
     assert (row.status, row.closed_at, row.waiting) == ("closed", later(30), False)
     assert q.ticket(team.ws, ticket).status == "closed"
     assert cmd.reopen(team.ws, conv, actor="bo", now=later(40)) is True
     assert cmd.reopen(team.ws, conv, actor="bo", now=later(41)) is False
-    row = q.conversation(team.ws, conv)
+    row = q.conversation(team.ws, conv, access=EVERYTHING)
     assert (row.status, row.closed_at) == ("open", None)
     assert [b for k, b in kinds(team, conv) if k == "activity"][-3:] == [
         "Ana Lima closed this",
@@ -180,11 +181,11 @@ def test_snooze_and_wake_when_due(team: Team) -> None:
     until = later(60)
     assert cmd.snooze(team.ws, conv, until, actor="ana", now=later(1)) is True
     assert cmd.snooze(team.ws, conv, until, actor="ana", now=later(2)) is False
-    assert q.conversation(team.ws, conv).status == "snoozed"
-    assert q.count(team.ws, q.view("snoozed")) == (1, 1)
+    assert q.conversation(team.ws, conv, access=EVERYTHING).status == "snoozed"
+    assert q.count(team.ws, q.view("snoozed", access=EVERYTHING)) == (1, 1)
     assert cmd.wake_due(team.ws, now=later(59)) == []
     assert cmd.wake_due(team.ws, now=later(61)) == [conv]
-    row = q.conversation(team.ws, conv)
+    row = q.conversation(team.ws, conv, access=EVERYTHING)
     assert (row.status, row.snoozed_until, row.unread) == ("open", None, True)
     assert kinds(team, conv)[-1] == ("activity", "Snooze ended")
 
@@ -193,23 +194,23 @@ def test_snooze_into_the_past_is_refused(team: Team) -> None:
     conv = team.start()
     with pytest.raises(InvalidRequest, match="in the past"):
         cmd.snooze(team.ws, conv, T0 - timedelta(hours=1), actor="ana", now=T0)
-    assert q.conversation(team.ws, conv).status == "open"
+    assert q.conversation(team.ws, conv, access=EVERYTHING).status == "open"
 
 
 def test_mark_read_toggles(team: Team) -> None:
     conv = team.start()
-    assert q.conversation(team.ws, conv).unread is True
-    assert cmd.mark_read(team.ws, conv) is True
-    assert cmd.mark_read(team.ws, conv) is False
-    assert cmd.mark_read(team.ws, conv, read=False) is True
-    assert q.conversation(team.ws, conv).unread is True
+    assert q.conversation(team.ws, conv, access=EVERYTHING).unread is True
+    assert cmd.mark_read(team.ws, conv, actor="ana") is True
+    assert cmd.mark_read(team.ws, conv, actor="ana") is False
+    assert cmd.mark_read(team.ws, conv, read=False, actor="ana") is True
+    assert q.conversation(team.ws, conv, access=EVERYTHING).unread is True
 
 
 def test_move_inbox_unassigns_agent_without_access(team: Team) -> None:
     conv = team.start()
     cmd.assign(team.ws, conv, "bo", actor="ana")
     assert cmd.move_inbox(team.ws, conv, "Sales", actor="ana") is True
-    row = q.conversation(team.ws, conv)
+    row = q.conversation(team.ws, conv, access=EVERYTHING)
     assert (row.inbox, row.assignee) == ("Sales", None)
     assert kinds(team, conv)[-1] == ("activity", "Bo Chen has no access to Sales: unassigned")
     assert cmd.move_inbox(team.ws, conv, "Sales", actor="ana") is False
@@ -229,7 +230,7 @@ def test_tickets_create_update_close(team: Team) -> None:
         "normal",
         "bo",
     )
-    assert q.conversation(team.ws, conv).ticket_id == tid
+    assert q.conversation(team.ws, conv, access=EVERYTHING).ticket_id == tid
     with pytest.raises(InvalidRequest, match="already has ticket #1"):
         cmd.create_ticket(team.ws, actor="ana", conversation_id=conv)
     assert cmd.update_ticket(team.ws, tid, actor="ana", stage="In progress", priority="urgent")
@@ -254,16 +255,16 @@ def test_contacts_create_update_and_identity_uniqueness(team: Team) -> None:
         company="Lumen",
         identities=[("email", "Dara@X.io"), ("whatsapp", "+44 7700 900123")],
     )
-    detail = q.contact(team.ws, cid)
+    detail = q.contact(team.ws, cid, access=EVERYTHING)
     assert detail.identities == [("email", "dara@x.io"), ("whatsapp", "+447700900123")]
-    cmd.update_contact(team.ws, cid, company="", owner="bo", notes="VIP")
-    detail = q.contact(team.ws, cid)
+    cmd.update_contact(team.ws, cid, company="", owner="bo", notes="VIP", actor="ana")
+    detail = q.contact(team.ws, cid, access=EVERYTHING)
     assert (detail.company, detail.owner, detail.notes) == (None, "bo", "VIP")
     other = cmd.create_contact(team.ws, "Someone")
     with pytest.raises(InvalidRequest, match="already belongs to contact"):
-        cmd.add_identity(team.ws, other, "email", "dara@x.io")
+        cmd.add_identity(team.ws, other, "email", "dara@x.io", actor="ana")
     with pytest.raises(InvalidRequest, match="cannot be empty"):
-        cmd.update_contact(team.ws, cid, name="  ")
+        cmd.update_contact(team.ws, cid, name="  ", actor="ana")
 
 
 def test_merge_contacts_moves_everything_and_forwards(team: Team) -> None:
@@ -271,15 +272,15 @@ def test_merge_contacts_moves_everything_and_forwards(team: Team) -> None:
     b = team.start(
         "from whatsapp", channel=team.whatsapp, kind="whatsapp", who="+1 555 0100", name="C. Souza"
     )
-    keep = q.conversation(team.ws, a).contact_id
-    gone = q.conversation(team.ws, b).contact_id
-    cmd.update_contact(team.ws, gone, company="Casa Verde", notes="prefers WhatsApp")
+    keep = q.conversation(team.ws, a, access=EVERYTHING).contact_id
+    gone = q.conversation(team.ws, b, access=EVERYTHING).contact_id
+    cmd.update_contact(team.ws, gone, company="Casa Verde", notes="prefers WhatsApp", actor="ana")
     cmd.merge_contacts(team.ws, keep, gone, actor="ana")
-    detail = q.contact(team.ws, keep)
+    detail = q.contact(team.ws, keep, access=EVERYTHING)
     assert {k for k, _ in detail.identities} == {"email", "whatsapp"}
     assert {c.id for c in detail.conversations} == {a, b}
     assert detail.company == "Casa Verde" and "prefers WhatsApp" in detail.notes
-    assert q.contact(team.ws, gone).id == keep  # the merged contact forwards
+    assert q.contact(team.ws, gone, access=EVERYTHING).id == keep  # the merged contact forwards
     # New WhatsApp messages now land on the kept contact.
     r = cmd.ingest(
         team.ws,
@@ -287,7 +288,7 @@ def test_merge_contacts_moves_everything_and_forwards(team: Team) -> None:
             "again", channel=team.whatsapp, kind="whatsapp", who="+15550100", at=later(5)
         ),
     )
-    assert q.conversation(team.ws, r.conversation_id).contact_id == keep
+    assert q.conversation(team.ws, r.conversation_id, access=EVERYTHING).contact_id == keep
     with pytest.raises(InvalidRequest, match="into itself"):
         cmd.merge_contacts(team.ws, keep, keep)
 
@@ -332,13 +333,13 @@ def test_outbox_lifecycle_never_sends_twice(team: Team) -> None:
     assert outbox.claim(team.ws, item.entry_id, later(61))
     outbox.mark_retry(team.ws, item.entry_id, "451 try later", later(90))
     assert outbox.due(team.ws, later(60)) == []  # waiting for its retry time
-    msg = q.thread(team.ws, conv)[-1]
+    msg = q.thread(team.ws, conv, access=EVERYTHING)[-1]
     assert (msg.delivery_state, msg.delivery_error) == ("queued", "retrying: 451 try later")
     [item] = outbox.due(team.ws, later(91))
     assert item.attempts == 1
     assert outbox.claim(team.ws, item.entry_id, later(61))
     outbox.mark_sent(team.ws, item.entry_id, "abc@acme.example")
-    msg = q.thread(team.ws, conv)[-1]
+    msg = q.thread(team.ws, conv, access=EVERYTHING)[-1]
     assert (msg.id, msg.delivery_state, msg.external_id, msg.delivery_error) == (
         mid,
         "sent",
@@ -368,11 +369,11 @@ def test_outbox_permanent_failure_and_agent_retry(team: Team) -> None:
     mid = cmd.reply(team.ws, conv, "Hi", actor="ana", now=later(1))
     [item] = outbox.due(team.ws, later(60))
     outbox.mark_failed(team.ws, item.entry_id, "550 no such user")
-    msg = q.thread(team.ws, conv)[-1]
+    msg = q.thread(team.ws, conv, access=EVERYTHING)[-1]
     assert (msg.delivery_state, msg.delivery_error) == ("failed", "550 no such user")
     assert outbox.due(team.ws, later(60)) == []
     outbox.retry(team.ws, mid)
-    assert q.thread(team.ws, conv)[-1].delivery_state == "queued"
+    assert q.thread(team.ws, conv, access=EVERYTHING)[-1].delivery_state == "queued"
     with pytest.raises(InvalidRequest, match="has not failed"):
         outbox.retry(team.ws, mid)
 
@@ -408,4 +409,4 @@ def test_failed_command_changes_nothing(team: Team) -> None:
         cmd.assign(team.ws, conv, "bo", actor="ana")  # ...but bo has none to Sales
     # The move is its own command and stays; the refused assign wrote nothing.
     assert team.ws.change_seq() == seq + 1
-    assert q.conversation(team.ws, conv).assignee is None
+    assert q.conversation(team.ws, conv, access=EVERYTHING).assignee is None

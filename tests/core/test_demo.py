@@ -10,6 +10,7 @@ import pytest
 from tests.conftest import T0
 from unibox_tui.core import commands as cmd
 from unibox_tui.core import queries as q
+from unibox_tui.core.access import EVERYTHING
 from unibox_tui.core.db import open_workspace
 from unibox_tui.core.demo import build_demo
 from unibox_tui.core.errors import WorkspaceError
@@ -62,20 +63,22 @@ def test_demo_is_realistic_and_works_with_commands(tmp_path: Path) -> None:
             "form",
         }
         for status in ("open", "snoozed", "closed"):
-            assert q.count(ws, q.view(status))[0] > 0
+            assert q.count(ws, q.view(status, access=EVERYTHING))[0] > 0
         for kind in ("email", "chat", "messenger", "whatsapp", "form"):
-            assert q.count(ws, q.view(f"kind:{kind}"))[0] > 0
-        assert q.snippets(ws) and q.search(ws, "refund")
+            assert q.count(ws, q.view(f"kind:{kind}", access=EVERYTHING))[0] > 0
+        assert q.snippets(ws) and q.search(ws, "refund", access=EVERYTHING)
         assert ws.setting("default_agent") == "ana"
         me = next(a.id for a in q.agents(ws) if a.handle == "ana")
         assert q.notifications(ws, me)  # mentions in comments
-        conv = q.list_conversations(ws, q.view("open")).rows[0]
+        conv = q.list_conversations(ws, q.view("open", access=EVERYTHING)).rows[0]
         cmd.reply(ws, conv.id, "Thanks!", actor="ana")  # the demo takes real commands
-        assert q.thread(ws, conv.id)[-1].kind == "outgoing"
-        kinds = {m.kind for m in q.thread(ws, conv.id)}
+        assert q.thread(ws, conv.id, access=EVERYTHING)[-1].kind == "outgoing"
+        kinds = {m.kind for m in q.thread(ws, conv.id, access=EVERYTHING)}
         assert {"incoming", "outgoing"} <= kinds
         # Hostile customer text is in the demo on purpose, stored as written.
-        assert any("[bold red]" in h.row.subject for h in q.search(ws, "urgent refund"))
+        assert any(
+            "[bold red]" in h.row.subject for h in q.search(ws, "urgent refund", access=EVERYTHING)
+        )
 
 
 def test_demo_never_overwrites(tmp_path: Path) -> None:
@@ -96,7 +99,7 @@ def test_simulated_stream_ingests_and_delivers(tmp_path: Path) -> None:
     build_demo(tmp_path / "s.db", conversations=60, seed=2, now=T0)
     with open_workspace(tmp_path / "s.db") as ws:
         before = q.stats(ws)["message"]
-        conv = q.list_conversations(ws, q.view("open")).rows[0]
+        conv = q.list_conversations(ws, q.view("open", access=EVERYTHING)).rows[0]
         mid = cmd.reply(ws, conv.id, "On it", actor="ana", now=T0)
         rng = random.Random(4)
         changed = []
@@ -104,7 +107,10 @@ def test_simulated_stream_ingests_and_delivers(tmp_path: Path) -> None:
             changed += simulate_step(ws, rng, T0 + timedelta(minutes=i + 1))
         assert q.stats(ws)["message"] == before + 1 + 10  # our reply + ten customer messages
         assert conv.id in changed  # the reply was delivered...
-        assert next(m for m in q.thread(ws, conv.id) if m.id == mid).delivery_state == "sent"
+        assert (
+            next(m for m in q.thread(ws, conv.id, access=EVERYTHING) if m.id == mid).delivery_state
+            == "sent"
+        )
         assert outbox.pending_count(ws) == 0
-        newest = q.list_conversations(ws, q.view("all")).rows[0]
+        newest = q.list_conversations(ws, q.view("all", access=EVERYTHING)).rows[0]
         assert newest.last_message_at == T0 + timedelta(minutes=10) and newest.unread

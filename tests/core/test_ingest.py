@@ -7,6 +7,7 @@ from datetime import timedelta
 from tests.conftest import T0, Team, later
 from unibox_tui.core import commands as cmd
 from unibox_tui.core import queries as q
+from unibox_tui.core.access import EVERYTHING
 from unibox_tui.core.threading import normalize_subject
 
 
@@ -15,7 +16,7 @@ def test_new_message_creates_contact_and_unread_waiting_conversation(team: Team)
         team.ws, team.incoming("My order is late", who="Carla@Example.COM", external_id="a1@x")
     )
     assert r.created_conversation and not r.duplicate
-    row = q.conversation(team.ws, r.conversation_id)
+    row = q.conversation(team.ws, r.conversation_id, access=EVERYTHING)
     assert (row.status, row.unread, row.waiting, row.inbox, row.channel_kind) == (
         "open",
         True,
@@ -37,7 +38,7 @@ def test_same_external_id_is_stored_once(team: Team) -> None:
         first.conversation_id,
         first.message_id,
     )
-    assert q.conversation(team.ws, first.conversation_id).message_count == 1
+    assert q.conversation(team.ws, first.conversation_id, access=EVERYTHING).message_count == 1
 
 
 def test_header_reference_threads_even_with_another_subject(team: Team) -> None:
@@ -120,16 +121,18 @@ def test_customer_writing_again_reopens_closed_conversation(team: Team) -> None:
         team.incoming("one more thing", references=("h1@x",), external_id="h2@x", at=later(20)),
     )
     assert r.conversation_id == conv
-    row = q.conversation(team.ws, conv)
+    row = q.conversation(team.ws, conv, access=EVERYTHING)
     assert (row.status, row.closed_at, row.unread, row.waiting) == ("open", None, True, True)
-    assert "Reopened: the customer wrote again" in [m.body for m in q.thread(team.ws, conv)]
+    assert "Reopened: the customer wrote again" in [
+        m.body for m in q.thread(team.ws, conv, access=EVERYTHING)
+    ]
 
 
 def test_customer_writing_wakes_snoozed_conversation(team: Team) -> None:
     conv = team.start("hi", external_id="s1@x")
     cmd.snooze(team.ws, conv, later(600), actor="ana", now=later(1))
     cmd.ingest(team.ws, team.incoming("ping", references=("s1@x",), at=later(5)))
-    assert q.conversation(team.ws, conv).status == "open"
+    assert q.conversation(team.ws, conv, access=EVERYTHING).status == "open"
 
 
 def test_messaging_channel_joins_open_conversation_and_reopens_recent(team: Team) -> None:
@@ -140,7 +143,7 @@ def test_messaging_channel_joins_open_conversation_and_reopens_recent(team: Team
     cmd.close(team.ws, first.conversation_id, actor="ana", now=later(2))
     back = cmd.ingest(team.ws, team.incoming("one more", at=later(60), **chat))
     assert back.conversation_id == first.conversation_id
-    assert q.conversation(team.ws, first.conversation_id).status == "open"
+    assert q.conversation(team.ws, first.conversation_id, access=EVERYTHING).status == "open"
     cmd.close(team.ws, first.conversation_id, actor="ana", now=later(61))
     much_later = cmd.ingest(
         team.ws, team.incoming("new issue", at=later(61) + timedelta(days=8), **chat)
@@ -162,28 +165,31 @@ def test_auto_reply_is_recorded_but_does_not_reopen_or_wait(team: Team) -> None:
         ),
     )
     assert r.conversation_id == conv
-    row = q.conversation(team.ws, conv)
+    row = q.conversation(team.ws, conv, access=EVERYTHING)
     assert (row.status, row.waiting) == ("closed", False)
-    assert q.thread(team.ws, conv)[-1].flags == ["auto_reply"]
+    assert q.thread(team.ws, conv, access=EVERYTHING)[-1].flags == ["auto_reply"]
 
 
 def test_denied_mail_is_recorded_but_kept_out_of_open_views(team: Team) -> None:
     r = cmd.ingest(
         team.ws, team.incoming("BUY NOW", who="spam@bad.example", flags=frozenset({"denied"}))
     )
-    row = q.conversation(team.ws, r.conversation_id)
+    row = q.conversation(team.ws, r.conversation_id, access=EVERYTHING)
     assert row.status == "closed" and not row.unread
-    assert q.count(team.ws, q.view("open")) == (0, 0)
+    assert q.count(team.ws, q.view("open", access=EVERYTHING)) == (0, 0)
 
 
 def test_identity_name_upgrades_from_address(team: Team) -> None:
     a = cmd.ingest(team.ws, team.incoming("x", name="", who="zoe@example.com"))
-    assert q.conversation(team.ws, a.conversation_id).contact_name == "zoe@example.com"
+    assert (
+        q.conversation(team.ws, a.conversation_id, access=EVERYTHING).contact_name
+        == "zoe@example.com"
+    )
     cmd.ingest(
         team.ws,
         team.incoming("y", name="Zoë Ng", who="zoe@example.com", subject="Other", at=later(2)),
     )
-    assert q.conversation(team.ws, a.conversation_id).contact_name == "Zoë Ng"
+    assert q.conversation(team.ws, a.conversation_id, access=EVERYTHING).contact_name == "Zoë Ng"
 
 
 def test_identity_name_upgrades_within_one_batch(team: Team) -> None:
@@ -197,7 +203,9 @@ def test_identity_name_upgrades_within_one_batch(team: Team) -> None:
             team.incoming("z", name="Somebody Else", who="zoe@example.com", at=later(3)),
         ],
     )[:2]
-    assert q.conversation(team.ws, first.conversation_id).contact_name == "Zoë Ng"
+    assert (
+        q.conversation(team.ws, first.conversation_id, access=EVERYTHING).contact_name == "Zoë Ng"
+    )
 
 
 def test_cc_is_kept_on_the_conversation(team: Team) -> None:
@@ -213,7 +221,10 @@ def test_cc_is_kept_on_the_conversation(team: Team) -> None:
             at=later(1),
         ),
     )
-    assert q.conversation(team.ws, r.conversation_id).cc == ["boss@example.com", "ops@example.com"]
+    assert q.conversation(team.ws, r.conversation_id, access=EVERYTHING).cc == [
+        "boss@example.com",
+        "ops@example.com",
+    ]
 
 
 def test_attachments_are_stored_with_notes(team: Team) -> None:
@@ -229,12 +240,15 @@ def test_attachments_are_stored_with_notes(team: Team) -> None:
             ),
         ),
     )
-    [msg] = q.thread(team.ws, r.conversation_id)
+    [msg] = q.thread(team.ws, r.conversation_id, access=EVERYTHING)
     assert [(a.filename, a.stored, a.note) for a in msg.attachments] == [
         ("a.pdf", True, None),
         ("huge.mov", False, "not stored: over 25 MB"),
     ]
-    assert q.attachment_bytes(team.ws, msg.attachments[0].id) == ("a.pdf", b"pdf")
+    assert q.attachment_bytes(team.ws, msg.attachments[0].id, access=EVERYTHING) == (
+        "a.pdf",
+        b"pdf",
+    )
 
 
 def test_ingest_many_is_one_transaction_with_sync_state(team: Team) -> None:
@@ -252,9 +266,12 @@ def test_ingest_many_is_one_transaction_with_sync_state(team: Team) -> None:
 def test_older_message_arriving_late_does_not_move_last_message_back(team: Team) -> None:
     conv = team.start("new", external_id="n@x", at=later(100))
     cmd.ingest(team.ws, team.incoming("old", references=("n@x",), at=T0))
-    row = q.conversation(team.ws, conv)
+    row = q.conversation(team.ws, conv, access=EVERYTHING)
     assert (row.last_message_at, row.preview) == (later(100), "new")
-    assert [m.body for m in q.thread(team.ws, conv)] == ["old", "new"]  # time order
+    assert [m.body for m in q.thread(team.ws, conv, access=EVERYTHING)] == [
+        "old",
+        "new",
+    ]  # time order
 
 
 def test_normalize_subject() -> None:

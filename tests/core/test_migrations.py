@@ -16,6 +16,7 @@ from sqlmodel import SQLModel
 
 from unibox_tui.core import commands as cmd
 from unibox_tui.core import queries as q
+from unibox_tui.core.access import EVERYTHING
 from unibox_tui.core.db import HEAD_REVISION, open_workspace
 from unibox_tui.core.errors import WorkspaceError
 
@@ -31,26 +32,26 @@ def test_a_workspace_from_the_first_schema_upgrades_on_open(tmp_path: Path) -> N
     shutil.copy(DATA / "workspace_0001.db", path)
     with open_workspace(path) as ws:
         assert ws.revision() == HEAD_REVISION
-        row = q.conversation(ws, "c1")
+        row = q.conversation(ws, "c1", access=EVERYTHING)
         assert (row.subject, row.contact_name, row.assignee, row.message_count) == (
             "Lost luggage voucher",
             "Gunnhild Ødegård",
             "ana",
             2,
         )
-        assert [m.body for m in q.thread(ws, "c1")] == [
+        assert [m.body for m in q.thread(ws, "c1", access=EVERYTHING)] == [
             "My suitcase never arrived in Tromsø",
             "Thanks, a voucher is on its way",
         ]
         # 0002 indexed what the old file held: bodies, subjects and contact names.
-        assert [h.row.id for h in q.search(ws, "suitcase tromsø")] == ["c1"]
-        assert [h.row.id for h in q.search(ws, "luggage")] == ["c1"]
-        assert [h.row.id for h in q.search(ws, "gunnhild")] == ["c1"]
+        assert [h.row.id for h in q.search(ws, "suitcase tromsø", access=EVERYTHING)] == ["c1"]
+        assert [h.row.id for h in q.search(ws, "luggage", access=EVERYTHING)] == ["c1"]
+        assert [h.row.id for h in q.search(ws, "gunnhild", access=EVERYTHING)] == ["c1"]
         # And the upgraded file takes new writes like a new one.
         cmd.comment(ws, "c1", "upgraded fine", actor="ana")
         assert ws.change_seq() == 2
         # 0005 dropped the per-row insert triggers: new rows are indexed at commit instead.
-        assert [h.row.id for h in q.search(ws, "upgraded")] == ["c1"]
+        assert [h.row.id for h in q.search(ws, "upgraded", access=EVERYTHING)] == ["c1"]
     with open_workspace(path) as ws:  # the second open is the fast path
         assert ws.revision() == HEAD_REVISION
 

@@ -9,6 +9,7 @@ import pytest
 from tests.conftest import Team, later
 from unibox_tui.core import commands as cmd
 from unibox_tui.core import queries as q
+from unibox_tui.core.access import EVERYTHING
 from unibox_tui.core.errors import InvalidRequest
 
 
@@ -30,7 +31,7 @@ def populate(team: Team) -> list[str]:
     cmd.assign(team.ws, convs[1], "bo", actor="ana")
     cmd.close(team.ws, convs[2], actor="ana")
     cmd.snooze(team.ws, convs[3], later(10_000), actor="ana", now=later(8))
-    cmd.mark_read(team.ws, convs[4])
+    cmd.mark_read(team.ws, convs[4], actor="ana")
     chat = cmd.ingest(
         team.ws,
         team.incoming(
@@ -46,7 +47,10 @@ def test_views_and_counts(team: Team) -> None:
 
     def ids(key: str) -> list[str]:
         return [
-            r.id for r in q.list_conversations(team.ws, q.view(key, me=team.ana, ws=team.ws)).rows
+            r.id
+            for r in q.list_conversations(
+                team.ws, q.view(key, me=team.ana, ws=team.ws, access=EVERYTHING)
+            ).rows
         ]
 
     assert ids("mine") == [convs[0]]
@@ -56,13 +60,13 @@ def test_views_and_counts(team: Team) -> None:
     assert ids("kind:chat") == [convs[7]]
     assert ids("inbox:support") == ids("open")
     assert len(ids("all")) == 8
-    assert q.count(team.ws, q.view("open")) == (6, 5)  # one was marked read
-    assert q.count(team.ws, q.view("mine", me=team.ana)) == (1, 1)
+    assert q.count(team.ws, q.view("open", access=EVERYTHING)) == (6, 5)  # one was marked read
+    assert q.count(team.ws, q.view("mine", me=team.ana, access=EVERYTHING)) == (1, 1)
 
 
 def test_keyset_pagination_walks_every_row_once(team: Team) -> None:
     populate(team)
-    v = q.view("all")
+    v = q.view("all", access=EVERYTHING)
     seen, cursor = [], None
     while True:
         page = q.list_conversations(team.ws, v, after=cursor, limit=3)
@@ -77,7 +81,7 @@ def test_keyset_pagination_walks_every_row_once(team: Team) -> None:
 
 def test_rows_at_and_index_of_agree(team: Team) -> None:
     populate(team)
-    v = q.view("all")
+    v = q.view("all", access=EVERYTHING)
     with team.ws.read() as conn:
         rows = q.rows_at(conn, v, 2, 3)
         assert [q.index_of(conn, v, r) for r in rows] == [2, 3, 4]
@@ -88,16 +92,18 @@ def test_rows_at_and_index_of_agree(team: Team) -> None:
 
 def test_unknown_view_and_mine_without_identity(team: Team) -> None:
     with pytest.raises(InvalidRequest, match="unknown view 'inboxx'"):
-        q.view("inboxx")
+        q.view("inboxx", access=EVERYTHING)
     with pytest.raises(InvalidRequest, match="needs to know who you are"):
-        q.view("mine")
+        q.view("mine", access=EVERYTHING)
 
 
 def test_contact_history_and_tickets(team: Team) -> None:
     a = team.start("one", subject="First")
     b = team.start("two", subject="Second", at=later(5))
     tid = cmd.create_ticket(team.ws, actor="ana", conversation_id=b)
-    detail = q.contact(team.ws, q.conversation(team.ws, a).contact_id)
+    detail = q.contact(
+        team.ws, q.conversation(team.ws, a, access=EVERYTHING).contact_id, access=EVERYTHING
+    )
     assert [c.id for c in detail.conversations] == [b, a]
     assert [t.id for t in detail.tickets] == [tid]
     assert detail.identities == [("email", "carla@example.com")]
@@ -108,23 +114,32 @@ def test_search_finds_bodies_subjects_and_contact_names(team: Team) -> None:
     b = team.start(
         "Invoice please", who="jose@x.io", name="José Álvarez", subject="Billing", at=later(1)
     )
-    [hit] = q.search(team.ws, "crushed")
+    [hit] = q.search(team.ws, "crushed", access=EVERYTHING)
     assert hit.row.id == a
     assert hit.snippet == "The parcel was crushed in transit"
     assert [hit.snippet[s:e] for s, e in hit.highlights] == ["crushed"]
-    assert [h.row.id for h in q.search(team.ws, "damaged")] == [a]  # subject
-    assert [h.row.id for h in q.search(team.ws, "jose alvarez")] == [b]  # diacritics folded
-    assert [h.row.id for h in q.search(team.ws, "cru")] == [a]  # prefix while typing
-    assert q.search(team.ws, "nothing-like-this") == []
+    assert [h.row.id for h in q.search(team.ws, "damaged", access=EVERYTHING)] == [a]  # subject
+    assert [h.row.id for h in q.search(team.ws, "jose alvarez", access=EVERYTHING)] == [
+        b
+    ]  # diacritics folded
+    assert [h.row.id for h in q.search(team.ws, "cru", access=EVERYTHING)] == [
+        a
+    ]  # prefix while typing
+    assert q.search(team.ws, "nothing-like-this", access=EVERYTHING) == []
 
 
 def test_search_sees_new_writes_and_contact_renames(team: Team) -> None:
     a = team.start("hello")
     cmd.comment(team.ws, a, "internal note about kangaroos", actor="ana")
-    assert [h.row.id for h in q.search(team.ws, "kangaroos")] == [a]
-    cmd.update_contact(team.ws, q.conversation(team.ws, a).contact_id, name="Wilhelmina Zed")
-    assert [h.row.id for h in q.search(team.ws, "wilhelmina")] == [a]
-    assert q.search(team.ws, "carla") == []
+    assert [h.row.id for h in q.search(team.ws, "kangaroos", access=EVERYTHING)] == [a]
+    cmd.update_contact(
+        team.ws,
+        q.conversation(team.ws, a, access=EVERYTHING).contact_id,
+        name="Wilhelmina Zed",
+        actor="ana",
+    )
+    assert [h.row.id for h in q.search(team.ws, "wilhelmina", access=EVERYTHING)] == [a]
+    assert q.search(team.ws, "carla", access=EVERYTHING) == []
 
 
 def test_a_batch_indexes_each_new_row_once_even_when_its_contact_is_renamed(team: Team) -> None:
@@ -140,9 +155,11 @@ def test_a_batch_indexes_each_new_row_once_even_when_its_contact_is_renamed(team
         ],
     )
     first, second, third = (r.conversation_id for r in results)
-    assert [h.row.id for h in q.search(team.ws, "walruses")] == [first]
-    assert sorted(h.row.id for h in q.search(team.ws, "olga")) == sorted([first, second])
-    assert [h.row.id for h in q.search(team.ws, "tusks too")] == [third]
+    assert [h.row.id for h in q.search(team.ws, "walruses", access=EVERYTHING)] == [first]
+    assert sorted(h.row.id for h in q.search(team.ws, "olga", access=EVERYTHING)) == sorted(
+        [first, second]
+    )
+    assert [h.row.id for h in q.search(team.ws, "tusks too", access=EVERYTHING)] == [third]
     with team.ws.read() as conn:
         indexed = conn.exec_driver_sql(
             "SELECT c.id, f.contact FROM conversation_fts f JOIN conversation c ON c.rid = f.rowid"
@@ -160,7 +177,7 @@ def test_rows_written_outside_ingest_are_searchable_at_once(team: Team) -> None:
     a = team.start("hello")
     cmd.reply(team.ws, a, "We shipped the replacement capybara", actor="ana")
     cmd.comment(team.ws, a, "@bo the capybara is fragile", actor="ana")
-    hits = q.search(team.ws, "capybara")
+    hits = q.search(team.ws, "capybara", access=EVERYTHING)
     assert [h.row.id for h in hits] == [a]
     with team.ws.read() as conn:
         assert (
@@ -176,7 +193,7 @@ def test_rows_written_outside_ingest_are_searchable_at_once(team: Team) -> None:
 )
 def test_search_input_is_never_fts_syntax(team: Team, text: str) -> None:
     team.start("and or not near drop table message")
-    hits = q.search(team.ws, text)
+    hits = q.search(team.ws, text, access=EVERYTHING)
     assert isinstance(hits, list)
     assert q.stats(team.ws)["message"] == 1  # nothing was dropped
 
@@ -186,14 +203,14 @@ def test_search_orders_by_recent_activity_and_limits(team: Team) -> None:
         team.start(f"refund request {i}", who=f"r{i}@x.io", subject=f"S{i}", at=later(i))
         for i in range(6)
     ]
-    hits = q.search(team.ws, "refund", limit=4)
+    hits = q.search(team.ws, "refund", limit=4, access=EVERYTHING)
     assert [h.row.id for h in hits] == ids[::-1][:4]
 
 
 def test_activity_lines_are_not_searchable(team: Team) -> None:
     a = team.start("hi")
     cmd.close(team.ws, a, actor="ana")
-    assert q.search(team.ws, "closed") == []
+    assert q.search(team.ws, "closed", access=EVERYTHING) == []
 
 
 def test_list_filters_narrow_views_and_counts(team: Team) -> None:
@@ -202,7 +219,7 @@ def test_list_filters_narrow_views_and_counts(team: Team) -> None:
     cmd.reply(team.ws, convs[5], "answered", actor="ana")
 
     def ids(name: str) -> set[str]:
-        v = q.filtered(q.view("open"), name)
+        v = q.filtered(q.view("open", access=EVERYTHING), name)
         rows = {r.id for r in q.list_conversations(team.ws, v).rows}
         assert q.count(team.ws, v)[0] == len(rows)
         return rows
@@ -212,4 +229,4 @@ def test_list_filters_narrow_views_and_counts(team: Team) -> None:
     assert ids("waiting") == {convs[i] for i in (0, 1, 4, 6, 7)}
     assert ids("unread") == {convs[i] for i in (0, 1, 6, 7)}
     with pytest.raises(InvalidRequest, match="unknown filter"):
-        q.filtered(q.view("open"), "vip")
+        q.filtered(q.view("open", access=EVERYTHING), "vip")

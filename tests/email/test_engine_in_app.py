@@ -14,6 +14,7 @@ from unibox_tui.app import UniboxApp
 from unibox_tui.config import Config
 from unibox_tui.core import commands as cmd
 from unibox_tui.core import queries as q
+from unibox_tui.core.access import EVERYTHING
 from unibox_tui.core.db import open_workspace
 from unibox_tui.engine import Engine
 
@@ -28,16 +29,16 @@ def test_run_once_wakes_snoozes_that_ended(tmp_path: Path) -> None:
         cmd.snooze(ws, conv, now + timedelta(hours=1), actor="ana")
         with Engine(ws) as engine:
             asyncio.run(engine.run_once())
-        assert q.conversation(ws, conv).status == "snoozed"
+        assert q.conversation(ws, conv, access=EVERYTHING).status == "snoozed"
         with Engine(ws, now=lambda: now + timedelta(hours=2)) as engine:
             asyncio.run(engine.run_once())
-        assert q.conversation(ws, conv).status == "open"
+        assert q.conversation(ws, conv, access=EVERYTHING).status == "open"
 
 
 async def test_reply_typed_in_the_app_is_delivered_by_its_engine(desk: Desk) -> None:  # noqa: F811
     desk.box.append(make_mail(message_id="<tui1@customer.example>", subject="Where is my parcel"))
     await asyncio.to_thread(desk.once)
-    [conv] = [r.id for r in q.list_conversations(desk.ws, q.view("open")).rows]
+    [conv] = [r.id for r in q.list_conversations(desk.ws, q.view("open", access=EVERYTHING)).rows]
     app = UniboxApp(desk.ws, Config(path=Path("/nonexistent/config.toml")), engine=True)
     async with app.run_test(size=(160, 48)) as pilot:
         await pilot.pause()
@@ -52,5 +53,5 @@ async def test_reply_typed_in_the_app_is_delivered_by_its_engine(desk: Desk) -> 
     assert sent.rcpt_tos == ["jane@customer.example"]
     assert "On its way today" in sent.message.get_body(("plain",)).get_content()
     assert sent.message["In-Reply-To"] == "<tui1@customer.example>"
-    last = q.thread(desk.ws, conv)[-1]
+    last = q.thread(desk.ws, conv, access=EVERYTHING)[-1]
     assert (last.kind, last.delivery_state) == ("outgoing", "sent")

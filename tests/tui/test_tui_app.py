@@ -14,6 +14,7 @@ from unibox_tui.app import UniboxApp, resolve_me
 from unibox_tui.config import Config
 from unibox_tui.core import commands as cmd
 from unibox_tui.core import queries
+from unibox_tui.core.access import EVERYTHING
 from unibox_tui.core.db import open_workspace
 from unibox_tui.core.errors import NotFound
 from unibox_tui.screens.help import HelpScreen
@@ -157,9 +158,11 @@ async def test_keymap_from_config_remaps_a_binding(demo, tmp_path: Path, text_of
         await settle(pilot)
         assert "unknown ids: nonsense" in text_of(app)
         await pilot.press("x")
-        assert queries.conversation(demo.ws, demo.conv["chat"]).status == "open"
+        assert queries.conversation(demo.ws, demo.conv["chat"], access=EVERYTHING).status == "open"
         await pilot.press("e")
-        assert queries.conversation(demo.ws, demo.conv["chat"]).status == "closed"
+        assert (
+            queries.conversation(demo.ws, demo.conv["chat"], access=EVERYTHING).status == "closed"
+        )
         await pilot.press("question_mark")
         assert re.search(r"│? e\s+Close ", text_of(app))
 
@@ -188,7 +191,7 @@ async def test_palette_offers_every_action_by_name(make_app, demo) -> None:
         await pilot.pause(0.3)
         await pilot.press("enter")
         await settle(pilot)
-        assert queries.conversation(demo.ws, demo.conv["chat"]).assignee == "ana"
+        assert queries.conversation(demo.ws, demo.conv["chat"], access=EVERYTHING).assignee == "ana"
 
 
 async def test_theme_choice_is_remembered_in_the_config(make_app, config) -> None:

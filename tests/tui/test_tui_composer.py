@@ -6,11 +6,12 @@ from tui_world import settle
 
 from unibox_tui.core import commands as cmd
 from unibox_tui.core import queries
+from unibox_tui.core.access import EVERYTHING
 from unibox_tui.widgets.composer import Composer, EditorArea
 
 
 def last_message(demo, conv: str) -> queries.MessageRow:
-    return queries.thread(demo.ws, demo.conv[conv])[-1]
+    return queries.thread(demo.ws, demo.conv[conv], access=EVERYTHING)[-1]
 
 
 async def test_reply_goes_out_on_the_conversation_channel(make_app, demo, text_of) -> None:
@@ -28,7 +29,7 @@ async def test_reply_goes_out_on_the_conversation_channel(make_app, demo, text_o
         assert sent.channel_kind == "email" and sent.delivery_state == "queued"
         assert not composer.is_open and composer.editor.text == ""
         assert "▶ Ana Lima → customer via E-mail · 10:00 (now) · queued" in text_of(app)
-        assert not queries.conversation(demo.ws, demo.conv["mail"]).waiting
+        assert not queries.conversation(demo.ws, demo.conv["mail"], access=EVERYTHING).waiting
 
 
 async def test_draft_is_kept_per_conversation(make_app, demo) -> None:
@@ -51,7 +52,9 @@ async def test_draft_is_kept_per_conversation(make_app, demo) -> None:
         assert app.focused is screen.composer.editor
         await pilot.press("escape", "escape", "j")
         assert screen.composer.editor.text == "hey"
-        assert queries.thread(demo.ws, demo.conv["chat"])[-1].kind == "incoming"  # unsent
+        assert (
+            queries.thread(demo.ws, demo.conv["chat"], access=EVERYTHING)[-1].kind == "incoming"
+        )  # unsent
 
 
 async def test_live_update_keeps_cursor_and_half_written_reply(make_app, demo) -> None:
@@ -71,7 +74,7 @@ async def test_live_update_keeps_cursor_and_half_written_reply(make_app, demo) -
                 "+351 912 345 678",
                 "Lucía Moreno",
                 "¿Hola?",
-                queries.conversation(demo.ws, demo.conv["chat"]).last_message_at,
+                queries.conversation(demo.ws, demo.conv["chat"], access=EVERYTHING).last_message_at,
             ),
         )
         for _ in range(20):  # the poll runs every 0.5 s
@@ -144,7 +147,7 @@ async def test_continue_by_email_for_a_messenger_contact_with_an_address(make_ap
         assert app.screen.composer.via_channel_id == demo.channels["email"]
         await pilot.press(*"by mail", "ctrl+s")
         await settle(pilot)
-        thread = queries.thread(demo.ws, demo.conv["messenger"])
+        thread = queries.thread(demo.ws, demo.conv["messenger"], access=EVERYTHING)
         reply = next(m for m in thread if m.kind == "outgoing")
         assert reply.channel_kind == "email" and reply.body == "by mail"
         assert any("continued this conversation by email" in m.body for m in thread)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from tui_world import NOW, settle
 
 from unibox_tui.core import queries
+from unibox_tui.core.access import EVERYTHING
 from unibox_tui.widgets.conversation_list import ConversationList
 from unibox_tui.widgets.thread_view import ThreadView
 
@@ -102,10 +103,10 @@ async def test_enter_opens_the_conversation_and_marks_it_read(make_app, demo) ->
     app = make_app()
     async with app.run_test(size=(160, 48)) as pilot:
         await settle(pilot)
-        assert queries.conversation(demo.ws, demo.conv["chat"]).unread
+        assert queries.conversation(demo.ws, demo.conv["chat"], access=EVERYTHING).unread
         await pilot.press("enter")
         await settle(pilot)
-        assert not queries.conversation(demo.ws, demo.conv["chat"]).unread
+        assert not queries.conversation(demo.ws, demo.conv["chat"], access=EVERYTHING).unread
         assert isinstance(app.focused, ThreadView)
         entry = app.screen.views.entry("open")
         assert entry.unread == 6  # the unread count followed
@@ -116,10 +117,10 @@ async def test_u_toggles_unread(make_app, demo) -> None:
     async with app.run_test(size=(160, 48)) as pilot:
         await settle(pilot)
         await pilot.press("u")
-        assert not queries.conversation(demo.ws, demo.conv["chat"]).unread
+        assert not queries.conversation(demo.ws, demo.conv["chat"], access=EVERYTHING).unread
         assert app.screen.conv_list.cursor == 0  # a read mark is no triage: cursor stays
         await pilot.press("u")
-        assert queries.conversation(demo.ws, demo.conv["chat"]).unread
+        assert queries.conversation(demo.ws, demo.conv["chat"], access=EVERYTHING).unread
 
 
 async def test_filter_narrows_the_list(make_app, demo) -> None:

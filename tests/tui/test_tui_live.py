@@ -10,6 +10,7 @@ from tui_world import NOW, settle
 from unibox_tui.app import UniboxApp
 from unibox_tui.config import Config
 from unibox_tui.core import queries
+from unibox_tui.core.access import EVERYTHING
 from unibox_tui.core.db import open_workspace
 from unibox_tui.core.demo import build_demo
 from unibox_tui.gc_pacing import NEVER, IdleCollector
@@ -38,7 +39,7 @@ async def test_simulated_customers_show_up_live(tmp_path: Path) -> None:
             await settle(pilot)
             # What the list and the counts show is what the database holds.
             screen = app.screen
-            opened = queries.count(ws, queries.view("open"))
+            opened = queries.count(ws, queries.view("open", access=EVERYTHING))
             assert screen.conv_list.total == opened[0]
             assert (screen.views.entry("open").count, screen.views.entry("open").unread) == opened
     finally:

@@ -9,6 +9,7 @@ from tui_world import settle
 
 from unibox_tui.core import commands as cmd
 from unibox_tui.core import queries
+from unibox_tui.core.access import EVERYTHING
 
 FORBIDDEN = ["\x1b", "\x9b", "\x9d", "\x85", "\x07", "\u202e", "\u202c"]
 
@@ -104,5 +105,5 @@ async def test_hostile_snippet_and_inbox_names(make_app, demo, text_of) -> None:
 
 def test_ingest_keeps_the_raw_body(demo) -> None:
     """The UI cleans at display time; the stored body stays as received (evidence)."""
-    body = queries.thread(demo.ws, demo.conv["evil"])[0].body
+    body = queries.thread(demo.ws, demo.conv["evil"], access=EVERYTHING)[0].body
     assert "\x1b[2J" in body

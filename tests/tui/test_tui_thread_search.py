@@ -10,6 +10,7 @@ from tui_world import NOW, settle
 
 from unibox_tui.core import commands as cmd
 from unibox_tui.core import queries
+from unibox_tui.core.access import EVERYTHING
 from unibox_tui.screens import attachments
 from unibox_tui.screens.pickers import PickerScreen, PromptScreen
 from unibox_tui.screens.search import SearchScreen
@@ -146,7 +147,9 @@ async def test_create_a_contact_for_an_unknown_visitor(make_app, demo, text_of) 
         await pilot.press(*"Sam Rivera", "tab", *"sam@example.org", "ctrl+s")
         await settle(pilot)
         contact = queries.contact(
-            demo.ws, queries.conversation(demo.ws, demo.conv["chat"]).contact_id
+            demo.ws,
+            queries.conversation(demo.ws, demo.conv["chat"], access=EVERYTHING).contact_id,
+            access=EVERYTHING,
         )
         assert contact.name == "Sam Rivera"
         assert ("email", "sam@example.org") in contact.identities

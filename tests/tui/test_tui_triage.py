@@ -9,6 +9,7 @@ from textual.widgets import Select
 from tui_world import NOW, settle
 
 from unibox_tui.core import queries
+from unibox_tui.core.access import EVERYTHING
 from unibox_tui.screens.forms import TicketScreen
 from unibox_tui.screens.pickers import PickerScreen, PromptScreen
 
@@ -26,7 +27,7 @@ async def test_close_closes_and_moves_to_the_next(make_app, demo, text_of) -> No
         following = screen.conv_list.row_at(2).id
         await pilot.press("x")
         await settle(pilot)
-        row = queries.conversation(demo.ws, demo.conv["mail"])
+        row = queries.conversation(demo.ws, demo.conv["mail"], access=EVERYTHING)
         assert row.status == "closed" and row.closed_at == NOW
         assert screen.conv_list.total == 6
         assert screen.conv_list.cursor == 1
@@ -34,7 +35,7 @@ async def test_close_closes_and_moves_to_the_next(make_app, demo, text_of) -> No
         assert screen.thread_row.id == following
         assert screen.views.entry("closed").count == 2
         assert "Ana Lima closed this" in [
-            m.body for m in queries.thread(demo.ws, demo.conv["mail"])
+            m.body for m in queries.thread(demo.ws, demo.conv["mail"], access=EVERYTHING)
         ]
 
 
@@ -52,7 +53,7 @@ async def test_assign_picker_filters_as_you_type(make_app, demo) -> None:
         assert [c.value for c in picker.shown] == [("agent", "bo")]
         await pilot.press("enter")
         await settle(pilot)
-        assert queries.conversation(demo.ws, demo.conv["chat"]).assignee == "bo"
+        assert queries.conversation(demo.ws, demo.conv["chat"], access=EVERYTHING).assignee == "bo"
         assert notes_for(demo, "bo")[0].kind == "assigned"  # newest first
         # Still in "All open": the cursor stepped past it to the next conversation.
         assert app.screen.conv_list.cursor == 1
@@ -64,12 +65,12 @@ async def test_assign_a_team_and_unassign(make_app, demo) -> None:
         await settle(pilot)
         await pilot.press("a", *"team", "enter")
         await settle(pilot)
-        assert queries.conversation(demo.ws, demo.conv["chat"]).team == "Billing"
+        assert queries.conversation(demo.ws, demo.conv["chat"], access=EVERYTHING).team == "Billing"
         # The cursor moved on to the mail conversation (assigned to ana).
         assert app.screen.conv_list.selected.id == demo.conv["mail"]
         await pilot.press("a", *"unassign", "enter")
         await settle(pilot)
-        assert queries.conversation(demo.ws, demo.conv["mail"]).assignee is None
+        assert queries.conversation(demo.ws, demo.conv["mail"], access=EVERYTHING).assignee is None
 
 
 async def test_i_assigns_to_me_and_mine_counts_it(make_app, demo) -> None:
@@ -79,7 +80,7 @@ async def test_i_assigns_to_me_and_mine_counts_it(make_app, demo) -> None:
         before = len(notes_for(demo, "ana"))
         await pilot.press("i")
         await settle(pilot)
-        assert queries.conversation(demo.ws, demo.conv["chat"]).assignee == "ana"
+        assert queries.conversation(demo.ws, demo.conv["chat"], access=EVERYTHING).assignee == "ana"
         assert app.screen.views.entry("mine").count == 2
         assert app.screen.conv_list.cursor == 1
         assert len(notes_for(demo, "ana")) == before  # nobody is told they took something
@@ -93,7 +94,7 @@ async def test_snooze_until_tomorrow_morning(make_app, demo) -> None:
         assert isinstance(app.screen, PickerScreen)
         await pilot.press("down", "enter")
         await settle(pilot)
-        row = queries.conversation(demo.ws, demo.conv["chat"])
+        row = queries.conversation(demo.ws, demo.conv["chat"], access=EVERYTHING)
         assert row.status == "snoozed"
         assert row.snoozed_until == datetime(2026, 3, 3, 9, 0, tzinfo=UTC)
         assert app.screen.conv_list.total == 6
@@ -110,7 +111,7 @@ async def test_snooze_custom_time_checks_the_text(make_app, demo) -> None:
         assert isinstance(app.screen, PromptScreen)  # refused with a hint, still open
         await pilot.press(*["backspace"] * 4, *"3h", "enter")
         await settle(pilot)
-        row = queries.conversation(demo.ws, demo.conv["chat"])
+        row = queries.conversation(demo.ws, demo.conv["chat"], access=EVERYTHING)
         assert row.status == "snoozed" and row.snoozed_until == NOW + timedelta(hours=3)
 
 
@@ -120,7 +121,9 @@ async def test_reopen_from_the_closed_view(make_app, demo) -> None:
         await settle(pilot)
         await pilot.press("7", "o")
         await settle(pilot)
-        assert queries.conversation(demo.ws, demo.conv["closed"]).status == "open"
+        assert (
+            queries.conversation(demo.ws, demo.conv["closed"], access=EVERYTHING).status == "open"
+        )
         assert app.screen.conv_list.total == 0
 
 
@@ -132,7 +135,7 @@ async def test_move_to_another_inbox(make_app, demo) -> None:
         assert [c.value for c in app.screen.shown] == ["Sales"]
         await pilot.press("enter")
         await settle(pilot)
-        assert queries.conversation(demo.ws, demo.conv["chat"]).inbox == "Sales"
+        assert queries.conversation(demo.ws, demo.conv["chat"], access=EVERYTHING).inbox == "Sales"
         assert app.screen.views.entry(f"inbox:{demo_inbox(demo, 'Sales')}").count == 2
 
 
@@ -154,7 +157,7 @@ async def test_ticket_create_with_fields(make_app, demo) -> None:
         form.query_one("#stage", Select).value = "Investigating"
         await pilot.press("ctrl+s")
         await settle(pilot)
-        row = queries.conversation(demo.ws, demo.conv["mail"])
+        row = queries.conversation(demo.ws, demo.conv["mail"], access=EVERYTHING)
         ticket = queries.ticket(demo.ws, row.ticket_id)
         assert (ticket.title, ticket.pipeline, ticket.stage) == (
             "Order #1042 hasn't arrived",
@@ -186,5 +189,5 @@ async def test_a_refused_command_says_why_and_changes_nothing(make_app, demo, te
         await pilot.press("r", "ctrl+s")  # an empty reply is refused by the core
         await settle(pilot)
         assert "reply is empty" in text_of(app)
-        kinds = [m.kind for m in queries.thread(demo.ws, demo.conv["closed"])]
+        kinds = [m.kind for m in queries.thread(demo.ws, demo.conv["closed"], access=EVERYTHING)]
         assert "outgoing" not in kinds

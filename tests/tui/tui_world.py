@@ -18,6 +18,7 @@ from rich.console import Console
 
 from unibox_tui.app import UniboxApp
 from unibox_tui.core import commands as cmd
+from unibox_tui.core.access import EVERYTHING
 from unibox_tui.core.commands import Incoming, IncomingAttachment
 from unibox_tui.core.db import Workspace
 
@@ -147,7 +148,9 @@ def build(ws: Workspace) -> None:
         ),
     )
     conv["messenger"] = msgr.conversation_id
-    cmd.add_identity(ws, queries_contact_id(ws, conv["messenger"]), "email", "kenji@example.jp")
+    cmd.add_identity(
+        ws, queries_contact_id(ws, conv["messenger"]), "email", "kenji@example.jp", actor="ana"
+    )
     conv["whatsapp"] = cmd.ingest(
         ws,
         incoming(
@@ -223,7 +226,7 @@ def build(ws: Workspace) -> None:
         ),
     ).conversation_id
     # update_contact stores the name as given: the UI must make it safe on its own.
-    cmd.update_contact(ws, queries_contact_id(ws, conv["evil"]), name=EVIL_NAME)
+    cmd.update_contact(ws, queries_contact_id(ws, conv["evil"]), name=EVIL_NAME, actor="ana")
     cmd.save_snippet(
         ws, "thanks", "Hi {{contact.first_name}}, thanks for reaching out! — {{agent.first_name}}"
     )
@@ -234,7 +237,7 @@ def build(ws: Workspace) -> None:
 def queries_contact_id(ws: Workspace, conversation_id: str) -> str:
     from unibox_tui.core import queries
 
-    return queries.conversation(ws, conversation_id).contact_id
+    return queries.conversation(ws, conversation_id, access=EVERYTHING).contact_id
 
 
 def ids_from(ws: Workspace, path: Path) -> Demo:
@@ -263,8 +266,8 @@ def ids_from(ws: Workspace, path: Path) -> Demo:
         "evil": by_subject[EVIL_SUBJECT],
     }
     contacts = {
-        "kenji": queries.conversation(ws, conv["messenger"]).contact_id,
-        "evil": queries.conversation(ws, conv["evil"]).contact_id,
+        "kenji": queries.conversation(ws, conv["messenger"], access=EVERYTHING).contact_id,
+        "evil": queries.conversation(ws, conv["evil"], access=EVERYTHING).contact_id,
     }
     channels = {
         "email": channels["Support mail"],

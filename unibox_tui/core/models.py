@@ -175,8 +175,10 @@ class Ticket(Changed, table=True):
 
 
 # Columns every list index carries after its sort key, so counts and the list's filters
-# (unread, waiting for us, with/without a ticket) are answered from the index alone.
-LIST_COLUMNS = ("unread", "waiting", "ticket_id")
+# (unread, waiting for us, with/without a ticket) and the reader's inbox access (core/access.py)
+# are answered from the index alone. ix_conv_inbox leads with inbox_id, so it leaves it out.
+LIST_COLUMNS = ("unread", "waiting", "ticket_id", "inbox_id")
+FILTER_COLUMNS = LIST_COLUMNS[:-1]
 
 
 class Conversation(Changed, table=True):
@@ -185,7 +187,7 @@ class Conversation(Changed, table=True):
         # Each list view is one keyset range scan over one of these.
         Index("ix_conv_time", "last_message_at", "rid", *LIST_COLUMNS),
         Index("ix_conv_status", "status", "last_message_at", "rid", *LIST_COLUMNS),
-        Index("ix_conv_inbox", "inbox_id", "status", "last_message_at", "rid", *LIST_COLUMNS),
+        Index("ix_conv_inbox", "inbox_id", "status", "last_message_at", "rid", *FILTER_COLUMNS),
         Index("ix_conv_assignee", "assignee_id", "status", "last_message_at", "rid", *LIST_COLUMNS),
         Index("ix_conv_kind", "channel_kind", "status", "last_message_at", "rid", *LIST_COLUMNS),
         Index("ix_conv_contact", "contact_id", "last_message_at"),

@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from . import clock
+from .access import Access, for_agent
 from .db import ReadConnection as Connection
 from .db import Workspace
 from .errors import InvalidRequest, NotFound
@@ -48,8 +49,28 @@ class View:
     params: tuple[Any, ...] = ()
 
 
-def view(key: str, me: str | None = None, ws: Workspace | None = None) -> View:
-    """Resolve a view key. `inbox:NAME` is accepted too when `ws` is given."""
+NO_ACCESS = "not found or no access"  # never confirm that something hidden exists
+
+
+def reader(ws: Workspace, agent_id: str | None) -> Access:
+    """What `agent_id` may read (None: the system, which reads everything)."""
+    with ws.read() as conn:
+        return for_agent(conn, agent_id)
+
+
+def view(key: str, me: str | None = None, ws: Workspace | None = None, *, access: Access) -> View:
+    """Resolve a view key for a reader. `inbox:NAME` is accepted too when `ws` is given.
+
+    Every view keeps only the inboxes `access` may see (core/access.py), so lists, counts,
+    filters and new-conversation checks built on it are filtered the same way."""
+    v = _view(key, me, ws, access)
+    if access.sees_all:
+        return v
+    clause, params = access.where()
+    return View(v.key, v.label, f"{v.where} AND {clause}", (*v.params, *params))
+
+
+def _view(key: str, me: str | None, ws: Workspace | None, access: Access) -> View:
     if key == "mine":
         if not me:
             raise InvalidRequest("the view 'mine' needs to know who you are (set agent in config)")
@@ -68,11 +89,16 @@ def view(key: str, me: str | None = None, ws: Workspace | None = None) -> View:
         name = ref
         if ws is not None:
             found = next(
-                (i for i in inboxes(ws) if ref in (i.id, i.name) or i.name.lower() == ref.lower()),
+                (
+                    i
+                    for i in inboxes(ws)
+                    if (ref in (i.id, i.name) or i.name.lower() == ref.lower())
+                    and access.can_see(i.id)
+                ),
                 None,
             )
             if found is None:
-                raise NotFound(f"no inbox {ref!r}")
+                raise NotFound(f"no inbox {ref!r} ({NO_ACCESS})")
             ref, name = found.id, found.name
         return View(f"inbox:{ref}", name, "c.inbox_id = ? AND c.status = 'open'", (ref,))
     raise InvalidRequest(
@@ -250,13 +276,18 @@ def count_on(conn: Connection, v: View) -> tuple[int, int]:
     return int(r[0]), int(r[1])
 
 
-def conversation(ws: Workspace, conversation_id: str) -> ConversationRow:
+def conversation(ws: Workspace, conversation_id: str, *, access: Access) -> ConversationRow:
+    """One conversation, if `access` may see it; a hidden one is "not found or no access"."""
     with ws.read() as conn:
-        r = conn.exec_driver_sql(
-            f"SELECT {ROW_COLUMNS} {ROW_FROM} WHERE c.id = ?", (conversation_id,)
-        ).first()
-    if r is None:
-        raise NotFound(f"no conversation with id {conversation_id}")
+        return conversation_on(conn, conversation_id, access=access)
+
+
+def conversation_on(conn: Connection, conversation_id: str, *, access: Access) -> ConversationRow:
+    r = conn.exec_driver_sql(
+        f"SELECT {ROW_COLUMNS} {ROW_FROM} WHERE c.id = ?", (conversation_id,)
+    ).first()
+    if r is None or not access.can_see(r[2]):
+        raise NotFound(f"no conversation {conversation_id} ({NO_ACCESS})")
     return _row(r)
 
 
@@ -329,13 +360,24 @@ class MessageRow:
         }
 
 
-def thread(ws: Workspace, conversation_id: str) -> list[MessageRow]:
-    """Every message of a conversation in time order."""
+def thread(ws: Workspace, conversation_id: str, *, access: Access) -> list[MessageRow]:
+    """Every message of a conversation in time order (if `access` may see it)."""
     with ws.read() as conn:
-        return thread_on(conn, conversation_id)
+        return thread_on(conn, conversation_id, access=access)
 
 
-def thread_on(conn: Connection, conversation_id: str) -> list[MessageRow]:
+def _require_visible(conn: Connection, conversation_id: str, access: Access) -> None:
+    if access.sees_all:
+        return
+    inbox = conn.exec_driver_sql(
+        "SELECT inbox_id FROM conversation WHERE id = ?", (conversation_id,)
+    ).scalar()
+    if inbox is None or not access.can_see(inbox):
+        raise NotFound(f"no conversation {conversation_id} ({NO_ACCESS})")
+
+
+def thread_on(conn: Connection, conversation_id: str, *, access: Access) -> list[MessageRow]:
+    _require_visible(conn, conversation_id, access)
     rows = conn.exec_driver_sql(
         """SELECT m.id, m.kind, coalesce(a.name, ct.name, 'Unibox'), a.handle, m.body,
                   m.body_html, m.created_at, m.delivery_state, m.delivery_error, ch.kind,
@@ -377,13 +419,16 @@ def thread_on(conn: Connection, conversation_id: str) -> list[MessageRow]:
     return messages
 
 
-def attachment_bytes(ws: Workspace, attachment_id: str) -> tuple[str, bytes]:
+def attachment_bytes(ws: Workspace, attachment_id: str, *, access: Access) -> tuple[str, bytes]:
     with ws.read() as conn:
         r = conn.exec_driver_sql(
-            "SELECT filename, data, path FROM attachment WHERE id = ?", (attachment_id,)
+            "SELECT a.filename, a.data, a.path, c.inbox_id FROM attachment a "
+            "JOIN message m ON m.id = a.message_id JOIN conversation c ON c.id = m.conversation_id "
+            "WHERE a.id = ?",
+            (attachment_id,),
         ).first()
-    if r is None:
-        raise NotFound(f"no attachment {attachment_id}")
+    if r is None or not access.can_see(r[3]):
+        raise NotFound(f"no attachment {attachment_id} ({NO_ACCESS})")
     if r[1] is not None:
         return r[0], r[1]
     if r[2]:
@@ -448,29 +493,31 @@ def _split_marks(marked: str) -> tuple[str, list[tuple[int, int]]]:
     return "".join(plain), spans
 
 
-def search(ws: Workspace, text: str, *, limit: int = 50) -> list[SearchHit]:
+def search(ws: Workspace, text: str, *, access: Access, limit: int = 50) -> list[SearchHit]:
     """Conversations whose subject, contact or any message matches, most recent first,
-    each with a snippet of the best place it matched."""
+    each with a snippet of the best place it matched; only inboxes `access` may see."""
     query = fts_query(text)
     if query is None:
         return []
     with ws.read() as conn:
-        return search_on(conn, query, limit)
+        return search_on(conn, query, limit, access=access)
 
 
 SEARCH_CHUNK = 400  # matching messages read per step, newest first
 SEARCH_SCAN_CAP = 20_000  # stop reading after this many matches (bounded time on huge sets)
 
 
-def search_on(conn: Connection, query: str, limit: int) -> list[SearchHit]:
+def search_on(conn: Connection, query: str, limit: int, *, access: Access) -> list[SearchHit]:
     """Conversations ordered by their newest match: a matching message's time, or for a
     subject/contact match the conversation's last activity.
 
     The message index is read newest rowid first, a chunk at a time, until `limit` distinct
     conversations are found; a conversation with hundreds of matches costs one slot. Snippets
     are made in the same scan: FTS5 cannot look a row up by rowid together with MATCH, so a
-    second pass per hit would rescan every match.
+    second pass per hit would rescan every match. Matches in inboxes the reader cannot see
+    are skipped during the scan, so they never take a slot.
     """
+    visible, params_v = access.where()
     found: dict[str, tuple[str, str]] = {}  # conversation id -> (match time, marked snippet)
     before, scanned = None, 0
     while len(found) < limit and scanned < SEARCH_SCAN_CAP:
@@ -479,13 +526,15 @@ def search_on(conn: Connection, query: str, limit: int) -> list[SearchHit]:
             (query, before, SEARCH_CHUNK) if before is not None else (query, SEARCH_CHUNK)
         )
         chunk = conn.exec_driver_sql(
-            "SELECT f.rowid, m.conversation_id, m.created_at, f.snip FROM (SELECT rowid, "
-            "snippet(message_fts, 0, char(2), char(3), '…', 12) AS snip FROM message_fts "
+            "SELECT f.rowid, m.conversation_id, m.created_at, f.snip, c.inbox_id FROM (SELECT "
+            "rowid, snippet(message_fts, 0, char(2), char(3), '…', 12) AS snip FROM message_fts "
             f"WHERE {where} ORDER BY rowid DESC LIMIT ?) f JOIN message m ON m.rid = f.rowid "
-            "ORDER BY f.rowid DESC",
+            "JOIN conversation c ON c.id = m.conversation_id ORDER BY f.rowid DESC",
             params,
         ).all()
-        for _, conv_id, created, snip in chunk:
+        for _, conv_id, created, snip, inbox_id in chunk:
+            if not access.can_see(inbox_id):
+                continue
             best = found.get(conv_id)
             if best is None or created > best[0]:
                 found[conv_id] = (created, snip)
@@ -494,10 +543,11 @@ def search_on(conn: Connection, query: str, limit: int) -> list[SearchHit]:
             break
         before = chunk[-1][0]
     subject_hits = conn.exec_driver_sql(
-        "SELECT rowid, highlight(conversation_fts, 0, char(2), char(3)) || ' — ' || "
-        "highlight(conversation_fts, 1, char(2), char(3)) FROM conversation_fts "
-        "WHERE conversation_fts MATCH ? ORDER BY rowid DESC LIMIT ?",
-        (query, limit),
+        "SELECT f.rowid, highlight(conversation_fts, 0, char(2), char(3)) || ' — ' || "
+        "highlight(conversation_fts, 1, char(2), char(3)) FROM conversation_fts f "
+        "JOIN conversation c ON c.rid = f.rowid "
+        f"WHERE conversation_fts MATCH ? AND {visible} ORDER BY f.rowid DESC LIMIT ?",
+        (query, *params_v, limit),
     ).all()
     rows: dict[str, ConversationRow] = {}
     if found:
@@ -542,6 +592,8 @@ class AgentRow:
     email: str | None
     availability: str
     teams: list[str]
+    role: str = "agent"
+    active: bool = True
 
     def to_json(self) -> dict[str, Any]:
         return self.__dict__.copy()
@@ -552,9 +604,9 @@ def agents(ws: Workspace) -> list[AgentRow]:
         rows = conn.exec_driver_sql(
             "SELECT a.id, a.name, a.handle, a.email, a.availability, "
             "(SELECT group_concat(t.name, '\x1f') FROM team_member m JOIN team t ON t.id = m.team_id "
-            " WHERE m.agent_id = a.id) FROM agent a ORDER BY a.name"
+            " WHERE m.agent_id = a.id), a.role, a.active FROM agent a ORDER BY a.name"
         ).all()
-    return [AgentRow(*r[:5], r[5].split("\x1f") if r[5] else []) for r in rows]
+    return [AgentRow(*r[:5], r[5].split("\x1f") if r[5] else [], r[6], bool(r[7])) for r in rows]
 
 
 @dataclass
@@ -580,16 +632,16 @@ def inboxes(ws: Workspace) -> list[NamedRow]:
 
 
 def visible_inboxes(ws: Workspace, agent_id: str | None) -> list[NamedRow]:
-    """Inboxes the agent may see (all of them for `everyone` inboxes)."""
+    """Inboxes the agent may see (core/access.py), by name."""
+    rule = reader(ws, agent_id)
+    return [i for i in inboxes(ws) if rule.can_see(i.id)]
+
+
+def agents_for_inbox(ws: Workspace, inbox_id: str) -> list[AgentRow]:
+    """Active agents who may act in an inbox: whom the assign picker and the @ popup offer."""
     with ws.read() as conn:
-        rows = conn.exec_driver_sql(
-            """SELECT i.id, i.name, i.access FROM inbox i WHERE i.access = 'everyone' OR EXISTS (
-                 SELECT 1 FROM inbox_access g WHERE g.inbox_id = i.id AND (g.agent_id = ? OR
-                 g.team_id IN (SELECT team_id FROM team_member WHERE agent_id = ?)))
-               ORDER BY i.name""",
-            (agent_id, agent_id),
-        ).all()
-    return [NamedRow(*r) for r in rows]
+        allowed = {a.id for a in agents(ws) if a.active and for_agent(conn, a.id).can_act(inbox_id)}
+    return [a for a in agents(ws) if a.id in allowed]
 
 
 @dataclass
@@ -696,6 +748,7 @@ class ContactDetail:
     identities: list[tuple[str, str]]
     conversations: list[ConversationRow]
     tickets: list[TicketRow]
+    hidden: int = 0  # conversations in inboxes the reader cannot see ("+2 in other inboxes")
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -707,11 +760,15 @@ class ContactDetail:
             "identities": [{"kind": k, "value": v} for k, v in self.identities],
             "conversations": [c.to_json() for c in self.conversations],
             "tickets": [t.to_json() for t in self.tickets],
+            "hidden_conversations": self.hidden,
         }
 
 
-def contact(ws: Workspace, contact_id: str, *, history: int = 50) -> ContactDetail:
-    """A contact with identities, recent conversations (newest first) and linked tickets."""
+def contact(ws: Workspace, contact_id: str, *, access: Access, history: int = 50) -> ContactDetail:
+    """A contact with identities, recent conversations (newest first) and linked tickets.
+    Conversations (and their tickets) in inboxes the reader cannot see are left out and
+    counted in `hidden`."""
+    visible, vparams = access.where()
     with ws.read() as conn:
         seen: set[str] = set()
         while True:  # a merged contact forwards to the one it was merged into
@@ -733,20 +790,38 @@ def contact(ws: Workspace, contact_id: str, *, history: int = 50) -> ContactDeta
         convs = [
             _row(x)
             for x in conn.exec_driver_sql(
-                f"SELECT {ROW_COLUMNS} {ROW_FROM} WHERE c.contact_id = ? "
+                f"SELECT {ROW_COLUMNS} {ROW_FROM} WHERE c.contact_id = ? AND {visible} "
                 "ORDER BY c.last_message_at DESC LIMIT ?",
-                (contact_id, history),
+                (contact_id, *vparams, history),
             )
         ]
         tickets = [
             _ticket(x)
             for x in conn.exec_driver_sql(
-                f"{TICKET_SQL} WHERE t.id IN (SELECT ticket_id FROM conversation WHERE contact_id = ?)"
-                " ORDER BY t.number DESC",
-                (contact_id,),
+                f"{TICKET_SQL} WHERE t.id IN (SELECT c.ticket_id FROM conversation c "
+                f"WHERE c.contact_id = ? AND {visible}) ORDER BY t.number DESC",
+                (contact_id, *vparams),
             )
         ]
-    return ContactDetail(r[0], r[1], r[2], r[3], r[4], [tuple(i) for i in idents], convs, tickets)  # type: ignore[misc]
+        hidden = 0
+        if not access.sees_all:
+            hidden = int(
+                conn.exec_driver_sql(
+                    f"SELECT count(*) FROM conversation c WHERE c.contact_id = ? AND NOT ({visible})",
+                    (contact_id, *vparams),
+                ).scalar_one()
+            )
+    return ContactDetail(
+        r[0],
+        r[1],
+        r[2],
+        r[3],
+        r[4],
+        [tuple(i) for i in idents],
+        convs,
+        tickets,
+        hidden,  # type: ignore[misc]
+    )
 
 
 @dataclass
@@ -762,25 +837,34 @@ class NotificationRow:
 def notifications(
     ws: Workspace, agent_id: str, *, unread_only: bool = False, limit: int = 100
 ) -> list[NotificationRow]:
+    """The agent's own notifications, newest first; those about conversations of inboxes the
+    agent can no longer see are left out."""
     sql = (
-        "SELECT id, kind, text, conversation_id, created_at, read_at IS NOT NULL FROM notification "
-        "WHERE agent_id = ?"
+        "SELECT n.id, n.kind, n.text, n.conversation_id, n.created_at, n.read_at IS NOT NULL "
+        "FROM notification n WHERE n.agent_id = ?"
     )
     if unread_only:
-        sql += " AND read_at IS NULL"
-    sql += " ORDER BY created_at DESC LIMIT ?"
+        sql += " AND n.read_at IS NULL"
     with ws.read() as conn:
-        rows = conn.exec_driver_sql(sql, (agent_id, limit)).all()
+        visible, vparams = for_agent(conn, agent_id).where()
+        sql += (
+            " AND (n.conversation_id IS NULL OR EXISTS (SELECT 1 FROM conversation c "
+            f"WHERE c.id = n.conversation_id AND {visible})) ORDER BY n.created_at DESC LIMIT ?"
+        )
+        rows = conn.exec_driver_sql(sql, (agent_id, *vparams, limit)).all()
     return [NotificationRow(r[0], r[1], r[2], r[3], clock.from_db(r[4]), bool(r[5])) for r in rows]  # type: ignore[arg-type]
 
 
 def notifications_since(ws: Workspace, agent_id: str, seq: int) -> list[NotificationRow]:
     """New notifications for the agent written after change number `seq` (for toasts)."""
     with ws.read() as conn:
+        visible, vparams = for_agent(conn, agent_id).where()
         rows = conn.exec_driver_sql(
-            "SELECT id, kind, text, conversation_id, created_at, read_at IS NOT NULL "
-            "FROM notification WHERE seq > ? AND agent_id = ? AND read_at IS NULL ORDER BY seq",
-            (seq, agent_id),
+            "SELECT n.id, n.kind, n.text, n.conversation_id, n.created_at, n.read_at IS NOT NULL "
+            "FROM notification n WHERE n.seq > ? AND n.agent_id = ? AND n.read_at IS NULL AND "
+            "(n.conversation_id IS NULL OR EXISTS (SELECT 1 FROM conversation c "
+            f"WHERE c.id = n.conversation_id AND {visible})) ORDER BY n.seq",
+            (seq, agent_id, *vparams),
         ).all()
     return [NotificationRow(r[0], r[1], r[2], r[3], clock.from_db(r[4]), bool(r[5])) for r in rows]  # type: ignore[arg-type]
 

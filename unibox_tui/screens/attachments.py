@@ -9,6 +9,7 @@ import tempfile
 from pathlib import Path
 
 from ..core import queries
+from ..core.access import Access
 from ..core.db import Workspace
 from ..core.text import one_line
 
@@ -27,10 +28,12 @@ def default_save_path(name: str) -> Path:
     return (folder if folder.is_dir() else Path.home()) / safe_filename(name)
 
 
-def save(ws: Workspace, attachment_id: str, target: str | os.PathLike[str]) -> Path:
+def save(
+    ws: Workspace, attachment_id: str, target: str | os.PathLike[str], *, access: Access
+) -> Path:
     """Write the attachment's bytes to `target` (a file, or a folder to put it in). Refuses
     to overwrite an existing file. Raises OSError or a UniboxError with a one-line reason."""
-    filename, data = queries.attachment_bytes(ws, attachment_id)
+    filename, data = queries.attachment_bytes(ws, attachment_id, access=access)
     path = Path(target).expanduser()
     if path.is_dir():
         path = path / safe_filename(filename)
@@ -39,9 +42,9 @@ def save(ws: Workspace, attachment_id: str, target: str | os.PathLike[str]) -> P
     return path
 
 
-def open_with_system(ws: Workspace, attachment_id: str) -> Path:
+def open_with_system(ws: Workspace, attachment_id: str, *, access: Access) -> Path:
     """Copy the attachment to a private temp folder and hand it to the system opener."""
-    filename, data = queries.attachment_bytes(ws, attachment_id)
+    filename, data = queries.attachment_bytes(ws, attachment_id, access=access)
     folder = Path(tempfile.mkdtemp(prefix="unibox-"))
     path = folder / safe_filename(filename)
     path.write_bytes(data)

@@ -51,16 +51,21 @@ THREAD_CACHE = 8  # threads kept between changes (the ones around the cursor)
 def view_entries(app: UniboxApp) -> list[ViewEntry]:
     """Each inbox the agent may see, then the fixed views, then one per channel kind."""
     entries = [
-        ViewEntry(f"inbox:{inbox.id}", inbox.name, queries.view(f"inbox:{inbox.id}"), "Inboxes")
+        ViewEntry(
+            f"inbox:{inbox.id}",
+            inbox.name,
+            queries.view(f"inbox:{inbox.id}", app.me_id, app.ws, access=app.access),
+            "Inboxes",
+        )
         for inbox in queries.visible_inboxes(app.ws, app.me_id)
     ]
     for key in ("mine", "unassigned", "open", "snoozed", "closed"):
         if key == "mine" and not app.me_id:
             continue
-        v = queries.view(key, app.me_id)
+        v = queries.view(key, app.me_id, access=app.access)
         entries.append(ViewEntry(key, v.label, v, "Views"))
     for kind in CHANNEL_KINDS:
-        v = queries.view(f"kind:{kind}", app.me_id)
+        v = queries.view(f"kind:{kind}", app.me_id, access=app.access)
         entries.append(ViewEntry(v.key, v.label, v, "Channels", kind=kind))
     return entries
 
@@ -221,7 +226,7 @@ class InboxScreen(Screen[None]):
         messages = self._threads.get(conversation_id)
         if messages is None:
             messages = self._threads[conversation_id] = queries.thread(
-                self.uapp.ws, conversation_id
+                self.uapp.ws, conversation_id, access=self.uapp.access
             )
             if len(self._threads) > THREAD_CACHE:
                 self._threads.popitem(last=False)
@@ -235,8 +240,9 @@ class InboxScreen(Screen[None]):
         """Show a conversation in the thread pane, mark it read and focus the thread."""
         self.show_thread(conversation_id)
         row = self.thread_row
-        if row is not None and row.unread:
-            self.run_command(commands.mark_read, row.id, now=self.uapp.now())
+        me = self.uapp.me_id
+        if row is not None and row.unread and me:
+            self.run_command(commands.mark_read, row.id, actor=me, now=self.uapp.now())
         self.add_class("-reading")
         self.thread.focus()
 
@@ -256,7 +262,9 @@ class InboxScreen(Screen[None]):
         if conversation_id:
             try:
                 if row is None or row.id != conversation_id:
-                    row = queries.conversation(self.uapp.ws, conversation_id)
+                    row = queries.conversation(
+                        self.uapp.ws, conversation_id, access=self.uapp.access
+                    )
                 messages = self._messages(conversation_id)
             except UniboxError:
                 row = None
@@ -360,9 +368,10 @@ class InboxScreen(Screen[None]):
             self._need()
 
     def action_toggle_unread(self) -> None:
-        row = self.target()
-        if row is not None:
-            self.run_command(commands.mark_read, row.id, row.unread, now=self.uapp.now())
+        need = self._need()
+        if need is not None:
+            row, me = need
+            self.run_command(commands.mark_read, row.id, row.unread, actor=me, now=self.uapp.now())
 
     def action_assign(self) -> None:
         need = self._need()
@@ -370,7 +379,7 @@ class InboxScreen(Screen[None]):
             return
         row = need[0]
         choices: list[Choice[tuple[str, str | None]]] = []
-        for agent in queries.agents(self.uapp.ws):
+        for agent in queries.agents_for_inbox(self.uapp.ws, row.inbox_id):
             label = Text(f"@{agent.handle:<12} ", style="bold")
             label.append_text(safe_line(agent.name))
             away = agent.availability != "available"
@@ -450,7 +459,9 @@ class InboxScreen(Screen[None]):
         row = need[0]
         ticket = queries.ticket(self.uapp.ws, row.ticket_id) if row.ticket_id else None
         screen = TicketScreen(
-            title=row.subject or row.preview, agents=queries.agents(self.uapp.ws), ticket=ticket
+            title=row.subject or row.preview,
+            agents=queries.agents_for_inbox(self.uapp.ws, row.inbox_id),
+            ticket=ticket,
         )
         self.app.push_screen(screen, lambda form: self._ticket_saved(row, form))
 
@@ -533,7 +544,7 @@ class InboxScreen(Screen[None]):
         self.composer.open(
             draft,
             channel_kind=row.channel_kind,
-            agents=queries.agents(self.uapp.ws),
+            agents=queries.agents_for_inbox(self.uapp.ws, row.inbox_id),
             focus=focus,
         )
 
@@ -615,7 +626,7 @@ class InboxScreen(Screen[None]):
         if body is None or row is None:
             self.composer.editor.focus()
             return
-        contact = queries.contact(self.uapp.ws, row.contact_id)
+        contact = queries.contact(self.uapp.ws, row.contact_id, access=self.uapp.access)
         email = next((v for k, v in contact.identities if k == "email"), None)
         me = self.uapp.me_row
         values = {
@@ -638,7 +649,7 @@ class InboxScreen(Screen[None]):
         if row.channel_kind not in ("chat", "messenger"):
             self.notify("Continue by e-mail is for chat and Messenger conversations.", markup=False)
             return
-        contact = queries.contact(self.uapp.ws, row.contact_id)
+        contact = queries.contact(self.uapp.ws, row.contact_id, access=self.uapp.access)
         if not any(kind == "email" for kind, _ in contact.identities):
             self.notify(
                 "This contact has no e-mail address; add one with C (edit contact).",
@@ -663,7 +674,9 @@ class InboxScreen(Screen[None]):
 
     def action_search(self) -> None:
         query = self.search.query if self.search else ""
-        self.app.push_screen(SearchScreen(self.uapp.ws, self.uapp.now, query), self._searched)
+        self.app.push_screen(
+            SearchScreen(self.uapp.ws, self.uapp.now, self.uapp.access, query), self._searched
+        )
 
     def _searched(self, result: SearchResult | None) -> None:
         if result is None:
@@ -707,7 +720,9 @@ class InboxScreen(Screen[None]):
 
     def _load_sidebar(self) -> None:
         row = self.thread_row or self.conv_list.selected
-        detail = queries.contact(self.uapp.ws, row.contact_id) if row else None
+        detail = (
+            queries.contact(self.uapp.ws, row.contact_id, access=self.uapp.access) if row else None
+        )
         self.sidebar.show(detail, row.id if row else None)
 
     @on(ContactSidebar.OpenConversation)
@@ -719,14 +734,15 @@ class InboxScreen(Screen[None]):
         if row is None:
             self._need()
             return
-        detail = queries.contact(self.uapp.ws, row.contact_id)
+        detail = queries.contact(self.uapp.ws, row.contact_id, access=self.uapp.access)
         self.app.push_screen(
             ContactScreen(detail, is_unknown_visitor(detail)),
             lambda form: self._contact_saved(detail.id, form),
         )
 
     def _contact_saved(self, contact_id: str, form: ContactForm | None) -> None:
-        if form is None:
+        me = self.uapp.me_id
+        if form is None or not me:
             return
         ok = self.run_command(
             commands.update_contact,
@@ -734,10 +750,11 @@ class InboxScreen(Screen[None]):
             name=form.name,
             company=form.company,
             notes=form.notes,
+            actor=me,
         )
         for kind, value in (("email", form.email), ("phone", form.phone)):
             if ok is not FAILED and value:
-                ok = self.run_command(commands.add_identity, contact_id, kind, value)
+                ok = self.run_command(commands.add_identity, contact_id, kind, value, actor=me)
         if ok is not FAILED:
             self.notify("Contact saved.", markup=False, timeout=2)
 
@@ -790,7 +807,9 @@ class InboxScreen(Screen[None]):
     @work(thread=True, group="opener")
     def _open_attachment(self, attachment_id: str) -> None:
         try:
-            path = attachments.open_with_system(self.uapp.ws, attachment_id)
+            path = attachments.open_with_system(
+                self.uapp.ws, attachment_id, access=self.uapp.access
+            )
         except (OSError, UniboxError) as e:
             self.app.call_from_thread(
                 self.notify,
@@ -805,7 +824,7 @@ class InboxScreen(Screen[None]):
         if not path:
             return
         try:
-            saved = attachments.save(self.uapp.ws, attachment_id, path)
+            saved = attachments.save(self.uapp.ws, attachment_id, path, access=self.uapp.access)
         except FileExistsError:
             self.notify(f"{path} exists; choose another name.", severity="error", markup=False)
             return

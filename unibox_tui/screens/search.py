@@ -21,6 +21,7 @@ from textual.widgets.option_list import Option
 
 from .. import actions
 from ..core import clock, queries
+from ..core.access import Access
 from ..core.db import Workspace
 from ..core.queries import SearchHit
 from ..widgets.glyphs import glyph
@@ -61,9 +62,12 @@ class SearchScreen(ModalScreen[SearchResult | None]):
     SearchScreen OptionList { height: 1fr; border: none; padding: 0; }
     """
 
-    def __init__(self, ws: Workspace, now: Callable[[], datetime], query: str = "") -> None:
+    def __init__(
+        self, ws: Workspace, now: Callable[[], datetime], access: Access, query: str = ""
+    ) -> None:
         super().__init__()
         self.ws, self.now, self.initial = ws, now, query
+        self.access = access  # what the agent may read: hits come only from those inboxes
         self.hits: list[SearchHit] = []
         self.query_text = ""
 
@@ -92,7 +96,7 @@ class SearchScreen(ModalScreen[SearchResult | None]):
             hits: list[SearchHit] = []
         else:
             with self.ws.read() as conn:
-                hits = queries.search_on(conn, query, LIMIT)
+                hits = queries.search_on(conn, query, LIMIT, access=self.access)
         self.app.call_from_thread(self.show_hits, text, hits)
 
     def show_hits(self, text: str, hits: list[SearchHit]) -> None:

@@ -56,10 +56,43 @@ def conversation(tx: Tx, conversation_id: str) -> Conversation:
 
 def acting_on(tx: Tx, conversation_id: str, actor: str) -> tuple[Conversation, Agent]:
     """The conversation and the agent acting on it, who must have access to its inbox."""
-    conv = conversation(tx, conversation_id)
-    agent = agent_ref(tx, actor)
+    conv, agent = seen_by(tx, conversation_id, actor)
     require_access(tx, agent, inbox_ref(tx, conv.inbox_id))
     return conv, agent
+
+
+def seen_by(tx: Tx, conversation_id: str, actor: str) -> tuple[Conversation, Agent]:
+    """The conversation and an agent who may at least read it. One the agent cannot see is
+    "not found or no access", as if it did not exist (the answer never confirms it does)."""
+    agent = agent_ref(tx, actor)
+    if not agent.active:
+        raise NoAccess(f"@{agent.handle} is deactivated")
+    found = tx.find(Conversation, id=conversation_id)
+    rule = access.for_agent(tx.session.connection(), agent.id)
+    if found is None or not rule.can_see(found.inbox_id):
+        raise NotFound(f"no conversation {conversation_id} (not found or no access)")
+    return found, agent
+
+
+def contact_for(tx: Tx, contact_id: str, actor: str) -> tuple[Contact, Agent]:
+    """A contact and an agent who may change it: one with at least one of its conversations
+    in a visible inbox (or a contact with no conversation yet)."""
+    agent = agent_ref(tx, actor)
+    if not agent.active:
+        raise NoAccess(f"@{agent.handle} is deactivated")
+    row = contact(tx, contact_id)
+    rule = access.for_agent(tx.session.connection(), agent.id)
+    if not rule.sees_all:
+        inboxes = set(
+            tx.session.connection()
+            .exec_driver_sql(
+                "SELECT DISTINCT inbox_id FROM conversation WHERE contact_id = ?", (row.id,)
+            )
+            .scalars()
+        )
+        if inboxes and not any(rule.can_see(i) for i in inboxes):
+            raise NotFound(f"no contact {contact_id} (not found or no access)")
+    return row, agent
 
 
 def contact(tx: Tx, contact_id: str) -> Contact:

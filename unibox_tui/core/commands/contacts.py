@@ -11,7 +11,7 @@ from ..errors import InvalidRequest
 from ..ids import new_id
 from ..models import IDENTITY_KINDS, Contact, ContactIdentity
 from ..validate import normalize_identity, require_choice
-from ._base import activity, agent_ref, contact, who
+from ._base import activity, agent_ref, contact, contact_for, who
 from ._base import conversation as get_conversation
 
 
@@ -62,10 +62,11 @@ def update_contact(
     company: str | None = None,
     owner: str | None = None,
     notes: str | None = None,
+    actor: str,
 ) -> None:
     """Change the given fields; `owner=""` clears the owner."""
     with ws.write() as tx:
-        row = contact(tx, contact_id)
+        row, _ = contact_for(tx, contact_id, actor)
         if name is not None:
             if not name.strip():
                 raise InvalidRequest("a contact name cannot be empty")
@@ -79,9 +80,9 @@ def update_contact(
         tx.stamp(row)
 
 
-def add_identity(ws: Workspace, contact_id: str, kind: str, value: str) -> str:
+def add_identity(ws: Workspace, contact_id: str, kind: str, value: str, *, actor: str) -> str:
     with ws.write() as tx:
-        return _add_identity(tx, contact(tx, contact_id).id, kind, value).id
+        return _add_identity(tx, contact_for(tx, contact_id, actor)[0].id, kind, value).id
 
 
 def merge_contacts(ws: Workspace, keep_id: str, merge_id: str, *, actor: str | None = None) -> None:

@@ -23,12 +23,12 @@ from ._base import (
     activity,
     agent_ref,
     can_access,
-    conversation,
     future,
     inbox_ref,
     notify,
     require_access,
     require_text,
+    seen_by,
     team_ref,
 )
 from .contacts import identities_of
@@ -309,10 +309,17 @@ def wake_due(ws: Workspace, *, now: datetime | None = None) -> list[str]:
 
 
 def mark_read(
-    ws: Workspace, conversation_id: str, read: bool = True, *, now: datetime | None = None
+    ws: Workspace,
+    conversation_id: str,
+    read: bool = True,
+    *,
+    actor: str,
+    now: datetime | None = None,
 ) -> bool:
+    """Mark read or unread. Reading is enough: an admin who may read an inbox but not act in
+    it can still keep their own list tidy."""
     with ws.write(now) as tx:
-        conv = conversation(tx, conversation_id)
+        conv, _ = seen_by(tx, conversation_id, actor)
         if conv.unread == (not read):
             return False
         conv.unread = not read

@@ -1,0 +1,97 @@
+"""Reads filtered by inbox access, at scale (issue 9: access on every read).
+
+    .venv/bin/python benchmarks/access_reads.py --db /tmp/main100k.db [--runs 50]
+
+The demo has two inboxes: Support (everyone) and Sales (listed). The reader is a demo agent
+who may see Support only. Prints one JSON document: p50/p95 of the first page, the next page
+and the count of every view, and of searches, for that reader and for an agent who sees
+everything (the unfiltered figures to compare with). Targets: list page and count <= 10 ms
+p95, search <= 50 ms p95. Build the demo first:
+`.venv/bin/unibox demo --conversations 100000 --generate-only --db /tmp/main100k.db`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _stats import timings
+
+from unibox_tui.core import queries as q
+from unibox_tui.core.access import Access
+from unibox_tui.core.db import Workspace, open_workspace
+
+VIEWS = ["mine", "unassigned", "open", "snoozed", "closed", "all"] + [
+    f"kind:{k}" for k in ("email", "chat", "messenger", "whatsapp", "form")
+]
+TERMS = ("refund", "order", "invoice vat", "zhang", "429 errors", "o", "nothingmatches")
+
+
+def measure(ws: Workspace, agent_id: str, runs: int) -> dict:
+    access: Access = q.reader(ws, agent_id)
+    out: dict = {"sees_all": access.sees_all, "hidden_inboxes": access.hidden, "views": {}}
+    for key in VIEWS:
+        v = q.view(key, me=agent_id, ws=ws, access=access)
+        page = q.list_conversations(ws, v)
+        out["views"][v.label] = {
+            "rows": q.count(ws, v)[0],
+            "first_page": timings(lambda v=v: q.list_conversations(ws, v), runs),
+            "next_page": timings(
+                lambda v=v, c=page.next_cursor: q.list_conversations(ws, v, after=c), runs
+            ),
+            "count": timings(lambda v=v: q.count(ws, v), runs),
+        }
+    out["search"] = {
+        term: {
+            "hits": len(q.search(ws, term, access=access)),
+            **timings(lambda t=term: q.search(ws, t, access=access), runs),
+        }
+        for term in TERMS
+    }
+    out["worst_list_or_count_p95_ms"] = max(
+        max(v["first_page"]["p95_ms"], v["next_page"]["p95_ms"], v["count"]["p95_ms"])
+        for v in out["views"].values()
+    )
+    out["worst_search_p95_ms"] = max(s["p95_ms"] for s in out["search"].values())
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--db", required=True)
+    parser.add_argument("--runs", type=int, default=50)
+    args = parser.parse_args()
+    with open_workspace(args.db, create=False) as ws:
+        stats = q.stats(ws)
+        restricted = next(
+            a for a in q.agents(ws) if not q.reader(ws, a.id).can_see(_sales(ws)) and a.active
+        )
+        everything = next(a for a in q.agents(ws) if q.reader(ws, a.id).sees_all)
+        out = {
+            "conversations": stats["conversation"],
+            "messages": stats["message"],
+            "restricted_agent": restricted.handle,
+            "restricted": measure(ws, restricted.id, args.runs),
+            "unrestricted_agent": everything.handle,
+            "unrestricted": measure(ws, everything.id, args.runs),
+        }
+    r = out["restricted"]
+    out["summary"] = {
+        "restricted_worst_list_or_count_p95_ms": r["worst_list_or_count_p95_ms"],
+        "restricted_worst_search_p95_ms": r["worst_search_p95_ms"],
+        "targets_met": r["worst_list_or_count_p95_ms"] <= 10 and r["worst_search_p95_ms"] <= 50,
+    }
+    print(json.dumps(out, indent=2))
+
+
+def _sales(ws: Workspace) -> str:
+    return next(i.id for i in q.inboxes(ws) if i.detail == "listed")
+
+
+if __name__ == "__main__":
+    main()
