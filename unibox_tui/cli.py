@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +52,14 @@ def reader_of(ws: Any, as_handle: str | None) -> Any:
     if not q.agents(ws):
         return q.reader(ws, None)
     return q.reader(ws, actor(ws, as_handle))
+
+
+def dispatch(ws: Any, name: str, args: dict[str, Any], as_handle: str | None) -> Any:
+    """Run a command through the registry as the acting agent (one rule for every command the
+    CLI runs: validated arguments, one transaction, a JSON-able result)."""
+    from .core.commands import registry
+
+    return registry.run(ws, name, args, actor=actor(ws, as_handle))
 
 
 # ---------------------------------------------------------------------------------- root
@@ -313,13 +320,15 @@ def reply_cmd(
     as_handle: str | None,
 ) -> None:
     """Queue a reply to the customer; the engine (`unibox sync` or the TUI) delivers it."""
-    from .core import commands as cmd
 
     body = read_text(text)
     with open_ws(db) as ws:
-        message_id = cmd.reply(
-            ws, conversation_id, body, actor=actor(ws, as_handle), via_channel_id=via_channel
-        )
+        message_id = dispatch(
+            ws,
+            "reply",
+            {"conversation_id": conversation_id, "text": body, "via_channel_id": via_channel},
+            as_handle,
+        ).value
     if as_json:
         emit(
             {
@@ -343,11 +352,12 @@ def comment_cmd(
     conversation_id: str, text: str, db: str | None, as_json: bool, as_handle: str | None
 ) -> None:
     """Add an internal comment (never sent to the customer)."""
-    from .core import commands as cmd
 
     body = read_text(text)
     with open_ws(db) as ws:
-        result = cmd.comment(ws, conversation_id, body, actor=actor(ws, as_handle))
+        result = dispatch(
+            ws, "comment", {"conversation_id": conversation_id, "text": body}, as_handle
+        ).value
     if as_json:
         emit(
             {
@@ -382,21 +392,26 @@ def assign_cmd(
     as_handle: str | None,
 ) -> None:
     """Assign to an agent or a team, or unassign."""
-    from .core import commands as cmd
 
     if sum(bool(x) for x in (to, team, unassign)) != 1:
         raise click.UsageError("give exactly one of --to HANDLE, --team NAME or --none")
     with open_ws(db) as ws:
-        who = actor(ws, as_handle)
         if team:
-            changed = cmd.assign_team(ws, conversation_id, team, actor=who)
+            result = dispatch(
+                ws, "assign_team", {"conversation_id": conversation_id, "team": team}, as_handle
+            )
         else:
-            target = who if to == "me" else to
-            changed = cmd.assign(ws, conversation_id, None if unassign else target, actor=who)
-        _changed(ws, conversation_id, changed, as_json, "assigned")
+            target = actor(ws, as_handle) if to == "me" else to
+            result = dispatch(
+                ws,
+                "assign",
+                {"conversation_id": conversation_id, "agent": None if unassign else target},
+                as_handle,
+            )
+        _changed(ws, conversation_id, result.value, as_json, "assigned")
 
 
-def _status_command(name: str, help_text: str, run: Callable[..., bool], verb: str) -> None:
+def _status_command(name: str, help_text: str, verb: str) -> None:
     @conversations.command(name, help=help_text)
     @click.argument("conversation_id")
     @db_option
@@ -407,27 +422,15 @@ def _status_command(name: str, help_text: str, run: Callable[..., bool], verb: s
         conversation_id: str, db: str | None, as_json: bool, as_handle: str | None, **extra: Any
     ) -> None:
         with open_ws(db) as ws:
-            changed = run(ws, conversation_id, actor=actor(ws, as_handle), **extra)
-            _changed(ws, conversation_id, changed, as_json, verb)
+            result = dispatch(ws, name, {"conversation_id": conversation_id, **extra}, as_handle)
+            _changed(ws, conversation_id, result.value, as_json, verb)
 
     if name == "close":
         click.option("--close-ticket", is_flag=True, help="Close the linked ticket too.")(command)
 
 
-def _close(ws: Any, cid: str, *, actor: str, close_ticket: bool = False) -> bool:
-    from .core import commands as cmd
-
-    return cmd.close(ws, cid, actor=actor, close_ticket=close_ticket)
-
-
-def _reopen(ws: Any, cid: str, *, actor: str) -> bool:
-    from .core import commands as cmd
-
-    return cmd.reopen(ws, cid, actor=actor)
-
-
-_status_command("close", "Close a conversation.", _close, "closed")
-_status_command("reopen", "Reopen a closed or snoozed conversation.", _reopen, "reopened")
+_status_command("close", "Close a conversation.", "closed")
+_status_command("reopen", "Reopen a closed or snoozed conversation.", "reopened")
 
 
 @conversations.command("snooze")
@@ -448,13 +451,14 @@ def snooze_cmd(
 ) -> None:
     """Snooze until a time; the conversation reopens then."""
     from .core import clock
-    from .core import commands as cmd
     from .core.when import parse_when
 
     when = parse_when(until, clock.utcnow())
     with open_ws(db) as ws:
-        changed = cmd.snooze(ws, conversation_id, when, actor=actor(ws, as_handle))
-        _changed(ws, conversation_id, changed, as_json, f"snoozed until {clock.iso(when)}")
+        result = dispatch(
+            ws, "snooze", {"conversation_id": conversation_id, "until": when}, as_handle
+        )
+        _changed(ws, conversation_id, result.value, as_json, f"snoozed until {clock.iso(when)}")
 
 
 @conversations.command("read")
@@ -468,13 +472,66 @@ def read_cmd(
     conversation_id: str, unread: bool, db: str | None, as_json: bool, as_handle: str | None
 ) -> None:
     """Mark a conversation read (or --unread)."""
-    from .core import commands as cmd
 
     with open_ws(db) as ws:
-        changed = cmd.mark_read(ws, conversation_id, read=not unread, actor=actor(ws, as_handle))
-        _changed(
-            ws, conversation_id, changed, as_json, "marked unread" if unread else "marked read"
+        result = dispatch(
+            ws, "mark_read", {"conversation_id": conversation_id, "read": not unread}, as_handle
         )
+        _changed(
+            ws, conversation_id, result.value, as_json, "marked unread" if unread else "marked read"
+        )
+
+
+@main.command("command")
+@click.argument("name", required=False)
+@click.option(
+    "--args",
+    "args_json",
+    default="{}",
+    metavar="JSON",
+    help="Arguments as a JSON object (- reads stdin).",
+)
+@click.option("--id", "client_id", metavar="UUID", help="A client-minted id for what it creates.")
+@click.option("--list", "list_all", is_flag=True, help="List every command and its arguments.")
+@db_option
+@json_option
+@as_option
+@guarded
+def command_cmd(
+    name: str | None,
+    args_json: str,
+    client_id: str | None,
+    list_all: bool,
+    db: str | None,
+    as_json: bool,
+    as_handle: str | None,
+) -> None:
+    """Run any command by name with JSON arguments: the same registry the TUI and the hub use.
+
+    Example: unibox command close --args '{"conversation_id": "ID"}' --as ana"""
+    import json
+
+    from .core.commands import registry
+
+    if list_all or not name:
+        specs = registry.describe()
+        if as_json:
+            emit({"commands": specs})
+        else:
+            for s in specs:
+                args = " ".join(
+                    (a["name"] if a["required"] else f"[{a['name']}]") + f":{a['type']}"
+                    for a in s["args"]
+                )
+                click.echo(f"{s['name']:<24} {args}")
+        return
+    try:
+        args = json.loads(read_text(args_json))
+    except json.JSONDecodeError as e:
+        raise InvalidRequest(f"--args is not valid JSON: {e.msg} at character {e.pos}") from e
+    with open_ws(db) as ws:
+        result = registry.run(ws, name, args, actor=actor(ws, as_handle), id=client_id)
+    emit(result.to_json())
 
 
 # ---------------------------------------------------------------------------------- search etc.

@@ -254,13 +254,14 @@ def test_contacts_create_update_and_identity_uniqueness(team: Team) -> None:
         "Dara Okoye",
         company="Lumen",
         identities=[("email", "Dara@X.io"), ("whatsapp", "+44 7700 900123")],
+        actor="ana",
     )
     detail = q.contact(team.ws, cid, access=EVERYTHING)
     assert detail.identities == [("email", "dara@x.io"), ("whatsapp", "+447700900123")]
     cmd.update_contact(team.ws, cid, company="", owner="bo", notes="VIP", actor="ana")
     detail = q.contact(team.ws, cid, access=EVERYTHING)
     assert (detail.company, detail.owner, detail.notes) == (None, "bo", "VIP")
-    other = cmd.create_contact(team.ws, "Someone")
+    other = cmd.create_contact(team.ws, "Someone", actor="ana")
     with pytest.raises(InvalidRequest, match="already belongs to contact"):
         cmd.add_identity(team.ws, other, "email", "dara@x.io", actor="ana")
     with pytest.raises(InvalidRequest, match="cannot be empty"):
@@ -290,7 +291,7 @@ def test_merge_contacts_moves_everything_and_forwards(team: Team) -> None:
     )
     assert q.conversation(team.ws, r.conversation_id, access=EVERYTHING).contact_id == keep
     with pytest.raises(InvalidRequest, match="into itself"):
-        cmd.merge_contacts(team.ws, keep, keep)
+        cmd.merge_contacts(team.ws, keep, keep, actor="ana")
 
 
 def test_setup_commands_refuse_bad_input(team: Team) -> None:

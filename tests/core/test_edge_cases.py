@@ -105,11 +105,11 @@ def test_clean_never_eats_the_rest_of_the_text(raw: str, kept: str) -> None:
 
 def test_merge_chains_stay_short_and_resolve(team: Team) -> None:
     ids = [
-        cmd.create_contact(team.ws, f"Dup {i}", identities=[("email", f"d{i}@x.io")])
+        cmd.create_contact(team.ws, f"Dup {i}", identities=[("email", f"d{i}@x.io")], actor="ana")
         for i in range(20)
     ]
     for a, b in zip(ids[1:], ids, strict=False):
-        cmd.merge_contacts(team.ws, a, b)  # each into the next
+        cmd.merge_contacts(team.ws, a, b, actor="ana")  # each into the next
     assert q.contact(team.ws, ids[0], access=EVERYTHING).id == ids[-1]
     assert len(q.contact(team.ws, ids[-1], access=EVERYTHING).identities) == 20
 

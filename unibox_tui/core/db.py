@@ -302,6 +302,13 @@ class Workspace:
                 tx.finish()
         except OperationalError as e:
             raise _db_error(self.path, e) from e
+        if tx._seq is not None:
+            self._local.last_seq = tx._seq  # committed: what `last_write_seq` reports
+
+    def last_write_seq(self) -> int | None:
+        """The change number of this thread's latest committed write that changed anything
+        (None before any): how a command runner learns the number its command took."""
+        return getattr(self._local, "last_seq", None)
 
     def _take_reader(self) -> sqlite3.Connection:
         with self._lock:

@@ -30,3 +30,11 @@ def new_id(at: datetime | None = None) -> str:
 def seeded_id(rng: random.Random, at: datetime) -> str:
     """A deterministic id for generated data (the demo): same seed, same ids."""
     return _uuid7(int(at.timestamp() * 1000), rng.getrandbits(80))
+
+
+def is_id(text: str) -> bool:
+    """Is `text` a UUID in canonical form (what a client may mint for a new thing)?"""
+    try:
+        return str(uuid.UUID(text)) == text.lower() and len(text) == 36
+    except (ValueError, AttributeError, TypeError):
+        return False

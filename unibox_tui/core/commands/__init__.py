@@ -20,6 +20,7 @@ _WHERE = {
         "create_contact",
         "merge_contacts",
         "normalize_identity",
+        "save_contact",
         "update_contact",
     ),
     "conversations": (
@@ -84,6 +85,7 @@ if TYPE_CHECKING:  # for type checkers and editors: the same names, eagerly
         create_contact,
         merge_contacts,
         normalize_identity,
+        save_contact,
         update_contact,
     )
     from .conversations import (

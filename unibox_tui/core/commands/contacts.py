@@ -7,11 +7,11 @@ from collections.abc import Iterable
 from sqlmodel import select
 
 from ..db import Tx, Workspace
-from ..errors import InvalidRequest
+from ..errors import InvalidRequest, NoAccess
 from ..ids import new_id
 from ..models import IDENTITY_KINDS, Contact, ContactIdentity
 from ..validate import normalize_identity, require_choice
-from ._base import activity, agent_ref, contact, contact_for, who
+from ._base import activity, agent_ref, contact_for, who
 from ._base import conversation as get_conversation
 
 
@@ -40,9 +40,13 @@ def create_contact(
     identities: Iterable[tuple[str, str]] = (),
     owner: str | None = None,
     notes: str = "",
+    actor: str,
     id: str | None = None,
 ) -> str:
     with ws.write() as tx:
+        by = agent_ref(tx, actor)
+        if not by.active:
+            raise NoAccess(f"@{by.handle} is deactivated")
         row = Contact(id=id or new_id(tx.now), name=name.strip(), company=company, notes=notes)
         row.created_at = tx.now
         if owner:
@@ -67,17 +71,48 @@ def update_contact(
     """Change the given fields; `owner=""` clears the owner."""
     with ws.write() as tx:
         row, _ = contact_for(tx, contact_id, actor)
-        if name is not None:
-            if not name.strip():
-                raise InvalidRequest("a contact name cannot be empty")
-            row.name = name.strip()
-        if company is not None:
-            row.company = company or None
-        if owner is not None:
-            row.owner_id = agent_ref(tx, owner).id if owner else None
-        if notes is not None:
-            row.notes = notes
+        _set_fields(row, name=name, company=company, owner=owner, notes=notes, tx=tx)
         tx.stamp(row)
+
+
+def save_contact(
+    ws: Workspace,
+    contact_id: str,
+    *,
+    name: str | None = None,
+    company: str | None = None,
+    notes: str | None = None,
+    identities: list[tuple[str, str]] | None = None,
+    actor: str,
+) -> list[str]:
+    """The contact form's save: fields and new identities in one transaction (all or none).
+    Returns the ids of the identities it holds afterwards for the given (kind, value)s."""
+    with ws.write() as tx:
+        row, _ = contact_for(tx, contact_id, actor)
+        _set_fields(row, name=name, company=company, owner=None, notes=notes, tx=tx)
+        tx.stamp(row)
+        return [_add_identity(tx, row.id, kind, value).id for kind, value in identities or []]
+
+
+def _set_fields(
+    row: Contact,
+    *,
+    name: str | None,
+    company: str | None,
+    owner: str | None,
+    notes: str | None,
+    tx: Tx,
+) -> None:
+    if name is not None:
+        if not name.strip():
+            raise InvalidRequest("a contact name cannot be empty")
+        row.name = name.strip()
+    if company is not None:
+        row.company = company or None
+    if owner is not None:
+        row.owner_id = agent_ref(tx, owner).id if owner else None
+    if notes is not None:
+        row.notes = notes
 
 
 def add_identity(ws: Workspace, contact_id: str, kind: str, value: str, *, actor: str) -> str:
@@ -85,14 +120,14 @@ def add_identity(ws: Workspace, contact_id: str, kind: str, value: str, *, actor
         return _add_identity(tx, contact_for(tx, contact_id, actor)[0].id, kind, value).id
 
 
-def merge_contacts(ws: Workspace, keep_id: str, merge_id: str, *, actor: str | None = None) -> None:
+def merge_contacts(ws: Workspace, keep_id: str, merge_id: str, *, actor: str) -> None:
     """Fold contact `merge_id` into `keep_id`: identities, conversations and messages move;
     empty fields of the kept contact are filled; the merged one forwards to the kept one."""
     with ws.write() as tx:
-        keep, gone = contact(tx, keep_id), contact(tx, merge_id)
+        keep, by = contact_for(tx, keep_id, actor)
+        gone, _ = contact_for(tx, merge_id, actor)
         if keep.id == gone.id:
             raise InvalidRequest("cannot merge a contact into itself")
-        by = agent_ref(tx, actor) if actor else None
         conn = tx.session.connection()
         moved = list(
             conn.exec_driver_sql(
