@@ -197,6 +197,10 @@ class UniboxApp(App[None]):
         seq = self.ws.change_seq()
         if seq == self.seen_seq:
             return
+        # Which conversations changed since the last poll (a bounded scan of the seq
+        # indexes): the screens redraw those rows and that thread, not every list page.
+        with self.ws.read() as conn:
+            changed = queries.changed_conversations(conn, self.seen_seq)
         self.seen_seq = seq
         self._has_conversations = None
         if self.me_id:
@@ -206,7 +210,7 @@ class UniboxApp(App[None]):
         self._new_conversations()
         for screen in self.screen_stack:
             if isinstance(screen, InboxScreen):
-                screen.data_changed()
+                screen.data_changed(changed)
 
     def _new_conversations(self) -> None:
         """New conversations in the views the agent watches become notifications (listed

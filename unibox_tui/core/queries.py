@@ -291,6 +291,19 @@ def conversation_on(conn: Connection, conversation_id: str, *, access: Access) -
     return _row(r)
 
 
+def rows_by_id(conn: Connection, v: View, ids: set[str] | list[str]) -> list[ConversationRow]:
+    """The rows of the given conversations that are in view `v` (a live refresh redraws
+    them in place)."""
+    if not ids:
+        return []
+    marks = ",".join("?" * len(ids))
+    rows = conn.exec_driver_sql(
+        f"SELECT {ROW_COLUMNS} {ROW_FROM} WHERE c.id IN ({marks}) AND {v.where}",
+        (*ids, *v.params),
+    ).all()
+    return [_row(r) for r in rows]
+
+
 def index_of(conn: Connection, v: View, row: ConversationRow) -> int:
     """Position of a row in a view (how many rows sort before it)."""
     sql = (
@@ -930,3 +943,41 @@ def conversations_after(
         (rid, *v.params, limit),
     ).all()
     return [_row(r) for r in rows]
+
+
+CHANGED_CAP = 500  # more changed rows than this: refresh everything instead
+
+
+def changed_conversations(conn: Connection, after_seq: int) -> set[str] | None:
+    """Ids of the conversations a write after change number `after_seq` touched: the row
+    itself, one of its messages, its contact (or the contact's identities) or its ticket.
+    None means "refresh everything": more than CHANGED_CAP rows changed (a bulk sync), or
+    something every row may show changed (an agent, a team, an inbox, a channel). Each scan is
+    a range of a `seq` index that stops after CHANGED_CAP + 1 rows."""
+    for table in ("agent", "team", "inbox", "channel"):
+        if conn.exec_driver_sql(
+            f"SELECT 1 FROM {table} WHERE seq > ? LIMIT 1", (after_seq,)
+        ).first():
+            return None
+
+    def bounded(sql: str, *params: Any) -> list[Any] | None:
+        rows = conn.exec_driver_sql(f"{sql} LIMIT ?", (*params, CHANGED_CAP + 1)).all()
+        return None if len(rows) > CHANGED_CAP else [r[0] for r in rows]
+
+    parts = [
+        bounded("SELECT id FROM conversation WHERE seq > ?", after_seq),
+        bounded("SELECT conversation_id FROM message WHERE seq > ?", after_seq),
+    ]
+    for owner, sql in (
+        ("contact_id", "SELECT id FROM contact WHERE seq > ?"),
+        ("contact_id", "SELECT contact_id FROM contact_identity WHERE seq > ?"),
+        ("ticket_id", "SELECT id FROM ticket WHERE seq > ?"),
+    ):
+        ids = bounded(sql, after_seq)
+        if ids:
+            marks = ",".join("?" * len(ids))
+            ids = bounded(f"SELECT id FROM conversation WHERE {owner} IN ({marks})", *ids)
+        parts.append(ids)
+    if any(p is None for p in parts):
+        return None
+    return {cid for p in parts for cid in p}  # type: ignore[union-attr]

@@ -22,6 +22,7 @@ from textual.widgets import Footer, OptionList
 
 from .. import actions
 from ..core import commands, queries
+from ..core.access import Access
 from ..core.errors import UniboxError
 from ..core.kinds import CHANNEL_KINDS
 from ..core.queries import ConversationRow, View
@@ -96,8 +97,9 @@ class InboxScreen(Screen[None]):
         self.thread_row: ConversationRow | None = None
         self.drafts: dict[str, Draft] = {}
         self.search: SearchResult | None = None
-        # Messages of recently shown or prefetched threads; dropped on any change.
+        # Messages of recently shown or prefetched threads; dropped when they change.
         self._threads: OrderedDict[str, list[queries.MessageRow]] = OrderedDict()
+        self._access: Access | None = None  # the access the views were built with
 
     @property
     def uapp(self) -> UniboxApp:
@@ -129,6 +131,7 @@ class InboxScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self.conv_list.on_cursor = self._row_highlighted
+        self._access = self.uapp.access
         self.views.set_entries(view_entries(self.uapp), DEFAULT_VIEW)
         if not self.uapp.ws_has_conversations():
             self.conv_list.empty_text = (
@@ -193,15 +196,32 @@ class InboxScreen(Screen[None]):
             self.conv_list.set_total(counts[view.key][0])
             self._update_list_header()
 
-    def data_changed(self) -> None:
+    def data_changed(self, changed: set[str] | None = None) -> None:
         """The workspace changed (our command, the engine, another process): refresh what
-        is visible, keeping the cursor, the reading position and the editor."""
-        self._threads.clear()
+        is visible, keeping the cursor, the reading position and the editor. `changed`: the
+        conversations that changed (None: unknown or too many, refresh everything); only
+        their rows, their thread and the counts are redrawn when that is enough."""
+        access = self.uapp.access
+        regranted = access != self._access
+        self._access = access
+        if changed is None or regranted:
+            self._threads.clear()
+        else:
+            for cid in changed:
+                self._threads.pop(cid, None)
         self.views.set_entries(view_entries(self.uapp), self.entry.key if self.entry else None)
-        self.conv_list.reload()
+        if regranted:
+            # Access changed (a grant or a revoke): the views filter by it, so take the new
+            # ones; an inbox that is gone from sight leaves its view.
+            entry = self.views.entry(self.entry.key) if self.entry else None
+            self.entry = entry or self.views.current
+            self.conv_list.view = self.current_view()
+            self.conv_list.reload()
+        elif changed is None or not self.conv_list.update_rows(changed):
+            self.conv_list.reload()
         self._update_list_header()
         self.refresh_counts()
-        if self.thread_row is not None:
+        if self.thread_row is not None and (changed is None or self.thread_row.id in changed):
             self.show_thread(self.thread_row.id, keep=True)
 
     # ------------------------------------------------------------------ thread

@@ -160,6 +160,49 @@ class ConversationList(QuietScrollBars, PlainLines, ScrollView, can_focus=True):
         self.refresh()
         self._announce()
 
+    def update_rows(self, changed: set[str]) -> bool:
+        """Some conversations changed: redraw just their rows when that is enough. Returns
+        False (and changes nothing) when the list must reload: a changed row left the view or
+        moved, or a conversation entered the view above the end of what is cached."""
+        if self.view is None:
+            return True
+        cached = {
+            row.id: (number, i, row)
+            for number, rows in self._pages.items()
+            for i, row in enumerate(rows)
+        }
+        with self.ws.read() as conn:
+            fresh = {r.id: r for r in queries.rows_by_id(conn, self.view, changed)}
+        if not cached:
+            return not fresh
+        lowest = min(  # the last cached row: a change below it moves nothing on screen
+            (row for _, _, row in cached.values()), key=lambda r: (r.last_message_at, r.rid)
+        )
+        for cid in changed:
+            was, now = cached.get(cid), fresh.get(cid)
+            if was is None:
+                if now is not None and (now.last_message_at, now.rid) > (
+                    lowest.last_message_at,
+                    lowest.rid,
+                ):
+                    return False
+                continue
+            if now is None or (now.last_message_at, now.rid) != (
+                was[2].last_message_at,
+                was[2].rid,
+            ):
+                return False
+        for cid, row in fresh.items():
+            if cid in cached:
+                number, i, _ = cached[cid]
+                self._pages[number][i] = row
+                index = number * PAGE + i
+                for key in [k for k in self._strips if k[0] == index]:
+                    del self._strips[key]
+                self.refresh_line(index)
+        self._announce()
+        return True
+
     def _find(self, conversation_id: str) -> int | None:
         """Where a conversation is now: near the cursor, else at the top (new activity)."""
         here = self.cursor // PAGE
