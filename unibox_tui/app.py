@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Iterable
-from datetime import datetime
+from datetime import datetime, tzinfo
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -103,6 +103,14 @@ class UniboxApp(App[None]):
     @property
     def me_id(self) -> str | None:
         return self.me_row.id if self.me_row else None
+
+    @property
+    def tz(self) -> tzinfo | None:
+        """The agent's zone for typed times (config `[agent] timezone`), None for local."""
+        try:
+            return self.config.tz
+        except UniboxError:
+            return None
 
     # ------------------------------------------------------------------ start
 

@@ -423,7 +423,8 @@ _status_command("reopen", "Reopen a closed or snoozed conversation.", _reopen, "
     "until",
     required=True,
     metavar="WHEN",
-    help="2h, 3d, tomorrow 9:00, monday, or an ISO time like 2026-12-01T09:00Z.",
+    help="2h, 3d, tomorrow 9:00, monday, 14:30, or an ISO time like 2026-12-01T09:00Z "
+    "(without a zone: config [agent] timezone, else local time).",
 )
 @db_option
 @json_option
@@ -433,11 +434,12 @@ def snooze_cmd(
     conversation_id: str, until: str, db: str | None, as_json: bool, as_handle: str | None
 ) -> None:
     """Snooze until a time; the conversation reopens then."""
+    from .config import load_config
     from .core import clock
     from .core import commands as cmd
     from .core.when import parse_when
 
-    when = parse_when(until, clock.utcnow())
+    when = parse_when(until, clock.utcnow(), load_config().tz)
     with open_ws(db) as ws:
         changed = cmd.snooze(ws, conversation_id, when, actor=actor(ws, as_handle))
         _changed(ws, conversation_id, changed, as_json, f"snoozed until {clock.iso(when)}")
