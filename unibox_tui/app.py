@@ -99,6 +99,7 @@ class UniboxApp(App[None]):
         self.collector = IdleCollector()
         self._warmed = False
         self.simulate_every = SIMULATE_SECONDS
+        self.demo_delivery = False
 
     @property
     def me_id(self) -> str | None:
@@ -130,6 +131,11 @@ class UniboxApp(App[None]):
         self.theme_changed_signal.subscribe(self, self._remember_theme)
         self.call_after_refresh(self.collector.start)
 
+        # A demo workspace's channels have no server: the app delivers their replies, with
+        # or without the simulated customers (`unibox demo --quiet` stops only those).
+        self.demo_delivery = self.ws.setting("demo") is not None
+        if self.demo_delivery:
+            self._deliver_demo_replies()
         if self.simulate:
             self._schedule_simulation()
         if self.run_engine:
@@ -199,6 +205,8 @@ class UniboxApp(App[None]):
             for note in queries.notifications_since(self.ws, self.me_id, self.notes_seq):
                 self.toast(TOAST_TITLES.get(note.kind, "Notification"), note.text)
         self.notes_seq = seq
+        if self.demo_delivery:
+            self._deliver_demo_replies()  # a reply may have just been queued
         self._new_conversations()
         for screen in self.screen_stack:
             if isinstance(screen, InboxScreen):
@@ -239,6 +247,13 @@ class UniboxApp(App[None]):
         self.notify(one_line(text, 300), title=one_line(title, 80), markup=False, timeout=6)
         if self.config.bell:
             self.bell()
+
+    @work(thread=True, group="demo-delivery", exit_on_error=False)
+    def _deliver_demo_replies(self) -> None:
+        from .core import demo
+
+        if demo.deliver_replies(self.ws, self.now()):
+            self.call_from_thread(self.poll_changes)  # show them sent now, not a poll later
 
     def _schedule_simulation(self) -> None:
         self.set_timer(self._rng.uniform(*self.simulate_every), self._simulate_step)

@@ -89,7 +89,11 @@ def run_tui(ws: Any, *, simulate: bool) -> None:
 @click.option(
     "--generate-only", is_flag=True, help="Build the workspace and print a summary; no TUI."
 )
-@click.option("--quiet", is_flag=True, help="No simulated customer stream in the TUI.")
+@click.option(
+    "--quiet",
+    is_flag=True,
+    help="No simulated customers in the TUI (your replies are still delivered).",
+)
 @click.option("--rebuild", is_flag=True, help="Replace an existing demo workspace.")
 @json_option
 @guarded
