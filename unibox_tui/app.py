@@ -3,13 +3,14 @@
 Live updates: every POLL_SECONDS the app reads `ws.change_seq()` (one indexed row). When it
 moved, the inbox refreshes what is visible, and the app toasts what concerns the agent:
 notifications written for them (assigned, mentioned, and new conversations in the views
-they watch, config `[ui] watch`, which the app itself records as notifications when it sees
-them arrive). `poll_changes` also runs right after each command.
+they watch, config `[ui] watch`, which core's `note_watched_arrivals` records when the app
+tells it that conversations arrived). `poll_changes` also runs right after each command.
 """
 
 from __future__ import annotations
 
 import random
+import threading
 from collections.abc import Callable, Iterable
 from datetime import datetime, tzinfo
 from functools import partial
@@ -100,6 +101,7 @@ class UniboxApp(App[None]):
         self._warmed = False
         self.simulate_every = SIMULATE_SECONDS
         self.demo_delivery = False
+        self._watch_lock = threading.Lock()
 
     @property
     def me_id(self) -> str | None:
@@ -212,34 +214,27 @@ class UniboxApp(App[None]):
             if isinstance(screen, InboxScreen):
                 screen.data_changed()
 
-    def _new_conversations(self) -> None:
-        """New conversations in the views the agent watches become notifications (listed
-        with the others, toasted by the next poll); without an agent, only toasts."""
-        found: dict[str, str] = {}
-        with self.ws.read() as conn:
-            newest = queries.max_conversation_rid(conn)
-            if newest <= self.seen_rid:
-                return
-            for view in self.watched:
-                for row in reversed(queries.conversations_after(conn, view, self.seen_rid)):
-                    text = f"{row.contact_name}: {row.subject or row.preview} · in {view.label}"
-                    found.setdefault(row.id, text)
-        self.seen_rid = newest
-        if not self.me_id:
-            for text in found.values():
-                self.toast(TOAST_TITLES["new_conversation"], text)
-        elif found:
-            self._note_new_conversations(self.me_id, list(found.items()))
-
     @work(thread=True, group="notes", exit_on_error=False)
-    def _note_new_conversations(self, me: str, found: list[tuple[str, str]]) -> None:
+    def _new_conversations(self) -> None:
+        """New conversations in the views the agent watches: core decides and records them
+        as notifications (toasted by the next poll, which runs at once); without an agent
+        they are only toasted. One at a time, so each arrival is looked at once."""
         from .core import commands as cmd
 
-        try:
-            if cmd.note_new_conversations(self.ws, me, found):
-                self.call_from_thread(self.poll_changes)  # toast them now, not a poll later
-        except UniboxError as e:
-            self.call_from_thread(self.notify, str(e), severity="error", markup=False)
+        with self._watch_lock:
+            try:
+                arrivals = cmd.note_watched_arrivals(
+                    self.ws, self.me_id, self.watched, self.seen_rid
+                )
+            except UniboxError as e:
+                self.call_from_thread(self.notify, str(e), severity="error", markup=False)
+                return
+            self.seen_rid = arrivals.cursor
+        if not self.me_id:
+            for text in arrivals.found.values():
+                self.call_from_thread(self.toast, TOAST_TITLES["new_conversation"], text)
+        elif arrivals.noted:
+            self.call_from_thread(self.poll_changes)  # toast them now, not a poll later
 
     def toast(self, title: str, text: str) -> None:
         """A notification toast. Its text quotes customers, so it is cleaned and never

@@ -45,7 +45,12 @@ _WHERE = {
         "prepare",
         "set_sync_state",
     ),
-    "notifications": ("mark_notifications_read", "note_new_conversations"),
+    "notifications": (
+        "Arrivals",
+        "mark_notifications_read",
+        "note_new_conversations",
+        "note_watched_arrivals",
+    ),
     "setup": (
         "add_channel",
         "add_team_member",
@@ -109,7 +114,12 @@ if TYPE_CHECKING:  # for type checkers and editors: the same names, eagerly
         prepare,
         set_sync_state,
     )
-    from .notifications import mark_notifications_read
+    from .notifications import (
+        Arrivals,
+        mark_notifications_read,
+        note_new_conversations,
+        note_watched_arrivals,
+    )
     from .setup import (
         add_channel,
         add_team_member,
