@@ -102,8 +102,7 @@ async def test_comment_mentions_with_popup_and_notifies(make_app, demo, text_of)
         assert not composer.popup.visible
         assert composer.editor.text == "ask @bo "
         # Known handles are highlighted in the editor.
-        highlights = composer.editor._highlights[0]
-        assert (4, 7, EditorArea.MENTION) in highlights
+        assert composer.editor.mention_spans(0) == [(4, 7)]
         await pilot.press(*"a@b.c", "ctrl+s")
         await settle(pilot)
         note = last_message(demo, "chat")
