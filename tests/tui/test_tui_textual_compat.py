@@ -137,3 +137,50 @@ async def test_the_public_path_draws_the_same_screens(
             assert a == b, f"step {step}, line {y}: " + str(
                 [(x, ca, cb) for x, (ca, cb) in enumerate(zip(a, b, strict=True)) if ca != cb][:3]
             )
+
+
+def test_no_class_of_ours_overrides_a_private_textual_name() -> None:
+    """Our Textual subclasses define no `_method` that a Textual base class has: a private
+    override (or an accidental clash) would change behaviour on the next Textual release.
+    (Data attributes are left out: Textual itself sets some on every subclass.)"""
+    import importlib
+    import inspect
+    import pkgutil
+
+    from textual.dom import DOMNode
+
+    import unibox_tui.screens
+    import unibox_tui.widgets
+
+    modules = [importlib.import_module("unibox_tui.app")]
+    for package in (unibox_tui.screens, unibox_tui.widgets):
+        for info in pkgutil.iter_modules(package.__path__):
+            modules.append(importlib.import_module(f"{package.__name__}.{info.name}"))
+    clashes = []
+    for module in modules:
+        for _, cls in inspect.getmembers(module, inspect.isclass):
+            if not cls.__module__.startswith("unibox_tui") or not issubclass(cls, DOMNode):
+                continue
+            textual_bases = [b for b in cls.__mro__ if b.__module__.startswith("textual")]
+            for name, value in vars(cls).items():
+                code = inspect.isfunction(value) or isinstance(
+                    value, (property, staticmethod, classmethod)
+                )
+                if code and name.startswith("_") and not name.startswith("__"):
+                    if any(name in vars(base) for base in textual_bases):
+                        clashes.append(f"{cls.__module__}.{cls.__name__}.{name}")
+    assert clashes == []
+
+
+async def test_no_widget_shadows_a_textual_method(make_app) -> None:
+    """ThreadView had a `_render(text, width, style)` that hid Widget._render(), which
+    Textual calls for text selection: selecting in the thread raised a TypeError."""
+    from textual.selection import Selection
+
+    app = make_app()
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        await pilot.press("j", "enter")
+        await settle(pilot)
+        thread = app.screen.query_one(ThreadView)
+        thread.get_selection(Selection(None, None))  # raised before
