@@ -259,6 +259,8 @@ class UniboxApp(App[None]):
         by core.demo; the poll then shows it like any other change."""
         from .core import demo
 
+        if not self.simulate:  # stopped since this step was scheduled
+            return
         step = getattr(demo, "simulate_step", None)
         if step is None:
             self.call_from_thread(

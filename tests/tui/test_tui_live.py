@@ -26,16 +26,11 @@ async def test_simulated_customers_show_up_live(tmp_path: Path) -> None:
         async with app.run_test(size=(120, 36)) as pilot:
             await settle(pilot)
             start = ws.change_seq()
-            for _ in range(40):
-                await pilot.pause(0.1)
-                if app.seen_seq > start + 2:
-                    break
-            assert app.seen_seq > start + 2  # several customer messages arrived and were seen
-            app.simulate_every = (600, 600)  # no more for this test
-            for _ in range(20):
-                await pilot.pause(0.1)
-                if app.seen_seq == ws.change_seq():
-                    break
+            # Several customer messages arrive and the app sees them.
+            await until(lambda: app.seen_seq > start + 2, what="three simulated messages seen")
+            app.simulate = False  # no more: a step already scheduled does nothing
+            await settle(pilot)  # a step under way finishes
+            await until(lambda: app.seen_seq == ws.change_seq(), what="the app saw the last one")
             await settle(pilot)
             # What the list and the counts show is what the database holds.
             screen = app.screen
