@@ -144,7 +144,8 @@ def demo(
                 f"Building the demo workspace ({wanted['conversations']:,} conversations)…",
                 err=True,
             )
-        summary = {**build_demo(path, **wanted), "reused": False}
+        built = build_demo(path, seed=wanted["seed"], conversations=wanted["conversations"])
+        summary = {**built, "reused": False}
     if as_json:
         emit(summary)
     elif summary.get("reused"):

@@ -20,7 +20,7 @@ import sqlite3
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from . import clock, outbox, search_index
 from . import demo_text as T
@@ -209,7 +209,7 @@ def _generate(
     ins("inbox_access", [(ids(), sales, None, teams[1][0]), (ids(), sales, agents[0][0], None)])
     demo = json.dumps({"demo": True})
     channels: dict[tuple[str, str], str] = {}
-    rows = []
+    rows: list[tuple[Any, ...]] = []
     for inbox, iname, kinds in (
         (support, "support", [k for k, _ in KIND_WEIGHTS]),
         (sales, "sales", SALES_KINDS),
@@ -404,7 +404,9 @@ def _generate(
             closed_at = last_at
             closer = assignee or choice(staff)
             text = f"{closer[1]} closed this"
-            msg_rows.append(message(ids(), conv_id, "activity", text, last_at, agent=closer[0]))
+            msg_rows.append(
+                message(ids(), conv_id, "activity", text, cast(str, last_at), agent=closer[0])
+            )
         elif status == "snoozed":
             snoozed_until = stamp(now_ts + rng.uniform(3600, 5 * 86400))
         waiting = speaker == "incoming" and status != "closed"

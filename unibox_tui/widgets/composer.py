@@ -81,7 +81,7 @@ class MentionPopup(OptionList):
         self.agents = []
         self.remove_class("-visible")
 
-    @property
+    @property  # type: ignore[misc]  # shadows Widget.visible, which has a setter
     def visible(self) -> bool:
         return self.has_class("-visible")
 
