@@ -32,6 +32,16 @@ _forced_public = False
 
 @cache
 def textual_version() -> str:
+    """The installed Textual's version. Read from the name of its dist-info folder next to
+    the package (a directory listing: importlib.metadata costs ~25 ms at start-up), else
+    from importlib.metadata."""
+    from pathlib import Path
+
+    import textual
+
+    found = sorted(Path(textual.__file__).parent.parent.glob("textual-*.dist-info"))
+    if len(found) == 1:
+        return found[0].name.removeprefix("textual-").removesuffix(".dist-info")
     from importlib.metadata import version
 
     return version("textual")
