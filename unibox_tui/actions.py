@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 
 
 @dataclass(frozen=True)
@@ -90,7 +90,7 @@ ACTIONS: tuple[ActionSpec, ...] = (
 SPECS: dict[str, ActionSpec] = {spec.id: spec for spec in ACTIONS}
 
 
-def bindings(scope: str) -> list[Binding]:
+def bindings(scope: str) -> list[BindingType]:
     """The Textual bindings of one scope, each with its registry id."""
     return [
         Binding(

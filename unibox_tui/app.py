@@ -3,15 +3,16 @@
 Live updates: every POLL_SECONDS the app reads `ws.change_seq()` (one indexed row). When it
 moved, the inbox refreshes what is visible, and the app toasts what concerns the agent:
 notifications written for them (assigned, mentioned, and new conversations in the views
-they watch, config `[ui] watch`, which the app itself records as notifications when it sees
-them arrive). `poll_changes` also runs right after each command.
+they watch, config `[ui] watch`, which core's `note_watched_arrivals` records when the app
+tells it that conversations arrived). `poll_changes` also runs right after each command.
 """
 
 from __future__ import annotations
 
 import random
+import threading
 from collections.abc import Callable, Iterable
-from datetime import datetime
+from datetime import datetime, tzinfo
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -102,6 +103,8 @@ class UniboxApp(App[None]):
         self.collector = IdleCollector()
         self._warmed = False
         self.simulate_every = SIMULATE_SECONDS
+        self.demo_delivery = False
+        self._watch_lock = threading.Lock()
 
     @property
     def me_id(self) -> str | None:
@@ -115,6 +118,14 @@ class UniboxApp(App[None]):
             self._access = queries.reader(self.ws, self.me_id)
             self._access_seq = self.seen_seq
         return self._access
+
+    @property
+    def tz(self) -> tzinfo | None:
+        """The agent's zone for typed times (config `[agent] timezone`), None for local."""
+        try:
+            return self.config.tz
+        except UniboxError:
+            return None
 
     # ------------------------------------------------------------------ start
 
@@ -134,6 +145,11 @@ class UniboxApp(App[None]):
         self.theme_changed_signal.subscribe(self, self._remember_theme)
         self.call_after_refresh(self.collector.start)
 
+        # A demo workspace's channels have no server: the app delivers their replies, with
+        # or without the simulated customers (`unibox demo --quiet` stops only those).
+        self.demo_delivery = self.ws.setting("demo") is not None
+        if self.demo_delivery:
+            self._deliver_demo_replies()
         if self.simulate:
             self._schedule_simulation()
         if self.run_engine:
@@ -207,39 +223,34 @@ class UniboxApp(App[None]):
             for note in queries.notifications_since(self.ws, self.me_id, self.notes_seq):
                 self.toast(TOAST_TITLES.get(note.kind, "Notification"), note.text)
         self.notes_seq = seq
+        if self.demo_delivery:
+            self._deliver_demo_replies()  # a reply may have just been queued
         self._new_conversations()
         for screen in self.screen_stack:
             if isinstance(screen, InboxScreen):
                 screen.data_changed(changed)
 
-    def _new_conversations(self) -> None:
-        """New conversations in the views the agent watches become notifications (listed
-        with the others, toasted by the next poll); without an agent, only toasts."""
-        found: dict[str, str] = {}
-        with self.ws.read() as conn:
-            newest = queries.max_conversation_rid(conn)
-            if newest <= self.seen_rid:
-                return
-            for view in self.watched:
-                for row in reversed(queries.conversations_after(conn, view, self.seen_rid)):
-                    text = f"{row.contact_name}: {row.subject or row.preview} · in {view.label}"
-                    found.setdefault(row.id, text)
-        self.seen_rid = newest
-        if not self.me_id:
-            for text in found.values():
-                self.toast(TOAST_TITLES["new_conversation"], text)
-        elif found:
-            self._note_new_conversations(self.me_id, list(found.items()))
-
     @work(thread=True, group="notes", exit_on_error=False)
-    def _note_new_conversations(self, me: str, found: list[tuple[str, str]]) -> None:
+    def _new_conversations(self) -> None:
+        """New conversations in the views the agent watches: core decides and records them
+        as notifications (toasted by the next poll, which runs at once); without an agent
+        they are only toasted. One at a time, so each arrival is looked at once."""
         from .core import commands as cmd
 
-        try:
-            if cmd.note_new_conversations(self.ws, me, found):
-                self.call_from_thread(self.poll_changes)  # toast them now, not a poll later
-        except UniboxError as e:
-            self.call_from_thread(self.notify, str(e), severity="error", markup=False)
+        with self._watch_lock:
+            try:
+                arrivals = cmd.note_watched_arrivals(
+                    self.ws, self.me_id, self.watched, self.seen_rid
+                )
+            except UniboxError as e:
+                self.call_from_thread(self.notify, str(e), severity="error", markup=False)
+                return
+            self.seen_rid = arrivals.cursor
+        if not self.me_id:
+            for text in arrivals.found.values():
+                self.call_from_thread(self.toast, TOAST_TITLES["new_conversation"], text)
+        elif arrivals.noted:
+            self.call_from_thread(self.poll_changes)  # toast them now, not a poll later
 
     def toast(self, title: str, text: str) -> None:
         """A notification toast. Its text quotes customers, so it is cleaned and never
@@ -247,6 +258,13 @@ class UniboxApp(App[None]):
         self.notify(one_line(text, 300), title=one_line(title, 80), markup=False, timeout=6)
         if self.config.bell:
             self.bell()
+
+    @work(thread=True, group="demo-delivery", exit_on_error=False)
+    def _deliver_demo_replies(self) -> None:
+        from .core import demo
+
+        if demo.deliver_replies(self.ws, self.now()):
+            self.call_from_thread(self.poll_changes)  # show them sent now, not a poll later
 
     def _schedule_simulation(self) -> None:
         self.set_timer(self._rng.uniform(*self.simulate_every), self._simulate_step)
@@ -257,6 +275,8 @@ class UniboxApp(App[None]):
         by core.demo; the poll then shows it like any other change."""
         from .core import demo
 
+        if not self.simulate:  # stopped since this step was scheduled
+            return
         step = getattr(demo, "simulate_step", None)
         if step is None:
             self.call_from_thread(

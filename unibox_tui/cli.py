@@ -106,7 +106,11 @@ def run_tui(ws: Any, *, simulate: bool) -> None:
 @click.option(
     "--generate-only", is_flag=True, help="Build the workspace and print a summary; no TUI."
 )
-@click.option("--quiet", is_flag=True, help="No simulated customer stream in the TUI.")
+@click.option(
+    "--quiet",
+    is_flag=True,
+    help="No simulated customers in the TUI (your replies are still delivered).",
+)
 @click.option("--rebuild", is_flag=True, help="Replace an existing demo workspace.")
 @json_option
 @guarded
@@ -157,7 +161,8 @@ def demo(
                 f"Building the demo workspace ({wanted['conversations']:,} conversations)…",
                 err=True,
             )
-        summary = {**build_demo(path, **wanted), "reused": False}
+        built = build_demo(path, seed=wanted["seed"], conversations=wanted["conversations"])
+        summary = {**built, "reused": False}
     if as_json:
         emit(summary)
     elif summary.get("reused"):
@@ -440,7 +445,8 @@ _status_command("reopen", "Reopen a closed or snoozed conversation.", "reopened"
     "until",
     required=True,
     metavar="WHEN",
-    help="2h, 3d, tomorrow 9:00, monday, or an ISO time like 2026-12-01T09:00Z.",
+    help="2h, 3d, tomorrow 9:00, monday, 14:30, or an ISO time like 2026-12-01T09:00Z "
+    "(without a zone: config [agent] timezone, else local time).",
 )
 @db_option
 @json_option
@@ -450,10 +456,11 @@ def snooze_cmd(
     conversation_id: str, until: str, db: str | None, as_json: bool, as_handle: str | None
 ) -> None:
     """Snooze until a time; the conversation reopens then."""
+    from .config import load_config
     from .core import clock
     from .core.when import parse_when
 
-    when = parse_when(until, clock.utcnow())
+    when = parse_when(until, clock.utcnow(), load_config().tz)
     with open_ws(db) as ws:
         result = dispatch(
             ws, "snooze", {"conversation_id": conversation_id, "until": when}, as_handle

@@ -2,6 +2,7 @@
 
     [agent]
     handle = "ana"              # who you are in the workspace (for Mine, replies, comments)
+    timezone = "Europe/Berlin"  # your zone for typed times (snooze); the machine's if unset
 
     [ui]
     theme = "textual-dark"      # remembered when you change it in the app
@@ -20,6 +21,7 @@ from __future__ import annotations
 import os
 import tomllib
 from dataclasses import dataclass, field
+from datetime import tzinfo
 from pathlib import Path
 from typing import Any
 
@@ -45,11 +47,19 @@ def resolve_path(path: str | os.PathLike[str] | None = None) -> Path:
 class Config:
     path: Path
     agent: str | None = None
+    timezone: str | None = None
     theme: str = "textual-dark"
     bell: bool = False
     watch: list[str] = field(default_factory=lambda: ["unassigned"])
     keymap: dict[str, str] = field(default_factory=dict)
     raw: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def tz(self) -> tzinfo | None:
+        """The agent's zone for typed times; None is the machine's local zone."""
+        from .core.when import zone
+
+        return zone(self.timezone)
 
     def save(self) -> None:
         """Write back, keeping sections this class does not know about."""
@@ -85,6 +95,16 @@ def _check_no_secrets(data: dict[str, Any], where: str, path: Path) -> None:
             )
 
 
+def _known_zone(name: object) -> bool:
+    from .core.errors import InvalidRequest
+    from .core.when import zone
+
+    try:
+        return isinstance(name, str) and zone(name) is not None
+    except InvalidRequest:
+        return False
+
+
 def load_config(path: str | os.PathLike[str] | None = None) -> Config:
     target = resolve_path(path)
     if not target.exists():
@@ -111,11 +131,17 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
     handle = data.get("agent", {}).get("handle")
     if handle is not None and not isinstance(handle, str):
         raise ConfigError(f'{target}: agent.handle is a text, e.g. handle = "ana"')
+    timezone = data.get("agent", {}).get("timezone")
+    if timezone is not None and not _known_zone(timezone):
+        raise ConfigError(
+            f'{target}: agent.timezone is a zone name, e.g. timezone = "Europe/Berlin"'
+        )
     if not isinstance(keymap, dict) or not all(isinstance(v, str) for v in keymap.values()):
         raise ConfigError(f'{target}: [keymap] maps binding ids to key strings, e.g. reply = "r"')
     return Config(
         path=target,
         agent=handle,
+        timezone=timezone,
         theme=str(ui.get("theme", "textual-dark")),
         bell=bool(ui.get("bell", False)),
         watch=list(watch),

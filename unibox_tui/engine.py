@@ -29,6 +29,7 @@ import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -331,7 +332,7 @@ class Engine:
         report = OnceReport()
         cmd.wake_due(self.ws, now=self.now())
         for row in self.email_channels():
-            report.channels.append(await _in_thread(lambda r=row: self.sync_channel(r), "sync"))
+            report.channels.append(await _in_thread(partial(self.sync_channel, row), "sync"))
         report.delivery = await self.deliver_due()
         return report
 

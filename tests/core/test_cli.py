@@ -128,6 +128,34 @@ def test_show_reply_comment_assign_close_reopen_snooze(tmp_path: Path, demo_db: 
     assert times == sorted(times)
 
 
+def test_snooze_until_reads_times_in_the_configured_zone(
+    tmp_path: Path, demo_db: str, isolated_home: Path
+) -> None:
+    """`tomorrow 9:00` is 9:00 in config [agent] timezone (the picker reads it the same way:
+    core.when); an unknown zone is one line, nothing changed."""
+    from datetime import UTC, datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    db = str(tmp_path / "w.db")
+    Path(db).write_bytes(Path(demo_db).read_bytes())
+    cid = ok_json("conversations", "list", "--db", db, "--view", "open", "--limit", "1")[
+        "conversations"
+    ][0]["id"]
+    config = isolated_home / "config.toml"
+    config.write_text('[agent]\nhandle = "ana"\ntimezone = "Pacific/Auckland"\n', "utf-8")
+    zone = ZoneInfo("Pacific/Auckland")
+    before = datetime.now(UTC).astimezone(zone).date()
+    data = ok_json("conversations", "snooze", cid, "--until", "tomorrow 9:00", "--db", db)
+    until = datetime.fromisoformat(data["conversation"]["snoozed_until"]).astimezone(zone)
+    after = datetime.now(UTC).astimezone(zone).date()
+    assert (until.hour, until.minute) == (9, 0)
+    assert until.date() in (before + timedelta(days=1), after + timedelta(days=1))
+    config.write_text('[agent]\nhandle = "ana"\ntimezone = "Nowhere/Land"\n', "utf-8")
+    result = unibox("conversations", "snooze", cid, "--until", "3h", "--db", db)
+    assert result.returncode == 1 and "agent.timezone is a zone name" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
 def test_search_json(demo_db: str) -> None:
     data = ok_json("search", "refund", "--db", demo_db)
     assert data["results"]

@@ -12,6 +12,7 @@ from servers.dovecot import Dovecot, free_port
 from servers.fixtures import Mailbox
 from servers.mail import make_mail
 from servers.smtp import SmtpServer
+from waiting import wait_for
 
 from unibox_tui.cli_channels import channel_group, sync_command
 from unibox_tui.core import commands as cmd
@@ -238,7 +239,6 @@ def test_unibox_sync_runs_until_interrupted(
     import signal
     import subprocess
     import sys
-    import time
 
     db = tmp_path / "ws.db"
     env = {**os.environ, "PW": mailbox.password}
@@ -249,22 +249,24 @@ def test_unibox_sync_runs_until_interrupted(
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
-    try:
-        time.sleep(1.5)  # started, IDLE issued
-        mailbox.append(make_mail(message_id="<live-cli@customer.example>"))
-        deadline = time.monotonic() + 10
-        found = False
-        while not found and time.monotonic() < deadline:
-            ws = open_workspace(db)
+
+    def holds(sql: str) -> bool:
+        ws = open_workspace(db)
+        try:
             with ws.read() as conn:
-                found = bool(
-                    conn.exec_driver_sql(
-                        "SELECT 1 FROM message WHERE external_id = 'live-cli@customer.example'"
-                    ).first()
-                )
+                return conn.exec_driver_sql(sql).first() is not None
+        finally:
             ws.close()
-            time.sleep(0.1)
-        assert found
+
+    try:
+        # Started and caught up (the mailbox's state is saved); IDLE follows the catch-up
+        # and reports anything that arrived in between.
+        wait_for(lambda: holds("SELECT 1 FROM sync_state"), what="the first catch-up")
+        mailbox.append(make_mail(message_id="<live-cli@customer.example>"))
+        wait_for(
+            lambda: holds("SELECT 1 FROM message WHERE external_id = 'live-cli@customer.example'"),
+            what="the running sync stored the new mail",
+        )
         proc.send_signal(signal.SIGINT)
         _out, err = proc.communicate(timeout=15)
     finally:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -15,6 +14,7 @@ from servers.dovecot import Dovecot
 from servers.fixtures import Mailbox
 from servers.mail import make_mail
 from servers.smtp import SmtpServer
+from waiting import until, wait_for
 
 from unibox_tui.backends.email import tokens
 from unibox_tui.core import commands as cmd
@@ -530,33 +530,28 @@ def test_wrong_password_shows_in_the_channel_status(
     d.ws.close()
 
 
-async def test_continuous_engine_pushes_new_mail_within_a_second(desk: Desk) -> None:
+async def test_continuous_engine_pushes_new_mail(desk: Desk) -> None:
+    """With polling set to a minute, new mail still arrives: IDLE pushes it (how fast:
+    benchmarks/email_sync.py, push latency)."""
     stop = asyncio.Event()
     with desk.engine(poll_seconds=60) as engine:
         task = asyncio.create_task(engine.run(stop))
         try:
-            deadline = time.monotonic() + 10
-            while not engine._watchers and time.monotonic() < deadline:
-                await asyncio.sleep(0.05)
-            await asyncio.sleep(0.3)
-            latencies = []
+            await until(
+                lambda: engine._watchers and all(w.idle_started for w in engine._watchers),
+                what="the engine's IDLE is in place",
+            )
             for n in range(3):
-                started = time.monotonic()
                 await asyncio.to_thread(
                     desk.box.append, make_mail(message_id=f"<live{n}@customer.example>")
                 )
-                while len(desk.messages()) <= n and time.monotonic() - started < 5:
-                    await asyncio.sleep(0.02)
-                latencies.append(time.monotonic() - started)
+                await until(lambda n=n: len(desk.messages()) > n, what=f"message {n} pushed")
             assert len(desk.messages()) == 3
-            assert max(latencies) < 1.0, latencies
 
             # A reply queued meanwhile (e.g. by the CLI) is delivered by the running engine.
             [(conv_id, *_r)] = desk.conversations()[:1]
             cmd.reply(desk.ws, conv_id, "On it", actor="ana")
-            deadline = time.monotonic() + 5
-            while not desk.smtp.messages and time.monotonic() < deadline:
-                await asyncio.sleep(0.05)
+            await until(lambda: desk.smtp.messages, what="the running engine sent the reply")
             assert len(desk.smtp.messages) == 1
         finally:
             stop.set()
@@ -599,9 +594,7 @@ def test_background_engine_for_the_app(desk: Desk) -> None:
     try:
         assert engine.running and engine.error is None
         desk.box.append(make_mail(message_id="<bg@customer.example>"))
-        deadline = time.monotonic() + 5
-        while not desk.messages() and time.monotonic() < deadline:
-            time.sleep(0.02)
+        wait_for(desk.messages, what="the background engine stored the mail")
         assert len(desk.messages()) == 1
         second = BackgroundEngine(desk.ws)
         second.start()

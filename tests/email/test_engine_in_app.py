@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from servers.mail import make_mail
 from test_email_engine import Desk, desk  # noqa: F401  (the fixture)
+from waiting import until
 
 from unibox_tui.app import UniboxApp
 from unibox_tui.config import Config
@@ -45,9 +45,7 @@ async def test_reply_typed_in_the_app_is_delivered_by_its_engine(desk: Desk) -> 
         await pilot.press("r")
         await pilot.press(*"On its way today")
         await pilot.press("ctrl+s")
-        deadline = time.monotonic() + 20
-        while not desk.smtp.messages and time.monotonic() < deadline:
-            await pilot.pause(0.2)
+        await until(lambda: desk.smtp.messages, what="the SMTP server got the reply")
     assert len(desk.smtp.messages) == 1
     sent = desk.smtp.messages[0]
     assert sent.rcpt_tos == ["jane@customer.example"]

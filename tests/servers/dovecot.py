@@ -21,6 +21,7 @@ import uuid
 from pathlib import Path
 
 from imapclient import IMAPClient
+from waiting import wait_for
 
 PASSWORD = "secret-pass"
 
@@ -182,18 +183,24 @@ class Dovecot:
             [self.binary, "-F", "-c", str(self.config)], stdout=log, stderr=log
         )
         log.close()
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
+        proc = self.proc
+
+        def greets() -> bool:
+            if proc.poll() is not None:
                 raise RuntimeError(f"dovecot exited at start: {self.log_tail()}")
             try:
                 with socket.create_connection((self.host, self.port), timeout=0.5) as sock:
                     sock.settimeout(2)
-                    if sock.recv(100).startswith(b"* OK"):
-                        return
+                    return sock.recv(100).startswith(b"* OK")
             except OSError:
-                time.sleep(0.05)
-        raise RuntimeError(f"dovecot did not answer on {self.port}: {self.log_tail()}")
+                return False
+
+        try:
+            wait_for(greets, what=f"dovecot answers on {self.port}", timeout=timeout)
+        except AssertionError:
+            raise RuntimeError(
+                f"dovecot did not answer on {self.port}: {self.log_tail()}"
+            ) from None
 
     def stop(self) -> None:
         if self.proc is None:
@@ -256,14 +263,18 @@ class Dovecot:
                 os.kill(pid, 9)
             except OSError:
                 pass
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
+
+        def port_free() -> bool:
             try:
                 with socket.create_connection((self.host, self.port), timeout=0.2):
-                    pass
-                time.sleep(0.05)
+                    return False
             except OSError:
-                return
+                return True
+
+        try:
+            wait_for(port_free, what=f"port {self.port} free", timeout=10)
+        except AssertionError:
+            pass  # the next start says what holds it
 
     def log_tail(self, lines: int = 15) -> str:
         out = []
@@ -288,7 +299,10 @@ class Dovecot:
         with self.users_file.open("a") as handle:
             handle.write(f"{name}:{{PLAIN}}{password}\n")
         if self.running:
-            time.sleep(1.1)  # next second: the changed mtime is seen on the next login
+            # Dovecot compares whole-second mtimes: stamp the file in a later second than
+            # the one it was last stamped in, so the change is seen on the next login.
+            before = int(self.users_file.stat().st_mtime)
+            wait_for(lambda: int(time.time()) > before, what="the clock's next second")
             stamp = time.time()
             os.utime(self.users_file, (stamp, stamp))
         return name
@@ -332,5 +346,7 @@ class Dovecot:
         box = self.maildir(user)
         for path in list(box.glob("dovecot-uidlist")) + list(box.glob("dovecot.index*")):
             path.unlink()
-        # Dovecot derives UIDVALIDITY from the clock: make sure it differs from the old one.
-        time.sleep(1.1)
+        # Dovecot derives UIDVALIDITY from the clock (whole seconds): make it differ from
+        # the old one by waiting for the next second.
+        started = int(time.time())
+        wait_for(lambda: int(time.time()) > started, what="the clock's next second")

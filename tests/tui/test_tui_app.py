@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from tui_world import NOW, ago, screen_text, settle
+from waiting import until
 
 from unibox_tui.app import UniboxApp, resolve_me
 from unibox_tui.config import Config
@@ -19,15 +20,6 @@ from unibox_tui.core.db import open_workspace
 from unibox_tui.core.errors import NotFound
 from unibox_tui.screens.help import HelpScreen
 from unibox_tui.screens.notifications import NotificationsScreen
-
-
-async def wait_for(pilot, predicate, seconds: float = 1.5) -> None:  # type: ignore[no-untyped-def]
-    """The live poll runs every 0.5 s: wait (at most `seconds`) for its effect."""
-    for _ in range(int(seconds / 0.1)):
-        if predicate():
-            return
-        await pilot.pause(0.1)
-    assert predicate()
 
 
 def test_who_am_i(demo, tmp_path: Path) -> None:
@@ -49,7 +41,7 @@ async def test_toasts_when_assigned_or_mentioned_by_someone_else(make_app, demo,
         await settle(pilot)
         cmd.assign(demo.ws, demo.conv["chat"], "ana", actor="bo")
         cmd.comment(demo.ws, demo.conv["form"], "@ana can you take the demo?", actor="bo")
-        await wait_for(pilot, lambda: "Bo Chen mentioned you" in text_of(app))
+        await until(lambda: "Bo Chen mentioned you" in text_of(app), what="the mention toast")
         text = text_of(app)
         assert "Assigned to you" in text and "Bo Chen assigned you" in text
         assert "You were mentioned" in text
@@ -63,7 +55,7 @@ async def test_toast_for_a_new_conversation_in_a_watched_view(make_app, demo, te
             demo.ws,
             cmd.Incoming(demo.channels["chat"], "chat", "visitor-new", "Nia", "Hi! [b]x[/b]", NOW),
         )
-        await wait_for(pilot, lambda: "New conversation" in text_of(app))
+        await until(lambda: "New conversation" in text_of(app), what="the new-conversation toast")
         assert "Nia: Hi! [b]x[/b] · in Unassigned" in text_of(app)
         assert app.screen.conv_list.total == 8
         # It is a notification like the others: listed, once, until read.
@@ -102,7 +94,7 @@ async def _rings(app: UniboxApp, demo, conversation: str) -> int:  # type: ignor
     async with app.run_test(size=(160, 48), notifications=True) as pilot:
         await settle(pilot)
         cmd.assign(demo.ws, conversation, "ana", actor="bo")
-        await wait_for(pilot, lambda: "Assigned to you" in screen_text(app))
+        await until(lambda: "Assigned to you" in screen_text(app), what="the assignment toast")
     return rings
 
 
@@ -188,7 +180,8 @@ async def test_palette_offers_every_action_by_name(make_app, demo) -> None:
             assert title in titles
         await pilot.press("ctrl+p")
         await pilot.press(*"assign to me")
-        await pilot.pause(0.3)
+        # The palette searches in the background: wait until it offers the command.
+        await until(lambda: "Assign to me" in screen_text(app), what="the palette offers it")
         await pilot.press("enter")
         await settle(pilot)
         assert queries.conversation(demo.ws, demo.conv["chat"], access=EVERYTHING).assignee == "ana"

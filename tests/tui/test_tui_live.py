@@ -6,10 +6,11 @@ import gc
 from pathlib import Path
 
 from tui_world import NOW, settle
+from waiting import until
 
 from unibox_tui.app import UniboxApp
 from unibox_tui.config import Config
-from unibox_tui.core import queries
+from unibox_tui.core import outbox, queries
 from unibox_tui.core.access import EVERYTHING
 from unibox_tui.core.db import open_workspace
 from unibox_tui.core.demo import build_demo
@@ -26,22 +27,45 @@ async def test_simulated_customers_show_up_live(tmp_path: Path) -> None:
         async with app.run_test(size=(120, 36)) as pilot:
             await settle(pilot)
             start = ws.change_seq()
-            for _ in range(40):
-                await pilot.pause(0.1)
-                if app.seen_seq > start + 2:
-                    break
-            assert app.seen_seq > start + 2  # several customer messages arrived and were seen
-            app.simulate_every = (600, 600)  # no more for this test
-            for _ in range(20):
-                await pilot.pause(0.1)
-                if app.seen_seq == ws.change_seq():
-                    break
+            # Several customer messages arrive and the app sees them.
+            await until(lambda: app.seen_seq > start + 2, what="three simulated messages seen")
+            app.simulate = False  # no more: a step already scheduled does nothing
+            await settle(pilot)  # a step under way finishes
+            await until(lambda: app.seen_seq == ws.change_seq(), what="the app saw the last one")
             await settle(pilot)
             # What the list and the counts show is what the database holds.
             screen = app.screen
             opened = queries.count(ws, queries.view("open", access=EVERYTHING))
             assert screen.conv_list.total == opened[0]
             assert (screen.views.entry("open").count, screen.views.entry("open").unread) == opened
+    finally:
+        ws.close()
+
+
+async def test_quiet_demo_still_delivers_the_agents_replies(tmp_path: Path) -> None:
+    """`unibox demo --quiet` (simulate=False) stops the simulated customers, not delivery:
+    a reply on a demo channel goes from queued to sent, and no customer writes."""
+    path = tmp_path / "demo.db"
+    build_demo(path, conversations=30, seed=3, now=NOW)
+    ws = open_workspace(path)
+    app = UniboxApp(
+        ws, Config(path=tmp_path / "c.toml", agent="ana"), simulate=False, now=lambda: NOW
+    )
+    try:
+        async with app.run_test(size=(120, 36)) as pilot:
+            await settle(pilot)
+            before = queries.stats(ws)["message"]
+            conv = app.screen.conv_list.selected.id
+            await pilot.press("r", *"On it", "ctrl+s")
+
+            def reply_state() -> str | None:
+                outgoing = [m for m in queries.thread(ws, conv) if m.body == "On it"]
+                return outgoing[0].delivery_state if outgoing else None
+
+            await until(lambda: reply_state() == "sent", what="the demo delivered the reply")
+            await settle(pilot)
+            assert queries.stats(ws)["message"] == before + 1  # the reply, no customer
+            assert outbox.pending_count(ws) == 0
     finally:
         ws.close()
 

@@ -12,6 +12,7 @@ from unibox_tui.app import UniboxApp
 from unibox_tui.config import Config
 from unibox_tui.core.db import open_workspace
 from unibox_tui.core.demo import build_demo
+from unibox_tui.widgets import textual_compat
 from unibox_tui.widgets.line_api import PlainLines, plain_render_lines
 from unibox_tui.widgets.thread_view import ThreadView
 
@@ -25,7 +26,7 @@ def _same_as_textual(widget: Widget, crop: Region) -> None:
     assert ours is not None  # the default look takes the fast path
     # And what the widget really hands on, with its per-line cache of filtered strips.
     cached = widget.render_lines(crop)
-    widget._styles_cache.clear()  # the reference is rendered from scratch
+    widget.refresh()  # clears the style cache: the reference is rendered from scratch
     reference = Widget.render_lines(widget, crop)
     assert _segments(ours) == _segments(reference) == _segments(cached)
     assert (
@@ -56,7 +57,9 @@ async def test_the_thread_draws_what_the_style_cache_would(make_app) -> None:
         await pilot.press("j")  # the next conversation
         await settle(pilot)
         _same_as_textual(thread, whole)
-        app._filters.append(Monochrome())  # what NO_COLOR turns on: line filters apply
+        textual_compat.add_line_filter(
+            app, Monochrome()
+        )  # what NO_COLOR turns on: line filters apply
         thread.refresh()
         await settle(pilot)
         _same_as_textual(thread, whole)
@@ -102,7 +105,9 @@ async def test_the_list_draws_what_the_style_cache_would(tmp_path) -> None:
         app.screen.set_focus(None)  # the cursor row without focus looks different
         await settle(pilot)
         _same_as_textual(lst, whole)
-        app._filters.append(Monochrome())  # a filter turned on later: cached copies go
+        textual_compat.add_line_filter(
+            app, Monochrome()
+        )  # a filter turned on later: cached copies go
         lst.refresh()
         await settle(pilot)
         _same_as_textual(lst, whole)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 from tui_world import settle
+from waiting import until
 
 from unibox_tui.core import commands as cmd
 from unibox_tui.core import queries
@@ -77,10 +78,7 @@ async def test_hostile_text_in_sidebar_search_toasts_and_pickers(make_app, demo,
         await pilot.press("escape")
         # A toast quoting hostile text (the assign notification quotes the subject).
         cmd.assign(demo.ws, demo.conv["evil"], "ana", actor="bo")
-        for _ in range(15):
-            await pilot.pause(0.1)
-            if "Bo Chen assigned you" in text_of(app):
-                break
+        await until(lambda: "Bo Chen assigned you" in text_of(app), what="the assignment toast")
         text = text_of(app)
         assert "Bo Chen assigned you: [link=https://evil.test]click" in text
         assert_clean_screen(text, 160, 48)

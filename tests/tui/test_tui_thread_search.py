@@ -7,6 +7,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from tui_world import NOW, settle
+from waiting import until
 
 from unibox_tui.core import commands as cmd
 from unibox_tui.core import queries
@@ -195,11 +196,7 @@ async def test_a_long_thread_opens_at_its_newest_and_lays_out_the_rest(
         assert not thread.laid_out and 28 <= len(thread._lines) < 120
         await pilot.pause()
         assert "message number 119" in text_of(app)
-        for _ in range(50):
-            await pilot.pause(0.02)
-            if thread.laid_out:
-                break
-        assert thread.laid_out
+        await until(lambda: thread.laid_out, what="the older messages were laid out")
         assert "message number 119" in text_of(app)  # the view stayed at the end
         await pilot.press("tab", "g")
         assert "message number 0" in text_of(app)
@@ -216,8 +213,5 @@ async def test_open_an_attachment_with_the_system_opener(
         await settle(pilot)
         await pilot.press("j", "A", "enter", *"open", "enter")
         await settle(pilot)
-        for _ in range(30):
-            if seen.exists():
-                break
-            await pilot.pause(0.1)
+        await until(seen.exists, what="the opener got the file")
         assert seen.read_bytes() == b"%PDF-"

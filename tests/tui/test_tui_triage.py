@@ -115,6 +115,73 @@ async def test_snooze_custom_time_checks_the_text(make_app, demo) -> None:
         assert row.status == "snoozed" and row.snoozed_until == NOW + timedelta(hours=3)
 
 
+def typing(text: str) -> list[str]:
+    """Keys for typing text into an Input (a space is the "space" key)."""
+    return ["space" if ch == " " else ch for ch in text]
+
+
+async def test_snooze_time_typed_straight_into_the_picker(make_app, demo) -> None:
+    """The picker's filter reads what `conversations snooze --until` reads: the typed time
+    is the first choice, and enter snoozes until then."""
+    app = make_app()
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        await pilot.press("s", *typing("tomorrow 14:30"))
+        picker = app.screen
+        assert isinstance(picker, PickerScreen)
+        assert picker.shown[0].value == datetime(2026, 3, 3, 14, 30, tzinfo=UTC)
+        assert "Tue 03 Mar 14:30" in picker.shown[0].label.plain
+        await pilot.press("enter")
+        await settle(pilot)
+        row = queries.conversation(demo.ws, demo.conv["chat"])
+        assert row.status == "snoozed"
+        assert row.snoozed_until == datetime(2026, 3, 3, 14, 30, tzinfo=UTC)
+        await pilot.press("s", *"3h", "enter")  # the mail conversation is selected now
+        await settle(pilot)
+        row = queries.conversation(demo.ws, demo.conv["mail"])
+        assert row.snoozed_until == NOW + timedelta(hours=3)
+
+
+async def test_snooze_picker_shows_a_past_time_disabled(make_app, demo) -> None:
+    app = make_app()
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        await pilot.press("s", *typing("2026-03-01 09:00"))
+        picker = app.screen
+        assert picker.shown[0].disabled and "in the past" in picker.shown[0].label.plain
+        await pilot.press("enter")
+        await settle(pilot)
+        assert app.screen is picker  # nothing to choose: still open
+        assert queries.conversation(demo.ws, demo.conv["chat"]).status == "open"
+
+
+async def test_snooze_custom_field_reads_cli_times_in_the_agents_zone(demo) -> None:
+    """ "tomorrow 9:00" typed into the custom field, for an agent in Berlin the day before
+    the clocks go forward: 9:00 summer time, 07:00 UTC."""
+    from unibox_tui.app import UniboxApp
+    from unibox_tui.config import Config
+
+    before_spring = datetime(2026, 3, 28, 12, 0, tzinfo=UTC)
+    config = Config(path=demo.path.parent / "config.toml", agent="ana", timezone="Europe/Berlin")
+    app = UniboxApp(demo.ws, config, now=lambda: before_spring)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        await pilot.press("s", *"custom", "enter")
+        assert isinstance(app.screen, PromptScreen)
+        await pilot.press(*typing("tomorrow 9:00"), "enter")
+        await settle(pilot)
+        row = queries.conversation(demo.ws, demo.conv["chat"])
+        assert row.status == "snoozed"
+        assert row.snoozed_until == datetime(2026, 3, 29, 7, 0, tzinfo=UTC)
+        # The presets are in the agent's zone too: "Tomorrow 9:00" is Berlin's morning.
+        await pilot.press("s")
+        picker = app.screen
+        assert isinstance(picker, PickerScreen)
+        tomorrow = next(c for c in picker.choices if c.search == "Tomorrow 9:00")
+        assert tomorrow.value == datetime(2026, 3, 29, 7, 0, tzinfo=UTC)
+        assert "Sun 29 Mar 09:00" in tomorrow.label.plain
+
+
 async def test_reopen_from_the_closed_view(make_app, demo) -> None:
     app = make_app()
     async with app.run_test(size=(160, 48)) as pilot:

@@ -12,7 +12,7 @@ from tui_world import NOW
 from unibox_tui import actions
 from unibox_tui.core.queries import ConversationRow
 from unibox_tui.screens.attachments import safe_filename
-from unibox_tui.screens.snooze import parse_when, presets
+from unibox_tui.screens.snooze import presets
 from unibox_tui.widgets.composer import matching_agents
 from unibox_tui.widgets.conversation_list import row_text
 from unibox_tui.widgets.quoted import split_quoted
@@ -24,31 +24,6 @@ def test_snooze_presets_are_local_morning_times() -> None:
     assert hour == NOW + timedelta(hours=1)
     assert tomorrow == datetime(2026, 3, 3, 9, 0, tzinfo=UTC)
     assert monday == datetime(2026, 3, 9, 9, 0, tzinfo=UTC)  # next Monday, not today
-
-
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        ("3h", NOW + timedelta(hours=3)),
-        ("90m", NOW + timedelta(minutes=90)),
-        ("2d", NOW + timedelta(days=2)),
-        ("1w", NOW + timedelta(weeks=1)),
-        ("fri", datetime(2026, 3, 6, 9, 0, tzinfo=UTC)),
-        ("mon", datetime(2026, 3, 9, 9, 0, tzinfo=UTC)),
-        ("14:30", datetime(2026, 3, 2, 14, 30, tzinfo=UTC)),
-        ("08:00", datetime(2026, 3, 3, 8, 0, tzinfo=UTC)),  # past today: tomorrow
-        ("2026-12-01", datetime(2026, 12, 1, 9, 0, tzinfo=UTC)),
-        ("2026-12-01 14:30", datetime(2026, 12, 1, 14, 30, tzinfo=UTC)),
-    ],
-)
-def test_parse_when(text: str, expected: datetime) -> None:
-    assert parse_when(text, NOW) == expected
-
-
-@pytest.mark.parametrize("text", ["soon", "25:00", "3x", ""])
-def test_parse_when_refuses_with_a_hint(text: str) -> None:
-    with pytest.raises(ValueError, match=r"3h|time of day"):
-        parse_when(text, NOW)
 
 
 def test_split_quoted_attribution_and_angle_quotes() -> None:

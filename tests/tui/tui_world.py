@@ -21,6 +21,7 @@ from unibox_tui.core import commands as cmd
 from unibox_tui.core.access import EVERYTHING
 from unibox_tui.core.commands import Incoming, IncomingAttachment
 from unibox_tui.core.db import Workspace
+from unibox_tui.widgets import textual_compat
 
 os.environ["TZ"] = "UTC"
 time.tzset()
@@ -280,8 +281,9 @@ def ids_from(ws: Workspace, path: Path) -> Demo:
     return Demo(ws, path, agents, channels, conv, contacts)
 
 
-def screen_text(app: UniboxApp) -> str:
-    """What the terminal shows, as plain text (the same render the SVG screenshot uses)."""
+def screen_text(app: UniboxApp, *, styles: bool = False) -> str:
+    """What the terminal shows, as plain text (the same render the SVG screenshot uses);
+    with `styles`, with its colours and attributes as ANSI codes."""
     width, height = app.size
     console = Console(
         width=width,
@@ -293,10 +295,8 @@ def screen_text(app: UniboxApp) -> str:
         legacy_windows=False,
         safe_box=False,
     )
-    console.print(
-        app.screen._compositor.render_update(full=True, screen_stack=app._background_screens)
-    )
-    return console.export_text(styles=False)
+    console.print(textual_compat.screen_strips(app))
+    return console.export_text(styles=styles)
 
 
 async def settle(pilot) -> None:  # type: ignore[no-untyped-def]

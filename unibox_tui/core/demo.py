@@ -7,8 +7,8 @@ Same seed and size -> the same ids and counts: ids take their time bits from a c
 the clock; only timestamps follow `now`.
 
 `simulate_step` is the live customer stream `unibox demo` runs: one customer message per
-step, through the same ingest command a real channel uses, and local "delivery" of replies
-queued on demo channels.
+step, through the same ingest command a real channel uses. `deliver_replies` is the local
+"delivery" of replies queued on demo channels; it runs with or without the stream.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import sqlite3
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from . import clock, outbox, search_index
 from . import demo_text as T
@@ -209,7 +209,7 @@ def _generate(
     ins("inbox_access", [(ids(), sales, None, teams[1][0]), (ids(), sales, agents[0][0], None)])
     demo = json.dumps({"demo": True})
     channels: dict[tuple[str, str], str] = {}
-    rows = []
+    rows: list[tuple[Any, ...]] = []
     for inbox, iname, kinds in (
         (support, "support", [k for k, _ in KIND_WEIGHTS]),
         (sales, "sales", SALES_KINDS),
@@ -404,7 +404,9 @@ def _generate(
             closed_at = last_at
             closer = assignee or choice(staff)
             text = f"{closer[1]} closed this"
-            msg_rows.append(message(ids(), conv_id, "activity", text, last_at, agent=closer[0]))
+            msg_rows.append(
+                message(ids(), conv_id, "activity", text, cast(str, last_at), agent=closer[0])
+            )
         elif status == "snoozed":
             snoozed_until = stamp(now_ts + rng.uniform(3600, 5 * 86400))
         waiting = speaker == "incoming" and status != "closed"
@@ -515,6 +517,31 @@ def default_demo_path() -> Path:
     return platformdirs.user_data_path("unibox") / "demo.db"
 
 
+def _demo_channels(ws: Workspace) -> list[Any]:
+    from . import queries as q
+
+    return [c for c in q.channels(ws) if c.settings.get("demo") and c.enabled]
+
+
+def deliver_replies(
+    ws: Workspace, now: datetime | None = None, channels: list[Any] | None = None
+) -> list[str]:
+    """Replies queued on demo channels are "delivered" (marked sent), as a real channel would
+    after SMTP; returns the conversations they belong to. Demo channels have no server, so
+    this is their delivery: the app runs it on a demo workspace whether or not the simulated
+    customers write (`unibox demo --quiet` stops only those)."""
+    now = now or clock.utcnow()
+    ids = {c.id for c in (_demo_channels(ws) if channels is None else channels)}
+    changed: list[str] = []
+    if not ids:
+        return changed
+    for item in outbox.due(ws, now):
+        if item.channel_id in ids and outbox.claim(ws, item.entry_id, now):
+            outbox.mark_sent(ws, item.entry_id, f"{item.message_id}@demo.unibox", now)
+            changed.append(item.conversation_id)
+    return changed
+
+
 def simulate_step(ws: Workspace, rng: random.Random, now: datetime | None = None) -> list[str]:
     """One beat of the demo's live customer stream; returns the conversations it changed.
 
@@ -523,19 +550,12 @@ def simulate_step(ws: Workspace, rng: random.Random, now: datetime | None = None
     on demo channels are "delivered" (marked sent), as a real channel would after SMTP.
     """
     from . import commands as cmd
-    from . import queries as q
 
     now = now or clock.utcnow()
-    changed: list[str] = []
-    demo_channels = [c for c in q.channels(ws) if c.settings.get("demo") and c.enabled]
+    demo_channels = _demo_channels(ws)
     if not demo_channels:
-        return changed
-    for item in outbox.due(ws, now):
-        if any(c.id == item.channel_id for c in demo_channels):
-            if not outbox.claim(ws, item.entry_id, now):
-                continue
-            outbox.mark_sent(ws, item.entry_id, f"{item.message_id}@demo.unibox", now)
-            changed.append(item.conversation_id)
+        return []
+    changed = deliver_replies(ws, now, demo_channels)
     channel = rng.choice(demo_channels)
     identity_kind = "email" if channel.kind == "form" else channel.kind
     with ws.read() as conn:

@@ -193,7 +193,7 @@ ROW_FROM = """
 
 def _row(r: Any) -> ConversationRow:
     meta = json.loads(r[25] or "{}")
-    return ConversationRow(
+    return ConversationRow(  # type: ignore[call-arg]  # *r[:16]: mypy cannot count it
         *r[:16],
         bool(r[16]),
         bool(r[17]),
@@ -619,7 +619,10 @@ def agents(ws: Workspace) -> list[AgentRow]:
             "(SELECT group_concat(t.name, '\x1f') FROM team_member m JOIN team t ON t.id = m.team_id "
             " WHERE m.agent_id = a.id), a.role, a.active FROM agent a ORDER BY a.name"
         ).all()
-    return [AgentRow(*r[:5], r[5].split("\x1f") if r[5] else [], r[6], bool(r[7])) for r in rows]
+    return [
+        AgentRow(r[0], r[1], r[2], r[3], r[4], r[5].split("\x1f") if r[5] else [], r[6], bool(r[7]))
+        for r in rows
+    ]
 
 
 @dataclass
@@ -688,7 +691,7 @@ def channels(ws: Workspace) -> list[ChannelRow]:
             "SELECT c.id, c.inbox_id, i.name, c.kind, c.name, c.address, c.enabled, c.settings, "
             "c.status FROM channel c JOIN inbox i ON i.id = c.inbox_id ORDER BY i.name, c.kind, c.name"
         ).all()
-    return [ChannelRow(*r[:6], bool(r[6]), json.loads(r[7] or "{}"), r[8]) for r in rows]
+    return [ChannelRow(*r[:6], bool(r[6]), json.loads(r[7] or "{}"), r[8]) for r in rows]  # type: ignore[call-arg]
 
 
 def sync_state(ws: Workspace, channel_id: str, key: str) -> dict[str, Any]:
@@ -738,7 +741,7 @@ TICKET_SQL = """SELECT t.id, t.number, t.title, t.pipeline, t.stage, t.priority,
 
 
 def _ticket(r: Any) -> TicketRow:
-    return TicketRow(*r[:8], clock.from_db(r[8]), clock.from_db(r[9]))  # type: ignore[arg-type]
+    return TicketRow(*r[:8], clock.from_db(r[8]), clock.from_db(r[9]))  # type: ignore[call-arg]
 
 
 def ticket(ws: Workspace, ticket_id: str) -> TicketRow:

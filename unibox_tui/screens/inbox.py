@@ -28,6 +28,7 @@ from ..core.kinds import CHANNEL_KINDS
 from ..core.queries import ConversationRow, View
 from ..core.snippets import fill, person_values
 from ..core.text import clean
+from ..core.when import parse_when
 from ..widgets.composer import Composer, Draft
 from ..widgets.contact_sidebar import ContactSidebar, is_unknown_visitor
 from ..widgets.conversation_list import ConversationList
@@ -435,20 +436,26 @@ class InboxScreen(Screen[None]):
     def action_snooze(self) -> None:
         if self._need() is None:
             return
+        now, tz = self.uapp.now(), self.uapp.tz
         self.app.push_screen(
-            PickerScreen("Snooze until…", snooze.choices(self.uapp.now()), id="snooze-picker"),
+            PickerScreen(
+                "Snooze until…",
+                snooze.choices(now, tz),
+                id="snooze-picker",
+                typed=snooze.typed(now, tz),
+            ),
             self._snooze_chosen,
         )
 
     def _snooze_chosen(self, value: datetime | str | None) -> None:
         if value == snooze.CUSTOM:
-            now = self.uapp.now()
+            now, tz = self.uapp.now(), self.uapp.tz
             self.app.push_screen(
                 PromptScreen(
-                    "Snooze until (3h, 2d, 1w, fri, 14:30, 2026-12-01 09:00)",
-                    check=snooze.check(now),
+                    "Snooze until (3h, 2d, tomorrow 9:00, monday, 14:30, 2026-12-01 09:00)",
+                    check=snooze.check(now, tz),
                 ),
-                lambda text: self._snooze_chosen(snooze.parse_when(text, now) if text else None),
+                lambda text: self._snooze_chosen(parse_when(text, now, tz) if text else None),
             )
         elif isinstance(value, datetime):
             self._triage(commands.snooze, value)

@@ -3,7 +3,7 @@ attachments) and a one-line prompt. Both return their answer through `dismiss`, 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -33,7 +33,8 @@ class Choice(Generic[T]):
 
 
 class PickerScreen(ModalScreen[Any]):
-    """Choose one of a few choices; typing filters them (every word must match)."""
+    """Choose one of a few choices; typing filters them (every word must match). `typed`
+    may turn the text itself into a choice, shown first (a snooze time typed in)."""
 
     BINDINGS = actions.bindings(actions.PICKER)
     DEFAULT_CSS = """
@@ -55,8 +56,10 @@ class PickerScreen(ModalScreen[Any]):
         hint: str = "type to filter · ↑↓ choose · enter select · esc cancel",
         placeholder: str = "filter…",
         id: str | None = None,
+        typed: Callable[[str], Choice[Any] | None] | None = None,
     ) -> None:
         super().__init__(id=id)
+        self.typed = typed
         self.title_text = title
         self.choices = list(choices)
         self.shown: list[Choice[Any]] = []
@@ -81,7 +84,8 @@ class PickerScreen(ModalScreen[Any]):
 
     def _refilter(self, text: str) -> None:
         words = text.lower().split()
-        self.shown = [c for c in self.choices if c.matches(words)]
+        own = self.typed(text) if self.typed and words else None
+        self.shown = ([own] if own else []) + [c for c in self.choices if c.matches(words)]
         options = self.options
         options.clear_options()
         options.add_options(

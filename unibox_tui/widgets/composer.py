@@ -81,7 +81,7 @@ class MentionPopup(OptionList):
         self.agents = []
         self.remove_class("-visible")
 
-    @property
+    @property  # type: ignore[misc]  # shadows Widget.visible, which has a setter
     def visible(self) -> bool:
         return self.has_class("-visible")
 
@@ -99,15 +99,15 @@ class EditorArea(TextArea):
     EditorArea { height: 1fr; min-height: 3; }
     EditorArea > .editor--mention { color: $warning; text-style: bold; }
     """
-    MENTION = "unibox-mention"
 
     def __init__(self, composer: Composer) -> None:
-        # Set before TextArea.__init__, which builds the highlight map once.
         self.handles: set[str] = set()
         super().__init__(id="editor", soft_wrap=True, tab_behavior="focus")
         self.composer = composer
 
-    async def _on_key(self, event: events.Key) -> None:
+    def on_key(self, event: events.Key) -> None:
+        # Runs before TextArea's own key handler (subclass first); prevent_default stops
+        # that one, so the popup's keys do not also move the cursor or insert a newline.
         popup = self.composer.popup
         if popup.visible and event.key in ("up", "down", "tab", "enter", "escape"):
             event.stop()
@@ -120,32 +120,25 @@ class EditorArea(TextArea):
                 popup.hide()
             else:
                 self.composer.accept_mention()
-            return
-        await super()._on_key(event)
 
-    def _build_highlight_map(self) -> None:
-        # TextArea keeps highlights as (start byte, end byte, name) per line; we add known
-        # @handles (comment mode only) on top of whatever the language highlighter found.
-        super()._build_highlight_map()
-        if not getattr(self, "handles", None):
-            return
-        styles = self._theme.syntax_styles
-        if self.MENTION not in styles:
-            # A copy: the theme object is shared with other TextAreas.
-            self._theme.syntax_styles = {
-                **styles,
-                self.MENTION: self.get_component_rich_style("editor--mention"),
-            }
-        for row, line in enumerate(self.document.lines):
-            for start, end, handle in find_mentions(line):
+    def get_line(self, line_index: int) -> Text:
+        # TextArea's hook for styling a line: known @handles (comment mode only).
+        line = super().get_line(line_index)
+        if self.handles:
+            style = self.get_component_rich_style("editor--mention")
+            for start, end, handle in find_mentions(line.plain):
                 if handle in self.handles:
-                    b_start = len(line[:start].encode())
-                    b_end = b_start + len(line[start:end].encode())
-                    self._highlights[row].append((b_start, b_end, self.MENTION))
+                    line.stylize(style, start, end)
+        return line
+
+    def mention_spans(self, line_index: int) -> list[tuple[int, int]]:
+        """(start, end) of the highlighted @handles of a line."""
+        style = self.get_component_rich_style("editor--mention")
+        return [(s.start, s.end) for s in self.get_line(line_index).spans if s.style == style]
 
     def set_handles(self, handles: set[str]) -> None:
         self.handles = handles
-        self._build_highlight_map()
+        self.notify_style_update()  # TextArea drops its cached lines there
         self.refresh()
 
 

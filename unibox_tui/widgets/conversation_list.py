@@ -313,7 +313,7 @@ class ConversationList(QuietScrollBars, PlainLines, ScrollView, can_focus=True):
     def on_click(self, event: object) -> None:
         y = getattr(event, "y", None)
         if isinstance(y, int):
-            self.move_to(self.scroll_y + y)
+            self.move_to(int(self.scroll_y) + y)
 
     # ------------------------------------------------------------------ drawing
 

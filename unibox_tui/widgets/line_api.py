@@ -10,7 +10,10 @@ from rich.style import Style
 from rich.text import Text
 from textual.geometry import Region, Size
 from textual.strip import Strip
+from textual.style import Style as TextualStyle
 from textual.widget import Widget
+
+from . import textual_compat
 
 
 def empty_line(y: int, width: int, message: str, style: Style, base: Style) -> Strip:
@@ -24,15 +27,11 @@ def set_virtual_size(widget: Widget, size: Size) -> None:
     """Change a ScrollView's virtual size without a screen layout.
 
     Assigning `virtual_size` is a layout reactive: every assignment re-lays the whole screen
-    (~20 ms here). A Line API widget only needs its scrollbars updated, which is what Textual
-    itself does on resize (Widget._size_updated with layout=False). If the scrollbar has to
-    appear or vanish, _refresh_scrollbars still asks for the layout that needs.
+    (~20 ms here). A Line API widget only needs its scrollbars updated: textual_compat does
+    that where the Textual version is checked, else it assigns.
     """
-    if size == widget.virtual_size:
-        return
-    widget.set_reactive(Widget.virtual_size, size)
-    widget._scroll_update(size)
-    widget.refresh()
+    if size != widget.virtual_size:
+        textual_compat.set_virtual_size(widget, size)
 
 
 class TextLine(Widget):
@@ -126,7 +125,10 @@ def plain_render_lines(
     so an unchanged line is not filtered again. Not `Strip.apply_filter`: that keeps the copy
     inside the source strip, and the widgets' strip caches would then hold every filtered
     copy too (+24 MB at 100k conversations). tests/tui/test_tui_render_lines.py checks the
-    result equals the style cache's."""
+    result equals the style cache's; on a Textual version not checked (textual_compat), None.
+    """
+    if not textual_compat.plain_lines_allowed():
+        return None
     styles = widget.styles
     if (
         any(styles.padding)
@@ -143,7 +145,7 @@ def plain_render_lines(
     if content_width != width:
         return None
     base_background, background = widget.background_colors
-    inner = widget._styles_cache.get_inner_outer(base_background, background)[0].rich_style
+    inner = TextualStyle(background=base_background + background).rich_style  # as StylesCache
     filters = widget.get_line_filters()
     strips: list[Strip] = []
     for y in crop.line_range:

@@ -18,6 +18,8 @@ from textual.reactive import Reactive
 from textual.scrollbar import ScrollBar
 from textual.strip import Strip
 
+from . import textual_compat
+
 
 class QuietScrollBar(ScrollBar):
     # Same reactives as ScrollBar's, without the automatic repaint: _changed() decides.
@@ -83,21 +85,25 @@ class QuietScrollBar(ScrollBar):
             rendered = console.render_lines(renderable, options, pad=True)
             self._lines = tuple(Strip(line, width) for line in rendered)
             self._lines_key = key
-        return [line.crop(crop.x, crop.right) for line in self._lines[crop.y : crop.bottom]]
+        lines = [line.crop(crop.x, crop.right) for line in self._lines[crop.y : crop.bottom]]
+        filters = self.get_line_filters()  # NO_COLOR and the like, as the style cache does
+        if filters:
+            background = self.background_colors[1]
+            for line_filter in filters:
+                lines = [line.apply_filter(line_filter, background) for line in lines]
+        return lines
 
 
 class QuietScrollBars:
-    """Mixin for a ScrollView: its vertical scrollbar is a QuietScrollBar. Mirrors
-    `Widget.vertical_scrollbar`, which is where Textual creates the bar."""
+    """Mixin for a ScrollView: its vertical scrollbar is a QuietScrollBar (Textual's own on
+    a Textual version not checked for that: textual_compat)."""
 
     @property
     def vertical_scrollbar(self) -> ScrollBar:
         widget: Any = self
-        if widget._vertical_scrollbar is None:
-            bar = QuietScrollBar(
+        return textual_compat.vertical_scrollbar(
+            widget,
+            lambda: QuietScrollBar(
                 vertical=True, name="vertical", thickness=widget.scrollbar_size_vertical
-            )
-            bar.display = False
-            widget._vertical_scrollbar = bar
-            widget.app._start_widget(widget, bar)
-        return widget._vertical_scrollbar
+            ),
+        )

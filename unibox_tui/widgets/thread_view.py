@@ -301,7 +301,7 @@ class ThreadView(QuietScrollBars, PlainLines, ScrollView, can_focus=True):
         text.append_text(safe_line(message.body, limit=500))
         text.append(f" · {when(message.created_at, now)}")
         text.stylize(style)
-        return [*self._render(text, width, style), Strip.blank(width, self._style("base"))]
+        return [*self._wrap_text(text, width, style), Strip.blank(width, self._style("base"))]
 
     def _block(self, message: MessageRow, width: int, now: datetime) -> list[Strip]:
         kind = message.kind if message.kind in KIND_LABEL else "incoming"
@@ -331,7 +331,7 @@ class ThreadView(QuietScrollBars, PlainLines, ScrollView, can_focus=True):
         if message.delivery_state == "failed":
             text.append("\n✗ not delivered: ", self._style("failed"))
             text.append_text(safe_line(message.delivery_error or "unknown error", limit=500))
-        strips = self._render(text, width - 2, bg)
+        strips = self._wrap_text(text, width - 2, bg)
         edge = Segment("▌ ", bar)
         return [Strip([edge, *strip], width) for strip in strips]
 
@@ -369,7 +369,7 @@ class ThreadView(QuietScrollBars, PlainLines, ScrollView, can_focus=True):
                     text.stylize(style, start, end)
         return text
 
-    def _render(self, text: Text, width: int, style: Style) -> list[Strip]:
+    def _wrap_text(self, text: Text, width: int, style: Style) -> list[Strip]:
         console = self.app.console
         options = console.options.update(width=max(1, width), height=None, no_wrap=False)
         text.overflow = "fold"

@@ -46,7 +46,12 @@ _WHERE = {
         "prepare",
         "set_sync_state",
     ),
-    "notifications": ("mark_notifications_read", "note_new_conversations"),
+    "notifications": (
+        "Arrivals",
+        "mark_notifications_read",
+        "note_new_conversations",
+        "note_watched_arrivals",
+    ),
     "setup": (
         "add_channel",
         "add_team_member",
@@ -111,7 +116,12 @@ if TYPE_CHECKING:  # for type checkers and editors: the same names, eagerly
         prepare,
         set_sync_state,
     )
-    from .notifications import mark_notifications_read
+    from .notifications import (
+        Arrivals,
+        mark_notifications_read,
+        note_new_conversations,
+        note_watched_arrivals,
+    )
     from .setup import (
         add_channel,
         add_team_member,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import cast
 
 from sqlmodel import select
 
@@ -34,9 +35,8 @@ def _named(tx: Tx, model: type[Team] | type[Inbox], ref: str, what: str) -> Team
     """A team or inbox by id or name; names match without regard to case."""
     found = tx.find(model, id=ref) or tx.find(model, name=ref)
     if found is None:
-        found = next(
-            (r for r in tx.session.exec(select(model)).all() if r.name.lower() == ref.lower()), None
-        )
+        rows = cast(list[Team | Inbox], tx.session.exec(select(model)).all())
+        found = next((r for r in rows if r.name.lower() == ref.lower()), None)
     if found is None:
         raise NotFound(f"no {what} {ref!r}")
     return found

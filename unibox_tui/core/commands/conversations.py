@@ -43,6 +43,7 @@ class CommentResult:
 
 
 def _reply_channel(tx: Tx, conv: Conversation, via_channel_id: str | None) -> Channel:
+    channel: Channel | None
     if via_channel_id:
         channel = tx.get(Channel, via_channel_id, "channel")
     else:

@@ -14,7 +14,7 @@ import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from .. import clock
 from ..errors import InvalidRequest, NotFound
@@ -135,7 +135,7 @@ class _Batch:
         self.tx = tx
         self.cursor = tx.session.connection().connection.driver_connection.cursor()  # type: ignore[union-attr]
         self.seq = tx.seq
-        self.stamp = clock.to_db(tx.now)
+        self.stamp = cast(str, clock.to_db(tx.now))
         self.channels: dict[str, tuple[str, str]] = {}  # id -> (kind, inbox_id)
         self.contacts: dict[tuple[str, str], tuple[str, str]] = {}  # identity -> (id, name)
 

@@ -1,19 +1,61 @@
 """Notifications: new conversations in a watched view, and marking them read.
 
 Assignments and mentions are notified by the commands that make them (_base.notify). A new
-conversation is notified to the agents whose TUI watches a view it lands in (config `[ui]
-watch`): the TUI sees it arrive and records it here, so it is listed with the others.
+conversation is notified to the agents who watch a view it lands in (config `[ui] watch`):
+`note_watched_arrivals` decides which arrivals those are and records them, so they are listed
+with the others. The TUI runs it after each change it sees; a hub can run it for each agent.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 
-from .. import clock
+from .. import access, clock, queries
 from ..db import Workspace
 from ..ids import new_id
+from ..queries import View
 from ..text import one_line
 from ._base import agent_ref
+
+ARRIVALS_PER_VIEW = 20  # newest first; a burst larger than this is not toasted one by one
+
+
+@dataclass
+class Arrivals:
+    """What `note_watched_arrivals` found: pass `cursor` as `after` next time."""
+
+    cursor: int  # the newest conversation's rid when it looked
+    found: dict[str, str] = field(default_factory=dict)  # conversation id -> text, oldest first
+    noted: int = 0  # how many became notifications (none without an agent)
+
+
+def note_watched_arrivals(
+    ws: Workspace, agent: str | None, watch: Sequence[View], after: int
+) -> Arrivals:
+    """Conversations created since `after` (a conversation rid) that are in a view of `watch`
+    and in an inbox the agent may see become the agent's new-conversation notifications
+    ("Nia: Hi! · in Unassigned", the first watched view that holds it). Without an agent
+    (None) nothing is written and the texts are only returned, for a toast."""
+    with ws.read() as conn:
+        newest = queries.max_conversation_rid(conn)
+        if newest <= after:
+            return Arrivals(after)
+        agent_id = None
+        if agent is not None:
+            row = conn.exec_driver_sql(
+                "SELECT id FROM agent WHERE id = ? OR handle = ?", (agent, agent.lstrip("@"))
+            ).first()
+            agent_id = row[0] if row else agent  # unknown: note_new_conversations says so
+        sees = access.for_agent(conn, agent_id)
+        found: dict[str, str] = {}
+        for view in watch:
+            for row in reversed(queries.conversations_after(conn, view, after, ARRIVALS_PER_VIEW)):
+                if sees.can_see(row.inbox_id):
+                    text = f"{row.contact_name}: {row.subject or row.preview} · in {view.label}"
+                    found.setdefault(row.id, text)
+    noted = note_new_conversations(ws, agent, found.items()) if agent and found else 0
+    return Arrivals(newest, found, noted)
 
 
 def note_new_conversations(ws: Workspace, agent: str, found: Iterable[tuple[str, str]]) -> int:
