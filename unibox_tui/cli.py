@@ -210,7 +210,7 @@ def list_cmd(
     from .core import queries as q
     from .core.text import one_line
 
-    with open_ws(db) as ws:
+    with open_ws(db, read_only=True) as ws:
         me = actor(ws, as_handle) if view_key == "mine" else None
         v = q.view(view_key, me=me, ws=ws)
         if inbox:
@@ -251,7 +251,7 @@ def show_cmd(conversation_id: str, db: str | None, as_json: bool) -> None:
     from .core import queries as q
     from .core.text import clean, one_line
 
-    with open_ws(db) as ws:
+    with open_ws(db, read_only=True) as ws:
         row = q.conversation(ws, conversation_id)
         messages = q.thread(ws, conversation_id)
     if as_json:
@@ -475,7 +475,7 @@ def search(query: tuple[str, ...], limit: int, db: str | None, as_json: bool) ->
     from .core.text import one_line
 
     text = " ".join(query)
-    with open_ws(db) as ws:
+    with open_ws(db, read_only=True) as ws:
         hits = q.search(ws, text, limit=limit)
     if as_json:
         emit(
@@ -510,7 +510,7 @@ def agents(db: str | None, as_json: bool) -> None:
     from .core import queries as q
     from .core.text import one_line
 
-    with open_ws(db) as ws:
+    with open_ws(db, read_only=True) as ws:
         rows = q.agents(ws)
     if as_json:
         emit({"agents": [a.to_json() for a in rows]})
@@ -548,7 +548,7 @@ def doctor(db: str | None, as_json: bool) -> None:
         report["problems"].append(str(e))
     if path.exists():
         try:
-            with dbmod.open_workspace(path, create=False) as ws:
+            with dbmod.open_workspace(path, read_only=True) as ws:
                 report["db"].update(
                     revision=ws.revision(), bytes=path.stat().st_size, **q.stats(ws)
                 )

@@ -82,7 +82,9 @@ def given_db(db: str | None) -> str | None:
     return ctx.find_root().params.get("db") if ctx else None
 
 
-def open_ws(db: str | None, *, create: bool = False):  # type: ignore[no-untyped-def]
+def open_ws(db: str | None, *, create: bool = False, read_only: bool = False):  # type: ignore[no-untyped-def]
+    """The workspace of --db. Read commands pass read_only: they never create, fill or
+    change a file, and can read one they may not write."""
     from .core.db import open_workspace
 
-    return open_workspace(given_db(db), create=create)
+    return open_workspace(given_db(db), create=create, read_only=read_only)
