@@ -16,6 +16,7 @@ from unibox_tui.backends.email.mime import (
     parse_email,
     raw_id,
 )
+from unibox_tui.core.text import clean
 
 
 def _check_invariants(parsed: ParsedEmail, raw: bytes) -> None:
@@ -116,6 +117,15 @@ def test_cc_and_to_are_kept() -> None:
 )
 def test_header_decoding(header: str, expected: str) -> None:
     assert decode_header_text(header) == expected
+
+
+def test_an_osc8_link_in_a_quoted_sender_name_is_shown_without_a_trace() -> None:
+    # In quotes, `ESC \` is a quoted-pair: the parser keeps the ESC and drops the `\`.
+    raw = (
+        b'From: "\x1b]8;;http://evil.example\x1b\\innocent\x1b]8;;\x1b\\ link probe" '
+        b"<probe@evil.example>\r\nSubject: hi\r\nMessage-ID: <p@evil.example>\r\n\r\nhi\r\n"
+    )
+    assert clean(parse_email(raw).from_name) == "innocent link probe"
 
 
 def test_raw_8bit_headers_are_decoded() -> None:
