@@ -348,3 +348,31 @@ def test_a_read_only_workspace_can_be_read(tmp_path: Path, demo_db: str) -> None
         db.chmod(0o644)
     assert db.read_bytes() == content
     assert sorted(p.name for p in folder.iterdir()) == ["w.db"]
+
+
+@pytest.mark.parametrize(
+    ("args", "named"),
+    [
+        (["conversations", "reply", "CID", "--text", b"caf\xe9", "--as", "ana"], "--text"),
+        (["conversations", "comment", "CID", "--text", b"caf\xe9", "--as", "ana"], "--text"),
+        (["conversations", "show", b"caf\xe9"], "CONVERSATION_ID"),
+        (["conversations", "assign", "CID", "--to", b"caf\xe9", "--as", "ana"], "--to"),
+        (["search", b"caf\xe9"], "QUERY"),
+    ],
+)
+def test_arguments_that_are_not_utf8_are_refused_in_words(
+    tmp_path: Path, demo_db: str, args: list, named: str
+) -> None:
+    db = tmp_path / "w.db"
+    db.write_bytes(Path(demo_db).read_bytes())
+    cid = ok_json("conversations", "list", "--db", str(db), "--limit", "1")["conversations"][0][
+        "id"
+    ]
+    before = ok_json("doctor", "--db", str(db))["db"]
+    result = unibox(*[cid if a == "CID" else a for a in args], "--db", str(db))
+    assert result.returncode == 1 and result.stdout == ""
+    assert result.stderr == (
+        f"unibox: error: the text given as {named} is not valid UTF-8; "
+        "check the encoding of your terminal or script\n"
+    )
+    assert ok_json("doctor", "--db", str(db))["db"] == before
