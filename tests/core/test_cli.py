@@ -376,3 +376,20 @@ def test_arguments_that_are_not_utf8_are_refused_in_words(
         "check the encoding of your terminal or script\n"
     )
     assert ok_json("doctor", "--db", str(db))["db"] == before
+
+
+def test_a_reply_of_only_nul_bytes_is_refused_like_an_empty_one(
+    tmp_path: Path, demo_db: str
+) -> None:
+    db = tmp_path / "w.db"
+    db.write_bytes(Path(demo_db).read_bytes())
+    cid = ok_json("conversations", "list", "--db", str(db), "--limit", "1")["conversations"][0][
+        "id"
+    ]
+    before = ok_json("doctor", "--db", str(db))["db"]
+    result = unibox(
+        "conversations", "reply", cid, "--text", "-", "--as", "ana", "--db", str(db), stdin="\0\0"
+    )
+    assert result.returncode == 1
+    assert result.stderr == "unibox: error: reply is empty; write something first\n"
+    assert ok_json("doctor", "--db", str(db))["db"] == before
