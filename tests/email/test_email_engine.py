@@ -349,7 +349,8 @@ def test_uidvalidity_reset_resyncs_without_duplicates(
     fresh_dovecot.reset_uidvalidity(box.user)
     fresh_dovecot.start()
     box.append(make_mail(message_id="<u-new@c.example>", subject="Case new"))
-    d.once()
+    report = d.once()
+    assert report.channels[0].new == 1  # 7 fetched again; only the new one was stored
     state = q.sync_state(d.ws, d.channel, "imap:INBOX")
     assert state["uidvalidity"] != old
     assert len(d.messages()) == len(before[1]) + 1
