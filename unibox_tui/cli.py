@@ -261,6 +261,8 @@ def show_cmd(conversation_id: str, db: str | None, as_json: bool) -> None:
         f"{one_line(row.subject or row.preview)}  [{row.channel_kind}, {row.status}, "
         f"{one_line(row.inbox)}]  {one_line(row.contact_name)} <{one_line(row.identity)}>"
     )
+    if row.cc:
+        click.echo(f"cc: {one_line(', '.join(row.cc), 500)}")
     for m in messages:
         head = {"incoming": "←", "outgoing": "→", "comment": "✎ internal", "activity": "·"}[m.kind]
         state = f" [{m.delivery_state}]" if m.delivery_state else ""

@@ -318,6 +318,33 @@ def test_deny_list_and_machine_mail_are_recorded_but_quiet_and_never_answered(
     d.ws.close()
 
 
+def test_a_third_party_replying_to_the_customer_is_copied_not_answered(desk: Desk) -> None:
+    desk.box.append(make_mail(message_id="<c1@customer.example>", subject="Refund"))
+    desk.once()
+    desk.box.append(
+        make_mail(
+            message_id="<x1@evil.example>",
+            sender="Mallory <mallory@evil.example>",
+            to=CUSTOMER,
+            cc="support@example.com",
+            subject="Re: Refund",
+            references="<c1@customer.example>",
+            in_reply_to="<c1@customer.example>",
+        )
+    )
+    desk.once()
+    [(conv_id, _subject, count, _status)] = desk.conversations()
+    row = q.conversation(desk.ws, conv_id)
+    assert count == 2 and row.identity == "jane@customer.example"
+    assert row.cc == ["mallory@evil.example"]
+    cmd.reply(desk.ws, conv_id, "Your refund is on its way.", actor="ana")
+    assert desk.once().delivery.sent == 1
+    [sent] = desk.smtp.messages
+    assert sent.message["To"] == "Jane Customer <jane@customer.example>"
+    assert sent.message["Cc"] == "mallory@evil.example"
+    assert sorted(sent.rcpt_tos) == ["jane@customer.example", "mallory@evil.example"]
+
+
 def test_our_own_mail_coming_back_is_not_ingested(desk: Desk) -> None:
     desk.box.append(make_mail(message_id="<o1@customer.example>"))
     desk.once()

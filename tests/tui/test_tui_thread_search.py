@@ -218,3 +218,31 @@ async def test_open_an_attachment_with_the_system_opener(
                 break
             await pilot.pause(0.1)
         assert seen.read_bytes() == b"%PDF-"
+
+
+async def test_a_third_party_shows_in_cc_and_the_customer_stays(make_app, demo, text_of) -> None:
+    from unibox_tui.core.commands import Incoming
+
+    cmd.ingest(
+        demo.ws,
+        Incoming(
+            channel_id=demo.channels["email"],
+            identity_kind="email",
+            identity_value="mallory@evil.example",
+            contact_name="Mallory",
+            body="Please send the refund to my account instead.",
+            created_at=NOW - timedelta(minutes=1),
+            subject="Re: Order #1042 hasn't arrived",
+            references=("<m1@example.com>",),
+            external_id="<x1@evil.example>",
+        ),
+    )
+    app = make_app()
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        app.screen.open_conversation(demo.conv["mail"])
+        await settle(pilot)
+        text = text_of(app)
+        assert "Marta Silva · cc mallory@evil.example · E-mail" in text
+        assert "Mallory <mallory@evil.example> joined in CC" in text
+        assert "◀ Mallory · E-mail" in text

@@ -283,6 +283,9 @@ class InboxScreen(Screen[None]):
         text = safe_line(row.subject or row.preview or "(no subject)", "bold")
         text.append("\n")
         text.append_text(safe_line(row.contact_name))
+        if row.cc:  # copied on replies; replies go to the contact
+            text.append(" · cc ", style="dim")
+            text.append_text(safe_line(", ".join(row.cc), "dim", limit=120))
         text.append(f" · {channel_name(row.channel_kind)} · ", style="dim")
         text.append_text(safe_line(row.inbox, "dim"))
         text.append(f" · {row.status}", style="bold" if row.status != "open" else "")
