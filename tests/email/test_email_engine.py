@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from servers.dovecot import Dovecot
 from servers.fixtures import Mailbox
-from servers.mail import make_mail
+from servers.mail import make_mail, nested
 from servers.smtp import SmtpServer
 
 from unibox_tui.backends.email import tokens
@@ -343,6 +343,21 @@ def test_a_third_party_replying_to_the_customer_is_copied_not_answered(desk: Des
     assert sent.message["To"] == "Jane Customer <jane@customer.example>"
     assert sent.message["Cc"] == "mallory@evil.example"
     assert sorted(sent.rcpt_tos) == ["jane@customer.example", "mallory@evil.example"]
+
+
+def test_a_message_nested_200_levels_deep_is_stored_with_its_text_flagged_and_whole(
+    desk: Desk,
+) -> None:
+    raw = nested(200, "the text at the bottom")
+    desk.box.append(raw)
+    assert desk.once().channels[0].new == 1
+    [(conv_id, _kind, _id, flags, body)] = desk.messages()
+    assert body == "the text at the bottom" and flags == "partial"
+    [message] = [m for m in q.thread(desk.ws, conv_id) if m.kind == "incoming"]
+    assert [a.filename for a in message.attachments] == ["original.eml"]
+    with desk.ws.read() as conn:
+        stored = conn.exec_driver_sql("SELECT data FROM attachment").scalar()
+    assert stored.replace(b"\r\n", b"\n") == raw.replace(b"\r\n", b"\n")
 
 
 def test_our_own_mail_coming_back_is_not_ingested(desk: Desk) -> None:
