@@ -749,6 +749,10 @@ class InboxScreen(Screen[None]):
         if not self.thread.has_quotes():
             self.notify("No quoted history in this thread.", markup=False, timeout=2)
 
+    def action_show_more(self) -> None:
+        if not self.thread.show_more():
+            self.notify("Every message here is shown whole.", markup=False, timeout=2)
+
     def action_attachments(self) -> None:
         items = [(m, a) for m in self.thread.messages for a in m.attachments]
         if not items:

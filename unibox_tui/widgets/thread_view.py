@@ -35,6 +35,11 @@ from .quoted import split_quoted
 from .safe_text import safe, safe_line
 from .scrollbar import QuietScrollBars
 
+# A long body (a pasted log, a mail of megabytes) shows its first LONG_BODY characters;
+# each `e` (show_more) adds MORE_STEP. Rendering costs ~1 ms per 1,000 characters, so no
+# message, whatever its size, can make opening or scrolling a thread lag.
+LONG_BODY = 20_000
+MORE_STEP = 40_000
 MAX_CACHED_BLOCKS = 300  # a couple of long threads; each block is a handful of strips
 FIRST_SCREENS = 2  # laid out before the first frame: two screens of the newest messages
 CHUNK = 25  # older messages laid out per step after that
@@ -56,6 +61,15 @@ def when(dt: datetime, now: datetime) -> str:
     else:
         stamp = f"{local.day} {local:%b %Y %H:%M}"
     return f"{stamp} ({clock.age(dt, now)})"
+
+
+def _cut(body: str, limit: int) -> str:
+    """The first `limit` characters of a body, ended at a line break when one is near."""
+    if len(body) <= limit:
+        return body
+    head = body[:limit]
+    at = head.rfind("\n")
+    return head[:at] if at > limit // 2 else head
 
 
 def size_label(size: int) -> str:
@@ -111,6 +125,7 @@ class ThreadView(QuietScrollBars, PlainLines, ScrollView, can_focus=True):
         self.messages: list[MessageRow] = []
         self.show_quotes = False
         self.empty_text = "Select a conversation (j/k, enter)."
+        self._shown: dict[str, int] = {}  # message id -> characters shown of a long body
         self._lines: list[Strip] = []
         self._layout_key: tuple[int, bool] | None = None
         self._laid_from = 0  # index of the oldest message whose block is in _lines
@@ -131,6 +146,8 @@ class ThreadView(QuietScrollBars, PlainLines, ScrollView, can_focus=True):
         position (or stay at the end if the reader was there)."""
         at_end = self.scroll_y >= self.max_scroll_y - 1
         old_y = self.scroll_y
+        if (conversation and conversation.id) != (self.conversation and self.conversation.id):
+            self._shown.clear()
         self.conversation, self.messages = conversation, messages
         self._invalidate()
         self._ensure_layout()
@@ -147,12 +164,34 @@ class ThreadView(QuietScrollBars, PlainLines, ScrollView, can_focus=True):
         self._ensure_layout()
         self.refresh()
 
+    def show_more(self) -> bool:
+        """Show MORE_STEP more characters of every long body cut short; False if none is.
+        The reader stays where they were: the text grows below the cut."""
+        cut = [m for m in self.messages if m.kind != "activity" and len(m.body) > self._limit(m)]
+        if not cut:
+            return False
+        for message in cut:
+            self._shown[message.id] = self._limit(message) + MORE_STEP
+        old_y = self.scroll_y
+        self._invalidate()
+        self.complete_layout()
+        self.scroll_to(y=old_y, animate=False, immediate=True)
+        self.refresh()
+        return True
+
+    def _limit(self, message: MessageRow) -> int:
+        return self._shown.get(message.id, LONG_BODY)
+
     @property
     def attachments(self) -> list[tuple[MessageRow, object]]:
         return [(m, a) for m in self.messages for a in m.attachments]
 
     def has_quotes(self) -> bool:
-        return any(split_quoted(m.body)[1] for m in self.messages if m.kind != "activity")
+        return any(
+            split_quoted(_cut(m.body, self._limit(m)))[1]
+            for m in self.messages
+            if m.kind != "activity"
+        )
 
     # ------------------------------------------------------------------ scrolling
 
@@ -273,13 +312,16 @@ class ThreadView(QuietScrollBars, PlainLines, ScrollView, can_focus=True):
     def _message_block(
         self, message: MessageRow, width: int, now: datetime, blank: Strip
     ) -> list[Strip]:
-        # Ages ("3h") are part of the block, so the age is part of the key.
+        # Ages ("3h") are part of the block, so the age is part of the key. Of a long body
+        # only what is shown counts (and hashing megabytes on every look-up would not do).
+        limit = self._limit(message)
         key = (
             message.id,
             width,
             self.show_quotes,
             message.delivery_state,
-            message.body,
+            message.body[:limit],
+            len(message.body),
             clock.age(message.created_at, now),
         )
         block = self._blocks.get(key)
@@ -311,8 +353,13 @@ class ThreadView(QuietScrollBars, PlainLines, ScrollView, can_focus=True):
         text = Text(overflow="fold")
         text.append_text(self._header(message, now, bar))
         text.append("\n")
-        body, quoted = split_quoted(message.body)
+        shown = _cut(message.body, self._limit(message))
+        body, quoted = split_quoted(shown)
         text.append_text(self._body(message, body))
+        if len(shown) < len(message.body):
+            rest = len(message.body) - len(shown)
+            lines = message.body.count("\n", len(shown)) + 1
+            text.append(f"\n··· {rest:,} more characters, {lines:,} lines (e shows more)", meta)
         if quoted:
             if self.show_quotes:
                 text.append("\n")
