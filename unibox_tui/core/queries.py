@@ -302,6 +302,7 @@ class MessageRow:
     flags: list[str]
     meta: dict[str, Any]
     attachments: list[AttachmentRow] = field(default_factory=list)
+    body_cut: bool = False  # `body` is only the start of it (thread(..., body_limit=N))
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -329,16 +330,26 @@ class MessageRow:
         }
 
 
-def thread(ws: Workspace, conversation_id: str) -> list[MessageRow]:
-    """Every message of a conversation in time order."""
+def thread(
+    ws: Workspace, conversation_id: str, *, body_limit: int | None = None
+) -> list[MessageRow]:
+    """Every message of a conversation in time order. With `body_limit`, bodies hold at
+    most that many characters (`body_cut` says there is more) and no HTML: the screen
+    shows the start of a body of megabytes without reading all of it."""
     with ws.read() as conn:
-        return thread_on(conn, conversation_id)
+        return thread_on(conn, conversation_id, body_limit=body_limit)
 
 
-def thread_on(conn: Connection, conversation_id: str) -> list[MessageRow]:
+def thread_on(
+    conn: Connection, conversation_id: str, *, body_limit: int | None = None
+) -> list[MessageRow]:
+    if body_limit is None:
+        body, html = "m.body", "m.body_html"
+    else:  # one character more than wanted tells whether there is more
+        body, html = f"substr(m.body, 1, {int(body_limit) + 1})", "NULL"
     rows = conn.exec_driver_sql(
-        """SELECT m.id, m.kind, coalesce(a.name, ct.name, 'Unibox'), a.handle, m.body,
-                  m.body_html, m.created_at, m.delivery_state, m.delivery_error, ch.kind,
+        f"""SELECT m.id, m.kind, coalesce(a.name, ct.name, 'Unibox'), a.handle, {body},
+                  {html}, m.created_at, m.delivery_state, m.delivery_error, ch.kind,
                   m.external_id, m.flags, m.meta
            FROM message m
            LEFT JOIN agent a ON a.id = m.author_agent_id
@@ -353,7 +364,7 @@ def thread_on(conn: Connection, conversation_id: str) -> list[MessageRow]:
             r[1],
             r[2],
             r[3],
-            r[4],
+            r[4] if body_limit is None else r[4][:body_limit],
             r[5],
             clock.from_db(r[6]),  # type: ignore[arg-type]
             r[7],
@@ -362,6 +373,7 @@ def thread_on(conn: Connection, conversation_id: str) -> list[MessageRow]:
             r[10],
             (r[11] or "").split(),
             json.loads(r[12] or "{}"),
+            body_cut=body_limit is not None and len(r[4]) > body_limit,
         )
         for r in rows
     ]
@@ -375,6 +387,17 @@ def thread_on(conn: Connection, conversation_id: str) -> list[MessageRow]:
         ):
             by_id[a[1]].attachments.append(AttachmentRow(a[0], a[2], a[3], a[4], bool(a[5]), a[6]))
     return messages
+
+
+def message_text(ws: Workspace, message_id: str, length: int) -> tuple[str, bool]:
+    """(the first `length` characters of a message's body, whether there is more)."""
+    with ws.read() as conn:
+        text = conn.exec_driver_sql(
+            "SELECT substr(body, 1, ?) FROM message WHERE id = ?", (int(length) + 1, message_id)
+        ).scalar()
+    if text is None:
+        raise NotFound(f"no message with id {message_id}")
+    return text[:length], len(text) > length
 
 
 def attachment_bytes(ws: Workspace, attachment_id: str) -> tuple[str, bytes]:

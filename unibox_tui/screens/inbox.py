@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -33,7 +34,7 @@ from ..widgets.conversation_list import ConversationList
 from ..widgets.glyphs import channel_name
 from ..widgets.line_api import TextLine
 from ..widgets.safe_text import safe_line
-from ..widgets.thread_view import ThreadView, size_label
+from ..widgets.thread_view import LONG_BODY, MORE_STEP, ThreadView, size_label
 from ..widgets.views_pane import ViewEntry, ViewsPane
 from . import attachments, snooze
 from .forms import ContactForm, ContactScreen, TicketForm, TicketScreen
@@ -221,7 +222,7 @@ class InboxScreen(Screen[None]):
         messages = self._threads.get(conversation_id)
         if messages is None:
             messages = self._threads[conversation_id] = queries.thread(
-                self.uapp.ws, conversation_id
+                self.uapp.ws, conversation_id, body_limit=LONG_BODY
             )
             if len(self._threads) > THREAD_CACHE:
                 self._threads.popitem(last=False)
@@ -258,6 +259,8 @@ class InboxScreen(Screen[None]):
                 if row is None or row.id != conversation_id:
                     row = queries.conversation(self.uapp.ws, conversation_id)
                 messages = self._messages(conversation_id)
+                if old == conversation_id and self.thread.expanded:
+                    messages = self._keep_expanded(messages)
             except UniboxError:
                 row = None
         else:
@@ -749,9 +752,27 @@ class InboxScreen(Screen[None]):
         if not self.thread.has_quotes():
             self.notify("No quoted history in this thread.", markup=False, timeout=2)
 
+    def _keep_expanded(self, messages: list[queries.MessageRow]) -> list[queries.MessageRow]:
+        """A refreshed thread keeps what `e` showed of its long bodies."""
+        out = []
+        for m in messages:
+            wanted = self.thread.expanded.get(m.id, 0)
+            if m.body_cut and len(m.body) < wanted:
+                text, more = queries.message_text(self.uapp.ws, m.id, wanted)
+                m = replace(m, body=text, body_cut=more)
+            out.append(m)
+        return out
+
     def action_show_more(self) -> None:
-        if not self.thread.show_more():
+        cut = self.thread.cut_messages()
+        if not cut:
             self.notify("Every message here is shown whole.", markup=False, timeout=2)
+            return
+        # A bounded read (MORE_STEP characters more per message), like opening a thread.
+        ws = self.uapp.ws
+        self.thread.grow(
+            {m.id: queries.message_text(ws, m.id, len(m.body) + MORE_STEP) for m in cut}
+        )
 
     def action_attachments(self) -> None:
         items = [(m, a) for m in self.thread.messages for a in m.attachments]

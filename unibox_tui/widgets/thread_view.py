@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime
 
 from rich.segment import Segment
@@ -35,11 +36,13 @@ from .quoted import split_quoted
 from .safe_text import safe, safe_line
 from .scrollbar import QuietScrollBars
 
-# A long body (a pasted log, a mail of megabytes) shows its first LONG_BODY characters;
-# each `e` (show_more) adds MORE_STEP. Rendering costs ~1 ms per 1,000 characters, so no
-# message, whatever its size, can make opening or scrolling a thread lag.
+# A long body (a pasted log, a mail of megabytes) is read and shown only in part: its
+# first LONG_BODY characters (queries.thread(body_limit=...)), and MORE_STEP more with each
+# `e` (show_more). It is laid out in pieces of those sizes, each rendered once (~1 ms per
+# 1,000 characters), so no message, whatever its size, makes opening, scrolling or showing
+# more of a thread lag.
 LONG_BODY = 20_000
-MORE_STEP = 40_000
+MORE_STEP = 20_000
 MAX_CACHED_BLOCKS = 300  # a couple of long threads; each block is a handful of strips
 FIRST_SCREENS = 2  # laid out before the first frame: two screens of the newest messages
 CHUNK = 25  # older messages laid out per step after that
@@ -63,13 +66,29 @@ def when(dt: datetime, now: datetime) -> str:
     return f"{stamp} ({clock.age(dt, now)})"
 
 
-def _cut(body: str, limit: int) -> str:
-    """The first `limit` characters of a body, ended at a line break when one is near."""
-    if len(body) <= limit:
-        return body
-    head = body[:limit]
-    at = head.rfind("\n")
-    return head[:at] if at > limit // 2 else head
+def is_long(message: MessageRow) -> bool:
+    return message.body_cut or len(message.body) > LONG_BODY
+
+
+def pieces(body: str, cut: bool) -> list[tuple[int, int]]:
+    """(start, end) of the pieces a long body is laid out in. Piece k ends near character
+    LONG_BODY + k * MORE_STEP (where `e` loads to), at a line break when one is near (the
+    break itself is between pieces), so a piece is the same whatever has been loaded after
+    it and is rendered once. A `cut` body (the rest is not loaded) ends at a whole line."""
+    bounds: list[tuple[int, int]] = []
+    start, mark = 0, LONG_BODY
+    while start < len(body):
+        end = min(mark, len(body))
+        if end < len(body) or cut:
+            at = body.rfind("\n", start, end)
+            if at > start + (end - start) // 2:
+                end = at
+            elif end == len(body):
+                break  # a cut body: its last, partial line waits for more
+        bounds.append((start, end))
+        start = end + 1 if body[end : end + 1] == "\n" else end
+        mark += MORE_STEP
+    return bounds
 
 
 def size_label(size: int) -> str:
@@ -125,7 +144,7 @@ class ThreadView(QuietScrollBars, PlainLines, ScrollView, can_focus=True):
         self.messages: list[MessageRow] = []
         self.show_quotes = False
         self.empty_text = "Select a conversation (j/k, enter)."
-        self._shown: dict[str, int] = {}  # message id -> characters shown of a long body
+        self.expanded: dict[str, int] = {}  # message id -> characters loaded by show_more
         self._lines: list[Strip] = []
         self._layout_key: tuple[int, bool] | None = None
         self._laid_from = 0  # index of the oldest message whose block is in _lines
@@ -147,7 +166,7 @@ class ThreadView(QuietScrollBars, PlainLines, ScrollView, can_focus=True):
         at_end = self.scroll_y >= self.max_scroll_y - 1
         old_y = self.scroll_y
         if (conversation and conversation.id) != (self.conversation and self.conversation.id):
-            self._shown.clear()
+            self.expanded.clear()
         self.conversation, self.messages = conversation, messages
         self._invalidate()
         self._ensure_layout()
@@ -164,23 +183,23 @@ class ThreadView(QuietScrollBars, PlainLines, ScrollView, can_focus=True):
         self._ensure_layout()
         self.refresh()
 
-    def show_more(self) -> bool:
-        """Show MORE_STEP more characters of every long body cut short; False if none is.
-        The reader stays where they were: the text grows below the cut."""
-        cut = [m for m in self.messages if m.kind != "activity" and len(m.body) > self._limit(m)]
-        if not cut:
-            return False
-        for message in cut:
-            self._shown[message.id] = self._limit(message) + MORE_STEP
+    def cut_messages(self) -> list[MessageRow]:
+        """Messages whose body is shown only in part."""
+        return [m for m in self.messages if m.body_cut]
+
+    def grow(self, longer: dict[str, tuple[str, bool]]) -> None:
+        """Show more of long bodies: message id -> (a longer start of it, more follows).
+        The reader stays where they were; the text grows below the cut."""
+        self.messages = [
+            replace(m, body=longer[m.id][0], body_cut=longer[m.id][1]) if m.id in longer else m
+            for m in self.messages
+        ]
+        self.expanded.update((mid, len(text)) for mid, (text, _more) in longer.items())
         old_y = self.scroll_y
         self._invalidate()
         self.complete_layout()
         self.scroll_to(y=old_y, animate=False, immediate=True)
         self.refresh()
-        return True
-
-    def _limit(self, message: MessageRow) -> int:
-        return self._shown.get(message.id, LONG_BODY)
 
     @property
     def attachments(self) -> list[tuple[MessageRow, object]]:
@@ -188,9 +207,9 @@ class ThreadView(QuietScrollBars, PlainLines, ScrollView, can_focus=True):
 
     def has_quotes(self) -> bool:
         return any(
-            split_quoted(_cut(m.body, self._limit(m)))[1]
+            split_quoted(m.body)[1]
             for m in self.messages
-            if m.kind != "activity"
+            if m.kind != "activity" and not is_long(m)
         )
 
     # ------------------------------------------------------------------ scrolling
@@ -312,16 +331,15 @@ class ThreadView(QuietScrollBars, PlainLines, ScrollView, can_focus=True):
     def _message_block(
         self, message: MessageRow, width: int, now: datetime, blank: Strip
     ) -> list[Strip]:
-        # Ages ("3h") are part of the block, so the age is part of the key. Of a long body
-        # only what is shown counts (and hashing megabytes on every look-up would not do).
-        limit = self._limit(message)
+        # Ages ("3h") are part of the block, so the age is part of the key. A long body is
+        # known by its length (a message's text never changes; hashing megabytes on every
+        # look-up would not do).
         key = (
             message.id,
             width,
             self.show_quotes,
             message.delivery_state,
-            message.body[:limit],
-            len(message.body),
+            (len(message.body), message.body_cut) if is_long(message) else message.body,
             clock.age(message.created_at, now),
         )
         block = self._blocks.get(key)
@@ -353,13 +371,11 @@ class ThreadView(QuietScrollBars, PlainLines, ScrollView, can_focus=True):
         text = Text(overflow="fold")
         text.append_text(self._header(message, now, bar))
         text.append("\n")
-        shown = _cut(message.body, self._limit(message))
-        body, quoted = split_quoted(shown)
-        text.append_text(self._body(message, body))
-        if len(shown) < len(message.body):
-            rest = len(message.body) - len(shown)
-            lines = message.body.count("\n", len(shown)) + 1
-            text.append(f"\n··· {rest:,} more characters, {lines:,} lines (e shows more)", meta)
+        long = pieces(message.body, message.body_cut) if is_long(message) else None
+        # A long body: no quote folding (its end may not even be loaded).
+        body, quoted = split_quoted(message.body) if long is None else ("", "")
+        if long is None:
+            text.append_text(self._body(message, body))
         if quoted:
             if self.show_quotes:
                 text.append("\n")
@@ -367,6 +383,13 @@ class ThreadView(QuietScrollBars, PlainLines, ScrollView, can_focus=True):
             else:
                 lines = quoted.count("\n") + 1
                 text.append(f"\n··· quoted history, {lines} lines (z shows it)", meta)
+        if long is not None:
+            strips = self._render(text[:-1], width - 2, bg)  # the header line
+            for start, end in long:
+                strips += self._piece(message, start, end, width - 2, bg)
+            text = Text(overflow="fold")
+            if message.body_cut:
+                text.append("··· the message goes on (e shows more)", meta)
         for attachment in message.attachments:
             text.append(f"\n{ATTACHMENT} ", meta)
             text.append_text(safe_line(attachment.filename, limit=255))
@@ -378,9 +401,27 @@ class ThreadView(QuietScrollBars, PlainLines, ScrollView, can_focus=True):
         if message.delivery_state == "failed":
             text.append("\n✗ not delivered: ", self._style("failed"))
             text.append_text(safe_line(message.delivery_error or "unknown error", limit=500))
-        strips = self._render(text, width - 2, bg)
+        if long is None:
+            strips = self._render(text, width - 2, bg)
+        elif text.plain:  # the marker, attachments and delivery errors under the pieces
+            strips += self._render(text[1:] if text.plain[0] == "\n" else text, width - 2, bg)
         edge = Segment("▌ ", bar)
         return [Strip([edge, *strip], width) for strip in strips]
+
+    def _piece(
+        self, message: MessageRow, start: int, end: int, width: int, bg: Style
+    ) -> list[Strip]:
+        """One piece of a long body, rendered once per width (show_more renders only the
+        new piece)."""
+        key = ("piece", message.id, width, start, end)
+        strips = self._blocks.get(key)
+        if strips is None:
+            strips = self._blocks[key] = self._render(safe(message.body[start:end]), width, bg)
+            if len(self._blocks) > MAX_CACHED_BLOCKS:
+                self._blocks.popitem(last=False)
+        else:
+            self._blocks.move_to_end(key)
+        return strips
 
     def _header(self, message: MessageRow, now: datetime, bar: Style) -> Text:
         head = self._style("header")
