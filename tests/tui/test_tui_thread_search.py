@@ -296,3 +296,7 @@ async def test_a_5_mb_body_is_shown_in_part_and_e_shows_more(make_app, demo, tex
         cut = body[: LONG_BODY + MORE_STEP].rfind("\n")
         last, after = body[:cut].rsplit("\n", 1)[-1][:12], body[cut + 1 : cut + 13]
         assert "line 0000000" in shown and last in shown and after not in shown
+        # A live refresh of the thread keeps what e showed.
+        app.screen.show_thread(conv, keep=True)
+        await settle(pilot)
+        assert len(thread._lines) == more

@@ -74,17 +74,18 @@ def pieces(body: str, cut: bool) -> list[tuple[int, int]]:
     """(start, end) of the pieces a long body is laid out in. Piece k ends near character
     LONG_BODY + k * MORE_STEP (where `e` loads to), at a line break when one is near (the
     break itself is between pieces), so a piece is the same whatever has been loaded after
-    it and is rendered once. A `cut` body (the rest is not loaded) ends at a whole line."""
+    it and is rendered once: a `cut` body (the rest is not loaded) is always loaded up to
+    such a mark."""
     bounds: list[tuple[int, int]] = []
     start, mark = 0, LONG_BODY
     while start < len(body):
+        if cut and mark > len(body):
+            break  # this piece is not loaded whole yet
         end = min(mark, len(body))
         if end < len(body) or cut:
             at = body.rfind("\n", start, end)
             if at > start + (end - start) // 2:
                 end = at
-            elif end == len(body):
-                break  # a cut body: its last, partial line waits for more
         bounds.append((start, end))
         start = end + 1 if body[end : end + 1] == "\n" else end
         mark += MORE_STEP
