@@ -138,10 +138,11 @@ def test_the_watchdog_alone_ends_a_child_whose_parent_was_killed(tmp_path: Path,
     script = tmp_path / "watched.py"
     script.write_text(WATCHED)
     parent = subprocess.Popen([sys.executable, str(script), how], stdout=subprocess.PIPE, text=True)
-    child = 0
+    child, command = 0, ""
     try:
         child = int(parent.stdout.readline())  # type: ignore[union-attr]
-        assert _processes()[child][0] == parent.pid
+        ppid, command = _processes()[child]
+        assert ppid == parent.pid
         os.kill(parent.pid, signal.SIGKILL)
         parent.wait()
         _poll(lambda: child not in _processes(), 15, "the orphaned child to exit")
@@ -149,5 +150,5 @@ def test_the_watchdog_alone_ends_a_child_whose_parent_was_killed(tmp_path: Path,
         parent.kill()
         parent.wait()
         parent.stdout.close()  # type: ignore[union-attr]
-        if child and str(script) in _processes().get(child, (0, ""))[1]:
+        if child and _processes().get(child, (0, ""))[1] == command:
             os.kill(child, signal.SIGKILL)  # never leave it to the next test
