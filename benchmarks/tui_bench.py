@@ -18,6 +18,8 @@ the test verdict.
 
 Targets (issue 3): first rendered list <= 0.5 s, j p95 <= 16 ms, open a 200-message thread
 <= 50 ms, search to first results <= 100 ms, switch view <= 30 ms, peak RSS <= 150 MB.
+Issue 15 added a 5.4 MB message: moving onto it, `e` (show more) and leaving it are timed
+like any other key.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ from unibox_tui.core.access import EVERYTHING  # noqa: E402
 NOW = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
 SIZE = (160, 48)
 BIG_THREAD = "Bench: the 200-message thread"
+LONG_MAIL = "Bench: a 5.4 MB message"
 
 
 def summary(samples: list[float]) -> dict[str, float]:
@@ -106,6 +109,29 @@ def prepare(path: Path, conversations: int, seed: int) -> dict[str, object]:
                     now=at + timedelta(minutes=5),
                 )
             ws.set_setting("bench_thread", first)
+        if not ws.setting("bench_long"):
+            # A customer pastes a whole log: one message of ~5.4 MB (issue 15). A month old,
+            # so the j walk above never passes it.
+            channel = next(c for c in queries.channels(ws) if c.kind == "email")
+            log = "\n".join(
+                f"2026-03-01T09:{n // 60 % 60:02d}:{n % 60:02d} worker-{n % 7} job {n} "
+                "finished: status=ok items=120 elapsed=0.42s"
+                for n in range(80_000)
+            )
+            result = cmd.ingest(
+                ws,
+                cmd.Incoming(
+                    channel.id,
+                    "email",
+                    "bench.logs@example.com",
+                    "Bench Logs",
+                    f"Here is the whole log:\n{log}",
+                    NOW - timedelta(days=30),
+                    subject=LONG_MAIL,
+                    external_id="<bench-long@example.com>",
+                ),
+            )
+            ws.set_setting("bench_long", result.conversation_id)
         stats = queries.stats(ws)
         thread_id = ws.setting("bench_thread")
         size = queries.conversation(ws, thread_id, access=EVERYTHING).message_count
@@ -218,6 +244,31 @@ def child(path: str, presses: int) -> None:
                 "messages": len(screen.thread.messages),
                 "lines": len(screen.thread._lines),
             }
+
+            # The 5.4 MB message: move onto it with k (the thread shows it at once), cold,
+            # then `e` (show more) on it. Before issue 15 each took 5-7 s.
+            long_id = ws.setting("bench_long")
+            with ws.read() as conn:
+                where = queries.index_of(
+                    conn, lst.view, queries.conversation(ws, long_id, access=EVERYTHING)
+                )
+            samples = []
+            for _ in range(5):
+                lst.move_to(where + 1)
+                await asyncio.sleep(0.1)
+                screen.thread._blocks.clear()
+                samples.append(await key("k"))
+                assert screen.thread_row and screen.thread_row.id == long_id
+            body = len(screen.thread.messages[-1].body)
+            out["open_5mb_message"] = {
+                **summary(samples),
+                "body_chars": body,
+                "lines": len(screen.thread._lines),
+            }
+            samples = [await key("e", settle=0.1) for _ in range(5)]
+            out["show_more_5mb"] = {**summary(samples), "lines": len(screen.thread._lines)}
+            samples = [await key("j") for _ in range(5)]  # and off it again
+            out["leave_5mb_message"] = summary(samples)
 
             # Switch view: number keys, each a different view.
             samples = [await key(str(n), settle=0.15) for n in (3, 4, 5, 6, 7, 8, 9, 1, 2, 5) * 2]

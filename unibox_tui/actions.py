@@ -65,6 +65,7 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("next_hit", "n", "next_hit", "Next search result", (INBOX,)),
     ActionSpec("prev_hit", "N", "prev_hit", "Previous search result", (INBOX,)),
     ActionSpec("toggle_quotes", "z", "toggle_quotes", "Show/hide quoted history", (INBOX,)),
+    ActionSpec("show_more", "e", "show_more", "Show more of a long message", (INBOX,)),
     ActionSpec("attachments", "A", "attachments", "Attachments: open or save…", (INBOX,)),
     ActionSpec("edit_contact", "C", "edit_contact", "Create / edit contact…", (INBOX,)),
     *(

@@ -232,7 +232,7 @@ def list_cmd(
     from .core import queries as q
     from .core.text import one_line
 
-    with open_ws(db) as ws:
+    with open_ws(db, read_only=True) as ws:
         me = actor(ws, as_handle) if view_key == "mine" else None
         access = reader_of(ws, as_handle)
         v = q.view(view_key, me=me, ws=ws, access=access)
@@ -275,7 +275,7 @@ def show_cmd(conversation_id: str, db: str | None, as_json: bool, as_handle: str
     from .core import queries as q
     from .core.text import clean, one_line
 
-    with open_ws(db) as ws:
+    with open_ws(db, read_only=True) as ws:
         access = reader_of(ws, as_handle)
         with ws.read() as conn:  # one snapshot: the row agrees with its messages
             row = q.conversation_on(conn, conversation_id, access=access)
@@ -287,6 +287,8 @@ def show_cmd(conversation_id: str, db: str | None, as_json: bool, as_handle: str
         f"{one_line(row.subject or row.preview)}  [{row.channel_kind}, {row.status}, "
         f"{one_line(row.inbox)}]  {one_line(row.contact_name)} <{one_line(row.identity)}>"
     )
+    if row.cc:
+        click.echo(f"cc: {one_line(', '.join(row.cc), 500)}")
     for m in messages:
         head = {"incoming": "←", "outgoing": "→", "comment": "✎ internal", "activity": "·"}[m.kind]
         state = f" [{m.delivery_state}]" if m.delivery_state else ""
@@ -559,7 +561,7 @@ def search(
     from .core.text import one_line
 
     text = " ".join(query)
-    with open_ws(db) as ws:
+    with open_ws(db, read_only=True) as ws:
         hits = q.search(ws, text, access=reader_of(ws, as_handle), limit=limit)
     if as_json:
         emit(
@@ -594,7 +596,7 @@ def agents(db: str | None, as_json: bool) -> None:
     from .core import queries as q
     from .core.text import one_line
 
-    with open_ws(db) as ws:
+    with open_ws(db, read_only=True) as ws:
         rows = q.agents(ws)
     if as_json:
         emit({"agents": [a.to_json() for a in rows]})
@@ -632,7 +634,7 @@ def doctor(db: str | None, as_json: bool) -> None:
         report["problems"].append(str(e))
     if path.exists():
         try:
-            with dbmod.open_workspace(path, create=False) as ws:
+            with dbmod.open_workspace(path, read_only=True) as ws:
                 report["db"].update(
                     revision=ws.revision(), bytes=path.stat().st_size, **q.stats(ws)
                 )

@@ -226,7 +226,7 @@ def list_channels(as_json: bool, db: str | None) -> None:
     """Channels with their inbox, state and last connection status."""
     from .core import queries as q
 
-    ws = open_ws(db)
+    ws = open_ws(db, read_only=True)
     try:
         rows = q.channels(ws)
     finally:

@@ -36,11 +36,40 @@ def fail(message: str) -> None:
     sys.exit(1)
 
 
+def not_utf8(values: dict[str, Any]) -> str | None:
+    """The option or argument whose text is not valid UTF-8, if any.
+
+    Python hands such arguments over with each bad byte as a lone surrogate, which fails
+    later, deep down, as an encoding error. Paths are exempt: any bytes make a file name."""
+    ctx = click.get_current_context(silent=True)
+    params = {p.name: p for p in ctx.command.params} if ctx else {}
+    for name, value in values.items():
+        param = params.get(name)
+        if param is not None and isinstance(param.type, click.Path):
+            continue
+        for text in value if isinstance(value, tuple) else (value,):
+            if not isinstance(text, str):
+                continue
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError:
+                if isinstance(param, click.Option):
+                    return max(param.opts, key=len)
+                return param.human_readable_name if param is not None else name
+    return None
+
+
 def guarded(f: Callable[..., Any]) -> Callable[..., Any]:
     """Turn every error into one line on stderr and exit 1; tracebacks only with UNIBOX_DEBUG."""
 
     @functools.wraps(f)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        bad = not_utf8(kwargs)
+        if bad:
+            fail(
+                f"the text given as {bad} is not valid UTF-8; "
+                "check the encoding of your terminal or script"
+            )
         try:
             return f(*args, **kwargs)
         except UniboxError as e:
@@ -82,7 +111,9 @@ def given_db(db: str | None) -> str | None:
     return ctx.find_root().params.get("db") if ctx else None
 
 
-def open_ws(db: str | None, *, create: bool = False):  # type: ignore[no-untyped-def]
+def open_ws(db: str | None, *, create: bool = False, read_only: bool = False):  # type: ignore[no-untyped-def]
+    """The workspace of --db. Read commands pass read_only: they never create, fill or
+    change a file, and can read one they may not write."""
     from .core.db import open_workspace
 
-    return open_workspace(given_db(db), create=create)
+    return open_workspace(given_db(db), create=create, read_only=read_only)

@@ -240,8 +240,10 @@ class Engine:
             state = q.sync_state(self.ws, row.id, key)
 
             def store(items: list[cmd.Incoming], new_state: dict[str, Any]) -> None:
-                cmd.ingest_many(self.ws, items, sync_state=(row.id, key, new_state))
-                result.new += len(items)
+                stored = cmd.ingest_many(self.ws, items, sync_state=(row.id, key, new_state))
+                # What was stored, not what was fetched: after a UIDVALIDITY reset every
+                # message comes again and is recognised by its Message-ID.
+                result.new += sum(not r.duplicate for r in stored)
 
             def progress(done: int, total: int) -> None:
                 if self.progress is not None:

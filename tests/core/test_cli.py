@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -271,3 +273,154 @@ def test_db_before_the_subcommand_counts(tmp_path: Path, demo_db: str) -> None:
         target
     )
     assert target.exists()
+
+
+READ_COMMANDS = [
+    ["conversations", "list"],
+    ["conversations", "show", "X"],
+    ["search", "refund"],
+    ["agents"],
+    ["doctor", "--json"],
+    ["channel", "list"],
+]
+
+
+@pytest.mark.parametrize("args", [*READ_COMMANDS, ["conversations", "reply", "X", "--text", "hi"]])
+def test_an_empty_file_stays_empty(tmp_path: Path, args: list[str]) -> None:
+    db = tmp_path / "e.db"
+    db.write_bytes(b"")
+    result = unibox(*args, "--db", str(db))
+    assert "Traceback" not in result.stderr
+    if args[0] == "doctor":  # doctor reports problems instead of failing
+        assert result.returncode == 0
+        assert any("empty file" in p for p in json.loads(result.stdout)["problems"])
+    else:
+        assert result.returncode == 1 and "is an empty file, not a workspace" in result.stderr
+    assert db.read_bytes() == b""
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["e.db"]
+
+
+def _newer(path: Path, demo_db: str) -> None:
+    import sqlite3
+
+    path.write_bytes(Path(demo_db).read_bytes())
+    con = sqlite3.connect(path)
+    con.execute("UPDATE alembic_version SET version_num = '0099'")
+    con.commit()
+    con.close()
+
+
+def _truncated(path: Path, demo_db: str) -> None:
+    path.write_bytes(Path(demo_db).read_bytes()[:50_000])
+
+
+@pytest.mark.parametrize("make", [_newer, _truncated])
+def test_newer_and_corrupt_files_get_nothing_beside_them(
+    tmp_path: Path, demo_db: str, make: Callable[[Path, str], None]
+) -> None:
+    db = tmp_path / "w.db"
+    make(db, demo_db)
+    assert db.read_bytes()[18:20] == b"\x02\x02"  # a WAL-mode file: SQLite would add -wal/-shm
+    content = db.read_bytes()
+    for args in [*READ_COMMANDS, ["conversations", "reply", "X", "--text", "hi"]]:
+        result = unibox(*args, "--db", str(db))
+        assert "Traceback" not in result.stderr
+        assert result.returncode == (0 if args[0] == "doctor" else 1), result
+        assert db.read_bytes() == content
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["w.db"], args
+
+
+def _read_only_runner() -> list[str]:
+    """Root may write any file: drop that power (CAP_DAC_OVERRIDE) for the command."""
+    if os.geteuid() != 0:
+        return []
+    if not shutil.which("setpriv"):
+        pytest.skip("running as root without setpriv: cannot make a file read-only to us")
+    return ["setpriv", "--bounding-set", "-dac_override,-dac_read_search"]
+
+
+def test_a_read_only_workspace_can_be_read(tmp_path: Path, demo_db: str) -> None:
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    db = folder / "w.db"
+    db.write_bytes(Path(demo_db).read_bytes())
+    cid = ok_json("conversations", "list", "--db", str(db), "--limit", "1")["conversations"][0][
+        "id"
+    ]
+    content = db.read_bytes()
+    db.chmod(0o444)
+    folder.chmod(0o555)  # not even a -shm can be created beside it
+    runner = _read_only_runner()
+    try:
+
+        def run(*args: str) -> subprocess.CompletedProcess:
+            return subprocess.run(
+                [*runner, sys.executable, "-m", "unibox_tui", *args, "--db", str(db)],
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+
+        for args in (
+            ["conversations", "list", "--json"],
+            ["conversations", "show", cid, "--json"],
+            ["search", "refund", "--json"],
+            ["agents", "--json"],
+        ):
+            result = run(*args)
+            assert result.returncode == 0, result.stderr
+            json.loads(result.stdout)
+        doctor = json.loads(run("doctor", "--json").stdout)
+        assert doctor["db"]["conversation"] == 120 and doctor["db"]["integrity"] == "ok"
+        refused = run("conversations", "close", cid, "--as", "ana")
+        assert refused.returncode == 1 and "not writable" in refused.stderr
+    finally:
+        folder.chmod(0o755)
+        db.chmod(0o644)
+    assert db.read_bytes() == content
+    assert sorted(p.name for p in folder.iterdir()) == ["w.db"]
+
+
+@pytest.mark.parametrize(
+    ("args", "named"),
+    [
+        (["conversations", "reply", "CID", "--text", b"caf\xe9", "--as", "ana"], "--text"),
+        (["conversations", "comment", "CID", "--text", b"caf\xe9", "--as", "ana"], "--text"),
+        (["conversations", "show", b"caf\xe9"], "CONVERSATION_ID"),
+        (["conversations", "assign", "CID", "--to", b"caf\xe9", "--as", "ana"], "--to"),
+        (["search", b"caf\xe9"], "QUERY"),
+    ],
+)
+def test_arguments_that_are_not_utf8_are_refused_in_words(
+    tmp_path: Path, demo_db: str, args: list, named: str
+) -> None:
+    db = tmp_path / "w.db"
+    db.write_bytes(Path(demo_db).read_bytes())
+    cid = ok_json("conversations", "list", "--db", str(db), "--limit", "1")["conversations"][0][
+        "id"
+    ]
+    before = ok_json("doctor", "--db", str(db))["db"]
+    result = unibox(*[cid if a == "CID" else a for a in args], "--db", str(db))
+    assert result.returncode == 1 and result.stdout == ""
+    assert result.stderr == (
+        f"unibox: error: the text given as {named} is not valid UTF-8; "
+        "check the encoding of your terminal or script\n"
+    )
+    assert ok_json("doctor", "--db", str(db))["db"] == before
+
+
+def test_a_reply_of_only_nul_bytes_is_refused_like_an_empty_one(
+    tmp_path: Path, demo_db: str
+) -> None:
+    db = tmp_path / "w.db"
+    db.write_bytes(Path(demo_db).read_bytes())
+    cid = ok_json("conversations", "list", "--db", str(db), "--limit", "1")["conversations"][0][
+        "id"
+    ]
+    before = ok_json("doctor", "--db", str(db))["db"]
+    result = unibox(
+        "conversations", "reply", cid, "--text", "-", "--as", "ana", "--db", str(db), stdin="\0\0"
+    )
+    assert result.returncode == 1
+    assert result.stderr == "unibox: error: reply is empty; write something first\n"
+    assert ok_json("doctor", "--db", str(db))["db"] == before

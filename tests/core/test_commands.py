@@ -50,12 +50,15 @@ def test_reply_with_same_id_is_stored_once(team: Team) -> None:
     assert outbox.pending_count(team.ws) == 1
 
 
-@pytest.mark.parametrize("text", ["", "   \n "])
+@pytest.mark.parametrize("text", ["", "   \n ", "\x00\x00", "\x1b[31m\u202e \x07"])
 def test_reply_with_no_text_is_refused(team: Team, text: str) -> None:
     conv = team.start()
     with pytest.raises(InvalidRequest, match="empty"):
         cmd.reply(team.ws, conv, text, actor="ana")
+    with pytest.raises(InvalidRequest, match="empty"):
+        cmd.comment(team.ws, conv, text, actor="ana")
     assert outbox.pending_count(team.ws) == 0
+    assert [k for k, _ in kinds(team, conv)] == ["incoming"]
 
 
 def test_reply_to_unknown_conversation_is_refused(team: Team) -> None:

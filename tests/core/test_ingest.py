@@ -278,3 +278,58 @@ def test_normalize_subject() -> None:
     assert normalize_subject("Re: AW: Fwd:  Order  #12") == "order #12"
     assert normalize_subject("RE[2]: Sv: hello") == "hello"
     assert normalize_subject("Regarding taxes") == "regarding taxes"
+
+
+def test_a_third_party_joins_in_cc_and_never_takes_the_reply_address(team: Team) -> None:
+    from unibox_tui.core import outbox
+
+    conv = team.start("My order is late", external_id="m1@x")
+    # Someone else answers the customer's message, writing to her and to us.
+    third = team.incoming(
+        "I am the new account manager, send it to me",
+        who="mallory@evil.example",
+        name="Mallory",
+        external_id="t1@x",
+        references=("m1@x",),
+        meta={"cc": ["carla@example.com"]},
+        at=later(2),
+    )
+    r = cmd.ingest(team.ws, third)
+    assert r.conversation_id == conv
+    row = q.conversation(team.ws, conv, access=EVERYTHING)
+    assert (row.contact_name, row.identity) == ("Carla Souza", "carla@example.com")
+    assert row.cc == ["mallory@evil.example"] and row.waiting and row.unread
+    thread = q.thread(team.ws, conv, access=EVERYTHING)
+    assert [m.kind for m in thread] == ["incoming", "activity", "incoming"]
+    assert thread[2].author == "Mallory"  # shown as who wrote it
+    assert thread[1].body == "Mallory <mallory@evil.example> joined in CC"
+    cmd.reply(team.ws, conv, "We will ship today.", actor="ana", now=later(3))
+    [item] = outbox.due(team.ws, later(4))
+    assert (item.to, item.cc) == ("carla@example.com", ["mallory@evil.example"])
+    # Writing again adds no second line; the customer herself still moves the reply address
+    # when she writes from another address of hers.
+    cmd.ingest(
+        team.ws,
+        team.incoming(
+            "me again",
+            who="mallory@evil.example",
+            name="Mallory",
+            external_id="t2@x",
+            references=("m1@x",),
+            at=later(5),
+        ),
+    )
+    cmd.add_identity(team.ws, row.contact_id, "email", "carla.work@example.com", actor="ana")
+    cmd.ingest(
+        team.ws,
+        team.incoming(
+            "from work",
+            who="carla.work@example.com",
+            external_id="m2@x",
+            references=("t2@x",),
+            at=later(6),
+        ),
+    )
+    row = q.conversation(team.ws, conv, access=EVERYTHING)
+    assert row.identity == "carla.work@example.com" and row.cc == ["mallory@evil.example"]
+    assert [m.kind for m in q.thread(team.ws, conv, access=EVERYTHING)].count("activity") == 1

@@ -230,3 +230,17 @@ def test_list_filters_narrow_views_and_counts(team: Team) -> None:
     assert ids("unread") == {convs[i] for i in (0, 1, 6, 7)}
     with pytest.raises(InvalidRequest, match="unknown filter"):
         q.filtered(q.view("open", access=EVERYTHING), "vip")
+
+
+def test_thread_with_a_body_limit_reads_only_the_start_of_long_bodies(team: Team) -> None:
+    long_body = "x" * 50_000 + "END"
+    conv = team.start(long_body)
+    cmd.reply(team.ws, conv, "short", actor="ana")
+    first, reply = q.thread(team.ws, conv, access=EVERYTHING, body_limit=1000)
+    assert (len(first.body), first.body_cut, first.body_html) == (1000, True, None)
+    assert (reply.body, reply.body_cut) == ("short", False)
+    assert (
+        q.thread(team.ws, conv, access=EVERYTHING)[0].body == long_body
+    )  # the CLI and JSON get all of it
+    assert q.message_text(team.ws, first.id, 50_003, access=EVERYTHING) == (long_body, False)
+    assert q.message_text(team.ws, first.id, 10, access=EVERYTHING) == ("x" * 10, True)

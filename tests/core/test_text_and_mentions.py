@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -20,6 +21,38 @@ def test_clean_removes_escape_sequences_controls_and_bidi() -> None:
     assert clean("line1\r\nline2\ttab") == "line1\nline2\ttab"
     assert clean("[bold red]x[/]") == "[bold red]x[/]"  # markup is text: widgets never parse it
     assert clean(None) == ""
+
+
+OSC8 = "innocent link probe"
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [
+        # OSC 8 hyperlinks, whole: introducer, parameters, URL and terminator all go
+        ("\x1b]8;;http://evil.example\x1b\\innocent\x1b]8;;\x1b\\ link probe", OSC8),
+        ("\x1b]8;;http://evil.example\x07innocent\x1b]8;;\x07 link probe", OSC8),
+        ("\x1b]8;;http://evil.example\x9cinnocent\x1b]8;;\x9c link probe", OSC8),
+        ("\x9d8;;http://evil.example\x1b\\innocent\x9d8;;\x07 link probe", OSC8),
+        # ... also when a quoted display name lost the `\` of each ST (quoted-pair)
+        ("\x1b]8;;http://evil.example\x1binnocent\x1b]8;;\x1b link probe", OSC8),
+        ("\x1b]0;retitled\x1b[31mred", "red"),  # an ESC ends the OSC, the CSI still goes
+        # CSI, 7- and 8-bit, with parameters and intermediates
+        ("\x1b[1;31mred\x1b[0m \x1b[?25lhidden\x1b[2 q", "red hidden"),
+        ("a\x9b2Jb\x9b?1049hc", "abc"),
+        # DCS (sixel), APC (kitty graphics), SOS, PM: payload and terminator go
+        ("\x1bPq#0;2;0;0;0#0~~@@\x1b\\after", "after"),
+        ("\x1bP1$r0m\x9cafter", "after"),
+        ("\x1b_Gf=100,a=T;iVBORw0KGgo=\x1b\\after", "after"),
+        ("\x1bXsos text\x1b\\after \x1b^pm text\x1b\\ok", "after ok"),
+        # an unterminated introducer goes alone: the customer's text stays
+        ("\x1b]not an escape", "]not an escape"),
+        ("\x1bPno end here\nsecond line", "Pno end here\nsecond line"),
+        ("Ã\x9dnothing after", "Ãnothing after"),
+    ],
+)
+def test_clean_removes_whole_escape_sequences(value: str, shown: str) -> None:
+    assert clean(value) == shown
 
 
 @given(st.text())

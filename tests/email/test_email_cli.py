@@ -275,3 +275,26 @@ def test_unibox_sync_runs_until_interrupted(
             proc.wait(5)
     assert proc.returncode == 0, err.decode()
     assert b"Traceback" not in err
+
+
+def test_sync_once_after_a_uidvalidity_reset_counts_what_was_stored(
+    tmp_path: Path, fresh_dovecot: Dovecot, smtp_server: SmtpServer
+) -> None:
+    box = Mailbox(fresh_dovecot, fresh_dovecot.add_user())
+    fresh_dovecot.seed_maildir(
+        box.user, [make_mail(message_id=f"<r{i}@customer.example>") for i in range(3)]
+    )
+    db = tmp_path / "ws.db"
+    env = {"SUPPORT_PW": box.password}
+    assert (
+        run(*add_args(db, box, smtp_server, "--password-env", "SUPPORT_PW"), env=env).exit_code == 0
+    )
+    first = run("sync", "--once", "--db", str(db), env=env)
+    assert "support@example.com: 3 new" in first.stderr, first.output
+    fresh_dovecot.stop()
+    fresh_dovecot.reset_uidvalidity(box.user)
+    fresh_dovecot.start()
+    again = run("sync", "--once", "--db", str(db), env=env)
+    assert again.exit_code == 0, again.output
+    assert "3/3 messages" in again.stderr  # all fetched again ...
+    assert "support@example.com: 0 new" in again.stderr  # ... and all recognised

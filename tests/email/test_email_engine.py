@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from servers.dovecot import Dovecot
 from servers.fixtures import Mailbox
-from servers.mail import make_mail
+from servers.mail import make_mail, nested
 from servers.smtp import SmtpServer
 from waiting import until, wait_for
 
@@ -20,6 +20,7 @@ from unibox_tui.backends.email import tokens
 from unibox_tui.core import commands as cmd
 from unibox_tui.core import outbox
 from unibox_tui.core import queries as q
+from unibox_tui.core.access import EVERYTHING
 from unibox_tui.core.db import Workspace, open_workspace
 from unibox_tui.engine import Engine, EngineBusy, OnceReport
 
@@ -318,6 +319,48 @@ def test_deny_list_and_machine_mail_are_recorded_but_quiet_and_never_answered(
     d.ws.close()
 
 
+def test_a_third_party_replying_to_the_customer_is_copied_not_answered(desk: Desk) -> None:
+    desk.box.append(make_mail(message_id="<c1@customer.example>", subject="Refund"))
+    desk.once()
+    desk.box.append(
+        make_mail(
+            message_id="<x1@evil.example>",
+            sender="Mallory <mallory@evil.example>",
+            to=CUSTOMER,
+            cc="support@example.com",
+            subject="Re: Refund",
+            references="<c1@customer.example>",
+            in_reply_to="<c1@customer.example>",
+        )
+    )
+    desk.once()
+    [(conv_id, _subject, count, _status)] = desk.conversations()
+    row = q.conversation(desk.ws, conv_id, access=EVERYTHING)
+    assert count == 2 and row.identity == "jane@customer.example"
+    assert row.cc == ["mallory@evil.example"]
+    cmd.reply(desk.ws, conv_id, "Your refund is on its way.", actor="ana")
+    assert desk.once().delivery.sent == 1
+    [sent] = desk.smtp.messages
+    assert sent.message["To"] == "Jane Customer <jane@customer.example>"
+    assert sent.message["Cc"] == "mallory@evil.example"
+    assert sorted(sent.rcpt_tos) == ["jane@customer.example", "mallory@evil.example"]
+
+
+def test_a_message_nested_200_levels_deep_is_stored_with_its_text_flagged_and_whole(
+    desk: Desk,
+) -> None:
+    raw = nested(200, "the text at the bottom")
+    desk.box.append(raw)
+    assert desk.once().channels[0].new == 1
+    [(conv_id, _kind, _id, flags, body)] = desk.messages()
+    assert body == "the text at the bottom" and flags == "partial"
+    [message] = [m for m in q.thread(desk.ws, conv_id, access=EVERYTHING) if m.kind == "incoming"]
+    assert [a.filename for a in message.attachments] == ["original.eml"]
+    with desk.ws.read() as conn:
+        stored = conn.exec_driver_sql("SELECT data FROM attachment").scalar()
+    assert stored.replace(b"\r\n", b"\n") == raw.replace(b"\r\n", b"\n")
+
+
 def test_our_own_mail_coming_back_is_not_ingested(desk: Desk) -> None:
     desk.box.append(make_mail(message_id="<o1@customer.example>"))
     desk.once()
@@ -349,7 +392,8 @@ def test_uidvalidity_reset_resyncs_without_duplicates(
     fresh_dovecot.reset_uidvalidity(box.user)
     fresh_dovecot.start()
     box.append(make_mail(message_id="<u-new@c.example>", subject="Case new"))
-    d.once()
+    report = d.once()
+    assert report.channels[0].new == 1  # 7 fetched again; only the new one was stored
     state = q.sync_state(d.ws, d.channel, "imap:INBOX")
     assert state["uidvalidity"] != old
     assert len(d.messages()) == len(before[1]) + 1

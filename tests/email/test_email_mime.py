@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from servers.mail import CORPUS, MALFORMED, make_mail
+from servers.mail import CORPUS, MALFORMED, make_mail, nested
 
 from unibox_tui.backends.email.mime import (
     ParsedEmail,
@@ -16,6 +16,7 @@ from unibox_tui.backends.email.mime import (
     parse_email,
     raw_id,
 )
+from unibox_tui.core.text import clean
 
 
 def _check_invariants(parsed: ParsedEmail, raw: bytes) -> None:
@@ -26,6 +27,8 @@ def _check_invariants(parsed: ParsedEmail, raw: bytes) -> None:
     if parsed.unparsed:
         assert parsed.external_id == raw_id(raw)
         assert parsed.attachments[0].data == raw  # the raw mail is kept whole
+    if parsed.partial:
+        assert parsed.attachments[-1].data == raw  # read in part: kept whole as well
 
 
 def test_cpython_email_corpus_parses_without_a_crash() -> None:
@@ -116,6 +119,15 @@ def test_cc_and_to_are_kept() -> None:
 )
 def test_header_decoding(header: str, expected: str) -> None:
     assert decode_header_text(header) == expected
+
+
+def test_an_osc8_link_in_a_quoted_sender_name_is_shown_without_a_trace() -> None:
+    # In quotes, `ESC \` is a quoted-pair: the parser keeps the ESC and drops the `\`.
+    raw = (
+        b'From: "\x1b]8;;http://evil.example\x1b\\innocent\x1b]8;;\x1b\\ link probe" '
+        b"<probe@evil.example>\r\nSubject: hi\r\nMessage-ID: <p@evil.example>\r\n\r\nhi\r\n"
+    )
+    assert clean(parse_email(raw).from_name) == "innocent link probe"
 
 
 def test_raw_8bit_headers_are_decoded() -> None:
@@ -229,6 +241,28 @@ def test_malformed_mail_is_kept_never_a_crash(name: str) -> None:
     _check_invariants(parsed, raw)
     if parsed.unparsed:
         assert parsed.subject == "(unreadable message)"
+
+
+def test_a_message_nested_beyond_the_walk_limit_shows_its_text_flagged_and_kept() -> None:
+    assert not parse_email(nested(20)).partial  # as deep as real mail ever goes: no flag
+    raw = nested(200)
+    parsed = parse_email(raw)
+    _check_invariants(parsed, raw)
+    assert parsed.text == "found at the bottom" and not parsed.unparsed
+    assert parsed.partial and parsed.defects[0] == "nested deeper than 20 levels"
+    assert [(a.filename, a.data) for a in parsed.attachments] == [("original.eml", raw)]
+
+
+def test_a_message_with_too_many_parts_is_read_in_part_and_kept() -> None:
+    parts = "".join(f"--B\r\nContent-Type: text/plain\r\n\r\npart {i}\r\n" for i in range(1500))
+    raw = (
+        'From: a@x.example\r\nSubject: many\r\nContent-Type: multipart/mixed; boundary="B"'
+        f"\r\n\r\n{parts}--B--\r\n"
+    ).encode()
+    parsed = parse_email(raw)
+    _check_invariants(parsed, raw)
+    assert parsed.partial and parsed.defects[0].startswith("more than 1000 parts")
+    assert "part 0" in parsed.text and "part 998" in parsed.text and "part 1499" not in parsed.text
 
 
 def test_mail_without_headers_is_flagged_unparsed_with_stable_id() -> None:

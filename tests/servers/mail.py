@@ -89,3 +89,12 @@ MALFORMED = {
     "lone CR line endings": b"From: a@x.org\rSubject: cr\r\rbody\r",
     "binary attachment no headers": b"\x89PNG\r\n\x1a\n" + bytes(500),
 }
+
+
+def nested(levels: int, text: str = "found at the bottom") -> bytes:
+    """A well-formed message whose text sits `levels` multiparts deep."""
+    body = f"Content-Type: text/plain\r\n\r\n{text}\r\n"
+    for i in range(levels, 0, -1):
+        body = f'Content-Type: multipart/mixed; boundary="b{i}"\r\n\r\n--b{i}\r\n{body}--b{i}--\r\n'
+    head = "From: a@x.example\r\nSubject: deep\r\nMessage-ID: <deep@x.example>\r\n"
+    return (head + "MIME-Version: 1.0\r\n" + body).encode()

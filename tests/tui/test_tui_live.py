@@ -59,7 +59,9 @@ async def test_quiet_demo_still_delivers_the_agents_replies(tmp_path: Path) -> N
             await pilot.press("r", *"On it", "ctrl+s")
 
             def reply_state() -> str | None:
-                outgoing = [m for m in queries.thread(ws, conv) if m.body == "On it"]
+                outgoing = [
+                    m for m in queries.thread(ws, conv, access=EVERYTHING) if m.body == "On it"
+                ]
                 return outgoing[0].delivery_state if outgoing else None
 
             await until(lambda: reply_state() == "sent", what="the demo delivered the reply")

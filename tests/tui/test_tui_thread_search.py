@@ -215,3 +215,85 @@ async def test_open_an_attachment_with_the_system_opener(
         await settle(pilot)
         await until(seen.exists, what="the opener got the file")
         assert seen.read_bytes() == b"%PDF-"
+
+
+async def test_a_third_party_shows_in_cc_and_the_customer_stays(make_app, demo, text_of) -> None:
+    from unibox_tui.core.commands import Incoming
+
+    cmd.ingest(
+        demo.ws,
+        Incoming(
+            channel_id=demo.channels["email"],
+            identity_kind="email",
+            identity_value="mallory@evil.example",
+            contact_name="Mallory",
+            body="Please send the refund to my account instead.",
+            created_at=NOW - timedelta(minutes=1),
+            subject="Re: Order #1042 hasn't arrived",
+            references=("<m1@example.com>",),
+            external_id="<x1@evil.example>",
+        ),
+    )
+    app = make_app()
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        app.screen.open_conversation(demo.conv["mail"])
+        await settle(pilot)
+        text = text_of(app)
+        assert "Marta Silva · cc mallory@evil.example · E-mail" in text
+        assert "Mallory <mallory@evil.example> joined in CC" in text
+        assert "◀ Mallory · E-mail" in text
+
+
+def _huge_body() -> str:
+    lines = [
+        f"line {n:07d} of a very long log the customer pasted into the mail" for n in range(80_000)
+    ]
+    return "\n".join(lines)  # ~5.4 MB
+
+
+async def test_a_5_mb_body_is_shown_in_part_and_e_shows_more(make_app, demo, text_of) -> None:
+    from unibox_tui.core.commands import Incoming
+    from unibox_tui.widgets.thread_view import LONG_BODY, MORE_STEP
+
+    body = _huge_body()
+    assert len(body) > 5_000_000
+    conv = cmd.ingest(
+        demo.ws,
+        Incoming(
+            channel_id=demo.channels["email"],
+            identity_kind="email",
+            identity_value="logs@example.com",
+            contact_name="Log Paster",
+            body=body,
+            created_at=NOW - timedelta(minutes=1),
+            subject="Here is the whole log",
+            external_id="<log@example.com>",
+        ),
+    ).conversation_id
+    app = make_app()
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        app.screen.open_conversation(conv)
+        await settle(pilot)
+        thread = app.screen.thread
+        first = len(thread._lines)
+        # A bounded number of lines (a log line wraps onto two here), not 80,000 of them.
+        assert first < LONG_BODY // 15
+        text = text_of(app)
+        assert "line 0000000 of a very long log" not in text  # it opens at the end ...
+        assert "··· the message goes on (e shows more)" in text  # ... at the marker
+        await pilot.press("e")
+        await settle(pilot)
+        more = len(thread._lines)
+        assert first < more < (LONG_BODY + MORE_STEP) // 15
+        shown = "\n".join(s.text for s in thread._lines)
+        # Lines wrap; their numbers come first: the shown ones run from the first line to
+        # the last whole line before the cut, and no further.
+        cut = body[: LONG_BODY + MORE_STEP].rfind("\n")
+        last, after = body[:cut].rsplit("\n", 1)[-1][:12], body[cut + 1 : cut + 13]
+        assert "line 0000000" in shown and last in shown and after not in shown
+        # A live refresh of the thread keeps what e showed.
+        app.screen.show_thread(conv, keep=True)
+        await settle(pilot)
+        assert len(thread._lines) == more

@@ -133,12 +133,12 @@ async def test_snooze_time_typed_straight_into_the_picker(make_app, demo) -> Non
         assert "Tue 03 Mar 14:30" in picker.shown[0].label.plain
         await pilot.press("enter")
         await settle(pilot)
-        row = queries.conversation(demo.ws, demo.conv["chat"])
+        row = queries.conversation(demo.ws, demo.conv["chat"], access=EVERYTHING)
         assert row.status == "snoozed"
         assert row.snoozed_until == datetime(2026, 3, 3, 14, 30, tzinfo=UTC)
         await pilot.press("s", *"3h", "enter")  # the mail conversation is selected now
         await settle(pilot)
-        row = queries.conversation(demo.ws, demo.conv["mail"])
+        row = queries.conversation(demo.ws, demo.conv["mail"], access=EVERYTHING)
         assert row.snoozed_until == NOW + timedelta(hours=3)
 
 
@@ -152,7 +152,7 @@ async def test_snooze_picker_shows_a_past_time_disabled(make_app, demo) -> None:
         await pilot.press("enter")
         await settle(pilot)
         assert app.screen is picker  # nothing to choose: still open
-        assert queries.conversation(demo.ws, demo.conv["chat"]).status == "open"
+        assert queries.conversation(demo.ws, demo.conv["chat"], access=EVERYTHING).status == "open"
 
 
 async def test_snooze_custom_field_reads_cli_times_in_the_agents_zone(demo) -> None:
@@ -170,7 +170,7 @@ async def test_snooze_custom_field_reads_cli_times_in_the_agents_zone(demo) -> N
         assert isinstance(app.screen, PromptScreen)
         await pilot.press(*typing("tomorrow 9:00"), "enter")
         await settle(pilot)
-        row = queries.conversation(demo.ws, demo.conv["chat"])
+        row = queries.conversation(demo.ws, demo.conv["chat"], access=EVERYTHING)
         assert row.status == "snoozed"
         assert row.snoozed_until == datetime(2026, 3, 29, 7, 0, tzinfo=UTC)
         # The presets are in the agent's zone too: "Tomorrow 9:00" is Berlin's morning.

@@ -130,3 +130,19 @@ def test_every_binding_has_a_unique_id_and_a_scope() -> None:
             assert binding.id
     assert actions.check_keymap({"close": "e", "clsoe": "x"}) == ["clsoe"]
     assert {"quit", "reply", "comment", "assign", "close", "search", "help"} <= set(ids)
+
+
+def test_long_bodies_are_laid_out_in_pieces_that_stay_the_same_as_more_is_loaded() -> None:
+    from unibox_tui.widgets.thread_view import LONG_BODY, MORE_STEP, pieces
+
+    text = "".join(f"line {n:05d}\n" for n in range(20_000))  # 11 characters a line
+    first = pieces(text[:LONG_BODY], cut=True)
+    more = pieces(text[: LONG_BODY + MORE_STEP], cut=True)
+    whole = pieces(text, cut=False)
+    assert len(first) == 1 and more[0] == first[0] == whole[0] and more[1] == whole[1]
+    assert text[slice(*first[0])].endswith("line 01817")  # ends at a whole line
+    assert "\n".join(text[a:b] for a, b in whole) == text
+    # One line of megabytes: cut where the loading stopped, the same way every time.
+    line = "x" * (LONG_BODY * 3)
+    assert pieces(line[:LONG_BODY], cut=True) == [(0, LONG_BODY)]
+    assert pieces(line[: LONG_BODY + MORE_STEP], cut=True)[0] == (0, LONG_BODY)

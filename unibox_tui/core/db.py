@@ -70,11 +70,14 @@ def _inspect(path: Path) -> str | None:
             f"{path} is not a Unibox workspace (not an SQLite database); "
             "check --db / UNIBOX_DB or move the file away"
         )
-    # Read-only: inspecting must never change the file. The path is quoted so `?` and `#`
-    # in a file name stay part of the name.
-    uri = f"file:{urllib.parse.quote(str(path))}?mode=ro"
+    # Read-only: inspecting must never change the file, nor put anything beside it. A WAL
+    # database opened with mode=ro still creates empty -wal/-shm files (and cannot remove
+    # them again); with no -wal there is nothing to read from one and no writer at work, so
+    # the file is opened immutable: SQLite then reads only the file itself.
     try:
-        con = sqlite3.connect(uri, uri=True, timeout=5)
+        con = sqlite3.connect(
+            _uri(path, read_only=True, immutable=not _wal(path).exists()), uri=True, timeout=5
+        )
         try:
             tables = {
                 r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")
@@ -99,6 +102,18 @@ def _inspect(path: Path) -> str | None:
             f"{path} was written by a newer Unibox (schema {revision}); upgrade unibox to open it"
         )
     return revision
+
+
+def _wal(path: Path) -> Path:
+    return path.with_name(path.name + "-wal")
+
+
+def _uri(path: Path, *, read_only: bool = False, immutable: bool = False) -> str:
+    """An SQLite URI for `path`; quoted so `?` and `#` in a file name stay part of the name."""
+    uri = f"file:{urllib.parse.quote(str(path))}"
+    if immutable:
+        return uri + "?mode=ro&immutable=1"
+    return uri + "?mode=ro" if read_only else uri
 
 
 def _db_error(path: Path, e: BaseException) -> WorkspaceError:
@@ -271,9 +286,17 @@ class Workspace:
     """An open workspace database. Thread-safe: reads use one sqlite3 connection per thread,
     writes a pooled SQLAlchemy connection (created with the first write)."""
 
-    def __init__(self, path: Path, busy_timeout: float = 5.0) -> None:
+    def __init__(self, path: Path, busy_timeout: float = 5.0, *, read_only: bool = False) -> None:
         self.path = path
         self.busy_timeout = busy_timeout
+        # Opened by a read command: writes are refused, and a file this process may not
+        # write is read through read-only connections (immutable when SQLite could not even
+        # create the -shm it needs beside it, and no -wal shows a writer at work).
+        self.read_only = read_only
+        self._reader_uri = _uri(path)
+        if read_only and not os.access(path, os.W_OK):
+            stuck = not os.access(path.parent, os.W_OK) and not _wal(path).exists()
+            self._reader_uri = _uri(path, read_only=True, immutable=stuck)
         self._engine: Engine | None = None
         self._writer: Engine | None = None
         self._local = threading.local()  # the connection a thread's open read() uses
@@ -294,6 +317,8 @@ class Workspace:
         from sqlalchemy.exc import OperationalError
         from sqlmodel import Session
 
+        if self.read_only:
+            raise WorkspaceError(f"{self.path} was opened for reading only")
         self.engine  # noqa: B018  (creates the writer on first use)
         try:
             with Session(self._writer, expire_on_commit=False) as session, session.begin():
@@ -314,7 +339,9 @@ class Workspace:
         with self._lock:
             if self._idle:
                 return self._idle.pop()
-        con = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        con = sqlite3.connect(
+            self._reader_uri, uri=True, check_same_thread=False, isolation_level=None
+        )
         _on_connect(con, int(self.busy_timeout * 1000))
         return con
 
@@ -407,15 +434,29 @@ def make_engine(path: Path, busy_timeout: float = 5.0) -> Engine:
 
 
 def open_workspace(
-    path: str | os.PathLike[str] | None = None, *, create: bool = True, busy_timeout: float = 5.0
+    path: str | os.PathLike[str] | None = None,
+    *,
+    create: bool = True,
+    read_only: bool = False,
+    busy_timeout: float = 5.0,
 ) -> Workspace:
     """Open (creating and migrating as needed) the workspace at `path` (see resolve_path).
 
+    `create=False`: a missing or empty file is an error, left as it is. `read_only` (read
+    commands; implies create=False): nothing is written, so a file this process may only read
+    opens too; only a file from an older Unibox is migrated first, which needs write access.
     `busy_timeout`: seconds a write waits for another process's lock before giving up."""
     target = resolve_path(path)
     revision = _inspect(target)
-    if revision is None and not target.exists() and not create:
+    if revision is None and (read_only or not create):
+        if target.exists():
+            raise WorkspaceError(
+                f"{target} is an empty file, not a workspace; run `unibox` to make it one "
+                "or pass another --db"
+            )
         raise WorkspaceError(f"no workspace at {target}; run `unibox demo` or pass --db")
+    if read_only and revision == HEAD_REVISION:
+        return Workspace(target, busy_timeout, read_only=True)
     if not target.parent.exists():
         try:
             target.parent.mkdir(parents=True, exist_ok=True)

@@ -346,6 +346,7 @@ class MessageRow:
     flags: list[str]
     meta: dict[str, Any]
     attachments: list[AttachmentRow] = field(default_factory=list)
+    body_cut: bool = False  # `body` is only the start of it (thread(..., body_limit=N))
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -373,10 +374,14 @@ class MessageRow:
         }
 
 
-def thread(ws: Workspace, conversation_id: str, *, access: Access) -> list[MessageRow]:
-    """Every message of a conversation in time order (if `access` may see it)."""
+def thread(
+    ws: Workspace, conversation_id: str, *, access: Access, body_limit: int | None = None
+) -> list[MessageRow]:
+    """Every message of a conversation in time order (if `access` may see it). With
+    `body_limit`, bodies hold at most that many characters (`body_cut` says there is more)
+    and no HTML: the screen shows the start of a body of megabytes without reading all of it."""
     with ws.read() as conn:
-        return thread_on(conn, conversation_id, access=access)
+        return thread_on(conn, conversation_id, access=access, body_limit=body_limit)
 
 
 def _require_visible(conn: Connection, conversation_id: str, access: Access) -> None:
@@ -389,11 +394,17 @@ def _require_visible(conn: Connection, conversation_id: str, access: Access) -> 
         raise NotFound(f"no conversation {conversation_id} ({NO_ACCESS})")
 
 
-def thread_on(conn: Connection, conversation_id: str, *, access: Access) -> list[MessageRow]:
+def thread_on(
+    conn: Connection, conversation_id: str, *, access: Access, body_limit: int | None = None
+) -> list[MessageRow]:
     _require_visible(conn, conversation_id, access)
+    if body_limit is None:
+        body, html = "m.body", "m.body_html"
+    else:  # one character more than wanted tells whether there is more
+        body, html = f"substr(m.body, 1, {int(body_limit) + 1})", "NULL"
     rows = conn.exec_driver_sql(
-        """SELECT m.id, m.kind, coalesce(a.name, ct.name, 'Unibox'), a.handle, m.body,
-                  m.body_html, m.created_at, m.delivery_state, m.delivery_error, ch.kind,
+        f"""SELECT m.id, m.kind, coalesce(a.name, ct.name, 'Unibox'), a.handle, {body},
+                  {html}, m.created_at, m.delivery_state, m.delivery_error, ch.kind,
                   m.external_id, m.flags, m.meta
            FROM message m
            LEFT JOIN agent a ON a.id = m.author_agent_id
@@ -408,7 +419,7 @@ def thread_on(conn: Connection, conversation_id: str, *, access: Access) -> list
             r[1],
             r[2],
             r[3],
-            r[4],
+            r[4] if body_limit is None else r[4][:body_limit],
             r[5],
             clock.from_db(r[6]),  # type: ignore[arg-type]
             r[7],
@@ -417,6 +428,7 @@ def thread_on(conn: Connection, conversation_id: str, *, access: Access) -> list
             r[10],
             (r[11] or "").split(),
             json.loads(r[12] or "{}"),
+            body_cut=body_limit is not None and len(r[4]) > body_limit,
         )
         for r in rows
     ]
@@ -430,6 +442,22 @@ def thread_on(conn: Connection, conversation_id: str, *, access: Access) -> list
         ):
             by_id[a[1]].attachments.append(AttachmentRow(a[0], a[2], a[3], a[4], bool(a[5]), a[6]))
     return messages
+
+
+def message_text(
+    ws: Workspace, message_id: str, length: int, *, access: Access
+) -> tuple[str, bool]:
+    """(the first `length` characters of a message's body, whether there is more)."""
+    with ws.read() as conn:
+        row = conn.exec_driver_sql(
+            "SELECT substr(m.body, 1, ?), c.inbox_id FROM message m "
+            "JOIN conversation c ON c.id = m.conversation_id WHERE m.id = ?",
+            (int(length) + 1, message_id),
+        ).first()
+    if row is None or not access.can_see(row[1]):
+        raise NotFound(f"no message {message_id} ({NO_ACCESS})")
+    text = row[0] or ""
+    return text[:length], len(text) > length
 
 
 def attachment_bytes(ws: Workspace, attachment_id: str, *, access: Access) -> tuple[str, bytes]:

@@ -11,18 +11,23 @@ from __future__ import annotations
 import re
 
 # CSI (ESC [ ... final), OSC (ESC ] ... BEL or ST), DCS-like strings, other ESC sequences,
-# and 8-bit CSI/OSC. A string sequence (OSC, DCS, ...) is removed whole only when its
-# terminator is there; otherwise only its introducer goes (the 2-byte rule), so a stray ESC
-# or a mis-decoded byte (`Ý` read as Latin-1 is `Ã\x9d`) never eats the customer's text.
+# and 8-bit CSI/OSC; ST is `ESC \` or its 8-bit form \x9c. Other 8-bit introducers are C1
+# controls, removed alone below with their payload left as text (\x90, \x9c ... are also
+# cp1252 letters read as Latin-1). A string sequence (OSC, DCS, ...) is removed whole only
+# when it ends; otherwise only its introducer goes (the 2-byte rule), so a stray ESC or a
+# mis-decoded byte (`Ý` read as Latin-1 is `Ã\x9d`) never eats the customer's text. A 7-bit
+# OSC also ends where the next ESC on its line begins, as in a terminal (an ESC cancels the
+# string): a quoted display name loses the `\` of each `ESC \` (RFC 5322 quoted-pair), and
+# the OSC 8 link `ESC]8;;URL ESC\text ESC]8;; ESC\` must still leave only `text`.
 _ESCAPES = re.compile(
     r"""
-    \x1b\[[0-?]*[ -/]*[@-~]              # CSI
-    | \x1b\][^\x07\x1b\n]*(?:\x07|\x1b\\)  # OSC ... BEL/ST
-    | \x1b[PX^_][^\x1b]*\x1b\\          # DCS/SOS/PM/APC ... ST
-    | \x1b(?=[PX^_\]])                    # an unterminated string introducer: ESC only
-    | \x1b[@-Z\\-_]                      # 2-byte escapes
-    | \x9b[0-?]*[ -/]*[@-~]              # 8-bit CSI
-    | \x9d[^\x07\x9c\n]*(?:\x07|\x9c)     # 8-bit OSC ... BEL/ST
+    \x1b\[[0-?]*[ -/]*[@-~]                                 # CSI
+    | \x1b\][^\x07\x1b\x9c\n]*(?:\x07|\x1b\\|\x9c|(?=\x1b))  # OSC ... BEL/ST/next ESC
+    | \x1b[PX^_][^\x1b\x9c]*(?:\x1b\\|\x9c)                 # DCS/SOS/PM/APC ... ST
+    | \x1b(?=[PX^_\]])                                     # unterminated string: ESC only
+    | \x1b[@-Z\\-_]                                         # 2-byte escapes
+    | \x9b[0-?]*[ -/]*[@-~]                                 # 8-bit CSI
+    | \x9d[^\x07\x1b\x9c\n]*(?:\x07|\x1b\\|\x9c)             # 8-bit OSC ... BEL/ST
     """,
     re.VERBOSE,
 )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -35,7 +36,7 @@ from ..widgets.conversation_list import ConversationList
 from ..widgets.glyphs import channel_name
 from ..widgets.line_api import TextLine
 from ..widgets.safe_text import safe_line
-from ..widgets.thread_view import ThreadView, size_label
+from ..widgets.thread_view import LONG_BODY, MORE_STEP, ThreadView, size_label
 from ..widgets.views_pane import ViewEntry, ViewsPane
 from . import attachments, snooze
 from .forms import ContactForm, ContactScreen, TicketForm, TicketScreen
@@ -247,7 +248,7 @@ class InboxScreen(Screen[None]):
         messages = self._threads.get(conversation_id)
         if messages is None:
             messages = self._threads[conversation_id] = queries.thread(
-                self.uapp.ws, conversation_id, access=self.uapp.access
+                self.uapp.ws, conversation_id, access=self.uapp.access, body_limit=LONG_BODY
             )
             if len(self._threads) > THREAD_CACHE:
                 self._threads.popitem(last=False)
@@ -287,6 +288,8 @@ class InboxScreen(Screen[None]):
                         self.uapp.ws, conversation_id, access=self.uapp.access
                     )
                 messages = self._messages(conversation_id)
+                if old == conversation_id and self.thread.expanded:
+                    messages = self._keep_expanded(messages)
             except UniboxError:
                 row = None
         else:
@@ -312,6 +315,9 @@ class InboxScreen(Screen[None]):
         text = safe_line(row.subject or row.preview or "(no subject)", "bold")
         text.append("\n")
         text.append_text(safe_line(row.contact_name))
+        if row.cc:  # copied on replies; replies go to the contact
+            text.append(" · cc ", style="dim")
+            text.append_text(safe_line(", ".join(row.cc), "dim", limit=120))
         text.append(f" · {channel_name(row.channel_kind)} · ", style="dim")
         text.append_text(safe_line(row.inbox, "dim"))
         text.append(f" · {row.status}", style="bold" if row.status != "open" else "")
@@ -789,6 +795,33 @@ class InboxScreen(Screen[None]):
         self.thread.toggle_quotes()
         if not self.thread.has_quotes():
             self.notify("No quoted history in this thread.", markup=False, timeout=2)
+
+    def _keep_expanded(self, messages: list[queries.MessageRow]) -> list[queries.MessageRow]:
+        """A refreshed thread keeps what `e` showed of its long bodies."""
+        out = []
+        for m in messages:
+            wanted = self.thread.expanded.get(m.id, 0)
+            if m.body_cut and len(m.body) < wanted:
+                text, more = queries.message_text(
+                    self.uapp.ws, m.id, wanted, access=self.uapp.access
+                )
+                m = replace(m, body=text, body_cut=more)
+            out.append(m)
+        return out
+
+    def action_show_more(self) -> None:
+        cut = self.thread.cut_messages()
+        if not cut:
+            self.notify("Every message here is shown whole.", markup=False, timeout=2)
+            return
+        # A bounded read (MORE_STEP characters more per message), like opening a thread.
+        ws, access = self.uapp.ws, self.uapp.access
+        self.thread.grow(
+            {
+                m.id: queries.message_text(ws, m.id, len(m.body) + MORE_STEP, access=access)
+                for m in cut
+            }
+        )
 
     def action_attachments(self) -> None:
         items = [(m, a) for m in self.thread.messages for a in m.attachments]

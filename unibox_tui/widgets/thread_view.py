@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime
 
 from rich.segment import Segment
@@ -35,6 +36,13 @@ from .quoted import split_quoted
 from .safe_text import safe, safe_line
 from .scrollbar import QuietScrollBars
 
+# A long body (a pasted log, a mail of megabytes) is read and shown only in part: its
+# first LONG_BODY characters (queries.thread(body_limit=...)), and MORE_STEP more with each
+# `e` (show_more). It is laid out in pieces of those sizes, each rendered once (~1 ms per
+# 1,000 characters), so no message, whatever its size, makes opening, scrolling or showing
+# more of a thread lag.
+LONG_BODY = 20_000
+MORE_STEP = 20_000
 MAX_CACHED_BLOCKS = 300  # a couple of long threads; each block is a handful of strips
 FIRST_SCREENS = 2  # laid out before the first frame: two screens of the newest messages
 CHUNK = 25  # older messages laid out per step after that
@@ -56,6 +64,32 @@ def when(dt: datetime, now: datetime) -> str:
     else:
         stamp = f"{local.day} {local:%b %Y %H:%M}"
     return f"{stamp} ({clock.age(dt, now)})"
+
+
+def is_long(message: MessageRow) -> bool:
+    return message.body_cut or len(message.body) > LONG_BODY
+
+
+def pieces(body: str, cut: bool) -> list[tuple[int, int]]:
+    """(start, end) of the pieces a long body is laid out in. Piece k ends near character
+    LONG_BODY + k * MORE_STEP (where `e` loads to), at a line break when one is near (the
+    break itself is between pieces), so a piece is the same whatever has been loaded after
+    it and is rendered once: a `cut` body (the rest is not loaded) is always loaded up to
+    such a mark."""
+    bounds: list[tuple[int, int]] = []
+    start, mark = 0, LONG_BODY
+    while start < len(body):
+        if cut and mark > len(body):
+            break  # this piece is not loaded whole yet
+        end = min(mark, len(body))
+        if end < len(body) or cut:
+            at = body.rfind("\n", start, end)
+            if at > start + (end - start) // 2:
+                end = at
+        bounds.append((start, end))
+        start = end + 1 if body[end : end + 1] == "\n" else end
+        mark += MORE_STEP
+    return bounds
 
 
 def size_label(size: int) -> str:
@@ -111,6 +145,7 @@ class ThreadView(QuietScrollBars, PlainLines, ScrollView, can_focus=True):
         self.messages: list[MessageRow] = []
         self.show_quotes = False
         self.empty_text = "Select a conversation (j/k, enter)."
+        self.expanded: dict[str, int] = {}  # message id -> characters loaded by show_more
         self._lines: list[Strip] = []
         self._layout_key: tuple[int, bool] | None = None
         self._laid_from = 0  # index of the oldest message whose block is in _lines
@@ -131,6 +166,8 @@ class ThreadView(QuietScrollBars, PlainLines, ScrollView, can_focus=True):
         position (or stay at the end if the reader was there)."""
         at_end = self.scroll_y >= self.max_scroll_y - 1
         old_y = self.scroll_y
+        if (conversation and conversation.id) != (self.conversation and self.conversation.id):
+            self.expanded.clear()
         self.conversation, self.messages = conversation, messages
         self._invalidate()
         self._ensure_layout()
@@ -147,12 +184,34 @@ class ThreadView(QuietScrollBars, PlainLines, ScrollView, can_focus=True):
         self._ensure_layout()
         self.refresh()
 
+    def cut_messages(self) -> list[MessageRow]:
+        """Messages whose body is shown only in part."""
+        return [m for m in self.messages if m.body_cut]
+
+    def grow(self, longer: dict[str, tuple[str, bool]]) -> None:
+        """Show more of long bodies: message id -> (a longer start of it, more follows).
+        The reader stays where they were; the text grows below the cut."""
+        self.messages = [
+            replace(m, body=longer[m.id][0], body_cut=longer[m.id][1]) if m.id in longer else m
+            for m in self.messages
+        ]
+        self.expanded.update((mid, len(text)) for mid, (text, _more) in longer.items())
+        old_y = self.scroll_y
+        self._invalidate()
+        self.complete_layout()
+        self.scroll_to(y=old_y, animate=False, immediate=True)
+        self.refresh()
+
     @property
     def attachments(self) -> list[tuple[MessageRow, object]]:
         return [(m, a) for m in self.messages for a in m.attachments]
 
     def has_quotes(self) -> bool:
-        return any(split_quoted(m.body)[1] for m in self.messages if m.kind != "activity")
+        return any(
+            split_quoted(m.body)[1]
+            for m in self.messages
+            if m.kind != "activity" and not is_long(m)
+        )
 
     # ------------------------------------------------------------------ scrolling
 
@@ -273,13 +332,15 @@ class ThreadView(QuietScrollBars, PlainLines, ScrollView, can_focus=True):
     def _message_block(
         self, message: MessageRow, width: int, now: datetime, blank: Strip
     ) -> list[Strip]:
-        # Ages ("3h") are part of the block, so the age is part of the key.
+        # Ages ("3h") are part of the block, so the age is part of the key. A long body is
+        # known by its length (a message's text never changes; hashing megabytes on every
+        # look-up would not do).
         key = (
             message.id,
             width,
             self.show_quotes,
             message.delivery_state,
-            message.body,
+            (len(message.body), message.body_cut) if is_long(message) else message.body,
             clock.age(message.created_at, now),
         )
         block = self._blocks.get(key)
@@ -311,8 +372,11 @@ class ThreadView(QuietScrollBars, PlainLines, ScrollView, can_focus=True):
         text = Text(overflow="fold")
         text.append_text(self._header(message, now, bar))
         text.append("\n")
-        body, quoted = split_quoted(message.body)
-        text.append_text(self._body(message, body))
+        long = pieces(message.body, message.body_cut) if is_long(message) else None
+        # A long body: no quote folding (its end may not even be loaded).
+        body, quoted = split_quoted(message.body) if long is None else ("", "")
+        if long is None:
+            text.append_text(self._body(message, body))
         if quoted:
             if self.show_quotes:
                 text.append("\n")
@@ -320,6 +384,13 @@ class ThreadView(QuietScrollBars, PlainLines, ScrollView, can_focus=True):
             else:
                 lines = quoted.count("\n") + 1
                 text.append(f"\n··· quoted history, {lines} lines (z shows it)", meta)
+        if long is not None:
+            strips = self._wrap_text(text[:-1], width - 2, bg)  # the header line
+            for start, end in long:
+                strips += self._piece(message, start, end, width - 2, bg)
+            text = Text(overflow="fold")
+            if message.body_cut:
+                text.append("··· the message goes on (e shows more)", meta)
         for attachment in message.attachments:
             text.append(f"\n{ATTACHMENT} ", meta)
             text.append_text(safe_line(attachment.filename, limit=255))
@@ -331,9 +402,27 @@ class ThreadView(QuietScrollBars, PlainLines, ScrollView, can_focus=True):
         if message.delivery_state == "failed":
             text.append("\n✗ not delivered: ", self._style("failed"))
             text.append_text(safe_line(message.delivery_error or "unknown error", limit=500))
-        strips = self._wrap_text(text, width - 2, bg)
+        if long is None:
+            strips = self._wrap_text(text, width - 2, bg)
+        elif text.plain:  # the marker, attachments and delivery errors under the pieces
+            strips += self._wrap_text(text[1:] if text.plain[0] == "\n" else text, width - 2, bg)
         edge = Segment("▌ ", bar)
         return [Strip([edge, *strip], width) for strip in strips]
+
+    def _piece(
+        self, message: MessageRow, start: int, end: int, width: int, bg: Style
+    ) -> list[Strip]:
+        """One piece of a long body, rendered once per width (show_more renders only the
+        new piece)."""
+        key = ("piece", message.id, width, start, end)
+        strips = self._blocks.get(key)
+        if strips is None:
+            strips = self._blocks[key] = self._wrap_text(safe(message.body[start:end]), width, bg)
+            if len(self._blocks) > MAX_CACHED_BLOCKS:
+                self._blocks.popitem(last=False)
+        else:
+            self._blocks.move_to_end(key)
+        return strips
 
     def _header(self, message: MessageRow, now: datetime, bar: Style) -> Text:
         head = self._style("header")

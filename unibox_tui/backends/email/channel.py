@@ -21,7 +21,7 @@ from ...core.commands import Incoming, IncomingAttachment, Prepared
 from ...core.errors import UniboxError
 from . import tokens
 from .errors import ChannelError, channel_error, default_tls_context
-from .filters import DENIED, FORWARDED, UNPARSED, SenderFilter, machine_flags
+from .filters import DENIED, FORWARDED, PARTIAL, UNPARSED, SenderFilter, machine_flags
 from .imap import (
     Batch,
     FetchedMessage,
@@ -262,6 +262,8 @@ class EmailChannel:
 
     def incoming_from(self, parsed: ParsedEmail, uid: int | None = None) -> Incoming:
         flags = set(machine_flags(parsed)) if not parsed.unparsed else {UNPARSED}
+        if parsed.partial:
+            flags.add(PARTIAL)
         name, address = parsed.from_name, parsed.from_address
         meta: dict[str, Any] = {}
         if parsed.forwarded_from and self.settings.forwarded == "original":

@@ -26,6 +26,7 @@ BOUNCE = "bounce"
 DENIED = "denied"
 FORWARDED = "forwarded"
 UNPARSED = "unparsed"
+PARTIAL = "partial"  # read only in part (a MIME bomb's nesting); the original is attached
 
 # Flags that mean "a machine wrote this": never answered automatically, never reopen.
 MACHINE_FLAGS = frozenset({AUTO_REPLY, BULK, BOUNCE})

@@ -19,6 +19,7 @@ import binascii
 import hashlib
 import quopri
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email import policy
@@ -30,6 +31,10 @@ from .mime_tree import content_charset, message_tree
 DEFAULT_ATTACHMENT_LIMIT = 25 * 1024 * 1024
 # The raw text we keep for a message we cannot parse: enough to read it, not a 50 MB blob.
 RAW_BODY_LIMIT = 1024 * 1024
+# Real mail nests a few levels (mixed > alternative > related) and has tens of parts. A
+# message beyond either is read as far as it goes, flagged, and kept whole as well.
+WALK_DEPTH = 20
+WALK_PARTS = 1000
 
 # Headers the filters and the engine look at (lower-case names).
 KEPT_HEADERS = (
@@ -90,6 +95,7 @@ class ParsedEmail:
     has_delivery_status: bool = False  # a message/delivery-status part (a bounce report)
     forwarded_from: tuple[str, str] | None = None  # (name, address) of the original sender
     unparsed: bool = False
+    partial: bool = False  # read in part (too deep, too many parts); original.eml attached
     defects: list[str] = field(default_factory=list)
     size: int = 0
 
@@ -409,7 +415,8 @@ def _parse(raw: bytes, limit: int, received_at: datetime | None) -> ParsedEmail:
     attachments: list[ParsedAttachment] = []
     inner_message: Message | None = None
     delivery_status = False
-    for part in _walk(msg):
+    seen = _Walk()
+    for part in _walk(msg, seen):
         try:
             ctype = part.get_content_type()
         except Exception:
@@ -459,6 +466,16 @@ def _parse(raw: bytes, limit: int, received_at: datetime | None) -> ParsedEmail:
         text = "(forwarded message attached)"
 
     defects = [type(d).__name__ for d in getattr(msg, "defects", [])][:10]
+    partial = seen.too_deep or seen.too_many
+    if partial:
+        # Beyond what any mail client writes: show what was found, keep the original whole.
+        defects.insert(
+            0,
+            f"nested deeper than {WALK_DEPTH} levels"
+            if seen.too_deep
+            else f"more than {WALK_PARTS} parts; only the first were read",
+        )
+        attachments.append(ParsedAttachment("original.eml", "message/rfc822", len(raw), raw))
     to = [a for _, a in _addresses(raw_headers.get("to", []))]
     cc = [a for _, a in _addresses(raw_headers.get("cc", []))]
     parsed = ParsedEmail(
@@ -480,26 +497,45 @@ def _parse(raw: bytes, limit: int, received_at: datetime | None) -> ParsedEmail:
         content_type=content_type,
         has_delivery_status=delivery_status,
         defects=defects,
+        partial=partial,
         size=len(raw),
     )
     parsed.forwarded_from = _forwarded_from(subject, text, inner_message)
     return parsed
 
 
-def _walk(msg: Message, depth: int = 0):  # type: ignore[no-untyped-def]
-    """Like Message.walk(), but does not descend into attached messages (those are kept
-    whole as attachments) and stops at an absurd depth (a MIME bomb)."""
-    yield msg
-    if depth > 20 or not msg.is_multipart():
-        return
-    payload = msg.get_payload()
-    if not isinstance(payload, list):
-        return
-    if depth > 0 and msg.get_content_maintype() == "message":
-        return
-    for sub in payload:
-        if isinstance(sub, Message):
-            yield from _walk(sub, depth + 1)
+@dataclass
+class _Walk:
+    """What the walk met beyond the nesting any real mail has (a MIME bomb, or a test)."""
+
+    too_deep: bool = False
+    too_many: bool = False
+
+
+def _walk(msg: Message, seen: _Walk) -> Iterator[Message]:
+    """Like Message.walk() (the same order), but does not descend into attached messages
+    (those are kept whole as attachments), and needs no recursion: a message nested deeper
+    than WALK_DEPTH is still walked to its text, and only noted in `seen`. Stops after
+    WALK_PARTS parts."""
+    stack = [(msg, 0)]
+    count = 0
+    while stack:
+        part, depth = stack.pop()
+        count += 1
+        if count > WALK_PARTS:
+            seen.too_many = True
+            return
+        yield part
+        if not part.is_multipart():
+            continue
+        payload = part.get_payload()
+        if not isinstance(payload, list):
+            continue
+        if depth > 0 and part.get_content_maintype() == "message":
+            continue
+        if depth > WALK_DEPTH:
+            seen.too_deep = True
+        stack.extend((sub, depth + 1) for sub in reversed(payload) if isinstance(sub, Message))
 
 
 def _as_bytes(msg: Message) -> bytes:

@@ -18,6 +18,7 @@ Below `MIN_MESSAGES` the worker is not started: spawning it and importing the pa
 from __future__ import annotations
 
 import multiprocessing
+import os
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -119,7 +120,7 @@ def _start(channel_args: tuple[Any, ...]) -> ProcessPoolExecutor | None:
             max_workers=1,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=_init,
-            initargs=channel_args,
+            initargs=(os.getpid(), *channel_args),
         )
         pool.submit(int)  # start the worker now, not with the first real batch
     except (OSError, ValueError, RuntimeError):
@@ -146,8 +147,11 @@ def _collect(
     return [*(unpack(p) for p in packed if p is not None), *mine], batch
 
 
-def _init(*channel_args: Any) -> None:
+def _init(parent_pid: int, *channel_args: Any) -> None:
     global _worker_channel
+    from ...lifeline import die_with_parent
+
+    die_with_parent(parent_pid)  # a killed sync must not leave its worker behind
     from .channel import EmailChannel
 
     _worker_channel = EmailChannel(*channel_args)

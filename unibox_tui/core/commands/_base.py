@@ -20,6 +20,7 @@ from ..models import (
     Notification,
     Team,
 )
+from ..text import clean
 
 
 def agent_ref(tx: Tx, ref: str) -> Agent:
@@ -123,7 +124,9 @@ def require_access(tx: Tx, agent: Agent, inbox: Inbox) -> None:
 
 
 def require_text(value: str, what: str) -> str:
-    if not value or not value.strip():
+    """`value`, unless nothing would be shown of it: text that is empty once control
+    characters and escape sequences are removed (clean(), the display rule) is empty."""
+    if not value or not clean(value).strip():
         raise InvalidRequest(f"{what} is empty; write something first")
     return value
 

@@ -208,9 +208,14 @@ class _Batch:
         )
 
 
-def _merge_cc(meta_json: str, cc: list[str]) -> str:
+def _merge_cc(meta_json: str, cc: list[str], reply_to: str | None) -> str | None:
+    """The conversation's meta with `cc` added (never its reply address); None if unchanged."""
     meta = json.loads(meta_json or "{}")
-    meta["cc"] = list(dict.fromkeys([*meta.get("cc", []), *cc]))
+    known = meta.get("cc", [])
+    merged = list(dict.fromkeys([*known, *(a for a in cc if a != reply_to)]))
+    if merged == known:
+        return None
+    meta["cc"] = merged
     return json.dumps(meta)
 
 
@@ -271,15 +276,28 @@ def _ingest_one(b: _Batch, p: Prepared) -> IngestResult:
             ),
         )
     else:
-        status, last_at, meta = b.sql(
-            "SELECT status, last_message_at, meta FROM conversation WHERE id = ?", (conv_id,)
+        status, last_at, meta, customer, answer_to = b.sql(
+            "SELECT status, last_message_at, meta, contact_id, reply_to FROM conversation "
+            "WHERE id = ?",
+            (conv_id,),
         ).fetchone()
         sets = ["message_count = message_count + 1", "seq = ?", "updated_at = ?"]
         params: list[Any] = [b.seq, b.stamp]
-        if not quiet:
+        if contact_id != customer:
+            # Someone else joined the thread (e.g. a reply to the customer's Message-ID, or
+            # the customer's colleague): replies keep going to the conversation's customer,
+            # and the newcomer, if reachable by e-mail, is copied on them from now on.
+            address = p.identity[1]
+            if p.identity[0] == "email" and address not in json.loads(meta or "{}").get("cc", []):
+                cc = [*cc, address]
+                who = f"{p.name} <{address}>" if p.name and p.name != address else address
+                b.activity(conv_id, f"{who} joined in CC", at)
+        elif not quiet:
             # The customer may write from another address of theirs: answer where they wrote.
             sets.append("reply_to = ?")
             params.append(reply_to)
+            answer_to = reply_to
+        if not quiet:
             if status == "closed":
                 b.activity(conv_id, "Reopened: the customer wrote again", b.stamp)
             elif status == "snoozed":
@@ -289,9 +307,10 @@ def _ingest_one(b: _Batch, p: Prepared) -> IngestResult:
         if last_at is None or at >= last_at:
             sets.append("last_message_at = ?, preview = ?")
             params += [at, preview]
-        if cc:
+        merged = _merge_cc(meta, cc, answer_to) if cc else None
+        if merged is not None:
             sets.append("meta = ?")
-            params.append(_merge_cc(meta, cc))
+            params.append(merged)
         b.sql(f"UPDATE conversation SET {', '.join(sets)} WHERE id = ?", (*params, conv_id))
     message_id = p.message_id
     b.sql(
