@@ -183,8 +183,7 @@ def add_email(
 
     if not no_check:
         probe = EmailChannel("probe", parsed, password, "check")
-        probe.check()
-        asyncio.run(probe.check_smtp())
+        asyncio.run(probe.check())
 
     ws = open_ws(db, create=True)
     try:
@@ -364,7 +363,8 @@ def sync_command(once: bool, db: str | None) -> None:
                     )
                 d = report.delivery
                 click.echo(
-                    f"outbox: {d.sent} sent, {d.retrying} waiting to retry, {d.failed} failed",
+                    f"outbox: {d.sent} sent, {d.retrying} waiting to retry, {d.failed} failed"
+                    + (f", {d.uncertain} of uncertain delivery" if d.uncertain else ""),
                     err=True,
                 )
                 failed = [r for r in report.channels if r.error]

@@ -35,6 +35,8 @@ _WHERE = {
         "snooze",
         "wake_due",
     ),
+    "delivery": ("mark_sent", "resend"),
+    "forms": ("FormField", "FormSubmission", "submit_form"),
     "incoming": (
         "Incoming",
         "IncomingAttachment",
@@ -99,6 +101,8 @@ if TYPE_CHECKING:  # for type checkers and editors: the same names, eagerly
         snooze,
         wake_due,
     )
+    from .delivery import mark_sent, resend
+    from .forms import FormField, FormSubmission, submit_form
     from .incoming import (
         Incoming,
         IncomingAttachment,
