@@ -646,18 +646,11 @@ class InboxScreen(Screen[None]):
                 markup=False,
             )
             return
-        channel = next(
-            (
-                c
-                for c in sorted(queries.channels(self.uapp.ws), key=lambda c: not c.enabled)
-                if c.inbox_id == row.inbox_id and c.kind == "email"
-            ),
-            None,
-        )
-        if channel is None:
+        channel_id = queries.answering_channel(self.uapp.ws, row.inbox_id, "email")
+        if channel_id is None:
             self.notify("This inbox has no e-mail channel.", severity="warning", markup=False)
             return
-        self.composer.set_via(channel.id)
+        self.composer.set_via(channel_id)
 
     # ------------------------------------------------------------------ search
 
