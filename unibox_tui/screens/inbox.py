@@ -35,7 +35,7 @@ from ..widgets.line_api import TextLine
 from ..widgets.safe_text import safe_line
 from ..widgets.thread_view import ThreadView, size_label
 from ..widgets.views_pane import ViewEntry, ViewsPane
-from . import attachments, snooze
+from . import attachments, delivery, snooze
 from .forms import ContactForm, ContactScreen, TicketForm, TicketScreen
 from .pickers import Choice, PickerScreen, PromptScreen
 from .search import SearchResult, SearchScreen
@@ -733,6 +733,9 @@ class InboxScreen(Screen[None]):
                 ok = self.run_command(commands.add_identity, contact_id, kind, value)
         if ok is not FAILED:
             self.notify("Contact saved.", markup=False, timeout=2)
+
+    def action_delivery(self) -> None:
+        delivery.open_picker(self)
 
     def action_toggle_quotes(self) -> None:
         self.thread.toggle_quotes()
