@@ -36,7 +36,7 @@ _WHERE = {
         "wake_due",
     ),
     "delivery": ("mark_sent", "resend"),
-    "forms": ("FormField", "FormSubmission", "submit_form"),
+    "forms": ("FormSubmission", "submit_form"),
     "incoming": (
         "Incoming",
         "IncomingAttachment",
@@ -102,7 +102,7 @@ if TYPE_CHECKING:  # for type checkers and editors: the same names, eagerly
         wake_due,
     )
     from .delivery import mark_sent, resend
-    from .forms import FormField, FormSubmission, submit_form
+    from .forms import FormSubmission, submit_form
     from .incoming import (
         Incoming,
         IncomingAttachment,
