@@ -81,11 +81,14 @@ def due(
                     "ORDER BY rowid LIMIT 1",
                     (row[9], wanted),
                 ).scalar()
+            # Provider ids of this kind of channel only (a form's submission id is no
+            # Message-ID; a chat continued by e-mail threads on the e-mail messages).
             thread = conn.exec_driver_sql(
-                "SELECT kind, external_id FROM message WHERE conversation_id = ? "
-                "AND external_id IS NOT NULL AND kind IN ('incoming', 'outgoing') AND id != ? "
-                "ORDER BY created_at, rid",
-                (row[4], row[1]),
+                "SELECT m.kind, m.external_id FROM message m JOIN channel ch ON ch.id = m.channel_id "
+                "WHERE m.conversation_id = ? AND m.external_id IS NOT NULL "
+                "AND m.kind IN ('incoming', 'outgoing') AND m.id != ? AND ch.kind = ? "
+                "ORDER BY m.created_at, m.rid",
+                (row[4], row[1], kind),
             ).all()
             files = conn.exec_driver_sql(
                 "SELECT filename, content_type, data FROM attachment "

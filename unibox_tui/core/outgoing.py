@@ -17,8 +17,9 @@ class OutboxItem:
 
     `recipient` is the contact's identity of the kind this channel answers
     (kinds.REPLY_IDENTITY): an e-mail address, a PSID, a WhatsApp number, a visitor id.
-    `thread` lists the provider ids of the conversation's earlier messages, oldest first,
-    as (kind, external_id) with kind "incoming" or "outgoing": e-mail threads on them,
+    `thread` lists the provider ids of the conversation's earlier messages on channels of
+    this kind, oldest first, as (kind, external_id) with kind "incoming" or "outgoing":
+    e-mail threads on them,
     Messenger and WhatsApp can quote the last one. `conversation_meta` is what the channel
     stored on the conversation when the customer wrote (e-mail: the CC list); only the
     channel's own adapter reads it."""
