@@ -8,7 +8,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
 
@@ -61,7 +61,7 @@ def test_form_submission_reply_by_email_and_the_answer_threads_back(desk: Desk) 
     # As a mail client writes it (make_mail would fold the long id into an encoded word).
     answer = (
         "From: Dana Ortiz <dana@customer.example>\r\nTo: support@example.com\r\n"
-        f"Subject: Re: Contact us\r\nDate: {format_datetime(datetime.now(UTC))}\r\n"
+        f"Subject: Re: Contact us\r\nDate: {format_datetime(datetime.now(UTC) + timedelta(seconds=2))}\r\n"
         f"Message-ID: <answer1@customer.example>\r\nIn-Reply-To: {our_id}\r\n"
         f"References: {our_id}\r\n\r\nThanks, it arrived.\r\n"
     )
