@@ -165,6 +165,7 @@ def add_email(
         "folder": folder,
     }
     _apply_sender(settings, sender)
+    settings = EmailChannel.check_settings(settings, address.strip().lower())
     parsed = EmailSettings.from_dict(settings, address.strip().lower())
     if password_env:
         source = f"env:{password_env}"

@@ -360,6 +360,11 @@ class Engine:
             await retry(result.reason or "not sent", result.after)
             return
         await self._record(row, item, result, report)
+        if result.outcome == "sent":
+            try:
+                await adapter.after_delivery(item, result)
+            except Exception as error:  # best effort: the reply is sent and recorded
+                self.log(f"{row.name}: after sending: {error}")
 
     async def _record(
         self,

@@ -147,7 +147,8 @@ def _activities(desk: Desk) -> list[tuple[str, str]]:
 def test_a_copy_found_in_sent_after_the_hand_over_counts_as_sent(
     desk: Desk,
 ) -> None:
-    """The engine sent the reply and saved its Sent copy, then died before recording it."""
+    """The reply went out and the provider filed it in Sent (as Gmail does); the engine died
+    before recording it."""
     message_id = _queue_reply(desk)
     with desk.engine() as engine:
         [item] = outbox.due(desk.ws, datetime.now(UTC))

@@ -23,7 +23,9 @@ kind; a channel without something leaves the default:
   reached the provider (SMTP: the DATA command; an HTTP API: the POST), the adapter awaits
   `handover()`, which records that point durably; an engine that dies after it never sends
   the message again on its own (outbox.py: "delivery uncertain"). `delivered_before()` may
-  find the copy of an earlier try (e-mail: the Sent folder) to settle an uncertain one.
+  find the copy of an earlier try (e-mail: the Sent folder, where some providers file what
+  they were sent) to settle an uncertain one; `after_delivery()` runs once a sent message is
+  recorded (e-mail: our own Sent copy).
 - Rules (`rules`): what the composer and the commands must respect on this kind of channel:
   a reply window (WhatsApp and Messenger: 24 hours after the customer's last message), a
   length limit, and whether replies go out on another kind (a form is answered by e-mail).
@@ -274,6 +276,9 @@ class ChannelAdapter:
 
     async def deliver(self, item: OutboxItem, handover: Handover) -> DeliveryResult:
         return DeliveryResult.failed(f"a {self.kind} channel cannot send messages")
+
+    async def after_delivery(self, item: OutboxItem, result: DeliveryResult) -> None:
+        """Best-effort work once a sent message is recorded (e-mail: the Sent folder copy)."""
 
     async def delivered_before(self, item: OutboxItem) -> str | None:
         """The provider id of a copy an earlier try left (so it was delivered), or None when

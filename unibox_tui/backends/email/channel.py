@@ -393,10 +393,13 @@ class EmailChannel(ChannelAdapter):
             if error.transient:
                 return DeliveryResult.retry(str(error))
             return DeliveryResult.failed(str(error))
-        # The Sent copy before the send is recorded: if unibox dies in between, the next
-        # engine finds it there (delivered_before) instead of calling the reply uncertain.
-        await in_thread(lambda: self.save_sent_copy(msg), "sent-copy")
         return DeliveryResult.sent(external_id)
+
+    async def after_delivery(self, item: OutboxItem, result: DeliveryResult) -> None:
+        """The copy in the Sent folder, once the send is recorded (so saving it never holds
+        up the reply's state). Best effort."""
+        _external_id, msg = self.build(item)
+        await in_thread(lambda: self.save_sent_copy(msg), "sent-copy")
 
     async def delivered_before(self, item: OutboxItem) -> str | None:
         external_id = self.message_id_for(item.idempotency_key, item.conversation_id)
