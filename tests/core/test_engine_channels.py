@@ -27,6 +27,7 @@ from unibox_tui.backends.base import (
 from unibox_tui.core import commands as cmd
 from unibox_tui.core import queries as q
 from unibox_tui.core.db import Workspace, open_workspace
+from unibox_tui.core.errors import InvalidRequest
 from unibox_tui.engine import Engine
 
 NOW = datetime(2026, 11, 3, 9, 0, tzinfo=UTC)
@@ -70,7 +71,9 @@ class LoopbackChat(ChannelAdapter):
         if answer == "crash":
             raise RuntimeError("socket gone")
         if answer == "uncertain":
-            return DeliveryResult.uncertain("no ack from the widget")
+            return DeliveryResult.uncertain(
+                "no ack from the widget", f"chat-{item.idempotency_key}"
+            )
         return DeliveryResult.sent(f"chat-{item.idempotency_key}")
 
 
@@ -158,3 +161,35 @@ def test_a_second_adapter_receives_and_delivers_through_the_same_engine(
     assert state == "uncertain" and "socket gone" in (reason or "")
     run_once(probe, NOW + timedelta(days=1))
     assert [d[0] for d in loopback.delivered] == [first, third]  # never again on its own
+
+
+def test_later_statuses_never_take_a_message_back(
+    loopback: type[LoopbackChat], probe: ProbeWorkspace
+) -> None:
+    chat = cmd.add_channel(probe, "Support", "chat", "Site chat")
+    loopback.inbound.append(cmd.Incoming(chat, "chat", "visitor-9", "Vi", "hello?", NOW))
+    run_once(probe, NOW)
+    [row] = q.list_conversations(probe, q.view("open")).rows
+    sent = cmd.reply(probe, row.id, "One", actor="ana", now=NOW)
+    unsure = cmd.reply(probe, row.id, "Two", actor="ana", now=NOW)
+    loopback.answers[:] = ["sent", "uncertain"]
+    run_once(probe, NOW + timedelta(seconds=1))
+    assert delivery(probe, row.id, unsure)[0] == "uncertain"
+
+    def status(mid: str, state: str, reason: str | None = None) -> bool:
+        return cmd.apply_status(probe, chat, f"chat-{mid}", state, reason)
+
+    assert status(sent, "read") and delivery(probe, row.id, sent) == ("read", None)
+    assert not status(sent, "delivered")  # late and out of order: kept at read
+    assert not status(sent, "failed", "131047")  # read wins over a late failure
+    assert not status(sent, "read")  # twice: nothing new
+    assert not cmd.apply_status(probe, chat, "not-ours", "read")
+    # An uncertain reply the provider then reports delivered is settled: no resend offered.
+    assert cmd.apply_status(probe, chat, f"chat-{unsure}", "delivered")
+    assert delivery(probe, row.id, unsure) == ("delivered", None)
+    with pytest.raises(InvalidRequest, match="has not failed"):
+        cmd.resend(probe, unsure, actor="ana")
+    assert status(unsure, "failed", "re-engagement window closed")
+    assert delivery(probe, row.id, unsure) == ("failed", "re-engagement window closed")
+    with pytest.raises(InvalidRequest, match="delivered, read or failed"):
+        status(unsure, "opened")

@@ -137,6 +137,19 @@ class DeliveryResult:
         return cls("uncertain", external_id=external_id, reason=reason)
 
 
+@dataclass(frozen=True)
+class StatusUpdate:
+    """A provider's later word on a message it took: delivered, read, or failed after all
+    (WhatsApp can accept a send and fail it minutes later). Webhook channels turn their
+    status callbacks into these; `commands.apply_status` stores them. `external_id` is the
+    provider's id of the message (what `DeliveryResult.sent` returned)."""
+
+    channel_id: str
+    external_id: str
+    state: str  # delivered | read | failed
+    reason: str | None = None
+
+
 Handover = Callable[[], Awaitable[None]]
 
 

@@ -16,8 +16,9 @@ REPLY_IDENTITY = {
 ANSWERED_BY = {"form": "email"}
 STATUSES = ("open", "snoozed", "closed")
 MESSAGE_KINDS = ("incoming", "outgoing", "comment", "activity")
-# outgoing messages only; NULL otherwise. uncertain: it may have arrived (outbox.py).
-DELIVERY_STATES = ("queued", "sent", "failed", "uncertain")
+# Outgoing messages only; NULL otherwise. uncertain: it may have arrived (outbox.py);
+# delivered and read: the provider said so later (Messenger, WhatsApp status callbacks).
+DELIVERY_STATES = ("queued", "sent", "delivered", "read", "failed", "uncertain")
 AVAILABILITY = ("available", "away")
 ROLES = ("admin", "agent")  # admins change agents, teams, inboxes, access, channels, pipelines
 INBOX_ACCESS = ("everyone", "listed")

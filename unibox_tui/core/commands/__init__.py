@@ -35,7 +35,7 @@ _WHERE = {
         "snooze",
         "wake_due",
     ),
-    "delivery": ("mark_sent", "resend"),
+    "delivery": ("apply_status", "mark_sent", "resend"),
     "forms": ("FormSubmission", "submit_form"),
     "incoming": (
         "Incoming",
@@ -101,7 +101,7 @@ if TYPE_CHECKING:  # for type checkers and editors: the same names, eagerly
         snooze,
         wake_due,
     )
-    from .delivery import mark_sent, resend
+    from .delivery import apply_status, mark_sent, resend
     from .forms import FormSubmission, submit_form
     from .incoming import (
         Incoming,
