@@ -284,7 +284,7 @@ class ChannelAdapter:
         batch by batch (both are stored in one transaction)."""
         return ReceiveReport()
 
-    def watcher(self, on_change: Callable[[], None], **options: float) -> Watcher | None:
+    def watcher(self, on_change: Callable[[], object], **options: float) -> Watcher | None:
         return None
 
     async def deliver(self, item: OutboxItem, handover: Handover) -> DeliveryResult:

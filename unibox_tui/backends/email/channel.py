@@ -284,7 +284,7 @@ class EmailChannel(ChannelAdapter):
         items = (self._incoming(self.parse(m), m.uid) for m in messages)
         return [item for item in items if item is not None]
 
-    def watcher(self, on_change: Callable[[], None], **options: float) -> IdleWatcher:
+    def watcher(self, on_change: Callable[[], object], **options: float) -> IdleWatcher:
         return IdleWatcher(self.imap_account(), on_change, **options)
 
     def parse(self, fetched: FetchedMessage) -> ParsedEmail:

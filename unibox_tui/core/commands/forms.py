@@ -38,10 +38,10 @@ class FormSubmission:
         }
 
 
-def ticket_defaults(tx: Tx, inbox_id: str) -> dict[str, str | None]:
-    """The pipeline and stage a new ticket of this inbox starts in. Inboxes do not name one
-    yet: the ticket defaults (Support, New)."""
-    return {"pipeline": None, "stage": None}
+def ticket_defaults(tx: Tx, inbox_id: str) -> tuple[str | None, str | None]:
+    """(pipeline, stage) a new ticket of this inbox starts in. Inboxes do not name one yet:
+    None, None gives the ticket defaults (Support, New)."""
+    return None, None
 
 
 def submit_form(
@@ -69,7 +69,8 @@ def submit_form(
         if result.duplicate:
             ticket_id = conv.ticket_id
         else:
-            ticket_id = open_ticket(tx, conv, None, **ticket_defaults(tx, conv.inbox_id)).id
+            pipeline, stage = ticket_defaults(tx, conv.inbox_id)
+            ticket_id = open_ticket(tx, conv, None, pipeline=pipeline, stage=stage).id
         return FormSubmission(
             conversation_id=conv.id,
             message_id=result.message_id,
