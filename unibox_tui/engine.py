@@ -310,7 +310,7 @@ class Engine:
         try:
             adapter = await self._db(self.adapter, row)
         except UniboxError as error:  # e.g. the password cannot be found
-            await retry(str(error))
+            await retry(str(error), keep_handover=item.handed_over)
             return
         if not await self._db(outbox.claim, self.ws, entry, self.now()):
             return  # another engine is sending it
