@@ -68,6 +68,9 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("show_more", "e", "show_more", "Show more of a long message", (INBOX,)),
     ActionSpec("attachments", "A", "attachments", "Attachments: open or save…", (INBOX,)),
     ActionSpec("edit_contact", "C", "edit_contact", "Create / edit contact…", (INBOX,)),
+    ActionSpec(
+        "delivery", "D", "delivery", "Undelivered reply: send again or mark sent…", (INBOX,)
+    ),
     *(
         ActionSpec(f"view_{n}", str(n), f"jump_view({n})", f"Jump to view {n}", (INBOX,))
         for n in range(1, 10)

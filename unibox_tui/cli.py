@@ -292,6 +292,8 @@ def show_cmd(conversation_id: str, db: str | None, as_json: bool, as_handle: str
     for m in messages:
         head = {"incoming": "←", "outgoing": "→", "comment": "✎ internal", "activity": "·"}[m.kind]
         state = f" [{m.delivery_state}]" if m.delivery_state else ""
+        if m.delivery_state in ("failed", "uncertain") and m.delivery_error:
+            state += f" {one_line(m.delivery_error, 500)}; message id {m.id}"
         click.echo(f"\n{head} {one_line(m.author)}  {m.created_at:%Y-%m-%d %H:%M}{state}")
         click.echo(clean(m.body))
 
@@ -688,4 +690,12 @@ def _register_channel_commands() -> None:
     main.add_command(sync_command, "sync")
 
 
+def _register_delivery_commands() -> None:
+    from .cli_delivery import mark_sent_cmd, resend_cmd
+
+    conversations.add_command(resend_cmd, "resend")
+    conversations.add_command(mark_sent_cmd, "mark-sent")
+
+
 _register_channel_commands()
+_register_delivery_commands()

@@ -18,7 +18,7 @@ from typing import Any
 
 import click
 
-from .cli_common import db_option, fail, guarded, open_ws
+from .cli_common import db_option, emit, fail, guarded, json_option, open_ws
 from .core.errors import InvalidRequest, NotFound
 
 
@@ -165,6 +165,7 @@ def add_email(
         "folder": folder,
     }
     _apply_sender(settings, sender)
+    settings = EmailChannel.check_settings(settings, address.strip().lower())
     parsed = EmailSettings.from_dict(settings, address.strip().lower())
     if password_env:
         source = f"env:{password_env}"
@@ -183,8 +184,7 @@ def add_email(
 
     if not no_check:
         probe = EmailChannel("probe", parsed, password, "check")
-        probe.check()
-        asyncio.run(probe.check_smtp())
+        asyncio.run(probe.check())
 
     ws = open_ws(db, create=True)
     try:
@@ -206,6 +206,56 @@ def add_email(
     finally:
         ws.close()
     click.echo(channel_id)
+
+
+@add_group.command("form")
+@click.option("--inbox", required=True, help="Inbox name or id (created if missing).")
+@click.option("--name", "form_name", required=True, help="The form's name, e.g. 'Contact us'.")
+@click.option(
+    "--field",
+    "field_specs",
+    multiple=True,
+    metavar="NAME[:TYPE[:required]]",
+    help="A field (repeatable, in order); TYPE is text, long, email or phone. Default: "
+    "name:text, email:email:required, message:long:required.",
+)
+@db_option
+@json_option
+@guarded
+def add_form(
+    inbox: str, form_name: str, field_specs: tuple[str, ...], db: str | None, as_json: bool
+) -> None:
+    """Add a web form to an inbox: each submission becomes a conversation with a ticket,
+    answered by the inbox's e-mail channel. (Its web address comes with the team hub;
+    `commands.submit_form` is what it calls.)"""
+    from .backends.form import FormChannel, parse_field_spec
+    from .core import commands as cmd
+    from .core import queries as q
+
+    settings: dict[str, Any] = {}
+    if field_specs:
+        settings["fields"] = [parse_field_spec(spec).to_dict() for spec in field_specs]
+    settings = FormChannel.check_settings(settings, None)
+    with open_ws(db, create=True) as ws:
+        names = {i.name.lower() for i in q.inboxes(ws)} | {i.id for i in q.inboxes(ws)}
+        if inbox.lower() not in names:
+            cmd.create_inbox(ws, inbox)
+            click.echo(f"created inbox {inbox}", err=True)
+        channel_id = cmd.add_channel(
+            ws, inbox=inbox, kind="form", name=form_name, settings=settings
+        )
+        row = next(c for c in q.channels(ws) if c.id == channel_id)
+        answering = q.answering_channel(ws, row.inbox_id, "email")
+    if answering is None:
+        click.echo(
+            f"note: inbox {row.inbox_name} has no e-mail channel yet; replies to this form "
+            "cannot be sent until one is added (`unibox channel add email --inbox ...`)",
+            err=True,
+        )
+    if as_json:
+        emit(row.to_json())
+    else:
+        click.echo(channel_id)
 
 
 def _read_piped_password() -> str:
@@ -364,7 +414,8 @@ def sync_command(once: bool, db: str | None) -> None:
                     )
                 d = report.delivery
                 click.echo(
-                    f"outbox: {d.sent} sent, {d.retrying} waiting to retry, {d.failed} failed",
+                    f"outbox: {d.sent} sent, {d.retrying} waiting to retry, {d.failed} failed"
+                    + (f", {d.uncertain} of uncertain delivery" if d.uncertain else ""),
                     err=True,
                 )
                 failed = [r for r in report.channels if r.error]

@@ -1,21 +1,30 @@
-"""The engine: runs the channel adapters, delivers the outbox, turns mail into core commands.
+"""The engine: runs the channel adapters, delivers the outbox, turns channel data into core
+commands.
+
+It knows channels only through the adapter interface (backends/base.py), found by kind in
+backends/registry.py: it asks each enabled channel to receive (polling ones), watches the
+push connections they offer, and hands each due outbox item to its channel's adapter.
 
 Two ways to run it:
-- `await Engine(ws).run_once()`: sync every enabled channel until caught up, deliver what is
-  due, return (`unibox sync --once`).
-- `await Engine(ws).run(stop)`: keep going: one task per channel (IDLE push on a dedicated
-  connection, reconnect with backoff, a slow poll as a safety net) and an outbox loop.
+- `await Engine(ws).run_once()`: receive on every enabled channel until caught up, deliver
+  what is due, return (`unibox sync --once`).
+- `await Engine(ws).run(stop)`: keep going: one task per channel (a push connection such as
+  IMAP IDLE, reconnect with backoff, a slow poll as a safety net) and an outbox loop.
 - `BackgroundEngine(ws).start()` / `.stop()`: the same on its own thread and event loop, for
-  the TUI (call it from the app; nothing it does ever runs on the UI's loop, not even the
-  short SQLite writes of the outbox).
+  the TUI (call it from the app; nothing it does ever runs on the UI's loop).
+
+The event loop never waits on the database: every query and command the engine runs goes to
+one database thread (`_db`), and every blocking network call to a thread of its own.
 
 Only one engine may work on a workspace at a time (a lock file beside the database): two
 engines would race for the same outbox entry and a reply could leave twice.
 
-Delivery, exactly once as far as SMTP allows: the Message-ID is derived from the stored
-message (tokens.py), so a retry sends the same message. An entry that was already tried
-(attempts > 0, e.g. left in `sending` by a crash) is first looked up in the Sent folder by
-that Message-ID; if a copy is there it was sent and is marked sent without sending again.
+Delivery (core/outbox.py has the states): a reply is claimed with a lease, and just before
+the adapter hands it to the provider (SMTP DATA) the hand-over is committed. A try that ends
+before the hand-over is retried; one that ends after it without an answer (the connection
+dropped, or this process died) is never sent again on its own: the reply becomes "delivery
+uncertain" unless the channel finds the copy an earlier try left (the Sent folder), and an
+agent resends it or marks it as sent.
 """
 
 from __future__ import annotations
@@ -23,16 +32,25 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import functools
 import os
 import random
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
+from .backends import registry
+from .backends.base import (
+    AdapterContext,
+    ChannelAdapter,
+    ChannelError,
+    DeliveryResult,
+    in_thread,
+)
 from .core import clock, outbox
 from .core import commands as cmd
 from .core import queries as q
@@ -43,6 +61,10 @@ T = TypeVar("T")
 
 ProgressFn = Callable[[str, int, int], None]  # (channel name, done, total)
 LogFn = Callable[[str], None]
+
+# The workspace's secret key for ids only we can mint (e-mail Message-ID tokens). The setting
+# keeps the name it had when e-mail was the only channel.
+WORKSPACE_KEY_SETTING = "email.thread_key"
 
 
 class EngineBusy(UniboxError):
@@ -60,11 +82,16 @@ class ChannelResult:
     deleted_on_server: int = 0
 
 
+class _LeaseLost(Exception):
+    """Another engine took the entry over between our claim and the hand-over."""
+
+
 @dataclass
 class DeliveryReport:
     sent: int = 0
     retrying: int = 0
     failed: int = 0
+    uncertain: int = 0
     errors: list[str] = field(default_factory=list)
 
 
@@ -97,38 +124,15 @@ class EngineLock:
             ) from None
         self._fd = fd
 
+    @property
+    def held(self) -> bool:
+        return self._fd is not None
+
     def release(self) -> None:
         if self._fd is not None:
             fcntl.flock(self._fd, fcntl.LOCK_UN)
             os.close(self._fd)
             self._fd = None
-
-
-def _in_thread(fn: Callable[[], T], name: str) -> Awaitable[T]:
-    """Run a blocking call on its own daemon thread (long IDLEs must not fill the loop's
-    default executor) and await its result."""
-    loop = asyncio.get_running_loop()
-    future: asyncio.Future[T] = loop.create_future()
-
-    def target() -> None:
-        try:
-            outcome: tuple[Any, BaseException | None] = (fn(), None)
-        except BaseException as error:
-            outcome = (None, error)
-        with contextlib.suppress(RuntimeError):  # the loop closed while we ran: nobody waits
-            loop.call_soon_threadsafe(_settle, future, *outcome)
-
-    threading.Thread(target=target, name=name, daemon=True).start()
-    return future
-
-
-def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
-    if future.done():
-        return
-    if error is not None:
-        future.set_exception(error)
-    else:
-        future.set_result(result)
 
 
 class Engine:
@@ -154,10 +158,11 @@ class Engine:
         self.outbox_seconds = outbox_seconds
         self.idle_options = idle_options or {}
         self._lock = EngineLock(ws.path) if use_lock else None
-        self._adapters: dict[str, tuple[str, Any]] = {}  # channel id -> (settings key, adapter)
+        self._adapters: dict[str, tuple[str, ChannelAdapter]] = {}  # channel id -> (key, it)
         self._status: dict[str, str | None] = {}
         self._watchers: set[Any] = set()
-        self._thread_key: str | None = None
+        self._workspace_key: str | None = None
+        self._db_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="engine-db")
 
     # --- lifecycle -------------------------------------------------------------------------
     def __enter__(self) -> Engine:
@@ -174,49 +179,52 @@ class Engine:
         for _key, adapter in self._adapters.values():
             adapter.close()
         self._adapters.clear()
+        self._db_thread.shutdown(wait=True)
         if self._lock is not None:
             self._lock.release()
 
+    async def _db(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run a database call (a query, a command) off the event loop, on the engine's one
+        database thread."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._db_thread, functools.partial(fn, *args, **kwargs))
+
     # --- channels --------------------------------------------------------------------------
-    def thread_key(self) -> str:
-        if self._thread_key is None:
-            from .backends.email import tokens
+    def workspace_key(self) -> str:
+        if self._workspace_key is None:
+            from secrets import token_hex
 
-            key = self.ws.setting(tokens.SETTING_KEY)
+            key = self.ws.setting(WORKSPACE_KEY_SETTING)
             if not key:
-                key = tokens.new_key()
-                self.ws.set_setting(tokens.SETTING_KEY, key)
-            self._thread_key = str(key)
-        return self._thread_key
+                key = token_hex(32)
+                self.ws.set_setting(WORKSPACE_KEY_SETTING, key)
+            self._workspace_key = str(key)
+        return self._workspace_key
 
-    def email_channels(self) -> list[q.ChannelRow]:
-        # Demo channels have no server: the demo's own stream (core.demo) delivers for them.
-        return [
-            c
-            for c in q.channels(self.ws)
-            if c.kind == "email" and c.enabled and not c.settings.get("demo")
-        ]
+    def channels(self) -> list[q.ChannelRow]:
+        """The enabled channels this engine runs: those whose kind has an adapter that
+        receives or delivers. Demo channels have no server: the demo's own stream
+        (core.demo) delivers for them."""
+        rows = []
+        for c in q.channels(self.ws):
+            if not c.enabled or c.settings.get("demo") or not registry.runnable(c.kind):
+                continue
+            cls = registry.adapter_class(c.kind)
+            if cls.pulls or cls.delivers:
+                rows.append(c)
+        return rows
 
-    def adapter(self, row: q.ChannelRow) -> Any:
-        """The channel's adapter, rebuilt when its settings change. Raises UniboxError when
-        the password cannot be found."""
-        import json
-
-        from .backends.email.channel import EmailChannel
-        from .backends.email.settings import EmailSettings
-        from .secrets import resolve_secret
-
-        key = json.dumps(row.settings, sort_keys=True) + (row.address or "")
+    def adapter(self, row: q.ChannelRow) -> ChannelAdapter:
+        """The channel's adapter, rebuilt when its settings change. Blocking (it may read the
+        keyring); raises UniboxError, e.g. when the password cannot be found."""
+        key = _row_key(row)
         cached = self._adapters.get(row.id)
         if cached and cached[0] == key:
             return cached[1]
         if cached:
             cached[1].close()
-        settings = EmailSettings.from_dict(row.settings, row.address)
-        password = resolve_secret(settings.secret_name(), settings.password_source)
-        adapter = EmailChannel(
-            row.id, settings, password, self.thread_key(), ssl_context=self.ssl_context
-        )
+        context = AdapterContext(self.workspace_key(), self.ssl_context)
+        adapter = registry.adapter_class(row.kind).from_channel(row, context)
         self._adapters[row.id] = (key, adapter)
         return adapter
 
@@ -230,16 +238,17 @@ class Engine:
 
     # --- receiving -------------------------------------------------------------------------
     def sync_channel(self, row: q.ChannelRow) -> ChannelResult:
-        """One blocking sync pass of one channel; the status records how it went."""
-        from .backends.email.errors import ChannelError
-
+        """One blocking receive pass of one channel (run it on a thread); the status records
+        how it went."""
         result = ChannelResult(row.id, row.name)
         try:
             adapter = self.adapter(row)
-            key = adapter.settings.sync_key()
+            if not adapter.pulls:
+                return result
+            key = adapter.sync_key()
             state = q.sync_state(self.ws, row.id, key)
 
-            def store(items: list[cmd.Incoming], new_state: dict[str, Any]) -> None:
+            def store(items: Any, new_state: dict[str, Any]) -> None:
                 stored = cmd.ingest_many(self.ws, items, sync_state=(row.id, key, new_state))
                 # What was stored, not what was fetched: after a UIDVALIDITY reset every
                 # message comes again and is recognised by its Message-ID.
@@ -249,10 +258,10 @@ class Engine:
                 if self.progress is not None:
                     self.progress(row.name, done, total)
 
-            report = adapter.sync(state, store, progress)
-            result.changed_on_server = report.flag_changes
-            result.deleted_on_server = report.vanished
-        except (ChannelError, UniboxError) as error:
+            report = adapter.receive(state, store, progress)
+            result.changed_on_server = report.changed_on_server
+            result.deleted_on_server = report.deleted_on_server
+        except UniboxError as error:  # ChannelError included
             result.error = str(error)
             self.set_status(row, str(error))
             return result
@@ -260,16 +269,23 @@ class Engine:
         return result
 
     # --- sending ---------------------------------------------------------------------------
+    async def recover(self) -> None:
+        """On start: replies that an engine which died had handed over are settled now
+        (uncertain, or sent when their copy is found) instead of after their lease. Only
+        with the engine lock held: then that engine is certainly gone."""
+        if self._lock is not None and self._lock.held:
+            await self._db(outbox.release_handed_over, self.ws, self.now())
+
     async def deliver_due(self) -> DeliveryReport:
         report = DeliveryReport()
-        rows = {c.id: c for c in self.email_channels()}
+        rows = {c.id: c for c in await self._db(self.channels)}
+        kinds = tuple(sorted({c.kind for c in rows.values()}))
+        if not kinds:
+            return report
         seen: set[str] = set()
         while True:
-            items = [
-                i
-                for i in outbox.due(self.ws, self.now(), kinds=("email",))
-                if i.entry_id not in seen
-            ]
+            due = await self._db(outbox.due, self.ws, self.now(), kinds=kinds)
+            items = [i for i in due if i.entry_id not in seen]
             if not items:
                 return report
             for item in items:
@@ -278,72 +294,127 @@ class Engine:
                 if row is not None:
                     await self.deliver(row, item, report)
 
-    async def deliver(self, row: q.ChannelRow, item: Any, report: DeliveryReport) -> None:
-        from .backends.email.errors import ChannelError
+    async def deliver(
+        self, row: q.ChannelRow, item: outbox.OutboxItem, report: DeliveryReport
+    ) -> None:
+        entry = item.entry_id
 
-        def retry(error: str) -> None:
-            wait = outbox.backoff(item.attempts + 1)
-            outbox.mark_retry(self.ws, item.entry_id, error, self.now() + timedelta(seconds=wait))
+        async def retry(
+            error: str, after: float | None = None, keep_handover: bool = False
+        ) -> None:
+            wait = after if after is not None else outbox.backoff(item.attempts + 1)
+            next_at = self.now() + timedelta(seconds=wait)
+            await self._db(outbox.mark_retry, self.ws, entry, error, next_at, keep_handover)
             report.retrying += 1
             report.errors.append(error)
             self.log(f"{row.name}: reply not sent yet, will retry: {error}")
 
         try:
-            adapter = self.adapter(row)
-            external_id, msg = adapter.build(item)
-        except ChannelError as error:
-            outbox.mark_failed(self.ws, item.entry_id, str(error))
-            report.failed += 1
-            return
+            adapter = await self._db(self.adapter, row)
         except UniboxError as error:  # e.g. the password cannot be found
-            retry(str(error))
+            await retry(str(error), keep_handover=item.handed_over)
             return
-        if not outbox.claim(self.ws, item.entry_id, self.now()):
+        if not await self._db(outbox.claim, self.ws, entry, self.now()):
             return  # another engine is sending it
         if item.attempts > 0:
-            # Tried before: maybe it left and we crashed before recording it.
+            # Tried before: maybe it arrived and we stopped before recording it.
             try:
-                found = await _in_thread(lambda: adapter.already_sent(external_id), "sent-check")
+                found = await adapter.delivered_before(item)
             except ChannelError as error:
-                retry(f"cannot check the Sent folder before retrying: {error}")
+                await retry(
+                    f"cannot check whether an earlier try arrived: {error}",
+                    keep_handover=item.handed_over,
+                )
                 return
             if found:
-                outbox.mark_sent(self.ws, item.entry_id, external_id, self.now())
+                await self._db(outbox.mark_sent, self.ws, entry, found, self.now())
                 report.sent += 1
                 return
+        if item.handed_over:
+            # An earlier try handed it over and never learned the answer: it may have arrived.
+            await self._record(
+                row, item, DeliveryResult.uncertain(outbox.UNCERTAIN_AFTER_CRASH), report
+            )
+            return
+
+        handed_over = False
+
+        async def handover() -> None:
+            nonlocal handed_over
+            if not await self._db(outbox.handed_over, self.ws, entry, self.now()):
+                raise _LeaseLost
+            handed_over = True
+
         try:
-            await adapter.send(msg)
-        except (ChannelError, UniboxError) as error:
-            if getattr(error, "transient", True):
-                retry(str(error))
-            else:
-                outbox.mark_failed(self.ws, item.entry_id, str(error))
-                report.failed += 1
-                report.errors.append(str(error))
-                self.log(f"{row.name}: reply failed: {error}")
-            return
+            result = await adapter.deliver(item, handover)
+        except _LeaseLost:
+            return  # the lease ran out and another engine has it now
         except Exception as error:  # a bug must not leave the entry stuck in `sending`
-            retry(f"unexpected {type(error).__name__}: {error}")
+            detail = (
+                str(error)
+                if isinstance(error, UniboxError)
+                else (f"unexpected {type(error).__name__}: {error}")
+            )
+            result = (
+                DeliveryResult.uncertain(detail) if handed_over else DeliveryResult.retry(detail)
+            )
+        if result.outcome == "retry":
+            await retry(result.reason or "not sent", result.after)
             return
-        outbox.mark_sent(self.ws, item.entry_id, external_id, self.now())
-        report.sent += 1
-        await _in_thread(lambda: adapter.save_sent_copy(msg), "sent-copy")
+        await self._record(row, item, result, report)
+        if result.outcome == "sent":
+            try:
+                await adapter.after_delivery(item, result)
+            except Exception as error:  # best effort: the reply is sent and recorded
+                self.log(f"{row.name}: after sending: {error}")
+
+    async def _record(
+        self,
+        row: q.ChannelRow,
+        item: outbox.OutboxItem,
+        result: DeliveryResult,
+        report: DeliveryReport,
+    ) -> None:
+        entry = item.entry_id
+        if result.outcome == "sent":
+            await self._db(outbox.mark_sent, self.ws, entry, result.external_id, self.now())
+            report.sent += 1
+        elif result.outcome == "failed":
+            reason = result.reason or "not delivered"
+            await self._db(outbox.mark_failed, self.ws, entry, reason)
+            report.failed += 1
+            report.errors.append(reason)
+            self.log(f"{row.name}: reply failed: {reason}")
+        elif result.outcome == "uncertain":
+            reason = result.reason or outbox.UNCERTAIN_AFTER_CRASH
+            await self._db(outbox.mark_uncertain, self.ws, entry, reason, result.external_id)
+            report.uncertain += 1
+            report.errors.append(reason)
+            self.log(f"{row.name}: reply delivery uncertain: {reason}")
 
     # --- modes -----------------------------------------------------------------------------
     async def run_once(self) -> OnceReport:
         report = OnceReport()
-        cmd.wake_due(self.ws, now=self.now())
-        for row in self.email_channels():
-            report.channels.append(await _in_thread(partial(self.sync_channel, row), "sync"))
+        await self.recover()
+        await self._db(cmd.wake_due, self.ws, now=self.now())
+        for row in await self._db(self.channels):
+            if registry.adapter_class(row.kind).pulls:
+                sync = functools.partial(self.sync_channel, row)
+                report.channels.append(await in_thread(sync, "sync"))
         report.delivery = await self.deliver_due()
         return report
 
     async def run(self, stop: asyncio.Event, *, reload_seconds: float = 5.0) -> None:
         tasks: dict[str, tuple[str, asyncio.Task[None]]] = {}
+        await self.recover()
         outbox_task = asyncio.create_task(self._outbox_loop(stop))
         try:
             while not stop.is_set():
-                rows = {r.id: r for r in self.email_channels()}
+                rows = {
+                    r.id: r
+                    for r in await self._db(self.channels)
+                    if registry.adapter_class(r.kind).pulls
+                }
                 for channel_id, (key, task) in list(tasks.items()):
                     row = rows.get(channel_id)
                     if row is None or _row_key(row) != key or task.done():
@@ -368,7 +439,7 @@ class Engine:
     async def _outbox_loop(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
             try:
-                await _in_thread(lambda: cmd.wake_due(self.ws), "wake")  # snoozes that ended
+                await self._db(cmd.wake_due, self.ws)  # snoozes that ended
                 await self.deliver_due()
             except UniboxError as error:
                 self.log(f"outbox: {error}")
@@ -381,7 +452,7 @@ class Engine:
         delay = 1.0
         try:
             while not stop.is_set():
-                result = await _in_thread(lambda: self.sync_channel(row), "sync")
+                result = await in_thread(lambda: self.sync_channel(row), "sync")
                 if result.error is not None:
                     await _sleep(stop, _jitter(delay))
                     delay = min(delay * 2, 300.0)
@@ -402,22 +473,22 @@ class Engine:
             await asyncio.gather(idle_task, return_exceptions=True)
 
     async def _idle_loop(self, row: q.ChannelRow, wake: asyncio.Event, stop: asyncio.Event) -> None:
-        from .backends.email.errors import ChannelError
-
         loop = asyncio.get_running_loop()
         delay = 1.0
         while not stop.is_set():
             try:
-                adapter = self.adapter(row)
+                adapter = await self._db(self.adapter, row)
             except UniboxError:
                 await _sleep(stop, 60)
                 continue
             watcher = adapter.watcher(
                 lambda: loop.call_soon_threadsafe(wake.set), **self.idle_options
             )
+            if watcher is None:  # no push connection: the poll is all there is
+                return
             self._watchers.add(watcher)
             try:
-                await _in_thread(watcher.run, "idle")
+                await in_thread(watcher.run, "idle")
                 delay = 1.0
             except ChannelError as error:
                 self.log(f"{row.name}: push connection lost ({error}); reconnecting")
@@ -434,7 +505,7 @@ class Engine:
 def _row_key(row: q.ChannelRow) -> str:
     import json
 
-    return json.dumps(row.settings, sort_keys=True) + (row.address or "")
+    return row.kind + json.dumps(row.settings, sort_keys=True) + (row.address or "")
 
 
 def _jitter(seconds: float) -> float:

@@ -34,7 +34,11 @@ def test_reply_queues_message_and_outbox_entry_and_sets_first_response(team: Tea
         "Ana Lima",
     )
     [item] = outbox.due(team.ws, later(6))
-    assert (item.message_id, item.to, item.subject) == (mid, "carla@example.com", "Order late")
+    assert (item.message_id, item.recipient, item.subject) == (
+        mid,
+        "carla@example.com",
+        "Order late",
+    )
     assert team.ws.change_seq() == before + 1  # one command, one change number
     # A second reply keeps the first response time.
     cmd.reply(team.ws, conv, "Tracking: 123", actor="bo", now=later(9))
@@ -77,7 +81,7 @@ def test_form_conversation_is_answered_by_the_inbox_email_channel(team: Team) ->
     conv = team.start("Name: Carla\nMessage: hi", channel=team.form)
     cmd.reply(team.ws, conv, "Thanks!", actor="ana", now=later(1))
     [item] = outbox.due(team.ws, later(60))
-    assert item.channel_id == team.email and item.to == "carla@example.com"
+    assert item.channel_id == team.email and item.recipient == "carla@example.com"
 
 
 def test_chat_reply_needs_a_chat_identity_and_can_continue_by_email(team: Team) -> None:
@@ -93,8 +97,8 @@ def test_chat_reply_needs_a_chat_identity_and_can_continue_by_email(team: Team) 
     # ...until the contact has one.
     cmd.reply(team.ws, conv, "By mail", actor="ana", via_channel_id=team.email, now=later(2))
     items = {i.channel_id: i for i in outbox.due(team.ws, later(60) + timedelta(days=1))}
-    assert items[team.email].to == "visitor@example.com"
-    assert items[team.chat].to == "visitor-1"
+    assert items[team.email].recipient == "visitor@example.com"
+    assert items[team.chat].recipient == "visitor-1"
     assert "continued this conversation by email" in kinds(team, conv)[-1][1]
 
 

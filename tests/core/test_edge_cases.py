@@ -34,7 +34,7 @@ def test_reply_goes_to_the_address_the_customer_wrote_from(team: Team) -> None:
     assert home.conversation_id != work
     cmd.reply(team.ws, home.conversation_id, "Hi at home", actor="ana", now=later(6))
     cmd.reply(team.ws, work, "Hi at work", actor="ana", now=later(7))
-    to = {i.conversation_id: i.to for i in outbox.due(team.ws, later(8))}
+    to = {i.conversation_id: i.recipient for i in outbox.due(team.ws, later(8))}
     assert to == {home.conversation_id: "carla@home.example", work: "carla@work.example"}
     assert (
         q.conversation(team.ws, home.conversation_id, access=EVERYTHING).identity
@@ -49,7 +49,7 @@ def test_reply_after_merge_keeps_each_conversations_address(team: Team) -> None:
     cmd.merge_contacts(team.ws, keep, gone, actor="ana")
     cmd.reply(team.ws, b, "hi", actor="ana", now=later(1))
     [item] = outbox.due(team.ws, later(2))
-    assert item.to == "two@x.io"
+    assert item.recipient == "two@x.io"
 
 
 def test_search_counts_each_conversation_once_and_finds_all(team: Team) -> None:

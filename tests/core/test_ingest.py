@@ -305,7 +305,10 @@ def test_a_third_party_joins_in_cc_and_never_takes_the_reply_address(team: Team)
     assert thread[1].body == "Mallory <mallory@evil.example> joined in CC"
     cmd.reply(team.ws, conv, "We will ship today.", actor="ana", now=later(3))
     [item] = outbox.due(team.ws, later(4))
-    assert (item.to, item.cc) == ("carla@example.com", ["mallory@evil.example"])
+    assert (item.recipient, item.conversation_meta["cc"]) == (
+        "carla@example.com",
+        ["mallory@evil.example"],
+    )
     # Writing again adds no second line; the customer herself still moves the reply address
     # when she writes from another address of hers.
     cmd.ingest(

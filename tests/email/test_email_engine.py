@@ -525,7 +525,7 @@ def test_crash_after_sending_is_not_sent_again(desk: Desk) -> None:
     message_id = _queue_reply(desk)
     with desk.engine() as engine:
         [item] = outbox.due(desk.ws, datetime.now(UTC), kinds=("email",))
-        [row] = engine.email_channels()
+        [row] = engine.channels()
         adapter = engine.adapter(row)
         _external_id, msg = adapter.build(item)
         assert outbox.claim(desk.ws, item.entry_id)

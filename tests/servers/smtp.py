@@ -2,12 +2,15 @@
 
 `server.script(["451 4.3.0 Try again later", None])` makes the next DATA answers a 451 and
 then an accept (`None`); after the script runs out every message is accepted. `"drop"`
-closes the connection without an answer (a server dying mid-send). Accepted messages are
-kept in `server.messages` with their envelope.
+closes the connection without an answer (a server dying mid-send). `"stall"` stores the
+message, sets `server.handler.stalled`, and answers 250 only after `server.release()` (a
+slow server, for killing the client while it waits). Accepted messages are kept in
+`server.messages` with their envelope.
 """
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
@@ -37,6 +40,8 @@ class ScriptedHandler:
     messages: list[Received] = field(default_factory=list)
     attempts: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
+    stalled: threading.Event = field(default_factory=threading.Event)
+    released: threading.Event = field(default_factory=threading.Event)
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         with self.lock:
@@ -46,7 +51,7 @@ class ScriptedHandler:
             assert session.peer is not None
             server.transport.close()  # type: ignore[union-attr]
             return "421 closing"  # never reaches the client: the transport is gone
-        if answer is not None:
+        if answer is not None and answer != "stall":
             return answer
         with self.lock:
             self.messages.append(
@@ -56,6 +61,9 @@ class ScriptedHandler:
                     data=bytes(envelope.original_content or envelope.content or b""),
                 )
             )
+        if answer == "stall":  # stored; the answer waits
+            self.stalled.set()
+            await asyncio.get_running_loop().run_in_executor(None, self.released.wait, 120)
         return "250 2.0.0 Ok: queued"
 
 
@@ -90,7 +98,12 @@ class SmtpServer:
         )
         self.controller.start()
 
+    def release(self) -> None:
+        """Let a stalled answer go."""
+        self.handler.released.set()
+
     def stop(self) -> None:
+        self.release()
         if self.controller is not None:
             self.controller.stop()
             self.controller = None

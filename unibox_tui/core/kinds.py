@@ -11,13 +11,18 @@ REPLY_IDENTITY = {
     "messenger": "messenger",
     "whatsapp": "whatsapp",
 }
+# Kinds that cannot send: their conversations are answered on the inbox's channel of this
+# kind (core/answering.py).
+ANSWERED_BY = {"form": "email"}
 STATUSES = ("open", "snoozed", "closed")
 MESSAGE_KINDS = ("incoming", "outgoing", "comment", "activity")
-DELIVERY_STATES = ("queued", "sent", "failed")  # outgoing messages only; NULL otherwise
+# Outgoing messages only; NULL otherwise. uncertain: it may have arrived (outbox.py);
+# delivered and read: the provider said so later (Messenger, WhatsApp status callbacks).
+DELIVERY_STATES = ("queued", "sent", "delivered", "read", "failed", "uncertain")
 AVAILABILITY = ("available", "away")
 ROLES = ("admin", "agent")  # admins change agents, teams, inboxes, access, channels, pipelines
 INBOX_ACCESS = ("everyone", "listed")
 TICKET_PRIORITIES = ("low", "normal", "high", "urgent")
 TICKET_STATUSES = ("open", "closed")
 NOTIFICATION_KINDS = ("mention", "assigned", "new_conversation")
-OUTBOX_STATES = ("pending", "sending", "sent", "failed")
+OUTBOX_STATES = ("pending", "sending", "sent", "failed", "uncertain")

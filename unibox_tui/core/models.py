@@ -286,6 +286,9 @@ class OutboxEntry(Changed, table=True):
     next_attempt_at: datetime | None = ts()
     last_error: str | None = None
     created_at: datetime | None = ts()
+    # Set just before the message is handed to the provider (SMTP DATA, an API POST): an
+    # entry still `sending` with this set may have arrived, so it is never resent silently.
+    handed_over_at: datetime | None = ts()
 
 
 class SyncState(Changed, table=True):

@@ -1,53 +1,44 @@
 """The one outbox: replies waiting to leave, and the state machine they go through.
 
-pending --claim()--> sending --> sent
-   ^                            |
-   +---- retry (transient) -----+--> failed (permanent; the message shows the reason)
+pending --claim()--> sending --handed_over()--> sending, handed over --> sent
+   ^                   |                          |
+   +-- retry (not ok   +--> failed (permanent;    +--> uncertain (the connection or the
+   |   yet, transient)      the message shows     |    engine died before the provider
+   |                        the reason)           |    answered; never resent on its own)
+   +------------- resend() by an agent -----------+---- mark_sent() by an agent
 
 The message and its entry are written together by commands.reply, so nothing queued is lost
-when unibox stops. An entry left in `sending` by a crash is retried: channel adapters make a
-send idempotent (e-mail: the same Message-ID, derived from the stored message).
+when unibox stops. An entry left in `sending` by a crash is taken again once its lease ends:
+- before its hand-over (e.g. SMTP had not yet been given the message): it is sent again; the
+  adapter makes that idempotent (e-mail: the same Message-ID, derived from the stored
+  message), and the e-mail channel first looks for a copy in the Sent folder;
+- after its hand-over: it may have arrived, and sending again could deliver it twice, so it
+  becomes `uncertain` with the reason (unless the channel finds its copy: then `sent`), and
+  waits for an agent to resend it or mark it as sent.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from . import clock
-from .db import Workspace
+from .answering import answering_kind
+from .db import Tx, Workspace
 from .errors import InvalidRequest, NotFound
 from .models import REPLY_IDENTITY, Message, OutboxEntry
+from .outgoing import OutboxItem
 
 BACKOFF_SECONDS = (30, 120, 600, 1800, 3600)  # then hourly
+UNCERTAIN_AFTER_CRASH = (
+    "unibox stopped after handing this reply to the server and before the server confirmed "
+    "it; it may or may not have arrived. Resend it, or mark it as sent"
+)
 
 
 def backoff(attempts: int) -> int:
     """Seconds to wait before the next try after `attempts` failed tries."""
     return BACKOFF_SECONDS[min(attempts, len(BACKOFF_SECONDS)) - 1] if attempts else 0
-
-
-@dataclass
-class OutboxItem:
-    entry_id: str
-    message_id: str
-    channel_id: str
-    channel_kind: str
-    conversation_id: str
-    attempts: int
-    body: str
-    body_html: str | None
-    subject: str
-    to: str | None
-    to_name: str
-    author_name: str
-    created_at: datetime
-    external_id: str | None
-    in_reply_to: str | None
-    references: list[str] = field(default_factory=list)
-    cc: list[str] = field(default_factory=list)
-    attachments: list[tuple[str, str, bytes]] = field(default_factory=list)
 
 
 def due(
@@ -61,7 +52,8 @@ def due(
     sql = """
         SELECT o.id, o.message_id, o.channel_id, ch.kind, m.conversation_id, o.attempts,
                m.body, m.body_html, c.subject, c.contact_id, ct.name, coalesce(a.name, ''),
-               m.created_at, m.external_id, c.meta, c.reply_to, c.channel_kind
+               m.created_at, m.external_id, c.meta, c.reply_to, c.channel_kind,
+               o.handed_over_at
         FROM outbox o
         JOIN message m ON m.id = o.message_id
         JOIN conversation c ON c.id = m.conversation_id
@@ -81,7 +73,7 @@ def due(
         for row in conn.exec_driver_sql(sql, tuple(params)).all():
             kind = row[3]
             wanted = REPLY_IDENTITY[kind]
-            if row[15] and REPLY_IDENTITY[row[16]] == wanted:
+            if row[15] and REPLY_IDENTITY[answering_kind(row[16])] == wanted:
                 ident = row[15]  # where the customer wrote from on this conversation
             else:  # continuing on another channel: the contact's identity of that kind
                 ident = conn.exec_driver_sql(
@@ -89,13 +81,15 @@ def due(
                     "ORDER BY rowid LIMIT 1",
                     (row[9], wanted),
                 ).scalar()
-            refs = conn.exec_driver_sql(
-                "SELECT external_id, kind FROM message WHERE conversation_id = ? "
-                "AND external_id IS NOT NULL AND kind IN ('incoming', 'outgoing') AND id != ? "
-                "ORDER BY created_at, rid",
-                (row[4], row[1]),
+            # Provider ids of this kind of channel only (a form's submission id is no
+            # Message-ID; a chat continued by e-mail threads on the e-mail messages).
+            thread = conn.exec_driver_sql(
+                "SELECT m.kind, m.external_id FROM message m JOIN channel ch ON ch.id = m.channel_id "
+                "WHERE m.conversation_id = ? AND m.external_id IS NOT NULL "
+                "AND m.kind IN ('incoming', 'outgoing') AND m.id != ? AND ch.kind = ? "
+                "ORDER BY m.created_at, m.rid",
+                (row[4], row[1], kind),
             ).all()
-            incoming = [r[0] for r in refs if r[1] == "incoming"]
             files = conn.exec_driver_sql(
                 "SELECT filename, content_type, data FROM attachment "
                 "WHERE message_id = ? AND data IS NOT NULL",
@@ -112,14 +106,14 @@ def due(
                     body=row[6],
                     body_html=row[7],
                     subject=row[8],
-                    to=ident,
-                    to_name=row[10],
+                    recipient=ident,
+                    recipient_name=row[10],
                     author_name=row[11],
                     created_at=clock.from_db(row[12]),  # type: ignore[arg-type]
                     external_id=row[13],
-                    in_reply_to=incoming[-1] if incoming else None,
-                    references=[r[0] for r in refs],
-                    cc=json.loads(row[14] or "{}").get("cc", []),
+                    handed_over=row[17] is not None,
+                    thread=[(t[0], t[1]) for t in thread],
+                    conversation_meta=json.loads(row[14] or "{}"),
                     attachments=[(f[0], f[1], f[2]) for f in files],
                 )
             )
@@ -127,7 +121,7 @@ def due(
 
 
 def pending_count(ws: Workspace, *, ready_only: bool = False, now: datetime | None = None) -> int:
-    """Entries not yet sent or failed (with ready_only: only those due now)."""
+    """Entries not yet sent, failed or uncertain (with ready_only: only those due now)."""
     sql = "SELECT count(*) FROM outbox WHERE state IN ('pending', 'sending')"
     params: tuple = ()
     if ready_only:
@@ -146,6 +140,7 @@ def _transition(
     next_at: datetime | None = None,
     external_id: str | None = None,
     delivery: str | None = None,
+    handed_over: bool | None = None,
 ) -> None:
     with ws.write() as tx:
         entry = tx.find(OutboxEntry, id=entry_id)
@@ -158,6 +153,8 @@ def _transition(
             entry.last_error = error
         if next_at is not None:
             entry.next_attempt_at = next_at
+        if handed_over is False:
+            entry.handed_over_at = None
         tx.stamp(entry)
         message = tx.find(Message, id=entry.message_id)
         if message is not None and (delivery or external_id or error):
@@ -165,7 +162,7 @@ def _transition(
                 message.delivery_state = delivery
             if external_id:
                 message.external_id = external_id
-            message.delivery_error = error if delivery == "failed" else None
+            message.delivery_error = error if delivery in ("failed", "uncertain") else None
             if delivery == "queued" and error:
                 message.delivery_error = f"retrying: {error}"
             tx.stamp(message)
@@ -197,30 +194,131 @@ def claim(
         return taken.rowcount == 1
 
 
+def handed_over(ws: Workspace, entry_id: str, now: datetime | None = None) -> bool:
+    """Record, before it happens, that the message is being handed to the provider: from
+    now on it may arrive, so a crash must not lead to a silent second send. False when the
+    entry is no longer ours to send (not `sending`)."""
+    now = now or clock.utcnow()
+    with ws.write(now) as tx:
+        done = tx.session.connection().exec_driver_sql(
+            "UPDATE outbox SET handed_over_at = ?, seq = ?, updated_at = ? "
+            "WHERE id = ? AND state = 'sending'",
+            (clock.to_db(now), tx.seq, clock.to_db(now), entry_id),
+        )
+        return done.rowcount == 1
+
+
+def release_handed_over(ws: Workspace, now: datetime | None = None) -> int:
+    """Make every entry left `sending` after its hand-over due now, without waiting for its
+    lease. Only for an engine that holds the workspace's engine lock: then the engine that
+    claimed them is gone. They are never resent on their own (they become uncertain unless
+    their copy is found), so no lease needs to protect them. Returns how many."""
+    now = now or clock.utcnow()
+    with ws.read() as conn:
+        waiting = conn.exec_driver_sql(
+            "SELECT 1 FROM outbox WHERE state = 'sending' AND handed_over_at IS NOT NULL "
+            "AND next_attempt_at > ? LIMIT 1",
+            (clock.to_db(now),),
+        ).first()
+    if not waiting:
+        return 0  # the usual case: no write, no change number
+    with ws.write(now) as tx:
+        done = tx.session.connection().exec_driver_sql(
+            "UPDATE outbox SET next_attempt_at = ?, seq = ?, updated_at = ? "
+            "WHERE state = 'sending' AND handed_over_at IS NOT NULL AND next_attempt_at > ?",
+            (clock.to_db(now), tx.seq, clock.to_db(now), clock.to_db(now)),
+        )
+        return done.rowcount
+
+
 def mark_sent(
     ws: Workspace, entry_id: str, external_id: str | None, now: datetime | None = None
 ) -> None:
     _transition(ws, entry_id, "sent", external_id=external_id, delivery="sent")
 
 
-def mark_retry(ws: Workspace, entry_id: str, error: str, next_attempt_at: datetime) -> None:
-    _transition(ws, entry_id, "pending", error=error, next_at=next_attempt_at, delivery="queued")
+def mark_retry(
+    ws: Workspace,
+    entry_id: str,
+    error: str,
+    next_attempt_at: datetime,
+    keep_handover: bool = False,
+) -> None:
+    """Not sent; try again at `next_attempt_at`. The provider said so (or was never reached),
+    so the message did not arrive: a hand-over recorded by this try is cleared, unless
+    `keep_handover` (nothing was tried: e.g. an earlier try's copy could not be looked for)."""
+    _transition(
+        ws,
+        entry_id,
+        "pending",
+        error=error,
+        next_at=next_attempt_at,
+        delivery="queued",
+        handed_over=None if keep_handover else False,
+    )
 
 
 def mark_failed(ws: Workspace, entry_id: str, error: str) -> None:
     _transition(ws, entry_id, "failed", error=error, delivery="failed")
 
 
+def mark_uncertain(
+    ws: Workspace, entry_id: str, reason: str, external_id: str | None = None
+) -> None:
+    """It may or may not have arrived: shown as such, and not sent again unless an agent
+    resends it."""
+    _transition(
+        ws, entry_id, "uncertain", error=reason, external_id=external_id, delivery="uncertain"
+    )
+
+
 def retry(ws: Workspace, message_id: str) -> None:
-    """An agent asks to try a failed message again (the thread's retry action)."""
+    """Try a failed message again (see commands.resend for the agent's command)."""
     with ws.write() as tx:
-        entry = tx.find(OutboxEntry, message_id=message_id)
-        if entry is None:
-            raise NotFound(f"message {message_id} is not in the outbox")
-        if entry.state != "failed":
-            raise InvalidRequest(f"message {message_id} has not failed (it is {entry.state})")
-        entry.state, entry.next_attempt_at, entry.attempts = "pending", tx.now, 0
-        tx.stamp(entry)
-        message = tx.get(Message, message_id, "message")
-        message.delivery_state, message.delivery_error = "queued", None
-        tx.stamp(message)
+        requeue(tx, message_id, ("failed",))
+
+
+def requeue(tx: Tx, message_id: str, allowed: tuple[str, ...] = ("failed", "uncertain")) -> None:
+    """Put a failed or uncertain message back in the queue, as a fresh send, inside `tx`."""
+    entry = tx.find(OutboxEntry, message_id=message_id)
+    if entry is None:
+        raise NotFound(f"message {message_id} is not in the outbox")
+    if entry.state not in allowed:
+        also = "" if allowed == ("failed",) else " and its delivery is not uncertain"
+        raise InvalidRequest(
+            f"message {message_id} has not failed{also} (it is {_state_words(entry.state)}); "
+            "there is nothing to send again"
+        )
+    entry.state, entry.next_attempt_at, entry.attempts = "pending", tx.now, 0
+    entry.handed_over_at = None
+    tx.stamp(entry)
+    message = tx.get(Message, message_id, "message")
+    message.delivery_state, message.delivery_error = "queued", None
+    tx.stamp(message)
+
+
+def settle_as_sent(tx: Tx, message_id: str) -> None:
+    """An agent confirms an uncertain message arrived (e.g. the customer answered it)."""
+    entry = tx.find(OutboxEntry, message_id=message_id)
+    if entry is None:
+        raise NotFound(f"message {message_id} is not in the outbox")
+    if entry.state != "uncertain":
+        raise InvalidRequest(
+            f"message {message_id} is {_state_words(entry.state)}; only a message whose "
+            "delivery is uncertain can be marked as sent"
+        )
+    entry.state = "sent"
+    tx.stamp(entry)
+    message = tx.get(Message, message_id, "message")
+    message.delivery_state, message.delivery_error = "sent", None
+    tx.stamp(message)
+
+
+def _state_words(state: str) -> str:
+    return {
+        "pending": "still queued",
+        "sending": "being sent",
+        "sent": "already sent",
+        "failed": "failed",
+        "uncertain": "of uncertain delivery",
+    }.get(state, state)

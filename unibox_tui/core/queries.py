@@ -976,6 +976,14 @@ def conversations_after(
     return [_row(r) for r in rows]
 
 
+def answering_channel(ws: Workspace, inbox_id: str, kind: str) -> str | None:
+    """The channel of `kind` that answers for the inbox (the rule: core/answering.py)."""
+    from .answering import inbox_channel
+
+    with ws.read() as conn:
+        return inbox_channel(conn, inbox_id, kind)
+
+
 CHANGED_CAP = 500  # more changed rows than this: refresh everything instead
 
 

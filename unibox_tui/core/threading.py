@@ -6,11 +6,12 @@ In order, first match wins:
 2. A conversation id the channel proved is ours (e-mail: the HMAC token in our Message-ID).
 3. Messaging channels (chat, Messenger, WhatsApp): the contact's latest conversation on the
    channel, if it is not closed, or was closed less than REOPEN_WINDOW ago.
-4. E-mail and forms, only when headers fail: the contact's latest conversation on the channel
-   with the same normalised subject and a message within SUBJECT_WINDOW (conservative: a
-   customer writing about something new with an old subject line is rare; splitting one
-   thread in two is cheaper to fix than merging two customers' problems).
-Otherwise a new conversation starts.
+4. E-mail, only when headers fail: the contact's latest conversation on the channel with the
+   same normalised subject and a message within SUBJECT_WINDOW (conservative: a customer
+   writing about something new with an old subject line is rare; splitting one thread in
+   two is cheaper to fix than merging two customers' problems).
+Otherwise a new conversation starts: always for a form submission (each is its own request,
+with its own ticket; the customer's e-mail answers join it by rule 1 or 2).
 """
 
 from __future__ import annotations
@@ -61,6 +62,8 @@ def find_conversation(
         row = run("SELECT id FROM conversation WHERE id = ?", (hint,)).fetchone()
         if row:
             return row[0]
+    if channel_kind == "form":
+        return None
     latest = run(
         "SELECT id, status, closed_at, subject, last_message_at FROM conversation "
         "WHERE contact_id = ? AND channel_id = ? ORDER BY last_message_at DESC LIMIT 1",

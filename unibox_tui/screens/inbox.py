@@ -38,7 +38,7 @@ from ..widgets.line_api import TextLine
 from ..widgets.safe_text import safe_line
 from ..widgets.thread_view import LONG_BODY, MORE_STEP, ThreadView, size_label
 from ..widgets.views_pane import ViewEntry, ViewsPane
-from . import attachments, snooze
+from . import attachments, delivery, snooze
 from .forms import ContactForm, ContactScreen, TicketForm, TicketScreen
 from .pickers import Choice, PickerScreen, PromptScreen
 from .search import SearchResult, SearchScreen
@@ -690,18 +690,11 @@ class InboxScreen(Screen[None]):
                 markup=False,
             )
             return
-        channel = next(
-            (
-                c
-                for c in sorted(queries.channels(self.uapp.ws), key=lambda c: not c.enabled)
-                if c.inbox_id == row.inbox_id and c.kind == "email"
-            ),
-            None,
-        )
-        if channel is None:
+        channel_id = queries.answering_channel(self.uapp.ws, row.inbox_id, "email")
+        if channel_id is None:
             self.notify("This inbox has no e-mail channel.", severity="warning", markup=False)
             return
-        self.composer.set_via(channel.id)
+        self.composer.set_via(channel_id)
 
     # ------------------------------------------------------------------ search
 
@@ -790,6 +783,9 @@ class InboxScreen(Screen[None]):
                 ok = self.run_command(commands.add_identity, contact_id, kind, value, actor=me)
         if ok is not FAILED:
             self.notify("Contact saved.", markup=False, timeout=2)
+
+    def action_delivery(self) -> None:
+        delivery.open_picker(self)
 
     def action_toggle_quotes(self) -> None:
         self.thread.toggle_quotes()

@@ -402,6 +402,11 @@ class ThreadView(QuietScrollBars, PlainLines, ScrollView, can_focus=True):
         if message.delivery_state == "failed":
             text.append("\n✗ not delivered: ", self._style("failed"))
             text.append_text(safe_line(message.delivery_error or "unknown error", limit=500))
+            text.append(" · D sends it again", meta)
+        elif message.delivery_state == "uncertain":
+            text.append("\n? delivery uncertain: ", self._style("failed"))
+            text.append_text(safe_line(message.delivery_error or "no answer", limit=500))
+            text.append(" · D sends it again or marks it sent", meta)
         if long is None:
             strips = self._wrap_text(text, width - 2, bg)
         elif text.plain:  # the marker, attachments and delivery errors under the pieces
@@ -442,7 +447,8 @@ class ThreadView(QuietScrollBars, PlainLines, ScrollView, can_focus=True):
         text.append(f" · {when(message.created_at, now)}", meta)
         if message.kind == "outgoing" and message.delivery_state:
             state = message.delivery_state
-            text.append(f" · {state}", self._style("failed") if state == "failed" else meta)
+            alarm = state in ("failed", "uncertain")
+            text.append(f" · {state}", self._style("failed") if alarm else meta)
         tags = [f for f in message.flags if f]
         if tags:
             text.append(" · " + " ".join(tags), meta)

@@ -1,7 +1,11 @@
-"""The e-mail channel adapter: IMAP mail -> `cmd.Incoming`, outbox items -> SMTP.
+"""The e-mail channel adapter (backends/base.py): IMAP mail -> `cmd.Incoming`, outbox items
+-> SMTP.
 
 It holds no SQL and changes no state: the engine gives it sync state and outbox items from
-the core and stores what it returns through core commands.
+the core and stores what it returns through core commands. Everything e-mail about a reply
+is decided here: the Message-ID (derived from the message's id, so every try sends the same
+one), In-Reply-To and References from the conversation's provider ids, the CC list the
+customer wrote to, the sender name and signature, and the copy in the Sent folder.
 """
 
 from __future__ import annotations
@@ -10,15 +14,26 @@ import queue
 import ssl
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
-from datetime import datetime
 from email.message import EmailMessage
 from typing import Any
 
 from imapclient import IMAPClient
 
 from ...core.commands import Incoming, IncomingAttachment, Prepared
-from ...core.errors import UniboxError
+from ...core.errors import InvalidRequest, UniboxError
+from .. import registry
+from ..base import (
+    AdapterContext,
+    ChannelAdapter,
+    ChannelConfig,
+    DeliveryResult,
+    DeliveryUncertain,
+    Handover,
+    OutboxItem,
+    ReceiveReport,
+    Store,
+    in_thread,
+)
 from . import tokens
 from .errors import ChannelError, channel_error, default_tls_context
 from .filters import DENIED, FORWARDED, PARTIAL, UNPARSED, SenderFilter, machine_flags
@@ -38,32 +53,18 @@ from .imap import (
 )
 from .mime import ParsedEmail, parse_email
 from .parse_worker import parsed_batches
-from .settings import EmailSettings
+from .settings import SECURITY, EmailSettings
 from .smtp import OutgoingMail, Sender, SmtpAccount, build_message, send
 
 UNKNOWN_SENDER = "unknown-sender@unibox.invalid"
 
 
-@dataclass
-class OutboxMail:
-    """The fields of a core outbox item this adapter needs (duck-typed on OutboxItem)."""
+class EmailChannel(ChannelAdapter):
+    kind = "email"
+    rules = registry.rules("email")
+    pulls = True
+    delivers = True
 
-    message_id: str
-    conversation_id: str
-    to: str | None
-    to_name: str
-    subject: str
-    body: str
-    body_html: str | None
-    author_name: str
-    created_at: datetime
-    in_reply_to: str | None
-    references: list[str]
-    cc: list[str]
-    attachments: list[tuple[str, str, bytes]]
-
-
-class EmailChannel:
     def __init__(
         self,
         channel_id: str,
@@ -92,6 +93,34 @@ class EmailChannel:
         self._sent_client: IMAPClient | None = None
         self._sent_lock = threading.Lock()
         self._sent_folder: str | bool | None = False  # False: not looked up yet
+
+    @classmethod
+    def check_settings(cls, settings: dict[str, Any], address: str | None) -> dict[str, Any]:
+        settings = super().check_settings(settings, address)
+        if not address or "@" not in address:
+            raise InvalidRequest(f"the address {address!r} is not an e-mail address")
+        for key in ("imap_host", "username"):
+            if not str(settings.get(key) or "").strip():
+                raise InvalidRequest(f"an e-mail channel needs {key.replace('_', ' ')}")
+        for key in ("security", "smtp_security"):
+            value = settings.get(key) or ""
+            if value and value not in SECURITY:
+                raise InvalidRequest(f"{key} must be one of {', '.join(SECURITY)}")
+        try:
+            EmailSettings.from_dict(settings, address)
+        except TypeError as error:
+            raise InvalidRequest(f"the e-mail settings do not fit: {error}") from None
+        return settings
+
+    @classmethod
+    def from_channel(cls, channel: ChannelConfig, context: AdapterContext) -> EmailChannel:
+        from ...secrets import resolve_secret
+
+        settings = EmailSettings.from_dict(channel.settings, channel.address)
+        password = resolve_secret(settings.secret_name(), settings.password_source)
+        return cls(
+            channel.id, settings, password, context.workspace_key, ssl_context=context.ssl_context
+        )
 
     # --- connections -----------------------------------------------------------------------
     def imap_account(self) -> ImapAccount:
@@ -145,7 +174,12 @@ class EmailChannel:
             logout(self._client)
             self._client = None
 
-    def check(self) -> None:
+    async def check(self) -> None:
+        """Log in to IMAP and open the folder, then to SMTP; ChannelError with one clear line."""
+        await in_thread(self.check_imap, "imap-check")
+        await self.check_smtp()
+
+    def check_imap(self) -> None:
         """Log in to IMAP and open the folder; raises ChannelError with one clear line."""
         client = connect(self.imap_account())
         try:
@@ -237,11 +271,20 @@ class EmailChannel:
                 self._drop_connection()
                 raise channel_error(error, "IMAP", self.settings.imap_host, 0) from None
 
+    def sync_key(self) -> str:
+        return self.settings.sync_key()
+
+    def receive(
+        self, state: dict[str, Any], store: Store, progress: Callable[[int, int], None] | None
+    ) -> ReceiveReport:
+        report = self.sync(state, store, progress)
+        return ReceiveReport(report.flag_changes, report.vanished)
+
     def _incoming_batch(self, messages: list[FetchedMessage]) -> list[Incoming]:
         items = (self._incoming(self.parse(m), m.uid) for m in messages)
         return [item for item in items if item is not None]
 
-    def watcher(self, on_change: Callable[[], None], **options: float) -> IdleWatcher:
+    def watcher(self, on_change: Callable[[], object], **options: float) -> IdleWatcher:
         return IdleWatcher(self.imap_account(), on_change, **options)
 
     def parse(self, fetched: FetchedMessage) -> ParsedEmail:
@@ -314,29 +357,56 @@ class EmailChannel:
         domain = self.settings.from_address.rpartition("@")[2] or "unibox.invalid"
         return tokens.make_message_id(self.thread_key, message_id, conversation_id, domain)
 
-    def build(self, item: Any) -> tuple[str, EmailMessage]:
+    def build(self, item: OutboxItem) -> tuple[str, EmailMessage]:
         """(Message-ID, message) for an outbox item; the same item always gives the same id."""
-        external_id = self.message_id_for(item.message_id, item.conversation_id)
-        if not item.to:
+        external_id = self.message_id_for(item.idempotency_key, item.conversation_id)
+        if not item.recipient:
             raise ChannelError("the contact has no e-mail address to reply to", transient=False)
+        incoming = [ref for kind, ref in item.thread if kind == "incoming"]
         mail = OutgoingMail(
             message_id=external_id,
-            to=item.to,
-            to_name=item.to_name or "",
+            to=item.recipient,
+            to_name=item.recipient_name or "",
             subject=item.subject,
             body=item.body,
             body_html=item.body_html,
             agent_name=item.author_name or "",
             date=item.created_at,
-            cc=tuple(item.cc or ()),
-            in_reply_to=item.in_reply_to,
-            references=tuple(r for r in (item.references or ()) if r != external_id),
+            cc=tuple(item.conversation_meta.get("cc") or ()),
+            in_reply_to=incoming[-1] if incoming else None,
+            references=tuple(ref for _kind, ref in item.thread if ref != external_id),
             attachments=tuple(item.attachments or ()),
         )
         return external_id, build_message(mail, self.sender)
 
-    async def send(self, msg: EmailMessage) -> None:
-        await send(self.smtp_account(), msg, self.settings.from_address)
+    async def send(self, msg: EmailMessage, handover: Handover | None = None) -> None:
+        await send(self.smtp_account(), msg, self.settings.from_address, before_data=handover)
+
+    async def deliver(self, item: OutboxItem, handover: Handover) -> DeliveryResult:
+        try:
+            external_id, msg = self.build(item)
+        except ChannelError as error:
+            return DeliveryResult.failed(str(error))
+        try:
+            await self.send(msg, handover)
+        except DeliveryUncertain as error:
+            return DeliveryResult.uncertain(str(error), external_id)
+        except ChannelError as error:
+            if error.transient:
+                return DeliveryResult.retry(str(error))
+            return DeliveryResult.failed(str(error))
+        return DeliveryResult.sent(external_id)
+
+    async def after_delivery(self, item: OutboxItem, result: DeliveryResult) -> None:
+        """The copy in the Sent folder, once the send is recorded (so saving it never holds
+        up the reply's state). Best effort."""
+        _external_id, msg = self.build(item)
+        await in_thread(lambda: self.save_sent_copy(msg), "sent-copy")
+
+    async def delivered_before(self, item: OutboxItem) -> str | None:
+        external_id = self.message_id_for(item.idempotency_key, item.conversation_id)
+        found = await in_thread(lambda: self.already_sent(external_id), "sent-check")
+        return external_id if found else None
 
     def sent_folder(self) -> str | None:
         with self._sent_lock:

@@ -12,24 +12,13 @@ import functools
 import socket
 import ssl
 
-from ...core.errors import UniboxError
+from ..base import ChannelError
 
 
 @functools.cache
 def default_tls_context() -> ssl.SSLContext:
     """The system CA store, loaded once (it costs ~15 ms) and shared by every connection."""
     return ssl.create_default_context()
-
-
-class ChannelError(UniboxError):
-    """A channel operation failed. `transient`: trying again later may work."""
-
-    transient = True
-
-    def __init__(self, message: str, *, transient: bool | None = None) -> None:
-        super().__init__(message)
-        if transient is not None:
-            self.transient = transient
 
 
 class AuthError(ChannelError):

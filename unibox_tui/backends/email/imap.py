@@ -338,7 +338,7 @@ class IdleWatcher:
     def __init__(
         self,
         account: ImapAccount,
-        on_change: Callable[[], None],
+        on_change: Callable[[], object],
         *,
         renew_seconds: float = IDLE_RENEW_SECONDS,
         poll_seconds: float = 60.0,

@@ -5,12 +5,19 @@ Transient (retry with backoff): 4xx answers, refused/dropped connections, timeou
 problems of the channel's own configuration (login, TLS) that an admin can fix without the
 message changing. Permanent (mark failed with the server's reason): a 5xx answer to the
 message or to every recipient.
+
+The hand-over: `send(..., before_data=record)` awaits `record()` just before the DATA
+command, the first moment the server could take the message. A connection that breaks or
+times out after that (the server may have stored it and not yet said 250) raises
+`DeliveryUncertain`, never a transient error: retrying could deliver it twice. (A caller
+that records no hand-over gets a transient error there, as it cannot tell anyway.)
 """
 
 from __future__ import annotations
 
 import html
 import ssl
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.message import EmailMessage
@@ -18,6 +25,7 @@ from email.utils import format_datetime, formataddr
 
 import aiosmtplib
 
+from ..base import DeliveryUncertain
 from .errors import (
     AuthError,
     ChannelError,
@@ -142,13 +150,32 @@ def recipients(msg: EmailMessage) -> list[str]:
     return list(dict.fromkeys(a.lower() for _, a in found if "@" in a))
 
 
-async def send(account: SmtpAccount, msg: EmailMessage, envelope_from: str) -> None:
-    """Send `msg` once. Raises ChannelError (transient) or PermanentSendError."""
+class _SMTP(aiosmtplib.SMTP):
+    """aiosmtplib's client, with a hook awaited before the DATA command."""
+
+    before_data: Callable[[], Awaitable[None]] | None = None
+    handed_over = False
+
+    async def data(self, message: str | bytes, /, **options: object) -> aiosmtplib.SMTPResponse:
+        if self.before_data is not None:
+            await self.before_data()
+            self.handed_over = True
+        return await super().data(message, **options)  # type: ignore[arg-type]
+
+
+async def send(
+    account: SmtpAccount,
+    msg: EmailMessage,
+    envelope_from: str,
+    before_data: Callable[[], Awaitable[None]] | None = None,
+) -> None:
+    """Send `msg` once. Raises ChannelError (transient), PermanentSendError, or
+    DeliveryUncertain (the connection failed after the hand-over)."""
     rcpts = recipients(msg)
     context = None
     if account.security != "none":
         context = account.ssl_context or default_tls_context()
-    client = aiosmtplib.SMTP(
+    client = _SMTP(
         hostname=account.host,
         port=account.port,
         use_tls=account.security == "tls",
@@ -156,6 +183,7 @@ async def send(account: SmtpAccount, msg: EmailMessage, envelope_from: str) -> N
         tls_context=context,
         timeout=account.timeout,
     )
+    client.before_data = before_data
     try:
         await client.connect()
         if client.is_ehlo_or_helo_needed:
@@ -180,21 +208,28 @@ async def send(account: SmtpAccount, msg: EmailMessage, envelope_from: str) -> N
         if 500 <= error.code < 600:
             raise PermanentSendError(f"refused by the server: {reason}") from None
         raise ChannelError(f"the server asked to try later: {reason}") from None
-    except aiosmtplib.SMTPServerDisconnected:
-        raise ChannelError(
-            f"the SMTP server {account.host}:{account.port} closed the connection"
-        ) from None
     except (aiosmtplib.SMTPConnectError, aiosmtplib.SMTPConnectTimeoutError) as error:
         cause = error.__cause__ or error
         raise channel_error(cause, "SMTP", account.host, account.port) from None
-    except aiosmtplib.SMTPTimeoutError:
+    except (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPTimeoutError, OSError) as error:
+        if client.handed_over:
+            what = (
+                "did not answer in time"
+                if isinstance(error, aiosmtplib.SMTPTimeoutError)
+                else "closed the connection"
+            )
+            raise DeliveryUncertain(
+                f"the SMTP server {account.host}:{account.port} {what} after it was given the "
+                "reply and before it confirmed it; it may or may not have arrived. Resend it, "
+                "or mark it as sent"
+            ) from None
+        if not isinstance(error, aiosmtplib.SMTPServerDisconnected):
+            raise _before_handover(error, account) from None
         raise ChannelError(
-            f"the SMTP server {account.host}:{account.port} did not answer in time"
+            f"the SMTP server {account.host}:{account.port} closed the connection"
         ) from None
     except aiosmtplib.SMTPException as error:
         raise ChannelError(f"SMTP error: {' '.join(str(error).split())[:300]}") from None
-    except (OSError, ssl.SSLError) as error:
-        raise channel_error(error, "SMTP", account.host, account.port) from None
     finally:
         try:
             if client.is_connected:
@@ -205,3 +240,10 @@ async def send(account: SmtpAccount, msg: EmailMessage, envelope_from: str) -> N
         # Some recipients (CC) refused, the rest accepted: the message is sent; retrying
         # would duplicate it for everyone else.
         return
+
+
+def _before_handover(error: BaseException, account: SmtpAccount) -> ChannelError:
+    """A timeout or a network error before the hand-over: the message did not leave."""
+    if isinstance(error, aiosmtplib.SMTPTimeoutError):
+        return ChannelError(f"the SMTP server {account.host}:{account.port} did not answer in time")
+    return channel_error(error, "SMTP", account.host, account.port)

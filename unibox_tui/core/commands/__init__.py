@@ -36,6 +36,8 @@ _WHERE = {
         "snooze",
         "wake_due",
     ),
+    "delivery": ("apply_status", "mark_sent", "resend"),
+    "forms": ("FormSubmission", "submit_form"),
     "incoming": (
         "Incoming",
         "IncomingAttachment",
@@ -106,6 +108,8 @@ if TYPE_CHECKING:  # for type checkers and editors: the same names, eagerly
         snooze,
         wake_due,
     )
+    from .delivery import apply_status, mark_sent, resend
+    from .forms import FormSubmission, submit_form
     from .incoming import (
         Incoming,
         IncomingAttachment,

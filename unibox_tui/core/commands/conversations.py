@@ -12,6 +12,8 @@ from datetime import datetime
 
 from sqlmodel import select
 
+from .. import clock
+from ..answering import answering_kind, inbox_channel
 from ..db import Tx, Workspace
 from ..errors import InvalidRequest
 from ..ids import new_id
@@ -43,24 +45,40 @@ class CommentResult:
 
 
 def _reply_channel(tx: Tx, conv: Conversation, via_channel_id: str | None) -> Channel:
-    channel: Channel | None
-    if via_channel_id:
-        channel = tx.get(Channel, via_channel_id, "channel")
-    else:
-        channel = tx.get(Channel, conv.channel_id, "channel")
-    if channel.kind == "form":
-        # Forms cannot answer: the inbox's e-mail channel does.
-        channel = tx.session.exec(
-            select(Channel)
-            .where(Channel.inbox_id == conv.inbox_id, Channel.kind == "email")
-            .order_by(Channel.enabled.desc())  # type: ignore[attr-defined]
-        ).first()
-        if channel is None:
+    channel = tx.get(Channel, via_channel_id or conv.channel_id, "channel")
+    kind = answering_kind(channel.kind)
+    if kind != channel.kind:  # e.g. a form cannot answer: the inbox's e-mail channel does
+        found = inbox_channel(tx.session.connection(), conv.inbox_id, kind)
+        if found is None:
             raise InvalidRequest(
-                "this inbox has no e-mail channel to answer a form; add one with "
-                "`unibox channel add email`"
+                f"this inbox has no {kind} channel to answer a {channel.kind}; add one with "
+                f"`unibox channel add {kind}`"
             )
+        channel = tx.get(Channel, found, "channel")
     return channel
+
+
+def _check_rules(tx: Tx, conv: Conversation, channel: Channel, text: str) -> None:
+    """The channel's own rules (a length limit, a reply window): backends/registry.py. The
+    window holds once the kind has an adapter that sends: until then its replies wait in the
+    outbox anyway (the demo's Messenger and WhatsApp conversations)."""
+    from ...backends import registry
+
+    rules = registry.rules(channel.kind)
+    last_inbound = None
+    if rules.reply_window is not None and registry.runnable(channel.kind):
+        last_inbound = clock.from_db(
+            tx.session.connection()
+            .exec_driver_sql(
+                "SELECT max(created_at) FROM message WHERE conversation_id = ? "
+                "AND kind = 'incoming' AND channel_id = ?",
+                (conv.id, channel.id),
+            )
+            .scalar()
+        )
+    problem = rules.reply_problem(text, last_inbound, tx.now)
+    if problem:
+        raise InvalidRequest(problem)
 
 
 def reply(
@@ -83,6 +101,7 @@ def reply(
             return id
         conv, author = acting_on(tx, conversation_id, actor)
         channel = _reply_channel(tx, conv, via_channel_id)
+        _check_rules(tx, conv, channel, text)
         wanted = REPLY_IDENTITY[channel.kind]
         if not any(i.kind == wanted for i in identities_of(tx, conv.contact_id)):
             raise InvalidRequest(

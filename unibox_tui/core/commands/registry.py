@@ -39,6 +39,8 @@ NAMES: dict[str, tuple[str, str]] = {
     "snooze": ("conversations", "snooze"),
     "mark_read": ("conversations", "mark_read"),
     "move_inbox": ("conversations", "move_inbox"),
+    "resend": ("delivery", "resend"),
+    "mark_sent": ("delivery", "mark_sent"),
     "create_ticket": ("tickets", "create_ticket"),
     "update_ticket": ("tickets", "update_ticket"),
     "close_ticket": ("tickets", "close_ticket"),

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from ..db import Workspace
+from ..db import Tx, Workspace
 from ..errors import InvalidRequest
 from ..ids import new_id
-from ..models import TICKET_PRIORITIES, Ticket
+from ..models import TICKET_PRIORITIES, Agent, Conversation, Ticket
 from ..validate import require_choice
-from ._base import acting_on, activity, agent_ref, conversation, require_text
+from ._base import acting_on, activity, agent_ref, conversation, require_text, who
+
+DEFAULT_PIPELINE, DEFAULT_STAGE = "Support", "New"
 
 
 def create_ticket(
@@ -34,25 +36,53 @@ def create_ticket(
             if conversation_id
             else (None, agent_ref(tx, actor))
         )
-        if conv and conv.ticket_id:
-            linked = tx.get(Ticket, conv.ticket_id, "ticket")
-            raise InvalidRequest(f"this conversation already has ticket #{linked.number}")
-        title = title or (conv.subject or conv.preview if conv else "")
-        ticket = Ticket(
-            id=id or new_id(tx.now),
-            number=tx.next_number("ticket"),
-            title=require_text(title, "ticket title"),
-            pipeline=require_text(pipeline, "pipeline"),
-            stage=require_text(stage, "stage"),
+        return open_ticket(
+            tx,
+            conv,
+            by,
+            title=title,
+            pipeline=pipeline,
+            stage=stage,
             priority=priority,
-            owner_id=agent_ref(tx, owner).id if owner else None,
-            created_at=tx.now,
-        )
-        tx.stamp(ticket)
-        if conv:
-            conv.ticket_id = ticket.id
-            activity(tx, conv, f"{by.name} created ticket #{ticket.number}", by)
-        return ticket.id
+            owner=owner,
+            id=id,
+        ).id
+
+
+def open_ticket(
+    tx: Tx,
+    conv: Conversation | None,
+    by: Agent | None,
+    *,
+    title: str | None = None,
+    pipeline: str | None = None,
+    stage: str | None = None,
+    priority: str = "normal",
+    owner: str | None = None,
+    id: str | None = None,
+) -> Ticket:
+    """Create a ticket inside `tx`, linked to `conv` when given. `by` None: Unibox itself
+    (e.g. a form submission). No pipeline or stage: the defaults (Support, New)."""
+    require_choice(priority, TICKET_PRIORITIES, "priority")
+    if conv and conv.ticket_id:
+        linked = tx.get(Ticket, conv.ticket_id, "ticket")
+        raise InvalidRequest(f"this conversation already has ticket #{linked.number}")
+    title = title or (conv.subject or conv.preview if conv else "")
+    ticket = Ticket(
+        id=id or new_id(tx.now),
+        number=tx.next_number("ticket"),
+        title=require_text(title, "ticket title"),
+        pipeline=require_text(pipeline or DEFAULT_PIPELINE, "pipeline"),
+        stage=require_text(stage or DEFAULT_STAGE, "stage"),
+        priority=priority,
+        owner_id=agent_ref(tx, owner).id if owner else None,
+        created_at=tx.now,
+    )
+    tx.stamp(ticket)
+    if conv:
+        conv.ticket_id = ticket.id
+        activity(tx, conv, f"{who(by)} created ticket #{ticket.number}", by)
+    return ticket
 
 
 def update_ticket(

@@ -1,0 +1,49 @@
+"""An outgoing message as the core hands it to a channel adapter: the same for every kind.
+
+Kept apart from outbox.py (which needs the ORM) so channel adapters and their worker
+processes can import it for nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+
+@dataclass
+class OutboxItem:
+    """One outgoing message, the same for every channel kind (core/outbox.py fills it).
+
+    `recipient` is the contact's identity of the kind this channel answers
+    (kinds.REPLY_IDENTITY): an e-mail address, a PSID, a WhatsApp number, a visitor id.
+    `thread` lists the provider ids of the conversation's earlier messages on channels of
+    this kind, oldest first, as (kind, external_id) with kind "incoming" or "outgoing":
+    e-mail threads on them,
+    Messenger and WhatsApp can quote the last one. `conversation_meta` is what the channel
+    stored on the conversation when the customer wrote (e-mail: the CC list); only the
+    channel's own adapter reads it."""
+
+    entry_id: str
+    message_id: str
+    channel_id: str
+    channel_kind: str
+    conversation_id: str
+    attempts: int
+    body: str
+    body_html: str | None
+    subject: str
+    recipient: str | None
+    recipient_name: str
+    author_name: str
+    created_at: datetime
+    external_id: str | None
+    handed_over: bool = False  # an earlier try reached the point of no return
+    thread: list[tuple[str, str]] = field(default_factory=list)
+    conversation_meta: dict[str, Any] = field(default_factory=dict)
+    attachments: list[tuple[str, str, bytes]] = field(default_factory=list)
+
+    @property
+    def idempotency_key(self) -> str:
+        """Stable across every try of this message: our message id."""
+        return self.message_id
