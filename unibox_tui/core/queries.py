@@ -273,6 +273,12 @@ def index_of(conn: Connection, v: View, row: ConversationRow) -> int:
     )
 
 
+def contains(conn: Connection, v: View, conversation_id: str) -> bool:
+    """Whether a conversation is in a view (one primary-key lookup)."""
+    sql = f"SELECT 1 FROM conversation c WHERE c.id = ? AND ({v.where})"
+    return conn.exec_driver_sql(sql, (conversation_id, *v.params)).first() is not None
+
+
 # ---------------------------------------------------------------------------------- thread
 
 

@@ -39,6 +39,7 @@ from . import attachments, snooze
 from .forms import ContactForm, ContactScreen, TicketForm, TicketScreen
 from .pickers import Choice, PickerScreen, PromptScreen
 from .search import SearchResult, SearchScreen
+from .undo import describe
 
 if TYPE_CHECKING:
     from ..app import UniboxApp
@@ -232,13 +233,60 @@ class InboxScreen(Screen[None]):
         self.open_conversation(event.row.id)
 
     def open_conversation(self, conversation_id: str) -> None:
-        """Show a conversation in the thread pane, mark it read and focus the thread."""
+        """Show a conversation in the thread pane, mark it read and focus the thread. The
+        list cursor goes to it first, so what the list shows and what the keys act on is
+        the conversation on screen."""
+        if not self.reveal(conversation_id):
+            try:
+                row = queries.conversation(self.uapp.ws, conversation_id)
+            except UniboxError as e:
+                self.notify(str(e), severity="error", markup=False)
+                return
+            self.notify(
+                f"In none of your lists: keys act on {describe(row)}.", markup=False, timeout=4
+            )
         self.show_thread(conversation_id)
         row = self.thread_row
         if row is not None and row.unread:
             self.run_command(commands.mark_read, row.id, now=self.uapp.now())
         self.add_class("-reading")
         self.thread.focus()
+
+    def reveal(self, conversation_id: str) -> bool:
+        """Put the list cursor on a conversation opened from elsewhere (search, a
+        notification, a contact's history): in the current view, else the same view without
+        its filter, else the first view that holds it. False when no view does."""
+        selected = self.conv_list.selected
+        if selected is not None and selected.id == conversation_id:
+            return True
+        try:
+            row = queries.conversation(self.uapp.ws, conversation_id)
+        except UniboxError:
+            return False
+        here = self.current_view()
+        entries = self.views.entries
+        if self.entry is not None:
+            entries = [self.entry, *(e for e in entries if e.key != self.entry.key)]
+        with self.uapp.ws.read() as conn:
+            if here is not None and queries.contains(conn, here, conversation_id):
+                entry, view = self.entry, here
+            else:
+                entry = next(
+                    (e for e in entries if queries.contains(conn, e.view, conversation_id)),
+                    None,
+                )
+                if entry is None:
+                    return False
+                view = entry.view
+            index = queries.index_of(conn, view, row)
+        if view is not here and entry is not None:
+            self.filter = None
+            self.views.show_current(entry.key)
+            self.show_entry(entry)
+        if index >= self.conv_list.total:  # the count is on its way from a worker
+            self.conv_list.set_total(index + 1)
+        self.conv_list.move_to(index)
+        return True
 
     def show_thread(
         self,
@@ -295,10 +343,9 @@ class InboxScreen(Screen[None]):
         header.show(text)
 
     def target(self) -> ConversationRow | None:
-        """The conversation an action is about: the list's row while the list (or views)
-        has focus, else the one in the thread."""
-        if isinstance(self.focused, (ConversationList, ViewsPane)):
-            return self.conv_list.selected
+        """The conversation an action is about: the one the thread shows, whichever pane
+        has focus. The thread follows the list cursor, and a conversation opened from
+        elsewhere moves the cursor to it (`reveal`), so this is also the list's row."""
         return self.thread_row or self.conv_list.selected
 
     # ------------------------------------------------------------------ commands
@@ -314,9 +361,10 @@ class InboxScreen(Screen[None]):
         self.uapp.poll_changes()
         return result
 
-    def _need(self) -> tuple[ConversationRow, str] | None:
-        """The target conversation and who acts, or None (with a reason shown)."""
-        row = self.target()
+    def _need(self, row: ConversationRow | None = None) -> tuple[ConversationRow, str] | None:
+        """The conversation (`row`, else the target) and who acts, or None (with a reason
+        shown). A dialog passes the row it was opened for: the list may move under it."""
+        row = row or self.target()
         if row is None:
             self.notify("No conversation selected.", severity="warning", markup=False)
             return None
@@ -329,9 +377,16 @@ class InboxScreen(Screen[None]):
             return None
         return row, self.uapp.me_id
 
-    def _triage(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
-        """Run a triage command on the target, then go to the next conversation."""
-        need = self._need()
+    def _triage(
+        self,
+        fn: Callable[..., Any],
+        *args: Any,
+        on: ConversationRow | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """Run a triage command on `on` (else the target), then go to the next
+        conversation."""
+        need = self._need(on)
         if need is None:
             return
         row, me = need
@@ -391,27 +446,29 @@ class InboxScreen(Screen[None]):
         subject = row.subject or row.preview
         self.app.push_screen(
             PickerScreen(f"Assign: {subject[:50]}", choices, id="assign-picker"),
-            self._assign_chosen,
+            lambda value: self._assign_chosen(row, value),
         )
 
-    def _assign_chosen(self, value: tuple[str, str | None] | None) -> None:
+    def _assign_chosen(self, row: ConversationRow, value: tuple[str, str | None] | None) -> None:
         if value is None:
             return
         kind, ref = value
         if kind == "team":
-            self._triage(commands.assign_team, ref)
+            self._triage(commands.assign_team, ref, on=row)
         else:
-            self._triage(commands.assign, ref)
+            self._triage(commands.assign, ref, on=row)
 
     def action_snooze(self) -> None:
-        if self._need() is None:
+        need = self._need()
+        if need is None:
             return
+        row = need[0]
         self.app.push_screen(
             PickerScreen("Snooze until…", snooze.choices(self.uapp.now()), id="snooze-picker"),
-            self._snooze_chosen,
+            lambda value: self._snooze_chosen(row, value),
         )
 
-    def _snooze_chosen(self, value: datetime | str | None) -> None:
+    def _snooze_chosen(self, row: ConversationRow, value: datetime | str | None) -> None:
         if value == snooze.CUSTOM:
             now = self.uapp.now()
             self.app.push_screen(
@@ -419,10 +476,12 @@ class InboxScreen(Screen[None]):
                     "Snooze until (3h, 2d, 1w, fri, 14:30, 2026-12-01 09:00)",
                     check=snooze.check(now),
                 ),
-                lambda text: self._snooze_chosen(snooze.parse_when(text, now) if text else None),
+                lambda text: self._snooze_chosen(
+                    row, snooze.parse_when(text, now) if text else None
+                ),
             )
         elif isinstance(value, datetime):
-            self._triage(commands.snooze, value)
+            self._triage(commands.snooze, value, on=row)
 
     def action_move(self) -> None:
         need = self._need()
@@ -437,11 +496,13 @@ class InboxScreen(Screen[None]):
         if not choices:
             self.notify("There is no other inbox to move to.", markup=False)
             return
-        self.app.push_screen(PickerScreen("Move to inbox…", choices), self._move_chosen)
+        self.app.push_screen(
+            PickerScreen("Move to inbox…", choices), lambda inbox: self._move_chosen(row, inbox)
+        )
 
-    def _move_chosen(self, inbox: str | None) -> None:
+    def _move_chosen(self, row: ConversationRow, inbox: str | None) -> None:
         if inbox:
-            self._triage(commands.move_inbox, inbox)
+            self._triage(commands.move_inbox, inbox, on=row)
 
     def action_ticket(self) -> None:
         need = self._need()
