@@ -10,6 +10,7 @@ them arrive). `poll_changes` also runs right after each command.
 from __future__ import annotations
 
 import random
+import time
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from functools import partial
@@ -34,6 +35,7 @@ from .screens.inbox import InboxScreen
 from .screens.notifications import NotificationsScreen
 
 POLL_SECONDS = 0.5
+QUIT_CONFIRM_SECONDS = 5.0  # a second quit key within this quits despite unsent drafts
 SIMULATE_SECONDS = (2.0, 5.0)  # a new customer message every few seconds in `unibox demo`
 TOAST_TITLES = {
     "assigned": "Assigned to you",
@@ -99,6 +101,7 @@ class UniboxApp(App[None]):
         self.collector = IdleCollector()
         self._warmed = False
         self.simulate_every = SIMULATE_SECONDS
+        self._quit_asked: float | None = None
 
     @property
     def me_id(self) -> str | None:
@@ -253,6 +256,25 @@ class UniboxApp(App[None]):
             self.call_from_thread(self._schedule_simulation)
 
     # ------------------------------------------------------------------ app actions
+
+    async def action_quit(self) -> None:
+        """Quit (`q`, `ctrl+q`); with unsent drafts, only when asked twice. The drafts are
+        kept in the workspace either way: this says they are there."""
+        inbox = next((s for s in self.screen_stack if isinstance(s, InboxScreen)), None)
+        count = inbox.unsent_drafts() if inbox is not None else 0
+        asked, now = self._quit_asked, time.monotonic()
+        if count and (asked is None or now - asked > QUIT_CONFIRM_SECONDS):
+            self._quit_asked = now
+            drafts = f"{count} unsent draft{'s' if count != 1 else ''}"
+            self.notify(
+                f"You have {drafts} (kept for next time). Press q or ctrl+q again to quit.",
+                title="Quit?",
+                severity="warning",
+                markup=False,
+                timeout=QUIT_CONFIRM_SECONDS,
+            )
+            return
+        self.exit()
 
     def action_help(self) -> None:
         scopes: tuple[str, ...] = getattr(self.screen, "HELP_SCOPES", (actions.APP,))

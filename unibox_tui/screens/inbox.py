@@ -36,6 +36,7 @@ from ..widgets.safe_text import safe_line
 from ..widgets.thread_view import ThreadView, size_label
 from ..widgets.views_pane import ViewEntry, ViewsPane
 from . import attachments, snooze
+from .drafts import DraftStore
 from .forms import ContactForm, ContactScreen, TicketForm, TicketScreen
 from .pickers import Choice, PickerScreen, PromptScreen
 from .search import SearchResult, SearchScreen
@@ -90,7 +91,7 @@ class InboxScreen(Screen[None]):
         self.entry: ViewEntry | None = None
         self.filter: str | None = None
         self.thread_row: ConversationRow | None = None
-        self.drafts: dict[str, Draft] = {}
+        self.drafts: DraftStore | None = None  # on mount: it reads the workspace
         self.search: SearchResult | None = None
         # Messages of recently shown or prefetched threads; dropped on any change.
         self._threads: OrderedDict[str, list[queries.MessageRow]] = OrderedDict()
@@ -124,6 +125,11 @@ class InboxScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
+        app = self.uapp
+        self.drafts = DraftStore(
+            app.ws, app.me_id, app.now, lambda text: self.notify(text, severity="error")
+        )
+        self.conv_list.drafts = self.drafts.ids()
         self.conv_list.on_cursor = self._row_highlighted
         self.views.set_entries(view_entries(self.uapp), DEFAULT_VIEW)
         if not self.uapp.ws_has_conversations():
@@ -314,7 +320,7 @@ class InboxScreen(Screen[None]):
         self.thread.show(row, messages, keep=keep and old == conversation_id)
         self._update_thread_header()
         if old != conversation_id:
-            draft = self.drafts.get(conversation_id or "")
+            draft = self.drafts.get(conversation_id or "") if self.drafts else None
             if draft is not None and row is not None:
                 self._open_composer(draft, focus=False)
             else:
@@ -581,7 +587,7 @@ class InboxScreen(Screen[None]):
         if self.thread_row is None or self.thread_row.id != row.id:
             self.show_thread(row.id)
         self.add_class("-reading")
-        draft = self.drafts.get(row.id) or Draft(mode, "")
+        draft = (self.drafts.get(row.id) if self.drafts else None) or Draft(mode, "")
         if self.composer.is_open and self.thread_row and self.thread_row.id == row.id:
             draft = self.composer.draft()
         draft.mode = mode
@@ -599,23 +605,29 @@ class InboxScreen(Screen[None]):
         )
 
     def _stash_draft(self, conversation_id: str) -> None:
-        draft = self.composer.draft() if self.composer.is_open else None
-        if draft is not None and draft.text.strip():
-            self.drafts[conversation_id] = draft
-        elif draft is not None:
-            self.drafts.pop(conversation_id, None)
+        if self.composer.is_open:
+            self._keep_draft(conversation_id, self.composer.draft())
         self.composer.clear()
+
+    def _keep_draft(self, conversation_id: str, draft: Draft) -> None:
+        if self.drafts is not None:
+            self.drafts.keep(conversation_id, draft)
+            self.conv_list.set_drafts(self.drafts.ids())
+
+    def unsent_drafts(self) -> int:
+        """Keep what the editor holds, then count the agent's unsent drafts (for quit)."""
+        if self.thread_row is not None and self.composer.is_open:
+            self._keep_draft(self.thread_row.id, self.composer.draft())
+        return len(self.drafts) if self.drafts is not None else 0
 
     @on(Composer.Closed)
     def _composer_closed(self) -> None:
         row = self.thread_row
         if row is not None:
             draft = self.composer.draft()
+            self._keep_draft(row.id, draft)
             if draft.text.strip():
-                self.drafts[row.id] = draft
                 self.notify("Draft kept.", markup=False, timeout=2)
-            else:
-                self.drafts.pop(row.id, None)
         self.thread.focus()
 
     @on(Composer.Send)
@@ -652,7 +664,9 @@ class InboxScreen(Screen[None]):
             if result is FAILED:
                 return
             self.notify("Reply queued.", markup=False, timeout=2)
-        self.drafts.pop(row.id, None)
+        if self.drafts is not None:
+            self.drafts.sent(row.id)
+            self.conv_list.set_drafts(self.drafts.ids())
         self.composer.clear()
         self.composer.close()
         self.thread.focus()

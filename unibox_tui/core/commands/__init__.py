@@ -35,6 +35,7 @@ _WHERE = {
         "snooze",
         "wake_due",
     ),
+    "drafts": ("clear_draft", "save_draft"),
     "incoming": (
         "Incoming",
         "IncomingAttachment",
@@ -99,6 +100,7 @@ if TYPE_CHECKING:  # for type checkers and editors: the same names, eagerly
         snooze,
         wake_due,
     )
+    from .drafts import clear_draft, save_draft
     from .incoming import (
         Incoming,
         IncomingAttachment,

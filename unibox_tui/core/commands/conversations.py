@@ -32,6 +32,7 @@ from ._base import (
     team_ref,
 )
 from .contacts import identities_of
+from .drafts import drop_draft
 
 
 @dataclass
@@ -82,6 +83,7 @@ def reply(
             return id
         conv, author = acting_on(tx, conversation_id, actor)
         channel = _reply_channel(tx, conv, via_channel_id)
+        drop_draft(tx, conv.id, author.id)
         wanted = REPLY_IDENTITY[channel.kind]
         if not any(i.kind == wanted for i in identities_of(tx, conv.contact_id)):
             raise InvalidRequest(
@@ -139,6 +141,7 @@ def comment(
         if id and tx.find(Message, id=id):
             return CommentResult(id)
         conv, author = acting_on(tx, conversation_id, actor)
+        drop_draft(tx, conv.id, author.id)
         message = Message(
             id=id or new_id(tx.now),
             conversation_id=conv.id,
