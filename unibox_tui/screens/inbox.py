@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
@@ -40,7 +40,7 @@ from .drafts import DraftStore
 from .forms import ContactForm, ContactScreen, TicketForm, TicketScreen
 from .pickers import Choice, PickerScreen, PromptScreen
 from .search import SearchResult, SearchScreen
-from .undo import describe
+from .undo import Undo, change_text, describe, restore
 
 if TYPE_CHECKING:
     from ..app import UniboxApp
@@ -93,6 +93,7 @@ class InboxScreen(Screen[None]):
         self.thread_row: ConversationRow | None = None
         self.drafts: DraftStore | None = None  # on mount: it reads the workspace
         self.search: SearchResult | None = None
+        self.undo: Undo | None = None  # what ctrl+z takes back, while it may
         # Messages of recently shown or prefetched threads; dropped on any change.
         self._threads: OrderedDict[str, list[queries.MessageRow]] = OrderedDict()
 
@@ -258,10 +259,11 @@ class InboxScreen(Screen[None]):
         self.add_class("-reading")
         self.thread.focus()
 
-    def reveal(self, conversation_id: str) -> bool:
+    def reveal(self, conversation_id: str, *, switch: bool = True) -> bool:
         """Put the list cursor on a conversation opened from elsewhere (search, a
-        notification, a contact's history): in the current view, else the same view without
-        its filter, else the first view that holds it. False when no view does."""
+        notification, a contact's history): in the current view, else (`switch`) the same
+        view without its filter, else the first view that holds it. False when no view
+        does."""
         selected = self.conv_list.selected
         if selected is not None and selected.id == conversation_id:
             return True
@@ -276,6 +278,8 @@ class InboxScreen(Screen[None]):
         with self.uapp.ws.read() as conn:
             if here is not None and queries.contains(conn, here, conversation_id):
                 entry, view = self.entry, here
+            elif not switch:
+                return False
             else:
                 entry = next(
                     (e for e in entries if queries.contains(conn, e.view, conversation_id)),
@@ -388,17 +392,30 @@ class InboxScreen(Screen[None]):
         fn: Callable[..., Any],
         *args: Any,
         on: ConversationRow | None = None,
+        advance: bool = True,
+        as_actor: bool = True,
         **kwargs: Any,
     ) -> None:
-        """Run a triage command on `on` (else the target), then go to the next
-        conversation."""
+        """Run a one-key decision on `on` (else the target). A toast names the conversation
+        and the change, and `ctrl+z` takes it back for a few seconds (screens/undo.py).
+        Triage (`advance`) then goes to the next conversation."""
         need = self._need(on)
         if need is None:
             return
         row, me = need
         from_list = self.conv_list.selected is not None and self.conv_list.selected.id == row.id
-        result = self.run_command(fn, row.id, *args, actor=me, now=self.uapp.now(), **kwargs)
-        if result is FAILED or not from_list:
+        try:
+            before = queries.conversation(self.uapp.ws, row.id)
+        except UniboxError as e:
+            self.notify(str(e), severity="error", markup=False)
+            return
+        if as_actor:
+            kwargs["actor"] = me
+        result = self.run_command(fn, row.id, *args, now=self.uapp.now(), **kwargs)
+        if result is FAILED:
+            return
+        self._decided(before, me)
+        if not advance or not from_list:
             return
         # The row left the view (the next one slid under the cursor) or it is still here:
         # then step past it. Either way the cursor lands on the next conversation.
@@ -406,13 +423,50 @@ class InboxScreen(Screen[None]):
         if selected is not None and selected.id == row.id:
             self.conv_list.move_to(self.conv_list.cursor + 1)
 
+    def _decided(self, before: ConversationRow, me: str) -> None:
+        """Say what a decision changed and keep how to take it back."""
+        ws, now = self.uapp.ws, self.uapp.now()
+        after = queries.conversation(ws, before.id)
+        change = change_text(before, after)
+        if not change:
+            self.notify(f"{describe(before)}: nothing to change.", markup=False, timeout=3)
+            return
+        what = f"{describe(before)} {change}"
+        window = self.uapp.config.undo_seconds
+        if window <= 0:
+            self.notify(f"{what}.", markup=False, timeout=4)
+            return
+        self.undo = Undo(
+            before.id,
+            what,
+            now + timedelta(seconds=window),
+            lambda: restore(ws, before, after, actor=me, now=self.uapp.now()),
+        )
+        key = actions.keys_for(actions.SPECS["undo"], self.uapp.config.keymap).split(",")[0]
+        self.notify(f"{what}. {key} undoes it.", markup=False, timeout=max(window, 2))
+
+    def action_undo(self) -> None:
+        """Take back the last decision (or unsend the last reply) while its window lasts."""
+        undo, now = self.undo, self.uapp.now()
+        self.undo = None
+        if undo is None or not undo.live(now):
+            self.notify("Nothing to undo.", markup=False, timeout=2)
+            return
+        try:
+            undo.revert()
+        except UniboxError as e:
+            self.uapp.poll_changes()
+            self.notify(f"Cannot undo: {e}", severity="error", markup=False)
+            return
+        self.uapp.poll_changes()
+        self.reveal(undo.conversation_id, switch=False)
+        self.notify(f"Undone: {undo.what}.", markup=False, timeout=3)
+
     def action_close(self) -> None:
         self._triage(commands.close)
 
     def action_reopen(self) -> None:
-        need = self._need()
-        if need:
-            self.run_command(commands.reopen, need[0].id, actor=need[1], now=self.uapp.now())
+        self._triage(commands.reopen, advance=False)
 
     def action_assign_me(self) -> None:
         if self.uapp.me_id:
@@ -422,8 +476,12 @@ class InboxScreen(Screen[None]):
 
     def action_toggle_unread(self) -> None:
         row = self.target()
-        if row is not None:
+        if row is None:
+            return
+        if not self.uapp.me_id:  # read marks need no agent; undo does (it may reassign)
             self.run_command(commands.mark_read, row.id, row.unread, now=self.uapp.now())
+            return
+        self._triage(commands.mark_read, row.unread, on=row, advance=False, as_actor=False)
 
     def action_assign(self) -> None:
         need = self._need()

@@ -1,11 +1,23 @@
-"""What a one-key decision did, said in a toast, and how to take it back.
+"""What a one-key decision did, said in a toast, and how to take it back (`ctrl+z`).
 
-`describe` names a conversation the way toasts do: its subject (else preview, else contact),
-cleaned and shortened, in quotes. Toast text quotes customers, so it is shown without markup.
+A decision (close, reopen, assign, assign to me, move, snooze, unread) is recorded as the
+conversation before and after it. The toast names the conversation and the change; within
+the undo window `restore` runs the inverse core commands for just the fields that decision
+changed (move back, previous assignee, reopen or close again, snooze until the old time,
+read state). Only the latest decision can be undone, and only for a few seconds: after that
+the conversation may have moved on, and an old undo would surprise.
+
+Toast text quotes customers (subjects), so it is cleaned here and shown without markup.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from ..core import commands
+from ..core.db import Workspace
 from ..core.queries import ConversationRow
 from ..core.text import one_line
 
@@ -16,3 +28,71 @@ def describe(row: ConversationRow) -> str:
     """“Order #1042 hasn't arrived”: a conversation as a toast names it."""
     name = row.subject or row.preview or row.contact_name or "(no subject)"
     return f"“{one_line(name, SUBJECT_CELLS)}”"
+
+
+def _when(value: datetime | None) -> str:
+    return f"{value.astimezone():%a %d %b %H:%M}" if value else "later"
+
+
+def change_text(before: ConversationRow, after: ConversationRow) -> str:
+    """What changed, in words: "closed", "assigned to @bo", "moved to Sales", ..."""
+    parts = []
+    if after.inbox_id != before.inbox_id:
+        parts.append(f"moved to {one_line(after.inbox, 40)}")
+    if after.status != before.status or after.snoozed_until != before.snoozed_until:
+        parts.append(
+            {"closed": "closed", "open": "reopened"}.get(
+                after.status, f"snoozed until {_when(after.snoozed_until)}"
+            )
+        )
+    if after.assignee_id != before.assignee_id:
+        parts.append(f"assigned to @{after.assignee}" if after.assignee else "unassigned")
+    if after.team != before.team:
+        team = one_line(after.team or "", 40)
+        parts.append(f"assigned to team {team}" if after.team else "team removed")
+    if after.unread != before.unread:
+        parts.append("marked unread" if after.unread else "marked read")
+    return ", ".join(parts)
+
+
+def restore(
+    ws: Workspace,
+    before: ConversationRow,
+    after: ConversationRow,
+    *,
+    actor: str,
+    now: datetime,
+) -> None:
+    """Put back what one decision changed, through the inverse commands. Inbox first (a
+    move may have unassigned someone without access there), then assignee, team, status,
+    read state."""
+    cid = before.id
+    if after.inbox_id != before.inbox_id:
+        commands.move_inbox(ws, cid, before.inbox_id, actor=actor, now=now)
+    if after.assignee_id != before.assignee_id:
+        commands.assign(ws, cid, before.assignee_id, actor=actor, now=now)
+    if after.team != before.team:
+        commands.assign_team(ws, cid, before.team, actor=actor, now=now)
+    if after.status != before.status or after.snoozed_until != before.snoozed_until:
+        until = before.snoozed_until
+        if before.status == "closed":
+            commands.close(ws, cid, actor=actor, now=now)
+        elif before.status == "snoozed" and until is not None and until > now:
+            commands.snooze(ws, cid, until, actor=actor, now=now)
+        else:  # open, or a snooze that has ended meanwhile
+            commands.reopen(ws, cid, actor=actor, now=now)
+    if after.unread != before.unread:
+        commands.mark_read(ws, cid, not before.unread, now=now)
+
+
+@dataclass
+class Undo:
+    """The one thing `ctrl+z` takes back, until `expires`."""
+
+    conversation_id: str
+    what: str  # "“Order #1042…” closed": for the toast that says it was undone
+    expires: datetime
+    revert: Callable[[], object]  # raises UniboxError when it can no longer be undone
+
+    def live(self, now: datetime) -> bool:
+        return now <= self.expires
