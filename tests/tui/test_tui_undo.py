@@ -13,6 +13,12 @@ def conv(demo, name: str) -> queries.ConversationRow:
     return queries.conversation(demo.ws, demo.conv[name])
 
 
+def due_ids(demo, when) -> list[str]:
+    from unibox_tui.core import outbox
+
+    return [i.message_id for i in outbox.due(demo.ws, when)]
+
+
 def toasts(app) -> list[str]:
     return [n.message for n in app._notifications]
 
@@ -119,3 +125,60 @@ async def test_undo_window_from_the_config(make_app, demo, config) -> None:
         await settle(pilot)
         assert conv(demo, "chat").status == "closed"
         assert "“Hello? Is anyone there?” closed." in toasts(app)
+
+
+async def test_a_sent_reply_can_be_unsent_into_the_editor(make_app, demo) -> None:
+    from unibox_tui.core import outbox
+
+    app = make_app()
+    async with app.run_test(size=(160, 48), notifications=True) as pilot:
+        await settle(pilot)
+        screen = app.screen
+        await pilot.press("r", *"on my way", "ctrl+s")
+        await settle(pilot)
+        sent = queries.thread(demo.ws, demo.conv["chat"])[-1]
+        assert (sent.kind, sent.body) == ("outgoing", "on my way")
+        assert any("leaves in 5 s. ctrl+z unsends it." in t for t in toasts(app))
+        # Held: an engine finds nothing due until the delay has passed.
+        assert sent.id not in due_ids(demo, NOW)
+        assert sent.id in due_ids(demo, NOW + timedelta(seconds=5))
+        await pilot.press("ctrl+z")
+        await settle(pilot)
+        assert [m for m in queries.thread(demo.ws, demo.conv["chat"]) if m.kind == "outgoing"] == []
+        assert outbox.pending_count(demo.ws) == 1  # the fixture's own reply on the mail
+        assert screen.composer.is_open and screen.composer.editor.text == "on my way"
+        assert app.focused is screen.composer.editor
+        assert queries.conversation(demo.ws, demo.conv["chat"]).waiting
+
+
+async def test_unsend_is_refused_once_the_engine_took_the_reply(make_app, demo) -> None:
+    from unibox_tui.core import outbox
+
+    app = make_app()
+    async with app.run_test(size=(160, 48), notifications=True) as pilot:
+        await settle(pilot)
+        await pilot.press("r", *"on my way", "ctrl+s")
+        await settle(pilot)
+        [item] = [
+            i
+            for i in outbox.due(demo.ws, NOW + timedelta(seconds=5))
+            if i.conversation_id == demo.conv["chat"]
+        ]
+        assert outbox.claim(demo.ws, item.entry_id, NOW + timedelta(seconds=5))
+        await pilot.press("ctrl+z")
+        await settle(pilot)
+        assert queries.thread(demo.ws, demo.conv["chat"])[-1].id == item.message_id
+        assert any("Cannot undo: the reply is already on its way" in t for t in toasts(app))
+
+
+async def test_undo_send_delay_from_the_config(make_app, demo, config) -> None:
+    from unibox_tui.core import outbox
+
+    config.undo_send_seconds = 0
+    app = make_app()
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        await pilot.press("r", *"now", "ctrl+s")
+        await settle(pilot)
+        due = [i.conversation_id for i in outbox.due(demo.ws, NOW)]
+        assert demo.conv["chat"] in due

@@ -61,6 +61,10 @@ class DraftStore:
                 via_channel_id=kept.via_channel_id,
             )
 
+    def restored(self, conversation_id: str, draft: Draft) -> None:
+        """A command already kept this draft in the workspace (an unsent reply)."""
+        self._drafts[conversation_id] = replace(draft)
+
     def sent(self, conversation_id: str) -> None:
         """The reply or comment went out (its command cleared the stored draft)."""
         self._drafts.pop(conversation_id, None)

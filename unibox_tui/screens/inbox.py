@@ -461,6 +461,10 @@ class InboxScreen(Screen[None]):
         self.uapp.poll_changes()
         self.reveal(undo.conversation_id, switch=False)
         self.notify(f"Undone: {undo.what}.", markup=False, timeout=3)
+        row = self.thread_row
+        if undo.edit_again and row is not None and row.id == undo.conversation_id:
+            self.add_class("-reading")
+            self._start_editor("reply")
 
     def action_close(self) -> None:
         self._triage(commands.close)
@@ -711,23 +715,52 @@ class InboxScreen(Screen[None]):
                     markup=False,
                 )
         else:
+            hold = self.uapp.config.undo_send_seconds
             result = self.run_command(
                 commands.reply,
                 row.id,
                 draft.text,
                 actor=me,
                 via_channel_id=draft.via_channel_id,
+                hold_seconds=hold,
                 now=now,
             )
             if result is FAILED:
                 return
-            self.notify("Reply queued.", markup=False, timeout=2)
+            self._sent(row, me, result, draft, hold)
         if self.drafts is not None:
             self.drafts.sent(row.id)
             self.conv_list.set_drafts(self.drafts.ids())
         self.composer.clear()
         self.composer.close()
         self.thread.focus()
+
+    def _sent(
+        self, row: ConversationRow, me: str, message_id: str, draft: Draft, hold: float
+    ) -> None:
+        """A reply is queued; while the outbox holds it, ctrl+z takes it back into the
+        editor (commands.unsend, refused once an engine has claimed it)."""
+        if hold <= 0:
+            self.notify("Reply queued.", markup=False, timeout=2)
+            return
+        ws = self.uapp.ws
+
+        def revert() -> None:
+            text = commands.unsend(ws, message_id, actor=me, now=self.uapp.now())
+            if self.drafts is not None:
+                self.drafts.restored(row.id, Draft("reply", text, draft.via_channel_id))
+                self.conv_list.set_drafts(self.drafts.ids())
+
+        what = f"reply to {describe(row)}"
+        self.undo = Undo(
+            row.id, what, self.uapp.now() + timedelta(seconds=hold), revert, edit_again=True
+        )
+        key = actions.keys_for(actions.SPECS["undo"], self.uapp.config.keymap).split(",")[0]
+        self.notify(
+            f"Reply to {describe(row)} leaves in {hold:g} s. {key} unsends it.",
+            markup=False,
+            timeout=max(hold, 2),
+        )
 
     @on(Composer.Snippet)
     def _snippet(self) -> None:

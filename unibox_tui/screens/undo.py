@@ -1,4 +1,5 @@
-"""What a one-key decision did, said in a toast, and how to take it back (`ctrl+z`).
+"""What a one-key decision did, said in a toast, and how to take it back (`ctrl+z`). The same
+key unsends a reply while the outbox still holds it (`[compose] undo_send_seconds`).
 
 A decision (close, reopen, assign, assign to me, move, snooze, unread) is recorded as the
 conversation before and after it. The toast names the conversation and the change; within
@@ -93,6 +94,7 @@ class Undo:
     what: str  # "“Order #1042…” closed": for the toast that says it was undone
     expires: datetime
     revert: Callable[[], object]  # raises UniboxError when it can no longer be undone
+    edit_again: bool = False  # an unsent reply: open the editor on its text
 
     def live(self, now: datetime) -> bool:
         return now <= self.expires

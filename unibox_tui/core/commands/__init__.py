@@ -33,6 +33,7 @@ _WHERE = {
         "reopen",
         "reply",
         "snooze",
+        "unsend",
         "wake_due",
     ),
     "drafts": ("clear_draft", "save_draft"),
@@ -98,6 +99,7 @@ if TYPE_CHECKING:  # for type checkers and editors: the same names, eagerly
         reopen,
         reply,
         snooze,
+        unsend,
         wake_due,
     )
     from .drafts import clear_draft, save_draft

@@ -35,14 +35,21 @@ def save_draft(
         return clear_draft(ws, conversation_id, actor=actor, now=now)
     with ws.write(now) as tx:
         conv, agent = acting_on(tx, conversation_id, actor)
-        draft = tx.find(Draft, agent_id=agent.id, conversation_id=conv.id)
-        if draft is None:
-            draft = Draft(id=new_id(tx.now), agent_id=agent.id, conversation_id=conv.id)
-        elif (draft.text, draft.mode, draft.via_channel_id) == (text, mode, via_channel_id):
-            return False
-        draft.text, draft.mode, draft.via_channel_id = text, mode, via_channel_id
-        tx.stamp(draft)
-        return True
+        return put_draft(tx, conv.id, agent.id, text, mode, via_channel_id)
+
+
+def put_draft(
+    tx: Tx, conversation_id: str, agent_id: str, text: str, mode: str, via: str | None
+) -> bool:
+    """Within a command: keep the agent's draft (e.g. an unsent reply's text)."""
+    draft = tx.find(Draft, agent_id=agent_id, conversation_id=conversation_id)
+    if draft is None:
+        draft = Draft(id=new_id(tx.now), agent_id=agent_id, conversation_id=conversation_id)
+    elif (draft.text, draft.mode, draft.via_channel_id) == (text, mode, via):
+        return False
+    draft.text, draft.mode, draft.via_channel_id = text, mode, via
+    tx.stamp(draft)
+    return True
 
 
 def clear_draft(
