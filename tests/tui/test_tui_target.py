@@ -157,3 +157,20 @@ async def test_a_picker_acts_on_the_conversation_it_was_opened_for(make_app, dem
         await settle(pilot)
         assert conv(demo, "chat").inbox == "Sales"
         assert conv(demo, "messenger").inbox == "Support"
+
+
+async def test_an_inbox_view_is_titled_with_the_inbox_name(make_app, demo, text_of) -> None:
+    app = make_app()
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        await pilot.press("1")  # the Sales inbox
+        await settle(pilot)
+        screen = app.screen
+        assert screen.current_view().label == "Sales"
+        header = screen.list_header.text.plain
+        assert header.startswith("Sales") and "019" not in header
+        inbox_id = next(i.id for i in queries.inboxes(demo.ws) if i.name == "Sales")
+        assert inbox_id not in text_of(app)
+        await pilot.press("f", *"unread", "enter")  # a filter keeps the name
+        await settle(pilot)
+        assert screen.current_view().label.startswith("Sales · ")

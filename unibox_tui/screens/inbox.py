@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -52,8 +53,15 @@ THREAD_CACHE = 8  # threads kept between changes (the ones around the cursor)
 
 def view_entries(app: UniboxApp) -> list[ViewEntry]:
     """Each inbox the agent may see, then the fixed views, then one per channel kind."""
+    # The view is titled with the inbox's name (queries.view without the workspace knows
+    # only the id, and the list header showed it).
     entries = [
-        ViewEntry(f"inbox:{inbox.id}", inbox.name, queries.view(f"inbox:{inbox.id}"), "Inboxes")
+        ViewEntry(
+            f"inbox:{inbox.id}",
+            inbox.name,
+            replace(queries.view(f"inbox:{inbox.id}"), label=inbox.name),
+            "Inboxes",
+        )
         for inbox in queries.visible_inboxes(app.ws, app.me_id)
     ]
     for key in ("mine", "unassigned", "open", "snoozed", "closed"):
