@@ -62,3 +62,14 @@ def test_only_the_author_can_unsend(team: Team) -> None:
     with pytest.raises(InvalidRequest, match="your own"):
         cmd.unsend(team.ws, mid, actor="bo")
     assert outbox.pending_count(team.ws) == 1
+
+
+def test_unsend_after_the_customer_wrote_again_keeps_their_message_on_top(team: Team) -> None:
+    conv = team.start("Where is it?")
+    mid = cmd.reply(team.ws, conv, "On its way", actor="ana", hold_seconds=60, now=later(1))
+    cmd.ingest(team.ws, team.incoming("Any news?", at=later(2)))
+    cmd.unsend(team.ws, mid, actor="ana", now=later(2))
+    row = q.conversation(team.ws, conv)
+    assert (row.last_message_at, row.preview, row.waiting) == (later(2), "Any news?", True)
+    assert row.first_response_at is None
+    assert row.message_count == 2

@@ -136,7 +136,10 @@ class InboxScreen(Screen[None]):
     def on_mount(self) -> None:
         app = self.uapp
         self.drafts = DraftStore(
-            app.ws, app.me_id, app.now, lambda text: self.notify(text, severity="error")
+            app.ws,
+            app.me_id,
+            app.now,
+            lambda text: self.notify(text, severity="error", markup=False),
         )
         self.conv_list.drafts = self.drafts.ids()
         self.conv_list.on_cursor = self._row_highlighted
