@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
@@ -40,8 +40,9 @@ from . import attachments, snooze
 from .drafts import DraftStore
 from .forms import ContactForm, ContactScreen, TicketForm, TicketScreen
 from .pickers import Choice, PickerScreen, PromptScreen
+from .reveal import reveal
 from .search import SearchResult, SearchScreen
-from .undo import Undo, change_text, describe, restore
+from .undo import Undo, describe, hold_reply, record_decision, undo_last
 
 if TYPE_CHECKING:
     from ..app import UniboxApp
@@ -271,43 +272,7 @@ class InboxScreen(Screen[None]):
         self.thread.focus()
 
     def reveal(self, conversation_id: str, *, switch: bool = True) -> bool:
-        """Put the list cursor on a conversation opened from elsewhere (search, a
-        notification, a contact's history): in the current view, else (`switch`) the same
-        view without its filter, else the first view that holds it. False when no view
-        does."""
-        selected = self.conv_list.selected
-        if selected is not None and selected.id == conversation_id:
-            return True
-        try:
-            row = queries.conversation(self.uapp.ws, conversation_id)
-        except UniboxError:
-            return False
-        here = self.current_view()
-        entries = self.views.entries
-        if self.entry is not None:
-            entries = [self.entry, *(e for e in entries if e.key != self.entry.key)]
-        with self.uapp.ws.read() as conn:
-            if here is not None and queries.contains(conn, here, conversation_id):
-                entry, view = self.entry, here
-            elif not switch:
-                return False
-            else:
-                entry = next(
-                    (e for e in entries if queries.contains(conn, e.view, conversation_id)),
-                    None,
-                )
-                if entry is None:
-                    return False
-                view = entry.view
-            index = queries.index_of(conn, view, row)
-        if view is not here and entry is not None:
-            self.filter = None
-            self.views.show_current(entry.key)
-            self.show_entry(entry)
-        if index >= self.conv_list.total:  # the count is on its way from a worker
-            self.conv_list.set_total(index + 1)
-        self.conv_list.move_to(index)
-        return True
+        return reveal(self, conversation_id, switch=switch)
 
     def show_thread(
         self,
@@ -425,7 +390,7 @@ class InboxScreen(Screen[None]):
         result = self.run_command(fn, row.id, *args, now=self.uapp.now(), **kwargs)
         if result is FAILED:
             return
-        self._decided(before, me)
+        record_decision(self, before, me)
         if not advance or not from_list:
             return
         # The row left the view (the next one slid under the cursor) or it is still here:
@@ -434,48 +399,8 @@ class InboxScreen(Screen[None]):
         if selected is not None and selected.id == row.id:
             self.conv_list.move_to(self.conv_list.cursor + 1)
 
-    def _decided(self, before: ConversationRow, me: str) -> None:
-        """Say what a decision changed and keep how to take it back."""
-        ws, now = self.uapp.ws, self.uapp.now()
-        after = queries.conversation(ws, before.id)
-        change = change_text(before, after)
-        if not change:
-            self.notify(f"{describe(before)}: nothing to change.", markup=False, timeout=3)
-            return
-        what = f"{describe(before)} {change}"
-        window = self.uapp.config.undo_seconds
-        if window <= 0:
-            self.notify(f"{what}.", markup=False, timeout=4)
-            return
-        self.undo = Undo(
-            before.id,
-            what,
-            now + timedelta(seconds=window),
-            lambda: restore(ws, before, after, actor=me, now=self.uapp.now()),
-        )
-        key = actions.keys_for(actions.SPECS["undo"], self.uapp.config.keymap).split(",")[0]
-        self.notify(f"{what}. {key} undoes it.", markup=False, timeout=max(window, 2))
-
     def action_undo(self) -> None:
-        """Take back the last decision (or unsend the last reply) while its window lasts."""
-        undo, now = self.undo, self.uapp.now()
-        self.undo = None
-        if undo is None or not undo.live(now):
-            self.notify("Nothing to undo.", markup=False, timeout=2)
-            return
-        try:
-            undo.revert()
-        except UniboxError as e:
-            self.uapp.poll_changes()
-            self.notify(f"Cannot undo: {e}", severity="error", markup=False)
-            return
-        self.uapp.poll_changes()
-        self.reveal(undo.conversation_id, switch=False)
-        self.notify(f"Undone: {undo.what}.", markup=False, timeout=3)
-        row = self.thread_row
-        if undo.edit_again and row is not None and row.id == undo.conversation_id:
-            self.add_class("-reading")
-            self._start_editor("reply")
+        undo_last(self)
 
     def action_close(self) -> None:
         self._triage(commands.close)
@@ -738,40 +663,13 @@ class InboxScreen(Screen[None]):
             )
             if result is FAILED:
                 return
-            self._sent(row, me, result, draft, hold)
+            hold_reply(self, row, me, result, draft, hold)
         if self.drafts is not None:
             self.drafts.sent(row.id)
             self.conv_list.set_drafts(self.drafts.ids())
         self.composer.clear()
         self.composer.close()
         self.thread.focus()
-
-    def _sent(
-        self, row: ConversationRow, me: str, message_id: str, draft: Draft, hold: float
-    ) -> None:
-        """A reply is queued; while the outbox holds it, ctrl+z takes it back into the
-        editor (commands.unsend, refused once an engine has claimed it)."""
-        if hold <= 0:
-            self.notify("Reply queued.", markup=False, timeout=2)
-            return
-        ws = self.uapp.ws
-
-        def revert() -> None:
-            text = commands.unsend(ws, message_id, actor=me, now=self.uapp.now())
-            if self.drafts is not None:
-                self.drafts.restored(row.id, Draft("reply", text, draft.via_channel_id))
-                self.conv_list.set_drafts(self.drafts.ids())
-
-        what = f"reply to {describe(row)}"
-        self.undo = Undo(
-            row.id, what, self.uapp.now() + timedelta(seconds=hold), revert, edit_again=True
-        )
-        key = actions.keys_for(actions.SPECS["undo"], self.uapp.config.keymap).split(",")[0]
-        self.notify(
-            f"Reply to {describe(row)} leaves in {hold:g} s. {key} unsends it.",
-            markup=False,
-            timeout=max(hold, 2),
-        )
 
     @on(Composer.Snippet)
     def _snippet(self) -> None:

@@ -15,12 +15,19 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
-from ..core import commands
+from .. import actions
+from ..core import commands, queries
 from ..core.db import Workspace
+from ..core.errors import UniboxError
 from ..core.queries import ConversationRow
 from ..core.text import one_line
+from ..widgets.composer import Draft
+
+if TYPE_CHECKING:
+    from .inbox import InboxScreen
 
 SUBJECT_CELLS = 40
 
@@ -98,3 +105,83 @@ class Undo:
 
     def live(self, now: datetime) -> bool:
         return now <= self.expires
+
+
+def _undo_key(screen: InboxScreen) -> str:
+    spec = actions.SPECS["undo"]
+    return actions.keys_for(spec, screen.uapp.config.keymap).split(",")[0]
+
+
+def record_decision(screen: InboxScreen, before: ConversationRow, me: str) -> None:
+    """After a decision: say what changed and keep how to take it back."""
+    app = screen.uapp
+    ws, now = app.ws, app.now()
+    after = queries.conversation(ws, before.id)
+    change = change_text(before, after)
+    if not change:
+        screen.notify(f"{describe(before)}: nothing to change.", markup=False, timeout=3)
+        return
+    what = f"{describe(before)} {change}"
+    window = app.config.undo_seconds
+    if window <= 0:
+        screen.notify(f"{what}.", markup=False, timeout=4)
+        return
+    screen.undo = Undo(
+        before.id,
+        what,
+        now + timedelta(seconds=window),
+        lambda: restore(ws, before, after, actor=me, now=app.now()),
+    )
+    screen.notify(f"{what}. {_undo_key(screen)} undoes it.", markup=False, timeout=max(window, 2))
+
+
+def hold_reply(
+    screen: InboxScreen, row: ConversationRow, me: str, message_id: str, draft: Draft, hold: float
+) -> None:
+    """A reply is queued; while the outbox holds it, the undo key takes it back into the
+    editor (commands.unsend, refused once an engine has claimed it)."""
+    if hold <= 0:
+        screen.notify("Reply queued.", markup=False, timeout=2)
+        return
+    app = screen.uapp
+
+    def revert() -> None:
+        text = commands.unsend(app.ws, message_id, actor=me, now=app.now())
+        if screen.drafts is not None:
+            screen.drafts.restored(row.id, Draft("reply", text, draft.via_channel_id))
+            screen.conv_list.set_drafts(screen.drafts.ids())
+
+    screen.undo = Undo(
+        row.id,
+        f"reply to {describe(row)}",
+        app.now() + timedelta(seconds=hold),
+        revert,
+        edit_again=True,
+    )
+    screen.notify(
+        f"Reply to {describe(row)} leaves in {hold:g} s. {_undo_key(screen)} unsends it.",
+        markup=False,
+        timeout=max(hold, 2),
+    )
+
+
+def undo_last(screen: InboxScreen) -> None:
+    """Take back the last decision (or unsend the last reply) while its window lasts."""
+    undo, now = screen.undo, screen.uapp.now()
+    screen.undo = None
+    if undo is None or not undo.live(now):
+        screen.notify("Nothing to undo.", markup=False, timeout=2)
+        return
+    try:
+        undo.revert()
+    except UniboxError as e:
+        screen.uapp.poll_changes()
+        screen.notify(f"Cannot undo: {e}", severity="error", markup=False)
+        return
+    screen.uapp.poll_changes()
+    screen.reveal(undo.conversation_id, switch=False)
+    screen.notify(f"Undone: {undo.what}.", markup=False, timeout=3)
+    row = screen.thread_row
+    if undo.edit_again and row is not None and row.id == undo.conversation_id:
+        screen.add_class("-reading")
+        screen.action_reply()
