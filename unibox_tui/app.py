@@ -266,8 +266,9 @@ class UniboxApp(App[None]):
         if count and (asked is None or now - asked > QUIT_CONFIRM_SECONDS):
             self._quit_asked = now
             drafts = f"{count} unsent draft{'s' if count != 1 else ''}"
+            kept = "kept for next time" if self.me_id else "lost on quit: no agent to keep them for"
             self.notify(
-                f"You have {drafts} (kept for next time). Press q or ctrl+q again to quit.",
+                f"You have {drafts} ({kept}). Press q or ctrl+q again to quit.",
                 title="Quit?",
                 severity="warning",
                 markup=False,
