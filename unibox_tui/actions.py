@@ -59,6 +59,7 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("ticket", "t", "ticket", "Ticket…", (INBOX,)),
     ActionSpec("move", "m", "move", "Move to inbox…", (INBOX,)),
     ActionSpec("toggle_unread", "u", "toggle_unread", "Toggle unread", (INBOX,)),
+    ActionSpec("undo", "ctrl+z", "undo", "Undo the last decision or sent reply", (INBOX,)),
     ActionSpec("search", "slash", "search", "Search", (INBOX,), show=True),
     ActionSpec("filter", "f", "filter", "Filter the list…", (INBOX,)),
     ActionSpec("sidebar", "p", "sidebar", "Contact sidebar", (INBOX,)),

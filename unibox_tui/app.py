@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import random
 import threading
+import time
 from collections.abc import Callable, Iterable
 from datetime import datetime, tzinfo
 from functools import partial
@@ -36,6 +37,7 @@ from .screens.inbox import InboxScreen
 from .screens.notifications import NotificationsScreen
 
 POLL_SECONDS = 0.5
+QUIT_CONFIRM_SECONDS = 5.0  # a second quit key within this quits despite unsent drafts
 SIMULATE_SECONDS = (2.0, 5.0)  # a new customer message every few seconds in `unibox demo`
 TOAST_TITLES = {
     "assigned": "Assigned to you",
@@ -105,6 +107,7 @@ class UniboxApp(App[None]):
         self.simulate_every = SIMULATE_SECONDS
         self.demo_delivery = False
         self._watch_lock = threading.Lock()
+        self._quit_asked: float | None = None
 
     @property
     def me_id(self) -> str | None:
@@ -289,6 +292,26 @@ class UniboxApp(App[None]):
             self.call_from_thread(self._schedule_simulation)
 
     # ------------------------------------------------------------------ app actions
+
+    async def action_quit(self) -> None:
+        """Quit (`q`, `ctrl+q`); with unsent drafts, only when asked twice. The drafts are
+        kept in the workspace either way: this says they are there."""
+        inbox = next((s for s in self.screen_stack if isinstance(s, InboxScreen)), None)
+        count = inbox.unsent_drafts() if inbox is not None else 0
+        asked, now = self._quit_asked, time.monotonic()
+        if count and (asked is None or now - asked > QUIT_CONFIRM_SECONDS):
+            self._quit_asked = now
+            drafts = f"{count} unsent draft{'s' if count != 1 else ''}"
+            kept = "kept for next time" if self.me_id else "lost on quit: no agent to keep them for"
+            self.notify(
+                f"You have {drafts} ({kept}). Press q or ctrl+q again to quit.",
+                title="Quit?",
+                severity="warning",
+                markup=False,
+                timeout=QUIT_CONFIRM_SECONDS,
+            )
+            return
+        self.exit()
 
     def action_help(self) -> None:
         scopes: tuple[str, ...] = getattr(self.screen, "HELP_SCOPES", (actions.APP,))

@@ -8,6 +8,10 @@
     theme = "textual-dark"      # remembered when you change it in the app
     bell = false                # ring the terminal bell on notifications
     watch = ["unassigned"]      # views whose new conversations notify you (toast + list)
+    undo_seconds = 5            # how long ctrl+z can take back a close, assign, move ...
+
+    [compose]
+    undo_send_seconds = 5       # a sent reply waits this long in the outbox: ctrl+z unsends
 
     [keymap]                    # binding id = keys (comma-separated), see `?` in the app
     reply = "r"
@@ -52,6 +56,8 @@ class Config:
     bell: bool = False
     watch: list[str] = field(default_factory=lambda: ["unassigned"])
     keymap: dict[str, str] = field(default_factory=dict)
+    undo_seconds: float = 5.0
+    undo_send_seconds: float = 5.0
     raw: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -116,7 +122,7 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
     except OSError as e:
         raise ConfigError(f"cannot read config {target}: {e.strerror}") from e
     _check_no_secrets(data, "", target)
-    for section in ("agent", "ui", "keymap"):
+    for section in ("agent", "ui", "keymap", "compose"):
         if not isinstance(data.get(section, {}), dict):
             raise ConfigError(
                 f"{target}: [{section}] must be a table, e.g. [{section}] on its own line"
@@ -138,6 +144,8 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
         )
     if not isinstance(keymap, dict) or not all(isinstance(v, str) for v in keymap.values()):
         raise ConfigError(f'{target}: [keymap] maps binding ids to key strings, e.g. reply = "r"')
+    undo = _seconds(ui, "undo_seconds", "ui", target)
+    undo_send = _seconds(data.get("compose", {}), "undo_send_seconds", "compose", target)
     return Config(
         path=target,
         agent=handle,
@@ -146,5 +154,14 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
         bell=bool(ui.get("bell", False)),
         watch=list(watch),
         keymap=dict(keymap),
+        undo_seconds=undo,
+        undo_send_seconds=undo_send,
         raw=data,
     )
+
+
+def _seconds(section: dict[str, Any], key: str, name: str, path: Path) -> float:
+    value = section.get(key, 5)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 600:
+        raise ConfigError(f"{path}: {name}.{key} is a number of seconds from 0 to 600, e.g. 5")
+    return float(value)

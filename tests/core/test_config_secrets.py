@@ -64,9 +64,19 @@ def test_no_keyring_backend_names_the_alternatives() -> None:
         ('agent = "ana"\n', r"\[agent\] must be a table"),
         ('[ui]\nwatch = "unassigned"\n', "list of views"),
         ("[agent]\nhandle = 3\n", "agent.handle is a text"),
+        ('[ui]\nundo_seconds = "5"\n', "ui.undo_seconds is a number of seconds"),
+        ("[compose]\nundo_send_seconds = -1\n", "compose.undo_send_seconds is a number"),
+        ("compose = 3\n", r"\[compose\] must be a table"),
     ],
 )
 def test_config_wrong_types_are_one_line(isolated_home: Path, text: str, message: str) -> None:
     load_config().path.write_text(text)
     with pytest.raises(ConfigError, match=message):
         load_config()
+
+
+def test_undo_windows_come_from_the_config(isolated_home: Path) -> None:
+    assert (load_config().undo_seconds, load_config().undo_send_seconds) == (5.0, 5.0)
+    load_config().path.write_text("[ui]\nundo_seconds = 8\n[compose]\nundo_send_seconds = 0\n")
+    config = load_config()
+    assert (config.undo_seconds, config.undo_send_seconds) == (8.0, 0.0)

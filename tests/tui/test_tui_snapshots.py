@@ -85,3 +85,12 @@ def test_empty_workspace(snap_compare, tmp_path: Path) -> None:
         assert snap_compare(app, terminal_size=(100, 30), run_before=steps())
     finally:
         ws.close()
+
+
+def test_draft_marker_and_undo_toast(snap_compare, make_app) -> None:
+    """A kept draft marks its row (✎); a close names the conversation and offers ctrl+z."""
+    assert snap_compare(
+        make_app(),
+        terminal_size=(160, 48),
+        run_before=steps("r", "h", "i", "escape", "escape", "j", "x"),
+    )

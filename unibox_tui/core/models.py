@@ -291,6 +291,20 @@ class OutboxEntry(Changed, table=True):
     handed_over_at: datetime | None = ts()
 
 
+class Draft(Changed, table=True):
+    """A reply or comment an agent started and has not sent: theirs alone (no other agent's
+    query reads it), one per agent and conversation, kept across restarts."""
+
+    __tablename__ = "draft"
+    __table_args__ = (UniqueConstraint("agent_id", "conversation_id"),)
+    id: str = Field(primary_key=True)
+    agent_id: str = Field(foreign_key="agent.id")
+    conversation_id: str = Field(foreign_key="conversation.id")
+    mode: str = "reply"  # reply | comment
+    text: str = Field(default="", sa_column=Column(Text, nullable=False))
+    via_channel_id: str | None = None  # "continue by e-mail" on; a hint, checked on send
+
+
 class SyncState(Changed, table=True):
     """Where a channel's sync stands, e.g. per IMAP folder: UIDVALIDITY, UIDNEXT, MODSEQ."""
 

@@ -317,6 +317,12 @@ def index_of(conn: Connection, v: View, row: ConversationRow) -> int:
     )
 
 
+def contains(conn: Connection, v: View, conversation_id: str) -> bool:
+    """Whether a conversation is in a view (one primary-key lookup)."""
+    sql = f"SELECT 1 FROM conversation c WHERE c.id = ? AND ({v.where})"
+    return conn.exec_driver_sql(sql, (conversation_id, *v.params)).first() is not None
+
+
 # ---------------------------------------------------------------------------------- thread
 
 
@@ -911,6 +917,24 @@ def notifications_since(ws: Workspace, agent_id: str, seq: int) -> list[Notifica
             (seq, agent_id, *vparams),
         ).all()
     return [NotificationRow(r[0], r[1], r[2], r[3], clock.from_db(r[4]), bool(r[5])) for r in rows]  # type: ignore[arg-type]
+
+
+@dataclass
+class DraftRow:
+    conversation_id: str
+    mode: str  # reply | comment
+    text: str
+    via_channel_id: str | None
+
+
+def drafts(ws: Workspace, agent_id: str) -> dict[str, DraftRow]:
+    """An agent's own unsent drafts by conversation (nobody else's: drafts are private)."""
+    with ws.read() as conn:
+        rows = conn.exec_driver_sql(
+            "SELECT conversation_id, mode, text, via_channel_id FROM draft WHERE agent_id = ?",
+            (agent_id,),
+        ).all()
+    return {r[0]: DraftRow(*r) for r in rows}
 
 
 def stats(ws: Workspace) -> dict[str, int]:

@@ -39,9 +39,12 @@ from ..widgets.safe_text import safe_line
 from ..widgets.thread_view import LONG_BODY, MORE_STEP, ThreadView, size_label
 from ..widgets.views_pane import ViewEntry, ViewsPane
 from . import attachments, delivery, snooze
+from .drafts import DraftStore
 from .forms import ContactForm, ContactScreen, TicketForm, TicketScreen
 from .pickers import Choice, PickerScreen, PromptScreen
+from .reveal import reveal
 from .search import SearchResult, SearchScreen
+from .undo import Undo, describe, hold_reply, record_decision, undo_last
 
 if TYPE_CHECKING:
     from ..app import UniboxApp
@@ -53,6 +56,8 @@ THREAD_CACHE = 8  # threads kept between changes (the ones around the cursor)
 
 def view_entries(app: UniboxApp) -> list[ViewEntry]:
     """Each inbox the agent may see, then the fixed views, then one per channel kind."""
+    # The view is titled with the inbox's name (queries.view without the workspace knows
+    # only the id, and the list header showed it).
     entries = [
         ViewEntry(
             f"inbox:{inbox.id}",
@@ -97,8 +102,9 @@ class InboxScreen(Screen[None]):
         self.entry: ViewEntry | None = None
         self.filter: str | None = None
         self.thread_row: ConversationRow | None = None
-        self.drafts: dict[str, Draft] = {}
+        self.drafts: DraftStore | None = None  # on mount: it reads the workspace
         self.search: SearchResult | None = None
+        self.undo: Undo | None = None  # what ctrl+z takes back, while it may
         # Messages of recently shown or prefetched threads; dropped when they change.
         self._threads: OrderedDict[str, list[queries.MessageRow]] = OrderedDict()
         self._access: Access | None = None  # the access the views were built with
@@ -132,6 +138,14 @@ class InboxScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
+        app = self.uapp
+        self.drafts = DraftStore(
+            app.ws,
+            app.me_id,
+            app.now,
+            lambda text: self.notify(text, severity="error", markup=False),
+        )
+        self.conv_list.drafts = self.drafts.ids()
         self.conv_list.on_cursor = self._row_highlighted
         self._access = self.uapp.access
         self.views.set_entries(view_entries(self.uapp), DEFAULT_VIEW)
@@ -259,7 +273,18 @@ class InboxScreen(Screen[None]):
         self.open_conversation(event.row.id)
 
     def open_conversation(self, conversation_id: str) -> None:
-        """Show a conversation in the thread pane, mark it read and focus the thread."""
+        """Show a conversation in the thread pane, mark it read and focus the thread. The
+        list cursor goes to it first, so what the list shows and what the keys act on is
+        the conversation on screen."""
+        if not self.reveal(conversation_id):
+            try:
+                found = queries.conversation(self.uapp.ws, conversation_id, access=self.uapp.access)
+            except UniboxError as e:
+                self.notify(str(e), severity="error", markup=False)
+                return
+            self.notify(
+                f"In none of your lists: keys act on {describe(found)}.", markup=False, timeout=4
+            )
         self.show_thread(conversation_id)
         row = self.thread_row
         me = self.uapp.me_id
@@ -267,6 +292,9 @@ class InboxScreen(Screen[None]):
             self.run_command(commands.mark_read, row.id, actor=me, now=self.uapp.now())
         self.add_class("-reading")
         self.thread.focus()
+
+    def reveal(self, conversation_id: str, *, switch: bool = True) -> bool:
+        return reveal(self, conversation_id, switch=switch)
 
     def show_thread(
         self,
@@ -298,7 +326,7 @@ class InboxScreen(Screen[None]):
         self.thread.show(row, messages, keep=keep and old == conversation_id)
         self._update_thread_header()
         if old != conversation_id:
-            draft = self.drafts.get(conversation_id or "")
+            draft = self.drafts.get(conversation_id or "") if self.drafts else None
             if draft is not None and row is not None:
                 self._open_composer(draft, focus=False)
             else:
@@ -330,10 +358,9 @@ class InboxScreen(Screen[None]):
         header.show(text)
 
     def target(self) -> ConversationRow | None:
-        """The conversation an action is about: the list's row while the list (or views)
-        has focus, else the one in the thread."""
-        if isinstance(self.focused, (ConversationList, ViewsPane)):
-            return self.conv_list.selected
+        """The conversation an action is about: the one the thread shows, whichever pane
+        has focus. The thread follows the list cursor, and a conversation opened from
+        elsewhere moves the cursor to it (`reveal`), so this is also the list's row."""
         return self.thread_row or self.conv_list.selected
 
     # ------------------------------------------------------------------ commands
@@ -349,9 +376,10 @@ class InboxScreen(Screen[None]):
         self.uapp.poll_changes()
         return result
 
-    def _need(self) -> tuple[ConversationRow, str] | None:
-        """The target conversation and who acts, or None (with a reason shown)."""
-        row = self.target()
+    def _need(self, row: ConversationRow | None = None) -> tuple[ConversationRow, str] | None:
+        """The conversation (`row`, else the target) and who acts, or None (with a reason
+        shown). A dialog passes the row it was opened for: the list may move under it."""
+        row = row or self.target()
         if row is None:
             self.notify("No conversation selected.", severity="warning", markup=False)
             return None
@@ -364,15 +392,35 @@ class InboxScreen(Screen[None]):
             return None
         return row, self.uapp.me_id
 
-    def _triage(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
-        """Run a triage command on the target, then go to the next conversation."""
-        need = self._need()
+    def _triage(
+        self,
+        fn: Callable[..., Any],
+        *args: Any,
+        on: ConversationRow | None = None,
+        advance: bool = True,
+        as_actor: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        """Run a one-key decision on `on` (else the target). A toast names the conversation
+        and the change, and `ctrl+z` takes it back for a few seconds (screens/undo.py).
+        Triage (`advance`) then goes to the next conversation."""
+        need = self._need(on)
         if need is None:
             return
         row, me = need
         from_list = self.conv_list.selected is not None and self.conv_list.selected.id == row.id
-        result = self.run_command(fn, row.id, *args, actor=me, now=self.uapp.now(), **kwargs)
-        if result is FAILED or not from_list:
+        try:
+            before = queries.conversation(self.uapp.ws, row.id, access=self.uapp.access)
+        except UniboxError as e:
+            self.notify(str(e), severity="error", markup=False)
+            return
+        if as_actor:
+            kwargs["actor"] = me
+        result = self.run_command(fn, row.id, *args, now=self.uapp.now(), **kwargs)
+        if result is FAILED:
+            return
+        record_decision(self, before, me)
+        if not advance or not from_list:
             return
         # The row left the view (the next one slid under the cursor) or it is still here:
         # then step past it. Either way the cursor lands on the next conversation.
@@ -380,13 +428,14 @@ class InboxScreen(Screen[None]):
         if selected is not None and selected.id == row.id:
             self.conv_list.move_to(self.conv_list.cursor + 1)
 
+    def action_undo(self) -> None:
+        undo_last(self)
+
     def action_close(self) -> None:
         self._triage(commands.close)
 
     def action_reopen(self) -> None:
-        need = self._need()
-        if need:
-            self.run_command(commands.reopen, need[0].id, actor=need[1], now=self.uapp.now())
+        self._triage(commands.reopen, advance=False)
 
     def action_assign_me(self) -> None:
         if self.uapp.me_id:
@@ -395,10 +444,10 @@ class InboxScreen(Screen[None]):
             self._need()
 
     def action_toggle_unread(self) -> None:
-        need = self._need()
-        if need is not None:
-            row, me = need
-            self.run_command(commands.mark_read, row.id, row.unread, actor=me, now=self.uapp.now())
+        row = self.target()
+        if row is None:
+            return
+        self._triage(commands.mark_read, row.unread, on=row, advance=False)
 
     def action_assign(self) -> None:
         need = self._need()
@@ -427,21 +476,23 @@ class InboxScreen(Screen[None]):
         subject = row.subject or row.preview
         self.app.push_screen(
             PickerScreen(f"Assign: {subject[:50]}", choices, id="assign-picker"),
-            self._assign_chosen,
+            lambda value: self._assign_chosen(row, value),
         )
 
-    def _assign_chosen(self, value: tuple[str, str | None] | None) -> None:
+    def _assign_chosen(self, row: ConversationRow, value: tuple[str, str | None] | None) -> None:
         if value is None:
             return
         kind, ref = value
         if kind == "team":
-            self._triage(commands.assign_team, ref)
+            self._triage(commands.assign_team, ref, on=row)
         else:
-            self._triage(commands.assign, ref)
+            self._triage(commands.assign, ref, on=row)
 
     def action_snooze(self) -> None:
-        if self._need() is None:
+        need = self._need()
+        if need is None:
             return
+        row = need[0]
         now, tz = self.uapp.now(), self.uapp.tz
         self.app.push_screen(
             PickerScreen(
@@ -450,10 +501,10 @@ class InboxScreen(Screen[None]):
                 id="snooze-picker",
                 typed=snooze.typed(now, tz),
             ),
-            self._snooze_chosen,
+            lambda value: self._snooze_chosen(row, value),
         )
 
-    def _snooze_chosen(self, value: datetime | str | None) -> None:
+    def _snooze_chosen(self, row: ConversationRow, value: datetime | str | None) -> None:
         if value == snooze.CUSTOM:
             now, tz = self.uapp.now(), self.uapp.tz
             self.app.push_screen(
@@ -461,10 +512,10 @@ class InboxScreen(Screen[None]):
                     "Snooze until (3h, 2d, tomorrow 9:00, monday, 14:30, 2026-12-01 09:00)",
                     check=snooze.check(now, tz),
                 ),
-                lambda text: self._snooze_chosen(parse_when(text, now, tz) if text else None),
+                lambda text: self._snooze_chosen(row, parse_when(text, now, tz) if text else None),
             )
         elif isinstance(value, datetime):
-            self._triage(commands.snooze, value)
+            self._triage(commands.snooze, value, on=row)
 
     def action_move(self) -> None:
         need = self._need()
@@ -479,11 +530,13 @@ class InboxScreen(Screen[None]):
         if not choices:
             self.notify("There is no other inbox to move to.", markup=False)
             return
-        self.app.push_screen(PickerScreen("Move to inbox…", choices), self._move_chosen)
+        self.app.push_screen(
+            PickerScreen("Move to inbox…", choices), lambda inbox: self._move_chosen(row, inbox)
+        )
 
-    def _move_chosen(self, inbox: str | None) -> None:
+    def _move_chosen(self, row: ConversationRow, inbox: str | None) -> None:
         if inbox:
-            self._triage(commands.move_inbox, inbox)
+            self._triage(commands.move_inbox, inbox, on=row)
 
     def action_ticket(self) -> None:
         need = self._need()
@@ -564,7 +617,7 @@ class InboxScreen(Screen[None]):
         if self.thread_row is None or self.thread_row.id != row.id:
             self.show_thread(row.id)
         self.add_class("-reading")
-        draft = self.drafts.get(row.id) or Draft(mode, "")
+        draft = (self.drafts.get(row.id) if self.drafts else None) or Draft(mode, "")
         if self.composer.is_open and self.thread_row and self.thread_row.id == row.id:
             draft = self.composer.draft()
         draft.mode = mode
@@ -582,23 +635,29 @@ class InboxScreen(Screen[None]):
         )
 
     def _stash_draft(self, conversation_id: str) -> None:
-        draft = self.composer.draft() if self.composer.is_open else None
-        if draft is not None and draft.text.strip():
-            self.drafts[conversation_id] = draft
-        elif draft is not None:
-            self.drafts.pop(conversation_id, None)
+        if self.composer.is_open:
+            self._keep_draft(conversation_id, self.composer.draft())
         self.composer.clear()
+
+    def _keep_draft(self, conversation_id: str, draft: Draft) -> None:
+        if self.drafts is not None:
+            self.drafts.keep(conversation_id, draft)
+            self.conv_list.set_drafts(self.drafts.ids())
+
+    def unsent_drafts(self) -> int:
+        """Keep what the editor holds, then count the agent's unsent drafts (for quit)."""
+        if self.thread_row is not None and self.composer.is_open:
+            self._keep_draft(self.thread_row.id, self.composer.draft())
+        return len(self.drafts) if self.drafts is not None else 0
 
     @on(Composer.Closed)
     def _composer_closed(self) -> None:
         row = self.thread_row
         if row is not None:
             draft = self.composer.draft()
+            self._keep_draft(row.id, draft)
             if draft.text.strip():
-                self.drafts[row.id] = draft
                 self.notify("Draft kept.", markup=False, timeout=2)
-            else:
-                self.drafts.pop(row.id, None)
         self.thread.focus()
 
     @on(Composer.Send)
@@ -624,18 +683,22 @@ class InboxScreen(Screen[None]):
                     markup=False,
                 )
         else:
+            hold = self.uapp.config.undo_send_seconds
             result = self.run_command(
                 commands.reply,
                 row.id,
                 draft.text,
                 actor=me,
                 via_channel_id=draft.via_channel_id,
+                hold_seconds=hold,
                 now=now,
             )
             if result is FAILED:
                 return
-            self.notify("Reply queued.", markup=False, timeout=2)
-        self.drafts.pop(row.id, None)
+            hold_reply(self, row, me, result, draft, hold)
+        if self.drafts is not None:
+            self.drafts.sent(row.id)
+            self.conv_list.set_drafts(self.drafts.ids())
         self.composer.clear()
         self.composer.close()
         self.thread.focus()

@@ -24,7 +24,7 @@ from .. import actions
 from ..core import clock, queries
 from ..core.db import Workspace
 from ..core.queries import ConversationRow, View
-from .glyphs import UNREAD, WAITING, glyph
+from .glyphs import DRAFT, UNREAD, WAITING, glyph
 from .line_api import ComponentStyles, PlainLines, empty_line, set_virtual_size
 from .safe_text import fit, safe_line
 from .scrollbar import QuietScrollBars
@@ -104,6 +104,7 @@ class ConversationList(QuietScrollBars, PlainLines, ScrollView, can_focus=True):
         self._pages: OrderedDict[int, list[ConversationRow]] = OrderedDict()
         self._strips: OrderedDict[tuple[int, int, bool, bool], Strip] = OrderedDict()
         self._selected_id: str | None = None
+        self.drafts: frozenset[str] = frozenset()  # conversations with the agent's draft
         # Text styles keep the row's (cursor) background.
         self._style = ComponentStyles(
             self, "conversation-list", {"dim", "mark", "unread"}.__contains__
@@ -126,6 +127,13 @@ class ConversationList(QuietScrollBars, PlainLines, ScrollView, can_focus=True):
         self.scroll_to(y=0, animate=False, immediate=True)
         self._selected_id = None
         self._announce()
+
+    def set_drafts(self, ids: frozenset[str]) -> None:
+        """Mark the rows of these conversations as having the agent's unsent draft."""
+        if ids != self.drafts:
+            self.drafts = ids
+            self._strips.clear()
+            self.refresh()
 
     def set_total(self, total: int) -> None:
         if total == self.total:
@@ -367,6 +375,7 @@ class ConversationList(QuietScrollBars, PlainLines, ScrollView, can_focus=True):
             dim=self._style("dim"),
             mark=self._style("mark"),
             unread=self._style("unread"),
+            draft=row.id in self.drafts,
         )
         base = self._style("base")
         if selected:
@@ -384,15 +393,19 @@ def row_text(
     dim: Style | str = "dim",
     mark: Style | str = "bold",
     unread: Style | str = "bold",
+    draft: bool = False,
 ) -> Text:
-    """One list row, exactly `width` cells: marks, glyph, contact, subject, assignee,
-    status, age. Customer text goes through safe_line (never markup)."""
+    """One list row, exactly `width` cells: marks (draft, unread, waiting), glyph, contact,
+    subject, assignee, status, age. Customer text goes through safe_line (never markup)."""
     contact_w, assignee_w, status_w = columns(width)
     age_w = 4
     fixed = 5 + contact_w + 1 + 1 + (assignee_w + 1 if assignee_w else 0) + status_w + 1 + age_w
     subject_w = max(1, width - fixed)
     out = Text(no_wrap=True, overflow="crop")
-    out.append(" ")
+    if draft:
+        out.append(DRAFT, mark)
+    else:
+        out.append(" ")
     out.append(UNREAD if row.unread else " ", mark)
     out.append(WAITING if row.waiting and row.status != "closed" else " ", mark)
     out.append(glyph(row.channel_kind))

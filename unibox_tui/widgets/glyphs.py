@@ -18,10 +18,11 @@ CHANNEL_NAME = {
 }
 UNREAD = "●"
 WAITING = "↩"  # the customer spoke last: waiting for us
+DRAFT = "✎"  # you have an unsent draft here
 STATUS_SHORT = {"open": "open", "snoozed": "snoozed", "closed": "closed"}
 ATTACHMENT = "▪"
 
-LEGEND = f"{UNREAD} unread   {WAITING} waiting for us   " + "   ".join(
+LEGEND = f"{UNREAD} unread   {WAITING} waiting for us   {DRAFT} your draft   " + "   ".join(
     f"{g} {CHANNEL_NAME[k]}" for k, g in CHANNEL_GLYPH.items()
 )
 

@@ -89,6 +89,13 @@ class ViewsPane(Widget, can_focus=True):
     def entry(self, key: str) -> ViewEntry | None:
         return next((e for e in self.entries if e.key == key), None)
 
+    def show_current(self, key: str) -> None:
+        """Mark a view as the current one without announcing it (the screen switched)."""
+        keys = [e.key for e in self.entries]
+        if key in keys and keys.index(key) != self.cursor:
+            self.cursor = keys.index(key)
+            self.refresh()
+
     def select(self, index: int) -> None:
         if not self.entries:
             return

@@ -34,10 +34,12 @@ _WHERE = {
         "reopen",
         "reply",
         "snooze",
+        "unsend",
         "wake_due",
     ),
     "delivery": ("apply_status", "mark_sent", "resend"),
     "forms": ("FormSubmission", "submit_form"),
+    "drafts": ("clear_draft", "save_draft"),
     "incoming": (
         "Incoming",
         "IncomingAttachment",
@@ -106,9 +108,11 @@ if TYPE_CHECKING:  # for type checkers and editors: the same names, eagerly
         reopen,
         reply,
         snooze,
+        unsend,
         wake_due,
     )
     from .delivery import apply_status, mark_sent, resend
+    from .drafts import clear_draft, save_draft
     from .forms import FormSubmission, submit_form
     from .incoming import (
         Incoming,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlmodel import select
 
@@ -18,7 +18,16 @@ from ..db import Tx, Workspace
 from ..errors import InvalidRequest
 from ..ids import new_id
 from ..mentions import mentioned_handles
-from ..models import REPLY_IDENTITY, Agent, Channel, Conversation, Message, OutboxEntry, Ticket
+from ..models import (
+    REPLY_IDENTITY,
+    Agent,
+    Attachment,
+    Channel,
+    Conversation,
+    Message,
+    OutboxEntry,
+    Ticket,
+)
 from ..text import one_line
 from ._base import (
     acting_on,
@@ -34,6 +43,7 @@ from ._base import (
     team_ref,
 )
 from .contacts import identities_of
+from .drafts import drop_draft, put_draft
 
 
 @dataclass
@@ -90,11 +100,15 @@ def reply(
     html: str | None = None,
     via_channel_id: str | None = None,
     id: str | None = None,
+    hold_seconds: float = 0,
     now: datetime | None = None,
 ) -> str:
     """Queue a reply to the customer on the conversation's channel (or `via_channel_id`, e.g.
     "continue by e-mail"). The message and its outbox entry are written together; the engine
-    delivers it. Re-sending with the same `id` is a no-op (offline clients retry safely)."""
+    delivers it. Re-sending with the same `id` is a no-op (offline clients retry safely).
+
+    `hold_seconds`: the outbox releases it no sooner (its entry's next_attempt_at), so the
+    agent can take it back with `unsend` until then."""
     require_text(text, "reply")
     with ws.write(now) as tx:
         if id and tx.find(Message, id=id):
@@ -102,6 +116,7 @@ def reply(
         conv, author = acting_on(tx, conversation_id, actor)
         channel = _reply_channel(tx, conv, via_channel_id)
         _check_rules(tx, conv, channel, text)
+        drop_draft(tx, conv.id, author.id)
         wanted = REPLY_IDENTITY[channel.kind]
         if not any(i.kind == wanted for i in identities_of(tx, conv.contact_id)):
             raise InvalidRequest(
@@ -118,12 +133,15 @@ def reply(
             delivery_state="queued",
             created_at=tx.now,
         )
+        if hold_seconds > 0:
+            # What this reply changes on the conversation, for `unsend` to put back.
+            message.meta = json.dumps({"unsend": _reply_marks(conv)})
         tx.stamp(message)
         entry = OutboxEntry(
             id=new_id(tx.now),
             message_id=message.id,
             channel_id=channel.id,
-            next_attempt_at=tx.now,
+            next_attempt_at=tx.now + timedelta(seconds=max(hold_seconds, 0)),
             created_at=tx.now,
         )
         tx.stamp(entry)
@@ -143,6 +161,53 @@ def reply(
         return message.id
 
 
+REPLY_MARKS = ("last_message_at", "preview", "waiting", "unread", "first_response_at")
+
+
+def _reply_marks(conv: Conversation) -> dict[str, object]:
+    return {
+        k: (v.isoformat() if isinstance(v, datetime) else v)
+        for k in REPLY_MARKS
+        for v in [getattr(conv, k)]
+    }
+
+
+def unsend(ws: Workspace, message_id: str, *, actor: str, now: datetime | None = None) -> str:
+    """Take back a held reply before the outbox releases it: the message and its outbox
+    entry go, the conversation is as it was, and the text becomes the author's draft again
+    (returned too). Refused once an engine has claimed it (it may be leaving)."""
+    with ws.write(now) as tx:
+        message = tx.get(Message, message_id, "message")
+        conv, agent = acting_on(tx, message.conversation_id, actor)
+        if message.kind != "outgoing" or message.author_agent_id != agent.id:
+            raise InvalidRequest("only a reply of your own can be unsent")
+        entry = tx.find(OutboxEntry, message_id=message.id)
+        if entry is None or entry.state != "pending" or entry.attempts:
+            raise InvalidRequest("the reply is already on its way; it can no longer be unsent")
+        marks = json.loads(message.meta or "{}").get("unsend", {})
+        for attachment in tx.session.exec(
+            select(Attachment).where(Attachment.message_id == message.id)
+        ).all():
+            tx.session.delete(attachment)
+        tx.session.delete(entry)
+        tx.session.delete(message)
+        tx.session.flush()
+        conv.message_count = max(conv.message_count - 1, 0)
+        if marks and conv.last_message_at == message.created_at:
+            # Nothing newer arrived meanwhile: the conversation is as before the reply.
+            for key in REPLY_MARKS:
+                value = marks.get(key)
+                if key.endswith("_at") and value is not None:
+                    value = datetime.fromisoformat(value)
+                setattr(conv, key, value)
+        elif conv.first_response_at == message.created_at:
+            conv.first_response_at = None
+        tx.stamp(conv)
+        via = message.channel_id if message.channel_id != conv.channel_id else None
+        put_draft(tx, conv.id, agent.id, message.body, "reply", via)
+        return message.body
+
+
 def comment(
     ws: Workspace,
     conversation_id: str,
@@ -159,6 +224,7 @@ def comment(
         if id and tx.find(Message, id=id):
             return CommentResult(id)
         conv, author = acting_on(tx, conversation_id, actor)
+        drop_draft(tx, conv.id, author.id)
         message = Message(
             id=id or new_id(tx.now),
             conversation_id=conv.id,

@@ -40,6 +40,9 @@ NAMES: dict[str, tuple[str, str]] = {
     "mark_read": ("conversations", "mark_read"),
     "move_inbox": ("conversations", "move_inbox"),
     "resend": ("delivery", "resend"),
+    "unsend": ("conversations", "unsend"),
+    "save_draft": ("drafts", "save_draft"),
+    "clear_draft": ("drafts", "clear_draft"),
     "mark_sent": ("delivery", "mark_sent"),
     "create_ticket": ("tickets", "create_ticket"),
     "update_ticket": ("tickets", "update_ticket"),
@@ -60,7 +63,7 @@ MAX_TEXT = 1_000_000  # characters in one string argument (a reply, a note)
 @dataclass(frozen=True)
 class Arg:
     name: str
-    type: str  # str | int | bool | time | list[str] | list[pair] | dict
+    type: str  # str | int | number | bool | time | list[str] | list[pair] | dict
     required: bool
     nullable: bool  # null is a meaningful value (e.g. assign to nobody)
     default: Any = None
@@ -160,6 +163,8 @@ def _type_name(hint: Any) -> tuple[str, bool]:
         return "bool", optional
     if hint is int:
         return "int", optional
+    if hint is float:
+        return "number", optional
     if hint is datetime:
         return "time", optional
     if origin in (list, Iterable, tuple) or hint in (list, tuple):
@@ -209,6 +214,10 @@ def _coerce(arg: Arg, value: Any) -> Any:
         if isinstance(value, bool) or not isinstance(value, int):
             raise InvalidRequest(f"{what} must be a whole number")
         return value
+    if arg.type == "number":
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise InvalidRequest(f"{what} must be a number")
+        return float(value)
     if arg.type == "time":
         if isinstance(value, datetime):
             return value

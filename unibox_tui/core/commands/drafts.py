@@ -1,0 +1,70 @@
+"""Drafts: what an agent has written to a conversation and not sent yet.
+
+A draft belongs to one agent (only their own queries read it) and one conversation; saving
+empty text clears it, and sending a reply or comment clears it (commands.reply/comment).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from ..db import Tx, Workspace
+from ..errors import InvalidRequest
+from ..ids import new_id
+from ..models import Draft
+from ._base import acting_on, agent_ref
+
+DRAFT_MODES = ("reply", "comment")
+
+
+def save_draft(
+    ws: Workspace,
+    conversation_id: str,
+    text: str,
+    *,
+    actor: str,
+    mode: str = "reply",
+    via_channel_id: str | None = None,
+    now: datetime | None = None,
+) -> bool:
+    """Keep the agent's draft for a conversation (blank text clears it). False if nothing
+    changed."""
+    if mode not in DRAFT_MODES:
+        raise InvalidRequest(f"unknown draft mode {mode!r}; use reply or comment")
+    if not text.strip():
+        return clear_draft(ws, conversation_id, actor=actor, now=now)
+    with ws.write(now) as tx:
+        conv, agent = acting_on(tx, conversation_id, actor)
+        return put_draft(tx, conv.id, agent.id, text, mode, via_channel_id)
+
+
+def put_draft(
+    tx: Tx, conversation_id: str, agent_id: str, text: str, mode: str, via: str | None
+) -> bool:
+    """Within a command: keep the agent's draft (e.g. an unsent reply's text)."""
+    draft = tx.find(Draft, agent_id=agent_id, conversation_id=conversation_id)
+    if draft is None:
+        draft = Draft(id=new_id(tx.now), agent_id=agent_id, conversation_id=conversation_id)
+    elif (draft.text, draft.mode, draft.via_channel_id) == (text, mode, via):
+        return False
+    draft.text, draft.mode, draft.via_channel_id = text, mode, via
+    tx.stamp(draft)
+    return True
+
+
+def clear_draft(
+    ws: Workspace, conversation_id: str, *, actor: str, now: datetime | None = None
+) -> bool:
+    """Drop the agent's draft for a conversation. False if there was none."""
+    with ws.write(now) as tx:
+        return drop_draft(tx, conversation_id, agent_ref(tx, actor).id)
+
+
+def drop_draft(tx: Tx, conversation_id: str, agent_id: str) -> bool:
+    """Within a command: drop the agent's draft (a reply or comment was sent)."""
+    draft = tx.find(Draft, agent_id=agent_id, conversation_id=conversation_id)
+    if draft is None:
+        return False
+    tx.session.delete(draft)
+    tx.session.flush()
+    return True
