@@ -15,6 +15,19 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 _WHERE = {
+    "admin": (
+        "Deactivated",
+        "InitResult",
+        "activate_agent",
+        "deactivate_agent",
+        "init_workspace",
+        "remove_inbox",
+        "remove_team",
+        "rename_inbox",
+        "set_agent",
+        "set_inbox_access",
+        "set_team_members",
+    ),
     "contacts": (
         "add_identity",
         "create_contact",
@@ -46,6 +59,12 @@ _WHERE = {
         "set_sync_state",
     ),
     "notifications": ("mark_notifications_read", "note_new_conversations"),
+    "pipelines": (
+        "create_pipeline",
+        "remove_pipeline",
+        "set_inbox_pipeline",
+        "set_stages",
+    ),
     "setup": (
         "add_channel",
         "add_team_member",
@@ -79,6 +98,19 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # for type checkers and editors: the same names, eagerly
+    from .admin import (
+        Deactivated,
+        InitResult,
+        activate_agent,
+        deactivate_agent,
+        init_workspace,
+        remove_inbox,
+        remove_team,
+        rename_inbox,
+        set_agent,
+        set_inbox_access,
+        set_team_members,
+    )
     from .contacts import (
         add_identity,
         create_contact,
@@ -110,6 +142,7 @@ if TYPE_CHECKING:  # for type checkers and editors: the same names, eagerly
         set_sync_state,
     )
     from .notifications import mark_notifications_read
+    from .pipelines import create_pipeline, remove_pipeline, set_inbox_pipeline, set_stages
     from .setup import (
         add_channel,
         add_team_member,
