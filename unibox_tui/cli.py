@@ -17,6 +17,7 @@ import click
 
 from . import __version__
 from .cli_common import (
+    actor,
     as_option,
     db_option,
     emit,
@@ -27,23 +28,6 @@ from .cli_common import (
     read_text,
 )
 from .core.errors import InvalidRequest, UniboxError
-
-
-def actor(ws: Any, as_handle: str | None) -> str:
-    from .config import load_config
-    from .core.me import current_agent
-
-    configured = load_config().agent
-    # A script acts only as someone it names: a config handle that is not in this workspace
-    # is an error here, not a fallback.
-    agent, _ = current_agent(ws, as_handle or configured)
-    if agent is None:
-        raise InvalidRequest(
-            "who are you? pass --as HANDLE or set [agent] handle in config.toml "
-            "(`unibox agents` lists handles)"
-        )
-    return agent.id
-
 
 # ---------------------------------------------------------------------------------- root
 
@@ -505,25 +489,6 @@ def search(query: tuple[str, ...], limit: int, db: str | None, as_json: bool) ->
 @db_option
 @json_option
 @guarded
-def agents(db: str | None, as_json: bool) -> None:
-    """Agents of the workspace, with handles for @mentions and --as."""
-    from .core import queries as q
-    from .core.text import one_line
-
-    with open_ws(db) as ws:
-        rows = q.agents(ws)
-    if as_json:
-        emit({"agents": [a.to_json() for a in rows]})
-        return
-    for a in rows:
-        teams = one_line(", ".join(a.teams))
-        click.echo(f"@{a.handle:<12} {one_line(a.name, 24):<24} {a.availability:<10} {teams}")
-
-
-@main.command()
-@db_option
-@json_option
-@guarded
 def doctor(db: str | None, as_json: bool) -> None:
     """Where things are and whether they work: paths, schema version, keyring, channels."""
     from .config import load_config, resolve_path
@@ -602,4 +567,12 @@ def _register_channel_commands() -> None:
     main.add_command(sync_command, "sync")
 
 
+def _register_admin_commands() -> None:
+    """init, agent(s), team, inbox, snippet, pipeline, notifications: cli_admin.py."""
+    from .cli_admin import register
+
+    register(main)
+
+
 _register_channel_commands()
+_register_admin_commands()

@@ -18,7 +18,7 @@ from typing import Any
 
 import click
 
-from .cli_common import db_option, fail, guarded, open_ws
+from .cli_common import admin_actor, as_option, db_option, fail, guarded, open_ws
 from .core.errors import InvalidRequest, NotFound
 
 
@@ -120,6 +120,7 @@ def _apply_sender(settings: dict[str, Any], options: dict[str, Any]) -> None:
 @click.option("--no-check", is_flag=True, help="Do not test the connection before adding.")
 @_sender_options
 @db_option
+@as_option
 @guarded
 def add_email(
     inbox: str,
@@ -137,6 +138,7 @@ def add_email(
     folder: str,
     no_check: bool,
     db: str | None,
+    as_handle: str | None,
     **sender: Any,
 ) -> None:
     """Connect a team e-mail address (IMAP in, SMTP out).
@@ -181,6 +183,7 @@ def add_email(
     else:
         password = resolve_secret(parsed.secret_name(), source)
 
+    who = _admin_first(db, as_handle)  # refused before any connection or stored secret
     if not no_check:
         probe = EmailChannel("probe", parsed, password, "check")
         probe.check()
@@ -190,7 +193,7 @@ def add_email(
     try:
         names = {i.name.lower() for i in q.inboxes(ws)} | {i.id for i in q.inboxes(ws)}
         if inbox.lower() not in names:
-            cmd.create_inbox(ws, inbox)
+            cmd.create_inbox(ws, inbox, actor=who)
             click.echo(f"created inbox {inbox}", err=True)
         if source == "keyring":
             store_secret(parsed.secret_name(), password)  # before the channel: no orphan
@@ -201,11 +204,26 @@ def add_email(
             name=channel_name or address.strip().lower(),
             address=address.strip().lower(),
             settings=settings,
+            actor=who,
         )
         cmd.update_channel(ws, channel_id, status="ok" if not no_check else "not checked")
     finally:
         ws.close()
     click.echo(channel_id)
+
+
+def _admin_first(db: str | None, as_handle: str | None) -> str | None:
+    """The admin adding a channel (None on a workspace with no agents yet), checked now."""
+    from .cli_common import given_db
+    from .core import commands as cmd
+    from .core.db import resolve_path
+
+    if not resolve_path(given_db(db)).exists():
+        return None
+    with open_ws(db) as ws:
+        who = admin_actor(ws, as_handle)
+        cmd.check_admin(ws, who, "add channels")
+    return who
 
 
 def _read_piped_password() -> str:
@@ -246,13 +264,13 @@ def list_channels(as_json: bool, db: str | None) -> None:
         )
 
 
-def _toggle(ref: str, db: str | None, enabled: bool) -> None:
+def _toggle(ref: str, db: str | None, enabled: bool, as_handle: str | None) -> None:
     from .core import commands as cmd
 
     ws = open_ws(db)
     try:
         row = _channel(ws, ref)
-        changed = cmd.set_channel_enabled(ws, row.id, enabled)
+        changed = cmd.set_channel_enabled(ws, row.id, enabled, actor=admin_actor(ws, as_handle))
     finally:
         ws.close()
     word = "enabled" if enabled else "disabled"
@@ -262,26 +280,29 @@ def _toggle(ref: str, db: str | None, enabled: bool) -> None:
 @channel_group.command("enable")
 @click.argument("channel")
 @db_option
+@as_option
 @guarded
-def enable_channel(channel: str, db: str | None) -> None:
+def enable_channel(channel: str, db: str | None, as_handle: str | None) -> None:
     """Start syncing and sending on CHANNEL (id, id prefix or name)."""
-    _toggle(channel, db, True)
+    _toggle(channel, db, True, as_handle)
 
 
 @channel_group.command("disable")
 @click.argument("channel")
 @db_option
+@as_option
 @guarded
-def disable_channel(channel: str, db: str | None) -> None:
+def disable_channel(channel: str, db: str | None, as_handle: str | None) -> None:
     """Stop CHANNEL: nothing is fetched or sent until it is enabled again."""
-    _toggle(channel, db, False)
+    _toggle(channel, db, False, as_handle)
 
 
 @channel_group.command("remove")
 @click.argument("channel")
 @db_option
+@as_option
 @guarded
-def remove_channel(channel: str, db: str | None) -> None:
+def remove_channel(channel: str, db: str | None, as_handle: str | None) -> None:
     """Remove CHANNEL and its stored password (only if it has no conversations)."""
     from .core import commands as cmd
     from .secrets import delete_secret
@@ -289,7 +310,7 @@ def remove_channel(channel: str, db: str | None) -> None:
     ws = open_ws(db)
     try:
         row = _channel(ws, channel)
-        cmd.remove_channel(ws, row.id)
+        cmd.remove_channel(ws, row.id, actor=admin_actor(ws, as_handle))
         if row.settings.get("password_source") == "keyring":
             from .backends.email.settings import EmailSettings
 
@@ -303,8 +324,9 @@ def remove_channel(channel: str, db: str | None) -> None:
 @click.argument("channel")
 @_sender_options
 @db_option
+@as_option
 @guarded
-def set_channel(channel: str, db: str | None, **sender: Any) -> None:
+def set_channel(channel: str, db: str | None, as_handle: str | None, **sender: Any) -> None:
     """Change CHANNEL's sender settings and filters."""
     from .core import commands as cmd
 
@@ -313,7 +335,7 @@ def set_channel(channel: str, db: str | None, **sender: Any) -> None:
         row = _channel(ws, channel)
         settings = dict(row.settings)
         _apply_sender(settings, sender)
-        cmd.update_channel(ws, row.id, settings=settings)
+        cmd.update_channel(ws, row.id, settings=settings, actor=admin_actor(ws, as_handle))
     finally:
         ws.close()
     click.echo(f"updated {row.name}", err=True)

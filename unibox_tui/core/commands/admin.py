@@ -45,6 +45,12 @@ from .setup import check_email, check_handle
 DEFAULT_INBOX = "Support"
 
 
+def check_admin(ws: Workspace, actor: str | None, what: str) -> None:
+    """Refuse now, before slow work (connecting a channel), what the command would refuse."""
+    with ws.write() as tx:
+        require_admin(tx, actor, what)
+
+
 # ---------------------------------------------------------------------------------- init
 
 
