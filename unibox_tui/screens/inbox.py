@@ -21,7 +21,7 @@ from textual.widget import Widget
 from textual.widgets import Footer, OptionList
 
 from .. import actions
-from ..core import commands, queries
+from ..core import admin_queries, commands, queries
 from ..core.errors import UniboxError
 from ..core.kinds import CHANNEL_KINDS
 from ..core.queries import ConversationRow, View
@@ -450,7 +450,11 @@ class InboxScreen(Screen[None]):
         row = need[0]
         ticket = queries.ticket(self.uapp.ws, row.ticket_id) if row.ticket_id else None
         screen = TicketScreen(
-            title=row.subject or row.preview, agents=queries.agents(self.uapp.ws), ticket=ticket
+            title=row.subject or row.preview,
+            agents=queries.agents(self.uapp.ws),
+            ticket=ticket,
+            pipelines={p.name: p.stages for p in admin_queries.pipelines(self.uapp.ws)},
+            start=admin_queries.inbox_start(self.uapp.ws, row.inbox_id),
         )
         self.app.push_screen(screen, lambda form: self._ticket_saved(row, form))
 
