@@ -146,67 +146,52 @@ def add_email(
     The password comes from --password-env or --password-file (only that source is
     remembered), or is asked for and stored in the system keyring.
     """
-    from .backends.email.channel import EmailChannel
     from .backends.email.settings import EmailSettings
-    from .core import commands as cmd
     from .core import queries as q
-    from .secrets import resolve_secret, store_secret
+    from .email_connect import EmailChannelRequest, connect_email
 
     if password_env and password_file:
         raise InvalidRequest("give --password-env or --password-file, not both")
     if "@" not in address:
         raise InvalidRequest(f"--address {address!r} is not an e-mail address")
-    settings: dict[str, Any] = {
-        "imap_host": imap_host,
-        "imap_port": imap_port or 0,
-        "smtp_host": smtp_host or "",
-        "smtp_port": smtp_port or 0,
-        "security": security,
-        "smtp_security": smtp_security or "",
-        "username": username,
-        "folder": folder,
-    }
-    _apply_sender(settings, sender)
-    parsed = EmailSettings.from_dict(settings, address.strip().lower())
+    extra: dict[str, Any] = {}
+    _apply_sender(extra, sender)
     if password_env:
         source = f"env:{password_env}"
     elif password_file:
         source = f"file:{Path(password_file).expanduser().resolve()}"
     else:
         source = "keyring"
-    settings["password_source"] = source
+    request = EmailChannelRequest(
+        inbox=inbox,
+        address=address,
+        imap_host=imap_host,
+        username=username,
+        password_source=source,
+        name=channel_name,
+        imap_port=imap_port,
+        smtp_host=smtp_host,
+        smtp_port=smtp_port,
+        security=security,
+        smtp_security=smtp_security,
+        folder=folder,
+        check=not no_check,
+        extra=extra,
+    )
+    EmailSettings.from_dict(request.settings(), address.strip().lower())  # before the prompt
+    who = _admin_first(db, as_handle)  # refused before a prompt, a connection or a secret
     if source == "keyring":
         if sys.stdin.isatty():
-            password = click.prompt(f"Password for {username}", hide_input=True)
+            request.password = click.prompt(f"Password for {username}", hide_input=True)
         else:  # piped (a script, a test): the first line; nothing at all is an error
-            password = _read_piped_password()
-    else:
-        password = resolve_secret(parsed.secret_name(), source)
-
-    who = _admin_first(db, as_handle)  # refused before any connection or stored secret
-    if not no_check:
-        probe = EmailChannel("probe", parsed, password, "check")
-        probe.check()
-        asyncio.run(probe.check_smtp())
+            request.password = _read_piped_password()
 
     ws = open_ws(db, create=True)
     try:
-        names = {i.name.lower() for i in q.inboxes(ws)} | {i.id for i in q.inboxes(ws)}
-        if inbox.lower() not in names:
-            cmd.create_inbox(ws, inbox, actor=who)
+        known = {i.name.lower() for i in q.inboxes(ws)} | {i.id for i in q.inboxes(ws)}
+        channel_id = connect_email(ws, request, actor=who)
+        if inbox.lower() not in known:
             click.echo(f"created inbox {inbox}", err=True)
-        if source == "keyring":
-            store_secret(parsed.secret_name(), password)  # before the channel: no orphan
-        channel_id = cmd.add_channel(
-            ws,
-            inbox=inbox,
-            kind="email",
-            name=channel_name or address.strip().lower(),
-            address=address.strip().lower(),
-            settings=settings,
-            actor=who,
-        )
-        cmd.update_channel(ws, channel_id, status="ok" if not no_check else "not checked")
     finally:
         ws.close()
     click.echo(channel_id)
