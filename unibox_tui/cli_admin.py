@@ -10,7 +10,6 @@ one line on stderr with exit status 1, and a refused command changes nothing.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -77,11 +76,6 @@ def _say(as_json: bool, data: dict[str, Any], line: str) -> None:
 # ---------------------------------------------------------------------------------- init
 
 
-def _handle_from(name: str) -> str:
-    first = (name.split() or [""])[0].lower()
-    return re.sub(r"[^a-z0-9_.-]", "", first).strip(".-") or "me"
-
-
 @click.command("init")
 @click.option("--name", help="Your name (the first agent, an admin).")
 @click.option("--handle", help="Your handle for @mentions and --as (default: from the name).")
@@ -102,6 +96,7 @@ def init_command(
     and a first inbox everyone may use is created. Asks for what is not given."""
     from .core import admin_queries as aq
     from .core import commands as cmd
+    from .core.validate import suggest_handle
 
     with open_ws(db, create=True) as ws:
         if aq.workspace_has_agents(ws):
@@ -111,7 +106,8 @@ def init_command(
         if name is None:
             name = click.prompt("Your name", err=True)
         if handle is None:
-            handle = click.prompt("Your handle", default=_handle_from(name or ""), err=True)
+            suggested = suggest_handle(name or "") or None
+            handle = click.prompt("Your handle", default=suggested, err=True)
         if email is None:
             email = click.prompt("Your e-mail", default="", show_default=False, err=True)
         result = cmd.init_workspace(ws, name or "", handle or "", email, inbox=inbox_name)

@@ -8,7 +8,6 @@ the administration (editing, deactivating, removing, access lists, `init`) is in
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -30,7 +29,7 @@ from ..models import (
     Team,
     TeamMember,
 )
-from ..validate import require_choice
+from ..validate import HANDLE, require_choice
 from ._base import (
     active_agent,
     agent_ref,
@@ -42,7 +41,6 @@ from ._base import (
 )
 from .pipelines import first_stage
 
-HANDLE = re.compile(r"^[a-z0-9_](?:[a-z0-9_.-]*[a-z0-9_])?$")
 # Words in a key that would hold a secret; settings hold only where a secret comes from
 # (keys ending in _source or _env).
 SECRET_WORDS = ("password", "secret", "token", "api_key", "apikey", "credential")
