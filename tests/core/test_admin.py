@@ -317,6 +317,42 @@ def test_inbox_add_rename_and_access(admin: Team) -> None:
     assert inbox(ws, "Key accounts").id == vip.id
 
 
+def test_update_inbox_is_applied_whole_or_refused_whole(admin: Team) -> None:
+    ws = admin.ws
+    cmd.create_pipeline(ws, "Sales", ["Lead", "Won"], actor="ana")
+    unchanged(
+        ws,
+        lambda: cmd.update_inbox(
+            ws, "Sales", name="support", mode="everyone", add_agents=["bo"], actor="ana"
+        ),
+        InvalidRequest,
+        "inbox 'support' exists",
+    )
+    sales = inbox(ws, "Sales")
+    assert (sales.access, sales.agents) == ("listed", ["ana"])  # nothing of it was applied
+    assert one_change(
+        ws,
+        lambda: cmd.update_inbox(
+            ws,
+            "Sales",
+            name="Deals",
+            add_agents=["bo"],
+            remove_teams=["Sales team"],
+            pipeline="Sales",
+            stage="Won",
+            actor="ana",
+        ),
+    )
+    deals = inbox(ws, "Deals")
+    assert (deals.agents, deals.teams, deals.default_pipeline, deals.default_stage) == (
+        ["ana", "bo"],
+        [],
+        "Sales",
+        "Won",
+    )
+    assert not cmd.update_inbox(ws, "Deals", name="Deals", pipeline="Sales", stage="Won")
+
+
 def test_inbox_remove_is_refused_while_it_holds_conversations(admin: Team) -> None:
     ws = admin.ws
     conv = admin.start(channel=admin.sales_email)

@@ -172,6 +172,42 @@ async def test_settings_admin_adds_an_agent_a_team_and_disables_a_channel(
         )
 
 
+async def test_settings_inbox_form_saves_name_access_and_ticket_start(make_app, demo) -> None:
+    cmd.set_agent(demo.ws, "ana", role="admin")
+    app = make_app()
+    async with app.run_test(size=(140, 48), notifications=True) as pilot:
+        await settle(pilot)
+        app.action_settings("inboxes")
+        await settle(pilot)
+        settings = app.screen
+        rows = settings.data.inboxes
+        settings.query_one("#list-inboxes", OptionList).highlighted = next(
+            i for i, row in enumerate(rows) if row.name == "Sales"
+        )
+        await pilot.press("e")
+        form = app.screen
+        assert isinstance(form, FieldsScreen)
+        await fill(
+            pilot,
+            form,
+            name="Deals",
+            access="listed",
+            agents="@bo",
+            pipeline="Billing",
+            stage="Investigating",
+        )
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        await until(pilot, lambda: any(i.name == "Deals" for i in aq.inboxes(demo.ws)))
+        deals = next(i for i in aq.inboxes(demo.ws) if i.name == "Deals")
+        assert (deals.access, deals.agents, deals.default_pipeline, deals.default_stage) == (
+            "listed",
+            ["bo"],
+            "Billing",
+            "Investigating",
+        )
+
+
 async def test_settings_refuses_admin_actions_to_an_agent_but_not_snippets(
     make_app, demo, text_of
 ) -> None:

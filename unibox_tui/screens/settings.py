@@ -305,16 +305,12 @@ class SettingsScreen(ModalScreen[None]):
 
     # ------------------------------------------------------------------ running commands
 
-    def run(self, done: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
-        self._run(done, [(fn, args, kwargs)])
-
     @work(thread=True, group="settings-command", exit_on_error=False)
-    def _run(self, done: str, steps: list[tuple[Callable[..., Any], tuple, dict]]) -> None:
-        """Run core commands in order (each is one transaction); stop at a refusal and say
-        why. The workspace's change poll and this screen then show the result."""
+    def run(self, done: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+        """Run one core command (one transaction) off the UI thread; a refusal shows its
+        one line. The workspace's change poll and this screen then show the result."""
         try:
-            for fn, args, kwargs in steps:
-                fn(self.uapp.ws, *args, **kwargs)
+            fn(self.uapp.ws, *args, **kwargs)
         except UniboxError as e:
             self.app.call_from_thread(self.notify, str(e), severity="error", markup=False)
         else:
@@ -559,30 +555,23 @@ class SettingsScreen(ModalScreen[None]):
         pipelines = {p.name: p.stages for p in self.data.pipelines}
 
         def save(v: dict[str, str]) -> None:
-            me = self.uapp.me_id
             agents = {h.lower() for h in _words(v["agents"])}
             teams = {t.lower(): t for t in _words(v["teams"])}
             current_teams = {t.lower() for t in row.teams}
-            steps: list[tuple[Callable[..., Any], tuple, dict]] = [
-                (
-                    commands.set_inbox_access,
-                    (row.id,),
-                    dict(
-                        mode=v["access"],
-                        add_agents=sorted(agents - set(row.agents)),
-                        remove_agents=sorted(set(row.agents) - agents),
-                        add_teams=[teams[t] for t in sorted(set(teams) - current_teams)],
-                        remove_teams=[t for t in row.teams if t.lower() not in teams],
-                        actor=me,
-                    ),
-                )
-            ]
-            if v["name"] != row.name:
-                steps.append((commands.rename_inbox, (row.id, v["name"]), dict(actor=me)))
-            start = (v["pipeline"], v["stage"] or None)
-            if start != (row.default_pipeline, row.default_stage):
-                steps.append((commands.set_inbox_pipeline, (row.id, *start), dict(actor=me)))
-            self._run(f"Saved inbox {one_line(v['name'])}", steps)
+            self.run(  # one command: the form is saved whole or refused whole
+                f"Saved inbox {one_line(v['name'])}",
+                commands.update_inbox,
+                row.id,
+                name=v["name"],
+                mode=v["access"],
+                add_agents=sorted(agents - set(row.agents)),
+                remove_agents=sorted(set(row.agents) - agents),
+                add_teams=[teams[t] for t in sorted(set(teams) - current_teams)],
+                remove_teams=[t for t in row.teams if t.lower() not in teams],
+                pipeline=v["pipeline"] or None,
+                stage=v["stage"] or None,
+                actor=self.uapp.me_id,
+            )
 
         names = list(pipelines) or ["Support"]
         fields = [

@@ -28,6 +28,7 @@ _WHERE = {
         "set_agent",
         "set_inbox_access",
         "set_team_members",
+        "update_inbox",
     ),
     "contacts": (
         "add_identity",
@@ -112,6 +113,7 @@ if TYPE_CHECKING:  # for type checkers and editors: the same names, eagerly
         set_agent,
         set_inbox_access,
         set_team_members,
+        update_inbox,
     )
     from .contacts import (
         add_identity,

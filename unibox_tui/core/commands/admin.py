@@ -39,7 +39,7 @@ from ._base import (
     require_text,
     team_ref,
 )
-from .pipelines import first_stage
+from .pipelines import first_stage, start_tickets_at
 from .setup import check_email, check_handle
 
 DEFAULT_INBOX = "Support"
@@ -263,17 +263,7 @@ def remove_team(ws: Workspace, team: str, *, actor: str | None = None) -> None:
 
 
 def rename_inbox(ws: Workspace, inbox: str, new_name: str, *, actor: str | None = None) -> bool:
-    new_name = require_text(new_name, "inbox name").strip()
-    with ws.write() as tx:
-        require_admin(tx, actor, "rename inboxes")
-        target = inbox_ref(tx, inbox)
-        if target.name == new_name:
-            return False
-        if name_taken(tx, Inbox, new_name, but=target.id):
-            raise InvalidRequest(f"inbox {new_name!r} exists")
-        target.name = new_name
-        tx.stamp(target)
-        return True
+    return update_inbox(ws, inbox, name=new_name, actor=actor)
 
 
 def set_inbox_access(
@@ -289,45 +279,98 @@ def set_inbox_access(
 ) -> bool:
     """Who may use an inbox: `everyone`, or `listed` agents and teams (the list is kept while
     the mode is everyone, and applies again when it is listed). False if unchanged."""
+    return update_inbox(
+        ws,
+        inbox,
+        mode=mode,
+        add_agents=add_agents,
+        add_teams=add_teams,
+        remove_agents=remove_agents,
+        remove_teams=remove_teams,
+        actor=actor,
+    )
+
+
+def update_inbox(
+    ws: Workspace,
+    inbox: str,
+    *,
+    name: str | None = None,
+    mode: str | None = None,
+    add_agents: Iterable[str] = (),
+    add_teams: Iterable[str] = (),
+    remove_agents: Iterable[str] = (),
+    remove_teams: Iterable[str] = (),
+    pipeline: str | None = None,
+    stage: str | None = None,
+    actor: str | None = None,
+) -> bool:
+    """Change an inbox's name, access and where its tickets start, in one change: applied
+    whole or refused whole (the settings screen saves its inbox form with it). False if
+    nothing changed."""
+    if name is not None:
+        name = require_text(name, "inbox name").strip()
     if mode is not None:
         require_choice(mode, INBOX_ACCESS, "access")
     with ws.write() as tx:
-        require_admin(tx, actor, "change inbox access")
+        what = "rename inboxes" if name is not None and mode is None else "change inbox access"
+        require_admin(tx, actor, what if pipeline is None else "change inboxes")
         target = inbox_ref(tx, inbox)
         changed = False
+        if name is not None and name != target.name:
+            if name_taken(tx, Inbox, name, but=target.id):
+                raise InvalidRequest(f"inbox {name!r} exists")
+            target.name = name
+            changed = True
         if mode is not None and mode != target.access:
             target.access = mode
             changed = True
-        grants = list(tx.session.exec(select(InboxAccess).where(InboxAccess.inbox_id == target.id)))
-        agents = {g.agent_id: g for g in grants if g.agent_id}
-        teams = {g.team_id: g for g in grants if g.team_id}
-        for ref in add_agents:
-            agent = agent_ref(tx, ref)
-            if agent.id not in agents:
-                grant = InboxAccess(id=new_id(tx.now), inbox_id=target.id, agent_id=agent.id)
-                tx.session.add(grant)
-                agents[agent.id] = grant
-                changed = True
-        for ref in add_teams:
-            team = team_ref(tx, ref)
-            if team.id not in teams:
-                grant = InboxAccess(id=new_id(tx.now), inbox_id=target.id, team_id=team.id)
-                tx.session.add(grant)
-                teams[team.id] = grant
-                changed = True
-        for ref in remove_agents:
-            grant = agents.pop(agent_ref(tx, ref).id, None)
-            if grant is not None:
-                tx.session.delete(grant)
-                changed = True
-        for ref in remove_teams:
-            grant = teams.pop(team_ref(tx, ref).id, None)
-            if grant is not None:
-                tx.session.delete(grant)
-                changed = True
+        changed |= _grants(tx, target, add_agents, add_teams, remove_agents, remove_teams)
+        if pipeline is not None:
+            changed |= start_tickets_at(tx, target, pipeline, stage)
         if changed:
             tx.stamp(target)
         return changed
+
+
+def _grants(
+    tx: Tx,
+    target: Inbox,
+    add_agents: Iterable[str],
+    add_teams: Iterable[str],
+    remove_agents: Iterable[str],
+    remove_teams: Iterable[str],
+) -> bool:
+    """Add and remove the agents and teams an inbox lists; whether any changed."""
+    grants = list(tx.session.exec(select(InboxAccess).where(InboxAccess.inbox_id == target.id)))
+    agents = {g.agent_id: g for g in grants if g.agent_id}
+    teams = {g.team_id: g for g in grants if g.team_id}
+    changed = False
+    for ref in add_agents:
+        agent = agent_ref(tx, ref)
+        if agent.id not in agents:
+            grant = InboxAccess(id=new_id(tx.now), inbox_id=target.id, agent_id=agent.id)
+            tx.session.add(grant)
+            agents[agent.id] = grant
+            changed = True
+    for ref in add_teams:
+        team = team_ref(tx, ref)
+        if team.id not in teams:
+            grant = InboxAccess(id=new_id(tx.now), inbox_id=target.id, team_id=team.id)
+            tx.session.add(grant)
+            teams[team.id] = grant
+            changed = True
+    for ref in remove_agents:
+        grant = agents.pop(agent_ref(tx, ref).id, None)
+        if grant is not None:
+            tx.session.delete(grant)
+            changed = True
+    for ref in remove_teams:
+        grant = teams.pop(team_ref(tx, ref).id, None)
+        if grant is not None:
+            tx.session.delete(grant)
+            changed = True
+    return changed
 
 
 def remove_inbox(

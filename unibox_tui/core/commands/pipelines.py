@@ -193,11 +193,18 @@ def set_inbox_pipeline(
     with ws.write() as tx:
         require_admin(tx, actor, "change inboxes")
         target = inbox_ref(tx, inbox)
-        chosen = pipeline_ref(tx, pipeline)
-        start = stage_ref(tx, chosen, stage) if stage else next(iter(stages(tx, chosen)), None)
-        after = (chosen.id, start.id if start else None)
-        if (target.default_pipeline_id, target.default_stage_id) == after:
+        if not start_tickets_at(tx, target, pipeline, stage):
             return False
-        target.default_pipeline_id, target.default_stage_id = after
         tx.stamp(target)
         return True
+
+
+def start_tickets_at(tx: Tx, inbox: Inbox, pipeline: str, stage: str | None) -> bool:
+    """Set (not stamp) an inbox's default pipeline and stage; whether they changed."""
+    chosen = pipeline_ref(tx, pipeline)
+    start = stage_ref(tx, chosen, stage) if stage else next(iter(stages(tx, chosen)), None)
+    after = (chosen.id, start.id if start else None)
+    if (inbox.default_pipeline_id, inbox.default_stage_id) == after:
+        return False
+    inbox.default_pipeline_id, inbox.default_stage_id = after
+    return True
