@@ -95,7 +95,9 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec(
         "settings_remove", "d,delete", "remove", "Remove / deactivate…", (SETTINGS,), show=True
     ),
-    ActionSpec("settings_toggle", "space", "toggle", "Enable / disable", (SETTINGS,), show=True),
+    ActionSpec(
+        "settings_toggle", "space", "toggle_channel", "Enable / disable", (SETTINGS,), show=True
+    ),
     ActionSpec("settings_next", "right,l", "section(1)", "Next section", (SETTINGS,)),
     ActionSpec("settings_prev", "left,h", "section(-1)", "Previous section", (SETTINGS,)),
 )

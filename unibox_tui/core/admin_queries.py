@@ -46,7 +46,10 @@ def agents(ws: Workspace) -> list[AgentInfo]:
             " JOIN team t ON t.id = m.team_id WHERE m.agent_id = a.id) "
             "FROM agent a ORDER BY a.name, a.handle"
         ).all()
-    return [AgentInfo(*r[:6], bool(r[6]), sorted(_split(r[7]))) for r in rows]
+    return [
+        AgentInfo(r[0], r[1], r[2], r[3], r[4], r[5], bool(r[6]), sorted(_split(r[7])))
+        for r in rows
+    ]
 
 
 @dataclass
@@ -116,7 +119,9 @@ def inboxes(ws: Workspace) -> list[InboxInfo]:
             "SELECT inbox_id, id, kind, name, address, enabled, status FROM channel "
             "ORDER BY kind, name"
         ):
-            channels.setdefault(c[0], []).append(ChannelInfo(*c[1:5], bool(c[5]), c[6]))
+            channels.setdefault(c[0], []).append(
+                ChannelInfo(c[1], c[2], c[3], c[4], bool(c[5]), c[6])
+            )
     return [
         InboxInfo(
             r[0],
@@ -210,7 +215,7 @@ def notifications(
     with ws.read() as conn:
         rows = conn.exec_driver_sql(sql, (agent_id, limit)).all()
     return [
-        NotificationInfo(*r[:6], clock.from_db(r[6]), bool(r[7]))  # type: ignore[arg-type]
+        NotificationInfo(r[0], r[1], r[2], r[3], r[4], r[5], clock.from_db(r[6]), bool(r[7]))  # type: ignore[arg-type]
         for r in rows
     ]
 

@@ -350,7 +350,7 @@ class SettingsScreen(ModalScreen[None]):
             return
         getattr(self, f"_remove_{self.section}")(row)
 
-    def action_toggle(self) -> None:
+    def action_toggle_channel(self) -> None:
         row = self.selected()
         if self.section != "channels" or row is None:
             self.notify("Space enables or disables a channel (Channels tab).", markup=False)
@@ -367,8 +367,12 @@ class SettingsScreen(ModalScreen[None]):
                 actor=self.uapp.me_id,
             )
 
-    def _confirm(self, question: str, then: Callable[[], None]) -> None:
-        self.app.push_screen(ConfirmScreen(question), lambda yes: then() if yes else None)
+    def _confirm(self, question: str, then: Callable[[], object]) -> None:
+        def answered(yes: bool | None) -> None:
+            if yes:
+                then()
+
+        self.app.push_screen(ConfirmScreen(question), answered)
 
     def _form(
         self,
@@ -749,7 +753,7 @@ class SettingsScreen(ModalScreen[None]):
         self.app.push_screen(EmailChannelScreen(inboxes), added)
 
     def _edit_channels(self, row: Any) -> None:
-        self.action_toggle()
+        self.action_toggle_channel()
 
     def _remove_channels(self, row: Any) -> None:
         from ..core import commands

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import partial
 
 from sqlmodel import select
 
@@ -343,8 +344,8 @@ def _grants(
 ) -> bool:
     """Add and remove the agents and teams an inbox lists; whether any changed."""
     grants = list(tx.session.exec(select(InboxAccess).where(InboxAccess.inbox_id == target.id)))
-    agents = {g.agent_id: g for g in grants if g.agent_id}
-    teams = {g.team_id: g for g in grants if g.team_id}
+    agents: dict[str, InboxAccess] = {g.agent_id: g for g in grants if g.agent_id}
+    teams: dict[str, InboxAccess] = {g.team_id: g for g in grants if g.team_id}
     changed = False
     for ref in add_agents:
         agent = agent_ref(tx, ref)
@@ -360,16 +361,11 @@ def _grants(
             tx.session.add(grant)
             teams[team.id] = grant
             changed = True
-    for ref in remove_agents:
-        grant = agents.pop(agent_ref(tx, ref).id, None)
-        if grant is not None:
-            tx.session.delete(grant)
-            changed = True
-    for ref in remove_teams:
-        grant = teams.pop(team_ref(tx, ref).id, None)
-        if grant is not None:
-            tx.session.delete(grant)
-            changed = True
+    gone = [agents.pop(a.id) for a in map(partial(agent_ref, tx), remove_agents) if a.id in agents]
+    gone += [teams.pop(t.id) for t in map(partial(team_ref, tx), remove_teams) if t.id in teams]
+    for grant in gone:
+        tx.session.delete(grant)
+    changed |= bool(gone)
     return changed
 
 

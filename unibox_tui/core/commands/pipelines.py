@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlmodel import select
+from sqlmodel import col, select
 
 from ..db import Tx, Workspace
 from ..errors import InvalidRequest, NotFound
@@ -34,14 +34,16 @@ def pipeline_ref(tx: Tx, ref: str) -> Pipeline:
 
 
 def pipelines(tx: Tx) -> list[Pipeline]:
-    return list(tx.session.exec(select(Pipeline).order_by(Pipeline.position, Pipeline.name)))
+    return list(
+        tx.session.exec(select(Pipeline).order_by(col(Pipeline.position), col(Pipeline.name)))
+    )
 
 
 def stages(tx: Tx, pipeline: Pipeline) -> list[PipelineStage]:
     query = (
         select(PipelineStage)
         .where(PipelineStage.pipeline_id == pipeline.id)
-        .order_by(PipelineStage.position)
+        .order_by(col(PipelineStage.position))
     )
     return list(tx.session.exec(query))
 
