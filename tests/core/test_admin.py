@@ -234,6 +234,18 @@ def test_deactivating_unassigns_open_work_and_keeps_history(admin: Team) -> None
     assert not cmd.activate_agent(ws, "bo", actor="ana")
 
 
+def test_deactivating_the_default_agent_makes_the_admin_who_did_it_the_default(
+    admin: Team,
+) -> None:
+    ws = admin.ws  # the default agent is Ana (the fixture's setting)
+    cmd.set_agent(ws, "bo", role="admin", actor="ana")
+    cmd.deactivate_agent(ws, "ana", actor="bo")
+    me, _ = current_agent(ws)
+    assert me is not None and me.handle == "bo"
+    cmd.deactivate_agent(ws, "cy", actor="bo")  # not the default: it stays
+    assert current_agent(ws)[0].handle == "bo"  # type: ignore[union-attr]
+
+
 def test_agent_add_checks_its_input(admin: Team) -> None:
     ws = admin.ws
     dee = one_change(

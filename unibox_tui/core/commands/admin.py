@@ -190,7 +190,25 @@ def deactivate_agent(ws: Workspace, agent: str, *, actor: str | None = None) -> 
         for conv in convs:
             conv.assignee_id = None
             activity(tx, conv, f"{row.name} was deactivated: unassigned", by)
+        _keep_an_active_default(tx, row, by)
         return Deactivated(True, [c.id for c in convs])
+
+
+def _keep_an_active_default(tx: Tx, gone: Agent, by: Agent | None) -> None:
+    """Scripts act as the workspace's default agent: when that is who was deactivated, the
+    admin who did it (else another active admin) becomes the default."""
+    conn = tx.session.connection()
+    value = conn.exec_driver_sql("SELECT value FROM setting WHERE key = 'default_agent'").scalar()
+    if value is None or json.loads(value) not in (gone.id, gone.handle):
+        return
+    successor = by.id if by is not None and by.id != gone.id else None
+    if successor is None:
+        successor = conn.exec_driver_sql(
+            "SELECT id FROM agent WHERE role = 'admin' AND active AND id != ? ORDER BY id LIMIT 1",
+            (gone.id,),
+        ).scalar()
+    if successor is not None:
+        _set(tx, "default_agent", successor)
 
 
 def activate_agent(ws: Workspace, agent: str, *, actor: str | None = None) -> bool:
