@@ -390,6 +390,21 @@ def test_inbox_remove_is_refused_while_it_holds_conversations(admin: Team) -> No
     one_change(ws, lambda: cmd.remove_inbox(ws, "Empty", actor="ana"))
 
 
+def test_moved_work_leaves_assignees_who_may_not_act_in_the_new_inbox(admin: Team) -> None:
+    ws = admin.ws
+    cys, anas = (
+        admin.start(channel=admin.sales_email),
+        admin.start(channel=admin.sales_email, who="dan@example.com"),
+    )
+    cmd.assign(ws, cys, "cy", actor="ana")  # Cy may act in Sales through the Sales team
+    cmd.assign(ws, anas, "ana", actor="ana")
+    cmd.create_inbox(ws, "VIP", access="listed", agents=["ana"], actor="ana")
+    assert cmd.remove_inbox(ws, "Sales", move_to="VIP", actor="ana") == 2
+    assert q.conversation(ws, cys).assignee is None
+    assert q.thread(ws, cys)[-1].body == "Cy Park has no access to VIP: unassigned"
+    assert q.conversation(ws, anas).assignee == "ana"
+
+
 # ---------------------------------------------------------------------------------- snippets
 
 

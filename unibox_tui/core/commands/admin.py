@@ -15,7 +15,7 @@ from functools import partial
 
 from sqlmodel import select
 
-from .. import clock
+from .. import access, clock
 from ..db import Tx, Workspace
 from ..errors import InvalidRequest
 from ..ids import new_id
@@ -394,7 +394,7 @@ def remove_inbox(
     `move_to` names another inbox, which then takes them all. Returns how many
     conversations moved."""
     with ws.write() as tx:
-        require_admin(tx, actor, "remove inboxes")
+        by = require_admin(tx, actor, "remove inboxes")
         target = inbox_ref(tx, inbox)
         conn = tx.session.connection()
         held = conn.exec_driver_sql(
@@ -423,7 +423,33 @@ def remove_inbox(
                 stamp,
             )
             tx.stamp(other)
+            _unassign_without_access(tx, other, by)
         conn.exec_driver_sql("DELETE FROM inbox_access WHERE inbox_id = ?", (target.id,))
         tx.seq  # noqa: B018  (a removal is a change too: it takes a change number)
         tx.session.delete(target)
         return moved
+
+
+def _unassign_without_access(tx: Tx, inbox: Inbox, by: Agent | None) -> None:
+    """Open work in `inbox` assigned to an agent who may not act there becomes unassigned
+    (as when one conversation moves: conversations.move_inbox)."""
+    conn = tx.session.connection()
+    assignees = conn.exec_driver_sql(
+        "SELECT DISTINCT assignee_id FROM conversation WHERE inbox_id = ? "
+        "AND assignee_id IS NOT NULL AND status != 'closed'",
+        (inbox.id,),
+    ).scalars()
+    for agent_id in list(assignees):
+        if access.for_agent(conn, agent_id).can_act(inbox.id):
+            continue
+        agent = agent_ref(tx, agent_id)
+        convs = tx.session.exec(
+            select(Conversation).where(
+                Conversation.inbox_id == inbox.id,
+                Conversation.assignee_id == agent_id,
+                Conversation.status != "closed",
+            )
+        ).all()
+        for conv in convs:
+            conv.assignee_id = None
+            activity(tx, conv, f"{agent.name} has no access to {inbox.name}: unassigned", by)
