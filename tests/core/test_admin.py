@@ -403,6 +403,11 @@ def test_moved_work_leaves_assignees_who_may_not_act_in_the_new_inbox(admin: Tea
     assert q.conversation(ws, cys).assignee is None
     assert q.thread(ws, cys)[-1].body == "Cy Park has no access to VIP: unassigned"
     assert q.conversation(ws, anas).assignee == "ana"
+    # Taking access away works the same way.
+    cmd.set_inbox_access(ws, "VIP", add_agents=["bo"], actor="ana")
+    cmd.assign(ws, anas, "bo", actor="ana")
+    assert cmd.set_inbox_access(ws, "VIP", remove_agents=["bo"], actor="ana")
+    assert q.conversation(ws, anas).assignee is None
 
 
 # ---------------------------------------------------------------------------------- snippets

@@ -333,7 +333,7 @@ def update_inbox(
         require_choice(mode, INBOX_ACCESS, "access")
     with ws.write() as tx:
         what = "rename inboxes" if name is not None and mode is None else "change inbox access"
-        require_admin(tx, actor, what if pipeline is None else "change inboxes")
+        by = require_admin(tx, actor, what if pipeline is None else "change inboxes")
         target = inbox_ref(tx, inbox)
         changed = False
         if name is not None and name != target.name:
@@ -344,7 +344,12 @@ def update_inbox(
         if mode is not None and mode != target.access:
             target.access = mode
             changed = True
-        changed |= _grants(tx, target, add_agents, add_teams, remove_agents, remove_teams)
+        if _grants(tx, target, add_agents, add_teams, remove_agents, remove_teams) or (
+            changed and target.access == "listed"
+        ):
+            changed = True
+            tx.session.flush()
+            _unassign_without_access(tx, target, by)  # who lost access lets go of its work
         if pipeline is not None:
             changed |= start_tickets_at(tx, target, pipeline, stage)
         if changed:
