@@ -93,8 +93,11 @@ def actor(ws: Any, as_handle: str | None) -> str:
     (core/me.py has the rule). A script acts only as someone it names: a config handle that
     is not in this workspace is an error here, not a fallback."""
     from .config import load_config
+    from .core.admin_queries import workspace_has_agents
     from .core.me import current_agent
 
+    if not workspace_has_agents(ws):
+        raise InvalidRequest("this workspace has no agents yet; run `unibox init` to be its first")
     configured = load_config().agent
     agent, _ = current_agent(ws, as_handle or configured)
     if agent is None:

@@ -69,6 +69,13 @@ def test_init_asks_nothing_when_given_everything_and_refuses_a_second_time(
     assert seq(path) == before
 
 
+def test_acting_before_init_says_to_run_init(tmp_path: Path) -> None:
+    path = str(tmp_path / "fresh.db")
+    open_workspace(path).close()
+    refused("notifications", "--db", path, match="no agents yet; run `unibox init`")
+    refused("team", "add", "Tier 1", "--db", path, match="no agents yet; run `unibox init`")
+
+
 def test_init_prompts_for_what_is_missing(tmp_path: Path) -> None:
     path = str(tmp_path / "asked.db")
     # Name, then the handle (enter takes the one made from the name), then the e-mail.
