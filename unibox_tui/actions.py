@@ -29,6 +29,7 @@ class ActionSpec:
 # the widget of that name (so j/k mean "move" in whichever pane has focus).
 APP, INBOX, LIST, VIEWS, THREAD, COMPOSER = "app", "inbox", "list", "views", "thread", "composer"
 MODAL, PICKER, FORM, NOTIFICATIONS = "modal", "picker", "form", "notifications"
+SETTINGS = "settings"
 MOVE = (LIST, VIEWS, THREAD)
 
 ACTIONS: tuple[ActionSpec, ...] = (
@@ -37,6 +38,9 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("help", "question_mark", "help", "Help: every key", (APP,), show=True),
     ActionSpec("palette", "ctrl+p", "command_palette", "Command palette", (APP,), priority=True),
     ActionSpec("notifications", "b", "notifications", "Notifications", (APP,)),
+    ActionSpec(
+        "settings", "comma", "settings", "Settings: agents, teams, inboxes, channels…", (APP,)
+    ),
     # --- moving
     ActionSpec("cursor_down", "j,down", "cursor_down", "Down", MOVE, palette=False),
     ActionSpec("cursor_up", "k,up", "cursor_up", "Up", MOVE, palette=False),
@@ -90,6 +94,17 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("picker_up", "up", "picker_up", "Previous choice", (PICKER,), palette=False),
     ActionSpec("save", "ctrl+s", "save", "Save", (FORM,), show=True, palette=False),
     ActionSpec("read_all", "R", "read_all", "Mark all read", (NOTIFICATIONS,), show=True),
+    # --- settings
+    ActionSpec("settings_add", "n", "add", "Add…", (SETTINGS,), show=True),
+    ActionSpec("settings_edit", "e", "edit", "Edit…", (SETTINGS,), show=True),
+    ActionSpec(
+        "settings_remove", "d,delete", "remove", "Remove / deactivate…", (SETTINGS,), show=True
+    ),
+    ActionSpec(
+        "settings_toggle", "space", "toggle_channel", "Enable / disable", (SETTINGS,), show=True
+    ),
+    ActionSpec("settings_next", "right,l", "section(1)", "Next section", (SETTINGS,)),
+    ActionSpec("settings_prev", "left,h", "section(-1)", "Previous section", (SETTINGS,)),
 )
 
 SPECS: dict[str, ActionSpec] = {spec.id: spec for spec in ACTIONS}

@@ -26,6 +26,7 @@ from . import actions
 from .config import Config
 from .core import clock, queries
 from .core.access import Access
+from .core.admin_queries import workspace_has_agents
 from .core.db import Workspace
 from .core.errors import ConfigError, UniboxError
 from .core.me import current_agent
@@ -35,6 +36,8 @@ from .gc_pacing import IdleCollector
 from .screens.help import HelpScreen
 from .screens.inbox import InboxScreen
 from .screens.notifications import NotificationsScreen
+from .screens.settings import SECTIONS, SettingsScreen
+from .screens.setup import EmailChannelScreen, SetupDone, SetupScreen
 
 POLL_SECONDS = 0.5
 QUIT_CONFIRM_SECONDS = 5.0  # a second quit key within this quits despite unsent drafts
@@ -142,6 +145,8 @@ class UniboxApp(App[None]):
             except UniboxError as e:
                 self._warnings.append(f"config [ui] watch: {e}")
         self.push_screen(InboxScreen())
+        if not workspace_has_agents(self.ws):  # one row at most: cheap on the UI thread
+            self.push_screen(SetupScreen(), self._setup_done)
         for warning in self._warnings:
             self.notify(warning, severity="warning", markup=False, timeout=8)
         self.set_interval(POLL_SECONDS, self._tick)
@@ -323,6 +328,42 @@ class UniboxApp(App[None]):
             return
         self.push_screen(NotificationsScreen(self.ws, self.me_id, self.now), self._open_note)
 
+    def action_settings(self, section: str = "agents") -> None:
+        if isinstance(self.screen, SettingsScreen):
+            return
+        self.push_screen(SettingsScreen(section))
+
+    # ------------------------------------------------------------------ first start
+
+    def _setup_done(self, done: SetupDone | None) -> None:
+        """The setup screen made the first agent: act as them from now on, then offer to
+        connect the team's e-mail address."""
+        if done is None:
+            return  # "later": the empty inbox, as before
+        self.agent_changed()
+        handle = self.me_row.handle if self.me_row else "?"
+        self.notify(f"Welcome! You are @{handle}, an admin.", markup=False)
+        self.push_screen(EmailChannelScreen([done.inbox], skip_label="Skip (esc)"), self._connected)
+
+    def _connected(self, channel_id: str | None) -> None:
+        if channel_id:  # the engine picks up new channels by itself (engine.run reloads them)
+            self.notify("Connected: new mail arrives in the inbox.", markup=False)
+        self.poll_changes()
+
+    def agent_changed(self) -> None:
+        """Who the agent is changed (the setup screen made them): resolve again, re-read
+        the watched views and refresh the inbox."""
+        self.me_row, _ = resolve_me(self.ws, self.config, None)
+        self._access = None  # someone else now: read their access afresh
+        self.watched = []
+        for key in self.config.watch:
+            try:
+                self.watched.append(queries.view(key, self.me_id, self.ws, access=self.access))
+            except UniboxError:
+                pass
+        self.seen_seq = -1  # the next poll refreshes the inbox whatever changed
+        self.poll_changes()
+
     def _open_note(self, conversation_id: str | None) -> None:
         inbox = self.screen if isinstance(self.screen, InboxScreen) else None
         if conversation_id and inbox is not None:
@@ -339,8 +380,15 @@ class UniboxApp(App[None]):
             self.notify(str(e), severity="error", markup=False)
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
-        """The palette offers every action of the screen by name, plus Textual's own."""
+        """The palette offers every action of the screen by name, plus Textual's own and
+        each settings section."""
         yield from super().get_system_commands(screen)
+        for key, label in SECTIONS.items():
+            yield SystemCommand(
+                f"Settings: {label}",
+                "agents, teams, inboxes, snippets, pipelines, channels · key: ,",
+                partial(self.action_settings, key),
+            )
         scopes: tuple[str, ...] = getattr(screen, "HELP_SCOPES", (actions.APP,))
         nodes = getattr(screen, "SCOPE_NODES", {})
         allows = getattr(screen, "palette_allows", lambda spec: True)

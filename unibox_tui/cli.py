@@ -16,6 +16,7 @@ import click
 
 from . import __version__
 from .cli_common import (
+    actor,
     as_option,
     db_option,
     emit,
@@ -26,22 +27,6 @@ from .cli_common import (
     read_text,
 )
 from .core.errors import InvalidRequest, UniboxError
-
-
-def actor(ws: Any, as_handle: str | None) -> str:
-    from .config import load_config
-    from .core.me import current_agent
-
-    configured = load_config().agent
-    # A script acts only as someone it names: a config handle that is not in this workspace
-    # is an error here, not a fallback.
-    agent, _ = current_agent(ws, as_handle or configured)
-    if agent is None:
-        raise InvalidRequest(
-            "who are you? pass --as HANDLE or set [agent] handle in config.toml "
-            "(`unibox agents` lists handles)"
-        )
-    return agent.id
 
 
 def reader_of(ws: Any, as_handle: str | None) -> Any:
@@ -593,25 +578,6 @@ def search(
 @db_option
 @json_option
 @guarded
-def agents(db: str | None, as_json: bool) -> None:
-    """Agents of the workspace, with handles for @mentions and --as."""
-    from .core import queries as q
-    from .core.text import one_line
-
-    with open_ws(db, read_only=True) as ws:
-        rows = q.agents(ws)
-    if as_json:
-        emit({"agents": [a.to_json() for a in rows]})
-        return
-    for a in rows:
-        teams = one_line(", ".join(a.teams))
-        click.echo(f"@{a.handle:<12} {one_line(a.name, 24):<24} {a.availability:<10} {teams}")
-
-
-@main.command()
-@db_option
-@json_option
-@guarded
 def doctor(db: str | None, as_json: bool) -> None:
     """Where things are and whether they work: paths, schema version, keyring, channels."""
     from .config import load_config, resolve_path
@@ -697,5 +663,13 @@ def _register_delivery_commands() -> None:
     conversations.add_command(mark_sent_cmd, "mark-sent")
 
 
+def _register_admin_commands() -> None:
+    """init, agent(s), team, inbox, snippet, pipeline, notifications: cli_admin.py."""
+    from .cli_admin import register
+
+    register(main)
+
+
 _register_channel_commands()
 _register_delivery_commands()
+_register_admin_commands()

@@ -18,7 +18,16 @@ from typing import Any
 
 import click
 
-from .cli_common import db_option, emit, fail, guarded, json_option, open_ws
+from .cli_common import (
+    admin_actor,
+    as_option,
+    db_option,
+    emit,
+    fail,
+    guarded,
+    json_option,
+    open_ws,
+)
 from .core.errors import InvalidRequest, NotFound
 
 
@@ -120,6 +129,7 @@ def _apply_sender(settings: dict[str, Any], options: dict[str, Any]) -> None:
 @click.option("--no-check", is_flag=True, help="Do not test the connection before adding.")
 @_sender_options
 @db_option
+@as_option
 @guarded
 def add_email(
     inbox: str,
@@ -137,6 +147,7 @@ def add_email(
     folder: str,
     no_check: bool,
     db: str | None,
+    as_handle: str | None,
     **sender: Any,
 ) -> None:
     """Connect a team e-mail address (IMAP in, SMTP out).
@@ -144,65 +155,52 @@ def add_email(
     The password comes from --password-env or --password-file (only that source is
     remembered), or is asked for and stored in the system keyring.
     """
-    from .backends.email.channel import EmailChannel
     from .backends.email.settings import EmailSettings
-    from .core import commands as cmd
     from .core import queries as q
-    from .secrets import resolve_secret, store_secret
+    from .email_connect import EmailChannelRequest, connect_email
 
     if password_env and password_file:
         raise InvalidRequest("give --password-env or --password-file, not both")
     if "@" not in address:
         raise InvalidRequest(f"--address {address!r} is not an e-mail address")
-    settings: dict[str, Any] = {
-        "imap_host": imap_host,
-        "imap_port": imap_port or 0,
-        "smtp_host": smtp_host or "",
-        "smtp_port": smtp_port or 0,
-        "security": security,
-        "smtp_security": smtp_security or "",
-        "username": username,
-        "folder": folder,
-    }
-    _apply_sender(settings, sender)
-    settings = EmailChannel.check_settings(settings, address.strip().lower())
-    parsed = EmailSettings.from_dict(settings, address.strip().lower())
+    extra: dict[str, Any] = {}
+    _apply_sender(extra, sender)
     if password_env:
         source = f"env:{password_env}"
     elif password_file:
         source = f"file:{Path(password_file).expanduser().resolve()}"
     else:
         source = "keyring"
-    settings["password_source"] = source
+    request = EmailChannelRequest(
+        inbox=inbox,
+        address=address,
+        imap_host=imap_host,
+        username=username,
+        password_source=source,
+        name=channel_name,
+        imap_port=imap_port,
+        smtp_host=smtp_host,
+        smtp_port=smtp_port,
+        security=security,
+        smtp_security=smtp_security,
+        folder=folder,
+        check=not no_check,
+        extra=extra,
+    )
+    EmailSettings.from_dict(request.settings(), address.strip().lower())  # before the prompt
+    who = _admin_first(db, as_handle)  # refused before a prompt, a connection or a secret
     if source == "keyring":
         if sys.stdin.isatty():
-            password = click.prompt(f"Password for {username}", hide_input=True)
+            request.password = click.prompt(f"Password for {username}", hide_input=True)
         else:  # piped (a script, a test): the first line; nothing at all is an error
-            password = _read_piped_password()
-    else:
-        password = resolve_secret(parsed.secret_name(), source)
-
-    if not no_check:
-        probe = EmailChannel("probe", parsed, password, "check")
-        asyncio.run(probe.check())
+            request.password = _read_piped_password()
 
     ws = open_ws(db, create=True)
     try:
-        names = {i.name.lower() for i in q.inboxes(ws)} | {i.id for i in q.inboxes(ws)}
-        if inbox.lower() not in names:
-            cmd.create_inbox(ws, inbox)
+        known = {i.name.lower() for i in q.inboxes(ws)} | {i.id for i in q.inboxes(ws)}
+        channel_id = connect_email(ws, request, actor=who)
+        if inbox.lower() not in known:
             click.echo(f"created inbox {inbox}", err=True)
-        if source == "keyring":
-            store_secret(parsed.secret_name(), password)  # before the channel: no orphan
-        channel_id = cmd.add_channel(
-            ws,
-            inbox=inbox,
-            kind="email",
-            name=channel_name or address.strip().lower(),
-            address=address.strip().lower(),
-            settings=settings,
-        )
-        cmd.update_channel(ws, channel_id, status="ok" if not no_check else "not checked")
     finally:
         ws.close()
     click.echo(channel_id)
@@ -221,9 +219,15 @@ def add_email(
 )
 @db_option
 @json_option
+@as_option
 @guarded
 def add_form(
-    inbox: str, form_name: str, field_specs: tuple[str, ...], db: str | None, as_json: bool
+    inbox: str,
+    form_name: str,
+    field_specs: tuple[str, ...],
+    db: str | None,
+    as_json: bool,
+    as_handle: str | None,
 ) -> None:
     """Add a web form to an inbox: each submission becomes a conversation with a ticket,
     answered by the inbox's e-mail channel. (Its web address comes with the team hub;
@@ -236,13 +240,14 @@ def add_form(
     if field_specs:
         settings["fields"] = [parse_field_spec(spec).to_dict() for spec in field_specs]
     settings = FormChannel.check_settings(settings, None)
+    who = _admin_first(db, as_handle)
     with open_ws(db, create=True) as ws:
         names = {i.name.lower() for i in q.inboxes(ws)} | {i.id for i in q.inboxes(ws)}
         if inbox.lower() not in names:
-            cmd.create_inbox(ws, inbox)
+            cmd.create_inbox(ws, inbox, actor=who)
             click.echo(f"created inbox {inbox}", err=True)
         channel_id = cmd.add_channel(
-            ws, inbox=inbox, kind="form", name=form_name, settings=settings
+            ws, inbox=inbox, kind="form", name=form_name, settings=settings, actor=who
         )
         row = next(c for c in q.channels(ws) if c.id == channel_id)
         answering = q.answering_channel(ws, row.inbox_id, "email")
@@ -256,6 +261,20 @@ def add_form(
         emit(row.to_json())
     else:
         click.echo(channel_id)
+
+
+def _admin_first(db: str | None, as_handle: str | None) -> str | None:
+    """The admin adding a channel (None on a workspace with no agents yet), checked now."""
+    from .cli_common import given_db
+    from .core import commands as cmd
+    from .core.db import resolve_path
+
+    if not resolve_path(given_db(db)).exists():
+        return None
+    with open_ws(db) as ws:
+        who = admin_actor(ws, as_handle)
+        cmd.check_admin(ws, who, "add channels")
+    return who
 
 
 def _read_piped_password() -> str:
@@ -296,13 +315,13 @@ def list_channels(as_json: bool, db: str | None) -> None:
         )
 
 
-def _toggle(ref: str, db: str | None, enabled: bool) -> None:
+def _toggle(ref: str, db: str | None, enabled: bool, as_handle: str | None) -> None:
     from .core import commands as cmd
 
     ws = open_ws(db)
     try:
         row = _channel(ws, ref)
-        changed = cmd.set_channel_enabled(ws, row.id, enabled)
+        changed = cmd.set_channel_enabled(ws, row.id, enabled, actor=admin_actor(ws, as_handle))
     finally:
         ws.close()
     word = "enabled" if enabled else "disabled"
@@ -312,26 +331,29 @@ def _toggle(ref: str, db: str | None, enabled: bool) -> None:
 @channel_group.command("enable")
 @click.argument("channel")
 @db_option
+@as_option
 @guarded
-def enable_channel(channel: str, db: str | None) -> None:
+def enable_channel(channel: str, db: str | None, as_handle: str | None) -> None:
     """Start syncing and sending on CHANNEL (id, id prefix or name)."""
-    _toggle(channel, db, True)
+    _toggle(channel, db, True, as_handle)
 
 
 @channel_group.command("disable")
 @click.argument("channel")
 @db_option
+@as_option
 @guarded
-def disable_channel(channel: str, db: str | None) -> None:
+def disable_channel(channel: str, db: str | None, as_handle: str | None) -> None:
     """Stop CHANNEL: nothing is fetched or sent until it is enabled again."""
-    _toggle(channel, db, False)
+    _toggle(channel, db, False, as_handle)
 
 
 @channel_group.command("remove")
 @click.argument("channel")
 @db_option
+@as_option
 @guarded
-def remove_channel(channel: str, db: str | None) -> None:
+def remove_channel(channel: str, db: str | None, as_handle: str | None) -> None:
     """Remove CHANNEL and its stored password (only if it has no conversations)."""
     from .core import commands as cmd
     from .secrets import delete_secret
@@ -339,7 +361,7 @@ def remove_channel(channel: str, db: str | None) -> None:
     ws = open_ws(db)
     try:
         row = _channel(ws, channel)
-        cmd.remove_channel(ws, row.id)
+        cmd.remove_channel(ws, row.id, actor=admin_actor(ws, as_handle))
         if row.settings.get("password_source") == "keyring":
             from .backends.email.settings import EmailSettings
 
@@ -353,8 +375,9 @@ def remove_channel(channel: str, db: str | None) -> None:
 @click.argument("channel")
 @_sender_options
 @db_option
+@as_option
 @guarded
-def set_channel(channel: str, db: str | None, **sender: Any) -> None:
+def set_channel(channel: str, db: str | None, as_handle: str | None, **sender: Any) -> None:
     """Change CHANNEL's sender settings and filters."""
     from .core import commands as cmd
 
@@ -363,7 +386,7 @@ def set_channel(channel: str, db: str | None, **sender: Any) -> None:
         row = _channel(ws, channel)
         settings = dict(row.settings)
         _apply_sender(settings, sender)
-        cmd.update_channel(ws, row.id, settings=settings)
+        cmd.update_channel(ws, row.id, settings=settings, actor=admin_actor(ws, as_handle))
     finally:
         ws.close()
     click.echo(f"updated {row.name}", err=True)

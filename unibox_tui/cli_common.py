@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from .core.errors import UniboxError
+from .core.errors import InvalidRequest, UniboxError
 
 DB_HELP = "Workspace database file (default: $UNIBOX_DB, else the platform data dir)."
 
@@ -117,3 +117,34 @@ def open_ws(db: str | None, *, create: bool = False, read_only: bool = False):  
     from .core.db import open_workspace
 
     return open_workspace(given_db(db), create=create, read_only=read_only)
+
+
+def actor(ws: Any, as_handle: str | None) -> str:
+    """Who acts: --as, else the config's [agent] handle, else the workspace's default agent
+    (core/me.py has the rule). A script acts only as someone it names: a config handle that
+    is not in this workspace is an error here, not a fallback."""
+    from .config import load_config
+    from .core.admin_queries import workspace_has_agents
+    from .core.me import current_agent
+
+    if not workspace_has_agents(ws):
+        raise InvalidRequest("this workspace has no agents yet; run `unibox init` to be its first")
+    configured = load_config().agent
+    agent, _ = current_agent(ws, as_handle or configured)
+    if agent is None:
+        raise InvalidRequest(
+            "who are you? pass --as HANDLE or set [agent] handle in config.toml "
+            "(`unibox agents` lists handles)"
+        )
+    return agent.id
+
+
+def admin_actor(ws: Any, as_handle: str | None) -> str | None:
+    """Who runs an administrative command (the core checks they are an admin). A workspace
+    with no agents yet has nobody to check: setting it up (a channel before `unibox init`)
+    is done as the system."""
+    from .core.admin_queries import workspace_has_agents
+
+    if not as_handle and not workspace_has_agents(ws):
+        return None
+    return actor(ws, as_handle)

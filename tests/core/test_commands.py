@@ -240,15 +240,17 @@ def test_tickets_create_update_close(team: Team) -> None:
     assert q.conversation(team.ws, conv, access=EVERYTHING).ticket_id == tid
     with pytest.raises(InvalidRequest, match="already has ticket #1"):
         cmd.create_ticket(team.ws, actor="ana", conversation_id=conv)
-    assert cmd.update_ticket(team.ws, tid, actor="ana", stage="In progress", priority="urgent")
-    assert not cmd.update_ticket(team.ws, tid, actor="ana", stage="In progress")
+    assert cmd.update_ticket(team.ws, tid, actor="ana", stage="Waiting on us", priority="urgent")
+    assert not cmd.update_ticket(team.ws, tid, actor="ana", stage="Waiting on us")
+    with pytest.raises(InvalidRequest, match="pipeline 'Support' has no stage 'In progress'"):
+        cmd.update_ticket(team.ws, tid, actor="ana", stage="In progress")
     with pytest.raises(InvalidRequest, match="priority must be one of"):
         cmd.update_ticket(team.ws, tid, actor="ana", priority="whenever")
     assert cmd.close_ticket(team.ws, tid, actor="ana") and not cmd.close_ticket(
         team.ws, tid, actor="ana"
     )
     t = q.ticket(team.ws, tid)
-    assert (t.stage, t.priority, t.status) == ("In progress", "urgent", "closed")
+    assert (t.stage, t.priority, t.status) == ("Waiting on us", "urgent", "closed")
     standalone = cmd.create_ticket(team.ws, actor="ana", title="Audit refunds")
     assert q.ticket(team.ws, standalone).number == 2
     with pytest.raises(NotFound):

@@ -49,7 +49,19 @@ def test_a_workspace_from_the_first_schema_upgrades_on_open(tmp_path: Path) -> N
         assert [h.row.id for h in q.search(ws, "gunnhild", access=EVERYTHING)] == ["c1"]
         # And the upgraded file takes new writes like a new one.
         cmd.comment(ws, "c1", "upgraded fine", actor="ana")
-        assert ws.change_seq() == 2
+        assert ws.change_seq() == 3  # 1 in the file, 2 for 0007's default pipeline
+        # 0007 gave the workspace the default pipeline, and its inbox that as its default.
+        with ws.read() as conn:
+            assert conn.exec_driver_sql(
+                "SELECT p.name, s.name FROM inbox i JOIN pipeline p ON p.id = i.default_pipeline_id "
+                "JOIN pipeline_stage s ON s.id = i.default_stage_id"
+            ).all() == [("Support", "New")]
+            stages = (
+                conn.exec_driver_sql("SELECT name FROM pipeline_stage ORDER BY position")
+                .scalars()
+                .all()
+            )
+        assert stages == ["New", "Waiting on contact", "Waiting on us", "Closed"]
         # 0005 dropped the per-row insert triggers: new rows are indexed at commit instead.
         assert [h.row.id for h in q.search(ws, "upgraded", access=EVERYTHING)] == ["c1"]
     with open_workspace(path) as ws:  # the second open is the fast path

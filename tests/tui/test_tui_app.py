@@ -204,6 +204,9 @@ async def test_empty_workspace(tmp_path: Path, text_of) -> None:
     app = UniboxApp(ws, Config(path=tmp_path / "c.toml"), now=lambda: NOW)
     async with app.run_test(size=(100, 30), notifications=True) as pilot:
         await settle(pilot)
+        assert "Welcome to Unibox" in text_of(app)  # the setup screen; esc: later
+        await pilot.press("escape")
+        await settle(pilot)
         text = text_of(app)
         assert "No conversations yet" in text and "Mine" not in text
         await pilot.press("r")

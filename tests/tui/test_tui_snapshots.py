@@ -81,8 +81,8 @@ def test_hostile_text_80x24(snap_compare, make_app) -> None:
 def test_empty_workspace(snap_compare, tmp_path: Path) -> None:
     ws = open_workspace(tmp_path / "empty.db")
     app = UniboxApp(ws, Config(path=tmp_path / "c.toml"), now=lambda: NOW)
-    try:
-        assert snap_compare(app, terminal_size=(100, 30), run_before=steps())
+    try:  # past the setup screen ("later"): the empty inbox
+        assert snap_compare(app, terminal_size=(100, 30), run_before=steps("escape"))
     finally:
         ws.close()
 
@@ -94,3 +94,20 @@ def test_draft_marker_and_undo_toast(snap_compare, make_app) -> None:
         terminal_size=(160, 48),
         run_before=steps("r", "h", "i", "escape", "escape", "j", "x"),
     )
+
+
+def test_setup_screen(snap_compare, tmp_path: Path) -> None:
+    """The first start on an empty workspace: who you are, to become its first admin."""
+    ws = open_workspace(tmp_path / "empty.db")
+    app = UniboxApp(ws, Config(path=tmp_path / "c.toml"), now=lambda: NOW)
+    try:
+        assert snap_compare(
+            app, terminal_size=(100, 30), run_before=steps(*"Ana", "space", *"Lima")
+        )
+    finally:
+        ws.close()
+
+
+def test_settings_screen(snap_compare, make_app) -> None:
+    """Settings (`,`): the agents section with roles, teams and availability."""
+    assert snap_compare(make_app(), terminal_size=(140, 36), run_before=steps("comma"))

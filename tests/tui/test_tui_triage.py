@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from textual.widgets import Select
 from tui_world import NOW, settle
 
+from unibox_tui.core import commands as cmd
 from unibox_tui.core import queries
 from unibox_tui.core.access import EVERYTHING
 from unibox_tui.screens.forms import TicketScreen
@@ -241,11 +242,37 @@ async def test_ticket_opens_the_linked_one_and_updates_it(make_app, demo, text_o
         await pilot.press("1", "t")  # Sales: the conversation with ticket #1
         await settle(pilot)
         assert "Ticket #1 · open" in text_of(app)
-        app.screen.query_one("#stage", Select).value = "In progress"
+        app.screen.query_one("#stage", Select).value = "Waiting on us"
         await pilot.press("ctrl+s")
         await settle(pilot)
         ticket = queries.ticket(demo.ws, "1")
-        assert ticket.stage == "In progress" and ticket.priority == "high"
+        assert ticket.stage == "Waiting on us" and ticket.priority == "high"
+
+
+async def test_ticket_form_offers_the_workspace_pipelines_and_the_inbox_start(
+    make_app, demo
+) -> None:
+    """The form lists the pipelines and stages of the workspace, and a new ticket starts
+    where the conversation's inbox says."""
+    cmd.set_inbox_pipeline(demo.ws, "Support", "Billing", "Investigating")
+    app = make_app()
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        await pilot.press("j", "t")
+        form = app.screen
+        assert isinstance(form, TicketScreen)
+        pipeline, stage = form.query_one("#pipeline", Select), form.query_one("#stage", Select)
+        assert (pipeline.value, stage.value) == ("Billing", "Investigating")
+        assert [v for _, v in pipeline._options] == ["Support", "Billing"]
+        pipeline.value = "Support"
+        await pilot.pause()
+        assert [v for _, v in stage._options] == [
+            "New",
+            "Waiting on contact",
+            "Waiting on us",
+            "Closed",
+        ]
+        assert stage.value == "New"
 
 
 async def test_a_refused_command_says_why_and_changes_nothing(make_app, demo, text_of) -> None:

@@ -72,6 +72,7 @@ def build(ws: Workspace) -> None:
     cmd.create_team(ws, "Billing", ["ana", "bo"])
     cmd.create_inbox(ws, "Support")
     cmd.create_inbox(ws, "Sales")
+    cmd.create_pipeline(ws, "Billing", ["New", "Investigating", "Refund issued", "Resolved"])
     ch = {
         "email": cmd.add_channel(ws, "Support", "email", "Support mail", "support@acme.test"),
         "chat": cmd.add_channel(ws, "Support", "chat", "Website chat"),

@@ -31,6 +31,16 @@ from .kinds import REPLY_IDENTITY
 DEMO_EPOCH_MS = 1_767_225_600_000  # 2026-01-01: the time bits of demo ids
 KIND_WEIGHTS = [("email", 45), ("chat", 20), ("messenger", 12), ("whatsapp", 13), ("form", 10)]
 SALES_KINDS = ("email", "chat", "form")
+# Ticket pipelines and their stages, in order ("Support" is every workspace's default).
+PIPELINES = {
+    "Support": ("New", "Waiting on contact", "Waiting on us", "Closed"),
+    "Sales": ("New", "Qualified", "Proposal", "Won", "Lost"),
+}
+# A demo ticket's stage: one of four drawn (open) or the last (closed).
+STAGES_NOW = {
+    "Support": ("New", "Waiting on contact", "Waiting on us", "Closed"),
+    "Sales": ("New", "Qualified", "Proposal", "Won"),
+}
 
 
 class _Ids:
@@ -205,7 +215,25 @@ def _generate(
         [(teams[0][0], a[0]) for a in agents[:5]] + [(teams[1][0], a[0]) for a in agents[4:]],
     )
     support, sales = ids(), ids()
-    ins("inbox", [(now_s, 1, support, "Support", "everyone"), (now_s, 1, sales, "Sales", "listed")])
+    # Pipelines replace the migration's default one; their ids come from a generator of their
+    # own, so the ids of everything else stay what they were before pipelines existed.
+    pids = _Ids(random.Random("unibox demo pipelines"))
+    con.execute("DELETE FROM pipeline_stage")
+    con.execute("DELETE FROM pipeline")
+    first_stage: dict[str, tuple[str, str]] = {}
+    for position, (pname, stages) in enumerate(PIPELINES.items()):
+        pid = pids()
+        ins("pipeline", [(now_s, 1, pid, pname, position)])
+        stage_rows = [(now_s, 1, pids(), pid, stage, i) for i, stage in enumerate(stages)]
+        ins("pipeline_stage", stage_rows)
+        first_stage[pname] = (pid, stage_rows[0][2])
+    ins(
+        "inbox",
+        [
+            (now_s, 1, support, "Support", "everyone", *first_stage["Support"]),
+            (now_s, 1, sales, "Sales", "listed", *first_stage["Sales"]),
+        ],
+    )
     ins("inbox_access", [(ids(), sales, None, teams[1][0]), (ids(), sales, agents[0][0], None)])
     demo = json.dumps({"demo": True})
     channels: dict[tuple[str, str], str] = {}
@@ -381,6 +409,7 @@ def _generate(
             ticket_no += 1
             ticket_id = ids()
             closed = status == "closed"
+            pipeline = "Sales" if inbox == sales else "Support"
             ticket_rows.append(
                 (
                     last_at,
@@ -388,10 +417,8 @@ def _generate(
                     ticket_id,
                     ticket_no,
                     subject or preview[:80],
-                    "Sales" if inbox == sales else "Support",
-                    choice(["New", "Waiting on customer", "In progress", "Done"])
-                    if not closed
-                    else "Done",
+                    pipeline,
+                    STAGES_NOW[pipeline][choice(range(4)) if not closed else 3],
                     choice(["low", "normal", "normal", "high", "urgent"]),
                     (assignee or choice(staff))[0],
                     "closed" if closed else "open",

@@ -108,6 +108,9 @@ class Inbox(Changed, table=True):
     id: str = Field(primary_key=True)
     name: str = Field(sa_column=Column(String, unique=True, nullable=False))
     access: str = "everyone"
+    # Where a ticket created from this inbox's conversations starts.
+    default_pipeline_id: str | None = Field(default=None, foreign_key="pipeline.id")
+    default_stage_id: str | None = Field(default=None, foreign_key="pipeline_stage.id")
 
 
 class InboxAccess(SQLModel, table=True):
@@ -160,12 +163,30 @@ class ContactIdentity(Changed, table=True):
     value: str
 
 
+class Pipeline(Changed, table=True):
+    """A ticket pipeline ("Support", "Sales"): its stages, in order, are PipelineStage rows."""
+
+    __tablename__ = "pipeline"
+    id: str = Field(primary_key=True)
+    name: str = Field(sa_column=Column(String, unique=True, nullable=False))
+    position: int = 0  # lists show pipelines in this order; the first is the fallback default
+
+
+class PipelineStage(Changed, table=True):
+    __tablename__ = "pipeline_stage"
+    __table_args__ = (UniqueConstraint("pipeline_id", "name"),)
+    id: str = Field(primary_key=True)
+    pipeline_id: str = Field(foreign_key="pipeline.id", index=True)
+    name: str
+    position: int = 0
+
+
 class Ticket(Changed, table=True):
     __tablename__ = "ticket"
     id: str = Field(primary_key=True)
     number: int = Field(sa_column=Column(Integer, unique=True, nullable=False))
     title: str
-    pipeline: str = "Support"
+    pipeline: str = "Support"  # names, as text: a ticket keeps them if the pipeline changes
     stage: str = "New"
     priority: str = "normal"
     owner_id: str | None = Field(default=None, foreign_key="agent.id")

@@ -3,7 +3,19 @@ so a channel's parse worker (backends/email/parse_worker.py) can use them and st
 
 from __future__ import annotations
 
+import re
+
 from .errors import InvalidRequest
+
+# An agent's handle: what @mentions and --as use.
+HANDLE = re.compile(r"^[a-z0-9_](?:[a-z0-9_.-]*[a-z0-9_])?$")
+
+
+def suggest_handle(name: str) -> str:
+    """A handle made from a name's first word ("Ana Lima" -> "ana"), for forms and prompts."""
+    first = (name.split() or [""])[0].lower()
+    handle = re.sub(r"[^a-z0-9_.-]", "", first).strip(".-")
+    return handle if HANDLE.match(handle) else ""
 
 
 def require_choice(value: str, choices: tuple[str, ...], what: str) -> str:

@@ -1,7 +1,8 @@
 """Forms: create or edit a ticket (`t`), create or edit a contact (`C`).
 
 A form only collects fields and returns them through `dismiss`; the inbox screen runs the
-command, so the one-line error of a refused request shows where the agent is.
+command, so the one-line error of a refused request shows where the agent is. The ticket
+form offers the workspace's pipelines and their stages (`unibox pipeline`, settings).
 """
 
 from __future__ import annotations
@@ -19,13 +20,6 @@ from ..core.kinds import TICKET_PRIORITIES
 from ..core.queries import AgentRow, ContactDetail, TicketRow
 from ..core.text import clean, one_line
 from ..widgets.safe_text import safe_line
-
-# Pipelines and their stages. The core stores any text; these are the choices offered.
-PIPELINES: dict[str, tuple[str, ...]] = {
-    "Support": ("New", "In progress", "Waiting on customer", "Resolved"),
-    "Sales": ("New", "Qualified", "Proposal", "Won", "Lost"),
-    "Billing": ("New", "Investigating", "Refund issued", "Resolved"),
-}
 
 
 @dataclass
@@ -93,14 +87,29 @@ class FormScreen(ModalScreen[object]):
 class TicketScreen(FormScreen):
     """Create a ticket for the conversation, or see and change the linked one."""
 
-    def __init__(self, *, title: str, agents: list[AgentRow], ticket: TicketRow | None) -> None:
+    def __init__(
+        self,
+        *,
+        title: str,
+        agents: list[AgentRow],
+        ticket: TicketRow | None,
+        pipelines: dict[str, list[str]],
+        start: tuple[str, str] | None = None,
+    ) -> None:
+        """`pipelines`: name -> stages in order (the workspace's); `start`: where a new
+        ticket starts (the conversation's inbox default), else the first pipeline."""
         super().__init__()
         self.default_title, self.agents, self.ticket = title, agents, ticket
+        self.pipelines = pipelines or {"Support": ["New"]}
+        first = next(iter(self.pipelines))
+        self.start = start if start and start[0] in self.pipelines else (first, "")
+        self.shown_pipeline = ""  # the pipeline whose stages the stage list shows
 
     def compose(self) -> ComposeResult:
         t = self.ticket
-        pipeline = t.pipeline if t else "Support"
+        pipeline = self.shown_pipeline = t.pipeline if t else self.start[0]
         stages = self._stages(pipeline, t.stage if t else None)
+        stage = t.stage if t else (self.start[1] if self.start[1] in stages else stages[0])
         with Vertical():
             heading = Text(f"Ticket #{t.number} · {t.status}" if t else "Create a ticket")
             yield Static(heading, classes="form-title")
@@ -108,17 +117,13 @@ class TicketScreen(FormScreen):
             # Inputs draw their value as is: customer text goes in cleaned.
             yield Input(value=one_line(t.title if t else self.default_title), id="title")
             yield Label("Pipeline")
-            pipelines = list(PIPELINES) + ([pipeline] if pipeline not in PIPELINES else [])
+            # A ticket keeps a pipeline that was removed since: offered as it is.
+            names = list(self.pipelines) + ([pipeline] if pipeline not in self.pipelines else [])
             yield Select(
-                [(p, p) for p in pipelines], value=pipeline, allow_blank=False, id="pipeline"
+                [(Text(p), p) for p in names], value=pipeline, allow_blank=False, id="pipeline"
             )
             yield Label("Stage")
-            yield Select(
-                [(s, s) for s in stages],
-                value=t.stage if t else stages[0],
-                allow_blank=False,
-                id="stage",
-            )
+            yield Select([(Text(s), s) for s in stages], value=stage, allow_blank=False, id="stage")
             yield Label("Priority")
             yield Select(
                 [(p, p) for p in TICKET_PRIORITIES],
@@ -139,9 +144,8 @@ class TicketScreen(FormScreen):
                     yield Button("Close ticket", id="close-ticket")
                 yield Button("Cancel (esc)", id="cancel")
 
-    @staticmethod
-    def _stages(pipeline: str, current: str | None) -> list[str]:
-        stages = list(PIPELINES.get(pipeline, ("New",)))
+    def _stages(self, pipeline: str, current: str | None) -> list[str]:
+        stages = list(self.pipelines.get(pipeline, ())) or ([] if current else ["New"])
         if current and current not in stages:
             stages.insert(0, current)
         return stages
@@ -151,9 +155,12 @@ class TicketScreen(FormScreen):
 
     def on_select_changed(self, event: Select.Changed) -> None:
         if event.select.id == "pipeline" and isinstance(event.value, str):
+            if event.value == self.shown_pipeline:
+                return  # the Changed a Select posts on mount
+            self.shown_pipeline = event.value
             stage = self.query_one("#stage", Select)
             stages = self._stages(event.value, None)
-            stage.set_options([(s, s) for s in stages])
+            stage.set_options([(Text(s), s) for s in stages])
             stage.value = stages[0]
 
     def collect(self) -> TicketForm | None:

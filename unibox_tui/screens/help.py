@@ -23,6 +23,7 @@ SCOPE_TITLES = {
     actions.FORM: "Forms",
     actions.MODAL: "Dialogs",
     actions.NOTIFICATIONS: "Notifications",
+    actions.SETTINGS: "Settings",
 }
 
 
@@ -30,6 +31,7 @@ def key_label(keys: str) -> str:
     """`question_mark,ctrl+p` -> `?  ctrl+p` (Textual key names to what is on the key)."""
     names = {
         "question_mark": "?",
+        "comma": ",",
         "slash": "/",
         "escape": "esc",
         "pagedown": "pgdn",

@@ -22,7 +22,7 @@ from textual.widget import Widget
 from textual.widgets import Footer, OptionList
 
 from .. import actions
-from ..core import commands, queries
+from ..core import admin_queries, commands, queries
 from ..core.access import Access
 from ..core.errors import UniboxError
 from ..core.kinds import CHANNEL_KINDS
@@ -548,6 +548,8 @@ class InboxScreen(Screen[None]):
             title=row.subject or row.preview,
             agents=queries.agents_for_inbox(self.uapp.ws, row.inbox_id),
             ticket=ticket,
+            pipelines={p.name: p.stages for p in admin_queries.pipelines(self.uapp.ws)},
+            start=admin_queries.inbox_start(self.uapp.ws, row.inbox_id),
         )
         self.app.push_screen(screen, lambda form: self._ticket_saved(row, form))
 

@@ -15,6 +15,21 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 _WHERE = {
+    "admin": (
+        "Deactivated",
+        "InitResult",
+        "activate_agent",
+        "check_admin",
+        "deactivate_agent",
+        "init_workspace",
+        "remove_inbox",
+        "remove_team",
+        "rename_inbox",
+        "set_agent",
+        "set_inbox_access",
+        "set_team_members",
+        "update_inbox",
+    ),
     "contacts": (
         "add_identity",
         "create_contact",
@@ -56,6 +71,12 @@ _WHERE = {
         "note_new_conversations",
         "note_watched_arrivals",
     ),
+    "pipelines": (
+        "create_pipeline",
+        "remove_pipeline",
+        "set_inbox_pipeline",
+        "set_stages",
+    ),
     "setup": (
         "add_channel",
         "add_team_member",
@@ -89,6 +110,21 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # for type checkers and editors: the same names, eagerly
+    from .admin import (
+        Deactivated,
+        InitResult,
+        activate_agent,
+        check_admin,
+        deactivate_agent,
+        init_workspace,
+        remove_inbox,
+        remove_team,
+        rename_inbox,
+        set_agent,
+        set_inbox_access,
+        set_team_members,
+        update_inbox,
+    )
     from .contacts import (
         add_identity,
         create_contact,
@@ -130,6 +166,7 @@ if TYPE_CHECKING:  # for type checkers and editors: the same names, eagerly
         note_new_conversations,
         note_watched_arrivals,
     )
+    from .pipelines import create_pipeline, remove_pipeline, set_inbox_pipeline, set_stages
     from .setup import (
         add_channel,
         add_team_member,

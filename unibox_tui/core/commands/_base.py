@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import cast
+from typing import Any, cast
 
 from sqlmodel import select
 
@@ -30,6 +30,27 @@ def agent_ref(tx: Tx, ref: str) -> Agent:
     if found is None:
         raise NotFound(f"no agent {ref!r}; `unibox agents` lists handles")
     return found
+
+
+def active_agent(tx: Tx, ref: str) -> Agent:
+    """An agent who may act: exists and is not deactivated."""
+    agent = agent_ref(tx, ref)
+    if not agent.active:
+        raise NoAccess(f"@{agent.handle} is deactivated")
+    return agent
+
+
+def name_taken(tx: Tx, model: type[Any], name: str, but: str | None = None) -> bool:
+    """Is `name` (of a team, inbox or pipeline) used by another row, regardless of case?"""
+    row = (
+        tx.session.connection()
+        .exec_driver_sql(
+            f"SELECT id FROM {model.__tablename__} WHERE lower(name) = lower(?) AND id != ?",
+            (name.strip(), but or ""),
+        )
+        .first()
+    )
+    return row is not None
 
 
 def _named(tx: Tx, model: type[Team] | type[Inbox], ref: str, what: str) -> Team | Inbox:
@@ -121,6 +142,24 @@ def require_access(tx: Tx, agent: Agent, inbox: Inbox) -> None:
             "(its access list does not include them)"
         )
     raise NoAccess(f"@{agent.handle} has no access to inbox {inbox.name!r}")
+
+
+def require_admin(tx: Tx, actor: str | None, what: str) -> Agent | None:
+    """The acting agent, who must be an active admin to do `what` ("add agents", ...).
+
+    `actor=None` is the system itself (setup scripts, the engine, a workspace with no agents
+    yet): allowed. Everything an agent does names them, and the CLI and TUI always do."""
+    if actor is None:
+        return None
+    agent = agent_ref(tx, actor)
+    if not agent.active:
+        raise NoAccess(f"@{agent.handle} is deactivated and cannot {what}")
+    if agent.role != "admin":
+        raise NoAccess(
+            f"only an admin can {what}; @{agent.handle} is an agent "
+            "(`unibox agent list` shows who the admins are)"
+        )
+    return agent
 
 
 def require_text(value: str, what: str) -> str:

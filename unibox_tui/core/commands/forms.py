@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from ..db import Tx, Workspace
+from ..db import Workspace
 from ..errors import InvalidRequest
 from ..models import Channel, Conversation
 from .incoming import _Batch, _ingest_one, prepare
@@ -36,12 +36,6 @@ class FormSubmission:
             "ticket_id": self.ticket_id,
             "duplicate": self.duplicate,
         }
-
-
-def ticket_defaults(tx: Tx, inbox_id: str) -> tuple[str | None, str | None]:
-    """(pipeline, stage) a new ticket of this inbox starts in. Inboxes do not name one yet:
-    None, None gives the ticket defaults (Support, New)."""
-    return None, None
 
 
 def submit_form(
@@ -69,8 +63,8 @@ def submit_form(
         if result.duplicate:
             ticket_id = conv.ticket_id
         else:
-            pipeline, stage = ticket_defaults(tx, conv.inbox_id)
-            ticket_id = open_ticket(tx, conv, None, pipeline=pipeline, stage=stage).id
+            # The inbox's default pipeline and stage (pipelines.ticket_place).
+            ticket_id = open_ticket(tx, conv, None).id
         return FormSubmission(
             conversation_id=conv.id,
             message_id=result.message_id,

@@ -7,11 +7,10 @@ from datetime import datetime
 from ..db import Tx, Workspace
 from ..errors import InvalidRequest
 from ..ids import new_id
-from ..models import TICKET_PRIORITIES, Agent, Conversation, Ticket
+from ..models import TICKET_PRIORITIES, Agent, Conversation, Inbox, Ticket
 from ..validate import require_choice
 from ._base import acting_on, activity, agent_ref, conversation, require_text, who
-
-DEFAULT_PIPELINE, DEFAULT_STAGE = "Support", "New"
+from .pipelines import ticket_place
 
 
 def create_ticket(
@@ -20,15 +19,16 @@ def create_ticket(
     actor: str,
     conversation_id: str | None = None,
     title: str | None = None,
-    pipeline: str = "Support",
-    stage: str = "New",
+    pipeline: str | None = None,
+    stage: str | None = None,
     priority: str = "normal",
     owner: str | None = None,
     id: str | None = None,
     now: datetime | None = None,
 ) -> str:
     """Create a ticket, linked to a conversation when one is given (its subject is the
-    default title). A conversation links at most one ticket."""
+    default title). A conversation links at most one ticket. Without a pipeline the ticket
+    starts where the conversation's inbox says (pipelines.ticket_place)."""
     require_choice(priority, TICKET_PRIORITIES, "priority")
     with ws.write(now) as tx:
         conv, by = (
@@ -62,18 +62,21 @@ def open_ticket(
     id: str | None = None,
 ) -> Ticket:
     """Create a ticket inside `tx`, linked to `conv` when given. `by` None: Unibox itself
-    (e.g. a form submission). No pipeline or stage: the defaults (Support, New)."""
+    (e.g. a form submission). Without a pipeline the ticket starts where the conversation's
+    inbox says (pipelines.ticket_place)."""
     require_choice(priority, TICKET_PRIORITIES, "priority")
     if conv and conv.ticket_id:
         linked = tx.get(Ticket, conv.ticket_id, "ticket")
         raise InvalidRequest(f"this conversation already has ticket #{linked.number}")
     title = title or (conv.subject or conv.preview if conv else "")
+    inbox = tx.find(Inbox, id=conv.inbox_id) if conv else None
+    pipeline, stage = ticket_place(tx, inbox, pipeline, stage)
     ticket = Ticket(
         id=id or new_id(tx.now),
         number=tx.next_number("ticket"),
         title=require_text(title, "ticket title"),
-        pipeline=require_text(pipeline or DEFAULT_PIPELINE, "pipeline"),
-        stage=require_text(stage or DEFAULT_STAGE, "stage"),
+        pipeline=pipeline,
+        stage=stage,
         priority=priority,
         owner_id=agent_ref(tx, owner).id if owner else None,
         created_at=tx.now,
@@ -104,10 +107,14 @@ def update_ticket(
         before = (ticket.title, ticket.pipeline, ticket.stage, ticket.priority, ticket.owner_id)
         if title is not None:
             ticket.title = require_text(title, "ticket title")
-        if pipeline is not None:
-            ticket.pipeline = require_text(pipeline, "pipeline")
-        if stage is not None:
-            ticket.stage = require_text(stage, "stage")
+        # A new pipeline without a stage starts at its first stage. What changes is checked
+        # against the workspace's pipelines; an old ticket's unchanged names are kept.
+        new_pipeline = pipeline if pipeline is not None else ticket.pipeline
+        new_stage = stage
+        if new_stage is None and new_pipeline == ticket.pipeline:
+            new_stage = ticket.stage
+        if (new_pipeline, new_stage) != (ticket.pipeline, ticket.stage):
+            ticket.pipeline, ticket.stage = ticket_place(tx, None, new_pipeline, new_stage)
         if priority is not None:
             ticket.priority = require_choice(priority, TICKET_PRIORITIES, "priority")
         if owner is not None:
