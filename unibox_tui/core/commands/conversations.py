@@ -12,6 +12,7 @@ from datetime import datetime
 
 from sqlmodel import select
 
+from ..changes import touch_contact
 from ..db import Tx, Workspace
 from ..errors import InvalidRequest
 from ..ids import new_id
@@ -332,6 +333,7 @@ def move_inbox(
             return False
         conv.inbox_id = target.id
         activity(tx, conv, f"{by.name} moved this to {target.name}", by)
+        touch_contact(tx.session.connection().exec_driver_sql, conv.contact_id, tx.seq)
         if conv.assignee_id:
             assignee = agent_ref(tx, conv.assignee_id)
             if not can_access(tx, assignee, target):

@@ -21,6 +21,7 @@ from ..models import (
     Inbox,
     InboxAccess,
     Snippet,
+    SyncState,
     Team,
     TeamMember,
 )
@@ -72,7 +73,7 @@ def create_team(
         team = Team(id=id or new_id(tx.now), name=require_text(name, "team name"))
         tx.stamp(team)
         for ref in members:
-            tx.session.add(TeamMember(team_id=team.id, agent_id=agent_ref(tx, ref).id))
+            tx.stamp(TeamMember(team_id=team.id, agent_id=agent_ref(tx, ref).id))
         return team.id
 
 
@@ -80,8 +81,7 @@ def add_team_member(ws: Workspace, team: str, agent: str) -> None:
     with ws.write() as tx:
         t, a = team_ref(tx, team), agent_ref(tx, agent)
         if not tx.find(TeamMember, team_id=t.id, agent_id=a.id):
-            tx.session.add(TeamMember(team_id=t.id, agent_id=a.id))
-            tx.stamp(t)
+            tx.stamp(TeamMember(team_id=t.id, agent_id=a.id))
 
 
 def create_inbox(
@@ -103,10 +103,10 @@ def create_inbox(
             grant = InboxAccess(
                 id=new_id(tx.now), inbox_id=inbox.id, agent_id=agent_ref(tx, ref).id
             )
-            tx.session.add(grant)
+            tx.stamp(grant)
         for ref in teams:
             grant = InboxAccess(id=new_id(tx.now), inbox_id=inbox.id, team_id=team_ref(tx, ref).id)
-            tx.session.add(grant)
+            tx.stamp(grant)
         return inbox.id
 
 
@@ -204,10 +204,9 @@ def remove_channel(ws: Workspace, channel_id: str) -> None:
                 f"channel {channel.name!r} has conversations or messages; disable it instead "
                 f"(`unibox channel disable {channel_id}`) so history stays"
             )
-        tx.session.connection().exec_driver_sql(
-            "DELETE FROM sync_state WHERE channel_id = ?", (channel_id,)
-        )
-        tx.session.delete(channel)
+        for state in tx.session.exec(select(SyncState).where(SyncState.channel_id == channel_id)):
+            tx.delete(state)
+        tx.delete(channel)
 
 
 def save_snippet(ws: Workspace, name: str, body: str, *, id: str | None = None) -> str:
@@ -229,4 +228,4 @@ def delete_snippet(ws: Workspace, name: str) -> None:
         if snippet is None:
             names = [s.name for s in tx.session.exec(select(Snippet)).all()]
             raise InvalidRequest(f"no snippet {name!r}; there are: {', '.join(names) or 'none'}")
-        tx.session.delete(snippet)
+        tx.delete(snippet)
