@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import T0
-from unibox_tui.core import access
+from unibox_tui.core import access, changes
 from unibox_tui.core import commands as cmd
 from unibox_tui.core import queries as q
 from unibox_tui.core.changes import (
@@ -243,7 +243,7 @@ def test_a_delete_reaches_the_replica(demo: Workspace, tmp_path: Path) -> None:
     assert same(got, visible(dump(raw(demo.path)), access_of(demo, ana)))
     # A replay from zero after the delete never shows the row at all.
     fresh = open_replica(tmp_path / "fresh.db")
-    pull(demo, fresh, ana, limit=3)
+    assert changes.pull(demo, fresh, ana, limit=3) > 0  # the client's loop, reading ahead
     assert same(dump(fresh), got)
 
 

@@ -56,7 +56,6 @@ import json
 import sqlite3
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 from . import access, search_index
@@ -266,8 +265,8 @@ def _page(reader: _Reader, cursor: str | int | None, agent_id: str | None, limit
     rule = access.for_agent(reader, agent_id)
     where = _conditions(rule)
     want = limit + 1  # one more than asked: tells whether more remain
-    found: list[tuple[int, int, str, tuple, tuple]] = []  # (seq, rank, table, key, row)
-    seqs: list[int] = []  # the seqs of `found`, sorted, at most `want`
+    hits: list[tuple[str, int, list[Any]]] = []  # (table, columns sent, rows) per table
+    seqs: list[int] = []  # the change numbers of the rows found, sorted, at most `want`
     for name in (TOMBSTONE, *BY_NAME):
         r = RANK[name]
         keys = ("table_name", "row_id") if name == TOMBSTONE else BY_NAME[name].key
@@ -276,55 +275,53 @@ def _page(reader: _Reader, cursor: str | int | None, agent_id: str | None, limit
             after, params = "t.seq > ?", [seq]
         elif r == rank:
             cols = ", ".join(f"t.{k}" for k in keys)
-            after, params = (
-                f"(t.seq, {cols}) > ({', '.join('?' * (len(keys) + 1))})",
-                [
-                    seq,
-                    *key,
-                ],
-            )
+            marks = ", ".join("?" * (len(keys) + 1))
+            after, params = f"(t.seq, {cols}) > ({marks})", [seq, *key]
         else:
             after, params = "t.seq >= ?", [seq]
         # Before the page's end: once `want` rows are found, a later table's rows count only
         # at a lower change number (at the same number they come after every row found).
         upper = ""
         if len(seqs) >= want:
-            upper = " AND t.seq < ?"
-            params.append(seqs[want - 1])
             if seqs[want - 1] <= seq and not (rank is None or r < rank):
                 continue
+            upper = " AND t.seq < ?"
+            params.append(seqs[want - 1])
         visible, vparams = where[TOMBSTONE if name == TOMBSTONE else BY_NAME[name].scope]
         columns = ("table_name", "row_id") if name == TOMBSTONE else _columns(reader, name)
+        # Row layout: the columns sent, then seq, then the key (for the cursor).
+        select = ", ".join(f"t.{c}" for c in (*columns, "seq", *keys))
         order = ", ".join(f"t.{k}" for k in keys)
-        select = ", ".join(f"t.{c}" for c in (*keys, "seq", *columns))
         sql = (
             f"SELECT {select} FROM {name} t WHERE {after}{upper} AND {visible} "
             f"ORDER BY t.seq, {order} LIMIT {want}"
         )
         rows = reader.rows(sql, (*params, *vparams))
-        if not rows:
-            continue
-        nk = len(keys)
-        for row in rows:
-            found.append((row[nk], r, name, row[:nk], row[nk + 1 :]))
-        seqs = sorted(seqs + [row[nk] for row in rows])[:want]  # two sorted runs: linear
-    found.sort(key=itemgetter(0, 1))  # stable: each table's rows stay in key order
-    more = len(found) > limit
-    del found[limit:]
+        if rows:
+            n = len(columns)
+            hits.append((name, n, rows))
+            seqs = sorted(seqs + [row[n] for row in rows])[:want]  # two sorted runs: linear
+    # Change order. Tables were read in rank order and each in key order, so a stable sort
+    # on the change number alone is enough (and one table needs none: a replay's pages).
+    ordered = [(name, n, row) for name, n, rows in hits for row in rows]
+    if len(hits) > 1:
+        ordered.sort(key=lambda hit: hit[2][hit[1]])
+    more = len(ordered) > limit
+    del ordered[limit:]
     out: list[dict[str, Any]] = []
-    for _seq, _rank, name, _key, values in found:
+    append = out.append
+    sent = {name: _columns(reader, name) for name, _, _ in hits if name != TOMBSTONE}
+    for name, _n, row in ordered:
         if name == TOMBSTONE:
-            table, row_id = values
-            out.append({"table": table, "deleted": _key_of(table, row_id)})
-        else:
-            out.append(
-                {"table": name, "row": dict(zip(_columns(reader, name), values, strict=True))}
-            )
+            append({"table": row[0], "deleted": _key_of(row[0], row[1])})
+        else:  # zip stops at the columns sent; seq and the key follow them in `row`
+            append({"table": name, "row": dict(zip(sent[name], row, strict=False))})
     if more:
-        last = found[-1]
-        next_cursor = _format_cursor(last[0], last[2], tuple(last[3]))
+        name, n, row = ordered[-1]
+        next_cursor = _format_cursor(row[n], name, tuple(row[n + 1 :]))
     else:
-        next_cursor = str(max(head, seq))
+        last = max((row[n] for _, n, row in ordered[-1:]), default=0)
+        next_cursor = str(max(head, seq, last))
     return Changes(out, next_cursor, more, head)
 
 
@@ -445,6 +442,36 @@ def apply_changes(replica: sqlite3.Connection, page: Changes | dict[str, Any]) -
     return str(data["cursor"])
 
 
+def pull(
+    source: Workspace | Any,
+    replica: sqlite3.Connection,
+    agent_id: str | None,
+    limit: int = 5000,
+    fetch: Callable[[str], Changes | dict[str, Any]] | None = None,
+) -> int:
+    """Bring a replica up to date: pages from its own cursor until none remain; returns how
+    many changes it applied. The next page is read while the current one is applied (a
+    client would fetch it from the hub meanwhile): the two overlap on two cores, as SQLite
+    lets go of the GIL while it works. `fetch(cursor)` replaces the in-process read."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def read(cursor: str) -> Changes | dict[str, Any]:
+        return fetch(cursor) if fetch else changes_since(source, cursor, agent_id, limit)
+
+    applied = 0
+    with ThreadPoolExecutor(1, thread_name_prefix="unibox-pull") as pool:
+        ahead = pool.submit(read, replica_cursor(replica))
+        while True:
+            page = ahead.result()
+            data = page.to_json() if isinstance(page, Changes) else page
+            if data["more"]:
+                ahead = pool.submit(read, str(data["cursor"]))
+            apply_changes(replica, data)
+            applied += len(data["changes"])
+            if not data["more"]:
+                return applied
+
+
 def _runs(changes: Iterable[dict[str, Any]]) -> Iterable[tuple[str, str, list[dict[str, Any]]]]:
     """Consecutive changes of one table and kind, grouped (one executemany each)."""
     table = kind = None
@@ -460,31 +487,65 @@ def _runs(changes: Iterable[dict[str, Any]]) -> Iterable[tuple[str, str, list[di
         yield table, kind, items  # type: ignore[misc]
 
 
-_UPSERTS: dict[tuple[str, tuple[str, ...]], str] = {}
+_SQL: dict[tuple[str, str, tuple[str, ...]], str] = {}
 
 
 def _upsert(con: sqlite3.Connection, table: str, rows: list[dict[str, Any]]) -> None:
-    """Insert or update by key. A table with other unique columns (handles, names, identity
-    values, ticket numbers) replaces instead: a stale local row holding the value (renamed on
-    the hub in a change this pull has not reached yet) gives way, and comes back with its
-    own change later in the same pull. Those tables have no search triggers to skip."""
+    """Insert or update by key.
+
+    Rows the replica does not have yet are plainly inserted (a replay from zero is all of
+    those; an upsert costs half as much again); the others are updated in place, keeping
+    their local rowid. A table with other unique columns (handles, names, identity values,
+    ticket numbers) replaces instead: a stale local row holding the value (renamed on the
+    hub in a change this pull has not reached yet) gives way, and comes back with its own
+    change later in the same pull. Those tables have no search triggers to skip."""
     spec = BY_NAME[table]
     columns = tuple(rows[0])
-    sql = _UPSERTS.get((table, columns))
+    if spec.replace:
+        con.executemany(_statement("replace", table, columns), [tuple(r.values()) for r in rows])
+        return
+    fresh, known = rows, []
+    if len(spec.ident) == 1:
+        ident = spec.ident[0]
+        have: set[Any] = set()
+        for i in range(0, len(rows), 500):
+            chunk = [r[ident] for r in rows[i : i + 500]]
+            marks = ",".join("?" * len(chunk))
+            have.update(
+                r[0]
+                for r in con.execute(
+                    f"SELECT {ident} FROM {table} WHERE {ident} IN ({marks})", chunk
+                )
+            )
+        if have:
+            fresh = [r for r in rows if r[ident] not in have]
+            known = [r for r in rows if r[ident] in have]
+    else:
+        fresh, known = [], rows
+    if fresh:
+        con.executemany(_statement("insert", table, columns), [tuple(r.values()) for r in fresh])
+    if known:
+        con.executemany(_statement("upsert", table, columns), [tuple(r.values()) for r in known])
+
+
+def _statement(kind: str, table: str, columns: tuple[str, ...]) -> str:
+    sql = _SQL.get((kind, table, columns))
     if sql is None:
-        names = ", ".join(columns)
-        marks = ", ".join("?" * len(columns))
-        if spec.replace:
+        names, marks = ", ".join(columns), ", ".join("?" * len(columns))
+        if kind == "replace":
             sql = f"INSERT OR REPLACE INTO {table} ({names}) VALUES ({marks})"
+        elif kind == "insert":
+            sql = f"INSERT INTO {table} ({names}) VALUES ({marks})"
         else:
-            sets = ", ".join(f"{c} = excluded.{c}" for c in columns if c not in spec.ident)
-            conflict = ", ".join(spec.ident)
+            ident = BY_NAME[table].ident
+            sets = ", ".join(f"{c} = excluded.{c}" for c in columns if c not in ident)
             action = f"DO UPDATE SET {sets}" if sets else "DO NOTHING"
             sql = (
-                f"INSERT INTO {table} ({names}) VALUES ({marks}) ON CONFLICT ({conflict}) {action}"
+                f"INSERT INTO {table} ({names}) VALUES ({marks}) "
+                f"ON CONFLICT ({', '.join(ident)}) {action}"
             )
-        _UPSERTS[(table, columns)] = sql
-    con.executemany(sql, [tuple(r.values()) for r in rows])
+        _SQL[(kind, table, columns)] = sql
+    return sql
 
 
 def _reindex_contacts(con: sqlite3.Connection, contact_ids: list[str], mark: int) -> None:
