@@ -270,33 +270,40 @@ def _page(reader: _Reader, cursor: str | int | None, agent_id: str | None, limit
     for name in (TOMBSTONE, *BY_NAME):
         r = RANK[name]
         keys = ("table_name", "row_id") if name == TOMBSTONE else BY_NAME[name].key
-        # After the cursor: a later change, or the same change at a later table or key.
+        # After the cursor: a later change, or the same change at a later table or key
+        # (asked apart: `seq = ? AND key > ?` walks the (seq, key) index from the cursor).
         if rank is None or r < rank:
-            after, params = "t.seq > ?", [seq]
+            parts = [("t.seq > ?", [seq])]
         elif r == rank:
             cols = ", ".join(f"t.{k}" for k in keys)
-            marks = ", ".join("?" * (len(keys) + 1))
-            after, params = f"(t.seq, {cols}) > ({marks})", [seq, *key]
+            marks = ", ".join("?" * len(keys))
+            parts = [(f"t.seq = ? AND ({cols}) > ({marks})", [seq, *key]), ("t.seq > ?", [seq])]
         else:
-            after, params = "t.seq >= ?", [seq]
+            parts = [("t.seq >= ?", [seq])]
         # Before the page's end: once `want` rows are found, a later table's rows count only
         # at a lower change number (at the same number they come after every row found).
-        upper = ""
+        upper: list[int] = []
         if len(seqs) >= want:
             if seqs[want - 1] <= seq and not (rank is None or r < rank):
                 continue
-            upper = " AND t.seq < ?"
-            params.append(seqs[want - 1])
+            upper = [seqs[want - 1]]
         visible, vparams = where[TOMBSTONE if name == TOMBSTONE else BY_NAME[name].scope]
         columns = ("table_name", "row_id") if name == TOMBSTONE else _columns(reader, name)
         # Row layout: the columns sent, then seq, then the key (for the cursor).
         select = ", ".join(f"t.{c}" for c in (*columns, "seq", *keys))
         order = ", ".join(f"t.{k}" for k in keys)
-        sql = (
-            f"SELECT {select} FROM {name} t WHERE {after}{upper} AND {visible} "
-            f"ORDER BY t.seq, {order} LIMIT {want}"
-        )
-        rows = reader.rows(sql, (*params, *vparams))
+        rows: list[Any] = []
+        for after, params in parts:
+            if len(rows) >= want:
+                break
+            # The log is always read along the change-number index: a plan that takes an
+            # index of the visibility condition (inbox, agent) would sort a whole table.
+            sql = (
+                f"SELECT {select} FROM {name} t INDEXED BY ix_{name}_seq WHERE {after}"
+                f"{' AND t.seq < ?' if upper else ''} AND {visible} "
+                f"ORDER BY t.seq, {order} LIMIT {want - len(rows)}"
+            )
+            rows += reader.rows(sql, (*params, *upper, *vparams))
         if rows:
             n = len(columns)
             hits.append((name, n, rows))
@@ -395,6 +402,9 @@ def open_replica(path: Any) -> sqlite3.Connection:
     con = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     _on_connect(con, 5000)
     con.execute("PRAGMA foreign_keys=OFF")  # a page may hold a row before its parent
+    # A first sync writes ~1M rows into indexes keyed at random (message by conversation):
+    # with the 8 MB cache the app's readers keep, most inserts would wait on a page read.
+    con.execute("PRAGMA cache_size=-65536")
     return con
 
 
