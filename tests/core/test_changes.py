@@ -367,3 +367,33 @@ def test_every_write_in_a_small_workspace_is_in_the_log(team: Any, tmp_path: Pat
     replica = open_replica(tmp_path / "r.db")
     pull(ws, replica, None, limit=4)
     assert same(dump(replica), visible(dump(con), access_of(ws, None)))
+
+
+def test_a_conversation_moved_into_a_visible_inbox_arrives_whole(
+    demo: Workspace, tmp_path: Path
+) -> None:
+    bo, sales = agent_id(demo, "bo"), inbox_id(demo, "Sales")
+    replica = open_replica(tmp_path / "bo.db")
+    pull(demo, replica, bo)
+    hub = raw(demo.path)
+    moved = hub.execute(
+        "SELECT c.id FROM conversation c WHERE c.inbox_id = ? AND NOT EXISTS (SELECT 1 FROM conversation o WHERE o.contact_id = c.contact_id "
+        "AND o.inbox_id != ?) LIMIT 1",
+        (sales, sales),
+    ).fetchone()[0]
+    assert (moved,) not in dump(replica)["conversation"]
+    assert cmd.move_inbox(demo, moved, "Support", actor="ana")
+    received = pull(demo, replica, bo)
+    assert {"conversation", "message", "contact", "contact_identity"} <= {
+        c["table"] for c in received
+    }
+    got = dump(replica)
+    assert (
+        sum(1 for m in got["message"].values() if m["conversation_id"] == moved)
+        == (
+            hub.execute(
+                "SELECT count(*) FROM message WHERE conversation_id = ?", (moved,)
+            ).fetchone()[0]
+        )
+    )
+    assert same(got, visible(dump(hub), access_of(demo, bo)))

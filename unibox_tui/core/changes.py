@@ -44,10 +44,11 @@ agent gains an inbox (access list, team membership, role) rows of it that did no
 since their cursor are not sent: the hub must send a scoped snapshot (the inbox's
 conversations, messages, attachments, tickets, contacts, from seq 0 with `VISIBLE` of the
 new access) and, when an agent loses an inbox, tell the client to drop that inbox's rows
-(nothing in the log says so). Moving a conversation to another inbox re-sends the
-conversation row only: an agent who sees only the new inbox needs its messages,
-attachments, ticket and contact (the same scoped backfill, for one conversation), and an
-agent who sees only the old one keeps a stale copy.
+(nothing in the log says so). Moving a conversation to another inbox re-sends it with
+its messages, attachments, ticket and contact (`resend_conversation`), so agents of the new
+inbox get all of it; an agent who sees only the old inbox keeps a stale copy until the hub
+tells the client to drop it (a tombstone scoped to the old inbox would do, but a second move
+before the client pulls must not overwrite it: tombstones are one per row today).
 """
 
 from __future__ import annotations
@@ -378,6 +379,28 @@ def write_tombstone(tx: Tx, row: SQLModel) -> None:
         "seq = excluded.seq, inbox_id = excluded.inbox_id, agent_id = excluded.agent_id",
         (table, row_id, tx.seq, inbox_id, agent_id),
     )
+
+
+def resend_conversation(run: Callable[[str, tuple], Any], conversation_id: str, seq: int) -> None:
+    """Send a conversation's rows again at change `seq`: it moved to another inbox, and
+    agents who see only the new one have none of its messages, attachments, ticket or
+    contact. Only `seq` moves (see touch_contact)."""
+    run(
+        "UPDATE message SET seq = ? WHERE conversation_id = ? AND seq < ?",
+        (seq, conversation_id, seq),
+    )
+    run(
+        "UPDATE attachment SET seq = ? WHERE seq < ? AND message_id IN "
+        "(SELECT id FROM message WHERE conversation_id = ?)",
+        (seq, seq, conversation_id),
+    )
+    run(
+        "UPDATE ticket SET seq = ? WHERE seq < ? AND id = "
+        "(SELECT ticket_id FROM conversation WHERE id = ?)",
+        (seq, seq, conversation_id),
+    )
+    contact = run("SELECT contact_id FROM conversation WHERE id = ?", (conversation_id,))
+    touch_contact(run, contact.fetchone()[0], seq)
 
 
 def touch_contact(run: Callable[[str, tuple], Any], contact_id: str, seq: int) -> None:

@@ -12,7 +12,7 @@ from datetime import datetime
 
 from sqlmodel import select
 
-from ..changes import touch_contact
+from ..changes import resend_conversation
 from ..db import Tx, Workspace
 from ..errors import InvalidRequest
 from ..ids import new_id
@@ -333,7 +333,8 @@ def move_inbox(
             return False
         conv.inbox_id = target.id
         activity(tx, conv, f"{by.name} moved this to {target.name}", by)
-        touch_contact(tx.session.connection().exec_driver_sql, conv.contact_id, tx.seq)
+        tx.session.flush()  # the new inbox_id, before its rows are sent again
+        resend_conversation(tx.session.connection().exec_driver_sql, conv.id, tx.seq)
         if conv.assignee_id:
             assignee = agent_ref(tx, conv.assignee_id)
             if not can_access(tx, assignee, target):
