@@ -24,6 +24,7 @@ import json
 import os
 import resource
 import shutil
+import sqlite3
 import sys
 import tempfile
 import time
@@ -36,7 +37,7 @@ from _stats import timings
 
 from unibox_tui.core import commands as cmd
 from unibox_tui.core import queries as q
-from unibox_tui.core.changes import apply_changes, changes_since, open_replica, pull
+from unibox_tui.core.changes import apply_changes, changes_since, open_replica, pull, snapshot
 from unibox_tui.core.db import Workspace, open_workspace
 from unibox_tui.core.demo import build_demo
 
@@ -110,6 +111,28 @@ def replay_pipelined(ws: Workspace, agent: str, folder: Path, limit: int) -> dic
     }
 
 
+def first_sync_snapshot(hub: Path, agent: str, folder: Path) -> dict:
+    """changes.snapshot: the same rows as a replay, copied inside SQLite."""
+    target = folder / f"snapshot-{agent}.db"
+    started, cpu = time.perf_counter(), time.process_time()
+    snapshot(hub, target, agent)
+    total, cpu = time.perf_counter() - started, time.process_time() - cpu
+    con = sqlite3.connect(target)
+    counts = {
+        t: con.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
+        for t in ("conversation", "message", "contact", "notification")
+    }
+    con.close()
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{target}{suffix}").unlink(missing_ok=True)
+    return {
+        "seconds": round(total, 2),
+        "cpu_seconds": round(cpu, 2),
+        "replica_rows": counts,
+        "under_30s": total <= 30,
+    }
+
+
 def make_changes(ws: Workspace, n: int = 100) -> None:
     """Exactly n change numbers: replies, comments, assignments, closes and reopens on open
     conversations (a command that changes nothing takes no number, so count them)."""
@@ -162,7 +185,11 @@ def main() -> None:
     parser.add_argument("--agents", default="ana,bo", help="handles to replay for")
     parser.add_argument("--limit", type=int, default=5000, help="rows per page in the replay")
     parser.add_argument("--runs", type=int, default=50)
-    parser.add_argument("--parts", default="replay,incremental", help="which parts to run")
+    parser.add_argument(
+        "--parts",
+        default="replay,pipelined,snapshot,incremental",
+        help="which parts to run (comma-separated)",
+    )
     args = parser.parse_args()
 
     hub = Path(args.db)
@@ -191,8 +218,13 @@ def main() -> None:
             for h, a in zip(handles_wanted, agents, strict=True) if replaying else ():
                 out["replay"][h] = replay(ws, a, folder, args.limit)
                 print(h, "replay", out["replay"][h], file=sys.stderr, flush=True)
-                out["replay_pipelined"][h] = replay_pipelined(ws, a, folder, args.limit)
-                print(h, "pipelined", out["replay_pipelined"][h], file=sys.stderr, flush=True)
+            for h, a in zip(handles_wanted, agents, strict=True):
+                if "pipelined" in args.parts:
+                    out["replay_pipelined"][h] = replay_pipelined(ws, a, folder, args.limit)
+                    print(h, "pipelined", out["replay_pipelined"][h], file=sys.stderr, flush=True)
+                if "snapshot" in args.parts:
+                    out.setdefault("snapshot", {})[h] = first_sync_snapshot(hub, a, folder)
+                    print(h, "snapshot", out["snapshot"][h], file=sys.stderr, flush=True)
         out["incremental"] = {}
         if "incremental" in args.parts:
             out["incremental"] = incremental(
@@ -202,6 +234,9 @@ def main() -> None:
         shutil.rmtree(folder, ignore_errors=True)
     out["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     out["summary"] = {
+        "worst_snapshot_s": max(
+            (r["seconds"] for r in out.get("snapshot", {}).values()), default=None
+        ),
         "worst_replay_s": max((r["seconds"] for r in out["replay"].values()), default=None),
         "worst_replay_pipelined_s": max(
             (r["seconds"] for r in out["replay_pipelined"].values()), default=None

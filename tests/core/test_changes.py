@@ -397,3 +397,33 @@ def test_a_conversation_moved_into_a_visible_inbox_arrives_whole(
         )
     )
     assert same(got, visible(dump(hub), access_of(demo, bo)))
+
+
+def test_a_snapshot_equals_a_replay_and_pulls_on_from_its_cursor(
+    demo: Workspace, tmp_path: Path
+) -> None:
+    bo = agent_id(demo, "bo")
+    cmd.save_snippet(demo, "Gone soon", "x")
+    cmd.delete_snippet(demo, "Gone soon")
+    replayed = open_replica(tmp_path / "replayed.db")
+    pull(demo, replayed, bo)
+    cursor = changes.snapshot(demo.path, tmp_path / "snap.db", bo)
+    assert cursor == str(demo.change_seq())
+    snap = open_replica(tmp_path / "snap.db")
+    assert replica_cursor(snap) == cursor
+    assert same(dump(snap), dump(replayed))
+    with (
+        open_workspace(tmp_path / "snap.db") as mine,
+        open_workspace(tmp_path / "replayed.db") as other,
+    ):
+        for word in ("refund", "order"):
+            ids = sorted(h.row.id for h in q.search(mine, word))
+            assert ids and ids == sorted(h.row.id for h in q.search(other, word))
+    conv = next(
+        r
+        for r in q.list_conversations(demo, q.view("open")).rows
+        if r.inbox_id == inbox_id(demo, "Support")
+    )
+    cmd.comment(demo, conv.id, "after the snapshot", actor="bo")
+    assert pull(demo, snap, bo)
+    assert same(dump(snap), visible(dump(raw(demo.path)), access_of(demo, bo)))
