@@ -10,7 +10,9 @@ workspace holds.
 
 `changes_since(source, cursor, agent_id, limit)` returns one page of that, in change order,
 filtered by what the agent may see (core/access.py); `apply_changes(replica, page)` writes a
-page into a replica (a client's cache: a migrated workspace file written only by pulls).
+page into a replica (a client's cache: a migrated workspace file written only by pulls);
+`pull` is the client's loop. `snapshot` makes a new replica without the log (the same
+rows, copied inside SQLite): a first sync of a large workspace in seconds, not a minute.
 
 **Order and paging.** Changes are ordered by (change number, table, key): tombstones first
 (a row deleted and made again in one change must end up present), then the tables parents
@@ -18,8 +20,9 @@ first. One change can touch thousands of rows (an ingest batch, the demo's singl
 so the cursor is compound: `"N"` means every change up to N is in; `"[N, table, key...]"`
 means change N is in up to that row. Rows never move to a lower change number, and change
 numbers commit in order, so a row skipped because it moved past the cursor is sent again at
-its new number: paging neither skips nor repeats a change, and a replica that pulled until
-`more` is false equals the workspace as of `cursor`. Between the pages of one pull it may
+its new number: paging never skips a change (a row may come twice, in its newer state the
+second time), and a replica that pulled until `more` is false equals the workspace as of
+`cursor`. Between the pages of one pull it may
 hold part of a change (rows whose parents come later): replicas do not enforce foreign keys.
 
 **Who sees what** (`VISIBLE`, one SQL condition per table, from access.for_agent):
@@ -43,7 +46,8 @@ hold part of a change (rows whose parents come later): replicas do not enforce f
 agent gains an inbox (access list, team membership, role) rows of it that did not change
 since their cursor are not sent: the hub must send a scoped snapshot (the inbox's
 conversations, messages, attachments, tickets, contacts, from seq 0 with `VISIBLE` of the
-new access) and, when an agent loses an inbox, tell the client to drop that inbox's rows
+new access; `snapshot` copies a whole workspace into a new file, a per-inbox variant that
+upserts into an existing replica is what is needed) and, when an agent loses an inbox, tell the client to drop that inbox's rows
 (nothing in the log says so). Moving a conversation to another inbox re-sends it with
 its messages, attachments, ticket and contact (`resend_conversation`), so agents of the new
 inbox get all of it; an agent who sees only the old inbox keeps a stale copy until the hub
