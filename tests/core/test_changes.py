@@ -427,3 +427,17 @@ def test_a_snapshot_equals_a_replay_and_pulls_on_from_its_cursor(
     cmd.comment(demo, conv.id, "after the snapshot", actor="bo")
     assert pull(demo, snap, bo)
     assert same(dump(snap), visible(dump(raw(demo.path)), access_of(demo, bo)))
+
+
+def test_changes_since_reads_from_any_connection_the_workspace_hands_out(
+    team: Any,
+) -> None:
+    ws = team.ws
+    team.start("Hello")
+    expected = changes_since(ws, 0, team.bo, 1000).to_json()
+    with ws.read() as conn:
+        assert changes_since(conn, 0, team.bo, 1000).to_json() == expected
+    with ws.write() as tx:  # e.g. a hub answering inside the transaction of a push
+        assert changes_since(tx.session.connection(), 0, team.bo, 1000).to_json() == expected
+    con = raw(ws.path)
+    assert changes_since(con, 0, team.bo, 1000).to_json() == expected
