@@ -441,3 +441,32 @@ def test_changes_since_reads_from_any_connection_the_workspace_hands_out(
         assert changes_since(tx.session.connection(), 0, team.bo, 1000).to_json() == expected
     con = raw(ws.path)
     assert changes_since(con, 0, team.bo, 1000).to_json() == expected
+
+
+def test_rows_written_before_the_change_log_take_one_change_number(tmp_path: Path) -> None:
+    """Migration 0007: team members, access lists and settings had no change number; they
+    take one new number, so a replay from zero carries them."""
+    from unibox_tui.core.db import make_engine
+    from unibox_tui.core.migrations import upgrade
+
+    path = tmp_path / "old.db"
+    engine = make_engine(path)
+    upgrade(engine, "0006")
+    engine.dispose()
+    con = sqlite3.connect(path)
+    con.executescript(
+        """INSERT INTO agent (id, name, handle, availability, role, active, seq)
+             VALUES ('a1', 'Ana', 'ana', 'available', 'admin', 1, 3);
+           INSERT INTO team (id, name, seq) VALUES ('t1', 'Tier 1', 3);
+           INSERT INTO team_member (team_id, agent_id) VALUES ('t1', 'a1');
+           INSERT INTO setting (key, value) VALUES ('workspace_name', '"Acme"');
+           UPDATE sequence SET value = 3 WHERE name = 'seq';"""
+    )
+    con.commit()
+    con.close()
+    with open_workspace(path) as ws:
+        assert ws.change_seq() == 4
+        tables = {c["table"]: c["row"]["seq"] for c in changes_since(ws, 0, None, 100).changes}
+        assert tables == {"agent": 3, "team": 3, "team_member": 4, "setting": 4}
+        since_3 = {c["table"] for c in changes_since(ws, 3, None, 100).changes}
+        assert since_3 == {"team_member", "setting"}
