@@ -61,6 +61,7 @@ import json
 import sqlite3
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from operator import itemgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -591,8 +592,9 @@ def _upsert(con: sqlite3.Connection, table: str, rows: list[dict[str, Any]]) -> 
     change later in the same pull. Those tables have no search triggers to skip."""
     spec = BY_NAME[table]
     columns = tuple(rows[0])
+    values = itemgetter(*columns)  # in this order, whatever order a row's keys came in
     if spec.replace:
-        con.executemany(_statement("replace", table, columns), [tuple(r.values()) for r in rows])
+        con.executemany(_statement("replace", table, columns), map(values, rows))
         return
     fresh, known = rows, []
     if len(spec.ident) == 1:
@@ -613,9 +615,9 @@ def _upsert(con: sqlite3.Connection, table: str, rows: list[dict[str, Any]]) -> 
     else:
         fresh, known = [], rows
     if fresh:
-        con.executemany(_statement("insert", table, columns), [tuple(r.values()) for r in fresh])
+        con.executemany(_statement("insert", table, columns), map(values, fresh))
     if known:
-        con.executemany(_statement("upsert", table, columns), [tuple(r.values()) for r in known])
+        con.executemany(_statement("upsert", table, columns), map(values, known))
 
 
 def _statement(kind: str, table: str, columns: tuple[str, ...]) -> str:
