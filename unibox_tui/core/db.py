@@ -32,8 +32,20 @@ if TYPE_CHECKING:
 
 # The newest migration this code knows. Opening a file at this revision needs no alembic
 # import (keeps start-up fast); anything else goes through migrations.upgrade().
-HEAD_REVISION = "0010"
-KNOWN_REVISIONS = ("0001", "0002", "0003", "0004", "0005", "0006", "0007", "0008", "0009", "0010")
+HEAD_REVISION = "0011"
+KNOWN_REVISIONS = (
+    "0001",
+    "0002",
+    "0003",
+    "0004",
+    "0005",
+    "0006",
+    "0007",
+    "0008",
+    "0009",
+    "0010",
+    "0011",
+)
 
 SQLITE_HEADER = b"SQLite format 3\x00"
 READER_POOL = 4  # idle read connections kept (each may cache up to 8 MB of pages)
@@ -173,6 +185,18 @@ class Tx:
         self._seq: int | None = None
         self._run = session.connection().exec_driver_sql
         self._since = search_index.marks(self._run)  # before this write inserts anything
+        from sqlalchemy import event
+
+        event.listen(session, "before_flush", self._stamp_pending)
+
+    def _stamp_pending(self, session: Session, _context: Any, _instances: Any) -> None:
+        """Every row this write changes takes its change number, even one a command changed
+        without `stamp`: a row that missed it would never reach a replica (core/changes.py)."""
+        for row in (*session.new, *session.dirty):
+            if hasattr(row, "seq") and (row in session.new or session.is_modified(row)):
+                if row.seq != self.seq:
+                    row.seq = self.seq
+                    row.updated_at = self.now
 
     def finish(self) -> None:
         """Before the commit: write what is pending and index the rows this write inserted."""
@@ -200,6 +224,15 @@ class Tx:
         self.session.add(row)
         self.session.flush()
         return row
+
+    def delete(self, row: SQLModel) -> None:
+        """Delete a row: the one way commands delete. A row of a table clients hold leaves a
+        tombstone at this write's change number, so the delete reaches every replica."""
+        from . import changes
+
+        changes.write_tombstone(self, row)
+        self.session.delete(row)
+        self.session.flush()
 
     def get(self, model: type[M], id: str, what: str | None = None) -> M:
         from sqlalchemy import select
@@ -392,9 +425,10 @@ class Workspace:
     def set_setting(self, key: str, value: Any) -> None:
         with self.write() as tx:
             tx.session.connection().exec_driver_sql(
-                "INSERT INTO setting(key, value) VALUES (?, ?) "
-                "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                (key, json.dumps(value)),
+                "INSERT INTO setting(key, value, updated_at, seq) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT(key) DO UPDATE SET value = excluded.value, "
+                "updated_at = excluded.updated_at, seq = excluded.seq",
+                (key, json.dumps(value), clock.to_db(tx.now), tx.seq),
             )
 
     def integrity(self) -> str:

@@ -128,9 +128,10 @@ def build_demo(
             "workspace_name": "Acme (demo)",
             "demo": {"seed": seed, "conversations": conversations, "built_at": clock.iso(now)},
         }
+        built = clock.to_db(now)
         con.executemany(
-            "INSERT INTO setting(key, value) VALUES (?, ?)",
-            [(k, json.dumps(v)) for k, v in settings.items()],
+            "INSERT INTO setting(key, value, updated_at, seq) VALUES (?, ?, ?, 1)",
+            [(k, json.dumps(v), built) for k, v in settings.items()],
         )
         con.execute("COMMIT")
         con.execute("ANALYZE")
@@ -212,7 +213,8 @@ def _generate(
     ins("team", [(now_s, 1, t, name) for t, name in teams])
     ins(
         "team_member",
-        [(teams[0][0], a[0]) for a in agents[:5]] + [(teams[1][0], a[0]) for a in agents[4:]],
+        [(teams[0][0], a[0], now_s, 1) for a in agents[:5]]
+        + [(teams[1][0], a[0], now_s, 1) for a in agents[4:]],
     )
     support, sales = ids(), ids()
     # Pipelines replace the migration's default one; their ids come from a generator of their
@@ -234,7 +236,10 @@ def _generate(
             (now_s, 1, sales, "Sales", "listed", *first_stage["Sales"]),
         ],
     )
-    ins("inbox_access", [(ids(), sales, None, teams[1][0]), (ids(), sales, agents[0][0], None)])
+    ins(
+        "inbox_access",
+        [(ids(), sales, None, teams[1][0], now_s, 1), (ids(), sales, agents[0][0], None, now_s, 1)],
+    )
     demo = json.dumps({"demo": True})
     channels: dict[tuple[str, str], str] = {}
     rows: list[tuple[Any, ...]] = []

@@ -64,8 +64,20 @@ class Changed(SQLModel):
     seq: int = Field(default=0, index=True)
 
 
-class Setting(SQLModel, table=True):
-    """Workspace settings (name, default agent, ...) as JSON values. Never secrets."""
+def seq_key_index(table: str) -> Index:
+    """`(seq, id)` instead of `(seq)` for a table one change can fill with thousands of rows
+    (an ingest batch, the demo): the change log pages through one change number by id
+    (core/changes.py). Rowid tables (conversation, message) get that order from `(seq)`."""
+    return Index(f"ix_{table}_seq", "seq", "id")
+
+
+def seq_key() -> Any:
+    return Field(default=0)  # indexed by seq_key_index, not by the column's own index
+
+
+class Setting(Changed, table=True):
+    """Workspace settings (name, default agent, ...) as JSON values. Never secrets (keys
+    that must stay on the hub are listed in core/changes.py and never sent)."""
 
     __tablename__ = "setting"
     key: str = Field(primary_key=True)
@@ -97,7 +109,7 @@ class Team(Changed, table=True):
     name: str = Field(sa_column=Column(String, unique=True, nullable=False))
 
 
-class TeamMember(SQLModel, table=True):
+class TeamMember(Changed, table=True):
     __tablename__ = "team_member"
     team_id: str = Field(primary_key=True, foreign_key="team.id")
     agent_id: str = Field(primary_key=True, foreign_key="agent.id")
@@ -113,7 +125,7 @@ class Inbox(Changed, table=True):
     default_stage_id: str | None = Field(default=None, foreign_key="pipeline_stage.id")
 
 
-class InboxAccess(SQLModel, table=True):
+class InboxAccess(Changed, table=True):
     """Who may see an inbox whose access is "listed": agents and/or teams."""
 
     __tablename__ = "inbox_access"
@@ -143,6 +155,8 @@ class Channel(Changed, table=True):
 
 class Contact(Changed, table=True):
     __tablename__ = "contact"
+    __table_args__ = (seq_key_index("contact"),)
+    seq: int = seq_key()
     id: str = Field(primary_key=True)
     name: str = ""
     company: str | None = None
@@ -156,7 +170,8 @@ class ContactIdentity(Changed, table=True):
     """How a contact is reached on a channel; one identity belongs to one contact."""
 
     __tablename__ = "contact_identity"
-    __table_args__ = (UniqueConstraint("kind", "value"),)
+    __table_args__ = (UniqueConstraint("kind", "value"), seq_key_index("contact_identity"))
+    seq: int = seq_key()
     id: str = Field(primary_key=True)
     contact_id: str = Field(foreign_key="contact.id", index=True)
     kind: str
@@ -183,6 +198,8 @@ class PipelineStage(Changed, table=True):
 
 class Ticket(Changed, table=True):
     __tablename__ = "ticket"
+    __table_args__ = (seq_key_index("ticket"),)
+    seq: int = seq_key()
     id: str = Field(primary_key=True)
     number: int = Field(sa_column=Column(Integer, unique=True, nullable=False))
     title: str
@@ -263,6 +280,8 @@ class Message(Changed, table=True):
 
 class Attachment(Changed, table=True):
     __tablename__ = "attachment"
+    __table_args__ = (seq_key_index("attachment"),)
+    seq: int = seq_key()
     id: str = Field(primary_key=True)
     message_id: str = Field(foreign_key="message.id", index=True)
     filename: str
@@ -275,7 +294,11 @@ class Attachment(Changed, table=True):
 
 class Notification(Changed, table=True):
     __tablename__ = "notification"
-    __table_args__ = (Index("ix_notification_agent", "agent_id", "read_at"),)
+    __table_args__ = (
+        Index("ix_notification_agent", "agent_id", "read_at"),
+        seq_key_index("notification"),
+    )
+    seq: int = seq_key()
     id: str = Field(primary_key=True)
     agent_id: str = Field(foreign_key="agent.id")
     kind: str
@@ -292,6 +315,29 @@ class Snippet(Changed, table=True):
     id: str = Field(primary_key=True)
     name: str = Field(sa_column=Column(String, unique=True, nullable=False))
     body: str = Field(sa_column=Column(Text, nullable=False))
+
+
+class Tombstone(SQLModel, table=True):
+    """A deleted row, for the change log (core/changes.py): which row, at which change, and
+    what decides who may hear of it (the inbox of a conversation's rows, a notification's
+    agent). One per row: deleting a row again moves its tombstone to the newer change."""
+
+    __tablename__ = "tombstone"
+    __table_args__ = (Index("ix_tombstone_seq", "seq", "table_name", "row_id"),)
+    table_name: str = Field(primary_key=True)
+    row_id: str = Field(primary_key=True)  # the id; a JSON list for a composite key
+    seq: int
+    inbox_id: str | None = None
+    agent_id: str | None = None
+
+
+class ReplicaState(SQLModel, table=True):
+    """In a replica (a client's cache written only by core/changes.apply_changes): where
+    its pull stands (`cursor`), saved in the transaction that applied the page."""
+
+    __tablename__ = "replica_state"
+    key: str = Field(primary_key=True)
+    value: str = Field(sa_column=Column(Text, nullable=False))
 
 
 class OutboxEntry(Changed, table=True):

@@ -16,6 +16,7 @@ from functools import partial
 from sqlmodel import select
 
 from .. import access, clock
+from ..changes import resend_conversation
 from ..db import Tx, Workspace
 from ..errors import InvalidRequest
 from ..ids import new_id
@@ -245,12 +246,12 @@ def set_team_members(
         changed = False
         for agent in adding:
             if not tx.find(TeamMember, team_id=target.id, agent_id=agent.id):
-                tx.session.add(TeamMember(team_id=target.id, agent_id=agent.id))
+                tx.stamp(TeamMember(team_id=target.id, agent_id=agent.id))
                 changed = True
         for agent in removing:
             member = tx.find(TeamMember, team_id=target.id, agent_id=agent.id)
             if member is not None:
-                tx.session.delete(member)
+                tx.delete(member)
                 changed = True
         if changed:
             tx.stamp(target)
@@ -272,10 +273,11 @@ def remove_team(ws: Workspace, team: str, *, actor: str | None = None) -> None:
             "SELECT DISTINCT inbox_id FROM inbox_access WHERE team_id = ?", (target.id,)
         ).scalars():
             tx.stamp(tx.get(Inbox, inbox_id))
-        conn.exec_driver_sql("DELETE FROM inbox_access WHERE team_id = ?", (target.id,))
-        conn.exec_driver_sql("DELETE FROM team_member WHERE team_id = ?", (target.id,))
-        tx.seq  # noqa: B018  (a removal is a change too: it takes a change number)
-        tx.session.delete(target)
+        for grant in tx.session.exec(select(InboxAccess).where(InboxAccess.team_id == target.id)):
+            tx.delete(grant)
+        for member in tx.session.exec(select(TeamMember).where(TeamMember.team_id == target.id)):
+            tx.delete(member)
+        tx.delete(target)
 
 
 # ---------------------------------------------------------------------------------- inboxes
@@ -374,20 +376,20 @@ def _grants(
         agent = agent_ref(tx, ref)
         if agent.id not in agents:
             grant = InboxAccess(id=new_id(tx.now), inbox_id=target.id, agent_id=agent.id)
-            tx.session.add(grant)
+            tx.stamp(grant)
             agents[agent.id] = grant
             changed = True
     for ref in add_teams:
         team = team_ref(tx, ref)
         if team.id not in teams:
             grant = InboxAccess(id=new_id(tx.now), inbox_id=target.id, team_id=team.id)
-            tx.session.add(grant)
+            tx.stamp(grant)
             teams[team.id] = grant
             changed = True
     gone = [agents.pop(a.id) for a in map(partial(agent_ref, tx), remove_agents) if a.id in agents]
     gone += [teams.pop(t.id) for t in map(partial(team_ref, tx), remove_teams) if t.id in teams]
     for grant in gone:
-        tx.session.delete(grant)
+        tx.delete(grant)
     changed |= bool(gone)
     return changed
 
@@ -419,19 +421,26 @@ def remove_inbox(
             if other.id == target.id:
                 raise InvalidRequest("--move-to names the inbox being removed; pick another")
             stamp = (other.id, tx.seq, clock.to_db(tx.now), target.id)
+            moving = list(
+                conn.exec_driver_sql(
+                    "SELECT id FROM conversation WHERE inbox_id = ?", (target.id,)
+                ).scalars()
+            )
             moved = conn.exec_driver_sql(
                 "UPDATE conversation SET inbox_id = ?, seq = ?, updated_at = ? WHERE inbox_id = ?",
                 stamp,
             ).rowcount
+            for cid in moving:  # agents of the receiving inbox get all of each conversation
+                resend_conversation(conn.exec_driver_sql, cid, tx.seq)
             conn.exec_driver_sql(
                 "UPDATE channel SET inbox_id = ?, seq = ?, updated_at = ? WHERE inbox_id = ?",
                 stamp,
             )
             tx.stamp(other)
             _unassign_without_access(tx, other, by)
-        conn.exec_driver_sql("DELETE FROM inbox_access WHERE inbox_id = ?", (target.id,))
-        tx.seq  # noqa: B018  (a removal is a change too: it takes a change number)
-        tx.session.delete(target)
+        for grant in tx.session.exec(select(InboxAccess).where(InboxAccess.inbox_id == target.id)):
+            tx.delete(grant)
+        tx.delete(target)
         return moved
 
 

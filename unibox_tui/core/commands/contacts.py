@@ -6,6 +6,7 @@ from collections.abc import Iterable
 
 from sqlmodel import select
 
+from .. import clock
 from ..db import Tx, Workspace
 from ..errors import InvalidRequest, NoAccess
 from ..ids import new_id
@@ -140,8 +141,8 @@ def merge_contacts(ws: Workspace, keep_id: str, merge_id: str, *, actor: str) ->
             ("message", "author_contact_id"),
         ):
             conn.exec_driver_sql(
-                f"UPDATE {table} SET {column} = ?, seq = ? WHERE {column} = ?",
-                (keep.id, tx.seq, gone.id),
+                f"UPDATE {table} SET {column} = ?, seq = ?, updated_at = ? WHERE {column} = ?",
+                (keep.id, tx.seq, clock.to_db(tx.now), gone.id),
             )
         keep.company = keep.company or gone.company
         keep.owner_id = keep.owner_id or gone.owner_id
@@ -153,8 +154,8 @@ def merge_contacts(ws: Workspace, keep_id: str, merge_id: str, *, actor: str) ->
         # Contacts merged into `gone` earlier now forward straight to `keep`: chains stay
         # one hop long.
         conn.exec_driver_sql(
-            "UPDATE contact SET merged_into_id = ?, seq = ? WHERE merged_into_id = ?",
-            (keep.id, tx.seq, gone.id),
+            "UPDATE contact SET merged_into_id = ?, seq = ?, updated_at = ? WHERE merged_into_id = ?",
+            (keep.id, tx.seq, clock.to_db(tx.now), gone.id),
         )
         tx.stamp(keep)
         tx.stamp(gone)

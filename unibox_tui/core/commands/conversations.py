@@ -14,6 +14,7 @@ from sqlmodel import select
 
 from .. import clock
 from ..answering import answering_kind, inbox_channel
+from ..changes import resend_conversation
 from ..db import Tx, Workspace
 from ..errors import InvalidRequest
 from ..ids import new_id
@@ -188,10 +189,9 @@ def unsend(ws: Workspace, message_id: str, *, actor: str, now: datetime | None =
         for attachment in tx.session.exec(
             select(Attachment).where(Attachment.message_id == message.id)
         ).all():
-            tx.session.delete(attachment)
-        tx.session.delete(entry)
-        tx.session.delete(message)
-        tx.session.flush()
+            tx.delete(attachment)
+        tx.delete(entry)
+        tx.delete(message)
         conv.message_count = max(conv.message_count - 1, 0)
         if marks and conv.last_message_at == message.created_at:
             # Nothing newer arrived meanwhile: the conversation is as before the reply.
@@ -425,6 +425,8 @@ def move_inbox(
             return False
         conv.inbox_id = target.id
         activity(tx, conv, f"{by.name} moved this to {target.name}", by)
+        tx.session.flush()  # the new inbox_id, before its rows are sent again
+        resend_conversation(tx.session.connection().exec_driver_sql, conv.id, tx.seq)
         if conv.assignee_id:
             assignee = agent_ref(tx, conv.assignee_id)
             if not can_access(tx, assignee, target):

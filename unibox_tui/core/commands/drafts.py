@@ -65,6 +65,5 @@ def drop_draft(tx: Tx, conversation_id: str, agent_id: str) -> bool:
     draft = tx.find(Draft, agent_id=agent_id, conversation_id=conversation_id)
     if draft is None:
         return False
-    tx.session.delete(draft)
-    tx.session.flush()
+    tx.delete(draft)
     return True

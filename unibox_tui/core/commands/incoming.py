@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, cast
 
 from .. import clock
+from ..changes import touch_contact
 from ..errors import InvalidRequest, NotFound
 from ..ids import new_id
 from ..kinds import IDENTITY_KINDS
@@ -275,6 +276,9 @@ def _ingest_one(b: _Batch, p: Prepared) -> IngestResult:
                 b.seq,
             ),
         )
+        # Agents who could not see this contact (all their conversations were in inboxes
+        # hidden from them) may now: send it again (core/changes.py).
+        touch_contact(b.sql, contact_id, b.seq)
     else:
         status, last_at, meta, customer, answer_to = b.sql(
             "SELECT status, last_message_at, meta, contact_id, reply_to FROM conversation "

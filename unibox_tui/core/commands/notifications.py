@@ -97,8 +97,11 @@ def mark_notifications_read(ws: Workspace, agent: str, ids: Iterable[str] | None
     with ws.write() as tx:
         who = agent_ref(tx, agent)
         conn = tx.session.connection()
-        sql = "UPDATE notification SET read_at = ?, seq = ? WHERE agent_id = ? AND read_at IS NULL"
-        params: list = [clock.to_db(tx.now), tx.seq, who.id]
+        sql = (
+            "UPDATE notification SET read_at = ?, seq = ?, updated_at = ? "
+            "WHERE agent_id = ? AND read_at IS NULL"
+        )
+        params: list = [clock.to_db(tx.now), tx.seq, clock.to_db(tx.now), who.id]
         wanted = list(ids) if ids is not None else None
         if wanted is not None:
             if not wanted:

@@ -157,7 +157,7 @@ def set_stages(
                 inbox.default_stage_id = kept[0].id
                 tx.stamp(inbox)
         for row in by_name.values():
-            tx.session.delete(row)
+            tx.delete(row)
         tx.stamp(target)
         return True
 
@@ -177,10 +177,8 @@ def remove_pipeline(ws: Workspace, pipeline: str, *, actor: str | None = None) -
                 f"(`unibox inbox pipeline INBOX PIPELINE`) first"
             )
         for stage in stages(tx, target):
-            tx.session.delete(stage)
-        tx.session.flush()
-        tx.seq  # noqa: B018  (a removal is a change too: it takes a change number)
-        tx.session.delete(target)
+            tx.delete(stage)
+        tx.delete(target)
 
 
 def set_inbox_pipeline(

@@ -26,6 +26,7 @@ from ..models import (
     Inbox,
     InboxAccess,
     Snippet,
+    SyncState,
     Team,
     TeamMember,
 )
@@ -122,7 +123,7 @@ def create_team(
         team = Team(id=id or new_id(tx.now), name=name)
         tx.stamp(team)
         for ref in dict.fromkeys(agent_ref(tx, ref).id for ref in members):
-            tx.session.add(TeamMember(team_id=team.id, agent_id=ref))
+            tx.stamp(TeamMember(team_id=team.id, agent_id=ref))
         return team.id
 
 
@@ -131,8 +132,7 @@ def add_team_member(ws: Workspace, team: str, agent: str, *, actor: str | None =
         require_admin(tx, actor, "change teams")
         t, a = team_ref(tx, team), agent_ref(tx, agent)
         if not tx.find(TeamMember, team_id=t.id, agent_id=a.id):
-            tx.session.add(TeamMember(team_id=t.id, agent_id=a.id))
-            tx.stamp(t)
+            tx.stamp(TeamMember(team_id=t.id, agent_id=a.id))
 
 
 def create_inbox(
@@ -159,10 +159,10 @@ def create_inbox(
             grant = InboxAccess(
                 id=new_id(tx.now), inbox_id=inbox.id, agent_id=agent_ref(tx, ref).id
             )
-            tx.session.add(grant)
+            tx.stamp(grant)
         for ref in teams:
             grant = InboxAccess(id=new_id(tx.now), inbox_id=inbox.id, team_id=team_ref(tx, ref).id)
-            tx.session.add(grant)
+            tx.stamp(grant)
         return inbox.id
 
 
@@ -268,10 +268,9 @@ def remove_channel(ws: Workspace, channel_id: str, *, actor: str | None = None) 
                 f"channel {channel.name!r} has conversations or messages; disable it instead "
                 f"(`unibox channel disable {channel_id}`) so history stays"
             )
-        tx.session.connection().exec_driver_sql(
-            "DELETE FROM sync_state WHERE channel_id = ?", (channel_id,)
-        )
-        tx.session.delete(channel)
+        for state in tx.session.exec(select(SyncState).where(SyncState.channel_id == channel_id)):
+            tx.delete(state)
+        tx.delete(channel)
 
 
 def save_snippet(
@@ -300,5 +299,4 @@ def delete_snippet(ws: Workspace, name: str, *, actor: str | None = None) -> Non
         if snippet is None:
             names = [s.name for s in tx.session.exec(select(Snippet)).all()]
             raise InvalidRequest(f"no snippet {name!r}; there are: {', '.join(names) or 'none'}")
-        tx.seq  # noqa: B018  (a removal is a change too: it takes a change number)
-        tx.session.delete(snippet)
+        tx.delete(snippet)

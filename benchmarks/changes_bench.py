@@ -1,0 +1,257 @@
+"""The change log at scale: a full replay from zero, and an incremental pull.
+
+    .venv/bin/python benchmarks/changes_bench.py [--db /tmp/demo100k.db] [--agents ana,bo]
+        [--limit 5000] [--runs 50]
+
+`--db` is a demo workspace to reuse (built there with `unibox demo --conversations 100000
+--generate-only --db PATH` or by this script when missing; the build takes a while). It is
+only read: the incremental part works on a copy.
+
+Prints one JSON document:
+- `replay[agent]`: every page from cursor 0 through `changes_since` into an empty replica
+  (migrated schema) with `apply_changes`, as a client's first sync does; seconds in total
+  and split into reading the log, encoding each page as JSON (what travels) and applying.
+  Target (issue 9): <= 30 s at 100k conversations / ~1M messages.
+- `incremental[agent]`: 100 commands (reply, comment, assign, close, ...) on the copy, then
+  `changes_since(head - 100)` as a client one hundred changes behind pulls it. Target: p95
+  <= 5 ms. `incremental_apply` adds applying that page to a replica.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import sqlite3
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _stats import timings
+
+from unibox_tui.core import commands as cmd
+from unibox_tui.core import queries as q
+from unibox_tui.core.access import EVERYTHING
+from unibox_tui.core.changes import apply_changes, changes_since, open_replica, pull, snapshot
+from unibox_tui.core.db import Workspace, open_workspace
+from unibox_tui.core.demo import build_demo
+
+
+def replay(ws: Workspace, agent: str, folder: Path, limit: int) -> dict:
+    target = folder / f"replica-{agent}.db"
+    replica = open_replica(target)
+    read_s = encode_s = apply_s = 0.0
+    rows = tombstones = pages = 0
+    cursor: str = "0"
+    started, cpu = time.perf_counter(), time.process_time()
+    while True:
+        t0 = time.perf_counter()
+        page = changes_since(ws, cursor, agent, limit)
+        t1 = time.perf_counter()
+        wire = json.dumps(page.to_json())
+        t2 = time.perf_counter()
+        cursor = apply_changes(replica, json.loads(wire))
+        t3 = time.perf_counter()
+        read_s, encode_s, apply_s = read_s + t1 - t0, encode_s + t2 - t1, apply_s + t3 - t2
+        pages += 1
+        rows += sum(1 for c in page.changes if "row" in c)
+        tombstones += sum(1 for c in page.changes if "deleted" in c)
+        if not page.more:
+            break
+    total, cpu = time.perf_counter() - started, time.process_time() - cpu
+    counts = {
+        t: replica.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
+        for t in ("conversation", "message", "contact", "notification")
+    }
+    replica.close()
+    size = target.stat().st_size
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{target}{suffix}").unlink(missing_ok=True)
+    return {
+        "seconds": round(total, 2),
+        "cpu_seconds": round(cpu, 2),  # this process; the rest of `seconds` is waiting
+        "read_s": round(read_s, 2),
+        "json_encode_decode_s": round(encode_s, 2),
+        "apply_s": round(apply_s, 2),
+        "pages": pages,
+        "rows": rows,
+        "tombstones": tombstones,
+        "rows_per_s": round(rows / total),
+        "replica_rows": counts,
+        "replica_bytes": size,
+        "under_30s": total <= 30,
+    }
+
+
+def replay_pipelined(ws: Workspace, agent: str, folder: Path, limit: int) -> dict:
+    """The same replay as a client runs it (changes.pull): the next page is read and sent
+    through JSON while the current one is applied."""
+    target = folder / f"replica-p-{agent}.db"
+    replica = open_replica(target)
+
+    def fetch(cursor: str) -> dict:
+        return json.loads(json.dumps(changes_since(ws, cursor, agent, limit).to_json()))
+
+    started, cpu = time.perf_counter(), time.process_time()
+    applied = pull(ws, replica, agent, limit, fetch=fetch)
+    total, cpu = time.perf_counter() - started, time.process_time() - cpu
+    replica.close()
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{target}{suffix}").unlink(missing_ok=True)
+    return {
+        "seconds": round(total, 2),
+        "cpu_seconds": round(cpu, 2),  # both threads; above `seconds` when they overlap
+        "changes": applied,
+        "under_30s": total <= 30,
+    }
+
+
+def first_sync_snapshot(hub: Path, agent: str, folder: Path) -> dict:
+    """changes.snapshot: the same rows as a replay, copied inside SQLite."""
+    target = folder / f"snapshot-{agent}.db"
+    started, cpu = time.perf_counter(), time.process_time()
+    snapshot(hub, target, agent)
+    total, cpu = time.perf_counter() - started, time.process_time() - cpu
+    con = sqlite3.connect(target)
+    counts = {
+        t: con.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
+        for t in ("conversation", "message", "contact", "notification")
+    }
+    con.close()
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{target}{suffix}").unlink(missing_ok=True)
+    return {
+        "seconds": round(total, 2),
+        "cpu_seconds": round(cpu, 2),
+        "replica_rows": counts,
+        "under_30s": total <= 30,
+    }
+
+
+def make_changes(ws: Workspace, n: int = 100) -> None:
+    """Exactly n change numbers: replies, comments, assignments, closes and reopens on open
+    conversations (a command that changes nothing takes no number, so count them)."""
+    support = next(i.id for i in q.inboxes(ws) if i.name == "Support")  # everyone may act
+    rows = [
+        r
+        for r in q.list_conversations(ws, q.view("open", access=EVERYTHING)).rows
+        if r.inbox_id == support
+    ]
+    start, i = ws.change_seq(), 0
+    while ws.change_seq() - start < n:
+        conv = rows[i % len(rows)]
+        step = i % 5
+        if step == 0:
+            cmd.reply(ws, conv.id, f"Update {i}: the parcel left the depot", actor="ana")
+        elif step == 1:
+            cmd.comment(ws, conv.id, f"@bo note {i}: check the address", actor="ana")
+        elif step == 2:
+            cmd.assign(ws, conv.id, "chiara" if i % 2 else "ana", actor="ana")
+        elif step == 3:
+            cmd.close(ws, conv.id, actor="ana")
+        else:
+            cmd.reopen(ws, conv.id, actor="ana")
+        i += 1
+
+
+def incremental(hub: Path, agents: dict[str, str], folder: Path, runs: int) -> dict:
+    """On a copy of the hub: 100 commands, then a pull of those 100 changes, per agent."""
+    copy = folder / "hub.db"
+    shutil.copy(hub, copy)
+    out = {}
+    with open_workspace(copy) as ws:
+        make_changes(ws, 100)
+        since = ws.change_seq() - 100
+        for h, a in agents.items():
+            replica = open_replica(folder / f"inc-{h}.db")
+            out[h] = {
+                "changes": 100,
+                "rows": len(changes_since(ws, since, a, 1000).changes),
+                "pull": timings(lambda a=a: changes_since(ws, since, a, 1000), runs),
+                "pull_and_apply": timings(
+                    lambda a=a, r=replica: apply_changes(r, changes_since(ws, since, a, 1000)),
+                    runs,
+                ),
+            }
+            replica.close()
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--db", default="/tmp/demo100k.db")
+    parser.add_argument("--conversations", type=int, default=100_000, help="when building")
+    parser.add_argument("--agents", default="ana,bo", help="handles to replay for")
+    parser.add_argument("--limit", type=int, default=5000, help="rows per page in the replay")
+    parser.add_argument("--runs", type=int, default=50)
+    parser.add_argument(
+        "--parts",
+        default="replay,pipelined,snapshot,incremental",
+        help="which parts to run (comma-separated)",
+    )
+    args = parser.parse_args()
+
+    hub = Path(args.db)
+    built = None
+    if not hub.exists():
+        built = build_demo(hub, conversations=args.conversations)
+    folder = Path(tempfile.mkdtemp(prefix="unibox-changes-"))
+    out: dict = {
+        "db": str(hub),
+        "db_bytes": hub.stat().st_size,
+        "cpu_count": os.cpu_count(),
+        "load_average_at_start": os.getloadavg(),  # other processes share the CPUs
+    }
+    if built:
+        out["build_seconds"] = built["seconds"]
+    try:
+        with open_workspace(hub) as ws:
+            out["conversations"] = q.stats(ws)["conversation"]
+            out["messages"] = q.stats(ws)["message"]
+            handles = {a.handle: a.id for a in q.agents(ws)}
+            handles_wanted = args.agents.split(",")
+            agents = [handles[h] for h in handles_wanted]
+            out["page_limit"] = args.limit
+            out["replay"], out["replay_pipelined"] = {}, {}
+            replaying = "replay" in args.parts
+            for h, a in zip(handles_wanted, agents, strict=True) if replaying else ():
+                out["replay"][h] = replay(ws, a, folder, args.limit)
+                print(h, "replay", out["replay"][h], file=sys.stderr, flush=True)
+            for h, a in zip(handles_wanted, agents, strict=True):
+                if "pipelined" in args.parts:
+                    out["replay_pipelined"][h] = replay_pipelined(ws, a, folder, args.limit)
+                    print(h, "pipelined", out["replay_pipelined"][h], file=sys.stderr, flush=True)
+                if "snapshot" in args.parts:
+                    out.setdefault("snapshot", {})[h] = first_sync_snapshot(hub, a, folder)
+                    print(h, "snapshot", out["snapshot"][h], file=sys.stderr, flush=True)
+        out["incremental"] = {}
+        if "incremental" in args.parts:
+            out["incremental"] = incremental(
+                hub, dict(zip(handles_wanted, agents, strict=True)), folder, args.runs
+            )
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    out["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    out["summary"] = {
+        "worst_snapshot_s": max(
+            (r["seconds"] for r in out.get("snapshot", {}).values()), default=None
+        ),
+        "worst_replay_s": max((r["seconds"] for r in out["replay"].values()), default=None),
+        "worst_replay_pipelined_s": max(
+            (r["seconds"] for r in out["replay_pipelined"].values()), default=None
+        ),
+        "worst_incremental_pull_p95_ms": max(
+            (r["pull"]["p95_ms"] for r in out["incremental"].values()), default=None
+        ),
+    }
+    print(json.dumps(out, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,513 @@
+"""The change log (core/changes.py): a replica that replays it holds what its agent may see."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import T0
+from unibox_tui.core import access, changes
+from unibox_tui.core import commands as cmd
+from unibox_tui.core import queries as q
+from unibox_tui.core.access import EVERYTHING
+from unibox_tui.core.changes import (
+    BY_NAME,
+    PRIVATE_SETTINGS,
+    Changes,
+    apply_changes,
+    changes_since,
+    open_replica,
+    replica_cursor,
+)
+from unibox_tui.core.db import Workspace, open_workspace
+from unibox_tui.core.demo import build_demo
+
+Dump = dict[str, dict[tuple, dict[str, Any]]]
+
+
+@pytest.fixture
+def demo(tmp_path: Path) -> Iterator[Workspace]:
+    build_demo(tmp_path / "hub.db", conversations=80, seed=5, now=T0)
+    with open_workspace(tmp_path / "hub.db") as ws:
+        yield ws
+
+
+def agent_id(ws: Workspace, handle: str) -> str:
+    return next(a.id for a in q.agents(ws) if a.handle == handle)
+
+
+def inbox_id(ws: Workspace, name: str) -> str:
+    return next(i.id for i in q.inboxes(ws) if i.name == name)
+
+
+def raw(path: Path) -> sqlite3.Connection:
+    return sqlite3.connect(path)
+
+
+def dump(con: sqlite3.Connection) -> Dump:
+    """Every table a client holds, by key, without the columns the log does not carry."""
+    out: Dump = {}
+    for name, spec in BY_NAME.items():
+        columns = [r[1] for r in con.execute(f"PRAGMA table_info({name})")]
+        columns = [c for c in columns if c not in spec.skip]
+        rows = con.execute(f"SELECT {', '.join(columns)} FROM {name}").fetchall()
+        out[name] = {}
+        for row in rows:
+            values = dict(zip(columns, row, strict=True))
+            out[name][tuple(values[k] for k in spec.ident)] = values
+    return out
+
+
+def same(got: Dump, expected: Dump) -> bool:
+    """Equal, table by table; a difference fails with a short message (pytest's diff of two
+    large dicts takes minutes)."""
+    for table in BY_NAME:
+        a, b = got[table], expected[table]
+        extra, missing = sorted(set(a) - set(b))[:3], sorted(set(b) - set(a))[:3]
+        differ = [k for k in a.keys() & b.keys() if a[k] != b[k]][:1]
+        detail = [(a[k], b[k]) for k in differ]
+        assert not (extra or missing or detail), (table, extra, missing, detail)
+    return True
+
+
+def visible(hub: Dump, rule: access.Access) -> Dump:
+    """What `rule`'s agent may see of the hub, decided here in Python from the rule's inbox
+    set (the SQL in core/changes.py is what is under test)."""
+    convs = hub["conversation"]
+    seen_conv = {k[0] for k, c in convs.items() if rule.can_see(c["inbox_id"])}
+
+    def used(column: str, value: str) -> bool:
+        users = [c for c in convs.values() if c[column] == value]
+        return not users or any(c["id"] in seen_conv for c in users)
+
+    seen_msg = {k[0] for k, m in hub["message"].items() if m["conversation_id"] in seen_conv}
+    contacts = {
+        k[0]
+        for k, c in hub["contact"].items()
+        if used("contact_id", c["merged_into_id"] or c["id"])
+    }
+    keep = {
+        "conversation": lambda r: r["id"] in seen_conv,
+        "channel": lambda r: rule.can_see(r["inbox_id"]),
+        "message": lambda r: r["id"] in seen_msg,
+        "attachment": lambda r: r["message_id"] in seen_msg,
+        "ticket": lambda r: used("ticket_id", r["id"]),
+        "contact": lambda r: r["id"] in contacts,
+        "contact_identity": lambda r: r["contact_id"] in contacts,
+        "notification": lambda r: rule.agent_id is None or r["agent_id"] == rule.agent_id,
+        "setting": lambda r: r["key"] not in PRIVATE_SETTINGS,
+    }
+    return {
+        table: {k: r for k, r in rows.items() if keep.get(table, lambda r: True)(r)}
+        for table, rows in hub.items()
+    }
+
+
+def pull(
+    ws: Workspace, replica: sqlite3.Connection, agent: str | None, limit: int = 100_000
+) -> list[dict]:
+    """Pull until nothing remains; returns every change received, in order."""
+    received: list[dict] = []
+    while True:
+        page = changes_since(ws, replica_cursor(replica), agent, limit)
+        json.dumps(page.to_json())  # what travels is JSON
+        apply_changes(replica, page)
+        received += page.changes
+        if not page.more:
+            return received
+
+
+def access_of(ws: Workspace, agent: str | None) -> access.Access:
+    with ws.read() as conn:
+        return access.for_agent(conn, agent)
+
+
+def test_replay_from_zero_reproduces_what_each_agent_may_see(
+    demo: Workspace, tmp_path: Path
+) -> None:
+    hub = dump(raw(demo.path))
+    assert all(hub[t] for t in ("team_member", "inbox_access", "setting", "notification"))
+    for who in (None, "ana", "bo", "fatima"):
+        agent = agent_id(demo, who) if who else None
+        replica = open_replica(tmp_path / f"replica-{who}.db")
+        pull(demo, replica, agent)
+        expected = visible(hub, access_of(demo, agent))
+        assert same(dump(replica), expected), who
+        assert replica_cursor(replica) == str(demo.change_seq())
+    assert same(dump(raw(tmp_path / "replica-None.db")), hub)
+
+
+def test_an_agent_replay_holds_nothing_of_an_inbox_they_cannot_see(
+    demo: Workspace, tmp_path: Path
+) -> None:
+    bo, sales = agent_id(demo, "bo"), inbox_id(demo, "Sales")
+    assert not access_of(demo, bo).can_see(sales)
+    replica = open_replica(tmp_path / "bo.db")
+    pull(demo, replica, bo, limit=50)
+    hub = raw(demo.path)
+    sales_convs = {
+        r[0] for r in hub.execute("SELECT id FROM conversation WHERE inbox_id = ?", (sales,))
+    }
+    sales_msgs = {
+        r[0]
+        for r in hub.execute(
+            "SELECT m.id FROM message m JOIN conversation c ON c.id = m.conversation_id "
+            "WHERE c.inbox_id = ?",
+            (sales,),
+        )
+    }
+    only_sales_contacts = {
+        r[0]
+        for r in hub.execute(
+            "SELECT contact_id FROM conversation GROUP BY contact_id HAVING min(inbox_id = ?) = 1",
+            (sales,),
+        )
+    }
+    assert sales_convs and sales_msgs and only_sales_contacts
+    got = dump(replica)
+    assert not sales_convs & {k[0] for k in got["conversation"]}
+    assert not sales_msgs & {k[0] for k in got["message"]}
+    assert not only_sales_contacts & {k[0] for k in got["contact"]}
+    assert not only_sales_contacts & {r["contact_id"] for r in got["contact_identity"].values()}
+    assert all(r["inbox_id"] != sales for r in got["channel"].values())
+    assert all(r["agent_id"] == bo for r in got["notification"].values())
+    # Nothing of Sales in the search index either.
+    with open_workspace(tmp_path / "bo.db") as mine:
+        sales_subject = hub.execute(
+            "SELECT subject FROM conversation WHERE inbox_id = ? AND subject != '' LIMIT 1",
+            (sales,),
+        ).fetchone()[0]
+        assert all(
+            h.row.inbox_id != sales for h in q.search(mine, sales_subject, access=EVERYTHING)
+        )
+    # The inboxes, their access lists and the teams are there: the client applies the rule.
+    assert sales in {k[0] for k in got["inbox"]} and got["inbox_access"] and got["team_member"]
+
+
+def test_a_contact_seen_only_in_a_hidden_inbox_arrives_with_a_visible_conversation(
+    demo: Workspace, tmp_path: Path
+) -> None:
+    bo, sales = agent_id(demo, "bo"), inbox_id(demo, "Sales")
+    replica = open_replica(tmp_path / "bo.db")
+    pull(demo, replica, bo)
+    hub = raw(demo.path)
+    contact, email = hub.execute(
+        "SELECT ci.contact_id, ci.value FROM contact_identity ci WHERE ci.kind = 'email' AND "
+        "ci.contact_id IN (SELECT contact_id FROM conversation GROUP BY contact_id "
+        "HAVING min(inbox_id = ?) = 1) LIMIT 1",
+        (sales,),
+    ).fetchone()
+    assert (contact,) not in dump(replica)["contact"]
+    support_mail = next(c.id for c in q.channels(demo) if c.kind == "email" and c.inbox_id != sales)
+    cmd.ingest(
+        demo,
+        cmd.Incoming(
+            channel_id=support_mail,
+            identity_kind="email",
+            identity_value=email,
+            contact_name="",
+            body="Now writing to support",
+            created_at=T0,
+            subject="A support question",
+        ),
+    )
+    received = pull(demo, replica, bo)
+    tables = {c["table"] for c in received}
+    assert {"contact", "contact_identity", "conversation", "message"} <= tables
+    got = dump(replica)
+    assert (contact,) in got["contact"]
+    assert same(got, visible(dump(raw(demo.path)), access_of(demo, bo)))
+
+
+def test_a_delete_reaches_the_replica(demo: Workspace, tmp_path: Path) -> None:
+    ana = agent_id(demo, "ana")
+    replica = open_replica(tmp_path / "ana.db")
+    cmd.save_snippet(demo, "Bye", "Have a good day")
+    channel = cmd.add_channel(demo, "Support", "chat", "Spare chat")
+    cmd.set_sync_state(demo, channel, "INBOX", {"uidnext": 3})  # hub-only: no tombstone
+    pull(demo, replica, ana)
+    assert ("Bye",) in {(r["name"],) for r in dump(replica)["snippet"].values()}
+    assert (channel,) in dump(replica)["channel"]
+
+    cmd.delete_snippet(demo, "Bye")
+    cmd.remove_channel(demo, channel)
+    received = pull(demo, replica, ana)
+    deleted = [c for c in received if "deleted" in c]
+    assert {c["table"] for c in deleted} == {"snippet", "channel"}
+    got = dump(replica)
+    assert "Bye" not in {r["name"] for r in got["snippet"].values()}
+    assert (channel,) not in got["channel"]
+    assert same(got, visible(dump(raw(demo.path)), access_of(demo, ana)))
+    # A replay from zero after the delete never shows the row at all.
+    fresh = open_replica(tmp_path / "fresh.db")
+    assert changes.pull(demo, fresh, ana, limit=3) > 0  # the client's loop, reading ahead
+    assert same(dump(fresh), got)
+
+
+def test_an_incremental_pull_brings_exactly_the_changes_of_some_commands(
+    demo: Workspace, tmp_path: Path
+) -> None:
+    bo = agent_id(demo, "bo")
+    replica = open_replica(tmp_path / "bo.db")
+    pull(demo, replica, bo)
+    before = demo.change_seq()
+    support = inbox_id(demo, "Support")
+    conv = next(
+        r
+        for r in q.list_conversations(demo, q.view("open", access=EVERYTHING)).rows
+        if r.inbox_id == support
+    )
+    now = T0 + timedelta(hours=1)
+    reply_id = cmd.reply(demo, conv.id, "We are on it", actor="bo", now=now)
+    comment = cmd.comment(demo, conv.id, "@chiara can you check the address?", actor="bo", now=now)
+    cmd.assign(demo, conv.id, "chiara", actor="bo", now=now)
+    cmd.close(demo, conv.id, actor="bo", now=now)
+    assert demo.change_seq() == before + 4
+
+    received = pull(demo, replica, bo)
+    hub = raw(demo.path)
+    changed = {
+        (table, row[0])
+        for table, spec in BY_NAME.items()
+        for row in hub.execute(f"SELECT {spec.ident[0]} FROM {table} WHERE seq > ?", (before,))
+    }
+    keys = {(c["table"], c["row"][BY_NAME[c["table"]].ident[0]]) for c in received}
+    # Everything that changed, except chiara's notifications: bo may not see them.
+    assert keys == {k for k in changed if k[0] != "notification"}
+    assert ("message", reply_id) in keys and ("message", comment.message_id) in keys
+    assert ("conversation", conv.id) in keys and len(received) == len(keys)
+    assert not any(c["table"] == "outbox" for c in received)
+    # The conversation arrives once, in its latest state; rows come in change order.
+    row = next(c["row"] for c in received if c["table"] == "conversation")
+    assert (row["status"], row["seq"]) == ("closed", before + 4)
+    seqs = [c["row"]["seq"] for c in received]
+    assert seqs == sorted(seqs)
+    assert same(dump(replica), visible(dump(hub), access_of(demo, bo)))
+
+
+def test_paging_with_a_small_limit_equals_one_big_pull(demo: Workspace, tmp_path: Path) -> None:
+    fatima = agent_id(demo, "fatima")
+    cmd.comment(
+        demo,
+        q.list_conversations(demo, q.view("open", access=EVERYTHING)).rows[0].id,
+        "x",
+        actor="ana",
+    )
+    small, big = open_replica(tmp_path / "small.db"), open_replica(tmp_path / "big.db")
+    pages = 0
+    received_small: list[dict] = []
+    while True:
+        page = changes_since(demo, replica_cursor(small), fatima, limit=7)
+        assert len(page.changes) <= 7 and (len(page.changes) == 7 or not page.more)
+        apply_changes(small, page)
+        received_small += page.changes
+        pages += 1
+        if not page.more:
+            break
+    received_big = pull(demo, big, fatima)
+    assert pages > 100  # the demo is one change number: the pages split it
+    in_order = received_small == received_big  # (not in the assert: pytest's diff is slow)
+    assert in_order
+    assert same(dump(small), dump(big))
+
+
+def test_writes_between_pages_are_neither_lost_nor_doubled(demo: Workspace, tmp_path: Path) -> None:
+    """A pull paused inside the demo's one big change, while commands change rows already
+    sent and rows not reached yet, still ends equal to the workspace."""
+    ana = agent_id(demo, "ana")
+    replica = open_replica(tmp_path / "ana.db")
+    for _ in range(30):
+        apply_changes(replica, changes_since(demo, replica_cursor(replica), ana, limit=40))
+    rows = q.list_conversations(demo, q.view("all", access=EVERYTHING)).rows
+    for i, conv in enumerate([rows[0], rows[-1]]):
+        cmd.comment(demo, conv.id, f"between pages {i}", actor="ana")
+    cmd.save_snippet(demo, "Late", "arrives later")
+    cmd.set_availability(demo, "yuki", "away")
+    pull(demo, replica, ana, limit=40)
+    assert same(dump(replica), visible(dump(raw(demo.path)), access_of(demo, ana)))
+
+
+def test_cursor_is_at_the_head_even_with_nothing_visible(demo: Workspace) -> None:
+    page = changes_since(demo, demo.change_seq(), agent_id(demo, "bo"), 10)
+    assert page == Changes([], str(demo.change_seq()), False, demo.change_seq())
+    with pytest.raises(ValueError, match="cursor"):
+        changes_since(demo, "[1, nonsense]", None, 10)
+
+
+def test_hub_secrets_and_attachment_bytes_stay_on_the_hub(ws: Workspace, tmp_path: Path) -> None:
+    cmd.create_agent(ws, "Ana", "ana")
+    cmd.create_inbox(ws, "Support")
+    mail = cmd.add_channel(ws, "Support", "email", "Mail", settings={"password_source": "keyring"})
+    ws.set_setting("email.thread_key", "0123abcd")
+    ws.set_setting("workspace_name", "Acme")
+    cmd.ingest(
+        ws,
+        cmd.Incoming(
+            channel_id=mail,
+            identity_kind="email",
+            identity_value="c@example.com",
+            contact_name="C",
+            body="see attached",
+            created_at=T0,
+            attachments=(cmd.IncomingAttachment("a.pdf", "application/pdf", 3, b"pdf"),),
+        ),
+    )
+    received = changes_since(ws, 0, None, 1000).changes
+    text = json.dumps(received)
+    assert "0123abcd" not in text and "email.thread_key" not in text
+    assert "workspace_name" in text
+    attachment = next(c["row"] for c in received if c["table"] == "attachment")
+    assert attachment["filename"] == "a.pdf" and "data" not in attachment
+    assert not any(c["table"] in ("outbox", "sync_state", "sequence") for c in received)
+
+
+def test_every_write_in_a_small_workspace_is_in_the_log(team: Any, tmp_path: Path) -> None:
+    """The ORM commands (teams, access lists, settings...) and ingest stamp every row: a
+    replay holds every row, and no row is left at change 0."""
+    ws = team.ws
+    team.start("Hello")
+    cmd.add_team_member(ws, "Tier 1", "cy")
+    con = raw(ws.path)
+    for table in BY_NAME:
+        assert con.execute(f"SELECT count(*) FROM {table} WHERE seq = 0").fetchone()[0] == 0, table
+    replica = open_replica(tmp_path / "r.db")
+    pull(ws, replica, None, limit=4)
+    assert same(dump(replica), visible(dump(con), access_of(ws, None)))
+
+
+def test_a_conversation_moved_into_a_visible_inbox_arrives_whole(
+    demo: Workspace, tmp_path: Path
+) -> None:
+    bo, sales = agent_id(demo, "bo"), inbox_id(demo, "Sales")
+    replica = open_replica(tmp_path / "bo.db")
+    pull(demo, replica, bo)
+    hub = raw(demo.path)
+    moved = hub.execute(
+        "SELECT c.id FROM conversation c WHERE c.inbox_id = ? AND NOT EXISTS (SELECT 1 FROM conversation o WHERE o.contact_id = c.contact_id "
+        "AND o.inbox_id != ?) LIMIT 1",
+        (sales, sales),
+    ).fetchone()[0]
+    assert (moved,) not in dump(replica)["conversation"]
+    assert cmd.move_inbox(demo, moved, "Support", actor="ana")
+    received = pull(demo, replica, bo)
+    assert {"conversation", "message", "contact", "contact_identity"} <= {
+        c["table"] for c in received
+    }
+    got = dump(replica)
+    assert (
+        sum(1 for m in got["message"].values() if m["conversation_id"] == moved)
+        == (
+            hub.execute(
+                "SELECT count(*) FROM message WHERE conversation_id = ?", (moved,)
+            ).fetchone()[0]
+        )
+    )
+    assert same(got, visible(dump(hub), access_of(demo, bo)))
+
+
+def test_a_snapshot_equals_a_replay_and_pulls_on_from_its_cursor(
+    demo: Workspace, tmp_path: Path
+) -> None:
+    bo = agent_id(demo, "bo")
+    cmd.save_snippet(demo, "Gone soon", "x")
+    cmd.delete_snippet(demo, "Gone soon")
+    replayed = open_replica(tmp_path / "replayed.db")
+    pull(demo, replayed, bo)
+    cursor = changes.snapshot(demo.path, tmp_path / "snap.db", bo)
+    assert cursor == str(demo.change_seq())
+    snap = open_replica(tmp_path / "snap.db")
+    assert replica_cursor(snap) == cursor
+    assert same(dump(snap), dump(replayed))
+    with (
+        open_workspace(tmp_path / "snap.db") as mine,
+        open_workspace(tmp_path / "replayed.db") as other,
+    ):
+        for word in ("refund", "order"):
+            ids = sorted(h.row.id for h in q.search(mine, word, access=EVERYTHING))
+            assert ids and ids == sorted(h.row.id for h in q.search(other, word, access=EVERYTHING))
+    conv = next(
+        r
+        for r in q.list_conversations(demo, q.view("open", access=EVERYTHING)).rows
+        if r.inbox_id == inbox_id(demo, "Support")
+    )
+    cmd.comment(demo, conv.id, "after the snapshot", actor="bo")
+    assert pull(demo, snap, bo)
+    assert same(dump(snap), visible(dump(raw(demo.path)), access_of(demo, bo)))
+
+
+def test_changes_since_reads_from_any_connection_the_workspace_hands_out(
+    team: Any,
+) -> None:
+    ws = team.ws
+    team.start("Hello")
+    expected = changes_since(ws, 0, team.bo, 1000).to_json()
+    with ws.read() as conn:
+        assert changes_since(conn, 0, team.bo, 1000).to_json() == expected
+    with ws.write() as tx:  # e.g. a hub answering inside the transaction of a push
+        assert changes_since(tx.session.connection(), 0, team.bo, 1000).to_json() == expected
+    con = raw(ws.path)
+    assert changes_since(con, 0, team.bo, 1000).to_json() == expected
+
+
+def test_rows_written_before_the_change_log_take_one_change_number(tmp_path: Path) -> None:
+    """Migration 0011: team members, access lists and settings had no change number; they
+    take one new number, so a replay from zero carries them."""
+    from unibox_tui.core.db import make_engine
+    from unibox_tui.core.migrations import upgrade
+
+    path = tmp_path / "old.db"
+    engine = make_engine(path)
+    upgrade(engine, "0010")  # the revision before the change log
+    engine.dispose()
+    con = sqlite3.connect(path)
+    con.executescript(
+        """INSERT INTO agent (id, name, handle, availability, role, active, seq)
+             VALUES ('a1', 'Ana', 'ana', 'available', 'admin', 1, 3);
+           INSERT INTO team (id, name, seq) VALUES ('t1', 'Tier 1', 3);
+           INSERT INTO team_member (team_id, agent_id) VALUES ('t1', 'a1');
+           INSERT INTO setting (key, value) VALUES ('workspace_name', '"Acme"');
+           UPDATE sequence SET value = 3 WHERE name = 'seq';"""
+    )
+    con.commit()
+    con.close()
+    with open_workspace(path) as ws:
+        assert ws.change_seq() == 4
+        tables = {c["table"]: c["row"]["seq"] for c in changes_since(ws, 0, None, 100).changes}
+        # The default pipeline (migration 0010) took change 1 when it was made.
+        assert tables == {
+            "agent": 3,
+            "team": 3,
+            "team_member": 4,
+            "setting": 4,
+            "pipeline": 1,
+            "pipeline_stage": 1,
+        }
+        since_3 = {c["table"] for c in changes_since(ws, 3, None, 100).changes}
+        assert since_3 == {"team_member", "setting"}
+
+
+def test_drafts_travel_only_to_their_agent(team: Any) -> None:
+    """A draft is private: it reaches its own agent's replica (and its removal does), never
+    another agent's."""
+    conv = team.start("Where is my order?")
+    start = team.ws.change_seq()
+    cmd.save_draft(team.ws, conv, "Hi Carla, checking now", actor="ana")
+
+    def drafts_for(agent: str, since: int) -> list[dict[str, Any]]:
+        return [
+            c for c in changes_since(team.ws, since, agent, 1000).changes if c["table"] == "draft"
+        ]
+
+    [mine] = drafts_for(team.ana, start)
+    assert mine["row"]["text"] == "Hi Carla, checking now"
+    assert drafts_for(team.bo, start) == []
+    cleared = team.ws.change_seq()
+    cmd.clear_draft(team.ws, conv, actor="ana")
+    assert [c.get("deleted") for c in drafts_for(team.ana, cleared)] == [{"id": mine["row"]["id"]}]
+    assert drafts_for(team.bo, cleared) == []

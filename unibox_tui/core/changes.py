@@ -1,0 +1,668 @@
+"""The change log a replica syncs from (DESIGN.md "Sync", research/hub-and-channels.md §I).
+
+Every write transaction takes one change number (`Tx.seq`: the `sequence` row 'seq',
+updated inside the transaction, so numbers become visible in number order on PostgreSQL
+too) and stamps every row it writes with it (`seq`, `updated_at`). A delete leaves a
+tombstone (`Tx.delete`, the one place rows are deleted). So "what changed since N" is, per
+table, `WHERE seq > N` on an index, and a row is sent in its current state: a replica that
+has applied every change up to N and then the rows and tombstones after N holds what the
+workspace holds.
+
+`changes_since(source, cursor, agent_id, limit)` returns one page of that, in change order,
+filtered by what the agent may see (core/access.py); `apply_changes(replica, page)` writes a
+page into a replica (a client's cache: a migrated workspace file written only by pulls);
+`pull` is the client's loop. `snapshot` makes a new replica without the log (the same
+rows, copied inside SQLite): a first sync of a large workspace in seconds, not a minute.
+
+**Order and paging.** Changes are ordered by (change number, table, key): tombstones first
+(a row deleted and made again in one change must end up present), then the tables parents
+first. One change can touch thousands of rows (an ingest batch, the demo's single change),
+so the cursor is compound: `"N"` means every change up to N is in; `"[N, table, key...]"`
+means change N is in up to that row. Rows never move to a lower change number, and change
+numbers commit in order, so a row skipped because it moved past the cursor is sent again at
+its new number: paging never skips a change (a row may come twice, in its newer state the
+second time), and a replica that pulled until `more` is false equals the workspace as of
+`cursor`. Between the pages of one pull it may
+hold part of a change (rows whose parents come later): replicas do not enforce foreign keys.
+
+**Who sees what** (`VISIBLE`, one SQL condition per table, from access.for_agent):
+- conversations, channels: of visible inboxes; messages, attachments: of those
+  conversations; notifications: the agent's own only;
+- tickets, contacts and their identities: when a visible conversation uses them, or no
+  conversation at all (a merged contact counts the conversations of the one it forwards to);
+  a contact seen only in an invisible inbox is not sent. A new conversation re-sends its
+  contact and identities (`touch_contact`), so a contact that becomes visible arrives;
+- agents, teams, team members, inboxes, inbox access, snippets: to everyone (a client
+  needs them to apply the same access rule and to offer @mentions);
+- settings: to everyone, except hub-only keys (`PRIVATE_SETTINGS`, e.g. the HMAC key of
+  e-mail thread tokens); outbox, sync_state and the counters are never sent;
+- attachment bytes (and their local path) are not in the log: a page stays small and
+  JSON, a 25 MB file does not hold up a pull, and most attachments are never opened; the
+  client fetches bytes on demand by attachment id (the hub issue), after an access check.
+- tombstones: those of a visible inbox (conversation, message, attachment, ticket,
+  channel), the agent's own (notification), the rest to everyone (an id says nothing).
+
+**Limits (the hub issue backfills):** the filter is applied to rows as they change. When an
+agent gains an inbox (access list, team membership, role) rows of it that did not change
+since their cursor are not sent: the hub must send a scoped snapshot (the inbox's
+conversations, messages, attachments, tickets, contacts, from seq 0 with `VISIBLE` of the
+new access; `snapshot` copies a whole workspace into a new file, a per-inbox variant that
+upserts into an existing replica is what is needed) and, when an agent loses an inbox, tell the client to drop that inbox's rows
+(nothing in the log says so). Moving a conversation to another inbox re-sends it with
+its messages, attachments, ticket and contact (`resend_conversation`), so agents of the new
+inbox get all of it; an agent who sees only the old inbox keeps a stale copy until the hub
+tells the client to drop it (a tombstone scoped to the old inbox would do, but a second move
+before the client pulls must not overwrite it: tombstones are one per row today).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from operator import itemgetter
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from . import access, search_index
+
+if TYPE_CHECKING:
+    from sqlmodel import SQLModel
+
+    from .db import Tx, Workspace
+
+# Settings that stay on the hub: secrets the workspace itself made (not channel passwords,
+# which are never in the database at all).
+PRIVATE_SETTINGS = ("email.thread_key",)
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    key: tuple[str, ...]  # the order within one change number (and the cursor's key)
+    ident: tuple[str, ...]  # what names the row in every database (upserts, tombstones)
+    scope: str  # which VISIBLE rule
+    skip: tuple[str, ...] = ()  # columns not sent
+    replace: bool = False  # has unique columns besides its key: see _upsert
+
+
+TOMBSTONE = "tombstone"
+# Parents first, so a replica that applies a whole change in order has each parent first.
+TABLES: tuple[Table, ...] = (
+    Table("agent", ("id",), ("id",), "all", replace=True),
+    Table("team", ("id",), ("id",), "all", replace=True),
+    Table("team_member", ("team_id", "agent_id"), ("team_id", "agent_id"), "all"),
+    Table("pipeline", ("id",), ("id",), "all", replace=True),
+    Table("pipeline_stage", ("id",), ("id",), "all", replace=True),
+    Table("inbox", ("id",), ("id",), "all", replace=True),
+    Table("inbox_access", ("id",), ("id",), "all"),
+    Table("channel", ("id",), ("id",), "inbox"),
+    Table("contact", ("id",), ("id",), "contact"),
+    Table("contact_identity", ("id",), ("id",), "identity", replace=True),
+    Table("ticket", ("id",), ("id",), "ticket", replace=True),
+    Table("conversation", ("rid",), ("id",), "inbox", skip=("rid",)),
+    Table("message", ("rid",), ("id",), "message", skip=("rid",)),
+    Table("attachment", ("id",), ("id",), "attachment", skip=("data", "path")),
+    Table("notification", ("id",), ("id",), "notification"),
+    Table("draft", ("id",), ("id",), "mine", replace=True),  # an agent's drafts: theirs only
+    Table("snippet", ("id",), ("id",), "all", replace=True),
+    Table("setting", ("key",), ("key",), "setting"),
+)
+BY_NAME = {t.name: t for t in TABLES}
+# Position in change order: tombstones before every table.
+RANK = {TOMBSTONE: 0, **{t.name: i + 1 for i, t in enumerate(TABLES)}}
+
+# Who may see a row: an SQL condition on alias `t`. {inboxes} is the agent's visible-inbox
+# condition on `c.inbox_id` (access.Access.where), {me} the agent's id.
+_USED = (
+    "(EXISTS (SELECT 1 FROM conversation c WHERE c.{col} = {val} AND {inboxes}) OR NOT EXISTS "
+    "(SELECT 1 FROM conversation c WHERE c.{col} = {val}))"
+)
+VISIBLE = {
+    "all": "1",
+    "inbox": "{inboxes_t}",
+    "message": "EXISTS (SELECT 1 FROM conversation c WHERE c.id = t.conversation_id AND {inboxes})",
+    "attachment": "EXISTS (SELECT 1 FROM message m JOIN conversation c ON c.id = "
+    "m.conversation_id WHERE m.id = t.message_id AND {inboxes})",
+    "contact": _USED.format(
+        col="contact_id", val="coalesce(t.merged_into_id, t.id)", inboxes="{inboxes}"
+    ),
+    "identity": _USED.format(col="contact_id", val="t.contact_id", inboxes="{inboxes}"),
+    "ticket": _USED.format(col="ticket_id", val="t.id", inboxes="{inboxes}"),
+    "notification": "{mine}",
+    "mine": "{mine} AND EXISTS (SELECT 1 FROM conversation c WHERE c.id = t.conversation_id "
+    "AND {inboxes})",
+    "setting": f"t.key NOT IN ({','.join(repr(k) for k in PRIVATE_SETTINGS)})",
+    TOMBSTONE: "(t.inbox_id IS NULL OR {inboxes_t}) AND (t.agent_id IS NULL OR {mine})",
+}
+
+
+@dataclass
+class Changes:
+    """One page of the change log.
+
+    `changes`: `{"table": name, "row": {column: value}}` for a row (its current state) or
+    `{"table": name, "deleted": {key column: value}}` for a tombstone, in change order.
+    `cursor`: pass it to the next call. `more`: whether changes remain after this page.
+    `head`: the newest change number when the page was read."""
+
+    changes: list[dict[str, Any]] = field(default_factory=list)
+    cursor: str = "0"
+    more: bool = False
+    head: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "changes": self.changes,
+            "cursor": self.cursor,
+            "more": self.more,
+            "head": self.head,
+        }
+
+
+Position = tuple[int, int, tuple[Any, ...]]  # (seq, rank, key); rank None: all of seq
+
+
+def parse_cursor(cursor: str | int | None) -> tuple[int, int | None, tuple[Any, ...]]:
+    """(seq, rank, key): everything before that position is in. rank None: all of seq."""
+    if cursor is None or cursor == "":
+        return 0, None, ()
+    if isinstance(cursor, int):
+        return cursor, None, ()
+    text = str(cursor).strip()
+    if text.isdigit():
+        return int(text), None, ()
+    try:
+        seq, table, *key = json.loads(text)
+        return int(seq), RANK[table], tuple(key)
+    except (ValueError, TypeError, KeyError) as e:
+        raise ValueError(f"not a change log cursor: {text[:80]!r}") from e
+
+
+def cursor_seq(cursor: str | int | None) -> int:
+    """The newest change number a replica at `cursor` holds entirely."""
+    seq, rank, _ = parse_cursor(cursor)
+    return seq if rank is None else seq - 1
+
+
+def _format_cursor(seq: int, table: str, key: tuple[Any, ...]) -> str:
+    return json.dumps([seq, table, *key], separators=(",", ":"))
+
+
+class _Reader:
+    """Runs SQL on any connection the workspace hands out: a sqlite3 connection, our read
+    connection, or a write transaction's SQLAlchemy connection."""
+
+    def __init__(self, conn: Any) -> None:
+        raw = getattr(conn, "con", conn)  # db.ReadConnection wraps a sqlite3 connection
+        if not isinstance(raw, sqlite3.Connection):
+            driver = getattr(getattr(conn, "connection", None), "driver_connection", None)
+            raw = driver if isinstance(driver, sqlite3.Connection) else None
+        self.raw: sqlite3.Connection | None = raw
+        self.conn = conn
+
+    def rows(self, sql: str, params: tuple = ()) -> list[Any]:
+        if self.raw is not None:
+            return self.raw.execute(sql, params).fetchall()
+        return list(self.conn.exec_driver_sql(sql, params).all())
+
+    def exec_driver_sql(self, sql: str, params: Any = ()) -> Any:  # for access.for_agent
+        if self.raw is not None:
+            from .db import Rows
+
+            return Rows(self.raw.execute(sql, tuple(params)))
+        return self.conn.exec_driver_sql(sql, params)
+
+
+_COLUMNS: dict[str, tuple[str, ...]] = {}
+
+
+def _columns(reader: _Reader, table: str) -> tuple[str, ...]:
+    """The columns of `table` that are sent (read once per process: one schema per code)."""
+    found = _COLUMNS.get(table)
+    if found is None:
+        names = [r[1] for r in reader.rows(f"PRAGMA table_info({table})")]
+        skip = BY_NAME[table].skip if table in BY_NAME else ()
+        found = _COLUMNS[table] = tuple(n for n in names if n not in skip)
+    return found
+
+
+def _conditions(rule: access.Access) -> dict[str, tuple[str, tuple[Any, ...]]]:
+    """Each VISIBLE rule made concrete for one agent: (SQL on alias t, parameters)."""
+    inboxes, inbox_params = rule.where("c.inbox_id")
+    inboxes_t, _ = rule.where("t.inbox_id")
+    mine = "1" if rule.agent_id is None else "t.agent_id = ?"
+    mine_params: tuple[Any, ...] = () if rule.agent_id is None else (rule.agent_id,)
+    out: dict[str, tuple[str, tuple[Any, ...]]] = {}
+    for scope, template in VISIBLE.items():
+        sql = template.format(inboxes=inboxes, inboxes_t=inboxes_t, mine=mine)
+        # Parameters in the order their placeholders appear.
+        params: list[Any] = []
+        for piece in _placeholders(template):
+            params += {"inboxes": inbox_params, "inboxes_t": inbox_params, "mine": mine_params}[
+                piece
+            ]
+        out[scope] = (sql, tuple(params))
+    return out
+
+
+def _placeholders(template: str) -> list[str]:
+    import string
+
+    return [name for _, name, _, _ in string.Formatter().parse(template) if name]
+
+
+def changes_since(
+    source: Workspace | Any,
+    cursor: str | int | None = 0,
+    agent_id: str | None = None,
+    limit: int = 1000,
+) -> Changes:
+    """The rows and tombstones after `cursor` that `agent_id` may see (None: the system,
+    which sees everything), in change order, at most `limit` of them."""
+    if limit < 1:
+        raise ValueError("limit must be at least 1")
+    from .db import Workspace
+
+    if isinstance(source, Workspace):
+        with source.read() as conn:
+            return _page(_Reader(conn), cursor, agent_id, limit)
+    return _page(_Reader(source), cursor, agent_id, limit)
+
+
+def _page(reader: _Reader, cursor: str | int | None, agent_id: str | None, limit: int) -> Changes:
+    seq, rank, key = parse_cursor(cursor)
+    head = int(reader.rows("SELECT value FROM sequence WHERE name = 'seq'")[0][0])
+    rule = access.for_agent(reader, agent_id)
+    where = _conditions(rule)
+    want = limit + 1  # one more than asked: tells whether more remain
+    hits: list[tuple[str, int, list[Any]]] = []  # (table, columns sent, rows) per table
+    seqs: list[int] = []  # the change numbers of the rows found, sorted, at most `want`
+    for name in (TOMBSTONE, *BY_NAME):
+        r = RANK[name]
+        keys = ("table_name", "row_id") if name == TOMBSTONE else BY_NAME[name].key
+        # After the cursor: a later change, or the same change at a later table or key
+        # (asked apart: `seq = ? AND key > ?` walks the (seq, key) index from the cursor).
+        if rank is None or r < rank:
+            parts = [("t.seq > ?", [seq])]
+        elif r == rank:
+            cols = ", ".join(f"t.{k}" for k in keys)
+            marks = ", ".join("?" * len(keys))
+            parts = [(f"t.seq = ? AND ({cols}) > ({marks})", [seq, *key]), ("t.seq > ?", [seq])]
+        else:
+            parts = [("t.seq >= ?", [seq])]
+        # Before the page's end: once `want` rows are found, a later table's rows count only
+        # at a lower change number (at the same number they come after every row found).
+        upper: list[int] = []
+        if len(seqs) >= want:
+            if seqs[want - 1] <= seq and not (rank is None or r < rank):
+                continue
+            upper = [seqs[want - 1]]
+        visible, vparams = where[TOMBSTONE if name == TOMBSTONE else BY_NAME[name].scope]
+        columns = ("table_name", "row_id") if name == TOMBSTONE else _columns(reader, name)
+        # Row layout: the columns sent, then seq, then the key (for the cursor).
+        select = ", ".join(f"t.{c}" for c in (*columns, "seq", *keys))
+        order = ", ".join(f"t.{k}" for k in keys)
+        rows: list[Any] = []
+        for after, params in parts:
+            if len(rows) >= want:
+                break
+            # The log is always read along the change-number index: a plan that takes an
+            # index of the visibility condition (inbox, agent) would sort a whole table.
+            sql = (
+                f"SELECT {select} FROM {name} t INDEXED BY ix_{name}_seq WHERE {after}"
+                f"{' AND t.seq < ?' if upper else ''} AND {visible} "
+                f"ORDER BY t.seq, {order} LIMIT {want - len(rows)}"
+            )
+            rows += reader.rows(sql, (*params, *upper, *vparams))
+        if rows:
+            n = len(columns)
+            hits.append((name, n, rows))
+            seqs = sorted(seqs + [row[n] for row in rows])[:want]  # two sorted runs: linear
+    # Change order. Tables were read in rank order and each in key order, so a stable sort
+    # on the change number alone is enough (and one table needs none: a replay's pages).
+    ordered = [(name, n, row) for name, n, rows in hits for row in rows]
+    if len(hits) > 1:
+        ordered.sort(key=lambda hit: hit[2][hit[1]])
+    more = len(ordered) > limit
+    del ordered[limit:]
+    out: list[dict[str, Any]] = []
+    append = out.append
+    sent = {name: _columns(reader, name) for name, _, _ in hits if name != TOMBSTONE}
+    for name, _n, row in ordered:
+        if name == TOMBSTONE:
+            append({"table": row[0], "deleted": _key_of(row[0], row[1])})
+        else:  # zip stops at the columns sent; seq and the key follow them in `row`
+            append({"table": name, "row": dict(zip(sent[name], row, strict=False))})
+    if more:
+        name, n, row = ordered[-1]
+        next_cursor = _format_cursor(row[n], name, tuple(row[n + 1 :]))
+    else:
+        last = max((row[n] for _, n, row in ordered[-1:]), default=0)
+        next_cursor = str(max(head, seq, last))
+    return Changes(out, next_cursor, more, head)
+
+
+# -- writing the log: tombstones and re-sends ------------------------------------------------
+
+
+def tombstone_id(table: str, row: dict[str, Any] | Any) -> str:
+    """A row's key as a tombstone stores it: the id, or a JSON list for a composite key."""
+    ident = BY_NAME[table].ident
+    get = row.get if isinstance(row, dict) else lambda k: getattr(row, k)
+    values = [get(k) for k in ident]
+    return str(values[0]) if len(values) == 1 else json.dumps(values)
+
+
+def _key_of(table: str, row_id: str) -> dict[str, Any]:
+    ident = BY_NAME[table].ident
+    values = [row_id] if len(ident) == 1 else json.loads(row_id)
+    return dict(zip(ident, values, strict=True))
+
+
+_SCOPE_SQL = {
+    "conversation": "SELECT inbox_id FROM conversation WHERE id = ?",
+    "message": "SELECT c.inbox_id FROM message m JOIN conversation c ON c.id = m.conversation_id "
+    "WHERE m.id = ?",
+    "attachment": "SELECT c.inbox_id FROM attachment a JOIN message m ON m.id = a.message_id "
+    "JOIN conversation c ON c.id = m.conversation_id WHERE a.id = ?",
+    "ticket": "SELECT inbox_id FROM conversation WHERE ticket_id = ? LIMIT 1",
+    "channel": "SELECT inbox_id FROM channel WHERE id = ?",
+}
+
+
+def write_tombstone(tx: Tx, row: SQLModel) -> None:
+    """Record that `row` (about to be deleted in `tx`) is gone, if a client holds its table."""
+    table = getattr(row, "__tablename__", "")
+    if table not in BY_NAME:
+        return  # hub-only (outbox, sync_state): no client has it
+    conn = tx.session.connection()
+    row_id = tombstone_id(table, row)
+    inbox_id = agent_id = None
+    if table in _SCOPE_SQL:
+        inbox_id = conn.exec_driver_sql(_SCOPE_SQL[table], (row_id,)).scalar()
+    elif table in ("notification", "draft"):
+        agent_id = row.agent_id  # type: ignore[attr-defined]
+    conn.exec_driver_sql(
+        "INSERT INTO tombstone (table_name, row_id, seq, inbox_id, agent_id) "
+        "VALUES (?, ?, ?, ?, ?) ON CONFLICT (table_name, row_id) DO UPDATE SET "
+        "seq = excluded.seq, inbox_id = excluded.inbox_id, agent_id = excluded.agent_id",
+        (table, row_id, tx.seq, inbox_id, agent_id),
+    )
+
+
+def resend_conversation(run: Callable[[str, tuple], Any], conversation_id: str, seq: int) -> None:
+    """Send a conversation's rows again at change `seq`: it moved to another inbox, and
+    agents who see only the new one have none of its messages, attachments, ticket or
+    contact. Only `seq` moves (see touch_contact)."""
+    run(
+        "UPDATE message SET seq = ? WHERE conversation_id = ? AND seq < ?",
+        (seq, conversation_id, seq),
+    )
+    run(
+        "UPDATE attachment SET seq = ? WHERE seq < ? AND message_id IN "
+        "(SELECT id FROM message WHERE conversation_id = ?)",
+        (seq, seq, conversation_id),
+    )
+    run(
+        "UPDATE ticket SET seq = ? WHERE seq < ? AND id = "
+        "(SELECT ticket_id FROM conversation WHERE id = ?)",
+        (seq, seq, conversation_id),
+    )
+    contact = run("SELECT contact_id FROM conversation WHERE id = ?", (conversation_id,))
+    touch_contact(run, contact.fetchone()[0], seq)
+
+
+def touch_contact(run: Callable[[str, tuple], Any], contact_id: str, seq: int) -> None:
+    """Send a contact and its identities again at change `seq` (a conversation of theirs
+    was made or moved: agents who could not see them before may now). Only `seq` moves:
+    the data did not change, so `updated_at` keeps saying when it last did."""
+    run("UPDATE contact SET seq = ? WHERE id = ? AND seq < ?", (seq, contact_id, seq))
+    run(
+        "UPDATE contact_identity SET seq = ? WHERE contact_id = ? AND seq < ?",
+        (seq, contact_id, seq),
+    )
+
+
+# -- a replica --------------------------------------------------------------------------------
+
+
+def open_replica(path: Any) -> sqlite3.Connection:
+    """A connection to a replica file (created and migrated if new) for apply_changes."""
+    from .db import _on_connect, open_workspace
+
+    new = not Path(path).exists() or Path(path).stat().st_size == 0
+    open_workspace(path).close()
+    con = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    _on_connect(con, 5000)
+    con.execute("PRAGMA foreign_keys=OFF")  # a page may hold a row before its parent
+    if new:
+        # Everything in a replica comes from the hub: drop what the migrations seed in a new
+        # workspace (the default ticket pipeline), or the replica would hold rows twice.
+        for table in reversed(TABLES):
+            con.execute(f"DELETE FROM {table.name}")
+    # A first sync writes ~1M rows into indexes keyed at random (message by conversation):
+    # with the 8 MB cache the app's readers keep, most inserts would wait on a page read.
+    con.execute("PRAGMA cache_size=-65536")
+    return con
+
+
+def replica_cursor(con: sqlite3.Connection) -> str:
+    row = con.execute("SELECT value FROM replica_state WHERE key = 'cursor'").fetchone()
+    return row[0] if row else "0"
+
+
+def apply_changes(replica: sqlite3.Connection, page: Changes | dict[str, Any]) -> str:
+    """Write one page into a replica in one transaction, with its cursor; returns the cursor.
+
+    Rows are upserted by their key (conversations and messages by id: their rowid is the
+    replica's own); tombstones delete. New conversations and messages enter the replica's
+    search index as they do in the workspace (search_index.index_new)."""
+    data = page.to_json() if isinstance(page, Changes) else page
+    con = replica
+    run = con.execute
+    con.execute("BEGIN IMMEDIATE")
+    try:
+        since = search_index.marks(lambda sql, params: run(sql, params))
+        contacts: list[str] = []
+        for table, kind, items in _runs(data["changes"]):
+            if kind == "deleted":
+                ident = BY_NAME[table].ident
+                cond = " AND ".join(f"{k} = ?" for k in ident)
+                con.executemany(
+                    f"DELETE FROM {table} WHERE {cond}", [tuple(i[k] for k in ident) for i in items]
+                )
+                continue
+            _upsert(con, table, items)
+            if table == "contact":
+                contacts += [i["id"] for i in items]
+        if contacts:
+            _reindex_contacts(con, contacts, since[1])
+        search_index.index_new(lambda sql, params: run(sql, params), since)
+        con.execute(
+            "INSERT INTO replica_state (key, value) VALUES ('cursor', ?) "
+            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (data["cursor"],),
+        )
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    return str(data["cursor"])
+
+
+def snapshot(hub_path: Any, replica_path: Any, agent_id: str | None) -> str:
+    """A first sync without the log: copy what `agent_id` may see (the same `VISIBLE` rules)
+    from the workspace at `hub_path` into a new replica, inside SQLite (INSERT ... SELECT, no
+    row passes through Python), and index it for search; returns the replica's cursor.
+
+    A replay of the log from zero ends with the same rows (tests check it), but moves every
+    row through Python and JSON: ~1.4M rows at 100k conversations take about a minute of
+    CPU that way and seconds this way. The hub can build this file for a new client and
+    send it; the client then pulls `changes_since` from its cursor."""
+    from .db import _on_connect
+
+    replica = open_replica(replica_path)
+    replica.close()
+    hub = sqlite3.connect(
+        f"file:{Path(hub_path).resolve()}?mode=ro", uri=True, isolation_level=None
+    )
+    try:
+        _on_connect(hub, 5000)
+        hub.execute("PRAGMA foreign_keys=OFF")  # a replica holds rows whose parents it may not
+        hub.execute("ATTACH DATABASE ? AS r", (str(replica_path),))
+        hub.execute("PRAGMA r.cache_size=-65536")
+        hub.execute("BEGIN")  # one snapshot of the hub; the writes go to `r` only
+        reader = _Reader(hub)
+        head = int(reader.rows("SELECT value FROM sequence WHERE name = 'seq'")[0][0])
+        where = _conditions(access.for_agent(reader, agent_id))
+        for spec in TABLES:
+            columns = ", ".join(_columns(reader, spec.name))
+            chosen = ", ".join(f"t.{c}" for c in _columns(reader, spec.name))
+            visible, params = where[spec.scope]
+            hub.execute(
+                f"INSERT INTO r.{spec.name} ({columns}) SELECT {chosen} FROM main.{spec.name} t "
+                f"WHERE {visible} ORDER BY {', '.join(f't.{k}' for k in spec.key)}",
+                params,
+            )
+        hub.execute("INSERT INTO r.replica_state (key, value) VALUES ('cursor', ?)", (str(head),))
+        hub.execute("COMMIT")
+    except BaseException:
+        if hub.in_transaction:
+            hub.execute("ROLLBACK")
+        raise
+    finally:
+        hub.close()
+    con = open_replica(replica_path)
+    try:
+        con.execute("BEGIN IMMEDIATE")
+        search_index.index_new(lambda sql, params: con.execute(sql, params), (0, 0))
+        con.execute("COMMIT")
+    finally:
+        con.close()
+    return str(head)
+
+
+def pull(
+    source: Workspace | Any,
+    replica: sqlite3.Connection,
+    agent_id: str | None,
+    limit: int = 5000,
+    fetch: Callable[[str], Changes | dict[str, Any]] | None = None,
+) -> int:
+    """Bring a replica up to date: pages from its own cursor until none remain; returns how
+    many changes it applied. The next page is read while the current one is applied (a
+    client would fetch it from the hub meanwhile): the two overlap on two cores, as SQLite
+    lets go of the GIL while it works. `fetch(cursor)` replaces the in-process read."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def read(cursor: str) -> Changes | dict[str, Any]:
+        return fetch(cursor) if fetch else changes_since(source, cursor, agent_id, limit)
+
+    applied = 0
+    with ThreadPoolExecutor(1, thread_name_prefix="unibox-pull") as pool:
+        ahead = pool.submit(read, replica_cursor(replica))
+        while True:
+            page = ahead.result()
+            data = page.to_json() if isinstance(page, Changes) else page
+            if data["more"]:
+                ahead = pool.submit(read, str(data["cursor"]))
+            apply_changes(replica, data)
+            applied += len(data["changes"])
+            if not data["more"]:
+                return applied
+
+
+def _runs(changes: Iterable[dict[str, Any]]) -> Iterable[tuple[str, str, list[dict[str, Any]]]]:
+    """Consecutive changes of one table and kind, grouped (one executemany each)."""
+    table = kind = None
+    items: list[dict[str, Any]] = []
+    for change in changes:
+        this = "row" if "row" in change else "deleted"
+        if change["table"] != table or this != kind:
+            if items:
+                yield table, kind, items  # type: ignore[misc]
+            table, kind, items = change["table"], this, []
+        items.append(change[this])
+    if items:
+        yield table, kind, items  # type: ignore[misc]
+
+
+_SQL: dict[tuple[str, str, tuple[str, ...]], str] = {}
+
+
+def _upsert(con: sqlite3.Connection, table: str, rows: list[dict[str, Any]]) -> None:
+    """Insert or update by key.
+
+    Rows the replica does not have yet are plainly inserted (a replay from zero is all of
+    those; an upsert costs half as much again); the others are updated in place, keeping
+    their local rowid. A table with other unique columns (handles, names, identity values,
+    ticket numbers) replaces instead: a stale local row holding the value (renamed on the
+    hub in a change this pull has not reached yet) gives way, and comes back with its own
+    change later in the same pull. Those tables have no search triggers to skip."""
+    spec = BY_NAME[table]
+    columns = tuple(rows[0])
+    values = itemgetter(*columns)  # in this order, whatever order a row's keys came in
+    if spec.replace:
+        con.executemany(_statement("replace", table, columns), map(values, rows))
+        return
+    fresh, known = rows, []
+    if len(spec.ident) == 1:
+        ident = spec.ident[0]
+        have: set[Any] = set()
+        for i in range(0, len(rows), 500):
+            chunk = [r[ident] for r in rows[i : i + 500]]
+            marks = ",".join("?" * len(chunk))
+            have.update(
+                r[0]
+                for r in con.execute(
+                    f"SELECT {ident} FROM {table} WHERE {ident} IN ({marks})", chunk
+                )
+            )
+        if have:
+            fresh = [r for r in rows if r[ident] not in have]
+            known = [r for r in rows if r[ident] in have]
+    else:
+        fresh, known = [], rows
+    if fresh:
+        con.executemany(_statement("insert", table, columns), map(values, fresh))
+    if known:
+        con.executemany(_statement("upsert", table, columns), map(values, known))
+
+
+def _statement(kind: str, table: str, columns: tuple[str, ...]) -> str:
+    sql = _SQL.get((kind, table, columns))
+    if sql is None:
+        names, marks = ", ".join(columns), ", ".join("?" * len(columns))
+        if kind == "replace":
+            sql = f"INSERT OR REPLACE INTO {table} ({names}) VALUES ({marks})"
+        elif kind == "insert":
+            sql = f"INSERT INTO {table} ({names}) VALUES ({marks})"
+        else:
+            ident = BY_NAME[table].ident
+            sets = ", ".join(f"{c} = excluded.{c}" for c in columns if c not in ident)
+            action = f"DO UPDATE SET {sets}" if sets else "DO NOTHING"
+            sql = (
+                f"INSERT INTO {table} ({names}) VALUES ({marks}) "
+                f"ON CONFLICT ({', '.join(ident)}) {action}"
+            )
+        _SQL[(kind, table, columns)] = sql
+    return sql
+
+
+def _reindex_contacts(con: sqlite3.Connection, contact_ids: list[str], mark: int) -> None:
+    """Conversations the replica already had whose contact arrived only now were indexed
+    without the contact's name (an updated contact is re-indexed by its trigger; a new one
+    is an insert, which has none)."""
+    for i in range(0, len(contact_ids), 500):
+        chunk = contact_ids[i : i + 500]
+        marks = ",".join("?" * len(chunk))
+        rids = f"SELECT rid FROM conversation WHERE contact_id IN ({marks}) AND rid <= ?"
+        con.execute(f"DELETE FROM conversation_fts WHERE rowid IN ({rids})", (*chunk, mark))
+        con.execute(
+            "INSERT INTO conversation_fts(rowid, subject, contact) SELECT c.rid, c.subject, "
+            f"{search_index.CONTACT_TEXT} FROM conversation c WHERE c.contact_id IN ({marks}) "
+            "AND c.rid <= ?",
+            (*chunk, mark),
+        )
