@@ -48,9 +48,9 @@ async def test_quiet_demo_still_delivers_the_agents_replies(tmp_path: Path) -> N
     path = tmp_path / "demo.db"
     build_demo(path, conversations=30, seed=3, now=NOW)
     ws = open_workspace(path)
-    app = UniboxApp(
-        ws, Config(path=tmp_path / "c.toml", agent="ana"), simulate=False, now=lambda: NOW
-    )
+    # No undo-send hold: the app's clock is frozen, so a held reply would never come due.
+    config = Config(path=tmp_path / "c.toml", agent="ana", undo_send_seconds=0)
+    app = UniboxApp(ws, config, simulate=False, now=lambda: NOW)
     try:
         async with app.run_test(size=(120, 36)) as pilot:
             await settle(pilot)
