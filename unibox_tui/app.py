@@ -33,6 +33,7 @@ from .core.me import current_agent
 from .core.queries import AgentRow, View
 from .core.text import one_line
 from .gc_pacing import IdleCollector
+from .screens.commanding import CommandQueue
 from .screens.help import HelpScreen
 from .screens.inbox import InboxScreen
 from .screens.notifications import NotificationsScreen
@@ -106,6 +107,7 @@ class UniboxApp(App[None]):
         self._has_conversations: bool | None = None
         self._rng = random.Random()
         self.collector = IdleCollector()
+        self.commands = CommandQueue(self)  # every write, off the UI thread and in order
         self._warmed = False
         self.simulate_every = SIMULATE_SECONDS
         self.demo_delivery = False
@@ -197,6 +199,7 @@ class UniboxApp(App[None]):
         return self._has_conversations
 
     def on_unmount(self) -> None:
+        self.commands.finish()  # what the agent did last (a draft, a reply) is written
         self.collector.stop()
         if self.engine is not None:
             self.engine.stop()

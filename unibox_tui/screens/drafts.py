@@ -24,8 +24,12 @@ class DraftStore:
         me: str | None,
         now: Callable[[], datetime],
         on_error: Callable[[str], None],
+        run: Callable[..., None] | None = None,
     ) -> None:
+        """`run(fn, *args, failed=..., quiet=..., **kwargs)` runs a command (the app's command
+        queue, off the UI thread); without it, here and now."""
         self.ws, self.me, self.now, self.on_error = ws, me, now, on_error
+        self.run = run
         self._drafts: dict[str, Draft] = {}
         if me:
             for cid, row in queries.drafts(ws, me).items():
@@ -72,7 +76,18 @@ class DraftStore:
     def _write(self, fn: Callable[..., object], conversation_id: str, *args, **kw) -> None:  # type: ignore[no-untyped-def]
         if not self.me:
             return  # nobody to keep it for: this session only
+        kw.update(actor=self.me, now=self.now())
+        if self.run is not None:
+            self.run(
+                fn,
+                conversation_id,
+                *args,
+                failed=lambda e: self.on_error(f"The draft was not saved: {e}"),
+                quiet=True,
+                **kw,
+            )
+            return
         try:
-            fn(self.ws, conversation_id, *args, actor=self.me, now=self.now(), **kw)
+            fn(self.ws, conversation_id, *args, **kw)
         except UniboxError as e:
             self.on_error(f"The draft was not saved: {e}")

@@ -49,7 +49,6 @@ from .undo import Undo, describe, hold_reply, record_decision, undo_last
 if TYPE_CHECKING:
     from ..app import UniboxApp
 
-FAILED = object()  # a command was refused (its one-line reason is already on screen)
 DEFAULT_VIEW = "open"
 THREAD_CACHE = 8  # threads kept between changes (the ones around the cursor)
 
@@ -144,6 +143,7 @@ class InboxScreen(Screen[None]):
             app.me_id,
             app.now,
             lambda text: self.notify(text, severity="error", markup=False),
+            app.commands.run,
         )
         self.conv_list.drafts = self.drafts.ids()
         self.conv_list.on_cursor = self._row_highlighted
@@ -365,16 +365,17 @@ class InboxScreen(Screen[None]):
 
     # ------------------------------------------------------------------ commands
 
-    def run_command(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        """Run a core command; a refused request shows its one-line reason and returns
-        FAILED. On success the change poll runs at once, so the screen shows the result."""
-        try:
-            result = fn(self.uapp.ws, *args, **kwargs)
-        except UniboxError as e:
-            self.notify(str(e), severity="error", markup=False)
-            return FAILED
-        self.uapp.poll_changes()
-        return result
+    def run_command(
+        self,
+        fn: Callable[..., Any],
+        *args: Any,
+        then: Callable[[Any], None] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """Run a core command off the UI thread (screens/commanding.py); `then(result)` runs
+        here once it succeeded. A refused request shows its one-line reason; either way the
+        change poll runs at once, so the screen shows the result."""
+        self.uapp.commands.run(fn, *args, then=then, **kwargs)
 
     def _need(self, row: ConversationRow | None = None) -> tuple[ConversationRow, str] | None:
         """The conversation (`row`, else the target) and who acts, or None (with a reason
@@ -416,17 +417,18 @@ class InboxScreen(Screen[None]):
             return
         if as_actor:
             kwargs["actor"] = me
-        result = self.run_command(fn, row.id, *args, now=self.uapp.now(), **kwargs)
-        if result is FAILED:
-            return
-        record_decision(self, before, me)
-        if not advance or not from_list:
-            return
-        # The row left the view (the next one slid under the cursor) or it is still here:
-        # then step past it. Either way the cursor lands on the next conversation.
-        selected = self.conv_list.selected
-        if selected is not None and selected.id == row.id:
-            self.conv_list.move_to(self.conv_list.cursor + 1)
+
+        def decided(_result: Any) -> None:
+            record_decision(self, before, me)
+            if not advance or not from_list:
+                return
+            # The row left the view (the next one slid under the cursor) or it is still
+            # here: then step past it. Either way the cursor lands on the next conversation.
+            selected = self.conv_list.selected
+            if selected is not None and selected.id == row.id:
+                self.conv_list.move_to(self.conv_list.cursor + 1)
+
+        self.run_command(fn, row.id, *args, then=decided, now=self.uapp.now(), **kwargs)
 
     def action_undo(self) -> None:
         undo_last(self)
@@ -559,7 +561,7 @@ class InboxScreen(Screen[None]):
             return
         now = self.uapp.now()
         if row.ticket_id is None:
-            result = self.run_command(
+            self.run_command(
                 commands.create_ticket,
                 actor=me,
                 conversation_id=row.id,
@@ -569,18 +571,22 @@ class InboxScreen(Screen[None]):
                 priority=form.priority,
                 owner=form.owner,
                 now=now,
+                then=lambda ticket_id: self.notify(
+                    f"Ticket #{queries.ticket(self.uapp.ws, ticket_id).number} created"
+                ),
             )
-            if result is not FAILED:
-                self.notify(f"Ticket #{queries.ticket(self.uapp.ws, result).number} created")
             return
-        fields = dict(
+        self.run_command(
+            commands.update_ticket,
+            row.ticket_id,
+            actor=me,
+            now=now,
             title=form.title,
             pipeline=form.pipeline,
             stage=form.stage,
             priority=form.priority,
             owner=form.owner or "",
         )
-        self.run_command(commands.update_ticket, row.ticket_id, actor=me, now=now, **fields)
         if form.close:
             self.run_command(commands.close_ticket, row.ticket_id, actor=me, now=now)
 
@@ -670,23 +676,36 @@ class InboxScreen(Screen[None]):
             return
         draft = event.draft
         now = self.uapp.now()
+        hold = self.uapp.config.undo_send_seconds
+
+        def sent(result: Any) -> None:
+            if draft.mode == "comment":
+                if result.mentioned:
+                    self.notify(
+                        "Mentioned " + ", ".join(f"@{h}" for h in result.mentioned), markup=False
+                    )
+                if result.unknown:
+                    self.notify(
+                        "No teammate "
+                        + ", ".join(f"@{h}" for h in result.unknown)
+                        + ": left as text",
+                        severity="warning",
+                        markup=False,
+                    )
+            else:
+                hold_reply(self, row, me, result, draft, hold)
+            if self.drafts is not None:
+                self.drafts.sent(row.id)
+                self.conv_list.set_drafts(self.drafts.ids())
+            if self.thread_row is not None and self.thread_row.id == row.id:
+                self.composer.clear()
+                self.composer.close()
+                self.thread.focus()
+
         if draft.mode == "comment":
-            result = self.run_command(commands.comment, row.id, draft.text, actor=me, now=now)
-            if result is FAILED:
-                return
-            if result.mentioned:
-                self.notify(
-                    "Mentioned " + ", ".join(f"@{h}" for h in result.mentioned), markup=False
-                )
-            if result.unknown:
-                self.notify(
-                    "No teammate " + ", ".join(f"@{h}" for h in result.unknown) + ": left as text",
-                    severity="warning",
-                    markup=False,
-                )
+            self.run_command(commands.comment, row.id, draft.text, actor=me, now=now, then=sent)
         else:
-            hold = self.uapp.config.undo_send_seconds
-            result = self.run_command(
+            self.run_command(
                 commands.reply,
                 row.id,
                 draft.text,
@@ -694,16 +713,8 @@ class InboxScreen(Screen[None]):
                 via_channel_id=draft.via_channel_id,
                 hold_seconds=hold,
                 now=now,
+                then=sent,
             )
-            if result is FAILED:
-                return
-            hold_reply(self, row, me, result, draft, hold)
-        if self.drafts is not None:
-            self.drafts.sent(row.id)
-            self.conv_list.set_drafts(self.drafts.ids())
-        self.composer.clear()
-        self.composer.close()
-        self.thread.focus()
 
     @on(Composer.Snippet)
     def _snippet(self) -> None:
@@ -835,19 +846,17 @@ class InboxScreen(Screen[None]):
         me = self.uapp.me_id
         if form is None or not me:
             return
-        ok = self.run_command(
-            commands.update_contact,
+        identities = [(k, v) for k, v in (("email", form.email), ("phone", form.phone)) if v]
+        self.run_command(  # one transaction: the fields and the identities, or nothing
+            commands.save_contact,
             contact_id,
             name=form.name,
             company=form.company,
             notes=form.notes,
+            identities=identities,
             actor=me,
+            then=lambda _ids: self.notify("Contact saved.", markup=False, timeout=2),
         )
-        for kind, value in (("email", form.email), ("phone", form.phone)):
-            if ok is not FAILED and value:
-                ok = self.run_command(commands.add_identity, contact_id, kind, value, actor=me)
-        if ok is not FAILED:
-            self.notify("Contact saved.", markup=False, timeout=2)
 
     def action_delivery(self) -> None:
         delivery.open_picker(self)

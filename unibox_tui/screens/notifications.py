@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -19,6 +20,9 @@ from ..core.queries import NotificationRow
 from ..widgets.safe_text import safe_line
 
 KIND_LABEL = {"mention": "@ mention", "assigned": "→ assigned", "new_conversation": "+ new"}
+
+if TYPE_CHECKING:
+    from ..app import UniboxApp
 
 
 def notification_label(note: NotificationRow, now: datetime) -> Text:
@@ -43,6 +47,10 @@ class NotificationsScreen(ModalScreen[str | None]):
     NotificationsScreen OptionList { height: 1fr; border: none; }
     NotificationsScreen #notes-hint { color: $text-muted; height: 1; }
     """
+
+    @property
+    def uapp(self) -> UniboxApp:
+        return self.app  # type: ignore[return-value]
 
     def __init__(self, ws: Workspace, me: str, now: Callable[[], datetime]) -> None:
         super().__init__()
@@ -74,13 +82,15 @@ class NotificationsScreen(ModalScreen[str | None]):
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         event.stop()
         note = self.notes[event.option_index]
-        commands.mark_notifications_read(self.ws, self.me, [note.id])
+        self.uapp.commands.run(commands.mark_notifications_read, self.me, [note.id])
         self.dismiss(note.conversation_id)
 
     def action_read_all(self) -> None:
-        count = commands.mark_notifications_read(self.ws, self.me)
-        self.reload()
-        self.notify(f"{count} marked read", markup=False)
+        def marked(count: int) -> None:
+            self.reload()
+            self.notify(f"{count} marked read", markup=False)
+
+        self.uapp.commands.run(commands.mark_notifications_read, self.me, then=marked)
 
     def action_dismiss_none(self) -> None:
         self.dismiss(None)

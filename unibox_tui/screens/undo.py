@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .. import actions
 from ..core import commands, queries
@@ -102,6 +102,7 @@ class Undo:
     expires: datetime
     revert: Callable[[], object]  # raises UniboxError when it can no longer be undone
     edit_again: bool = False  # an unsent reply: open the editor on its text
+    after: Callable[[Any], None] | None = None  # on the UI thread, with what revert returned
 
     def live(self, now: datetime) -> bool:
         return now <= self.expires
@@ -145,8 +146,10 @@ def hold_reply(
         return
     app = screen.uapp
 
-    def revert() -> None:
-        text = commands.unsend(app.ws, message_id, actor=me, now=app.now())
+    def revert() -> str:
+        return commands.unsend(app.ws, message_id, actor=me, now=app.now())
+
+    def restored(text: str) -> None:
         if screen.drafts is not None:
             screen.drafts.restored(row.id, Draft("reply", text, draft.via_channel_id))
             screen.conv_list.set_drafts(screen.drafts.ids())
@@ -157,6 +160,7 @@ def hold_reply(
         app.now() + timedelta(seconds=hold),
         revert,
         edit_again=True,
+        after=restored,
     )
     screen.notify(
         f"Reply to {describe(row)} leaves in {hold:g} s. {_undo_key(screen)} unsends it.",
@@ -172,16 +176,19 @@ def undo_last(screen: InboxScreen) -> None:
     if undo is None or not undo.live(now):
         screen.notify("Nothing to undo.", markup=False, timeout=2)
         return
-    try:
-        undo.revert()
-    except UniboxError as e:
-        screen.uapp.poll_changes()
-        screen.notify(f"Cannot undo: {e}", severity="error", markup=False)
-        return
-    screen.uapp.poll_changes()
-    screen.reveal(undo.conversation_id, switch=False)
-    screen.notify(f"Undone: {undo.what}.", markup=False, timeout=3)
-    row = screen.thread_row
-    if undo.edit_again and row is not None and row.id == undo.conversation_id:
-        screen.add_class("-reading")
-        screen.action_reply()
+
+    def undone(result: object) -> None:
+        if undo.after is not None:
+            undo.after(result)
+        screen.reveal(undo.conversation_id, switch=False)
+        screen.notify(f"Undone: {undo.what}.", markup=False, timeout=3)
+        row = screen.thread_row
+        if undo.edit_again and row is not None and row.id == undo.conversation_id:
+            screen.add_class("-reading")
+            screen.action_reply()
+
+    def refused(error: UniboxError) -> None:
+        screen.notify(f"Cannot undo: {error}", severity="error", markup=False)
+
+    # Off the UI thread like every command (screens/commanding.py).
+    screen.uapp.commands.run(lambda _ws: undo.revert(), then=undone, failed=refused, quiet=True)
