@@ -66,7 +66,7 @@ class Desk:
 def make_desk(tmp_path: Path, box: Mailbox, smtp: SmtpServer, **settings: object) -> Desk:
     path = tmp_path / "ws.db"
     ws = open_workspace(path)
-    agent = cmd.create_agent(ws, "Ana Lima", "ana", "ana@example.com")
+    agent = cmd.create_agent(ws, "Ana Lima", "ana", "ana@example.com", role="admin")  # sets it up
     cmd.create_inbox(ws, "Support")
     base: dict[str, object] = {
         "imap_host": box.host,
