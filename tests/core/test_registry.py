@@ -14,7 +14,7 @@ from unibox_tui.core import commands as cmd
 from unibox_tui.core import queries as q
 from unibox_tui.core.access import EVERYTHING
 from unibox_tui.core.commands import registry
-from unibox_tui.core.errors import InvalidRequest, NotFound
+from unibox_tui.core.errors import InvalidRequest, NoAccess, NotFound
 from unibox_tui.core.ids import new_id
 
 
@@ -166,3 +166,14 @@ def test_cli_runs_any_command_as_data(team: Team) -> None:
     bad = _cli(db, "command", "comment", "--args", "{nope", "--as", "bo")
     assert bad.returncode == 1 and bad.stderr.startswith("unibox: error: --args is not valid JSON")
     assert bad.stderr.count("\n") == 1
+
+
+def test_administration_runs_as_data_for_admins_only(ws) -> None:  # type: ignore[no-untyped-def]
+    cmd.init_workspace(ws, "Ana Lima", "ana", "ana@x.example")
+    cmd.create_agent(ws, "Bo Chen", "bo", actor="ana")
+    before = ws.change_seq()
+    with pytest.raises(NoAccess, match="only an admin"):
+        registry.run(ws, "create_team", {"name": "Tier 1", "members": ["bo"]}, actor="bo")
+    assert ws.change_seq() == before
+    made = registry.run(ws, "create_team", {"name": "Tier 1", "members": ["bo"]}, actor="ana")
+    assert made.seq == ws.change_seq() and [t.name for t in q.teams(ws)] == ["Tier 1"]
