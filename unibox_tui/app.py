@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable
 from datetime import datetime, tzinfo
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textual import events, work
 from textual.app import App, SystemCommand
@@ -37,8 +37,9 @@ from .screens.commanding import CommandQueue
 from .screens.help import HelpScreen
 from .screens.inbox import InboxScreen
 from .screens.notifications import NotificationsScreen
-from .screens.settings import SECTIONS, SettingsScreen
-from .screens.setup import EmailChannelScreen, SetupDone, SetupScreen
+
+if TYPE_CHECKING:
+    from .screens.setup import SetupDone
 
 POLL_SECONDS = 0.5
 QUIT_CONFIRM_SECONDS = 5.0  # a second quit key within this quits despite unsent drafts
@@ -148,6 +149,8 @@ class UniboxApp(App[None]):
                 self._warnings.append(f"config [ui] watch: {e}")
         self.push_screen(InboxScreen())
         if not workspace_has_agents(self.ws):  # one row at most: cheap on the UI thread
+            from .screens.setup import SetupScreen  # only on a first start
+
             self.push_screen(SetupScreen(), self._setup_done)
         for warning in self._warnings:
             self.notify(warning, severity="warning", markup=False, timeout=8)
@@ -332,6 +335,8 @@ class UniboxApp(App[None]):
         self.push_screen(NotificationsScreen(self.ws, self.me_id, self.now), self._open_note)
 
     def action_settings(self, section: str = "agents") -> None:
+        from .screens.settings import SettingsScreen  # loaded when first opened
+
         if isinstance(self.screen, SettingsScreen):
             return
         self.push_screen(SettingsScreen(section))
@@ -346,6 +351,8 @@ class UniboxApp(App[None]):
         self.agent_changed()
         handle = self.me_row.handle if self.me_row else "?"
         self.notify(f"Welcome! You are @{handle}, an admin.", markup=False)
+        from .screens.setup import EmailChannelScreen
+
         self.push_screen(EmailChannelScreen([done.inbox], skip_label="Skip (esc)"), self._connected)
 
     def _connected(self, channel_id: str | None) -> None:
@@ -385,6 +392,8 @@ class UniboxApp(App[None]):
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         """The palette offers every action of the screen by name, plus Textual's own and
         each settings section."""
+        from .screens.settings import SECTIONS
+
         yield from super().get_system_commands(screen)
         for key, label in SECTIONS.items():
             yield SystemCommand(
