@@ -17,6 +17,7 @@ from typing import Any
 import click
 
 from .cli_common import actor, as_option, db_option, emit, guarded, json_option, open_ws
+from .core.commands.registry import call
 from .core.errors import InvalidRequest, NotFound
 
 
@@ -191,7 +192,9 @@ def agent_add(
     from .core import commands as cmd
 
     with open_ws(db) as ws:
-        agent_id = cmd.create_agent(ws, name, handle, email, role=role, actor=actor(ws, as_handle))
+        agent_id = call(
+            ws, cmd.create_agent, name, handle, email, role=role, actor=actor(ws, as_handle)
+        )
         row = _agent(ws, agent_id)
     _say(as_json, {"agent": row.to_json()}, f"added @{row.handle} ({row.role})")
 
@@ -219,8 +222,9 @@ def agent_set(
     if name is None and email is None and role is None and availability is None:
         raise click.UsageError("give at least one of --name, --email, --role, --availability")
     with open_ws(db) as ws:
-        changed = cmd.set_agent(
+        changed = call(
             ws,
+            cmd.set_agent,
             handle,
             name=name,
             email=email,
@@ -244,7 +248,7 @@ def agent_deactivate(handle: str, db: str | None, as_json: bool, as_handle: str 
     from .core import commands as cmd
 
     with open_ws(db) as ws:
-        result = cmd.deactivate_agent(ws, handle, actor=actor(ws, as_handle))
+        result = call(ws, cmd.deactivate_agent, handle, actor=actor(ws, as_handle))
         row = _agent(ws, handle)
     _say(
         as_json,
@@ -263,7 +267,7 @@ def agent_activate(handle: str, db: str | None, as_json: bool, as_handle: str | 
     from .core import commands as cmd
 
     with open_ws(db) as ws:
-        changed = cmd.activate_agent(ws, handle, actor=actor(ws, as_handle))
+        changed = call(ws, cmd.activate_agent, handle, actor=actor(ws, as_handle))
         row = _agent(ws, handle)
     _say(
         as_json,
@@ -313,7 +317,7 @@ def team_add(
     from .core import commands as cmd
 
     with open_ws(db) as ws:
-        team_id = cmd.create_team(ws, name, members, actor=actor(ws, as_handle))
+        team_id = call(ws, cmd.create_team, name, members, actor=actor(ws, as_handle))
         row = _team(ws, team_id)
     _say(as_json, {"team": row.to_json()}, f"added team {_clean(row.name)}")
 
@@ -337,7 +341,7 @@ def team_members(
     with open_ws(db) as ws:
         changed = False
         if add or remove:
-            changed = cmd.set_team_members(ws, name, add, remove, actor=actor(ws, as_handle))
+            changed = call(ws, cmd.set_team_members, name, add, remove, actor=actor(ws, as_handle))
         row = _team(ws, name)
     _say(as_json, {"changed": changed, "team": row.to_json()}, _team_line(row))
 
@@ -351,7 +355,7 @@ def team_remove(name: str, db: str | None, as_json: bool, as_handle: str | None)
 
     with open_ws(db) as ws:
         row = _team(ws, name)
-        cmd.remove_team(ws, row.id, actor=actor(ws, as_handle))
+        call(ws, cmd.remove_team, row.id, actor=actor(ws, as_handle))
     _say(as_json, {"removed": row.name}, f"removed team {_clean(row.name)}")
 
 
@@ -410,7 +414,7 @@ def inbox_add(name: str, access: str, db: str | None, as_json: bool, as_handle: 
     from .core import commands as cmd
 
     with open_ws(db) as ws:
-        inbox_id = cmd.create_inbox(ws, name, access, actor=actor(ws, as_handle))
+        inbox_id = call(ws, cmd.create_inbox, name, access, actor=actor(ws, as_handle))
         row = _inbox(ws, inbox_id)
     _say(as_json, {"inbox": row.to_json()}, f"added inbox {_clean(row.name)} ({row.access})")
 
@@ -424,7 +428,7 @@ def inbox_rename(old: str, new: str, db: str | None, as_json: bool, as_handle: s
     from .core import commands as cmd
 
     with open_ws(db) as ws:
-        changed = cmd.rename_inbox(ws, old, new, actor=actor(ws, as_handle))
+        changed = call(ws, cmd.rename_inbox, old, new, actor=actor(ws, as_handle))
         row = _inbox(ws, new)
     _say(
         as_json,
@@ -459,8 +463,9 @@ def inbox_access(
     with open_ws(db) as ws:
         changed = False
         if mode or add_agents or add_teams or remove_agents or remove_teams:
-            changed = cmd.set_inbox_access(
+            changed = call(
                 ws,
+                cmd.set_inbox_access,
                 name,
                 mode=mode,
                 add_agents=add_agents,
@@ -490,7 +495,9 @@ def inbox_pipeline(
     from .core import commands as cmd
 
     with open_ws(db) as ws:
-        changed = cmd.set_inbox_pipeline(ws, name, pipeline, stage, actor=actor(ws, as_handle))
+        changed = call(
+            ws, cmd.set_inbox_pipeline, name, pipeline, stage, actor=actor(ws, as_handle)
+        )
         row = _inbox(ws, name)
     _say(as_json, {"changed": changed, "inbox": row.to_json()}, _inbox_lines(row)[0])
 
@@ -507,7 +514,7 @@ def inbox_remove(
 
     with open_ws(db) as ws:
         row = _inbox(ws, name)
-        moved = cmd.remove_inbox(ws, row.id, move_to=move_to, actor=actor(ws, as_handle))
+        moved = call(ws, cmd.remove_inbox, row.id, move_to=move_to, actor=actor(ws, as_handle))
     _say(
         as_json,
         {"removed": row.name, "moved": moved, "moved_to": move_to},
@@ -567,7 +574,7 @@ def snippet_add(
     else:
         text = read_text(body or "")
     with open_ws(db) as ws:
-        cmd.save_snippet(ws, name, text, actor=actor(ws, as_handle))
+        call(ws, cmd.save_snippet, name, text, actor=actor(ws, as_handle))
         row = _snippet(ws, name.strip())
     _say(as_json, {"snippet": _snippet_json(row)}, f"saved snippet {_clean(row.name)}")
 
@@ -615,7 +622,7 @@ def snippet_remove(name: str, db: str | None, as_json: bool, as_handle: str | No
 
     with open_ws(db) as ws:
         row = _snippet(ws, name)
-        cmd.delete_snippet(ws, row.name, actor=actor(ws, as_handle))
+        call(ws, cmd.delete_snippet, row.name, actor=actor(ws, as_handle))
     _say(as_json, {"removed": row.name}, f"removed snippet {_clean(row.name)}")
 
 
@@ -661,7 +668,7 @@ def pipeline_add(
     from .core import commands as cmd
 
     with open_ws(db) as ws:
-        pipeline_id = cmd.create_pipeline(ws, name, stages, actor=actor(ws, as_handle))
+        pipeline_id = call(ws, cmd.create_pipeline, name, stages, actor=actor(ws, as_handle))
         row = _pipeline(ws, pipeline_id)
     _say(as_json, {"pipeline": row.to_json()}, _pipeline_line(row))
 
@@ -679,7 +686,7 @@ def pipeline_stages(
     with open_ws(db) as ws:
         changed = False
         if stages:
-            changed = cmd.set_stages(ws, name, stages, actor=actor(ws, as_handle))
+            changed = call(ws, cmd.set_stages, name, stages, actor=actor(ws, as_handle))
         row = _pipeline(ws, name)
     if as_json:
         emit({"changed": changed, "pipeline": row.to_json()})
@@ -697,7 +704,7 @@ def pipeline_remove(name: str, db: str | None, as_json: bool, as_handle: str | N
 
     with open_ws(db) as ws:
         row = _pipeline(ws, name)
-        cmd.remove_pipeline(ws, row.id, actor=actor(ws, as_handle))
+        call(ws, cmd.remove_pipeline, row.id, actor=actor(ws, as_handle))
     _say(as_json, {"removed": row.name}, f"removed pipeline {_clean(row.name)}")
 
 
@@ -729,7 +736,7 @@ def notifications_command(
     with open_ws(db) as ws:
         me = actor(ws, as_handle)
         rows = aq.notifications(ws, me, unread_only=unread, limit=limit)
-        marked = cmd.mark_notifications_read(ws, me) if mark_read else 0
+        marked = call(ws, cmd.mark_notifications_read, me) if mark_read else 0
     if as_json:
         emit({"notifications": [n.to_json() for n in rows], "marked_read": marked})
         return

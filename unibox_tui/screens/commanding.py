@@ -11,7 +11,6 @@ a draft or a reply typed just before quitting is never lost.
 
 from __future__ import annotations
 
-import inspect
 import threading
 from collections import deque
 from collections.abc import Callable
@@ -41,16 +40,7 @@ def dispatch(ws: Any, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dic
     composite step such as an undo, made of registered commands itself)."""
     from ..core.commands import registry
 
-    name = getattr(fn, "__name__", "")
-    where = registry.NAMES.get(name)
-    if where is None or getattr(fn, "__module__", "").rsplit(".", 1)[-1] != where[0]:
-        return fn(ws, *args, **kwargs)
-    spec = registry.spec(name)
-    bound = dict(inspect.signature(fn).bind(ws, *args, **kwargs).arguments)
-    bound.pop("ws")
-    actor = bound.pop(spec.actor_param)
-    extra = {key: bound.pop(key) for key in ("id", "now") if key in bound}
-    return registry.run(ws, name, bound, actor=actor, **extra).value
+    return registry.call(ws, fn, *args, **kwargs)
 
 
 class CommandQueue:

@@ -64,6 +64,8 @@ NAMES: dict[str, tuple[str, str]] = {
     "remove_team": ("admin", "remove_team"),
     "create_inbox": ("setup", "create_inbox"),
     "update_inbox": ("admin", "update_inbox"),
+    "rename_inbox": ("admin", "rename_inbox"),
+    "set_inbox_access": ("admin", "set_inbox_access"),
     "remove_inbox": ("admin", "remove_inbox"),
     "save_snippet": ("setup", "save_snippet"),
     "delete_snippet": ("setup", "delete_snippet"),
@@ -317,6 +319,25 @@ def run(
     seq = ws.last_write_seq()
     changed = seq if seq != before else None
     return CommandResult(name, changed, value, _ids(value, values))
+
+
+def call(ws: Workspace, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Run the call `fn(ws, *args, **kwargs)` through the registry when `fn` is a registered
+    command (validated like any command from the wire; returns its value), else directly (a
+    composite step made of registered commands, or a command that needs no actor, such as
+    `init_workspace`). How the CLI and the TUI call commands written as Python calls."""
+    name = getattr(fn, "__name__", "")
+    where = NAMES.get(name)
+    if where is None or getattr(fn, "__module__", "").rsplit(".", 1)[-1] != where[0]:
+        return fn(ws, *args, **kwargs)
+    s = spec(name)
+    bound = dict(inspect.signature(fn).bind(ws, *args, **kwargs).arguments)
+    bound.pop("ws")
+    actor = bound.pop(s.actor_param)
+    if actor is None:  # the system itself (a workspace being set up): no agent to check
+        return fn(ws, *args, **kwargs)
+    extra = {key: bound.pop(key) for key in ("id", "now") if key in bound}
+    return run(ws, name, bound, actor=actor, **extra).value
 
 
 def _ids(value: Any, values: dict[str, Any]) -> list[str]:
