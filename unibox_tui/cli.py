@@ -33,8 +33,9 @@ def reader_of(ws: Any, as_handle: str | None) -> Any:
     """What the acting agent may read (core/access.py). A workspace without agents has
     nobody to hide anything from: it reads as the system."""
     from .core import queries as q
+    from .core.admin_queries import workspace_has_agents
 
-    if not q.agents(ws):
+    if not workspace_has_agents(ws):
         return q.reader(ws, None)
     return q.reader(ws, actor(ws, as_handle))
 

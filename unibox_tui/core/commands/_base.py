@@ -86,9 +86,7 @@ def acting_on(tx: Tx, conversation_id: str, actor: str) -> tuple[Conversation, A
 def seen_by(tx: Tx, conversation_id: str, actor: str) -> tuple[Conversation, Agent]:
     """The conversation and an agent who may at least read it. One the agent cannot see is
     "not found or no access", as if it did not exist (the answer never confirms it does)."""
-    agent = agent_ref(tx, actor)
-    if not agent.active:
-        raise NoAccess(f"@{agent.handle} is deactivated")
+    agent = active_agent(tx, actor)
     found = tx.find(Conversation, id=conversation_id)
     rule = access.for_agent(tx.session.connection(), agent.id)
     if found is None or not rule.can_see(found.inbox_id):
@@ -99,9 +97,7 @@ def seen_by(tx: Tx, conversation_id: str, actor: str) -> tuple[Conversation, Age
 def contact_for(tx: Tx, contact_id: str, actor: str) -> tuple[Contact, Agent]:
     """A contact and an agent who may change it: one with at least one of its conversations
     in a visible inbox (or a contact with no conversation yet)."""
-    agent = agent_ref(tx, actor)
-    if not agent.active:
-        raise NoAccess(f"@{agent.handle} is deactivated")
+    agent = active_agent(tx, actor)
     row = contact(tx, contact_id)
     rule = access.for_agent(tx.session.connection(), agent.id)
     if not rule.sees_all:

@@ -8,11 +8,11 @@ from sqlmodel import select
 
 from .. import clock
 from ..db import Tx, Workspace
-from ..errors import InvalidRequest, NoAccess
+from ..errors import InvalidRequest
 from ..ids import new_id
 from ..models import IDENTITY_KINDS, Contact, ContactIdentity
 from ..validate import normalize_identity, require_choice
-from ._base import activity, agent_ref, contact_for, who
+from ._base import active_agent, activity, agent_ref, contact_for, who
 from ._base import conversation as get_conversation
 
 
@@ -45,9 +45,7 @@ def create_contact(
     id: str | None = None,
 ) -> str:
     with ws.write() as tx:
-        by = agent_ref(tx, actor)
-        if not by.active:
-            raise NoAccess(f"@{by.handle} is deactivated")
+        active_agent(tx, actor)
         row = Contact(id=id or new_id(tx.now), name=name.strip(), company=company, notes=notes)
         row.created_at = tx.now
         if owner:
