@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
 # The newest migration this code knows. Opening a file at this revision needs no alembic
 # import (keeps start-up fast); anything else goes through migrations.upgrade().
-HEAD_REVISION = "0011"
+HEAD_REVISION = "0012"
 KNOWN_REVISIONS = (
     "0001",
     "0002",
@@ -45,6 +45,7 @@ KNOWN_REVISIONS = (
     "0009",
     "0010",
     "0011",
+    "0012",
 )
 
 SQLITE_HEADER = b"SQLite format 3\x00"

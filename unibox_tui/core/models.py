@@ -340,6 +340,56 @@ class ReplicaState(SQLModel, table=True):
     value: str = Field(sa_column=Column(Text, nullable=False))
 
 
+class AgentToken(SQLModel, table=True):
+    """An agent's sign-in token for the hub (core/tokens.py), stored as its SHA-256 only.
+    Hub-only: never in the change log."""
+
+    __tablename__ = "agent_token"
+    __table_args__ = (
+        Index("ix_agent_token_hash", "token_hash", unique=True),
+        Index("ix_agent_token_agent", "agent_id"),
+    )
+    id: str = Field(primary_key=True)
+    agent_id: str = Field(foreign_key="agent.id")
+    token_hash: str
+    created_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    revoked_at: datetime | None = ts()
+
+
+class HubClient(SQLModel, table=True):
+    """On the hub: the last mutation number applied for one client cache (hub/mutations.py)."""
+
+    __tablename__ = "hub_client"
+    client_id: str = Field(primary_key=True)
+    agent_id: str
+    last_mutation_id: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    updated_at: datetime | None = ts()
+
+
+class HubMutation(SQLModel, table=True):
+    """On the hub: the answer given to one mutation, for a retransmission after a lost ack."""
+
+    __tablename__ = "hub_mutation"
+    client_id: str = Field(primary_key=True)
+    mutation_id: int = Field(primary_key=True)
+    status: str  # ok | rejected
+    result: str = Field(sa_column=Column(Text, nullable=False))  # JSON
+    seq: int | None = None
+
+
+class PendingMutation(SQLModel, table=True):
+    """In a client cache: a command the hub has not confirmed yet, in order (sync/)."""
+
+    __tablename__ = "pending_mutation"
+    __table_args__ = (Index("ix_pending_mutation_local_seq", "local_seq"),)
+    mutation_id: int = Field(primary_key=True)
+    name: str
+    args: str = Field(sa_column=Column(Text, nullable=False))  # JSON
+    entity_id: str | None = None  # the client-minted id of what it creates
+    local_seq: int | None = None  # the change number of its optimistic write in the cache
+    created_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+
+
 class OutboxEntry(Changed, table=True):
     """A message waiting to leave. Written in the same transaction as the message."""
 
