@@ -453,33 +453,26 @@ def replica_cursor(con: sqlite3.Connection) -> str:
     return row[0] if row else "0"
 
 
-def apply_changes(replica: sqlite3.Connection, page: Changes | dict[str, Any]) -> str:
+def apply_changes(
+    replica: sqlite3.Connection, page: Changes | dict[str, Any], *, local: bool = False
+) -> str:
     """Write one page into a replica in one transaction, with its cursor; returns the cursor.
 
     Rows are upserted by their key (conversations and messages by id: their rowid is the
     replica's own); tombstones delete. New conversations and messages enter the replica's
-    search index as they do in the workspace (search_index.index_new)."""
+    search index as they do in the workspace (search_index.index_new).
+
+    `local` (a client's cache of a hub, sync/): the page takes the cache's own next change
+    number and every row it writes is stamped with it, so the app's live refresh, which asks
+    "what changed since N" of the cache (queries.changed_conversations), sees pulled rows as
+    it sees its own writes. And rows the cache changed optimistically for a command the hub
+    has not confirmed yet (their change number is a `pending_mutation.local_seq`) are left
+    as they are: the command's own answer settles them (`settle_rows`)."""
     data = page.to_json() if isinstance(page, Changes) else page
     con = replica
-    run = con.execute
     con.execute("BEGIN IMMEDIATE")
     try:
-        since = search_index.marks(lambda sql, params: run(sql, params))
-        contacts: list[str] = []
-        for table, kind, items in _runs(data["changes"]):
-            if kind == "deleted":
-                ident = BY_NAME[table].ident
-                cond = " AND ".join(f"{k} = ?" for k in ident)
-                con.executemany(
-                    f"DELETE FROM {table} WHERE {cond}", [tuple(i[k] for k in ident) for i in items]
-                )
-                continue
-            _upsert(con, table, items)
-            if table == "contact":
-                contacts += [i["id"] for i in items]
-        if contacts:
-            _reindex_contacts(con, contacts, since[1])
-        search_index.index_new(lambda sql, params: run(sql, params), since)
+        _apply(con, data["changes"], local)
         con.execute(
             "INSERT INTO replica_state (key, value) VALUES ('cursor', ?) "
             "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
@@ -490,6 +483,153 @@ def apply_changes(replica: sqlite3.Connection, page: Changes | dict[str, Any]) -
         con.execute("ROLLBACK")
         raise
     return str(data["cursor"])
+
+
+def _apply(con: sqlite3.Connection, changes: list[dict[str, Any]], local: bool) -> None:
+    """Write rows and tombstones inside the caller's transaction."""
+    run = con.execute
+    since = search_index.marks(lambda sql, params: run(sql, params))
+    stamp: int | None = None
+    pending: tuple[int, ...] = ()
+    if local and changes:
+        stamp = int(
+            run(
+                "UPDATE sequence SET value = value + 1 WHERE name = 'seq' RETURNING value"
+            ).fetchone()[0]
+        )
+        pending = tuple(
+            r[0] for r in run("SELECT local_seq FROM pending_mutation WHERE local_seq IS NOT NULL")
+        )
+    contacts: list[str] = []
+    for table, kind, items in _runs(changes):
+        if kind == "deleted":
+            ident = BY_NAME[table].ident
+            cond = " AND ".join(f"{k} = ?" for k in ident)
+            con.executemany(
+                f"DELETE FROM {table} WHERE {cond}", [tuple(i[k] for k in ident) for i in items]
+            )
+            continue
+        if pending:
+            items = _unprotected(con, table, items, pending)
+            if not items:
+                continue
+        if stamp is not None:
+            items = [{**i, "seq": stamp} for i in items]
+        _upsert(con, table, items)
+        if table == "contact":
+            contacts += [i["id"] for i in items]
+    if contacts:
+        _reindex_contacts(con, contacts, since[1])
+    search_index.index_new(lambda sql, params: run(sql, params), since)
+
+
+def _unprotected(
+    con: sqlite3.Connection, table: str, rows: list[dict[str, Any]], pending: tuple[int, ...]
+) -> list[dict[str, Any]]:
+    """`rows` without those whose cached copy an unconfirmed command wrote."""
+    ident = BY_NAME[table].ident
+    seqs = ",".join("?" * len(pending))
+    held: set[tuple[Any, ...]] = set()
+    cols = ", ".join(ident)
+    for i in range(0, len(rows), 400):
+        chunk = rows[i : i + 400]
+        cond = " OR ".join("(" + " AND ".join(f"{k} = ?" for k in ident) + ")" for _ in chunk)
+        params = [r[k] for r in chunk for k in ident]
+        held.update(
+            tuple(r)
+            for r in con.execute(
+                f"SELECT {cols} FROM {table} WHERE seq IN ({seqs}) AND ({cond})",
+                (*pending, *params),
+            )
+        )
+    if not held:
+        return rows
+    return [r for r in rows if tuple(r[k] for k in ident) not in held]
+
+
+def rows_now(
+    source: Workspace | Any, agent_id: str | None, wanted: dict[str, list[Any]]
+) -> list[dict[str, Any]]:
+    """The current state of named rows as `agent_id` may see them, in change-log form: a
+    `{"table", "row"}` for each row that exists and is visible, a `{"table", "deleted"}` for
+    each that does not (or may not be seen). `wanted` maps a table to row idents (the id, or
+    a list of values for a composite key). How a client settles rows it changed
+    optimistically once the hub has answered the command (sync/)."""
+    from .db import Workspace
+
+    if isinstance(source, Workspace):
+        with source.read() as conn:
+            return _rows_now(_Reader(conn), agent_id, wanted)
+    return _rows_now(_Reader(source), agent_id, wanted)
+
+
+def _rows_now(
+    reader: _Reader, agent_id: str | None, wanted: dict[str, list[Any]]
+) -> list[dict[str, Any]]:
+    where = _conditions(access.for_agent(reader, agent_id))
+    out: list[dict[str, Any]] = []
+    for spec in TABLES:  # parents first, as a page orders them
+        keys = wanted.get(spec.name) or []
+        if not keys:
+            continue
+        columns = _columns(reader, spec.name)
+        visible, vparams = where[spec.scope]
+        found: set[tuple[Any, ...]] = set()
+        for i in range(0, len(keys), 400):
+            chunk = [tuple(k) if isinstance(k, (list, tuple)) else (k,) for k in keys[i : i + 400]]
+            cond = " OR ".join(
+                "(" + " AND ".join(f"t.{k} = ?" for k in spec.ident) + ")" for _ in chunk
+            )
+            rows = reader.rows(
+                f"SELECT {', '.join(f't.{c}' for c in columns)} FROM {spec.name} t "
+                f"WHERE ({cond}) AND {visible}",
+                (*[v for k in chunk for v in k], *vparams),
+            )
+            for row in rows:
+                item = dict(zip(columns, row, strict=True))
+                found.add(tuple(item[k] for k in spec.ident))
+                out.append({"table": spec.name, "row": item})
+            for k in chunk:
+                if k not in found:
+                    out.append(
+                        {"table": spec.name, "deleted": dict(zip(spec.ident, k, strict=True))}
+                    )
+    return out
+
+
+def settle_rows(replica: sqlite3.Connection, local_seq: int, fresh: list[dict[str, Any]]) -> None:
+    """Replace what an optimistic write (change `local_seq` in the cache) left with the hub's
+    rows (`rows_now` of the same keys), in one transaction; the pending mutation is gone."""
+    con = replica
+    con.execute("BEGIN IMMEDIATE")
+    try:
+        con.execute("DELETE FROM pending_mutation WHERE local_seq = ?", (local_seq,))
+        _apply(con, fresh, True)
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+
+
+def written_at(replica: sqlite3.Connection, local_seq: int) -> dict[str, list[Any]]:
+    """Which rows the cache's change `local_seq` wrote or deleted, table by table (idents,
+    as `rows_now` takes them)."""
+    out: dict[str, list[Any]] = {}
+    for spec in TABLES:
+        cols = ", ".join(spec.ident)
+        rows = replica.execute(f"SELECT {cols} FROM {spec.name} WHERE seq = ?", (local_seq,))
+        for row in rows:
+            out.setdefault(spec.name, []).append(row[0] if len(row) == 1 else list(row))
+    for table, row_id in replica.execute(
+        "SELECT table_name, row_id FROM tombstone WHERE seq = ?", (local_seq,)
+    ):
+        if table in BY_NAME:
+            key = _key_of(table, row_id)
+            ident = BY_NAME[table].ident
+            out.setdefault(table, []).append(
+                key[ident[0]] if len(ident) == 1 else [key[k] for k in ident]
+            )
+    return out
 
 
 def snapshot(hub_path: Any, replica_path: Any, agent_id: str | None) -> str:
