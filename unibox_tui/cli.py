@@ -54,10 +54,22 @@ def dispatch(ws: Any, name: str, args: dict[str, Any], as_handle: str | None) ->
 @click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
 @db_option
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), help="Config file.")
+@click.option(
+    "--hub", "hub", metavar="URL", help="Work against this team hub (see `unibox login`)."
+)
+@click.option(
+    "--token-file", type=click.Path(dir_okay=False), help="Read the hub sign-in token from a file."
+)
 @click.version_option(__version__, prog_name="unibox")
 @click.pass_context
 @guarded
-def main(ctx: click.Context, db: str | None, config_path: str | None) -> None:
+def main(
+    ctx: click.Context,
+    db: str | None,
+    config_path: str | None,
+    hub: str | None,
+    token_file: str | None,
+) -> None:
     """Unibox: your team's shared inbox, in the terminal. With no command, opens the inbox."""
     if config_path:
         os.environ["UNIBOX_CONFIG"] = config_path
@@ -671,6 +683,13 @@ def _register_admin_commands() -> None:
     register(main)
 
 
+def _register_hub_commands() -> None:
+    from .cli_hub import register
+
+    register(main)
+
+
 _register_channel_commands()
 _register_delivery_commands()
 _register_admin_commands()
+_register_hub_commands()

@@ -276,6 +276,42 @@ def agent_activate(handle: str, db: str | None, as_json: bool, as_handle: str | 
     )
 
 
+@agent_group.command("token")
+@click.argument("handle")
+@click.option("--revoke", is_flag=True, help="Revoke the agent's token instead.")
+@_common
+def agent_token(
+    handle: str, revoke: bool, db: str | None, as_json: bool, as_handle: str | None
+) -> None:
+    """Issue (or --revoke) the agent's sign-in token for the team hub (admins only).
+
+    The token is printed once: the hub keeps only its hash. A new token replaces the old one,
+    and the hub disconnects a revoked or replaced token within a second."""
+    from .core.commands import tokens
+
+    with open_ws(db) as ws:
+        if revoke:
+            count = call(ws, tokens.revoke_tokens, handle, actor=actor(ws, as_handle))
+            _say(
+                as_json,
+                {"revoked": count},
+                f"revoked @{handle.lstrip('@')}'s sign-in token"
+                if count
+                else f"no change: @{handle.lstrip('@')} had no live token",
+            )
+            return
+        token = call(ws, tokens.issue_token, handle, actor=actor(ws, as_handle))
+    if as_json:
+        emit({"handle": handle.lstrip("@"), "token": token})
+        return
+    click.echo(token)
+    click.echo(
+        "This is shown once. The agent signs in with `unibox login HUB_URL` and pastes it "
+        "(or sets UNIBOX_TOKEN / --token-file for scripts).",
+        err=True,
+    )
+
+
 # ---------------------------------------------------------------------------------- teams
 
 

@@ -116,7 +116,16 @@ def open_ws(db: str | None, *, create: bool = False, read_only: bool = False):  
     change a file, and can read one they may not write."""
     from .core.db import open_workspace
 
-    return open_workspace(given_db(db), create=create, read_only=read_only)
+    path = given_db(db)
+    if not path:
+        from .cli_hub import hub_url, open_hub_cache
+
+        ctx = click.get_current_context(silent=True)
+        root = ctx.find_root().params if ctx else {}
+        url = hub_url(root.get("hub"))
+        if url:
+            return open_hub_cache(url, root.get("token_file"))
+    return open_workspace(path, create=create, read_only=read_only)
 
 
 def actor(ws: Any, as_handle: str | None) -> str:
@@ -127,6 +136,15 @@ def actor(ws: Any, as_handle: str | None) -> str:
     from .core.admin_queries import workspace_has_agents
     from .core.me import current_agent
 
+    remote = getattr(ws, "remote", None)
+    if remote is not None:  # against a hub, you are who your token signs in
+        handle = remote.agent.get("handle")
+        if as_handle and handle and as_handle.lstrip("@") != handle:
+            raise InvalidRequest(
+                f"against a hub you act as the agent your token signs in (@{handle}); "
+                "sign in with another token to act as someone else"
+            )
+        return str(remote.agent["id"])
     if not workspace_has_agents(ws):
         raise InvalidRequest("this workspace has no agents yet; run `unibox init` to be its first")
     configured = load_config().agent

@@ -597,13 +597,22 @@ def _rows_now(
     return out
 
 
-def settle_rows(replica: sqlite3.Connection, local_seq: int, fresh: list[dict[str, Any]]) -> None:
-    """Replace what an optimistic write (change `local_seq` in the cache) left with the hub's
-    rows (`rows_now` of the same keys), in one transaction; the pending mutation is gone."""
+def settle_rows(
+    replica: sqlite3.Connection,
+    local_seqs: list[int],
+    fresh: list[dict[str, Any]],
+    mutation_ids: list[int],
+) -> None:
+    """Replace what optimistic writes (cache changes `local_seqs`) left with the hub's rows
+    (`rows_now` of the same keys), and drop the answered mutations, in one transaction."""
     con = replica
     con.execute("BEGIN IMMEDIATE")
     try:
-        con.execute("DELETE FROM pending_mutation WHERE local_seq = ?", (local_seq,))
+        if mutation_ids:
+            marks = ",".join("?" * len(mutation_ids))
+            con.execute(
+                f"DELETE FROM pending_mutation WHERE mutation_id IN ({marks})", mutation_ids
+            )
         _apply(con, fresh, True)
         con.execute("COMMIT")
     except BaseException:

@@ -13,7 +13,7 @@ import os
 import sqlite3
 import threading
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -336,6 +336,11 @@ class Workspace:
         self._local = threading.local()  # the connection a thread's open read() uses
         self._idle: list[sqlite3.Connection] = []  # reader pool, shared by all threads
         self._lock = threading.Lock()
+        # Called before every write; raises to refuse it (a hub client's cache is written
+        # only by pulls and by commands on their way to the hub: sync/).
+        self.guard: Callable[[], None] | None = None
+        # A hub client's cache: the client that sends commands to the hub (sync/client.py).
+        self.remote: Any = None
 
     @property
     def engine(self) -> Engine:
@@ -353,16 +358,33 @@ class Workspace:
 
         if self.read_only:
             raise WorkspaceError(f"{self.path} was opened for reading only")
+        if self.guard is not None:
+            self.guard()
         self.engine  # noqa: B018  (creates the writer on first use)
         try:
             with Session(self._writer, expire_on_commit=False) as session, session.begin():
                 tx = Tx(session, now or clock.utcnow())
                 yield tx
                 tx.finish()
+                hook = getattr(self._local, "hook", None)
+                if hook is not None:
+                    self._local.hook = None
+                    hook(tx)
         except OperationalError as e:
             raise _db_error(self.path, e) from e
         if tx._seq is not None:
             self._local.last_seq = tx._seq  # committed: what `last_write_seq` reports
+
+    @contextmanager
+    def on_next_write(self, hook: Callable[[Tx], None]) -> Iterator[None]:
+        """Run `hook(tx)` inside this thread's next write transaction, before it commits: how
+        the hub records a mutation's number in the command's own transaction, and a hub
+        client queues the command whose optimistic write this is (sync/)."""
+        self._local.hook = hook
+        try:
+            yield
+        finally:
+            self._local.hook = None
 
     def last_write_seq(self) -> int | None:
         """The change number of this thread's latest committed write that changed anything

@@ -76,7 +76,12 @@ NAMES: dict[str, tuple[str, str]] = {
     "set_channel_enabled": ("setup", "set_channel_enabled"),
     "remove_channel": ("setup", "remove_channel"),
     "note_new_conversations": ("notifications", "note_new_conversations"),
+    "issue_token": ("tokens", "issue_token"),
+    "revoke_tokens": ("tokens", "revoke_tokens"),
 }
+# Commands whose answer only the hub can give (a token it stores): a hub client does not run
+# them on its cache first (sync/), it waits for the hub's answer.
+HUB_ONLY = frozenset({"issue_token", "revoke_tokens"})
 # Parameters the runner fills, never the caller's arguments (plus the actor's own parameter).
 RESERVED = ("ws", "now", "id")
 MAX_TEXT = 1_000_000  # characters in one string argument (a reply, a note)
@@ -300,7 +305,14 @@ def run(
     id: str | None = None,
     now: datetime | None = None,
 ) -> CommandResult:
-    """Validate and run one command as `actor`; `id` is a client-minted id for what it creates."""
+    """Validate and run one command as `actor`; `id` is a client-minted id for what it creates.
+
+    On a hub client's cache (`ws.remote`, sync/client.py) the command goes to the hub: it is
+    applied to the cache at once and sent as a mutation."""
+    remote = ws.remote
+    if remote is not None and not remote.applying():
+        validate(spec(name), {} if args is None else args)  # refuse bad input before queueing
+        return remote.run(name, args, actor=actor, id=id, now=now)  # type: ignore[no-any-return]
     s = spec(name)
     values = validate(s, {} if args is None else args)
     if not actor:

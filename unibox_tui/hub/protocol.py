@@ -1,0 +1,49 @@
+"""What hub and client say to each other over socket.io: one place for the version, the
+event names and the limits, so the two sides cannot drift.
+
+Client -> hub (each a socket.io `call`, answered by the handler's return value):
+- connect auth `{"token", "protocol", "client_id"}`: refused with one line to show when the
+  token signs in no one or the protocol differs.
+- `hello` -> `{"agent": {id, handle, name, role}, "head", "protocol"}`.
+- `pull {"cursor", "limit"}` -> a change-log page (core/changes.Changes.to_json()).
+- `push {"mutations": [{"mutation_id", "name", "args", "id"}]}` -> `{"answers": [{mutation_id,
+  status: ok|rejected|gap, seq, error, value}]}`: applied in order, each once.
+- `rows {"wanted": {table: [ident, ...]}}` -> `{"changes": [...]}` (changes.rows_now).
+- `signal {"kind": presence|viewing|typing, ...}` -> ephemeral, never stored.
+
+Hub -> client (emits, at most once: a client that misses one still pulls on reconnect):
+- `poke {"head"}`: the change log grew; pull.
+- `signals {...}`: presence, viewing, typing of teammates.
+- `bye {"reason"}`: the hub ends this session (token revoked, agent deactivated).
+Every reply to a malformed or refused call is `{"error": "one line"}`; the connection stays.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+PROTOCOL = 1
+MAX_MUTATIONS = 500  # per push
+MAX_PULL = 5000  # rows per pull page
+MAX_WANTED = 5000  # idents per rows call
+MAX_PAYLOAD = 8 * 1024 * 1024  # bytes of one socket.io message (a long reply fits)
+
+
+class BadPayload(ValueError):
+    """A socket.io payload that is not what the protocol says: answered with its message."""
+
+
+def need(data: Any, key: str, kinds: type | tuple[type, ...], *, optional: bool = False) -> Any:
+    """`data[key]`, checked to be of `kinds`; BadPayload names what is wrong."""
+    if not isinstance(data, dict):
+        raise BadPayload("the payload must be an object")
+    if key not in data or data[key] is None:
+        if optional:
+            return None
+        raise BadPayload(f"missing {key!r}")
+    value = data[key]
+    if isinstance(value, bool) and kinds in (int, (int,)):
+        raise BadPayload(f"{key!r} must be a whole number")
+    if not isinstance(value, kinds):
+        raise BadPayload(f"{key!r} has the wrong type")
+    return value

@@ -1,0 +1,411 @@
+"""The hub process: a python-socketio AsyncServer for agents' apps and HTTP routes, as one
+ASGI app on uvicorn (hub/protocol.py says what travels).
+
+Threads: the event loop only moves messages. Commands run on ONE writer thread (SQLite has
+one writer anyway, and a queue keeps the hub's order = the order commands were received);
+pulls and lookups on a small reader pool. Every connect pulls since its cursor, so a client
+that missed pokes while away misses nothing (Chatwoot #995/#14934 are lost events after a
+reconnect: pokes here carry no data, the change log does).
+
+A watcher polls the change counter four times a second: writes made outside the socket
+(the engine ingesting mail, an admin's `unibox agent token --revoke` on the hub's file) are
+poked too, and a session whose token was revoked or whose agent was deactivated is told
+`bye` and disconnected.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import socketio
+
+from .. import __version__
+from ..core import access, changes, tokens
+from ..core.db import Workspace
+from ..core.errors import UniboxError
+from . import mutations
+from .protocol import MAX_PAYLOAD, MAX_PULL, MAX_WANTED, PROTOCOL, BadPayload, need
+
+log = logging.getLogger("unibox.hub")
+WATCH_SECONDS = 0.25
+SIGNAL_TTL = 8.0  # seconds a "viewing" / "typing" signal lasts without being repeated
+PRESENCE = ("online", "away")
+
+
+@dataclass
+class Session:
+    agent_id: str
+    handle: str
+    token_id: str
+    client_id: str
+    peer: str
+
+
+@dataclass
+class Signals:
+    """Ephemeral team signals, in memory only (never in the change log)."""
+
+    presence: dict[str, str] = field(default_factory=dict)  # agent id -> online | away
+    # conversation id -> {agent id: (kind, expires at)}
+    activity: dict[str, dict[str, tuple[str, float]]] = field(default_factory=dict)
+
+
+class Hub:
+    def __init__(self, ws: Workspace, *, run_engine: bool = True) -> None:
+        self.ws = ws
+        self.run_engine = run_engine
+        self.engine: Any = None
+        self.sio = socketio.AsyncServer(
+            async_mode="asgi",
+            cors_allowed_origins=[],
+            max_http_buffer_size=MAX_PAYLOAD,
+            ping_interval=10,
+            ping_timeout=10,
+            logger=False,
+            engineio_logger=False,
+        )
+        self.writer = ThreadPoolExecutor(1, thread_name_prefix="unibox-hub-write")
+        self.readers = ThreadPoolExecutor(3, thread_name_prefix="unibox-hub-read")
+        self.sessions: dict[str, Session] = {}
+        self.signals = Signals()
+        self.head = 0
+        self.poked = 0
+        self._poke_pending = False
+        self._watcher: asyncio.Task[None] | None = None
+        self._closing = False
+        self._register()
+        self.app = socketio.ASGIApp(
+            self.sio,
+            other_asgi_app=self._http_app(),
+            on_startup=self.startup,
+            on_shutdown=self.shutdown,
+        )
+
+    # ---------------------------------------------------------------- life
+
+    async def startup(self) -> None:
+        self.head = await self._read(self.ws.change_seq)
+        self.poked = self.head
+        self._watcher = asyncio.create_task(self._watch())
+        if self.run_engine:
+            from ..engine import BackgroundEngine
+
+            engine = BackgroundEngine(self.ws)
+            await asyncio.get_running_loop().run_in_executor(None, engine.start)
+            if engine.error is not None:
+                log.warning("channels not running: %s", engine.error)
+            else:
+                self.engine = engine
+        log.info("ready at change %d", self.head)
+
+    async def shutdown(self) -> None:
+        """SIGTERM: uvicorn stopped accepting; finish the commands in flight, then stop."""
+        self._closing = True
+        if self._watcher is not None:
+            self._watcher.cancel()
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, lambda: self.writer.shutdown(wait=True))
+        if self.engine is not None:
+            await loop.run_in_executor(None, self.engine.stop)
+        self.readers.shutdown(wait=False)
+        log.info("stopped at change %d", self.ws.change_seq())
+
+    def _http_app(self) -> Any:
+        from starlette.applications import Starlette
+        from starlette.responses import JSONResponse
+        from starlette.routing import Route
+
+        async def healthz(_request: Any) -> JSONResponse:
+            return JSONResponse(
+                {
+                    "ok": True,
+                    "version": __version__,
+                    "protocol": PROTOCOL,
+                    "head": self.head,
+                    "agents_connected": len({s.agent_id for s in self.sessions.values()}),
+                }
+            )
+
+        return Starlette(routes=[Route("/healthz", healthz)])
+
+    # ---------------------------------------------------------------- threads
+
+    async def _read(self, fn: Callable[..., Any], *args: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(self.readers, fn, *args)
+
+    async def _write(self, fn: Callable[..., Any], *args: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(self.writer, fn, *args)
+
+    # ---------------------------------------------------------------- pokes and the watcher
+
+    def _poke_soon(self) -> None:
+        """One poke per loop turn however many commands just landed (coalesced)."""
+        if self._poke_pending:
+            return
+        self._poke_pending = True
+        asyncio.get_running_loop().call_soon(lambda: asyncio.ensure_future(self._poke()))
+
+    async def _poke(self) -> None:
+        self._poke_pending = False
+        if self.head > self.poked:
+            self.poked = self.head
+            await self.sio.emit("poke", {"head": self.head}, room="agents")
+
+    async def _watch(self) -> None:
+        while True:
+            await asyncio.sleep(WATCH_SECONDS)
+            try:
+                head = await self._read(self.ws.change_seq)
+                if head > self.head:
+                    self.head = head
+                    self._poke_soon()
+                await self._end_revoked()
+                self._expire_signals()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("watcher")
+
+    async def _end_revoked(self) -> None:
+        if not self.sessions:
+            return
+        ids = sorted({s.token_id for s in self.sessions.values()})
+
+        def valid() -> set[str]:
+            with self.ws.read() as conn:
+                return tokens.still_valid(conn, ids)
+
+        alive = await self._read(valid)
+        for sid, session in list(self.sessions.items()):
+            if session.token_id not in alive:
+                log.info("disconnect @%s: token revoked or agent deactivated", session.handle)
+                await self.sio.emit(
+                    "bye",
+                    {"reason": "your sign-in token was revoked or your account deactivated"},
+                    to=sid,
+                )
+                await self.sio.disconnect(sid)
+
+    # ---------------------------------------------------------------- handlers
+
+    def _register(self) -> None:
+        sio = self.sio
+        sio.on("connect", self.on_connect)
+        sio.on("disconnect", self.on_disconnect)
+        for name, handler in (
+            ("hello", self.on_hello),
+            ("pull", self.on_pull),
+            ("push", self.on_push),
+            ("rows", self.on_rows),
+            ("signal", self.on_signal),
+        ):
+            sio.on(name, self._guarded(name, handler))
+
+    def _guarded(
+        self, name: str, handler: Callable[[Session, Any], Awaitable[Any]]
+    ) -> Callable[[str, Any], Awaitable[Any]]:
+        """Every call answers: a result, or `{"error": one line}`; the connection stays."""
+
+        async def call(sid: str, data: Any = None) -> Any:
+            session = self.sessions.get(sid)
+            if session is None:
+                return {"error": "not signed in"}
+            if self._closing:
+                return {"error": "the hub is shutting down; your app retries after it restarts"}
+            try:
+                return await handler(session, data)
+            except (BadPayload, UniboxError, ValueError) as e:
+                return {"error": str(e)}
+            except Exception as e:
+                log.exception("%s from @%s failed", name, session.handle)
+                return {"error": f"the hub failed on {name} ({type(e).__name__}); see its log"}
+
+        return call
+
+    async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any) -> None:
+        peer = str((environ.get("asgi.scope") or {}).get("client", ("?",))[0])
+        if not isinstance(auth, dict) or not auth.get("token"):
+            raise socketio.exceptions.ConnectionRefusedError(
+                "sign in first: `unibox login URL` with the token an admin gave you"
+            )
+        protocol = auth.get("protocol")
+        if protocol != PROTOCOL:
+            raise socketio.exceptions.ConnectionRefusedError(
+                f"this hub speaks protocol {PROTOCOL} and your app {protocol}: "
+                f"install the same unibox version (the hub runs {__version__})"
+            )
+        client_id = auth.get("client_id")
+        if not isinstance(client_id, str) or not 8 <= len(client_id) <= 64:
+            raise socketio.exceptions.ConnectionRefusedError("the app sent no valid client id")
+
+        def check() -> tokens.SignedIn:
+            with self.ws.read() as conn:
+                return tokens.verify(conn, auth["token"])
+
+        try:
+            who = await self._read(check)
+        except UniboxError as e:
+            log.info("refused a connection from %s: %s", peer, e)
+            raise socketio.exceptions.ConnectionRefusedError(str(e)) from None
+        self.sessions[sid] = Session(who.agent_id, who.handle, who.token_id, client_id, peer)
+        await self.sio.enter_room(sid, "agents")
+        await self.sio.enter_room(sid, f"agent:{who.agent_id}")
+        log.info("connect @%s from %s", who.handle, peer)
+        if self.signals.presence.get(who.agent_id) is None:
+            self.signals.presence[who.agent_id] = "online"
+            await self._send_presence()
+
+    async def on_disconnect(self, sid: str, *_reason: Any) -> None:
+        session = self.sessions.pop(sid, None)
+        if session is None:
+            return
+        log.info("disconnect @%s", session.handle)
+        if not any(s.agent_id == session.agent_id for s in self.sessions.values()):
+            self.signals.presence.pop(session.agent_id, None)
+            for agents in self.signals.activity.values():
+                agents.pop(session.agent_id, None)
+            await self._send_presence()
+
+    async def on_hello(self, session: Session, _data: Any) -> dict[str, Any]:
+        def agent() -> dict[str, Any]:
+            with self.ws.read() as conn:
+                row = conn.exec_driver_sql(
+                    "SELECT id, handle, name, role FROM agent WHERE id = ?", (session.agent_id,)
+                ).one()
+            return {"id": row[0], "handle": row[1], "name": row[2], "role": row[3]}
+
+        return {
+            "agent": await self._read(agent),
+            "head": self.head,
+            "protocol": PROTOCOL,
+            "version": __version__,
+            "presence": dict(self.signals.presence),
+        }
+
+    async def on_pull(self, session: Session, data: Any) -> dict[str, Any]:
+        cursor = need(data, "cursor", (str, int), optional=True) or "0"
+        limit = need(data, "limit", int, optional=True) or 1000
+        limit = max(1, min(limit, MAX_PULL))
+        page = await self._read(changes.changes_since, self.ws, cursor, session.agent_id, limit)
+        return page.to_json()
+
+    async def on_push(self, session: Session, data: Any) -> dict[str, Any]:
+        batch = need(data, "mutations", list)
+        answers = await self._write(
+            mutations.apply_batch, self.ws, session.client_id, session.agent_id, batch
+        )
+        seqs = [a.get("seq") or 0 for a in answers]
+        if seqs and max(seqs) > self.head:
+            self.head = max(seqs)
+            self._poke_soon()
+        return {"answers": answers}
+
+    async def on_rows(self, session: Session, data: Any) -> dict[str, Any]:
+        wanted = need(data, "wanted", dict)
+        total = 0
+        for table, keys in wanted.items():
+            if table not in changes.BY_NAME or not isinstance(keys, list):
+                raise BadPayload(f"cannot look up rows of {str(table)[:40]!r}")
+            total += len(keys)
+        if total > MAX_WANTED:
+            raise BadPayload(f"at most {MAX_WANTED} rows per lookup")
+        found = await self._read(changes.rows_now, self.ws, session.agent_id, wanted)
+        return {"changes": found}
+
+    # ---------------------------------------------------------------- signals
+
+    async def on_signal(self, session: Session, data: Any) -> dict[str, Any]:
+        kind = need(data, "kind", str)
+        if kind == "presence":
+            status = need(data, "status", str)
+            if status not in PRESENCE:
+                raise BadPayload(f"presence is one of {', '.join(PRESENCE)}")
+            self.signals.presence[session.agent_id] = status
+            await self._send_presence()
+            return {"ok": True}
+        if kind not in ("viewing", "typing", "left"):
+            raise BadPayload("a signal is presence, viewing, typing or left")
+        conversation_id = need(data, "conversation_id", str)
+        inbox = await self._read(self._inbox_of, conversation_id, session.agent_id)
+        if inbox is None:
+            raise BadPayload(f"no conversation {conversation_id[:40]} (not found or no access)")
+        agents = self.signals.activity.setdefault(conversation_id, {})
+        if kind == "left":
+            agents.pop(session.agent_id, None)
+        else:
+            agents[session.agent_id] = (kind, time.monotonic() + SIGNAL_TTL)
+        await self._send_activity(conversation_id, inbox)
+        return {"ok": True}
+
+    def _inbox_of(self, conversation_id: str, agent_id: str) -> str | None:
+        """The conversation's inbox when `agent_id` may see it."""
+        with self.ws.read() as conn:
+            row = conn.exec_driver_sql(
+                "SELECT inbox_id FROM conversation WHERE id = ?", (conversation_id,)
+            ).first()
+            if row is None or not access.for_agent(conn, agent_id).can_see(row[0]):
+                return None
+            return str(row[0])
+
+    def _may_see(self, agent_ids: set[str], inbox_id: str) -> set[str]:
+        with self.ws.read() as conn:
+            return {a for a in agent_ids if access.for_agent(conn, a).can_see(inbox_id)}
+
+    async def _send_presence(self) -> None:
+        await self.sio.emit("signals", {"presence": dict(self.signals.presence)}, room="agents")
+
+    async def _send_activity(self, conversation_id: str, inbox_id: str) -> None:
+        """Who views or types in a conversation, to the agents who may see it (no one else
+        learns that it exists)."""
+        now = time.monotonic()
+        agents = self.signals.activity.get(conversation_id, {})
+        live = {a: kind for a, (kind, until) in agents.items() if until > now}
+        watchers = await self._read(
+            self._may_see, {s.agent_id for s in self.sessions.values()}, inbox_id
+        )
+        payload = {"activity": {"conversation_id": conversation_id, "agents": live}}
+        for agent_id in watchers:
+            await self.sio.emit("signals", payload, room=f"agent:{agent_id}")
+
+    def _expire_signals(self) -> None:
+        now = time.monotonic()
+        for conversation_id, agents in list(self.signals.activity.items()):
+            for agent_id, (_kind, until) in list(agents.items()):
+                if until <= now:
+                    del agents[agent_id]
+            if not agents:
+                del self.signals.activity[conversation_id]
+
+
+def serve(
+    ws: Workspace,
+    host: str,
+    port: int,
+    *,
+    certfile: str | None = None,
+    keyfile: str | None = None,
+    run_engine: bool = True,
+) -> None:
+    """Run the hub until SIGTERM or Ctrl-C (uvicorn stops accepting, then `shutdown`)."""
+    import uvicorn
+
+    hub = Hub(ws, run_engine=run_engine)
+    config = uvicorn.Config(
+        hub.app,
+        host=host,
+        port=port,
+        ws="websockets-sansio",
+        lifespan="on",
+        log_level="warning",
+        access_log=False,
+        ssl_certfile=certfile,
+        ssl_keyfile=keyfile,
+        timeout_graceful_shutdown=10,
+    )
+    uvicorn.Server(config).run()

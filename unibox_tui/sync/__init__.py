@@ -1,0 +1,1 @@
+"""The client side of the team hub: the local cache, pulls, and commands as mutations."""

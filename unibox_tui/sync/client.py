@@ -1,0 +1,507 @@
+"""An agent's app against a hub: the local cache and the connection that keeps it current.
+
+The cache is a workspace file (one per hub and agent, in the data dir) that only two things
+write: pulls from the hub's change log (core/changes.apply_changes with `local=True`), and
+commands on their way to the hub. Every read the TUI and CLI make stays local and instant.
+
+A command (registry.run on a cache) is applied optimistically: it runs on the cache, and
+the same transaction queues it as a `pending_mutation` with a client-minted id for whatever
+it creates and the cache change number its write took. The sync thread then, in a loop:
+1. pushes the pending mutations in order (the hub applies each once: hub/mutations.py);
+2. pulls until the cache holds everything the hub answered (rows an unconfirmed command
+   wrote are left alone by pulls);
+3. settles each answered mutation: the rows its optimistic write touched are replaced by the
+   hub's current rows (`changes.rows_now`), so a rejected command is undone and a confirmed
+   one ends up exactly as the hub made it; its pending row goes in the same transaction.
+Offline, mutations stay queued in the cache (they survive a restart) and go out when the
+connection comes back; every connect and reconnect pulls since the cursor, and pokes from
+the hub start a round, so nothing is missed however long the app was away.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from ..core import changes, clock
+from ..core.commands import registry
+from ..core.db import Tx, Workspace, open_workspace
+from ..core.errors import InvalidRequest, NoAccess, UniboxError, WorkspaceError
+from ..core.ids import new_id
+from ..hub.protocol import MAX_MUTATIONS, PROTOCOL
+
+log = logging.getLogger("unibox.sync")
+PULL_LIMIT = 2000
+CALL_TIMEOUT = 30.0
+
+
+class HubUnreachable(UniboxError):
+    pass
+
+
+@dataclass
+class Status:
+    state: str  # connected | reconnecting | offline | signed-out
+    queued: int
+    detail: str = ""
+
+    def text(self) -> str:
+        queued = f", {self.queued} queued" if self.queued else ""
+        return f"{self.state}{queued}"
+
+
+def cache_dir(url: str) -> Path:
+    import platformdirs
+
+    slug = re.sub(r"[^A-Za-z0-9.-]+", "_", re.sub(r"^[a-z]+://", "", url)).strip("_")
+    return platformdirs.user_data_path("unibox") / "hubs" / slug[:80]
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, (set, tuple)):
+        return list(value)
+    raise TypeError(f"cannot send {type(value).__name__}")
+
+
+class HubClient:
+    """One agent's connection to one hub, and the cache it fills."""
+
+    def __init__(
+        self,
+        url: str,
+        token: str,
+        *,
+        directory: Path | None = None,
+        on_rejected: Callable[[str, str], None] | None = None,
+        on_signals: Callable[[dict[str, Any]], None] | None = None,
+        on_status: Callable[[Status], None] | None = None,
+    ) -> None:
+        self.url = url.rstrip("/")
+        self.token = token
+        self.directory = directory or cache_dir(self.url)
+        self.on_rejected = on_rejected
+        self.on_signals = on_signals
+        self.on_status = on_status
+        self.agent: dict[str, Any] = {}
+        self.presence: dict[str, str] = {}
+        self.ws: Workspace | None = None
+        self.replica: sqlite3.Connection | None = None
+        self.state = "offline"
+        self.detail = ""
+        self._local = threading.local()  # `applying`: this thread runs a command on the cache
+        self._kick = threading.Event()
+        self._stop = threading.Event()
+        self._answers: dict[int, dict[str, Any]] = {}
+        self._answered = threading.Condition()
+        self._thread: threading.Thread | None = None
+        self._sio: Any = None
+        self.synced = threading.Event()  # a full pull finished since the last connect
+        self.wait_answers = False  # every command waits for the hub's answer (the CLI)
+
+    # ---------------------------------------------------------------- opening
+
+    def _token_key(self) -> str:
+        return hashlib.sha256(self.token.encode()).hexdigest()[:16]
+
+    def _known_agent(self) -> str | None:
+        try:
+            known = json.loads((self.directory / "agents.json").read_text())
+        except (OSError, ValueError):
+            return None
+        value = known.get(self._token_key())
+        return value if isinstance(value, str) else None
+
+    def _remember_agent(self, agent_id: str) -> None:
+        path = self.directory / "agents.json"
+        try:
+            known = json.loads(path.read_text())
+        except (OSError, ValueError):
+            known = {}
+        known[self._token_key()] = agent_id
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(known))
+        tmp.replace(path)
+
+    def open(self, *, connect_timeout: float = 10.0, offline_ok: bool = True) -> Workspace:
+        """Connect, say hello, and open this agent's cache; offline, open the cache of the
+        last session with this token (reads work, commands queue)."""
+        import socketio
+
+        self.directory.mkdir(parents=True, exist_ok=True)
+        sio = socketio.Client(reconnection=True, reconnection_delay=0.5, reconnection_delay_max=5)
+        self._sio = sio
+        sio.on("connect", self._on_connect)
+        sio.on("disconnect", self._on_disconnect)
+        sio.on("poke", lambda _data: self._kick.set())
+        sio.on("signals", self._on_signals)
+        sio.on("bye", self._on_bye)
+        error: str | None = None
+        try:
+            sio.connect(
+                self.url,
+                auth=self._auth,
+                transports=["websocket"],
+                wait_timeout=connect_timeout,
+                retry=False,
+            )
+            hello = sio.call("hello", {}, timeout=CALL_TIMEOUT)
+            if not isinstance(hello, dict) or "agent" not in hello:
+                raise HubUnreachable(f"the hub at {self.url} answered hello with {hello!r}")
+            self.agent = hello["agent"]
+            self.presence = dict(hello.get("presence") or {})
+            self._remember_agent(self.agent["id"])
+            self.state = "connected"
+        except socketio.exceptions.ConnectionError as e:
+            error = _refusal(e, self.url)
+            if "sign" in error or "token" in error or "protocol" in error or "deactivated" in error:
+                sio.disconnect()
+                raise NoAccess(error) from None
+        if error is not None:
+            agent_id = self._known_agent()
+            if not offline_ok or agent_id is None:
+                self._quit_socket()
+                raise HubUnreachable(error)
+            self.agent = {"id": agent_id, "handle": None}
+            self.state = "offline"
+            self.detail = error
+        self._open_cache()
+        self._thread = threading.Thread(target=self._loop, name="unibox-sync", daemon=True)
+        self._thread.start()
+        if error is not None:
+            # The socket.io client does not retry a first connect that failed: keep trying.
+            threading.Thread(target=self._reconnect_later, name="unibox-dial", daemon=True).start()
+        self._kick.set()
+        assert self.ws is not None
+        return self.ws
+
+    def _auth(self) -> dict[str, Any]:
+        return {"token": self.token, "protocol": PROTOCOL, "client_id": self.client_id}
+
+    @property
+    def client_id(self) -> str:
+        cid = getattr(self, "_client_id", None)
+        if cid is None:
+            path = self.directory / f"client-{self._token_key()}"
+            try:
+                cid = path.read_text().strip()
+            except OSError:
+                cid = new_id()
+                path.write_text(cid)
+            self._client_id: str = cid
+        return cid
+
+    def _open_cache(self) -> None:
+        path = self.directory / f"{self.agent['id']}.db"
+        self.replica = changes.open_replica(path)
+        self.replica.execute(
+            "INSERT INTO replica_state (key, value) VALUES ('mutation_seq', '0') "
+            "ON CONFLICT (key) DO NOTHING"
+        )
+        ws = open_workspace(path)
+        ws.guard = self._guard
+        ws.remote = self
+        self.ws = ws
+
+    def _guard(self) -> None:
+        if not getattr(self._local, "applying", False):
+            raise WorkspaceError(
+                "this is a cache of the team hub: it changes through commands sent to the hub"
+            )
+
+    def applying(self) -> bool:
+        return bool(getattr(self._local, "applying", False))
+
+    def _reconnect_later(self) -> None:
+        delay = 0.5
+        while not self._stop.is_set() and not self._sio.connected:
+            self._stop.wait(delay)
+            delay = min(delay * 2, 5.0)
+            try:
+                self._sio.connect(
+                    self.url, auth=self._auth, transports=["websocket"], wait_timeout=5, retry=False
+                )
+            except Exception as e:
+                self.detail = _refusal(e, self.url)
+                continue
+
+    # ---------------------------------------------------------------- commands
+
+    def run(
+        self,
+        name: str,
+        args: dict[str, Any] | None,
+        *,
+        actor: str,
+        id: str | None = None,
+        now: datetime | None = None,
+        wait: bool = False,
+        timeout: float = CALL_TIMEOUT,
+    ) -> registry.CommandResult:
+        """Run a command: on the cache at once, and on the hub as a mutation. With `wait`,
+        block until the hub answered (a rejection raises its error)."""
+        assert self.ws is not None
+        spec = registry.spec(name)
+        if spec.takes_id and id is None:
+            id = new_id()
+        args = dict(args or {})
+        queued: list[int] = []
+
+        def queue(tx: Tx) -> None:
+            queued.append(self._queue(tx.session.connection(), name, args, id, tx._seq))
+
+        if name in registry.HUB_ONLY:
+            with self._applying():
+                with self.ws.write() as tx:
+                    queue(tx)
+            result = None
+        else:
+            with self._applying(), self.ws.on_next_write(queue):
+                result = registry.run(self.ws, name, args, actor=actor, id=id, now=now)
+            if not queued:  # it wrote nothing here; the hub may still have work to do
+                with self._applying():
+                    with self.ws.write() as tx:
+                        queue(tx)
+        self._kick.set()
+        if wait or self.wait_answers or result is None:
+            answer = self.wait_for(queued[0], timeout)
+            if answer.get("status") != "ok":
+                raise InvalidRequest(answer.get("error") or f"the hub refused {name}")
+            if result is None:
+                value = answer.get("id", answer.get("count", answer.get("changed")))
+                result = registry.CommandResult(
+                    name, answer.get("seq"), value, answer.get("ids", [])
+                )
+        return result
+
+    def _applying(self) -> Any:
+        client = self
+
+        class _Ctx:
+            def __enter__(self) -> None:
+                client._local.applying = True
+
+            def __exit__(self, *exc: object) -> None:
+                client._local.applying = False
+
+        return _Ctx()
+
+    def _queue(
+        self, conn: Any, name: str, args: dict[str, Any], id: str | None, local_seq: int | None
+    ) -> int:
+        mutation_id = int(
+            conn.exec_driver_sql(
+                "UPDATE replica_state SET value = CAST(value AS INTEGER) + 1 "
+                "WHERE key = 'mutation_seq' RETURNING value"
+            ).scalar_one()
+        )
+        conn.exec_driver_sql(
+            "INSERT INTO pending_mutation (mutation_id, name, args, entity_id, local_seq, "
+            "created_at) VALUES (?, ?, ?, ?, ?, ?)",
+            (
+                mutation_id,
+                name,
+                json.dumps(args, default=_json_default),
+                id,
+                local_seq,
+                clock.to_db(clock.utcnow()),
+            ),
+        )
+        return mutation_id
+
+    def wait_for(self, mutation_id: int, timeout: float = CALL_TIMEOUT) -> dict[str, Any]:
+        """The hub's answer to a mutation; HubUnreachable when none came in `timeout` (the
+        mutation stays queued and goes out with the next connection)."""
+        deadline = time.monotonic() + timeout
+        with self._answered:
+            while mutation_id not in self._answers:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise HubUnreachable(
+                        f"no answer from the hub at {self.url} yet ({self.status().text()}); "
+                        "the command stays queued and goes out when the hub is reachable"
+                    )
+                self._answered.wait(left)
+            return self._answers.pop(mutation_id)
+
+    def queued(self) -> int:
+        assert self.replica is not None
+        return int(self.replica.execute("SELECT count(*) FROM pending_mutation").fetchone()[0])
+
+    def status(self) -> Status:
+        return Status(self.state, self.queued() if self.replica else 0, self.detail)
+
+    # ---------------------------------------------------------------- the sync loop
+
+    def _on_connect(self) -> None:
+        self.state = "connected"
+        self.detail = ""
+        self.synced.clear()
+        self._kick.set()  # pull since the cursor on every connect and reconnect
+        self._status_changed()
+
+    def _on_disconnect(self, *_reason: Any) -> None:
+        if self._stop.is_set():
+            return
+        self.state = "reconnecting"
+        self._status_changed()
+
+    def _on_bye(self, data: Any) -> None:
+        self.state = "signed-out"
+        self.detail = str((data or {}).get("reason", "the hub ended this session"))[:200]
+        self._status_changed()
+
+    def _on_signals(self, data: Any) -> None:
+        if isinstance(data, dict) and isinstance(data.get("presence"), dict):
+            self.presence = dict(data["presence"])
+        if self.on_signals is not None and isinstance(data, dict):
+            self.on_signals(data)
+
+    def _status_changed(self) -> None:
+        if self.on_status is not None:
+            try:
+                self.on_status(self.status())
+            except Exception:
+                log.exception("status callback")
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            self._kick.wait(1.0)
+            if self._stop.is_set():
+                return
+            self._kick.clear()
+            if self._sio is None or not self._sio.connected:
+                continue
+            try:
+                self.sync_once()
+            except Exception as e:
+                log.debug("sync round failed: %s", e)
+                self.detail = str(e)[:200]
+                self._stop.wait(0.5)
+                self._kick.set()
+
+    def sync_once(self) -> None:
+        """Push what is queued, pull until current, settle what the hub answered."""
+        assert self.replica is not None
+        answers = self._push()
+        self._pull()
+        if answers:
+            self._settle(answers)
+        self.synced.set()
+        self._status_changed()
+
+    def _call(self, event: str, data: dict[str, Any]) -> dict[str, Any]:
+        reply = self._sio.call(event, data, timeout=CALL_TIMEOUT)
+        if not isinstance(reply, dict):
+            raise HubUnreachable(f"the hub answered {event} with {type(reply).__name__}")
+        if "error" in reply:
+            raise InvalidRequest(f"the hub refused {event}: {reply['error']}")
+        return reply
+
+    def _push(self) -> list[tuple[dict[str, Any], int | None]]:
+        assert self.replica is not None
+        rows = self.replica.execute(
+            "SELECT mutation_id, name, args, entity_id, local_seq FROM pending_mutation "
+            "ORDER BY mutation_id LIMIT ?",
+            (MAX_MUTATIONS,),
+        ).fetchall()
+        if not rows:
+            return []
+        batch = [
+            {"mutation_id": m, "name": n, "args": json.loads(a), **({"id": i} if i else {})}
+            for m, n, a, i, _ in rows
+        ]
+        reply = self._call("push", {"mutations": batch})
+        local = {m: s for m, _, _, _, s in rows}
+        out = []
+        for answer in reply.get("answers", []):
+            if answer.get("status") == "gap":
+                raise UniboxError(
+                    f"the hub expects mutation {answer.get('expected')} but this cache's queue "
+                    f"starts at {rows[0][0]}: the hub lost commands it had confirmed"
+                )
+            out.append((answer, local.get(answer["mutation_id"])))
+        if len(rows) == MAX_MUTATIONS:
+            self._kick.set()
+        return out
+
+    def _pull(self) -> None:
+        assert self.replica is not None
+        while True:
+            cursor = changes.replica_cursor(self.replica)
+            page = self._call("pull", {"cursor": cursor, "limit": PULL_LIMIT})
+            changes.apply_changes(self.replica, page, local=True)
+            if not page.get("more"):
+                return
+
+    def _settle(self, answers: list[tuple[dict[str, Any], int | None]]) -> None:
+        assert self.replica is not None
+        seqs = [s for _, s in answers if s is not None]
+        wanted: dict[str, list[Any]] = {}
+        for s in seqs:
+            for table, keys in changes.written_at(self.replica, s).items():
+                wanted.setdefault(table, []).extend(keys)
+        fresh = self._call("rows", {"wanted": wanted})["changes"] if wanted else []
+        changes.settle_rows(self.replica, seqs, fresh, [a["mutation_id"] for a, _ in answers])
+        with self._answered:
+            for answer, _ in answers:
+                self._answers[answer["mutation_id"]] = answer
+            self._answered.notify_all()
+        for answer, _ in answers:
+            if answer.get("status") == "rejected" and self.on_rejected is not None:
+                self.on_rejected(str(answer.get("error")), str(answer.get("mutation_id")))
+
+    # ---------------------------------------------------------------- signals out
+
+    def signal(self, kind: str, **fields: Any) -> None:
+        """Presence, viewing, typing: fire and forget (nothing is queued while offline)."""
+        if self._sio is not None and self._sio.connected:
+            try:
+                self._sio.emit("signal", {"kind": kind, **fields})
+            except Exception:
+                pass
+
+    def wait_synced(self, timeout: float = 60.0) -> bool:
+        """Block until a full round (push, pull, settle) finished since connecting."""
+        return self.synced.wait(timeout)
+
+    # ---------------------------------------------------------------- closing
+
+    def _quit_socket(self) -> None:
+        if self._sio is not None:
+            try:
+                self._sio.disconnect()
+            except Exception:
+                pass
+
+    def close(self) -> None:
+        self._stop.set()
+        self._kick.set()
+        if self._thread is not None:
+            self._thread.join(10)
+        self._quit_socket()
+        if self.replica is not None:
+            self.replica.close()
+        if self.ws is not None:
+            self.ws.close()
+
+
+def _refusal(error: BaseException, url: str) -> str:
+    """One line for why connecting failed: the hub's refusal, or that it is unreachable."""
+    text = " ".join(str(a) for a in getattr(error, "args", ()) if a) or str(error)
+    if "Connection refused" in text or "Cannot connect" in text or "timed out" in text.lower():
+        return f"cannot reach the hub at {url} (is `unibox hub` running there?)"
+    if text.startswith("One or more namespaces failed"):
+        return f"the hub at {url} refused the connection"
+    return text
