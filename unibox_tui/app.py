@@ -79,10 +79,19 @@ class UniboxApp(App[None]):
         simulate: bool = False,
         engine: bool = False,
         now: Callable[[], datetime] | None = None,
+        hub: Any = None,
     ) -> None:
         """`engine`: run the channel engine (sync, push, outbox delivery, snooze wake-ups)
-        on its own thread while the app runs, as `unibox` does; tests leave it off."""
+        on its own thread while the app runs, as `unibox` does; tests leave it off.
+        `hub`: the sync/client.HubClient whose cache `ws` is (the hub runs the channels)."""
         super().__init__()
+        self.team: Any = None
+        if hub is not None:
+            from .screens.teamlink import TeamLink
+
+            self.team = TeamLink(self, hub)
+            me = me or hub.agent["id"]
+            engine = False
         self.run_engine = engine
         self.engine: Any = None
         self.ws = ws
@@ -221,7 +230,30 @@ class UniboxApp(App[None]):
             self._warmed = True
             self._warm_up()
         self.poll_changes()
+        if self.team is not None:
+            self._team_tick()
         self.collector.tick()
+
+    def refresh_headers(self) -> None:
+        """Redraw the pane headers (hub state, who is viewing or typing)."""
+        for screen in self.screen_stack:
+            if isinstance(screen, InboxScreen) and screen.is_mounted:
+                screen.refresh_headers()
+
+    def agent_names(self) -> dict[str, str]:
+        """Agent id -> display name, as of the last change the app saw."""
+        if getattr(self, "_names_seq", None) != self.seen_seq:
+            self._names = {a.id: a.name or f"@{a.handle}" for a in queries.agents(self.ws)}
+            self._names_seq = self.seen_seq
+        return self._names
+
+    def _team_tick(self) -> None:
+        """Keep saying which thread the agent views; let teammates' signals expire."""
+        screen = self.screen
+        if isinstance(screen, InboxScreen) and screen.thread_row is not None:
+            self.team.viewing(screen.thread_row.id)
+        if self.team.activity:
+            self.refresh_headers()
 
     def poll_changes(self) -> None:
         seq = self.ws.change_seq()

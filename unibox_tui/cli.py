@@ -83,7 +83,7 @@ def run_tui(ws: Any, *, simulate: bool) -> None:
     from .config import load_config
 
     config = load_config()
-    UniboxApp(ws, config, simulate=simulate, engine=True).run()
+    UniboxApp(ws, config, simulate=simulate, engine=True, hub=ws.remote).run()
 
 
 # ---------------------------------------------------------------------------------- demo

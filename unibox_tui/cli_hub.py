@@ -209,7 +209,9 @@ def open_hub_cache(url: str, token_file: str | None, *, wait: bool = True) -> An
     client = _OPEN.get(url)
     if client is None:
         client = HubClient(check_url(url), hub_token(url, token_file))
-        client.wait_answers = True  # a script learns whether the hub took its command
+        # A script learns whether the hub took its command; the TUI shows it as it comes.
+        ctx = click.get_current_context(silent=True)
+        client.wait_answers = ctx is None or ctx.find_root().invoked_subcommand is not None
         ws = client.open()
         _OPEN[url] = client
         import atexit

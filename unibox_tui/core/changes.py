@@ -258,23 +258,42 @@ def changes_since(
     cursor: str | int | None = 0,
     agent_id: str | None = None,
     limit: int = 1000,
+    *,
+    only_inbox: str | None = None,
 ) -> Changes:
     """The rows and tombstones after `cursor` that `agent_id` may see (None: the system,
-    which sees everything), in change order, at most `limit` of them."""
+    which sees everything), in change order, at most `limit` of them. `only_inbox`: of that
+    inbox only (and the tables everyone holds): a backfill when the agent gains it."""
     if limit < 1:
         raise ValueError("limit must be at least 1")
     from .db import Workspace
 
     if isinstance(source, Workspace):
         with source.read() as conn:
-            return _page(_Reader(conn), cursor, agent_id, limit)
-    return _page(_Reader(source), cursor, agent_id, limit)
+            return _page(_Reader(conn), cursor, agent_id, limit, only_inbox)
+    return _page(_Reader(source), cursor, agent_id, limit, only_inbox)
 
 
-def _page(reader: _Reader, cursor: str | int | None, agent_id: str | None, limit: int) -> Changes:
+def _narrowed(rule: access.Access, inbox_id: str) -> access.Access:
+    """`rule` seeing at most one inbox."""
+    from dataclasses import replace
+
+    see = frozenset({inbox_id}) if rule.can_see(inbox_id) else frozenset()
+    return replace(rule, see=see)
+
+
+def _page(
+    reader: _Reader,
+    cursor: str | int | None,
+    agent_id: str | None,
+    limit: int,
+    only_inbox: str | None = None,
+) -> Changes:
     seq, rank, key = parse_cursor(cursor)
     head = int(reader.rows("SELECT value FROM sequence WHERE name = 'seq'")[0][0])
     rule = access.for_agent(reader, agent_id)
+    if only_inbox is not None:
+        rule = _narrowed(rule, only_inbox)
     where = _conditions(rule)
     want = limit + 1  # one more than asked: tells whether more remain
     hits: list[tuple[str, int, list[Any]]] = []  # (table, columns sent, rows) per table
@@ -617,6 +636,62 @@ def settle_rows(
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
+        raise
+
+
+def visible_inboxes(replica: sqlite3.Connection, agent_id: str) -> set[str]:
+    """The inboxes `agent_id` may see, by the access rows a cache holds (the same rule)."""
+    rule = access.for_agent(_Reader(replica), agent_id)
+    every = {r[0] for r in replica.execute("SELECT id FROM inbox")}
+    return every if rule.see is None else set(rule.see) & every
+
+
+def purge_inboxes(replica: sqlite3.Connection, inbox_ids: set[str]) -> int:
+    """Drop from a cache what it holds of inboxes its agent lost access to: the
+    conversations with their messages, attachments, drafts and notifications, the tickets
+    only they used, and the inboxes' channels. Contacts stay (a contact may also write to an
+    inbox the agent still sees). Returns how many conversations went."""
+    if not inbox_ids:
+        return 0
+    marks = ",".join("?" * len(inbox_ids))
+    ids = tuple(inbox_ids)
+    conv = f"SELECT id FROM conversation WHERE inbox_id IN ({marks})"
+    con = replica
+    con.execute("BEGIN IMMEDIATE")
+    try:
+        gone = int(con.execute(f"SELECT count(*) FROM ({conv})", ids).fetchone()[0])
+        msgs = f"SELECT id FROM message WHERE conversation_id IN ({conv})"
+        con.execute(f"DELETE FROM attachment WHERE message_id IN ({msgs})", ids)
+        con.execute(f"DELETE FROM notification WHERE conversation_id IN ({conv})", ids)
+        con.execute(f"DELETE FROM draft WHERE conversation_id IN ({conv})", ids)
+        con.execute(f"DELETE FROM message WHERE conversation_id IN ({conv})", ids)
+        tickets = (
+            f"SELECT ticket_id FROM conversation WHERE inbox_id IN ({marks}) AND ticket_id IS "
+            f"NOT NULL AND ticket_id NOT IN (SELECT ticket_id FROM conversation WHERE inbox_id "
+            f"NOT IN ({marks}) AND ticket_id IS NOT NULL)"
+        )
+        doomed = [r[0] for r in con.execute(tickets, ids + ids)]
+        con.execute(f"DELETE FROM conversation WHERE inbox_id IN ({marks})", ids)
+        for t in doomed:
+            con.execute("DELETE FROM ticket WHERE id = ?", (t,))
+        con.execute(f"DELETE FROM channel WHERE inbox_id IN ({marks})", ids)
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    return gone
+
+
+def apply_backfill(replica: sqlite3.Connection, page: Changes | dict[str, Any]) -> None:
+    """Write a backfill page (rows of an inbox the agent just gained) without moving the
+    cache's pull cursor."""
+    data = page.to_json() if isinstance(page, Changes) else page
+    replica.execute("BEGIN IMMEDIATE")
+    try:
+        _apply(replica, data["changes"], True)
+        replica.execute("COMMIT")
+    except BaseException:
+        replica.execute("ROLLBACK")
         raise
 
 

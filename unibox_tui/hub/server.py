@@ -203,6 +203,7 @@ class Hub:
             ("pull", self.on_pull),
             ("push", self.on_push),
             ("rows", self.on_rows),
+            ("backfill", self.on_backfill),
             ("signal", self.on_signal),
         ):
             sio.on(name, self._guarded(name, handler))
@@ -305,6 +306,19 @@ class Hub:
             self.head = max(seqs)
             self._poke_soon()
         return {"answers": answers}
+
+    async def on_backfill(self, session: Session, data: Any) -> dict[str, Any]:
+        """The rows of one inbox from the start, as far as the agent may see it (an agent who
+        gained the inbox lacks its rows that did not change since their cursor)."""
+        inbox_id = need(data, "inbox_id", str)
+        cursor = need(data, "cursor", (str, int), optional=True) or "0"
+        limit = max(1, min(need(data, "limit", int, optional=True) or 1000, MAX_PULL))
+        page = await self._read(
+            lambda: changes.changes_since(
+                self.ws, cursor, session.agent_id, limit, only_inbox=inbox_id
+            )
+        )
+        return page.to_json()
 
     async def on_rows(self, session: Session, data: Any) -> dict[str, Any]:
         wanted = need(data, "wanted", dict)

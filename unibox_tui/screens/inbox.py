@@ -19,7 +19,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widget import Widget
-from textual.widgets import Footer, OptionList
+from textual.widgets import Footer, OptionList, TextArea
 
 from .. import actions
 from ..core import admin_queries, commands, queries
@@ -184,7 +184,19 @@ class InboxScreen(Screen[None]):
             return
         text = safe_line(view.label, "bold")
         text.append(f"  {self.conv_list.total}", style="dim")
+        if self.uapp.team is not None:
+            text.append_text(self.uapp.team.header())
         self.list_header.show(text)
+
+    def refresh_headers(self) -> None:
+        self._update_list_header()
+        self._update_thread_header()
+
+    @on(TextArea.Changed)
+    def _typing(self, _event: TextArea.Changed) -> None:
+        team = self.uapp.team
+        if team is not None and self.thread_row is not None and self.composer.is_open:
+            team.typing(self.thread_row.id)
 
     @on(ViewsPane.Chosen)
     def _view_chosen(self, event: ViewsPane.Chosen) -> None:
@@ -341,6 +353,10 @@ class InboxScreen(Screen[None]):
             header.show(Text())
             return
         text = safe_line(row.subject or row.preview or "(no subject)", "bold")
+        if self.uapp.team is not None:  # "Ana is viewing", first: the line is cut at the width
+            activity = self.uapp.team.activity_text(row.id)
+            if activity is not None:
+                text = activity.append("  ").append_text(text)
         text.append("\n")
         text.append_text(safe_line(row.contact_name))
         if row.cc:  # copied on replies; replies go to the contact

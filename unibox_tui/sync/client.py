@@ -398,6 +398,7 @@ class HubClient:
         self._pull()
         if answers:
             self._settle(answers)
+        self._follow_access()
         self.synced.set()
         self._status_changed()
 
@@ -444,6 +445,35 @@ class HubClient:
             changes.apply_changes(self.replica, page, local=True)
             if not page.get("more"):
                 return
+
+    def _follow_access(self) -> None:
+        """The hub filters by access as rows change; what the cache holds from before a
+        change of access is this side's to mend: drop the inboxes lost, backfill those
+        gained (rows of them that did not change since the cursor never came)."""
+        assert self.replica is not None
+        now = changes.visible_inboxes(self.replica, self.agent["id"])
+        row = self.replica.execute(
+            "SELECT value FROM replica_state WHERE key = 'inboxes'"
+        ).fetchone()
+        before = set(json.loads(row[0])) if row else None
+        if before is not None and now != before:
+            changes.purge_inboxes(self.replica, before - now)
+            for inbox_id in sorted(now - before):
+                cursor: str = "0"
+                while True:
+                    page = self._call(
+                        "backfill", {"inbox_id": inbox_id, "cursor": cursor, "limit": PULL_LIMIT}
+                    )
+                    changes.apply_backfill(self.replica, page)
+                    cursor = str(page["cursor"])
+                    if not page.get("more"):
+                        break
+        if before != now:
+            self.replica.execute(
+                "INSERT INTO replica_state (key, value) VALUES ('inboxes', ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (json.dumps(sorted(now)),),
+            )
 
     def _settle(self, answers: list[tuple[dict[str, Any], int | None]]) -> None:
         assert self.replica is not None

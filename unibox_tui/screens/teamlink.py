@@ -1,0 +1,120 @@
+"""The TUI's side of a team hub (sync/client.py does the syncing): the connection state and
+queue length for the list header, teammates' presence, "Ana is viewing / typing a reply" for
+the thread header, and the hub's rejections of the agent's commands as error toasts.
+
+The hub client calls back on its own threads; everything here crosses to the UI thread with
+`call_from_thread` and keeps plain data the screens read when they redraw."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+from rich.text import Text
+
+from ..core.text import one_line
+
+if TYPE_CHECKING:
+    from ..app import UniboxApp
+    from ..sync.client import HubClient, Status
+
+SIGNAL_EVERY = 3.0  # seconds between repeats of "viewing"/"typing" (the hub expires them)
+SHOWN_FOR = 8.0  # a teammate's signal shows this long after it was last heard
+
+
+class TeamLink:
+    def __init__(self, app: UniboxApp, client: HubClient) -> None:
+        self.app = app
+        self.client = client
+        self.state = client.status()
+        # conversation id -> {agent id: (kind, shown until)}
+        self.activity: dict[str, dict[str, tuple[str, float]]] = {}
+        self._sent: dict[tuple[str, str], float] = {}  # (kind, conversation) -> last sent
+        client.on_status = lambda status: self._later(self._status, status)
+        client.on_signals = lambda data: self._later(self._signals, data)
+        client.on_rejected = lambda error, _mid: self._later(self._rejected, error)
+
+    def _later(self, fn: Any, *args: Any) -> None:
+        try:
+            self.app.call_from_thread(fn, *args)
+        except RuntimeError:
+            pass  # the app is closing
+
+    # ---------------------------------------------------------------- from the hub
+
+    def _status(self, status: Status) -> None:
+        changed = status.text() != self.state.text()
+        self.state = status
+        if status.state == "signed-out":
+            self.app.notify(
+                one_line(status.detail or "signed out by the hub", 200),
+                title="Hub",
+                severity="error",
+                markup=False,
+                timeout=15,
+            )
+        if changed:
+            self.app.refresh_headers()
+
+    def _signals(self, data: dict[str, Any]) -> None:
+        activity = data.get("activity")
+        if isinstance(activity, dict) and isinstance(activity.get("agents"), dict):
+            until = time.monotonic() + SHOWN_FOR
+            me = self.app.me_id
+            self.activity[str(activity.get("conversation_id"))] = {
+                str(a): (str(kind), until) for a, kind in activity["agents"].items() if a != me
+            }
+            self.app.refresh_headers()
+
+    def _rejected(self, error: str) -> None:
+        self.app.notify(
+            one_line(error, 300),
+            title="The hub refused your last change (undone)",
+            severity="error",
+            markup=False,
+            timeout=10,
+        )
+        self.app.poll_changes()
+
+    # ---------------------------------------------------------------- to the hub
+
+    def _send(self, kind: str, conversation_id: str) -> None:
+        now = time.monotonic()
+        if now - self._sent.get((kind, conversation_id), 0.0) < SIGNAL_EVERY:
+            return
+        self._sent[(kind, conversation_id)] = now
+        self.client.signal(kind, conversation_id=conversation_id)
+
+    def viewing(self, conversation_id: str) -> None:
+        self._send("viewing", conversation_id)
+
+    def typing(self, conversation_id: str) -> None:
+        self._send("typing", conversation_id)
+
+    # ---------------------------------------------------------------- for the screens
+
+    def header(self) -> Text:
+        """` · hub: connected` / reconnecting / offline, with the queue length."""
+        style = "dim" if self.state.state == "connected" else "bold red"
+        return Text(f"  hub: {self.state.text()}", style=style)
+
+    def activity_text(self, conversation_id: str) -> Text | None:
+        """ "Ana is viewing", "Bo is typing a reply" for a conversation, if anyone is."""
+        now = time.monotonic()
+        agents = {
+            a: kind
+            for a, (kind, until) in self.activity.get(conversation_id, {}).items()
+            if until > now
+        }
+        if not agents:
+            return None
+        names = self.app.agent_names()
+        parts = []
+        for agent_id, kind in sorted(agents.items(), key=lambda item: names.get(item[0], "")):
+            name = names.get(agent_id, "someone")
+            parts.append(f"{name} is typing a reply" if kind == "typing" else f"{name} is viewing")
+        return Text(" · ".join(parts), style="italic yellow")
+
+    def presence(self, agent_id: str) -> str:
+        """online | away | offline, as the hub last said."""
+        return self.client.presence.get(agent_id, "offline")
