@@ -117,9 +117,10 @@ def hub_token(url: str, token_file: str | None = None) -> str:
 
     try:
         token = _from_keyring(keyring_name(url))
-    except SecretError as e:
+    except SecretError:
         raise SecretError(
-            f"{e}; sign in with UNIBOX_TOKEN=... or --token-file FILE instead"
+            f"not signed in to {url}, and this machine has no usable keyring to keep a token "
+            "in: set UNIBOX_TOKEN, or pass --token-file FILE"
         ) from None
     if not token:
         raise SecretError(

@@ -422,4 +422,10 @@ def serve(
         ssl_keyfile=keyfile,
         timeout_graceful_shutdown=10,
     )
+    # uvicorn shuts down gracefully on SIGTERM/SIGINT, then raises the signal again against
+    # the handlers it found: these make that a normal exit (status 0) after a clean stop.
+    import signal
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: None)
     uvicorn.Server(config).run()

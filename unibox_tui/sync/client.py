@@ -147,6 +147,8 @@ class HubClient:
         sio.on("poke", lambda _data: self._kick.set())
         sio.on("signals", self._on_signals)
         sio.on("bye", self._on_bye)
+        sio.on("connect_error", self._on_refused)
+        self._refused: str | None = None
         error: str | None = None
         try:
             sio.connect(
@@ -164,10 +166,10 @@ class HubClient:
             self._remember_agent(self.agent["id"])
             self.state = "connected"
         except socketio.exceptions.ConnectionError as e:
+            if self._refused:  # the hub said no (token, protocol): no use trying offline
+                self._quit_socket()
+                raise NoAccess(self._refused) from None
             error = _refusal(e, self.url)
-            if "sign" in error or "token" in error or "protocol" in error or "deactivated" in error:
-                sio.disconnect()
-                raise NoAccess(error) from None
         if error is not None:
             agent_id = self._known_agent()
             if not offline_ok or agent_id is None:
@@ -352,10 +354,20 @@ class HubClient:
         self._status_changed()
 
     def _on_disconnect(self, *_reason: Any) -> None:
-        if self._stop.is_set():
+        if self._stop.is_set() or self.state == "signed-out":
             return
         self.state = "reconnecting"
         self._status_changed()
+
+    def _on_refused(self, data: Any = None) -> None:
+        # The hub's refusal comes as {"message": ...}; a transport failure as a bare string.
+        if not isinstance(data, dict):
+            return
+        self._refused = str(data.get("message") or "the hub refused the connection")[:300]
+        if self.state != "offline":  # a reconnect refused: the token went bad meanwhile
+            self.state = "signed-out"
+            self.detail = self._refused
+            self._status_changed()
 
     def _on_bye(self, data: Any) -> None:
         self.state = "signed-out"
@@ -530,8 +542,7 @@ class HubClient:
 def _refusal(error: BaseException, url: str) -> str:
     """One line for why connecting failed: the hub's refusal, or that it is unreachable."""
     text = " ".join(str(a) for a in getattr(error, "args", ()) if a) or str(error)
-    if "Connection refused" in text or "Cannot connect" in text or "timed out" in text.lower():
-        return f"cannot reach the hub at {url} (is `unibox hub` running there?)"
     if text.startswith("One or more namespaces failed"):
         return f"the hub at {url} refused the connection"
-    return text
+    detail = "" if text in ("Connection error", "") else f": {text[:200]}"
+    return f"cannot reach the hub at {url} (is `unibox hub` running there?){detail}"

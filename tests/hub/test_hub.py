@@ -1,0 +1,551 @@
+"""The team hub against a real `unibox hub` process: sign-in, commands as mutations, the
+cache kept current, access enforced by the hub, and the faults issue 10 names."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import socketio
+
+from unibox_tui.core import changes, clock
+from unibox_tui.core.commands import registry
+from unibox_tui.core.db import open_workspace
+from unibox_tui.core.errors import InvalidRequest, NoAccess
+from unibox_tui.hub.protocol import PROTOCOL
+from unibox_tui.sync.client import HubClient
+from waiting import wait_for
+
+from .conftest import Served
+
+
+def hub_db(served: Served) -> sqlite3.Connection:
+    return sqlite3.connect(served.hub.db)
+
+
+def head(served: Served) -> int:
+    with hub_db(served) as con:
+        return int(con.execute("SELECT value FROM sequence WHERE name = 'seq'").fetchone()[0])
+
+
+def cli(served: Served, handle: str | None, *args: str, token: str | None = None) -> Any:
+    env = {**os.environ, "UNIBOX_HUB": served.hub.url}
+    env.pop("UNIBOX_TOKEN", None)
+    if handle is not None or token is not None:
+        env["UNIBOX_TOKEN"] = token if token is not None else served.tokens[handle]  # type: ignore[index]
+    return subprocess.run(
+        [sys.executable, "-m", "unibox_tui", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+
+
+def raw(served: Served, handle: str, client_id: str = "raw-client-1") -> socketio.SimpleClient:
+    """A bare socket.io client: what a forged or broken app could send."""
+    sio = socketio.SimpleClient()
+    sio.connect(
+        served.hub.url,
+        auth={"token": served.tokens[handle], "protocol": PROTOCOL, "client_id": client_id},
+        transports=["websocket"],
+    )
+    return sio
+
+
+def start_conversation(served: Served, inbox: str = "Support", subject: str = "Order late") -> str:
+    """A customer's message arriving at the hub (the engine's ingest, through the hub's file:
+    the hub's watcher pokes it out)."""
+    from unibox_tui.core import commands as cmd
+
+    ws = open_workspace(served.hub.db)
+    try:
+        with ws.read() as conn:
+            channel = conn.exec_driver_sql(
+                "SELECT ch.id FROM channel ch JOIN inbox i ON i.id = ch.inbox_id "
+                "WHERE i.name = ? AND ch.kind = 'email' LIMIT 1",
+                (inbox,),
+            ).scalar_one()
+        return cmd.ingest(
+            ws,
+            cmd.Incoming(
+                channel_id=channel,
+                identity_kind="email",
+                identity_value="carla@example.com",
+                contact_name="Carla Souza",
+                body="Hello, where is my order?",
+                subject=subject,
+                created_at=clock.utcnow(),
+            ),
+        ).conversation_id  # type: ignore[return-value]
+    finally:
+        ws.close()
+
+
+def cached(client: HubClient, sql: str, params: tuple = ()) -> list[Any]:
+    assert client.ws is not None
+    with client.ws.read() as conn:
+        return list(conn.exec_driver_sql(sql, params).all())
+
+
+# ------------------------------------------------------------------ the CLI against a hub
+
+
+def test_cli_commands_go_through_the_hub_and_mentions_notify(served: Served) -> None:
+    conv = start_conversation(served)
+    r = cli(served, "bo", "conversations", "comment", conv, "--text", "@ana can you look?")
+    assert r.returncode == 0, r.stderr
+    r = cli(served, "bo", "conversations", "assign", conv, "--to", "ana")
+    assert r.returncode == 0, r.stderr
+    with hub_db(served) as con:
+        bodies = [b for (b,) in con.execute("SELECT body FROM message WHERE kind = 'comment'")]
+        assignee = con.execute(
+            "SELECT a.handle FROM conversation c JOIN agent a ON a.id = c.assignee_id WHERE c.id = ?",
+            (conv,),
+        ).fetchone()[0]
+    assert bodies == ["@ana can you look?"] and assignee == "ana"
+    r = cli(served, "ana", "notifications", "--json")
+    assert r.returncode == 0, r.stderr
+    kinds = {(n["kind"], n["conversation_id"]) for n in json.loads(r.stdout)["notifications"]}
+    assert ("mention", conv) in kinds and ("assigned", conv) in kinds
+
+
+def test_cli_acts_as_the_tokens_agent_only(served: Served) -> None:
+    conv = start_conversation(served)
+    r = cli(served, "bo", "conversations", "close", conv, "--as", "ana")
+    assert r.returncode == 1
+    assert "act as the agent your token signs in (@bo)" in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+# ------------------------------------------------------------------ sign-in
+
+
+@pytest.mark.parametrize(
+    ("token", "says"),
+    [
+        (None, "not signed in to"),
+        ("ubx_not-a-real-token", "unknown sign-in token"),
+        ("hunter2", "not a unibox sign-in token"),
+    ],
+)
+def test_missing_or_wrong_token_is_refused_in_one_line(
+    served: Served, token: str | None, says: str
+) -> None:
+    r = cli(served, None, "conversations", "list", token=token)
+    assert r.returncode == 1
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and says in lines[0], r.stderr
+
+
+def test_revoked_token_is_refused_and_a_live_session_ends(served: Served) -> None:
+    bo = served.client("bo")
+    try:
+        assert bo.state == "connected"
+        r = subprocess.run(
+            [sys.executable, "-m", "unibox_tui", "agent", "token", "bo", "--revoke"]
+            + ["--db", str(served.hub.db), "--as", "ana"],
+            capture_output=True,
+            text=True,
+        )
+        assert r.returncode == 0, r.stderr
+        wait_for(lambda: bo.state == "signed-out", what="the hub ended bo's session")
+        assert "revoked" in bo.detail
+    finally:
+        bo.close()
+    r = cli(served, "bo", "conversations", "list")
+    assert r.returncode == 1 and "revoked" in r.stderr
+
+
+def test_an_incompatible_protocol_is_refused_with_what_to_do(
+    served: Served, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from unibox_tui.sync import client as client_module
+
+    monkeypatch.setattr(client_module, "PROTOCOL", PROTOCOL + 1)
+    c = HubClient(served.hub.url, served.tokens["bo"], directory=served.tmp / "c")
+    with pytest.raises(NoAccess, match="install the same unibox version"):
+        c.open()
+    c.close()
+
+
+# ------------------------------------------------------------------ bad payloads
+
+
+def test_malformed_and_unknown_payloads_get_an_error_and_write_nothing(served: Served) -> None:
+    conv = start_conversation(served)
+    before = head(served)
+    sio = raw(served, "bo")
+    try:
+        bad = [
+            ("push", "not an object"),
+            ("push", {"mutations": "nope"}),
+            ("push", {"mutations": [{"mutation_id": "one"}]}),
+            ("pull", {"cursor": "[garbage"}),
+            ("rows", {"wanted": {"outbox": ["x"]}}),
+            ("signal", {"kind": "shout"}),
+            ("no_such_event", {}),
+        ]
+        for event, data in bad:
+            if event == "no_such_event":
+                with pytest.raises(socketio.exceptions.TimeoutError):
+                    sio.call(event, data, timeout=1)
+                continue
+            reply = sio.call(event, data, timeout=10)
+            assert isinstance(reply, dict) and "error" in reply, (event, data, reply)
+        # Well-formed mutations that are refused: unknown command, bad arguments, too long.
+        answers = sio.call(
+            "push",
+            {
+                "mutations": [
+                    {"mutation_id": 1, "name": "drop_tables", "args": {}},
+                    {"mutation_id": 2, "name": "close", "args": {"conversation_id": 5}},
+                    {
+                        "mutation_id": 3,
+                        "name": "comment",
+                        "args": {"conversation_id": conv, "text": "x" * 1_000_001},
+                    },
+                ]
+            },
+            timeout=10,
+        )["answers"]
+        assert [a["status"] for a in answers] == ["rejected"] * 3
+        assert "no command 'drop_tables'" in answers[0]["error"]
+        assert "must be a string" in answers[1]["error"]
+        assert "longer than" in answers[2]["error"]
+        # The connection is still there and works.
+        assert sio.call("hello", {}, timeout=10)["agent"]["handle"] == "bo"
+    finally:
+        sio.disconnect()
+    with hub_db(served) as con:
+        comments = con.execute("SELECT count(*) FROM message WHERE kind = 'comment'").fetchone()[0]
+        status = con.execute("SELECT status FROM conversation WHERE id = ?", (conv,)).fetchone()[0]
+    assert comments == 0 and status == "open"
+    # Only the rejected mutations' bookkeeping was written: no change number was taken.
+    assert head(served) == before
+
+
+# ------------------------------------------------------------------ access
+
+
+def test_forged_reads_of_an_inbox_without_access_leak_nothing(served: Served) -> None:
+    secret = start_conversation(served, inbox="Sales", subject="Acquisition terms XYZZY")
+    with hub_db(served) as con:
+        sales = con.execute("SELECT id FROM inbox WHERE name = 'Sales'").fetchone()[0]
+        message = con.execute(
+            "SELECT id FROM message WHERE conversation_id = ?", (secret,)
+        ).fetchone()[0]
+    received: list[Any] = []
+    sio = raw(served, "bo")  # bo sees Support only
+    try:
+        cursor: Any = "0"
+        while True:
+            page = sio.call("pull", {"cursor": cursor, "limit": 50}, timeout=10)
+            received.append(page)
+            cursor = page["cursor"]
+            if not page["more"]:
+                break
+        for event, data in [
+            ("rows", {"wanted": {"conversation": [secret], "message": [message]}}),
+            ("backfill", {"inbox_id": sales}),
+            ("signal", {"kind": "viewing", "conversation_id": secret}),
+            (
+                "push",
+                {
+                    "mutations": [
+                        {
+                            "mutation_id": 1,
+                            "name": "comment",
+                            "args": {"conversation_id": secret, "text": "hi"},
+                        },
+                        {"mutation_id": 2, "name": "close", "args": {"conversation_id": secret}},
+                    ]
+                },
+            ),
+        ]:
+            received.append(sio.call(event, data, timeout=10))
+    finally:
+        sio.disconnect()
+    text = json.dumps(received)
+    assert "XYZZY" not in text and "where is my order" not in text
+    # The rows lookup answers "deleted" for what may not be seen, and nothing else.
+    rows = received[-4]["changes"]
+    assert all("row" not in c for c in rows)
+    assert [a["status"] for a in received[-1]["answers"]] == ["rejected", "rejected"]
+    assert secret not in json.dumps(received[:-4])  # the pulls never named it
+    with hub_db(served) as con:
+        assert (
+            con.execute("SELECT status FROM conversation WHERE id = ?", (secret,)).fetchone()[0]
+            == "open"
+        )
+
+
+def test_losing_access_drops_the_inbox_from_the_cache_and_gaining_backfills(
+    served: Served,
+) -> None:
+    support_conv = start_conversation(served, inbox="Support", subject="Support matter")
+    bo = served.client("bo")
+    ana = served.client("ana")
+    try:
+        assert cached(bo, "SELECT id FROM conversation WHERE id = ?", (support_conv,))
+        # Support becomes listed, without bo.
+        registry.run(
+            ana.ws,  # type: ignore[arg-type]
+            "set_inbox_access",
+            {"inbox": "Support", "mode": "listed", "add_agents": ["ana"]},
+            actor=ana.agent["id"],
+        )
+        wait_for(
+            lambda: not cached(bo, "SELECT 1 FROM conversation WHERE id = ?", (support_conv,)),
+            what="bo's cache dropped the Support conversation",
+        )
+        assert not cached(bo, "SELECT 1 FROM message WHERE conversation_id = ?", (support_conv,))
+        # And back: the conversation, unchanged since, comes back by backfill.
+        registry.run(
+            ana.ws,  # type: ignore[arg-type]
+            "set_inbox_access",
+            {"inbox": "Support", "mode": "everyone"},
+            actor=ana.agent["id"],
+        )
+        wait_for(
+            lambda: cached(bo, "SELECT 1 FROM message WHERE conversation_id = ?", (support_conv,)),
+            what="bo's cache got the Support conversation back",
+        )
+    finally:
+        bo.close()
+        ana.close()
+
+
+# ------------------------------------------------------------------ mutations: once, in order
+
+
+def test_a_retransmitted_mutation_applies_once_and_a_gap_waits(served: Served) -> None:
+    conv = start_conversation(served)
+
+    def comment(n: int) -> dict[str, Any]:
+        return {
+            "mutation_id": n,
+            "name": "comment",
+            "args": {"conversation_id": conv, "text": f"note {n}"},
+        }
+
+    sio = raw(served, "bo", client_id="retransmitter")
+    try:
+        first = sio.call("push", {"mutations": [comment(1)]}, timeout=10)["answers"]
+        again = sio.call("push", {"mutations": [comment(1)]}, timeout=10)["answers"]
+        assert first[0]["status"] == "ok" and again[0]["status"] == "ok"
+        assert again[0].get("duplicate") is True and again[0]["seq"] == first[0]["seq"]
+        gap = sio.call("push", {"mutations": [comment(3)]}, timeout=10)["answers"]
+        assert gap == [{"mutation_id": 3, "status": "gap", "expected": 2}]
+        both = sio.call("push", {"mutations": [comment(2), comment(3)]}, timeout=10)["answers"]
+        assert [a["status"] for a in both] == ["ok", "ok"]
+    finally:
+        sio.disconnect()
+    with hub_db(served) as con:
+        bodies = sorted(
+            b for (b,) in con.execute("SELECT body FROM message WHERE kind = 'comment'")
+        )
+    assert bodies == ["note 1", "note 2", "note 3"]
+
+
+def test_a_rejected_command_is_undone_in_the_cache(served: Served) -> None:
+    conv = start_conversation(served)
+    bo = served.client("bo")
+    ana = served.client("ana")
+    rejected: list[str] = []
+    bo.on_rejected = lambda error, _m: rejected.append(error)
+    try:
+        # Ana deactivates bo's teammate... simpler: ana makes Support listed without bo while
+        # bo is offline from the hub's point of view: bo's close is applied locally first.
+        bo._sio.disconnect()
+        wait_for(lambda: bo.state == "reconnecting", what="bo went offline")
+        registry.run(bo.ws, "close", {"conversation_id": conv}, actor=bo.agent["id"])  # type: ignore[arg-type]
+        assert cached(bo, "SELECT status FROM conversation WHERE id = ?", (conv,))[0][0] == "closed"
+        assert bo.status().queued == 1
+        registry.run(
+            ana.ws,  # type: ignore[arg-type]
+            "set_inbox_access",
+            {"inbox": "Support", "mode": "listed", "add_agents": ["ana"]},
+            actor=ana.agent["id"],
+        )
+        bo._sio.connect(served.hub.url, auth=bo._auth, transports=["websocket"])
+        wait_for(lambda: rejected, what="the hub rejected bo's close")
+        wait_for(lambda: bo.status().queued == 0, what="bo's queue emptied")
+    finally:
+        bo.close()
+        ana.close()
+    with hub_db(served) as con:
+        assert (
+            con.execute("SELECT status FROM conversation WHERE id = ?", (conv,)).fetchone()[0]
+            == "open"
+        )
+
+
+def test_commands_queued_offline_survive_a_restart_and_apply_once(served: Served) -> None:
+    conv = start_conversation(served)
+    served.hub.stop()
+    bo = HubClient(served.hub.url, served.tokens["bo"], directory=served.tmp / "cache-bo")
+    with pytest.raises(Exception, match="cannot reach the hub"):
+        bo.open(offline_ok=False)  # never connected: no cache to fall back on yet
+    bo.close()
+    served.hub.start()
+    served.client("bo").close()  # a first session fills the cache
+    served.hub.stop()
+    bo = HubClient(served.hub.url, served.tokens["bo"], directory=served.tmp / "cache-bo")
+    bo.open()
+    assert bo.state == "offline"
+    registry.run(
+        bo.ws, "comment", {"conversation_id": conv, "text": "written offline"}, actor=bo.agent["id"]
+    )  # type: ignore[arg-type]
+    registry.run(bo.ws, "close", {"conversation_id": conv}, actor=bo.agent["id"])  # type: ignore[arg-type]
+    assert bo.status().queued == 2
+    bo.close()  # the app quits while offline
+    served.hub.start()
+    bo = served.client("bo")
+    try:
+        wait_for(lambda: bo.status().queued == 0, what="the queue went out")
+    finally:
+        bo.close()
+    with hub_db(served) as con:
+        bodies = [b for (b,) in con.execute("SELECT body FROM message WHERE kind = 'comment'")]
+        status = con.execute("SELECT status FROM conversation WHERE id = ?", (conv,)).fetchone()[0]
+    assert bodies == ["written offline"] and status == "closed"
+
+
+def test_sigterm_stops_the_hub_cleanly(served: Served) -> None:
+    bo = served.client("bo")
+    try:
+        assert served.hub.stop() == 0
+        wait_for(lambda: bo.state == "reconnecting", what="bo noticed the hub went away")
+    finally:
+        bo.close()
+    log = served.hub.log.read_text()
+    assert "connect @bo" in log and "stopped at change" in log
+    assert "Traceback" not in log
+
+
+# ------------------------------------------------------------------ crash during a burst
+
+
+def _table(con: Any, sql: str) -> list[tuple[Any, ...]]:
+    return sorted(tuple(r) for r in con.execute(sql))
+
+
+def test_hub_killed_during_a_burst_loses_and_duplicates_nothing(served: Served) -> None:
+    import threading
+
+    conv = start_conversation(served)
+    clients = {h: served.client(h) for h in ("ana", "bo", "cy")}
+    per_client = 334  # 1,002 commands in all
+    sent: dict[str, int] = {h: 0 for h in clients}
+
+    def burst(handle: str) -> None:
+        c = clients[handle]
+        for i in range(per_client):
+            registry.run(
+                c.ws,  # type: ignore[arg-type]
+                "comment",
+                {"conversation_id": conv, "text": f"{handle} {i}"},
+                actor=c.agent["id"],
+            )
+            sent[handle] += 1
+
+    threads = [threading.Thread(target=burst, args=(h,)) for h in clients]
+    for t in threads:
+        t.start()
+    # Kill the hub once some commands have landed and while the clients still send.
+    wait_for(lambda: _count_comments(served) >= 100, what="a hundred commands reached the hub")
+    served.hub.kill()
+    for t in threads:
+        t.join(120)
+    served.hub.start()
+    try:
+        for c in clients.values():
+            wait_for(lambda c=c: c.status().queued == 0, what="every queue emptied", timeout=120)
+            c.synced.clear()
+            c._kick.set()
+            assert c.wait_synced(60)
+        with hub_db(served) as con:
+            bodies = [b for (b,) in con.execute("SELECT body FROM message WHERE kind = 'comment'")]
+        assert len(bodies) == len(set(bodies)) == 3 * per_client
+        # Every cache equals the hub, table by table (what each agent may see of it).
+        for handle, c in clients.items():
+            page = changes.changes_since(open_workspace(served.hub.db), 0, c.agent["id"], 10**9)
+            expect: dict[str, set[str]] = {}
+            for ch in page.changes:
+                if "row" in ch:
+                    spec = changes.BY_NAME[ch["table"]]
+                    expect.setdefault(ch["table"], set()).add(
+                        json.dumps([ch["row"][k] for k in spec.ident])
+                    )
+            assert c.replica is not None
+            for table, idents in expect.items():
+                spec = changes.BY_NAME[table]
+                have = {
+                    json.dumps(list(r))
+                    for r in c.replica.execute(f"SELECT {', '.join(spec.ident)} FROM {table}")
+                }
+                assert have == idents, f"{handle}'s cache differs from the hub in {table}"
+            # And the rows' contents: messages, conversations.
+            with hub_db(served) as con:
+                hub_rows = _table(con, "SELECT id, body, kind FROM message")
+                hub_conv = _table(con, "SELECT id, status, assignee_id FROM conversation")
+            assert _table(c.replica, "SELECT id, body, kind FROM message") == hub_rows
+            assert _table(c.replica, "SELECT id, status, assignee_id FROM conversation") == hub_conv
+    finally:
+        for c in clients.values():
+            c.close()
+
+
+def _count_comments(served: Served) -> int:
+    try:
+        with hub_db(served) as con:
+            return int(
+                con.execute("SELECT count(*) FROM message WHERE kind = 'comment'").fetchone()[0]
+            )
+    except sqlite3.OperationalError:
+        return 0
+
+
+def test_hub_only_commands_wait_for_the_hubs_answer(served: Served) -> None:
+    ana = served.client("ana")
+    try:
+        token = registry.run(ana.ws, "issue_token", {"handle": "cy"}, actor=ana.agent["id"]).value  # type: ignore[arg-type]
+        assert isinstance(token, str) and token.startswith("ubx_")
+        with pytest.raises(InvalidRequest, match="only an admin"):
+            bo = served.client("bo")
+            try:
+                registry.run(bo.ws, "issue_token", {"handle": "ana"}, actor=bo.agent["id"])  # type: ignore[arg-type]
+            finally:
+                bo.close()
+    finally:
+        ana.close()
+    cy = HubClient(served.hub.url, token, directory=served.tmp / "cy-new")
+    try:
+        cy.open(offline_ok=False)
+        assert cy.agent["handle"] == "cy"
+    finally:
+        cy.close()
+    old = HubClient(served.hub.url, served.tokens["cy"], directory=served.tmp / "cy-old")
+    with pytest.raises(NoAccess, match="revoked"):
+        old.open(offline_ok=False)
+    old.close()
+
+
+def test_cache_file_lives_in_the_data_dir_per_hub_and_agent(
+    served: Served, isolated_home: Path
+) -> None:
+    c = HubClient(served.hub.url, served.tokens["bo"])
+    try:
+        c.open()
+        path = Path(c.ws.path)  # type: ignore[union-attr]
+    finally:
+        c.close()
+    assert str(path).startswith(str(isolated_home / "data"))
+    assert path.name == f"{c.agent['id']}.db" and "127.0.0.1" in str(path)

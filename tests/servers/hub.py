@@ -1,0 +1,76 @@
+"""A real `unibox hub` process for tests: started on a free loopback port with its own
+workspace file, stopped with SIGTERM (or killed with SIGKILL to test crash recovery), and
+restarted on the same file and port."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+from waiting import wait_for
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class HubProcess:
+    def __init__(self, db: Path, log: Path, *, channels: bool = False) -> None:
+        self.db = db
+        self.log = log
+        self.port = free_port()
+        self.channels = channels
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> HubProcess:
+        args = [sys.executable, "-m", "unibox_tui", "hub", "--db", str(self.db)]
+        args += ["--listen", f"127.0.0.1:{self.port}"]
+        if not self.channels:
+            args.append("--no-channels")
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        self.proc = subprocess.Popen(
+            args, stdout=subprocess.DEVNULL, stderr=self.log.open("ab"), env=env
+        )
+        wait_for(self.healthy, what=f"the hub answered /healthz on port {self.port}")
+        return self
+
+    def healthy(self) -> bool:
+        if self.proc is not None and self.proc.poll() is not None:
+            raise AssertionError(
+                f"the hub exited ({self.proc.returncode}):\n{self.log.read_text()}"
+            )
+        try:
+            with urllib.request.urlopen(f"{self.url}/healthz", timeout=1) as r:
+                return r.status == 200
+        except OSError:
+            return False
+
+    def stop(self) -> int:
+        """SIGTERM and wait; returns the exit status."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGTERM)
+        code = self.proc.wait(30)
+        self.proc = None
+        return code
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.kill()
+        self.proc.wait(30)
+        self.proc = None
+
+    def close(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(30)
