@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-
 from servers.hub import HubProcess
+
 from unibox_tui.core.commands.tokens import issue_token
 from unibox_tui.sync.client import HubClient
 
@@ -19,12 +19,12 @@ class Served:
     tokens: dict[str, str]  # handle -> token
     tmp: Path
 
-    def client(self, handle: str, name: str | None = None, **kw: object) -> HubClient:
+    def client(self, handle: str, name: str | None = None) -> HubClient:
         """A connected client for @handle with its own cache directory (`name` keeps a
         cache across clients, as one machine restarting the app would)."""
         c = HubClient(
-            self.hub.url, self.tokens[handle], directory=self.tmp / f"cache-{name or handle}", **kw
-        )  # type: ignore[arg-type]
+            self.hub.url, self.tokens[handle], directory=self.tmp / f"cache-{name or handle}"
+        )
         c.open()
         assert c.wait_synced(30), "the first sync did not finish"
         return c

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 import socketio
+from waiting import wait_for
 
 from unibox_tui.core import changes, clock
 from unibox_tui.core.commands import registry
@@ -20,9 +21,10 @@ from unibox_tui.core.db import open_workspace
 from unibox_tui.core.errors import InvalidRequest, NoAccess
 from unibox_tui.hub.protocol import PROTOCOL
 from unibox_tui.sync.client import HubClient
-from waiting import wait_for
 
 from .conftest import Served
+
+UNIBOX = [sys.executable, "-m", "unibox_tui"]
 
 
 def hub_db(served: Served) -> sqlite3.Connection:
@@ -149,8 +151,17 @@ def test_revoked_token_is_refused_and_a_live_session_ends(served: Served) -> Non
     try:
         assert bo.state == "connected"
         r = subprocess.run(
-            [sys.executable, "-m", "unibox_tui", "agent", "token", "bo", "--revoke"]
-            + ["--db", str(served.hub.db), "--as", "ana"],
+            [
+                *UNIBOX,
+                "agent",
+                "token",
+                "bo",
+                "--revoke",
+                "--db",
+                str(served.hub.db),
+                "--as",
+                "ana",
+            ],
             capture_output=True,
             text=True,
         )
