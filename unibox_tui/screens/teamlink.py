@@ -37,8 +37,8 @@ class TeamLink:
     def _later(self, fn: Any, *args: Any) -> None:
         try:
             self.app.call_from_thread(fn, *args)
-        except RuntimeError:
-            pass  # the app is closing
+        except Exception:
+            pass
 
     # ---------------------------------------------------------------- from the hub
 
