@@ -424,8 +424,10 @@ def serve(
     )
     # uvicorn shuts down gracefully on SIGTERM/SIGINT, then raises the signal again against
     # the handlers it found: these make that a normal exit (status 0) after a clean stop.
+    import faulthandler
     import signal
 
+    faulthandler.register(signal.SIGUSR1)  # `kill -USR1 PID` prints every thread's stack
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: None)
     uvicorn.Server(config).run()

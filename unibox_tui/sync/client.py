@@ -109,6 +109,7 @@ class HubClient:
         self._sio: Any = None
         self.synced = threading.Event()  # a full pull finished since the last connect
         self.wait_answers = False  # every command waits for the hub's answer (the CLI)
+        self._generation = 0  # connections made so far: a call spans one of them
 
     # ---------------------------------------------------------------- opening
 
@@ -347,6 +348,7 @@ class HubClient:
     # ---------------------------------------------------------------- the sync loop
 
     def _on_connect(self) -> None:
+        self._generation += 1
         self.state = "connected"
         self.detail = ""
         self.synced.clear()
@@ -415,7 +417,25 @@ class HubClient:
         self._status_changed()
 
     def _call(self, event: str, data: dict[str, Any]) -> dict[str, Any]:
-        reply = self._sio.call(event, data, timeout=CALL_TIMEOUT)
+        """A call to the hub that gives up as soon as the connection drops (socket.io's own
+        `call` would wait out its whole timeout for an answer that can no longer come, and
+        hold up the round that the reconnect needs)."""
+        generation = self._generation
+        done = threading.Event()
+        box: list[Any] = []
+
+        def answered(*args: Any) -> None:
+            box.append(args[0] if args else None)
+            done.set()
+
+        self._sio.emit(event, data, callback=answered)
+        deadline = time.monotonic() + CALL_TIMEOUT
+        while not done.wait(0.05):
+            if self._generation != generation or not self._sio.connected:
+                raise HubUnreachable(f"the connection dropped during {event}")
+            if time.monotonic() > deadline:
+                raise HubUnreachable(f"the hub did not answer {event} in {CALL_TIMEOUT:g} s")
+        reply = box[0]
         if not isinstance(reply, dict):
             raise HubUnreachable(f"the hub answered {event} with {type(reply).__name__}")
         if "error" in reply:
