@@ -370,7 +370,7 @@ def test_a_rejected_command_is_undone_in_the_cache(served: Served) -> None:
     bo = served.client("bo")
     ana = served.client("ana")
     rejected: list[str] = []
-    bo.on_rejected = lambda error, _m: rejected.append(error)
+    bo.on_rejected = lambda error, _name, _args: rejected.append(error)
     try:
         # Ana deactivates bo's teammate... simpler: ana makes Support listed without bo while
         # bo is offline from the hub's point of view: bo's close is applied locally first.

@@ -71,3 +71,54 @@ async def test_two_agents_on_one_hub_see_each_other(served: Served, tmp_path) ->
     finally:
         ana_client.close()
         bo_client.close()
+
+
+async def test_a_reply_the_hub_finds_stale_comes_back_as_a_draft(served: Served, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from unibox_tui.core.commands import registry
+
+    conv = start_conversation(served, subject="Two answers")
+    ana_client = served.client("ana")
+    bo_client = served.client("bo")
+    bo = UniboxApp(bo_client.ws, Config(path=tmp_path / "b.toml"), hub=bo_client)  # type: ignore[arg-type]
+    try:
+        async with bo.run_test(size=(150, 40)) as pilot:
+            await until(
+                lambda: getattr(bo.screen.thread_row, "id", None) == conv,  # type: ignore[attr-defined]
+                what="bo's thread shows the conversation",
+            )
+            bo_client._sio.disconnect()  # bo's network drops while he writes
+            await until(lambda: bo_client.state == "reconnecting", what="bo is cut off")
+            await pilot.press("r")
+            await pilot.press(*"Refund is on its way")
+            await pilot.press("ctrl+s")
+            await until(lambda: bo_client.status().queued == 1, what="bo's reply is queued")
+            # Meanwhile Ana answers the same customer.
+            registry.run(
+                ana_client.ws,  # type: ignore[arg-type]
+                "reply",
+                {"conversation_id": conv, "text": "We sent a replacement."},
+                actor=ana_client.agent["id"],
+            )
+            bo_client._sio.connect(served.hub.url, auth=bo_client._auth, transports=["websocket"])
+            await until(
+                lambda: any("Ana Lima replied" in t for t in toasts(bo)),
+                what="bo is told Ana replied first",
+            )
+
+            def draft() -> Any:
+                with bo.ws.read() as conn:
+                    return conn.exec_driver_sql(
+                        "SELECT text FROM draft WHERE conversation_id = ?", (conv,)
+                    ).first()
+
+            await until(lambda: draft() is not None, what="bo's reply came back as a draft")
+            assert draft()[0] == "Refund is on its way"
+            with bo.ws.read() as conn:
+                outgoing = conn.exec_driver_sql(
+                    "SELECT body FROM message WHERE conversation_id = ? AND kind = 'outgoing'",
+                    (conv,),
+                ).all()
+            assert [r[0] for r in outgoing] == ["We sent a replacement."]
+    finally:
+        ana_client.close()
+        bo_client.close()

@@ -31,3 +31,9 @@ class ConfigError(UniboxError):
 
 class SecretError(UniboxError):
     pass
+
+
+class Stale(InvalidRequest):
+    """A guarded command refused because what it was decided on changed meanwhile (another
+    agent replied, the customer wrote again, someone took the conversation): the app shows
+    what changed and lets the agent decide again."""

@@ -38,7 +38,7 @@ from ..widgets.line_api import TextLine
 from ..widgets.safe_text import safe_line
 from ..widgets.thread_view import LONG_BODY, MORE_STEP, ThreadView, size_label
 from ..widgets.views_pane import ViewEntry, ViewsPane
-from . import attachments, delivery, snooze
+from . import attachments, delivery, snooze, stale
 from .drafts import DraftStore
 from .forms import ContactForm, ContactScreen, TicketForm, TicketScreen
 from .pickers import Choice, PickerScreen, PromptScreen
@@ -457,7 +457,11 @@ class InboxScreen(Screen[None]):
 
     def action_assign_me(self) -> None:
         if self.uapp.me_id:
-            self._triage(commands.assign, self.uapp.me_id)
+            # Taking what the screen shows unassigned is guarded: if a teammate took it
+            # meanwhile (on a hub), it stays theirs and a toast says so.
+            row = self.target()
+            unassigned = row is not None and row.assignee is None
+            self._triage(commands.assign, self.uapp.me_id, only_if_unassigned=unassigned)
         else:
             self._need()
 
@@ -721,15 +725,17 @@ class InboxScreen(Screen[None]):
         if draft.mode == "comment":
             self.run_command(commands.comment, row.id, draft.text, actor=me, now=now, then=sent)
         else:
-            self.run_command(
+            self.uapp.commands.run(
                 commands.reply,
                 row.id,
                 draft.text,
                 actor=me,
                 via_channel_id=draft.via_channel_id,
                 hold_seconds=hold,
+                seen_message_id=stale.seen_message_id(self._threads.get(row.id)),
                 now=now,
                 then=sent,
+                failed=lambda error: stale.refused_now(self.uapp, error),
             )
 
     @on(Composer.Snippet)

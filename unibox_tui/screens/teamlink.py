@@ -32,7 +32,9 @@ class TeamLink:
         self._sent: dict[tuple[str, str], float] = {}  # (kind, conversation) -> last sent
         client.on_status = lambda status: self._later(self._status, status)
         client.on_signals = lambda data: self._later(self._signals, data)
-        client.on_rejected = lambda error, _mid: self._later(self._rejected, error)
+        client.on_rejected = lambda error, name, args: self._later(
+            self._rejected, error, name, args
+        )
 
     def _later(self, fn: Any, *args: Any) -> None:
         try:
@@ -66,7 +68,12 @@ class TeamLink:
             }
             self.app.refresh_headers()
 
-    def _rejected(self, error: str) -> None:
+    def _rejected(self, error: str, name: str, args: dict[str, Any]) -> None:
+        from .stale import refused_by_hub
+
+        if refused_by_hub(self.app, error, name, args):
+            self.app.poll_changes()
+            return
         self.app.notify(
             one_line(error, 300),
             title="The hub refused your last change (undone)",

@@ -84,7 +84,7 @@ class HubClient:
         token: str,
         *,
         directory: Path | None = None,
-        on_rejected: Callable[[str, str], None] | None = None,
+        on_rejected: Callable[[str, str, dict[str, Any]], None] | None = None,
         on_signals: Callable[[dict[str, Any]], None] | None = None,
         on_status: Callable[[Status], None] | None = None,
     ) -> None:
@@ -110,6 +110,7 @@ class HubClient:
         self.synced = threading.Event()  # a full pull finished since the last connect
         self.wait_answers = False  # every command waits for the hub's answer (the CLI)
         self._generation = 0  # connections made so far: a call spans one of them
+        self._sent: dict[int, dict[str, Any]] = {}  # the last push, by mutation number
 
     # ---------------------------------------------------------------- opening
 
@@ -457,6 +458,7 @@ class HubClient:
         ]
         reply = self._call("push", {"mutations": batch})
         local = {m: s for m, _, _, _, s in rows}
+        self._sent = {m["mutation_id"]: m for m in batch}
         out = []
         for answer in reply.get("answers", []):
             if answer.get("status") == "gap":
@@ -522,7 +524,10 @@ class HubClient:
             self._answered.notify_all()
         for answer, _ in answers:
             if answer.get("status") == "rejected" and self.on_rejected is not None:
-                self.on_rejected(str(answer.get("error")), str(answer.get("mutation_id")))
+                sent = self._sent.get(answer["mutation_id"], {})
+                self.on_rejected(
+                    str(answer.get("error")), str(sent.get("name")), dict(sent.get("args") or {})
+                )
 
     # ---------------------------------------------------------------- signals out
 

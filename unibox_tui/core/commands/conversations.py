@@ -16,7 +16,7 @@ from .. import clock
 from ..answering import answering_kind, inbox_channel
 from ..changes import resend_conversation
 from ..db import Tx, Workspace
-from ..errors import InvalidRequest
+from ..errors import InvalidRequest, Stale
 from ..ids import new_id
 from ..mentions import mentioned_handles
 from ..models import (
@@ -102,6 +102,7 @@ def reply(
     via_channel_id: str | None = None,
     id: str | None = None,
     hold_seconds: float = 0,
+    seen_message_id: str | None = None,
     now: datetime | None = None,
 ) -> str:
     """Queue a reply to the customer on the conversation's channel (or `via_channel_id`, e.g.
@@ -109,12 +110,19 @@ def reply(
     delivers it. Re-sending with the same `id` is a no-op (offline clients retry safely).
 
     `hold_seconds`: the outbox releases it no sooner (its entry's next_attempt_at), so the
-    agent can take it back with `unsend` until then."""
+    agent can take it back with `unsend` until then.
+
+    `seen_message_id`: the newest customer message or reply the agent had seen when they
+    wrote this one. If another agent's reply or a new customer message came after it, the
+    reply is refused as stale (errors.Stale) and the agent decides again: on a team hub two
+    agents may answer the same customer at once (research §I.2, "guarded operations")."""
     require_text(text, "reply")
     with ws.write(now) as tx:
         if id and tx.find(Message, id=id):
             return id
         conv, author = acting_on(tx, conversation_id, actor)
+        if seen_message_id:
+            _refuse_if_stale(tx, conv.id, seen_message_id, author.id)
         channel = _reply_channel(tx, conv, via_channel_id)
         _check_rules(tx, conv, channel, text)
         drop_draft(tx, conv.id, author.id)
@@ -160,6 +168,32 @@ def reply(
             conv.first_response_at = tx.now
         tx.stamp(conv)
         return message.id
+
+
+def _refuse_if_stale(tx: Tx, conversation_id: str, seen_id: str, me: str) -> None:
+    """Stale when a customer message, or another agent's reply, came after `seen_id`."""
+    row = (
+        tx.session.connection()
+        .exec_driver_sql(
+            "SELECT m.kind, coalesce(a.name, ct.name, 'The customer') FROM message m "
+            "JOIN message seen ON seen.id = ? "
+            "LEFT JOIN agent a ON a.id = m.author_agent_id "
+            "LEFT JOIN conversation c ON c.id = m.conversation_id "
+            "LEFT JOIN contact ct ON ct.id = c.contact_id "
+            "WHERE m.conversation_id = ? AND m.created_at > seen.created_at "
+            "AND (m.kind = 'incoming' OR (m.kind = 'outgoing' AND "
+            "coalesce(m.author_agent_id, '') != ?)) ORDER BY m.created_at DESC LIMIT 1",
+            (seen_id, conversation_id, me),
+        )
+        .first()
+    )
+    if row is None:
+        return
+    kind, who = row
+    what = f"{who} replied" if kind == "outgoing" else f"{who} wrote again"
+    raise Stale(
+        f"{one_line(what, 80)} after you opened this conversation; read it, then send again"
+    )
 
 
 REPLY_MARKS = ("last_message_at", "preview", "waiting", "unread", "first_response_at")
@@ -269,11 +303,20 @@ def assign(
     agent: str | None,
     *,
     actor: str,
+    only_if_unassigned: bool = False,
     now: datetime | None = None,
 ) -> bool:
-    """Assign to an agent (id or handle), or unassign with None. False if nothing changed."""
+    """Assign to an agent (id or handle), or unassign with None. False if nothing changed.
+
+    `only_if_unassigned` ("take it"): refused as stale (errors.Stale) when someone else was
+    assigned meanwhile, so two agents taking the same conversation at once do not silently
+    take it from each other."""
     with ws.write(now) as tx:
         conv, by = acting_on(tx, conversation_id, actor)
+        if only_if_unassigned and conv.assignee_id is not None:
+            holder = agent_ref(tx, conv.assignee_id)
+            if agent is None or holder.id != agent_ref(tx, agent).id:
+                raise Stale(f"@{holder.handle} took this conversation meanwhile")
         if agent is None:
             if conv.assignee_id is None:
                 return False
