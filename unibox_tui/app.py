@@ -240,6 +240,15 @@ class UniboxApp(App[None]):
             if isinstance(screen, InboxScreen) and screen.is_mounted:
                 screen.refresh_headers()
 
+    def presence_of(self, agent_id: str) -> str | None:
+        """online | away | offline on the hub; None embedded (no one else to be online)."""
+        return None if self.team is None else self.team.presence(agent_id)
+
+    def action_team(self) -> None:
+        from .screens.team import TeamScreen
+
+        self.push_screen(TeamScreen())
+
     def agent_names(self) -> dict[str, str]:
         """Agent id -> display name, as of the last change the app saw."""
         if getattr(self, "_names_seq", None) != self.seen_seq:
@@ -425,6 +434,12 @@ class UniboxApp(App[None]):
         """The palette offers every action of the screen by name, plus Textual's own and
         each settings section."""
         from .screens.settings import SECTIONS
+
+        yield SystemCommand(
+            "Team: who is online",
+            "every agent with presence, availability and open conversations",
+            self.action_team,
+        )
 
         yield from super().get_system_commands(screen)
         for key, label in SECTIONS.items():

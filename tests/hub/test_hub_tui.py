@@ -18,6 +18,16 @@ def toasts(app: UniboxApp) -> list[str]:
     return [f"{n.title}: {n.message}" for n in app._notifications]
 
 
+def _options_text(app: UniboxApp) -> str:
+    from textual.widgets import OptionList
+
+    try:
+        box = app.screen.query_one(OptionList)
+    except Exception:
+        return ""
+    return "\n".join(str(box.get_option_at_index(i).prompt) for i in range(box.option_count))
+
+
 def row_status(app: UniboxApp, conversation_id: str) -> Any:
     with app.ws.read() as conn:
         row = conn.exec_driver_sql(
@@ -49,6 +59,18 @@ async def test_two_agents_on_one_hub_see_each_other(served: Served, tmp_path) ->
                 lambda: getattr(bo.screen.thread_row, "id", None) == conv,  # type: ignore[attr-defined]
                 what="bo's thread shows the new conversation",
             )
+            # Both look at it: each thread header says the other is viewing.
+            await until(
+                lambda: "Bo Chen is viewing" in str(ana.screen.thread_header.text),  # type: ignore[attr-defined]
+                what="ana sees that Bo is viewing",
+            )
+            # The team view shows who is online.
+            ana.action_team()
+            await until(
+                lambda: "Bo Chen  ● online" in _options_text(ana),
+                what="the team view shows Bo online",
+            )
+            await ana_pilot.press("escape")
             await bo_pilot.press("c")
             await bo_pilot.press(*"@ana please look")
             await bo_pilot.press("ctrl+s")

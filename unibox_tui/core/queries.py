@@ -659,6 +659,18 @@ def agents(ws: Workspace) -> list[AgentRow]:
     ]
 
 
+def open_counts_by_assignee(ws: Workspace, *, access: Access) -> dict[str, int]:
+    """Open conversations per assignee, in the inboxes the reader may see (the team view)."""
+    where, params = access.where("c.inbox_id")
+    with ws.read() as conn:
+        rows = conn.exec_driver_sql(
+            "SELECT c.assignee_id, count(*) FROM conversation c WHERE c.status = 'open' "
+            f"AND c.assignee_id IS NOT NULL AND {where} GROUP BY c.assignee_id",
+            params,
+        ).all()
+    return {r[0]: int(r[1]) for r in rows}
+
+
 @dataclass
 class NamedRow:
     id: str

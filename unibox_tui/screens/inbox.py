@@ -482,6 +482,9 @@ class InboxScreen(Screen[None]):
             label.append_text(safe_line(agent.name))
             away = agent.availability != "available"
             label.append(f"  {'○ away' if away else '● available'}", style="dim" if away else "")
+            presence = self.uapp.presence_of(agent.id)
+            if presence is not None:
+                label.append(f" · {presence}", style="dim" if presence != "online" else "green")
             if agent.teams:
                 label.append("  " + ", ".join(agent.teams), style="dim")
             if agent.id == row.assignee_id:

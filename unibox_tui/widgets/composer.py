@@ -73,6 +73,9 @@ class MentionPopup(OptionList):
             label = Text(f"@{agent.handle}", style="bold")
             label.append(f"  {agent.name}")
             label.append(f"  {agent.availability}", style="dim")
+            presence = getattr(self.app, "presence_of", lambda _id: None)(agent.id)
+            if presence is not None:  # on a hub: online / away / offline now
+                label.append(f" · {presence}", style="dim")
             self.add_option(Option(label, id=agent.handle))
         self.highlighted = 0 if agents else None
         self.set_class(bool(agents), "-visible")
