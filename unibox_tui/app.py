@@ -65,6 +65,18 @@ def resolve_me(ws: Workspace, config: Config, me: str | None) -> tuple[AgentRow 
     return current_agent(ws, me, config.agent, guess_first=True)
 
 
+def desktop_notification(kind: str, title: str, text: str) -> str:
+    """The terminal escape that raises a desktop notification (config `[ui] desktop`), with
+    the text cleaned: customer text must not end the sequence or start another (no control
+    characters; `;` separates OSC 777's fields)."""
+    if kind == "off":
+        return ""
+    title, text = one_line(title, 80).replace(";", ","), one_line(text, 200).replace(";", ",")
+    if kind == "osc777":
+        return f"\x1b]777;notify;{title};{text}\x1b\\"
+    return f"\x1b]9;{title}: {text}\x1b\\"
+
+
 class UniboxApp(App[None]):
     TITLE = "Unibox"
     CSS_PATH = [str(styles_dir() / "unibox.tcss")]
@@ -313,6 +325,9 @@ class UniboxApp(App[None]):
         self.notify(one_line(text, 300), title=one_line(title, 80), markup=False, timeout=6)
         if self.config.bell:
             self.bell()
+        sequence = desktop_notification(self.config.desktop, title, text)
+        if sequence and self._driver is not None:
+            self._driver.write(sequence)
 
     @work(thread=True, group="demo-delivery", exit_on_error=False)
     def _deliver_demo_replies(self) -> None:

@@ -7,6 +7,9 @@
     [ui]
     theme = "textual-dark"      # remembered when you change it in the app
     bell = false                # ring the terminal bell on notifications
+    desktop = "off"             # desktop notifications through the terminal: "osc777"
+                                # (foot, kitty, WezTerm, rxvt), "osc9" (iTerm2, Windows
+                                # Terminal, ConEmu) or "off"
     watch = ["unassigned"]      # views whose new conversations notify you (toast + list)
     undo_seconds = 5            # how long ctrl+z can take back a close, assign, move ...
 
@@ -32,6 +35,7 @@ from typing import Any
 from .core.errors import ConfigError
 
 SECRET_WORDS = ("password", "secret", "token")
+DESKTOP = ("off", "osc777", "osc9")
 
 
 def default_path() -> Path:
@@ -54,6 +58,7 @@ class Config:
     timezone: str | None = None
     theme: str = "textual-dark"
     bell: bool = False
+    desktop: str = "off"  # off | osc777 | osc9
     watch: list[str] = field(default_factory=lambda: ["unassigned"])
     keymap: dict[str, str] = field(default_factory=dict)
     undo_seconds: float = 5.0
@@ -77,6 +82,7 @@ class Config:
             **data.get("ui", {}),
             "theme": self.theme,
             "bell": self.bell,
+            "desktop": self.desktop,
             "watch": self.watch,
         }
         if self.keymap:
@@ -144,6 +150,11 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
         )
     if not isinstance(keymap, dict) or not all(isinstance(v, str) for v in keymap.values()):
         raise ConfigError(f'{target}: [keymap] maps binding ids to key strings, e.g. reply = "r"')
+    desktop = ui.get("desktop", "off")
+    if desktop not in DESKTOP:
+        raise ConfigError(
+            f'{target}: ui.desktop is one of {", ".join(DESKTOP)}, e.g. desktop = "osc777"'
+        )
     undo = _seconds(ui, "undo_seconds", "ui", target)
     undo_send = _seconds(data.get("compose", {}), "undo_send_seconds", "compose", target)
     return Config(
@@ -152,6 +163,7 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
         timezone=timezone,
         theme=str(ui.get("theme", "textual-dark")),
         bell=bool(ui.get("bell", False)),
+        desktop=str(desktop),
         watch=list(watch),
         keymap=dict(keymap),
         undo_seconds=undo,

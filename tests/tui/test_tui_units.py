@@ -146,3 +146,30 @@ def test_long_bodies_are_laid_out_in_pieces_that_stay_the_same_as_more_is_loaded
     line = "x" * (LONG_BODY * 3)
     assert pieces(line[:LONG_BODY], cut=True) == [(0, LONG_BODY)]
     assert pieces(line[: LONG_BODY + MORE_STEP], cut=True)[0] == (0, LONG_BODY)
+
+
+def test_desktop_notification_escapes_carry_no_customer_controls() -> None:
+    from unibox_tui.app import desktop_notification
+
+    hostile = "Bo: hi; \x1b]0;owned\x07 \x9b31m there\nnext"
+    seq = desktop_notification("osc777", "You were mentioned", hostile)
+    assert seq.startswith("\x1b]777;notify;You were mentioned;") and seq.endswith("\x1b\\")
+    body = seq[len("\x1b]777;notify;") : -2]
+    assert body.count(";") == 1  # title;text: the customer's ';' cannot add fields
+    assert not any(ord(ch) < 32 or 0x7F <= ord(ch) < 0xA0 for ch in body)
+    assert desktop_notification("osc9", "T", "x") == "\x1b]9;T: x\x1b\\"
+    assert desktop_notification("off", "T", "x") == ""
+
+
+def test_config_refuses_an_unknown_desktop_kind(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import pytest
+
+    from unibox_tui.config import load_config
+    from unibox_tui.core.errors import ConfigError
+
+    path = tmp_path / "c.toml"
+    path.write_text('[ui]\ndesktop = "growl"\n')
+    with pytest.raises(ConfigError, match="ui.desktop is one of off, osc777, osc9"):
+        load_config(path)
+    path.write_text('[ui]\ndesktop = "osc9"\n')
+    assert load_config(path).desktop == "osc9"
