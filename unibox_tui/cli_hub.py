@@ -203,16 +203,19 @@ def logout_command(url: str | None) -> None:
 _OPEN: dict[str, Any] = {}  # url -> HubClient of this process (one per run of the CLI)
 
 
-def open_hub_cache(url: str, token_file: str | None, *, wait: bool = True) -> Any:
+def open_hub_cache(url: str, token_file: str | None, *, wait: bool | None = None) -> Any:
     """This agent's cache of the hub at `url`, connected and (with `wait`) caught up."""
     from .sync.client import HubClient
 
     client = _OPEN.get(url)
     if client is None:
         client = HubClient(check_url(url), hub_token(url, token_file))
-        # A script learns whether the hub took its command; the TUI shows it as it comes.
+        # A script learns whether the hub took its command, and reads a complete cache; the
+        # TUI shows the newest conversations at once and the rest as they come.
         ctx = click.get_current_context(silent=True)
-        client.wait_answers = ctx is None or ctx.find_root().invoked_subcommand is not None
+        script = ctx is None or ctx.find_root().invoked_subcommand is not None
+        client.wait_answers = script
+        wait = script if wait is None else wait
         ws = client.open()
         _OPEN[url] = client
         import atexit

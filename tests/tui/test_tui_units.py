@@ -169,7 +169,7 @@ def test_config_refuses_an_unknown_desktop_kind(tmp_path) -> None:  # type: igno
 
     path = tmp_path / "c.toml"
     path.write_text('[ui]\ndesktop = "growl"\n')
-    with pytest.raises(ConfigError, match="ui.desktop is one of off, osc777, osc9"):
+    with pytest.raises(ConfigError, match=r"ui\.desktop is one of off, osc777, osc9"):
         load_config(path)
     path.write_text('[ui]\ndesktop = "osc9"\n')
     assert load_config(path).desktop == "osc9"

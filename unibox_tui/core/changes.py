@@ -639,6 +639,62 @@ def settle_rows(
         raise
 
 
+STARTER_CONVERSATIONS = 300  # the newest conversations a first sync shows at once
+STARTER_THREADS = 40  # and the messages of the newest of those
+
+
+def starter(source: Workspace | Any, agent_id: str | None) -> list[dict[str, Any]]:
+    """What a new client needs to show a usable inbox before its first full pull ends: the
+    tables everyone holds (agents, teams, inboxes, access, pipelines, snippets, settings),
+    the visible channels, the newest conversations with their contacts and tickets, and the
+    messages of the newest of them, as change-log rows (written with `apply_backfill`; the
+    pull from cursor 0 then brings everything, these rows again among it)."""
+    from .db import Workspace
+
+    if isinstance(source, Workspace):
+        with source.read() as conn:
+            return _starter(_Reader(conn), agent_id)
+    return _starter(_Reader(source), agent_id)
+
+
+def _starter(reader: _Reader, agent_id: str | None) -> list[dict[str, Any]]:
+    where = _conditions(access.for_agent(reader, agent_id))
+    out: list[dict[str, Any]] = []
+
+    def take(table: str, condition: str, params: tuple[Any, ...], tail: str = "") -> list[Any]:
+        columns = _columns(reader, table)
+        visible, vparams = where[BY_NAME[table].scope]
+        rows = reader.rows(
+            f"SELECT {', '.join(f't.{c}' for c in columns)} FROM {table} t "
+            f"WHERE {condition} AND {visible} {tail}",
+            (*params, *vparams),
+        )
+        out.extend({"table": table, "row": dict(zip(columns, r, strict=True))} for r in rows)
+        return rows
+
+    for spec in TABLES:
+        if spec.scope in ("all", "setting") or spec.name == "channel":
+            take(spec.name, "1", ())
+    before = len(out)
+    take("conversation", "1", (), f"ORDER BY t.last_message_at DESC LIMIT {STARTER_CONVERSATIONS}")
+    conversations = [c["row"] for c in out[before:]]
+
+    def ids(key: str, items: list[dict[str, Any]]) -> list[Any]:
+        return sorted({i[key] for i in items if i.get(key)})
+
+    def among(table: str, column: str, values: list[Any], tail: str = "") -> None:
+        for i in range(0, len(values), 400):
+            chunk = values[i : i + 400]
+            take(table, f"t.{column} IN ({','.join('?' * len(chunk))})", tuple(chunk), tail)
+
+    contacts = ids("contact_id", conversations)
+    among("contact", "id", contacts)
+    among("contact_identity", "contact_id", contacts)
+    among("ticket", "id", ids("ticket_id", conversations))
+    among("message", "conversation_id", [c["id"] for c in conversations[:STARTER_THREADS]])
+    return out
+
+
 def visible_inboxes(replica: sqlite3.Connection, agent_id: str) -> set[str]:
     """The inboxes `agent_id` may see, by the access rows a cache holds (the same rule)."""
     rule = access.for_agent(_Reader(replica), agent_id)

@@ -204,6 +204,7 @@ class Hub:
             ("push", self.on_push),
             ("rows", self.on_rows),
             ("backfill", self.on_backfill),
+            ("starter", self.on_starter),
             ("signal", self.on_signal),
         ):
             sio.on(name, self._guarded(name, handler))
@@ -279,7 +280,17 @@ class Hub:
                 row = conn.exec_driver_sql(
                     "SELECT id, handle, name, role FROM agent WHERE id = ?", (session.agent_id,)
                 ).one()
-            return {"id": row[0], "handle": row[1], "name": row[2], "role": row[3]}
+                where, params = access.for_agent(conn, session.agent_id).where("c.inbox_id")
+                total = conn.exec_driver_sql(
+                    f"SELECT count(*) FROM conversation c WHERE {where}", params
+                ).scalar_one()
+            return {
+                "id": row[0],
+                "handle": row[1],
+                "name": row[2],
+                "role": row[3],
+                "conversations": int(total),
+            }
 
         return {
             "agent": await self._read(agent),
@@ -306,6 +317,11 @@ class Hub:
             self.head = max(seqs)
             self._poke_soon()
         return {"answers": answers}
+
+    async def on_starter(self, session: Session, _data: Any) -> dict[str, Any]:
+        """A new client's first screenful (changes.starter), before its full pull."""
+        rows = await self._read(changes.starter, self.ws, session.agent_id)
+        return {"changes": rows}
 
     async def on_backfill(self, session: Session, data: Any) -> dict[str, Any]:
         """The rows of one inbox from the start, as far as the agent may see it (an agent who

@@ -103,7 +103,14 @@ class TeamLink:
     def header(self) -> Text:
         """` · hub: connected` / reconnecting / offline, with the queue length."""
         style = "dim" if self.state.state == "connected" else "bold red"
-        return Text(f"  hub: {self.state.text()}", style=style)
+        text = Text(f"  hub: {self.state.text()}", style=style)
+        progress = self.client.progress()
+        if progress is not None:  # a first sync: the newest conversations show already
+            filled = int(progress * 10)
+            text.append(
+                f"  syncing {'█' * filled}{'░' * (10 - filled)} {progress:.0%}", style="dim"
+            )
+        return text
 
     def activity_text(self, conversation_id: str) -> Text | None:
         """ "Ana is viewing", "Bo is typing a reply" for a conversation, if anyone is."""

@@ -111,6 +111,7 @@ class HubClient:
         self.wait_answers = False  # every command waits for the hub's answer (the CLI)
         self._generation = 0  # connections made so far: a call spans one of them
         self._sent: dict[int, dict[str, Any]] = {}  # the last push, by mutation number
+        self._progress: float | None = None  # of a first sync, for the app's header
 
     # ---------------------------------------------------------------- opening
 
@@ -181,6 +182,10 @@ class HubClient:
             self.state = "offline"
             self.detail = error
         self._open_cache()
+        if error is None and changes.replica_cursor(self.replica) == "0":  # type: ignore[arg-type]
+            # A first sync: the newest conversations now, so the app has a list to show
+            # while the full pull (seconds to a minute on a big hub) runs behind it.
+            changes.apply_backfill(self.replica, self._call("starter", {}))  # type: ignore[arg-type]
         self._thread = threading.Thread(target=self._loop, name="unibox-sync", daemon=True)
         self._thread.start()
         if error is not None:
@@ -343,6 +348,21 @@ class HubClient:
         assert self.replica is not None
         return int(self.replica.execute("SELECT count(*) FROM pending_mutation").fetchone()[0])
 
+    def progress(self) -> float | None:
+        """How much of the hub's conversations the cache holds during a first sync (0..1);
+        None once a full pull has finished."""
+        return None if self.synced.is_set() else self._progress
+
+    def _measure_progress(self) -> None:
+        """Counted on the sync thread after each page (a count grows with the cache: not a
+        thing for the UI thread)."""
+        assert self.replica is not None
+        total = int(self.agent.get("conversations") or 0)
+        if total > 0 and not self.synced.is_set():
+            have = int(self.replica.execute("SELECT count(*) FROM conversation").fetchone()[0])
+            self._progress = min(have / total, 0.99)
+            self._status_changed()
+
     def status(self) -> Status:
         return Status(self.state, self.queued() if self.replica else 0, self.detail)
 
@@ -402,7 +422,8 @@ class HubClient:
                 self.sync_once()
             except Exception as e:
                 log.debug("sync round failed: %s", e)
-                self.detail = str(e)[:200]
+                if self.state != "signed-out":  # keep saying why the hub ended the session
+                    self.detail = str(e)[:200]
                 self._stop.wait(0.5)
                 self._kick.set()
 
@@ -479,6 +500,7 @@ class HubClient:
             changes.apply_changes(self.replica, page, local=True)
             if not page.get("more"):
                 return
+            self._measure_progress()
 
     def _follow_access(self) -> None:
         """The hub filters by access as rows change; what the cache holds from before a
