@@ -61,7 +61,9 @@ def raw(served: Served, handle: str, client_id: str = "raw-client-1") -> socketi
     return sio
 
 
-def start_conversation(served: Served, inbox: str = "Support", subject: str = "Order late") -> str:
+def start_conversation(
+    served: Served, inbox: str = "Support", subject: str = "Order late", attachments: tuple = ()
+) -> str:
     """A customer's message arriving at the hub (the engine's ingest, through the hub's file:
     the hub's watcher pokes it out)."""
     from unibox_tui.core import commands as cmd
@@ -84,6 +86,7 @@ def start_conversation(served: Served, inbox: str = "Support", subject: str = "O
                 body="Hello, where is my order?",
                 subject=subject,
                 created_at=clock.utcnow(),
+                attachments=attachments,
             ),
         ).conversation_id  # type: ignore[return-value]
     finally:
@@ -560,3 +563,44 @@ def test_cache_file_lives_in_the_data_dir_per_hub_and_agent(
         c.close()
     assert str(path).startswith(str(isolated_home / "data"))
     assert path.name == f"{c.agent['id']}.db" and "127.0.0.1" in str(path)
+
+
+def test_attachment_bytes_come_from_the_hub_when_opened(served: Served) -> None:
+    from unibox_tui.core import commands as cmd
+    from unibox_tui.core import queries
+
+    png = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 40
+    conv = start_conversation(
+        served,
+        subject="Photo of the damage",
+        attachments=(cmd.IncomingAttachment("damage.png", "image/png", len(png), png),),
+    )
+    secret = start_conversation(
+        served,
+        inbox="Sales",
+        subject="Contract",
+        attachments=(cmd.IncomingAttachment("contract.pdf", "application/pdf", 4, b"%PDF"),),
+    )
+    bo = served.client("bo")
+    try:
+        rows = cached(
+            bo,
+            "SELECT a.id, a.data FROM attachment a JOIN message m ON m.id = a.message_id "
+            "WHERE m.conversation_id = ?",
+            (conv,),
+        )
+        [(attachment_id, stored)] = rows
+        assert stored is None  # the log carries metadata only
+        assert queries.attachment_bytes(
+            bo.ws, attachment_id, access=queries.reader(bo.ws, bo.agent["id"])
+        ) == ("damage.png", png)  # type: ignore[arg-type]
+        with hub_db(served) as con:
+            hidden = con.execute(
+                "SELECT a.id FROM attachment a JOIN message m ON m.id = a.message_id "
+                "WHERE m.conversation_id = ?",
+                (secret,),
+            ).fetchone()[0]
+        with pytest.raises(InvalidRequest, match="not found or no access"):
+            bo.fetch_attachment(hidden)
+    finally:
+        bo.close()

@@ -481,6 +481,8 @@ def attachment_bytes(ws: Workspace, attachment_id: str, *, access: Access) -> tu
     if r[2]:
         with open(r[2], "rb") as f:
             return r[0], f.read()
+    if ws.remote is not None:  # a hub client's cache: bytes are fetched when opened
+        return r[0], ws.remote.fetch_attachment(attachment_id)
     raise NotFound(f"attachment {r[0]!r} was not stored (over the size limit)")
 
 

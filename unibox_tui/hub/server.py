@@ -205,6 +205,7 @@ class Hub:
             ("rows", self.on_rows),
             ("backfill", self.on_backfill),
             ("starter", self.on_starter),
+            ("attachment", self.on_attachment),
             ("signal", self.on_signal),
         ):
             sio.on(name, self._guarded(name, handler))
@@ -317,6 +318,20 @@ class Hub:
             self.head = max(seqs)
             self._poke_soon()
         return {"answers": answers}
+
+    async def on_attachment(self, session: Session, data: Any) -> dict[str, Any]:
+        """An attachment's bytes (not in the change log: fetched when an agent opens it)."""
+        from ..core import queries
+
+        attachment_id = need(data, "id", str)
+
+        def read() -> tuple[str, bytes]:
+            with self.ws.read() as conn:
+                rule = access.for_agent(conn, session.agent_id)
+            return queries.attachment_bytes(self.ws, attachment_id, access=rule)
+
+        filename, content = await self._read(read)
+        return {"filename": filename, "data": content}
 
     async def on_starter(self, session: Session, _data: Any) -> dict[str, Any]:
         """A new client's first screenful (changes.starter), before its full pull."""

@@ -551,6 +551,15 @@ class HubClient:
                     str(answer.get("error")), str(sent.get("name")), dict(sent.get("args") or {})
                 )
 
+    def fetch_attachment(self, attachment_id: str) -> bytes:
+        """An attachment's bytes from the hub (the change log carries only its metadata)."""
+        if self._sio is None or not self._sio.connected:
+            raise HubUnreachable("attachments come from the hub, which is not reachable now")
+        data = self._call("attachment", {"id": attachment_id}).get("data")
+        if not isinstance(data, bytes):
+            raise HubUnreachable("the hub sent no attachment bytes")
+        return data
+
     # ---------------------------------------------------------------- signals out
 
     def signal(self, kind: str, **fields: Any) -> None:
