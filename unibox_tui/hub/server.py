@@ -52,8 +52,17 @@ class Signals:
     """Ephemeral team signals, in memory only (never in the change log)."""
 
     presence: dict[str, str] = field(default_factory=dict)  # agent id -> online | away
-    # conversation id -> {agent id: (kind, expires at)}
-    activity: dict[str, dict[str, tuple[str, float]]] = field(default_factory=dict)
+    # conversation id -> {agent id: {"viewing"|"typing": expires at}}; typing wins while live
+    activity: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
+
+    def live(self, conversation_id: str, now: float) -> dict[str, str]:
+        out = {}
+        for agent_id, kinds in self.activity.get(conversation_id, {}).items():
+            if kinds.get("typing", 0) > now:
+                out[agent_id] = "typing"
+            elif kinds.get("viewing", 0) > now:
+                out[agent_id] = "viewing"
+        return out
 
 
 class Hub:
@@ -384,7 +393,7 @@ class Hub:
         if kind == "left":
             agents.pop(session.agent_id, None)
         else:
-            agents[session.agent_id] = (kind, time.monotonic() + SIGNAL_TTL)
+            agents.setdefault(session.agent_id, {})[kind] = time.monotonic() + SIGNAL_TTL
         await self._send_activity(conversation_id, inbox)
         return {"ok": True}
 
@@ -408,9 +417,7 @@ class Hub:
     async def _send_activity(self, conversation_id: str, inbox_id: str) -> None:
         """Who views or types in a conversation, to the agents who may see it (no one else
         learns that it exists)."""
-        now = time.monotonic()
-        agents = self.signals.activity.get(conversation_id, {})
-        live = {a: kind for a, (kind, until) in agents.items() if until > now}
+        live = self.signals.live(conversation_id, time.monotonic())
         watchers = await self._read(
             self._may_see, {s.agent_id for s in self.sessions.values()}, inbox_id
         )
@@ -421,8 +428,8 @@ class Hub:
     def _expire_signals(self) -> None:
         now = time.monotonic()
         for conversation_id, agents in list(self.signals.activity.items()):
-            for agent_id, (_kind, until) in list(agents.items()):
-                if until <= now:
+            for agent_id, kinds in list(agents.items()):
+                if max(kinds.values(), default=0) <= now:
                     del agents[agent_id]
             if not agents:
                 del self.signals.activity[conversation_id]

@@ -30,6 +30,7 @@ class TeamLink:
         # conversation id -> {agent id: (kind, shown until)}
         self.activity: dict[str, dict[str, tuple[str, float]]] = {}
         self._sent: dict[tuple[str, str], float] = {}  # (kind, conversation) -> last sent
+        self._viewing: str | None = None
         client.on_status = lambda status: self._later(self._status, status)
         client.on_signals = lambda data: self._later(self._signals, data)
         client.on_rejected = lambda error, name, args: self._later(
@@ -93,6 +94,10 @@ class TeamLink:
         self.client.signal(kind, conversation_id=conversation_id)
 
     def viewing(self, conversation_id: str) -> None:
+        if self._viewing not in (None, conversation_id):  # moved on: teammates stop seeing it
+            self.client.signal("left", conversation_id=self._viewing)
+            self._sent.pop(("viewing", self._viewing), None)
+        self._viewing = conversation_id
         self._send("viewing", conversation_id)
 
     def typing(self, conversation_id: str) -> None:
