@@ -604,3 +604,35 @@ def test_attachment_bytes_come_from_the_hub_when_opened(served: Served) -> None:
             bo.fetch_attachment(hidden)
     finally:
         bo.close()
+
+
+def test_login_with_a_token_file_makes_the_hub_the_default(
+    served: Served, tmp_path: Path, isolated_home: Path
+) -> None:
+    token_file = tmp_path / "bo.token"
+    token_file.write_text(served.tokens["bo"] + "\n")
+    env = {k: v for k, v in os.environ.items() if k not in ("UNIBOX_HUB", "UNIBOX_TOKEN")}
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*UNIBOX, *args], capture_output=True, text=True, env=env, timeout=120
+        )
+
+    r = run("login", served.hub.url, "--token-file", str(token_file))
+    assert r.returncode == 0, r.stderr
+    assert "signed in to" in r.stdout and "@bo" in r.stdout
+    assert f'url = "{served.hub.url}"' in (isolated_home / "config.toml").read_text()
+    assert served.tokens["bo"] not in (isolated_home / "config.toml").read_text()
+    # No --hub, no UNIBOX_HUB: the config's hub is used (the token from the same file).
+    env["UNIBOX_TOKEN_FILE"] = str(token_file)
+    r = run("agents", "--json")
+    assert r.returncode == 0, r.stderr
+    assert {a["handle"] for a in json.loads(r.stdout)["agents"]} == {"ana", "bo", "cy"}
+    r = run("logout")
+    assert r.returncode == 0 and "signed out" in r.stdout
+    assert "url" not in (isolated_home / "config.toml").read_text()
+    # A wrong token is refused at login, and nothing is written.
+    token_file.write_text("ubx_wrong")
+    r = run("login", served.hub.url, "--token-file", str(token_file))
+    assert r.returncode == 1 and "unknown sign-in token" in r.stderr
+    assert "url" not in (isolated_home / "config.toml").read_text()

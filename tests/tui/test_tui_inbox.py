@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from tui_world import NOW, settle
+from waiting import until
 
 from unibox_tui.core import queries
 from unibox_tui.core.access import EVERYTHING
@@ -116,11 +117,16 @@ async def test_u_toggles_unread(make_app, demo) -> None:
     app = make_app()
     async with app.run_test(size=(160, 48)) as pilot:
         await settle(pilot)
+
+        def unread() -> bool:
+            return queries.conversation(demo.ws, demo.conv["chat"], access=EVERYTHING).unread
+
+        # The command runs on the command queue's worker: wait for it, not for a key.
         await pilot.press("u")
-        assert not queries.conversation(demo.ws, demo.conv["chat"], access=EVERYTHING).unread
+        await until(lambda: not unread(), what="u marked the conversation read")
         assert app.screen.conv_list.cursor == 0  # a read mark is no triage: cursor stays
         await pilot.press("u")
-        assert queries.conversation(demo.ws, demo.conv["chat"], access=EVERYTHING).unread
+        await until(unread, what="u marked it unread again")
 
 
 async def test_filter_narrows_the_list(make_app, demo) -> None:

@@ -124,7 +124,15 @@ def _apply_one(
                 {"error": str(e)},
                 None,
             )
-        log.info("mutation %s/%d %s rejected: %s", client_id[:8], mutation_id, m.get("name"), e)
+        # The reason can quote customer text (a contact's name): not at info level.
+        log.info(
+            "mutation %s/%d %s rejected (%s)",
+            client_id[:8],
+            mutation_id,
+            m.get("name"),
+            type(e).__name__,
+        )
+        log.debug("mutation %s/%d rejected: %s", client_id[:8], mutation_id, e)
         return answer
     if not recorded:  # the command wrote nothing (e.g. closing a closed conversation)
         with ws.write() as tx:
