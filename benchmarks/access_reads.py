@@ -6,7 +6,8 @@ The demo has two inboxes: Support (everyone) and Sales (listed). The reader is a
 who may see Support only. Prints one JSON document: p50/p95 of the first page, the next page
 and the count of every view, and of searches, for that reader and for an agent who sees
 everything (the unfiltered figures to compare with). Targets: list page and count <= 10 ms
-p95, search <= 50 ms p95. Build the demo first:
+p95, search <= 50 ms p95; the counts of the list's filtered views (`f`) are shown too.
+Build the demo first:
 `.venv/bin/unibox demo --conversations 100000 --generate-only --db /tmp/main100k.db`.
 """
 
@@ -45,6 +46,10 @@ def measure(ws: Workspace, agent_id: str, runs: int) -> dict:
                 lambda v=v, c=page.next_cursor: q.list_conversations(ws, v, after=c), runs
             ),
             "count": timings(lambda v=v: q.count(ws, v), runs),
+            # The list's `f` filters: the TUI counts the filtered view it shows.
+            "filtered_count_p95_ms": {
+                name: _count_p95(ws, q.filtered(v, name), runs) for name in q.LIST_FILTERS
+            },
         }
     out["search"] = {
         term: {
@@ -57,8 +62,15 @@ def measure(ws: Workspace, agent_id: str, runs: int) -> dict:
         max(v["first_page"]["p95_ms"], v["next_page"]["p95_ms"], v["count"]["p95_ms"])
         for v in out["views"].values()
     )
+    out["worst_filtered_count_p95_ms"] = max(
+        max(v["filtered_count_p95_ms"].values()) for v in out["views"].values()
+    )
     out["worst_search_p95_ms"] = max(s["p95_ms"] for s in out["search"].values())
     return out
+
+
+def _count_p95(ws: Workspace, v: q.View, runs: int) -> float:
+    return timings(lambda: q.count(ws, v), runs)["p95_ms"]
 
 
 def main() -> None:
@@ -84,6 +96,10 @@ def main() -> None:
     out["summary"] = {
         "restricted_worst_list_or_count_p95_ms": r["worst_list_or_count_p95_ms"],
         "restricted_worst_search_p95_ms": r["worst_search_p95_ms"],
+        "restricted_worst_filtered_count_p95_ms": r["worst_filtered_count_p95_ms"],
+        "unrestricted_worst_list_or_count_p95_ms": out["unrestricted"][
+            "worst_list_or_count_p95_ms"
+        ],
         "targets_met": r["worst_list_or_count_p95_ms"] <= 10 and r["worst_search_p95_ms"] <= 50,
     }
     print(json.dumps(out, indent=2))

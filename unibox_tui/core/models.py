@@ -255,6 +255,23 @@ class Conversation(Changed, table=True):
     meta: str = Field(default="{}", sa_column=Column(Text, nullable=False))  # e.g. e-mail CC
 
 
+class ConversationCount(SQLModel, table=True):
+    """Derived, never synced: how many conversations have each combination of the columns
+    the views and the list's filters select on. Triggers on `conversation` keep it
+    (migration 0013); a view's count sums the few rows that match (queries.count_on)."""
+
+    __tablename__ = "conversation_count"
+    __table_args__ = {"sqlite_with_rowid": False}
+    inbox_id: str = Field(primary_key=True)
+    status: str = Field(primary_key=True)
+    assignee_id: str = Field(primary_key=True)  # '' when unassigned
+    channel_kind: str = Field(primary_key=True)
+    unread: int = Field(primary_key=True)
+    waiting: int = Field(primary_key=True)
+    ticket: int = Field(primary_key=True)  # 1: has a ticket
+    n: int
+
+
 class Message(Changed, table=True):
     __tablename__ = "message"
     __table_args__ = (

@@ -1,8 +1,9 @@
 """Reads: conversation lists by view, counts, threads, contacts, search.
 
 Plain SQL over the indexes the models declare: every list page is one keyset range scan
-(ORDER BY last_message_at DESC, rid DESC) and every count is covered by an index, so both
-stay in milliseconds at 100k conversations / 1M messages (benchmarks/demo_build.py).
+(ORDER BY last_message_at DESC, rid DESC), and a view's count sums a few rows of the counter
+table the triggers of migration 0013 keep (a view built by hand is counted through an index),
+so both stay in milliseconds at 100k conversations / 1M messages (benchmarks/access_reads.py).
 Rows come back as small dataclasses; text in them is as stored (widgets clean it).
 """
 
@@ -41,12 +42,18 @@ VIEW_LABELS = {
 
 @dataclass(frozen=True)
 class View:
-    """A named list of conversations: `mine`, `open`, `inbox:<id>`, `kind:email`, ..."""
+    """A named list of conversations: `mine`, `open`, `inbox:<id>`, `kind:email`, ...
+
+    `where` selects its conversations (alias `c`). `counted`, when set, is the same view as a
+    condition on the `conversation_count` table (alias `k`, migration 0013) with its
+    parameters: its count is then a sum over a few counter rows instead of a count of every
+    conversation in it. A view built by hand without it is counted row by row (still right)."""
 
     key: str
     label: str
     where: str
     params: tuple[Any, ...] = ()
+    counted: tuple[str, tuple[Any, ...]] | None = None
 
 
 NO_ACCESS = "not found or no access"  # never confirm that something hidden exists
@@ -67,23 +74,45 @@ def view(key: str, me: str | None = None, ws: Workspace | None = None, *, access
     if access.sees_all:
         return v
     clause, params = access.where()
-    return View(v.key, v.label, f"{v.where} AND {clause}", (*v.params, *params))
+    counted = None
+    if v.counted is not None:
+        k_clause, k_params = access.where("k.inbox_id")
+        counted = (f"{v.counted[0]} AND {k_clause}", (*v.counted[1], *k_params))
+    return View(v.key, v.label, f"{v.where} AND {clause}", (*v.params, *params), counted)
 
 
 def _view(key: str, me: str | None, ws: Workspace | None, access: Access) -> View:
     if key == "mine":
         if not me:
             raise InvalidRequest("the view 'mine' needs to know who you are (set agent in config)")
-        return View(key, "Mine", "c.assignee_id = ? AND c.status = 'open'", (me,))
+        return View(
+            key,
+            "Mine",
+            "c.assignee_id = ? AND c.status = 'open'",
+            (me,),
+            ("k.assignee_id = ? AND k.status = 'open'", (me,)),
+        )
     if key == "unassigned":
-        return View(key, "Unassigned", "c.assignee_id IS NULL AND c.status = 'open'")
+        return View(
+            key,
+            "Unassigned",
+            "c.assignee_id IS NULL AND c.status = 'open'",
+            (),
+            ("k.assignee_id = '' AND k.status = 'open'", ()),
+        )
     if key in ("open", "snoozed", "closed"):
-        return View(key, VIEW_LABELS[key], "c.status = ?", (key,))
+        return View(key, VIEW_LABELS[key], "c.status = ?", (key,), ("k.status = ?", (key,)))
     if key == "all":
-        return View(key, VIEW_LABELS[key], "1")
+        return View(key, VIEW_LABELS[key], "1", (), ("1", ()))
     if key.startswith("kind:") and key[5:] in CHANNEL_KINDS:
         kind = key[5:]
-        return View(key, VIEW_LABELS[kind], "c.channel_kind = ? AND c.status = 'open'", (kind,))
+        return View(
+            key,
+            VIEW_LABELS[kind],
+            "c.channel_kind = ? AND c.status = 'open'",
+            (kind,),
+            ("k.channel_kind = ? AND k.status = 'open'", (kind,)),
+        )
     if key.startswith("inbox:"):
         ref = key[6:]
         name = ref
@@ -100,7 +129,13 @@ def _view(key: str, me: str | None, ws: Workspace | None, access: Access) -> Vie
             if found is None:
                 raise NotFound(f"no inbox {ref!r} ({NO_ACCESS})")
             ref, name = found.id, found.name
-        return View(f"inbox:{ref}", name, "c.inbox_id = ? AND c.status = 'open'", (ref,))
+        return View(
+            f"inbox:{ref}",
+            name,
+            "c.inbox_id = ? AND c.status = 'open'",
+            (ref,),
+            ("k.inbox_id = ? AND k.status = 'open'", (ref,)),
+        )
     raise InvalidRequest(
         f"unknown view {key!r}; use one of {', '.join(FIXED_VIEWS)}, kind:KIND or inbox:NAME"
     )
@@ -269,10 +304,18 @@ def count(ws: Workspace, v: View) -> tuple[int, int]:
 
 
 def count_on(conn: Connection, v: View) -> tuple[int, int]:
-    r = conn.exec_driver_sql(
-        f"SELECT count(*), coalesce(sum(c.unread), 0) FROM conversation c WHERE {v.where}",
-        v.params,
-    ).one()
+    if v.counted is not None:  # a few rows of the counter table (migration 0013)
+        where, params = v.counted
+        r = conn.exec_driver_sql(
+            "SELECT coalesce(sum(k.n), 0), coalesce(sum(k.n * k.unread), 0) "
+            f"FROM conversation_count k WHERE {where}",
+            params,
+        ).one()
+    else:
+        r = conn.exec_driver_sql(
+            f"SELECT count(*), coalesce(sum(c.unread), 0) FROM conversation c WHERE {v.where}",
+            v.params,
+        ).one()
     return int(r[0]), int(r[1])
 
 
@@ -982,13 +1025,29 @@ LIST_FILTERS = {
 }
 
 
+# Each filter as a condition on the counter table (migration 0013), for the filtered count.
+FILTER_COUNTS = {
+    "unread": "k.unread = 1",
+    "waiting": "k.waiting = 1",
+    "ticket": "k.ticket = 1",
+    "no_ticket": "k.ticket = 0",
+}
+
+
 def filtered(v: View, name: str) -> View:
     """A view narrowed by one of LIST_FILTERS (the list's `f` key)."""
     if name not in LIST_FILTERS:
         raise InvalidRequest(f"unknown filter {name!r}; use one of {', '.join(LIST_FILTERS)}")
     label, where = LIST_FILTERS[name]
+    counted = None
+    if v.counted is not None:
+        counted = (f"({v.counted[0]}) AND {FILTER_COUNTS[name]}", v.counted[1])
     return View(
-        f"{v.key}|{name}", f"{v.label} · {label.lower()}", f"({v.where}) AND {where}", v.params
+        f"{v.key}|{name}",
+        f"{v.label} · {label.lower()}",
+        f"({v.where}) AND {where}",
+        v.params,
+        counted,
     )
 
 
