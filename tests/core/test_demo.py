@@ -114,3 +114,39 @@ def test_simulated_stream_ingests_and_delivers(tmp_path: Path) -> None:
         assert outbox.pending_count(ws) == 0
         newest = q.list_conversations(ws, q.view("all", access=EVERYTHING)).rows[0]
         assert newest.last_message_at == T0 + timedelta(minutes=10) and newest.unread
+
+
+def test_a_demo_workspace_looks_up_external_ids_and_changes_by_index(tmp_path: Path) -> None:
+    """The demo's ANALYZE once recorded that these indexes select nothing (every external id
+    NULL, every row at change 1): an incoming message's duplicate check then scanned every
+    message. The plans must use the indexes, on a new demo and on one migrated from then."""
+    import sqlite3
+
+    path = tmp_path / "d.db"
+    build_demo(path, conversations=300, seed=1, now=T0)
+    checks = {
+        "SELECT id FROM message WHERE external_id = 'x' AND channel_id = 'y'": "ix_message_external",
+        "SELECT id FROM message WHERE seq > 5": "ix_message_seq",
+    }
+    con = sqlite3.connect(path)
+    try:
+        for sql, index in checks.items():
+            plan = " ".join(r[3] for r in con.execute(f"EXPLAIN QUERY PLAN {sql}"))
+            assert index in plan, plan
+        # A file built before the fix: put the misleading statistics back, migrate, check.
+        con.execute(
+            "INSERT INTO sqlite_stat1 VALUES ('message', 'ix_message_external', '1000000 1000000')"
+        )
+        con.execute("UPDATE alembic_version SET version_num = '0013'")
+        con.commit()
+    finally:
+        con.close()
+    from unibox_tui.core.db import open_workspace
+
+    open_workspace(path).close()
+    con = sqlite3.connect(path)
+    try:
+        plan = " ".join(r[3] for r in con.execute(f"EXPLAIN QUERY PLAN {next(iter(checks))}"))
+        assert "ix_message_external" in plan, plan
+    finally:
+        con.close()

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
 # The newest migration this code knows. Opening a file at this revision needs no alembic
 # import (keeps start-up fast); anything else goes through migrations.upgrade().
-HEAD_REVISION = "0013"
+HEAD_REVISION = "0014"
 KNOWN_REVISIONS = (
     "0001",
     "0002",
@@ -47,6 +47,7 @@ KNOWN_REVISIONS = (
     "0011",
     "0012",
     "0013",
+    "0014",
 )
 
 SQLITE_HEADER = b"SQLite format 3\x00"
