@@ -636,3 +636,64 @@ def test_login_with_a_token_file_makes_the_hub_the_default(
     r = run("login", served.hub.url, "--token-file", str(token_file))
     assert r.returncode == 1 and "unknown sign-in token" in r.stderr
     assert "url" not in (isolated_home / "config.toml").read_text()
+
+
+def test_plain_http_off_loopback_is_refused_unless_insecure(tmp_path: Path) -> None:
+    r = subprocess.run(
+        [*UNIBOX, "hub", "--db", str(tmp_path / "w.db"), "--listen", "0.0.0.0:8799"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert r.returncode == 1
+    assert "not a loopback address: serve TLS with --certfile/--keyfile" in r.stderr
+    assert not (tmp_path / "w.db").exists()  # refused before anything was made
+    r = subprocess.run(
+        [*UNIBOX, "login", "http://hub.example.com:8750"], capture_output=True, text=True
+    )
+    assert r.returncode == 1 and "plain HTTP to another machine: use https://" in r.stderr
+
+
+def test_the_hub_serves_tls_with_its_own_certificate(tmp_path: Path) -> None:
+    import shutil
+    import ssl
+    import urllib.request
+
+    from servers.hub import free_port
+
+    if shutil.which("openssl") is None:
+        pytest.fail("openssl is needed to make a test certificate")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        [
+            *("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"),
+            *("-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"),
+            *("-keyout", str(key), "-out", str(cert)),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    port = free_port()
+    proc = subprocess.Popen(
+        [
+            *(*UNIBOX, "hub", "--db", str(tmp_path / "w.db"), "--listen", f"127.0.0.1:{port}"),
+            *("--certfile", str(cert), "--keyfile", str(key), "--no-channels"),
+        ],
+        stderr=subprocess.PIPE,
+    )
+    try:
+        context = ssl.create_default_context(cafile=str(cert))
+
+        def health() -> Any:
+            try:
+                with urllib.request.urlopen(
+                    f"https://127.0.0.1:{port}/healthz", context=context, timeout=1
+                ) as r:
+                    return json.loads(r.read())
+            except OSError:
+                return None
+
+        assert wait_for(health, what="the hub answered over TLS")["ok"] is True
+    finally:
+        proc.terminate()
+        proc.wait(30)
