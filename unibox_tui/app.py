@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from textual import events, work
 from textual.app import App, SystemCommand
+from textual.message import Message
 from textual.screen import Screen
 
 from . import actions
@@ -195,7 +196,8 @@ class UniboxApp(App[None]):
         workspace, that engine delivers: say so and carry on."""
         from .engine import BackgroundEngine
 
-        engine = BackgroundEngine(self.ws)
+        # New mail shows at once, not at the next poll (up to POLL_SECONDS later).
+        engine = BackgroundEngine(self.ws, on_stored=self.changed_elsewhere)
         engine.start()
         if engine.error is not None:
             self.call_from_thread(
@@ -245,6 +247,17 @@ class UniboxApp(App[None]):
         if self.team is not None:
             self._team_tick()
         self.collector.tick()
+
+    class Changed(Message):
+        """The workspace changed on another thread (the engine stored mail, a hub pull
+        landed): poll now."""
+
+    def changed_elsewhere(self) -> None:
+        """Thread-safe: ask the UI thread to look for changes now."""
+        self.post_message(self.Changed())
+
+    def on_unibox_app_changed(self, _message: Changed) -> None:
+        self.poll_changes()
 
     def refresh_headers(self) -> None:
         """Redraw the pane headers (hub state, who is viewing or typing)."""

@@ -148,8 +148,12 @@ class Engine:
         outbox_seconds: float = 1.0,
         idle_options: dict[str, float] | None = None,
         use_lock: bool = True,
+        on_stored: Callable[[], None] | None = None,
     ) -> None:
+        """`on_stored`: called (on the engine's thread) after new messages were stored, so
+        an app in the same process shows them now instead of at its next poll."""
         self.ws = ws
+        self.on_stored = on_stored
         self.progress = progress
         self.log = log or (lambda _line: None)
         self.now = now
@@ -252,7 +256,10 @@ class Engine:
                 stored = cmd.ingest_many(self.ws, items, sync_state=(row.id, key, new_state))
                 # What was stored, not what was fetched: after a UIDVALIDITY reset every
                 # message comes again and is recognised by its Message-ID.
-                result.new += sum(not r.duplicate for r in stored)
+                new = sum(not r.duplicate for r in stored)
+                result.new += new
+                if new and self.on_stored is not None:
+                    self.on_stored()
 
             def progress(done: int, total: int) -> None:
                 if self.progress is not None:

@@ -53,3 +53,25 @@ async def test_reply_typed_in_the_app_is_delivered_by_its_engine(desk: Desk) -> 
     assert sent.message["In-Reply-To"] == "<tui1@customer.example>"
     last = q.thread(desk.ws, conv, access=EVERYTHING)[-1]
     assert (last.kind, last.delivery_state) == ("outgoing", "sent")
+
+
+async def test_new_mail_shows_in_the_open_list_without_waiting_for_a_poll(
+    desk: Desk,  # noqa: F811
+    monkeypatch,  # type: ignore[no-untyped-def]
+) -> None:
+    """The engine tells the app it stored mail: the list shows it at once. With the poll
+    pushed out of reach, only that path can show it."""
+    import unibox_tui.app as app_module
+
+    monkeypatch.setattr(app_module, "POLL_SECONDS", 3600.0)
+    app = UniboxApp(desk.ws, Config(path=Path("/nonexistent/config.toml")), engine=True)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await pilot.pause()
+        await until(lambda: app.engine is not None, what="the app's engine started")
+        desk.box.append(make_mail(message_id="<live1@customer.example>", subject="Fresh mail"))
+
+        def listed() -> bool:
+            row = app.screen.conv_list.row_at(0)  # type: ignore[attr-defined]
+            return row is not None and row.subject == "Fresh mail"
+
+        await until(listed, what="the new mail is at the top of the open list")

@@ -32,6 +32,7 @@ class TeamLink:
         self._sent: dict[tuple[str, str], float] = {}  # (kind, conversation) -> last sent
         self._viewing: str | None = None
         client.on_status = lambda status: self._later(self._status, status)
+        client.on_pulled = app.changed_elsewhere
         client.on_signals = lambda data: self._later(self._signals, data)
         client.on_rejected = lambda error, name, args: self._later(
             self._rejected, error, name, args

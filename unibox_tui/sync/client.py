@@ -87,6 +87,7 @@ class HubClient:
         on_rejected: Callable[[str, str, dict[str, Any]], None] | None = None,
         on_signals: Callable[[dict[str, Any]], None] | None = None,
         on_status: Callable[[Status], None] | None = None,
+        on_pulled: Callable[[], None] | None = None,
     ) -> None:
         self.url = url.rstrip("/")
         self.token = token
@@ -94,6 +95,7 @@ class HubClient:
         self.on_rejected = on_rejected
         self.on_signals = on_signals
         self.on_status = on_status
+        self.on_pulled = on_pulled  # after a pull wrote rows: the app looks now, not at its poll
         self.agent: dict[str, Any] = {}
         self.presence: dict[str, str] = {}
         self.ws: Workspace | None = None
@@ -498,6 +500,8 @@ class HubClient:
             cursor = changes.replica_cursor(self.replica)
             page = self._call("pull", {"cursor": cursor, "limit": PULL_LIMIT})
             changes.apply_changes(self.replica, page, local=True)
+            if page.get("changes") and self.on_pulled is not None:
+                self.on_pulled()
             if not page.get("more"):
                 return
             self._measure_progress()
