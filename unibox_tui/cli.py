@@ -123,11 +123,15 @@ def demo(
 ) -> None:
     """Build a realistic demo workspace (once) and open it."""
     from .core.db import _inspect, open_workspace
-    from .core.demo import build_demo, default_demo_path
+    from .core.demo import DEFAULT_CONVERSATIONS, build_demo, default_demo_path
 
     db = given_db(db)
-    path = Path(db).expanduser() if db else default_demo_path()
-    wanted = {"seed": seed if seed is not None else 1, "conversations": conversations or 2000}
+    wanted = {
+        "seed": seed if seed is not None else 1,
+        "conversations": conversations or DEFAULT_CONVERSATIONS,
+    }
+    # Without --db each size and seed has its own file: another size is built beside it.
+    path = Path(db).expanduser() if db else default_demo_path(**wanted)
     summary: dict[str, Any]
     if path.exists() and path.stat().st_size == 0:
         path.unlink()  # an empty file holds nothing: treat it as absent

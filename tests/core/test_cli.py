@@ -248,6 +248,15 @@ def test_demo_generate_only_builds_once(tmp_path: Path) -> None:
     assert rebuilt["conversations"] == 40
 
 
+def test_demo_of_another_size_is_built_beside_the_first(isolated_home: Path) -> None:
+    thirty = ok_json("demo", "--generate-only", "--conversations", "30")
+    forty = ok_json("demo", "--generate-only", "--conversations", "40")
+    assert thirty["reused"] is False and forty["reused"] is False
+    assert thirty["path"] != forty["path"] and forty["path"].endswith("demo-40.db")
+    again = ok_json("demo", "--generate-only", "--conversations", "30")
+    assert again["reused"] is True and again["path"] == thirty["path"]
+
+
 def test_demo_refuses_a_real_workspace(tmp_path: Path) -> None:
     from unibox_tui.core import commands as cmd
     from unibox_tui.core.db import open_workspace

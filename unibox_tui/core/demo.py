@@ -96,10 +96,13 @@ def _slug(name: str, n: int) -> str:
     return (".".join(base.split()) or "customer") + str(n)
 
 
+DEFAULT_CONVERSATIONS = 2000
+
+
 def build_demo(
     path: str | os.PathLike[str],
     *,
-    conversations: int = 2000,
+    conversations: int = DEFAULT_CONVERSATIONS,
     seed: int = 1,
     now: datetime | None = None,
 ) -> dict[str, Any]:
@@ -552,11 +555,16 @@ MESSAGE_COLUMNS = (
 )
 
 
-def default_demo_path() -> Path:
-    """The demo lives apart from a real workspace, so `unibox demo` never touches real data."""
+def default_demo_path(conversations: int = DEFAULT_CONVERSATIONS, seed: int = 1) -> Path:
+    """The demo lives apart from a real workspace, so `unibox demo` never touches real data;
+    each size (and seed) has its own file, so asking for another size builds it beside the
+    first instead of replacing it: `demo.db`, `demo-100000.db`, `demo-2000-seed7.db`."""
     import platformdirs
 
-    return platformdirs.user_data_path("unibox") / "demo.db"
+    name = "demo" if conversations == DEFAULT_CONVERSATIONS else f"demo-{conversations}"
+    if seed != 1:
+        name += f"-seed{seed}"
+    return platformdirs.user_data_path("unibox") / f"{name}.db"
 
 
 def _demo_channels(ws: Workspace) -> list[Any]:
