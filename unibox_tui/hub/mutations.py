@@ -22,6 +22,8 @@ from ..core.errors import UniboxError
 from .protocol import MAX_MUTATIONS, BadPayload, need
 
 log = logging.getLogger("unibox.hub")
+KEEP_ANSWERS = 1000  # answers kept per client for retransmissions
+PRUNE_EVERY = 200
 
 
 def _record(
@@ -39,6 +41,13 @@ def _record(
         "VALUES (?, ?, ?, ?, ?)",
         (client_id, mutation_id, status, json.dumps(result), seq),
     )
+    if mutation_id % PRUNE_EVERY == 0:
+        # A client retransmits only what it has no answer for: far behind its last number,
+        # an answer is never asked for again (and a pruned one reads as applied).
+        conn.exec_driver_sql(
+            "DELETE FROM hub_mutation WHERE client_id = ? AND mutation_id < ?",
+            (client_id, mutation_id - KEEP_ANSWERS),
+        )
 
 
 def _last(ws: Workspace, client_id: str, agent_id: str) -> int:
