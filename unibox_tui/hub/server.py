@@ -175,15 +175,16 @@ class Hub:
     async def _end_revoked(self) -> None:
         if not self.sessions:
             return
-        ids = sorted({s.token_id for s in self.sessions.values()})
+        ids = {s.token_id for s in self.sessions.values()}
 
         def valid() -> set[str]:
             with self.ws.read() as conn:
-                return tokens.still_valid(conn, ids)
+                return tokens.still_valid(conn, sorted(ids))
 
         alive = await self._read(valid)
         for sid, session in list(self.sessions.items()):
-            if session.token_id not in alive:
+            # A session that connected during the read was not checked (and just signed in).
+            if session.token_id in ids and session.token_id not in alive:
                 log.info("disconnect @%s: token revoked or agent deactivated", session.handle)
                 await self.sio.emit(
                     "bye",
