@@ -133,10 +133,11 @@ class Hub:
 
     def start(self, timeout: float = 60.0) -> float:
         """Start and wait for /healthz; returns the seconds that took."""
-        args = [PYTHON]
-        if self.profile is not None:
-            args += ["-m", "cProfile", "-o", str(self.profile)]
-        args += ["-m", "unibox_tui", "hub", "--db", str(self.db), "--no-channels"]
+        if self.profile is not None:  # yappi over every thread (benchmarks/_hub_profiled.py)
+            args = [PYTHON, str(Path(__file__).with_name("_hub_profiled.py")), str(self.profile)]
+        else:
+            args = [*UNIBOX]
+        args += ["hub", "--db", str(self.db), "--no-channels"]
         args += ["--listen", f"127.0.0.1:{self.port}"]
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         started = time.perf_counter()

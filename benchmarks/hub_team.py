@@ -22,6 +22,9 @@ Prints one JSON document:
 - `storm`: each client queues `--storm-queued` comments while the hub is down (SIGTERM);
   the hub starts again; time until every client is connected, has pushed its queue and
   holds everything up to the hub's head (per client, from the hub answering /healthz).
+- `drain`: the same with `--drain-queued` comments per client: `apply_per_s` is the hub's
+  rate from the first queued mutation applied to the last (its capacity with every client
+  pushing at once and the commands already made), `hub_cpu_ms_per_mutation` its CPU cost.
 - `throughput`: every agent runs comments as fast as it can for `--flood-seconds`; the
   hub's applied mutations (hub_mutation rows with status ok) sampled every 0.5 s. `applied_per_s`
   over the flood (target >= 1,000/s), `drain_s` until the hub has applied every command the
@@ -136,28 +139,40 @@ def fanout(
 def storm(
     hub: Hub, workers: list[Worker], conversations: dict[str, str], queued: int, total: int
 ) -> dict:
+    """SIGTERM the hub; each client queues `queued` comments meanwhile; start it again."""
     ok_sql = "SELECT count(*) FROM hub_mutation WHERE status = 'ok'"
     stop_started = time.perf_counter()
     code = hub.stop()
     stop_s = time.perf_counter() - stop_started
+    queue_s = 0.0
     if queued:
+        t = time.perf_counter()
         all_call(workers, "queue", n=queued, conversations=conversations)
+        queue_s = time.perf_counter() - t
     before = hub.count(ok_sql)
     since = time.time()
     ready_s = hub.start()
     ready_at = since + ready_s
+    cpu0 = cpu_s(hub.pid)
     expected = before + queued * total
-    deadline = time.monotonic() + 300
-    while hub.count(ok_sql) < expected and time.monotonic() < deadline:
+    samples: list[tuple[float, int]] = []
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline:
+        n = hub.count(ok_sql) - before
+        samples.append((time.time(), n))
+        if n >= queued * total:
+            break
         time.sleep(0.05)
-    applied_at = time.time()
+    applied_at = samples[-1][0]
+    cpu_apply = cpu_s(hub.pid) - cpu0
     head = hub.head()
     replies = all_call(workers, "caught_up", head=head, since=since, timeout=300)
     done = [t for r in replies for t in r["done"].values()]
-    not_done = [h for r in replies for h, s in r["states"].items() if h not in r["done"]]
-    return {
+    not_done = [h for r in replies for h in r["states"] if h not in r["done"]]
+    out = {
         "clients": total,
         "queued_per_client": queued,
+        "queue_offline_s": round(queue_s, 2),
         "hub_sigterm_exit": code,
         "hub_stop_s": round(stop_s, 2),
         "hub_ready_s": round(ready_s, 2),
@@ -166,6 +181,15 @@ def storm(
         "all_caught_up_after_ready_s": round(max(done) - ready_at, 2) if done else None,
         "not_caught_up": not_done,
     }
+    if queued and expected > before:
+        # The hub's apply rate once pushes arrive: from the first applied mutation to the last
+        # (reconnect back-off before the first push is not the hub's time).
+        first = next((t for t, n in samples if n > 0), applied_at)
+        out["first_push_applied_after_ready_s"] = round(first - ready_at, 2)
+        out["apply_per_s"] = round(queued * total / max(1e-6, applied_at - first), 1)
+        out["hub_cpu_s_until_applied"] = round(cpu_apply, 2)
+        out["hub_cpu_ms_per_mutation"] = round(cpu_apply * 1000 / (queued * total), 2)
+    return out
 
 
 def throughput(
@@ -229,7 +253,10 @@ def main() -> None:
     ap.add_argument("--commands", type=int, default=200, help="fan-out commands")
     ap.add_argument("--flood-seconds", type=float, default=10.0)
     ap.add_argument("--storm-queued", type=int, default=5, help="comments queued per client")
-    ap.add_argument("--parts", default="rss,fanout,storm,throughput")
+    ap.add_argument(
+        "--drain-queued", type=int, default=40, help="comments queued per client for `drain`"
+    )
+    ap.add_argument("--parts", default="rss,fanout,storm,drain,throughput")
     ap.add_argument("--profile-hub", type=Path, help="run the hub under cProfile, write here")
     ap.add_argument("--keep", action="store_true", help="keep the scratch folder")
     ap.add_argument(
@@ -299,10 +326,17 @@ def main() -> None:
             }
         if "fanout" in parts:
             cpu0 = cpu_s(hub.pid)
+            clients0 = sum(r["cpu_s"] for r in all_call(workers, "cpu"))
             out["fanout"] = fanout(workers, owner, handles[0], convs[0], args.commands)
-            out["fanout"]["hub_cpu_s"] = round(cpu_s(hub.pid) - cpu0, 2)
+            n = args.commands + 5
+            hub_cpu = cpu_s(hub.pid) - cpu0
+            clients_cpu = sum(r["cpu_s"] for r in all_call(workers, "cpu")) - clients0
+            out["fanout"]["hub_cpu_ms_per_command"] = round(hub_cpu * 1000 / n, 1)
+            out["fanout"]["clients_cpu_ms_per_command"] = round(clients_cpu * 1000 / n, 1)
         if "storm" in parts:
             out["storm"] = storm(hub, workers, own_conv, args.storm_queued, len(handles))
+        if "drain" in parts:
+            out["drain"] = storm(hub, workers, own_conv, args.drain_queued, len(handles))
         if "throughput" in parts:
             out["throughput"] = throughput(hub, workers, own_conv, args.flood_seconds)
             out["throughput"]["hub_rss_after_kb"] = rss_kb(hub.pid)["VmRSS"]
