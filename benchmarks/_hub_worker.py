@@ -211,6 +211,11 @@ class Worker:
                 CHANGED.wait(0.1)
         return {
             "done": {h: t for h, t in done.items() if t},
+            # the end of each client's first round after `since`: it was connected again
+            "back": {
+                h: next((t for t, _, _ in c.history if t >= since), None)
+                for h, c in self.clients.items()
+            },
             "states": {h: c.state for h, c in self.clients.items()},
         }
 

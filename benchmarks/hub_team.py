@@ -21,7 +21,9 @@ Prints one JSON document:
   last of the other agents has it (target p99 <= 100 ms); `per_receiver` every arrival.
 - `storm`: each client queues `--storm-queued` comments while the hub is down (SIGTERM);
   the hub starts again; time until every client is connected, has pushed its queue and
-  holds everything up to the hub's head (per client, from the hub answering /healthz).
+  holds everything up to the hub's head (per client, from the hub answering /healthz);
+  `first_round_after_ready`: when each had reconnected and finished a first round (the
+  socket.io client's reconnect back-off, 0.5 s doubling to 5 s, randomised, sets most of it).
 - `drain`: the same with `--drain-queued` comments per client: `apply_per_s` is the hub's
   rate from the first queued mutation applied to the last (its capacity with every client
   pushing at once and the commands already made), `hub_cpu_ms_per_mutation` its CPU cost.
@@ -168,6 +170,7 @@ def storm(
     head = hub.head()
     replies = all_call(workers, "caught_up", head=head, since=since, timeout=300)
     done = [t for r in replies for t in r["done"].values()]
+    back = [t for r in replies for t in r["back"].values() if t]
     not_done = [h for r in replies for h in r["states"] if h not in r["done"]]
     out = {
         "clients": total,
@@ -177,6 +180,7 @@ def storm(
         "hub_stop_s": round(stop_s, 2),
         "hub_ready_s": round(ready_s, 2),
         "all_queued_applied_after_ready_s": round(applied_at - ready_at, 2),
+        "first_round_after_ready": percentiles([t - ready_at for t in back], 1.0, "s"),
         "caught_up_after_ready": percentiles([t - ready_at for t in done], 1.0, "s"),
         "all_caught_up_after_ready_s": round(max(done) - ready_at, 2) if done else None,
         "not_caught_up": not_done,
