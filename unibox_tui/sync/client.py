@@ -28,6 +28,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -479,13 +480,26 @@ class HubClient:
         return out
 
     def _pull(self) -> None:
+        """Pages from the cache's cursor until the hub has no more. While one page is written
+        into the cache the next one is already asked for (the hub reads it and the wire
+        carries it meanwhile; SQLite lets go of the GIL as it writes): a first sync of a
+        large workspace takes about the longer of the two instead of their sum."""
         assert self.replica is not None
-        while True:
-            cursor = changes.replica_cursor(self.replica)
-            page = self._call("pull", {"cursor": cursor, "limit": PULL_LIMIT})
+
+        def ask(cursor: str) -> dict[str, Any]:
+            return self._call("pull", {"cursor": cursor, "limit": PULL_LIMIT})
+
+        page = ask(changes.replica_cursor(self.replica))
+        if not page.get("more"):  # the usual pull after a poke: one page, no thread
             changes.apply_changes(self.replica, page, local=True)
-            if not page.get("more"):
-                return
+            return
+        with ThreadPoolExecutor(1, thread_name_prefix="unibox-pull") as pool:
+            while True:
+                ahead = pool.submit(ask, str(page["cursor"])) if page.get("more") else None
+                changes.apply_changes(self.replica, page, local=True)
+                if ahead is None:
+                    return
+                page = ahead.result()
 
     def _follow_access(self) -> None:
         """The hub filters by access as rows change; what the cache holds from before a
