@@ -34,14 +34,12 @@ class TimedClient(HubClient):
         self.pending = 0
         self.rounds = 0
         self.history: list[tuple[float, int, int]] = []  # (time, seq, pending) per round
-        self.page_log: list[dict[str, float]] | None = None  # join: per-page timings
+        self.page_log: list[dict[str, float]] | None = None  # join: per-page apply timings
+        self.call_log: list[tuple[float, int]] = []  # join: (seconds, rows) per pull call
         self.on_page: Any = None
 
     def _pull(self) -> None:
-        if self.page_log is None:
-            super()._pull()
-        else:
-            self._timed_pull()
+        super()._pull()
         with CHANGED:
             ids = list(self.watched)
         if ids:
@@ -57,26 +55,18 @@ class TimedClient(HubClient):
                         self.watched.discard(i)
                     CHANGED.notify_all()
 
-    def _timed_pull(self) -> None:
-        """The client's pull loop, timed page by page (call = hub read + encode + wire +
-        decode; apply = writing the page into the cache)."""
-        from unibox_tui.sync.client import PULL_LIMIT
+    def _open_cache(self) -> None:
+        super()._open_cache()
+        if self.page_log is not None:
+            self.replica = _TimedReplica(self.replica, self)  # type: ignore[assignment]
 
-        assert self.replica is not None and self.page_log is not None
-        while True:
-            cursor = changes.replica_cursor(self.replica)
-            t0 = time.perf_counter()
-            page = self._call("pull", {"cursor": cursor, "limit": PULL_LIMIT})
-            t1 = time.perf_counter()
-            changes.apply_changes(self.replica, page, local=True)
-            t2 = time.perf_counter()
-            entry = {"t": time.time(), "call_s": t1 - t0, "apply_s": t2 - t1}
-            entry["rows"] = len(page["changes"])
-            self.page_log.append(entry)
-            if self.on_page is not None:
-                self.on_page()
-            if not page.get("more"):
-                return
+    def _call(self, event: str, data: dict[str, Any]) -> dict[str, Any]:
+        if self.page_log is None or event != "pull":
+            return super()._call(event, data)
+        t0 = time.perf_counter()
+        reply = super()._call(event, data)
+        self.call_log.append((time.perf_counter() - t0, len(reply.get("changes", ()))))
+        return reply
 
     def sync_once(self) -> None:
         super().sync_once()
@@ -88,6 +78,31 @@ class TimedClient(HubClient):
             self.rounds += 1
             self.history.append((time.time(), seq, pending))
             CHANGED.notify_all()
+
+
+class _TimedReplica:
+    """The cache's connection, seen by the join: each page's write (BEGIN IMMEDIATE to
+    COMMIT) is timed, and the list is checked after it."""
+
+    def __init__(self, con: Any, client: TimedClient) -> None:
+        # `con`: the name core/changes._Reader looks for to reach the sqlite3 connection.
+        self.con, self._client, self._begun = con, client, 0.0
+
+    def execute(self, sql: str, *args: Any) -> Any:
+        if sql == "BEGIN IMMEDIATE":
+            self._begun = time.perf_counter()
+        result = self.con.execute(sql, *args)
+        if sql == "COMMIT" and self._begun:
+            log = self._client.page_log
+            assert log is not None
+            log.append({"t": time.time(), "apply_s": time.perf_counter() - self._begun})
+            self._begun = 0.0
+            if self._client.on_page is not None:
+                self._client.on_page()
+        return result
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.con, name)
 
 
 class Worker:
@@ -297,9 +312,9 @@ class Worker:
         return {
             "t0": t0,
             "marks": {k: round(v - t0, 3) for k, v in marks.items()},
-            "pages": len(log),
-            "rows": sum(e["rows"] for e in log),
-            "call_s": round(sum(e["call_s"] for e in log), 2),
+            "pages": len(c.call_log),
+            "rows": sum(n for _, n in c.call_log),
+            "call_s": round(sum(s for s, _ in c.call_log), 2),
             "apply_s": round(sum(e["apply_s"] for e in log), 2),
             "list_checks": checked["n"],
             "list_check_s": round(checked["s"], 2),
@@ -335,6 +350,10 @@ def rss() -> dict[str, int]:
 
 
 def main() -> None:
+    import faulthandler
+    import signal
+
+    faulthandler.register(signal.SIGUSR1)  # `kill -USR1 PID`: every thread's stack to the log
     worker = Worker()
     for line in sys.stdin:
         request = json.loads(line)
