@@ -36,10 +36,14 @@ class TimedClient(HubClient):
         self.history: list[tuple[float, int, int]] = []  # (time, seq, pending) per round
         self.page_log: list[dict[str, float]] | None = None  # join: per-page apply timings
         self.call_log: list[tuple[float, int]] = []  # join: (seconds, rows) per pull call
+        self.sequential = False
         self.on_page: Any = None
 
     def _pull(self) -> None:
-        super()._pull()
+        if self.sequential:
+            self._sequential_pull()
+        else:
+            super()._pull()
         with CHANGED:
             ids = list(self.watched)
         if ids:
@@ -54,6 +58,18 @@ class TimedClient(HubClient):
                         self.arrived[i] = now
                         self.watched.discard(i)
                     CHANGED.notify_all()
+
+    def _sequential_pull(self) -> None:
+        """The pull loop without asking ahead (for comparison: hub_join.py --sequential)."""
+        from unibox_tui.sync.client import PULL_LIMIT
+
+        assert self.replica is not None
+        while True:
+            cursor = changes.replica_cursor(self.replica)
+            page = self._call("pull", {"cursor": cursor, "limit": PULL_LIMIT})
+            changes.apply_changes(self.replica, page, local=True)
+            if not page.get("more"):
+                return
 
     def _open_cache(self) -> None:
         super()._open_cache()
@@ -247,6 +263,7 @@ class Worker:
         expected: list[str],
         timeout: float,
         hub_access: dict | None = None,
+        sequential: bool = False,
     ) -> dict:
         """A new agent's first sync, page by page: when the first page of `view` is full
         (50 rows) in the cache, when it equals `expected` (the hub's first page for this
@@ -270,6 +287,7 @@ class Worker:
         t0 = time.time()
         c = TimedClient(url, token, directory=Path(dir))
         c.page_log = []
+        c.sequential = sequential
         checked = {"n": 0, "s": 0.0}
 
         def check(suffix: str, rule: Any) -> None:

@@ -2,7 +2,7 @@
 a complete cache, the client's memory, and where the time goes.
 
     .venv/bin/python benchmarks/hub_join.py [--db /tmp/hubbench100k.db] [--role agent]
-        [--split] [--snapshot] [--profile-hub FILE] [--timeout 1800]
+        [--split] [--snapshot] [--sequential] [--profile-hub FILE] [--timeout 1800]
 
 `--db` is a demo workspace (`unibox demo --conversations 100000 --generate-only --db PATH`;
 built there when missing), copied to a scratch folder, where an agent `joiner` with a hub
@@ -62,6 +62,11 @@ def main() -> None:
     ap.add_argument("--snapshot", action="store_true", help="time changes.snapshot too")
     ap.add_argument("--profile-hub", type=Path, help="run the hub under yappi, write here")
     ap.add_argument("--timeout", type=float, default=1800)
+    ap.add_argument(
+        "--sequential",
+        action="store_true",
+        help="pull page after page without asking ahead (the client before pipelining)",
+    )
     ap.add_argument("--keep", action="store_true")
     args = ap.parse_args()
 
@@ -103,6 +108,7 @@ def main() -> None:
         "agent_role": args.role,
         "view": args.view,
         "pull_limit": PULL_LIMIT,
+        "pull": "sequential" if args.sequential else "asks for the next page while writing",
     }
     hub = Hub(db, folder / "hub.log", profile=args.profile_hub)
     worker = Worker(0, folder / "worker.log")
@@ -118,6 +124,7 @@ def main() -> None:
             expected=expected,
             timeout=args.timeout,
             hub_access=hub_access,
+            sequential=args.sequential,
         )
         marks = r["marks"]
         out.update(
