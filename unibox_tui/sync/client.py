@@ -148,8 +148,10 @@ class HubClient:
         self.directory.mkdir(parents=True, exist_ok=True)
         sio = socketio.Client(
             reconnection=True,
+            # Back within ~3 s of a hub restart (randomised 0.5 s doubling to 2 s): at 50
+            # agents that is ~25 attempts a second while the hub is down, cheap refusals.
             reconnection_delay=0.5,
-            reconnection_delay_max=5,
+            reconnection_delay_max=2,
             # websocket-client checks every received text frame's UTF-8 in pure Python, byte
             # by byte (~0.3 s per 1 MB pull page); the payload is then decoded by Python's own
             # UTF-8 codec, which refuses bad bytes anyway. Skipping the first check makes a
@@ -248,7 +250,7 @@ class HubClient:
         delay = 0.5
         while not self._stop.is_set() and not self._sio.connected:
             self._stop.wait(delay)
-            delay = min(delay * 2, 5.0)
+            delay = min(delay * 2, 2.0)
             try:
                 self._sio.connect(
                     self.url, auth=self._auth, transports=["websocket"], wait_timeout=5, retry=False
