@@ -425,6 +425,7 @@ class HubClient:
                 log.exception("status callback")
 
     def _loop(self) -> None:
+        failures = 0
         while not self._stop.is_set():
             self._kick.wait(1.0)
             if self._stop.is_set():
@@ -434,8 +435,11 @@ class HubClient:
                 continue
             try:
                 self.sync_once()
-            except Exception as e:
-                log.debug("sync round failed: %s", e)
+                failures = 0
+            except Exception as e:  # the next poke or reconnect retries
+                failures += 1
+                # One failure is a dropped connection; a round that keeps failing is news.
+                (log.warning if failures == 3 else log.debug)("sync round failed: %s", e)
                 if self.state != "signed-out":  # keep saying why the hub ended the session
                     self.detail = str(e)[:200]
                 self._stop.wait(0.5)
