@@ -51,6 +51,7 @@ KNOWN_REVISIONS = (
 )
 
 SQLITE_HEADER = b"SQLite format 3\x00"
+_MIGRATING = threading.Lock()  # one migration at a time in a process (see open_workspace)
 READER_POOL = 4  # idle read connections kept (each may cache up to 8 MB of pages)
 M = TypeVar("M", bound="SQLModel")
 
@@ -539,11 +540,14 @@ def open_workspace(
         if revision != HEAD_REVISION:
             from .migrations import upgrade
 
-            engine = make_engine(target, busy_timeout)
-            try:
-                upgrade(engine)
-            finally:
-                engine.dispose()
+            # alembic keeps its migration context in module state: two threads migrating
+            # at once (a hub client's cache beside another) crash the process.
+            with _MIGRATING:
+                engine = make_engine(target, busy_timeout)
+                try:
+                    upgrade(engine)
+                finally:
+                    engine.dispose()
     except sqlite3.Error as e:
         raise _db_error(target, e) from e
     except Exception as e:
