@@ -183,3 +183,29 @@ def test_reads_from_many_threads_keep_a_bounded_pool_and_nested_reads_share_a_sn
                     == before
                 )
         assert ws.change_seq() == before + 1
+
+
+def test_new_workspaces_opened_by_several_threads_at_once_all_migrate(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """alembic keeps its context in module state: unguarded, threads opening new files at
+    once failed ("table agent already exists", KeyError 'config') or crashed the process.
+    In a subprocess, so a crash is a failure here and not the end of the test run."""
+    import subprocess
+    import sys
+
+    script = f"""
+import threading
+from unibox_tui.core.db import open_workspace
+errors = []
+def go(i):
+    try:
+        for j in range(3):
+            open_workspace({str(tmp_path)!r} + f"/w{{i}}-{{j}}.db").close()
+    except Exception as e:
+        errors.append(repr(e))
+threads = [threading.Thread(target=go, args=(i,)) for i in range(4)]
+for t in threads: t.start()
+for t in threads: t.join()
+assert not errors, errors
+"""
+    r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
