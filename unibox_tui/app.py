@@ -166,7 +166,9 @@ class UniboxApp(App[None]):
         if self.simulate:
             self._schedule_simulation()
         if self.run_engine:
-            self._start_engine()
+            # After the first frame: importing the engine (~450 ms of CPU: the ORM, the
+            # channels) on a thread at mount held the GIL against that frame.
+            self.call_after_refresh(self._start_engine)
 
     @work(thread=True, group="engine", exit_on_error=False)
     def _start_engine(self) -> None:

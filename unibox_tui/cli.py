@@ -67,6 +67,9 @@ def main(ctx: click.Context, db: str | None, config_path: str | None) -> None:
 
 
 def run_tui(ws: Any, *, simulate: bool) -> None:
+    from .gc_pacing import hold_until_started
+
+    hold_until_started()  # the app's first frame turns the collector back on
     from .app import UniboxApp
     from .config import load_config
 
