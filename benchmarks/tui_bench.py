@@ -74,6 +74,14 @@ def prepare(path: Path, conversations: int, seed: int) -> dict[str, object]:
     if not path.exists():
         built = build_demo(path, conversations=conversations, seed=seed, now=NOW)
     with open_workspace(path) as ws:
+        demo = ws.setting("demo") or {}
+        if demo.get("built_at") != NOW.strftime("%Y-%m-%dT%H:%M:%SZ"):
+            # A `unibox demo` file dates its conversations by the real clock: the bench's
+            # threads (dated by NOW) would sit at the bottom of the list, not where it walks.
+            sys.exit(
+                f"tui_bench: {path} is not a demo this bench built (built at "
+                f"{demo.get('built_at')}, not {NOW:%Y-%m-%d %H:%M}); give a new --db path"
+            )
         if not ws.setting("bench_thread"):
             channel = next(c for c in queries.channels(ws) if c.kind == "email")
             start = NOW - timedelta(hours=20)
