@@ -17,7 +17,7 @@ from unibox_tui.core import outbox, queries
 from unibox_tui.core.access import EVERYTHING
 from unibox_tui.core.db import open_workspace
 from unibox_tui.core.demo import build_demo
-from unibox_tui.gc_pacing import NEVER, IdleCollector
+from unibox_tui.gc_pacing import NEVER, IdleCollector, hold_until_started
 
 
 async def test_simulated_customers_show_up_live(tmp_path: Path) -> None:
@@ -156,3 +156,19 @@ def test_idle_collector_defers_full_collections_and_gives_them_back() -> None:
     finally:
         collector.stop()
     assert gc.get_threshold() == saved and gc.get_freeze_count() == 0
+
+
+def test_collections_held_during_start_up_resume_with_the_collector() -> None:
+    """`unibox` holds automatic collections while the app starts; the collector's start
+    (after the first frame) turns them back on, paced."""
+    saved = gc.get_threshold()
+    hold_until_started()
+    collector = IdleCollector()
+    try:
+        assert not gc.isenabled()
+        collector.start()
+        assert gc.isenabled() and gc.get_threshold()[2] == NEVER
+    finally:
+        collector.stop()
+        gc.enable()
+    assert gc.get_threshold() == saved
