@@ -181,14 +181,16 @@ class UniboxApp(App[None]):
         self.call_after_refresh(self.collector.start)
 
         # A demo workspace's channels have no server: the app delivers their replies, with
-        # or without the simulated customers (`unibox demo --quiet` stops only those).
+        # or without the simulated customers (`unibox demo --quiet` stops only those). What
+        # was queued before the app started goes with the warm-up: delivering loads the ORM
+        # (~300 ms of CPU), which on a thread at mount held the GIL against the first frame.
         self.demo_delivery = self.ws.setting("demo") is not None
-        if self.demo_delivery:
-            self._deliver_demo_replies()
         if self.simulate:
             self._schedule_simulation()
         if self.run_engine:
-            self._start_engine()
+            # After the first frame: importing the engine (~450 ms of CPU: the ORM, the
+            # channels) on a thread at mount held the GIL against that frame.
+            self.call_after_refresh(self._start_engine)
 
     @work(thread=True, group="engine", exit_on_error=False)
     def _start_engine(self) -> None:
@@ -217,6 +219,8 @@ class UniboxApp(App[None]):
         import unibox_tui.core.commands.conversations  # noqa: F401
 
         self.ws.engine  # noqa: B018
+        if self.demo_delivery:
+            self._deliver_demo()
 
     def ws_has_conversations(self) -> bool:
         if self._has_conversations is None:
@@ -344,6 +348,10 @@ class UniboxApp(App[None]):
 
     @work(thread=True, group="demo-delivery", exit_on_error=False)
     def _deliver_demo_replies(self) -> None:
+        self._deliver_demo()
+
+    def _deliver_demo(self) -> None:
+        """Mark the replies queued on demo channels sent (on a worker thread)."""
         from .core import demo
 
         if demo.deliver_replies(self.ws, self.now()):

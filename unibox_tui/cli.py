@@ -79,6 +79,9 @@ def main(
 
 
 def run_tui(ws: Any, *, simulate: bool) -> None:
+    from .gc_pacing import hold_until_started
+
+    hold_until_started()  # the app's first frame turns the collector back on
     from .app import UniboxApp
     from .config import load_config
 

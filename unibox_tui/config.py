@@ -26,7 +26,6 @@ Secrets never go here (see secrets.py); a key that looks like one is refused on 
 from __future__ import annotations
 
 import os
-import tomllib
 from dataclasses import dataclass, field
 from datetime import tzinfo
 from pathlib import Path
@@ -121,6 +120,8 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
     target = resolve_path(path)
     if not target.exists():
         return Config(path=target)
+    import tomllib  # here: its import compiles regexes (~10 ms), needless without a file
+
     try:
         data = tomllib.loads(target.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as e:

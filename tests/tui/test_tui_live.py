@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import gc
+import subprocess
+import sys
 from pathlib import Path
 
 from tui_world import NOW, settle
@@ -10,11 +12,12 @@ from waiting import until
 
 from unibox_tui.app import UniboxApp
 from unibox_tui.config import Config
+from unibox_tui.core import commands as cmd
 from unibox_tui.core import outbox, queries
 from unibox_tui.core.access import EVERYTHING
 from unibox_tui.core.db import open_workspace
 from unibox_tui.core.demo import build_demo
-from unibox_tui.gc_pacing import NEVER, IdleCollector
+from unibox_tui.gc_pacing import NEVER, IdleCollector, hold_until_started
 
 
 async def test_simulated_customers_show_up_live(tmp_path: Path) -> None:
@@ -72,6 +75,72 @@ async def test_quiet_demo_still_delivers_the_agents_replies(tmp_path: Path) -> N
         ws.close()
 
 
+# Runs in a new interpreter (the test process has the ORM loaded already): the app on a demo
+# workspace while the agent never pauses; prints which ORM modules are loaded once every
+# worker started at start-up has finished.
+FIRST_FRAME_CHILD = """
+import asyncio, sys, tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+import unibox_tui.gc_pacing
+unibox_tui.gc_pacing.IDLE_SECONDS = 3600  # the agent never pauses: no warm-up
+from unibox_tui.app import UniboxApp
+from unibox_tui.config import Config
+from unibox_tui.core.db import open_workspace
+
+ws = open_workspace(sys.argv[1])
+config = Config(path=Path(tempfile.mkdtemp()) / "c.toml", agent="ana")
+app = UniboxApp(ws, config, now=lambda: datetime(2026, 3, 2, 10, 0, tzinfo=UTC))
+
+async def run():
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+        print(app.screen.conv_list.total > 0, app._warmed)
+        print(sorted(m for m in ("sqlalchemy", "sqlmodel") if m in sys.modules))
+
+asyncio.run(run())
+ws.close()
+"""
+
+
+def test_a_demo_workspace_paints_without_loading_the_orm(tmp_path: Path) -> None:
+    """Replies queued on a demo channel are delivered with the warm-up, not by a worker
+    at mount: that worker loaded the ORM (~300 ms of CPU) while the first frame was being
+    drawn, and held the GIL against it."""
+    path = tmp_path / "demo.db"
+    build_demo(path, conversations=30, seed=3, now=NOW)
+    out = subprocess.run(
+        [sys.executable, "-c", FIRST_FRAME_CHILD, str(path)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert out.stdout.split("\n")[:2] == ["True False", "[]"]
+
+
+async def test_a_demo_reply_queued_before_the_app_started_is_delivered(tmp_path: Path) -> None:
+    path = tmp_path / "demo.db"
+    build_demo(path, conversations=30, seed=3, now=NOW)
+    ws = open_workspace(path)
+    with ws.read() as conn:
+        conv = queries.rows_at(conn, queries.view("open", access=EVERYTHING), 0, 1)[0].id
+    cmd.reply(ws, conv, "Queued while the app was closed", actor="ana", now=NOW)
+    assert outbox.pending_count(ws) == 1
+    app = UniboxApp(ws, Config(path=tmp_path / "c.toml", agent="ana"), now=lambda: NOW)
+    try:
+        async with app.run_test(size=(120, 36)):
+            await until(lambda: outbox.pending_count(ws) == 0, what="the queued reply delivered")
+            sent = [
+                m
+                for m in queries.thread(ws, conv, access=EVERYTHING)
+                if m.body == "Queued while the app was closed"
+            ]
+            assert [m.delivery_state for m in sent] == ["sent"]
+    finally:
+        ws.close()
+
+
 def test_idle_collector_defers_full_collections_and_gives_them_back() -> None:
     saved = gc.get_threshold()
     collector = IdleCollector()
@@ -87,3 +156,19 @@ def test_idle_collector_defers_full_collections_and_gives_them_back() -> None:
     finally:
         collector.stop()
     assert gc.get_threshold() == saved and gc.get_freeze_count() == 0
+
+
+def test_collections_held_during_start_up_resume_with_the_collector() -> None:
+    """`unibox` holds automatic collections while the app starts; the collector's start
+    (after the first frame) turns them back on, paced."""
+    saved = gc.get_threshold()
+    hold_until_started()
+    collector = IdleCollector()
+    try:
+        assert not gc.isenabled()
+        collector.start()
+        assert gc.isenabled() and gc.get_threshold()[2] == NEVER
+    finally:
+        collector.stop()
+        gc.enable()
+    assert gc.get_threshold() == saved

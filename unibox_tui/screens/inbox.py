@@ -98,6 +98,11 @@ class InboxScreen(Screen[None]):
 
     def __init__(self) -> None:
         super().__init__(id="inbox")
+        # The width class Textual sets on the first resize, set now: the panes are then
+        # styled once at mount, not again for the class (a restyle of every widget and a
+        # second layout before the first frame).
+        width = self.app.size.width
+        self.add_class(max(b for b in self.HORIZONTAL_BREAKPOINTS if b[0] <= width)[1])
         self.entry: ViewEntry | None = None
         self.filter: str | None = None
         self.thread_row: ConversationRow | None = None

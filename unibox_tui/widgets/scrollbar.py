@@ -13,6 +13,7 @@ from __future__ import annotations
 from math import ceil
 from typing import Any
 
+from rich.segment import Segment
 from textual.geometry import Region
 from textual.reactive import Reactive
 from textual.scrollbar import ScrollBar
@@ -76,22 +77,31 @@ class QuietScrollBar(ScrollBar):
         # The bar straight to strips: a scrollbar has no padding, border or content styles
         # for the style cache to apply, and that per-line work was most of its cost. The
         # renderable carries the colours (theme, hover, grab), so it is part of the key.
+        # The app's line filters (ANSI colours to true colour, always on; NO_COLOR and the
+        # like) are applied as the style cache does, once per drawing and once per distinct
+        # line (a bar is a few kinds of line repeated): filtering every line on every frame
+        # made ~30 new strips per `j`, as the thread's bar changes with each thread.
         width, height = self.size
         renderable = self.render()
-        key = (self._drawn, width, height, getattr(renderable, "style", None))
+        filters = tuple(self.get_line_filters())
+        background = self.background_colors[1]
+        key = (self._drawn, width, height, getattr(renderable, "style", None), filters, background)
         if key != self._lines_key or len(self._lines) != height:
             console = self.app.console
             options = console.options.update_dimensions(width, height)
-            rendered = console.render_lines(renderable, options, pad=True)
-            self._lines = tuple(Strip(line, width) for line in rendered)
+            distinct: dict[tuple[Segment, ...], Strip] = {}
+            lines = []
+            for segments in console.render_lines(renderable, options, pad=True):
+                strip = distinct.get(tuple(segments))
+                if strip is None:
+                    strip = Strip(segments, width)
+                    for line_filter in filters:
+                        strip = strip.apply_filter(line_filter, background)
+                    distinct[tuple(segments)] = strip
+                lines.append(strip)
+            self._lines = tuple(lines)
             self._lines_key = key
-        lines = [line.crop(crop.x, crop.right) for line in self._lines[crop.y : crop.bottom]]
-        filters = self.get_line_filters()  # NO_COLOR and the like, as the style cache does
-        if filters:
-            background = self.background_colors[1]
-            for line_filter in filters:
-                lines = [line.apply_filter(line_filter, background) for line in lines]
-        return lines
+        return [line.crop(crop.x, crop.right) for line in self._lines[crop.y : crop.bottom]]
 
 
 class QuietScrollBars:
