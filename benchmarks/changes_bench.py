@@ -38,31 +38,60 @@ from _stats import timings
 from unibox_tui.core import commands as cmd
 from unibox_tui.core import queries as q
 from unibox_tui.core.access import EVERYTHING
-from unibox_tui.core.changes import apply_changes, changes_since, open_replica, pull, snapshot
+from unibox_tui.core.changes import (
+    TABLES,
+    apply_changes,
+    changes_since,
+    open_replica,
+    pull,
+    snapshot,
+)
 from unibox_tui.core.db import Workspace, open_workspace
 from unibox_tui.core.demo import build_demo
 
+LATER_THAN_CONVERSATION = {
+    t.name for t in TABLES[[t.name for t in TABLES].index("conversation") + 1 :]
+}
 
-def replay(ws: Workspace, agent: str, folder: Path, limit: int) -> dict:
+
+def peak_rss_mb() -> float:
+    """This process's peak RSS so far (it only grows: parts run in order)."""
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def replay(ws: Workspace, agent: str, folder: Path, limit: int, columnar: bool) -> dict:
     target = folder / f"replica-{agent}.db"
     replica = open_replica(target)
     read_s = encode_s = apply_s = 0.0
-    rows = tombstones = pages = 0
+    rows = tombstones = pages = wire_bytes = 0
+    list_ready_s = None
     cursor: str = "0"
     started, cpu = time.perf_counter(), time.process_time()
     while True:
         t0 = time.perf_counter()
-        page = changes_since(ws, cursor, agent, limit)
+        page = changes_since(ws, cursor, agent, limit, columnar=columnar)
         t1 = time.perf_counter()
         wire = json.dumps(page.to_json())
+        data = json.loads(wire)
         t2 = time.perf_counter()
-        cursor = apply_changes(replica, json.loads(wire))
+        cursor = apply_changes(replica, data)
         t3 = time.perf_counter()
         read_s, encode_s, apply_s = read_s + t1 - t0, encode_s + t2 - t1, apply_s + t3 - t2
         pages += 1
-        rows += sum(1 for c in page.changes if "row" in c)
-        tombstones += sum(1 for c in page.changes if "deleted" in c)
-        if not page.more:
+        wire_bytes += len(wire)
+        if columnar:
+            tables = [r["table"] for r in data["runs"]]
+            rows += sum(len(r["rows"]) for r in data["runs"] if "rows" in r)
+            tombstones += sum(len(r["deleted"]) for r in data["runs"] if "deleted" in r)
+        else:
+            tables = [c["table"] for c in data["changes"]]
+            rows += sum(1 for c in data["changes"] if "row" in c)
+            tombstones += sum(1 for c in data["changes"] if "deleted" in c)
+        # Every conversation is in once the pages reach the tables after it (the demo is
+        # one change, sent parents first): the list can be shown from then on.
+        if list_ready_s is None and any(t in LATER_THAN_CONVERSATION for t in tables):
+            list_ready_s = round(t3 - started, 2)
+        if not data["more"]:
             break
     total, cpu = time.perf_counter() - started, time.process_time() - cpu
     counts = {
@@ -74,29 +103,34 @@ def replay(ws: Workspace, agent: str, folder: Path, limit: int) -> dict:
     for suffix in ("", "-wal", "-shm"):
         Path(f"{target}{suffix}").unlink(missing_ok=True)
     return {
+        "format": "columnar" if columnar else "dicts",
         "seconds": round(total, 2),
         "cpu_seconds": round(cpu, 2),  # this process; the rest of `seconds` is waiting
         "read_s": round(read_s, 2),
         "json_encode_decode_s": round(encode_s, 2),
         "apply_s": round(apply_s, 2),
+        "list_ready_s": list_ready_s,
         "pages": pages,
+        "wire_mb": round(wire_bytes / 2**20, 1),
         "rows": rows,
         "tombstones": tombstones,
         "rows_per_s": round(rows / total),
         "replica_rows": counts,
         "replica_bytes": size,
+        "peak_rss_mb_so_far": peak_rss_mb(),
         "under_30s": total <= 30,
     }
 
 
-def replay_pipelined(ws: Workspace, agent: str, folder: Path, limit: int) -> dict:
+def replay_pipelined(ws: Workspace, agent: str, folder: Path, limit: int, columnar: bool) -> dict:
     """The same replay as a client runs it (changes.pull): the next page is read and sent
     through JSON while the current one is applied."""
     target = folder / f"replica-p-{agent}.db"
     replica = open_replica(target)
 
     def fetch(cursor: str) -> dict:
-        return json.loads(json.dumps(changes_since(ws, cursor, agent, limit).to_json()))
+        page = changes_since(ws, cursor, agent, limit, columnar=columnar)
+        return json.loads(json.dumps(page.to_json()))
 
     started, cpu = time.perf_counter(), time.process_time()
     applied = pull(ws, replica, agent, limit, fetch=fetch)
@@ -108,6 +142,7 @@ def replay_pipelined(ws: Workspace, agent: str, folder: Path, limit: int) -> dic
         "seconds": round(total, 2),
         "cpu_seconds": round(cpu, 2),  # both threads; above `seconds` when they overlap
         "changes": applied,
+        "peak_rss_mb_so_far": peak_rss_mb(),
         "under_30s": total <= 30,
     }
 
@@ -189,6 +224,12 @@ def main() -> None:
     parser.add_argument("--conversations", type=int, default=100_000, help="when building")
     parser.add_argument("--agents", default="ana,bo", help="handles to replay for")
     parser.add_argument("--limit", type=int, default=5000, help="rows per page in the replay")
+    parser.add_argument(
+        "--format",
+        choices=("columnar", "dicts"),
+        default="columnar",
+        help="page form on the wire (changes.ColumnarChanges or changes.Changes)",
+    )
     parser.add_argument("--runs", type=int, default=50)
     parser.add_argument(
         "--parts",
@@ -218,14 +259,18 @@ def main() -> None:
             handles_wanted = args.agents.split(",")
             agents = [handles[h] for h in handles_wanted]
             out["page_limit"] = args.limit
+            out["format"] = args.format
+            columnar = args.format == "columnar"
             out["replay"], out["replay_pipelined"] = {}, {}
             replaying = "replay" in args.parts
             for h, a in zip(handles_wanted, agents, strict=True) if replaying else ():
-                out["replay"][h] = replay(ws, a, folder, args.limit)
+                out["replay"][h] = replay(ws, a, folder, args.limit, columnar)
                 print(h, "replay", out["replay"][h], file=sys.stderr, flush=True)
             for h, a in zip(handles_wanted, agents, strict=True):
                 if "pipelined" in args.parts:
-                    out["replay_pipelined"][h] = replay_pipelined(ws, a, folder, args.limit)
+                    out["replay_pipelined"][h] = replay_pipelined(
+                        ws, a, folder, args.limit, columnar
+                    )
                     print(h, "pipelined", out["replay_pipelined"][h], file=sys.stderr, flush=True)
                 if "snapshot" in args.parts:
                     out.setdefault("snapshot", {})[h] = first_sync_snapshot(hub, a, folder)
@@ -237,7 +282,7 @@ def main() -> None:
             )
     finally:
         shutil.rmtree(folder, ignore_errors=True)
-    out["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    out["peak_rss_mb"] = peak_rss_mb()
     out["summary"] = {
         "worst_snapshot_s": max(
             (r["seconds"] for r in out.get("snapshot", {}).values()), default=None
