@@ -645,7 +645,8 @@ def _dict_runs(changes: list[dict[str, Any]]) -> list[Run]:
         else:
             columns = tuple(items[0])
             values = itemgetter(*columns)  # in this order, whatever order a row's keys came in
-            out.append((table, "rows", columns, [tuple(values(i)) for i in items]))
+            rows = [(values(i),) for i in items] if len(columns) == 1 else list(map(values, items))
+            out.append((table, "rows", columns, rows))
     return out
 
 
