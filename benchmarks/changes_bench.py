@@ -29,6 +29,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -195,7 +196,7 @@ def make_changes(ws: Workspace, n: int = 100) -> None:
         i += 1
 
 
-def incremental(hub: Path, agents: dict[str, str], folder: Path, runs: int) -> dict:
+def incremental(hub: Path, agents: dict[str, str], folder: Path, runs: int, columnar: bool) -> dict:
     """On a copy of the hub: 100 commands, then a pull of those 100 changes, per agent."""
     copy = folder / "hub.db"
     shutil.copy(hub, copy)
@@ -205,14 +206,18 @@ def incremental(hub: Path, agents: dict[str, str], folder: Path, runs: int) -> d
         since = ws.change_seq() - 100
         for h, a in agents.items():
             replica = open_replica(folder / f"inc-{h}.db")
+
+            def read(agent: str = a) -> Any:
+                return changes_since(ws, since, agent, 1000, columnar=columnar)
+
+            def read_and_apply(agent: str = a, to: sqlite3.Connection = replica) -> str:
+                return apply_changes(to, read(agent))
+
             out[h] = {
                 "changes": 100,
                 "rows": len(changes_since(ws, since, a, 1000).changes),
-                "pull": timings(lambda a=a: changes_since(ws, since, a, 1000), runs),
-                "pull_and_apply": timings(
-                    lambda a=a, r=replica: apply_changes(r, changes_since(ws, since, a, 1000)),
-                    runs,
-                ),
+                "pull": timings(read, runs),
+                "pull_and_apply": timings(read_and_apply, runs),
             }
             replica.close()
     return out
@@ -278,7 +283,7 @@ def main() -> None:
         out["incremental"] = {}
         if "incremental" in args.parts:
             out["incremental"] = incremental(
-                hub, dict(zip(handles_wanted, agents, strict=True)), folder, args.runs
+                hub, dict(zip(handles_wanted, agents, strict=True)), folder, args.runs, columnar
             )
     finally:
         shutil.rmtree(folder, ignore_errors=True)

@@ -122,14 +122,14 @@ def pull(
     while True:
         cursor = replica_cursor(replica)
         if columnar:
-            page = changes_since(ws, cursor, agent, limit, columnar=True)
-            apply_changes(replica, json.loads(json.dumps(page.to_json())))  # what travels
-            received += page.as_changes().changes
+            runs = changes_since(ws, cursor, agent, limit, columnar=True)
+            apply_changes(replica, json.loads(json.dumps(runs.to_json())))  # what travels
+            page = runs.as_changes()
         else:
             page = changes_since(ws, cursor, agent, limit)
             json.dumps(page.to_json())  # what travels is JSON
             apply_changes(replica, page)
-            received += page.changes
+        received += page.changes
         if not page.more:
             return received
 
