@@ -1,7 +1,7 @@
 """The change log at scale: a full replay from zero, and an incremental pull.
 
     .venv/bin/python benchmarks/changes_bench.py [--db /tmp/demo100k.db] [--agents ana,bo]
-        [--limit 5000] [--runs 50]
+        [--limit 5000] [--runs 50] [--format columnar|dicts] [--parts replay,pipelined,...]
 
 `--db` is a demo workspace to reuse (built there with `unibox demo --conversations 100000
 --generate-only --db PATH` or by this script when missing; the build takes a while). It is
@@ -10,7 +10,9 @@ only read: the incremental part works on a copy.
 Prints one JSON document:
 - `replay[agent]`: every page from cursor 0 through `changes_since` into an empty replica
   (migrated schema) with `apply_changes`, as a client's first sync does; seconds in total
-  and split into reading the log, encoding each page as JSON (what travels) and applying.
+  and split into reading the log, encoding each page as JSON (what travels) and applying;
+  `list_ready_s`: when every conversation was in (a complete list); `wire_mb`: the JSON.
+  Pages in `--format` (columnar: changes.ColumnarChanges, the wire form; dicts: Changes).
   Target (issue 9): <= 30 s at 100k conversations / ~1M messages.
 - `incremental[agent]`: 100 commands (reply, comment, assign, close, ...) on the copy, then
   `changes_since(head - 100)` as a client one hundred changes behind pulls it. Target: p95

@@ -310,7 +310,7 @@ def _conditions(rule: access.Access) -> dict[str, tuple[str, tuple[Any, ...]]]:
     if rule.sees_all:
         # Every inbox: a contact, identity or ticket is used by a visible conversation or by
         # none (always true), and a message or attachment has its conversation (foreign
-        # keys are on in a workspace). Not asked per row: a third of an admin's replay.
+        # keys are on in a workspace). Not asked per row: a third of reading an admin's log.
         for scope in ("message", "attachment", "contact", "identity", "ticket"):
             out[scope] = ("1", ())
     return out
@@ -665,8 +665,10 @@ def _page_runs(data: dict[str, Any]) -> list[Run]:
         table = _spec(run["table"]).name
         if "deleted" in run:
             out.append((table, "deleted", BY_NAME[table].ident, run["deleted"]))
-        else:
+        elif table in columns:
             out.append((table, "rows", columns[table], run["rows"]))
+        else:
+            raise ValueError(f"a run of {table} rows without their columns")
     return out
 
 
