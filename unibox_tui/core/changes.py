@@ -744,8 +744,8 @@ def _unprotected(
     or with `columns` sequences of values in that order.
 
     The cache's rows at the pending change numbers are few (what the unconfirmed commands
-    wrote) and found on the `seq` index; asking for each pulled row instead made a first
-    sync with one command queued cost seconds more."""
+    wrote) and found on the `seq` index: one query per run, where asking about the pulled
+    rows took one per 400 of them (3,500 in a first sync at 100k conversations)."""
     ident = BY_NAME[table].ident
     seqs = ",".join("?" * len(pending))
     held = {
