@@ -63,8 +63,15 @@ LATER_THAN_CONVERSATION = {
 
 
 def peak_rss_mb() -> float:
-    """This process's peak RSS so far (it only grows: parts run in order)."""
-    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    """This process's peak RSS so far (it only grows: parts run in order). VmHWM where
+    there is /proc: a spawned process's ru_maxrss starts at its parent's peak (the forked
+    copy it replaced), VmHWM at its own."""
+    try:
+        status = Path("/proc/self/status").read_text()
+        kb = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM"))
+        return round(kb / 1024, 1)
+    except (OSError, StopIteration):
+        return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
 def replay(ws: Workspace, agent: str, folder: Path, limit: int, columnar: bool) -> dict:
