@@ -740,3 +740,25 @@ def without_seq(tables: Dump) -> Dump:
         t: {k: {c: v for c, v in row.items() if c != "seq"} for k, row in rows.items()}
         for t, rows in tables.items()
     }
+
+
+@pytest.mark.parametrize("columnar", [False, True], ids=["dicts", "columnar"])
+def test_pull_fetching_pages_from_elsewhere_ends_equal_to_the_workspace(
+    demo: Workspace, tmp_path: Path, columnar: bool
+) -> None:
+    """`changes.pull(fetch=...)`, as a hub client runs it: pages arrive as JSON, in either
+    form, while the previous one is applied."""
+    bo = agent_id(demo, "bo")
+    some_deletes(demo)
+    asked: list[str] = []
+
+    def fetch(cursor: str) -> dict[str, Any]:
+        asked.append(cursor)
+        page = changes_since(demo, cursor, bo, 250, columnar=columnar)
+        return json.loads(json.dumps(page.to_json()))
+
+    replica = open_replica(tmp_path / "bo.db")
+    applied = changes.pull(None, replica, bo, fetch=fetch)
+    assert applied == len(pull(demo, open_replica(tmp_path / "again.db"), bo))
+    assert len(asked) > 3 and asked[0] == "0"
+    assert same(dump(replica), visible(dump(raw(demo.path)), access_of(demo, bo)))
