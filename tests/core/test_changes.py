@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import sqlite3
 from collections.abc import Iterator
@@ -12,7 +13,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import T0
-from unibox_tui.core import access, changes
+from unibox_tui.core import access, changes, search_index
 from unibox_tui.core import commands as cmd
 from unibox_tui.core import queries as q
 from unibox_tui.core.access import EVERYTHING
@@ -110,14 +111,24 @@ def visible(hub: Dump, rule: access.Access) -> Dump:
 
 
 def pull(
-    ws: Workspace, replica: sqlite3.Connection, agent: str | None, limit: int = 100_000
+    ws: Workspace,
+    replica: sqlite3.Connection,
+    agent: str | None,
+    limit: int = 100_000,
+    columnar: bool = False,
 ) -> list[dict]:
-    """Pull until nothing remains; returns every change received, in order."""
+    """Pull until nothing remains; returns every change received, in order (as dicts)."""
     received: list[dict] = []
     while True:
-        page = changes_since(ws, replica_cursor(replica), agent, limit)
-        json.dumps(page.to_json())  # what travels is JSON
-        apply_changes(replica, page)
+        cursor = replica_cursor(replica)
+        if columnar:
+            runs = changes_since(ws, cursor, agent, limit, columnar=True)
+            apply_changes(replica, json.loads(json.dumps(runs.to_json())))  # what travels
+            page = runs.as_changes()
+        else:
+            page = changes_since(ws, cursor, agent, limit)
+            json.dumps(page.to_json())  # what travels is JSON
+            apply_changes(replica, page)
         received += page.changes
         if not page.more:
             return received
@@ -128,19 +139,54 @@ def access_of(ws: Workspace, agent: str | None) -> access.Access:
         return access.for_agent(conn, agent)
 
 
+@pytest.mark.parametrize("columnar", [False, True], ids=["dicts", "columnar"])
 def test_replay_from_zero_reproduces_what_each_agent_may_see(
-    demo: Workspace, tmp_path: Path
+    demo: Workspace, tmp_path: Path, columnar: bool
 ) -> None:
     hub = dump(raw(demo.path))
     assert all(hub[t] for t in ("team_member", "inbox_access", "setting", "notification"))
     for who in (None, "ana", "bo", "fatima"):
         agent = agent_id(demo, who) if who else None
         replica = open_replica(tmp_path / f"replica-{who}.db")
-        pull(demo, replica, agent)
+        # Pages of 300: long runs (plain inserts) and pages that mix tables.
+        pull(demo, replica, agent, limit=300, columnar=columnar)
         expected = visible(hub, access_of(demo, agent))
         assert same(dump(replica), expected), who
         assert replica_cursor(replica) == str(demo.change_seq())
+        # The last page put the usual durability back (a pull runs with synchronous=OFF).
+        assert replica.execute("PRAGMA synchronous").fetchone()[0] == 1
+        check_search_index(tmp_path / f"replica-{who}.db")
     assert same(dump(raw(tmp_path / "replica-None.db")), hub)
+
+
+def check_search_index(path: Path) -> None:
+    """The replica's search index holds exactly its messages, and each conversation with its
+    subject and its contact's current name."""
+    con = raw(path)
+    con.execute("INSERT INTO message_fts(message_fts) VALUES ('integrity-check')")
+    con.execute("INSERT INTO conversation_fts(conversation_fts) VALUES ('integrity-check')")
+    # The message index (external content, activity entries left out) equals one built
+    # afresh from the replica's messages, term by term: a message left out, or a 'delete'
+    # of one never indexed, shows as a difference.
+    sql = con.execute("SELECT sql FROM sqlite_master WHERE name = 'message_fts'").fetchone()[0]
+    tokenize = sql[sql.index("tokenize") : sql.rindex(")")]
+    con.execute(f"CREATE VIRTUAL TABLE temp.fresh USING fts5(body, content='', {tokenize})")
+    con.execute(
+        "INSERT INTO temp.fresh(rowid, body) SELECT rid, body FROM message WHERE kind != 'activity'"
+    )
+    con.execute("CREATE VIRTUAL TABLE temp.kept USING fts5vocab(main, message_fts, row)")
+    con.execute("CREATE VIRTUAL TABLE temp.built USING fts5vocab(temp, fresh, row)")
+    terms = "SELECT term, doc, cnt FROM temp.{} ORDER BY term"
+    kept, built = (con.execute(terms.format(t)).fetchall() for t in ("kept", "built"))
+    assert kept == built and built
+    conversations = con.execute("SELECT count(*) FROM conversation").fetchone()[0]
+    assert con.execute("SELECT count(*) FROM conversation_fts").fetchone()[0] == conversations
+    current = con.execute(
+        "SELECT count(*) FROM conversation c JOIN conversation_fts f ON f.rowid = c.rid "
+        f"WHERE f.subject = c.subject AND f.contact = {search_index.CONTACT_TEXT}"
+    )
+    assert current.fetchone()[0] == conversations
+    con.close()
 
 
 def test_an_agent_replay_holds_nothing_of_an_inbox_they_cannot_see(
@@ -511,3 +557,208 @@ def test_drafts_travel_only_to_their_agent(team: Any) -> None:
     cmd.clear_draft(team.ws, conv, actor="ana")
     assert [c.get("deleted") for c in drafts_for(team.ana, cleared)] == [{"id": mine["row"]["id"]}]
     assert drafts_for(team.bo, cleared) == []
+
+
+def some_deletes(ws: Workspace) -> None:
+    """Tombstones of several tables, one with a composite key, and of a message."""
+    cmd.save_snippet(ws, "Gone", "x")
+    cmd.save_snippet(ws, "Kept", "y")
+    cmd.delete_snippet(ws, "Gone")
+    channel = cmd.add_channel(ws, "Support", "chat", "Spare chat")
+    cmd.remove_channel(ws, channel)
+    team, member = (
+        raw(ws.path)
+        .execute(
+            "SELECT t.name, a.handle FROM team_member m JOIN team t ON t.id = m.team_id "
+            "JOIN agent a ON a.id = m.agent_id LIMIT 1"
+        )
+        .fetchone()
+    )
+    assert cmd.set_team_members(ws, team, remove=[member])
+    conv = next(
+        r
+        for r in q.list_conversations(ws, q.view("open", access=EVERYTHING)).rows
+        if r.inbox_id == inbox_id(ws, "Support")
+    )
+    held = cmd.reply(ws, conv.id, "Taken back", actor="ana")
+    cmd.unsend(ws, held, actor="ana")
+    cmd.reply(ws, conv.id, "Sent for good", actor="ana")
+
+
+def test_a_columnar_page_holds_the_same_changes_in_the_same_order(demo: Workspace) -> None:
+    before = demo.change_seq()
+    some_deletes(demo)
+    for agent, since, limit in ((None, 0, 50), (agent_id(demo, "bo"), 0, 50), (None, before, 3)):
+        cursor: str = str(since)
+        deleted: set[str] = set()
+        while True:
+            page = changes_since(demo, cursor, agent, limit)
+            columnar = changes_since(demo, cursor, agent, limit, columnar=True)
+            assert columnar.as_changes() == page
+            assert len(columnar) == len(page.changes)
+            # What travels: JSON, in which a row is a list.
+            sent = json.loads(json.dumps(columnar.to_json()))
+            assert sent["cursor"] == page.cursor and sent["more"] == page.more
+            for run in sent["runs"]:
+                assert set(run) in ({"table", "rows"}, {"table", "deleted"})
+                for row in run.get("rows", ()):
+                    assert len(row) == len(sent["columns"][run["table"]])
+            deleted |= {run["table"] for run in sent["runs"] if "deleted" in run}
+            cursor = page.cursor
+            if not page.more:
+                break
+        if agent is None:
+            assert {"snippet", "channel", "team_member", "message"} <= deleted
+
+
+def test_a_pull_may_mix_both_forms(demo: Workspace, tmp_path: Path) -> None:
+    fatima = agent_id(demo, "fatima")
+    some_deletes(demo)
+    replica = open_replica(tmp_path / "mixed.db")
+    for i in itertools.count():
+        page = changes_since(demo, replica_cursor(replica), fatima, 200, columnar=bool(i % 2))
+        apply_changes(replica, json.loads(json.dumps(page.to_json())) if i % 3 else page)
+        if not page.more:
+            break
+    assert same(dump(replica), visible(dump(raw(demo.path)), access_of(demo, fatima)))
+    check_search_index(tmp_path / "mixed.db")
+
+
+def test_long_runs_of_rows_the_replica_already_holds_update_them(
+    demo: Workspace, tmp_path: Path
+) -> None:
+    """A long run is first inserted plainly; rows already there (a pull started again from
+    zero here; in a first sync, rows a command moved past the cursor) are updated instead,
+    and the search index follows them."""
+    ana = agent_id(demo, "ana")
+    replica = open_replica(tmp_path / "ana.db")
+    pull(demo, replica, ana, limit=500, columnar=True)
+    rows = q.list_conversations(demo, q.view("open", access=EVERYTHING)).rows[:10]
+    for conv in rows:
+        cmd.close(demo, conv.id, actor="ana")
+    cmd.comment(demo, rows[0].id, "one more", actor="ana")
+    cmd.update_contact(demo, rows[1].contact_id, name="Zorbaquist", actor="ana")
+    some_deletes(demo)
+    replica.execute("UPDATE replica_state SET value = '0' WHERE key = 'cursor'")
+    pull(demo, replica, ana, limit=500, columnar=True)
+    assert same(dump(replica), visible(dump(raw(demo.path)), access_of(demo, ana)))
+    check_search_index(tmp_path / "ana.db")
+    with open_workspace(tmp_path / "ana.db") as mine:
+        hits = {h.row.id for h in q.search(mine, "Zorbaquist", access=EVERYTHING)}
+        theirs = raw(demo.path).execute(
+            "SELECT id FROM conversation WHERE contact_id = ?", (rows[1].contact_id,)
+        )
+        assert rows[1].id in hits and hits == {r[0] for r in theirs}
+
+
+def test_a_page_naming_an_unknown_table_or_column_is_refused_whole(
+    demo: Workspace, tmp_path: Path
+) -> None:
+    replica = open_replica(tmp_path / "r.db")
+    page = changes_since(demo, 0, None, 50, columnar=True).to_json()
+    good = json.loads(json.dumps(page))
+    bad_table = {**good, "runs": [*good["runs"], {"table": "outbox", "rows": [[1]]}]}
+    bad_column = json.loads(json.dumps(good))
+    table = bad_column["runs"][-1]["table"]
+    bad_column["columns"][table][-1] = "x) VALUES (1); DROP TABLE message; --"
+    for bad, says in ((bad_table, "not a table"), (bad_column, "not columns")):
+        with pytest.raises(ValueError, match=says):
+            apply_changes(replica, bad)
+        assert replica_cursor(replica) == "0"
+        assert all(not rows for rows in dump(replica).values())
+    apply_changes(replica, good)
+    assert replica_cursor(replica) == good["cursor"]
+
+
+def protect(replica: sqlite3.Connection, table: str, row_id: str, **values: Any) -> int:
+    """An optimistic write in a client cache: `values` on one row at the cache's next change
+    number, with a pending mutation holding that number; returns it."""
+    seq = replica.execute(
+        "UPDATE sequence SET value = value + 1 WHERE name = 'seq' RETURNING value"
+    ).fetchone()[0]
+    sets = ", ".join(f"{k} = ?" for k in values)
+    replica.execute(
+        f"UPDATE {table} SET {sets}, seq = ? WHERE id = ?", (*values.values(), seq, row_id)
+    )
+    replica.execute(
+        "INSERT INTO pending_mutation (mutation_id, name, args, local_seq, created_at) "
+        "VALUES (1, 'snooze', '{}', ?, '2026-01-01 00:00:00')",
+        (seq,),
+    )
+    return seq
+
+
+def test_a_local_pull_in_either_form_stamps_rows_and_spares_unconfirmed_ones(
+    demo: Workspace, tmp_path: Path
+) -> None:
+    """`local=True` (a hub client's cache): pulled rows take the cache's own change number;
+    a row an unconfirmed command wrote keeps its optimistic state, in a long run too (the
+    cache pulls everything again here). The same in both forms."""
+    ana, chiara = agent_id(demo, "ana"), agent_id(demo, "chiara")
+
+    def pull_local(replica: sqlite3.Connection, columnar: bool) -> list[int]:
+        stamps = []
+        while True:
+            page = changes_since(demo, replica_cursor(replica), ana, 400, columnar=columnar)
+            apply_changes(replica, json.loads(json.dumps(page.to_json())), local=True)
+            stamps.append(replica.execute("SELECT value FROM sequence WHERE name = 'seq'"))
+            if not page.more:
+                return [s.fetchone()[0] for s in stamps]
+
+    replicas = [open_replica(tmp_path / f"local-{columnar}.db") for columnar in (False, True)]
+    for replica, columnar in zip(replicas, (False, True), strict=True):
+        pull_local(replica, columnar)
+    support = [
+        r
+        for r in q.list_conversations(demo, q.view("all", access=EVERYTHING)).rows
+        if r.inbox_id == inbox_id(demo, "Support") and r.assignee_id != chiara
+    ][:6]
+    for conv in support:
+        cmd.assign(demo, conv.id, "chiara", actor="ana")
+    mine = support[2]
+    for replica, columnar in zip(replicas, (False, True), strict=True):
+        local_seq = protect(replica, "conversation", mine.id, status="snoozed")
+        replica.execute("UPDATE replica_state SET value = '0' WHERE key = 'cursor'")
+        stamps = pull_local(replica, columnar)
+        assert stamps[0] == local_seq + 1 and len(stamps) > 2
+        got = {
+            r[0]: r[1:]
+            for r in replica.execute("SELECT id, assignee_id, status, seq FROM conversation")
+        }
+        assert got[mine.id] == (mine.assignee_id, "snoozed", local_seq)
+        assert all(got[c.id][0] == chiara for c in support if c is not mine)
+        assert all(seq in stamps for id_, (_, _, seq) in got.items() if id_ != mine.id)
+        # Everything else as the hub has it (the spared row keeps its whole cached state).
+        hub, cached = visible(dump(raw(demo.path)), access_of(demo, ana)), dump(replica)
+        del hub["conversation"][(mine.id,)], cached["conversation"][(mine.id,)]
+        assert same(without_seq(cached), without_seq(hub))
+    assert same(dump(replicas[0]), dump(replicas[1]))
+
+
+def without_seq(tables: Dump) -> Dump:
+    return {
+        t: {k: {c: v for c, v in row.items() if c != "seq"} for k, row in rows.items()}
+        for t, rows in tables.items()
+    }
+
+
+@pytest.mark.parametrize("columnar", [False, True], ids=["dicts", "columnar"])
+def test_pull_fetching_pages_from_elsewhere_ends_equal_to_the_workspace(
+    demo: Workspace, tmp_path: Path, columnar: bool
+) -> None:
+    """`changes.pull(fetch=...)`, as a hub client runs it: pages arrive as JSON, in either
+    form, while the previous one is applied."""
+    bo = agent_id(demo, "bo")
+    some_deletes(demo)
+    asked: list[str] = []
+
+    def fetch(cursor: str) -> dict[str, Any]:
+        asked.append(cursor)
+        page = changes_since(demo, cursor, bo, 250, columnar=columnar)
+        return json.loads(json.dumps(page.to_json()))
+
+    replica = open_replica(tmp_path / "bo.db")
+    applied = changes.pull(None, replica, bo, fetch=fetch)
+    assert applied == len(pull(demo, open_replica(tmp_path / "again.db"), bo))
+    assert len(asked) > 3 and asked[0] == "0"
+    assert same(dump(replica), visible(dump(raw(demo.path)), access_of(demo, bo)))

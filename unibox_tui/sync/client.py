@@ -536,7 +536,7 @@ class HubClient:
                 page = ahead.result()
 
     def _pulled(self, page: dict[str, Any]) -> None:
-        if page.get("changes") and self.on_pulled is not None:
+        if (page.get("changes") or page.get("runs")) and self.on_pulled is not None:
             self.on_pulled()
 
     def _follow_access(self) -> None:
