@@ -10,9 +10,8 @@ Rows come back as small dataclasses; text in them is as stored (widgets clean it
 from __future__ import annotations
 
 import json
-import unicodedata
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, tzinfo
 from typing import Any
 
 from . import clock
@@ -21,6 +20,9 @@ from .db import ReadConnection as Connection
 from .db import Workspace
 from .errors import InvalidRequest, NotFound
 from .kinds import CHANNEL_KINDS
+from .search_query import SearchQuery, search_words
+from .search_query import parse as parse_search
+from .when import parse_when
 
 # ---------------------------------------------------------------------------------- views
 
@@ -537,37 +539,23 @@ class SearchHit:
     row: ConversationRow
     snippet: str  # plain text around the match
     highlights: list[tuple[int, int]]  # (start, end) of matched words within snippet
+    message_id: str | None = None  # the message the snippet is from (None: subject, name)
+
+
+@dataclass
+class SearchPage:
+    hits: list[SearchHit]
+    next_cursor: str | None  # pass as `after` for the next page; None at the end
 
 
 _MARK_OPEN, _MARK_CLOSE = "\x02", "\x03"
 
 
 def fts_query(text: str) -> str | None:
-    """A user's words as a safe FTS5 query: every word must match, the last as a prefix
-    (so results appear while typing). Quotes and operators in the input are never syntax."""
+    """A user's words (operators read as words) as a safe FTS5 query: every word must
+    match, the last as a prefix. Quotes and operators in the input are never syntax."""
     words = search_words(text)
-    if not words:
-        return None
-    quoted = [f'"{w}"' for w in words]
-    if len(words[-1]) >= 2:  # a one-letter prefix matches nearly everything and is slow
-        quoted[-1] += "*"
-    return " ".join(quoted)
-
-
-def search_words(text: str) -> list[str]:
-    """Split text into words exactly as the FTS tokenizer does (migration 0003): letters,
-    numbers, marks and private-use characters; anything else separates words."""
-    words, current = [], []
-    for ch in text:
-        category = unicodedata.category(ch)
-        if category[0] in "LNM" or category == "Co":
-            current.append(ch)
-        elif current:
-            words.append("".join(current))
-            current = []
-    if current:
-        words.append("".join(current))
-    return words
+    return SearchQuery(tuple(words), open_end=True).fts() if words else None
 
 
 def _split_marks(marked: str) -> tuple[str, list[tuple[int, int]]]:
@@ -585,92 +573,384 @@ def _split_marks(marked: str) -> tuple[str, list[tuple[int, int]]]:
     return "".join(plain), spans
 
 
-def search(ws: Workspace, text: str, *, access: Access, limit: int = 50) -> list[SearchHit]:
-    """Conversations whose subject, contact or any message matches, most recent first,
-    each with a snippet of the best place it matched; only inboxes `access` may see."""
-    query = fts_query(text)
-    if query is None:
-        return []
+def search(
+    ws: Workspace,
+    text: str,
+    *,
+    access: Access,
+    limit: int = 50,
+    after: str | None = None,
+    me: str | None = None,
+    now: datetime | None = None,
+    tz: tzinfo | None = None,
+) -> list[SearchHit]:
+    """The first page of `search_page` (its hits only)."""
+    return search_page(
+        ws, text, access=access, limit=limit, after=after, me=me, now=now, tz=tz
+    ).hits
+
+
+def search_page(
+    ws: Workspace,
+    text: str,
+    *,
+    access: Access,
+    limit: int = 50,
+    after: str | None = None,
+    me: str | None = None,
+    now: datetime | None = None,
+    tz: tzinfo | None = None,
+) -> SearchPage:
+    """One page of what a search line finds (core/search_query.py reads the line); only
+    inboxes `access` may see. `me` is who `assignee:me` is (default: the reader); `now` and
+    `tz` read `before:` / `after:`. InvalidRequest for an operator it cannot use."""
+    query = parse_search(text)
     with ws.read() as conn:
-        return search_on(conn, query, limit, access=access)
+        return search_on(conn, query, limit, access=access, after=after, me=me, now=now, tz=tz)
 
 
 SEARCH_CHUNK = 400  # matching messages read per step, newest first
 SEARCH_SCAN_CAP = 20_000  # stop reading after this many matches (bounded time on huge sets)
+_SCAN_TOP = 2**62  # the message scan's start position (above every rowid)
 
 
-def search_on(conn: Connection, query: str, limit: int, *, access: Access) -> list[SearchHit]:
-    """Conversations ordered by their newest match: a matching message's time, or for a
-    subject/contact match the conversation's last activity.
+class _Conditions:
+    """A search's operators as SQL over `conversation c` (joined with `message m` in the
+    message scan): one condition per operator, the same key twice is either."""
 
-    The message index is read newest rowid first, a chunk at a time, until `limit` distinct
-    conversations are found; a conversation with hundreds of matches costs one slot. Snippets
-    are made in the same scan: FTS5 cannot look a row up by rowid together with MATCH, so a
-    second pass per hit would rescan every match. Matches in inboxes the reader cannot see
-    are skipped during the scan, so they never take a slot.
-    """
-    visible, params_v = access.where()
-    found: dict[str, tuple[str, str]] = {}  # conversation id -> (match time, marked snippet)
-    before, scanned = None, 0
-    while len(found) < limit and scanned < SEARCH_SCAN_CAP:
-        where = "message_fts MATCH ?" + (" AND rowid < ?" if before is not None else "")
-        params: tuple = (
-            (query, before, SEARCH_CHUNK) if before is not None else (query, SEARCH_CHUNK)
-        )
-        chunk = conn.exec_driver_sql(
-            "SELECT f.rowid, m.conversation_id, m.created_at, f.snip, c.inbox_id FROM (SELECT "
-            "rowid, snippet(message_fts, 0, char(2), char(3), '…', 12) AS snip FROM message_fts "
-            f"WHERE {where} ORDER BY rowid DESC LIMIT ?) f JOIN message m ON m.rid = f.rowid "
-            "JOIN conversation c ON c.id = m.conversation_id ORDER BY f.rowid DESC",
-            params,
-        ).all()
-        for _, conv_id, created, snip, inbox_id in chunk:
-            if not access.can_see(inbox_id):
+    def __init__(
+        self,
+        conn: Connection,
+        query: SearchQuery,
+        access: Access,
+        me: str | None,
+        now: datetime,
+        tz: tzinfo | None,
+    ) -> None:
+        self.parts: list[tuple[str, tuple[Any, ...]]] = []
+        self.times: list[tuple[str, str]] = []  # ("<" or ">=", db time)
+        visible, vparams = access.where()
+        if visible != "1":
+            self.parts.append((visible, vparams))
+        keys = dict.fromkeys(k for k, _ in query.filters)
+        for key in keys:
+            values = query.values(key)
+            if key in ("before", "after"):
+                for value in values:
+                    try:
+                        at = parse_when(value, now, tz, past=True)
+                    except InvalidRequest as e:
+                        raise InvalidRequest(f"{key}: {e}") from e
+                    self.times.append(("<" if key == "before" else ">=", clock.to_db(at) or ""))
                 continue
-            best = found.get(conv_id)
-            if best is None or created > best[0]:
-                found[conv_id] = (created, snip)
-        scanned += len(chunk)
-        if len(chunk) < SEARCH_CHUNK:
-            break
-        before = chunk[-1][0]
-    subject_hits = conn.exec_driver_sql(
-        "SELECT f.rowid, highlight(conversation_fts, 0, char(2), char(3)) || ' — ' || "
-        "highlight(conversation_fts, 1, char(2), char(3)) FROM conversation_fts f "
-        "JOIN conversation c ON c.rid = f.rowid "
-        f"WHERE conversation_fts MATCH ? AND {visible} ORDER BY f.rowid DESC LIMIT ?",
-        (query, *params_v, limit),
+            ors = [_condition(conn, key, v, access, me) for v in values]
+            self.parts.append(
+                (
+                    "(" + " OR ".join(sql for sql, _ in ors) + ")",
+                    tuple(p for _, params in ors for p in params),
+                )
+            )
+
+    def sql(self, time_column: str) -> tuple[str, tuple[Any, ...]]:
+        """All conditions (' AND ...', or ''), times compared with `time_column`."""
+        parts = [*self.parts, *((f"{time_column} {op} ?", (t,)) for op, t in self.times)]
+        return "".join(f" AND {sql}" for sql, _ in parts), tuple(
+            p for _, params in parts for p in params
+        )
+
+
+def _fts_words(column: str, value: str) -> str:
+    """Every word of `value` in one column of conversation_fts (quoted tokens only)."""
+    words = search_words(value)
+    if not words:  # callers check first; an empty FTS5 query would be a syntax error
+        raise InvalidRequest(f"no words to look for in {value!r}")
+    return " AND ".join(f'{column} : "{w}"' for w in words)
+
+
+def _condition(
+    conn: Connection, key: str, value: str, access: Access, me: str | None
+) -> tuple[str, tuple[Any, ...]]:
+    in_fts = "c.rid IN (SELECT rowid FROM conversation_fts WHERE conversation_fts MATCH ?)"
+    if key == "channel":
+        return "c.channel_kind = ?", (value,)
+    if key == "status":
+        return "c.status = ?", (value,)
+    if key == "subject":
+        return in_fts, (_fts_words("subject", value),)
+    if key == "in":
+        found = [
+            r[0]
+            for r in conn.exec_driver_sql(
+                "SELECT id FROM inbox WHERE id = ? OR name = ? COLLATE NOCASE", (value, value)
+            )
+            if access.can_see(r[0])
+        ]
+        if not found:
+            raise NotFound(f"in: no inbox {value!r} ({NO_ACCESS})")
+        return f"c.inbox_id IN ({','.join('?' * len(found))})", tuple(found)
+    if key == "assignee":
+        if value.lower() == "none":
+            return "c.assignee_id IS NULL", ()
+        if value.lower() == "me":
+            if not me:
+                raise InvalidRequest("assignee:me needs to know who you are (set agent in config)")
+            return "c.assignee_id = ?", (me,)
+        return "c.assignee_id = ?", (_agent_id(conn, value, key),)
+    if key == "tag":
+        if not conn.exec_driver_sql(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'conversation_tag'"
+        ).first():
+            raise InvalidRequest("tag: tags are not available in this workspace")
+        return (
+            "EXISTS (SELECT 1 FROM conversation_tag x JOIN tag g ON g.id = x.tag_id "
+            "WHERE x.conversation_id = c.id AND g.name = ? COLLATE NOCASE)",
+            (value.lstrip("#"),),
+        )
+    # from / to: the customer (an address exactly, or the words of a name), an agent's
+    # replies (from:@ana or from:ana when ana is a handle), our own address (to:).
+    ors: list[tuple[str, tuple[Any, ...]]] = []
+    address = value.lower()
+    if "@" in value[1:]:
+        ors.append(
+            (
+                "c.contact_id IN (SELECT contact_id FROM contact_identity WHERE value = ?)",
+                (address,),
+            )
+        )
+        if key == "to":
+            ors.append(
+                ("c.channel_id IN (SELECT id FROM channel WHERE lower(address) = ?)", (address,))
+            )
+    else:
+        handle = conn.exec_driver_sql(
+            "SELECT id FROM agent WHERE handle = ? COLLATE NOCASE", (value.lstrip("@"),)
+        ).scalar()
+        if handle is not None and key == "from":
+            ors.append(
+                (
+                    "EXISTS (SELECT 1 FROM message am WHERE am.conversation_id = c.id "
+                    "AND am.kind = 'outgoing' AND am.author_agent_id = ?)",
+                    (handle,),
+                )
+            )
+        elif value.startswith("@"):
+            raise NotFound(f"{key}: no agent {value!r}")
+        if not value.startswith("@") and search_words(value):
+            ors.append((in_fts, (_fts_words("contact", value),)))
+            if key == "to":
+                ors.append(
+                    (
+                        "c.channel_id IN (SELECT id FROM channel WHERE name = ? COLLATE NOCASE)",
+                        (value,),
+                    )
+                )
+    if not ors:
+        raise InvalidRequest(f"{key}: needs a name, an address or an @handle, not {value!r}")
+    return "(" + " OR ".join(sql for sql, _ in ors) + ")", tuple(
+        p for _, params in ors for p in params
+    )
+
+
+def _agent_id(conn: Connection, value: str, key: str) -> str:
+    found = conn.exec_driver_sql(
+        "SELECT id FROM agent WHERE handle = ? COLLATE NOCASE OR id = ?",
+        (value.lstrip("@"), value),
+    ).scalar()
+    if found is None:
+        raise NotFound(f"{key}: no agent {value!r}; use a handle, me or none")
+    return found
+
+
+def _search_cursor(cursor: str, has_text: bool) -> tuple[str, Any]:
+    """('c', (time, rid)): conversations (subjects, names, operator-only lists) after that
+    row; ('m', rid): the message scan below that rowid."""
+    phase, _, rest = cursor.partition(":")
+    if phase == "c":
+        return "c", _parse_cursor(rest)
+    if phase == "m" and has_text:
+        try:
+            rid = int(rest)
+            if 0 < rid <= _SCAN_TOP:
+                return "m", rid
+        except ValueError:
+            pass
+    raise InvalidRequest(f"bad cursor {cursor!r}; pass back a next_cursor you were given")
+
+
+def search_on(
+    conn: Connection,
+    query: SearchQuery | str,
+    limit: int,
+    *,
+    access: Access,
+    after: str | None = None,
+    me: str | None = None,
+    now: datetime | None = None,
+    tz: tzinfo | None = None,
+) -> SearchPage:
+    """One page of a search, in two parts read one after the other:
+
+    1. conversations whose subject or contact name matches the words (or, with operators
+       only, every conversation they select), newest activity first: a keyset range of the
+       list order, like `list_page`;
+    2. conversations with a matching message, by their newest match: the message index is
+       read newest rowid first, a chunk at a time, until `limit` new conversations are
+       found; a conversation with hundreds of matches costs one slot. A conversation shown
+       in part 1 or on an earlier page is left out (one indexed check per page).
+
+    Operators are conditions on the conversation in both parts (`before:`/`after:` compare
+    the matching message's time in part 2, the last activity in part 1); matches in inboxes
+    the reader cannot see are skipped in SQL, so they never take a slot. The cursor says
+    which part and where (`c:<time>|<rid>` or `m:<rowid>`)."""
+    if isinstance(query, str):
+        query = parse_search(query)
+    limit = max(1, limit)
+    now = now or clock.utcnow()
+    conds = _Conditions(conn, query, access, me or access.agent_id, now, tz)
+    fts = query.fts()
+    phase, pos = _search_cursor(after, fts is not None) if after else ("c", None)
+    hits: list[SearchHit] = []
+    if phase == "c":
+        rows = _conversation_part(conn, fts, conds, pos, limit + 1)
+        hits = rows[:limit]
+        if len(rows) > limit:
+            return SearchPage(hits, "c:" + hits[-1].row.cursor())
+        if fts is None:
+            return SearchPage(hits, None)
+        phase, pos = "m", _SCAN_TOP
+    more, next_pos = _message_part(conn, fts, conds, pos, limit - len(hits), hits)
+    return SearchPage(hits, f"m:{next_pos}" if more else None)
+
+
+def _conversation_part(
+    conn: Connection, fts: str | None, conds: _Conditions, after: Any, limit: int
+) -> list[SearchHit]:
+    where, params = conds.sql("c.last_message_at")
+    if fts is not None:
+        select = (
+            f"SELECT {ROW_COLUMNS}, highlight(conversation_fts, 0, char(2), char(3)) || ' — ' || "
+            "highlight(conversation_fts, 1, char(2), char(3)) FROM conversation_fts f "
+            f"JOIN conversation c ON c.rid = f.rowid {ROW_FROM[ROW_FROM.index('LEFT JOIN') :]}"
+            f" WHERE conversation_fts MATCH ?{where}"
+        )
+        params = (fts, *params)
+    else:
+        select = f"SELECT {ROW_COLUMNS}, NULL {ROW_FROM} WHERE 1{where}"
+    if after is not None:
+        select += " AND (c.last_message_at, c.rid) < (?, ?)"
+        params = (*params, *after)
+    rows = conn.exec_driver_sql(
+        f"{select} ORDER BY c.last_message_at DESC, c.rid DESC LIMIT ?", (*params, limit)
     ).all()
-    rows: dict[str, ConversationRow] = {}
-    if found:
-        marks = ",".join("?" * len(found))
-        for r in conn.exec_driver_sql(
-            f"SELECT {ROW_COLUMNS} {ROW_FROM} WHERE c.id IN ({marks})", tuple(found)
-        ):
-            rows[r[0]] = _row(r)
-    subject_snip: dict[str, str] = {}
-    if subject_hits:
-        marks = ",".join("?" * len(subject_hits))
-        by_rid = dict(subject_hits)
-        for r in conn.exec_driver_sql(
-            f"SELECT {ROW_COLUMNS} {ROW_FROM} WHERE c.rid IN ({marks})", tuple(by_rid)
-        ):
-            row = _row(r)
-            rows.setdefault(row.id, row)
-            subject_snip[row.id] = by_rid[row.rid]
-
-    def match_time(row: ConversationRow) -> tuple[str, int]:
-        times = [found[row.id][0]] if row.id in found else []
-        if row.id in subject_snip:
-            times.append(clock.to_db(row.last_message_at) or "")
-        return max(times), row.rid
-
     hits = []
-    for row in sorted(rows.values(), key=match_time, reverse=True)[:limit]:
-        marked = found[row.id][1] if row.id in found else subject_snip.get(row.id, row.subject)
+    for r in rows:
+        row = _row(r)
+        marked = r[-1] if r[-1] is not None else (row.subject or row.preview)
         plain, spans = _split_marks(" ".join(marked.split()))
         hits.append(SearchHit(row, plain, spans))
     return hits
+
+
+def _message_part(
+    conn: Connection,
+    fts: str,
+    conds: _Conditions,
+    below: int,
+    wanted: int,
+    hits: list[SearchHit],
+) -> tuple[bool, int]:
+    """Fill `hits` with up to `wanted` conversations from the message scan below rowid
+    `below`; returns (whether there may be more, the position to continue from)."""
+    where, params = conds.sql("m.created_at")
+    shown = {h.row.id for h in hits}
+    found: dict[str, tuple[int, str, str]] = {}  # conversation id -> (rowid, snippet, message)
+    pos, scanned, more = below, 0, True
+    while wanted > 0:
+        chunk = conn.exec_driver_sql(
+            "SELECT f.rowid, m.conversation_id, f.snip, m.id FROM (SELECT "
+            "rowid, snippet(message_fts, 0, char(2), char(3), '…', 12) AS snip FROM message_fts "
+            "WHERE message_fts MATCH ? AND rowid < ? ORDER BY rowid DESC LIMIT ?) f "
+            "JOIN message m ON m.rid = f.rowid JOIN conversation c ON c.id = m.conversation_id "
+            f"WHERE 1{where} ORDER BY f.rowid DESC",
+            (fts, pos, SEARCH_CHUNK, *params),
+        ).all()
+        read = conn.exec_driver_sql(  # how far the chunk reached, whatever was filtered
+            "SELECT count(*), min(rowid) FROM (SELECT rowid FROM message_fts "
+            "WHERE message_fts MATCH ? AND rowid < ? ORDER BY rowid DESC LIMIT ?)",
+            (fts, pos, SEARCH_CHUNK),
+        ).one()
+        fresh = [r for r in chunk if r[1] not in shown and r[1] not in found]
+        new_ids = list(dict.fromkeys(r[1] for r in fresh))
+        seen = _already_shown(conn, fts, conds, new_ids, below) if new_ids else set()
+        for rowid, conv_id, snip, message_id in fresh:
+            if conv_id in seen or conv_id in found:
+                continue
+            found[conv_id] = (rowid, snip, message_id)
+            wanted -= 1
+            if wanted == 0:
+                pos = rowid
+                break
+        else:
+            pos = read[1] if read[0] else pos
+        scanned += read[0]
+        if read[0] < SEARCH_CHUNK:
+            more = wanted == 0 and _any_below(conn, fts, pos)
+            break
+        if scanned >= SEARCH_SCAN_CAP:
+            break
+    if found:
+        marks = ",".join("?" * len(found))
+        rows = {
+            r[0]: _row(r)
+            for r in conn.exec_driver_sql(
+                f"SELECT {ROW_COLUMNS} {ROW_FROM} WHERE c.id IN ({marks})", tuple(found)
+            )
+        }
+        for conv_id, (_, snip, message_id) in found.items():
+            plain, spans = _split_marks(" ".join(snip.split()))
+            hits.append(SearchHit(rows[conv_id], plain, spans, message_id))
+    return more, pos
+
+
+def _any_below(conn: Connection, fts: str, pos: int) -> bool:
+    return (
+        conn.exec_driver_sql(
+            "SELECT 1 FROM message_fts WHERE message_fts MATCH ? AND rowid < ? LIMIT 1",
+            (fts, pos),
+        ).first()
+        is not None
+    )
+
+
+def _already_shown(
+    conn: Connection, fts: str, conds: _Conditions, ids: list[str], below: int
+) -> set[str]:
+    """Which of these conversations a search showed before the message scan reached
+    `below`: in the conversation part, or with a newer matching message."""
+    marks = ",".join("?" * len(ids))
+    where_c, params_c = conds.sql("c.last_message_at")
+    shown = {
+        r[0]
+        for r in conn.exec_driver_sql(
+            f"SELECT c.id FROM conversation c WHERE c.id IN ({marks}) AND c.rid IN "
+            f"(SELECT rowid FROM conversation_fts WHERE conversation_fts MATCH ?){where_c}",
+            (*ids, fts, *params_c),
+        )
+    }
+    if below < _SCAN_TOP:
+        where_m, params_m = conds.sql("m.created_at")
+        shown |= {
+            r[0]
+            for r in conn.exec_driver_sql(
+                "SELECT DISTINCT m.conversation_id FROM message m "
+                "JOIN conversation c ON c.id = m.conversation_id "
+                f"WHERE m.conversation_id IN ({marks}) AND m.rid >= ? AND m.rid IN "
+                f"(SELECT rowid FROM message_fts WHERE message_fts MATCH ? AND rowid >= ?)"
+                f"{where_m}",
+                (*ids, below, fts, below, *params_m),
+            )
+        }
+    return shown
 
 
 # ---------------------------------------------------------------------------------- people
