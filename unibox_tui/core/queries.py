@@ -762,16 +762,17 @@ def _agent_id(conn: Connection, value: str, key: str) -> str:
 
 
 def _search_cursor(cursor: str, has_text: bool) -> tuple[str, Any]:
-    """('c', (time, rid)): conversations (subjects, names, operator-only lists) after that
-    row; ('m', rid): the message scan below that rowid."""
+    """('c', (time, rid)): an operator-only list after that row; ('s', rid): subject and
+    name matches below that conversation rowid; ('m', rid): the message scan below that
+    message rowid."""
     phase, _, rest = cursor.partition(":")
-    if phase == "c":
+    if phase == "c" and not has_text:
         return "c", _parse_cursor(rest)
-    if phase == "m" and has_text:
+    if phase in ("s", "m") and has_text:
         try:
             rid = int(rest)
             if 0 < rid <= _SCAN_TOP:
-                return "m", rid
+                return phase, rid
         except ValueError:
             pass
     raise InvalidRequest(f"bad cursor {cursor!r}; pass back a next_cursor you were given")
@@ -790,9 +791,10 @@ def search_on(
 ) -> SearchPage:
     """One page of a search, in two parts read one after the other:
 
-    1. conversations whose subject or contact name matches the words (or, with operators
-       only, every conversation they select), newest activity first: a keyset range of the
-       list order, like `list_page`;
+    1. conversations whose subject or contact name matches the words, newest conversation
+       first (the index's own order: sorting thousands of subject matches by activity cost
+       50-150 ms at 100k); with operators only, every conversation they select, newest
+       activity first, a keyset range of the list order like `list_page`;
     2. conversations with a matching message, by their newest match: the message index is
        read newest rowid first, a chunk at a time, until `limit` new conversations are
        found; a conversation with hundreds of matches costs one slot. A conversation shown
@@ -801,20 +803,22 @@ def search_on(
     Operators are conditions on the conversation in both parts (`before:`/`after:` compare
     the matching message's time in part 2, the last activity in part 1); matches in inboxes
     the reader cannot see are skipped in SQL, so they never take a slot. The cursor says
-    which part and where (`c:<time>|<rid>` or `m:<rowid>`)."""
+    which part and where (`s:<rid>`, `m:<rowid>`, or `c:<time>|<rid>` for operators only)."""
     if isinstance(query, str):
         query = parse_search(query)
     limit = max(1, limit)
     now = now or clock.utcnow()
     conds = _Conditions(conn, query, access, me or access.agent_id, now, tz)
     fts = query.fts()
-    phase, pos = _search_cursor(after, fts is not None) if after else ("c", None)
+    start = ("s", _SCAN_TOP) if fts is not None else ("c", None)
+    phase, pos = _search_cursor(after, fts is not None) if after else start
     hits: list[SearchHit] = []
-    if phase == "c":
+    if phase in ("c", "s"):
         rows = _conversation_part(conn, fts, conds, pos, limit + 1)
         hits = rows[:limit]
         if len(rows) > limit:
-            return SearchPage(hits, "c:" + hits[-1].row.cursor())
+            last = hits[-1].row
+            return SearchPage(hits, f"s:{last.rid}" if fts is not None else f"c:{last.cursor()}")
         if fts is None:
             return SearchPage(hits, None)
         phase, pos = "m", _SCAN_TOP
@@ -831,17 +835,16 @@ def _conversation_part(
             f"SELECT {ROW_COLUMNS}, highlight(conversation_fts, 0, char(2), char(3)) || ' — ' || "
             "highlight(conversation_fts, 1, char(2), char(3)) FROM conversation_fts f "
             f"JOIN conversation c ON c.rid = f.rowid {ROW_FROM[ROW_FROM.index('LEFT JOIN') :]}"
-            f" WHERE conversation_fts MATCH ?{where}"
+            f" WHERE conversation_fts MATCH ? AND f.rowid < ?{where} ORDER BY f.rowid DESC"
         )
-        params = (fts, *params)
+        params = (fts, after, *params)
     else:
         select = f"SELECT {ROW_COLUMNS}, NULL {ROW_FROM} WHERE 1{where}"
-    if after is not None:
-        select += " AND (c.last_message_at, c.rid) < (?, ?)"
-        params = (*params, *after)
-    rows = conn.exec_driver_sql(
-        f"{select} ORDER BY c.last_message_at DESC, c.rid DESC LIMIT ?", (*params, limit)
-    ).all()
+        if after is not None:
+            select += " AND (c.last_message_at, c.rid) < (?, ?)"
+            params = (*params, *after)
+        select += " ORDER BY c.last_message_at DESC, c.rid DESC"
+    rows = conn.exec_driver_sql(f"{select} LIMIT ?", (*params, limit)).all()
     hits = []
     for r in rows:
         row = _row(r)
@@ -860,82 +863,103 @@ def _message_part(
     hits: list[SearchHit],
 ) -> tuple[bool, int]:
     """Fill `hits` with up to `wanted` conversations from the message scan below rowid
-    `below`; returns (whether there may be more, the position to continue from)."""
+    `below`; returns (whether there may be more, the position to continue from).
+
+    One FTS5 query read lazily, newest rowid first: each query loads the term's whole
+    doclist (several ms for a common word), so it is started once and stepped until the
+    page is full, never re-run per chunk. Operators are a flag per row (not a WHERE) so
+    the rows read are counted and the scan stays bounded."""
     where, params = conds.sql("m.created_at")
+    join = "JOIN conversation c ON c.id = m.conversation_id " if where else ""
+    rows = conn.exec_driver_sql(
+        f"SELECT f.rowid, m.conversation_id, m.id, CASE WHEN (1{where}) THEN "
+        "coalesce(snippet(message_fts, 0, char(2), char(3), '…', 12), '') END "
+        f"FROM message_fts f JOIN message m ON m.rid = f.rowid {join}"
+        "WHERE message_fts MATCH ? AND f.rowid < ? ORDER BY f.rowid DESC",
+        (*params, fts, below),
+    )
     shown = {h.row.id for h in hits}
-    found: dict[str, tuple[int, str, str]] = {}  # conversation id -> (rowid, snippet, message)
-    pos, scanned, more = below, 0, True
+    subject_rids: dict[str, set[int]] = {}
+    found: dict[str, tuple[str, str]] = {}  # conversation id -> (snippet, message id)
+    pos, scanned, more = below, 0, False
+    it = iter(rows)
+    batch: list[Any] = []
     while wanted > 0:
-        chunk = conn.exec_driver_sql(
-            "SELECT f.rowid, m.conversation_id, f.snip, m.id FROM (SELECT "
-            "rowid, snippet(message_fts, 0, char(2), char(3), '…', 12) AS snip FROM message_fts "
-            "WHERE message_fts MATCH ? AND rowid < ? ORDER BY rowid DESC LIMIT ?) f "
-            "JOIN message m ON m.rid = f.rowid JOIN conversation c ON c.id = m.conversation_id "
-            f"WHERE 1{where} ORDER BY f.rowid DESC",
-            (fts, pos, SEARCH_CHUNK, *params),
-        ).all()
-        read = conn.exec_driver_sql(  # how far the chunk reached, whatever was filtered
-            "SELECT count(*), min(rowid) FROM (SELECT rowid FROM message_fts "
-            "WHERE message_fts MATCH ? AND rowid < ? ORDER BY rowid DESC LIMIT ?)",
-            (fts, pos, SEARCH_CHUNK),
-        ).one()
-        fresh = [r for r in chunk if r[1] not in shown and r[1] not in found]
-        new_ids = list(dict.fromkeys(r[1] for r in fresh))
-        seen = _already_shown(conn, fts, conds, new_ids, below) if new_ids else set()
-        for rowid, conv_id, snip, message_id in fresh:
-            if conv_id in seen or conv_id in found:
+        # A batch of rows that pass, of conversations not shown yet; then one check of
+        # which of them earlier pages (or the conversation part) showed.
+        batch.clear()
+        new_ids: dict[str, None] = {}
+        for row in it:
+            scanned += 1
+            batch.append(row)
+            if row[3] is not None and row[1] not in shown and row[1] not in found:
+                new_ids[row[1]] = None
+                if len(new_ids) >= min(wanted, 64):
+                    break
+            if scanned >= SEARCH_SCAN_CAP:
+                break
+        if not batch:
+            break
+        seen = (
+            _already_shown(conn, fts, conds, list(new_ids), below, subject_rids)
+            if new_ids
+            else set()
+        )
+        for rowid, conv_id, message_id, snip in batch:
+            pos = rowid
+            if snip is None or conv_id in shown or conv_id in found or conv_id in seen:
                 continue
-            found[conv_id] = (rowid, snip, message_id)
+            found[conv_id] = (snip, message_id)
             wanted -= 1
             if wanted == 0:
-                pos = rowid
                 break
-        else:
-            pos = read[1] if read[0] else pos
-        scanned += read[0]
-        if read[0] < SEARCH_CHUNK:
-            more = wanted == 0 and _any_below(conn, fts, pos)
+        if scanned >= SEARCH_SCAN_CAP and wanted > 0:
+            more = True  # bounded: the next page reads on from here
             break
-        if scanned >= SEARCH_SCAN_CAP:
-            break
+    if wanted == 0:
+        more = (bool(batch) and batch[-1][0] != pos) or next(it, None) is not None
     if found:
         marks = ",".join("?" * len(found))
-        rows = {
+        by_id = {
             r[0]: _row(r)
             for r in conn.exec_driver_sql(
                 f"SELECT {ROW_COLUMNS} {ROW_FROM} WHERE c.id IN ({marks})", tuple(found)
             )
         }
-        for conv_id, (_, snip, message_id) in found.items():
+        for conv_id, (snip, message_id) in found.items():
             plain, spans = _split_marks(" ".join(snip.split()))
-            hits.append(SearchHit(rows[conv_id], plain, spans, message_id))
+            hits.append(SearchHit(by_id[conv_id], plain, spans, message_id))
     return more, pos
 
 
-def _any_below(conn: Connection, fts: str, pos: int) -> bool:
-    return (
-        conn.exec_driver_sql(
-            "SELECT 1 FROM message_fts WHERE message_fts MATCH ? AND rowid < ? LIMIT 1",
-            (fts, pos),
-        ).first()
-        is not None
-    )
-
-
 def _already_shown(
-    conn: Connection, fts: str, conds: _Conditions, ids: list[str], below: int
+    conn: Connection,
+    fts: str,
+    conds: _Conditions,
+    ids: list[str],
+    below: int,
+    subject_rids: dict[str, set[int]],
 ) -> set[str]:
     """Which of these conversations a search showed before the message scan reached
-    `below`: in the conversation part, or with a newer matching message."""
+    `below`: in the conversation part, or with a newer matching message. `subject_rids`
+    keeps the rowids of every subject/name match across the batches of one page (one read
+    of that index; probing it with each batch's ids cost a full scan of it per batch)."""
     marks = ",".join("?" * len(ids))
+    if "" not in subject_rids:
+        subject_rids[""] = {
+            r[0]
+            for r in conn.exec_driver_sql(
+                "SELECT rowid FROM conversation_fts WHERE conversation_fts MATCH ?", (fts,)
+            )
+        }
     where_c, params_c = conds.sql("c.last_message_at")
     shown = {
         r[0]
         for r in conn.exec_driver_sql(
-            f"SELECT c.id FROM conversation c WHERE c.id IN ({marks}) AND c.rid IN "
-            f"(SELECT rowid FROM conversation_fts WHERE conversation_fts MATCH ?){where_c}",
-            (*ids, fts, *params_c),
+            f"SELECT c.id, c.rid FROM conversation c WHERE c.id IN ({marks}){where_c}",
+            (*ids, *params_c),
         )
+        if r[1] in subject_rids[""]
     }
     if below < _SCAN_TOP:
         where_m, params_m = conds.sql("m.created_at")
