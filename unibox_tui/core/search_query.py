@@ -168,3 +168,27 @@ def _checked(key: str, value: str) -> str:
     if key == "subject" and not search_words(value):
         raise InvalidRequest(f"subject: needs a word, e.g. {OPERATORS['subject']}")
     return value
+
+
+def find_terms(text: str, terms: list[tuple[str, bool]]) -> list[tuple[int, int]]:
+    """(start, end) of each word of `text` that a search's terms match (`SearchQuery.terms`),
+    compared as the index compares words: whole words, casefolded, accents removed; a
+    prefix term matches the start of a word."""
+    if not terms:
+        return []
+    exact = {t for t, prefix in terms if not prefix}
+    prefixes = tuple(t for t, prefix in terms if prefix)
+    spans: list[tuple[int, int]] = []
+    start = None
+    for i, ch in enumerate(f"{text} "):  # the trailing space ends the last word
+        category = unicodedata.category(ch)
+        if category[0] in "LNM" or category == "Co":
+            if start is None:
+                start = i
+            continue
+        if start is not None:
+            word = fold(text[start:i])
+            if word in exact or (prefixes and word.startswith(prefixes)):
+                spans.append((start, i))
+            start = None
+    return spans

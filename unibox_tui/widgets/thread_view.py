@@ -30,6 +30,7 @@ from .. import actions
 from ..core import clock
 from ..core.mentions import find_mentions
 from ..core.queries import ConversationRow, MessageRow
+from ..core.search_query import find_terms
 from .glyphs import ATTACHMENT, channel_name
 from .line_api import ComponentStyles, PlainLines, empty_line, set_virtual_size
 from .quoted import split_quoted
@@ -115,6 +116,7 @@ class ThreadView(QuietScrollBars, PlainLines, ScrollView, can_focus=True):
         "thread--mention",
         "thread--failed",
         "thread--empty",
+        "thread--match",
     }
     DEFAULT_CSS = """
     ThreadView {
@@ -135,6 +137,7 @@ class ThreadView(QuietScrollBars, PlainLines, ScrollView, can_focus=True):
         & > .thread--mention { color: $warning; text-style: bold; }
         & > .thread--failed { color: $error; text-style: bold; }
         & > .thread--empty { color: $text-muted; text-style: italic; }
+        & > .thread--match { color: $text; background: $warning 50%; text-style: bold; }
     }
     """
 
@@ -146,6 +149,9 @@ class ThreadView(QuietScrollBars, PlainLines, ScrollView, can_focus=True):
         self.show_quotes = False
         self.empty_text = "Select a conversation (j/k, enter)."
         self.expanded: dict[str, int] = {}  # message id -> characters loaded by show_more
+        # Search terms marked in bodies ((word, is_prefix), core/search_query.py), until
+        # another conversation is shown.
+        self.marks: tuple[tuple[str, bool], ...] = ()
         self._lines: list[Strip] = []
         self._layout_key: tuple[int, bool] | None = None
         self._laid_from = 0  # index of the oldest message whose block is in _lines
@@ -168,6 +174,7 @@ class ThreadView(QuietScrollBars, PlainLines, ScrollView, can_focus=True):
         old_y = self.scroll_y
         if (conversation and conversation.id) != (self.conversation and self.conversation.id):
             self.expanded.clear()
+            self.marks = ()
         self.conversation, self.messages = conversation, messages
         self._invalidate()
         self._ensure_layout()
@@ -177,6 +184,34 @@ class ThreadView(QuietScrollBars, PlainLines, ScrollView, can_focus=True):
         else:
             self.scroll_end(animate=False, immediate=True)
         self.refresh()
+
+    def mark(self, terms: list[tuple[str, bool]], message_id: str | None = None) -> None:
+        """Mark the words of a search in the bodies and scroll to the message `message_id`
+        (the one a search result came from), else to the first message with a marked word."""
+        self.marks = tuple(terms)
+        self._invalidate()
+        self.complete_layout()
+        target = next((i for i, m in enumerate(self.messages) if m.id == message_id), None)
+        if target is None and self.marks:
+            target = next(
+                (
+                    i
+                    for i, m in enumerate(self.messages)
+                    if m.kind != "activity" and find_terms(m.body, list(self.marks))
+                ),
+                None,
+            )
+        if target is not None:
+            self.scroll_to(y=self.line_of(target), animate=False, immediate=True)
+        self.refresh()
+
+    def line_of(self, index: int) -> int:
+        """The first line of message `index` (the layout is complete)."""
+        if self._layout_key is None:
+            return 0
+        width, now = self._layout_key[0], self.now()
+        blank = Strip.blank(width, self._style("base"))
+        return sum(len(self._message_block(m, width, now, blank)) for m in self.messages[:index])
 
     def toggle_quotes(self) -> None:
         self.show_quotes = not self.show_quotes
@@ -342,6 +377,7 @@ class ThreadView(QuietScrollBars, PlainLines, ScrollView, can_focus=True):
             message.delivery_state,
             (len(message.body), message.body_cut) if is_long(message) else message.body,
             clock.age(message.created_at, now),
+            self.marks,
         )
         block = self._blocks.get(key)
         if block is None:
@@ -456,6 +492,10 @@ class ThreadView(QuietScrollBars, PlainLines, ScrollView, can_focus=True):
 
     def _body(self, message: MessageRow, body: str) -> Text:
         text = safe(body.strip("\n") or "(no text)")
+        if self.marks:  # on the cleaned plain text: spans index what is shown
+            match = self._style("match")
+            for start, end in find_terms(text.plain, list(self.marks)):
+                text.stylize(match, start, end)
         if message.kind == "comment":
             known = set(message.meta.get("mentions", []))
             style = self._style("mention")
