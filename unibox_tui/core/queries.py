@@ -816,8 +816,10 @@ def search_on(
     if phase in ("c", "s"):
         rows = _conversation_part(conn, fts, conds, pos, limit + 1)
         hits = rows[:limit]
-        if len(rows) > limit:
-            last = hits[-1].row
+        last = hits[-1].row if hits else None
+        if fts is not None:  # a page reads in index order and shows newest activity first
+            hits.sort(key=lambda h: (h.row.last_message_at, h.row.rid), reverse=True)
+        if len(rows) > limit and last is not None:
             return SearchPage(hits, f"s:{last.rid}" if fts is not None else f"c:{last.cursor()}")
         if fts is None:
             return SearchPage(hits, None)
@@ -872,7 +874,7 @@ def _message_part(
     where, params = conds.sql("m.created_at")
     join = "JOIN conversation c ON c.id = m.conversation_id " if where else ""
     rows = conn.exec_driver_sql(
-        f"SELECT f.rowid, m.conversation_id, m.id, CASE WHEN (1{where}) THEN "
+        f"SELECT f.rowid, m.conversation_id, m.id, m.created_at, CASE WHEN (1{where}) THEN "
         "coalesce(snippet(message_fts, 0, char(2), char(3), '…', 12), '') END "
         f"FROM message_fts f JOIN message m ON m.rid = f.rowid {join}"
         "WHERE message_fts MATCH ? AND f.rowid < ? ORDER BY f.rowid DESC",
@@ -880,7 +882,7 @@ def _message_part(
     )
     shown = {h.row.id for h in hits}
     subject_rids: dict[str, set[int]] = {}
-    found: dict[str, tuple[str, str]] = {}  # conversation id -> (snippet, message id)
+    found: dict[str, tuple[str, str, str]] = {}  # conversation -> (time, snippet, message)
     pos, scanned, more = below, 0, False
     it = iter(rows)
     batch: list[Any] = []
@@ -892,7 +894,7 @@ def _message_part(
         for row in it:
             scanned += 1
             batch.append(row)
-            if row[3] is not None and row[1] not in shown and row[1] not in found:
+            if row[4] is not None and row[1] not in shown and row[1] not in found:
                 new_ids[row[1]] = None
                 if len(new_ids) >= min(wanted, 64):
                     break
@@ -905,11 +907,11 @@ def _message_part(
             if new_ids
             else set()
         )
-        for rowid, conv_id, message_id, snip in batch:
+        for rowid, conv_id, message_id, created, snip in batch:
             pos = rowid
             if snip is None or conv_id in shown or conv_id in found or conv_id in seen:
                 continue
-            found[conv_id] = (snip, message_id)
+            found[conv_id] = (created, snip, message_id)
             wanted -= 1
             if wanted == 0:
                 break
@@ -926,7 +928,11 @@ def _message_part(
                 f"SELECT {ROW_COLUMNS} {ROW_FROM} WHERE c.id IN ({marks})", tuple(found)
             )
         }
-        for conv_id, (snip, message_id) in found.items():
+        # Newest match first within the page (rowids are arrival order: an initial sync
+        # stores old mail late).
+        for conv_id, (_, snip, message_id) in sorted(
+            found.items(), key=lambda item: item[1][0], reverse=True
+        ):
             plain, spans = _split_marks(" ".join(snip.split()))
             hits.append(SearchHit(by_id[conv_id], plain, spans, message_id))
     return more, pos
