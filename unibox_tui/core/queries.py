@@ -1249,6 +1249,41 @@ class NotificationRow:
     conversation_id: str | None
     created_at: datetime
     read: bool
+    comment: str | None = None  # a mention: the start of the comment that mentions you
+    actor: str | None = None  # who did it (display name)
+    subject: str | None = None  # the conversation's subject (customer text)
+
+    @property
+    def summary(self) -> str:
+        """One line to show: for a mention, who and what they wrote (not the subject the
+        stored text quotes); otherwise the stored text. Customer text: show it cleaned."""
+        if self.kind == "mention" and self.comment is not None:
+            return f"{self.actor or 'A teammate'} mentioned you: {' '.join(self.comment.split())}"
+        return self.text
+
+
+# Notifications with what a reader shows: the comment of a mention (its first characters),
+# who acted, the conversation's subject.
+_NOTE_SQL = (
+    "SELECT n.id, n.kind, n.text, n.conversation_id, n.created_at, n.read_at IS NOT NULL, "
+    "CASE WHEN n.kind = 'mention' THEN substr(m.body, 1, 400) END, a.name, c.subject "
+    "FROM notification n LEFT JOIN message m ON m.id = n.message_id "
+    "LEFT JOIN agent a ON a.id = n.actor_id LEFT JOIN conversation c ON c.id = n.conversation_id "
+)
+
+
+def _note(r: Any) -> NotificationRow:
+    return NotificationRow(
+        r[0],
+        r[1],
+        r[2],
+        r[3],
+        clock.from_db(r[4]),
+        bool(r[5]),
+        r[6],
+        r[7],
+        r[8],  # type: ignore[arg-type]
+    )
 
 
 def notifications(
@@ -1256,10 +1291,7 @@ def notifications(
 ) -> list[NotificationRow]:
     """The agent's own notifications, newest first; those about conversations of inboxes the
     agent can no longer see are left out."""
-    sql = (
-        "SELECT n.id, n.kind, n.text, n.conversation_id, n.created_at, n.read_at IS NOT NULL "
-        "FROM notification n WHERE n.agent_id = ?"
-    )
+    sql = _NOTE_SQL + "WHERE n.agent_id = ?"
     if unread_only:
         sql += " AND n.read_at IS NULL"
     with ws.read() as conn:
@@ -1269,7 +1301,7 @@ def notifications(
             f"WHERE c.id = n.conversation_id AND {visible})) ORDER BY n.created_at DESC LIMIT ?"
         )
         rows = conn.exec_driver_sql(sql, (agent_id, *vparams, limit)).all()
-    return [NotificationRow(r[0], r[1], r[2], r[3], clock.from_db(r[4]), bool(r[5])) for r in rows]  # type: ignore[arg-type]
+    return [_note(r) for r in rows]
 
 
 def notifications_since(ws: Workspace, agent_id: str, seq: int) -> list[NotificationRow]:
@@ -1277,13 +1309,12 @@ def notifications_since(ws: Workspace, agent_id: str, seq: int) -> list[Notifica
     with ws.read() as conn:
         visible, vparams = for_agent(conn, agent_id).where()
         rows = conn.exec_driver_sql(
-            "SELECT n.id, n.kind, n.text, n.conversation_id, n.created_at, n.read_at IS NOT NULL "
-            "FROM notification n WHERE n.seq > ? AND n.agent_id = ? AND n.read_at IS NULL AND "
+            _NOTE_SQL + "WHERE n.seq > ? AND n.agent_id = ? AND n.read_at IS NULL AND "
             "(n.conversation_id IS NULL OR EXISTS (SELECT 1 FROM conversation c "
             f"WHERE c.id = n.conversation_id AND {visible})) ORDER BY n.seq",
             (seq, agent_id, *vparams),
         ).all()
-    return [NotificationRow(r[0], r[1], r[2], r[3], clock.from_db(r[4]), bool(r[5])) for r in rows]  # type: ignore[arg-type]
+    return [_note(r) for r in rows]
 
 
 @dataclass
