@@ -137,7 +137,7 @@ class ThreadView(QuietScrollBars, PlainLines, ScrollView, can_focus=True):
         & > .thread--mention { color: $warning; text-style: bold; }
         & > .thread--failed { color: $error; text-style: bold; }
         & > .thread--empty { color: $text-muted; text-style: italic; }
-        & > .thread--match { color: $text; background: $warning 50%; text-style: bold; }
+        & > .thread--match { color: $warning; text-style: bold reverse; }
     }
     """
 
@@ -152,6 +152,9 @@ class ThreadView(QuietScrollBars, PlainLines, ScrollView, can_focus=True):
         # Search terms marked in bodies ((word, is_prefix), core/search_query.py), until
         # another conversation is shown.
         self.marks: tuple[tuple[str, bool], ...] = ()
+        # The message a search opened the thread at: a re-layout (the pane resizes as the
+        # thread opens) lays everything out and returns to it, until the reader scrolls.
+        self._anchor: int | None = None
         self._lines: list[Strip] = []
         self._layout_key: tuple[int, bool] | None = None
         self._laid_from = 0  # index of the oldest message whose block is in _lines
@@ -175,6 +178,7 @@ class ThreadView(QuietScrollBars, PlainLines, ScrollView, can_focus=True):
         if (conversation and conversation.id) != (self.conversation and self.conversation.id):
             self.expanded.clear()
             self.marks = ()
+            self._anchor = None
         self.conversation, self.messages = conversation, messages
         self._invalidate()
         self._ensure_layout()
@@ -201,6 +205,7 @@ class ThreadView(QuietScrollBars, PlainLines, ScrollView, can_focus=True):
                 ),
                 None,
             )
+        self._anchor = target
         if target is not None:
             self.scroll_to(y=self.line_of(target), animate=False, immediate=True)
         self.refresh()
@@ -251,22 +256,28 @@ class ThreadView(QuietScrollBars, PlainLines, ScrollView, can_focus=True):
     # ------------------------------------------------------------------ scrolling
 
     def action_cursor_down(self) -> None:
+        self._anchor = None
         self.scroll_to(y=self.scroll_y + 1, animate=False)
 
     def action_cursor_up(self) -> None:
+        self._anchor = None
         self.scroll_to(y=self.scroll_y - 1, animate=False)
 
     def action_cursor_top(self) -> None:
+        self._anchor = None
         self.complete_layout()
         self.scroll_home(animate=False, immediate=True)
 
     def action_cursor_bottom(self) -> None:
+        self._anchor = None
         self.scroll_end(animate=False)
 
     def action_page_down(self) -> None:
+        self._anchor = None
         self.scroll_to(y=self.scroll_y + max(1, self.size.height - 2), animate=False)
 
     def action_page_up(self) -> None:
+        self._anchor = None
         self.scroll_to(y=self.scroll_y - max(1, self.size.height - 2), animate=False)
 
     # ------------------------------------------------------------------ layout
@@ -294,7 +305,10 @@ class ThreadView(QuietScrollBars, PlainLines, ScrollView, can_focus=True):
         self._lines, self._laid_from = [], len(self.messages)
         self._prepend(width, min_lines=max(1, self.size.height) * FIRST_SCREENS)
         set_virtual_size(self, Size(width, len(self._lines)))
-        if self._laid_from > 0:
+        if self._anchor is not None and self._anchor < len(self.messages):
+            self.complete_layout()
+            self.scroll_to(y=self.line_of(self._anchor), animate=False, immediate=True)
+        elif self._laid_from > 0:
             self.set_timer(0.001, lambda g=self._generation: self._layout_step(g))
 
     def _layout_step(self, generation: int) -> None:
