@@ -108,3 +108,22 @@ async def test_marks_never_read_customer_text_as_markup(make_app, demo, text_of)
         await settle(pilot)
         text = text_of(app)
         assert "[bold red]okapi[/] okapi" in text and "\x1b" not in text
+
+
+async def test_notifications_show_the_comment_that_mentions_you(make_app, demo, text_of) -> None:
+    cmd.comment(
+        demo.ws,
+        demo.conv["chat"],
+        "@ana can you call the courier? [b]today[/b]",
+        actor=demo.agents["bo"],
+    )
+    app = make_app()
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        await pilot.press("b")
+        text = text_of(app)
+        assert "Bo Chen mentioned you: @ana can you call the courier? [b]today[/b]" in text
+        assert "Hello? Is anyone there?" in text  # the subject follows, dim
+        await pilot.press("enter")
+        await settle(pilot)
+        assert app.screen.thread_row.id == demo.conv["chat"]
