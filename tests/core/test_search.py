@@ -71,6 +71,8 @@ def test_each_operator(team: Team, world: dict[str, str]) -> None:
     assert ids(team, "from:bo refund") == [w["dan"]]
     assert ids(team, "to:sales@acme.example") == [w["sales"]]  # our address
     assert ids(team, "to:dan@x.io") == [w["dan"]]
+    assert ids(team, "from:v-1") == [w["chat"]]  # any identity, exactly (a visitor id)
+    assert ids(team, "from:DAN@X.IO") == [w["dan"]]
     assert ids(team, "subject:lamp") == [w["dan"]]
     assert ids(team, "subject:parcel") == [w["carla"]]  # the subject only, not bodies
     assert ids(team, '"parcel is late"') == [w["carla"]]
@@ -99,6 +101,7 @@ def test_operators_respect_access(team: Team, world: dict[str, str]) -> None:
     [
         ("assignee:zed", NotFound, "no agent 'zed'"),
         ("from:@zed", NotFound, "no agent '@zed'"),
+        ("to:@bo", InvalidRequest, "to: takes an address or a name"),
         ("in:Nowhere", NotFound, "no inbox 'Nowhere'"),
         ("after:someday", InvalidRequest, "after: cannot read the time 'someday'"),
         ("tag:vip", InvalidRequest, "tags are not available"),

@@ -19,7 +19,7 @@ from .access import Access, for_agent
 from .db import ReadConnection as Connection
 from .db import Workspace
 from .errors import InvalidRequest, NotFound
-from .kinds import CHANNEL_KINDS
+from .kinds import CHANNEL_KINDS, IDENTITY_KINDS
 from .search_query import SearchQuery, search_words
 from .search_query import parse as parse_search
 from .when import parse_when
@@ -609,7 +609,6 @@ def search_page(
         return search_on(conn, query, limit, access=access, after=after, me=me, now=now, tz=tz)
 
 
-SEARCH_CHUNK = 400  # matching messages read per step, newest first
 SEARCH_SCAN_CAP = 20_000  # stop reading after this many matches (bounded time on huge sets)
 _SCAN_TOP = 2**62  # the message scan's start position (above every rowid)
 
@@ -706,25 +705,32 @@ def _condition(
             "WHERE x.conversation_id = c.id AND g.name = ? COLLATE NOCASE)",
             (value.lstrip("#"),),
         )
-    # from / to: the customer (an address exactly, or the words of a name), an agent's
-    # replies (from:@ana or from:ana when ana is a handle), our own address (to:).
-    ors: list[tuple[str, tuple[Any, ...]]] = []
-    address = value.lower()
-    if "@" in value[1:]:
-        ors.append(
-            (
-                "c.contact_id IN (SELECT contact_id FROM contact_identity WHERE value = ?)",
-                (address,),
-            )
+    # from / to: the customer (an address or number exactly, or the words of a name), an
+    # agent's replies (from:@ana, or from:ana when ana is a handle), our address (to:).
+    kinds = ",".join(f"'{k}'" for k in IDENTITY_KINDS)  # leads the (kind, value) index
+    ors: list[tuple[str, tuple[Any, ...]]] = [
+        (
+            "c.contact_id IN (SELECT contact_id FROM contact_identity "
+            f"WHERE kind IN ({kinds}) AND value IN (?, ?))",
+            (value, value.lower()),
         )
+    ]
+    if "@" in value[1:]:
         if key == "to":
             ors.append(
-                ("c.channel_id IN (SELECT id FROM channel WHERE lower(address) = ?)", (address,))
+                (
+                    "c.channel_id IN (SELECT id FROM channel WHERE lower(address) = ?)",
+                    (value.lower(),),
+                )
             )
     else:
         handle = conn.exec_driver_sql(
             "SELECT id FROM agent WHERE handle = ? COLLATE NOCASE", (value.lstrip("@"),)
         ).scalar()
+        if value.startswith("@") and handle is None:
+            raise NotFound(f"{key}: no agent {value!r}")
+        if value.startswith("@") and key == "to":
+            raise InvalidRequest("to: takes an address or a name; from:@handle finds replies")
         if handle is not None and key == "from":
             ors.append(
                 (
@@ -733,8 +739,6 @@ def _condition(
                     (handle,),
                 )
             )
-        elif value.startswith("@"):
-            raise NotFound(f"{key}: no agent {value!r}")
         if not value.startswith("@") and search_words(value):
             ors.append((in_fts, (_fts_words("contact", value),)))
             if key == "to":
@@ -744,8 +748,6 @@ def _condition(
                         (value,),
                     )
                 )
-    if not ors:
-        raise InvalidRequest(f"{key}: needs a name, an address or an @handle, not {value!r}")
     return "(" + " OR ".join(sql for sql, _ in ors) + ")", tuple(
         p for _, params in ors for p in params
     )
@@ -796,9 +798,13 @@ def search_on(
        50-150 ms at 100k); with operators only, every conversation they select, newest
        activity first, a keyset range of the list order like `list_page`;
     2. conversations with a matching message, by their newest match: the message index is
-       read newest rowid first, a chunk at a time, until `limit` new conversations are
-       found; a conversation with hundreds of matches costs one slot. A conversation shown
-       in part 1 or on an earlier page is left out (one indexed check per page).
+       read newest rowid first (one query, stepped) until `limit` new conversations are
+       found or SEARCH_SCAN_CAP matches were read; a conversation with hundreds of matches
+       costs one slot. A conversation shown in part 1 or on an earlier page is left out
+       (one indexed check per batch of new ones).
+
+    Each page shows its rows newest activity (part 1) or newest match (part 2) first; the
+    index order only decides which rows are on which page.
 
     Operators are conditions on the conversation in both parts (`before:`/`after:` compare
     the matching message's time in part 2, the last activity in part 1); matches in inboxes
