@@ -54,6 +54,19 @@ async def test_scrolling_the_results_loads_the_next_page(make_app, demo, text_of
         assert app.screen.thread_row.id == search.hits[-1].row.id
 
 
+async def test_scrolling_the_list_itself_loads_more(make_app, demo) -> None:
+    made = many(demo, LIMIT + 3)
+    app = make_app()
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        await pilot.press("slash", *"zebra")
+        await settle(pilot)
+        search = app.screen
+        assert len(search.hits) == LIMIT
+        search.query_one("#search-results").scroll_end(animate=False, immediate=True)
+        await until(lambda: len(search.hits) == len(made), what="the page the scroll asked for")
+
+
 async def test_operators_filter_and_a_bad_one_says_why(make_app, demo, text_of) -> None:
     app = make_app()
     async with app.run_test(size=(160, 48)) as pilot:

@@ -105,6 +105,9 @@ class SearchScreen(ModalScreen[SearchResult | None]):
 
     def on_mount(self) -> None:
         self.query_one(Input).focus()
+        # Scrolling the results (wheel, scrollbar) near their end loads the next page too.
+        options = self.query_one("#search-results", OptionList)
+        self.watch(options, "scroll_y", lambda: self._maybe_more(), init=False)
         if self.initial:
             self.run_search(self.initial)
 
@@ -212,9 +215,6 @@ class SearchScreen(ModalScreen[SearchResult | None]):
         self._status(error)
         if fresh:
             self._maybe_more()
-
-    def on_mouse_scroll_down(self) -> None:
-        self.call_after_refresh(self._maybe_more)
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
