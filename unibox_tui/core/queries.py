@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
-from typing import Any
+from typing import Any, cast
 
 from . import clock
 from .access import Access, for_agent
@@ -830,7 +830,9 @@ def search_on(
         if fts is None:
             return SearchPage(hits, None)
         phase, pos = "m", _SCAN_TOP
-    more, next_pos = _message_part(conn, fts, conds, pos, limit - len(hits), hits)
+    if fts is None:  # an operator-only query has no message part (its cursors are c:)
+        return SearchPage(hits, None)
+    more, next_pos = _message_part(conn, fts, conds, cast(int, pos), limit - len(hits), hits)
     return SearchPage(hits, f"m:{next_pos}" if more else None)
 
 
@@ -1284,11 +1286,11 @@ def _note(r: Any) -> NotificationRow:
         r[1],
         r[2],
         r[3],
-        clock.from_db(r[4]),
+        clock.from_db(r[4]),  # type: ignore[arg-type]
         bool(r[5]),
         r[6],
         r[7],
-        r[8],  # type: ignore[arg-type]
+        r[8],
     )
 
 
