@@ -551,13 +551,6 @@ class SearchPage:
 _MARK_OPEN, _MARK_CLOSE = "\x02", "\x03"
 
 
-def fts_query(text: str) -> str | None:
-    """A user's words (operators read as words) as a safe FTS5 query: every word must
-    match, the last as a prefix. Quotes and operators in the input are never syntax."""
-    words = search_words(text)
-    return SearchQuery(tuple(words), open_end=True).fts() if words else None
-
-
 def _split_marks(marked: str) -> tuple[str, list[tuple[int, int]]]:
     plain, spans, start = [], [], None
     pos = 0
