@@ -305,7 +305,7 @@ class UniboxApp(App[None]):
         self._has_conversations = None
         if self.me_id:
             for note in queries.notifications_since(self.ws, self.me_id, self.notes_seq):
-                self.toast(TOAST_TITLES.get(note.kind, "Notification"), note.text)
+                self.toast(TOAST_TITLES.get(note.kind, "Notification"), note.summary)
         self.notes_seq = seq
         if self.demo_delivery:
             self._deliver_demo_replies()  # a reply may have just been queued

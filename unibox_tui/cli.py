@@ -556,20 +556,45 @@ def command_cmd(
 @main.command()
 @click.argument("query", nargs=-1, required=True)
 @click.option("--limit", type=click.IntRange(1, 500), default=20, show_default=True)
+@click.option("--after", "cursor", help="Continue after this next_cursor.")
 @db_option
 @json_option
 @as_option
 @guarded
 def search(
-    query: tuple[str, ...], limit: int, db: str | None, as_json: bool, as_handle: str | None
+    query: tuple[str, ...],
+    limit: int,
+    cursor: str | None,
+    db: str | None,
+    as_json: bool,
+    as_handle: str | None,
 ) -> None:
-    """Full-text search over subjects, contacts and every message (of inboxes you may see)."""
+    """Search subjects, contacts and every message (of inboxes you may see).
+
+    Words must all match; "quoted phrases" as written. Operators: from: to: subject: in:
+    channel: status: assignee: (a handle, me, none) tag: before: after: (2026-11-01, 3d,
+    monday, yesterday). Example: unibox search refund from:carla@example.com status:open
+    """
+    from .config import load_config
+    from .core import clock
     from .core import queries as q
+    from .core.admin_queries import workspace_has_agents
     from .core.text import one_line
 
     text = " ".join(query)
     with open_ws(db, read_only=True) as ws:
-        hits = q.search(ws, text, access=reader_of(ws, as_handle), limit=limit)
+        access = reader_of(ws, as_handle)
+        me = actor(ws, as_handle) if workspace_has_agents(ws) else None
+        page = q.search_page(
+            ws,
+            text,
+            access=access,
+            limit=limit,
+            after=cursor,
+            me=me,
+            now=clock.utcnow(),
+            tz=load_config().tz,
+        )
     if as_json:
         emit(
             {
@@ -579,19 +604,23 @@ def search(
                         "conversation": h.row.to_json(),
                         "snippet": h.snippet,
                         "highlights": [list(s) for s in h.highlights],
+                        "message_id": h.message_id,
                     }
-                    for h in hits
+                    for h in page.hits
                 ],
+                "next_cursor": page.next_cursor,
             }
         )
         return
-    for h in hits:
+    for h in page.hits:
         click.echo(
             f"{h.row.id}  {one_line(h.row.contact_name, 24):<24}  {one_line(h.row.subject, 40)}"
         )
         click.echo(f"    {one_line(h.snippet, 110)}")
-    if not hits:
-        click.echo("no matches")
+    if not page.hits:
+        click.echo("no matches" if not cursor else "no more matches")
+    if page.next_cursor:
+        click.echo(f"more: --after '{page.next_cursor}'")
 
 
 @main.command()

@@ -166,6 +166,57 @@ def test_search_json(demo_db: str) -> None:
     assert hit["snippet"][s:e].lower().startswith("refund")
 
 
+def test_search_pages_with_after_and_reads_operators(demo_db: str) -> None:
+    everything = ok_json("search", "refund", "--limit", "500", "--db", demo_db)
+    assert everything["next_cursor"] is None and len(everything["results"]) > 6
+    seen: list[str] = []
+    cursor = None
+    while True:
+        extra = ["--after", cursor] if cursor else []
+        page = ok_json("search", "refund", "--limit", "4", *extra, "--db", demo_db)
+        seen += [r["conversation"]["id"] for r in page["results"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert len(seen) == len(set(seen))
+    assert set(seen) == {r["conversation"]["id"] for r in everything["results"]}
+    # The human form says how to go on.
+    result = unibox("search", "refund", "--limit", "2", "--db", demo_db)
+    assert result.returncode == 0 and "more: --after '" in result.stdout
+    # Operators, alone and with words.
+    closed = ok_json("search", "status:closed", "channel:email", "--limit", "500", "--db", demo_db)
+    assert closed["results"] and all(
+        r["conversation"]["status"] == "closed" and r["conversation"]["channel"] == "email"
+        for r in closed["results"]
+    )
+    mixed = ok_json("search", "refund status:open", "--limit", "500", "--db", demo_db)
+    assert {r["conversation"]["id"] for r in mixed["results"]} == {
+        r["conversation"]["id"]
+        for r in everything["results"]
+        if r["conversation"]["status"] == "open"
+    }
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["status:pending"], "unknown status 'pending'"),
+        (["from:"], "from: needs a value"),
+        (["in:Nowhere"], "no inbox 'Nowhere'"),
+        (["refund", "--after", "m:oops"], "bad cursor"),
+        (['"unbalanced AND OR ('], None),  # customer text: words, never an error
+    ],
+)
+def test_search_errors_are_one_line(demo_db: str, args: list[str], says: str | None) -> None:
+    result = unibox("search", *args, "--db", demo_db)
+    if says is None:
+        assert result.returncode == 0 and "Traceback" not in result.stderr
+        return
+    assert result.returncode == 1 and result.stdout == ""
+    assert result.stderr.startswith("unibox: error: ") and says in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
 def test_doctor(demo_db: str) -> None:
     data = ok_json("doctor", "--db", demo_db)
     assert data["db"]["revision"] == data["db"]["head_revision"]

@@ -134,3 +134,28 @@ def test_the_agents_zone_comes_from_the_config(isolated_home) -> None:  # type: 
     assert zone(None) is None
     with pytest.raises(InvalidRequest, match="unknown time zone"):
         zone("Not/AZone")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # Search's before:/after: read times gone by (past=True); NOW is Monday 10:00 UTC.
+        ("3d", datetime(2026, 2, 27, 10, 0, tzinfo=UTC)),
+        ("2h", datetime(2026, 3, 2, 8, 0, tzinfo=UTC)),
+        ("1w", datetime(2026, 2, 23, 10, 0, tzinfo=UTC)),
+        ("yesterday", datetime(2026, 3, 1, 0, 0, tzinfo=UTC)),
+        ("today", datetime(2026, 3, 2, 0, 0, tzinfo=UTC)),
+        ("friday", datetime(2026, 2, 27, 0, 0, tzinfo=UTC)),
+        ("monday", datetime(2026, 2, 23, 0, 0, tzinfo=UTC)),  # the last one, not today
+        ("2026-02-01", datetime(2026, 2, 1, 0, 0, tzinfo=UTC)),  # a day starts at midnight
+        ("14:30", datetime(2026, 3, 1, 14, 30, tzinfo=UTC)),  # not yet today: yesterday's
+        ("9:00", datetime(2026, 3, 2, 9, 0, tzinfo=UTC)),
+    ],
+)
+def test_past_times_for_search(text: str, expected: datetime) -> None:
+    assert parse_when(text, NOW, UTC_ZONE, past=True) == expected
+
+
+def test_yesterday_is_only_a_past_time() -> None:
+    with pytest.raises(InvalidRequest):
+        parse_when("yesterday", NOW, UTC_ZONE)

@@ -65,6 +65,13 @@ def test_search_results(snap_compare, make_app) -> None:
     assert snap_compare(make_app(), terminal_size=(160, 48), run_before=steps("slash", "i", "s"))
 
 
+def test_search_with_operators(snap_compare, make_app) -> None:
+    """Words with `status:` and `assignee:` operators: only open, unassigned matches."""
+    keys = ["slash", "i", "s", "space", *"status", "colon", *"open", "space"]
+    keys += [*"assignee", "colon", *"none"]
+    assert snap_compare(make_app(), terminal_size=(160, 48), run_before=steps(*keys))
+
+
 def test_help(snap_compare, make_app) -> None:
     assert snap_compare(make_app(), terminal_size=(120, 48), run_before=steps("question_mark"))
 

@@ -10,17 +10,19 @@ Rows come back as small dataclasses; text in them is as stored (widgets clean it
 from __future__ import annotations
 
 import json
-import unicodedata
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any
+from datetime import datetime, tzinfo
+from typing import Any, cast
 
 from . import clock
 from .access import Access, for_agent
 from .db import ReadConnection as Connection
 from .db import Workspace
 from .errors import InvalidRequest, NotFound
-from .kinds import CHANNEL_KINDS
+from .kinds import CHANNEL_KINDS, IDENTITY_KINDS
+from .search_query import SearchQuery, search_words
+from .search_query import parse as parse_search
+from .when import parse_when
 
 # ---------------------------------------------------------------------------------- views
 
@@ -537,37 +539,16 @@ class SearchHit:
     row: ConversationRow
     snippet: str  # plain text around the match
     highlights: list[tuple[int, int]]  # (start, end) of matched words within snippet
+    message_id: str | None = None  # the message the snippet is from (None: subject, name)
+
+
+@dataclass
+class SearchPage:
+    hits: list[SearchHit]
+    next_cursor: str | None  # pass as `after` for the next page; None at the end
 
 
 _MARK_OPEN, _MARK_CLOSE = "\x02", "\x03"
-
-
-def fts_query(text: str) -> str | None:
-    """A user's words as a safe FTS5 query: every word must match, the last as a prefix
-    (so results appear while typing). Quotes and operators in the input are never syntax."""
-    words = search_words(text)
-    if not words:
-        return None
-    quoted = [f'"{w}"' for w in words]
-    if len(words[-1]) >= 2:  # a one-letter prefix matches nearly everything and is slow
-        quoted[-1] += "*"
-    return " ".join(quoted)
-
-
-def search_words(text: str) -> list[str]:
-    """Split text into words exactly as the FTS tokenizer does (migration 0003): letters,
-    numbers, marks and private-use characters; anything else separates words."""
-    words, current = [], []
-    for ch in text:
-        category = unicodedata.category(ch)
-        if category[0] in "LNM" or category == "Co":
-            current.append(ch)
-        elif current:
-            words.append("".join(current))
-            current = []
-    if current:
-        words.append("".join(current))
-    return words
 
 
 def _split_marks(marked: str) -> tuple[str, list[tuple[int, int]]]:
@@ -585,92 +566,422 @@ def _split_marks(marked: str) -> tuple[str, list[tuple[int, int]]]:
     return "".join(plain), spans
 
 
-def search(ws: Workspace, text: str, *, access: Access, limit: int = 50) -> list[SearchHit]:
-    """Conversations whose subject, contact or any message matches, most recent first,
-    each with a snippet of the best place it matched; only inboxes `access` may see."""
-    query = fts_query(text)
-    if query is None:
-        return []
+def search(
+    ws: Workspace,
+    text: str,
+    *,
+    access: Access,
+    limit: int = 50,
+    after: str | None = None,
+    me: str | None = None,
+    now: datetime | None = None,
+    tz: tzinfo | None = None,
+) -> list[SearchHit]:
+    """The first page of `search_page` (its hits only)."""
+    return search_page(
+        ws, text, access=access, limit=limit, after=after, me=me, now=now, tz=tz
+    ).hits
+
+
+def search_page(
+    ws: Workspace,
+    text: str,
+    *,
+    access: Access,
+    limit: int = 50,
+    after: str | None = None,
+    me: str | None = None,
+    now: datetime | None = None,
+    tz: tzinfo | None = None,
+) -> SearchPage:
+    """One page of what a search line finds (core/search_query.py reads the line); only
+    inboxes `access` may see. `me` is who `assignee:me` is (default: the reader); `now` and
+    `tz` read `before:` / `after:`. InvalidRequest for an operator it cannot use."""
+    query = parse_search(text)
     with ws.read() as conn:
-        return search_on(conn, query, limit, access=access)
+        return search_on(conn, query, limit, access=access, after=after, me=me, now=now, tz=tz)
 
 
-SEARCH_CHUNK = 400  # matching messages read per step, newest first
 SEARCH_SCAN_CAP = 20_000  # stop reading after this many matches (bounded time on huge sets)
+_SCAN_TOP = 2**62  # the message scan's start position (above every rowid)
 
 
-def search_on(conn: Connection, query: str, limit: int, *, access: Access) -> list[SearchHit]:
-    """Conversations ordered by their newest match: a matching message's time, or for a
-    subject/contact match the conversation's last activity.
+class _Conditions:
+    """A search's operators as SQL over `conversation c` (joined with `message m` in the
+    message scan): one condition per operator, the same key twice is either."""
 
-    The message index is read newest rowid first, a chunk at a time, until `limit` distinct
-    conversations are found; a conversation with hundreds of matches costs one slot. Snippets
-    are made in the same scan: FTS5 cannot look a row up by rowid together with MATCH, so a
-    second pass per hit would rescan every match. Matches in inboxes the reader cannot see
-    are skipped during the scan, so they never take a slot.
-    """
-    visible, params_v = access.where()
-    found: dict[str, tuple[str, str]] = {}  # conversation id -> (match time, marked snippet)
-    before, scanned = None, 0
-    while len(found) < limit and scanned < SEARCH_SCAN_CAP:
-        where = "message_fts MATCH ?" + (" AND rowid < ?" if before is not None else "")
-        params: tuple = (
-            (query, before, SEARCH_CHUNK) if before is not None else (query, SEARCH_CHUNK)
-        )
-        chunk = conn.exec_driver_sql(
-            "SELECT f.rowid, m.conversation_id, m.created_at, f.snip, c.inbox_id FROM (SELECT "
-            "rowid, snippet(message_fts, 0, char(2), char(3), '…', 12) AS snip FROM message_fts "
-            f"WHERE {where} ORDER BY rowid DESC LIMIT ?) f JOIN message m ON m.rid = f.rowid "
-            "JOIN conversation c ON c.id = m.conversation_id ORDER BY f.rowid DESC",
-            params,
-        ).all()
-        for _, conv_id, created, snip, inbox_id in chunk:
-            if not access.can_see(inbox_id):
+    def __init__(
+        self,
+        conn: Connection,
+        query: SearchQuery,
+        access: Access,
+        me: str | None,
+        now: datetime,
+        tz: tzinfo | None,
+    ) -> None:
+        self.parts: list[tuple[str, tuple[Any, ...]]] = []
+        self.times: list[tuple[str, str]] = []  # ("<" or ">=", db time)
+        visible, vparams = access.where()
+        if visible != "1":
+            self.parts.append((visible, vparams))
+        keys = dict.fromkeys(k for k, _ in query.filters)
+        for key in keys:
+            values = query.values(key)
+            if key in ("before", "after"):
+                for value in values:
+                    try:
+                        at = parse_when(value, now, tz, past=True)
+                    except InvalidRequest as e:
+                        raise InvalidRequest(f"{key}: {e}") from e
+                    self.times.append(("<" if key == "before" else ">=", clock.to_db(at) or ""))
                 continue
-            best = found.get(conv_id)
-            if best is None or created > best[0]:
-                found[conv_id] = (created, snip)
-        scanned += len(chunk)
-        if len(chunk) < SEARCH_CHUNK:
-            break
-        before = chunk[-1][0]
-    subject_hits = conn.exec_driver_sql(
-        "SELECT f.rowid, highlight(conversation_fts, 0, char(2), char(3)) || ' — ' || "
-        "highlight(conversation_fts, 1, char(2), char(3)) FROM conversation_fts f "
-        "JOIN conversation c ON c.rid = f.rowid "
-        f"WHERE conversation_fts MATCH ? AND {visible} ORDER BY f.rowid DESC LIMIT ?",
-        (query, *params_v, limit),
-    ).all()
-    rows: dict[str, ConversationRow] = {}
-    if found:
-        marks = ",".join("?" * len(found))
-        for r in conn.exec_driver_sql(
-            f"SELECT {ROW_COLUMNS} {ROW_FROM} WHERE c.id IN ({marks})", tuple(found)
-        ):
-            rows[r[0]] = _row(r)
-    subject_snip: dict[str, str] = {}
-    if subject_hits:
-        marks = ",".join("?" * len(subject_hits))
-        by_rid = dict(subject_hits)
-        for r in conn.exec_driver_sql(
-            f"SELECT {ROW_COLUMNS} {ROW_FROM} WHERE c.rid IN ({marks})", tuple(by_rid)
-        ):
-            row = _row(r)
-            rows.setdefault(row.id, row)
-            subject_snip[row.id] = by_rid[row.rid]
+            ors = [_condition(conn, key, v, access, me) for v in values]
+            self.parts.append(
+                (
+                    "(" + " OR ".join(sql for sql, _ in ors) + ")",
+                    tuple(p for _, params in ors for p in params),
+                )
+            )
 
-    def match_time(row: ConversationRow) -> tuple[str, int]:
-        times = [found[row.id][0]] if row.id in found else []
-        if row.id in subject_snip:
-            times.append(clock.to_db(row.last_message_at) or "")
-        return max(times), row.rid
+    def sql(self, time_column: str) -> tuple[str, tuple[Any, ...]]:
+        """All conditions (' AND ...', or ''), times compared with `time_column`."""
+        parts = [*self.parts, *((f"{time_column} {op} ?", (t,)) for op, t in self.times)]
+        return "".join(f" AND {sql}" for sql, _ in parts), tuple(
+            p for _, params in parts for p in params
+        )
 
+
+def _fts_words(column: str, value: str) -> str:
+    """Every word of `value` in one column of conversation_fts (quoted tokens only)."""
+    words = search_words(value)
+    if not words:  # callers check first; an empty FTS5 query would be a syntax error
+        raise InvalidRequest(f"no words to look for in {value!r}")
+    return " AND ".join(f'{column} : "{w}"' for w in words)
+
+
+def _condition(
+    conn: Connection, key: str, value: str, access: Access, me: str | None
+) -> tuple[str, tuple[Any, ...]]:
+    in_fts = "c.rid IN (SELECT rowid FROM conversation_fts WHERE conversation_fts MATCH ?)"
+    if key == "channel":
+        return "c.channel_kind = ?", (value,)
+    if key == "status":
+        return "c.status = ?", (value,)
+    if key == "subject":
+        return in_fts, (_fts_words("subject", value),)
+    if key == "in":
+        found = [
+            r[0]
+            for r in conn.exec_driver_sql(
+                "SELECT id FROM inbox WHERE id = ? OR name = ? COLLATE NOCASE", (value, value)
+            )
+            if access.can_see(r[0])
+        ]
+        if not found:
+            raise NotFound(f"in: no inbox {value!r} ({NO_ACCESS})")
+        return f"c.inbox_id IN ({','.join('?' * len(found))})", tuple(found)
+    if key == "assignee":
+        if value.lower() == "none":
+            return "c.assignee_id IS NULL", ()
+        if value.lower() == "me":
+            if not me:
+                raise InvalidRequest("assignee:me needs to know who you are (set agent in config)")
+            return "c.assignee_id = ?", (me,)
+        return "c.assignee_id = ?", (_agent_id(conn, value, key),)
+    if key == "tag":
+        if not conn.exec_driver_sql(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'conversation_tag'"
+        ).first():
+            raise InvalidRequest("tag: tags are not available in this workspace")
+        return (
+            "EXISTS (SELECT 1 FROM conversation_tag x JOIN tag g ON g.id = x.tag_id "
+            "WHERE x.conversation_id = c.id AND g.name = ? COLLATE NOCASE)",
+            (value.lstrip("#"),),
+        )
+    # from / to: the customer (an address or number exactly, or the words of a name), an
+    # agent's replies (from:@ana, or from:ana when ana is a handle), our address (to:).
+    kinds = ",".join(f"'{k}'" for k in IDENTITY_KINDS)  # leads the (kind, value) index
+    ors: list[tuple[str, tuple[Any, ...]]] = [
+        (
+            "c.contact_id IN (SELECT contact_id FROM contact_identity "
+            f"WHERE kind IN ({kinds}) AND value IN (?, ?))",
+            (value, value.lower()),
+        )
+    ]
+    if "@" in value[1:]:
+        if key == "to":
+            ors.append(
+                (
+                    "c.channel_id IN (SELECT id FROM channel WHERE lower(address) = ?)",
+                    (value.lower(),),
+                )
+            )
+    else:
+        handle = conn.exec_driver_sql(
+            "SELECT id FROM agent WHERE handle = ? COLLATE NOCASE", (value.lstrip("@"),)
+        ).scalar()
+        if value.startswith("@") and handle is None:
+            raise NotFound(f"{key}: no agent {value!r}")
+        if value.startswith("@") and key == "to":
+            raise InvalidRequest("to: takes an address or a name; from:@handle finds replies")
+        if handle is not None and key == "from":
+            ors.append(
+                (
+                    "EXISTS (SELECT 1 FROM message am WHERE am.conversation_id = c.id "
+                    "AND am.kind = 'outgoing' AND am.author_agent_id = ?)",
+                    (handle,),
+                )
+            )
+        if not value.startswith("@") and search_words(value):
+            ors.append((in_fts, (_fts_words("contact", value),)))
+            if key == "to":
+                ors.append(
+                    (
+                        "c.channel_id IN (SELECT id FROM channel WHERE name = ? COLLATE NOCASE)",
+                        (value,),
+                    )
+                )
+    return "(" + " OR ".join(sql for sql, _ in ors) + ")", tuple(
+        p for _, params in ors for p in params
+    )
+
+
+def _agent_id(conn: Connection, value: str, key: str) -> str:
+    found = conn.exec_driver_sql(
+        "SELECT id FROM agent WHERE handle = ? COLLATE NOCASE OR id = ?",
+        (value.lstrip("@"), value),
+    ).scalar()
+    if found is None:
+        raise NotFound(f"{key}: no agent {value!r}; use a handle, me or none")
+    return found
+
+
+def _search_cursor(cursor: str, has_text: bool) -> tuple[str, Any]:
+    """('c', (time, rid)): an operator-only list after that row; ('s', rid): subject and
+    name matches below that conversation rowid; ('m', rid): the message scan below that
+    message rowid."""
+    phase, _, rest = cursor.partition(":")
+    if phase == "c" and not has_text:
+        return "c", _parse_cursor(rest)
+    if phase in ("s", "m") and has_text:
+        try:
+            rid = int(rest)
+            if 0 < rid <= _SCAN_TOP:
+                return phase, rid
+        except ValueError:
+            pass
+    raise InvalidRequest(f"bad cursor {cursor!r}; pass back a next_cursor you were given")
+
+
+def search_on(
+    conn: Connection,
+    query: SearchQuery | str,
+    limit: int,
+    *,
+    access: Access,
+    after: str | None = None,
+    me: str | None = None,
+    now: datetime | None = None,
+    tz: tzinfo | None = None,
+) -> SearchPage:
+    """One page of a search, in two parts read one after the other:
+
+    1. conversations whose subject or contact name matches the words, newest conversation
+       first (the index's own order: sorting thousands of subject matches by activity cost
+       50-150 ms at 100k); with operators only, every conversation they select, newest
+       activity first, a keyset range of the list order like `list_page`;
+    2. conversations with a matching message, by their newest match: the message index is
+       read newest rowid first (one query, stepped) until `limit` new conversations are
+       found or SEARCH_SCAN_CAP matches were read; a conversation with hundreds of matches
+       costs one slot. A conversation shown in part 1 or on an earlier page is left out
+       (one indexed check per batch of new ones).
+
+    Each page shows its rows newest activity (part 1) or newest match (part 2) first; the
+    index order only decides which rows are on which page.
+
+    Operators are conditions on the conversation in both parts (`before:`/`after:` compare
+    the matching message's time in part 2, the last activity in part 1); matches in inboxes
+    the reader cannot see are skipped in SQL, so they never take a slot. The cursor says
+    which part and where (`s:<rid>`, `m:<rowid>`, or `c:<time>|<rid>` for operators only)."""
+    if isinstance(query, str):
+        query = parse_search(query)
+    limit = max(1, limit)
+    now = now or clock.utcnow()
+    conds = _Conditions(conn, query, access, me or access.agent_id, now, tz)
+    fts = query.fts()
+    start = ("s", _SCAN_TOP) if fts is not None else ("c", None)
+    phase, pos = _search_cursor(after, fts is not None) if after else start
+    hits: list[SearchHit] = []
+    if phase in ("c", "s"):
+        rows = _conversation_part(conn, fts, conds, pos, limit + 1)
+        hits = rows[:limit]
+        last = hits[-1].row if hits else None
+        if fts is not None:  # a page reads in index order and shows newest activity first
+            hits.sort(key=lambda h: (h.row.last_message_at, h.row.rid), reverse=True)
+        if len(rows) > limit and last is not None:
+            return SearchPage(hits, f"s:{last.rid}" if fts is not None else f"c:{last.cursor()}")
+        if fts is None:
+            return SearchPage(hits, None)
+        phase, pos = "m", _SCAN_TOP
+    if fts is None:  # an operator-only query has no message part (its cursors are c:)
+        return SearchPage(hits, None)
+    more, next_pos = _message_part(conn, fts, conds, cast(int, pos), limit - len(hits), hits)
+    return SearchPage(hits, f"m:{next_pos}" if more else None)
+
+
+def _conversation_part(
+    conn: Connection, fts: str | None, conds: _Conditions, after: Any, limit: int
+) -> list[SearchHit]:
+    where, params = conds.sql("c.last_message_at")
+    if fts is not None:
+        select = (
+            f"SELECT {ROW_COLUMNS}, highlight(conversation_fts, 0, char(2), char(3)) || ' — ' || "
+            "highlight(conversation_fts, 1, char(2), char(3)) FROM conversation_fts f "
+            f"JOIN conversation c ON c.rid = f.rowid {ROW_FROM[ROW_FROM.index('LEFT JOIN') :]}"
+            f" WHERE conversation_fts MATCH ? AND f.rowid < ?{where} ORDER BY f.rowid DESC"
+        )
+        params = (fts, after, *params)
+    else:
+        select = f"SELECT {ROW_COLUMNS}, NULL {ROW_FROM} WHERE 1{where}"
+        if after is not None:
+            select += " AND (c.last_message_at, c.rid) < (?, ?)"
+            params = (*params, *after)
+        select += " ORDER BY c.last_message_at DESC, c.rid DESC"
+    rows = conn.exec_driver_sql(f"{select} LIMIT ?", (*params, limit)).all()
     hits = []
-    for row in sorted(rows.values(), key=match_time, reverse=True)[:limit]:
-        marked = found[row.id][1] if row.id in found else subject_snip.get(row.id, row.subject)
+    for r in rows:
+        row = _row(r)
+        marked = r[-1] if r[-1] is not None else (row.subject or row.preview)
         plain, spans = _split_marks(" ".join(marked.split()))
         hits.append(SearchHit(row, plain, spans))
     return hits
+
+
+def _message_part(
+    conn: Connection,
+    fts: str,
+    conds: _Conditions,
+    below: int,
+    wanted: int,
+    hits: list[SearchHit],
+) -> tuple[bool, int]:
+    """Fill `hits` with up to `wanted` conversations from the message scan below rowid
+    `below`; returns (whether there may be more, the position to continue from).
+
+    One FTS5 query read lazily, newest rowid first: each query loads the term's whole
+    doclist (several ms for a common word), so it is started once and stepped until the
+    page is full, never re-run per chunk. Operators are a flag per row (not a WHERE) so
+    the rows read are counted and the scan stays bounded."""
+    where, params = conds.sql("m.created_at")
+    join = "JOIN conversation c ON c.id = m.conversation_id " if where else ""
+    rows = conn.exec_driver_sql(
+        f"SELECT f.rowid, m.conversation_id, m.id, m.created_at, CASE WHEN (1{where}) THEN "
+        "coalesce(snippet(message_fts, 0, char(2), char(3), '…', 12), '') END "
+        f"FROM message_fts f JOIN message m ON m.rid = f.rowid {join}"
+        "WHERE message_fts MATCH ? AND f.rowid < ? ORDER BY f.rowid DESC",
+        (*params, fts, below),
+    )
+    shown = {h.row.id for h in hits}
+    subject_rids: dict[str, set[int]] = {}
+    found: dict[str, tuple[str, str, str]] = {}  # conversation -> (time, snippet, message)
+    pos, scanned, more = below, 0, False
+    it = iter(rows)
+    batch: list[Any] = []
+    while wanted > 0:
+        # A batch of rows that pass, of conversations not shown yet; then one check of
+        # which of them earlier pages (or the conversation part) showed.
+        batch.clear()
+        new_ids: dict[str, None] = {}
+        for row in it:
+            scanned += 1
+            batch.append(row)
+            if row[4] is not None and row[1] not in shown and row[1] not in found:
+                new_ids[row[1]] = None
+                if len(new_ids) >= min(wanted, 64):
+                    break
+            if scanned >= SEARCH_SCAN_CAP:
+                break
+        if not batch:
+            break
+        seen = (
+            _already_shown(conn, fts, conds, list(new_ids), below, subject_rids)
+            if new_ids
+            else set()
+        )
+        for rowid, conv_id, message_id, created, snip in batch:
+            pos = rowid
+            if snip is None or conv_id in shown or conv_id in found or conv_id in seen:
+                continue
+            found[conv_id] = (created, snip, message_id)
+            wanted -= 1
+            if wanted == 0:
+                break
+        if scanned >= SEARCH_SCAN_CAP and wanted > 0:
+            more = True  # bounded: the next page reads on from here
+            break
+    if wanted == 0:
+        more = (bool(batch) and batch[-1][0] != pos) or next(it, None) is not None
+    if found:
+        marks = ",".join("?" * len(found))
+        by_id = {
+            r[0]: _row(r)
+            for r in conn.exec_driver_sql(
+                f"SELECT {ROW_COLUMNS} {ROW_FROM} WHERE c.id IN ({marks})", tuple(found)
+            )
+        }
+        # Newest match first within the page (rowids are arrival order: an initial sync
+        # stores old mail late).
+        for conv_id, (_, snip, message_id) in sorted(
+            found.items(), key=lambda item: item[1][0], reverse=True
+        ):
+            plain, spans = _split_marks(" ".join(snip.split()))
+            hits.append(SearchHit(by_id[conv_id], plain, spans, message_id))
+    return more, pos
+
+
+def _already_shown(
+    conn: Connection,
+    fts: str,
+    conds: _Conditions,
+    ids: list[str],
+    below: int,
+    subject_rids: dict[str, set[int]],
+) -> set[str]:
+    """Which of these conversations a search showed before the message scan reached
+    `below`: in the conversation part, or with a newer matching message. `subject_rids`
+    keeps the rowids of every subject/name match across the batches of one page (one read
+    of that index; probing it with each batch's ids cost a full scan of it per batch)."""
+    marks = ",".join("?" * len(ids))
+    if "" not in subject_rids:
+        subject_rids[""] = {
+            r[0]
+            for r in conn.exec_driver_sql(
+                "SELECT rowid FROM conversation_fts WHERE conversation_fts MATCH ?", (fts,)
+            )
+        }
+    where_c, params_c = conds.sql("c.last_message_at")
+    shown = {
+        r[0]
+        for r in conn.exec_driver_sql(
+            f"SELECT c.id, c.rid FROM conversation c WHERE c.id IN ({marks}){where_c}",
+            (*ids, *params_c),
+        )
+        if r[1] in subject_rids[""]
+    }
+    if below < _SCAN_TOP:
+        where_m, params_m = conds.sql("m.created_at")
+        shown |= {
+            r[0]
+            for r in conn.exec_driver_sql(
+                "SELECT DISTINCT m.conversation_id FROM message m "
+                "JOIN conversation c ON c.id = m.conversation_id "
+                f"WHERE m.conversation_id IN ({marks}) AND m.rid >= ? AND m.rid IN "
+                f"(SELECT rowid FROM message_fts WHERE message_fts MATCH ? AND rowid >= ?)"
+                f"{where_m}",
+                (*ids, below, fts, below, *params_m),
+            )
+        }
+    return shown
 
 
 # ---------------------------------------------------------------------------------- people
@@ -939,6 +1250,41 @@ class NotificationRow:
     conversation_id: str | None
     created_at: datetime
     read: bool
+    comment: str | None = None  # a mention: the start of the comment that mentions you
+    actor: str | None = None  # who did it (display name)
+    subject: str | None = None  # the conversation's subject (customer text)
+
+    @property
+    def summary(self) -> str:
+        """One line to show: for a mention, who and what they wrote (not the subject the
+        stored text quotes); otherwise the stored text. Customer text: show it cleaned."""
+        if self.kind == "mention" and self.comment is not None:
+            return f"{self.actor or 'A teammate'} mentioned you: {' '.join(self.comment.split())}"
+        return self.text
+
+
+# Notifications with what a reader shows: the comment of a mention (its first characters),
+# who acted, the conversation's subject.
+_NOTE_SQL = (
+    "SELECT n.id, n.kind, n.text, n.conversation_id, n.created_at, n.read_at IS NOT NULL, "
+    "CASE WHEN n.kind = 'mention' THEN substr(m.body, 1, 400) END, a.name, c.subject "
+    "FROM notification n LEFT JOIN message m ON m.id = n.message_id "
+    "LEFT JOIN agent a ON a.id = n.actor_id LEFT JOIN conversation c ON c.id = n.conversation_id "
+)
+
+
+def _note(r: Any) -> NotificationRow:
+    return NotificationRow(
+        r[0],
+        r[1],
+        r[2],
+        r[3],
+        clock.from_db(r[4]),  # type: ignore[arg-type]
+        bool(r[5]),
+        r[6],
+        r[7],
+        r[8],
+    )
 
 
 def notifications(
@@ -946,10 +1292,7 @@ def notifications(
 ) -> list[NotificationRow]:
     """The agent's own notifications, newest first; those about conversations of inboxes the
     agent can no longer see are left out."""
-    sql = (
-        "SELECT n.id, n.kind, n.text, n.conversation_id, n.created_at, n.read_at IS NOT NULL "
-        "FROM notification n WHERE n.agent_id = ?"
-    )
+    sql = _NOTE_SQL + "WHERE n.agent_id = ?"
     if unread_only:
         sql += " AND n.read_at IS NULL"
     with ws.read() as conn:
@@ -959,7 +1302,7 @@ def notifications(
             f"WHERE c.id = n.conversation_id AND {visible})) ORDER BY n.created_at DESC LIMIT ?"
         )
         rows = conn.exec_driver_sql(sql, (agent_id, *vparams, limit)).all()
-    return [NotificationRow(r[0], r[1], r[2], r[3], clock.from_db(r[4]), bool(r[5])) for r in rows]  # type: ignore[arg-type]
+    return [_note(r) for r in rows]
 
 
 def notifications_since(ws: Workspace, agent_id: str, seq: int) -> list[NotificationRow]:
@@ -967,13 +1310,12 @@ def notifications_since(ws: Workspace, agent_id: str, seq: int) -> list[Notifica
     with ws.read() as conn:
         visible, vparams = for_agent(conn, agent_id).where()
         rows = conn.exec_driver_sql(
-            "SELECT n.id, n.kind, n.text, n.conversation_id, n.created_at, n.read_at IS NOT NULL "
-            "FROM notification n WHERE n.seq > ? AND n.agent_id = ? AND n.read_at IS NULL AND "
+            _NOTE_SQL + "WHERE n.seq > ? AND n.agent_id = ? AND n.read_at IS NULL AND "
             "(n.conversation_id IS NULL OR EXISTS (SELECT 1 FROM conversation c "
             f"WHERE c.id = n.conversation_id AND {visible})) ORDER BY n.seq",
             (seq, agent_id, *vparams),
         ).all()
-    return [NotificationRow(r[0], r[1], r[2], r[3], clock.from_db(r[4]), bool(r[5])) for r in rows]  # type: ignore[arg-type]
+    return [_note(r) for r in rows]
 
 
 @dataclass

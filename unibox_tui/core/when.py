@@ -57,9 +57,17 @@ def _day(word: str) -> int | None:
     return next((i for i, day in enumerate(DAYS) if day.startswith(word)), None)
 
 
-def parse_when(text: str, now: datetime, tz: tzinfo | None = None) -> datetime:
-    """An absolute UTC time from what a person typed; InvalidRequest says what is accepted."""
+def parse_when(
+    text: str, now: datetime, tz: tzinfo | None = None, *, past: bool = False
+) -> datetime:
+    """An absolute UTC time from what a person typed; InvalidRequest says what is accepted.
+
+    `past` reads it as a time gone by (search's `after:` / `before:`): `3d` is three days
+    ago, `monday` the last Monday, `yesterday` is accepted, and a day without a clock time
+    starts at midnight rather than at 9:00."""
     raw = " ".join(text.lower().split())
+    sign = -1 if past else 1
+    morning = time(0, 0) if past else MORNING
     local_now = now.astimezone(tz) if tz else now.astimezone()
 
     def localize(naive: datetime) -> datetime:
@@ -75,30 +83,38 @@ def parse_when(text: str, now: datetime, tz: tzinfo | None = None) -> datetime:
             n, unit = int(m.group(1)), m.group(2)[0]
             if unit in "mh":
                 step = timedelta(minutes=1) if unit == "m" else timedelta(hours=1)
-                return (now + n * step).astimezone(UTC)
-            days = n * (7 if unit == "w" else 1)
+                return (now + sign * n * step).astimezone(UTC)
+            days = sign * n * (7 if unit == "w" else 1)
             wall = local_now.replace(tzinfo=None) + timedelta(days=days)
             return localize(wall).astimezone(UTC)
         if _BARE_CLOCK.match(raw):
             when = on(local_now.date(), _clock(raw))
+            if past:
+                return (
+                    when if when <= now else on(local_now.date() - timedelta(days=1), _clock(raw))
+                )
             return when if when > now else on(local_now.date() + timedelta(days=1), _clock(raw))
         words = raw.split()
         if words and words[0] == "next":
             words = words[1:]
-        if words and (words[0] in ("today", "tomorrow") or _day(words[0]) is not None):
+        named = ("today", "tomorrow", "yesterday") if past else ("today", "tomorrow")
+        if words and (words[0] in named or _day(words[0]) is not None):
             day_word, rest = words[0], " ".join(words[1:])
-            at = _clock(rest) if rest else MORNING
+            at = _clock(rest) if rest else morning
             if day_word == "today":
                 date_ = local_now.date()
-            elif day_word == "tomorrow":
-                date_ = local_now.date() + timedelta(days=1)
+            elif day_word in ("tomorrow", "yesterday"):
+                date_ = local_now.date() + timedelta(days=1 if day_word == "tomorrow" else -1)
+            elif past:
+                back = (local_now.weekday() - (_day(day_word) or 0)) % 7 or 7
+                date_ = local_now.date() - timedelta(days=back)
             else:
                 ahead = ((_day(day_word) or 0) - local_now.weekday()) % 7 or 7
                 date_ = local_now.date() + timedelta(days=ahead)
             return on(date_, at)
         iso = text.strip().replace("Z", "+00:00")
         if re.fullmatch(r"\d{4}-\d{2}-\d{2}", iso):
-            return on(datetime.fromisoformat(iso).date(), MORNING)  # a day alone: its morning
+            return on(datetime.fromisoformat(iso).date(), morning)  # a day alone: its morning
         parsed = datetime.fromisoformat(iso)
         if parsed.tzinfo is None:
             parsed = localize(parsed)

@@ -807,7 +807,15 @@ class InboxScreen(Screen[None]):
     def action_search(self) -> None:
         query = self.search.query if self.search else ""
         self.app.push_screen(
-            SearchScreen(self.uapp.ws, self.uapp.now, self.uapp.access, query), self._searched
+            SearchScreen(
+                self.uapp.ws,
+                self.uapp.now,
+                self.uapp.access,
+                query,
+                me=self.uapp.me_id,
+                tz=self.uapp.config.tz,
+            ),
+            self._searched,
         )
 
     def _searched(self, result: SearchResult | None) -> None:
@@ -822,6 +830,10 @@ class InboxScreen(Screen[None]):
             return
         hit = result.hits[result.index]
         self.open_conversation(hit.row.id)
+        if self.thread_row is not None and self.thread_row.id == hit.row.id:
+            # The words found are marked, and the thread scrolls to the message the
+            # snippet came from (else the first one that holds a word).
+            self.thread.mark(result.terms(), hit.message_id)
         self.notify(
             f"Result {result.index + 1} of {len(result.hits)} · n/N for the next/previous",
             markup=False,

@@ -1,4 +1,5 @@
-"""The notifications list (`b`): mentions and assignments, newest first."""
+"""The notifications list (`b`): mentions (with the comment that mentions you) and
+assignments, newest first."""
 
 from __future__ import annotations
 
@@ -28,8 +29,12 @@ if TYPE_CHECKING:
 def notification_label(note: NotificationRow, now: datetime) -> Text:
     text = Text("● " if not note.read else "  ", style="bold")
     text.append(f"{KIND_LABEL.get(note.kind, note.kind):<12}", style="dim")
-    # The text quotes a subject: customer text.
-    text.append_text(safe_line(note.text, "bold" if not note.read else "", limit=200))
+    # A mention shows the comment that mentions you (and then the subject, dim); the text
+    # quotes teammates' and customers' words: cleaned, never markup.
+    text.append_text(safe_line(note.summary, "bold" if not note.read else "", limit=200))
+    if note.kind == "mention" and note.comment is not None and note.subject:
+        text.append("  · ", style="dim")
+        text.append_text(safe_line(note.subject, "dim", limit=60))
     text.append(f"  {clock.age(note.created_at, now)}", style="dim")
     return text
 

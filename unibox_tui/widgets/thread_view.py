@@ -30,6 +30,7 @@ from .. import actions
 from ..core import clock
 from ..core.mentions import find_mentions
 from ..core.queries import ConversationRow, MessageRow
+from ..core.search_query import find_terms
 from .glyphs import ATTACHMENT, channel_name
 from .line_api import ComponentStyles, PlainLines, empty_line, set_virtual_size
 from .quoted import split_quoted
@@ -115,6 +116,7 @@ class ThreadView(QuietScrollBars, PlainLines, ScrollView, can_focus=True):
         "thread--mention",
         "thread--failed",
         "thread--empty",
+        "thread--match",
     }
     DEFAULT_CSS = """
     ThreadView {
@@ -135,6 +137,7 @@ class ThreadView(QuietScrollBars, PlainLines, ScrollView, can_focus=True):
         & > .thread--mention { color: $warning; text-style: bold; }
         & > .thread--failed { color: $error; text-style: bold; }
         & > .thread--empty { color: $text-muted; text-style: italic; }
+        & > .thread--match { color: $warning; text-style: bold reverse; }
     }
     """
 
@@ -146,6 +149,12 @@ class ThreadView(QuietScrollBars, PlainLines, ScrollView, can_focus=True):
         self.show_quotes = False
         self.empty_text = "Select a conversation (j/k, enter)."
         self.expanded: dict[str, int] = {}  # message id -> characters loaded by show_more
+        # Search terms marked in bodies ((word, is_prefix), core/search_query.py), until
+        # another conversation is shown.
+        self.marks: tuple[tuple[str, bool], ...] = ()
+        # The message a search opened the thread at: a re-layout (the pane resizes as the
+        # thread opens) lays everything out and returns to it, until the reader scrolls.
+        self._anchor: int | None = None
         self._lines: list[Strip] = []
         self._layout_key: tuple[int, bool] | None = None
         self._laid_from = 0  # index of the oldest message whose block is in _lines
@@ -168,6 +177,8 @@ class ThreadView(QuietScrollBars, PlainLines, ScrollView, can_focus=True):
         old_y = self.scroll_y
         if (conversation and conversation.id) != (self.conversation and self.conversation.id):
             self.expanded.clear()
+            self.marks = ()
+            self._anchor = None
         self.conversation, self.messages = conversation, messages
         self._invalidate()
         self._ensure_layout()
@@ -177,6 +188,35 @@ class ThreadView(QuietScrollBars, PlainLines, ScrollView, can_focus=True):
         else:
             self.scroll_end(animate=False, immediate=True)
         self.refresh()
+
+    def mark(self, terms: list[tuple[str, bool]], message_id: str | None = None) -> None:
+        """Mark the words of a search in the bodies and scroll to the message `message_id`
+        (the one a search result came from), else to the first message with a marked word."""
+        self.marks = tuple(terms)
+        self._invalidate()
+        self.complete_layout()
+        target = next((i for i, m in enumerate(self.messages) if m.id == message_id), None)
+        if target is None and self.marks:
+            target = next(
+                (
+                    i
+                    for i, m in enumerate(self.messages)
+                    if m.kind != "activity" and find_terms(m.body, list(self.marks))
+                ),
+                None,
+            )
+        self._anchor = target
+        if target is not None:
+            self.scroll_to(y=self.line_of(target), animate=False, immediate=True)
+        self.refresh()
+
+    def line_of(self, index: int) -> int:
+        """The first line of message `index` (the layout is complete)."""
+        if self._layout_key is None:
+            return 0
+        width, now = self._layout_key[0], self.now()
+        blank = Strip.blank(width, self._style("base"))
+        return sum(len(self._message_block(m, width, now, blank)) for m in self.messages[:index])
 
     def toggle_quotes(self) -> None:
         self.show_quotes = not self.show_quotes
@@ -216,22 +256,28 @@ class ThreadView(QuietScrollBars, PlainLines, ScrollView, can_focus=True):
     # ------------------------------------------------------------------ scrolling
 
     def action_cursor_down(self) -> None:
+        self._anchor = None
         self.scroll_to(y=self.scroll_y + 1, animate=False)
 
     def action_cursor_up(self) -> None:
+        self._anchor = None
         self.scroll_to(y=self.scroll_y - 1, animate=False)
 
     def action_cursor_top(self) -> None:
+        self._anchor = None
         self.complete_layout()
         self.scroll_home(animate=False, immediate=True)
 
     def action_cursor_bottom(self) -> None:
+        self._anchor = None
         self.scroll_end(animate=False)
 
     def action_page_down(self) -> None:
+        self._anchor = None
         self.scroll_to(y=self.scroll_y + max(1, self.size.height - 2), animate=False)
 
     def action_page_up(self) -> None:
+        self._anchor = None
         self.scroll_to(y=self.scroll_y - max(1, self.size.height - 2), animate=False)
 
     # ------------------------------------------------------------------ layout
@@ -259,7 +305,10 @@ class ThreadView(QuietScrollBars, PlainLines, ScrollView, can_focus=True):
         self._lines, self._laid_from = [], len(self.messages)
         self._prepend(width, min_lines=max(1, self.size.height) * FIRST_SCREENS)
         set_virtual_size(self, Size(width, len(self._lines)))
-        if self._laid_from > 0:
+        if self._anchor is not None and self._anchor < len(self.messages):
+            self.complete_layout()
+            self.scroll_to(y=self.line_of(self._anchor), animate=False, immediate=True)
+        elif self._laid_from > 0:
             self.set_timer(0.001, lambda g=self._generation: self._layout_step(g))
 
     def _layout_step(self, generation: int) -> None:
@@ -342,6 +391,7 @@ class ThreadView(QuietScrollBars, PlainLines, ScrollView, can_focus=True):
             message.delivery_state,
             (len(message.body), message.body_cut) if is_long(message) else message.body,
             clock.age(message.created_at, now),
+            self.marks,
         )
         block = self._blocks.get(key)
         if block is None:
@@ -456,6 +506,10 @@ class ThreadView(QuietScrollBars, PlainLines, ScrollView, can_focus=True):
 
     def _body(self, message: MessageRow, body: str) -> Text:
         text = safe(body.strip("\n") or "(no text)")
+        if self.marks:  # on the cleaned plain text: spans index what is shown
+            match = self._style("match")
+            for start, end in find_terms(text.plain, list(self.marks)):
+                text.stylize(match, start, end)
         if message.kind == "comment":
             known = set(message.meta.get("mentions", []))
             style = self._style("mention")

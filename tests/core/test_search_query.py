@@ -1,0 +1,80 @@
+"""Reading a search line (core/search_query.py): words, phrases, operators, never FTS syntax."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from unibox_tui.core.errors import InvalidRequest
+from unibox_tui.core.search_query import SearchQuery, find_terms, fold, parse
+
+
+def test_words_phrases_and_operators() -> None:
+    q = parse('refund "order 1234" from:carla@example.com in:"Sales EU" Status:Open later')
+    assert q.words == ("refund", "later")
+    assert q.phrases == (("order", "1234"),)
+    assert q.filters == (
+        ("from", "carla@example.com"),
+        ("in", "Sales EU"),
+        ("status", "open"),
+    )
+    assert q.open_end  # "later" is still being typed
+    assert q.fts() == '"order 1234" "refund" "later"*'
+    assert not parse("refund ").open_end  # a space ends the word: no prefix
+
+
+def test_operators_only_and_repeats() -> None:
+    q = parse("status:open status:snoozed channel:WhatsApp assignee:none")
+    assert not q.has_text and q.fts() is None
+    assert q.values("status") == ["open", "snoozed"]
+    assert q.values("channel") == ["whatsapp"]
+
+
+def test_unknown_keys_and_syntax_are_words() -> None:
+    assert parse("re:invoice").words == ("re", "invoice")
+    assert parse("http://x.io/a").words == ("http", "x", "io", "a")
+    assert parse("AND OR (").fts() == '"AND" "OR"'
+    assert parse('"unbalanced phrase').phrases == (("unbalanced", "phrase"),)
+    assert parse('"').fts() is None
+    assert parse('"one"').words == ("one",)  # a one-word phrase is a word
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("from:", "from: needs a value"),
+        ('in:""', "in: needs a value"),
+        ("status:pending", "unknown status 'pending'"),
+        ("channel:fax", "unknown channel 'fax'"),
+        ("subject:!!!", "subject: needs a word"),
+        ("x" * 1001, "too long"),
+    ],
+)
+def test_bad_operators_say_what_to_type(text: str, says: str) -> None:
+    with pytest.raises(InvalidRequest, match=says) as e:
+        parse(text)
+    assert "\n" not in str(e.value)
+
+
+def test_terms_fold_like_the_index_and_find_words() -> None:
+    q = parse("José refu")
+    assert q.terms() == [("jose", False), ("refu", True)]
+    text = "Jose asked for a REFUND; refurbished? no: Josébox"
+    assert [text[s:e] for s, e in find_terms(text, q.terms())] == ["Jose", "REFUND", "refurbished"]
+    assert fold("Ærø") == "ærø" and fold("Crème") == "creme"
+    assert find_terms("anything", []) == []
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@given(st.text(max_size=80))
+def test_any_text_is_a_query_or_one_clear_error(text: str) -> None:
+    try:
+        q = parse(text)
+    except InvalidRequest as e:
+        assert str(e) and "\n" not in str(e)
+        return
+    assert isinstance(q, SearchQuery)
+    fts = q.fts()
+    if fts is not None:  # only quoted tokens: no FTS5 operator can come from the input
+        assert fts.count('"') % 2 == 0
