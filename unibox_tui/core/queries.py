@@ -334,6 +334,20 @@ def conversation_on(conn: Connection, conversation_id: str, *, access: Access) -
     return _row(r)
 
 
+def merged_into(conn: Connection, conversation_id: str) -> str | None:
+    """The conversation that `conversation_id` was merged into, None if it was not merged
+    (core/commands/merging.py leaves the redirect)."""
+    return conn.exec_driver_sql(  # type: ignore[no-any-return]
+        "SELECT into_id FROM conversation_merge WHERE id = ?", (conversation_id,)
+    ).scalar()
+
+
+def resolve_conversation(ws: Workspace, conversation_id: str) -> str:
+    """The id a conversation id leads to now: itself, or the one it was merged into."""
+    with ws.read() as conn:
+        return merged_into(conn, conversation_id) or conversation_id
+
+
 def rows_by_id(conn: Connection, v: View, ids: set[str] | list[str]) -> list[ConversationRow]:
     """The rows of the given conversations that are in view `v` (a live refresh redraws
     them in place)."""
