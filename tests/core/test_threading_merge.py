@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Team, later
+from tests.conftest import T0, Team, later
 from tests.core.test_changes import dump, pull, raw, same
 from tests.core.test_view_counts import assert_counts_right
 from unibox_tui.core import commands as cmd
@@ -245,3 +245,28 @@ def test_references_are_stored_and_go_with_their_message(team: Team) -> None:
     con.commit()
     assert con.execute("SELECT count(*) FROM message_ref").fetchone() == (0,)
     con.close()
+
+
+def test_cli_merge_and_show_of_the_merged_id(tmp_path: Path) -> None:
+    from tests.core.test_cli import ok_json, unibox
+    from unibox_tui.core.demo import build_demo
+
+    db = str(tmp_path / "demo.db")
+    build_demo(db, conversations=40, seed=5, now=T0)
+    rows = ok_json("conversations", "list", "--db", db, "--view", "all", "--limit", "2")
+    a, b = (r["id"] for r in rows["conversations"])
+    before = ok_json("conversations", "show", b, "--db", db)
+    merged = ok_json("conversations", "merge", a, b, "--db", db, "--as", "ana")
+    assert merged["conversation_id"] == a and merged["merged_id"] == b
+    assert merged["moved"] == len(before["messages"])
+    shown = ok_json("conversations", "show", b, "--db", db)
+    assert shown["id"] == a and shown["merged_from"] == b
+    assert shown["messages"][-1]["body"].startswith("Ana Lima merged")
+    human = unibox("conversations", "show", b, "--db", db)
+    assert human.returncode == 0 and human.stdout.startswith(f"{b} was merged into {a}:")
+    again = unibox("conversations", "merge", a, b, "--db", db, "--as", "ana")
+    assert again.returncode == 1 and not again.stdout
+    assert again.stderr == f"unibox: error: conversation {b} was merged into {a} already\n"
+    same_one = unibox("conversations", "merge", a, a, "--db", db)
+    assert same_one.returncode == 1 and "into itself" in same_one.stderr
+    assert len(ok_json("conversations", "list", "--db", db, "--view", "all")["conversations"]) == 39
