@@ -153,9 +153,12 @@ def test_merge_command_moves_everything_and_redirects(team: Team, tmp_path: Path
     pull(ws, replica, None)  # the client held both before the merge
     before = q.conversation(ws, b, access=EVERYTHING)
 
+    seq = ws.change_seq()
     result = registry.run(
         ws, "merge_conversations", {"conversation_id": a, "merge_id": b}, actor="ana"
     )
+    with ws.read() as conn:  # an open app's live refresh redraws A and drops B
+        assert q.changed_conversations(conn, seq) == {a, b}
     assert result.to_json()["conversation_id"] == a
     assert set(result.ids) == {a, b}
 

@@ -1100,7 +1100,7 @@ CHANGED_CAP = 500  # more changed rows than this: refresh everything instead
 
 def changed_conversations(conn: Connection, after_seq: int) -> set[str] | None:
     """Ids of the conversations a write after change number `after_seq` touched: the row
-    itself, one of its messages, its contact (or the contact's identities) or its ticket.
+    itself (or its deletion), one of its messages, its contact (or the contact's identities) or its ticket.
     None means "refresh everything": more than CHANGED_CAP rows changed (a bulk sync), or
     something every row may show changed (an agent, a team, an inbox, a channel). Each scan is
     a range of a `seq` index that stops after CHANGED_CAP + 1 rows."""
@@ -1117,6 +1117,11 @@ def changed_conversations(conn: Connection, after_seq: int) -> set[str] | None:
     parts = [
         bounded("SELECT id FROM conversation WHERE seq > ?", after_seq),
         bounded("SELECT conversation_id FROM message WHERE seq > ?", after_seq),
+        # Gone (merged into another): a list showing it drops it.
+        bounded(
+            "SELECT row_id FROM tombstone WHERE seq > ? AND table_name = 'conversation'",
+            after_seq,
+        ),
     ]
     for owner, sql in (
         ("contact_id", "SELECT id FROM contact WHERE seq > ?"),
