@@ -64,31 +64,36 @@ def linked_conversations(
 ) -> list[str]:
     """Rule 1: the conversations a message is linked to by headers, oldest first."""
     refs = thread_refs(references)
-    parts: list[str] = []
-    params: list[object] = []
+    found: set[str] = set()
     if refs:
         marks = ",".join("?" * len(refs))
         # It refers to a stored message (ours have no channel in old workspaces' rows).
-        parts.append(
-            f"SELECT conversation_id FROM message WHERE external_id IN ({marks}) "
-            "AND (channel_id = ? OR channel_id IS NULL)"
+        found.update(
+            r[0]
+            for r in run(
+                f"SELECT conversation_id FROM message WHERE external_id IN ({marks}) "
+                "AND (channel_id = ? OR channel_id IS NULL)",
+                (*refs, channel_id),
+            )
         )
-        params += [*refs, channel_id]
     keys = (external_id, *refs) if external_id else refs
     if keys:
         marks = ",".join("?" * len(keys))
         # A stored message refers to it, or to a message it refers to too.
-        parts.append(
-            "SELECT m.conversation_id FROM message_ref r JOIN message m ON m.rid = r.message_rid "
-            f"WHERE r.ref IN ({marks}) AND m.channel_id = ?"
+        found.update(
+            r[0]
+            for r in run(
+                "SELECT m.conversation_id FROM message_ref r JOIN message m "
+                f"ON m.rid = r.message_rid WHERE r.ref IN ({marks}) AND m.channel_id = ?",
+                (*keys, channel_id),
+            )
         )
-        params += [*keys, channel_id]
-    if not parts:
-        return []
+    if len(found) < 2:
+        return list(found)
+    marks = ",".join("?" * len(found))
     rows = run(
-        f"SELECT id FROM conversation WHERE id IN ({' UNION '.join(parts)}) "
-        "ORDER BY created_at, rid",
-        tuple(params),
+        f"SELECT id FROM conversation WHERE id IN ({marks}) ORDER BY created_at, rid",
+        tuple(found),
     ).fetchall()
     return [r[0] for r in rows]
 
