@@ -273,3 +273,31 @@ def test_cli_merge_and_show_of_the_merged_id(tmp_path: Path) -> None:
     same_one = unibox("conversations", "merge", a, a, "--db", db)
     assert same_one.returncode == 1 and "into itself" in same_one.stderr
     assert len(ok_json("conversations", "list", "--db", db, "--view", "all")["conversations"]) == 39
+
+
+def test_a_merge_across_inboxes_reaches_an_agent_who_sees_only_the_survivors(
+    team: Team, tmp_path: Path
+) -> None:
+    """Bo sees Support, not Sales. A Sales conversation (with an attachment) merged into a
+    Support one: Bo's cache, pulled before and after, holds what he may see now."""
+    from tests.core.test_changes import access_of, visible
+
+    ws = team.ws
+    support = team.start("Support question")
+    sales = cmd.ingest(
+        ws,
+        team.incoming(
+            "Price list attached?",
+            channel=team.sales_email,
+            who="lead@example.com",
+            attachments=(cmd.IncomingAttachment("prices.pdf", "application/pdf", 4, b"%PDF"),),
+        ),
+    ).conversation_id
+    replica = open_replica(tmp_path / "bo.db")
+    pull(ws, replica, team.bo)
+    assert sales not in dump(replica)["conversation"]
+    cmd.merge_conversations(ws, support, sales, actor="ana")
+    pull(ws, replica, team.bo)
+    got = dump(replica)
+    assert same(got, visible(dump(raw(ws.path)), access_of(ws, team.bo)))
+    assert [a["filename"] for a in got["attachment"].values()] == ["prices.pdf"]
