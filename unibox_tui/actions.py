@@ -62,6 +62,7 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("snooze", "s", "snooze", "Snooze…", (INBOX,), show=True),
     ActionSpec("ticket", "t", "ticket", "Ticket…", (INBOX,)),
     ActionSpec("move", "m", "move", "Move to inbox…", (INBOX,)),
+    ActionSpec("merge", "M", "merge", "Merge into…", (INBOX,)),
     ActionSpec("toggle_unread", "u", "toggle_unread", "Toggle unread", (INBOX,)),
     ActionSpec("undo", "ctrl+z", "undo", "Undo the last decision or sent reply", (INBOX,)),
     ActionSpec("search", "slash", "search", "Search", (INBOX,), show=True),

@@ -283,11 +283,18 @@ def show_cmd(conversation_id: str, db: str | None, as_json: bool, as_handle: str
     with open_ws(db, read_only=True) as ws:
         access = reader_of(ws, as_handle)
         with ws.read() as conn:  # one snapshot: the row agrees with its messages
+            asked, conversation_id = (
+                conversation_id,
+                q.merged_into(conn, conversation_id) or conversation_id,
+            )
             row = q.conversation_on(conn, conversation_id, access=access)
             messages = q.thread_on(conn, conversation_id, access=access)
+    redirected = {"merged_from": asked} if asked != conversation_id else {}
     if as_json:
-        emit({**row.to_json(), "messages": [m.to_json() for m in messages]})
+        emit({**row.to_json(), **redirected, "messages": [m.to_json() for m in messages]})
         return
+    if redirected:
+        click.echo(f"{asked} was merged into {conversation_id}:")
     click.echo(
         f"{one_line(row.subject or row.preview)}  [{row.channel_kind}, {row.status}, "
         f"{one_line(row.inbox)}]  {one_line(row.contact_name)} <{one_line(row.identity)}>"
@@ -496,6 +503,37 @@ def read_cmd(
         _changed(
             ws, conversation_id, result.value, as_json, "marked unread" if unread else "marked read"
         )
+
+
+@conversations.command("merge")
+@click.argument("conversation_id")
+@click.argument("merge_id")
+@db_option
+@json_option
+@as_option
+@guarded
+def merge_cmd(
+    conversation_id: str, merge_id: str, db: str | None, as_json: bool, as_handle: str | None
+) -> None:
+    """Merge conversation MERGE_ID into CONVERSATION_ID: its messages, comments, attachments,
+    notifications and drafts move; MERGE_ID then leads to CONVERSATION_ID."""
+    with open_ws(db) as ws:
+        result = dispatch(
+            ws,
+            "merge_conversations",
+            {"conversation_id": conversation_id, "merge_id": merge_id},
+            as_handle,
+        ).value
+    if as_json:
+        emit(
+            {
+                "conversation_id": result.conversation_id,
+                "merged_id": result.merged_id,
+                "moved": result.moved,
+            }
+        )
+    else:
+        click.echo(f"merged {merge_id} into {conversation_id} ({result.moved} messages moved)")
 
 
 @main.command("command")

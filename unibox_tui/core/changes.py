@@ -110,6 +110,8 @@ TABLES: tuple[Table, ...] = (
     Table("contact_identity", ("id",), ("id",), "identity", replace=True),
     Table("ticket", ("id",), ("id",), "ticket", replace=True),
     Table("conversation", ("rid",), ("id",), "inbox", skip=("rid",)),
+    # Where a merged conversation went (an id says nothing: everyone may hold it).
+    Table("conversation_merge", ("id",), ("id",), "all"),
     Table("message", ("rid",), ("id",), "message", skip=("rid",)),
     Table("attachment", ("id",), ("id",), "attachment", skip=("data", "path")),
     Table("notification", ("id",), ("id",), "notification"),

@@ -295,6 +295,35 @@ class Message(Changed, table=True):
     created_at: datetime | None = ts()
 
 
+class MessageRef(SQLModel, table=True):
+    """A Message-ID an incoming message refers to (In-Reply-To / References), so a message
+    that arrives after a reply to it finds the reply's conversation (core/threading.py).
+    Derived, never synced (migration 0015); a trigger drops the rows with their message."""
+
+    __tablename__ = "message_ref"
+    __table_args__ = (
+        Index("ix_message_ref_message", "message_rid"),
+        {"sqlite_with_rowid": False},
+    )
+    ref: str = Field(primary_key=True)
+    message_rid: int = Field(primary_key=True)  # message.rid: local, like the data
+
+
+class ConversationMerge(Changed, table=True):
+    """Conversation `id` was merged into `into_id` (core/commands/merging.py) and deleted:
+    its id still leads to the conversation that holds its messages."""
+
+    __tablename__ = "conversation_merge"
+    __table_args__ = (
+        seq_key_index("conversation_merge"),
+        Index("ix_conversation_merge_into", "into_id"),
+    )
+    seq: int = seq_key()
+    id: str = Field(primary_key=True)
+    into_id: str
+    created_at: datetime | None = ts()
+
+
 class Attachment(Changed, table=True):
     __tablename__ = "attachment"
     __table_args__ = (seq_key_index("attachment"),)

@@ -336,6 +336,20 @@ def conversation_on(conn: Connection, conversation_id: str, *, access: Access) -
     return _row(r)
 
 
+def merged_into(conn: Connection, conversation_id: str) -> str | None:
+    """The conversation that `conversation_id` was merged into, None if it was not merged
+    (core/commands/merging.py leaves the redirect)."""
+    return conn.exec_driver_sql(  # type: ignore[no-any-return]
+        "SELECT into_id FROM conversation_merge WHERE id = ?", (conversation_id,)
+    ).scalar()
+
+
+def resolve_conversation(ws: Workspace, conversation_id: str) -> str:
+    """The id a conversation id leads to now: itself, or the one it was merged into."""
+    with ws.read() as conn:
+        return merged_into(conn, conversation_id) or conversation_id
+
+
 def rows_by_id(conn: Connection, v: View, ids: set[str] | list[str]) -> list[ConversationRow]:
     """The rows of the given conversations that are in view `v` (a live refresh redraws
     them in place)."""
@@ -1428,7 +1442,7 @@ CHANGED_CAP = 500  # more changed rows than this: refresh everything instead
 
 def changed_conversations(conn: Connection, after_seq: int) -> set[str] | None:
     """Ids of the conversations a write after change number `after_seq` touched: the row
-    itself, one of its messages, its contact (or the contact's identities) or its ticket.
+    itself (or its deletion), one of its messages, its contact (or the contact's identities) or its ticket.
     None means "refresh everything": more than CHANGED_CAP rows changed (a bulk sync), or
     something every row may show changed (an agent, a team, an inbox, a channel). Each scan is
     a range of a `seq` index that stops after CHANGED_CAP + 1 rows."""
@@ -1445,6 +1459,11 @@ def changed_conversations(conn: Connection, after_seq: int) -> set[str] | None:
     parts = [
         bounded("SELECT id FROM conversation WHERE seq > ?", after_seq),
         bounded("SELECT conversation_id FROM message WHERE seq > ?", after_seq),
+        # Gone (merged into another): a list showing it drops it.
+        bounded(
+            "SELECT row_id FROM tombstone WHERE seq > ? AND table_name = 'conversation'",
+            after_seq,
+        ),
     ]
     for owner, sql in (
         ("contact_id", "SELECT id FROM contact WHERE seq > ?"),

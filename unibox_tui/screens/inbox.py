@@ -41,6 +41,7 @@ from ..widgets.views_pane import ViewEntry, ViewsPane
 from . import attachments, delivery, snooze, stale
 from .drafts import DraftStore
 from .forms import ContactForm, ContactScreen, TicketForm, TicketScreen
+from .merge import merge_choices, typed_id
 from .pickers import Choice, PickerScreen, PromptScreen
 from .reveal import reveal
 from .search import SearchResult, SearchScreen
@@ -567,6 +568,39 @@ class InboxScreen(Screen[None]):
     def _move_chosen(self, row: ConversationRow, inbox: str | None) -> None:
         if inbox:
             self._triage(commands.move_inbox, inbox, on=row)
+
+    def action_merge(self) -> None:
+        """Merge the conversation on screen into another one the agent picks (its
+        contact's conversations first): its messages move there, and the thread shows it."""
+        need = self._need()
+        if need is None:
+            return
+        row, me = need
+        access = self.uapp.access
+        choices = merge_choices(self.uapp.ws, row, access)
+        self.app.push_screen(
+            PickerScreen(
+                f"Merge {describe(row)} into…",
+                choices,
+                id="merge-picker",
+                hint="● same contact · type to filter or paste an id · enter merge · esc cancel",
+                typed=typed_id(self.uapp.ws, row, access),
+            ),
+            lambda target: self._merge_chosen(row, me, target),
+        )
+
+    def _merge_chosen(self, row: ConversationRow, me: str, target: str | None) -> None:
+        if not target:
+            return
+
+        def merged(result: Any) -> None:
+            moved = f"{result.moved} message{'' if result.moved == 1 else 's'}"
+            self.notify(f"Merged {describe(row)} into this conversation ({moved}).", markup=False)
+            self.open_conversation(result.conversation_id)
+
+        self.run_command(
+            commands.merge_conversations, target, row.id, then=merged, actor=me, now=self.uapp.now()
+        )
 
     def action_ticket(self) -> None:
         need = self._need()

@@ -53,6 +53,7 @@ _WHERE = {
         "wake_due",
     ),
     "delivery": ("apply_status", "mark_sent", "resend"),
+    "merging": ("MergeResult", "merge_conversations"),
     "forms": ("FormSubmission", "submit_form"),
     "drafts": ("clear_draft", "save_draft"),
     "incoming": (
@@ -160,6 +161,7 @@ if TYPE_CHECKING:  # for type checkers and editors: the same names, eagerly
         prepare,
         set_sync_state,
     )
+    from .merging import MergeResult, merge_conversations
     from .notifications import (
         Arrivals,
         mark_notifications_read,

@@ -22,7 +22,7 @@ from ..errors import InvalidRequest, NotFound
 from ..ids import new_id
 from ..kinds import IDENTITY_KINDS
 from ..text import one_line
-from ..threading import find_conversation
+from ..threading import find_conversation, thread_refs
 from ..validate import normalize_identity, require_choice
 
 if TYPE_CHECKING:
@@ -235,7 +235,7 @@ def _ingest_one(b: _Batch, p: Prepared) -> IngestResult:
     quiet = bool(inc.flags & QUIET_FLAGS)
     at, preview = p.at, p.preview
     cc = inc.meta.get("cc") or []
-    conv_id = find_conversation(
+    placement = find_conversation(
         b.sql,
         channel_id=inc.channel_id,
         channel_kind=kind,
@@ -246,7 +246,15 @@ def _ingest_one(b: _Batch, p: Prepared) -> IngestResult:
         # Windows are measured from the message's own time, so history imported by an
         # initial sync threads the way it did when it arrived.
         now=inc.created_at,
+        external_id=inc.external_id,
     )
+    conv_id = placement.conversation_id
+    if placement.merge:
+        from .merging import LINKED, fold  # not at import: the parse worker loads this module
+    for other in placement.merge:
+        # One thread that arrived in pieces (its replies before what they answer): this
+        # message links them, so they become one conversation again.
+        fold(b.tx, b.sql, conv_id, other, actor=None, why=LINKED)  # type: ignore[arg-type]
     created = conv_id is None
     if conv_id is None:
         conv_id = new_id(inc.created_at)
@@ -280,9 +288,9 @@ def _ingest_one(b: _Batch, p: Prepared) -> IngestResult:
         # hidden from them) may now: send it again (core/changes.py).
         touch_contact(b.sql, contact_id, b.seq)
     else:
-        status, last_at, meta, customer, answer_to = b.sql(
-            "SELECT status, last_message_at, meta, contact_id, reply_to FROM conversation "
-            "WHERE id = ?",
+        status, last_at, meta, customer, answer_to, first_at = b.sql(
+            "SELECT status, last_message_at, meta, contact_id, reply_to, created_at "
+            "FROM conversation WHERE id = ?",
             (conv_id,),
         ).fetchone()
         sets = ["message_count = message_count + 1", "seq = ?", "updated_at = ?"]
@@ -311,13 +319,21 @@ def _ingest_one(b: _Batch, p: Prepared) -> IngestResult:
         if last_at is None or at >= last_at:
             sets.append("last_message_at = ?, preview = ?")
             params += [at, preview]
+        if first_at is not None and at < first_at:
+            # An earlier message of the thread arrived after later ones (an initial sync):
+            # the conversation starts when the thread did, under the thread's first subject.
+            sets.append("created_at = ?")
+            params.append(at)
+            if p.subject:
+                sets.append("subject = ?")
+                params.append(p.subject)
         merged = _merge_cc(meta, cc, answer_to) if cc else None
         if merged is not None:
             sets.append("meta = ?")
             params.append(merged)
         b.sql(f"UPDATE conversation SET {', '.join(sets)} WHERE id = ?", (*params, conv_id))
     message_id = p.message_id
-    b.sql(
+    inserted = b.sql(
         "INSERT INTO message (id, conversation_id, kind, author_contact_id, channel_id, body, "
         "body_html, external_id, flags, meta, created_at, updated_at, seq) "
         "VALUES (?, ?, 'incoming', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -336,6 +352,14 @@ def _ingest_one(b: _Batch, p: Prepared) -> IngestResult:
             b.seq,
         ),
     )
+    refs = thread_refs(inc.references)
+    if refs:
+        # What it refers to, for the messages of its thread that arrive after it.
+        rid = inserted.lastrowid
+        b.cursor.executemany(
+            "INSERT OR IGNORE INTO message_ref (ref, message_rid) VALUES (?, ?)",
+            [(ref, rid) for ref in refs],
+        )
     for attachment_id, filename, content_type, size, data, note in p.attachments:
         b.sql(
             "INSERT INTO attachment (id, message_id, filename, content_type, size, data, note, "

@@ -39,6 +39,7 @@ NAMES: dict[str, tuple[str, str]] = {
     "snooze": ("conversations", "snooze"),
     "mark_read": ("conversations", "mark_read"),
     "move_inbox": ("conversations", "move_inbox"),
+    "merge_conversations": ("merging", "merge_conversations"),
     "resend": ("delivery", "resend"),
     "unsend": ("conversations", "unsend"),
     "save_draft": ("drafts", "save_draft"),
