@@ -1129,7 +1129,7 @@ def _upsert(
     if spec.replace:
         con.executemany(_statement(con, "replace", table, columns), rows)
         return
-    if len(rows) >= _TRY_INSERT:
+    if len(rows) >= _TRY_INSERT and not _insert_triggers(con, table):
         con.execute("SAVEPOINT fresh_rows")
         try:
             con.executemany(_statement(con, "insert", table, columns), rows)
@@ -1162,6 +1162,26 @@ def _upsert(
         con.executemany(_statement(con, "insert", table, columns), fresh)
     if known:
         con.executemany(_statement(con, "upsert", table, columns), known)
+
+
+_TRIGGERED: dict[str, bool] = {}
+
+
+def _insert_triggers(con: sqlite3.Connection, table: str) -> bool:
+    """Whether inserting into `table` fires a trigger (conversation: the view counters of
+    migration 0013). Inside a savepoint every such row paid ~0.7 ms (32k conversations:
+    22 s instead of 1 s), so those tables take the careful path at once."""
+    found = _TRIGGERED.get(table)
+    if found is None:
+        found = _TRIGGERED[table] = (
+            con.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ? "
+                "AND upper(sql) LIKE '%AFTER INSERT%'",
+                (table,),
+            ).fetchone()
+            is not None
+        )
+    return found
 
 
 def _statement(con: sqlite3.Connection, kind: str, table: str, columns: tuple[str, ...]) -> str:
