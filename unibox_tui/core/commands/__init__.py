@@ -52,6 +52,7 @@ _WHERE = {
         "unsend",
         "wake_due",
     ),
+    "bulk": ("BulkResult", "bulk"),
     "delivery": ("apply_status", "mark_sent", "resend"),
     "forms": ("FormSubmission", "submit_form"),
     "drafts": ("clear_draft", "save_draft"),
@@ -90,6 +91,7 @@ _WHERE = {
         "set_channel_enabled",
         "update_channel",
     ),
+    "tags": ("tag", "untag"),
     "tickets": ("close_ticket", "create_ticket", "update_ticket"),
 }
 _MODULE_OF = {name: module for module, names in _WHERE.items() for name in names}
@@ -125,6 +127,7 @@ if TYPE_CHECKING:  # for type checkers and editors: the same names, eagerly
         set_team_members,
         update_inbox,
     )
+    from .bulk import BulkResult, bulk
     from .contacts import (
         add_identity,
         create_contact,
@@ -180,4 +183,5 @@ if TYPE_CHECKING:  # for type checkers and editors: the same names, eagerly
         set_channel_enabled,
         update_channel,
     )
+    from .tags import tag, untag
     from .tickets import close_ticket, create_ticket, update_ticket

@@ -1,0 +1,151 @@
+"""One decision on many conversations: close, reopen, assign, move, snooze, tag... the
+selected ones, in one transaction and one change number.
+
+Why one command and not the single commands in a row: it is one step everywhere it runs.
+On a hub client it is one mutation (applied whole or rejected whole), the hub applies it in
+one transaction, and the agent undoes it with one key. It runs the single commands' own
+steps (`closing`, `assigning`, ... in conversations.py and tags.py) on each conversation,
+so every rule (activity lines, notifications, an assignee's access) is the one they follow.
+
+Access is checked per conversation, as the single commands do: one the actor may not act
+in (or not see) is skipped and counted, not a reason to refuse the rest; so is one the step
+refuses (e.g. an assignee without access to that conversation's inbox).
+
+It takes the conversations' ids, never a view's condition: the set the agent saw is the set
+that changes, even on a hub where new conversations entered the view meanwhile. At most
+`MAX_BULK` at a time (select all in a larger view selects its first MAX_BULK).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from ..db import Tx, Workspace
+from ..errors import InvalidRequest, UniboxError
+from ..models import Agent, Conversation
+from ._base import acting_on, future, seen_by
+from .conversations import (
+    assigning,
+    assigning_team,
+    closing,
+    moving,
+    reading,
+    reopening,
+    snoozing,
+)
+from .tags import tag_name, tagging, untagging
+
+MAX_BULK = 1000
+Step = Callable[[Tx, Conversation, Agent], bool]
+# action -> does it take `value`? (the others take nothing, or `until`)
+ACTIONS = {
+    "close": False,
+    "reopen": False,
+    "assign": True,  # value: an agent's handle or id, or null to unassign
+    "assign_team": True,  # value: a team, or null to remove it
+    "move": True,  # value: an inbox
+    "snooze": False,  # until
+    "tag": True,
+    "untag": True,
+    "read": False,
+    "unread": False,
+}
+
+
+@dataclass
+class BulkResult:
+    action: str
+    changed: list[str] = field(default_factory=list)  # ids that changed
+    unchanged: list[str] = field(default_factory=list)  # already so
+    skipped: list[str] = field(default_factory=list)  # not acted on: no access, or refused
+    reasons: list[str] = field(default_factory=list)  # why, one line each (distinct, first 5)
+
+
+def _step(action: str, value: str | None, until: datetime | None) -> Step:
+    if action == "close":
+        return lambda tx, conv, by: closing(tx, conv, by)
+    if action == "reopen":
+        return reopening
+    if action == "assign":
+        return lambda tx, conv, by: assigning(tx, conv, by, value)
+    if action == "assign_team":
+        return lambda tx, conv, by: assigning_team(tx, conv, by, value)
+    if action == "move":
+        return lambda tx, conv, by: moving(tx, conv, by, str(value))
+    if action == "snooze":
+        assert until is not None
+        return lambda tx, conv, by: snoozing(tx, conv, by, until)
+    if action == "tag":
+        return lambda tx, conv, by: tagging(tx, conv, by, str(value))
+    if action == "untag":
+        return lambda tx, conv, by: untagging(tx, conv, by, str(value))
+    read = action == "read"
+    return lambda tx, conv, by: reading(tx, conv, read)
+
+
+def _check(action: str, ids: list[str], value: str | None, until: datetime | None) -> None:
+    if action not in ACTIONS:
+        raise InvalidRequest(f"no bulk action {action!r}; use one of {', '.join(ACTIONS)}")
+    if not ids:
+        raise InvalidRequest("no conversations selected")
+    if len(ids) > MAX_BULK:
+        raise InvalidRequest(
+            f"{len(ids):,} conversations at once is too many; act on at most {MAX_BULK:,} at a time"
+        )
+    if action == "snooze" and until is None:
+        raise InvalidRequest("a bulk snooze needs `until`")
+    if action in ("move", "tag", "untag") and not value:
+        raise InvalidRequest(
+            f"a bulk {action} needs a value (the {'inbox' if action == 'move' else 'tag'})"
+        )
+    if action in ("tag", "untag"):
+        tag_name(str(value))  # a bad name is the request's fault, not each conversation's
+
+
+def bulk(
+    ws: Workspace,
+    conversation_ids: list[str],
+    action: str,
+    value: str | None = None,
+    *,
+    until: datetime | None = None,
+    actor: str,
+    now: datetime | None = None,
+) -> BulkResult:
+    """Act on many conversations in one transaction (close, reopen, assign, assign_team,
+    move, snooze, tag, untag, read, unread); those the actor may not act in are skipped."""
+    ids = list(dict.fromkeys(conversation_ids))  # each once, in the order given
+    _check(action, ids, value, until)
+    result = BulkResult(action)
+    with ws.write(now) as tx:
+        if until is not None:
+            future(until, tx.now, "snooze time")
+        step = _step(action, value, until)
+        for cid in ids:
+            try:
+                if action in ("read", "unread"):  # reading is enough, as for mark_read
+                    conv, by = seen_by(tx, cid, actor)
+                else:
+                    conv, by = acting_on(tx, cid, actor)
+                # A step refuses before it writes anything (its checks come first), so a
+                # skipped conversation leaves nothing half-done in this transaction.
+                changed = step(tx, conv, by)
+            except UniboxError as e:
+                result.skipped.append(cid)
+                if str(e) not in result.reasons and len(result.reasons) < 5:
+                    result.reasons.append(str(e))
+                continue
+            (result.changed if changed else result.unchanged).append(cid)
+    return result
+
+
+def describe(result: BulkResult) -> dict[str, Any]:
+    """Counts for a toast or the CLI's JSON."""
+    return {
+        "changed": len(result.changed),
+        "unchanged": len(result.unchanged),
+        "skipped": len(result.skipped),
+    }
