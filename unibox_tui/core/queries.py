@@ -377,6 +377,30 @@ def index_of(conn: Connection, v: View, row: ConversationRow) -> int:
     )
 
 
+def ids_in_view(conn: Connection, v: View, limit: int) -> list[str]:
+    """The ids of a view's first `limit` conversations, in list order ("select all"): one
+    range scan of the view's index, bounded by `limit` whatever the view's size."""
+    sql = (
+        f"SELECT c.id FROM conversation c WHERE {v.where} "
+        "ORDER BY c.last_message_at DESC, c.rid DESC LIMIT ?"
+    )
+    return list(conn.exec_driver_sql(sql, (*v.params, limit)).scalars())
+
+
+def rows_of(conn: Connection, ids: list[str], *, access: Access) -> list[ConversationRow]:
+    """The rows of these conversations that `access` may see, in any view and status (what
+    a bulk decision changes, kept to undo it)."""
+    out: list[ConversationRow] = []
+    for i in range(0, len(ids), 400):
+        chunk = ids[i : i + 400]
+        marks = ",".join("?" * len(chunk))
+        rows = conn.exec_driver_sql(
+            f"SELECT {ROW_COLUMNS} {ROW_FROM} WHERE c.id IN ({marks})", tuple(chunk)
+        ).all()
+        out += [_row(r) for r in rows if access.can_see(r[2])]
+    return out
+
+
 def contains(conn: Connection, v: View, conversation_id: str) -> bool:
     """Whether a conversation is in a view (one primary-key lookup)."""
     sql = f"SELECT 1 FROM conversation c WHERE c.id = ? AND ({v.where})"

@@ -52,7 +52,7 @@ _WHERE = {
         "unsend",
         "wake_due",
     ),
-    "bulk": ("BulkResult", "bulk"),
+    "many": ("BulkResult", "bulk"),
     "delivery": ("apply_status", "mark_sent", "resend"),
     "forms": ("FormSubmission", "submit_form"),
     "drafts": ("clear_draft", "save_draft"),
@@ -127,7 +127,6 @@ if TYPE_CHECKING:  # for type checkers and editors: the same names, eagerly
         set_team_members,
         update_inbox,
     )
-    from .bulk import BulkResult, bulk
     from .contacts import (
         add_identity,
         create_contact,
@@ -163,6 +162,7 @@ if TYPE_CHECKING:  # for type checkers and editors: the same names, eagerly
         prepare,
         set_sync_state,
     )
+    from .many import BulkResult, bulk
     from .notifications import (
         Arrivals,
         mark_notifications_read,

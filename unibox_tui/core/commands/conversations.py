@@ -319,7 +319,7 @@ def assign(
 
 # The steps below are each command's change to one conversation inside a transaction the
 # caller holds (after `acting_on`): the single commands here and the bulk command
-# (commands/bulk.py) share them, so a rule lives in one place.
+# (commands/many.py) share them, so a rule lives in one place.
 
 
 def assigning(

@@ -39,7 +39,7 @@ NAMES: dict[str, tuple[str, str]] = {
     "snooze": ("conversations", "snooze"),
     "mark_read": ("conversations", "mark_read"),
     "move_inbox": ("conversations", "move_inbox"),
-    "bulk": ("bulk", "bulk"),
+    "bulk": ("many", "bulk"),
     "tag": ("tags", "tag"),
     "untag": ("tags", "untag"),
     "resend": ("delivery", "resend"),

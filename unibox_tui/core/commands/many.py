@@ -149,3 +149,44 @@ def describe(result: BulkResult) -> dict[str, Any]:
         "unchanged": len(result.unchanged),
         "skipped": len(result.skipped),
     }
+
+
+def undo_steps(
+    action: str, value: str | None, before: list[Any], changed: list[str], now: datetime
+) -> list[tuple[str, list[str], str | None, datetime | None]]:
+    """The bulk steps that put back what one bulk decision changed: `before` is the
+    conversations as they were (queries.ConversationRow), `changed` the ids it changed.
+    Each step is (action, ids, value, until), grouped so that a few steps undo thousands
+    of changes (the closed ones that were open reopen together, ...)."""
+    rows = [r for r in before if r.id in set(changed)]
+    steps: dict[tuple[str, str | None, datetime | None], list[str]] = {}
+
+    def put(step: str, ids_of: Any, val: str | None = None, until: datetime | None = None) -> None:
+        steps.setdefault((step, val, until), []).append(ids_of)
+
+    for r in rows:
+        if action in ("close", "reopen", "snooze"):
+            if r.status == "closed":
+                put("close", r.id)
+            elif r.status == "snoozed" and r.snoozed_until is not None and r.snoozed_until > now:
+                put("snooze", r.id, None, r.snoozed_until)
+            else:
+                put("reopen", r.id)
+        elif action == "assign":
+            put("assign", r.id, r.assignee_id)
+        elif action == "assign_team":
+            put("assign_team", r.id, r.team)
+        elif action == "move":
+            put("move", r.id, r.inbox_id)
+            if r.assignee_id:  # a move unassigns who has no access there
+                put("assign", r.id, r.assignee_id)
+        elif action in ("tag", "untag"):
+            put("untag" if action == "tag" else "tag", r.id, value)
+        elif action in ("read", "unread"):
+            put("unread" if r.unread else "read", r.id)
+    # Moves first: an assignee is put back once the conversation is in their inbox again.
+    order = {"move": 0}
+    return [
+        (step, ids, val, until)
+        for (step, val, until), ids in sorted(steps.items(), key=lambda kv: order.get(kv[0][0], 1))
+    ]
