@@ -208,3 +208,38 @@ def test_a_moved_conversation_brings_its_tags_to_the_new_inbox(team, tmp_path: P
     cmd.move_inbox(ws, s, "Support", actor="ana")
     pull(ws, bo, team.bo)
     assert bo.execute("SELECT conversation_id FROM conversation_tag").fetchall() == [(s,)]
+
+
+def test_the_cli_tags_untags_and_lists_a_tag_view(tmp_path: Path) -> None:
+    import json
+    import subprocess
+    import sys
+
+    from unibox_tui.core.demo import build_demo
+
+    db = str(tmp_path / "demo.db")
+    build_demo(db, conversations=30, seed=3, now=T0)
+
+    def unibox(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "unibox_tui", *args, "--db", db],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    listed = json.loads(unibox("conversations", "list", "--json").stdout)
+    first = listed["conversations"][0]["id"]
+    done = unibox("conversations", "tag", first, "VIP", "--json")
+    assert done.returncode == 0, done.stderr
+    data = json.loads(done.stdout)
+    assert data["changed"] is True and data["conversation"]["tags"] == ["vip"]
+    view = json.loads(unibox("conversations", "list", "--view", "tag:vip", "--json").stdout)
+    assert (view["total"], [c["id"] for c in view["conversations"]]) == (1, [first])
+    bad = unibox("conversations", "tag", first, "two words")
+    assert bad.returncode == 1 and bad.stderr.startswith("unibox: error: a tag is one word")
+    assert "Traceback" not in bad.stderr
+    gone = json.loads(unibox("conversations", "untag", first, "vip", "--json").stdout)
+    assert gone["changed"] is True and gone["conversation"]["tags"] == []
+    text = unibox("conversations", "untag", first, "vip")
+    assert text.stdout.startswith("no change:")

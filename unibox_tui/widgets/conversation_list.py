@@ -471,9 +471,9 @@ def row_text(
             line.append_text(safe_line(row.preview, dim))
     else:
         line = safe_line(row.preview, strong)
-    if row.tags:  # first, so a long subject is what gets cut; at most a third of the room
+    if row.tags:  # first, so a long subject is what gets cut; at most half of the room
         tags = safe_line(" ".join(f"#{t}" for t in row.tags), tag)
-        tags.truncate(max(1, subject_w // 3), overflow="ellipsis")
+        tags.truncate(max(1, subject_w // 2), overflow="ellipsis")
         line = tags.append(" ").append_text(line)
     out.append_text(fit(line, subject_w))
     out.append(" ")
