@@ -11,7 +11,7 @@ from unibox_tui.core import commands as cmd
 def test_two_rows_selected(snap_compare, make_app) -> None:
     """Selected rows carry a mark and a tint; the list header counts them."""
     assert snap_compare(
-        make_app(), terminal_size=(160, 48), run_before=steps("space", "j", "space")
+        make_app(), terminal_size=(160, 48), run_before=steps("space", "space")
     )
 
 
