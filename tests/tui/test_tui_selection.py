@@ -137,3 +137,21 @@ async def test_bulk_tag_then_bulk_untag_of_a_tag_everyone_has(make_app, demo) ->
         await settle(pilot)
         for cid in ids:
             assert queries.conversation(demo.ws, cid, access=EVERYTHING).tags == []
+
+
+async def test_a_tag_gets_a_view_in_the_views_pane(make_app, demo) -> None:
+    cmd.tag(demo.ws, demo.conv["chat"], "refund", actor="ana")
+    cmd.tag(demo.ws, demo.conv["mail"], "refund", actor="ana")
+    app = make_app()
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        screen = app.screen
+        entry = screen.views.entry("tag:refund")
+        assert entry is not None and entry.label == "#refund" and entry.count == 2
+        screen.views.select(screen.views.entries.index(entry))
+        await settle(pilot)
+        lst = screen.conv_list
+        assert {lst.row_at(i).id for i in range(lst.total)} == {
+            demo.conv["chat"],
+            demo.conv["mail"],
+        }

@@ -54,7 +54,7 @@ THREAD_CACHE = 8  # threads kept between changes (the ones around the cursor)
 
 
 def view_entries(app: UniboxApp) -> list[ViewEntry]:
-    """Each inbox the agent may see, then the fixed views, then one per channel kind."""
+    """Each inbox the agent may see, then the fixed views, one per channel kind, one per tag."""
     # The view is titled with the inbox's name (queries.view without the workspace knows
     # only the id, and the list header showed it).
     entries = [
@@ -74,6 +74,9 @@ def view_entries(app: UniboxApp) -> list[ViewEntry]:
     for kind in CHANNEL_KINDS:
         v = queries.view(f"kind:{kind}", app.me_id, access=app.access)
         entries.append(ViewEntry(v.key, v.label, v, "Channels", kind=kind))
+    for name in queries.tags(app.ws):  # one view per tag (counted through its index)
+        v = queries.view(f"tag:{name}", app.me_id, access=app.access)
+        entries.append(ViewEntry(v.key, v.label, v, "Tags"))
     return entries
 
 

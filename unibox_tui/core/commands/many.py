@@ -7,8 +7,9 @@ one transaction, and the agent undoes it with one key. It runs the single comman
 steps (`closing`, `assigning`, ... in conversations.py and tags.py) on each conversation,
 so every rule (activity lines, notifications, an assignee's access) is the one they follow.
 
-Access is checked per conversation, as the single commands do: one the actor may not act
-in (or not see) is skipped and counted, not a reason to refuse the rest; so is one the step
+Access is checked per conversation by the one rule (core/access.py), as the single commands
+do (`acting_on`, with the agent and the rule read once): one the actor may not act in (or
+not see) is skipped and counted, not a reason to refuse the rest; so is one the step
 refuses (e.g. an assignee without access to that conversation's inbox).
 
 It takes the conversations' ids, never a view's condition: the set the agent saw is the set
@@ -23,10 +24,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from sqlmodel import select
+
+from .. import access
 from ..db import Tx, Workspace
-from ..errors import InvalidRequest, UniboxError
+from ..errors import InvalidRequest, NotFound, UniboxError
 from ..models import Agent, Conversation
-from ._base import acting_on, future, seen_by
+from ._base import active_agent, future, inbox_ref, require_access
 from .conversations import (
     assigning,
     assigning_team,
@@ -124,12 +128,23 @@ def bulk(
         if until is not None:
             future(until, tx.now, "snooze time")
         step = _step(action, value, until)
+        by = active_agent(tx, actor)
+        # The access rule and the conversations, read once for all of them (per
+        # conversation, `acting_on` would read both again each time: ~1 ms apiece).
+        rule = access.for_agent(tx.session.connection(), by.id)
+        found: dict[str, Conversation] = {}
+        for i in range(0, len(ids), 400):
+            chunk = ids[i : i + 400]
+            rows = tx.session.exec(select(Conversation).where(Conversation.id.in_(chunk)))  # type: ignore[attr-defined]
+            found.update((c.id, c) for c in rows)
+        reading_only = action in ("read", "unread")  # reading is enough, as for mark_read
         for cid in ids:
             try:
-                if action in ("read", "unread"):  # reading is enough, as for mark_read
-                    conv, by = seen_by(tx, cid, actor)
-                else:
-                    conv, by = acting_on(tx, cid, actor)
+                conv = found.get(cid)
+                if conv is None or not rule.can_see(conv.inbox_id):
+                    raise NotFound(f"no conversation {cid} (not found or no access)")
+                if not reading_only and not rule.can_act(conv.inbox_id):
+                    require_access(tx, by, inbox_ref(tx, conv.inbox_id))  # raises, in words
                 # A step refuses before it writes anything (its checks come first), so a
                 # skipped conversation leaves nothing half-done in this transaction.
                 changed = step(tx, conv, by)
