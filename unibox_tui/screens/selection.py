@@ -239,8 +239,12 @@ def _decided(
 def _reverter(
     ws: Any, steps: list[Any], me: str, now: Callable[[], datetime]
 ) -> Callable[[], None]:
+    from ..core.commands import registry
+
     def revert() -> None:
+        # Through the registry, like every command the app runs: on a hub client each
+        # step goes to the hub (a direct call would only write the cache).
         for action, ids, value, until in steps:
-            commands.bulk(ws, ids, action, value, until=until, actor=me, now=now())
+            registry.call(ws, commands.bulk, ids, action, value, until=until, actor=me, now=now())
 
     return revert
