@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, Any
 from rich.text import Text
 
 from ..core import commands, queries
-from ..core.commands.many import MAX_BULK, BulkResult, undo_steps
 from ..core.queries import ConversationRow
 from ..widgets.safe_text import safe_line
 from . import snooze
@@ -27,6 +26,7 @@ from .pickers import Choice, PickerScreen, PromptScreen
 from .undo import Undo, _undo_key
 
 if TYPE_CHECKING:
+    from ..core.commands.many import BulkResult
     from .inbox import InboxScreen
 
 DONE = {
@@ -49,6 +49,8 @@ def count_text(n: int) -> str:
 
 def select_all(screen: InboxScreen) -> None:
     """Select the conversations of the current view (its first MAX_BULK)."""
+    from ..core.commands.many import MAX_BULK  # (loads SQLModel: not at start-up)
+
     view = screen.current_view()
     if view is None:
         return
@@ -221,6 +223,8 @@ def _decided(
     if not result.changed or window <= 0:
         screen.notify(f"{text}.", markup=False, timeout=5, severity=severity)
         return
+    from ..core.commands.many import undo_steps
+
     steps = undo_steps(result.action, value, before, result.changed, app.now())
     screen.undo = Undo(
         result.changed[0],

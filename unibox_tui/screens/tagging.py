@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING
 from rich.text import Text
 
 from ..core import commands, queries
-from ..core.commands.tags import tag_name
 from ..core.errors import InvalidRequest
 from ..widgets.safe_text import safe_line
 from .pickers import Choice, PickerScreen
@@ -29,6 +28,8 @@ def tag_picker(
     chosen: Callable[[str | None], None],
 ) -> None:
     """Pick a tag; `have`: how many of the `of` conversations have each tag already."""
+    from ..core.commands.tags import tag_name  # (loads SQLModel: not at start-up)
+
     choices: list[Choice[str]] = []
     for name in queries.tags(screen.uapp.ws):
         label = safe_line(f"#{name}", "bold")
