@@ -10,9 +10,7 @@ from unibox_tui.core import commands as cmd
 
 def test_two_rows_selected(snap_compare, make_app) -> None:
     """Selected rows carry a mark and a tint; the list header counts them."""
-    assert snap_compare(
-        make_app(), terminal_size=(160, 48), run_before=steps("space", "space")
-    )
+    assert snap_compare(make_app(), terminal_size=(160, 48), run_before=steps("space", "space"))
 
 
 def test_tags_in_rows_and_the_tag_picker(snap_compare, make_app, demo) -> None:
