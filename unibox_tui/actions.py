@@ -49,6 +49,10 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("page_down", "pagedown,ctrl+f", "page_down", "Page down", MOVE, palette=False),
     ActionSpec("page_up", "pageup,ctrl+b", "page_up", "Page up", MOVE, palette=False),
     ActionSpec("open", "enter", "open", "Open", (LIST, VIEWS), palette=False),
+    ActionSpec(
+        "select", "space,v", "toggle_select", "Select / unselect for a bulk action", (LIST,)
+    ),
+    ActionSpec("clear_selection", "escape", "clear_selection", "Clear the selection", (LIST,)),
     # --- inbox screen
     ActionSpec("cycle_panes", "tab", "cycle_panes", "Next pane", (INBOX,)),
     ActionSpec("cycle_panes_back", "shift+tab", "cycle_panes(-1)", "Previous pane", (INBOX,)),
@@ -64,6 +68,8 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("move", "m", "move", "Move to inbox…", (INBOX,)),
     ActionSpec("merge", "M", "merge", "Merge into…", (INBOX,)),
     ActionSpec("toggle_unread", "u", "toggle_unread", "Toggle unread", (INBOX,)),
+    ActionSpec("select_all", "V", "select_all", "Select all in the view (bulk actions)", (INBOX,)),
+    ActionSpec("tag", "l", "tag", "Tags: add / remove…", (INBOX,)),
     ActionSpec("undo", "ctrl+z", "undo", "Undo the last decision or sent reply", (INBOX,)),
     ActionSpec("search", "slash", "search", "Search", (INBOX,), show=True),
     ActionSpec("filter", "f", "filter", "Filter the list…", (INBOX,)),

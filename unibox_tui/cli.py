@@ -215,7 +215,7 @@ def _print_rows(rows: list[Any]) -> None:
     "view_key",
     default="open",
     show_default=True,
-    help="mine, unassigned, open, snoozed, closed, all, or kind:KIND",
+    help="mine, unassigned, open, snoozed, closed, all, kind:KIND, inbox:NAME or tag:NAME",
 )
 @click.option("--inbox", help="Only this inbox (name or id).")
 @click.option("--limit", type=click.IntRange(1, 1000), default=50, show_default=True)
@@ -452,6 +452,27 @@ def _status_command(name: str, help_text: str, verb: str) -> None:
 
 _status_command("close", "Close a conversation.", "closed")
 _status_command("reopen", "Reopen a closed or snoozed conversation.", "reopened")
+
+
+def _tag_command(name: str, help_text: str, verb: str) -> None:
+    @conversations.command(name, help=help_text)
+    @click.argument("conversation_id")
+    @click.argument("tag")
+    @db_option
+    @json_option
+    @as_option
+    @guarded
+    def command(
+        conversation_id: str, tag: str, db: str | None, as_json: bool, as_handle: str | None
+    ) -> None:
+        with open_ws(db) as ws:
+            args = {"conversation_id": conversation_id, "name": tag}
+            result = dispatch(ws, name, args, as_handle)
+            _changed(ws, conversation_id, result.value, as_json, verb)
+
+
+_tag_command("tag", "Put a tag on a conversation (a new name makes the tag).", "tagged")
+_tag_command("untag", "Take a tag off a conversation.", "untagged")
 
 
 @conversations.command("snooze")

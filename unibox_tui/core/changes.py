@@ -116,6 +116,8 @@ TABLES: tuple[Table, ...] = (
     Table("attachment", ("id",), ("id",), "attachment", skip=("data", "path")),
     Table("notification", ("id",), ("id",), "notification"),
     Table("draft", ("id",), ("id",), "mine", replace=True),  # an agent's drafts: theirs only
+    Table("tag", ("id",), ("id",), "all", replace=True),
+    Table("conversation_tag", ("id",), ("id",), "message", replace=True),  # by its inbox
     Table("snippet", ("id",), ("id",), "all", replace=True),
     Table("setting", ("key",), ("key",), "setting"),
 )

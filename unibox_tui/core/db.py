@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
 # The newest migration this code knows. Opening a file at this revision needs no alembic
 # import (keeps start-up fast); anything else goes through migrations.upgrade().
-HEAD_REVISION = "0015"
+HEAD_REVISION = "0016"
 KNOWN_REVISIONS = (
     "0001",
     "0002",
@@ -49,6 +49,7 @@ KNOWN_REVISIONS = (
     "0013",
     "0014",
     "0015",
+    "0016",
 )
 
 SQLITE_HEADER = b"SQLite format 3\x00"

@@ -468,6 +468,29 @@ class Draft(Changed, table=True):
     via_channel_id: str | None = None  # "continue by e-mail" on; a hint, checked on send
 
 
+class Tag(Changed, table=True):
+    """A label agents put on conversations ("billing", "vip"): lower-case, no spaces, unique.
+    Everyone sees every tag (commands/tags.py)."""
+
+    __tablename__ = "tag"
+    id: str = Field(primary_key=True)
+    name: str = Field(sa_column=Column(String, unique=True, nullable=False))
+
+
+class ConversationTag(Changed, table=True):
+    """A tag on a conversation. Its own id (not the pair) keys it in the change log, so a
+    tombstone names nothing but an id."""
+
+    __tablename__ = "conversation_tag"
+    __table_args__ = (
+        UniqueConstraint("conversation_id", "tag_id"),  # a row's tags, in the list's rows
+        Index("ix_conversation_tag_tag", "tag_id", "conversation_id"),  # a tag's view
+    )
+    id: str = Field(primary_key=True)
+    conversation_id: str = Field(foreign_key="conversation.id")
+    tag_id: str = Field(foreign_key="tag.id")
+
+
 class SyncState(Changed, table=True):
     """Where a channel's sync stands, e.g. per IMAP folder: UIDVALIDITY, UIDNEXT, MODSEQ."""
 

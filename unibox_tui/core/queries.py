@@ -138,8 +138,20 @@ def _view(key: str, me: str | None, ws: Workspace | None, access: Access) -> Vie
             (ref,),
             ("k.inbox_id = ? AND k.status = 'open'", (ref,)),
         )
+    if key.startswith("tag:") and key[4:]:
+        # Open conversations with the tag. No counter row knows tags: `counted` stays None,
+        # so its count goes through the (tag_id, conversation_id) index.
+        name = key[4:].lstrip("#").lower()
+        return View(
+            f"tag:{name}",
+            f"#{name}",
+            "c.status = 'open' AND c.id IN (SELECT x.conversation_id FROM conversation_tag x "
+            "JOIN tag g ON g.id = x.tag_id WHERE g.name = ?)",
+            (name,),
+        )
     raise InvalidRequest(
-        f"unknown view {key!r}; use one of {', '.join(FIXED_VIEWS)}, kind:KIND or inbox:NAME"
+        f"unknown view {key!r}; use one of {', '.join(FIXED_VIEWS)}, kind:KIND, inbox:NAME "
+        "or tag:NAME"
     )
 
 
@@ -174,6 +186,7 @@ class ConversationRow:
     first_response_at: datetime | None
     ticket_id: str | None
     cc: list[str] = field(default_factory=list)
+    tags: list[str] = field(default_factory=list)
 
     def cursor(self) -> str:
         return f"{clock.to_db(self.last_message_at)}|{self.rid}"
@@ -203,6 +216,7 @@ class ConversationRow:
             "message_count": self.message_count,
             "ticket_id": self.ticket_id,
             "cc": self.cc,
+            "tags": self.tags,
         }
 
 
@@ -215,7 +229,9 @@ ROW_COLUMNS = """
       (SELECT ci.value FROM contact_identity ci WHERE ci.contact_id = c.contact_id LIMIT 1)),
     c.assignee_id, a.handle, a.name, t.name, c.unread, c.waiting, c.message_count,
     c.created_at, c.last_message_at, c.snoozed_until, c.closed_at, c.first_response_at,
-    c.ticket_id, c.meta
+    c.ticket_id, c.meta,
+    (SELECT group_concat(g.name, ' ') FROM conversation_tag x JOIN tag g ON g.id = x.tag_id
+      WHERE x.conversation_id = c.id)
 """
 # LEFT JOINs keep `conversation` the outer loop, so the planner walks the view's index and
 # looks the rest up by primary key for just the rows of the page.
@@ -242,6 +258,7 @@ def _row(r: Any) -> ConversationRow:
         clock.from_db(r[23]),
         r[24],
         meta.get("cc", []),
+        sorted(r[26].split()) if r[26] else [],
     )
 
 
@@ -374,6 +391,30 @@ def index_of(conn: Connection, v: View, row: ConversationRow) -> int:
             sql, (*v.params, clock.to_db(row.last_message_at), row.rid)
         ).scalar_one()
     )
+
+
+def ids_in_view(conn: Connection, v: View, limit: int) -> list[str]:
+    """The ids of a view's first `limit` conversations, in list order ("select all"): one
+    range scan of the view's index, bounded by `limit` whatever the view's size."""
+    sql = (
+        f"SELECT c.id FROM conversation c WHERE {v.where} "
+        "ORDER BY c.last_message_at DESC, c.rid DESC LIMIT ?"
+    )
+    return list(conn.exec_driver_sql(sql, (*v.params, limit)).scalars())
+
+
+def rows_of(conn: Connection, ids: list[str], *, access: Access) -> list[ConversationRow]:
+    """The rows of these conversations that `access` may see, in any view and status (what
+    a bulk decision changes, kept to undo it)."""
+    out: list[ConversationRow] = []
+    for i in range(0, len(ids), 400):
+        chunk = ids[i : i + 400]
+        marks = ",".join("?" * len(chunk))
+        rows = conn.exec_driver_sql(
+            f"SELECT {ROW_COLUMNS} {ROW_FROM} WHERE c.id IN ({marks})", tuple(chunk)
+        ).all()
+        out += [_row(r) for r in rows if access.can_see(r[2])]
+    return out
 
 
 def contains(conn: Connection, v: View, conversation_id: str) -> bool:
@@ -1055,6 +1096,12 @@ def teams(ws: Workspace) -> list[NamedRow]:
             "FROM team t ORDER BY t.name"
         ).all()
     return [NamedRow(r[0], r[1], f"{r[2]} members") for r in rows]
+
+
+def tags(ws: Workspace) -> list[str]:
+    """Every tag's name, for completion (tags are everyone's: core/commands/tags.py)."""
+    with ws.read() as conn:
+        return list(conn.exec_driver_sql("SELECT name FROM tag ORDER BY name").scalars())
 
 
 def inboxes(ws: Workspace) -> list[NamedRow]:

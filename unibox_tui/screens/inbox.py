@@ -38,7 +38,7 @@ from ..widgets.line_api import TextLine
 from ..widgets.safe_text import safe_line
 from ..widgets.thread_view import LONG_BODY, MORE_STEP, ThreadView, size_label
 from ..widgets.views_pane import ViewEntry, ViewsPane
-from . import attachments, delivery, snooze, stale
+from . import attachments, delivery, selection, snooze, stale, tagging
 from .drafts import DraftStore
 from .forms import ContactForm, ContactScreen, TicketForm, TicketScreen
 from .merge import merge_choices, typed_id
@@ -55,7 +55,7 @@ THREAD_CACHE = 8  # threads kept between changes (the ones around the cursor)
 
 
 def view_entries(app: UniboxApp) -> list[ViewEntry]:
-    """Each inbox the agent may see, then the fixed views, then one per channel kind."""
+    """Each inbox the agent may see, then the fixed views, one per channel kind, one per tag."""
     # The view is titled with the inbox's name (queries.view without the workspace knows
     # only the id, and the list header showed it).
     entries = [
@@ -75,6 +75,9 @@ def view_entries(app: UniboxApp) -> list[ViewEntry]:
     for kind in CHANNEL_KINDS:
         v = queries.view(f"kind:{kind}", app.me_id, access=app.access)
         entries.append(ViewEntry(v.key, v.label, v, "Channels", kind=kind))
+    for name in queries.tags(app.ws):  # one view per tag (counted through its index)
+        v = queries.view(f"tag:{name}", app.me_id, access=app.access)
+        entries.append(ViewEntry(v.key, v.label, v, "Tags"))
     return entries
 
 
@@ -190,6 +193,8 @@ class InboxScreen(Screen[None]):
             return
         text = safe_line(view.label, "bold")
         text.append(f"  {self.conv_list.total}", style="dim")
+        if self.conv_list.checked:
+            text.append(f"  {len(self.conv_list.checked):,} selected", style="bold")
         if self.uapp.team is not None:
             text.append_text(self.uapp.team.header())
         self.list_header.show(text)
@@ -456,12 +461,27 @@ class InboxScreen(Screen[None]):
         undo_last(self)
 
     def action_close(self) -> None:
-        self._triage(commands.close)
+        if not selection.take(self, "close"):
+            self._triage(commands.close)
 
     def action_reopen(self) -> None:
-        self._triage(commands.reopen, advance=False)
+        if not selection.take(self, "reopen"):
+            self._triage(commands.reopen, advance=False)
+
+    def action_select_all(self) -> None:
+        selection.select_all(self)
+
+    def action_tag(self) -> None:
+        if not selection.take(self, "tag"):
+            tagging.tag_one(self)
+
+    @on(ConversationList.SelectionChanged)
+    def _selection_changed(self) -> None:
+        self._update_list_header()
 
     def action_assign_me(self) -> None:
+        if selection.take(self, "assign_me"):
+            return
         if self.uapp.me_id:
             # Taking what the screen shows unassigned is guarded: if a teammate took it
             # meanwhile (on a hub), it stays theirs and a toast says so.
@@ -478,6 +498,8 @@ class InboxScreen(Screen[None]):
         self._triage(commands.mark_read, row.unread, on=row, advance=False)
 
     def action_assign(self) -> None:
+        if selection.take(self, "assign"):
+            return
         need = self._need()
         if need is None:
             return
@@ -520,6 +542,8 @@ class InboxScreen(Screen[None]):
             self._triage(commands.assign, ref, on=row)
 
     def action_snooze(self) -> None:
+        if selection.take(self, "snooze"):
+            return
         need = self._need()
         if need is None:
             return
@@ -549,6 +573,8 @@ class InboxScreen(Screen[None]):
             self._triage(commands.snooze, value, on=row)
 
     def action_move(self) -> None:
+        if selection.take(self, "move"):
+            return
         need = self._need()
         if need is None:
             return

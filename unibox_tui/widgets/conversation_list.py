@@ -24,7 +24,7 @@ from .. import actions
 from ..core import clock, queries
 from ..core.db import Workspace
 from ..core.queries import ConversationRow, View
-from .glyphs import DRAFT, UNREAD, WAITING, glyph
+from .glyphs import CHECKED, DRAFT, UNREAD, WAITING, glyph
 from .line_api import ComponentStyles, PlainLines, empty_line, set_virtual_size
 from .safe_text import fit, safe_line
 from .scrollbar import QuietScrollBars
@@ -57,6 +57,8 @@ class ConversationList(QuietScrollBars, PlainLines, ScrollView, can_focus=True):
         "conversation-list--dim",
         "conversation-list--mark",
         "conversation-list--empty",
+        "conversation-list--checked",
+        "conversation-list--tag",
     }
     DEFAULT_CSS = """
     ConversationList {
@@ -70,6 +72,8 @@ class ConversationList(QuietScrollBars, PlainLines, ScrollView, can_focus=True):
         & > .conversation-list--dim { color: $text-muted; }
         & > .conversation-list--mark { color: $accent; text-style: bold; }
         & > .conversation-list--empty { color: $text-muted; text-style: italic; }
+        & > .conversation-list--checked { background: $secondary 30%; }
+        & > .conversation-list--tag { color: $secondary; }
     }
     """
 
@@ -79,6 +83,9 @@ class ConversationList(QuietScrollBars, PlainLines, ScrollView, can_focus=True):
         def __init__(self, row: ConversationRow | None) -> None:
             super().__init__()
             self.row = row
+
+    class SelectionChanged(Message):
+        """Rows were selected or unselected (for bulk actions)."""
 
     class Opened(Message):
         """Enter on a row."""
@@ -105,9 +112,12 @@ class ConversationList(QuietScrollBars, PlainLines, ScrollView, can_focus=True):
         self._strips: OrderedDict[tuple[int, int, bool, bool], Strip] = OrderedDict()
         self._selected_id: str | None = None
         self.drafts: frozenset[str] = frozenset()  # conversations with the agent's draft
+        # Selected for a bulk action (screens/selection.py), by id: rows keep their mark
+        # wherever they move. Switching view or filter clears it (no hidden selection).
+        self.checked: set[str] = set()
         # Text styles keep the row's (cursor) background.
         self._style = ComponentStyles(
-            self, "conversation-list", {"dim", "mark", "unread"}.__contains__
+            self, "conversation-list", {"dim", "mark", "unread", "tag"}.__contains__
         )
         # Called at once when the cursor lands on another row. A message would reach the
         # screen only after a frame was drawn, so the thread would lag the list by a frame.
@@ -126,7 +136,40 @@ class ConversationList(QuietScrollBars, PlainLines, ScrollView, can_focus=True):
         self._update_size()
         self.scroll_to(y=0, animate=False, immediate=True)
         self._selected_id = None
+        if self.checked:
+            self.check(set())
         self._announce()
+
+    def check(self, ids: set[str]) -> None:
+        """Select exactly these conversations (an empty set clears the selection)."""
+        self.checked = set(ids)
+        self._strips.clear()
+        self.refresh()
+        self.post_message(self.SelectionChanged())
+
+    def action_toggle_select(self) -> None:
+        """Select or unselect the row under the cursor, then step down (like mutt's `t`)."""
+        row = self.selected
+        if row is None:
+            return
+        if row.id in self.checked:
+            self.checked.discard(row.id)
+        else:
+            self.checked.add(row.id)
+        for key in [k for k in self._strips if k[0] == self.cursor]:
+            del self._strips[key]
+        self.refresh_line(self.cursor)
+        self.post_message(self.SelectionChanged())
+        self.move_to(self.cursor + 1)
+
+    def action_clear_selection(self) -> None:
+        self.check(set())
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # Escape clears a selection; with none it falls through to the screen's "back".
+        if action == "clear_selection":
+            return bool(self.checked)
+        return True
 
     def set_drafts(self, ids: frozenset[str]) -> None:
         """Mark the rows of these conversations as having the agent's unsent draft."""
@@ -376,8 +419,12 @@ class ConversationList(QuietScrollBars, PlainLines, ScrollView, can_focus=True):
             mark=self._style("mark"),
             unread=self._style("unread"),
             draft=row.id in self.drafts,
+            checked=row.id in self.checked,
+            tag=self._style("tag"),
         )
         base = self._style("base")
+        if row.id in self.checked:
+            base = base + self._style("checked")
         if selected:
             base = base + self._style("cursor" if self.has_focus else "cursor-blurred")
         text.stylize_before(base)
@@ -394,6 +441,8 @@ def row_text(
     mark: Style | str = "bold",
     unread: Style | str = "bold",
     draft: bool = False,
+    checked: bool = False,
+    tag: Style | str = "cyan",
 ) -> Text:
     """One list row, exactly `width` cells: marks (draft, unread, waiting), glyph, contact,
     subject, assignee, status, age. Customer text goes through safe_line (never markup)."""
@@ -402,7 +451,9 @@ def row_text(
     fixed = 5 + contact_w + 1 + 1 + (assignee_w + 1 if assignee_w else 0) + status_w + 1 + age_w
     subject_w = max(1, width - fixed)
     out = Text(no_wrap=True, overflow="crop")
-    if draft:
+    if checked:
+        out.append(CHECKED, mark)
+    elif draft:
         out.append(DRAFT, mark)
     else:
         out.append(" ")
@@ -420,6 +471,10 @@ def row_text(
             line.append_text(safe_line(row.preview, dim))
     else:
         line = safe_line(row.preview, strong)
+    if row.tags:  # first, so a long subject is what gets cut; at most half of the room
+        tags = safe_line(" ".join(f"#{t}" for t in row.tags), tag)
+        tags.truncate(max(1, subject_w // 2), overflow="ellipsis")
+        line = tags.append(" ").append_text(line)
     out.append_text(fit(line, subject_w))
     out.append(" ")
     if assignee_w:

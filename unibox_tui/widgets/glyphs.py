@@ -17,6 +17,7 @@ CHANNEL_NAME = {
     "form": "Form",
 }
 UNREAD = "●"
+CHECKED = "▐"  # selected for a bulk action (space / v)
 WAITING = "↩"  # the customer spoke last: waiting for us
 DRAFT = "✎"  # you have an unsent draft here
 STATUS_SHORT = {"open": "open", "snoozed": "snoozed", "closed": "closed"}

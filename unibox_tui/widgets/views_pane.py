@@ -25,7 +25,7 @@ class ViewEntry:
     key: str
     label: str
     view: View
-    section: str  # "Inboxes" | "Views" | "Channels"
+    section: str  # "Inboxes" | "Views" | "Channels" | "Tags"
     kind: str | None = None  # channel kind for the per-kind views
     count: int | None = None  # None until the first count arrives
     unread: int = 0

@@ -52,6 +52,7 @@ _WHERE = {
         "unsend",
         "wake_due",
     ),
+    "many": ("BulkResult", "bulk"),
     "delivery": ("apply_status", "mark_sent", "resend"),
     "merging": ("MergeResult", "merge_conversations"),
     "forms": ("FormSubmission", "submit_form"),
@@ -91,6 +92,7 @@ _WHERE = {
         "set_channel_enabled",
         "update_channel",
     ),
+    "tags": ("tag", "untag"),
     "tickets": ("close_ticket", "create_ticket", "update_ticket"),
 }
 _MODULE_OF = {name: module for module, names in _WHERE.items() for name in names}
@@ -161,6 +163,7 @@ if TYPE_CHECKING:  # for type checkers and editors: the same names, eagerly
         prepare,
         set_sync_state,
     )
+    from .many import BulkResult, bulk
     from .merging import MergeResult, merge_conversations
     from .notifications import (
         Arrivals,
@@ -182,4 +185,5 @@ if TYPE_CHECKING:  # for type checkers and editors: the same names, eagerly
         set_channel_enabled,
         update_channel,
     )
+    from .tags import tag, untag
     from .tickets import close_ticket, create_ticket, update_ticket

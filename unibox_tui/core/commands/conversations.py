@@ -45,6 +45,7 @@ from ._base import (
 )
 from .contacts import identities_of
 from .drafts import drop_draft, put_draft
+from .tags import resend_tags
 
 
 @dataclass
@@ -313,37 +314,48 @@ def assign(
     take it from each other."""
     with ws.write(now) as tx:
         conv, by = acting_on(tx, conversation_id, actor)
-        if only_if_unassigned and conv.assignee_id is not None:
-            holder = agent_ref(tx, conv.assignee_id)
-            if agent is None or holder.id != agent_ref(tx, agent).id:
-                raise Stale(f"@{holder.handle} took this conversation meanwhile")
-        if agent is None:
-            if conv.assignee_id is None:
-                return False
-            conv.assignee_id = None
-            activity(tx, conv, f"{by.name} unassigned this", by)
-            return True
-        target = agent_ref(tx, agent)
-        require_access(tx, target, inbox_ref(tx, conv.inbox_id))
-        if conv.assignee_id == target.id:
+        return assigning(tx, conv, by, agent, only_if_unassigned=only_if_unassigned)
+
+
+# The steps below are each command's change to one conversation inside a transaction the
+# caller holds (after `acting_on`): the single commands here and the bulk command
+# (commands/many.py) share them, so a rule lives in one place.
+
+
+def assigning(
+    tx: Tx, conv: Conversation, by: Agent, agent: str | None, *, only_if_unassigned: bool = False
+) -> bool:
+    if only_if_unassigned and conv.assignee_id is not None:
+        holder = agent_ref(tx, conv.assignee_id)
+        if agent is None or holder.id != agent_ref(tx, agent).id:
+            raise Stale(f"@{holder.handle} took this conversation meanwhile")
+    if agent is None:
+        if conv.assignee_id is None:
             return False
-        conv.assignee_id = target.id
-        text = (
-            f"{by.name} took this"
-            if target.id == by.id
-            else f"{by.name} assigned this to {target.name}"
-        )
-        activity(tx, conv, text, by)
-        if target.id != by.id:
-            notify(
-                tx,
-                target,
-                "assigned",
-                f"{by.name} assigned you: {conv.subject or conv.preview}",
-                conv=conv,
-                actor=by,
-            )
+        conv.assignee_id = None
+        activity(tx, conv, f"{by.name} unassigned this", by)
         return True
+    target = agent_ref(tx, agent)
+    require_access(tx, target, inbox_ref(tx, conv.inbox_id))
+    if conv.assignee_id == target.id:
+        return False
+    conv.assignee_id = target.id
+    text = (
+        f"{by.name} took this"
+        if target.id == by.id
+        else f"{by.name} assigned this to {target.name}"
+    )
+    activity(tx, conv, text, by)
+    if target.id != by.id:
+        notify(
+            tx,
+            target,
+            "assigned",
+            f"{by.name} assigned you: {conv.subject or conv.preview}",
+            conv=conv,
+            actor=by,
+        )
+    return True
 
 
 def assign_team(
@@ -356,17 +368,21 @@ def assign_team(
 ) -> bool:
     with ws.write(now) as tx:
         conv, by = acting_on(tx, conversation_id, actor)
-        target = team_ref(tx, team) if team else None
-        if conv.team_id == (target.id if target else None):
-            return False
-        conv.team_id = target.id if target else None
-        text = (
-            f"{by.name} assigned this to team {target.name}"
-            if target
-            else f"{by.name} removed the team"
-        )
-        activity(tx, conv, text, by)
-        return True
+        return assigning_team(tx, conv, by, team)
+
+
+def assigning_team(tx: Tx, conv: Conversation, by: Agent, team: str | None) -> bool:
+    target = team_ref(tx, team) if team else None
+    if conv.team_id == (target.id if target else None):
+        return False
+    conv.team_id = target.id if target else None
+    text = (
+        f"{by.name} assigned this to team {target.name}"
+        if target
+        else f"{by.name} removed the team"
+    )
+    activity(tx, conv, text, by)
+    return True
 
 
 def close(
@@ -379,30 +395,38 @@ def close(
 ) -> bool:
     with ws.write(now) as tx:
         conv, by = acting_on(tx, conversation_id, actor)
-        changed = False
-        if conv.status != "closed":
-            conv.status, conv.closed_at, conv.snoozed_until = "closed", tx.now, None
-            conv.waiting = False
-            activity(tx, conv, f"{by.name} closed this", by)
+        return closing(tx, conv, by, close_ticket=close_ticket)
+
+
+def closing(tx: Tx, conv: Conversation, by: Agent, *, close_ticket: bool = False) -> bool:
+    changed = False
+    if conv.status != "closed":
+        conv.status, conv.closed_at, conv.snoozed_until = "closed", tx.now, None
+        conv.waiting = False
+        activity(tx, conv, f"{by.name} closed this", by)
+        changed = True
+    if close_ticket and conv.ticket_id:
+        ticket = tx.get(Ticket, conv.ticket_id, "ticket")
+        if ticket.status != "closed":
+            ticket.status, ticket.closed_at = "closed", tx.now
+            tx.stamp(ticket)
+            activity(tx, conv, f"{by.name} closed ticket #{ticket.number}", by)
             changed = True
-        if close_ticket and conv.ticket_id:
-            ticket = tx.get(Ticket, conv.ticket_id, "ticket")
-            if ticket.status != "closed":
-                ticket.status, ticket.closed_at = "closed", tx.now
-                tx.stamp(ticket)
-                activity(tx, conv, f"{by.name} closed ticket #{ticket.number}", by)
-                changed = True
-        return changed
+    return changed
 
 
 def reopen(ws: Workspace, conversation_id: str, *, actor: str, now: datetime | None = None) -> bool:
     with ws.write(now) as tx:
         conv, by = acting_on(tx, conversation_id, actor)
-        if conv.status == "open":
-            return False
-        conv.status, conv.closed_at, conv.snoozed_until = "open", None, None
-        activity(tx, conv, f"{by.name} reopened this", by)
-        return True
+        return reopening(tx, conv, by)
+
+
+def reopening(tx: Tx, conv: Conversation, by: Agent) -> bool:
+    if conv.status == "open":
+        return False
+    conv.status, conv.closed_at, conv.snoozed_until = "open", None, None
+    activity(tx, conv, f"{by.name} reopened this", by)
+    return True
 
 
 def snooze(
@@ -416,11 +440,16 @@ def snooze(
     with ws.write(now) as tx:
         future(until, tx.now, "snooze time")
         conv, by = acting_on(tx, conversation_id, actor)
-        if conv.status == "snoozed" and conv.snoozed_until == until:
-            return False
-        conv.status, conv.snoozed_until, conv.closed_at = "snoozed", until, None
-        activity(tx, conv, f"{by.name} snoozed this until {until:%a %d %b %H:%M} UTC", by)
-        return True
+        return snoozing(tx, conv, by, until)
+
+
+def snoozing(tx: Tx, conv: Conversation, by: Agent, until: datetime) -> bool:
+    """(The caller checked that `until` is in the future.)"""
+    if conv.status == "snoozed" and conv.snoozed_until == until:
+        return False
+    conv.status, conv.snoozed_until, conv.closed_at = "snoozed", until, None
+    activity(tx, conv, f"{by.name} snoozed this until {until:%a %d %b %H:%M} UTC", by)
+    return True
 
 
 def wake_due(ws: Workspace, *, now: datetime | None = None) -> list[str]:
@@ -449,11 +478,15 @@ def mark_read(
     it can still keep their own list tidy."""
     with ws.write(now) as tx:
         conv, _ = seen_by(tx, conversation_id, actor)
-        if conv.unread == (not read):
-            return False
-        conv.unread = not read
-        tx.stamp(conv)
-        return True
+        return reading(tx, conv, read)
+
+
+def reading(tx: Tx, conv: Conversation, read: bool) -> bool:
+    if conv.unread == (not read):
+        return False
+    conv.unread = not read
+    tx.stamp(conv)
+    return True
 
 
 def move_inbox(
@@ -462,19 +495,22 @@ def move_inbox(
     """Move to another inbox. An assignee without access there is unassigned (and told so)."""
     with ws.write(now) as tx:
         conv, by = acting_on(tx, conversation_id, actor)
-        target = inbox_ref(tx, inbox)
-        require_access(tx, by, target)
-        if conv.inbox_id == target.id:
-            return False
-        conv.inbox_id = target.id
-        activity(tx, conv, f"{by.name} moved this to {target.name}", by)
-        tx.session.flush()  # the new inbox_id, before its rows are sent again
-        resend_conversation(tx.session.connection().exec_driver_sql, conv.id, tx.seq)
-        if conv.assignee_id:
-            assignee = agent_ref(tx, conv.assignee_id)
-            if not can_access(tx, assignee, target):
-                conv.assignee_id = None
-                activity(
-                    tx, conv, f"{assignee.name} has no access to {target.name}: unassigned", by
-                )
-        return True
+        return moving(tx, conv, by, inbox)
+
+
+def moving(tx: Tx, conv: Conversation, by: Agent, inbox: str) -> bool:
+    target = inbox_ref(tx, inbox)
+    require_access(tx, by, target)
+    if conv.inbox_id == target.id:
+        return False
+    conv.inbox_id = target.id
+    activity(tx, conv, f"{by.name} moved this to {target.name}", by)
+    tx.session.flush()  # the new inbox_id, before its rows are sent again
+    resend_conversation(tx.session.connection().exec_driver_sql, conv.id, tx.seq)
+    resend_tags(tx.session.connection().exec_driver_sql, conv.id, tx.seq)
+    if conv.assignee_id:
+        assignee = agent_ref(tx, conv.assignee_id)
+        if not can_access(tx, assignee, target):
+            conv.assignee_id = None
+            activity(tx, conv, f"{assignee.name} has no access to {target.name}: unassigned", by)
+    return True

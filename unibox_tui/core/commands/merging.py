@@ -33,7 +33,7 @@ from ..changes import resend_conversation, touch_contact
 from ..db import Tx, Workspace
 from ..errors import InvalidRequest, NotFound
 from ..ids import new_id
-from ..models import Conversation, Draft
+from ..models import Conversation, ConversationTag, Draft
 from ..text import one_line
 from ._base import acting_on
 
@@ -162,6 +162,16 @@ def fold(
         "WHERE conversation_id = ?",
         (keep_id, seq, stamp, gone_id),
     )
+    # Tags: the merged conversation's tags go to the survivor (one row per tag: a tag both
+    # had stays once; the other row is deleted with a tombstone, so caches drop it too).
+    for tag_row in tx.session.exec(
+        select(ConversationTag).where(ConversationTag.conversation_id == gone_id)
+    ).all():
+        if tx.find(ConversationTag, conversation_id=keep_id, tag_id=tag_row.tag_id) is None:
+            tag_row.conversation_id = keep_id
+            tx.stamp(tag_row)
+        else:
+            tx.delete(tag_row)
     for draft in tx.session.exec(select(Draft).where(Draft.conversation_id == gone_id)).all():
         theirs = tx.find(Draft, agent_id=draft.agent_id, conversation_id=keep_id)
         if theirs is None:
