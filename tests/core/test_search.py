@@ -104,7 +104,6 @@ def test_operators_respect_access(team: Team, world: dict[str, str]) -> None:
         ("to:@bo", InvalidRequest, "to: takes an address or a name"),
         ("in:Nowhere", NotFound, "no inbox 'Nowhere'"),
         ("after:someday", InvalidRequest, "after: cannot read the time 'someday'"),
-        ("tag:vip", InvalidRequest, "tags are not available"),
         ("assignee:me", InvalidRequest, "who you are"),
     ],
 )
@@ -113,6 +112,19 @@ def test_operators_that_cannot_be_used_say_why(
 ) -> None:
     with pytest.raises(error, match=says):
         q.search_page(team.ws, text, access=q.reader(team.ws, None), now=NOW)
+
+
+def test_tag_operator_finds_tagged_conversations_with_or_without_words(
+    team: Team, world: dict[str, str]
+) -> None:
+    carla, dan = world["carla"], world["dan"]
+    cmd.tag(team.ws, carla, "vip", actor=team.ana)
+    cmd.tag(team.ws, dan, "billing", actor=team.ana)
+    assert ids(team, "tag:vip") == [carla]
+    assert ids(team, "tag:#VIP") == [carla]  # a leading # and any case
+    assert ids(team, "refund tag:billing") == [dan]
+    assert ids(team, "refund tag:vip") == []
+    assert ids(team, "tag:nosuch") == []
 
 
 def _all_pages(team: Team, text: str, limit: int, **kw: object) -> list[str]:

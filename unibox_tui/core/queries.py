@@ -744,10 +744,6 @@ def _condition(
             return "c.assignee_id = ?", (me,)
         return "c.assignee_id = ?", (_agent_id(conn, value, key),)
     if key == "tag":
-        if not conn.exec_driver_sql(
-            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'conversation_tag'"
-        ).first():
-            raise InvalidRequest("tag: tags are not available in this workspace")
         return (
             "EXISTS (SELECT 1 FROM conversation_tag x JOIN tag g ON g.id = x.tag_id "
             "WHERE x.conversation_id = c.id AND g.name = ? COLLATE NOCASE)",
