@@ -144,3 +144,33 @@ async def test_a_reply_the_hub_finds_stale_comes_back_as_a_draft(served: Served,
     finally:
         ana_client.close()
         bo_client.close()
+
+
+async def test_undo_of_a_close_goes_to_the_hub(served: Served, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """ctrl+z after x: on a hub client the inverse command must travel to the hub too (it
+    used to write the cache directly, which the cache's guard refuses)."""
+    from .test_hub import hub_db
+
+    conv = start_conversation(served, subject="Close then undo")
+    bo_client = served.client("bo")
+    bo = UniboxApp(bo_client.ws, Config(path=tmp_path / "b.toml"), hub=bo_client)  # type: ignore[arg-type]
+
+    def hub_status() -> str:
+        with hub_db(served) as con:
+            return str(
+                con.execute("SELECT status FROM conversation WHERE id = ?", (conv,)).fetchone()[0]
+            )
+
+    try:
+        async with bo.run_test(size=(150, 40)) as pilot:
+            await until(
+                lambda: getattr(bo.screen.thread_row, "id", None) == conv,  # type: ignore[attr-defined]
+                what="bo's thread shows the conversation",
+            )
+            await pilot.press("x")
+            await until(lambda: hub_status() == "closed", what="the close reached the hub")
+            await pilot.press("ctrl+z")
+            await until(lambda: hub_status() == "open", what="the undo reached the hub")
+            assert not any("cache of the team hub" in t for t in toasts(bo))
+    finally:
+        bo_client.close()

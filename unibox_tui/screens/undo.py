@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import actions
 from ..core import commands, queries
+from ..core.commands.registry import call
 from ..core.db import Workspace
 from ..core.errors import UniboxError
 from ..core.queries import ConversationRow
@@ -73,24 +74,25 @@ def restore(
 ) -> None:
     """Put back what one decision changed, through the inverse commands. Inbox first (a
     move may have unassigned someone without access there), then assignee, team, status,
-    read state."""
+    read state. Through the registry like every command: on a hub client they go to the
+    hub (a direct call would write the cache alone, which its guard refuses)."""
     cid = before.id
     if after.inbox_id != before.inbox_id:
-        commands.move_inbox(ws, cid, before.inbox_id, actor=actor, now=now)
+        call(ws, commands.move_inbox, cid, before.inbox_id, actor=actor, now=now)
     if after.assignee_id != before.assignee_id:
-        commands.assign(ws, cid, before.assignee_id, actor=actor, now=now)
+        call(ws, commands.assign, cid, before.assignee_id, actor=actor, now=now)
     if after.team != before.team:
-        commands.assign_team(ws, cid, before.team, actor=actor, now=now)
+        call(ws, commands.assign_team, cid, before.team, actor=actor, now=now)
     if after.status != before.status or after.snoozed_until != before.snoozed_until:
         until = before.snoozed_until
         if before.status == "closed":
-            commands.close(ws, cid, actor=actor, now=now)
+            call(ws, commands.close, cid, actor=actor, now=now)
         elif before.status == "snoozed" and until is not None and until > now:
-            commands.snooze(ws, cid, until, actor=actor, now=now)
+            call(ws, commands.snooze, cid, until, actor=actor, now=now)
         else:  # open, or a snooze that has ended meanwhile
-            commands.reopen(ws, cid, actor=actor, now=now)
+            call(ws, commands.reopen, cid, actor=actor, now=now)
     if after.unread != before.unread:
-        commands.mark_read(ws, cid, not before.unread, actor=actor, now=now)
+        call(ws, commands.mark_read, cid, not before.unread, actor=actor, now=now)
 
 
 @dataclass
