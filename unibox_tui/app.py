@@ -290,7 +290,7 @@ class UniboxApp(App[None]):
         screen = self.screen
         if isinstance(screen, InboxScreen) and screen.thread_row is not None:
             self.team.viewing(screen.thread_row.id)
-        if self.team.activity:
+        if self.team.expire():  # redraw only when a signal ran out (new ones redraw themselves)
             self.refresh_headers()
 
     def poll_changes(self) -> None:

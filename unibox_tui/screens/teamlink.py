@@ -118,6 +118,20 @@ class TeamLink:
             )
         return text
 
+    def expire(self) -> bool:
+        """Forget teammates' signals that ran out; True when one did (the header changes)."""
+        now = time.monotonic()
+        dropped = False
+        for conversation_id, agents in list(self.activity.items()):
+            live = {a: v for a, v in agents.items() if v[1] > now}
+            if len(live) != len(agents):
+                dropped = True
+                if live:
+                    self.activity[conversation_id] = live
+                else:
+                    del self.activity[conversation_id]
+        return dropped
+
     def activity_text(self, conversation_id: str) -> Text | None:
         """ "Ana is viewing", "Bo is typing a reply" for a conversation, if anyone is."""
         now = time.monotonic()

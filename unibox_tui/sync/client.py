@@ -27,8 +27,9 @@ import re
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -308,17 +309,15 @@ class HubClient:
                 )
         return result
 
-    def _applying(self) -> Any:
-        client = self
-
-        class _Ctx:
-            def __enter__(self) -> None:
-                client._local.applying = True
-
-            def __exit__(self, *exc: object) -> None:
-                client._local.applying = False
-
-        return _Ctx()
+    @contextmanager
+    def _applying(self) -> Iterator[None]:
+        """This thread writes the cache for a command on its way to the hub (the guard lets
+        it through)."""
+        self._local.applying = True
+        try:
+            yield
+        finally:
+            self._local.applying = False
 
     def _queue(
         self, conn: Any, name: str, args: dict[str, Any], id: str | None, local_seq: int | None
