@@ -14,6 +14,9 @@ from keyring.backend import KeyringBackend
 from unibox_tui.core import commands as cmd
 from unibox_tui.core.db import Workspace, open_workspace
 
+# Real Chromium for customer-facing pages (the `browser` and `page` fixtures).
+pytest_plugins = ["servers.browser"]
+
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 
 

@@ -78,7 +78,15 @@ def hub_command(
         scheme = "https" if certfile else "http"
         url = public_url or f"{scheme}://{host}:{port}"
         logging.getLogger("unibox.hub").info("serving %s on %s", ws.path, url)
-        serve(ws, host, port, certfile=certfile, keyfile=keyfile, run_engine=not no_channels)
+        serve(
+            ws,
+            host,
+            port,
+            certfile=certfile,
+            keyfile=keyfile,
+            run_engine=not no_channels,
+            public_url=url,
+        )
 
 
 # ------------------------------------------------------------------------ signing in

@@ -45,7 +45,38 @@ async def test_commands_keep_their_order(make_app, demo) -> None:
         await settle(pilot)
         await pilot.press("j")
         target = app.screen.conv_list.selected.id
-        await pilot.press("c", *"checked the carrier", "ctrl+s", "x")
+        # The comment waits for the database (as on a slow machine): the `x` typed right
+        # after ctrl+s must close the conversation, not land in the editor being sent.
+        blocker = sqlite3.connect(demo.path, isolation_level=None)
+        blocker.execute("BEGIN IMMEDIATE")
+        try:
+            await pilot.press("c", *"checked the carrier", "ctrl+s", "x")
+        finally:
+            blocker.execute("ROLLBACK")
+            blocker.close()
+        await until(
+            lambda: queries.conversation(demo.ws, target, access=EVERYTHING).status == "closed",
+            what="the close typed after the comment landed",
+        )
         await settle(pilot)
+        assert not app.screen.composer.is_open
         bodies = [m.body for m in queries.thread(demo.ws, target, access=EVERYTHING)]
         assert bodies.index("checked the carrier") < bodies.index("Ana Lima closed this")
+
+
+async def test_a_refused_comment_stays_editable(make_app, demo) -> None:
+    """A comment core refuses (here: only spaces) keeps its text in the composer, editable
+    again and focused, with the reason shown."""
+    app = make_app()
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        await pilot.press("j", "c", "space", "space", "ctrl+s")
+        await settle(pilot)
+        composer = app.screen.composer
+        assert composer.is_open
+        assert composer.editor.text == "  "
+        assert not composer.editor.read_only
+        assert app.focused is composer.editor
+        await pilot.press("o", "k", "ctrl+s")
+        await settle(pilot)
+        assert not composer.is_open

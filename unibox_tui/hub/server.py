@@ -30,7 +30,7 @@ from .. import __version__
 from ..core import access, changes, tokens
 from ..core.db import Workspace
 from ..core.errors import UniboxError
-from . import mutations
+from . import mutations, web
 from .protocol import MAX_PAYLOAD, MAX_PULL, MAX_WANTED, PROTOCOL, BadPayload, need
 
 log = logging.getLogger("unibox.hub")
@@ -77,8 +77,11 @@ class _JsonPacket(socketio.packet.Packet):
 
 
 class Hub:
-    def __init__(self, ws: Workspace, *, run_engine: bool = True) -> None:
+    def __init__(
+        self, ws: Workspace, *, run_engine: bool = True, public_url: str | None = None
+    ) -> None:
         self.ws = ws
+        self.public_url = (public_url or "").rstrip("/")  # where customers reach us
         self.run_engine = run_engine
         self.engine: Any = None
         self.sio = socketio.AsyncServer(
@@ -103,7 +106,7 @@ class Hub:
         self._register()
         self.app = socketio.ASGIApp(
             self.sio,
-            other_asgi_app=self._http_app(),
+            other_asgi_app=web.http_app(self),
             on_startup=self.startup,
             on_shutdown=self.shutdown,
         )
@@ -137,24 +140,6 @@ class Hub:
         self.readers.shutdown(wait=False)
         log.info("stopped at change %d", self.ws.change_seq())
 
-    def _http_app(self) -> Any:
-        from starlette.applications import Starlette
-        from starlette.responses import JSONResponse
-        from starlette.routing import Route
-
-        async def healthz(_request: Any) -> JSONResponse:
-            return JSONResponse(
-                {
-                    "ok": True,
-                    "version": __version__,
-                    "protocol": PROTOCOL,
-                    "head": self.head,
-                    "agents_connected": len({s.agent_id for s in self.sessions.values()}),
-                }
-            )
-
-        return Starlette(routes=[Route("/healthz", healthz)])
-
     # ---------------------------------------------------------------- threads
 
     async def _read(self, fn: Callable[..., Any], *args: Any) -> Any:
@@ -162,6 +147,16 @@ class Hub:
 
     async def _write(self, fn: Callable[..., Any], *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self.writer, fn, *args)
+
+    async def ingest(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """Store what a customer sent over HTTP (a webhook, a form, the chat widget): `fn`
+        runs on the writer thread, then agents are poked at once."""
+        result = await self._write(fn, *args)
+        head = await self._read(self.ws.change_seq)
+        if head > self.head:
+            self.head = head
+            self._poke_soon()
+        return result
 
     # ---------------------------------------------------------------- pokes and the watcher
 
@@ -462,11 +457,12 @@ def serve(
     certfile: str | None = None,
     keyfile: str | None = None,
     run_engine: bool = True,
+    public_url: str | None = None,
 ) -> None:
     """Run the hub until SIGTERM or Ctrl-C (uvicorn stops accepting, then `shutdown`)."""
     import uvicorn
 
-    hub = Hub(ws, run_engine=run_engine)
+    hub = Hub(ws, run_engine=run_engine, public_url=public_url)
     config = uvicorn.Config(
         hub.app,
         host=host,

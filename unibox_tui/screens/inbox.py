@@ -787,11 +787,20 @@ class InboxScreen(Screen[None]):
                 self.conv_list.set_drafts(self.drafts.ids())
             if self.thread_row is not None and self.thread_row.id == row.id:
                 self.composer.clear()
-                self.composer.close()
-                self.thread.focus()
+                self.composer.close()  # focus went to the thread when it was sent
 
+        def refused(error: Exception) -> None:
+            if self.thread_row is not None and self.thread_row.id == row.id:
+                self.composer.resume()
+            if draft.mode != "comment":
+                stale.refused_now(self.uapp, error)
+
+        self.composer.sending()
+        self.thread.focus()
         if draft.mode == "comment":
-            self.run_command(commands.comment, row.id, draft.text, actor=me, now=now, then=sent)
+            self.uapp.commands.run(
+                commands.comment, row.id, draft.text, actor=me, now=now, then=sent, failed=refused
+            )
         else:
             self.uapp.commands.run(
                 commands.reply,
@@ -803,7 +812,7 @@ class InboxScreen(Screen[None]):
                 seen_message_id=stale.seen_message_id(self._threads.get(row.id)),
                 now=now,
                 then=sent,
-                failed=lambda error: stale.refused_now(self.uapp, error),
+                failed=refused,
             )
 
     @on(Composer.Snippet)

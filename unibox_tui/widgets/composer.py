@@ -208,6 +208,7 @@ class Composer(Vertical):
         if self.editor.text != draft.text:
             self.editor.load_text(draft.text)
             self.editor.move_cursor(self.editor.document.end)
+        self.editor.read_only = False
         self.add_class("-open")
         self._mode_changed()
         if focus:
@@ -215,7 +216,21 @@ class Composer(Vertical):
 
     def close(self) -> None:
         self.popup.hide()
+        self.editor.read_only = False
         self.remove_class("-open")
+
+    def sending(self) -> None:
+        """Sent, not yet taken: the text stays on screen, read-only, while keys typed
+        straight after ctrl+s (an `x` to close) go to the thread instead of into an editor
+        that is about to be cleared."""
+        self.popup.hide()
+        self.editor.read_only = True
+
+    def resume(self) -> None:
+        """The send was refused: the text is editable again, where it was."""
+        self.editor.read_only = False
+        if self.is_open:
+            self.editor.focus()
 
     @property
     def is_open(self) -> bool:

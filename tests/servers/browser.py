@@ -1,0 +1,46 @@
+"""Real Chromium for the pages customers use (the chat widget, forms): Debian's package,
+driven by Playwright with `executable_path` (FACTS.md: no browser download). scripts/setup
+--test installs it when missing.
+
+Use it from plain (non-async) tests: Playwright's sync API runs its own loop.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+
+def chromium_path() -> str:
+    path = shutil.which("chromium") or shutil.which("chromium-browser")
+    if path is None:
+        pytest.fail("Chromium is not installed: run scripts/setup --test (it installs it)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """One Chromium for the whole run; each test opens its own context (no shared
+    cookies or storage)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        # --no-sandbox: tests run as root in CI, where Chromium's sandbox refuses to start.
+        launched = p.chromium.launch(executable_path=chromium_path(), args=["--no-sandbox"])
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    """A fresh page in a fresh context (its own cookies and localStorage)."""
+    context = browser.new_context()
+    try:
+        yield context.new_page()
+    finally:
+        context.close()
