@@ -15,6 +15,7 @@ import threading
 import urllib.parse
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -182,20 +183,44 @@ def _on_begin(conn: Connection) -> None:
     conn.exec_driver_sql(f"BEGIN {mode}")
 
 
+def _stamp_pending(session: Session, _context: Any, _instances: Any) -> None:
+    tx = session.info.get("unibox_tx")
+    if tx is not None:
+        tx.stamp_pending(session)
+
+
+@dataclass
+class _Batch:
+    """The one transaction of `Workspace.batch()`: its session, the rows it keeps loaded,
+    and the rowids before it began (its new rows are indexed once, at the end)."""
+
+    session: Session
+    since: tuple[int, int]
+    keep: list[Any] = field(default_factory=list)
+
+
 class Tx:
     """One write transaction: an SQLModel session plus this write's change number."""
 
-    def __init__(self, session: Session, now: datetime) -> None:
+    def __init__(self, session: Session, now: datetime, batch: _Batch | None = None) -> None:
         self.session = session
         self.now = now
         self._seq: int | None = None
+        # In a batch, rows found by id stay referenced until it ends (the session's identity
+        # map holds rows weakly: without this each command loads them again).
+        self._keep = batch.keep if batch is not None else None
+        self.memo: dict[Any, Any] = {}  # per-command lookups (access rules); cleared on write
         self._run = session.connection().exec_driver_sql
-        self._since = search_index.marks(self._run)  # before this write inserts anything
-        from sqlalchemy import event
+        # New rows are indexed for search when the transaction ends: this write's, or the
+        # batch's (once for all its commands).
+        self._since = search_index.marks(self._run) if batch is None else None
+        if "unibox_tx" not in session.info:
+            from sqlalchemy import event
 
-        event.listen(session, "before_flush", self._stamp_pending)
+            event.listen(session, "before_flush", _stamp_pending)
+        session.info["unibox_tx"] = self
 
-    def _stamp_pending(self, session: Session, _context: Any, _instances: Any) -> None:
+    def stamp_pending(self, session: Session) -> None:
         """Every row this write changes takes its change number, even one a command changed
         without `stamp`: a row that missed it would never reach a replica (core/changes.py)."""
         for row in (*session.new, *session.dirty):
@@ -207,7 +232,8 @@ class Tx:
     def finish(self) -> None:
         """Before the commit: write what is pending and index the rows this write inserted."""
         self.session.flush()
-        search_index.index_new(self._run, self._since)
+        if self._since is not None:
+            search_index.index_new(self._run, self._since)
 
     @property
     def seq(self) -> int:
@@ -229,6 +255,7 @@ class Tx:
         row.updated_at = self.now  # type: ignore[attr-defined]
         self.session.add(row)
         self.session.flush()
+        self.memo.clear()
         return row
 
     def delete(self, row: SQLModel) -> None:
@@ -239,22 +266,26 @@ class Tx:
         changes.write_tombstone(self, row)
         self.session.delete(row)
         self.session.flush()
+        self.memo.clear()
 
     def get(self, model: type[M], id: str, what: str | None = None) -> M:
-        from sqlalchemy import select
-
-        row = self.session.exec(select(model).where(model.id == id)).scalar_one_or_none()  # type: ignore[attr-defined,call-overload]
+        row = self.find(model, id=id)
         if row is None:
             raise NotFound(f"no {what or model.__tablename__} with id {id}")
         return row
 
     def find(self, model: type[M], **where: Any) -> M | None:
-        from sqlalchemy import select
-
-        stmt = select(model)
-        for key, value in where.items():
-            stmt = stmt.where(getattr(model, key) == value)
-        return self.session.exec(stmt).scalars().first()  # type: ignore[call-overload]
+        """The first row with these column values, or None. By id it is the session's
+        identity map first (a batch of commands on one conversation loads it once); other
+        lookups reuse one prepared statement per model and columns: building a select per
+        call was most of a hub command's cost (benchmarks/hub_team.py, throughput)."""
+        if len(where) == 1 and "id" in where and _keyed_by_id(model):
+            row = self.session.get(model, where["id"]) if where["id"] is not None else None
+            if row is not None and self._keep is not None and model.__tablename__ in KEPT:  # type: ignore[attr-defined]
+                self._keep.append(row)
+            return row
+        stmt = _find_statement(model, tuple(where))
+        return self.session.exec(stmt, params=where).scalars().first()  # type: ignore[call-overload]
 
     def next_number(self, name: str) -> int:
         conn = self.session.connection()
@@ -266,6 +297,38 @@ class Tx:
             "UPDATE sequence SET value = value + 1 WHERE name = ? RETURNING value", (name,)
         )
         return int(row.scalar_one())
+
+
+# Tables whose rows a batch keeps loaded from one command to the next (Tx.find by id): the
+# agent and the inbox every command looks up. Only tables that commands change through the
+# ORM alone qualify: a raw-SQL UPDATE would leave the kept object stale for the rest of the
+# batch (tests/core/test_batch.py checks that none of these is updated that way).
+KEPT = frozenset({"agent", "inbox"})
+_FIND: dict[tuple[type, tuple[str, ...]], Any] = {}
+_BY_ID: dict[type, bool] = {}
+
+
+def _keyed_by_id(model: type) -> bool:
+    """Is `id` the model's whole primary key? (Conversations and messages are keyed by a
+    local rowid, `rid`, and carry `id` as a unique column: no identity-map lookup by id.)"""
+    keyed = _BY_ID.get(model)
+    if keyed is None:
+        from sqlalchemy import inspect
+
+        keyed = _BY_ID[model] = [c.name for c in inspect(model).primary_key] == ["id"]
+    return keyed
+
+
+def _find_statement(model: type, keys: tuple[str, ...]) -> Any:
+    stmt = _FIND.get((model, keys))
+    if stmt is None:
+        from sqlalchemy import bindparam, select
+
+        stmt = select(model)
+        for key in keys:
+            stmt = stmt.where(getattr(model, key) == bindparam(key))
+        _FIND[(model, keys)] = stmt
+    return stmt
 
 
 class Rows:
@@ -366,19 +429,56 @@ class Workspace:
         if self.guard is not None:
             self.guard()
         self.engine  # noqa: B018  (creates the writer on first use)
+        batch: _Batch | None = getattr(self._local, "batch", None)
+        if batch is not None:  # inside `batch()`: a savepoint of the batch's transaction
+            with batch.session.begin_nested():
+                tx = Tx(batch.session, now or clock.utcnow(), batch)
+                yield tx
+                self._finish(tx)
+            if tx._seq is not None:
+                self._local.last_seq = tx._seq  # committed with the batch
+            return
         try:
             with Session(self._writer, expire_on_commit=False) as session, session.begin():
                 tx = Tx(session, now or clock.utcnow())
                 yield tx
-                tx.finish()
-                hook = getattr(self._local, "hook", None)
-                if hook is not None:
-                    self._local.hook = None
-                    hook(tx)
+                self._finish(tx)
         except OperationalError as e:
             raise _db_error(self.path, e) from e
         if tx._seq is not None:
             self._local.last_seq = tx._seq  # committed: what `last_write_seq` reports
+
+    def _finish(self, tx: Tx) -> None:
+        tx.finish()
+        hook = getattr(self._local, "hook", None)
+        if hook is not None:
+            self._local.hook = None
+            hook(tx)
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Run this thread's writes in ONE transaction, each in a savepoint of it: a write
+        that fails rolls back alone and the others commit together at the end. How the hub
+        applies a client's push of many commands (one commit, one session whose identity map
+        the commands share). Nothing is visible to readers until the batch commits."""
+        from sqlalchemy.exc import OperationalError
+        from sqlmodel import Session
+
+        if self.read_only:
+            raise WorkspaceError(f"{self.path} was opened for reading only")
+        self.engine  # noqa: B018
+        try:
+            with Session(self._writer, expire_on_commit=False) as session, session.begin():
+                run = session.connection().exec_driver_sql
+                batch = _Batch(session, search_index.marks(run))
+                self._local.batch = batch
+                try:
+                    yield
+                    search_index.index_new(run, batch.since)
+                finally:
+                    self._local.batch = None
+        except OperationalError as e:
+            raise _db_error(self.path, e) from e
 
     @contextmanager
     def on_next_write(self, hook: Callable[[Tx], None]) -> Iterator[None]:

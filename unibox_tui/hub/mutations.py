@@ -89,6 +89,19 @@ def apply_batch(
         raise BadPayload(f"at most {MAX_MUTATIONS} mutations per push")
     answers: list[dict[str, Any]] = []
     last = _last(ws, client_id, agent_id)
+    with ws.batch():  # one transaction for the push, a savepoint per command
+        _apply_all(ws, client_id, agent_id, mutations, last, answers)
+    return answers
+
+
+def _apply_all(
+    ws: Workspace,
+    client_id: str,
+    agent_id: str,
+    mutations: list[Any],
+    last: int,
+    answers: list[dict[str, Any]],
+) -> None:
     for m in mutations:
         mutation_id = need(m, "mutation_id", int)
         if mutation_id <= last:
@@ -99,7 +112,6 @@ def apply_batch(
             break
         answers.append(_apply_one(ws, client_id, agent_id, mutation_id, m))
         last = mutation_id
-    return answers
 
 
 def _apply_one(

@@ -88,7 +88,7 @@ def seen_by(tx: Tx, conversation_id: str, actor: str) -> tuple[Conversation, Age
     "not found or no access", as if it did not exist (the answer never confirms it does)."""
     agent = active_agent(tx, actor)
     found = tx.find(Conversation, id=conversation_id)
-    rule = access.for_agent(tx.session.connection(), agent.id)
+    rule = access_of(tx, agent.id)
     if found is None or not rule.can_see(found.inbox_id):
         raise NotFound(f"no conversation {conversation_id} (not found or no access)")
     return found, agent
@@ -125,11 +125,21 @@ def contact(tx: Tx, contact_id: str) -> Contact:
 
 def can_access(tx: Tx, agent: Agent, inbox: Inbox) -> bool:
     """May `agent` act in `inbox`? The rule itself is core/access.py."""
-    return access.for_agent(tx.session.connection(), agent.id).can_act(inbox.id)
+    return access_of(tx, agent.id).can_act(inbox.id)
+
+
+def access_of(tx: Tx, agent_id: str) -> access.Access:
+    """The agent's access rule, read once per command (until the command writes: a
+    command that changes access lists sees its own change)."""
+    key = ("access", agent_id)
+    rule = tx.memo.get(key)
+    if rule is None:
+        rule = tx.memo[key] = access.for_agent(tx.session.connection(), agent_id)
+    return rule
 
 
 def require_access(tx: Tx, agent: Agent, inbox: Inbox) -> None:
-    rule = access.for_agent(tx.session.connection(), agent.id)
+    rule = access_of(tx, agent.id)
     if rule.can_act(inbox.id):
         return
     if rule.can_see(inbox.id):

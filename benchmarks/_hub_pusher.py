@@ -1,0 +1,78 @@
+"""A pushing process of benchmarks/hub_push.py: several agents, each on its own socket.io
+connection (the real protocol: token, hello, push), pushing batches of comments as fast as
+the hub answers, for a while. No cache and no pulls: it measures what the HUB can apply,
+not what a client can replay. Not a benchmark by itself.
+
+    _hub_pusher.py URL SECONDS BATCH JSON  (JSON: [{"token", "client_id", "conversations"}])
+Prints one JSON line: {"pushed": N, "ok": N, "rejected": N, "calls": [seconds...]}.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+import time
+from typing import Any
+
+import socketio
+
+sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parent.parent))
+from unibox_tui.hub.protocol import PROTOCOL
+
+
+def agent(
+    url: str, spec: dict[str, Any], seconds: float, batch: int, out: dict, start: Any
+) -> None:
+    sio = socketio.Client(reconnection=False)
+    sio.connect(
+        url,
+        auth={"token": spec["token"], "protocol": PROTOCOL, "client_id": spec["client_id"]},
+        transports=["websocket"],
+        wait_timeout=30,
+    )
+    sio.call("hello", {}, timeout=30)
+    convs = spec["conversations"]
+    number = 0
+    start.wait()
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        mutations = []
+        for _ in range(batch):
+            number += 1
+            mutations.append(
+                {
+                    "mutation_id": number,
+                    "name": "comment",
+                    "args": {"conversation_id": convs[number % len(convs)], "text": f"p{number}"},
+                }
+            )
+        t0 = time.perf_counter()
+        reply = sio.call("push", {"mutations": mutations}, timeout=120)
+        out["calls"].append(time.perf_counter() - t0)
+        for answer in reply["answers"]:
+            out["ok" if answer["status"] == "ok" else "rejected"] += 1
+        out["pushed"] += len(mutations)
+    sio.disconnect()
+
+
+def main() -> None:
+    url, seconds, batch, specs = sys.argv[1], float(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+    out: dict[str, Any] = {"pushed": 0, "ok": 0, "rejected": 0, "calls": []}
+    start = threading.Barrier(len(json.loads(specs)) + 1)
+    threads = [
+        threading.Thread(target=agent, args=(url, s, seconds, batch, out, start))
+        for s in json.loads(specs)
+    ]
+    for t in threads:
+        t.start()
+    print(json.dumps({"ready": True}), flush=True)
+    sys.stdin.readline()  # go
+    start.wait()
+    for t in threads:
+        t.join()
+    print(json.dumps(out), flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,84 @@
+"""`Workspace.batch()`: many commands in one transaction, each in a savepoint (how the hub
+applies a client's push). A refused command leaves nothing; the others land together, each
+with its own change number, searchable like any other write."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import Team, later
+from unibox_tui.core import commands as cmd
+from unibox_tui.core import queries
+from unibox_tui.core.access import EVERYTHING
+from unibox_tui.core.db import KEPT
+from unibox_tui.core.errors import NotFound
+
+
+def comments(team: Team, conv: str) -> list[str]:
+    return [
+        m.body
+        for m in queries.thread(team.ws, conv, access=EVERYTHING)
+        if m.kind == "comment"
+    ]
+
+
+def test_a_batch_lands_together_and_a_refused_command_leaves_nothing(team: Team) -> None:
+    conv = team.start("Where is my order?")
+    before = team.ws.change_seq()
+    seqs = []
+    with team.ws.batch():
+        cmd.comment(team.ws, conv, "first zebra", actor=team.ana, now=later(1))
+        seqs.append(team.ws.last_write_seq())
+        with pytest.raises(NotFound):
+            cmd.comment(team.ws, "no-such-conversation", "lost", actor=team.ana, now=later(2))
+        # A command that fails after writing (here: assign to nobody known) rolls back alone.
+        with pytest.raises(NotFound):
+            cmd.assign(team.ws, conv, "@nobody", actor=team.ana, now=later(3))
+        cmd.comment(team.ws, conv, "second zebra", actor=team.bo, now=later(4))
+        seqs.append(team.ws.last_write_seq())
+        # Nothing is visible to a reader before the batch commits.
+        assert comments(team, conv) == []
+    assert comments(team, conv) == ["first zebra", "second zebra"]
+    assert seqs[0] is not None and seqs[1] is not None and before < seqs[0] < seqs[1]
+    assert team.ws.change_seq() == seqs[1]
+    # Indexed for search once, at the end of the batch.
+    hits = queries.search(team.ws, "zebra", access=EVERYTHING)
+    assert [h.row.id for h in hits] == [conv]
+    assert "zebra" in hits[0].snippet
+
+
+def test_an_error_outside_any_command_rolls_the_whole_batch_back(team: Team) -> None:
+    conv = team.start("Where is my order?")
+    with pytest.raises(RuntimeError), team.ws.batch():
+        cmd.comment(team.ws, conv, "never stored", actor=team.ana, now=later(1))
+        raise RuntimeError("the hub died mid-batch")
+    assert comments(team, conv) == []
+
+
+def test_a_batch_sees_its_own_changes_to_kept_rows(team: Team) -> None:
+    """An agent deactivated by one command of a batch cannot act in the next one."""
+    conv = team.start("Where is my order?")
+    cmd.set_agent(team.ws, "ana", role="admin", actor=None)
+    with team.ws.batch():
+        cmd.comment(team.ws, conv, "before", actor=team.bo, now=later(1))
+        cmd.deactivate_agent(team.ws, "bo", actor=team.ana)
+        with pytest.raises(Exception, match="deactivated"):
+            cmd.comment(team.ws, conv, "after", actor=team.bo, now=later(2))
+    assert comments(team, conv) == ["before"]
+
+
+def test_no_command_updates_a_kept_table_behind_the_orm() -> None:
+    """A batch keeps agent and inbox rows loaded between commands: a raw-SQL UPDATE or
+    DELETE of those tables in a command would leave them stale for the rest of the batch."""
+    core = Path(__file__).resolve().parents[2] / "unibox_tui" / "core"
+    pattern = re.compile(r"\b(UPDATE|DELETE FROM)\s+(" + "|".join(KEPT) + r")\b", re.I)
+    found = [
+        f"{path.name}: {m.group(0)}"
+        for path in sorted(core.rglob("*.py"))
+        if "migrations" not in path.parts
+        for m in pattern.finditer(path.read_text())
+    ]
+    assert found == []
