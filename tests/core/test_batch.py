@@ -18,11 +18,7 @@ from unibox_tui.core.errors import NotFound
 
 
 def comments(team: Team, conv: str) -> list[str]:
-    return [
-        m.body
-        for m in queries.thread(team.ws, conv, access=EVERYTHING)
-        if m.kind == "comment"
-    ]
+    return [m.body for m in queries.thread(team.ws, conv, access=EVERYTHING) if m.kind == "comment"]
 
 
 def test_a_batch_lands_together_and_a_refused_command_leaves_nothing(team: Team) -> None:
