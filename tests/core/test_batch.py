@@ -78,3 +78,17 @@ def test_no_command_updates_a_kept_table_behind_the_orm() -> None:
         for m in pattern.finditer(path.read_text())
     ]
     assert found == []
+
+
+def test_access_changed_by_one_command_holds_for_the_next_in_the_batch(team: Team) -> None:
+    """The access rule a batch remembers is read again once a command changes access."""
+    support = team.start("A support question")
+    sales = team.start("A sales question", channel=team.sales_email)
+    with team.ws.batch():
+        cmd.comment(team.ws, support, "bo's rule is read here", actor=team.bo, now=later(1))
+        cmd.set_inbox_access(team.ws, "Sales", add_agents=["bo"], actor=None)
+        cmd.comment(team.ws, sales, "bo may now", actor=team.bo, now=later(2))
+        cmd.set_inbox_access(team.ws, "Sales", remove_agents=["bo"], actor=None)
+        with pytest.raises(Exception, match="no conversation"):
+            cmd.comment(team.ws, sales, "and not any more", actor=team.bo, now=later(3))
+    assert comments(team, sales) == ["bo may now"]

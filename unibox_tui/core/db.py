@@ -197,6 +197,7 @@ class _Batch:
     session: Session
     since: tuple[int, int]
     keep: list[Any] = field(default_factory=list)
+    memo: dict[Any, Any] = field(default_factory=dict)
 
 
 class Tx:
@@ -209,7 +210,9 @@ class Tx:
         # In a batch, rows found by id stay referenced until it ends (the session's identity
         # map holds rows weakly: without this each command loads them again).
         self._keep = batch.keep if batch is not None else None
-        self.memo: dict[Any, Any] = {}  # per-command lookups (access rules); cleared on write
+        # Lookups derived from rows (access rules), kept for the write or the whole batch;
+        # emptied when a flush touches a table they come from (ACCESS_TABLES).
+        self.memo: dict[Any, Any] = batch.memo if batch is not None else {}
         self._run = session.connection().exec_driver_sql
         # New rows are indexed for search when the transaction ends: this write's, or the
         # batch's (once for all its commands).
@@ -223,6 +226,11 @@ class Tx:
     def stamp_pending(self, session: Session) -> None:
         """Every row this write changes takes its change number, even one a command changed
         without `stamp`: a row that missed it would never reach a replica (core/changes.py)."""
+        if self.memo and any(
+            getattr(row, "__tablename__", "") in ACCESS_TABLES
+            for row in (*session.new, *session.dirty, *session.deleted)
+        ):
+            self.memo.clear()
         for row in (*session.new, *session.dirty):
             if hasattr(row, "seq") and (row in session.new or session.is_modified(row)):
                 if row.seq != self.seq:
@@ -255,7 +263,6 @@ class Tx:
         row.updated_at = self.now  # type: ignore[attr-defined]
         self.session.add(row)
         self.session.flush()
-        self.memo.clear()
         return row
 
     def delete(self, row: SQLModel) -> None:
@@ -266,7 +273,6 @@ class Tx:
         changes.write_tombstone(self, row)
         self.session.delete(row)
         self.session.flush()
-        self.memo.clear()
 
     def get(self, model: type[M], id: str, what: str | None = None) -> M:
         row = self.find(model, id=id)
@@ -304,6 +310,9 @@ class Tx:
 # ORM alone qualify: a raw-SQL UPDATE would leave the kept object stale for the rest of the
 # batch (tests/core/test_batch.py checks that none of these is updated that way).
 KEPT = frozenset({"agent", "inbox"})
+# The tables an agent's access rule is read from (core/access.py): a write to any of them
+# empties the access rules a write or batch remembered.
+ACCESS_TABLES = frozenset({"agent", "inbox", "inbox_access", "team", "team_member"})
 _FIND: dict[tuple[type, tuple[str, ...]], Any] = {}
 _BY_ID: dict[type, bool] = {}
 
@@ -431,10 +440,14 @@ class Workspace:
         self.engine  # noqa: B018  (creates the writer on first use)
         batch: _Batch | None = getattr(self._local, "batch", None)
         if batch is not None:  # inside `batch()`: a savepoint of the batch's transaction
-            with batch.session.begin_nested():
-                tx = Tx(batch.session, now or clock.utcnow(), batch)
-                yield tx
-                self._finish(tx)
+            try:
+                with batch.session.begin_nested():
+                    tx = Tx(batch.session, now or clock.utcnow(), batch)
+                    yield tx
+                    self._finish(tx)
+            except BaseException:
+                batch.memo.clear()  # it may hold what the rolled-back command changed
+                raise
             if tx._seq is not None:
                 self._local.last_seq = tx._seq  # committed with the batch
             return

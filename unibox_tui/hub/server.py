@@ -100,6 +100,7 @@ class Hub:
         self.signals = Signals()
         self.head = 0
         self.poked = 0
+        self.heads: changes.Heads | None = None  # each table's newest change, at a poke
         self._poke_pending = False
         self._watcher: asyncio.Task[None] | None = None
         self._closing = False
@@ -171,6 +172,8 @@ class Hub:
         self._poke_pending = False
         if self.head > self.poked:
             self.poked = self.head
+            # Read once here for the pulls the poke sets off (changes.table_heads).
+            self.heads = await self._read(changes.table_heads, self.ws)
             await self.sio.emit("poke", {"head": self.head}, room="agents")
 
     async def _watch(self) -> None:
@@ -324,8 +327,11 @@ class Hub:
         limit = max(1, min(limit, MAX_PULL))
         # Columnar pages: each table's columns once, rows as lists (41% less JSON, a third
         # of the encoding time of one dict per row: the cost of a first sync).
+        heads = self.heads
         page = await self._read(
-            lambda: changes.changes_since(self.ws, cursor, session.agent_id, limit, columnar=True)
+            lambda: changes.changes_since(
+                self.ws, cursor, session.agent_id, limit, columnar=True, heads=heads
+            )
         )
         return page.to_json()
 

@@ -129,8 +129,8 @@ def can_access(tx: Tx, agent: Agent, inbox: Inbox) -> bool:
 
 
 def access_of(tx: Tx, agent_id: str) -> access.Access:
-    """The agent's access rule, read once per command (until the command writes: a
-    command that changes access lists sees its own change)."""
+    """The agent's access rule, read once per command (or batch of commands: Workspace.batch)
+    and read again after a write to the tables it comes from (db.ACCESS_TABLES)."""
     key = ("access", agent_id)
     rule = tx.memo.get(key)
     if rule is None:
