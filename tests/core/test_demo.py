@@ -98,14 +98,23 @@ def test_simulated_stream_ingests_and_delivers(tmp_path: Path) -> None:
 
     build_demo(tmp_path / "s.db", conversations=60, seed=2, now=T0)
     with open_workspace(tmp_path / "s.db") as ws:
-        before = q.stats(ws)["message"]
+        with ws.read() as conn:
+            before_said = conn.exec_driver_sql(
+                "SELECT count(*) FROM message WHERE kind != 'activity'"
+            ).scalar()
         conv = q.list_conversations(ws, q.view("open", access=EVERYTHING)).rows[0]
         mid = cmd.reply(ws, conv.id, "On it", actor="ana", now=T0)
         rng = random.Random(4)
         changed = []
         for i in range(10):
             changed += simulate_step(ws, rng, T0 + timedelta(minutes=i + 1))
-        assert q.stats(ws)["message"] == before + 1 + 10  # our reply + ten customer messages
+        # Our reply and ten customer messages (and an activity line for each snoozed
+        # conversation a customer woke).
+        with ws.read() as conn:
+            said = conn.exec_driver_sql(
+                "SELECT count(*) FROM message WHERE kind != 'activity'"
+            ).scalar()
+        assert said == before_said + 1 + 10
         assert conv.id in changed  # the reply was delivered...
         assert (
             next(m for m in q.thread(ws, conv.id, access=EVERYTHING) if m.id == mid).delivery_state
@@ -162,3 +171,61 @@ def test_a_demo_workspace_looks_up_external_ids_and_changes_by_index(tmp_path: P
         assert "ix_message_external" in plan, plan
     finally:
         con.close()
+
+
+def test_demo_threads_read_like_real_ones(tmp_path: Path) -> None:
+    """One language per conversation; e-mail answers quote the message they answer; some
+    customers send HTML mail; forms read field by field; chats have no greetings."""
+    import itertools
+    import sqlite3
+
+    from unibox_tui.core import demo_text as T
+
+    build_demo(tmp_path / "c.db", conversations=200, seed=7, now=T0)
+    lang_of: dict[str, str] = {}
+    for story in T.STORIES:
+        for lang, text in story.items():
+            for key in ("ask", "thanks"):
+                lang_of[str(text[key]).split("{n}")[0][:20]] = lang
+            for key in ("answers", "follows"):
+                for line in text[key]:  # type: ignore[attr-defined]
+                    lang_of[str(line).split("{n}")[0][:20]] = lang
+    for table in (T.CHAT_HELLO, T.MORE_HELP):
+        for lang, line in table.items():
+            lang_of[line[:20]] = lang
+    for lang, asks in T.CHAT_ASKS.items():
+        for line in asks:
+            lang_of[line[:20]] = lang
+
+    con = sqlite3.connect(tmp_path / "c.db")
+    convs = con.execute(
+        "SELECT id, channel_kind FROM conversation ORDER BY rowid LIMIT -1 OFFSET ?",
+        (len(T.HOSTILE),),
+    ).fetchall()
+    quoted = html = 0
+    for conv_id, kind in convs:
+        rows = con.execute(
+            "SELECT kind, body, body_html FROM message WHERE conversation_id = ? "
+            "AND kind IN ('incoming', 'outgoing') ORDER BY created_at, rowid",
+            (conv_id,),
+        ).fetchall()
+        langs = set()
+        for _, body, _ in rows:
+            found = [lang for marker, lang in lang_of.items() if marker in body]
+            assert found, body
+            langs.add(found[0])
+        assert len(langs) == 1, (conv_id, langs)
+        for (_, before, _), (_, after, page) in itertools.pairwise(rows):
+            if kind == "email":  # every reply quotes what it answers
+                lines = [line[2:] for line in after.split("\n") if line.startswith("> ")]
+                assert lines and all(line in before.split("\n") for line in lines), after
+                quoted += 1
+            if page:
+                assert page.startswith("<html>") and "<p>" in page
+                html += 1
+        first = rows[0][1]
+        if kind == "form":
+            assert first.startswith("Name: ") and "\nEmail: " in first and "\nMessage:\n" in first
+        if kind in ("chat", "messenger", "whatsapp"):
+            assert not any(body.startswith(("Hi ", "Hola ", "Dear")) for _, body, _ in rows)
+    assert quoted > 50 and html > 5

@@ -84,6 +84,129 @@ class _Stamp:
         return f"{prefix} {secs // 3600:02d}:{secs % 3600 // 60:02d}:{secs % 60:02d}.{us:06d}"
 
 
+class _Thread:
+    """One demo conversation's text: a story (demo_text.STORIES) in one language, told in
+    the channel's manner. E-mail has greetings, sign-offs and the quoted message it answers,
+    and some customers' mail comes as HTML; a form reads field by field; chats are short
+    lines without ceremony."""
+
+    def __init__(self, rng: random.Random, kind: str, name: str, email: str) -> None:
+        story = rng.choice(T.STORIES)
+        self.lang = rng.choice(sorted(story))
+        number = rng.randrange(10000, 99999)
+        text = story[self.lang]
+
+        def fill(value: object) -> str:
+            return str(value).replace("{n}", str(number))
+
+        self.subject = fill(text["subject"])
+        self.ask = fill(text["ask"])
+        self.answers = [fill(a) for a in text["answers"]]  # type: ignore[attr-defined]
+        self.follows = [fill(f) for f in text["follows"]]  # type: ignore[attr-defined]
+        self.thanks = fill(text["thanks"])
+        self.rng, self.kind, self.name, self.email = rng, kind, name, email
+        self.first_name = name.split()[0]
+        self.mail = kind in ("email", "form")
+        self.said = 0  # agent answers so far
+        self.asked = 0  # customer follow-ups so far
+        self.last: tuple[str, str, str] | None = None  # (who, when, text) to quote
+        self.rich = kind == "email" and rng.random() < 0.3  # sends HTML mail
+
+    def first(self) -> str:
+        if self.kind == "form":
+            body = (
+                f"Name: {self.name}\nEmail: {self.email}\nSubject: {self.subject}\n"
+                f"Message:\n{self.ask}\n"
+            )
+        elif self.mail:
+            body = f"{self.ask}\n\n{self.first_name}"
+        else:
+            body = self.rng.choice(T.CHAT_ASKS.get(self.lang, T.CHAT_ASKS["en"]))
+            self.follows.insert(0, self.ask)  # the question itself comes next
+            self.answers.insert(0, T.CHAT_HELLO[self.lang])
+        return body
+
+    def opened(self, at: str) -> None:
+        """The first message went out at `at` (what the first answer quotes)."""
+        if self.mail:
+            self.last = (self.name, at, self.ask)
+
+    def answer(self, agent_name: str, at: str) -> str:
+        told = self.said >= len(self.answers)
+        text = T.MORE_HELP[self.lang] if told else self.answers[self.said]
+        self.said += 1
+        if not self.mail:
+            body = text
+        else:
+            hello, bye = T.GREETING[self.lang]
+            body = (
+                f"{hello.format(first=self.first_name)}\n\n{text}\n\n{bye.format(agent=agent_name)}"
+            )
+            body += self._quote()
+        self.last = (agent_name, at, text)
+        return body
+
+    def follow(self, at: str, *, last: bool) -> str:
+        if last or self.asked >= len(self.follows):
+            text = self.thanks
+        else:
+            text = self.follows[self.asked]
+        self.asked += 1
+        body = f"{text}\n\n{self.first_name}" if self.mail else text
+        if self.kind == "email":
+            body += self._quote()
+        self.last = (self.name, at, text)
+        return body
+
+    def _quote(self) -> str:
+        if self.last is None:
+            return ""
+        who, when, text = self.last
+        intro = T.WROTE[self.lang].format(date=when[:16], name=who)
+        return "\n\n" + intro + "\n" + "\n".join(f"> {line}" for line in text.split("\n"))
+
+    def html(self, body: str) -> str | None:
+        """The HTML part of a customer's rich mail (its text part is `body`)."""
+        if not self.rich:
+            return None
+        import html as h
+
+        parts: list[str] = []
+        quoted: list[str] = []
+        for block in body.split("\n\n"):
+            lines = block.split("\n")
+            text = [line for line in lines if not line.startswith("> ")]
+            quoted = [line[2:] for line in lines if line.startswith("> ")]
+            if text:
+                parts.append("<p>" + "<br>".join(h.escape(x) for x in text) + "</p>")
+            if quoted:
+                inner = "<br>".join(h.escape(x) for x in quoted)
+                parts.append(f"<blockquote>{inner}</blockquote>")
+        return "<html><body>" + "".join(parts) + "</body></html>"
+
+
+def _language_of(ws: Workspace, conversation_id: str) -> str:
+    """The language a demo conversation is in, from its first customer message."""
+    with ws.read() as conn:
+        first = conn.exec_driver_sql(
+            "SELECT body FROM message WHERE conversation_id = ? AND kind = 'incoming' "
+            "ORDER BY created_at LIMIT 1",
+            (conversation_id,),
+        ).scalar()
+    for lang, marker in _MARKERS:
+        if first and marker in first:
+            return lang
+    return "en"
+
+
+# A piece of each story's question (before any number in it) and each chat opener.
+_MARKERS = [
+    (lang, str(text["ask"]).split("{n}")[0][:24])
+    for story in T.STORIES
+    for lang, text in story.items()
+] + [(lang, ask) for lang, asks in T.CHAT_ASKS.items() for ask in asks]
+
+
 def _person(rng: random.Random) -> str:
     first, last = rng.choice(T.FIRST), rng.choice(T.LAST)
     # Japanese and Chinese names are written without a space; mixed names keep one.
@@ -184,6 +307,7 @@ def _generate(
         channel: str | None = None,
         delivery: str | None = None,
         meta: str = "{}",
+        html: str | None = None,
     ) -> tuple:
         """A message row in MESSAGE_COLUMNS order."""
         return (
@@ -195,7 +319,7 @@ def _generate(
             contact,
             channel,
             body,
-            None,
+            html,
             None,
             delivery,
             None,
@@ -340,17 +464,12 @@ def _generate(
             status = "closed" if rand() < 0.85 else ("open" if rand() < 0.7 else "snoozed")
         assignee = choice(staff) if (status != "open" or rand() < 0.6) else None
         conv_id = ids()
+        thread = _Thread(rng, kind, contact_name, contacts[ci][2])
         if i < len(T.HOSTILE) and n_conv >= 20:
             subject, first_body = T.HOSTILE[i]
         else:
-            subject = (
-                choice(T.SUBJECTS).format(n=rng.randrange(10000, 99999))
-                if kind in ("email", "form") or rand() < 0.2
-                else ""
-            )
-            first_body = f"{choice(T.OPENERS)} {choice(T.CUSTOMER)}"
-        if kind == "form":
-            first_body = f"Name: {contact_name}\nTopic: {subject}\nMessage: {first_body}"
+            subject = thread.subject if kind in ("email", "form") or rand() < 0.2 else ""
+            first_body = thread.first()
 
         last_at = first_response = None
         speaker = "incoming"
@@ -359,8 +478,11 @@ def _generate(
         for j in range(n):
             mid = ids()
             ts = stamp(t)
+            html = None
             if j == 0:
                 body, kind_j = first_body, "incoming"
+                html = thread.html(body) if i >= len(T.HOSTILE) else None
+                thread.opened(ts)
             else:
                 speaker = (
                     "outgoing"
@@ -368,9 +490,9 @@ def _generate(
                     else ("incoming" if rand() < 0.8 else "outgoing")
                 )
                 kind_j = speaker
-                body = choice(T.AGENT) if kind_j == "outgoing" else choice(T.CUSTOMER)
             if kind_j == "outgoing":
                 author = assignee or choice(staff)
+                body = thread.answer(author[1], ts)
                 msg_rows.append(
                     message(
                         mid,
@@ -386,8 +508,20 @@ def _generate(
                 if first_response is None:
                     first_response = ts
             else:
+                if j > 0:
+                    body = thread.follow(ts, last=j == n - 1)
+                    html = thread.html(body)
                 msg_rows.append(
-                    message(mid, conv_id, "incoming", body, ts, contact=contact_id, channel=channel)
+                    message(
+                        mid,
+                        conv_id,
+                        "incoming",
+                        body,
+                        ts,
+                        contact=contact_id,
+                        channel=channel,
+                        html=html,
+                    )
                 )
             count += 1
             last_at, preview = ts, body
@@ -617,8 +751,8 @@ def simulate_step(ws: Workspace, rng: random.Random, now: datetime | None = None
             (identity_kind, channel.id),
         ).all()
     if recent and rng.random() < 0.45:
-        _, value, name, subject = rng.choice(recent)
-        body = rng.choice(T.CUSTOMER)
+        conv_id, value, name, subject = rng.choice(recent)
+        body = rng.choice(T.FOLLOW_UPS[_language_of(ws, conv_id)])
         subject = f"Re: {subject}" if subject else ""
     else:
         name = _person(rng)
@@ -628,12 +762,9 @@ def simulate_step(ws: Workspace, rng: random.Random, now: datetime | None = None
             "messenger": f"psid{rng.getrandbits(48)}",
             "chat": f"visitor-{rng.getrandbits(40):x}",
         }[identity_kind]
-        body = f"{rng.choice(T.OPENERS)} {rng.choice(T.CUSTOMER)}"
-        subject = (
-            rng.choice(T.SUBJECTS).format(n=rng.randrange(10000, 99999))
-            if channel.kind in ("email", "form")
-            else ""
-        )
+        thread = _Thread(rng, channel.kind, name, value)
+        body = thread.first() if channel.kind != "form" else thread.ask
+        subject = thread.subject if channel.kind in ("email", "form") else ""
     result = cmd.ingest(
         ws,
         cmd.Incoming(
