@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
 # The newest migration this code knows. Opening a file at this revision needs no alembic
 # import (keeps start-up fast); anything else goes through migrations.upgrade().
-HEAD_REVISION = "0016"
+HEAD_REVISION = "0017"
 KNOWN_REVISIONS = (
     "0001",
     "0002",
@@ -50,6 +50,7 @@ KNOWN_REVISIONS = (
     "0014",
     "0015",
     "0016",
+    "0017",
 )
 
 SQLITE_HEADER = b"SQLite format 3\x00"
@@ -184,6 +185,10 @@ def _on_begin(conn: Connection) -> None:
 
 class Tx:
     """One write transaction: an SQLModel session plus this write's change number."""
+
+    # The hub's record of connected apps (core/presence.py), from the Workspace; None when
+    # embedded. Routing asks it whether an agent counts as away.
+    presence: Any = None
 
     def __init__(self, session: Session, now: datetime) -> None:
         self.session = session
@@ -346,6 +351,8 @@ class Workspace:
         self.guard: Callable[[], None] | None = None
         # A hub client's cache: the client that sends commands to the hub (sync/client.py).
         self.remote: Any = None
+        # On the hub: who has an app connected (core/presence.py), for routing.
+        self.presence: Any = None
 
     @property
     def engine(self) -> Engine:
@@ -369,6 +376,7 @@ class Workspace:
         try:
             with Session(self._writer, expire_on_commit=False) as session, session.begin():
                 tx = Tx(session, now or clock.utcnow())
+                tx.presence = self.presence
                 yield tx
                 tx.finish()
                 hook = getattr(self._local, "hook", None)
