@@ -111,3 +111,29 @@ def make(tz: str, week: dict[str, list[str]], holidays: list[str]) -> Hours:
         except ValueError:
             raise InvalidRequest(f"holiday {holiday!r} is not a date like 2026-12-25") from None
     return Hours(tz, parsed, tuple(sorted(set(days))))
+
+
+def parse_week(text: str) -> dict[str, list[str]]:
+    """A week typed on one line: "mon-fri 09:00-17:00; sat 10:00-13:00" (day ranges, several
+    spans per part, parts separated by ';'). Spans are checked by `make`."""
+    week: dict[str, list[str]] = {}
+    for part in (p.strip() for p in text.split(";")):
+        if not part:
+            continue
+        days, *spans = part.split()
+        first, _, last = days.lower().partition("-")
+        if first not in DAYS or (last and last not in DAYS):
+            raise InvalidRequest(f"{days!r} is not a day or range like mon-fri")
+        span_days = DAYS[DAYS.index(first) : DAYS.index(last or first) + 1]
+        if not span_days or not spans:
+            raise InvalidRequest(f"{part!r} needs days then spans, like mon-fri 09:00-17:00")
+        for day in span_days:
+            week.setdefault(day, []).extend(spans)
+    return week
+
+
+def week_text(h: Hours) -> str:
+    """The inverse of parse_week, day by day: "mon 09:00-17:00; tue 09:00-17:00"."""
+    return "; ".join(
+        f"{d} " + " ".join(f"{a}-{b}" for a, b in h.week[d]) for d in DAYS if d in h.week
+    )
