@@ -139,9 +139,9 @@ def main() -> None:
 
         def reads() -> dict[str, float]:
             return {
-                "restricted_worst_list_or_count_p95_ms": measure(
-                    ws, restricted.id, args.read_runs
-                )["worst_list_or_count_p95_ms"],
+                "restricted_worst_list_or_count_p95_ms": measure(ws, restricted.id, args.read_runs)[
+                    "worst_list_or_count_p95_ms"
+                ],
                 "unrestricted_worst_list_or_count_p95_ms": measure(
                     ws, everything.id, args.read_runs
                 )["worst_list_or_count_p95_ms"],
@@ -165,9 +165,7 @@ def main() -> None:
         cmd.set_routing(ws, inbox, cap=10_000)
         out["decision"]["round_robin_with_cap"] = decision_cost(ws, fresh(ws, channel, n, "cap"))
         cmd.set_routing(ws, inbox, rules="owner,round-robin", no_cap=True)
-        out["decision"]["owner_then_round_robin"] = decision_cost(
-            ws, fresh(ws, channel, n, "own")
-        )
+        out["decision"]["owner_then_round_robin"] = decision_cost(ws, fresh(ws, channel, n, "own"))
         cmd.set_routing(ws, inbox, tickets=True)
         out["decision"]["with_ticket_by_rule"] = decision_cost(ws, fresh(ws, channel, n, "tix"))
         cmd.set_routing(ws, inbox, rules="off", tickets=False)

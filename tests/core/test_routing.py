@@ -387,3 +387,25 @@ def test_cli_routing_and_hours_json(db: str) -> None:
     assert seq(db) == before
     text = unibox("routing", "show", "Support", "--db", db)
     assert text.returncode == 0 and text.stdout.splitlines()[0].startswith("Support: contact owner")
+
+
+@pytest.mark.parametrize("stage", [None, "Investigating"])
+def test_tickets_by_rule_start_where_a_hand_made_ticket_would(
+    team: Team, stage: str | None
+) -> None:
+    cmd.create_pipeline(team.ws, "Billing", ["Triage", "Investigating"])
+    cmd.set_inbox_pipeline(team.ws, "Support", "Billing", stage)
+    by_hand = arrive(team, "h@x.example")
+    cmd.create_ticket(team.ws, actor="ana", conversation_id=by_hand)
+    cmd.set_routing(team.ws, "Support", tickets=True)
+    by_rule = arrive(team, "r@x.example", subject="")
+    with team.ws.read() as conn:
+        places = conn.exec_driver_sql(
+            "SELECT c.id, t.pipeline, t.stage, t.title, t.number FROM conversation c "
+            "JOIN ticket t ON t.id = c.ticket_id WHERE c.id IN (?, ?)",
+            (by_hand, by_rule),
+        ).all()
+    found = {row[0]: tuple(row[1:]) for row in places}
+    assert found[by_rule][:2] == found[by_hand][:2] == ("Billing", stage or "Triage")
+    assert found[by_rule][2] == "Help"  # no subject: the first line
+    assert lines(team, by_rule) == [f"Unibox created ticket #{found[by_rule][3]}"]

@@ -318,7 +318,6 @@ def route_new_conversation(
             "UPDATE conversation SET assignee_id = ?, seq = ?, updated_at = ? WHERE id = ?",
             (d.assignee_id, tx.seq, stamp, conv_id),
         )
-        _forget_orm_state(tx, conv_id)
         follow_ticket_owner(run, conv_id, tx.seq, stamp)
         d.line = f"Assigned to {one_line(d.assignee_name or '', 60)}: {d.why}"
         _note(run, tx, d.assignee_id, "assigned", f"Routed to you: {label}", conv_id, stamp)
@@ -348,7 +347,9 @@ def route_new_conversation(
             (new_id(tx.now), conv_id, d.line, stamp, stamp, tx.seq),
         )
     if r.tickets:
-        d.ticket_id = _open_ticket(tx, conv_id, d.assignee_id or assignee)
+        d.ticket_id = _open_ticket(tx, run, conv_id, d.assignee_id or assignee, stamp)
+    if d.assignee_id or d.ticket_id:
+        _forget_orm_state(tx, conv_id)
     return d
 
 
@@ -365,19 +366,63 @@ def _forget_orm_state(tx: Tx, conv_id: str) -> None:
     assignee it read before the plain UPDATE above."""
     for obj in list(tx.session.identity_map.values()):
         if getattr(obj, "__tablename__", "") == "conversation" and obj.id == conv_id:
-            tx.session.expire(obj, ["assignee_id", "seq", "updated_at"])
+            tx.session.expire(obj, ["assignee_id", "ticket_id", "seq", "updated_at"])
 
 
-def _open_ticket(tx: Tx, conv_id: str, owner: str | None) -> str | None:
+def _open_ticket(tx: Tx, run: Run, conv_id: str, owner: str | None, stamp: Any) -> str | None:
     """Tickets by rule: a ticket in the inbox's default pipeline and stage, owned by the
-    conversation's assignee (commands/tickets.open_ticket: the one way tickets are made)."""
-    from .commands.tickets import open_ticket  # the ORM: only when a channel asks for tickets
-    from .models import Conversation
-
-    conv = tx.get(Conversation, conv_id, "conversation")
-    if conv.ticket_id:
+    conversation's assignee. The same ticket `commands/tickets.open_ticket` makes (and the
+    same place as `pipelines.ticket_place` picks), in plain SQL: through the ORM it cost
+    ~20 ms per new conversation on the ingest path (benchmarks/routing_bench.py)."""
+    row = run(
+        "SELECT c.subject, c.preview, c.ticket_id, c.inbox_id FROM conversation c WHERE c.id = ?",
+        (conv_id,),
+    ).fetchone()
+    subject, preview, linked, inbox_id = row
+    if linked:
         return None
-    return open_ticket(tx, conv, None, owner=owner).id
+    pipeline, stage = _ticket_place(run, inbox_id)
+    ticket_id = new_id(tx.now)
+    number = tx.next_number("ticket")
+    title = one_line(subject or preview, 300) or "New conversation"
+    run(
+        "INSERT INTO ticket (id, number, title, pipeline, stage, priority, owner_id, status, "
+        "created_at, updated_at, seq) VALUES (?, ?, ?, ?, ?, 'normal', ?, 'open', ?, ?, ?)",
+        (ticket_id, number, title, pipeline, stage, owner, stamp, stamp, tx.seq),
+    )
+    run(
+        "UPDATE conversation SET ticket_id = ?, seq = ?, updated_at = ? WHERE id = ?",
+        (ticket_id, tx.seq, stamp, conv_id),
+    )
+    run(
+        "INSERT INTO message (id, conversation_id, kind, body, flags, meta, created_at, "
+        "updated_at, seq) VALUES (?, ?, 'activity', ?, '', '{}', ?, ?, ?)",
+        (new_id(tx.now), conv_id, f"Unibox created ticket #{number}", stamp, stamp, tx.seq),
+    )
+    return ticket_id
+
+
+def _ticket_place(run: Run, inbox_id: str) -> tuple[str, str]:
+    """(pipeline, stage) names: the inbox's default pipeline and stage; else that
+    pipeline's first stage; else the first pipeline's first stage (pipelines.ticket_place)."""
+    row = run(
+        "SELECT p.id, p.name, s.name FROM inbox i JOIN pipeline p ON p.id = i.default_pipeline_id "
+        "LEFT JOIN pipeline_stage s ON s.id = i.default_stage_id AND s.pipeline_id = p.id "
+        "WHERE i.id = ?",
+        (inbox_id,),
+    ).fetchone()
+    if row is None:
+        row = run("SELECT id, name, NULL FROM pipeline ORDER BY position, name LIMIT 1").fetchone()
+    if row is None:
+        return "Support", "New"  # pipelines.FALLBACK: a workspace with no pipeline
+    pipeline_id, pipeline, stage = row
+    if stage is None:
+        first = run(
+            "SELECT name FROM pipeline_stage WHERE pipeline_id = ? ORDER BY position LIMIT 1",
+            (pipeline_id,),
+        ).fetchone()
+        stage = first[0] if first else "New"
+    return pipeline, stage
 
 
 def follow_ticket_owner(run: Run, conv_id: str, seq: int, stamp: str | None) -> None:
