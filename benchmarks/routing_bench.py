@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -86,20 +87,27 @@ def fresh(ws: Workspace, channel: str, n: int, tag: str) -> list[str]:
     return [r.conversation_id for r in cmd.ingest_many(ws, items, now=now)]
 
 
+def _pct(samples: list[float], prefix: str = "") -> dict[str, float]:
+    samples = sorted(samples)
+    return {
+        f"{prefix}p50_ms": round(samples[len(samples) // 2], 3),
+        f"{prefix}p95_ms": round(samples[max(0, int(len(samples) * 0.95) - 1)], 3),
+        f"{prefix}max_ms": round(samples[-1], 3),
+    }
+
+
 def decision_cost(ws: Workspace, convs: list[str]) -> dict[str, float]:
-    samples = []
+    """Wall time and this thread's CPU time of one routing call (CPU time: what the call
+    itself costs; wall time on a shared 2-vCPU machine mostly measures the neighbours)."""
+    wall, cpu = [], []
     for conv in convs:
         with ws.write() as tx:
-            start = time.perf_counter()
+            tx.seq  # noqa: B018  (taken by the ingest that created the conversation)
+            start, start_cpu = time.perf_counter(), time.thread_time()
             route_new_conversation(tx, conv)
-            samples.append((time.perf_counter() - start) * 1000)
-    samples.sort()
-    return {
-        "p50_ms": round(samples[len(samples) // 2], 3),
-        "p95_ms": round(samples[max(0, int(len(samples) * 0.95) - 1)], 3),
-        "max_ms": round(samples[-1], 3),
-        "runs": len(samples),
-    }
+            cpu.append((time.thread_time() - start_cpu) * 1000)
+            wall.append((time.perf_counter() - start) * 1000)
+    return {**_pct(wall), **_pct(cpu, "cpu_"), "runs": len(wall)}
 
 
 def ingest_cost(ws: Workspace, channel: str, runs: int, tag: str) -> dict[str, float]:
@@ -182,8 +190,12 @@ def main() -> None:
         routed = [k for k in out["decision"] if k not in ("off", "with_ticket_by_rule")]
         out["summary"] = {
             "worst_decision_p95_ms": max(out["decision"][k]["p95_ms"] for k in routed),
+            "worst_decision_cpu_p95_ms": max(out["decision"][k]["cpu_p95_ms"] for k in routed),
             "ticket_decision_p95_ms": out["decision"]["with_ticket_by_rule"]["p95_ms"],
-            "target_1ms_met": all(out["decision"][k]["p95_ms"] <= 1.0 for k in routed),
+            "ticket_decision_cpu_p95_ms": out["decision"]["with_ticket_by_rule"]["cpu_p95_ms"],
+            "target_1ms_met_wall": all(out["decision"][k]["p95_ms"] <= 1.0 for k in routed),
+            "target_1ms_met_cpu": all(out["decision"][k]["cpu_p95_ms"] <= 1.0 for k in routed),
+            "load_average": [round(x, 2) for x in os.getloadavg()],
         }
     print(json.dumps(out, indent=2))
 
