@@ -294,7 +294,7 @@ def route_new_conversation(
     """Route one conversation just created in `tx`: decide, assign, say why in its thread,
     notify, open a ticket when the channel's rule says so. `conv` is its id or any object
     with `.id` (an ORM Conversation: flush it first, e.g. with `tx.stamp`). A conversation
-    that already has an assignee is left as it is (its line says so only when a rule ran)."""
+    that already has an assignee keeps it (no line; a ticket by rule still opens)."""
     now = now or tx.now
     run = _runner(tx)
     conv_id = conv if isinstance(conv, str) else conv.id
