@@ -39,6 +39,13 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("palette", "ctrl+p", "command_palette", "Command palette", (APP,), priority=True),
     ActionSpec("notifications", "b", "notifications", "Notifications", (APP,)),
     ActionSpec(
+        "availability",
+        "w",
+        "availability",
+        "Available ⇄ away (routing skips you when away)",
+        (APP,),
+    ),
+    ActionSpec(
         "settings", "comma", "settings", "Settings: agents, teams, inboxes, channels…", (APP,)
     ),
     # --- moving

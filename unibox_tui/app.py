@@ -411,6 +411,31 @@ class UniboxApp(App[None]):
             return
         self.push_screen(NotificationsScreen(self.ws, self.me_id, self.now), self._open_note)
 
+    def action_availability(self) -> None:
+        """Toggle your own availability: routing (core/routing.py) skips agents who are away."""
+        me = self.me_id
+        if not me:
+            self.notify("No agent in this workspace.", markup=False)
+            return
+        with self.ws.read() as conn:  # one row by its key
+            current = conn.exec_driver_sql(
+                "SELECT availability FROM agent WHERE id = ?", (me,)
+            ).scalar()
+        wanted = "away" if current == "available" else "available"
+
+        def done(_changed: Any) -> None:
+            self.notify(
+                "You are available: new conversations can be routed to you."
+                if wanted == "available"
+                else "You are away: routing skips you until you are available again (w).",
+                title="Availability",
+                markup=False,
+            )
+
+        from .core import commands
+
+        self.commands.run(commands.set_availability, me, wanted, actor=me, then=done)
+
     def action_settings(self, section: str = "agents") -> None:
         from .screens.settings import SettingsScreen  # loaded when first opened
 

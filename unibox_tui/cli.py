@@ -778,6 +778,13 @@ def _register_admin_commands() -> None:
     register(main)
 
 
+def _register_routing_commands() -> None:
+    """routing show|set, inbox hours: cli_routing.py."""
+    from .cli_routing import register
+
+    register(main)
+
+
 def _register_hub_commands() -> None:
     from .cli_hub import register
 
@@ -787,4 +794,5 @@ def _register_hub_commands() -> None:
 _register_channel_commands()
 _register_delivery_commands()
 _register_admin_commands()
+_register_routing_commands()
 _register_hub_commands()

@@ -236,7 +236,8 @@ def test_thread_with_a_body_limit_reads_only_the_start_of_long_bodies(team: Team
     long_body = "x" * 50_000 + "END"
     conv = team.start(long_body)
     cmd.reply(team.ws, conv, "short", actor="ana")
-    first, reply = q.thread(team.ws, conv, access=EVERYTHING, body_limit=1000)
+    thread = q.thread(team.ws, conv, access=EVERYTHING, body_limit=1000)
+    first, reply = (m for m in thread if m.kind != "activity")  # Ana took it by replying
     assert (len(first.body), first.body_cut, first.body_html) == (1000, True, None)
     assert (reply.body, reply.body_cut) == ("short", False)
     assert (

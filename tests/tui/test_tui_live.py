@@ -69,7 +69,11 @@ async def test_quiet_demo_still_delivers_the_agents_replies(tmp_path: Path) -> N
 
             await until(lambda: reply_state() == "sent", what="the demo delivered the reply")
             await settle(pilot)
-            assert queries.stats(ws)["message"] == before + 1  # the reply, no customer
+            # The reply, no customer message (and the line saying Ana took the unassigned
+            # conversation by replying, when it was unassigned).
+            thread = queries.thread(ws, conv, access=EVERYTHING)
+            took = sum(m.body == "Ana Lima took this by replying" for m in thread)
+            assert queries.stats(ws)["message"] == before + 1 + took
             assert outbox.pending_count(ws) == 0
     finally:
         ws.close()

@@ -248,3 +248,48 @@ async def test_the_palette_offers_each_settings_section(make_app) -> None:
         await settle(pilot)
         assert isinstance(app.screen, SettingsScreen)
         assert app.screen.query_one(TabbedContent).active == "pipelines"
+
+
+async def test_settings_routing_section_saves_rules_pool_and_hours(make_app, demo) -> None:
+    cmd.set_agent(demo.ws, "ana", role="admin")
+    app = make_app()
+    async with app.run_test(size=(140, 48), notifications=True) as pilot:
+        await settle(pilot)
+        app.action_settings("routing")
+        await settle(pilot)
+        settings = app.screen
+        rows = settings.data.routing
+        index = next(i for i, v in enumerate(rows) if v.channel is None)
+        inbox = rows[index].inbox
+        settings.query_one("#list-routing", OptionList).highlighted = index
+        await pilot.press("e")
+        form = app.screen
+        assert isinstance(form, FieldsScreen)
+        await fill(
+            pilot,
+            form,
+            rules="owner,round-robin",
+            teams="Billing",
+            cap="4",
+            tz="Europe/Lisbon",
+            week="mon-fri 09:00-17:00",
+            holidays="2026-12-25",
+        )
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+
+        def saved() -> bool:
+            return cmd.show_routing(demo.ws, inbox)[0].cap == 4
+
+        await until(pilot, saved)
+        view = cmd.show_routing(demo.ws, inbox)[0]
+        assert (view.rules, view.teams, view.only_available) == (
+            ["owner", "round_robin"],
+            ["Billing"],
+            True,
+        )
+        await until(pilot, lambda: cmd.show_routing(demo.ws, inbox)[0].hours != {})
+        assert cmd.show_routing(demo.ws, inbox)[0].hours_text == (
+            "Europe/Lisbon: mon 09:00-17:00, tue 09:00-17:00, wed 09:00-17:00, "
+            "thu 09:00-17:00, fri 09:00-17:00; holidays 2026-12-25"
+        )

@@ -119,6 +119,7 @@ TABLES: tuple[Table, ...] = (
     Table("tag", ("id",), ("id",), "all", replace=True),
     Table("conversation_tag", ("id",), ("id",), "message", replace=True),  # by its inbox
     Table("snippet", ("id",), ("id",), "all", replace=True),
+    Table("routing_rule", ("id",), ("id",), "all"),  # core/routing.py; its cursor stays put
     Table("setting", ("key",), ("key",), "setting"),
 )
 BY_NAME = {t.name: t for t in TABLES}

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
 # The newest migration this code knows. Opening a file at this revision needs no alembic
 # import (keeps start-up fast); anything else goes through migrations.upgrade().
-HEAD_REVISION = "0016"
+HEAD_REVISION = "0017"
 KNOWN_REVISIONS = (
     "0001",
     "0002",
@@ -51,6 +51,7 @@ KNOWN_REVISIONS = (
     "0014",
     "0015",
     "0016",
+    "0017",
 )
 
 SQLITE_HEADER = b"SQLite format 3\x00"
@@ -202,6 +203,10 @@ class _Batch:
 
 class Tx:
     """One write transaction: an SQLModel session plus this write's change number."""
+
+    # The hub's record of connected apps (core/presence.py), from the Workspace; None when
+    # embedded. Routing asks it whether an agent counts as away.
+    presence: Any = None
 
     def __init__(self, session: Session, now: datetime, batch: _Batch | None = None) -> None:
         self.session = session
@@ -418,6 +423,8 @@ class Workspace:
         self.guard: Callable[[], None] | None = None
         # A hub client's cache: the client that sends commands to the hub (sync/client.py).
         self.remote: Any = None
+        # On the hub: who has an app connected (core/presence.py), for routing.
+        self.presence: Any = None
 
     @property
     def engine(self) -> Engine:
@@ -443,6 +450,7 @@ class Workspace:
             try:
                 with batch.session.begin_nested():
                     tx = Tx(batch.session, now or clock.utcnow(), batch)
+                    tx.presence = self.presence
                     yield tx
                     self._finish(tx)
             except BaseException:
@@ -454,6 +462,7 @@ class Workspace:
         try:
             with Session(self._writer, expire_on_commit=False) as session, session.begin():
                 tx = Tx(session, now or clock.utcnow())
+                tx.presence = self.presence
                 yield tx
                 self._finish(tx)
         except OperationalError as e:

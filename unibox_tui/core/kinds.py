@@ -20,6 +20,8 @@ MESSAGE_KINDS = ("incoming", "outgoing", "comment", "activity")
 # delivered and read: the provider said so later (Messenger, WhatsApp status callbacks).
 DELIVERY_STATES = ("queued", "sent", "delivered", "read", "failed", "uncertain")
 AVAILABILITY = ("available", "away")
+# How new conversations are assigned (core/routing.py): a chain tried in order; none is "off".
+ROUTING_RULES = ("owner", "round_robin")
 ROLES = ("admin", "agent")  # admins change agents, teams, inboxes, access, channels, pipelines
 INBOX_ACCESS = ("everyone", "listed")
 TICKET_PRIORITIES = ("low", "normal", "high", "urgent")

@@ -34,6 +34,7 @@ from .kinds import (  # noqa: F401  (re-exported: models is where callers look f
     OUTBOX_STATES,
     REPLY_IDENTITY,
     ROLES,
+    ROUTING_RULES,
     STATUSES,
     TICKET_PRIORITIES,
     TICKET_STATUSES,
@@ -151,6 +152,41 @@ class Channel(Changed, table=True):
     enabled: bool = True
     settings: str = Field(default="{}", sa_column=Column(Text, nullable=False))
     status: str | None = None  # last connection state shown to agents ("ok", an error line)
+
+
+class RoutingRule(Changed, table=True):
+    """How new conversations are assigned (core/routing.py): one row for an inbox
+    (`inbox_id` set) and optionally one for a channel (`channel_id` set) that overrides it.
+
+    `rules` is the chain tried in order ("owner,round_robin"; "" is off: unassigned). On a
+    channel's row None means "as the inbox routes" (the row then only says `tickets`).
+    The pool (`agent_ids`, `team_ids`, JSON lists) is who round robin picks from; both empty
+    is everyone who may act in the inbox. `hours` (inbox rows only) is JSON:
+    `{"tz": "Europe/Lisbon", "week": {"mon": [["09:00", "17:00"]]}, "holidays": [...]}`,
+    `{}` for always open. `tickets`: every new conversation opens a ticket (None on a channel:
+    as the inbox says)."""
+
+    __tablename__ = "routing_rule"
+    id: str = Field(primary_key=True)
+    inbox_id: str | None = Field(default=None, index=True)
+    channel_id: str | None = Field(default=None, index=True)
+    rules: str | None = None
+    agent_ids: str = Field(default="[]", sa_column=Column(Text, nullable=False))
+    team_ids: str = Field(default="[]", sa_column=Column(Text, nullable=False))
+    cap: int | None = None  # open conversations an agent may hold before routing skips them
+    only_available: bool = True
+    tickets: bool | None = None
+    hours: str = Field(default="{}", sa_column=Column(Text, nullable=False))
+
+
+class RoutingCursor(SQLModel, table=True):
+    """Where round robin stands for one routing rule: the agent it picked last. Written only
+    where conversations are created (the embedded app, or the hub's one writer); never
+    synced, so it survives restarts without a change per new conversation."""
+
+    __tablename__ = "routing_cursor"
+    rule_id: str = Field(primary_key=True)
+    last_agent_id: str
 
 
 class Contact(Changed, table=True):

@@ -30,6 +30,7 @@ from .. import __version__
 from ..core import access, changes, tokens
 from ..core.db import Workspace
 from ..core.errors import UniboxError
+from ..core.presence import Presence
 from . import mutations, web
 from .protocol import MAX_PAYLOAD, MAX_PULL, MAX_WANTED, PROTOCOL, BadPayload, need
 
@@ -98,6 +99,9 @@ class Hub:
         self.readers = ThreadPoolExecutor(3, thread_name_prefix="unibox-hub-read")
         self.sessions: dict[str, Session] = {}
         self.signals = Signals()
+        # Who has an app connected, for routing on this hub's writer (core/presence.py): an
+        # agent with none counts as away after a grace period.
+        self.presence = ws.presence = Presence()
         self.head = 0
         self.poked = 0
         self.heads: changes.Heads | None = None  # each table's newest change, at a poke
@@ -277,6 +281,7 @@ class Hub:
             log.info("refused a connection from %s: %s", peer, e)
             raise socketio.exceptions.ConnectionRefusedError(str(e)) from None
         self.sessions[sid] = Session(who.agent_id, who.handle, who.token_id, client_id, peer)
+        self.presence.connected(who.agent_id)
         await self.sio.enter_room(sid, "agents")
         await self.sio.enter_room(sid, f"agent:{who.agent_id}")
         log.info("connect @%s from %s", who.handle, peer)
@@ -289,6 +294,7 @@ class Hub:
         if session is None:
             return
         log.info("disconnect @%s", session.handle)
+        self.presence.disconnected(session.agent_id)
         if not any(s.agent_id == session.agent_id for s in self.sessions.values()):
             self.signals.presence.pop(session.agent_id, None)
             for agents in self.signals.activity.values():

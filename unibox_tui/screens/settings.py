@@ -37,6 +37,7 @@ from ..core.kinds import AVAILABILITY, INBOX_ACCESS, ROLES
 from ..core.text import clean, one_line
 from ..widgets.safe_text import safe_line
 from .forms import FormScreen
+from .settings_routing import RoutingSection, routing_label, routing_rows
 
 if TYPE_CHECKING:
     from ..app import UniboxApp
@@ -48,9 +49,10 @@ SECTIONS = {
     "snippets": "Snippets",
     "pipelines": "Pipelines",
     "channels": "Channels",
+    "routing": "Routing & hours",
 }
 # What each section's changes need: "admin", or None (any agent).
-ADMIN_ONLY = {"agents", "teams", "inboxes", "pipelines", "channels"}
+ADMIN_ONLY = {"agents", "teams", "inboxes", "pipelines", "channels", "routing"}
 HINT = "n add · e edit · d remove · space enable/disable · ←/→ sections · esc close"
 
 
@@ -183,12 +185,13 @@ class SettingsData:
     snippets: list[Any]
     pipelines: list[Any]
     channels: list[Any]
+    routing: list[Any] = field(default_factory=list)
 
     def rows(self, section: str) -> list[Any]:
         return getattr(self, section)
 
 
-class SettingsScreen(ModalScreen[None]):
+class SettingsScreen(RoutingSection, ModalScreen[None]):
     BINDINGS = [*actions.bindings(actions.MODAL), *actions.bindings(actions.SETTINGS)]
     HELP_SCOPES = (actions.APP, actions.SETTINGS, actions.MODAL)
     DEFAULT_CSS = """
@@ -251,6 +254,7 @@ class SettingsScreen(ModalScreen[None]):
             q.snippets(ws),
             aq.pipelines(ws),
             q.channels(ws),
+            routing_rows(ws),
         )
         self.app.call_from_thread(self._show, data)
 
@@ -852,4 +856,5 @@ LABELS: dict[str, Callable[[Any], Text]] = {
     "snippets": _snippet_label,
     "pipelines": _pipeline_label,
     "channels": _channel_label,
+    "routing": routing_label,
 }

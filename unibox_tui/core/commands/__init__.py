@@ -57,6 +57,7 @@ _WHERE = {
     "merging": ("MergeResult", "merge_conversations"),
     "forms": ("FormSubmission", "submit_form"),
     "drafts": ("clear_draft", "save_draft"),
+    "routing": ("RoutingView", "set_inbox_hours", "set_routing", "show_routing"),
     "incoming": (
         "Incoming",
         "IncomingAttachment",
@@ -172,6 +173,7 @@ if TYPE_CHECKING:  # for type checkers and editors: the same names, eagerly
         note_watched_arrivals,
     )
     from .pipelines import create_pipeline, remove_pipeline, set_inbox_pipeline, set_stages
+    from .routing import RoutingView, set_inbox_hours, set_routing, show_routing
     from .setup import (
         add_channel,
         add_team_member,

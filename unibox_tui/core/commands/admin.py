@@ -440,6 +440,9 @@ def remove_inbox(
             _unassign_without_access(tx, other, by)
         for grant in tx.session.exec(select(InboxAccess).where(InboxAccess.inbox_id == target.id)):
             tx.delete(grant)
+        from .routing import forget_routing
+
+        forget_routing(tx, inbox_id=target.id)
         tx.delete(target)
         return moved
 

@@ -46,6 +46,7 @@ from ._base import (
 from .contacts import identities_of
 from .drafts import drop_draft, put_draft
 from .tags import resend_tags
+from .tickets import follow_assignee
 
 
 @dataclass
@@ -132,6 +133,12 @@ def reply(
             raise InvalidRequest(
                 f"the contact has no {wanted} identity, so a reply cannot go out by {channel.kind}"
             )
+        if conv.assignee_id is None:
+            # Whoever answers an unassigned conversation owns it (research §D: "replying
+            # self-assigns"), and so does its ticket.
+            conv.assignee_id = author.id
+            activity(tx, conv, f"{author.name} took this by replying", author)
+            follow_assignee(tx, conv)
         message = Message(
             id=id or new_id(tx.now),
             conversation_id=conv.id,
@@ -334,12 +341,14 @@ def assigning(
             return False
         conv.assignee_id = None
         activity(tx, conv, f"{by.name} unassigned this", by)
+        follow_assignee(tx, conv)
         return True
     target = agent_ref(tx, agent)
     require_access(tx, target, inbox_ref(tx, conv.inbox_id))
     if conv.assignee_id == target.id:
         return False
     conv.assignee_id = target.id
+    follow_assignee(tx, conv)
     text = (
         f"{by.name} took this"
         if target.id == by.id

@@ -29,6 +29,10 @@ if TYPE_CHECKING:
     from ..db import Tx, Workspace
 
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+# A conversation whose first message is older than this when it is stored is history (an
+# initial sync of a mailbox): it is not routed, so connecting a channel does not hand a
+# year of old threads to the team one by one, nor open a ticket for each.
+ROUTE_HISTORY = timedelta(days=1)
 QUIET_FLAGS = frozenset({"auto_reply", "bulk", "bounce", "denied"})
 
 
@@ -59,6 +63,9 @@ class Incoming:
     flags: frozenset[str] = frozenset()
     meta: dict[str, Any] = field(default_factory=dict)
     attachments: tuple[IncomingAttachment, ...] = ()
+    # False: a new conversation is not routed here; the channel routes it later itself with
+    # core.routing.route_new_conversation (e.g. a chatflow, when the bot hands over).
+    route: bool = True
 
 
 @dataclass
@@ -366,24 +373,30 @@ def _ingest_one(b: _Batch, p: Prepared) -> IngestResult:
             "updated_at, seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (attachment_id, message_id, filename, content_type, size, data, note, b.stamp, b.seq),
         )
+    if created and inc.route and not quiet and inc.created_at >= b.tx.now - ROUTE_HISTORY:
+        # Routing writes with its own plain SQL on this transaction (core/routing.py).
+        from ..routing import route_new_conversation
+
+        route_new_conversation(b.tx, conv_id)
     return IngestResult(conv_id, message_id, created_conversation=created, duplicate=False)
 
 
-def ingest(ws: Workspace, incoming: Incoming) -> IngestResult:
-    return ingest_many(ws, [incoming])[0]
+def ingest(ws: Workspace, incoming: Incoming, now: datetime | None = None) -> IngestResult:
+    return ingest_many(ws, [incoming], now=now)[0]
 
 
 def ingest_many(
     ws: Workspace,
     items: Sequence[Incoming | Prepared],
     sync_state: tuple[str, str, dict[str, Any]] | None = None,
+    now: datetime | None = None,
 ) -> list[IngestResult]:
     """Ingest a batch in one transaction, with the channel's sync state written in the same
     transaction: after a crash either both the messages and the new state are stored, or
     neither is, so the next sync neither loses nor duplicates anything."""
-    now = clock.utcnow()
+    now = now or clock.utcnow()
     ready = [item if isinstance(item, Prepared) else prepare(item, now) for item in items]
-    with ws.write() as tx:
+    with ws.write(now) as tx:
         batch = _Batch(tx)
         results = [_ingest_one(batch, p) for p in ready]
         if sync_state is not None:

@@ -78,6 +78,8 @@ NAMES: dict[str, tuple[str, str]] = {
     "remove_pipeline": ("pipelines", "remove_pipeline"),
     "set_inbox_pipeline": ("pipelines", "set_inbox_pipeline"),
     "set_channel_enabled": ("setup", "set_channel_enabled"),
+    "set_routing": ("routing", "set_routing"),
+    "set_inbox_hours": ("routing", "set_inbox_hours"),
     "remove_channel": ("setup", "remove_channel"),
     "note_new_conversations": ("notifications", "note_new_conversations"),
     "issue_token": ("tokens", "issue_token"),

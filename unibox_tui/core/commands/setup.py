@@ -270,6 +270,9 @@ def remove_channel(ws: Workspace, channel_id: str, *, actor: str | None = None) 
             )
         for state in tx.session.exec(select(SyncState).where(SyncState.channel_id == channel_id)):
             tx.delete(state)
+        from .routing import forget_routing
+
+        forget_routing(tx, channel_id=channel_id)
         tx.delete(channel)
 
 

@@ -78,7 +78,8 @@ def open_ticket(
         pipeline=pipeline,
         stage=stage,
         priority=priority,
-        owner_id=agent_ref(tx, owner).id if owner else None,
+        # The ticket's owner follows the conversation's assignee unless one is named.
+        owner_id=agent_ref(tx, owner).id if owner else (conv.assignee_id if conv else None),
         created_at=tx.now,
     )
     tx.stamp(ticket)
@@ -86,6 +87,17 @@ def open_ticket(
         conv.ticket_id = ticket.id
         activity(tx, conv, f"{who(by)} created ticket #{ticket.number}", by)
     return ticket
+
+
+def follow_assignee(tx: Tx, conv: Conversation) -> None:
+    """The conversation's ticket, if any, is owned by whoever the conversation is assigned
+    to (called by every command that changes the assignee; routing does it in plain SQL)."""
+    if not conv.ticket_id:
+        return
+    ticket = tx.find(Ticket, id=conv.ticket_id)
+    if ticket is not None and ticket.owner_id != conv.assignee_id:
+        ticket.owner_id = conv.assignee_id
+        tx.stamp(ticket)
 
 
 def update_ticket(

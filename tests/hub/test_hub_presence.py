@@ -1,0 +1,43 @@
+"""The hub records who has an app connected, and routing on its workspace asks it: driven
+in-process through the hub's own disconnect handler, with real tokens."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from tests.hub.test_hub_watcher import session_of
+from unibox_tui.core import clock
+from unibox_tui.core import commands as cmd
+from unibox_tui.hub.server import Hub
+
+
+async def test_an_agent_whose_app_left_is_away_for_routing_after_the_grace(team) -> None:  # type: ignore[no-untyped-def]
+    hub = Hub(team.ws, run_engine=False)
+    try:
+        assert team.ws.presence is hub.presence
+        # What on_connect records (every real-hub test connects through it), then the real
+        # disconnect handler for Bo's only app.
+        for handle in ("ana", "bo"):
+            hub.sessions[f"sid-{handle}"] = session_of(team.ws, handle)
+            hub.presence.connected(hub.sessions[f"sid-{handle}"].agent_id)
+        assert hub.presence.is_connected(team.ana) and hub.presence.is_connected(team.bo)
+        await hub.on_disconnect("sid-bo")
+        assert not hub.presence.is_connected(team.bo)
+        cmd.set_routing(team.ws, "Support", rules="round-robin", teams=["Tier 1"])
+        later = clock.utcnow() + hub.presence.grace + timedelta(seconds=1)
+        picks = []
+        for i in range(3):
+            inc = team.incoming("Hi", who=f"p{i}@x.example", at=later)
+            conv = cmd.ingest(team.ws, inc, now=later).conversation_id
+            picks.append(_assignee(team, conv))
+        assert picks == [team.ana] * 3  # Bo's app left longer ago than the grace
+    finally:
+        hub.readers.shutdown(wait=True)
+        hub.writer.shutdown(wait=True)
+
+
+def _assignee(team, conv: str) -> str | None:  # type: ignore[no-untyped-def]
+    with team.ws.read() as conn:
+        return conn.exec_driver_sql(
+            "SELECT assignee_id FROM conversation WHERE id = ?", (conv,)
+        ).scalar()
