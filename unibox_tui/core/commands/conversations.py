@@ -403,7 +403,7 @@ def closing(tx: Tx, conv: Conversation, by: Agent, *, close_ticket: bool = False
     if conv.status != "closed":
         conv.status, conv.closed_at, conv.snoozed_until = "closed", tx.now, None
         conv.waiting = False
-        activity(tx, conv, f"{by.name} closed this", by)
+        activity(tx, conv, f"{by.name} closed this", by, event="closed")
         changed = True
     if close_ticket and conv.ticket_id:
         ticket = tx.get(Ticket, conv.ticket_id, "ticket")
@@ -425,7 +425,7 @@ def reopening(tx: Tx, conv: Conversation, by: Agent) -> bool:
     if conv.status == "open":
         return False
     conv.status, conv.closed_at, conv.snoozed_until = "open", None, None
-    activity(tx, conv, f"{by.name} reopened this", by)
+    activity(tx, conv, f"{by.name} reopened this", by, event="reopened")
     return True
 
 
