@@ -158,6 +158,23 @@ def test_filters_by_inbox_channel_agent_and_team(known: Team) -> None:
         r.scope(ws, EVERYTHING, channel="fax")
 
 
+def test_a_customer_writing_to_a_closed_conversation_starts_a_new_cycle(team: Team) -> None:
+    ws = team.ws
+    c = team.start("Hello", at=T0)
+    cmd.close(ws, c, actor="ana", now=later(5))
+    before = datetime.now(UTC).replace(microsecond=0)
+    assert team.start("Me again", at=later(50), conversation_hint=c) == c  # reopens it
+    cmd.close(ws, c, actor="bo", now=before + timedelta(hours=2))
+    with ws.read() as conn:
+        cycles = conn.exec_driver_sql(
+            "SELECT opened_at, closed_at FROM report_cycle ORDER BY closed_at"
+        ).all()
+    first, second = cycles
+    assert first[1] - first[0] == 300
+    # The second cycle began when the reopening message was stored (now), not at T0.
+    assert second[0] >= before.timestamp() and second[1] - second[0] <= 7200
+
+
 def test_days_and_hours_follow_the_time_zone(known: Team) -> None:
     # Auckland is UTC+13 in November: Mon 09:00 UTC is Mon 22:00 there, 11:00 UTC is
     # Tue 00:00; the closes at 10:00, 11:40 and 12:00 UTC fall on Mon, Tue, Tue.
@@ -167,6 +184,12 @@ def test_days_and_hours_follow_the_time_zone(known: Team) -> None:
     days = by(data["volume"]["per_day"], "day")
     assert days["2026-11-02"]["closed"] == 1 and days["2026-11-03"]["closed"] == 2
     assert days["2026-11-02"]["opened"] == 3 and days["2026-11-03"]["opened"] == 1
+    # The range starts at 11:00 UTC: totals sum whole UTC days from the daily roll-ups and
+    # the hours at either end from the hourly counters, and miss nothing.
+    utc = whole(known.ws)
+    for section in ("agents", "delivery", "first_response", "time_to_close"):
+        assert data[section] == utc[section]
+    assert data["volume"]["per_channel"] == utc["volume"]["per_channel"]
 
 
 def test_a_day_with_a_daylight_saving_change_is_cut_at_local_midnight(ws: Workspace) -> None:

@@ -313,7 +313,8 @@ class MessageRef(SQLModel, table=True):
 class ReportCount(SQLModel, table=True):
     """Derived, never synced: report counters per UTC hour (`hour` = unix seconds // 3600),
     kept by the triggers of migration 0017; core/reports.py sums them. `metric` is opened,
-    closed, in, reply, handled, delivery or a bot_* activity event."""
+    closed, in, reply, handled, delivery or a bot_* activity event, each also rolled up per
+    UTC day as metric + "_day" (`hour` then holds the day number)."""
 
     __tablename__ = "report_count"
     __table_args__ = {"sqlite_with_rowid": False}
@@ -334,12 +335,12 @@ class ReportConversation(SQLModel, table=True):
     __tablename__ = "report_conversation"
     __table_args__ = (
         Index(
-            "ix_report_conversation_first_in",
-            "first_in_at",
-            "inbox_id",
-            "channel_kind",
-            "first_reply_at",
+            "ix_report_conversation_agent",
             "first_reply_agent_id",
+            "channel_kind",
+            "first_in_at",
+            "first_reply_at",
+            "inbox_id",
         ),
     )
     rid: int = Field(primary_key=True)
@@ -359,12 +360,12 @@ class ReportCycle(SQLModel, table=True):
     __tablename__ = "report_cycle"
     __table_args__ = (
         Index(
-            "ix_report_cycle_closed",
-            "closed_at",
-            "inbox_id",
-            "channel_kind",
+            "ix_report_cycle_agent",
             "agent_id",
+            "channel_kind",
+            "closed_at",
             "opened_at",
+            "inbox_id",
         ),
     )
     id: int | None = Field(default=None, primary_key=True)

@@ -33,7 +33,7 @@ sees every inbox. Pure queries: nothing here writes.
 
 from __future__ import annotations
 
-import itertools
+import bisect
 import math
 import statistics
 from collections import defaultdict
@@ -156,79 +156,78 @@ def _where(access: Access, s: Scope, alias: str, *, agent_col: str | None = None
     return " AND ".join(clauses), tuple(params)
 
 
-def _counts(
+def _hourly(
+    conn: Connection, access: Access, s: Scope, metrics: tuple[str, ...]
+) -> list[tuple[str, int, int]]:
+    """(metric, UTC hour, sum) for each hour of the range: one pass over the primary key in
+    its own order (metric, hour), so nothing is sorted."""
+    where, params = _where(access, s, "r")
+    lo, hi = s.hours
+    return list(
+        conn.exec_driver_sql(
+            "SELECT r.metric, r.hour, sum(r.n) FROM report_count r WHERE r.metric IN "
+            f"({','.join('?' * len(metrics))}) AND r.hour >= ? AND r.hour < ? AND {where} "
+            "GROUP BY r.metric, r.hour",
+            (*metrics, lo, hi, *params),
+        ).all()
+    )
+
+
+def _totals(
     conn: Connection,
     access: Access,
     s: Scope,
-    metrics: Iterable[str],
-    group: str,
+    metrics: tuple[str, ...],
+    column: str,
     *,
     by_agent: bool = False,
-) -> list[tuple]:
-    """(metric, *group columns, sum) over report_count in the scope's hours. `group` is a
-    list of SQL expressions on alias `r` (may be empty)."""
-    metrics = tuple(metrics)
-    where, params = _where(access, s, "r", agent_col="agent_id" if by_agent else None)
-    lo, hi = s.hours
-    cols = f", {group}" if group else ""
-    sql = (
-        f"SELECT r.metric{cols}, sum(r.n) FROM report_count r "
-        f"WHERE r.metric IN ({','.join('?' * len(metrics))}) AND r.hour >= ? AND r.hour < ? "
-        f"AND {where} GROUP BY r.metric{cols}"
-    )
-    return list(conn.exec_driver_sql(sql, (*metrics, lo, hi, *params)).all())
-
-
-def _agent_counts(
-    conn: Connection, access: Access, s: Scope, metrics: tuple[str, ...]
 ) -> dict[tuple[str, str], int]:
-    """{(metric, agent): sum} for metrics rolled up per UTC day too (migration 0017): the
-    days the range covers whole from the daily rows, the hours at either end from the
-    hourly ones, so a 180-day range reads thousands of rows, not 100k+."""
+    """{(metric, value of `column`): sum} over the range. The days the range covers whole
+    come from the daily roll-ups (metric + "_day"), the hours at either end from the hourly
+    rows (migration 0017), so 180 days read a few thousand rows, not 100k+."""
     lo, hi = s.hours
     first_day, last_day = -(-lo // 24), hi // 24  # [first_day, last_day) lie wholly inside
-    out: dict[tuple[str, str], int] = defaultdict(int)
     if first_day >= last_day:
         spans = [(metrics, lo, hi)]
     else:
         days = tuple(f"{m}_day" for m in metrics)
         spans = [(metrics, lo, first_day * 24), (days, first_day, last_day)]
         spans.append((metrics, last_day * 24, hi))
-    where, params = _where(access, s, "r", agent_col="agent_id")
+    where, params = _where(access, s, "r", agent_col="agent_id" if by_agent else None)
+    out: dict[tuple[str, str], int] = defaultdict(int)
     for names, a, b in spans:
         if a >= b:
             continue
-        for metric, agent, n in conn.exec_driver_sql(
-            f"SELECT r.metric, r.agent_id, sum(r.n) FROM report_count r WHERE r.metric IN "
+        for metric, value, n in conn.exec_driver_sql(
+            f"SELECT r.metric, r.{column}, sum(r.n) FROM report_count r WHERE r.metric IN "
             f"({','.join('?' * len(names))}) AND r.hour >= ? AND r.hour < ? AND {where} "
-            "GROUP BY r.metric, r.agent_id",
+            f"GROUP BY r.metric, r.{column}",
             (*names, a, b, *params),
         ).all():
-            out[(metric.removesuffix("_day"), agent)] += n
+            out[(metric.removesuffix("_day"), value)] += n
     return out
 
 
-def _local(s: Scope, hour: str) -> tuple[str, tuple[int, ...]]:
-    """An SQL expression: local seconds since the epoch for UTC hour bucket `hour`, in the
-    scope's zone. The zone's offset is piecewise constant over the range (it changes at
-    daylight-saving transitions), so it is a CASE over the few pieces."""
-    lo, hi = s.hours
-    pieces = [(lo, _offset(s.tz, lo))]  # (from hour, offset seconds)
-    h = lo
-    while h < hi:  # a day at a time; hour by hour through a day whose offset changes
-        step = min(h + 24, hi)
-        if _offset(s.tz, step) == pieces[-1][1]:
-            h = step
-            continue
-        h = next(k for k in range(h + 1, step + 1) if _offset(s.tz, k) != pieces[-1][1])
-        pieces.append((h, _offset(s.tz, h)))
-    if len(pieces) == 1:
-        return f"({hour} * 3600 + ?)", (pieces[0][1],)
-    cases = " ".join("WHEN " + hour + " < ? THEN ?" for _ in pieces[1:])
-    params: list[int] = []
-    for (_, offset), (until, _) in itertools.pairwise(pieces):
-        params += [until, offset]
-    return f"({hour} * 3600 + CASE {cases} ELSE ? END)", (*params, pieces[-1][1])
+class _Local:
+    """UTC hour bucket -> local seconds since the epoch in the scope's zone. The zone's
+    offset is piecewise constant over a range (it changes at daylight-saving transitions):
+    found once per range, then each hour is a bisection."""
+
+    def __init__(self, s: Scope) -> None:
+        lo, hi = s.hours
+        self.starts, self.offsets = [lo], [_offset(s.tz, lo)]
+        h = lo
+        while h < hi:  # a day at a time; hour by hour through a day whose offset changes
+            step = min(h + 24, hi)
+            if _offset(s.tz, step) == self.offsets[-1]:
+                h = step
+                continue
+            h = next(k for k in range(h + 1, step + 1) if _offset(s.tz, k) != self.offsets[-1])
+            self.starts.append(h)
+            self.offsets.append(_offset(s.tz, h))
+
+    def __call__(self, hour: int) -> int:
+        return hour * 3600 + self.offsets[bisect.bisect_right(self.starts, hour) - 1]
 
 
 def _offset(tz: tzinfo, hour: int) -> int:
@@ -274,33 +273,28 @@ def _names(conn: Connection) -> tuple[dict[str, str], dict[str, list[str]]]:
 
 def volume(conn: Connection, access: Access, s: Scope) -> dict[str, Any]:
     """Conversations opened and closed per local day and per channel kind."""
-    local, params = _local(s, "r.hour")
-    where, wparams = _where(access, s, "r")
-    lo, hi = s.hours
-    rows = conn.exec_driver_sql(
-        f"SELECT r.metric, {local} / 86400 AS day, r.channel_kind, sum(r.n) FROM report_count r "
-        "WHERE r.metric IN ('opened', 'closed') AND r.hour >= ? AND r.hour < ? "
-        f"AND {where} GROUP BY 1, 2, 3",
-        (*params, lo, hi, *wparams),
-    ).all()
     days: dict[str, dict[str, int]] = {}
     day = s.start.astimezone(s.tz).date()
     last = (s.end - timedelta(seconds=1)).astimezone(s.tz).date()
     while day <= last:  # every day of the range, zeros included (the chart's x axis)
         days[day.isoformat()] = {"opened": 0, "closed": 0}
         day += timedelta(days=1)
+    local = _Local(s)
+    epoch = date(1970, 1, 1)
+    for metric, hour, n in _hourly(conn, access, s, ("opened", "closed")):
+        key = (epoch + timedelta(days=local(hour) // 86400)).isoformat()
+        days.setdefault(key, {"opened": 0, "closed": 0})[metric] += n
     channels: dict[str, dict[str, int]] = {}
     totals = {"opened": 0, "closed": 0}
-    epoch = date(1970, 1, 1)
-    for metric, day_no, kind, n in rows:
-        key = (epoch + timedelta(days=day_no)).isoformat()
-        days.setdefault(key, {"opened": 0, "closed": 0})[metric] += n
+    for (metric, kind), n in _totals(conn, access, s, ("opened", "closed"), "channel_kind").items():
         channels.setdefault(kind, {"opened": 0, "closed": 0})[metric] += n
         totals[metric] += n
     return {
         "totals": totals,
         "per_day": [{"day": d, **v} for d, v in sorted(days.items())],
-        "per_channel": [{"channel": k, **v} for k, v in sorted(channels.items())],
+        "per_channel": [
+            {"channel": k, **v} for k, v in sorted(channels.items()) if any(v.values())
+        ],
     }
 
 
@@ -313,20 +307,22 @@ def first_response(
     where, params = _where(access, s, "r", agent_col="first_reply_agent_id")
     lo, hi = s.seconds
     span = "r.first_in_at >= ? AND r.first_in_at < ?"
+    plain, plain_params = _where(access, s, "r")
     unanswered = conn.exec_driver_sql(
-        f"SELECT count(*) FROM report_conversation r WHERE {span} AND "
-        f"r.first_reply_at IS NULL AND {_where(access, s, 'r')[0]}",
-        (lo, hi, *_where(access, s, "r")[1]),
+        "SELECT count(*) FROM report_conversation r INDEXED BY ix_report_conversation_agent "
+        f"WHERE r.first_reply_agent_id IS NULL AND {span} AND r.first_reply_at IS NULL "
+        f"AND {plain}",
+        (lo, hi, *plain_params),
     ).scalar()
     groups: dict[tuple[str, str], list[float]] = {}
     if hours is None:
-        # The durations of each (agent, channel) as one string, sorted: a few dozen rows
-        # leave SQLite instead of 100k.
+        # The durations of each (agent, channel) as one string: 40 rows leave SQLite instead
+        # of 100k, and the index is in (agent, channel) order, so nothing is sorted there.
         for agent, kind, took in conn.exec_driver_sql(
-            "SELECT agent, kind, group_concat(took) FROM (SELECT r.first_reply_agent_id AS "
-            "agent, r.channel_kind AS kind, r.first_reply_at - r.first_in_at AS took FROM "
-            f"report_conversation r WHERE {span} AND r.first_reply_at IS NOT NULL AND {where} "
-            "ORDER BY 3) GROUP BY 1, 2",
+            "SELECT r.first_reply_agent_id, r.channel_kind, "
+            "group_concat(r.first_reply_at - r.first_in_at) FROM report_conversation r "
+            f"INDEXED BY ix_report_conversation_agent WHERE {span} AND "
+            f"r.first_reply_at IS NOT NULL AND {where} GROUP BY 1, 2",
             (lo, hi, *params),
         ).all():
             groups[(agent, kind)] = _durations(took)  # type: ignore[assignment]
@@ -366,10 +362,9 @@ def time_to_close(conn: Connection, access: Access, s: Scope) -> dict[str, Any]:
     where, params = _where(access, s, "r", agent_col="agent_id")
     lo, hi = s.seconds
     rows = conn.exec_driver_sql(
-        "SELECT agent, kind, group_concat(took) FROM (SELECT r.agent_id AS agent, "
-        "r.channel_kind AS kind, max(0, r.closed_at - r.opened_at) AS took FROM report_cycle r "
-        f"WHERE r.closed_at >= ? AND r.closed_at < ? AND r.opened_at IS NOT NULL AND {where} "
-        "ORDER BY 3) GROUP BY 1, 2",
+        "SELECT r.agent_id, r.channel_kind, group_concat(max(0, r.closed_at - r.opened_at)) "
+        "FROM report_cycle r INDEXED BY ix_report_cycle_agent WHERE r.closed_at >= ? AND "
+        f"r.closed_at < ? AND r.opened_at IS NOT NULL AND {where} GROUP BY 1, 2",
         (lo, hi, *params),
     ).all()
     handles, _ = _names(conn)
@@ -393,7 +388,8 @@ def agents(conn: Connection, access: Access, s: Scope) -> list[dict[str, Any]]:
     figures: dict[str, dict[str, int]] = defaultdict(
         lambda: {"replies": 0, "conversations": 0, "load": 0}
     )
-    for (metric, agent), n in _agent_counts(conn, access, s, ("reply", "handled")).items():
+    replies = _totals(conn, access, s, ("reply", "handled"), "agent_id", by_agent=True)
+    for (metric, agent), n in replies.items():
         figures[agent]["replies" if metric == "reply" else "conversations"] += n
     # Load: open conversations assigned now (the view counters of migration 0013).
     where, params = _where(access, s, "k", agent_col="assignee_id")
@@ -411,24 +407,18 @@ def agents(conn: Connection, access: Access, s: Scope) -> list[dict[str, Any]]:
 def busiest_hours(conn: Connection, access: Access, s: Scope) -> dict[str, Any]:
     """Customer messages per local weekday (Mon=0) x hour: a 7 x 24 grid."""
     grid = [[0] * 24 for _ in range(7)]
-    local, params = _local(s, "r.hour")
-    where, wparams = _where(access, s, "r")
-    lo, hi = s.hours
-    # 1970-01-01 was a Thursday: (days + 3) % 7 is 0 on Mondays.
-    for weekday, hour, n in conn.exec_driver_sql(
-        f"SELECT ({local} / 86400 + 3) % 7, ({local} % 86400) / 3600, sum(r.n) "
-        "FROM report_count r WHERE r.metric = 'in' AND r.hour >= ? AND r.hour < ? "
-        f"AND {where} GROUP BY 1, 2",
-        (*params, *params, lo, hi, *wparams),
-    ).all():
-        grid[weekday][hour] += n
+    local = _Local(s)
+    for _, hour, n in _hourly(conn, access, s, ("in",)):
+        at = local(hour)
+        # 1970-01-01 was a Thursday: (days + 3) % 7 is 0 on Mondays.
+        grid[(at // 86400 + 3) % 7][at % 86400 // 3600] += n
     return {"weekdays": list(WEEKDAYS), "grid": grid, "total": sum(map(sum, grid))}
 
 
 def delivery(conn: Connection, access: Access, s: Scope) -> dict[str, Any]:
     """Outgoing messages by delivery state; failed ones by reason."""
     states: dict[str, int] = defaultdict(int)
-    for _, state, n in _counts(conn, access, s, ("delivery",), "r.detail"):
+    for (_, state), n in _totals(conn, access, s, ("delivery",), "detail").items():
         if n:
             states[state or "none"] += n
     where, params = _where(access, s, "c")
@@ -453,8 +443,8 @@ def _db(seconds: int) -> str:
 def bots(conn: Connection, access: Access, s: Scope) -> list[dict[str, Any]]:
     """Per chatflow: started, completed, handed off, abandoned; completion per step."""
     flows: dict[str, dict[str, Any]] = {}
-    rows = _counts(conn, access, s, (*BOT_EVENTS, "bot_step"), "r.detail")
-    for metric, detail, n in rows:
+    rows = _totals(conn, access, s, (*BOT_EVENTS, "bot_step"), "detail")
+    for (metric, detail), n in rows.items():
         name, _, step = detail.partition("\x1f")
         flow = flows.setdefault(
             name, {"chatflow": name, **{e[4:]: 0 for e in BOT_EVENTS}, "steps": {}}

@@ -9,11 +9,11 @@ the demo's bulk insert, a cache written by core/changes.apply_changes):
   `opened` (a conversation was created), `closed` (an activity line with event "closed"),
   `in` (a customer message), `reply` (a human reply: an outgoing message with an author
   agent and no "bot" key in its meta), `handled` (an agent's first reply in a
-  conversation; these two are also rolled up per UTC day as `reply_day`/`handled_day`),
-  `delivery` (outgoing messages by their current delivery state: an update moves one
+  conversation), `delivery` (outgoing messages by their current delivery state: an update moves one
   from the old state to the new), and any activity event starting with `bot_`
   (chatflows write bot_started, bot_completed, bot_handoff, bot_abandoned, bot_step with
   meta {"event", "chatflow", "step"}): detail is "chatflow" or "chatflow" + U+001F + "step".
+  Each is rolled up per UTC day too, as metric + "_day" with `hour` holding the day number.
 - `report_conversation`: per conversation, its first customer message and the first human
   reply after it (who and when), and when its current open cycle began.
 - `report_cycle`: one row per close, with the start of the cycle it ends (the conversation's
@@ -50,17 +50,6 @@ def _bump(metric: str, m: str, at: str, agent: str, detail: str, by: str) -> str
         f"INSERT INTO report_count ({', '.join(COUNT_KEY)}, n) VALUES "
         f"({metric}, unixepoch({at}) / 3600, {inbox}, {kind}, {agent}, {detail}, {by}) "
         f"ON CONFLICT ({', '.join(COUNT_KEY)}) DO UPDATE SET n = n + excluded.n;"
-    )
-
-
-def _daily(statement: str) -> str:
-    """The same counter, rolled up per UTC day (metric + '_day', `hour` holding the day
-    number): the per-agent metrics have many hourly rows, and a long range sums the days
-    it covers whole and the hours at its two ends (core/reports.py)."""
-    return (
-        statement.replace("'reply'", "'reply_day'")
-        .replace("'handled'", "'handled_day'")
-        .replace(") / 3600", ") / 86400")
     )
 
 
@@ -113,9 +102,7 @@ TRIGGERS = [
     + HUMAN.format(m="new")
     + " BEGIN "
     + _bump("'reply'", "new", "new.created_at", "new.author_agent_id", "''", "1")
-    + _daily(_bump("'reply'", "new", "new.created_at", "new.author_agent_id", "''", "1"))
     + HANDLED
-    + _daily(HANDLED)
     + "UPDATE report_conversation SET first_reply_at = unixepoch(new.created_at), "
     f"first_reply_agent_id = new.author_agent_id WHERE rid = {CONV_RID} AND "
     "first_reply_at IS NULL AND first_in_at <= unixepoch(new.created_at); END",
@@ -142,12 +129,6 @@ TRIGGERS = [
     "(old.kind = 'incoming' OR (" + HUMAN.format(m="old") + ")) AND "
     "agent_id = CASE old.kind WHEN 'incoming' THEN '' ELSE old.author_agent_id END AND "
     "inbox_id = (SELECT inbox_id FROM conversation WHERE id = old.conversation_id) AND "
-    "channel_kind = (SELECT channel_kind FROM conversation WHERE id = old.conversation_id); "
-    "UPDATE report_count SET n = n - 1 WHERE metric = 'reply_day' AND "
-    "hour = unixepoch(old.created_at) / 86400 AND detail = '' AND "
-    + HUMAN.format(m="old")
-    + " AND agent_id = old.author_agent_id AND "
-    "inbox_id = (SELECT inbox_id FROM conversation WHERE id = old.conversation_id) AND "
     "channel_kind = (SELECT channel_kind FROM conversation WHERE id = old.conversation_id); END",
     # Activity events: a close ends a cycle, a reopen starts one, bot events are counted.
     "CREATE TRIGGER report_activity AFTER INSERT ON message WHEN new.kind = 'activity' AND "
@@ -166,6 +147,21 @@ TRIGGERS = [
     f"({EVENT} = 'closed' OR {EVENT} LIKE 'bot\\_%' ESCAPE '\\') "
     "ON CONFLICT (metric, hour, inbox_id, channel_kind, agent_id, detail) "
     "DO UPDATE SET n = n + 1; END",
+]
+# Every hourly counter is rolled up per UTC day too (metric + '_day', `hour` holding the day
+# number): a long range sums the days it covers whole and the hours at its two ends
+# (core/reports.py), so 180 days read a few thousand rows instead of 100k+.
+_DAY_KEY = "new.metric || '_day', new.hour / 24, new.inbox_id, new.channel_kind, new.agent_id"
+TRIGGERS += [
+    "CREATE TRIGGER report_count_day_insert AFTER INSERT ON report_count WHEN "
+    "new.metric NOT LIKE '%\\_day' ESCAPE '\\' BEGIN INSERT INTO report_count "
+    f"({', '.join(COUNT_KEY)}, n) VALUES ({_DAY_KEY}, new.detail, new.n) "
+    f"ON CONFLICT ({', '.join(COUNT_KEY)}) DO UPDATE SET n = n + excluded.n; END",
+    "CREATE TRIGGER report_count_day_update AFTER UPDATE OF n ON report_count WHEN "
+    "new.metric NOT LIKE '%\\_day' ESCAPE '\\' BEGIN UPDATE report_count SET "
+    "n = n + new.n - old.n WHERE metric = new.metric || '_day' AND hour = new.hour / 24 AND "
+    "inbox_id = new.inbox_id AND channel_kind = new.channel_kind AND "
+    "agent_id = new.agent_id AND detail = new.detail; END",
 ]
 TRIGGER_NAMES = [t.split()[2] for t in TRIGGERS]
 
@@ -211,8 +207,7 @@ BACKFILL = [
     "conversation c ON c.id = m.conversation_id WHERE m.kind = 'activity' AND "
     "json_extract(m.meta, '$.event') = 'closed' GROUP BY 2, 3, 4",
     "INSERT INTO report_count SELECT metric || '_day', hour / 24, inbox_id, channel_kind, "
-    "agent_id, detail, sum(n) FROM report_count WHERE metric IN ('reply', 'handled') "
-    "GROUP BY 1, 2, 3, 4, 5, 6",
+    "agent_id, detail, sum(n) FROM report_count GROUP BY 1, 2, 3, 4, 5, 6",
     # Each close ends the cycle that began at the latest reopen before it (or the creation).
     "INSERT INTO report_cycle (conversation_rid, closed_at, opened_at, inbox_id, "
     "channel_kind, agent_id) SELECT c.rid, unixepoch(m.created_at), coalesce((SELECT "
@@ -253,10 +248,12 @@ def upgrade() -> None:
         sa.Column("first_reply_agent_id", sa.String(), nullable=True),
         sa.PrimaryKeyConstraint("rid"),
     )
+    # In the order the first-response report groups by (agent, channel kind): the group-by
+    # streams through the index instead of sorting 100k rows.
     op.create_index(
-        "ix_report_conversation_first_in",
+        "ix_report_conversation_agent",
         "report_conversation",
-        ["first_in_at", "inbox_id", "channel_kind", "first_reply_at", "first_reply_agent_id"],
+        ["first_reply_agent_id", "channel_kind", "first_in_at", "first_reply_at", "inbox_id"],
     )
     op.create_table(
         "report_cycle",
@@ -270,9 +267,9 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
     )
     op.create_index(
-        "ix_report_cycle_closed",
+        "ix_report_cycle_agent",
         "report_cycle",
-        ["closed_at", "inbox_id", "channel_kind", "agent_id", "opened_at"],
+        ["agent_id", "channel_kind", "closed_at", "opened_at", "inbox_id"],
     )
     # Failed deliveries with their reasons are few: a partial index finds them.
     op.create_index(
