@@ -411,6 +411,13 @@ class UniboxApp(App[None]):
             return
         self.push_screen(NotificationsScreen(self.ws, self.me_id, self.now), self._open_note)
 
+    def action_reports(self) -> None:
+        from .screens.reports import ReportsScreen  # loaded when first opened (plotext)
+
+        if isinstance(self.screen, ReportsScreen):
+            return
+        self.push_screen(ReportsScreen())
+
     def action_settings(self, section: str = "agents") -> None:
         from .screens.settings import SettingsScreen  # loaded when first opened
 
