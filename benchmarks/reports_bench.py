@@ -80,7 +80,7 @@ def main() -> None:
             hours = r.parse_hours("mon-fri 09:00-17:00", ZoneInfo("Europe/Berlin"))
             s = r.scope(ws, access, start=today - timedelta(days=29), end=today)
             out["cases"][f"{reader}/30d/first_response_business_hours"] = timings(
-                lambda s=s, access=access: r.report(
+                lambda s=s, access=access, hours=hours: r.report(
                     ws, access, s, sections=["first_response"], hours=hours
                 ),
                 runs=max(5, args.runs // 5),

@@ -169,4 +169,7 @@ def report_cmd(
 
 
 def register(main: click.Group) -> None:
+    from .cli_slack import slack_group
+
     main.add_command(report_cmd, "report")
+    main.add_command(slack_group, "slack")

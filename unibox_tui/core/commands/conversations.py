@@ -345,7 +345,7 @@ def assigning(
         if target.id == by.id
         else f"{by.name} assigned this to {target.name}"
     )
-    activity(tx, conv, text, by)
+    activity(tx, conv, text, by, event="assigned", details={"assignee": target.id})
     if target.id != by.id:
         notify(
             tx,
