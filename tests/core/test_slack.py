@@ -17,8 +17,7 @@ from tests.conftest import T0, Team, later
 from tests.core.test_cli import unibox
 from tests.waiting import wait_for
 from unibox_tui.core import commands as cmd
-from unibox_tui.core import outbox
-from unibox_tui.core import slack
+from unibox_tui.core import outbox, slack
 from unibox_tui.engine import BackgroundEngine
 from unibox_tui.slack_notifier import SlackNotifier
 
@@ -35,7 +34,7 @@ class Hook:
         hook = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+            def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 status, headers = hook.answers.pop(0) if hook.answers else (200, {})
                 hook.posts.append({"path": self.path, "status": status, **json.loads(body)})
