@@ -14,11 +14,14 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tests.conftest import T0, Team, later
 from tests.core.test_cli import unibox
@@ -238,6 +241,21 @@ def test_business_hours_skip_nights_weekends_holidays_and_follow_dst() -> None:
     assert off(friday, monday) == 3600
     with pytest.raises(Exception, match="not understood"):
         r.parse_hours("weekdays", berlin)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.lists(st.integers(0, 10**7), max_size=30), min_size=1, max_size=6))
+def test_median_and_p90_of_sorted_runs_equal_those_of_their_union(runs: list[list[int]]) -> None:
+    """The reports take order statistics of a union of sorted groups (per agent and
+    channel) without merging them; they must equal the plain definition."""
+    values = sorted(v for run in runs for v in run)
+    expected: dict = {"count": len(values), "median_seconds": None, "p90_seconds": None}
+    if values:
+        mid = len(values) // 2
+        median = values[mid] if len(values) % 2 else (values[mid - 1] + values[mid]) / 2
+        expected["median_seconds"] = int(median) if float(median).is_integer() else median
+        expected["p90_seconds"] = values[max(0, math.ceil(0.9 * len(values)) - 1)]
+    assert r.runs_summary([sorted(run) for run in runs]) == expected
 
 
 def test_bot_events_are_counted_per_chatflow_and_step(known: Team) -> None:

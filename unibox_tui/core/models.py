@@ -338,8 +338,8 @@ class ReportConversation(SQLModel, table=True):
             "ix_report_conversation_agent",
             "first_reply_agent_id",
             "channel_kind",
+            "first_response_s",
             "first_in_at",
-            "first_reply_at",
             "inbox_id",
         ),
     )
@@ -350,6 +350,7 @@ class ReportConversation(SQLModel, table=True):
     cycle_start: int | None = None
     first_in_at: int | None = None
     first_reply_at: int | None = None
+    first_response_s: int | None = None  # first_reply_at - first_in_at
     first_reply_agent_id: str | None = None
 
 
@@ -363,8 +364,8 @@ class ReportCycle(SQLModel, table=True):
             "ix_report_cycle_agent",
             "agent_id",
             "channel_kind",
+            "seconds",
             "closed_at",
-            "opened_at",
             "inbox_id",
         ),
     )
@@ -372,6 +373,7 @@ class ReportCycle(SQLModel, table=True):
     conversation_rid: int
     closed_at: int
     opened_at: int | None = None
+    seconds: int  # max(0, closed_at - opened_at)
     inbox_id: str
     channel_kind: str
     agent_id: str | None = None
