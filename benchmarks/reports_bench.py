@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from datetime import UTC, timedelta
 from pathlib import Path
@@ -53,6 +54,8 @@ def main() -> None:
             "messages": counts[1],
             "runs": args.runs,
             "target_p95_ms": 200,
+            "cpu_count": os.cpu_count(),
+            "load_average_before": [round(x, 2) for x in os.getloadavg()],
             "cases": {},
         }
         worst = 0.0
@@ -86,6 +89,7 @@ def main() -> None:
                 runs=max(5, args.runs // 5),
             )
         out["worst_section_p95_ms"] = worst
+        out["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
     print(json.dumps(out, indent=2))
 
 

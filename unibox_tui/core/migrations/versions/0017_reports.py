@@ -20,7 +20,8 @@ the demo's bulk insert, a cache written by core/changes.apply_changes):
   creation, or the reopen before it) and the seconds between.
 
 Figures are counted in the inbox and channel kind the conversation had when the message was
-written. Timestamps are whole unix seconds. Activity lines say what happened in their meta
+written. Timestamps are whole unix seconds (a row without a time counts at 0: a trigger must
+never make the write that fired it fail). Activity lines say what happened in their meta
 (`{"event": "closed"}`); the lines written before this revision are recognised by their
 text here, once.
 
@@ -39,7 +40,7 @@ depends_on = None
 COUNT_KEY = ("metric", "hour", "inbox_id", "channel_kind", "agent_id", "detail")
 
 # The conversation of message row `m` (NEW or OLD in a trigger).
-_CONV = "(SELECT {col} FROM conversation WHERE id = {m}.conversation_id)"
+_CONV = "coalesce((SELECT {col} FROM conversation WHERE id = {m}.conversation_id), '')"
 
 
 def _bump(metric: str, m: str, at: str, agent: str, detail: str, by: str) -> str:
@@ -48,7 +49,7 @@ def _bump(metric: str, m: str, at: str, agent: str, detail: str, by: str) -> str
     kind = _CONV.format(col="channel_kind", m=m)
     return (
         f"INSERT INTO report_count ({', '.join(COUNT_KEY)}, n) VALUES "
-        f"({metric}, unixepoch({at}) / 3600, {inbox}, {kind}, {agent}, {detail}, {by}) "
+        f"({metric}, coalesce(unixepoch({at}), 0) / 3600, {inbox}, {kind}, {agent}, {detail}, {by}) "
         f"ON CONFLICT ({', '.join(COUNT_KEY)}) DO UPDATE SET n = n + excluded.n;"
     )
 
@@ -66,7 +67,7 @@ BOT_DETAIL = (
 CONV_RID = "(SELECT rid FROM conversation WHERE id = new.conversation_id)"
 HANDLED = (
     " INSERT INTO report_count (metric, hour, inbox_id, channel_kind, agent_id, detail, n) "
-    "SELECT 'handled', unixepoch(new.created_at) / 3600, c.inbox_id, c.channel_kind, "
+    "SELECT 'handled', coalesce(unixepoch(new.created_at), 0) / 3600, c.inbox_id, c.channel_kind, "
     "new.author_agent_id, '', 1 FROM conversation c WHERE c.id = new.conversation_id AND NOT "
     "EXISTS (SELECT 1 FROM message m WHERE m.conversation_id = new.conversation_id AND "
     "m.kind = 'outgoing' AND m.author_agent_id = new.author_agent_id AND m.rid != new.rid) "
@@ -78,10 +79,10 @@ TRIGGERS = [
     # A conversation: its row of facts, and one more opened.
     "CREATE TRIGGER report_conversation_insert AFTER INSERT ON conversation BEGIN "
     "INSERT OR IGNORE INTO report_conversation (rid, inbox_id, channel_kind, opened_at, "
-    "cycle_start) VALUES (new.rid, new.inbox_id, new.channel_kind, unixepoch(new.created_at), "
-    "unixepoch(new.created_at)); "
+    "cycle_start) VALUES (new.rid, new.inbox_id, new.channel_kind, coalesce(unixepoch(new.created_at), 0), "
+    "coalesce(unixepoch(new.created_at), 0)); "
     "INSERT INTO report_count (metric, hour, inbox_id, channel_kind, agent_id, detail, n) "
-    "VALUES ('opened', unixepoch(new.created_at) / 3600, new.inbox_id, new.channel_kind, '', "
+    "VALUES ('opened', coalesce(unixepoch(new.created_at), 0) / 3600, new.inbox_id, new.channel_kind, '', "
     "'', 1) ON CONFLICT (metric, hour, inbox_id, channel_kind, agent_id, detail) "
     "DO UPDATE SET n = n + 1; END",
     "CREATE TRIGGER report_conversation_move AFTER UPDATE OF inbox_id, channel_kind "
@@ -92,9 +93,9 @@ TRIGGERS = [
     # A customer message.
     "CREATE TRIGGER report_message_in AFTER INSERT ON message WHEN new.kind = 'incoming' BEGIN "
     + _bump("'in'", "new", "new.created_at", "''", "''", "1")
-    + " UPDATE report_conversation SET first_in_at = unixepoch(new.created_at) "
+    + " UPDATE report_conversation SET first_in_at = coalesce(unixepoch(new.created_at), 0) "
     f"WHERE rid = {CONV_RID} AND (first_in_at IS NULL OR first_in_at > "
-    "unixepoch(new.created_at)); END",
+    "coalesce(unixepoch(new.created_at), 0)); END",
     # A human reply: counted for its author; the first in its conversation for that author
     # counts the conversation as handled; the first after the customer's first message is the
     # conversation's first response.
@@ -103,10 +104,10 @@ TRIGGERS = [
     + " BEGIN "
     + _bump("'reply'", "new", "new.created_at", "new.author_agent_id", "''", "1")
     + HANDLED
-    + "UPDATE report_conversation SET first_reply_at = unixepoch(new.created_at), "
-    "first_response_s = unixepoch(new.created_at) - first_in_at, "
+    + "UPDATE report_conversation SET first_reply_at = coalesce(unixepoch(new.created_at), 0), "
+    "first_response_s = coalesce(unixepoch(new.created_at), 0) - first_in_at, "
     f"first_reply_agent_id = new.author_agent_id WHERE rid = {CONV_RID} AND "
-    "first_reply_at IS NULL AND first_in_at <= unixepoch(new.created_at); END",
+    "first_reply_at IS NULL AND first_in_at <= coalesce(unixepoch(new.created_at), 0); END",
     # Outgoing messages by delivery state (bots' too).
     "CREATE TRIGGER report_message_delivery AFTER INSERT ON message WHEN "
     "new.kind = 'outgoing' BEGIN "
@@ -121,12 +122,12 @@ TRIGGERS = [
     "CREATE TRIGGER report_message_delete AFTER DELETE ON message WHEN "
     "old.kind IN ('incoming', 'outgoing') BEGIN "
     "UPDATE report_count SET n = n - 1 WHERE metric = 'delivery' AND "
-    "hour = unixepoch(old.created_at) / 3600 AND detail = coalesce(old.delivery_state, '') "
+    "hour = coalesce(unixepoch(old.created_at), 0) / 3600 AND detail = coalesce(old.delivery_state, '') "
     "AND old.kind = 'outgoing' AND inbox_id = (SELECT inbox_id FROM conversation WHERE "
     "id = old.conversation_id) AND channel_kind = (SELECT channel_kind FROM conversation "
     "WHERE id = old.conversation_id) AND agent_id = ''; "
     "UPDATE report_count SET n = n - 1 WHERE metric = CASE old.kind WHEN 'incoming' THEN 'in' "
-    "ELSE 'reply' END AND hour = unixepoch(old.created_at) / 3600 AND detail = '' AND "
+    "ELSE 'reply' END AND hour = coalesce(unixepoch(old.created_at), 0) / 3600 AND detail = '' AND "
     "(old.kind = 'incoming' OR (" + HUMAN.format(m="old") + ")) AND "
     "agent_id = CASE old.kind WHEN 'incoming' THEN '' ELSE old.author_agent_id END AND "
     "inbox_id = (SELECT inbox_id FROM conversation WHERE id = old.conversation_id) AND "
@@ -135,14 +136,14 @@ TRIGGERS = [
     "CREATE TRIGGER report_activity AFTER INSERT ON message WHEN new.kind = 'activity' AND "
     f"{EVENT} IS NOT NULL BEGIN "
     f"INSERT INTO report_cycle (conversation_rid, closed_at, opened_at, seconds, inbox_id, "
-    "channel_kind, agent_id) SELECT r.rid, unixepoch(new.created_at), r.cycle_start, "
+    "channel_kind, agent_id) SELECT r.rid, coalesce(unixepoch(new.created_at), 0), r.cycle_start, "
     "max(0, coalesce(unixepoch(new.created_at) - r.cycle_start, 0)), "
     f"r.inbox_id, r.channel_kind, new.author_agent_id FROM report_conversation r WHERE "
     f"r.rid = {CONV_RID} AND {EVENT} = 'closed'; "
-    f"UPDATE report_conversation SET cycle_start = unixepoch(new.created_at) WHERE "
+    f"UPDATE report_conversation SET cycle_start = coalesce(unixepoch(new.created_at), 0) WHERE "
     f"rid = {CONV_RID} AND {EVENT} = 'reopened'; "
     "INSERT INTO report_count (metric, hour, inbox_id, channel_kind, agent_id, detail, n) "
-    f"SELECT {EVENT}, unixepoch(new.created_at) / 3600, c.inbox_id, c.channel_kind, "
+    f"SELECT {EVENT}, coalesce(unixepoch(new.created_at), 0) / 3600, c.inbox_id, c.channel_kind, "
     "'', "
     f"CASE WHEN {EVENT} LIKE 'bot\\_%' ESCAPE '\\' THEN {BOT_DETAIL} ELSE '' END, 1 "
     "FROM conversation c WHERE c.id = new.conversation_id AND "
@@ -179,34 +180,34 @@ OLD_EVENTS = (
 
 BACKFILL = [
     "INSERT INTO report_conversation (rid, inbox_id, channel_kind, opened_at, cycle_start, "
-    "first_in_at) SELECT c.rid, c.inbox_id, c.channel_kind, unixepoch(c.created_at), "
-    "unixepoch(c.created_at), (SELECT unixepoch(min(m.created_at)) FROM message m WHERE "
+    "first_in_at) SELECT c.rid, c.inbox_id, c.channel_kind, coalesce(unixepoch(c.created_at), 0), "
+    "coalesce(unixepoch(c.created_at), 0), (SELECT unixepoch(min(m.created_at)) FROM message m WHERE "
     "m.conversation_id = c.id AND m.kind = 'incoming') FROM conversation c",
     "UPDATE report_conversation SET (first_reply_at, first_reply_agent_id) = (SELECT "
-    "unixepoch(m.created_at), m.author_agent_id FROM conversation c JOIN message m ON "
+    "coalesce(unixepoch(m.created_at), 0), m.author_agent_id FROM conversation c JOIN message m ON "
     "m.conversation_id = c.id WHERE c.rid = report_conversation.rid AND "
     + HUMAN.format(m="m")
-    + " AND unixepoch(m.created_at) >= report_conversation.first_in_at "
+    + " AND coalesce(unixepoch(m.created_at), 0) >= report_conversation.first_in_at "
     "ORDER BY m.created_at, m.rid LIMIT 1) WHERE first_in_at IS NOT NULL",
     "UPDATE report_conversation SET first_response_s = first_reply_at - first_in_at "
     "WHERE first_reply_at IS NOT NULL",
-    "INSERT INTO report_count SELECT 'opened', unixepoch(created_at) / 3600, inbox_id, "
+    "INSERT INTO report_count SELECT 'opened', coalesce(unixepoch(created_at), 0) / 3600, inbox_id, "
     "channel_kind, '', '', count(*) FROM conversation GROUP BY 2, 3, 4",
-    "INSERT INTO report_count SELECT 'in', unixepoch(m.created_at) / 3600, c.inbox_id, "
+    "INSERT INTO report_count SELECT 'in', coalesce(unixepoch(m.created_at), 0) / 3600, c.inbox_id, "
     "c.channel_kind, '', '', count(*) FROM message m JOIN conversation c ON "
     "c.id = m.conversation_id WHERE m.kind = 'incoming' GROUP BY 2, 3, 4",
-    "INSERT INTO report_count SELECT 'reply', unixepoch(m.created_at) / 3600, c.inbox_id, "
+    "INSERT INTO report_count SELECT 'reply', coalesce(unixepoch(m.created_at), 0) / 3600, c.inbox_id, "
     "c.channel_kind, m.author_agent_id, '', count(*) FROM message m JOIN conversation c ON "
     "c.id = m.conversation_id WHERE " + HUMAN.format(m="m") + " GROUP BY 2, 3, 4, 5",
     "INSERT INTO report_count SELECT 'handled', first / 3600, inbox_id, channel_kind, agent, "
-    "'', count(*) FROM (SELECT min(unixepoch(m.created_at)) AS first, c.inbox_id, "
+    "'', count(*) FROM (SELECT min(coalesce(unixepoch(m.created_at), 0)) AS first, c.inbox_id, "
     "c.channel_kind, m.author_agent_id AS agent FROM message m JOIN conversation c ON "
     "c.id = m.conversation_id WHERE " + HUMAN.format(m="m") + " GROUP BY c.id, m.author_agent_id"
     ") GROUP BY 2, 3, 4, 5",
-    "INSERT INTO report_count SELECT 'delivery', unixepoch(m.created_at) / 3600, c.inbox_id, "
+    "INSERT INTO report_count SELECT 'delivery', coalesce(unixepoch(m.created_at), 0) / 3600, c.inbox_id, "
     "c.channel_kind, '', coalesce(m.delivery_state, ''), count(*) FROM message m JOIN "
     "conversation c ON c.id = m.conversation_id WHERE m.kind = 'outgoing' GROUP BY 2, 3, 4, 6",
-    "INSERT INTO report_count SELECT 'closed', unixepoch(m.created_at) / 3600, c.inbox_id, "
+    "INSERT INTO report_count SELECT 'closed', coalesce(unixepoch(m.created_at), 0) / 3600, c.inbox_id, "
     "c.channel_kind, '', '', count(*) FROM message m JOIN "
     "conversation c ON c.id = m.conversation_id WHERE m.kind = 'activity' AND "
     "json_extract(m.meta, '$.event') = 'closed' GROUP BY 2, 3, 4",
@@ -214,15 +215,15 @@ BACKFILL = [
     "agent_id, detail, sum(n) FROM report_count GROUP BY 1, 2, 3, 4, 5, 6",
     # Each close ends the cycle that began at the latest reopen before it (or the creation).
     "INSERT INTO report_cycle (conversation_rid, closed_at, opened_at, seconds, inbox_id, "
-    "channel_kind, agent_id) SELECT c.rid, unixepoch(m.created_at), coalesce((SELECT "
-    "max(unixepoch(o.created_at)) FROM message o WHERE o.conversation_id = c.id AND "
+    "channel_kind, agent_id) SELECT c.rid, coalesce(unixepoch(m.created_at), 0), coalesce((SELECT "
+    "max(coalesce(unixepoch(o.created_at), 0)) FROM message o WHERE o.conversation_id = c.id AND "
     "o.kind = 'activity' AND json_extract(o.meta, '$.event') = 'reopened' AND "
-    "o.created_at <= m.created_at), unixepoch(c.created_at)), 0, c.inbox_id, "
+    "o.created_at <= m.created_at), coalesce(unixepoch(c.created_at), 0)), 0, c.inbox_id, "
     "c.channel_kind, m.author_agent_id FROM message m JOIN conversation c ON "
     "c.id = m.conversation_id WHERE m.kind = 'activity' AND "
     "json_extract(m.meta, '$.event') = 'closed'",
     "UPDATE report_cycle SET seconds = max(0, coalesce(closed_at - opened_at, 0))",
-    "UPDATE report_conversation SET cycle_start = coalesce((SELECT max(unixepoch(o.created_at)) "
+    "UPDATE report_conversation SET cycle_start = coalesce((SELECT max(coalesce(unixepoch(o.created_at), 0)) "
     "FROM conversation c JOIN message o ON o.conversation_id = c.id WHERE "
     "c.rid = report_conversation.rid AND o.kind = 'activity' AND "
     "json_extract(o.meta, '$.event') = 'reopened'), cycle_start)",
