@@ -23,6 +23,7 @@ from textual_plotext import PlotextPlot
 from .. import actions
 from ..core import queries
 from ..core import reports as r
+from ..core.access import Access
 from ..core.errors import UniboxError
 from ..widgets.safe_text import safe_line
 
@@ -80,11 +81,12 @@ class ReportsScreen(Screen[None]):
         title = Text(f"Reports · last {self.days} days · ")
         title.append_text(safe_line(self.inbox[1] if self.inbox else "every inbox", limit=40))
         self.query_one("#reports-title", Static).update(title)
-        self.run_worker(self._fetch, thread=True, exclusive=True, group="reports")
+        # The reader's access is the app's (cached per change, kept on the UI thread).
+        access = self.uapp.access
+        self.run_worker(lambda: self._fetch(access), thread=True, exclusive=True, group="reports")
 
-    def _fetch(self) -> None:
+    def _fetch(self, access: Access) -> None:
         app = self.uapp
-        access = app.access
         tz = app.config.tz or UTC
         today = app.now().astimezone(tz).date()
         try:
