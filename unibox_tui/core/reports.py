@@ -398,7 +398,7 @@ def time_to_close(conn: Connection, access: Access, s: Scope) -> dict[str, Any]:
         for agent, kind, took in conn.exec_driver_sql(
             "SELECT r.agent_id, r.channel_kind, group_concat(r.seconds) FROM report_cycle r "
             "INDEXED BY ix_report_cycle_agent WHERE r.closed_at >= ? AND r.closed_at < ? "
-            f"AND r.opened_at IS NOT NULL AND {where} GROUP BY 1, 2",
+            f"AND {where} GROUP BY 1, 2",  # only indexed columns: the index covers it
             (lo, hi, *params),
         ).all()
     }
