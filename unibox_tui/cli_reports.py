@@ -79,15 +79,19 @@ def _text(data: dict[str, Any]) -> None:
         for r in d["failed_reasons"]:
             out(f"  failed {r['count']:>5}  {r['reason']}")
     if "bots" in data:
-        if not data["bots"]:
-            out("\nBots: no chatflow activity in this range (0 started)")
-        for f in data["bots"]:
+        b = data["bots"]
+        out(
+            f"\nBots: {b['started']} started, {b['completed']} completed, "
+            f"{b['handoff']} handed off, {b['abandoned']} abandoned"
+            + ("" if b["chatflows"] else " (no chatflow activity in this range)")
+        )
+        for f in b["chatflows"]:
             out(
-                f"\nBot {f['chatflow']}: {f['started']} started, {f['completed']} completed, "
+                f"  {f['chatflow']}: {f['started']} started, {f['completed']} completed, "
                 f"{f['handoff']} handed off, {f['abandoned']} abandoned"
             )
             for s in f["steps"]:
-                out(f"  step {s['step']:<16} {s['reached']:>6}  {s['completion']}")
+                out(f"    step {s['step']:<16} {s['reached']:>6}  {s['completion']}")
 
 
 @click.command("report")

@@ -126,7 +126,14 @@ def test_every_figure_matches_the_hand_count(known: Team) -> None:
 
     assert data["delivery"]["states"] == {"failed": 1, "queued": 3}
     assert data["delivery"]["failed_reasons"] == [{"reason": "mailbox full", "count": 1}]
-    assert data["bots"] == []  # no chatflow wrote anything: nothing started
+    # No chatflow wrote anything: zeros.
+    assert data["bots"] == {
+        "started": 0,
+        "completed": 0,
+        "handoff": 0,
+        "abandoned": 0,
+        "chatflows": [],
+    }
 
 
 def test_an_agent_sees_figures_only_over_inboxes_they_may_see(known: Team) -> None:
@@ -274,7 +281,9 @@ def test_bot_events_are_counted_per_chatflow_and_step(known: Team) -> None:
         for event, step in events:
             details = {"chatflow": "welcome", **({"step": step} if step else {})}
             activity(tx, conv, event, None, event=event, details=details)
-    [flow] = whole(ws)["bots"]
+    bots = whole(ws)["bots"]
+    assert (bots["started"], bots["completed"], bots["handoff"]) == (2, 1, 1)
+    [flow] = bots["chatflows"]
     assert flow["chatflow"] == "welcome"
     assert (flow["started"], flow["completed"], flow["handoff"], flow["abandoned"]) == (2, 1, 1, 0)
     assert flow["completion"] == 0.5
@@ -334,7 +343,8 @@ def test_cli_json_csv_and_text(known: Team) -> None:
     out = unibox(*args)
     assert out.returncode == 0, out.stderr
     assert "First response: median 10m 00s, p90 1h 00m over 3; 1 unanswered" in out.stdout
-    assert "no chatflow activity" in out.stdout
+    assert "Bots: 0 started, 0 completed, 0 handed off, 0 abandoned (no chatflow" in out.stdout
+    assert ["bots", "all", "", "started", "0"] in rows
 
     as_bo = unibox("report", "--db", db, "--as", "bo", "--json", "--from", "2026-11-02")
     assert json.loads(as_bo.stdout)["volume"]["totals"]["opened"] == 3

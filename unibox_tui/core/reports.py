@@ -465,7 +465,7 @@ def _db(seconds: int) -> str:
     return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
-def bots(conn: Connection, access: Access, s: Scope) -> list[dict[str, Any]]:
+def bots(conn: Connection, access: Access, s: Scope) -> dict[str, Any]:
     """Per chatflow: started, completed, handed off, abandoned; completion per step."""
     flows: dict[str, dict[str, Any]] = {}
     rows = _totals(conn, access, s, (*BOT_EVENTS, "bot_step"), "detail")
@@ -487,7 +487,9 @@ def bots(conn: Connection, access: Access, s: Scope) -> list[dict[str, Any]]:
         ]
         flow["completion"] = round(flow["completed"] / started, 3) if started else None
         out.append(flow)
-    return out
+    # All chatflows together: zeros when none wrote anything in the range.
+    totals = {e[4:]: sum(f[e[4:]] for f in out) for e in BOT_EVENTS}
+    return {**totals, "chatflows": out}
 
 
 SECTIONS = (
@@ -576,7 +578,9 @@ def rows(r: Report) -> list[tuple[str, str, str, str, Any]]:
             ("delivery", "failed_reason", d["reason"], "messages", d["count"])
             for d in f["delivery"]["failed_reasons"]
         ]
-    for flow in f.get("bots", []):
+    if "bots" in f:
+        out += [("bots", "all", "", e[4:], f["bots"][e[4:]]) for e in BOT_EVENTS]
+    for flow in f.get("bots", {}).get("chatflows", []):
         for m in ("started", "completed", "handoff", "abandoned", "completion"):
             out.append(("bots", "chatflow", flow["chatflow"], m, flow[m]))
         for step in flow["steps"]:
