@@ -178,10 +178,13 @@ class Engine:
         return self
 
     def _slack_notifier(self) -> Any:
+        """The Slack notifier; made (it reads where to start) on the engine's database
+        thread, never on the thread of the event loop."""
         if self.slack is None:
             from .slack_notifier import SlackNotifier
 
-            self.slack = SlackNotifier(self.ws, log=self.log)
+            made = self._db_thread.submit(SlackNotifier, self.ws, log=self.log)
+            self.slack = made.result()
         return self.slack
 
     def __exit__(self, *exc: object) -> None:
