@@ -39,17 +39,14 @@ depends_on = None
 
 COUNT_KEY = ("metric", "hour", "inbox_id", "channel_kind", "agent_id", "detail")
 
-# The conversation of message row `m` (NEW or OLD in a trigger).
-_CONV = "coalesce((SELECT {col} FROM conversation WHERE id = {m}.conversation_id), '')"
-
 
 def _bump(metric: str, m: str, at: str, agent: str, detail: str, by: str) -> str:
-    """Add `by` to the counter of `metric` for message row `m` (NEW/OLD)."""
-    inbox = _CONV.format(col="inbox_id", m=m)
-    kind = _CONV.format(col="channel_kind", m=m)
+    """Add `by` to the counter of `metric` for message row `m` (NEW/OLD), in the inbox and
+    channel kind of its conversation (one look-up; nothing when it has none)."""
     return (
-        f"INSERT INTO report_count ({', '.join(COUNT_KEY)}, n) VALUES "
-        f"({metric}, coalesce(unixepoch({at}), 0) / 3600, {inbox}, {kind}, {agent}, {detail}, {by}) "
+        f"INSERT INTO report_count ({', '.join(COUNT_KEY)}, n) SELECT {metric}, "
+        f"coalesce(unixepoch({at}), 0) / 3600, c.inbox_id, c.channel_kind, {agent}, {detail}, "
+        f"{by} FROM conversation c WHERE c.id = {m}.conversation_id "
         f"ON CONFLICT ({', '.join(COUNT_KEY)}) DO UPDATE SET n = n + excluded.n;"
     )
 
