@@ -11,7 +11,7 @@ import sys
 import click
 
 from .cli_common import admin_actor, as_option, db_option, emit, guarded, json_option, open_ws
-from .core.errors import InvalidRequest
+from .core.errors import InvalidRequest, SecretError
 
 
 @click.group("slack")
@@ -74,10 +74,14 @@ def set_cmd(
         name = f"slack:{inbox_id}"
         try:
             store_secret(name, url)
-        except Exception:
+        except SecretError as e:
             cmd.remove_slack(ws, inbox_id, actor=who)  # no half-made setting left behind
             delete_secret(name)
-            raise
+            hint = str(e).replace(
+                "--password-env VAR or --password-file FILE",
+                "--webhook-env VAR or --webhook-file FILE",
+            )
+            raise SecretError(hint) from None
     [config] = [c for c in slack.configs(ws) if c.inbox_id == inbox_id]
     if as_json:
         emit(config.to_json())
