@@ -327,6 +327,17 @@ class ReportCount(SQLModel, table=True):
     n: int
 
 
+class ReportHandled(SQLModel, table=True):
+    """Derived, never synced (migration 0017): an agent's first reply in a conversation
+    (unix seconds); inserting one counts the conversation as handled by them."""
+
+    __tablename__ = "report_handled"
+    __table_args__ = {"sqlite_with_rowid": False}
+    conversation_id: str = Field(primary_key=True)
+    agent_id: str = Field(primary_key=True)
+    at: int
+
+
 class ReportConversation(SQLModel, table=True):
     """Derived, never synced (migration 0017): per conversation (its local rid), the first
     customer message and the first human reply after it, and the start of its open cycle.

@@ -16,6 +16,8 @@ the demo's bulk insert, a cache written by core/changes.apply_changes):
   Each is rolled up per UTC day too, as metric + "_day" with `hour` holding the day number.
 - `report_conversation`: per conversation, its first customer message and the first human
   reply after it (who, when, and the seconds between), and when its open cycle began.
+- `report_handled`: which agent replied in which conversation, first when (its insert
+  trigger counts `handled`).
 - `report_cycle`: one row per close, with the start of the cycle it ends (the conversation's
   creation, or the reopen before it) and the seconds between.
 
@@ -62,17 +64,20 @@ BOT_DETAIL = (
     "json_extract(new.meta, '$.step') END"
 )
 CONV_RID = "(SELECT rid FROM conversation WHERE id = new.conversation_id)"
+# An agent's first reply in a conversation: a row in report_handled (its key refuses the
+# second), whose insert trigger counts it; a lookup by key, not a scan of the thread.
 HANDLED = (
-    " INSERT INTO report_count (metric, hour, inbox_id, channel_kind, agent_id, detail, n) "
-    "SELECT 'handled', coalesce(unixepoch(new.created_at), 0) / 3600, c.inbox_id, c.channel_kind, "
-    "new.author_agent_id, '', 1 FROM conversation c WHERE c.id = new.conversation_id AND NOT "
-    "EXISTS (SELECT 1 FROM message m WHERE m.conversation_id = new.conversation_id AND "
-    "m.kind = 'outgoing' AND m.author_agent_id = new.author_agent_id AND m.rid != new.rid) "
-    "ON CONFLICT (metric, hour, inbox_id, channel_kind, agent_id, detail) "
-    "DO UPDATE SET n = n + 1; "
+    " INSERT OR IGNORE INTO report_handled (conversation_id, agent_id, at) VALUES "
+    "(new.conversation_id, new.author_agent_id, coalesce(unixepoch(new.created_at), 0)); "
 )
 
 TRIGGERS = [
+    "CREATE TRIGGER report_handled_insert AFTER INSERT ON report_handled BEGIN "
+    "INSERT INTO report_count (metric, hour, inbox_id, channel_kind, agent_id, detail, n) "
+    "SELECT 'handled', new.at / 3600, c.inbox_id, c.channel_kind, new.agent_id, '', 1 "
+    "FROM conversation c WHERE c.id = new.conversation_id "
+    "ON CONFLICT (metric, hour, inbox_id, channel_kind, agent_id, detail) "
+    "DO UPDATE SET n = n + 1; END",
     # A conversation: its row of facts, and one more opened.
     "CREATE TRIGGER report_conversation_insert AFTER INSERT ON conversation BEGIN "
     "INSERT OR IGNORE INTO report_conversation (rid, inbox_id, channel_kind, opened_at, "
@@ -196,11 +201,13 @@ BACKFILL = [
     "INSERT INTO report_count SELECT 'reply', coalesce(unixepoch(m.created_at), 0) / 3600, c.inbox_id, "
     "c.channel_kind, m.author_agent_id, '', count(*) FROM message m JOIN conversation c ON "
     "c.id = m.conversation_id WHERE " + HUMAN.format(m="m") + " GROUP BY 2, 3, 4, 5",
-    "INSERT INTO report_count SELECT 'handled', first / 3600, inbox_id, channel_kind, agent, "
-    "'', count(*) FROM (SELECT min(coalesce(unixepoch(m.created_at), 0)) AS first, c.inbox_id, "
-    "c.channel_kind, m.author_agent_id AS agent FROM message m JOIN conversation c ON "
-    "c.id = m.conversation_id WHERE " + HUMAN.format(m="m") + " GROUP BY c.id, m.author_agent_id"
-    ") GROUP BY 2, 3, 4, 5",
+    "INSERT INTO report_handled SELECT m.conversation_id, m.author_agent_id, "
+    "min(coalesce(unixepoch(m.created_at), 0)) FROM message m WHERE "
+    + HUMAN.format(m="m")
+    + " GROUP BY 1, 2",
+    "INSERT INTO report_count SELECT 'handled', h.at / 3600, c.inbox_id, c.channel_kind, "
+    "h.agent_id, '', count(*) FROM report_handled h JOIN conversation c ON "
+    "c.id = h.conversation_id GROUP BY 2, 3, 4, 5",
     "INSERT INTO report_count SELECT 'delivery', coalesce(unixepoch(m.created_at), 0) / 3600, c.inbox_id, "
     "c.channel_kind, '', coalesce(m.delivery_state, ''), count(*) FROM message m JOIN "
     "conversation c ON c.id = m.conversation_id WHERE m.kind = 'outgoing' GROUP BY 2, 3, 4, 6",
@@ -228,6 +235,14 @@ BACKFILL = [
 
 
 def upgrade() -> None:
+    op.create_table(
+        "report_handled",
+        sa.Column("conversation_id", sa.String(), nullable=False),
+        sa.Column("agent_id", sa.String(), nullable=False),
+        sa.Column("at", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("conversation_id", "agent_id"),
+        sqlite_with_rowid=False,
+    )
     op.create_table(
         "report_count",
         sa.Column("metric", sa.String(), nullable=False),
@@ -302,3 +317,4 @@ def downgrade() -> None:
     op.drop_table("report_cycle")
     op.drop_table("report_conversation")
     op.drop_table("report_count")
+    op.drop_table("report_handled")
