@@ -30,6 +30,7 @@ class ActionSpec:
 APP, INBOX, LIST, VIEWS, THREAD, COMPOSER = "app", "inbox", "list", "views", "thread", "composer"
 MODAL, PICKER, FORM, NOTIFICATIONS = "modal", "picker", "form", "notifications"
 SETTINGS = "settings"
+REPORTS = "reports"
 MOVE = (LIST, VIEWS, THREAD)
 
 ACTIONS: tuple[ActionSpec, ...] = (
@@ -48,6 +49,7 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec(
         "settings", "comma", "settings", "Settings: agents, teams, inboxes, channels…", (APP,)
     ),
+    ActionSpec("reports", "R", "reports", "Reports: volume, response times, busiest hours", (APP,)),
     # --- moving
     ActionSpec("cursor_down", "j,down", "cursor_down", "Down", MOVE, palette=False),
     ActionSpec("cursor_up", "k,up", "cursor_up", "Up", MOVE, palette=False),
@@ -119,6 +121,12 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ),
     ActionSpec("settings_next", "right,l", "section(1)", "Next section", (SETTINGS,)),
     ActionSpec("settings_prev", "left,h", "section(-1)", "Previous section", (SETTINGS,)),
+    # --- reports
+    ActionSpec(
+        "reports_range", "d", "next_range", "Range: 7 / 30 / 90 / 180 days", (REPORTS,), show=True
+    ),
+    ActionSpec("reports_inbox", "i", "next_inbox", "Next inbox", (REPORTS,), show=True),
+    ActionSpec("reports_back", "escape", "back", "Back to the inbox", (REPORTS,), show=True),
 )
 
 SPECS: dict[str, ActionSpec] = {spec.id: spec for spec in ACTIONS}

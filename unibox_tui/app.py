@@ -436,6 +436,13 @@ class UniboxApp(App[None]):
 
         self.commands.run(commands.set_availability, me, wanted, actor=me, then=done)
 
+    def action_reports(self) -> None:
+        from .screens.reports import ReportsScreen  # loaded when first opened (plotext)
+
+        if isinstance(self.screen, ReportsScreen):
+            return
+        self.push_screen(ReportsScreen())
+
     def action_settings(self, section: str = "agents") -> None:
         from .screens.settings import SettingsScreen  # loaded when first opened
 

@@ -791,8 +791,15 @@ def _register_hub_commands() -> None:
     register(main)
 
 
+def _register_report_commands() -> None:
+    from .cli_reports import register
+
+    register(main)
+
+
 _register_channel_commands()
 _register_delivery_commands()
+_register_report_commands()
 _register_admin_commands()
 _register_routing_commands()
 _register_hub_commands()

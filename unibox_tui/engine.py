@@ -36,6 +36,7 @@ import functools
 import os
 import random
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -167,12 +168,24 @@ class Engine:
         self._watchers: set[Any] = set()
         self._workspace_key: str | None = None
         self._db_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="engine-db")
+        self.slack: Any = None  # the Slack notifier (slack_notifier.py), made on entry
 
     # --- lifecycle -------------------------------------------------------------------------
     def __enter__(self) -> Engine:
         if self._lock is not None:
             self._lock.acquire()
+        self._slack_notifier()  # events from now on are news (the engine is now the one)
         return self
+
+    def _slack_notifier(self) -> Any:
+        """The Slack notifier; made (it reads where to start) on the engine's database
+        thread, never on the thread of the event loop."""
+        if self.slack is None:
+            from .slack_notifier import SlackNotifier
+
+            made = self._db_thread.submit(SlackNotifier, self.ws, log=self.log)
+            self.slack = made.result()
+        return self.slack
 
     def __exit__(self, *exc: object) -> None:
         self.close()
@@ -415,6 +428,7 @@ class Engine:
         tasks: dict[str, tuple[str, asyncio.Task[None]]] = {}
         await self.recover()
         outbox_task = asyncio.create_task(self._outbox_loop(stop))
+        slack_task = asyncio.create_task(self._slack_loop(stop))
         try:
             while not stop.is_set():
                 rows = {
@@ -439,8 +453,9 @@ class Engine:
             for _key, task in tasks.values():
                 task.cancel()
             outbox_task.cancel()
+            slack_task.cancel()
             await asyncio.gather(
-                outbox_task, *(t for _k, t in tasks.values()), return_exceptions=True
+                outbox_task, slack_task, *(t for _k, t in tasks.values()), return_exceptions=True
             )
 
     async def _outbox_loop(self, stop: asyncio.Event) -> None:
@@ -452,6 +467,18 @@ class Engine:
                 self.log(f"outbox: {error}")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), self.outbox_seconds)
+
+    async def _slack_loop(self, stop: asyncio.Event) -> None:
+        """Slack notifications (slack_notifier.py): read after commit, posted off the loop."""
+        notifier = self._slack_notifier()
+        while not stop.is_set():
+            try:
+                await asyncio.to_thread(notifier.tick, time.monotonic())
+            except UniboxError as error:
+                self.log(f"slack: {error}")
+            except Exception as error:  # a notifier bug must not stop mail; never the URL
+                self.log(f"slack: unexpected {type(error).__name__}")
+            await _sleep(stop, notifier.interval)
 
     async def _channel_loop(self, row: q.ChannelRow, stop: asyncio.Event) -> None:
         wake = asyncio.Event()

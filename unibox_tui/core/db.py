@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
 # The newest migration this code knows. Opening a file at this revision needs no alembic
 # import (keeps start-up fast); anything else goes through migrations.upgrade().
-HEAD_REVISION = "0017"
+HEAD_REVISION = "0018"
 KNOWN_REVISIONS = (
     "0001",
     "0002",
@@ -52,6 +52,7 @@ KNOWN_REVISIONS = (
     "0015",
     "0016",
     "0017",
+    "0018",
 )
 
 SQLITE_HEADER = b"SQLite format 3\x00"

@@ -52,6 +52,9 @@ FORGET_UNIFORM_STATS = (
 )
 
 
+CLOSED_EVENT = json.dumps({"event": "closed"})  # what commands.closing writes (reports)
+
+
 class _Ids:
     """Deterministic UUIDv7-shaped ids: counter for the time bits, the seeded RNG for the rest."""
 
@@ -584,7 +587,15 @@ def _generate(
             closer = assignee or choice(staff)
             text = f"{closer[1]} closed this"
             msg_rows.append(
-                message(ids(), conv_id, "activity", text, cast(str, last_at), agent=closer[0])
+                message(
+                    ids(),
+                    conv_id,
+                    "activity",
+                    text,
+                    cast(str, last_at),
+                    agent=closer[0],
+                    meta=CLOSED_EVENT,
+                )
             )
         elif status == "snoozed":
             snoozed_until = stamp(now_ts + rng.uniform(3600, 5 * 86400))

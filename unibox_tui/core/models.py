@@ -19,7 +19,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Column, Index, Integer, String, Text, TypeDecorator, UniqueConstraint
+from sqlalchemy import Column, Index, Integer, String, Text, TypeDecorator, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from . import clock
@@ -313,6 +313,7 @@ class Message(Changed, table=True):
     __table_args__ = (
         Index("ix_message_conv", "conversation_id", "rid"),
         Index("ix_message_external", "external_id"),
+        Index("ix_message_failed", "created_at", sqlite_where=text("delivery_state = 'failed'")),
     )
     rid: int | None = Field(default=None, primary_key=True)
     id: str = Field(sa_column=Column(String, unique=True, nullable=False))
@@ -343,6 +344,86 @@ class MessageRef(SQLModel, table=True):
     )
     ref: str = Field(primary_key=True)
     message_rid: int = Field(primary_key=True)  # message.rid: local, like the data
+
+
+class ReportCount(SQLModel, table=True):
+    """Derived, never synced: report counters per UTC hour (`hour` = unix seconds // 3600),
+    kept by the triggers of migration 0017; core/reports.py sums them. `metric` is opened,
+    closed, in, reply, handled, delivery or a bot_* activity event, each also rolled up per
+    UTC day as metric + "_day" (`hour` then holds the day number)."""
+
+    __tablename__ = "report_count"
+    __table_args__ = {"sqlite_with_rowid": False}
+    metric: str = Field(primary_key=True)
+    hour: int = Field(primary_key=True)
+    inbox_id: str = Field(primary_key=True)
+    channel_kind: str = Field(primary_key=True)
+    agent_id: str = Field(primary_key=True)  # '' when no agent is counted
+    detail: str = Field(primary_key=True)  # a delivery state, a chatflow[\x1fstep], or ''
+    n: int
+
+
+class ReportHandled(SQLModel, table=True):
+    """Derived, never synced (migration 0017): an agent's first reply in a conversation
+    (unix seconds); inserting one counts the conversation as handled by them."""
+
+    __tablename__ = "report_handled"
+    __table_args__ = {"sqlite_with_rowid": False}
+    conversation_id: str = Field(primary_key=True)
+    agent_id: str = Field(primary_key=True)
+    at: int
+
+
+class ReportConversation(SQLModel, table=True):
+    """Derived, never synced (migration 0017): per conversation (its local rid), the first
+    customer message and the first human reply after it, and the start of its open cycle.
+    Times are unix seconds."""
+
+    __tablename__ = "report_conversation"
+    __table_args__ = (
+        Index(
+            "ix_report_conversation_agent",
+            "first_reply_agent_id",
+            "channel_kind",
+            "first_response_s",
+            "first_in_at",
+            "inbox_id",
+        ),
+    )
+    rid: int = Field(primary_key=True)
+    inbox_id: str
+    channel_kind: str
+    opened_at: int | None = None
+    cycle_start: int | None = None
+    first_in_at: int | None = None
+    first_reply_at: int | None = None
+    first_response_s: int | None = None  # first_reply_at - first_in_at
+    first_reply_agent_id: str | None = None
+
+
+class ReportCycle(SQLModel, table=True):
+    """Derived, never synced (migration 0017): one row per close, from the start of the
+    cycle it ends (creation or the reopen before) to the close. Times are unix seconds."""
+
+    __tablename__ = "report_cycle"
+    __table_args__ = (
+        Index(
+            "ix_report_cycle_agent",
+            "agent_id",
+            "channel_kind",
+            "seconds",
+            "closed_at",
+            "inbox_id",
+        ),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    conversation_rid: int
+    closed_at: int
+    opened_at: int | None = None
+    seconds: int  # max(0, closed_at - opened_at)
+    inbox_id: str
+    channel_kind: str
+    agent_id: str | None = None
 
 
 class ConversationMerge(Changed, table=True):

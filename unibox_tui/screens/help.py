@@ -24,6 +24,7 @@ SCOPE_TITLES = {
     actions.MODAL: "Dialogs",
     actions.NOTIFICATIONS: "Notifications",
     actions.SETTINGS: "Settings",
+    actions.REPORTS: "Reports",
 }
 
 

@@ -93,6 +93,7 @@ _WHERE = {
         "set_channel_enabled",
         "update_channel",
     ),
+    "slack": ("remove_slack", "set_slack"),
     "tags": ("tag", "untag"),
     "tickets": ("close_ticket", "create_ticket", "update_ticket"),
 }
@@ -187,5 +188,6 @@ if TYPE_CHECKING:  # for type checkers and editors: the same names, eagerly
         set_channel_enabled,
         update_channel,
     )
+    from .slack import remove_slack, set_slack
     from .tags import tag, untag
     from .tickets import close_ticket, create_ticket, update_ticket

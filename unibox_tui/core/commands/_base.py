@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any, cast
 
@@ -176,14 +177,26 @@ def require_text(value: str, what: str) -> str:
     return value
 
 
-def activity(tx: Tx, conv: Conversation, text: str, actor: Agent | None) -> Message:
-    """An activity line in the thread ("Ana closed this"); also stamps the conversation."""
+def activity(
+    tx: Tx,
+    conv: Conversation,
+    text: str,
+    actor: Agent | None,
+    *,
+    event: str | None = None,
+    details: dict[str, str] | None = None,
+) -> Message:
+    """An activity line in the thread ("Ana closed this"); also stamps the conversation.
+    `event` says what happened for the reports (meta {"event": ..., **details}, migration
+    0017): "closed" and "reopened" bound a close/reopen cycle; bot_started, bot_completed,
+    bot_handoff, bot_abandoned and bot_step (details: chatflow, step) count chatflows."""
     message = Message(
         id=new_id(tx.now),
         conversation_id=conv.id,
         kind="activity",
         author_agent_id=actor.id if actor else None,
         body=text,
+        meta=json.dumps({"event": event, **(details or {})}) if event else "{}",
         created_at=tx.now,
     )
     tx.stamp(message)

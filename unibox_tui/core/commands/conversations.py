@@ -354,7 +354,7 @@ def assigning(
         if target.id == by.id
         else f"{by.name} assigned this to {target.name}"
     )
-    activity(tx, conv, text, by)
+    activity(tx, conv, text, by, event="assigned", details={"assignee": target.id})
     if target.id != by.id:
         notify(
             tx,
@@ -412,7 +412,7 @@ def closing(tx: Tx, conv: Conversation, by: Agent, *, close_ticket: bool = False
     if conv.status != "closed":
         conv.status, conv.closed_at, conv.snoozed_until = "closed", tx.now, None
         conv.waiting = False
-        activity(tx, conv, f"{by.name} closed this", by)
+        activity(tx, conv, f"{by.name} closed this", by, event="closed")
         changed = True
     if close_ticket and conv.ticket_id:
         ticket = tx.get(Ticket, conv.ticket_id, "ticket")
@@ -434,7 +434,7 @@ def reopening(tx: Tx, conv: Conversation, by: Agent) -> bool:
     if conv.status == "open":
         return False
     conv.status, conv.closed_at, conv.snoozed_until = "open", None, None
-    activity(tx, conv, f"{by.name} reopened this", by)
+    activity(tx, conv, f"{by.name} reopened this", by, event="reopened")
     return True
 
 

@@ -208,11 +208,12 @@ class _Batch:
         )
         return contact_id, current
 
-    def activity(self, conversation_id: str, text: str, at: str) -> None:
+    def activity(self, conversation_id: str, text: str, at: str, event: str | None = None) -> None:
+        meta = json.dumps({"event": event}) if event else "{}"  # for the reports (0017)
         self.sql(
             "INSERT INTO message (id, conversation_id, kind, body, flags, meta, created_at, "
-            "updated_at, seq) VALUES (?, ?, 'activity', ?, '', '{}', ?, ?, ?)",
-            (new_id(self.tx.now), conversation_id, text, at, self.stamp, self.seq),
+            "updated_at, seq) VALUES (?, ?, 'activity', ?, '', ?, ?, ?, ?)",
+            (new_id(self.tx.now), conversation_id, text, meta, at, self.stamp, self.seq),
         )
 
 
@@ -318,7 +319,7 @@ def _ingest_one(b: _Batch, p: Prepared) -> IngestResult:
             answer_to = reply_to
         if not quiet:
             if status == "closed":
-                b.activity(conv_id, "Reopened: the customer wrote again", b.stamp)
+                b.activity(conv_id, "Reopened: the customer wrote again", b.stamp, "reopened")
             elif status == "snoozed":
                 b.activity(conv_id, "Woken: the customer wrote again", b.stamp)
             sets.append("status = 'open', closed_at = NULL, snoozed_until = NULL")
