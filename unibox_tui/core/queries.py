@@ -1381,16 +1381,18 @@ class DraftRow:
     mode: str  # reply | comment
     text: str
     via_channel_id: str | None
+    mail: dict | None = None  # the e-mail composer's fields (composing.MailFields)
 
 
 def drafts(ws: Workspace, agent_id: str) -> dict[str, DraftRow]:
     """An agent's own unsent drafts by conversation (nobody else's: drafts are private)."""
     with ws.read() as conn:
         rows = conn.exec_driver_sql(
-            "SELECT conversation_id, mode, text, via_channel_id FROM draft WHERE agent_id = ?",
+            "SELECT conversation_id, mode, text, via_channel_id, meta FROM draft "
+            "WHERE agent_id = ?",
             (agent_id,),
         ).all()
-    return {r[0]: DraftRow(*r) for r in rows}
+    return {r[0]: DraftRow(*r[:4], json.loads(r[4] or "{}") or None) for r in rows}
 
 
 def stats(ws: Workspace) -> dict[str, int]:

@@ -57,6 +57,7 @@ _WHERE = {
     "merging": ("MergeResult", "merge_conversations"),
     "forms": ("FormSubmission", "submit_form"),
     "drafts": ("clear_draft", "save_draft"),
+    "forwarding": ("forward",),
     "incoming": (
         "Incoming",
         "IncomingAttachment",
@@ -152,6 +153,7 @@ if TYPE_CHECKING:  # for type checkers and editors: the same names, eagerly
     )
     from .delivery import apply_status, mark_sent, resend
     from .drafts import clear_draft, save_draft
+    from .forwarding import forward
     from .forms import FormSubmission, submit_form
     from .incoming import (
         Incoming,
