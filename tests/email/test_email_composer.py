@@ -5,15 +5,28 @@ clear error with nothing stored."""
 from __future__ import annotations
 
 import base64
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from servers.fixtures import Mailbox
 from servers.mail import make_mail
-from test_email_engine import Desk, desk  # noqa: F401  (the fixture)
+from servers.smtp import SmtpServer
+from test_email_engine import PASSWORD_ENV, Desk, make_desk
 
 from unibox_tui.core import commands as cmd
 from unibox_tui.core import composing
 from unibox_tui.core.errors import InvalidRequest
+
+
+@pytest.fixture
+def desk(
+    tmp_path: Path, mailbox: Mailbox, smtp_server: SmtpServer, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Desk]:
+    monkeypatch.setenv(PASSWORD_ENV, mailbox.password)
+    d = make_desk(tmp_path, mailbox, smtp_server)
+    yield d
+    d.ws.close()
 
 
 def _conversation(desk: Desk, **mail: object) -> str:
@@ -146,7 +159,7 @@ def test_files_are_checked_before_they_are_read(tmp_path: Path) -> None:
     big.write_bytes(b"x" * (composing.MAX_ATTACHMENT_BYTES + 1))
     with pytest.raises(InvalidRequest, match=r"big.bin is 5.0 MB: files of one reply may total"):
         composing.encode_files([str(big)])
-    with pytest.raises(InvalidRequest, match="no file .*missing.txt.*; check the path"):
+    with pytest.raises(InvalidRequest, match=r"no file .*missing.txt.*; check the path"):
         composing.encode_files([str(tmp_path / "missing.txt")])
     with pytest.raises(InvalidRequest, match="is not a file"):
         composing.encode_files([str(tmp_path)])

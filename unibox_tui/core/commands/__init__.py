@@ -153,8 +153,8 @@ if TYPE_CHECKING:  # for type checkers and editors: the same names, eagerly
     )
     from .delivery import apply_status, mark_sent, resend
     from .drafts import clear_draft, save_draft
-    from .forwarding import forward
     from .forms import FormSubmission, submit_form
+    from .forwarding import forward
     from .incoming import (
         Incoming,
         IncomingAttachment,

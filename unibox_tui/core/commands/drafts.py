@@ -10,7 +10,6 @@ import json
 from datetime import datetime
 
 from ..composing import MailFields
-
 from ..db import Tx, Workspace
 from ..errors import InvalidRequest
 from ..ids import new_id
