@@ -92,12 +92,23 @@ class MailFields:
         )
 
 
-def read_file(path: str, already: int = 0) -> tuple[str, bytes]:
-    """(file name, bytes) of a file to attach; InvalidRequest, one line, when it is missing,
-    not a file, unreadable, or would take the reply's files over MAX_ATTACHMENT_BYTES."""
-    p = Path(os.path.expanduser(path.strip()))
+def signature_for(signature: str, agent_name: str) -> str:
+    """A channel's signature with {{agent.name}} / {{agent.first_name}} filled in: what the
+    composer shows and what the e-mail channel appends when it sends."""
+    first = agent_name.split()[0] if agent_name.split() else ""
+    return (
+        signature.replace("{{agent.name}}", agent_name)
+        .replace("{{agent.first_name}}", first)
+        .strip()
+    )
+
+
+def check_file(path: str, already: int = 0) -> int:
+    """The size of a file to attach; InvalidRequest, one line, when it is missing, not a
+    file, or would take the reply's files over MAX_ATTACHMENT_BYTES."""
     if not path.strip():
         raise InvalidRequest("no file named; type a path")
+    p = Path(os.path.expanduser(path.strip()))
     if not p.exists():
         raise InvalidRequest(f"no file {str(p)!r}; check the path")
     if not p.is_file():
@@ -109,6 +120,13 @@ def read_file(path: str, already: int = 0) -> tuple[str, bytes]:
             f"{megabytes(MAX_ATTACHMENT_BYTES)} at most"
             + (f" ({megabytes(already)} already attached)" if already else "")
         )
+    return size
+
+
+def read_file(path: str, already: int = 0) -> tuple[str, bytes]:
+    """(file name, bytes) of a file to attach; InvalidRequest as check_file, or unreadable."""
+    check_file(path, already)
+    p = Path(os.path.expanduser(path.strip()))
     try:
         return p.name, p.read_bytes()
     except OSError as e:

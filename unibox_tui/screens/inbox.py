@@ -38,7 +38,7 @@ from ..widgets.line_api import TextLine
 from ..widgets.safe_text import safe_line
 from ..widgets.thread_view import LONG_BODY, MORE_STEP, ThreadView, size_label
 from ..widgets.views_pane import ViewEntry, ViewsPane
-from . import attachments, delivery, selection, snooze, stale, tagging
+from . import attachments, delivery, mail_composer, selection, snooze, stale, tagging
 from .drafts import DraftStore
 from .forms import ContactForm, ContactScreen, TicketForm, TicketScreen
 from .merge import merge_choices, typed_id
@@ -705,6 +705,15 @@ class InboxScreen(Screen[None]):
     def action_comment(self) -> None:
         self._start_editor("comment")
 
+    def action_reply_sender(self) -> None:
+        """R: an e-mail reply to the sender only (the Cc emptied); `r` keeps everyone."""
+        self._start_editor("reply")
+        if self.composer.is_mail:
+            self.composer.fields.cc.value = ""
+
+    def action_forward(self) -> None:
+        mail_composer.forward(self)
+
     def _start_editor(self, mode: str) -> None:
         need = self._need()
         if need is None:
@@ -723,11 +732,14 @@ class InboxScreen(Screen[None]):
         row = self.thread_row
         if row is None:
             return
+        mail = mail_composer.setup(self, row) if mail_composer.is_mail(row, draft) else None
         self.composer.open(
             draft,
             channel_kind=row.channel_kind,
             agents=queries.agents_for_inbox(self.uapp.ws, row.inbox_id),
             focus=focus,
+            mail=mail[0] if mail else None,
+            prefill=mail[1] if mail else None,
         )
 
     def _stash_draft(self, conversation_id: str) -> None:
@@ -795,6 +807,15 @@ class InboxScreen(Screen[None]):
             if draft.mode != "comment":
                 stale.refused_now(self.uapp, error)
 
+        mail: dict[str, Any] = {}
+        if draft.mode == "reply" and self.composer.is_mail:
+            try:
+                mail = mail_composer.reply_args(self, row, draft)
+            except UniboxError as e:
+                # One line under the fields; the text and the fields stay as they are.
+                self.composer.fields.say(str(e))
+                self.notify(str(e), severity="error", markup=False)
+                return
         self.composer.sending()
         self.thread.focus()
         if draft.mode == "comment":
@@ -803,9 +824,10 @@ class InboxScreen(Screen[None]):
             )
         else:
             self.uapp.commands.run(
-                commands.reply,
+                mail_composer.reply_with_files if mail else commands.reply,
                 row.id,
                 draft.text,
+                **mail,
                 actor=me,
                 via_channel_id=draft.via_channel_id,
                 hold_seconds=hold,
@@ -845,6 +867,14 @@ class InboxScreen(Screen[None]):
         # Cleaned: a snippet or a contact's name may hold escape sequences, and the
         # TextArea would draw them as they are.
         self.composer.insert(clean(fill(body, values)))
+
+    @on(Composer.ExternalEditor)
+    def _external_editor(self) -> None:
+        mail_composer.edit_outside(self)
+
+    @on(Composer.Files)
+    def _files(self) -> None:
+        mail_composer.pick_files(self)
 
     @on(Composer.SwitchChannel)
     def _switch_channel(self) -> None:
@@ -1079,7 +1109,7 @@ class InboxScreen(Screen[None]):
     def _panes(self) -> list[Widget]:
         panes: list[Widget] = [self.views, self.conv_list, self.thread]
         if self.composer.is_open:
-            panes.append(self.composer.editor)
+            panes.extend(self.composer.focusables())
         if self.sidebar.is_open:
             panes.append(self.sidebar.query_one("#past", OptionList))
         return [p for p in panes if p.display and p.parent and p.parent.display]

@@ -66,12 +66,10 @@ class Sender:
         return f"{agent} from {self.company}"
 
     def signature_for(self, agent_name: str) -> str:
-        first = agent_name.split()[0] if agent_name.split() else ""
-        return (
-            self.signature.replace("{{agent.name}}", agent_name)
-            .replace("{{agent.first_name}}", first)
-            .strip()
-        )
+        # One rule with the composer, which shows it before sending.
+        from ...core.composing import signature_for
+
+        return signature_for(self.signature, agent_name)
 
 
 @dataclass(frozen=True)
