@@ -195,7 +195,9 @@ def edit_outside(screen: InboxScreen) -> None:
     fd, path = tempfile.mkstemp(prefix="unibox-draft-", suffix=".txt")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(composer.editor.text)
+            # A text file ends with a newline (editors add one; reading back drops it).
+            text = composer.editor.text
+            f.write(text + "\n" if text else "")
         argv = [*shlex.split(command), path]
         try:
             try:

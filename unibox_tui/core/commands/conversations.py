@@ -191,7 +191,13 @@ def reply(
             created_at=tx.now,
         )
         tx.stamp(entry)
-        if via_channel_id and channel.id != conv.channel_id:
+        # Another kind of channel (a chat continued by e-mail) says so in the thread; another
+        # address of the same kind (the composer's From) does not.
+        if (
+            via_channel_id
+            and channel.id != conv.channel_id
+            and channel.kind != answering_kind(tx.get(Channel, conv.channel_id, "channel").kind)
+        ):
             activity(
                 tx, conv, f"{author.name} continued this conversation by {channel.kind}", author
             )
