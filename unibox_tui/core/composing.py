@@ -48,8 +48,8 @@ def parse_addresses(text: str | list[str] | None, what: str = "address") -> list
             address = pairs[0][1].strip() if len(pairs) == 1 else ""
             if not ADDRESS.match(address):
                 raise InvalidRequest(
-                    f"{what}: {clean(chunk.strip())[:80]!r} is not an e-mail address; "
-                    "write name@example.com, several separated by commas"
+                    f"{what}: {clean(chunk.strip())[:60]!r} is not an e-mail address "
+                    "(like name@example.com)"
                 )
             found.append(address.lower())
     return list(dict.fromkeys(found))

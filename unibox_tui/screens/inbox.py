@@ -727,6 +727,8 @@ class InboxScreen(Screen[None]):
             draft = self.composer.draft()
         draft.mode = mode
         self._open_composer(draft, focus=True)
+        # The message being answered is the newest: keep it in sight above the editor.
+        self.call_after_refresh(self.thread.scroll_end, animate=False)
 
     def _open_composer(self, draft: Draft, *, focus: bool) -> None:
         row = self.thread_row
@@ -1115,6 +1117,14 @@ class InboxScreen(Screen[None]):
         return [p for p in panes if p.display and p.parent and p.parent.display]
 
     def action_cycle_panes(self, step: int = 1) -> None:
+        inside = self.composer.focusables() if self.composer.is_open else []
+        if self.has_class("-narrow") and self.focused in inside:
+            # Writing on a narrow screen: tab goes round the composer's fields and the thread
+            # (the list is hidden behind the thread).
+            ring: list[Widget] = [self.thread, *inside]
+            at = ring.index(self.focused)  # type: ignore[arg-type]
+            ring[(at + step) % len(ring)].focus()
+            return
         if self.has_class("-narrow"):
             # On a narrow screen the thread replaces the list; tab flips between them.
             reading = not self.has_class("-reading")

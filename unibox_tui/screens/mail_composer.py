@@ -165,8 +165,7 @@ def _ask_path(screen: InboxScreen) -> None:
 
     def attached(path: str | None) -> None:
         if path:
-            fields.add_file(path)
-            screen.notify(f"Attached {Path(path).name}.", markup=False, timeout=2)
+            fields.add_file(path)  # shown in the Files row: no toast needed
         screen.composer.editor.focus()
 
     start = str(Path.cwd()) + os.sep

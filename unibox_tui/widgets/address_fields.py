@@ -40,7 +40,7 @@ class AddressInput(Input):
     AddressInput {
         border: none; height: 1; padding: 0; width: 1fr; background: $surface;
     }
-    AddressInput:focus { background: $boost; }
+    AddressInput:focus { background: $boost; border: none; }
     """
 
 
@@ -143,7 +143,9 @@ class AddressFields(Vertical):
         )
 
     def say(self, error: str) -> None:
-        self.query_one("#mail-error", Static).update(Text(error))
+        line = self.query_one("#mail-error", Static)
+        line.update(Text(error))
+        line.display = bool(error)
 
     def next_from(self) -> None:
         if not self.setup or len(self.setup.channels) < 2:
