@@ -522,3 +522,24 @@ def test_forward_and_email_reply_options_and_their_errors(tmp_path: Path, demo_d
         assert result.stderr.startswith("unibox: error: ") and error in result.stderr
         assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
     assert ok_json("conversations", "show", cid, "--db", db)["messages"] == before
+
+
+def test_channel_signature_from_a_file(tmp_path: Path, demo_db: str) -> None:
+    db = str(tmp_path / "w.db")
+    Path(db).write_bytes(Path(demo_db).read_bytes())
+    listed = unibox("channel", "list", "--db", db).stdout.splitlines()
+    channel = next(line.split()[0] for line in listed if " email " in line)
+    sig = tmp_path / "sig.txt"
+    sig.write_text("Best regards,\n{{agent.name}}\n")
+    result = unibox("channel", "set", channel, "--signature-file", str(sig), "--db", db)
+    assert result.returncode == 0, result.stderr
+    from unibox_tui.core.db import open_workspace
+
+    with open_workspace(Path(db)) as ws, ws.read() as conn:
+        settings = conn.exec_driver_sql(
+            "SELECT settings FROM channel WHERE id = ?", (channel,)
+        ).scalar_one()
+    assert json.loads(settings)["signature"] == "Best regards,\n{{agent.name}}"
+    missing = unibox("channel", "set", channel, "--signature-file", "nope.txt", "--db", db)
+    assert missing.returncode == 1
+    assert missing.stderr == "unibox: error: no signature file 'nope.txt'; check the path\n"
