@@ -60,6 +60,16 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("reply", "r", "reply", "Reply", (INBOX,), show=True),
     ActionSpec("reply_sender", "R", "reply_sender", "Reply to the sender only (no Cc)", (INBOX,)),
     ActionSpec("forward", "F", "forward", "Forward by e-mail…", (INBOX,)),
+    ActionSpec(
+        "next_conversation", "J", "step_conversation(1)", "Next conversation (reading)", (INBOX,)
+    ),
+    ActionSpec(
+        "prev_conversation",
+        "K",
+        "step_conversation(-1)",
+        "Previous conversation (reading)",
+        (INBOX,),
+    ),
     ActionSpec("comment", "c", "comment", "Internal comment", (INBOX,), show=True),
     ActionSpec("assign", "a", "assign", "Assign…", (INBOX,), show=True),
     ActionSpec("assign_me", "i", "assign_me", "Assign to me", (INBOX,)),

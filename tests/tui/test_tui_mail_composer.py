@@ -211,3 +211,24 @@ async def test_the_fields_survive_a_restart_in_the_draft(make_app, demo) -> None
         assert composer.editor.text == "Half a reply"
         assert composer.fields.bcc.value == "audit@acme.test"
         assert composer.fields.to.value == "marta@example.com" and composer.fields.quote
+
+
+async def test_J_and_K_read_the_next_and_previous_conversation(make_app, demo) -> None:
+    app = make_app()
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        screen = app.screen
+        await pilot.press("enter")  # read the first (the chat)
+        assert app.focused is screen.thread
+        await pilot.press("J")
+        assert screen.thread_row.id == demo.conv["mail"]
+        assert screen.conv_list.selected.id == demo.conv["mail"] and app.focused is screen.thread
+        await pilot.press("J", "K")
+        assert screen.thread_row.id == demo.conv["mail"] == screen.conv_list.selected.id
+        await pilot.press("K", "K")  # already the first: says so, stays
+        assert screen.thread_row.id == demo.conv["chat"]
+        assert any("No more conversations" in n.message for n in app._notifications)
+        await pilot.press("x")  # acts on the conversation read
+        await settle(pilot)
+        closed = queries.conversation(demo.ws, demo.conv["chat"], access=EVERYTHING)
+        assert closed.status == "closed"

@@ -714,6 +714,19 @@ class InboxScreen(Screen[None]):
     def action_forward(self) -> None:
         mail_composer.forward(self)
 
+    def action_step_conversation(self, step: int) -> None:
+        """J / K: the next or previous conversation of the list, read in the thread pane
+        (the list cursor moves with it, so every key acts on what is shown)."""
+        lst = self.conv_list
+        index = lst.cursor + step
+        if not lst.total or not 0 <= index < lst.total:
+            self.notify("No more conversations in this list.", markup=False, timeout=2)
+            return
+        lst.move_to(index)  # the thread follows the cursor (the draft is kept)
+        row = lst.selected
+        if row is not None:
+            self.open_conversation(row.id)
+
     def _start_editor(self, mode: str) -> None:
         need = self._need()
         if need is None:
