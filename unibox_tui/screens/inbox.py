@@ -19,7 +19,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widget import Widget
-from textual.widgets import Footer, OptionList, TextArea
+from textual.widgets import OptionList, TextArea
 
 from .. import actions
 from ..core import admin_queries, commands, queries
@@ -33,6 +33,7 @@ from ..core.when import parse_when
 from ..widgets.composer import Composer, Draft
 from ..widgets.contact_sidebar import ContactSidebar, is_unknown_visitor
 from ..widgets.conversation_list import ConversationList
+from ..widgets.footer import UniboxFooter
 from ..widgets.glyphs import channel_name
 from ..widgets.line_api import TextLine
 from ..widgets.safe_text import safe_line
@@ -143,7 +144,7 @@ class InboxScreen(Screen[None]):
                 yield self.thread
                 yield self.composer
             yield self.sidebar
-        yield Footer()
+        yield UniboxFooter()
 
     def on_mount(self) -> None:
         app = self.uapp
