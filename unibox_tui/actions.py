@@ -67,6 +67,18 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("cycle_panes_back", "shift+tab", "cycle_panes(-1)", "Previous pane", (INBOX,)),
     ActionSpec("back", "escape", "back", "Back to the list", (INBOX,), palette=False),
     ActionSpec("reply", "r", "reply", "Reply", (INBOX,), show=True),
+    ActionSpec("reply_sender", "R", "reply_sender", "Reply to the sender only (no Cc)", (INBOX,)),
+    ActionSpec("forward", "F", "forward", "Forward by e-mail…", (INBOX,)),
+    ActionSpec(
+        "next_conversation", "J", "step_conversation(1)", "Next conversation (reading)", (INBOX,)
+    ),
+    ActionSpec(
+        "prev_conversation",
+        "K",
+        "step_conversation(-1)",
+        "Previous conversation (reading)",
+        (INBOX,),
+    ),
     ActionSpec("comment", "c", "comment", "Internal comment", (INBOX,), show=True),
     ActionSpec("assign", "a", "assign", "Assign…", (INBOX,), show=True),
     ActionSpec("assign_me", "i", "assign_me", "Assign to me", (INBOX,)),
@@ -102,6 +114,22 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("toggle_mode", "ctrl+r", "toggle_mode", "Reply ⇄ comment", (COMPOSER,)),
     ActionSpec("snippet", "ctrl+t", "snippet", "Insert snippet…", (COMPOSER,)),
     ActionSpec("switch_channel", "ctrl+o", "switch_channel", "Continue by e-mail", (COMPOSER,)),
+    # ctrl+e wins over the text fields' own "end of line" (priority).
+    ActionSpec(
+        "external_editor",
+        "ctrl+e",
+        "external_editor",
+        "Edit in $EDITOR",
+        (COMPOSER,),
+        priority=True,
+    ),
+    ActionSpec("files", "ctrl+l", "files", "E-mail: attach / remove files…", (COMPOSER,)),
+    ActionSpec(
+        "next_from", "ctrl+f", "next_from", "E-mail: send from another address", (COMPOSER,)
+    ),
+    ActionSpec(
+        "toggle_quote", "ctrl+g", "toggle_quote", "E-mail: quote the message on/off", (COMPOSER,)
+    ),
     # --- dialogs (pickers, forms, search, notifications, help)
     ActionSpec("dismiss", "escape", "dismiss_none", "Close", (MODAL, PICKER, FORM), palette=False),
     ActionSpec(

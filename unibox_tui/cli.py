@@ -328,6 +328,11 @@ def _changed(ws: Any, conversation_id: str, changed: bool, as_json: bool, verb: 
 @click.argument("conversation_id")
 @click.option("--text", required=True, help="The reply (use - to read it from stdin).")
 @click.option("--via-channel", help="Send on another channel of the contact (e.g. e-mail).")
+@click.option("--to", "to", multiple=True, help="E-mail: To instead of the customer (repeat).")
+@click.option("--cc", multiple=True, help="E-mail: Cc instead of the conversation's (repeat).")
+@click.option("--bcc", multiple=True, help="E-mail: Bcc (repeat).")
+@click.option("--attach", multiple=True, help="E-mail: a file to send with it (repeat).")
+@click.option("--quote", "quote_id", help="E-mail: quote this message below the reply.")
 @db_option
 @json_option
 @as_option
@@ -336,20 +341,33 @@ def reply_cmd(
     conversation_id: str,
     text: str,
     via_channel: str | None,
+    to: tuple[str, ...],
+    cc: tuple[str, ...],
+    bcc: tuple[str, ...],
+    attach: tuple[str, ...],
+    quote_id: str | None,
     db: str | None,
     as_json: bool,
     as_handle: str | None,
 ) -> None:
     """Queue a reply to the customer; the engine (`unibox sync` or the TUI) delivers it."""
+    from .core import composing
 
     body = read_text(text)
+    args: dict[str, object] = {
+        "conversation_id": conversation_id,
+        "text": body,
+        "via_channel_id": via_channel,
+    }
+    for key, value in (("to", to), ("cc", cc), ("bcc", bcc)):
+        if value:
+            args[key] = list(value)
+    if attach:
+        args["attachments"] = composing.encode_files(list(attach))
+    if quote_id:
+        args["quote_message_id"] = quote_id
     with open_ws(db) as ws:
-        message_id = dispatch(
-            ws,
-            "reply",
-            {"conversation_id": conversation_id, "text": body, "via_channel_id": via_channel},
-            as_handle,
-        ).value
+        message_id = dispatch(ws, "reply", args, as_handle).value
     if as_json:
         emit(
             {
@@ -360,6 +378,42 @@ def reply_cmd(
         )
     else:
         click.echo(f"queued reply {message_id}")
+
+
+@conversations.command("forward")
+@click.argument("conversation_id")
+@click.option("--to", "to", required=True, multiple=True, help="Forward to (repeat).")
+@click.option("--cc", multiple=True, help="Cc (repeat).")
+@click.option("--message", "message_id", help="Forward only this message.")
+@click.option("--note", help="A note above the forwarded text (- reads stdin).")
+@db_option
+@json_option
+@as_option
+@guarded
+def forward_cmd(
+    conversation_id: str,
+    to: tuple[str, ...],
+    cc: tuple[str, ...],
+    message_id: str | None,
+    note: str | None,
+    db: str | None,
+    as_json: bool,
+    as_handle: str | None,
+) -> None:
+    """Forward the conversation, or one message, by e-mail from the inbox's address."""
+    args: dict[str, object] = {"conversation_id": conversation_id, "to": list(to)}
+    if cc:
+        args["cc"] = list(cc)
+    if message_id:
+        args["message_id"] = message_id
+    if note is not None:
+        args["note"] = read_text(note)
+    with open_ws(db) as ws:
+        sent = dispatch(ws, "forward", args, as_handle).value
+    if as_json:
+        emit({"conversation_id": conversation_id, "message_id": sent, "to": list(to)})
+    else:
+        click.echo(f"queued forward {sent} to {', '.join(to)}")
 
 
 @conversations.command("comment")

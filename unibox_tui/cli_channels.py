@@ -29,6 +29,7 @@ from .cli_common import (
     open_ws,
 )
 from .core.errors import InvalidRequest, NotFound
+from .core.text import clean
 
 
 def _channel(ws: Any, ref: str) -> Any:
@@ -70,6 +71,11 @@ def _sender_options(f: Callable[..., Any]) -> Callable[..., Any]:
             "--signature",
             help="Team signature; {{agent.name}} and {{agent.first_name}} are replaced.",
         ),
+        click.option(
+            "--signature-file",
+            type=click.Path(dir_okay=False),
+            help="Team signature read from a file (several lines); as --signature.",
+        ),
         click.option("--reply-from", help="Address replies are sent from (default: --address)."),
         click.option(
             "--allow", multiple=True, help="Always accept this address or domain (repeatable)."
@@ -96,6 +102,19 @@ def _sender_options(f: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _apply_sender(settings: dict[str, Any], options: dict[str, Any]) -> None:
+    path = options.get("signature_file")
+    if path is not None:
+        if options.get("signature") is not None:
+            raise InvalidRequest("give --signature or --signature-file, not both")
+        try:
+            signature = Path(path).read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise InvalidRequest(f"no signature file {path!r}; check the path") from None
+        except (OSError, UnicodeDecodeError) as e:
+            raise InvalidRequest(f"cannot read the signature file {path!r}: {e}") from None
+        if len(signature) > 4000:
+            raise InvalidRequest("the signature file is over 4,000 characters; keep it short")
+        options["signature"] = clean(signature).strip()
     for key in ("sender_name", "company", "signature", "reply_from", "forwarded"):
         if options.get(key) is not None:
             settings[key] = options[key]

@@ -484,3 +484,62 @@ def test_a_reply_of_only_nul_bytes_is_refused_like_an_empty_one(
     assert result.returncode == 1
     assert result.stderr == "unibox: error: reply is empty; write something first\n"
     assert ok_json("doctor", "--db", str(db))["db"] == before
+
+
+def test_forward_and_email_reply_options_and_their_errors(tmp_path: Path, demo_db: str) -> None:
+    db = str(tmp_path / "w.db")
+    Path(db).write_bytes(Path(demo_db).read_bytes())
+    cid = ok_json("conversations", "list", "--db", db, "--view", "kind:email", "--limit", "1")[
+        "conversations"
+    ][0]["id"]
+    first = ok_json("conversations", "show", cid, "--db", db)["messages"][0]["id"]
+    fwd = ok_json(
+        "conversations", "forward", cid, "--to", "tech@supplier.example",
+        "--message", first, "--note", "Can you look?", "--db", db, "--as", "ana",
+    )  # fmt: skip
+    assert fwd["to"] == ["tech@supplier.example"]
+    note = tmp_path / "note.txt"
+    note.write_text("steps")
+    reply = ok_json(
+        "conversations", "reply", cid, "--text", "See the file.", "--cc", "boss@x.example",
+        "--attach", str(note), "--quote", first, "--db", db, "--as", "ana",
+    )  # fmt: skip
+    shown = ok_json("conversations", "show", cid, "--db", db)
+    bodies = {m["id"]: m["body"] for m in shown["messages"]}
+    assert bodies[fwd["message_id"]].startswith("Can you look?\n\n---------- Forwarded message")
+    assert bodies[reply["message_id"]].startswith("See the file.\n\nOn ")
+    assert any(m["body"].endswith("forwarded a message to tech@supplier.example") for m in
+               shown["messages"])  # fmt: skip
+
+    before = ok_json("conversations", "show", cid, "--db", db)["messages"]
+    for args, error in [
+        (["forward", cid, "--to", "nobody"], "To: 'nobody' is not an e-mail address"),
+        (["reply", cid, "--text", "x", "--bcc", "a@@b"], "Bcc: 'a@@b' is not an e-mail address"),
+        (["reply", cid, "--text", "x", "--attach", str(tmp_path / "nope.pdf")], "no file "),
+    ]:
+        result = unibox("conversations", *args, "--db", db, "--as", "ana")
+        assert result.returncode == 1
+        assert result.stderr.startswith("unibox: error: ") and error in result.stderr
+        assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    assert ok_json("conversations", "show", cid, "--db", db)["messages"] == before
+
+
+def test_channel_signature_from_a_file(tmp_path: Path, demo_db: str) -> None:
+    db = str(tmp_path / "w.db")
+    Path(db).write_bytes(Path(demo_db).read_bytes())
+    listed = unibox("channel", "list", "--db", db).stdout.splitlines()
+    channel = next(line.split()[0] for line in listed if " email " in line)
+    sig = tmp_path / "sig.txt"
+    sig.write_text("Best regards,\n{{agent.name}}\n")
+    result = unibox("channel", "set", channel, "--signature-file", str(sig), "--db", db)
+    assert result.returncode == 0, result.stderr
+    from unibox_tui.core.db import open_workspace
+
+    with open_workspace(Path(db)) as ws, ws.read() as conn:
+        settings = conn.exec_driver_sql(
+            "SELECT settings FROM channel WHERE id = ?", (channel,)
+        ).scalar_one()
+    assert json.loads(settings)["signature"] == "Best regards,\n{{agent.name}}"
+    missing = unibox("channel", "set", channel, "--signature-file", "nope.txt", "--db", db)
+    assert missing.returncode == 1
+    assert missing.stderr == "unibox: error: no signature file 'nope.txt'; check the path\n"

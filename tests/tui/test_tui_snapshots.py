@@ -118,3 +118,21 @@ def test_setup_screen(snap_compare, tmp_path: Path) -> None:
 def test_settings_screen(snap_compare, make_app) -> None:
     """Settings (`,`): the agents section with roles, teams and availability."""
     assert snap_compare(make_app(), terminal_size=(140, 36), run_before=steps("comma"))
+
+
+ATTACHMENT = "tests/data/composer-attachment.txt"  # a file of the repo: its size is known
+
+
+def _mail_composer_steps():  # type: ignore[no-untyped-def]
+    """The e-mail composer on Marta's e-mail: Cc, a file, the quote on, some text."""
+    keys = ["j", "r", "shift+tab", "shift+tab", *"ops@acme.test", "ctrl+l", "ctrl+u"]
+    keys += [*ATTACHMENT, "enter", "ctrl+g", *"Hi", "space", *"Marta"]
+    return steps(*keys)
+
+
+def test_mail_composer_160x48(snap_compare, make_app) -> None:
+    assert snap_compare(make_app(), terminal_size=(160, 48), run_before=_mail_composer_steps())
+
+
+def test_mail_composer_80x24(snap_compare, make_app) -> None:
+    assert snap_compare(make_app(), terminal_size=(80, 24), run_before=_mail_composer_steps())

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
 # The newest migration this code knows. Opening a file at this revision needs no alembic
 # import (keeps start-up fast); anything else goes through migrations.upgrade().
-HEAD_REVISION = "0018"
+HEAD_REVISION = "0019"
 KNOWN_REVISIONS = (
     "0001",
     "0002",
@@ -53,6 +53,7 @@ KNOWN_REVISIONS = (
     "0016",
     "0017",
     "0018",
+    "0019",
 )
 
 SQLITE_HEADER = b"SQLite format 3\x00"

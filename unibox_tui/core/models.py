@@ -583,6 +583,8 @@ class Draft(Changed, table=True):
     mode: str = "reply"  # reply | comment
     text: str = Field(default="", sa_column=Column(Text, nullable=False))
     via_channel_id: str | None = None  # "continue by e-mail" on; a hint, checked on send
+    # E-mail fields (composing.MailFields: to, cc, bcc, file paths, quote), JSON.
+    meta: str = Field(default="{}", sa_column=Column(Text, nullable=False, server_default="{}"))
 
 
 class Tag(Changed, table=True):

@@ -53,7 +53,7 @@ def due(
         SELECT o.id, o.message_id, o.channel_id, ch.kind, m.conversation_id, o.attempts,
                m.body, m.body_html, c.subject, c.contact_id, ct.name, coalesce(a.name, ''),
                m.created_at, m.external_id, c.meta, c.reply_to, c.channel_kind,
-               o.handed_over_at
+               o.handed_over_at, m.meta
         FROM outbox o
         JOIN message m ON m.id = o.message_id
         JOIN conversation c ON c.id = m.conversation_id
@@ -115,9 +115,16 @@ def due(
                     thread=[(t[0], t[1]) for t in thread],
                     conversation_meta=json.loads(row[14] or "{}"),
                     attachments=[(f[0], f[1], f[2]) for f in files],
+                    message_meta=_sending_meta(row[18]),
                 )
             )
     return items
+
+
+def _sending_meta(raw: str | None) -> dict[str, object]:
+    """The parts of a message's meta its channel reads when sending."""
+    meta = json.loads(raw or "{}")
+    return {k: meta[k] for k in ("to", "cc", "bcc", "forward") if k in meta}
 
 
 def pending_count(ws: Workspace, *, ready_only: bool = False, now: datetime | None = None) -> int:

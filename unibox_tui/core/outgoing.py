@@ -42,6 +42,8 @@ class OutboxItem:
     thread: list[tuple[str, str]] = field(default_factory=list)
     conversation_meta: dict[str, Any] = field(default_factory=dict)
     attachments: list[tuple[str, str, bytes]] = field(default_factory=list)
+    # What the agent set on this message (e-mail: to / cc / bcc from the composer, "forward").
+    message_meta: dict[str, Any] = field(default_factory=dict)
 
     @property
     def idempotency_key(self) -> str:

@@ -1381,16 +1381,18 @@ class DraftRow:
     mode: str  # reply | comment
     text: str
     via_channel_id: str | None
+    mail: dict | None = None  # the e-mail composer's fields (composing.MailFields)
 
 
 def drafts(ws: Workspace, agent_id: str) -> dict[str, DraftRow]:
     """An agent's own unsent drafts by conversation (nobody else's: drafts are private)."""
     with ws.read() as conn:
         rows = conn.exec_driver_sql(
-            "SELECT conversation_id, mode, text, via_channel_id FROM draft WHERE agent_id = ?",
+            "SELECT conversation_id, mode, text, via_channel_id, meta FROM draft "
+            "WHERE agent_id = ?",
             (agent_id,),
         ).all()
-    return {r[0]: DraftRow(*r) for r in rows}
+    return {r[0]: DraftRow(*r[:4], json.loads(r[4] or "{}") or None) for r in rows}
 
 
 def stats(ws: Workspace) -> dict[str, int]:
@@ -1478,6 +1480,65 @@ def answering_channel(ws: Workspace, inbox_id: str, kind: str) -> str | None:
 
     with ws.read() as conn:
         return inbox_channel(conn, inbox_id, kind)
+
+
+@dataclass
+class MailChannel:
+    id: str
+    name: str
+    address: str
+    signature: str  # the channel's setting, tokens not yet filled (composing.signature_for)
+
+
+@dataclass
+class ReplyAddresses:
+    """What the e-mail composer starts from: the inbox's e-mail channels (the From choices,
+    the answering one first), the customer's address, everyone else on the thread (reply
+    all), and the newest customer message (to quote)."""
+
+    channels: list[MailChannel]
+    customer: str | None
+    customer_name: str
+    others: list[str]
+    quote_id: str | None
+
+
+def reply_addresses(ws: Workspace, conversation_id: str) -> ReplyAddresses:
+    from .answering import inbox_channel
+
+    with ws.read() as conn:
+        row = conn.exec_driver_sql(
+            "SELECT c.inbox_id, c.reply_to, c.meta, ct.name, c.contact_id, c.channel_kind "
+            "FROM conversation c JOIN contact ct ON ct.id = c.contact_id WHERE c.id = ?",
+            (conversation_id,),
+        ).first()
+        if row is None:
+            raise NotFound(f"no conversation {conversation_id!r}")
+        inbox_id, reply_to, meta, name, contact_id, kind = row
+        first = inbox_channel(conn, inbox_id, "email")
+        channels = []
+        for cid, cname, address, settings in conn.exec_driver_sql(
+            "SELECT id, name, coalesce(address, ''), settings FROM channel "
+            "WHERE inbox_id = ? AND kind = 'email' ORDER BY enabled DESC, id",
+            (inbox_id,),
+        ).all():
+            signature = json.loads(settings or "{}").get("signature") or ""
+            channels.append(MailChannel(cid, cname, address, str(signature)))
+        channels.sort(key=lambda c: c.id != first)
+        customer = reply_to if kind in ("email", "form") and reply_to else None
+        if customer is None or "@" not in customer:
+            customer = conn.exec_driver_sql(
+                "SELECT value FROM contact_identity WHERE contact_id = ? AND kind = 'email' "
+                "ORDER BY rowid LIMIT 1",
+                (contact_id,),
+            ).scalar()
+        quote_id = conn.exec_driver_sql(
+            "SELECT id FROM message WHERE conversation_id = ? AND kind = 'incoming' "
+            "ORDER BY created_at DESC, rid DESC LIMIT 1",
+            (conversation_id,),
+        ).scalar()
+    others = [a for a in json.loads(meta or "{}").get("cc") or [] if isinstance(a, str)]
+    return ReplyAddresses(channels, customer, name or "", others, quote_id)
 
 
 CHANGED_CAP = 500  # more changed rows than this: refresh everything instead

@@ -12,6 +12,7 @@ from dataclasses import replace
 from datetime import datetime
 
 from ..core import commands, queries
+from ..core.composing import MailFields
 from ..core.db import Workspace
 from ..core.errors import UniboxError
 from ..widgets.composer import Draft
@@ -33,7 +34,8 @@ class DraftStore:
         self._drafts: dict[str, Draft] = {}
         if me:
             for cid, row in queries.drafts(ws, me).items():
-                self._drafts[cid] = Draft(row.mode, row.text, row.via_channel_id)
+                mail = MailFields.from_json(row.mail)
+                self._drafts[cid] = Draft(row.mode, row.text, row.via_channel_id, mail)
 
     def __len__(self) -> int:
         return len(self._drafts)
@@ -54,7 +56,8 @@ class DraftStore:
                 del self._drafts[conversation_id]
                 self._write(commands.clear_draft, conversation_id)
             return
-        kept = Draft(draft.mode, draft.text, draft.via_channel_id)
+        mail = replace(draft.mail) if draft.mail is not None else None
+        kept = Draft(draft.mode, draft.text, draft.via_channel_id, mail)
         self._drafts[conversation_id] = kept
         if old != kept:
             self._write(
@@ -63,6 +66,7 @@ class DraftStore:
                 kept.text,
                 mode=kept.mode,
                 via_channel_id=kept.via_channel_id,
+                mail=mail.to_json() if mail is not None else None,
             )
 
     def restored(self, conversation_id: str, draft: Draft) -> None:

@@ -19,7 +19,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widget import Widget
-from textual.widgets import Footer, OptionList, TextArea
+from textual.widgets import OptionList, TextArea
 
 from .. import actions
 from ..core import admin_queries, commands, queries
@@ -33,12 +33,13 @@ from ..core.when import parse_when
 from ..widgets.composer import Composer, Draft
 from ..widgets.contact_sidebar import ContactSidebar, is_unknown_visitor
 from ..widgets.conversation_list import ConversationList
+from ..widgets.footer import UniboxFooter
 from ..widgets.glyphs import channel_name
 from ..widgets.line_api import TextLine
 from ..widgets.safe_text import safe_line
 from ..widgets.thread_view import LONG_BODY, MORE_STEP, ThreadView, size_label
 from ..widgets.views_pane import ViewEntry, ViewsPane
-from . import attachments, delivery, selection, snooze, stale, tagging
+from . import attachments, delivery, mail_composer, selection, snooze, stale, tagging
 from .drafts import DraftStore
 from .forms import ContactForm, ContactScreen, TicketForm, TicketScreen
 from .merge import merge_choices, typed_id
@@ -143,7 +144,7 @@ class InboxScreen(Screen[None]):
                 yield self.thread
                 yield self.composer
             yield self.sidebar
-        yield Footer()
+        yield UniboxFooter()
 
     def on_mount(self) -> None:
         app = self.uapp
@@ -705,6 +706,28 @@ class InboxScreen(Screen[None]):
     def action_comment(self) -> None:
         self._start_editor("comment")
 
+    def action_reply_sender(self) -> None:
+        """R: an e-mail reply to the sender only (the Cc emptied); `r` keeps everyone."""
+        self._start_editor("reply")
+        if self.composer.is_mail:
+            self.composer.fields.cc.value = ""
+
+    def action_forward(self) -> None:
+        mail_composer.forward(self)
+
+    def action_step_conversation(self, step: int) -> None:
+        """J / K: the next or previous conversation of the list, read in the thread pane
+        (the list cursor moves with it, so every key acts on what is shown)."""
+        lst = self.conv_list
+        index = lst.cursor + step
+        if not lst.total or not 0 <= index < lst.total:
+            self.notify("No more conversations in this list.", markup=False, timeout=2)
+            return
+        lst.move_to(index)  # the thread follows the cursor (the draft is kept)
+        row = lst.selected
+        if row is not None:
+            self.open_conversation(row.id)
+
     def _start_editor(self, mode: str) -> None:
         need = self._need()
         if need is None:
@@ -718,16 +741,21 @@ class InboxScreen(Screen[None]):
             draft = self.composer.draft()
         draft.mode = mode
         self._open_composer(draft, focus=True)
+        # The message being answered is the newest: keep it in sight above the editor.
+        self.call_after_refresh(self.thread.scroll_end, animate=False)
 
     def _open_composer(self, draft: Draft, *, focus: bool) -> None:
         row = self.thread_row
         if row is None:
             return
+        mail = mail_composer.setup(self, row) if mail_composer.is_mail(row, draft) else None
         self.composer.open(
             draft,
             channel_kind=row.channel_kind,
             agents=queries.agents_for_inbox(self.uapp.ws, row.inbox_id),
             focus=focus,
+            mail=mail[0] if mail else None,
+            prefill=mail[1] if mail else None,
         )
 
     def _stash_draft(self, conversation_id: str) -> None:
@@ -795,6 +823,15 @@ class InboxScreen(Screen[None]):
             if draft.mode != "comment":
                 stale.refused_now(self.uapp, error)
 
+        mail: dict[str, Any] = {}
+        if draft.mode == "reply" and self.composer.is_mail:
+            try:
+                mail = mail_composer.reply_args(self, row, draft)
+            except UniboxError as e:
+                # One line under the fields; the text and the fields stay as they are.
+                self.composer.fields.say(str(e))
+                self.notify(str(e), severity="error", markup=False)
+                return
         self.composer.sending()
         self.thread.focus()
         if draft.mode == "comment":
@@ -803,9 +840,10 @@ class InboxScreen(Screen[None]):
             )
         else:
             self.uapp.commands.run(
-                commands.reply,
+                mail_composer.reply_with_files if mail else commands.reply,
                 row.id,
                 draft.text,
+                **mail,
                 actor=me,
                 via_channel_id=draft.via_channel_id,
                 hold_seconds=hold,
@@ -845,6 +883,14 @@ class InboxScreen(Screen[None]):
         # Cleaned: a snippet or a contact's name may hold escape sequences, and the
         # TextArea would draw them as they are.
         self.composer.insert(clean(fill(body, values)))
+
+    @on(Composer.ExternalEditor)
+    def _external_editor(self) -> None:
+        mail_composer.edit_outside(self)
+
+    @on(Composer.Files)
+    def _files(self) -> None:
+        mail_composer.pick_files(self)
 
     @on(Composer.SwitchChannel)
     def _switch_channel(self) -> None:
@@ -1079,12 +1125,20 @@ class InboxScreen(Screen[None]):
     def _panes(self) -> list[Widget]:
         panes: list[Widget] = [self.views, self.conv_list, self.thread]
         if self.composer.is_open:
-            panes.append(self.composer.editor)
+            panes.extend(self.composer.focusables())
         if self.sidebar.is_open:
             panes.append(self.sidebar.query_one("#past", OptionList))
         return [p for p in panes if p.display and p.parent and p.parent.display]
 
     def action_cycle_panes(self, step: int = 1) -> None:
+        inside = self.composer.focusables() if self.composer.is_open else []
+        if self.has_class("-narrow") and self.focused in inside:
+            # Writing on a narrow screen: tab goes round the composer's fields and the thread
+            # (the list is hidden behind the thread).
+            ring: list[Widget] = [self.thread, *inside]
+            at = ring.index(self.focused)  # type: ignore[arg-type]
+            ring[(at + step) % len(ring)].focus()
+            return
         if self.has_class("-narrow"):
             # On a narrow screen the thread replaces the list; tab flips between them.
             reading = not self.has_class("-reading")

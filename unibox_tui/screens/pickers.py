@@ -11,6 +11,7 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.screen import ModalScreen
+from textual.suggester import Suggester
 from textual.widgets import Input, OptionList, Static
 from textual.widgets.option_list import Option
 
@@ -136,15 +137,25 @@ class PromptScreen(ModalScreen[str | None]):
     PromptScreen #prompt-error { color: $error; height: auto; }
     """
 
-    def __init__(self, title: str, *, value: str = "", hint: str = "", check: Any = None) -> None:
-        """`check(text) -> str | None` returns an error line to show instead of closing."""
+    def __init__(
+        self,
+        title: str,
+        *,
+        value: str = "",
+        hint: str = "",
+        check: Any = None,
+        suggester: Suggester | None = None,
+    ) -> None:
+        """`check(text) -> str | None` returns an error line to show instead of closing;
+        `suggester` completes what is typed (a file path)."""
         super().__init__()
         self.title_text, self.value, self.hint, self.check = title, value, hint, check
+        self.suggester = suggester
 
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Static(safe_line(self.title_text), id="prompt-title")
-            yield Input(value=self.value, id="prompt-input")
+            yield Input(value=self.value, id="prompt-input", suggester=self.suggester)
             yield Static("", id="prompt-error")
             yield Static(Text(self.hint or "enter accept · esc cancel"), id="prompt-hint")
 

@@ -14,7 +14,7 @@ Toast text quotes customers (subjects), so it is cleaned here and shown without 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -153,7 +153,10 @@ def hold_reply(
 
     def restored(text: str) -> None:
         if screen.drafts is not None:
-            screen.drafts.restored(row.id, Draft("reply", text, draft.via_channel_id))
+            # The e-mail fields come back too (files by their paths); the quote is in the
+            # text now, so its toggle is off.
+            mail = replace(draft.mail, quote=False) if draft.mail is not None else None
+            screen.drafts.restored(row.id, Draft("reply", text, draft.via_channel_id, mail))
             screen.conv_list.set_drafts(screen.drafts.ids())
 
     screen.undo = Undo(

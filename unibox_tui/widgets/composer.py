@@ -17,13 +17,17 @@ from textual import events
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.message import Message
+from textual.widget import Widget
 from textual.widgets import OptionList, Static, TextArea
 from textual.widgets.option_list import Option
 
 from .. import actions
+from ..core.composing import MailFields
 from ..core.mentions import find_mentions
 from ..core.queries import AgentRow
+from .address_fields import AddressFields, MailSetup
 from .glyphs import channel_name
+from .safe_text import safe
 
 MAX_SUGGESTIONS = 6
 # The `@word` being typed just before the cursor (same rule as core.mentions: not after a
@@ -36,6 +40,7 @@ class Draft:
     mode: str  # "reply" | "comment"
     text: str
     via_channel_id: str | None = None
+    mail: MailFields | None = None  # e-mail replies: To, Cc, Bcc, files, quote
 
 
 def matching_agents(agents: list[AgentRow], prefix: str) -> list[AgentRow]:
@@ -157,9 +162,13 @@ class Composer(Vertical):
         background: $surface;
     }
     Composer.-open { display: block; }
+    Composer.-mail { height: 18; }
+    .-narrow Composer.-mail, .-medium Composer.-mail { height: 14; }
     Composer.-comment { border-top: solid $warning; background: $warning 8%; }
     Composer #composer-head { height: 1; padding: 0 1; }
     Composer #composer-hint { height: 1; padding: 0 1; color: $text-muted; }
+    Composer #composer-signature { height: auto; max-height: 2; padding: 0 1; display: none; }
+    Composer.-mail #composer-signature { display: block; }
     """
 
     class Send(Message):
@@ -176,6 +185,12 @@ class Composer(Vertical):
     class SwitchChannel(Message):
         """The agent asked to continue by e-mail (or back)."""
 
+    class ExternalEditor(Message):
+        """ctrl+e: edit the text in $EDITOR."""
+
+    class Files(Message):
+        """ctrl+l: attach a file, or remove one."""
+
     def __init__(self) -> None:
         super().__init__(id="composer")
         self.mode = "reply"
@@ -184,11 +199,14 @@ class Composer(Vertical):
         self.agents: list[AgentRow] = []
         self.popup = MentionPopup()
         self.editor = EditorArea(self)
+        self.fields = AddressFields()
 
     def compose(self) -> ComposeResult:
         yield Static(id="composer-head")
+        yield self.fields
         yield self.popup
         yield self.editor
+        yield Static(id="composer-signature")
         yield Static(id="composer-hint")
 
     # ------------------------------------------------------------------ state
@@ -200,11 +218,19 @@ class Composer(Vertical):
         channel_kind: str | None,
         agents: list[AgentRow],
         focus: bool = True,
+        mail: MailSetup | None = None,
+        prefill: MailFields | None = None,
     ) -> None:
+        """`mail`: an e-mail reply (From / To / Cc / Bcc, files, quote, signature), its fields
+        from the draft, else `prefill` (the thread's addresses)."""
         self.agents = agents
         self.channel_kind = channel_kind
         self.mode = draft.mode
         self.via_channel_id = draft.via_channel_id
+        if mail is None:
+            self.fields.unload()
+        else:
+            self.fields.load(mail, draft.mail or prefill or MailFields(), draft.via_channel_id)
         if self.editor.text != draft.text:
             self.editor.load_text(draft.text)
             self.editor.move_cursor(self.editor.document.end)
@@ -237,12 +263,28 @@ class Composer(Vertical):
         return self.has_class("-open")
 
     def draft(self) -> Draft:
+        if self.fields.setup is not None:
+            return Draft(
+                self.mode, self.editor.text, self.fields.via_channel_id, self.fields.fields()
+            )
         return Draft(self.mode, self.editor.text, self.via_channel_id)
 
     def clear(self) -> None:
         if self.editor.text:
             self.editor.load_text("")
         self.via_channel_id = None
+        self.fields.unload()
+        self.set_class(False, "-mail")
+
+    @property
+    def is_mail(self) -> bool:
+        """An e-mail reply with its fields shown."""
+        return self.fields.setup is not None and self.mode == "reply"
+
+    def focusables(self) -> list[Widget]:
+        """What tab visits in the composer, in order."""
+        fields: list[Widget] = list(self.fields.inputs()) if self.is_mail else []
+        return [*fields, self.editor]
 
     def set_via(self, channel_id: str | None) -> None:
         self.via_channel_id = channel_id
@@ -255,6 +297,13 @@ class Composer(Vertical):
     def _mode_changed(self) -> None:
         comment = self.mode == "comment"
         self.set_class(comment, "-comment")
+        mail = self.is_mail
+        self.set_class(mail, "-mail")
+        self.fields.set_class(mail, "-on")
+        signature = self.fields.signature if mail else ""
+        sig = Text("-- ", "dim")
+        sig.append_text(safe(signature, "dim italic") if signature else Text("no signature", "dim"))
+        self.query_one("#composer-signature", Static).update(sig)
         self.editor.set_handles({a.handle for a in self.agents} if comment else set())
         if not comment:
             self.popup.hide()
@@ -264,6 +313,8 @@ class Composer(Vertical):
         head.append(" Internal comment ", "reverse bold" if comment else "dim")
         if comment:
             head.append("  only your team sees this; @ mentions a teammate", "italic")
+        elif mail:
+            head.append("  e-mail", "italic")
         else:
             via = "email" if self.via_channel_id else self.channel_kind
             head.append(f"  to the customer via {channel_name(via)}", "italic")
@@ -271,6 +322,11 @@ class Composer(Vertical):
                 head.append(" (continuing by e-mail)", "bold")
         self.query_one("#composer-head", Static).update(head)
         hint = "ctrl+s send · esc close (draft kept) · ctrl+r reply/comment · ctrl+t snippet"
+        if mail:
+            hint = (
+                "ctrl+s send · esc keep · ctrl+l files · ctrl+g quote · ctrl+e $EDITOR · "
+                "ctrl+r comment · ctrl+t snippet"
+            )
         if not comment and self.channel_kind in ("chat", "messenger"):
             hint += " · ctrl+o continue by e-mail"
         self.query_one("#composer-hint", Static).update(Text(hint))
@@ -332,3 +388,23 @@ class Composer(Vertical):
 
     def action_switch_channel(self) -> None:
         self.post_message(self.SwitchChannel())
+
+    def action_external_editor(self) -> None:
+        self.post_message(self.ExternalEditor())
+
+    def action_files(self) -> None:
+        if self.is_mail:
+            self.post_message(self.Files())
+        else:
+            self.app.notify("Files go with e-mail replies.", markup=False)
+
+    def action_next_from(self) -> None:
+        if self.is_mail:
+            self.fields.next_from()
+            self._mode_changed()  # the signature is the From channel's
+
+    def action_toggle_quote(self) -> None:
+        if self.is_mail:
+            self.fields.toggle_quote()
+        else:
+            self.app.notify("Quoting is for e-mail replies.", markup=False)

@@ -360,22 +360,30 @@ class EmailChannel(ChannelAdapter):
     def build(self, item: OutboxItem) -> tuple[str, EmailMessage]:
         """(Message-ID, message) for an outbox item; the same item always gives the same id."""
         external_id = self.message_id_for(item.idempotency_key, item.conversation_id)
-        if not item.recipient:
+        meta = item.message_meta
+        to = [a for a in meta.get("to") or [item.recipient] if a]
+        if not to:
             raise ChannelError("the contact has no e-mail address to reply to", transient=False)
         incoming = [ref for kind, ref in item.thread if kind == "incoming"]
+        # The agent's own To / Cc (the composer's fields) replace the defaults: the
+        # customer, and everyone the customer wrote to.
+        cc = meta["cc"] if "cc" in meta else item.conversation_meta.get("cc")
         mail = OutgoingMail(
             message_id=external_id,
-            to=item.recipient,
-            to_name=item.recipient_name or "",
+            to=to[0],
+            to_name=(item.recipient_name or "") if to[0] == item.recipient else "",
             subject=item.subject,
             body=item.body,
             body_html=item.body_html,
             agent_name=item.author_name or "",
             date=item.created_at,
-            cc=tuple(item.conversation_meta.get("cc") or ()),
+            cc=tuple(cc or ()),
             in_reply_to=incoming[-1] if incoming else None,
             references=tuple(ref for _kind, ref in item.thread if ref != external_id),
             attachments=tuple(item.attachments or ()),
+            also_to=tuple(to[1:]),
+            bcc=tuple(meta.get("bcc") or ()),
+            forward="forward" in meta,
         )
         return external_id, build_message(mail, self.sender)
 

@@ -66,12 +66,10 @@ class Sender:
         return f"{agent} from {self.company}"
 
     def signature_for(self, agent_name: str) -> str:
-        first = agent_name.split()[0] if agent_name.split() else ""
-        return (
-            self.signature.replace("{{agent.name}}", agent_name)
-            .replace("{{agent.first_name}}", first)
-            .strip()
-        )
+        # One rule with the composer, which shows it before sending.
+        from ...core.composing import signature_for
+
+        return signature_for(self.signature, agent_name)
 
 
 @dataclass(frozen=True)
@@ -90,6 +88,16 @@ class OutgoingMail:
     in_reply_to: str | None = None
     references: tuple[str, ...] = ()
     attachments: tuple[tuple[str, str, bytes], ...] = ()
+    also_to: tuple[str, ...] = ()  # more To addresses the agent added
+    bcc: tuple[str, ...] = ()  # in the envelope and the Sent copy; aiosmtplib strips the header
+    forward: bool = False  # "Fwd:", not threaded on the customer's messages
+
+
+def forward_subject(subject: str) -> str:
+    subject = " ".join((subject or "").split())
+    if subject.lower().startswith(("fwd:", "fw:")):
+        return subject
+    return f"Fwd: {subject}" if subject else "Fwd: a conversation"
 
 
 def reply_subject(subject: str) -> str:
@@ -110,18 +118,23 @@ def _text_to_html(text: str) -> str:
 def build_message(mail: OutgoingMail, sender: Sender) -> EmailMessage:
     msg = EmailMessage()
     msg["From"] = formataddr((sender.display_name(mail.agent_name), sender.address))
-    msg["To"] = formataddr((mail.to_name, mail.to)) if mail.to_name else mail.to
-    ours = {sender.address.lower(), mail.to.lower()}
+    first = formataddr((mail.to_name, mail.to)) if mail.to_name else mail.to
+    also = [a for a in dict.fromkeys(a.lower() for a in mail.also_to) if a != mail.to.lower()]
+    msg["To"] = ", ".join([first, *also])
+    ours = {sender.address.lower(), mail.to.lower(), *also}
     cc = [c for c in dict.fromkeys(a.lower() for a in mail.cc) if c not in ours]
     if cc:
         msg["Cc"] = ", ".join(cc)
-    msg["Subject"] = reply_subject(mail.subject)
+    bcc = [b for b in dict.fromkeys(a.lower() for a in mail.bcc) if b not in ours | set(cc)]
+    if bcc:
+        msg["Bcc"] = ", ".join(bcc)
+    msg["Subject"] = forward_subject(mail.subject) if mail.forward else reply_subject(mail.subject)
     msg["Date"] = format_datetime(mail.date)
     msg["Message-ID"] = f"<{mail.message_id}>"
-    if mail.in_reply_to:
+    if mail.in_reply_to and not mail.forward:
         msg["In-Reply-To"] = f"<{mail.in_reply_to}>"
     references = list(dict.fromkeys([*mail.references, *filter(None, [mail.in_reply_to])]))
-    if references:
+    if references and not mail.forward:
         msg["References"] = " ".join(f"<{r}>" for r in references[-20:])
     # Tell robots this is a person's answer, and ask auto-responders not to answer it (one
     # more guard against mail loops with another helpdesk).
@@ -146,7 +159,8 @@ def build_message(mail: OutgoingMail, sender: Sender) -> EmailMessage:
 def recipients(msg: EmailMessage) -> list[str]:
     from email.utils import getaddresses
 
-    found = getaddresses([str(v) for v in (msg.get_all("To", []) + msg.get_all("Cc", []))])
+    headers = msg.get_all("To", []) + msg.get_all("Cc", []) + msg.get_all("Bcc", [])
+    found = getaddresses([str(v) for v in headers])
     return list(dict.fromkeys(a.lower() for _, a in found if "@" in a))
 
 

@@ -58,6 +58,7 @@ _WHERE = {
     "forms": ("FormSubmission", "submit_form"),
     "drafts": ("clear_draft", "save_draft"),
     "routing": ("RoutingView", "set_inbox_hours", "set_routing", "show_routing"),
+    "forwarding": ("forward",),
     "incoming": (
         "Incoming",
         "IncomingAttachment",
@@ -155,6 +156,7 @@ if TYPE_CHECKING:  # for type checkers and editors: the same names, eagerly
     from .delivery import apply_status, mark_sent, resend
     from .drafts import clear_draft, save_draft
     from .forms import FormSubmission, submit_form
+    from .forwarding import forward
     from .incoming import (
         Incoming,
         IncomingAttachment,

@@ -15,6 +15,7 @@ from sqlmodel import select
 from .. import clock
 from ..answering import answering_kind, inbox_channel
 from ..changes import resend_conversation
+from ..composing import MAX_ADDRESSES, MailFields, decode_files, parse_addresses, quoted
 from ..db import Tx, Workspace
 from ..errors import InvalidRequest, Stale
 from ..ids import new_id
@@ -105,6 +106,11 @@ def reply(
     id: str | None = None,
     hold_seconds: float = 0,
     seen_message_id: str | None = None,
+    to: list[str] | None = None,
+    cc: list[str] | None = None,
+    bcc: list[str] | None = None,
+    attachments: list[tuple[str, str]] | None = None,
+    quote_message_id: str | None = None,
     now: datetime | None = None,
 ) -> str:
     """Queue a reply to the customer on the conversation's channel (or `via_channel_id`, e.g.
@@ -117,8 +123,21 @@ def reply(
     `seen_message_id`: the newest customer message or reply the agent had seen when they
     wrote this one. If another agent's reply or a new customer message came after it, the
     reply is refused as stale (errors.Stale) and the agent decides again: on a team hub two
-    agents may answer the same customer at once (research §I.2, "guarded operations")."""
+    agents may answer the same customer at once (research §I.2, "guarded operations").
+
+    E-mail only: `to` / `cc` / `bcc` replace the addresses the reply would go to (the
+    customer, and the conversation's CC list); `attachments` are (file name, base64) pairs
+    (core/composing.py limits them); `quote_message_id` quotes that message below the text
+    ("On DATE, NAME wrote:" and "> ")."""
     require_text(text, "reply")
+    addresses = {
+        "to": parse_addresses(to, "To"),
+        "cc": parse_addresses(cc, "Cc"),
+        "bcc": parse_addresses(bcc, "Bcc"),
+    }
+    if len([a for v in addresses.values() for a in v]) > MAX_ADDRESSES:
+        raise InvalidRequest(f"at most {MAX_ADDRESSES} addresses in one reply")
+    files = decode_files(attachments)
     with ws.write(now) as tx:
         if id and tx.find(Message, id=id):
             return id
@@ -126,10 +145,23 @@ def reply(
         if seen_message_id:
             _refuse_if_stale(tx, conv.id, seen_message_id, author.id)
         channel = _reply_channel(tx, conv, via_channel_id)
+        if channel.inbox_id != conv.inbox_id:
+            raise InvalidRequest("that channel belongs to another inbox; reply from this one's")
         _check_rules(tx, conv, channel, text)
+        mail = {k: v for k, v in addresses.items() if v or (k == "cc" and cc is not None)}
+        if (mail or files) and channel.kind != "email":
+            raise InvalidRequest(
+                f"addresses and files go by e-mail only; this reply goes by {channel.kind}"
+            )
+        if to is not None and not addresses["to"]:
+            raise InvalidRequest("the reply needs someone in To")
+        if quote_message_id:
+            text = text.rstrip() + "\n\n" + _quote(tx, conv.id, quote_message_id)
         drop_draft(tx, conv.id, author.id)
         wanted = REPLY_IDENTITY[channel.kind]
-        if not any(i.kind == wanted for i in identities_of(tx, conv.contact_id)):
+        if not addresses["to"] and not any(
+            i.kind == wanted for i in identities_of(tx, conv.contact_id)
+        ):
             raise InvalidRequest(
                 f"the contact has no {wanted} identity, so a reply cannot go out by {channel.kind}"
             )
@@ -150,10 +182,14 @@ def reply(
             delivery_state="queued",
             created_at=tx.now,
         )
+        meta: dict[str, object] = dict(mail)
         if hold_seconds > 0:
             # What this reply changes on the conversation, for `unsend` to put back.
-            message.meta = json.dumps({"unsend": _reply_marks(conv)})
+            meta["unsend"] = _reply_marks(conv)
+        if meta:
+            message.meta = json.dumps(meta)
         tx.stamp(message)
+        _attach(tx, message.id, files)
         entry = OutboxEntry(
             id=new_id(tx.now),
             message_id=message.id,
@@ -162,7 +198,13 @@ def reply(
             created_at=tx.now,
         )
         tx.stamp(entry)
-        if via_channel_id and channel.id != conv.channel_id:
+        # Another kind of channel (a chat continued by e-mail) says so in the thread; another
+        # address of the same kind (the composer's From) does not.
+        if (
+            via_channel_id
+            and channel.id != conv.channel_id
+            and channel.kind != answering_kind(tx.get(Channel, conv.channel_id, "channel").kind)
+        ):
             activity(
                 tx, conv, f"{author.name} continued this conversation by {channel.kind}", author
             )
@@ -176,6 +218,40 @@ def reply(
             conv.first_response_at = tx.now
         tx.stamp(conv)
         return message.id
+
+
+def _attach(tx: Tx, message_id: str, files: list[tuple[str, str, bytes]]) -> None:
+    """Files sent with a message, in the attachment store like the ones that come in (the
+    outbox reads them from there)."""
+    for name, ctype, data in files:
+        tx.stamp(
+            Attachment(
+                id=new_id(tx.now),
+                message_id=message_id,
+                filename=name,
+                content_type=ctype,
+                size=len(data),
+                data=data,
+            )
+        )
+
+
+def _quote(tx: Tx, conversation_id: str, message_id: str) -> str:
+    """The quoted text of one of the conversation's messages."""
+    row = (
+        tx.session.connection()
+        .exec_driver_sql(
+            "SELECT m.body, coalesce(a.name, ct.name, ''), m.created_at FROM message m "
+            "LEFT JOIN agent a ON a.id = m.author_agent_id "
+            "LEFT JOIN contact ct ON ct.id = m.author_contact_id "
+            "WHERE m.id = ? AND m.conversation_id = ? AND m.kind IN ('incoming', 'outgoing')",
+            (message_id, conversation_id),
+        )
+        .first()
+    )
+    if row is None:
+        raise InvalidRequest("the message to quote is not in this conversation")
+    return quoted(row[0] or "", row[1], clock.from_db(row[2]))
 
 
 def _refuse_if_stale(tx: Tx, conversation_id: str, seen_id: str, me: str) -> None:
@@ -246,7 +322,11 @@ def unsend(ws: Workspace, message_id: str, *, actor: str, now: datetime | None =
             conv.first_response_at = None
         tx.stamp(conv)
         via = message.channel_id if message.channel_id != conv.channel_id else None
-        put_draft(tx, conv.id, agent.id, message.body, "reply", via)
+        sent = json.loads(message.meta or "{}")
+        mail = None
+        if any(k in sent for k in ("to", "cc", "bcc")):  # the composer's fields come back
+            mail = MailFields(sent.get("to", []), sent.get("cc", []), sent.get("bcc", []))
+        put_draft(tx, conv.id, agent.id, message.body, "reply", via, mail)
         return message.body
 
 

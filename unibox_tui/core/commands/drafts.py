@@ -6,8 +6,10 @@ empty text clears it, and sending a reply or comment clears it (commands.reply/c
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 
+from ..composing import MailFields
 from ..db import Tx, Workspace
 from ..errors import InvalidRequest
 from ..ids import new_id
@@ -25,29 +27,38 @@ def save_draft(
     actor: str,
     mode: str = "reply",
     via_channel_id: str | None = None,
+    mail: dict | None = None,
     now: datetime | None = None,
 ) -> bool:
     """Keep the agent's draft for a conversation (blank text clears it). False if nothing
-    changed."""
+    changed. `mail`: the e-mail composer's fields (composing.MailFields.to_json)."""
     if mode not in DRAFT_MODES:
         raise InvalidRequest(f"unknown draft mode {mode!r}; use reply or comment")
     if not text.strip():
         return clear_draft(ws, conversation_id, actor=actor, now=now)
+    fields = MailFields.from_json(mail)
     with ws.write(now) as tx:
         conv, agent = acting_on(tx, conversation_id, actor)
-        return put_draft(tx, conv.id, agent.id, text, mode, via_channel_id)
+        return put_draft(tx, conv.id, agent.id, text, mode, via_channel_id, fields)
 
 
 def put_draft(
-    tx: Tx, conversation_id: str, agent_id: str, text: str, mode: str, via: str | None
+    tx: Tx,
+    conversation_id: str,
+    agent_id: str,
+    text: str,
+    mode: str,
+    via: str | None,
+    mail: MailFields | None = None,
 ) -> bool:
     """Within a command: keep the agent's draft (e.g. an unsent reply's text)."""
+    meta = json.dumps(mail.to_json(), sort_keys=True) if mail is not None else "{}"
     draft = tx.find(Draft, agent_id=agent_id, conversation_id=conversation_id)
     if draft is None:
         draft = Draft(id=new_id(tx.now), agent_id=agent_id, conversation_id=conversation_id)
-    elif (draft.text, draft.mode, draft.via_channel_id) == (text, mode, via):
+    elif (draft.text, draft.mode, draft.via_channel_id, draft.meta) == (text, mode, via, meta):
         return False
-    draft.text, draft.mode, draft.via_channel_id = text, mode, via
+    draft.text, draft.mode, draft.via_channel_id, draft.meta = text, mode, via, meta
     tx.stamp(draft)
     return True
 
