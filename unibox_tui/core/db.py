@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
 # The newest migration this code knows. Opening a file at this revision needs no alembic
 # import (keeps start-up fast); anything else goes through migrations.upgrade().
-HEAD_REVISION = "0016"
+HEAD_REVISION = "0017"
 KNOWN_REVISIONS = (
     "0001",
     "0002",
@@ -50,6 +50,7 @@ KNOWN_REVISIONS = (
     "0014",
     "0015",
     "0016",
+    "0017",
 )
 
 SQLITE_HEADER = b"SQLite format 3\x00"
