@@ -381,3 +381,18 @@ def test_a_live_chat_writes_its_welcome_once_and_routes(team: Team) -> None:
     again = cmd.bot_turn(team.ws, conv, "hi", later(0), chatflow_id=flow)
     assert again.messages == []
     assert fq.bot_stats(team.ws, flow).started == 0  # live chats are not in the bot report
+
+
+def test_the_engines_tick_closes_idle_bot_sessions(team: Team, bot: str) -> None:
+    import asyncio
+
+    from unibox_tui.engine import Engine
+
+    conv = chat(team, "Billing")
+    cmd.bot_turn(team.ws, conv, "Billing", later(0), chatflow_id=bot)
+    for channel in (team.email, team.sales_email):  # the fixture's have no server settings
+        cmd.set_channel_enabled(team.ws, channel, False)
+    with Engine(team.ws, now=lambda: later(45), use_lock=False) as engine:
+        asyncio.run(engine.run_once())
+    assert q.conversation(team.ws, conv, access=EVERYTHING).status == "closed"
+    assert fq.bot_stats(team.ws, bot).abandoned == 1

@@ -431,6 +431,14 @@ def expire_bot_sessions(ws: Workspace, now: datetime | None = None) -> list[str]
     """End every bot session idle longer than its chatflow's session timeout: recorded as
     abandoned (at the question it waited on), and the conversation is closed. Returns the
     conversations' ids. The engine calls this on its periodic tick."""
+    at = now or clock.utcnow()
+    with ws.read() as conn:  # the periodic tick: no write transaction when nothing is due
+        due = conn.exec_driver_sql(
+            "SELECT 1 FROM bot_session WHERE status = 'active' AND last_activity_at <= ? LIMIT 1",
+            (clock.to_db(at - timedelta(minutes=1)),),
+        ).first()
+    if due is None:
+        return []
     with ws.write(now) as tx:
         earliest = tx.now - timedelta(minutes=1)  # no timeout is shorter
         rows = tx.session.exec(
