@@ -778,6 +778,13 @@ def _register_admin_commands() -> None:
     register(main)
 
 
+def _register_flow_commands() -> None:
+    """chatflow, kb: cli_flows.py."""
+    from .cli_flows import register
+
+    register(main)
+
+
 def _register_hub_commands() -> None:
     from .cli_hub import register
 
@@ -788,3 +795,4 @@ _register_channel_commands()
 _register_delivery_commands()
 _register_admin_commands()
 _register_hub_commands()
+_register_flow_commands()

@@ -50,12 +50,14 @@ def save_chatflow(
     source: str,
     *,
     channel: str | None = None,
+    enabled: bool | None = None,
     actor: str | None = None,
     id: str | None = None,
     now: datetime | None = None,
 ) -> str:
     """Create a chatflow (on `channel`, a chat channel's name or id), or replace the text of
-    the one with that name (admins only). Refused, with the line, when the text is wrong."""
+    the one with that name (admins only). Refused, with the line, when the text is wrong.
+    `enabled`: None keeps it as it is (a new one starts enabled)."""
     name = require_text(name, "chatflow name").strip()
     if len(source) > MAX_SOURCE:
         raise InvalidRequest(f"a chatflow is at most {MAX_SOURCE:,} characters")
@@ -73,6 +75,8 @@ def save_chatflow(
             row = found
         if channel is not None:
             row.channel_id = _flow_channel(tx, channel).id
+        if enabled is not None:
+            row.enabled = enabled
         row.kind = spec["type"]
         row.priority = spec["priority"]
         row.source = source
