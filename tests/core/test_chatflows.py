@@ -396,3 +396,26 @@ def test_the_engines_tick_closes_idle_bot_sessions(team: Team, bot: str) -> None
         asyncio.run(engine.run_once())
     assert q.conversation(team.ws, conv, access=EVERYTHING).status == "closed"
     assert fq.bot_stats(team.ws, bot).abandoned == 1
+
+
+def test_a_chat_reply_with_an_article_or_meeting_link_carries_a_card(team: Team) -> None:
+    cmd.save_article(team.ws, "Refunds", "https://help.example/refunds", actor="bo")
+    cmd.set_agent(team.ws, "ana", meeting_link="https://cal.example/ana", actor="ana")
+    conv = chat(team, "hello")
+
+    def meta_of(message_id: str) -> dict:
+        with team.ws.read() as conn:
+            row = conn.exec_driver_sql("SELECT meta FROM message WHERE id = ?", (message_id,))
+            return json.loads(row.scalar())
+
+    sent = cmd.reply(team.ws, conv, "See https://help.example/refunds.", actor="ana")
+    assert meta_of(sent)["card"] == {"title": "Refunds", "url": "https://help.example/refunds"}
+    sent = cmd.reply(team.ws, conv, "Book: https://cal.example/ana", actor="ana")
+    assert meta_of(sent)["card"] == {
+        "title": "Book a meeting with Ana Lima",
+        "url": "https://cal.example/ana",
+    }
+    assert "card" not in meta_of(cmd.reply(team.ws, conv, "no link here", actor="ana"))
+    mail = team.start("Where is my refund?")
+    sent = cmd.reply(team.ws, mail, "See https://help.example/refunds", actor="ana")
+    assert "card" not in meta_of(sent)  # e-mail: the link is the link

@@ -10,6 +10,7 @@ the line of the first problem (core/chatflows.py); nothing is stored then.
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime
 
 from sqlmodel import select
@@ -177,6 +178,30 @@ def remove_article(ws: Workspace, title: str, *, actor: str | None = None) -> No
         if row is None:
             raise NotFound(f"no knowledge article {title!r}; `unibox kb list` lists them")
         tx.delete(row)
+
+
+URL = re.compile(r"https?://[^\s<>\"']+")
+
+
+def link_card(tx: Tx, text: str) -> dict[str, str] | None:
+    """The card a chat shows for a reply that holds a knowledge article's URL or an agent's
+    meeting link (the first one in the text): `{"title", "url"}`, or None."""
+    urls = [u.rstrip(".,;:!?)") for u in URL.findall(text)]
+    if not urls:
+        return None
+    conn = tx.session.connection()
+    for url in urls:
+        row = conn.exec_driver_sql(
+            "SELECT title FROM kb_article WHERE url = ? LIMIT 1", (url,)
+        ).first()
+        if row:
+            return {"title": row[0], "url": url}
+        row = conn.exec_driver_sql(
+            "SELECT name FROM agent WHERE meeting_link = ? LIMIT 1", (url,)
+        ).first()
+        if row:
+            return {"title": f"Book a meeting with {row[0]}", "url": url}
+    return None
 
 
 def meeting_link(url: str) -> str | None:

@@ -143,9 +143,19 @@ def reply(
             delivery_state="queued",
             created_at=tx.now,
         )
+        meta: dict[str, object] = {}
         if hold_seconds > 0:
             # What this reply changes on the conversation, for `unsend` to put back.
-            message.meta = json.dumps({"unsend": _reply_marks(conv)})
+            meta["unsend"] = _reply_marks(conv)
+        if channel.kind != "email":
+            # A chat draws a knowledge article or a meeting link as a card.
+            from .chatflows import link_card
+
+            card = link_card(tx, text)
+            if card:
+                meta["card"] = card
+        if meta:
+            message.meta = json.dumps(meta)
         tx.stamp(message)
         entry = OutboxEntry(
             id=new_id(tx.now),
