@@ -30,6 +30,7 @@ class ActionSpec:
 APP, INBOX, LIST, VIEWS, THREAD, COMPOSER = "app", "inbox", "list", "views", "thread", "composer"
 MODAL, PICKER, FORM, NOTIFICATIONS = "modal", "picker", "form", "notifications"
 SETTINGS = "settings"
+CHATFLOWS = "chatflows"
 MOVE = (LIST, VIEWS, THREAD)
 
 ACTIONS: tuple[ActionSpec, ...] = (
@@ -93,6 +94,13 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("toggle_mode", "ctrl+r", "toggle_mode", "Reply ⇄ comment", (COMPOSER,)),
     ActionSpec("snippet", "ctrl+t", "snippet", "Insert snippet…", (COMPOSER,)),
     ActionSpec("switch_channel", "ctrl+o", "switch_channel", "Continue by e-mail", (COMPOSER,)),
+    ActionSpec(
+        "insert_link",
+        "ctrl+l",
+        "insert_link",
+        "Insert meeting link or knowledge article…",
+        (COMPOSER,),
+    ),
     # --- dialogs (pickers, forms, search, notifications, help)
     ActionSpec("dismiss", "escape", "dismiss_none", "Close", (MODAL, PICKER, FORM), palette=False),
     ActionSpec(
@@ -112,6 +120,10 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ),
     ActionSpec("settings_next", "right,l", "section(1)", "Next section", (SETTINGS,)),
     ActionSpec("settings_prev", "left,h", "section(-1)", "Previous section", (SETTINGS,)),
+    # --- chatflows
+    ActionSpec(
+        "chatflow_toggle", "space", "toggle", "Enable / disable chatflow", (CHATFLOWS,), show=True
+    ),
 )
 
 SPECS: dict[str, ActionSpec] = {spec.id: spec for spec in ACTIONS}

@@ -846,6 +846,12 @@ class InboxScreen(Screen[None]):
         # TextArea would draw them as they are.
         self.composer.insert(clean(fill(body, values)))
 
+    @on(Composer.InsertLink)
+    def _insert_link(self) -> None:
+        from .links import offer_links  # loaded on first use
+
+        offer_links(self)
+
     @on(Composer.SwitchChannel)
     def _switch_channel(self) -> None:
         row = self.thread_row

@@ -176,6 +176,9 @@ class Composer(Vertical):
     class SwitchChannel(Message):
         """The agent asked to continue by e-mail (or back)."""
 
+    class InsertLink(Message):
+        """The agent asked for a meeting link or a knowledge article (screens/links.py)."""
+
     def __init__(self) -> None:
         super().__init__(id="composer")
         self.mode = "reply"
@@ -332,3 +335,6 @@ class Composer(Vertical):
 
     def action_switch_channel(self) -> None:
         self.post_message(self.SwitchChannel())
+
+    def action_insert_link(self) -> None:
+        self.post_message(self.InsertLink())
