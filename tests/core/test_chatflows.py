@@ -419,3 +419,22 @@ def test_a_chat_reply_with_an_article_or_meeting_link_carries_a_card(team: Team)
     mail = team.start("Where is my refund?")
     sent = cmd.reply(team.ws, mail, "See https://help.example/refunds", actor="ana")
     assert "card" not in meta_of(sent)  # e-mail: the link is the link
+
+
+def test_chatflows_articles_sessions_and_events_reach_every_agents_cache(
+    team: Team, bot: str
+) -> None:
+    from unibox_tui.core.changes import changes_since
+
+    conv = chat(team, "Billing")
+    cmd.bot_turn(team.ws, conv, "Billing", later(0), chatflow_id=bot)
+    page = changes_since(team.ws, "0", team.bo, 100_000)
+    tables = {c["table"] for c in page.changes if "row" in c}
+    assert {"chatflow", "kb_article", "bot_session", "chatflow_event"} <= tables
+    bot_row = next(
+        c["row"] for c in page.changes if c["table"] == "message" and c["row"]["author_bot"]
+    )
+    assert bot_row["author_bot"] == "Unibot"
+    cmd.remove_article(team.ws, "Reset your password", actor="bo")
+    page = changes_since(team.ws, str(page.head), team.bo, 100_000)
+    assert [c["table"] for c in page.changes if "deleted" in c] == ["kb_article"]
