@@ -119,3 +119,38 @@ def test_chatflows_screen_snapshot(snap_compare, make_app, demo) -> None:
         await settle(pilot)
 
     assert snap_compare(make_app(), terminal_size=(120, 36), run_before=run_before)
+
+
+async def test_settings_knowledge_base_adds_edits_and_removes_an_article(make_app, demo) -> None:
+    from test_tui_settings import fill
+    from textual.widgets import TabbedContent
+
+    from unibox_tui.screens.settings import ConfirmScreen, FieldsScreen
+
+    app = make_app()  # Ana is an agent here: the knowledge base is everyone's
+    async with app.run_test(size=(140, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("comma")
+        await settle(pilot)
+        settings = app.screen
+        settings.query_one(TabbedContent).active = "articles"
+        await pilot.pause()
+        await pilot.press("n")
+        assert isinstance(app.screen, FieldsScreen)
+        await fill(pilot, app.screen, title="Refunds", url="https://help.acme.test/r", body="x")
+        await pilot.press("ctrl+s")
+        await until(lambda: fq.articles(demo.ws), what="the article is saved")
+        await settle(pilot)
+        await pilot.press("e")
+        assert isinstance(app.screen, FieldsScreen)
+        await fill(pilot, app.screen, url="https://help.acme.test/refunds")
+        await pilot.press("ctrl+s")
+        await until(
+            lambda: fq.articles(demo.ws)[0].url.endswith("/refunds"), what="the URL changed"
+        )
+        await settle(pilot)
+        assert [a.title for a in fq.articles(demo.ws)] == ["Refunds"]
+        await pilot.press("d")
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("y")
+        await until(lambda: not fq.articles(demo.ws), what="the article is removed")
