@@ -99,6 +99,9 @@ def test_the_template_is_a_valid_chatflow() -> None:
 
 def test_a_syntax_error_names_its_line() -> None:
     assert error_of('type = "bot"\npriority = \n').startswith("line 2: ")
+    # tomllib says "at end of document" for some: the last line
+    assert error_of('type = "bot"\ntype = "bot"').startswith("line 2: Cannot overwrite")
+    assert error_of('type = "bot"\nwelcome = "hi').startswith("line 2: Unterminated string")
 
 
 def test_semantic_errors_name_the_line_of_the_key() -> None:
@@ -438,3 +441,29 @@ def test_chatflows_articles_sessions_and_events_reach_every_agents_cache(
     cmd.remove_article(team.ws, "Reset your password", actor="bo")
     page = changes_since(team.ws, str(page.head), team.bo, 100_000)
     assert [c["table"] for c in page.changes if "deleted" in c] == ["kb_article"]
+
+
+def test_any_broken_text_is_refused_with_a_line_never_a_crash() -> None:
+    """Lines of the example deleted, values swapped for other types, stray tables added:
+    always a ChatflowError that names a line."""
+    import random
+
+    rng = random.Random(7)
+    values = ["5", '"x"', "[1]", '["a"]', "{a = 1}", "true", "1.5", '"agent:"', '"(("', '""']
+    extra = ["[[steps]]", "[target]", "x = 1", "[routing]", 'type = "end"', "type = 1"]
+    lines = BOT.splitlines()
+    for _ in range(1500):
+        mutated = list(lines)
+        for _ in range(rng.randint(1, 3)):
+            j = rng.randrange(len(mutated))
+            roll = rng.random()
+            if roll < 0.3:
+                del mutated[j]
+            elif roll < 0.8 and "=" in mutated[j]:
+                mutated[j] = mutated[j].split("=")[0] + "= " + rng.choice(values)
+            else:
+                mutated.insert(j, rng.choice(extra))
+        try:
+            parse("\n".join(mutated))
+        except ChatflowError as e:
+            assert str(e).startswith("line "), str(e)

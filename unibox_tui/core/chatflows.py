@@ -264,6 +264,10 @@ def parse(text: str, resolve: Resolver | None = None) -> dict[str, Any]:
             raise ChatflowError(
                 f"line {found.group(1)}: {message} (column {found.group(2)})"
             ) from None
+        if "(at end of document)" in message:
+            last = len(text.splitlines()) or 1
+            message = message.replace("(at end of document)", "").strip()
+            raise ChatflowError(f"line {last}: {message} (at the end)") from None
         raise ChatflowError(message) from None
     check = _Checker(text)
     check.unknown(data, TOP_KEYS + TABLE_KEYS, ())
