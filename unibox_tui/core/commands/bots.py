@@ -92,7 +92,12 @@ def bot_turn(
     as their message), or start it: with `chatflow_id` and no session yet, the chatflow's
     opening (welcome, first steps up to a question) is written as what the visitor saw before
     they wrote, then `incoming_text` answers its first question. Without a running session
-    (none, or ended) nothing happens: the conversation is the agents'."""
+    (none, or ended) nothing happens: the conversation is the agents'.
+
+    Call it once per stored message: not for an ingest that was a duplicate (the widget
+    resending), which would answer the same text twice. An assigned conversation is the
+    assignee's: the bot steps aside on its next turn (so routing runs at the hand-off, not
+    when a bot's chat arrives)."""
     with ws.write(now) as tx:
         conv = tx.get(Conversation, conversation_id, "conversation")
         session = tx.find(BotSession, conversation_id=conv.id)
