@@ -31,6 +31,7 @@ APP, INBOX, LIST, VIEWS, THREAD, COMPOSER = "app", "inbox", "list", "views", "th
 MODAL, PICKER, FORM, NOTIFICATIONS = "modal", "picker", "form", "notifications"
 SETTINGS = "settings"
 REPORTS = "reports"
+CHATFLOWS = "chatflows"
 MOVE = (LIST, VIEWS, THREAD)
 
 ACTIONS: tuple[ActionSpec, ...] = (
@@ -130,6 +131,13 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec(
         "toggle_quote", "ctrl+g", "toggle_quote", "E-mail: quote the message on/off", (COMPOSER,)
     ),
+    ActionSpec(
+        "insert_link",
+        "ctrl+b",
+        "insert_link",
+        "Insert meeting link or knowledge article…",
+        (COMPOSER,),
+    ),
     # --- dialogs (pickers, forms, search, notifications, help)
     ActionSpec("dismiss", "escape", "dismiss_none", "Close", (MODAL, PICKER, FORM), palette=False),
     ActionSpec(
@@ -155,6 +163,10 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ),
     ActionSpec("reports_inbox", "i", "next_inbox", "Next inbox", (REPORTS,), show=True),
     ActionSpec("reports_back", "escape", "back", "Back to the inbox", (REPORTS,), show=True),
+    # --- chatflows
+    ActionSpec(
+        "chatflow_toggle", "space", "toggle", "Enable / disable chatflow", (CHATFLOWS,), show=True
+    ),
 )
 
 SPECS: dict[str, ActionSpec] = {spec.id: spec for spec in ACTIONS}

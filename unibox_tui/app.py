@@ -278,6 +278,11 @@ class UniboxApp(App[None]):
 
         self.push_screen(TeamScreen())
 
+    def action_chatflows(self) -> None:
+        from .screens.chatflows import ChatflowsScreen
+
+        self.push_screen(ChatflowsScreen())
+
     def agent_names(self) -> dict[str, str]:
         """Agent id -> display name, as of the last change the app saw."""
         if getattr(self, "_names_seq", None) != self.seen_seq:
@@ -507,6 +512,11 @@ class UniboxApp(App[None]):
             "Team: who is online",
             "every agent with presence, availability and open conversations",
             self.action_team,
+        )
+        yield SystemCommand(
+            "Chatflows",
+            "live chats and bots of the chat channels: enable, disable, bot reports",
+            self.action_chatflows,
         )
 
         yield from super().get_system_commands(screen)

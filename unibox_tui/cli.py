@@ -839,6 +839,13 @@ def _register_routing_commands() -> None:
     register(main)
 
 
+def _register_flow_commands() -> None:
+    """chatflow, kb: cli_flows.py."""
+    from .cli_flows import register
+
+    register(main)
+
+
 def _register_hub_commands() -> None:
     from .cli_hub import register
 
@@ -857,3 +864,4 @@ _register_report_commands()
 _register_admin_commands()
 _register_routing_commands()
 _register_hub_commands()
+_register_flow_commands()

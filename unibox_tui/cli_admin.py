@@ -205,6 +205,7 @@ def agent_add(
 @click.option("--email", help="New e-mail address ('' clears it).")
 @click.option("--role", type=click.Choice(["admin", "agent"]))
 @click.option("--availability", type=click.Choice(["available", "away"]))
+@click.option("--meeting-link", help="Their scheduling page URL ('' clears it).")
 @_common
 def agent_set(
     handle: str,
@@ -212,6 +213,7 @@ def agent_set(
     email: str | None,
     role: str | None,
     availability: str | None,
+    meeting_link: str | None,
     db: str | None,
     as_json: bool,
     as_handle: str | None,
@@ -219,8 +221,10 @@ def agent_set(
     """Change an agent (yourself: name, e-mail, availability; anything else: admins)."""
     from .core import commands as cmd
 
-    if name is None and email is None and role is None and availability is None:
-        raise click.UsageError("give at least one of --name, --email, --role, --availability")
+    if (name, email, role, availability, meeting_link) == (None,) * 5:
+        raise click.UsageError(
+            "give at least one of --name, --email, --role, --availability, --meeting-link"
+        )
     with open_ws(db) as ws:
         changed = call(
             ws,
@@ -230,6 +234,7 @@ def agent_set(
             email=email,
             role=role,
             availability=availability,
+            meeting_link=meeting_link,
             actor=actor(ws, as_handle),
         )
         row = _agent(ws, handle)

@@ -417,6 +417,7 @@ class Engine:
         report = OnceReport()
         await self.recover()
         await self._db(cmd.wake_due, self.ws, now=self.now())
+        await self._db(cmd.expire_bot_sessions, self.ws, self.now())
         for row in await self._db(self.channels):
             if registry.adapter_class(row.kind).pulls:
                 sync = functools.partial(self.sync_channel, row)
@@ -462,6 +463,7 @@ class Engine:
         while not stop.is_set():
             try:
                 await self._db(cmd.wake_due, self.ws)  # snoozes that ended
+                await self._db(cmd.expire_bot_sessions, self.ws, self.now())  # idle bots
                 await self.deliver_due()
             except UniboxError as error:
                 self.log(f"outbox: {error}")

@@ -239,7 +239,15 @@ async def test_the_palette_offers_each_settings_section(make_app) -> None:
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
         titles = [c.title for c in app.get_system_commands(app.screen)]
-        for label in ("Agents", "Teams", "Inboxes & access", "Snippets", "Pipelines", "Channels"):
+        for label in (
+            "Agents",
+            "Teams",
+            "Inboxes & access",
+            "Snippets",
+            "Knowledge base",
+            "Pipelines",
+            "Channels",
+        ):
             assert f"Settings: {label}" in titles
         pipelines = next(
             c for c in app.get_system_commands(app.screen) if c.title == "Settings: Pipelines"

@@ -32,6 +32,7 @@ class AgentInfo:
     role: str
     active: bool
     teams: list[str]
+    meeting_link: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -43,11 +44,11 @@ def agents(ws: Workspace) -> list[AgentInfo]:
         rows = conn.exec_driver_sql(
             "SELECT a.id, a.name, a.handle, a.email, a.availability, a.role, a.active, "
             f"(SELECT group_concat(t.name, '{SEP}') FROM team_member m "
-            " JOIN team t ON t.id = m.team_id WHERE m.agent_id = a.id) "
+            " JOIN team t ON t.id = m.team_id WHERE m.agent_id = a.id), a.meeting_link "
             "FROM agent a ORDER BY a.name, a.handle"
         ).all()
     return [
-        AgentInfo(r[0], r[1], r[2], r[3], r[4], r[5], bool(r[6]), sorted(_split(r[7])))
+        AgentInfo(r[0], r[1], r[2], r[3], r[4], r[5], bool(r[6]), sorted(_split(r[7])), r[8])
         for r in rows
     ]
 

@@ -120,6 +120,11 @@ TABLES: tuple[Table, ...] = (
     Table("conversation_tag", ("id",), ("id",), "message", replace=True),  # by its inbox
     Table("snippet", ("id",), ("id",), "all", replace=True),
     Table("routing_rule", ("id",), ("id",), "all"),  # core/routing.py; its cursor stays put
+    Table("kb_article", ("id",), ("id",), "all", replace=True),
+    Table("chatflow", ("id",), ("id",), "all", replace=True),
+    # A bot's state and report events go where the conversation's messages go.
+    Table("bot_session", ("id",), ("id",), "message", replace=True),
+    Table("chatflow_event", ("id",), ("id",), "message"),
     Table("setting", ("key",), ("key",), "setting"),
 )
 BY_NAME = {t.name: t for t in TABLES}

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
 # The newest migration this code knows. Opening a file at this revision needs no alembic
 # import (keeps start-up fast); anything else goes through migrations.upgrade().
-HEAD_REVISION = "0019"
+HEAD_REVISION = "0020"
 KNOWN_REVISIONS = (
     "0001",
     "0002",
@@ -54,6 +54,7 @@ KNOWN_REVISIONS = (
     "0017",
     "0018",
     "0019",
+    "0020",
 )
 
 SQLITE_HEADER = b"SQLite format 3\x00"

@@ -344,7 +344,18 @@ def _generate(
     ins(
         "agent",
         [
-            (now_s, 1, a, name, h, f"{h}@acme.example", "available" if i % 4 else "away", role, 1)
+            (
+                now_s,
+                1,
+                a,
+                name,
+                h,
+                f"{h}@acme.example",
+                "available" if i % 4 else "away",
+                role,
+                1,
+                None,
+            )
             for i, (a, name, h) in enumerate(agents)
             for role in ["admin" if i == 0 else "agent"]
         ],

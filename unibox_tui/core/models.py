@@ -102,6 +102,7 @@ class Agent(Changed, table=True):
     availability: str = "available"
     role: str = "agent"  # admin | agent (kinds.ROLES)
     active: bool = True  # deactivated agents keep their history and cannot sign in or act
+    meeting_link: str | None = None  # their scheduling page, inserted into replies (ctrl+l)
 
 
 class Team(Changed, table=True):
@@ -330,6 +331,8 @@ class Message(Changed, table=True):
     flags: str = ""  # space-separated: unparsed auto_reply bulk bounce denied ...
     meta: str = Field(default="{}", sa_column=Column(Text, nullable=False))  # headers, cc
     created_at: datetime | None = ts()
+    # A chatflow bot wrote it (its name as shown): no agent and no contact is the author.
+    author_bot: str | None = None
 
 
 class MessageRef(SQLModel, table=True):
@@ -619,3 +622,66 @@ class SyncState(Changed, table=True):
     channel_id: str = Field(foreign_key="channel.id")
     key: str  # e.g. folder name
     state: str = Field(default="{}", sa_column=Column(Text, nullable=False))
+
+
+class Chatflow(Changed, table=True):
+    """A chatflow of a chat channel (core/chatflows.py): a live chat's welcome and routing, or
+    a bot's steps, with the pages it is shown on. `source` is the TOML an admin wrote;
+    `spec` its checked, parsed form (JSON) that the runner reads."""
+
+    __tablename__ = "chatflow"
+    id: str = Field(primary_key=True)
+    name: str = Field(sa_column=Column(String, unique=True, nullable=False))
+    channel_id: str = Field(foreign_key="channel.id", index=True)
+    kind: str = "live_chat"  # live_chat | bot (kinds.CHATFLOW_KINDS)
+    enabled: bool = True
+    priority: int = 0  # the highest wins when several match a page
+    source: str = Field(default="", sa_column=Column(Text, nullable=False))
+    spec: str = Field(default="{}", sa_column=Column(Text, nullable=False))
+    created_at: datetime | None = ts()
+
+
+class BotSession(Changed, table=True):
+    """Where a bot stands in one conversation (commands/bots.py): the question it waits on,
+    the answers so far, and how the session ended."""
+
+    __tablename__ = "bot_session"
+    __table_args__ = (Index("ix_bot_session_idle", "status", "last_activity_at"),)
+    id: str = Field(primary_key=True)
+    conversation_id: str = Field(
+        sa_column=Column(String, unique=True, nullable=False)
+    )  # one session per conversation
+    chatflow_id: str = Field(foreign_key="chatflow.id")
+    status: str = "active"  # active | completed | handed_off | abandoned
+    waiting_step: str | None = None  # the question whose answer comes next
+    answers: str = Field(default="{}", sa_column=Column(Text, nullable=False))
+    retries: int = 0
+    started_at: datetime | None = ts()
+    last_activity_at: datetime | None = ts()
+    ended_at: datetime | None = ts()
+
+
+class ChatflowEvent(Changed, table=True):
+    """One step of a bot session, for the bot report: started, step (done), completed,
+    handed_off, abandoned (queries in core/chatflow_queries.py)."""
+
+    __tablename__ = "chatflow_event"
+    __table_args__ = (Index("ix_chatflow_event_flow", "chatflow_id", "kind", "step_id"),)
+    id: str = Field(primary_key=True)
+    chatflow_id: str = Field(foreign_key="chatflow.id")
+    conversation_id: str
+    kind: str
+    step_id: str | None = None
+    created_at: datetime | None = ts()
+
+
+class KbArticle(Changed, table=True):
+    """A knowledge base article: a title and the URL where it lives (its body, when given,
+    is for search). Agents insert it into replies; bots offer it."""
+
+    __tablename__ = "kb_article"
+    id: str = Field(primary_key=True)
+    title: str = Field(sa_column=Column(String, unique=True, nullable=False))
+    url: str
+    body: str = Field(default="", sa_column=Column(Text, nullable=False))
+    created_at: datetime | None = ts()

@@ -51,7 +51,8 @@ def due(
     now = now or clock.utcnow()
     sql = """
         SELECT o.id, o.message_id, o.channel_id, ch.kind, m.conversation_id, o.attempts,
-               m.body, m.body_html, c.subject, c.contact_id, ct.name, coalesce(a.name, ''),
+               m.body, m.body_html, c.subject, c.contact_id, ct.name,
+               coalesce(a.name, m.author_bot, ''),
                m.created_at, m.external_id, c.meta, c.reply_to, c.channel_kind,
                o.handed_over_at, m.meta
         FROM outbox o

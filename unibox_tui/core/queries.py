@@ -509,7 +509,8 @@ def thread_on(
     else:  # one character more than wanted tells whether there is more
         body, html = f"substr(m.body, 1, {int(body_limit) + 1})", "NULL"
     rows = conn.exec_driver_sql(
-        f"""SELECT m.id, m.kind, coalesce(a.name, ct.name, 'Unibox'), a.handle, {body},
+        f"""SELECT m.id, m.kind, coalesce(a.name, m.author_bot || ' (bot)', ct.name, 'Unibox'),
+                  a.handle, {body},
                   {html}, m.created_at, m.delivery_state, m.delivery_error, ch.kind,
                   m.external_id, m.flags, m.meta
            FROM message m

@@ -892,6 +892,12 @@ class InboxScreen(Screen[None]):
     def _files(self) -> None:
         mail_composer.pick_files(self)
 
+    @on(Composer.InsertLink)
+    def _insert_link(self) -> None:
+        from .links import offer_links  # loaded on first use
+
+        offer_links(self)
+
     @on(Composer.SwitchChannel)
     def _switch_channel(self) -> None:
         row = self.thread_row

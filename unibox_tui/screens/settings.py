@@ -1,4 +1,5 @@
-"""Settings (`,`): agents, teams, inboxes and access, snippets, pipelines, channels.
+"""Settings (`,`): agents, teams, inboxes and access, snippets, knowledge base, pipelines,
+channels.
 
 One tab per section, each a short list (these tables hold tens of rows, not thousands).
 `n` adds, `e` (or enter) edits, `d` removes or deactivates, space enables or disables a
@@ -47,6 +48,7 @@ SECTIONS = {
     "teams": "Teams",
     "inboxes": "Inboxes & access",
     "snippets": "Snippets",
+    "articles": "Knowledge base",
     "pipelines": "Pipelines",
     "channels": "Channels",
     "routing": "Routing & hours",
@@ -186,6 +188,7 @@ class SettingsData:
     pipelines: list[Any]
     channels: list[Any]
     routing: list[Any] = field(default_factory=list)
+    articles: list[Any] = field(default_factory=list)
 
     def rows(self, section: str) -> list[Any]:
         return getattr(self, section)
@@ -244,6 +247,7 @@ class SettingsScreen(RoutingSection, ModalScreen[None]):
     def load(self) -> None:
         """Read every section off the UI thread, then show them."""
         from ..core import admin_queries as aq
+        from ..core import chatflow_queries as fq
         from ..core import queries as q
 
         ws = self.uapp.ws
@@ -255,6 +259,7 @@ class SettingsScreen(RoutingSection, ModalScreen[None]):
             aq.pipelines(ws),
             q.channels(ws),
             routing_rows(ws),
+            fq.articles(ws),
         )
         self.app.call_from_thread(self._show, data)
 
@@ -432,6 +437,7 @@ class SettingsScreen(RoutingSection, ModalScreen[None]):
                 email=v["email"],
                 role=role if role != row.role else None,
                 availability=v["availability"],
+                meeting_link=v["meeting_link"],
                 actor=self.uapp.me_id,
             )
 
@@ -439,6 +445,12 @@ class SettingsScreen(RoutingSection, ModalScreen[None]):
             Field("name", "Name", row.name),
             Field("email", "E-mail", row.email or ""),
             Field("availability", "Availability", row.availability, "select", list(AVAILABILITY)),
+            Field(
+                "meeting_link",
+                "Meeting link (ctrl+l inserts it)",
+                row.meeting_link or "",
+                placeholder="https://…",
+            ),
         ]
         me = self.me()
         if me is not None and me.role == "admin":
@@ -668,6 +680,56 @@ class SettingsScreen(RoutingSection, ModalScreen[None]):
 
         self._form(row.name, [Field("body", "Text", row.body, "text")], save, required=("body",))
 
+    # --- knowledge base
+
+    def _add_articles(self) -> None:
+        self._article_form(None)
+
+    def _edit_articles(self, row: Any) -> None:
+        self._article_form(row)
+
+    def _article_form(self, row: Any | None) -> None:
+        """Add an article, or change one's URL and text (its title names it)."""
+        from ..core import commands
+
+        if not self.allowed("change the knowledge base"):
+            return
+
+        def save(v: dict[str, str]) -> None:
+            title = row.title if row else v["title"]
+            self.run(
+                f"Saved article {one_line(title)}",
+                commands.save_article,
+                title,
+                v["url"],
+                body=v["body"],
+                actor=self.uapp.me_id,
+            )
+
+        fields = [] if row else [Field("title", "Title")]
+        fields += [
+            Field("url", "URL", row.url if row else "", placeholder="https://…"),
+            Field("body", "Text (for search)", row.body if row else "", "text"),
+        ]
+        title = row.title if row else "Add a knowledge article"
+        required = ("url",) if row else ("title", "url")
+        self._form(title, fields, save, required=required)
+
+    def _remove_articles(self, row: Any) -> None:
+        from ..core import commands
+
+        if not self.allowed("change the knowledge base"):
+            return
+        self._confirm(
+            f"Remove article {one_line(row.title)}?",
+            lambda: self.run(
+                f"Removed article {one_line(row.title)}",
+                commands.remove_article,
+                row.id,
+                actor=self.uapp.me_id,
+            ),
+        )
+
     def _remove_snippets(self, row: Any) -> None:
         from ..core import commands
 
@@ -823,6 +885,13 @@ def _snippet_label(s: Any) -> Text:
     return text
 
 
+def _article_label(a: Any) -> Text:
+    text = safe_line(a.title, "bold", limit=40)
+    text.append("  ")
+    text.append_text(safe_line(a.url, "dim", limit=80))
+    return text
+
+
 def _pipeline_label(p: Any) -> Text:
     text = safe_line(p.name, "bold", limit=30)
     text.append("  ")
@@ -854,6 +923,7 @@ LABELS: dict[str, Callable[[Any], Text]] = {
     "teams": _team_label,
     "inboxes": _inbox_label,
     "snippets": _snippet_label,
+    "articles": _article_label,
     "pipelines": _pipeline_label,
     "channels": _channel_label,
     "routing": routing_label,

@@ -191,6 +191,9 @@ class Composer(Vertical):
     class Files(Message):
         """ctrl+l: attach a file, or remove one."""
 
+    class InsertLink(Message):
+        """The agent asked for a meeting link or a knowledge article (screens/links.py)."""
+
     def __init__(self) -> None:
         super().__init__(id="composer")
         self.mode = "reply"
@@ -408,3 +411,6 @@ class Composer(Vertical):
             self.fields.toggle_quote()
         else:
             self.app.notify("Quoting is for e-mail replies.", markup=False)
+
+    def action_insert_link(self) -> None:
+        self.post_message(self.InsertLink())

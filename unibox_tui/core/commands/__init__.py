@@ -30,6 +30,13 @@ _WHERE = {
         "set_team_members",
         "update_inbox",
     ),
+    "bots": ("BotTurn", "bot_turn", "expire_bot_sessions", "route_new_conversation"),
+    "chatflows": (
+        "remove_article",
+        "save_article",
+        "save_chatflow",
+        "set_chatflow_enabled",
+    ),
     "contacts": (
         "add_identity",
         "create_contact",
@@ -131,6 +138,8 @@ if TYPE_CHECKING:  # for type checkers and editors: the same names, eagerly
         set_team_members,
         update_inbox,
     )
+    from .bots import BotTurn, bot_turn, expire_bot_sessions, route_new_conversation
+    from .chatflows import remove_article, save_article, save_chatflow, set_chatflow_enabled
     from .contacts import (
         add_identity,
         create_contact,

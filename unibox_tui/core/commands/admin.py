@@ -132,10 +132,12 @@ def set_agent(
     email: str | None = None,
     role: str | None = None,
     availability: str | None = None,
+    meeting_link: str | None = None,
     actor: str | None = None,
 ) -> bool:
-    """Change the given fields (`email=""` clears it). An agent may change their own name,
-    e-mail and availability; roles and other agents need an admin. False if unchanged."""
+    """Change the given fields (`email=""` and `meeting_link=""` clear them). An agent may
+    change their own name, e-mail, availability and meeting link; roles and other agents need
+    an admin. False if unchanged."""
     if role is not None:
         require_choice(role, ROLES, "role")
     if availability is not None:
@@ -148,7 +150,7 @@ def set_agent(
             me = active_agent(tx, actor)
             if me.id != row.id or (role is not None and role != row.role):
                 require_admin(tx, actor, "change roles" if me.id == row.id else "change agents")
-        before = (row.name, row.email, row.role, row.availability)
+        before = (row.name, row.email, row.role, row.availability, row.meeting_link)
         if role is not None and role != row.role and role != "admin":
             _keep_an_admin(tx, row, "demoted")
         if name is not None:
@@ -159,7 +161,11 @@ def set_agent(
             row.role = role
         if availability is not None:
             row.availability = availability
-        if (row.name, row.email, row.role, row.availability) == before:
+        if meeting_link is not None:
+            from .chatflows import meeting_link as checked_link
+
+            row.meeting_link = checked_link(meeting_link)
+        if (row.name, row.email, row.role, row.availability, row.meeting_link) == before:
             return False
         tx.stamp(row)
         return True

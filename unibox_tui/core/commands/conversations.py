@@ -186,6 +186,13 @@ def reply(
         if hold_seconds > 0:
             # What this reply changes on the conversation, for `unsend` to put back.
             meta["unsend"] = _reply_marks(conv)
+        if channel.kind != "email":
+            # A chat draws a knowledge article or a meeting link as a card.
+            from .chatflows import link_card
+
+            card = link_card(tx, text)
+            if card:
+                meta["card"] = card
         if meta:
             message.meta = json.dumps(meta)
         tx.stamp(message)
