@@ -467,3 +467,44 @@ def test_any_broken_text_is_refused_with_a_line_never_a_crash() -> None:
             parse("\n".join(mutated))
         except ChatflowError as e:
             assert str(e).startswith("line "), str(e)
+
+
+def test_a_hand_off_to_the_inbox_follows_its_routing(team: Team) -> None:
+    """`to = "inbox"`: the inbox's routing (core/routing.py) picks the agent when the bot hands
+    over (not when the chat arrived), writes why, and the bot's turn says who got it."""
+    text = (
+        'type = "bot"\nwelcome = "Hi!"\n[[steps]]\ntype = "question"\ntext = "Your name?"\n'
+        'save_as = "name"\n[[steps]]\ntype = "handoff"\nto = "inbox"\ntext = "One moment."\n'
+    )
+    flow = cmd.save_chatflow(team.ws, "Desk", text, channel=team.chat, actor="ana")
+    cmd.set_routing(team.ws, "Support", rules="round-robin", agents=["bo"], actor="ana")
+    conv = chat(team, "hello")
+    assert q.conversation(team.ws, conv, access=EVERYTHING).assignee_id is None
+    turn = cmd.bot_turn(team.ws, conv, "hello", later(0), chatflow_id=flow)
+    assert turn.status == "handed_off" and turn.assignee_id == team.bo
+    row = q.conversation(team.ws, conv, access=EVERYTHING)
+    assert row.assignee_id == team.bo
+    lines = [body for kind, _, body in thread(team, conv) if kind == "activity"]
+    assert any("round robin" in line for line in lines), lines
+
+
+def test_the_bot_report_counts_what_the_runner_recorded(team: Team, bot: str) -> None:
+    """`unibox report`'s bots section reads the chatflow runner's events (migration 0021)."""
+    from datetime import timedelta
+
+    from unibox_tui.core import reports
+
+    done = chat(team, "2")
+    cmd.bot_turn(team.ws, done, "2", later(0), chatflow_id=bot)  # article, then bye
+    other = {"channel": team.chat, "kind": "chat", "who": "visitor-2", "name": "Other"}
+    handed = team.start("billing", at=later(1), **other)
+    cmd.bot_turn(team.ws, handed, "billing", later(1), chatflow_id=bot)
+    cmd.ingest(team.ws, team.incoming("Carla@Example.org", at=later(2), **other))
+    cmd.bot_turn(team.ws, handed, "Carla@Example.org", later(2))  # ... hands off to bo
+    start = later(0).date() - timedelta(days=1)
+    s = reports.scope(team.ws, EVERYTHING, start=start, end=start + timedelta(days=3))
+    figures = reports.report(team.ws, EVERYTHING, s, sections=["bots"]).to_json()["bots"]
+    assert (figures["started"], figures["completed"], figures["handoff"]) == (2, 1, 1)
+    [flow] = figures["chatflows"]
+    steps = {row["step"]: row["reached"] for row in flow["steps"]}
+    assert steps["topic"] == 2 and steps["email"] == 1 and flow["completion"] == 0.5

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
 # The newest migration this code knows. Opening a file at this revision needs no alembic
 # import (keeps start-up fast); anything else goes through migrations.upgrade().
-HEAD_REVISION = "0020"
+HEAD_REVISION = "0021"
 KNOWN_REVISIONS = (
     "0001",
     "0002",
@@ -55,6 +55,7 @@ KNOWN_REVISIONS = (
     "0018",
     "0019",
     "0020",
+    "0021",
 )
 
 SQLITE_HEADER = b"SQLite format 3\x00"

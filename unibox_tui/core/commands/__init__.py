@@ -30,7 +30,7 @@ _WHERE = {
         "set_team_members",
         "update_inbox",
     ),
-    "bots": ("BotTurn", "bot_turn", "expire_bot_sessions", "route_new_conversation"),
+    "bots": ("BotTurn", "bot_turn", "expire_bot_sessions"),
     "chatflows": (
         "remove_article",
         "save_article",
@@ -138,7 +138,7 @@ if TYPE_CHECKING:  # for type checkers and editors: the same names, eagerly
         set_team_members,
         update_inbox,
     )
-    from .bots import BotTurn, bot_turn, expire_bot_sessions, route_new_conversation
+    from .bots import BotTurn, bot_turn, expire_bot_sessions
     from .chatflows import remove_article, save_article, save_chatflow, set_chatflow_enabled
     from .contacts import (
         add_identity,

@@ -72,14 +72,6 @@ class BotTurn:
     ticket_id: str | None = None
 
 
-def route_new_conversation(tx: Tx, conv: Conversation, *, team_id: str | None = None) -> str | None:
-    """Who gets a conversation a chatflow hands to the inbox (or to a team): the inbox's
-    routing rules, only available agents. The routing work plugs in here; until then nobody
-    (unassigned, for manual triage: HubSpot's default). Returns the agent's id or None."""
-    del tx, conv, team_id
-    return None
-
-
 def bot_turn(
     ws: Workspace,
     conversation_id: str,
@@ -396,13 +388,18 @@ class _Run:
         elif to.startswith("team:"):
             team = team_ref(tx, to.split(":", 1)[1])
             conv.team_id = team.id
-            if not quiet:
+            if not quiet:  # the team's queue: unassigned, with the team set
                 text = f"{self.author} handed this over to team {team.name}"
-            routed = route_new_conversation(tx, conv, team_id=team.id)
-            agent = _agent_or_none(tx, routed) if routed else None
         elif to == "inbox":
-            routed = route_new_conversation(tx, conv)
-            agent = _agent_or_none(tx, routed) if routed else None
+            # The inbox's routing decides now (core/routing.py: it assigns, notifies and
+            # writes the line that says why; nobody found leaves it unassigned). It writes
+            # the row in plain SQL: what this turn changed goes first.
+            from ..routing import route_new_conversation
+
+            tx.stamp(conv)
+            decision = route_new_conversation(tx, conv)
+            if decision.assignee_id:
+                self.turn.assignee_id = decision.assignee_id
         if (
             agent is not None
             and agent.active
