@@ -217,6 +217,19 @@ def add_email(
     help="A field (repeatable, in order); TYPE is text, long, email or phone. Default: "
     "name:text, email:email:required, message:long:required.",
 )
+@click.option(
+    "--allowed-origin",
+    "origins",
+    multiple=True,
+    metavar="URL",
+    help="A site that may post to the form from its own pages (CORS), e.g. "
+    "https://www.example.com (repeatable).",
+)
+@click.option(
+    "--rate-limit",
+    type=click.IntRange(1, 100_000),
+    help="Submissions a minute one address may send (default 10).",
+)
 @db_option
 @json_option
 @as_option
@@ -225,13 +238,15 @@ def add_form(
     inbox: str,
     form_name: str,
     field_specs: tuple[str, ...],
+    origins: tuple[str, ...],
+    rate_limit: int | None,
     db: str | None,
     as_json: bool,
     as_handle: str | None,
 ) -> None:
     """Add a web form to an inbox: each submission becomes a conversation with a ticket,
-    answered by the inbox's e-mail channel. (Its web address comes with the team hub;
-    `commands.submit_form` is what it calls.)"""
+    answered by the inbox's e-mail channel. The hub serves it at /forms/CHANNEL
+    (`unibox channel embed CHANNEL` prints the address and a snippet for your site)."""
     from .backends.form import FormChannel, parse_field_spec
     from .core import commands as cmd
     from .core import queries as q
@@ -239,6 +254,10 @@ def add_form(
     settings: dict[str, Any] = {}
     if field_specs:
         settings["fields"] = [parse_field_spec(spec).to_dict() for spec in field_specs]
+    if origins:
+        settings["allowed_origins"] = list(origins)
+    if rate_limit is not None:
+        settings["rate_limit"] = rate_limit
     settings = FormChannel.check_settings(settings, None)
     who = _admin_first(db, as_handle)
     with open_ws(db, create=True) as ws:
@@ -390,6 +409,94 @@ def set_channel(channel: str, db: str | None, as_handle: str | None, **sender: A
     finally:
         ws.close()
     click.echo(f"updated {row.name}", err=True)
+
+
+# -------------------------------------------------------------------------------- embed
+
+
+def _public_hub_url(explicit: str | None) -> str:
+    """Where customers reach the hub: --hub-url, else config [hub] public_url, else the hub
+    agents use (--hub / $UNIBOX_HUB / config [hub] url)."""
+    from .cli_hub import hub_url
+    from .config import load_config
+
+    if explicit:
+        url = explicit
+    else:
+        section = load_config().raw.get("hub", {})
+        public = section.get("public_url") if isinstance(section, dict) else None
+        url = public if isinstance(public, str) and public else hub_url()
+    if not url:
+        raise InvalidRequest(
+            "where do customers reach the hub? pass --hub-url https://HUB (or set "
+            "public_url under [hub] in the config)"
+        )
+    url = url.strip().rstrip("/")
+    if not url.startswith(("http://", "https://")):
+        raise InvalidRequest(f"--hub-url {url!r}: give a URL, e.g. https://hub.example.com")
+    return url
+
+
+def _embed_form(row: Any, hub: str | None) -> dict[str, Any]:
+    """A form: its address on the hub and an HTML snippet for the team's own site."""
+    from .backends.form import fields_of
+    from .hub.forms_http import snippet
+
+    url = f"{_public_hub_url(hub)}/forms/{row.id}"
+    origins = row.settings.get("allowed_origins") or []
+    lines = [f"Form page: {url}", ""]
+    if origins:
+        lines.append(f"Sites that may post to it: {', '.join(origins)}")
+    else:
+        lines.append(
+            "No site may post to it from its own pages yet: add one with "
+            "`unibox channel add form ... --allowed-origin https://www.example.com`"
+        )
+    html = snippet(url, fields_of(row.settings))
+    lines += ["", "HTML to paste into your site:", "", html]
+    return {"url": url, "allowed_origins": origins, "html": html, "text": "\n".join(lines)}
+
+
+def _embed_fallback(row: Any, hub: str | None) -> dict[str, Any]:
+    """The fallback address: where the team's mail system forwards to."""
+    listen = row.settings.get("listen") or ""
+    text = (
+        f"Forward mail to: {row.address}\n"
+        f"The hub receives it by SMTP on {listen} while its channels run: point the MX "
+        f"record of {row.address.rpartition('@')[2]} (or your mail system's forwarding "
+        "rule) at this hub."
+    )
+    return {"address": row.address, "listen": listen, "text": text}
+
+
+# Channel kind -> what `channel embed` shows for it (one small function per kind).
+EMBEDDERS: dict[str, Callable[[Any, str | None], dict[str, Any]]] = {
+    "form": _embed_form,
+    "fallback": _embed_fallback,
+}
+
+
+@channel_group.command("embed")
+@click.argument("channel")
+@click.option("--hub-url", help="Where customers reach the hub (default: from the config).")
+@json_option
+@db_option
+@guarded
+def embed_channel(channel: str, hub_url: str | None, as_json: bool, db: str | None) -> None:
+    """What to paste elsewhere to connect CHANNEL: a form's address and HTML snippet, the
+    fallback address to forward mail to."""
+    with open_ws(db, read_only=True) as ws:
+        row = _channel(ws, channel)
+    embed = EMBEDDERS.get(row.kind)
+    if embed is None:
+        raise InvalidRequest(f"{row.kind} channels have nothing to embed")
+    shown = embed(row, hub_url)
+    if as_json:
+        emit(
+            {"channel": row.id, "kind": row.kind, **{k: v for k, v in shown.items() if k != "text"}}
+        )
+    else:
+        click.echo(shown["text"])
 
 
 # --------------------------------------------------------------------------------- sync
