@@ -134,6 +134,10 @@ class FormEndpoint:
         if form is None:
             return _page(404, "Form not found", "<p>There is no form at this address.</p>")
         origin = request.headers.get("origin")
+        if origin == "null":
+            # A privacy setting or a sandboxed frame hides the origin: like a post with none
+            # (curl, a server), it proves nothing either way, and the checks below still hold.
+            origin = None
         if request.method == "OPTIONS":
             return self.preflight(request, form, origin)
         if request.method == "GET":
@@ -143,7 +147,9 @@ class FormEndpoint:
         try:
             if origin is not None and not cors and not _same_origin(request, origin, self.hub):
                 raise Refused(403, f"this form does not take posts from {origin[:100]}")
-            wait = self.limiter.allow(_peer(request), form.rate_limit, time.monotonic())
+            wait = self.limiter.allow(
+                f"{channel_id} {_peer(request)}", form.rate_limit, time.monotonic()
+            )
             if wait is not None:
                 raise Refused(
                     429, f"too many submissions from your address; try again in {wait:.0f} s"
@@ -397,7 +403,7 @@ def _page(status: int, title: str, body: str) -> Any:
             "X-Content-Type-Options": "nosniff",
             "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
             "form-action 'self'",
-            "Referrer-Policy": "no-referrer",
+            "Referrer-Policy": "same-origin",
         },
     )
 
