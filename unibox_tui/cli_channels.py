@@ -282,6 +282,111 @@ def add_form(
         click.echo(channel_id)
 
 
+@add_group.command("fallback")
+@click.option("--inbox", required=True, help="Inbox name or id (created if missing).")
+@click.option("--address", required=True, help="The address mail is forwarded to.")
+@click.option("--name", "channel_name", help="Channel name (default: the address).")
+@click.option(
+    "--listen",
+    default="0.0.0.0:2525",
+    show_default=True,
+    help="HOST:PORT the hub's SMTP receiver binds while its channels run.",
+)
+@click.option("--smtp-host", required=True, help="The SMTP relay replies go out through.")
+@click.option("--smtp-port", type=click.IntRange(1, 65535), help="Default: 587/465/25.")
+@click.option("--smtp-security", type=click.Choice(["tls", "starttls", "none"]), default="starttls")
+@click.option("--smtp-username", help="The relay's user name (none: the relay needs no login).")
+@click.option("--password-env", metavar="VAR", help="Read the relay password from this env var.")
+@click.option("--password-file", type=click.Path(dir_okay=False), help="Read it from this file.")
+@click.option(
+    "--max-message-mb",
+    type=click.FloatRange(0.1, 200),
+    help="Refuse larger messages (default 35).",
+)
+@_sender_options
+@db_option
+@as_option
+@guarded
+def add_fallback(
+    inbox: str,
+    address: str,
+    channel_name: str | None,
+    listen: str,
+    smtp_host: str,
+    smtp_port: int | None,
+    smtp_security: str,
+    smtp_username: str | None,
+    password_env: str | None,
+    password_file: str | None,
+    max_message_mb: float | None,
+    db: str | None,
+    as_handle: str | None,
+    **sender: Any,
+) -> None:
+    """A fallback address: the hub receives mail forwarded to ADDRESS itself (SMTP on
+    --listen) and replies through the SMTP relay --smtp-host.
+
+    The relay password comes from --password-env or --password-file, or is asked for and
+    stored in the system keyring; with no --smtp-username the relay takes mail without a
+    login. `unibox channel embed CHANNEL` shows what to configure.
+    """
+    from .backends.fallback import NO_PASSWORD, FallbackChannel, email_settings, secret_name
+    from .core import commands as cmd
+    from .core import queries as q
+    from .secrets import store_secret
+
+    if password_env and password_file:
+        raise InvalidRequest("give --password-env or --password-file, not both")
+    address = address.strip().lower()
+    settings: dict[str, Any] = {
+        "listen": listen,
+        "smtp_host": smtp_host,
+        "smtp_security": smtp_security,
+        "smtp_username": smtp_username or "",
+    }
+    if smtp_port:
+        settings["smtp_port"] = smtp_port
+    if max_message_mb is not None:
+        settings["max_message_mb"] = max_message_mb
+    _apply_sender(settings, sender)
+    if password_env:
+        settings["password_source"] = f"env:{password_env}"
+    elif password_file:
+        settings["password_source"] = f"file:{Path(password_file).expanduser().resolve()}"
+    elif smtp_username:
+        settings["password_source"] = "keyring"
+    else:
+        settings["password_source"] = NO_PASSWORD
+    settings = FallbackChannel.check_settings(settings, address)
+    who = _admin_first(db, as_handle)  # refused before a prompt or a secret
+    if settings["password_source"] == "keyring":
+        if sys.stdin.isatty():
+            password = click.prompt(f"Password for {smtp_username} at {smtp_host}", hide_input=True)
+        else:
+            password = _read_piped_password()
+        store_secret(secret_name(email_settings(settings, address)), password)
+    with open_ws(db, create=True) as ws:
+        names = {i.name.lower() for i in q.inboxes(ws)} | {i.id for i in q.inboxes(ws)}
+        if inbox.lower() not in names:
+            cmd.create_inbox(ws, inbox, actor=who)
+            click.echo(f"created inbox {inbox}", err=True)
+        channel_id = cmd.add_channel(
+            ws,
+            inbox=inbox,
+            kind="fallback",
+            name=channel_name or address,
+            address=address,
+            settings=settings,
+            actor=who,
+        )
+    click.echo(
+        f"forward mail for {address} to this hub; it receives on {settings['listen']} while "
+        "`unibox hub` runs its channels",
+        err=True,
+    )
+    click.echo(channel_id)
+
+
 def _admin_first(db: str | None, as_handle: str | None) -> str | None:
     """The admin adding a channel (None on a workspace with no agents yet), checked now."""
     from .cli_common import given_db
@@ -382,12 +487,21 @@ def remove_channel(channel: str, db: str | None, as_handle: str | None) -> None:
         row = _channel(ws, channel)
         cmd.remove_channel(ws, row.id, actor=admin_actor(ws, as_handle))
         if row.settings.get("password_source") == "keyring":
-            from .backends.email.settings import EmailSettings
-
-            delete_secret(EmailSettings.from_dict(row.settings, row.address).secret_name())
+            delete_secret(_secret_name(row))
     finally:
         ws.close()
     click.echo(f"removed {row.name}", err=True)
+
+
+def _secret_name(row: Any) -> str:
+    """The keyring entry of a channel's password (each kind names its own)."""
+    if row.kind == "fallback":
+        from .backends.fallback import email_settings, secret_name
+
+        return secret_name(email_settings(row.settings, row.address))
+    from .backends.email.settings import EmailSettings
+
+    return EmailSettings.from_dict(row.settings, row.address).secret_name()
 
 
 @channel_group.command("set")
