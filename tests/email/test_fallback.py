@@ -151,7 +151,8 @@ def test_forwarded_mail_lands_with_the_original_sender_and_the_reply_threads(
 
     wait_for(
         lambda: (
-            fallback.rows("SELECT delivery_state FROM message WHERE kind = 'outgoing'") == [("sent",)]
+            fallback.rows("SELECT delivery_state FROM message WHERE kind = 'outgoing'")
+            == [("sent",)]
         ),
         what="the reply is marked sent",
     )
