@@ -153,10 +153,6 @@ def options(url: str, origin: str) -> tuple[int, dict[str, str]]:
 # ------------------------------------------------------------------------- the page
 
 
-TRICKY_NAME = "[bold red]Dana[/] \x1b]0;pwned\x07 <b>Ortiz</b>"
-TRICKY_TEXT = "My order <script>alert(1)</script> [link=http://x]click[/link] & \x1b[31mred"
-
-
 def test_a_form_filled_in_chromium_reaches_the_agent_as_conversation_and_ticket(
     forms: FormHub, page: Any
 ) -> None:
