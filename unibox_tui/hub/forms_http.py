@@ -159,8 +159,12 @@ class FormEndpoint:
                 raise Refused(400, "this submission looks automated and was not accepted")
             values, submission_id = _checked(form, values, submission_id)
             from ..core.commands.forms import submit_form
+            from ..core.errors import UniboxError
 
-            await self.hub.ingest(submit_form, self.hub.ws, channel_id, values, submission_id)
+            try:
+                await self.hub.ingest(submit_form, self.hub.ws, channel_id, values, submission_id)
+            except UniboxError as error:  # e.g. the form was disabled a moment ago
+                raise Refused(400, str(error)) from None
         except Refused as refused:
             if wants_json:
                 return _json(
