@@ -21,6 +21,7 @@ from waiting import wait_for
 
 from unibox_tui.core import commands as cmd
 from unibox_tui.core.commands.tokens import issue_token
+from unibox_tui.core.db import open_workspace
 from unibox_tui.hub.forms_http import MAX_BODY, snippet
 from unibox_tui.sync.client import HubClient
 
@@ -324,6 +325,18 @@ def test_json_submissions_and_their_errors(forms: FormHub) -> None:
 def test_unknown_and_disabled_forms_are_404(forms: FormHub) -> None:
     status, _h, _body = post(f"{forms.hub.url}/forms/nope", b"{}", "application/json")
     assert status == 404
+    good = {"email": "eve@customer.example", "message": "Hi"}
+    assert post_json(forms.url(forms.closed_form), good)[0] == 201
+    ws = open_workspace(forms.hub.db)  # an admin disables it on the hub's file
+    try:
+        cmd.set_channel_enabled(ws, forms.closed_form, False)
+    finally:
+        ws.close()
+    wait_for(
+        lambda: post_json(forms.url(forms.closed_form), good)[0] == 404,
+        what="the disabled form is gone",
+    )
+    assert forms.stored(forms.closed_form) == 1
 
 
 # ------------------------------------------------------------------------------ CORS

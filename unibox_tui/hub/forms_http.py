@@ -132,6 +132,8 @@ class FormEndpoint:
         channel_id = request.path_params["channel"]
         form = await self.form(channel_id) if _plausible_id(channel_id) else None
         if form is None:
+            if _wants_json(request):
+                return _json(404, {"ok": False, "error": "there is no form at this address"}, {})
             return _page(404, "Form not found", "<p>There is no form at this address.</p>")
         origin = request.headers.get("origin")
         if origin == "null":
