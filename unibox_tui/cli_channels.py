@@ -236,6 +236,19 @@ def add_email(
     help="A field (repeatable, in order); TYPE is text, long, email or phone. Default: "
     "name:text, email:email:required, message:long:required.",
 )
+@click.option(
+    "--allowed-origin",
+    "origins",
+    multiple=True,
+    metavar="URL",
+    help="A site that may post to the form from its own pages (CORS), e.g. "
+    "https://www.example.com (repeatable).",
+)
+@click.option(
+    "--rate-limit",
+    type=click.IntRange(1, 100_000),
+    help="Submissions a minute one address may send (default 10).",
+)
 @db_option
 @json_option
 @as_option
@@ -244,13 +257,15 @@ def add_form(
     inbox: str,
     form_name: str,
     field_specs: tuple[str, ...],
+    origins: tuple[str, ...],
+    rate_limit: int | None,
     db: str | None,
     as_json: bool,
     as_handle: str | None,
 ) -> None:
     """Add a web form to an inbox: each submission becomes a conversation with a ticket,
-    answered by the inbox's e-mail channel. (Its web address comes with the team hub;
-    `commands.submit_form` is what it calls.)"""
+    answered by the inbox's e-mail channel. The hub serves it at /forms/CHANNEL
+    (`unibox channel embed CHANNEL` prints the address and a snippet for your site)."""
     from .backends.form import FormChannel, parse_field_spec
     from .core import commands as cmd
     from .core import queries as q
@@ -258,6 +273,10 @@ def add_form(
     settings: dict[str, Any] = {}
     if field_specs:
         settings["fields"] = [parse_field_spec(spec).to_dict() for spec in field_specs]
+    if origins:
+        settings["allowed_origins"] = list(origins)
+    if rate_limit is not None:
+        settings["rate_limit"] = rate_limit
     settings = FormChannel.check_settings(settings, None)
     who = _admin_first(db, as_handle)
     with open_ws(db, create=True) as ws:
@@ -280,6 +299,111 @@ def add_form(
         emit(row.to_json())
     else:
         click.echo(channel_id)
+
+
+@add_group.command("fallback")
+@click.option("--inbox", required=True, help="Inbox name or id (created if missing).")
+@click.option("--address", required=True, help="The address mail is forwarded to.")
+@click.option("--name", "channel_name", help="Channel name (default: the address).")
+@click.option(
+    "--listen",
+    default="0.0.0.0:2525",
+    show_default=True,
+    help="HOST:PORT the hub's SMTP receiver binds while its channels run.",
+)
+@click.option("--smtp-host", required=True, help="The SMTP relay replies go out through.")
+@click.option("--smtp-port", type=click.IntRange(1, 65535), help="Default: 587/465/25.")
+@click.option("--smtp-security", type=click.Choice(["tls", "starttls", "none"]), default="starttls")
+@click.option("--smtp-username", help="The relay's user name (none: the relay needs no login).")
+@click.option("--password-env", metavar="VAR", help="Read the relay password from this env var.")
+@click.option("--password-file", type=click.Path(dir_okay=False), help="Read it from this file.")
+@click.option(
+    "--max-message-mb",
+    type=click.FloatRange(0.1, 200),
+    help="Refuse larger messages (default 35).",
+)
+@_sender_options
+@db_option
+@as_option
+@guarded
+def add_fallback(
+    inbox: str,
+    address: str,
+    channel_name: str | None,
+    listen: str,
+    smtp_host: str,
+    smtp_port: int | None,
+    smtp_security: str,
+    smtp_username: str | None,
+    password_env: str | None,
+    password_file: str | None,
+    max_message_mb: float | None,
+    db: str | None,
+    as_handle: str | None,
+    **sender: Any,
+) -> None:
+    """A fallback address: the hub receives mail forwarded to ADDRESS itself (SMTP on
+    --listen) and replies through the SMTP relay --smtp-host.
+
+    The relay password comes from --password-env or --password-file, or is asked for and
+    stored in the system keyring; with no --smtp-username the relay takes mail without a
+    login. `unibox channel embed CHANNEL` shows what to configure.
+    """
+    from .backends.fallback import NO_PASSWORD, FallbackChannel, email_settings, secret_name
+    from .core import commands as cmd
+    from .core import queries as q
+    from .secrets import store_secret
+
+    if password_env and password_file:
+        raise InvalidRequest("give --password-env or --password-file, not both")
+    address = address.strip().lower()
+    settings: dict[str, Any] = {
+        "listen": listen,
+        "smtp_host": smtp_host,
+        "smtp_security": smtp_security,
+        "smtp_username": smtp_username or "",
+    }
+    if smtp_port:
+        settings["smtp_port"] = smtp_port
+    if max_message_mb is not None:
+        settings["max_message_mb"] = max_message_mb
+    _apply_sender(settings, sender)
+    if password_env:
+        settings["password_source"] = f"env:{password_env}"
+    elif password_file:
+        settings["password_source"] = f"file:{Path(password_file).expanduser().resolve()}"
+    elif smtp_username:
+        settings["password_source"] = "keyring"
+    else:
+        settings["password_source"] = NO_PASSWORD
+    settings = FallbackChannel.check_settings(settings, address)
+    who = _admin_first(db, as_handle)  # refused before a prompt or a secret
+    if settings["password_source"] == "keyring":
+        if sys.stdin.isatty():
+            password = click.prompt(f"Password for {smtp_username} at {smtp_host}", hide_input=True)
+        else:
+            password = _read_piped_password()
+        store_secret(secret_name(email_settings(settings, address)), password)
+    with open_ws(db, create=True) as ws:
+        names = {i.name.lower() for i in q.inboxes(ws)} | {i.id for i in q.inboxes(ws)}
+        if inbox.lower() not in names:
+            cmd.create_inbox(ws, inbox, actor=who)
+            click.echo(f"created inbox {inbox}", err=True)
+        channel_id = cmd.add_channel(
+            ws,
+            inbox=inbox,
+            kind="fallback",
+            name=channel_name or address,
+            address=address,
+            settings=settings,
+            actor=who,
+        )
+    click.echo(
+        f"forward mail for {address} to this hub; it receives on {settings['listen']} while "
+        "`unibox hub` runs its channels",
+        err=True,
+    )
+    click.echo(channel_id)
 
 
 def _admin_first(db: str | None, as_handle: str | None) -> str | None:
@@ -382,12 +506,21 @@ def remove_channel(channel: str, db: str | None, as_handle: str | None) -> None:
         row = _channel(ws, channel)
         cmd.remove_channel(ws, row.id, actor=admin_actor(ws, as_handle))
         if row.settings.get("password_source") == "keyring":
-            from .backends.email.settings import EmailSettings
-
-            delete_secret(EmailSettings.from_dict(row.settings, row.address).secret_name())
+            delete_secret(_secret_name(row))
     finally:
         ws.close()
     click.echo(f"removed {row.name}", err=True)
+
+
+def _secret_name(row: Any) -> str:
+    """The keyring entry of a channel's password (each kind names its own)."""
+    if row.kind == "fallback":
+        from .backends.fallback import email_settings, secret_name
+
+        return secret_name(email_settings(row.settings, row.address))
+    from .backends.email.settings import EmailSettings
+
+    return EmailSettings.from_dict(row.settings, row.address).secret_name()
 
 
 @channel_group.command("set")
@@ -409,6 +542,94 @@ def set_channel(channel: str, db: str | None, as_handle: str | None, **sender: A
     finally:
         ws.close()
     click.echo(f"updated {row.name}", err=True)
+
+
+# -------------------------------------------------------------------------------- embed
+
+
+def _public_hub_url(explicit: str | None) -> str:
+    """Where customers reach the hub: --hub-url, else config [hub] public_url, else the hub
+    agents use (--hub / $UNIBOX_HUB / config [hub] url)."""
+    from .cli_hub import hub_url
+    from .config import load_config
+
+    if explicit:
+        url = explicit
+    else:
+        section = load_config().raw.get("hub", {})
+        public = section.get("public_url") if isinstance(section, dict) else None
+        url = public if isinstance(public, str) and public else hub_url()
+    if not url:
+        raise InvalidRequest(
+            "where do customers reach the hub? pass --hub-url https://HUB (or set "
+            "public_url under [hub] in the config)"
+        )
+    url = url.strip().rstrip("/")
+    if not url.startswith(("http://", "https://")):
+        raise InvalidRequest(f"--hub-url {url!r}: give a URL, e.g. https://hub.example.com")
+    return url
+
+
+def _embed_form(row: Any, hub: str | None) -> dict[str, Any]:
+    """A form: its address on the hub and an HTML snippet for the team's own site."""
+    from .backends.form import fields_of
+    from .hub.forms_http import snippet
+
+    url = f"{_public_hub_url(hub)}/forms/{row.id}"
+    origins = row.settings.get("allowed_origins") or []
+    lines = [f"Form page: {url}", ""]
+    if origins:
+        lines.append(f"Sites that may post to it: {', '.join(origins)}")
+    else:
+        lines.append(
+            "No site may post to it from its own pages yet: add one with "
+            "`unibox channel add form ... --allowed-origin https://www.example.com`"
+        )
+    html = snippet(url, fields_of(row.settings))
+    lines += ["", "HTML to paste into your site:", "", html]
+    return {"url": url, "allowed_origins": origins, "html": html, "text": "\n".join(lines)}
+
+
+def _embed_fallback(row: Any, hub: str | None) -> dict[str, Any]:
+    """The fallback address: where the team's mail system forwards to."""
+    listen = row.settings.get("listen") or ""
+    text = (
+        f"Forward mail to: {row.address}\n"
+        f"The hub receives it by SMTP on {listen} while its channels run: point the MX "
+        f"record of {row.address.rpartition('@')[2]} (or your mail system's forwarding "
+        "rule) at this hub."
+    )
+    return {"address": row.address, "listen": listen, "text": text}
+
+
+# Channel kind -> what `channel embed` shows for it (one small function per kind).
+EMBEDDERS: dict[str, Callable[[Any, str | None], dict[str, Any]]] = {
+    "form": _embed_form,
+    "fallback": _embed_fallback,
+}
+
+
+@channel_group.command("embed")
+@click.argument("channel")
+@click.option("--hub-url", help="Where customers reach the hub (default: from the config).")
+@json_option
+@db_option
+@guarded
+def embed_channel(channel: str, hub_url: str | None, as_json: bool, db: str | None) -> None:
+    """What to paste elsewhere to connect CHANNEL: a form's address and HTML snippet, the
+    fallback address to forward mail to."""
+    with open_ws(db, read_only=True) as ws:
+        row = _channel(ws, channel)
+    embed = EMBEDDERS.get(row.kind)
+    if embed is None:
+        raise InvalidRequest(f"{row.kind} channels have nothing to embed")
+    shown = embed(row, hub_url)
+    if as_json:
+        emit(
+            {"channel": row.id, "kind": row.kind, **{k: v for k, v in shown.items() if k != "text"}}
+        )
+    else:
+        click.echo(shown["text"])
 
 
 # --------------------------------------------------------------------------------- sync

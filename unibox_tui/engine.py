@@ -33,6 +33,7 @@ import asyncio
 import contextlib
 import fcntl
 import functools
+import json
 import os
 import random
 import threading
@@ -66,6 +67,23 @@ LogFn = Callable[[str], None]
 # The workspace's secret key for ids only we can mint (e-mail Message-ID tokens). The setting
 # keeps the name it had when e-mail was the only channel.
 WORKSPACE_KEY_SETTING = "email.thread_key"
+
+
+def workspace_key(ws: Workspace) -> str:
+    """The workspace's key, made on first use. The first writer's key wins (insert if
+    missing, then read), so the engine and the hub's SMTP receiver starting together agree."""
+    key = ws.setting(WORKSPACE_KEY_SETTING)
+    if not key:
+        from secrets import token_hex
+
+        with ws.write() as tx:
+            tx.session.connection().exec_driver_sql(
+                "INSERT INTO setting(key, value, updated_at, seq) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT(key) DO NOTHING",
+                (WORKSPACE_KEY_SETTING, json.dumps(token_hex(32)), clock.to_db(tx.now), tx.seq),
+            )
+        key = ws.setting(WORKSPACE_KEY_SETTING)
+    return str(key)
 
 
 class EngineBusy(UniboxError):
@@ -209,13 +227,7 @@ class Engine:
     # --- channels --------------------------------------------------------------------------
     def workspace_key(self) -> str:
         if self._workspace_key is None:
-            from secrets import token_hex
-
-            key = self.ws.setting(WORKSPACE_KEY_SETTING)
-            if not key:
-                key = token_hex(32)
-                self.ws.set_setting(WORKSPACE_KEY_SETTING, key)
-            self._workspace_key = str(key)
+            self._workspace_key = workspace_key(self.ws)
         return self._workspace_key
 
     def channels(self) -> list[q.ChannelRow]:

@@ -21,10 +21,12 @@ def chromium_path() -> str:
     return path
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    """One Chromium for the whole run; each test opens its own context (no shared
-    cookies or storage)."""
+    """One Chromium per test module; each test opens its own context (no shared cookies or
+    storage). Not one per session: while Playwright's sync API is open, its event loop
+    counts as running on the main thread, and every later asyncio test (Pilot) in the run
+    fails with "Cannot run the event loop while another loop is running"."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:

@@ -105,3 +105,31 @@ def test_ingest_keeps_the_raw_body(demo) -> None:
     """The UI cleans at display time; the stored body stays as received (evidence)."""
     body = queries.thread(demo.ws, demo.conv["evil"], access=EVERYTHING)[0].body
     assert "\x1b[2J" in body
+
+
+async def test_a_form_submission_with_markup_shows_literally(make_app, demo, text_of) -> None:
+    """What a customer types into a web form (fields, name, subject) is shown as typed."""
+    sub = cmd.submit_form(
+        demo.ws,
+        demo.channels["form"],
+        {
+            "name": "[bold red]Zed[/bold red] <b>Quux</b>",
+            "email": "zed@customer.example",
+            "message": "Pricing [blink]zorbix[/blink] & <script>x</script> \\[escaped]",
+        },
+        "tui-literal-1",
+    )
+    assert not sub.duplicate
+    app = make_app()
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        await pilot.press("slash", *"zorbix")
+        await settle(pilot)
+        await until(lambda: "[bold red]Zed[/bold red]" in text_of(app), what="the result shows")
+        await pilot.press("enter")
+        await settle(pilot)
+        text = text_of(app)
+        assert "[bold red]Zed[/bold red] <b>Quux</b>" in text
+        assert "Email: zed@customer.example" in text
+        assert "Pricing [blink]zorbix[/blink] & <script>x</script> \\[escaped]" in text
+        assert_clean_screen(text, 160, 48)

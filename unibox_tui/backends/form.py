@@ -144,6 +144,13 @@ class FormChannel(ChannelAdapter):
     def check_settings(cls, settings: dict[str, Any], address: str | None) -> dict[str, Any]:
         settings = super().check_settings(settings, address)
         settings["fields"] = [f.to_dict() for f in fields_of(settings)]
+        origins = settings.get("allowed_origins") or []
+        if not isinstance(origins, list):
+            raise InvalidRequest("allowed origins must be a list of URLs")
+        settings["allowed_origins"] = list(dict.fromkeys(origin_of(o) for o in origins))
+        limit = settings.get("rate_limit")
+        if limit is not None and (not isinstance(limit, int) or not 1 <= limit <= 100_000):
+            raise InvalidRequest("the rate limit is a number of submissions a minute, 1-100000")
         return settings
 
     @classmethod
@@ -193,6 +200,25 @@ class FormChannel(ChannelAdapter):
             external_id=f"form:{submission_id}",
             meta={"form": {"submission_id": submission_id, "fields": clean}},
         )
+
+
+def origin_of(url: Any) -> str:
+    """A site's origin (scheme://host[:port]) from a URL, for CORS: the team's own site may
+    post to the form. Raises InvalidRequest for anything else."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url.strip()) if isinstance(url, str) else None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InvalidRequest(
+            f"allowed origin {str(url)[:100]!r}: give the site's address, e.g. "
+            "https://www.example.com"
+        )
+    if parts.path not in ("", "/") or parts.query or parts.fragment or parts.username:
+        raise InvalidRequest(
+            f"allowed origin {url[:100]!r}: only scheme, host and port (e.g. "
+            "https://www.example.com), no path"
+        )
+    return f"{parts.scheme}://{parts.netloc}".lower()
 
 
 def _value(field: FormField, raw: Any) -> tuple[str, str | None]:

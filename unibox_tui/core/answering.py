@@ -11,16 +11,23 @@ from __future__ import annotations
 
 from typing import Any
 
-from .kinds import ANSWERED_BY
+from .kinds import ANSWERED_BY, STANDS_IN
 
 
 def inbox_channel(conn: Any, inbox_id: str, kind: str) -> str | None:
     """The id of the channel of `kind` that answers for the inbox, or None when it has none.
-    `conn`: anything with `exec_driver_sql` (a read connection, a write transaction's)."""
-    return conn.exec_driver_sql(
-        "SELECT id FROM channel WHERE inbox_id = ? AND kind = ? ORDER BY enabled DESC, id LIMIT 1",
-        (inbox_id, kind),
-    ).scalar()
+    An inbox without one is answered by a kind that stands in for it (kinds.STANDS_IN: the
+    fallback address for e-mail). `conn`: anything with `exec_driver_sql` (a read
+    connection, a write transaction's)."""
+    for candidate in (kind, *STANDS_IN.get(kind, ())):
+        found = conn.exec_driver_sql(
+            "SELECT id FROM channel WHERE inbox_id = ? AND kind = ? "
+            "ORDER BY enabled DESC, id LIMIT 1",
+            (inbox_id, candidate),
+        ).scalar()
+        if found is not None:
+            return found
+    return None
 
 
 def answering_kind(channel_kind: str) -> str:

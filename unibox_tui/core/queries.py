@@ -39,6 +39,7 @@ VIEW_LABELS = {
     "messenger": "Messenger",
     "whatsapp": "WhatsApp",
     "form": "Forms",
+    "fallback": "Forwarded",  # mail forwarded to the fallback address
 }
 
 

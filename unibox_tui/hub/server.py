@@ -85,6 +85,7 @@ class Hub:
         self.public_url = (public_url or "").rstrip("/")  # where customers reach us
         self.run_engine = run_engine
         self.engine: Any = None
+        self.receivers: Any = None  # fallback_smtp.Receivers while the channels run
         self.sio = socketio.AsyncServer(
             async_mode="asgi",
             cors_allowed_origins=[],
@@ -131,6 +132,10 @@ class Hub:
                 log.warning("channels not running: %s", engine.error)
             else:
                 self.engine = engine
+                from .fallback_smtp import Receivers  # mail sent to fallback addresses
+
+                self.receivers = Receivers(self)
+                await self.receivers.start()
         log.info("ready at change %d", self.head)
 
     async def shutdown(self) -> None:
@@ -138,6 +143,8 @@ class Hub:
         self._closing = True
         if self._watcher is not None:
             self._watcher.cancel()
+        if self.receivers is not None:
+            await self.receivers.stop()  # no new mail is taken; what is being stored finishes
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(None, lambda: self.writer.shutdown(wait=True))
         if self.engine is not None:

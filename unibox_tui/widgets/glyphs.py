@@ -8,6 +8,7 @@ CHANNEL_GLYPH = {
     "messenger": "◎",
     "whatsapp": "✆",
     "form": "▤",
+    "fallback": "✉",  # it is e-mail: received by the hub itself
 }
 CHANNEL_NAME = {
     "email": "E-mail",
@@ -15,6 +16,7 @@ CHANNEL_NAME = {
     "messenger": "Messenger",
     "whatsapp": "WhatsApp",
     "form": "Form",
+    "fallback": "E-mail (forwarded)",
 }
 UNREAD = "●"
 CHECKED = "▐"  # selected for a bulk action (space / v)
@@ -23,8 +25,11 @@ DRAFT = "✎"  # you have an unsent draft here
 STATUS_SHORT = {"open": "open", "snoozed": "snoozed", "closed": "closed"}
 ATTACHMENT = "▪"
 
+# One entry per glyph: a kind that shares its glyph (forwarded mail is mail) is not repeated.
+_GLYPH_KIND = {g: k for k, g in reversed(CHANNEL_GLYPH.items())}
 LEGEND = f"{UNREAD} unread   {WAITING} waiting for us   {DRAFT} your draft   " + "   ".join(
-    f"{g} {CHANNEL_NAME[k]}" for k, g in CHANNEL_GLYPH.items()
+    f"{g} {CHANNEL_NAME[k]}"
+    for g, k in sorted(_GLYPH_KIND.items(), key=lambda item: list(CHANNEL_GLYPH).index(item[1]))
 )
 
 
