@@ -293,31 +293,50 @@ def test_bot_events_are_counted_per_chatflow_and_step(known: Team) -> None:
     ]
 
 
-def test_a_workspace_written_before_the_reports_is_counted_from_its_log(
-    known: Team, tmp_path: Path
-) -> None:
-    """Migration 0017 fills the tables from what is stored (activity lines recognised by
-    their text): the same figures as the triggers keep."""
+def downgrade_and_upgrade(path: Path) -> None:
+    """Back to 0016 (activity lines as 0016 wrote them: what happened in their text only),
+    then up again: migration 0017 fills the report tables from what is stored."""
     from alembic import command
     from sqlalchemy import create_engine
 
-    from unibox_tui.core.db import open_workspace
     from unibox_tui.core.migrations import alembic_config, upgrade
 
-    expected = whole(known.ws)
-    path = known.ws.path
-    known.ws.close()
     engine = create_engine(f"sqlite:///{path}")
     with engine.begin() as conn:
         cfg = alembic_config()
         cfg.attributes["connection"] = conn
         command.downgrade(cfg, "0016")
-        # As 0016 left them: activity lines said what happened in their text only.
         conn.exec_driver_sql("UPDATE message SET meta = '{}' WHERE kind = 'activity'")
     upgrade(engine)
     engine.dispose()
-    with open_workspace(path) as ws:
+
+
+def test_a_workspace_written_before_the_reports_is_counted_from_its_log(known: Team) -> None:
+    """The migration's fill gives the same figures as the triggers kept."""
+    from unibox_tui.core.db import open_workspace
+
+    expected = whole(known.ws)
+    known.ws.close()
+    downgrade_and_upgrade(known.ws.path)
+    with open_workspace(known.ws.path) as ws:
         assert whole(ws) == expected
+
+
+def test_the_demo_counts_the_same_through_triggers_and_through_the_fill(tmp_path: Path) -> None:
+    from unibox_tui.core.db import open_workspace
+    from unibox_tui.core.demo import build_demo
+
+    path = tmp_path / "demo.db"
+    build_demo(path, conversations=300, seed=5, now=T0)
+    with open_workspace(path) as ws:
+        access = EVERYTHING
+        s = r.scope(ws, access, start=MONDAY - timedelta(days=200), end=MONDAY)
+        expected = r.report(ws, access, s).to_json()
+    assert expected["volume"]["totals"]["opened"] == 300
+    assert expected["agents"] and expected["first_response"]["overall"]["count"] > 100
+    downgrade_and_upgrade(path)
+    with open_workspace(path) as ws:
+        assert r.report(ws, access, s).to_json() == expected
 
 
 def test_cli_json_csv_and_text(known: Team) -> None:

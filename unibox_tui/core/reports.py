@@ -602,21 +602,34 @@ class WeeklyHours:
     tz: tzinfo
     days: dict[int, tuple[time, time]]
     holidays: frozenset[date] = frozenset()
+    # Each local day's opening as (from, to) unix seconds, or None: worked out once per day
+    # (a report asks for tens of thousands of spans over the same few hundred days).
+    _windows: dict[date, tuple[float, float] | None] = field(
+        default_factory=dict, compare=False, repr=False
+    )
+
+    def _window(self, day: date) -> tuple[float, float] | None:
+        if day not in self._windows:
+            span = self.days.get(day.weekday())
+            window = None
+            if span and day not in self.holidays:
+                # Wall-clock opening times, so a DST change moves them with the clock.
+                lo = datetime.combine(day, span[0], self.tz).timestamp()
+                window = (lo, datetime.combine(day, span[1], self.tz).timestamp())
+            self._windows[day] = window
+        return self._windows[day]
 
     def __call__(self, a: datetime, b: datetime) -> float:
         if b <= a:
             return 0.0
+        lo, hi = a.timestamp(), b.timestamp()
         total = 0.0
         day = a.astimezone(self.tz).date()
         last = b.astimezone(self.tz).date()
         while day <= last:
-            span = self.days.get(day.weekday())
-            if span and day not in self.holidays:
-                # Wall-clock opening times, so a DST change moves them with the clock.
-                lo = datetime.combine(day, span[0], self.tz)
-                hi = datetime.combine(day, span[1], self.tz)
-                overlap = (min(b, hi) - max(a, lo)).total_seconds()
-                total += max(0.0, overlap)
+            window = self._window(day)
+            if window is not None:
+                total += max(0.0, min(hi, window[1]) - max(lo, window[0]))
             day += timedelta(days=1)
         return total
 
