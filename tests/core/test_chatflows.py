@@ -467,3 +467,20 @@ def test_any_broken_text_is_refused_with_a_line_never_a_crash() -> None:
             parse("\n".join(mutated))
         except ChatflowError as e:
             assert str(e).startswith("line "), str(e)
+
+
+def test_the_same_runner_serves_a_messenger_page(team: Team) -> None:
+    text = (
+        'type = "bot"\n[[steps]]\ntype = "question"\ntext = "Order number?"\nvalidate = "number"\n'
+    )
+    text += '[[steps]]\ntype = "end"\ntext = "Thanks, {{answers.step-1}} noted."\n'
+    flow = cmd.save_chatflow(team.ws, "Orders", text, channel="Support messenger", actor="ana")
+    assert fq.choose_chatflow(team.ws, team.messenger, Context()) is not None
+    conv = team.start("hi", channel=team.messenger, kind="messenger", who="psid-1", name="Li")
+    turn = cmd.bot_turn(team.ws, conv, "hi", later(0), chatflow_id=flow)
+    assert [m.body for m in turn.messages] == [
+        "Order number?",
+        "Please answer with a number. Order number?",
+    ]
+    turn = cmd.bot_turn(team.ws, conv, "4471", later(1))
+    assert (turn.status, [m.body for m in turn.messages]) == ("completed", ["Thanks, 4471 noted."])
