@@ -508,3 +508,20 @@ def test_the_bot_report_counts_what_the_runner_recorded(team: Team, bot: str) ->
     [flow] = figures["chatflows"]
     steps = {row["step"]: row["reached"] for row in flow["steps"]}
     assert steps["topic"] == 2 and steps["email"] == 1 and flow["completion"] == 0.5
+
+
+def test_the_same_runner_serves_a_messenger_page(team: Team) -> None:
+    text = (
+        'type = "bot"\n[[steps]]\ntype = "question"\ntext = "Order number?"\nvalidate = "number"\n'
+    )
+    text += '[[steps]]\ntype = "end"\ntext = "Thanks, {{answers.step-1}} noted."\n'
+    flow = cmd.save_chatflow(team.ws, "Orders", text, channel="Support messenger", actor="ana")
+    assert fq.choose_chatflow(team.ws, team.messenger, Context()) is not None
+    conv = team.start("hi", channel=team.messenger, kind="messenger", who="psid-1", name="Li")
+    turn = cmd.bot_turn(team.ws, conv, "hi", later(0), chatflow_id=flow)
+    assert [m.body for m in turn.messages] == [
+        "Order number?",
+        "Please answer with a number. Order number?",
+    ]
+    turn = cmd.bot_turn(team.ws, conv, "4471", later(1))
+    assert (turn.status, [m.body for m in turn.messages]) == ("completed", ["Thanks, 4471 noted."])
