@@ -69,7 +69,8 @@ def test_form_submission_reply_by_email_and_the_answer_threads_back(desk: Desk) 
     desk.box.append(answer.encode())
     assert desk.once().channels[0].new == 1
     kinds = [m.kind for m in q.thread(desk.ws, sub.conversation_id, access=EVERYTHING)]
-    assert kinds == ["incoming", "activity", "outgoing", "incoming"]
+    # The ticket's line, then Ana took the unassigned conversation by replying.
+    assert kinds == ["incoming", "activity", "activity", "outgoing", "incoming"]
     row = q.conversation(desk.ws, sub.conversation_id, access=EVERYTHING)
     assert row.channel_kind == "form" and row.ticket_id == sub.ticket_id and row.waiting
     assert len(desk.conversations()) == 1
