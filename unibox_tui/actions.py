@@ -50,7 +50,7 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec(
         "settings", "comma", "settings", "Settings: agents, teams, inboxes, channels…", (APP,)
     ),
-    ActionSpec("reports", "R", "reports", "Reports: volume, response times, busiest hours", (APP,)),
+    ActionSpec("reports", "S", "reports", "Reports: volume, response times, busiest hours", (APP,)),
     # --- moving
     ActionSpec("cursor_down", "j,down", "cursor_down", "Down", MOVE, palette=False),
     ActionSpec("cursor_up", "k,up", "cursor_up", "Up", MOVE, palette=False),

@@ -1,4 +1,4 @@
-"""The reports screen (key R, palette "Reports"): figures and charts over what the agent may
+"""The reports screen (key S, palette "Reports"): figures and charts over what the agent may
 see, the range and inbox filters, and its picture."""
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ async def test_reports_open_with_r_and_follow_the_filters(make_app, demo) -> Non
     app = make_app()
     async with app.run_test(size=(140, 44)) as pilot:
         await settle(pilot)
-        await pilot.press("R")
+        await pilot.press("S")
         screen = await until(
             lambda: isinstance(app.screen, ReportsScreen) and app.screen.loaded and app.screen,
             what="the reports screen shows figures",
@@ -64,7 +64,7 @@ async def test_the_palette_offers_reports(make_app) -> None:
 def test_reports_snapshot(snap_compare, make_app) -> None:
     async def run(pilot) -> None:  # type: ignore[no-untyped-def]
         await settle(pilot)
-        await pilot.press("R")
+        await pilot.press("S")
         await until(
             lambda: isinstance(pilot.app.screen, ReportsScreen) and pilot.app.screen.loaded,
             what="the reports screen shows figures",

@@ -132,6 +132,26 @@ def test_every_binding_has_a_unique_id_and_a_scope() -> None:
     assert {"quit", "reply", "comment", "assign", "close", "search", "help"} <= set(ids)
 
 
+def test_no_app_key_is_taken_by_the_inbox_or_its_panes() -> None:
+    """An app-wide key reused by the inbox screen or a pane of it never runs there (the
+    narrower binding wins): reports on R went dead when R became "reply to the sender"."""
+    inbox = {"inbox", "list", "views", "thread"}
+    app_keys = {
+        key: spec.id
+        for spec in actions.ACTIONS
+        if "app" in spec.scopes
+        for key in spec.keys.split(",")
+    }
+    hidden = [
+        (key, app_keys[key], spec.id)
+        for spec in actions.ACTIONS
+        if inbox & set(spec.scopes)
+        for key in spec.keys.split(",")
+        if key in app_keys
+    ]
+    assert hidden == []
+
+
 def test_long_bodies_are_laid_out_in_pieces_that_stay_the_same_as_more_is_loaded() -> None:
     from unibox_tui.widgets.thread_view import LONG_BODY, MORE_STEP, pieces
 

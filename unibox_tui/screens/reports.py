@@ -1,4 +1,4 @@
-"""The reports screen (key R, palette "Reports"): how the team is doing, as terminal charts.
+"""The reports screen (key S, palette "Reports"): how the team is doing, as terminal charts.
 
 Three charts drawn with textual-plotext: conversations opened and closed per day, the
 median first response per agent, and the busiest hours (weekday x hour). Above them one line
