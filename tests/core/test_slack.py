@@ -216,3 +216,17 @@ def test_cli_set_show_remove(team: Team, hook: Hook) -> None:
     out = unibox("slack", "remove", "Support", "--db", db, "--as", "ana", "--json")
     assert json.loads(out.stdout) == {"removed": True}
     assert json.loads(unibox("slack", "show", "--db", db, "--json").stdout) == {"slack": []}
+
+
+def test_an_assignment_by_routing_is_posted(team: Team, hook: Hook) -> None:
+    """Routing's assignment (core/routing.py) is an "assigned" event like a person's."""
+    from datetime import UTC, datetime
+
+    support_posts(team, ["assigned"])
+    cmd.set_routing(team.ws, "Support", rules="round-robin", agents=["bo"], actor="ana")
+    notifier = SlackNotifier(team.ws, log=lambda _line: None)
+    now = datetime.now(UTC)  # routed: a message of today, not history from a first sync
+    team.start("Routed to someone", who="dan@example.com", name="Dan", subject="Hi", at=now)
+    assert notifier.tick(0.0) == 1
+    [text] = hook.texts()
+    assert text.startswith("*Assigned to Bo Chen*: Support · email"), text

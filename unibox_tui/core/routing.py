@@ -341,10 +341,15 @@ def route_new_conversation(
             stamp,
         )
     if d.line:
+        # An assignment says so in its meta, as a person's does (Slack posts it, reports
+        # read events): {"event": "assigned", "assignee": id}.
+        meta = (
+            json.dumps({"event": "assigned", "assignee": d.assignee_id}) if d.assignee_id else "{}"
+        )
         run(
             "INSERT INTO message (id, conversation_id, kind, body, flags, meta, created_at, "
-            "updated_at, seq) VALUES (?, ?, 'activity', ?, '', '{}', ?, ?, ?)",
-            (new_id(tx.now), conv_id, d.line, stamp, stamp, tx.seq),
+            "updated_at, seq) VALUES (?, ?, 'activity', ?, '', ?, ?, ?, ?)",
+            (new_id(tx.now), conv_id, d.line, meta, stamp, stamp, tx.seq),
         )
     if r.tickets:
         d.ticket_id = _open_ticket(tx, run, conv_id, d.assignee_id or assignee, stamp)
