@@ -46,9 +46,11 @@ class Fallback:
             return con.execute(sql, params).fetchall()
 
     def counts(self) -> tuple[int, ...]:
+        """Contacts, conversations and what people wrote (not activity lines: a reply to an
+        unassigned conversation now also writes "X took this by replying")."""
         return tuple(
             self.rows(f"SELECT count(*) FROM {t}")[0][0]
-            for t in ("contact", "conversation", "message")
+            for t in ("contact", "conversation", "message WHERE kind != 'activity'")
         )
 
 
