@@ -326,30 +326,43 @@ def _changed(ws: Any, conversation_id: str, changed: bool, as_json: bool, verb: 
 
 @conversations.command("reply")
 @click.argument("conversation_id")
-@click.option("--text", required=True, help="The reply (use - to read it from stdin).")
+@click.option("--text", help="The reply (use - to read it from stdin).")
 @click.option("--via-channel", help="Send on another channel of the contact (e.g. e-mail).")
+@click.option(
+    "--template",
+    metavar="NAME[:LANG]",
+    help="WhatsApp: send this approved template (works outside the 24-hour window).",
+)
+@click.option("--param", "params", multiple=True, help="A template parameter, in order.")
 @db_option
 @json_option
 @as_option
 @guarded
 def reply_cmd(
     conversation_id: str,
-    text: str,
+    text: str | None,
     via_channel: str | None,
+    template: str | None,
+    params: tuple[str, ...],
     db: str | None,
     as_json: bool,
     as_handle: str | None,
 ) -> None:
     """Queue a reply to the customer; the engine (`unibox sync` or the TUI) delivers it."""
 
-    body = read_text(text)
+    if (text is None) == (template is None):
+        raise InvalidRequest("give --text or --template (with its --param values)")
+    if params and template is None:
+        raise InvalidRequest("--param goes with --template")
+    args: dict[str, Any] = {
+        "conversation_id": conversation_id,
+        "text": read_text(text) if text is not None else "",
+        "via_channel_id": via_channel,
+    }
+    if template is not None:
+        args.update(template=template, params=list(params))
     with open_ws(db) as ws:
-        message_id = dispatch(
-            ws,
-            "reply",
-            {"conversation_id": conversation_id, "text": body, "via_channel_id": via_channel},
-            as_handle,
-        ).value
+        message_id = dispatch(ws, "reply", args, as_handle).value
     if as_json:
         emit(
             {
@@ -762,6 +775,9 @@ def _register_channel_commands() -> None:
         return
     main.add_command(channel_group, "channel")
     main.add_command(sync_command, "sync")
+    from .cli_meta import whatsapp_group
+
+    main.add_command(whatsapp_group, "whatsapp")
 
 
 def _register_delivery_commands() -> None:

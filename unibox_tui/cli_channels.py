@@ -287,6 +287,51 @@ def _read_piped_password() -> str:
     return line
 
 
+def _register_meta() -> None:
+    from .cli_meta import add_messenger, add_whatsapp
+
+    add_group.add_command(add_messenger, "messenger")
+    add_group.add_command(add_whatsapp, "whatsapp")
+
+
+_register_meta()
+
+
+# What `channel embed` prints for each kind: one small function per kind, (row, hub URL) ->
+# a dict of what to paste where.
+def _embed_functions() -> dict[str, Callable[[Any, str], dict[str, Any]]]:
+    from .cli_meta import embed_meta
+
+    return {"messenger": embed_meta, "whatsapp": embed_meta}
+
+
+@channel_group.command("embed")
+@click.argument("channel")
+@click.option(
+    "--hub-url",
+    metavar="URL",
+    default="https://HUB",
+    show_default=True,
+    help="Where customers (and Meta) reach the hub: its --public-url.",
+)
+@db_option
+@json_option
+@guarded
+def embed_channel(channel: str, hub_url: str, db: str | None, as_json: bool) -> None:
+    """What to paste where to connect CHANNEL: Meta's callback URL and verify token, ..."""
+    with open_ws(db, read_only=True) as ws:
+        row = _channel(ws, channel)
+    make = _embed_functions().get(row.kind)
+    if make is None:
+        raise InvalidRequest(f"a {row.kind} channel has nothing to embed")
+    info = {"channel": row.id, "kind": row.kind, **make(row, hub_url.rstrip("/"))}
+    if as_json:
+        emit(info)
+        return
+    for key, value in info.items():
+        click.echo(f"{key.replace('_', ' ')}: {value}")
+
+
 @channel_group.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @db_option

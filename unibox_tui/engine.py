@@ -365,6 +365,10 @@ class Engine:
             result = (
                 DeliveryResult.uncertain(detail) if handed_over else DeliveryResult.retry(detail)
             )
+        if result.channel_problem:
+            await self._db(self.set_status, row, result.channel_problem)
+        elif result.outcome == "sent" and self._status.get(row.id, row.status) not in (None, "ok"):
+            await self._db(self.set_status, row, "ok")  # e.g. re-authorised since
         if result.outcome == "retry":
             await retry(result.reason or "not sent", result.after)
             return

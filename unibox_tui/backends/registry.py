@@ -9,12 +9,17 @@ conversations show) but not run.
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 from ..core.errors import InvalidRequest
 from ..core.kinds import ANSWERED_BY, CHANNEL_KINDS
 from .base import ChannelAdapter, ChannelRules
+
+MESSENGER_WINDOW = timedelta(hours=24)
+# Messenger's HUMAN_AGENT tag lets a person answer up to 7 days after the customer's last
+# message, on a page whose app passed Meta's review for it (the channel's human_agent_tag).
+HUMAN_AGENT_WINDOW = timedelta(days=7)
 
 
 @dataclass(frozen=True)
@@ -39,8 +44,21 @@ _KINDS = {
         ),
         Kind("chat", None, ChannelRules(max_length=10_000)),
         # Meta's limits (research/hub-and-channels.md §A.4, §A.5, §B.3, §B.5).
-        Kind("messenger", None, ChannelRules(reply_window=timedelta(hours=24), max_length=2000)),
-        Kind("whatsapp", None, ChannelRules(reply_window=timedelta(hours=24), max_length=4096)),
+        Kind(
+            "messenger",
+            "unibox_tui.backends.messenger:MessengerChannel",
+            ChannelRules(reply_window=MESSENGER_WINDOW, max_length=2000),
+        ),
+        Kind(
+            "whatsapp",
+            "unibox_tui.backends.whatsapp:WhatsAppChannel",
+            ChannelRules(
+                reply_window=timedelta(hours=24),
+                max_length=4096,
+                window_hint="only an approved template can go out now: "
+                "`unibox conversations reply ID --template NAME` (or t in the composer)",
+            ),
+        ),
     )
 }
 assert set(_KINDS) == set(CHANNEL_KINDS), "every channel kind has an entry here"
@@ -57,6 +75,15 @@ def kind(name: str) -> Kind:
 
 def rules(name: str) -> ChannelRules:
     return kind(name).rules
+
+
+def channel_rules(name: str, settings: dict | None = None) -> ChannelRules:
+    """The rules of one channel: its kind's, with what its settings change (a Messenger page
+    with the HUMAN_AGENT tag has a 7-day window for agents' replies)."""
+    base = rules(name)
+    if name == "messenger" and (settings or {}).get("human_agent_tag"):
+        return replace(base, reply_window=HUMAN_AGENT_WINDOW)
+    return base
 
 
 def runnable(name: str) -> bool:

@@ -53,7 +53,7 @@ def due(
         SELECT o.id, o.message_id, o.channel_id, ch.kind, m.conversation_id, o.attempts,
                m.body, m.body_html, c.subject, c.contact_id, ct.name, coalesce(a.name, ''),
                m.created_at, m.external_id, c.meta, c.reply_to, c.channel_kind,
-               o.handed_over_at
+               o.handed_over_at, m.author_agent_id, m.meta
         FROM outbox o
         JOIN message m ON m.id = o.message_id
         JOIN conversation c ON c.id = m.conversation_id
@@ -90,6 +90,11 @@ def due(
                 "ORDER BY m.created_at, m.rid",
                 (row[4], row[1], kind),
             ).all()
+            last_inbound = conn.exec_driver_sql(
+                "SELECT max(m.created_at) FROM message m JOIN channel ch ON ch.id = m.channel_id "
+                "WHERE m.conversation_id = ? AND m.kind = 'incoming' AND ch.kind = ?",
+                (row[4], kind),
+            ).scalar()
             files = conn.exec_driver_sql(
                 "SELECT filename, content_type, data FROM attachment "
                 "WHERE message_id = ? AND data IS NOT NULL",
@@ -115,6 +120,9 @@ def due(
                     thread=[(t[0], t[1]) for t in thread],
                     conversation_meta=json.loads(row[14] or "{}"),
                     attachments=[(f[0], f[1], f[2]) for f in files],
+                    last_inbound_at=clock.from_db(last_inbound),
+                    by_agent=row[18] is not None,
+                    message_meta=json.loads(row[19] or "{}"),
                 )
             )
     return items

@@ -42,6 +42,10 @@ class OutboxItem:
     thread: list[tuple[str, str]] = field(default_factory=list)
     conversation_meta: dict[str, Any] = field(default_factory=dict)
     attachments: list[tuple[str, str, bytes]] = field(default_factory=list)
+    # The customer's last message on this channel's kind (reply windows: Messenger, WhatsApp).
+    last_inbound_at: datetime | None = None
+    by_agent: bool = True  # written by a person (Messenger's HUMAN_AGENT tag is for people)
+    message_meta: dict[str, Any] = field(default_factory=dict)  # e.g. a WhatsApp template
 
     @property
     def idempotency_key(self) -> str:

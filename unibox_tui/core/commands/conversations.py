@@ -70,15 +70,27 @@ def _reply_channel(tx: Tx, conv: Conversation, via_channel_id: str | None) -> Ch
     return channel
 
 
-def _check_rules(tx: Tx, conv: Conversation, channel: Channel, text: str) -> None:
+def _check_rules(
+    tx: Tx, conv: Conversation, channel: Channel, text: str, template: str | None = None
+) -> None:
     """The channel's own rules (a length limit, a reply window): backends/registry.py. The
-    window holds once the kind has an adapter that sends: until then its replies wait in the
-    outbox anyway (the demo's Messenger and WhatsApp conversations)."""
+    window holds once the kind has an adapter that sends, and not for a demo channel (no
+    server sends its replies). A WhatsApp template may go out at any time: that is what
+    templates are for."""
     from ...backends import registry
 
-    rules = registry.rules(channel.kind)
+    settings = json.loads(channel.settings or "{}")
+    rules = registry.channel_rules(channel.kind, settings)
+    if template is not None:
+        if channel.kind != "whatsapp":
+            raise InvalidRequest(f"templates are sent on WhatsApp only (this is {channel.kind})")
+        return
     last_inbound = None
-    if rules.reply_window is not None and registry.runnable(channel.kind):
+    if (
+        rules.reply_window is not None
+        and registry.runnable(channel.kind)
+        and not settings.get("demo")
+    ):
         last_inbound = clock.from_db(
             tx.session.connection()
             .exec_driver_sql(
@@ -104,6 +116,8 @@ def reply(
     id: str | None = None,
     hold_seconds: float = 0,
     seen_message_id: str | None = None,
+    template: str | None = None,
+    params: list[str] | None = None,
     now: datetime | None = None,
 ) -> str:
     """Queue a reply to the customer on the conversation's channel (or `via_channel_id`, e.g.
@@ -116,8 +130,13 @@ def reply(
     `seen_message_id`: the newest customer message or reply the agent had seen when they
     wrote this one. If another agent's reply or a new customer message came after it, the
     reply is refused as stale (errors.Stale) and the agent decides again: on a team hub two
-    agents may answer the same customer at once (research §I.2, "guarded operations")."""
-    require_text(text, "reply")
+    agents may answer the same customer at once (research §I.2, "guarded operations").
+
+    `template` (WhatsApp): send that approved template (synced onto the channel by
+    `unibox whatsapp templates sync`) with `params` instead of free text; `text` may be
+    empty then, and the message shows the template's text with the parameters filled in."""
+    if template is None:
+        require_text(text, "reply")
     with ws.write(now) as tx:
         if id and tx.find(Message, id=id):
             return id
@@ -125,7 +144,17 @@ def reply(
         if seen_message_id:
             _refuse_if_stale(tx, conv.id, seen_message_id, author.id)
         channel = _reply_channel(tx, conv, via_channel_id)
-        _check_rules(tx, conv, channel, text)
+        _check_rules(tx, conv, channel, text, template)
+        meta: dict[str, object] = {}
+        if template is not None:
+            from ...backends.templates import fill
+
+            found, text = fill(json.loads(channel.settings or "{}"), template, params or [])
+            meta["template"] = {
+                "name": found["name"],
+                "language": found["language"],
+                "params": list(params or []),
+            }
         drop_draft(tx, conv.id, author.id)
         wanted = REPLY_IDENTITY[channel.kind]
         if not any(i.kind == wanted for i in identities_of(tx, conv.contact_id)):
@@ -145,7 +174,9 @@ def reply(
         )
         if hold_seconds > 0:
             # What this reply changes on the conversation, for `unsend` to put back.
-            message.meta = json.dumps({"unsend": _reply_marks(conv)})
+            meta["unsend"] = _reply_marks(conv)
+        if meta:
+            message.meta = json.dumps(meta)
         tx.stamp(message)
         entry = OutboxEntry(
             id=new_id(tx.now),

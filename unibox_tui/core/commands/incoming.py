@@ -404,3 +404,28 @@ def save_sync_state(tx: Tx, channel_id: str, key: str, state: dict[str, Any]) ->
 def set_sync_state(ws: Workspace, channel_id: str, key: str, state: dict[str, Any]) -> None:
     with ws.write() as tx:
         save_sync_state(tx, channel_id, key, state)
+
+
+def link_identities(ws: Workspace, links: Sequence[tuple[str, str, str, str]]) -> int:
+    """`(kind, value, other_kind, other_value)`: the contact with identity (kind, value) is
+    also reached at (other_kind, other_value), unless that identity is someone's already
+    (e.g. a WhatsApp id's phone number). Returns how many were added."""
+    from ..models import ContactIdentity  # not at import: the parse worker loads this module
+
+    added = 0
+    with ws.write() as tx:
+        for kind, value, other_kind, other_value in links:
+            key = (kind, normalize_identity(kind, value))
+            other = (other_kind, normalize_identity(other_kind, other_value))
+            if tx.find(ContactIdentity, kind=other[0], value=other[1]) is not None:
+                continue
+            found = tx.find(ContactIdentity, kind=key[0], value=key[1])
+            if found is None:
+                continue
+            tx.stamp(
+                ContactIdentity(
+                    id=new_id(tx.now), contact_id=found.contact_id, kind=other[0], value=other[1]
+                )
+            )
+            added += 1
+    return added
