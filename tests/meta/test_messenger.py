@@ -97,3 +97,149 @@ def test_attachment_downloaded_at_once(make_world) -> None:  # type: ignore[no-u
         ("kettle.png", "image/png", b"\x89PNG fake image bytes")
     ]
     assert w.messages(w.messenger)[0][1] == "(sent an image)"
+
+
+def reply(w: World, conv: str, text: str) -> str:
+    done = w.cli("conversations", "reply", conv, "--text", text, "--as", "ana", "--json")
+    assert done.returncode == 0, done.stderr
+    return str(json.loads(done.stdout)["message_id"])
+
+
+def state_of(w: World, message_id: str) -> tuple[str, str | None, str | None]:
+    return w.rows(
+        "SELECT delivery_state, delivery_error, external_id FROM message WHERE id = ?", message_id
+    )[0]
+
+
+def test_reply_inside_window_goes_as_response_and_its_echo_is_not_doubled(make_world) -> None:  # type: ignore[no-untyped-def]
+    w = make_world()
+    conv = customer_writes(w, hours_ago=2)
+    sent_id = reply(w, conv, "Hi Carla, we are on it.")
+    wait_for(lambda: state_of(w, sent_id)[0] == "sent", what="the reply was sent")
+    (request,) = w.graph.sent()
+    assert request.path == f"/v25.0/{w.graph.page_id}/messages"
+    assert request.body == {
+        "recipient": {"id": PSID},
+        "messaging_type": "RESPONSE",
+        "message": {"text": "Hi Carla, we are on it.", "metadata": f"unibox:{sent_id}"},
+    }
+    mid = state_of(w, sent_id)[2]
+    assert mid and mid.startswith("m_out")
+    # Meta echoes our own message back: recognised by its metadata, never a second message.
+    echo = payload(
+        "messenger_echo", page_id=w.graph.page_id, psid=PSID, time_ms=ms(), mid=mid,
+        metadata=json.dumps(f"unibox:{sent_id}"), text="Hi Carla, we are on it.",
+    )  # fmt: skip
+    assert w.post("messenger", echo) == 200
+    assert w.post("messenger", echo) == 200
+    # Then the receipts: delivered by mid, read by watermark.
+    delivered = payload(
+        "messenger_delivery", page_id=w.graph.page_id, psid=PSID, mid=mid, time_ms=ms()
+    )
+    assert w.post("messenger", delivered) == 200
+    wait_for(lambda: state_of(w, sent_id)[0] == "delivered", what="delivered")
+    read = payload("messenger_read", page_id=w.graph.page_id, psid=PSID, time_ms=ms() + 1000)
+    assert w.post("messenger", read) == 200
+    wait_for(lambda: state_of(w, sent_id)[0] == "read", what="read")
+    # A late "delivered" does not take it back.
+    assert w.post("messenger", delivered) == 200
+    assert w.post("messenger", message(w, 2)) == 200  # a marker: processed after the above
+    wait_for(lambda: w.hub.healthy(), what="hub alive")
+    assert [m[0] for m in w.messages(w.messenger)] == ["incoming", "outgoing"]
+    assert state_of(w, sent_id)[0] == "read"
+
+
+def test_reply_typed_in_metas_page_inbox_is_imported_once(make_world) -> None:  # type: ignore[no-untyped-def]
+    w = make_world()
+    conv = customer_writes(w)
+    echo = payload(
+        "messenger_echo", page_id=w.graph.page_id, psid=PSID, time_ms=ms(), mid="m_pageinbox1",
+        metadata="null", text="Answered from the Page inbox",
+    )  # fmt: skip
+    for _ in range(3):
+        assert w.post("messenger", echo) == 200
+    wait_for(lambda: len(w.messages(w.messenger)) == 2, what="the echo was imported")
+    assert w.post("messenger", message(w)) == 200  # processed after the replays
+    rows = w.messages(w.messenger, "outgoing")
+    assert [(r[1], r[2], r[3], r[5]) for r in rows] == [
+        ("Answered from the Page inbox", "m_pageinbox1", "sent", conv)
+    ]
+
+
+def test_reply_outside_24h_refused_with_the_window_reason(make_world) -> None:  # type: ignore[no-untyped-def]
+    w = make_world()
+    conv = customer_writes(w, hours_ago=30)
+    done = w.cli("conversations", "reply", conv, "--text", "Sorry for the wait", "--as", "ana")
+    assert done.returncode == 1
+    assert done.stderr.startswith("unibox: error: the reply window of this channel closed at ")
+    assert "more than 24 hours ago" in done.stderr and "Traceback" not in done.stderr
+    assert w.messages(w.messenger, "outgoing") == []
+    assert w.graph.sent() == []
+
+
+def test_human_agent_tag_inside_7_days(make_world) -> None:  # type: ignore[no-untyped-def]
+    w = make_world(human_agent_tag=True)
+    conv = customer_writes(w, hours_ago=30)
+    sent_id = reply(w, conv, "Sorry for the wait, here is your refund.")
+    wait_for(lambda: state_of(w, sent_id)[0] == "sent", what="the reply was sent")
+    (request,) = w.graph.sent()
+    assert request.body["messaging_type"] == "MESSAGE_TAG"
+    assert request.body["tag"] == "HUMAN_AGENT"
+    # Past 7 days even the tag does not help: refused, with the 7-day window named.
+    late = message(w, hours_ago=24 * 8, psid="777").replace(MID.encode(), b"m_old8days")
+    assert w.post("messenger", late) == 200
+    rows = wait_for(
+        lambda: w.rows("SELECT conversation_id FROM message WHERE external_id = 'm_old8days'"),
+        what="the old message was stored",
+    )
+    other = rows[0][0]
+    done = w.cli("conversations", "reply", other, "--text", "Hello?", "--as", "ana")
+    assert done.returncode == 1 and "more than 7 days ago" in done.stderr
+
+
+def test_meta_errors_become_clear_states(make_world) -> None:  # type: ignore[no-untyped-def]
+    from servers.graph import RATE_LIMITED, TOKEN_EXPIRED, UNAVAILABLE, WINDOW_CLOSED
+
+    w = make_world()
+    conv = customer_writes(w)
+    w.graph.fail_next.append(WINDOW_CLOSED)
+    first = reply(w, conv, "one")
+    wait_for(lambda: state_of(w, first)[0] == "failed", what="window closed -> failed")
+    assert "reply window closed" in (state_of(w, first)[1] or "")
+    w.graph.fail_next.append(UNAVAILABLE)
+    second = reply(w, conv, "two")
+    wait_for(lambda: state_of(w, second)[0] == "failed", what="unavailable -> failed")
+    assert "isn't available on Messenger" in (state_of(w, second)[1] or "")
+    w.graph.fail_next.append(RATE_LIMITED)
+    third = reply(w, conv, "three")
+    wait_for(lambda: (state_of(w, third)[1] or "").startswith("retrying: "), what="backing off")
+    assert state_of(w, third)[0] == "queued" and "rate limiting" in (state_of(w, third)[1] or "")
+    w.graph.fail_next.append(TOKEN_EXPIRED)
+    fourth = reply(w, conv, "four")
+    wait_for(
+        lambda: "re-authorising" in (w.rows("SELECT status FROM channel WHERE id = ?",
+                                            w.messenger)[0][0] or ""),
+        what="the channel shows it needs re-authorising",
+    )  # fmt: skip
+    assert state_of(w, fourth)[0] == "queued"
+
+
+def test_length_limit_refused_not_truncated(make_world) -> None:  # type: ignore[no-untyped-def]
+    w = make_world()
+    conv = customer_writes(w)
+    done = w.cli("conversations", "reply", conv, "--text", "x" * 2001, "--as", "ana")
+    assert done.returncode == 1
+    assert "2,001 characters; this channel takes at most 2,000" in done.stderr
+    assert w.graph.sent() == []
+
+
+def test_closed_conversation_then_new_message_starts_a_new_one(make_world) -> None:  # type: ignore[no-untyped-def]
+    w = make_world()
+    conv = customer_writes(w)
+    done = w.cli("conversations", "close", conv, "--as", "ana")
+    assert done.returncode == 0, done.stderr
+    again = payload("messenger_postback", page_id=w.graph.page_id, psid=PSID, time_ms=ms())
+    assert w.post("messenger", again) == 200
+    wait_for(lambda: len(w.messages(w.messenger)) == 2, what="the new message was stored")
+    convs = w.rows("SELECT id, status FROM conversation ORDER BY rid")
+    assert convs[0] == (conv, "closed") and convs[1][1] == "open" and len(convs) == 2

@@ -117,8 +117,9 @@ class MessengerChannel(ChannelAdapter):
     def _event(self, event: dict[str, Any], events: Events) -> None:
         sender = str(event["sender"]["id"])
         recipient = str(event["recipient"]["id"])
-        at = meta.from_epoch(event.get("timestamp"), millis=True)
         message = event.get("message")
+        if isinstance(message, dict) or isinstance(event.get("postback"), dict):
+            at = meta.from_epoch(event.get("timestamp"), millis=True)  # receipts have none
         if isinstance(message, dict):
             mid = str(message["mid"])
             body = _body(message)
