@@ -37,12 +37,12 @@ PSID = "1254459154682919"
 WA_ID = "16505551234"
 
 
-def payload(name: str, **values: Any) -> bytes:
+def payload(fixture: str, /, **values: Any) -> bytes:
     """A documented payload with its placeholders filled (`PAGE_ID="1"` -> `<PAGE_ID>`)."""
-    text = (FIXTURES / f"{name}.json").read_text()
+    text = (FIXTURES / f"{fixture}.json").read_text()
     for key, value in values.items():
         text = text.replace(f"<{key.upper()}>", str(value))
-    assert "<" not in text.replace("\\u003c", ""), f"unfilled placeholder in {name}: {text}"
+    assert "<" not in text.replace("\\u003c", ""), f"unfilled placeholder in {fixture}: {text}"
     json.loads(text)  # still JSON
     return text.encode()
 
