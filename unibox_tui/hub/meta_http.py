@@ -50,6 +50,7 @@ class MetaWebhooks:
     def __init__(self, hub: Hub) -> None:
         self.hub = hub
         self.rows: dict[str, q.ChannelRow] = {}
+        self.keys: dict[str, str] = {}  # id -> its settings as JSON (rebuilt on change)
         self.loaded_at = 0.0
         self.adapters: dict[str, tuple[str, Any]] = {}  # id -> (settings key, adapter)
         self.queue: asyncio.Queue[tuple[Any, Any]] | None = None
@@ -66,13 +67,14 @@ class MetaWebhooks:
         if channel_id not in self.rows or now - self.loaded_at > RELOAD_SECONDS:
             rows = await self._run(lambda: q.channels(self.hub.ws))
             self.rows = {r.id: r for r in rows}
+            self.keys = {r.id: json.dumps(r.settings, sort_keys=True) for r in rows}
             self.loaded_at = now
         row = self.rows.get(channel_id)
         if row is None or row.kind != kind:
             raise _Refused(404, "no such channel")
         if not row.enabled:
             raise _Refused(503, "channel disabled")
-        key = json.dumps(row.settings, sort_keys=True)
+        key = self.keys[channel_id]
         cached = self.adapters.get(channel_id)
         if cached is not None and cached[0] == key:
             return cached[1]
