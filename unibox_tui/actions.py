@@ -93,6 +93,7 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("toggle_mode", "ctrl+r", "toggle_mode", "Reply ⇄ comment", (COMPOSER,)),
     ActionSpec("snippet", "ctrl+t", "snippet", "Insert snippet…", (COMPOSER,)),
     ActionSpec("switch_channel", "ctrl+o", "switch_channel", "Continue by e-mail", (COMPOSER,)),
+    ActionSpec("template", "ctrl+g", "template", "Send a WhatsApp template…", (COMPOSER,)),
     # --- dialogs (pickers, forms, search, notifications, help)
     ActionSpec("dismiss", "escape", "dismiss_none", "Close", (MODAL, PICKER, FORM), palette=False),
     ActionSpec(

@@ -211,7 +211,7 @@ class Engine:
         (core.demo) delivers for them."""
         rows = []
         for c in q.channels(self.ws):
-            if not c.enabled or c.settings.get("demo") or not registry.runnable(c.kind):
+            if not c.enabled or not registry.connected(c.kind, c.settings):
                 continue
             cls = registry.adapter_class(c.kind)
             if cls.pulls or cls.delivers:

@@ -27,6 +27,9 @@ class Kind:
     name: str
     adapter: str | None  # "module:Class", or None while this kind has no adapter
     rules: ChannelRules
+    # A channel of this kind is connected (its adapter can run) once its settings hold this
+    # key; None: always. An unconnected channel's replies wait in the outbox.
+    connected_by: str | None = None
 
 
 _KINDS = {
@@ -48,6 +51,7 @@ _KINDS = {
             "messenger",
             "unibox_tui.backends.messenger:MessengerChannel",
             ChannelRules(reply_window=MESSENGER_WINDOW, max_length=2000),
+            connected_by="page_id",
         ),
         Kind(
             "whatsapp",
@@ -56,8 +60,9 @@ _KINDS = {
                 reply_window=timedelta(hours=24),
                 max_length=4096,
                 window_hint="only an approved template can go out now: "
-                "`unibox conversations reply ID --template NAME` (or t in the composer)",
+                "`unibox conversations reply ID --template NAME` (or ctrl+g in the composer)",
             ),
+            connected_by="phone_number_id",
         ),
     )
 }
@@ -91,6 +96,17 @@ def runnable(name: str) -> bool:
     return kind(name).adapter is not None
 
 
+def connected(name: str, settings: dict | None) -> bool:
+    """Can this channel run: its kind has an adapter, it is no demo channel (the demo's own
+    stream stands in for a server), and it holds what connects it (a Meta channel added
+    without its page or number, e.g. in tests, is not)."""
+    found = kind(name)
+    settings = settings or {}
+    if found.adapter is None or settings.get("demo"):
+        return False
+    return found.connected_by is None or bool(settings.get(found.connected_by))
+
+
 def adapter_class(name: str) -> type[ChannelAdapter]:
     cls = _loaded.get(name)
     if cls is None:
@@ -107,5 +123,5 @@ def register(name: str, cls: type[ChannelAdapter], rules: ChannelRules | None = 
     current = _KINDS.get(name)
     if rules is None:
         rules = current.rules if current is not None else cls.rules
-    _KINDS[name] = Kind(name, f"{cls.__module__}:{cls.__qualname__}", rules)
+    _KINDS[name] = Kind(name, f"{cls.__module__}:{cls.__qualname__}", rules, None)
     _loaded[name] = cls

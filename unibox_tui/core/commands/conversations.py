@@ -74,9 +74,9 @@ def _check_rules(
     tx: Tx, conv: Conversation, channel: Channel, text: str, template: str | None = None
 ) -> None:
     """The channel's own rules (a length limit, a reply window): backends/registry.py. The
-    window holds once the kind has an adapter that sends, and not for a demo channel (no
-    server sends its replies). A WhatsApp template may go out at any time: that is what
-    templates are for."""
+    window holds once the channel is connected (registry.connected): until then its replies
+    wait in the outbox anyway (the demo's Messenger and WhatsApp conversations). A WhatsApp
+    template may go out at any time: that is what templates are for."""
     from ...backends import registry
 
     settings = json.loads(channel.settings or "{}")
@@ -86,11 +86,7 @@ def _check_rules(
             raise InvalidRequest(f"templates are sent on WhatsApp only (this is {channel.kind})")
         return
     last_inbound = None
-    if (
-        rules.reply_window is not None
-        and registry.runnable(channel.kind)
-        and not settings.get("demo")
-    ):
+    if rules.reply_window is not None and registry.connected(channel.kind, settings):
         last_inbound = clock.from_db(
             tx.session.connection()
             .exec_driver_sql(
