@@ -14,9 +14,9 @@ from unibox_tui.backends import meta
 from unibox_tui.backends.messenger import MessengerChannel
 from unibox_tui.backends.whatsapp import WhatsAppChannel
 from unibox_tui.config import Config
-from unibox_tui.core.access import EVERYTHING
 from unibox_tui.core import commands as cmd
 from unibox_tui.core import queries as q
+from unibox_tui.core.access import EVERYTHING
 from unibox_tui.core.db import open_workspace
 
 from .conftest import PSID, WA_ID, payload
@@ -66,7 +66,7 @@ def build(path: Path, monkeypatch) -> tuple[object, dict[str, str]]:  # type: ig
 
 
 async def test_hostile_names_literal_window_said_and_template_sent(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    ws, ids = build(tmp_path / "ws.db", monkeypatch)
+    ws, _ids = build(tmp_path / "ws.db", monkeypatch)
     app = UniboxApp(ws, Config(path=tmp_path / "c.toml", agent="ana"), now=lambda: NOW)
     async with app.run_test(size=(180, 48), notifications=True) as pilot:
         await settle(pilot)
@@ -102,9 +102,7 @@ async def test_hostile_names_literal_window_said_and_template_sent(tmp_path, mon
         "Hi Sheena, your ticket #123 has an update. Reply to continue."
     ]
     with ws.read() as conn:
-        stored = conn.exec_driver_sql(
-            "SELECT meta FROM message WHERE kind = 'outgoing'"
-        ).scalar()
+        stored = conn.exec_driver_sql("SELECT meta FROM message WHERE kind = 'outgoing'").scalar()
     assert json.loads(stored)["template"] == {
         "name": "ticket_update",
         "language": "en_US",
