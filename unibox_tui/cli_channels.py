@@ -411,6 +411,9 @@ def remove_channel(channel: str, db: str | None, as_handle: str | None) -> None:
             from .backends.email.settings import EmailSettings
 
             delete_secret(EmailSettings.from_dict(row.settings, row.address).secret_name())
+        for key, source in row.settings.items():  # Meta channels' tokens (backends/meta.py)
+            if key.endswith("_source") and key != "password_source" and source == "keyring":
+                delete_secret(f"{row.name}:{key.removesuffix('_source')}")
     finally:
         ws.close()
     click.echo(f"removed {row.name}", err=True)
