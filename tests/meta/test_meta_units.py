@@ -75,12 +75,19 @@ def test_error_codes_map_to_outcomes(code, subcode, status, outcome, words) -> N
 
 
 def test_no_answer_after_sending_is_uncertain_not_resent() -> None:
-    timed_out = meta.delivery_result(
-        GraphError("the Graph API did not answer in time", answered=False)
-    )
+    timed_out = meta.delivery_result(GraphError("did not answer in time", reached=True))
     assert timed_out.outcome == "uncertain"
-    refused = meta.delivery_result(GraphError("cannot reach the Graph API: refused", answered=True))
-    assert refused == DeliveryResult.failed("Meta refused it: cannot reach the Graph API: refused")
+    refused = meta.delivery_result(GraphError("cannot reach the Graph API", reached=False))
+    assert refused == DeliveryResult.retry("cannot reach the Graph API")
+
+
+def test_graph_down_is_a_retry(graph) -> None:  # type: ignore[no-untyped-def]
+    from servers.hub import free_port
+
+    client = meta.Graph(f"http://127.0.0.1:{free_port()}/v25.0", "t")
+    with pytest.raises(GraphError) as caught:
+        client.request("POST", "1/messages", body={})
+    assert meta.delivery_result(caught.value).outcome == "retry"
 
 
 def test_echo_before_the_sends_answer_is_matched_by_metadata(team) -> None:  # type: ignore[no-untyped-def]

@@ -20,7 +20,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import socket
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -156,13 +155,15 @@ class GraphError(ChannelError):
         status: int | None = None,
         code: int | None = None,
         subcode: int | None = None,
-        answered: bool = True,
+        reached: bool | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.subcode = subcode
-        self.answered = answered  # False: no answer came (the request may have arrived)
+        # None: Meta answered (with this error). False: the request never reached Meta (no
+        # connection). True: no answer came after it was sent; it may have arrived.
+        self.reached = reached
 
 
 @dataclass
@@ -221,16 +222,12 @@ class Graph:
                 raw = response.read(limit + 1)
         except urllib.error.HTTPError as e:
             raise _from_http_error(e) from None
+        except urllib.error.URLError as e:  # before a connection was made (refused, DNS)
+            raise GraphError(f"cannot reach the Graph API: {e.reason}", reached=False) from e
         except TimeoutError as e:
-            raise GraphError(
-                "the Graph API did not answer in time", answered=False, status=None
-            ) from e
-        except (urllib.error.URLError, OSError) as e:
-            reason = getattr(e, "reason", e)
-            refused = isinstance(reason, ConnectionRefusedError | socket.gaierror)
-            raise GraphError(
-                f"cannot reach the Graph API: {reason}", answered=refused, status=None
-            ) from e
+            raise GraphError("the Graph API did not answer in time", reached=True) from e
+        except OSError as e:  # the connection broke after the request went out
+            raise GraphError(f"the connection to the Graph API broke: {e}", reached=True) from e
         if len(raw) > limit:
             raise GraphError(f"the answer is larger than {limit // (1024 * 1024)} MB")
         return raw
@@ -310,9 +307,9 @@ def reason_of(error: GraphError) -> str:
 
 def delivery_result(error: GraphError) -> DeliveryResult:
     """How a failed send ends for the outbox."""
-    if not error.answered:
-        if error.status is None and "did not answer in time" in str(error):
-            return DeliveryResult.uncertain(f"{error}; it may or may not have arrived")
+    if error.reached is True:
+        return DeliveryResult.uncertain(f"{error}; it may or may not have arrived")
+    if error.reached is False:
         return DeliveryResult.retry(str(error))
     if error.code in TOKEN_EXPIRED:
         reason = reason_of(error)
