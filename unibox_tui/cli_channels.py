@@ -430,6 +430,16 @@ def _read_piped_password() -> str:
     return line
 
 
+def _register_meta() -> None:
+    from .cli_meta import add_messenger, add_whatsapp
+
+    add_group.add_command(add_messenger, "messenger")
+    add_group.add_command(add_whatsapp, "whatsapp")
+
+
+_register_meta()
+
+
 @channel_group.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @db_option
@@ -507,6 +517,9 @@ def remove_channel(channel: str, db: str | None, as_handle: str | None) -> None:
         cmd.remove_channel(ws, row.id, actor=admin_actor(ws, as_handle))
         if row.settings.get("password_source") == "keyring":
             delete_secret(_secret_name(row))
+        for key, source in row.settings.items():  # Meta channels' tokens (backends/meta.py)
+            if key.endswith("_source") and key != "password_source" and source == "keyring":
+                delete_secret(f"{row.name}:{key.removesuffix('_source')}")
     finally:
         ws.close()
     click.echo(f"removed {row.name}", err=True)
@@ -602,10 +615,21 @@ def _embed_fallback(row: Any, hub: str | None) -> dict[str, Any]:
     return {"address": row.address, "listen": listen, "text": text}
 
 
+def _embed_meta(row: Any, hub: str | None) -> dict[str, Any]:
+    """Messenger and WhatsApp: the callback URL and verify token to give Meta."""
+    from .cli_meta import embed_meta
+
+    shown = embed_meta(row, _public_hub_url(hub))
+    text = "\n".join(f"{key.replace('_', ' ')}: {value}" for key, value in shown.items())
+    return {**shown, "text": text}
+
+
 # Channel kind -> what `channel embed` shows for it (one small function per kind).
 EMBEDDERS: dict[str, Callable[[Any, str | None], dict[str, Any]]] = {
     "form": _embed_form,
     "fallback": _embed_fallback,
+    "messenger": _embed_meta,
+    "whatsapp": _embed_meta,
 }
 
 
@@ -617,7 +641,7 @@ EMBEDDERS: dict[str, Callable[[Any, str | None], dict[str, Any]]] = {
 @guarded
 def embed_channel(channel: str, hub_url: str | None, as_json: bool, db: str | None) -> None:
     """What to paste elsewhere to connect CHANNEL: a form's address and HTML snippet, the
-    fallback address to forward mail to."""
+    fallback address to forward mail to, Meta's callback URL and verify token."""
     with open_ws(db, read_only=True) as ws:
         row = _channel(ws, channel)
     embed = EMBEDDERS.get(row.kind)

@@ -236,7 +236,7 @@ class Engine:
         (core.demo) delivers for them."""
         rows = []
         for c in q.channels(self.ws):
-            if not c.enabled or c.settings.get("demo") or not registry.runnable(c.kind):
+            if not c.enabled or not registry.connected(c.kind, c.settings):
                 continue
             cls = registry.adapter_class(c.kind)
             if cls.pulls or cls.delivers:
@@ -390,6 +390,10 @@ class Engine:
             result = (
                 DeliveryResult.uncertain(detail) if handed_over else DeliveryResult.retry(detail)
             )
+        if result.channel_problem:
+            await self._db(self.set_status, row, result.channel_problem)
+        elif result.outcome == "sent" and self._status.get(row.id, row.status) not in (None, "ok"):
+            await self._db(self.set_status, row, "ok")  # e.g. re-authorised since
         if result.outcome == "retry":
             await retry(result.reason or "not sent", result.after)
             return

@@ -39,7 +39,7 @@ from ..widgets.line_api import TextLine
 from ..widgets.safe_text import safe_line
 from ..widgets.thread_view import LONG_BODY, MORE_STEP, ThreadView, size_label
 from ..widgets.views_pane import ViewEntry, ViewsPane
-from . import attachments, delivery, mail_composer, selection, snooze, stale, tagging
+from . import attachments, delivery, mail_composer, selection, snooze, stale, tagging, templates
 from .drafts import DraftStore
 from .forms import ContactForm, ContactScreen, TicketForm, TicketScreen
 from .merge import merge_choices, typed_id
@@ -757,6 +757,10 @@ class InboxScreen(Screen[None]):
             mail=mail[0] if mail else None,
             prefill=mail[1] if mail else None,
         )
+        if row.channel_kind in ("messenger", "whatsapp"):
+            self.composer.set_notice(templates.window_notice(self.uapp, row))
+        elif self.composer.notice is not None:
+            self.composer.set_notice(None)
 
     def _stash_draft(self, conversation_id: str) -> None:
         if self.composer.is_open:
@@ -852,6 +856,19 @@ class InboxScreen(Screen[None]):
                 then=sent,
                 failed=refused,
             )
+
+    @on(Composer.Template)
+    def _template(self) -> None:
+        row, me = self.thread_row, self.uapp.me_id
+        if row is None or not me:
+            return
+
+        def sent(_result: Any) -> None:
+            if self.thread_row is not None and self.thread_row.id == row.id:
+                self.composer.set_notice(None)
+                self.composer.close()
+
+        templates.offer_templates(self, row, me, sent)
 
     @on(Composer.Snippet)
     def _snippet(self) -> None:

@@ -418,3 +418,38 @@ def save_sync_state(tx: Tx, channel_id: str, key: str, state: dict[str, Any]) ->
 def set_sync_state(ws: Workspace, channel_id: str, key: str, state: dict[str, Any]) -> None:
     with ws.write() as tx:
         save_sync_state(tx, channel_id, key, state)
+
+
+def link_identities(ws: Workspace, links: Sequence[tuple[str, str, str, str]]) -> int:
+    """`(kind, value, other_kind, other_value)`: the contact with identity (kind, value) is
+    also reached at (other_kind, other_value), unless that identity is someone's already
+    (e.g. a WhatsApp id's phone number). Returns how many were added. Plain SQL: it runs
+    after every webhook batch."""
+    wanted = {}
+    for kind, value, other_kind, other_value in links:
+        other = (other_kind, normalize_identity(other_kind, other_value))
+        wanted.setdefault(other, (kind, normalize_identity(kind, value)))
+    if not wanted:
+        return 0
+    added = 0
+    with ws.write() as tx:
+        b = _Batch(tx)
+        for (other_kind, other_value), (kind, value) in wanted.items():
+            if b.sql(
+                "SELECT 1 FROM contact_identity WHERE kind = ? AND value = ?",
+                (other_kind, other_value),
+            ).fetchone():
+                continue
+            row = b.sql(
+                "SELECT contact_id FROM contact_identity WHERE kind = ? AND value = ?",
+                (kind, value),
+            ).fetchone()
+            if row is None:
+                continue
+            b.sql(
+                "INSERT INTO contact_identity (id, contact_id, kind, value, updated_at, seq) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (new_id(tx.now), row[0], other_kind, other_value, b.stamp, b.seq),
+            )
+            added += 1
+    return added
