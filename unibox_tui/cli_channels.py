@@ -263,6 +263,122 @@ def add_form(
         click.echo(channel_id)
 
 
+@add_group.command("chat")
+@click.option("--inbox", required=True, help="Inbox name or id (created if missing).")
+@click.option("--name", "chat_name", required=True, help="The chat's name, e.g. 'Website'.")
+@click.option(
+    "--allowed-origin",
+    "origins",
+    multiple=True,
+    metavar="URL",
+    help="A site that may show the widget (repeatable; none: any site may embed it).",
+)
+@click.option("--welcome", help="The first message the widget shows.")
+@click.option("--away", help="What the widget says when no agent is available.")
+@db_option
+@json_option
+@as_option
+@guarded
+def add_chat(
+    inbox: str,
+    chat_name: str,
+    origins: tuple[str, ...],
+    welcome: str | None,
+    away: str | None,
+    db: str | None,
+    as_json: bool,
+    as_handle: str | None,
+) -> None:
+    """Add a website live chat to an inbox: the team hub serves its widget
+    (`unibox channel embed CH` prints the snippet for the site)."""
+    from .backends.chat import ChatChannel
+    from .core import commands as cmd
+    from .core import queries as q
+
+    settings: dict[str, Any] = {"allowed_origins": list(origins)}
+    if welcome is not None:
+        settings["welcome"] = welcome
+    if away is not None:
+        settings["away"] = away
+    settings = ChatChannel.check_settings(settings, None)
+    who = _admin_first(db, as_handle)
+    with open_ws(db, create=True) as ws:
+        names = {i.name.lower() for i in q.inboxes(ws)} | {i.id for i in q.inboxes(ws)}
+        if inbox.lower() not in names:
+            cmd.create_inbox(ws, inbox, actor=who)
+            click.echo(f"created inbox {inbox}", err=True)
+        channel_id = cmd.add_channel(
+            ws, inbox=inbox, kind="chat", name=chat_name, settings=settings, actor=who
+        )
+        row = next(c for c in q.channels(ws) if c.id == channel_id)
+    if as_json:
+        emit(row.to_json())
+    else:
+        click.echo(channel_id)
+
+
+# How each kind of channel is embedded in a web page: kind -> fn(row, hub url, options).
+EMBEDDERS: dict[str, Callable[..., dict[str, Any]]] = {}
+
+
+def _embed_chat(row: Any, hub_url: str, ws: Any, show_secret: bool) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "channel": row.id,
+        "kind": "chat",
+        "snippet": f'<script src="{hub_url}/widget/{row.id}.js" async></script>',
+        "preview": f"{hub_url}/widget/{row.id}/preview",
+        "allowed_origins": row.settings.get("allowed_origins", []),
+    }
+    if show_secret:
+        from .backends.chat import channel_secret
+        from .core.workspace_key import workspace_key
+
+        out["identity_secret"] = channel_secret(workspace_key(ws), row.id)
+    return out
+
+
+EMBEDDERS["chat"] = _embed_chat
+
+
+@channel_group.command("embed")
+@click.argument("channel")
+@click.option("--hub-url", help="Where visitors reach the hub (default: the hub's --public-url).")
+@click.option(
+    "--show-secret",
+    is_flag=True,
+    help="Also print the chat's identity secret, for the site's backend to sign user ids.",
+)
+@db_option
+@json_option
+@guarded
+def embed_channel(
+    channel: str, hub_url: str | None, show_secret: bool, db: str | None, as_json: bool
+) -> None:
+    """What to paste into a web page to show CHANNEL (a chat's widget), and where to try it."""
+    with open_ws(db) as ws:
+        row = _channel(ws, channel)
+        embed = EMBEDDERS.get(row.kind)
+        if embed is None:
+            raise InvalidRequest(f"{row.name} is a {row.kind} channel: nothing to embed")
+        url = (hub_url or ws.setting("hub.public_url") or "").rstrip("/")
+        if not url:
+            raise InvalidRequest(
+                "no hub address known yet: give --hub-url URL (or run `unibox hub --public-url`)"
+            )
+        if not url.startswith(("http://", "https://")):
+            raise InvalidRequest(
+                f"--hub-url {url!r}: give a web address such as https://hub.example.com"
+            )
+        out = embed(row, url, ws, show_secret)
+    if as_json:
+        emit(out)
+        return
+    click.echo(out["snippet"])
+    click.echo(f"preview: {out['preview']}")
+    if "identity_secret" in out:
+        click.echo(f"identity secret: {out['identity_secret']}")
+
+
 def _admin_first(db: str | None, as_handle: str | None) -> str | None:
     """The admin adding a channel (None on a workspace with no agents yet), checked now."""
     from .cli_common import given_db

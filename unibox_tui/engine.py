@@ -56,15 +56,12 @@ from .core import commands as cmd
 from .core import queries as q
 from .core.db import Workspace
 from .core.errors import UniboxError
+from .core.workspace_key import WORKSPACE_KEY_SETTING  # noqa: F401  (importable from here)
 
 T = TypeVar("T")
 
 ProgressFn = Callable[[str, int, int], None]  # (channel name, done, total)
 LogFn = Callable[[str], None]
-
-# The workspace's secret key for ids only we can mint (e-mail Message-ID tokens). The setting
-# keeps the name it had when e-mail was the only channel.
-WORKSPACE_KEY_SETTING = "email.thread_key"
 
 
 class EngineBusy(UniboxError):
@@ -196,13 +193,9 @@ class Engine:
     # --- channels --------------------------------------------------------------------------
     def workspace_key(self) -> str:
         if self._workspace_key is None:
-            from secrets import token_hex
+            from .core.workspace_key import workspace_key
 
-            key = self.ws.setting(WORKSPACE_KEY_SETTING)
-            if not key:
-                key = token_hex(32)
-                self.ws.set_setting(WORKSPACE_KEY_SETTING, key)
-            self._workspace_key = str(key)
+            self._workspace_key = workspace_key(self.ws)
         return self._workspace_key
 
     def channels(self) -> list[q.ChannelRow]:

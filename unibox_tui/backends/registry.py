@@ -37,7 +37,11 @@ _KINDS = {
             "unibox_tui.backends.form:FormChannel",
             ChannelRules(answered_by=ANSWERED_BY["form"]),
         ),
-        Kind("chat", None, ChannelRules(max_length=10_000)),
+        Kind(
+            "chat",
+            "unibox_tui.backends.chat:ChatChannel",
+            ChannelRules(max_length=10_000),
+        ),
         # Meta's limits (research/hub-and-channels.md §A.4, §A.5, §B.3, §B.5).
         Kind("messenger", None, ChannelRules(reply_window=timedelta(hours=24), max_length=2000)),
         Kind("whatsapp", None, ChannelRules(reply_window=timedelta(hours=24), max_length=4096)),
