@@ -53,7 +53,7 @@ def due(
         SELECT o.id, o.message_id, o.channel_id, ch.kind, m.conversation_id, o.attempts,
                m.body, m.body_html, c.subject, c.contact_id, ct.name, coalesce(a.name, ''),
                m.created_at, m.external_id, c.meta, c.reply_to, c.channel_kind,
-               o.handed_over_at
+               o.handed_over_at, m.meta
         FROM outbox o
         JOIN message m ON m.id = o.message_id
         JOIN conversation c ON c.id = m.conversation_id
@@ -73,7 +73,11 @@ def due(
         for row in conn.exec_driver_sql(sql, tuple(params)).all():
             kind = row[3]
             wanted = REPLY_IDENTITY[kind]
-            if row[15] and REPLY_IDENTITY[answering_kind(row[16])] == wanted:
+            # A chat transcript names its own address and subject (commands/chat.py).
+            transcript = json.loads(row[18] or "{}").get("transcript") or {}
+            if transcript.get("to"):
+                ident = transcript["to"]
+            elif row[15] and REPLY_IDENTITY[answering_kind(row[16])] == wanted:
                 ident = row[15]  # where the customer wrote from on this conversation
             else:  # continuing on another channel: the contact's identity of that kind
                 ident = conn.exec_driver_sql(
@@ -105,7 +109,7 @@ def due(
                     attempts=row[5],
                     body=row[6],
                     body_html=row[7],
-                    subject=row[8],
+                    subject=transcript.get("subject") or row[8],
                     recipient=ident,
                     recipient_name=row[10],
                     author_name=row[11],

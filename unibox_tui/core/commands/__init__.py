@@ -53,6 +53,7 @@ _WHERE = {
         "wake_due",
     ),
     "many": ("BulkResult", "bulk"),
+    "chat": ("email_transcript", "visitor_email"),
     "delivery": ("apply_status", "mark_sent", "resend"),
     "merging": ("MergeResult", "merge_conversations"),
     "forms": ("FormSubmission", "submit_form"),
@@ -128,6 +129,7 @@ if TYPE_CHECKING:  # for type checkers and editors: the same names, eagerly
         set_team_members,
         update_inbox,
     )
+    from .chat import email_transcript, visitor_email
     from .contacts import (
         add_identity,
         create_contact,
