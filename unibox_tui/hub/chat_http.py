@@ -390,7 +390,9 @@ class ChatHub:
     async def _remember_email(self, visitor: Visitor, address: str) -> None:
         from ..core.commands.chat import visitor_email
 
-        await self.hub.ingest(visitor_email, self.hub.ws, visitor.channel.id, visitor.identity, address)
+        await self.hub.ingest(
+            visitor_email, self.hub.ws, visitor.channel.id, visitor.identity, address
+        )
 
     # ---------------------------------------------------------------- from the hub
 
@@ -591,4 +593,3 @@ def routes(hub: Hub) -> list[Any]:
 def _attr(value: str) -> str:
     """A channel id inside HTML: ids are letters, digits and dashes; anything else goes."""
     return "".join(ch for ch in value if ch.isalnum() or ch == "-")
-

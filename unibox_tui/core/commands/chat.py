@@ -130,7 +130,12 @@ def _transcript_channel(tx: Tx, conv: Conversation) -> Channel:
 
 
 def queue_transcript(
-    tx: Tx, conv: Conversation, by: Agent | None, to: str, subject: str | None = None
+    tx: Tx,
+    conv: Conversation,
+    by: Agent | None,
+    to: str,
+    subject: str | None = None,
+    id: str | None = None,
 ) -> str:
     """Write the transcript message and its outbox entry (in the caller's transaction)."""
     if conv.channel_kind != "chat":
@@ -139,7 +144,7 @@ def queue_transcript(
     channel = _transcript_channel(tx, conv)
     subject = (subject or "").strip() or f"Transcript of your chat with {_chat_name(tx, conv)}"
     message = Message(
-        id=new_id(tx.now),
+        id=id or new_id(tx.now),
         conversation_id=conv.id,
         kind="outgoing",
         author_agent_id=by.id if by else None,

@@ -32,6 +32,7 @@ from ..ids import is_id
 NAMES: dict[str, tuple[str, str]] = {
     "reply": ("conversations", "reply"),
     "comment": ("conversations", "comment"),
+    "email_transcript": ("chat", "email_transcript"),
     "assign": ("conversations", "assign"),
     "assign_team": ("conversations", "assign_team"),
     "close": ("conversations", "close"),
