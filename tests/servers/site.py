@@ -45,7 +45,7 @@ class Site:
         src = html.escape(f"{self.hub_url}/widget/{self.channel_id}.js")
         return (
             "<!doctype html><html><head><title>Pricing - Shop</title></head><body>"
-            f"<h1>Pricing</h1>{user}<script src=\"{src}\" async></script></body></html>"
+            f'<h1>Pricing</h1>{user}<script src="{src}" async></script></body></html>'
         )
 
     def close(self) -> None:
