@@ -19,7 +19,7 @@ class Site:
         site = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+            def do_GET(self) -> None:
                 body = site.page().encode()
                 self.send_response(200 if self.path.startswith("/shop") else 404)
                 self.send_header("Content-Type", "text/html; charset=utf-8")
