@@ -158,7 +158,8 @@
     S.socket.timeout(15000).emit("send", body, function (err, r) {
       if (err) return; /* no answer: the reconnect sends it again (same id: stored once) */
       if (r && r.ok) {
-        notice("");
+        var failed = false; S.pending.forEach(function (q) { if (q.failed) failed = true; });
+        if (!failed) notice(""); /* a refused message still waiting keeps its reason shown */
         if (p.fresh) { S.fresh = false; }
         p.stored = true;
         sync();
