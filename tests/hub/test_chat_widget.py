@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import socketio
 from playwright.sync_api import expect
+from servers.browser import own_chromium
 from servers.site import Site
 from waiting import wait_for
 
@@ -25,20 +26,8 @@ MARKUP = "[bold red]hi[/] <img src=x onerror=alert(1)> &amp; \x1b]0;owned\x07 {{
 SHOWN = 10_000  # ms Playwright's expect polls for a condition (a deadline, not a sleep)
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    """This module's own Chromium (servers/browser.py's is per session): Playwright's sync
-    API keeps an event loop running while its browser lives, and the async (Pilot) tests
-    that run after this module need none running."""
-    from playwright.sync_api import sync_playwright
-    from servers.browser import chromium_path
-
-    with sync_playwright() as p:
-        launched = p.chromium.launch(executable_path=chromium_path(), args=["--no-sandbox"])
-        try:
-            yield launched
-        finally:
-            launched.close()
+# Its own Chromium: the async Pilot tests that run after this module need no running loop.
+browser = pytest.fixture(scope="module")(own_chromium)
 
 
 @pytest.fixture

@@ -215,15 +215,23 @@ class ChatHub:
     async def _resolve(self, visitor: Visitor) -> None:
         """The visitor's contact and latest conversation, once they exist."""
 
-        def read() -> tuple[str | None, str | None]:
+        def read() -> tuple[str | None, str | None, str | None]:
             with self.hub.ws.read() as conn:
                 contact_id = chat_q.contact_of(conn, visitor.identity)
+                email = None
+                if contact_id is not None:
+                    email = conn.exec_driver_sql(
+                        "SELECT value FROM contact_identity WHERE contact_id = ? "
+                        "AND kind = 'email' ORDER BY rowid LIMIT 1",
+                        (contact_id,),
+                    ).scalar()
             if contact_id is None:
-                return None, None
+                return None, None, None
             found = chat_q.conversation_of(self.hub.ws, contact_id, visitor.channel.id)
-            return contact_id, found[0] if found else None
+            return contact_id, found[0] if found else None, email
 
-        visitor.contact_id, visitor.conversation_id = await self.hub._read(read)
+        visitor.contact_id, visitor.conversation_id, email = await self.hub._read(read)
+        visitor.email = visitor.email or email  # known: the away form does not ask again
 
     async def _presence(self, visitor: Visitor, *, online: bool, typing: bool = False) -> None:
         if visitor.conversation_id is None:

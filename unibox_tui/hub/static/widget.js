@@ -88,6 +88,7 @@
       }
       log.appendChild(li);
     });
+    if (S.thanks) log.appendChild(el("li", "system", S.thanks));
     if (S.hello && !S.hello.available && !S.hello.email_known) {
       log.appendChild(el("li", "system", S.hello.away));
       $("away").hidden = false;
@@ -259,7 +260,7 @@
     $("away").addEventListener("submit", function (e) {
       e.preventDefault();
       S.socket.emit("email", { address: $("email").value }, function (r) {
-        if (r && r.ok) { S.hello.email_known = true; notice(""); render(); $("log").appendChild(el("li", "system", "Thanks: we will answer at " + r.address + ".")); }
+        if (r && r.ok) { S.hello.email_known = true; S.thanks = "Thanks: we will answer at " + r.address + "."; notice(""); render(); }
         else notice((r && r.error) || "Not saved");
       });
     });
