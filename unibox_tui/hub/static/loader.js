@@ -8,7 +8,11 @@
   if (seen[ch]) return;
   seen[ch] = 1;
   var f = document.createElement("iframe"), st = f.style, open = false;
-  f.src = hub + "/widget/" + ch + "/frame";
+  /* The page's context rides in the fragment (never sent to a server), so the widget
+     connects at once instead of asking for it by postMessage. */
+  var init = { page: location.href, title: document.title, referrer: document.referrer,
+    user: window.uniboxChatUser || null };
+  f.src = hub + "/widget/" + ch + "/frame#" + encodeURIComponent(JSON.stringify(init));
   f.title = "Chat";
   f.setAttribute("data-unibox-chat", ch);
   st.position = "fixed"; st.bottom = "0"; st.right = "0"; st.border = "0";
@@ -23,12 +27,7 @@
   window.addEventListener("resize", size);
   window.addEventListener("message", function (e) {
     if (e.origin !== hub || e.source !== f.contentWindow || !e.data) return;
-    if (e.data.type === "unibox:ready") {
-      f.contentWindow.postMessage({
-        type: "unibox:init", page: location.href, title: document.title,
-        referrer: document.referrer, user: window.uniboxChatUser || null
-      }, hub);
-    } else if (e.data.type === "unibox:open") { open = !!e.data.open; size(); }
+    if (e.data.type === "unibox:open") { open = !!e.data.open; size(); }
   });
   (document.body || document.documentElement).appendChild(f);
 })();

@@ -191,6 +191,7 @@
   }
 
   function connect() {
+    performance.mark("unibox:connect");
     var socket = (S.socket = io("/visitor", {
       transports: ["websocket"],
       auth: function (cb) {
@@ -198,13 +199,16 @@
       }
     }));
     socket.on("connect", function () {
+      performance.mark("unibox:connected");
       notice("");
+      sync(); /* alongside hello: it needs nothing from it */
       socket.emit("hello", {}, function (h) {
         if (!h || h.error) { notice((h && h.error) || "The chat is not available"); return; }
         S.hello = h;
         save({ token: h.token });
+        if (!document.body.hasAttribute("data-ready")) /* for benchmarks: interactive since */
+          document.body.setAttribute("data-ready", String(performance.timeOrigin + performance.now()));
         render();
-        sync();
         S.pending.forEach(function (p) { if (!p.failed && !p.stored) deliver(p); });
       });
     });
@@ -270,16 +274,18 @@
     if (S.socket) return;
     init = init || {};
     S.ctx = {
+      /* the offset, not Intl's zone name: asking Intl first costs tens of ms at start */
       page: String(init.page || ""), title: String(init.title || ""), referrer: String(init.referrer || ""),
-      tz: (Intl.DateTimeFormat().resolvedOptions().timeZone || ""), offset: -new Date().getTimezoneOffset()
+      offset: -new Date().getTimezoneOffset()
     };
     S.user = init.user && typeof init.user === "object" ? init.user : null;
     connect();
   }
+  performance.mark("unibox:wire");
   wire();
-  window.addEventListener("message", function (e) {
-    if (e.source === window.parent && e.data && e.data.type === "unibox:init") start(e.data);
-  });
-  if (window.parent === window) start({ page: location.href });
-  else { tell({ type: "unibox:ready" }); setTimeout(function () { start({}); }, 2000); }
+  var init = {};
+  try { init = JSON.parse(decodeURIComponent(location.hash.slice(1)) || "{}") || {}; } catch (e) { init = {}; }
+  if (window.parent === window && !init.page) init.page = location.href;
+  history.replaceState(null, "", location.pathname); /* a reload reads no stale page */
+  start(init);
 })();
