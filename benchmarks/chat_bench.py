@@ -22,7 +22,6 @@ Prints one JSON document:
 from __future__ import annotations
 
 import argparse
-import asyncio
 import gzip
 import json
 import multiprocessing
@@ -125,48 +124,67 @@ def time_to_interactive(hub_url: str, chat: str, runs: int) -> dict[str, Any]:
 def visitor_process(
     url: str, chat: str, count: int, every: float, seconds: float, out: Any
 ) -> None:
-    """`count` visitors in one process; reports (kind, latency ms) tuples on `out`."""
+    """`count` visitors in one process (python-socketio's threaded client: aiohttp, which
+    its asyncio client needs, is not a dependency); reports (kind, latency ms) on `out`."""
     import socketio
 
-    async def one(n: int, results: list[tuple[str, float]]) -> None:
-        client = socketio.AsyncClient(reconnection=False)
-        cursor = 0
+    results: list[tuple[str, float]] = []
+    errors: list[str] = []
+    lock = threading.Lock()
+
+    def one(n: int) -> None:
+        client = socketio.Client(reconnection=False)
+        state = {"cursor": 0}
         seen: set[str] = set()
 
-        async def on_poke(_data: Any = None) -> None:
-            nonlocal cursor
-            view = await client.call("sync", {"since": cursor}, namespace="/visitor")
-            cursor = max(cursor, view.get("cursor") or 0)
+        def on_poke(_data: Any = None) -> None:
+            view = client.call("sync", {"since": state["cursor"]}, namespace="/visitor")
+            state["cursor"] = max(state["cursor"], view.get("cursor") or 0)
             now = time.time()
             for m in view.get("messages", []):
                 if m["from"] == "agent" and m["id"] not in seen and m["text"].startswith("r="):
                     seen.add(m["id"])
-                    results.append(("agent_to_widget", (now - float(m["text"][2:])) * 1000))
+                    with lock:
+                        results.append(("agent_to_widget", (now - float(m["text"][2:])) * 1000))
 
-        client.on("poke", on_poke, namespace="/visitor")
-        await client.connect(
-            url, namespaces=["/visitor"], transports=["websocket"], auth={"channel": chat}
+        client.on(
+            "poke", lambda data=None: threading.Thread(target=on_poke).start(), namespace="/visitor"
         )
-        await asyncio.sleep(random.random() * every)
-        end = time.time() + seconds
-        k = 0
-        while time.time() < end:
-            k += 1
-            await client.call(
-                "send",
-                {"client_id": f"b{os.getpid()}x{n}x{k}", "text": f"t={time.time()}"},
-                namespace="/visitor",
+        try:
+            client.connect(
+                url,
+                namespaces=["/visitor"],
+                transports=["websocket"],
+                auth={"channel": chat},
+                wait_timeout=30,
             )
-            await asyncio.sleep(every)
-        await asyncio.sleep(3)  # last replies
-        await client.disconnect()
+            time.sleep(random.random() * every)
+            end = time.time() + seconds
+            k = 0
+            while time.time() < end:
+                k += 1
+                answer = client.call(
+                    "send",
+                    {"client_id": f"b{os.getpid()}x{n}x{k}", "text": f"t={time.time()}"},
+                    namespace="/visitor",
+                    timeout=30,
+                )
+                if answer.get("error"):
+                    with lock:
+                        errors.append(answer["error"])
+                time.sleep(every)
+            time.sleep(3)  # the last replies
+            client.disconnect()
+        except Exception as e:  # reported, not hidden
+            with lock:
+                errors.append(f"{type(e).__name__}: {e}")
 
-    async def main() -> list[tuple[str, float]]:
-        results: list[tuple[str, float]] = []
-        await asyncio.gather(*(one(n, results) for n in range(count)), return_exceptions=True)
-        return results
-
-    out.put(asyncio.run(main()))
+    threads = [threading.Thread(target=one, args=(n,)) for n in range(count)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    out.put((results, errors[:5], len(errors)))
 
 
 def load(hub: Any, info: dict[str, Any], args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
@@ -227,7 +245,14 @@ def load(hub: Any, info: dict[str, Any], args: argparse.Namespace, tmp: Path) ->
             )
         peak = max(peak, rss_kb(hub.proc.pid)["VmRSS"])
         time.sleep(0.05)
-    results = [r for _ in procs for r in queue.get(timeout=120)]
+    results: list[tuple[str, float]] = []
+    errors: list[str] = []
+    error_count = 0
+    for _ in procs:
+        found, some, n = queue.get(timeout=120)
+        results += found
+        errors += some
+        error_count += n
     for p in procs:
         p.join(30)
     cpu = _cpu(hub.proc.pid) - cpu0
@@ -250,6 +275,8 @@ def load(hub: Any, info: dict[str, Any], args: argparse.Namespace, tmp: Path) ->
             "p50": pct(to_widget, 0.5),
             "p99": pct(to_widget, 0.99),
         },
+        "visitor_errors": error_count,
+        "some_errors": errors[:5],
         "hub_cpu_s": round(cpu, 2),
         "hub_rss_peak_mb": round(peak / 1024, 1),
     }
