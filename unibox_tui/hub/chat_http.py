@@ -497,7 +497,7 @@ FRAME_HTML = """<!doctype html>
 <script src="/widget/static/socket.io.min.js" defer></script>
 <script src="/widget/static/widget.js" defer></script></head>
 <body data-channel="{channel}">
-<button id="launcher" type="button" aria-label="Open chat" aria-expanded="false" aria-controls="panel"><span aria-hidden="true">&#128172;</span><span id="badge" hidden></span></button>
+<button id="launcher" type="button" aria-label="Open chat" aria-expanded="false" aria-controls="panel"><svg aria-hidden="true" width="26" height="26" viewBox="0 0 24 24"><path fill="currentColor" d="M4 3h16a2 2 0 0 1 2 2v11a2 2 0 0 1-2 2H9l-5 4v-4a2 2 0 0 1-2-2V5a2 2 0 0 1 2-2z"/></svg><span id="badge" hidden></span></button>
 <section id="panel" role="dialog" aria-label="Chat" hidden>
 <header><span id="avatar" aria-hidden="true"></span><span id="who"></span><button id="close" type="button" aria-label="Close chat">&#215;</button></header>
 <ol id="log" role="log" aria-live="polite"></ol>
@@ -505,7 +505,7 @@ FRAME_HTML = """<!doctype html>
 <p id="notice" role="alert"></p>
 <form id="away" hidden><label for="email">Your e-mail</label><input id="email" type="email" autocomplete="email" required><button type="submit">Save e-mail</button></form>
 <div id="ended" hidden><p>This conversation has ended.</p><button id="new" type="button">Start a new conversation</button></div>
-<form id="composer"><label for="file" class="attach" title="Attach a file">&#128206;<span class="vh">Attach a file</span></label><input id="file" type="file" class="vh"><textarea id="text" aria-label="Message" rows="1" maxlength="10000" placeholder="Write a message"></textarea><button id="send" type="submit">Send</button></form>
+<form id="composer"><label for="file" class="attach" title="Attach a file"><svg aria-hidden="true" width="20" height="20" viewBox="0 0 24 24"><path fill="none" stroke="currentColor" stroke-width="2" d="M16 7l-7.5 7.5a2 2 0 0 0 3 3L19 10a4 4 0 0 0-6-6l-7.5 7.5a6 6 0 0 0 9 9L21 14"/></svg><span class="vh">Attach a file</span></label><input id="file" type="file" class="vh"><textarea id="text" aria-label="Message" rows="1" maxlength="10000" placeholder="Write a message"></textarea><button id="send" type="submit">Send</button></form>
 </section></body></html>
 """
 

@@ -62,7 +62,7 @@
     var meta = [];
     if (m.from !== "visitor" && m.author) meta.push(m.author);
     if (m.at) meta.push(hhmm(m.at));
-    if (m.files) meta.push("\uD83D\uDCCE " + m.files + (m.files > 1 ? " files" : " file"));
+    if (m.files) meta.push(m.files + (m.files > 1 ? " files" : " file"));
     if (m.from === "visitor") meta.push(S.conv && S.conv.seen ? "Seen" : "Sent");
     li.appendChild(el("span", "meta", meta.join(" \u00B7 ")));
     return li;
