@@ -289,3 +289,23 @@ def test_widget_is_usable_at_360_px_with_the_keyboard(site: Site, browser: Any) 
         expect(launcher).to_be_focused(timeout=SHOWN)
     finally:
         context.close()
+
+
+def test_an_agent_typing_a_comment_is_not_shown_to_the_visitor(served: Served, team: Any) -> None:
+    ana = served.client("ana")
+    heard: list[dict[str, Any]] = []
+    guest = visitor(served.hub.url, team.chat)
+    guest.on("typing", heard.append, namespace="/visitor")
+    try:
+        sent = guest.call(
+            "send", {"client_id": "typing-0001", "text": "hello"}, namespace="/visitor"
+        )
+        conv = sent["conversation_id"]
+        wait_for(lambda: cached_chat(ana, "hello"), what="ana has the chat")
+        ana.signal("typing", conversation_id=conv, private=True)  # a comment: not shown
+        ana.signal("left", conversation_id=conv)  # then ana leaves: shown, in order
+        wait_for(lambda: heard, what="the visitor heard ana leave")
+        assert heard[0] == {"typing": False, "name": "Ana"}
+    finally:
+        guest.disconnect()
+        ana.close()

@@ -418,10 +418,11 @@ class ChatHub:
                 await self.hub.sio.emit("poke", {}, to=visitor.sid, namespace=NAMESPACE)
 
     async def on_agent_signal(
-        self, session: Session, kind: str, conversation_id: str, _inbox_id: str
+        self, session: Session, kind: str, conversation_id: str, _inbox_id: str, data: Any
     ) -> None:
-        """An agent typing (or no longer) in a chat: the visitor sees "Ana is typing"."""
-        if kind not in ("typing", "left"):
+        """An agent typing a reply (or no longer) in a chat: the visitor sees "Ana is
+        typing". Typing an internal comment (`private`) is never shown to the visitor."""
+        if kind not in ("typing", "left") or (isinstance(data, dict) and data.get("private")):
             return
         targets = [v for v in self.visitors.values() if v.conversation_id == conversation_id]
         if not targets:

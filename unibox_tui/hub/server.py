@@ -105,10 +105,11 @@ class Hub:
         self._closing = False
         # Channels' HTTP modules (web.ROUTE_MODULES) listen here: `on_head(previous, head)`
         # after each poke (the chat widget pokes its visitors from it), and
-        # `on_signal(session, kind, conversation_id, inbox_id)` after an agent's viewing /
-        # typing / left signal (the widget shows the agent typing).
+        # `on_signal(session, kind, conversation_id, inbox_id, data)` after an agent's viewing
+        # / typing / left signal (the widget shows the agent typing a reply, not a comment:
+        # data["private"]).
         self.on_head: list[Callable[[int, int], Awaitable[None]]] = []
-        self.on_signal_hooks: list[Callable[[Session, str, str, str], Awaitable[None]]] = []
+        self.on_signal_hooks: list[Callable[[Session, str, str, str, Any], Awaitable[None]]] = []
         self._register()
         self.app = socketio.ASGIApp(
             self.sio,
@@ -421,7 +422,7 @@ class Hub:
             agents.setdefault(session.agent_id, {})[kind] = time.monotonic() + SIGNAL_TTL
         await self._send_activity(conversation_id, inbox)
         for hook in self.on_signal_hooks:
-            await hook(session, kind, conversation_id, inbox)
+            await hook(session, kind, conversation_id, inbox, data)
         return {"ok": True}
 
     def _inbox_of(self, conversation_id: str, agent_id: str) -> str | None:

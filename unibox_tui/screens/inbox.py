@@ -207,7 +207,7 @@ class InboxScreen(Screen[None]):
     def _typing(self, _event: TextArea.Changed) -> None:
         team = self.uapp.team
         if team is not None and self.thread_row is not None and self.composer.is_open:
-            team.typing(self.thread_row.id)
+            team.typing(self.thread_row.id, private=self.composer.mode == "comment")
 
     @on(ViewsPane.Chosen)
     def _view_chosen(self, event: ViewsPane.Chosen) -> None:

@@ -96,12 +96,12 @@ class TeamLink:
 
     # ---------------------------------------------------------------- to the hub
 
-    def _send(self, kind: str, conversation_id: str) -> None:
+    def _send(self, kind: str, conversation_id: str, **fields: object) -> None:
         now = time.monotonic()
         if now - self._sent.get((kind, conversation_id), 0.0) < SIGNAL_EVERY:
             return
         self._sent[(kind, conversation_id)] = now
-        self.client.signal(kind, conversation_id=conversation_id)
+        self.client.signal(kind, conversation_id=conversation_id, **fields)
 
     def viewing(self, conversation_id: str) -> None:
         if self._viewing not in (None, conversation_id):  # moved on: teammates stop seeing it
@@ -110,8 +110,9 @@ class TeamLink:
         self._viewing = conversation_id
         self._send("viewing", conversation_id)
 
-    def typing(self, conversation_id: str) -> None:
-        self._send("typing", conversation_id)
+    def typing(self, conversation_id: str, private: bool = False) -> None:
+        """`private`: an internal comment (a chat visitor never sees that one typed)."""
+        self._send("typing", conversation_id, **({"private": True} if private else {}))
 
     # ---------------------------------------------------------------- for the screens
 

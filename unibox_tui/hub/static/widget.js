@@ -143,6 +143,7 @@
       }
       if (r.conversation) S.conv = r.conversation;
       (r.messages || []).forEach(function (m) {
+        if (m.from === "agent" && !S.msgs.has(m.id)) $("typing").textContent = ""; /* sent it */
         S.msgs.set(m.id, m);
         if (m.client_id) S.pending.delete(m.client_id);
       });
@@ -216,7 +217,7 @@
     socket.on("typing", function (t) {
       clearTimeout(S.typingOff);
       $("typing").textContent = t && t.typing ? (t.name || "Someone") + " is typing\u2026" : "";
-      if (t && t.typing) S.typingOff = setTimeout(function () { $("typing").textContent = ""; }, 30000);
+      if (t && t.typing) S.typingOff = setTimeout(function () { $("typing").textContent = ""; }, 10000); /* repeated every 3 s while typing */
     });
     socket.on("disconnect", function () { notice("Reconnecting\u2026"); });
     socket.on("connect_error", function (e) {
