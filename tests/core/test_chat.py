@@ -169,3 +169,32 @@ def test_availability_decides_the_away_message(team) -> None:  # type: ignore[no
     for handle in ("ana", "bo"):
         cmd.set_availability(team.ws, handle, "away")
     assert not chat_q.agents_available(team.ws, team.support)  # cy is away already
+
+
+def test_channel_add_chat_and_embed_from_the_cli(tmp_path: Path) -> None:
+    db = str(tmp_path / "site.db")
+    unibox = [sys.executable, "-m", "unibox_tui"]
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*unibox, *args, "--db", db], capture_output=True, text=True)
+
+    added = run(
+        "channel", "add", "chat", "--inbox", "Support", "--name", "Website",
+        "--allowed-origin", "https://Shop.example/pricing", "--json",
+    )  # fmt: skip
+    assert added.returncode == 0, added.stderr
+    channel = json.loads(added.stdout)
+    assert channel["settings"]["allowed_origins"] == ["https://shop.example"]
+    embed = run("channel", "embed", "Website", "--hub-url", "https://hub.example/", "--json")
+    assert embed.returncode == 0, embed.stderr
+    out = json.loads(embed.stdout)
+    assert out["snippet"] == (
+        f'<script src="https://hub.example/widget/{channel["id"]}.js" async></script>'
+    )
+    assert out["preview"] == f"https://hub.example/widget/{channel['id']}/preview"
+    assert "identity_secret" not in out
+    nohub = run("channel", "embed", "Website")
+    assert nohub.returncode == 1 and nohub.stderr.startswith("unibox: error: no hub address")
+    bad = run("channel", "add", "chat", "--inbox", "Support", "--name", "X",
+              "--allowed-origin", "ftp://x")  # fmt: skip
+    assert bad.returncode == 1 and "web address" in bad.stderr and "Traceback" not in bad.stderr
