@@ -309,3 +309,24 @@ def test_an_agent_typing_a_comment_is_not_shown_to_the_visitor(served: Served, t
     finally:
         guest.disconnect()
         ana.close()
+
+
+def test_reconnecting_does_not_refill_a_flooders_allowance(served: Served, team: Any) -> None:
+    guest = visitor(served.hub.url, team.chat)
+    token = guest.call("hello", {}, namespace="/visitor")["token"]
+    answers = [
+        guest.call("send", {"client_id": f"flood-{n:05d}", "text": "x"}, namespace="/visitor")
+        for n in range(BURST + 1)
+    ]
+    assert answers[-1].get("rate_limited") is True
+    guest.disconnect()
+    again = visitor(served.hub.url, team.chat, token=token)  # the same visitor, back at once
+    try:
+        # A fresh allowance would take BURST messages; the kept one refills one per 1.5 s.
+        answers = [
+            again.call("send", {"client_id": f"again-{n:05d}", "text": "x"}, namespace="/visitor")
+            for n in range(BURST)
+        ]
+        assert any(a.get("rate_limited") for a in answers)
+    finally:
+        again.disconnect()

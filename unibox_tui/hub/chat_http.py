@@ -104,6 +104,9 @@ class Bucket:
     tokens: float = BURST
     at: float = field(default_factory=time.monotonic)
 
+    def full(self) -> bool:
+        return self.tokens + (time.monotonic() - self.at) / REFILL_SECONDS >= BURST
+
     def take(self) -> bool:
         now = time.monotonic()
         self.tokens = min(BURST, self.tokens + (now - self.at) / REFILL_SECONDS)
@@ -209,8 +212,12 @@ class ChatHub:
         if visitor is None:
             return
         if not any(v.identity == visitor.identity for v in self.visitors.values()):
-            self.buckets.pop(visitor.identity, None)
             await self._presence(visitor, online=False)
+        # A reconnect must not refill a flooder's allowance: only full ones are forgotten.
+        here = {v.identity for v in self.visitors.values()}
+        for identity, bucket in list(self.buckets.items()):
+            if bucket.full() and identity not in here:
+                del self.buckets[identity]
 
     async def _resolve(self, visitor: Visitor) -> None:
         """The visitor's contact and latest conversation, once they exist."""
