@@ -461,6 +461,34 @@ def comment_cmd(
         click.echo(f"commented {result.message_id}{extra}")
 
 
+@conversations.command("transcript")
+@click.argument("conversation_id")
+@click.option("--to", "to", required=True, metavar="ADDR", help="Where to e-mail it.")
+@click.option("--subject", help="The e-mail's subject (default: 'Transcript of your chat ...').")
+@db_option
+@json_option
+@as_option
+@guarded
+def transcript_cmd(
+    conversation_id: str,
+    to: str,
+    subject: str | None,
+    db: str | None,
+    as_json: bool,
+    as_handle: str | None,
+) -> None:
+    """E-mail a chat's transcript (through the inbox's e-mail channel and the outbox)."""
+    args: dict[str, Any] = {"conversation_id": conversation_id, "to": to}
+    if subject:
+        args["subject"] = subject
+    with open_ws(db) as ws:
+        message_id = dispatch(ws, "email_transcript", args, as_handle).value
+    if as_json:
+        emit({"conversation_id": conversation_id, "message_id": message_id, "to": to})
+    else:
+        click.echo(f"transcript queued for {to} ({message_id})")
+
+
 @conversations.command("assign")
 @click.argument("conversation_id")
 @click.option("--to", "to", metavar="HANDLE", help="Agent handle (or 'me').")

@@ -58,32 +58,12 @@ from .core import commands as cmd
 from .core import queries as q
 from .core.db import Workspace
 from .core.errors import UniboxError
+from .core.workspace_key import WORKSPACE_KEY_SETTING, workspace_key  # noqa: F401
 
 T = TypeVar("T")
 
 ProgressFn = Callable[[str, int, int], None]  # (channel name, done, total)
 LogFn = Callable[[str], None]
-
-# The workspace's secret key for ids only we can mint (e-mail Message-ID tokens). The setting
-# keeps the name it had when e-mail was the only channel.
-WORKSPACE_KEY_SETTING = "email.thread_key"
-
-
-def workspace_key(ws: Workspace) -> str:
-    """The workspace's key, made on first use. The first writer's key wins (insert if
-    missing, then read), so the engine and the hub's SMTP receiver starting together agree."""
-    key = ws.setting(WORKSPACE_KEY_SETTING)
-    if not key:
-        from secrets import token_hex
-
-        with ws.write() as tx:
-            tx.session.connection().exec_driver_sql(
-                "INSERT INTO setting(key, value, updated_at, seq) VALUES (?, ?, ?, ?) "
-                "ON CONFLICT(key) DO NOTHING",
-                (WORKSPACE_KEY_SETTING, json.dumps(token_hex(32)), clock.to_db(tx.now), tx.seq),
-            )
-        key = ws.setting(WORKSPACE_KEY_SETTING)
-    return str(key)
 
 
 class EngineBusy(UniboxError):
@@ -555,7 +535,6 @@ class Engine:
 
 
 def _row_key(row: q.ChannelRow) -> str:
-    import json
 
     return row.kind + json.dumps(row.settings, sort_keys=True) + (row.address or "")
 

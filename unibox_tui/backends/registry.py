@@ -50,7 +50,11 @@ _KINDS = {
             "unibox_tui.backends.fallback:FallbackChannel",
             ChannelRules(html=True, attachments=True),
         ),
-        Kind("chat", None, ChannelRules(max_length=10_000)),
+        Kind(
+            "chat",
+            "unibox_tui.backends.chat:ChatChannel",
+            ChannelRules(max_length=10_000),
+        ),
         # Meta's limits (research/hub-and-channels.md §A.4, §A.5, §B.3, §B.5).
         Kind(
             "messenger",

@@ -74,7 +74,11 @@ def due(
         for row in conn.exec_driver_sql(sql, tuple(params)).all():
             kind = row[3]
             wanted = REPLY_IDENTITY[kind]
-            if row[15] and REPLY_IDENTITY[answering_kind(row[16])] == wanted:
+            # A chat transcript names its own address and subject (commands/chat.py).
+            transcript = json.loads(row[19] or "{}").get("transcript") or {}
+            if transcript.get("to"):
+                ident = transcript["to"]
+            elif row[15] and REPLY_IDENTITY[answering_kind(row[16])] == wanted:
                 ident = row[15]  # where the customer wrote from on this conversation
             else:  # continuing on another channel: the contact's identity of that kind
                 ident = conn.exec_driver_sql(
@@ -111,7 +115,7 @@ def due(
                     attempts=row[5],
                     body=row[6],
                     body_html=row[7],
-                    subject=row[8],
+                    subject=transcript.get("subject") or row[8],
                     recipient=ident,
                     recipient_name=row[10],
                     author_name=row[11],

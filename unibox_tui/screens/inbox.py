@@ -208,7 +208,7 @@ class InboxScreen(Screen[None]):
     def _typing(self, _event: TextArea.Changed) -> None:
         team = self.uapp.team
         if team is not None and self.thread_row is not None and self.composer.is_open:
-            team.typing(self.thread_row.id)
+            team.typing(self.thread_row.id, private=self.composer.mode == "comment")
 
     @on(ViewsPane.Chosen)
     def _view_chosen(self, event: ViewsPane.Chosen) -> None:
@@ -1005,7 +1005,20 @@ class InboxScreen(Screen[None]):
         detail = (
             queries.contact(self.uapp.ws, row.contact_id, access=self.uapp.access) if row else None
         )
-        self.sidebar.show(detail, row.id if row else None)
+        extra = None
+        if row is not None and row.channel_kind == "chat":
+            from .chatlink import context_text
+
+            team = self.uapp.team
+            extra = context_text(
+                self.uapp.ws, row.id, team.visitors if team else None, self.uapp.now()
+            )
+        self.sidebar.show(detail, row.id if row else None, extra)
+
+    def visitor_changed(self, conversation_id: str) -> None:
+        """A chat visitor came, went or moved to another page: their sidebar says so."""
+        if self.sidebar.is_open and self.thread_row and self.thread_row.id == conversation_id:
+            self._load_sidebar()
 
     @on(ContactSidebar.OpenConversation)
     def _open_past(self, event: ContactSidebar.OpenConversation) -> None:

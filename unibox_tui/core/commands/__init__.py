@@ -60,6 +60,7 @@ _WHERE = {
         "wake_due",
     ),
     "many": ("BulkResult", "bulk"),
+    "chat": ("email_transcript", "visitor_email"),
     "delivery": ("apply_status", "apply_watermark", "mark_sent", "record_echo", "resend"),
     "merging": ("MergeResult", "merge_conversations"),
     "forms": ("FormSubmission", "submit_form"),
@@ -140,6 +141,7 @@ if TYPE_CHECKING:  # for type checkers and editors: the same names, eagerly
         update_inbox,
     )
     from .bots import BotTurn, bot_turn, expire_bot_sessions
+    from .chat import email_transcript, visitor_email
     from .chatflows import remove_article, save_article, save_chatflow, set_chatflow_enabled
     from .contacts import (
         add_identity,

@@ -525,6 +525,9 @@ def closing(tx: Tx, conv: Conversation, by: Agent, *, close_ticket: bool = False
         conv.status, conv.closed_at, conv.snoozed_until = "closed", tx.now, None
         conv.waiting = False
         activity(tx, conv, f"{by.name} closed this", by, event="closed")
+        from .chat import transcript_on_close
+
+        transcript_on_close(tx, conv, by)
         changed = True
     if close_ticket and conv.ticket_id:
         ticket = tx.get(Ticket, conv.ticket_id, "ticket")

@@ -22,7 +22,7 @@ from ..errors import InvalidRequest, NotFound
 from ..ids import new_id
 from ..kinds import IDENTITY_KINDS
 from ..text import one_line
-from ..threading import find_conversation, thread_refs
+from ..threading import Placement, find_conversation, thread_refs
 from ..validate import normalize_identity, require_choice
 
 if TYPE_CHECKING:
@@ -66,6 +66,9 @@ class Incoming:
     # False: a new conversation is not routed here; the channel routes it later itself with
     # core.routing.route_new_conversation (e.g. a chatflow, when the bot hands over).
     route: bool = True
+    # The customer asked for a new conversation (the chat widget's "start a new
+    # conversation" after a close): no threading rule applies.
+    new_conversation: bool = False
 
 
 @dataclass
@@ -243,18 +246,22 @@ def _ingest_one(b: _Batch, p: Prepared) -> IngestResult:
     quiet = bool(inc.flags & QUIET_FLAGS)
     at, preview = p.at, p.preview
     cc = inc.meta.get("cc") or []
-    placement = find_conversation(
-        b.sql,
-        channel_id=inc.channel_id,
-        channel_kind=kind,
-        contact_id=contact_id,
-        subject=inc.subject,
-        references=inc.references,
-        hint=inc.conversation_hint,
-        # Windows are measured from the message's own time, so history imported by an
-        # initial sync threads the way it did when it arrived.
-        now=inc.created_at,
-        external_id=inc.external_id,
+    placement = (
+        Placement(None)
+        if inc.new_conversation
+        else find_conversation(
+            b.sql,
+            channel_id=inc.channel_id,
+            channel_kind=kind,
+            contact_id=contact_id,
+            subject=inc.subject,
+            references=inc.references,
+            hint=inc.conversation_hint,
+            # Windows are measured from the message's own time, so history imported by an
+            # initial sync threads the way it did when it arrived.
+            now=inc.created_at,
+            external_id=inc.external_id,
+        )
     )
     conv_id = placement.conversation_id
     if placement.merge:
