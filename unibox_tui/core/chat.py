@@ -104,7 +104,8 @@ def visitor_view(
             return out
         rows = conn.exec_driver_sql(
             "SELECT m.id, m.kind, m.body, m.external_id, m.delivery_state, m.meta, m.created_at, "
-            "m.seq, a.name, (SELECT count(*) FROM attachment t WHERE t.message_id = m.id) "
+            "m.seq, coalesce(a.name, m.author_bot), "
+            "(SELECT count(*) FROM attachment t WHERE t.message_id = m.id) "
             "FROM message m LEFT JOIN agent a ON a.id = m.author_agent_id "
             "WHERE m.conversation_id = ? AND m.seq > ? AND (m.kind = 'incoming' OR "
             "(m.kind = 'outgoing' AND m.channel_id = ?)) ORDER BY m.created_at DESC, m.rid DESC "

@@ -27,12 +27,13 @@ How messages move (the database is the truth, socket events are only pokes, as f
   (with whether they are still on the page, and which page); an agent's typing signal
   reaches the visitor as `typing` (hub.on_signal_hooks).
 
-Chatflows (bots) plug in at ONE call: `BOT_HOOK`, awaited after each new visitor message
-is stored (see `hand_to_bot`).
+Chatflows (bots): the chatflow is picked before a visitor message is stored and the bot's
+turn runs after it (`hand_to_bot`, hub/chat_bots.py).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -49,6 +50,7 @@ from ..core.errors import UniboxError
 from .protocol import BadPayload
 
 if TYPE_CHECKING:
+    from ..core.chatflow_queries import ChatflowRow
     from ..core.commands import Incoming, IngestResult
     from .server import Hub, Session
 
@@ -65,21 +67,18 @@ STATIC_FILES = {
     "loader.js": "application/javascript",
 }
 
-# The chatflows module sets this: `await BOT_HOOK(hub, visitor, incoming, result)` runs after
-# each new (not duplicate) visitor message is stored, on the hub's event loop. A bot answers
-# by storing outgoing messages (with meta {"bot": {"name": ...}, "quick_replies": [...] or
-# "card": {...}}: the widget shows them as buttons and cards) through `hub.ingest`/commands.
-BotHook = Callable[["Hub", "Visitor", "Incoming", "IngestResult"], Awaitable[None]]
-BOT_HOOK: BotHook | None = None
 
+async def hand_to_bot(
+    hub: Hub, inc: Incoming, result: IngestResult, flow: ChatflowRow | None
+) -> None:
+    """The one place a visitor message is handed to a bot (hub/chat_bots.py); a bot that
+    fails is logged, and the visitor's message stays stored for the agents."""
+    from .chat_bots import on_visitor_message
 
-async def hand_to_bot(hub: Hub, visitor: Visitor, inc: Incoming, result: IngestResult) -> None:
-    """The one place a visitor message is handed to a bot (chatflows); nothing without one."""
-    if BOT_HOOK is not None and not result.duplicate:
-        try:
-            await BOT_HOOK(hub, visitor, inc, result)
-        except Exception:
-            log.exception("the chat bot failed on a visitor message")
+    try:
+        await on_visitor_message(hub, inc, result, flow)
+    except Exception:
+        log.exception("the chat bot failed on a visitor message")
 
 
 @dataclass
@@ -333,6 +332,9 @@ class ChatHub:
             visitor.channel.id, visitor.channel.name, visitor.channel.settings
         )
         context = dict(visitor.context)
+        from .chat_bots import chatflow_for
+
+        flow = await chatflow_for(self.hub, visitor)
         inc = adapter.incoming(
             identity=visitor.identity,
             name=visitor.name,
@@ -343,6 +345,8 @@ class ChatHub:
             attachment=attachment,
             new_conversation=data.get("new") is True,
         )
+        if flow is not None:  # the chatflow decides who gets it, not ingest (chat_bots.py)
+            inc = dataclasses.replace(inc, route=False)
         from ..core.commands.incoming import ingest
 
         result = await self.hub.ingest(ingest, self.hub.ws, inc)
@@ -353,7 +357,7 @@ class ChatHub:
             if visitor.email and first:
                 await self._remember_email(visitor, visitor.email)
             await self._presence(visitor, online=True)
-        await hand_to_bot(self.hub, visitor, inc, result)
+        await hand_to_bot(self.hub, inc, result, flow)
         return {
             "ok": True,
             "id": result.message_id,
