@@ -254,14 +254,19 @@ class MessengerChannel(ChannelAdapter):
         kind, problem = self.messaging_type(item, clock.utcnow())
         if kind is None:
             return DeliveryResult.failed(problem or "the reply window closed")
-        body = {
-            "recipient": {"id": item.recipient},
-            **kind,
-            "message": {
-                "text": item.body,
-                "metadata": f"{meta.METADATA_PREFIX}{item.idempotency_key}",
-            },
+        message: dict[str, Any] = {
+            "text": item.body,
+            "metadata": f"{meta.METADATA_PREFIX}{item.idempotency_key}",
         }
+        options = (item.message_meta or {}).get("quick_replies")
+        if isinstance(options, list) and options:
+            # A bot's question with options (chatflows): Messenger's quick replies, at most
+            # 13, titles up to 20 characters; the answer comes back as the option's text.
+            message["quick_replies"] = [
+                {"content_type": "text", "title": str(o)[:20], "payload": str(o)[:1000]}
+                for o in options[:13]
+            ]
+        body = {"recipient": {"id": item.recipient}, **kind, "message": message}
         await handover()
         try:
             answer = await self.graph.call("POST", f"{self.page_id}/messages", body=body)

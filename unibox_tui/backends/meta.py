@@ -17,6 +17,7 @@ media file do not justify another HTTP library, and the engine's event loop neve
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import hmac
 import json
@@ -352,21 +353,40 @@ def store(ws: Any, events: Events, links: list[tuple[str, str, str, str]] | None
     """Write what webhooks said (on the hub's writer thread): customer messages in one
     transaction (each stored once per provider id), then echoes, receipts and statuses."""
     from ..core import commands as cmd
+    from ..core.chatflow_queries import choose_chatflow
+    from ..core.chatflows import Context
     from ..core.errors import UniboxError
 
     out = Stored()
     ready = []
+    flows: dict[str, Any] = {}  # channel id -> the chatflow its customers get, or None
     for inc in events.incoming:
+        if inc.channel_id not in flows:
+            flows[inc.channel_id] = choose_chatflow(ws, inc.channel_id, Context())
+        if flows[inc.channel_id] is not None:  # the chatflow decides who gets it, not ingest
+            inc = dataclasses.replace(inc, route=False)
         try:
             ready.append(cmd.prepare(inc))
         except UniboxError:
             out.rejected += 1
     if ready:
-        for result in cmd.ingest_many(ws, ready):
+        for prepared, result in zip(ready, cmd.ingest_many(ws, ready), strict=True):
             if result.duplicate:
                 out.duplicates += 1
-            else:
-                out.messages += 1
+                continue
+            out.messages += 1
+            # Bots run on Messenger and WhatsApp as on the website chat (hub/chat_bots.py):
+            # a new conversation starts the channel's chatflow, later messages answer it.
+            flow = flows.get(prepared.inc.channel_id)
+            if result.conversation_id and flow is not None:
+                cmd.bot_turn(
+                    ws,
+                    result.conversation_id,
+                    prepared.inc.body,
+                    chatflow_id=flow.id
+                    if flow is not None and result.created_conversation
+                    else None,
+                )
     if links:
         cmd.link_identities(ws, links)
     for echo in events.echoes:
