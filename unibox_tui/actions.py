@@ -138,6 +138,7 @@ ACTIONS: tuple[ActionSpec, ...] = (
         "Insert meeting link or knowledge article…",
         (COMPOSER,),
     ),
+    ActionSpec("template", "ctrl+n", "template", "Send a WhatsApp template…", (COMPOSER,)),
     # --- dialogs (pickers, forms, search, notifications, help)
     ActionSpec("dismiss", "escape", "dismiss_none", "Close", (MODAL, PICKER, FORM), palette=False),
     ActionSpec(

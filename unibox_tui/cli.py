@@ -326,26 +326,34 @@ def _changed(ws: Any, conversation_id: str, changed: bool, as_json: bool, verb: 
 
 @conversations.command("reply")
 @click.argument("conversation_id")
-@click.option("--text", required=True, help="The reply (use - to read it from stdin).")
+@click.option("--text", help="The reply (use - to read it from stdin).")
 @click.option("--via-channel", help="Send on another channel of the contact (e.g. e-mail).")
 @click.option("--to", "to", multiple=True, help="E-mail: To instead of the customer (repeat).")
 @click.option("--cc", multiple=True, help="E-mail: Cc instead of the conversation's (repeat).")
 @click.option("--bcc", multiple=True, help="E-mail: Bcc (repeat).")
 @click.option("--attach", multiple=True, help="E-mail: a file to send with it (repeat).")
 @click.option("--quote", "quote_id", help="E-mail: quote this message below the reply.")
+@click.option(
+    "--template",
+    metavar="NAME[:LANG]",
+    help="WhatsApp: send this approved template (works outside the 24-hour window).",
+)
+@click.option("--param", "params", multiple=True, help="A template parameter, in order.")
 @db_option
 @json_option
 @as_option
 @guarded
 def reply_cmd(
     conversation_id: str,
-    text: str,
+    text: str | None,
     via_channel: str | None,
     to: tuple[str, ...],
     cc: tuple[str, ...],
     bcc: tuple[str, ...],
     attach: tuple[str, ...],
     quote_id: str | None,
+    template: str | None,
+    params: tuple[str, ...],
     db: str | None,
     as_json: bool,
     as_handle: str | None,
@@ -353,12 +361,17 @@ def reply_cmd(
     """Queue a reply to the customer; the engine (`unibox sync` or the TUI) delivers it."""
     from .core import composing
 
-    body = read_text(text)
-    args: dict[str, object] = {
+    if (text is None) == (template is None):
+        raise InvalidRequest("give --text or --template (with its --param values)")
+    if params and template is None:
+        raise InvalidRequest("--param goes with --template")
+    args: dict[str, Any] = {
         "conversation_id": conversation_id,
-        "text": body,
+        "text": read_text(text) if text is not None else "",
         "via_channel_id": via_channel,
     }
+    if template is not None:
+        args.update(template=template, params=list(params))
     for key, value in (("to", to), ("cc", cc), ("bcc", bcc)):
         if value:
             args[key] = list(value)
@@ -446,6 +459,34 @@ def comment_cmd(
     else:
         extra = f"; notified @{', @'.join(result.mentioned)}" if result.mentioned else ""
         click.echo(f"commented {result.message_id}{extra}")
+
+
+@conversations.command("transcript")
+@click.argument("conversation_id")
+@click.option("--to", "to", required=True, metavar="ADDR", help="Where to e-mail it.")
+@click.option("--subject", help="The e-mail's subject (default: 'Transcript of your chat ...').")
+@db_option
+@json_option
+@as_option
+@guarded
+def transcript_cmd(
+    conversation_id: str,
+    to: str,
+    subject: str | None,
+    db: str | None,
+    as_json: bool,
+    as_handle: str | None,
+) -> None:
+    """E-mail a chat's transcript (through the inbox's e-mail channel and the outbox)."""
+    args: dict[str, Any] = {"conversation_id": conversation_id, "to": to}
+    if subject:
+        args["subject"] = subject
+    with open_ws(db) as ws:
+        message_id = dispatch(ws, "email_transcript", args, as_handle).value
+    if as_json:
+        emit({"conversation_id": conversation_id, "message_id": message_id, "to": to})
+    else:
+        click.echo(f"transcript queued for {to} ({message_id})")
 
 
 @conversations.command("assign")
@@ -816,6 +857,9 @@ def _register_channel_commands() -> None:
         return
     main.add_command(channel_group, "channel")
     main.add_command(sync_command, "sync")
+    from .cli_meta import whatsapp_group
+
+    main.add_command(whatsapp_group, "whatsapp")
 
 
 def _register_delivery_commands() -> None:

@@ -406,6 +406,60 @@ def add_fallback(
     click.echo(channel_id)
 
 
+@add_group.command("chat")
+@click.option("--inbox", required=True, help="Inbox name or id (created if missing).")
+@click.option("--name", "chat_name", required=True, help="The chat's name, e.g. 'Website'.")
+@click.option(
+    "--allowed-origin",
+    "origins",
+    multiple=True,
+    metavar="URL",
+    help="A site that may show the widget (repeatable; none: any site may embed it).",
+)
+@click.option("--welcome", help="The first message the widget shows.")
+@click.option("--away", help="What the widget says when no agent is available.")
+@db_option
+@json_option
+@as_option
+@guarded
+def add_chat(
+    inbox: str,
+    chat_name: str,
+    origins: tuple[str, ...],
+    welcome: str | None,
+    away: str | None,
+    db: str | None,
+    as_json: bool,
+    as_handle: str | None,
+) -> None:
+    """Add a website live chat to an inbox: the team hub serves its widget
+    (`unibox channel embed CH` prints the snippet for the site)."""
+    from .backends.chat import ChatChannel
+    from .core import commands as cmd
+    from .core import queries as q
+
+    settings: dict[str, Any] = {"allowed_origins": list(origins)}
+    if welcome is not None:
+        settings["welcome"] = welcome
+    if away is not None:
+        settings["away"] = away
+    settings = ChatChannel.check_settings(settings, None)
+    who = _admin_first(db, as_handle)
+    with open_ws(db, create=True) as ws:
+        names = {i.name.lower() for i in q.inboxes(ws)} | {i.id for i in q.inboxes(ws)}
+        if inbox.lower() not in names:
+            cmd.create_inbox(ws, inbox, actor=who)
+            click.echo(f"created inbox {inbox}", err=True)
+        channel_id = cmd.add_channel(
+            ws, inbox=inbox, kind="chat", name=chat_name, settings=settings, actor=who
+        )
+        row = next(c for c in q.channels(ws) if c.id == channel_id)
+    if as_json:
+        emit(row.to_json())
+    else:
+        click.echo(channel_id)
+
+
 def _admin_first(db: str | None, as_handle: str | None) -> str | None:
     """The admin adding a channel (None on a workspace with no agents yet), checked now."""
     from .cli_common import given_db
@@ -428,6 +482,16 @@ def _read_piped_password() -> str:
             "terminal to be asked (it is then stored in the system keyring)"
         )
     return line
+
+
+def _register_meta() -> None:
+    from .cli_meta import add_messenger, add_whatsapp
+
+    add_group.add_command(add_messenger, "messenger")
+    add_group.add_command(add_whatsapp, "whatsapp")
+
+
+_register_meta()
 
 
 @channel_group.command("list")
@@ -507,6 +571,9 @@ def remove_channel(channel: str, db: str | None, as_handle: str | None) -> None:
         cmd.remove_channel(ws, row.id, actor=admin_actor(ws, as_handle))
         if row.settings.get("password_source") == "keyring":
             delete_secret(_secret_name(row))
+        for key, source in row.settings.items():  # Meta channels' tokens (backends/meta.py)
+            if key.endswith("_source") and key != "password_source" and source == "keyring":
+                delete_secret(f"{row.name}:{key.removesuffix('_source')}")
     finally:
         ws.close()
     click.echo(f"removed {row.name}", err=True)
@@ -547,9 +614,10 @@ def set_channel(channel: str, db: str | None, as_handle: str | None, **sender: A
 # -------------------------------------------------------------------------------- embed
 
 
-def _public_hub_url(explicit: str | None) -> str:
-    """Where customers reach the hub: --hub-url, else config [hub] public_url, else the hub
-    agents use (--hub / $UNIBOX_HUB / config [hub] url)."""
+def _public_hub_url(explicit: str | None, ws: Any = None) -> str:
+    """Where customers reach the hub: --hub-url, else config [hub] public_url, else the URL
+    `unibox hub --public-url` recorded in the workspace, else the hub agents use (--hub /
+    $UNIBOX_HUB / config [hub] url)."""
     from .cli_hub import hub_url
     from .config import load_config
 
@@ -558,11 +626,12 @@ def _public_hub_url(explicit: str | None) -> str:
     else:
         section = load_config().raw.get("hub", {})
         public = section.get("public_url") if isinstance(section, dict) else None
-        url = public if isinstance(public, str) and public else hub_url()
+        recorded = ws.setting("hub.public_url") if ws is not None else None
+        url = public if isinstance(public, str) and public else (recorded or hub_url())
     if not url:
         raise InvalidRequest(
             "where do customers reach the hub? pass --hub-url https://HUB (or set "
-            "public_url under [hub] in the config)"
+            "public_url under [hub] in the config, or run `unibox hub --public-url URL`)"
         )
     url = url.strip().rstrip("/")
     if not url.startswith(("http://", "https://")):
@@ -570,12 +639,12 @@ def _public_hub_url(explicit: str | None) -> str:
     return url
 
 
-def _embed_form(row: Any, hub: str | None) -> dict[str, Any]:
+def _embed_form(row: Any, hub: str | None, ws: Any, _secret: bool) -> dict[str, Any]:
     """A form: its address on the hub and an HTML snippet for the team's own site."""
     from .backends.form import fields_of
     from .hub.forms_http import snippet
 
-    url = f"{_public_hub_url(hub)}/forms/{row.id}"
+    url = f"{_public_hub_url(hub, ws)}/forms/{row.id}"
     origins = row.settings.get("allowed_origins") or []
     lines = [f"Form page: {url}", ""]
     if origins:
@@ -590,7 +659,7 @@ def _embed_form(row: Any, hub: str | None) -> dict[str, Any]:
     return {"url": url, "allowed_origins": origins, "html": html, "text": "\n".join(lines)}
 
 
-def _embed_fallback(row: Any, hub: str | None) -> dict[str, Any]:
+def _embed_fallback(row: Any, hub: str | None, ws: Any, _secret: bool) -> dict[str, Any]:
     """The fallback address: where the team's mail system forwards to."""
     listen = row.settings.get("listen") or ""
     text = (
@@ -602,28 +671,67 @@ def _embed_fallback(row: Any, hub: str | None) -> dict[str, Any]:
     return {"address": row.address, "listen": listen, "text": text}
 
 
+def _embed_meta(row: Any, hub: str | None, ws: Any, _secret: bool) -> dict[str, Any]:
+    """Messenger and WhatsApp: the callback URL and verify token to give Meta."""
+    from .cli_meta import embed_meta
+
+    shown = embed_meta(row, _public_hub_url(hub, ws))
+    text = "\n".join(f"{key.replace('_', ' ')}: {value}" for key, value in shown.items())
+    return {**shown, "text": text}
+
+
+def _embed_chat(row: Any, hub: str | None, ws: Any, show_secret: bool) -> dict[str, Any]:
+    """A chat: the script tag for the site and the hub's preview page (and, asked for, the
+    identity secret the site's backend signs user ids with)."""
+    url = _public_hub_url(hub, ws)
+    out: dict[str, Any] = {
+        "snippet": f'<script src="{url}/widget/{row.id}.js" async></script>',
+        "preview": f"{url}/widget/{row.id}/preview",
+        "allowed_origins": row.settings.get("allowed_origins", []),
+    }
+    text = [out["snippet"], f"preview: {out['preview']}"]
+    if show_secret:
+        from .backends.chat import channel_secret
+        from .core.workspace_key import workspace_key
+
+        out["identity_secret"] = channel_secret(workspace_key(ws), row.id)
+        text.append(f"identity secret: {out['identity_secret']}")
+    return {**out, "text": "\n".join(text)}
+
+
 # Channel kind -> what `channel embed` shows for it (one small function per kind).
-EMBEDDERS: dict[str, Callable[[Any, str | None], dict[str, Any]]] = {
+EMBEDDERS: dict[str, Callable[[Any, str | None, Any, bool], dict[str, Any]]] = {
+    "chat": _embed_chat,
     "form": _embed_form,
     "fallback": _embed_fallback,
+    "messenger": _embed_meta,
+    "whatsapp": _embed_meta,
 }
 
 
 @channel_group.command("embed")
 @click.argument("channel")
-@click.option("--hub-url", help="Where customers reach the hub (default: from the config).")
+@click.option("--hub-url", help="Where customers reach the hub (default: its --public-url).")
+@click.option(
+    "--show-secret",
+    is_flag=True,
+    help="Chat: also print the identity secret, for the site's backend to sign user ids.",
+)
 @json_option
 @db_option
 @guarded
-def embed_channel(channel: str, hub_url: str | None, as_json: bool, db: str | None) -> None:
-    """What to paste elsewhere to connect CHANNEL: a form's address and HTML snippet, the
-    fallback address to forward mail to."""
-    with open_ws(db, read_only=True) as ws:
+def embed_channel(
+    channel: str, hub_url: str | None, show_secret: bool, as_json: bool, db: str | None
+) -> None:
+    """What to paste elsewhere to connect CHANNEL: a chat's script tag and preview page, a
+    form's address and HTML snippet, the fallback address to forward mail to, Meta's
+    callback URL and verify token."""
+    with open_ws(db) as ws:
         row = _channel(ws, channel)
-    embed = EMBEDDERS.get(row.kind)
-    if embed is None:
-        raise InvalidRequest(f"{row.kind} channels have nothing to embed")
-    shown = embed(row, hub_url)
+        embed = EMBEDDERS.get(row.kind)
+        if embed is None:
+            raise InvalidRequest(f"{row.name} is a {row.kind} channel: nothing to embed")
+        shown = embed(row, hub_url, ws, show_secret)
     if as_json:
         emit(
             {"channel": row.id, "kind": row.kind, **{k: v for k, v in shown.items() if k != "text"}}

@@ -78,6 +78,8 @@ def hub_command(
         scheme = "https" if certfile else "http"
         url = public_url or f"{scheme}://{host}:{port}"
         logging.getLogger("unibox.hub").info("serving %s on %s", ws.path, url)
+        if ws.setting("hub.public_url") != url:  # `unibox channel embed` prints snippets with it
+            ws.set_setting("hub.public_url", url)
         serve(
             ws,
             host,

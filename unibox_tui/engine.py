@@ -58,32 +58,12 @@ from .core import commands as cmd
 from .core import queries as q
 from .core.db import Workspace
 from .core.errors import UniboxError
+from .core.workspace_key import WORKSPACE_KEY_SETTING, workspace_key  # noqa: F401
 
 T = TypeVar("T")
 
 ProgressFn = Callable[[str, int, int], None]  # (channel name, done, total)
 LogFn = Callable[[str], None]
-
-# The workspace's secret key for ids only we can mint (e-mail Message-ID tokens). The setting
-# keeps the name it had when e-mail was the only channel.
-WORKSPACE_KEY_SETTING = "email.thread_key"
-
-
-def workspace_key(ws: Workspace) -> str:
-    """The workspace's key, made on first use. The first writer's key wins (insert if
-    missing, then read), so the engine and the hub's SMTP receiver starting together agree."""
-    key = ws.setting(WORKSPACE_KEY_SETTING)
-    if not key:
-        from secrets import token_hex
-
-        with ws.write() as tx:
-            tx.session.connection().exec_driver_sql(
-                "INSERT INTO setting(key, value, updated_at, seq) VALUES (?, ?, ?, ?) "
-                "ON CONFLICT(key) DO NOTHING",
-                (WORKSPACE_KEY_SETTING, json.dumps(token_hex(32)), clock.to_db(tx.now), tx.seq),
-            )
-        key = ws.setting(WORKSPACE_KEY_SETTING)
-    return str(key)
 
 
 class EngineBusy(UniboxError):
@@ -236,7 +216,7 @@ class Engine:
         (core.demo) delivers for them."""
         rows = []
         for c in q.channels(self.ws):
-            if not c.enabled or c.settings.get("demo") or not registry.runnable(c.kind):
+            if not c.enabled or not registry.connected(c.kind, c.settings):
                 continue
             cls = registry.adapter_class(c.kind)
             if cls.pulls or cls.delivers:
@@ -390,6 +370,10 @@ class Engine:
             result = (
                 DeliveryResult.uncertain(detail) if handed_over else DeliveryResult.retry(detail)
             )
+        if result.channel_problem:
+            await self._db(self.set_status, row, result.channel_problem)
+        elif result.outcome == "sent" and self._status.get(row.id, row.status) not in (None, "ok"):
+            await self._db(self.set_status, row, "ok")  # e.g. re-authorised since
         if result.outcome == "retry":
             await retry(result.reason or "not sent", result.after)
             return
@@ -551,7 +535,6 @@ class Engine:
 
 
 def _row_key(row: q.ChannelRow) -> str:
-    import json
 
     return row.kind + json.dumps(row.settings, sort_keys=True) + (row.address or "")
 

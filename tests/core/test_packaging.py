@@ -24,6 +24,8 @@ def test_wheel_ships_styles_and_migrations_and_runs(tmp_path: Path) -> None:
     assert tcss == sorted(f"unibox_tui/styles/{p.name}" for p in (ROOT / "styles").glob("*.tcss"))
     assert "unibox_tui/core/migrations/versions/0001_initial.py" in names
     assert "unibox_tui/core/migrations/env.py" in names
+    for name in ("loader.js", "widget.js", "widget.css", "socket.io.min.js"):  # the chat widget
+        assert f"unibox_tui/hub/static/{name}" in names
     assert any(n.endswith("entry_points.txt") for n in names)
 
     # Installed from the wheel (not this checkout), the demo builds and the app finds its CSS.

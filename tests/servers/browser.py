@@ -46,3 +46,18 @@ def page(browser: Any) -> Iterator[Any]:
         yield context.new_page()
     finally:
         context.close()
+
+
+def own_chromium() -> Iterator[Any]:
+    """A Chromium for one test module: `browser = pytest.fixture(scope="module")(own_chromium)`
+    in a module that uses the browser, when async (Pilot) tests run after it in the same
+    session: Playwright's sync API keeps an event loop running while its browser lives, and
+    pytest-asyncio then cannot start its own (the session-wide `browser` above lives on)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        launched = p.chromium.launch(executable_path=chromium_path(), args=["--no-sandbox"])
+        try:
+            yield launched
+        finally:
+            launched.close()

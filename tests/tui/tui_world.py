@@ -301,9 +301,17 @@ def screen_text(app: UniboxApp, *, styles: bool = False) -> str:
 
 
 async def settle(pilot) -> None:  # type: ignore[no-untyped-def]
-    """Let workers (view counts, search) finish and the screen repaint."""
+    """Let workers (view counts, search) finish and the screen repaint. A worker of an
+    exclusive group that a newer one replaced ends cancelled: then wait for the newer one."""
+    from textual.worker import WorkerCancelled
+
     await pilot.pause()
-    await pilot.app.workers.wait_for_complete()
+    for _ in range(50):
+        try:
+            await pilot.app.workers.wait_for_complete()
+            break
+        except WorkerCancelled:
+            continue
     await pilot.pause()
 
 

@@ -115,6 +115,9 @@ class DeliveryResult:
     external_id: str | None = None
     reason: str | None = None
     after: float | None = None
+    # The channel itself is at fault (e.g. its token expired): shown as the channel's status
+    # until a later send goes through.
+    channel_problem: str | None = None
 
     def __post_init__(self) -> None:
         if self.outcome not in DELIVERY_OUTCOMES:
@@ -129,8 +132,10 @@ class DeliveryResult:
         return cls("failed", external_id=external_id, reason=reason)
 
     @classmethod
-    def retry(cls, reason: str, after: float | None = None) -> DeliveryResult:
-        return cls("retry", reason=reason, after=after)
+    def retry(
+        cls, reason: str, after: float | None = None, channel_problem: str | None = None
+    ) -> DeliveryResult:
+        return cls("retry", reason=reason, after=after, channel_problem=channel_problem)
 
     @classmethod
     def uncertain(cls, reason: str, external_id: str | None = None) -> DeliveryResult:
@@ -169,6 +174,8 @@ class ChannelRules:
     answered_by: str | None = None  # replies go out on a channel of this kind instead
     html: bool = False  # a reply may carry formatted text
     attachments: bool = False
+    # What still works once the window closed (said after the reason), e.g. a template.
+    window_hint: str = "answer by e-mail or wait for them to write"
 
     def window_closes_at(self, last_inbound_at: datetime | None) -> datetime | None:
         if self.reply_window is None or last_inbound_at is None:
@@ -189,7 +196,7 @@ class ChannelRules:
             return (
                 "the reply window of this channel closed at "
                 f"{closes:%Y-%m-%d %H:%M} UTC (the customer wrote last more than "
-                f"{_span(self.reply_window)} ago); answer by e-mail or wait for them to write"
+                f"{_span(self.reply_window)} ago); {self.window_hint}"
             )
         return None
 

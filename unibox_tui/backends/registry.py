@@ -9,12 +9,17 @@ conversations show) but not run.
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 from ..core.errors import InvalidRequest
 from ..core.kinds import ANSWERED_BY, CHANNEL_KINDS
 from .base import ChannelAdapter, ChannelRules
+
+MESSENGER_WINDOW = timedelta(hours=24)
+# Messenger's HUMAN_AGENT tag lets a person answer up to 7 days after the customer's last
+# message, on a page whose app passed Meta's review for it (the channel's human_agent_tag).
+HUMAN_AGENT_WINDOW = timedelta(days=7)
 
 
 @dataclass(frozen=True)
@@ -22,6 +27,9 @@ class Kind:
     name: str
     adapter: str | None  # "module:Class", or None while this kind has no adapter
     rules: ChannelRules
+    # A channel of this kind is connected (its adapter can run) once its settings hold this
+    # key; None: always. An unconnected channel's replies wait in the outbox.
+    connected_by: str | None = None
 
 
 _KINDS = {
@@ -42,10 +50,29 @@ _KINDS = {
             "unibox_tui.backends.fallback:FallbackChannel",
             ChannelRules(html=True, attachments=True),
         ),
-        Kind("chat", None, ChannelRules(max_length=10_000)),
+        Kind(
+            "chat",
+            "unibox_tui.backends.chat:ChatChannel",
+            ChannelRules(max_length=10_000),
+        ),
         # Meta's limits (research/hub-and-channels.md §A.4, §A.5, §B.3, §B.5).
-        Kind("messenger", None, ChannelRules(reply_window=timedelta(hours=24), max_length=2000)),
-        Kind("whatsapp", None, ChannelRules(reply_window=timedelta(hours=24), max_length=4096)),
+        Kind(
+            "messenger",
+            "unibox_tui.backends.messenger:MessengerChannel",
+            ChannelRules(reply_window=MESSENGER_WINDOW, max_length=2000),
+            connected_by="page_id",
+        ),
+        Kind(
+            "whatsapp",
+            "unibox_tui.backends.whatsapp:WhatsAppChannel",
+            ChannelRules(
+                reply_window=timedelta(hours=24),
+                max_length=4096,
+                window_hint="only an approved template can go out now: "
+                "`unibox conversations reply ID --template NAME` (or ctrl+n in the composer)",
+            ),
+            connected_by="phone_number_id",
+        ),
     )
 }
 assert set(_KINDS) == set(CHANNEL_KINDS), "every channel kind has an entry here"
@@ -64,9 +91,29 @@ def rules(name: str) -> ChannelRules:
     return kind(name).rules
 
 
+def channel_rules(name: str, settings: dict | None = None) -> ChannelRules:
+    """The rules of one channel: its kind's, with what its settings change (a Messenger page
+    with the HUMAN_AGENT tag has a 7-day window for agents' replies)."""
+    base = rules(name)
+    if name == "messenger" and (settings or {}).get("human_agent_tag"):
+        return replace(base, reply_window=HUMAN_AGENT_WINDOW)
+    return base
+
+
 def runnable(name: str) -> bool:
     """Has this kind an adapter the engine can run?"""
     return kind(name).adapter is not None
+
+
+def connected(name: str, settings: dict | None) -> bool:
+    """Can this channel run: its kind has an adapter, it is no demo channel (the demo's own
+    stream stands in for a server), and it holds what connects it (a Meta channel added
+    without its page or number, e.g. in tests, is not)."""
+    found = kind(name)
+    settings = settings or {}
+    if found.adapter is None or settings.get("demo"):
+        return False
+    return found.connected_by is None or bool(settings.get(found.connected_by))
 
 
 def adapter_class(name: str) -> type[ChannelAdapter]:
@@ -85,5 +132,5 @@ def register(name: str, cls: type[ChannelAdapter], rules: ChannelRules | None = 
     current = _KINDS.get(name)
     if rules is None:
         rules = current.rules if current is not None else cls.rules
-    _KINDS[name] = Kind(name, f"{cls.__module__}:{cls.__qualname__}", rules)
+    _KINDS[name] = Kind(name, f"{cls.__module__}:{cls.__qualname__}", rules, None)
     _loaded[name] = cls

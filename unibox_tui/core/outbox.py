@@ -54,7 +54,7 @@ def due(
                m.body, m.body_html, c.subject, c.contact_id, ct.name,
                coalesce(a.name, m.author_bot, ''),
                m.created_at, m.external_id, c.meta, c.reply_to, c.channel_kind,
-               o.handed_over_at, m.meta
+               o.handed_over_at, m.author_agent_id, m.meta
         FROM outbox o
         JOIN message m ON m.id = o.message_id
         JOIN conversation c ON c.id = m.conversation_id
@@ -74,7 +74,11 @@ def due(
         for row in conn.exec_driver_sql(sql, tuple(params)).all():
             kind = row[3]
             wanted = REPLY_IDENTITY[kind]
-            if row[15] and REPLY_IDENTITY[answering_kind(row[16])] == wanted:
+            # A chat transcript names its own address and subject (commands/chat.py).
+            transcript = json.loads(row[19] or "{}").get("transcript") or {}
+            if transcript.get("to"):
+                ident = transcript["to"]
+            elif row[15] and REPLY_IDENTITY[answering_kind(row[16])] == wanted:
                 ident = row[15]  # where the customer wrote from on this conversation
             else:  # continuing on another channel: the contact's identity of that kind
                 ident = conn.exec_driver_sql(
@@ -91,6 +95,11 @@ def due(
                 "ORDER BY m.created_at, m.rid",
                 (row[4], row[1], kind),
             ).all()
+            last_inbound = conn.exec_driver_sql(
+                "SELECT max(m.created_at) FROM message m JOIN channel ch ON ch.id = m.channel_id "
+                "WHERE m.conversation_id = ? AND m.kind = 'incoming' AND ch.kind = ?",
+                (row[4], kind),
+            ).scalar()
             files = conn.exec_driver_sql(
                 "SELECT filename, content_type, data FROM attachment "
                 "WHERE message_id = ? AND data IS NOT NULL",
@@ -106,7 +115,7 @@ def due(
                     attempts=row[5],
                     body=row[6],
                     body_html=row[7],
-                    subject=row[8],
+                    subject=transcript.get("subject") or row[8],
                     recipient=ident,
                     recipient_name=row[10],
                     author_name=row[11],
@@ -116,16 +125,23 @@ def due(
                     thread=[(t[0], t[1]) for t in thread],
                     conversation_meta=json.loads(row[14] or "{}"),
                     attachments=[(f[0], f[1], f[2]) for f in files],
-                    message_meta=_sending_meta(row[18]),
+                    message_meta=_sending_meta(row[19]),
+                    last_inbound_at=clock.from_db(last_inbound),
+                    by_agent=row[18] is not None,
                 )
             )
     return items
 
 
+# What a channel may read from a message's meta when it sends it: e-mail addresses and a
+# forward, a WhatsApp template, a bot's quick replies or an article/meeting card, the bot.
+SENT_META = ("to", "cc", "bcc", "forward", "template", "quick_replies", "card", "bot")
+
+
 def _sending_meta(raw: str | None) -> dict[str, object]:
     """The parts of a message's meta its channel reads when sending."""
     meta = json.loads(raw or "{}")
-    return {k: meta[k] for k in ("to", "cc", "bcc", "forward") if k in meta}
+    return {k: meta[k] for k in SENT_META if k in meta}
 
 
 def pending_count(ws: Workspace, *, ready_only: bool = False, now: datetime | None = None) -> int:

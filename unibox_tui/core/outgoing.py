@@ -42,8 +42,12 @@ class OutboxItem:
     thread: list[tuple[str, str]] = field(default_factory=list)
     conversation_meta: dict[str, Any] = field(default_factory=dict)
     attachments: list[tuple[str, str, bytes]] = field(default_factory=list)
-    # What the agent set on this message (e-mail: to / cc / bcc from the composer, "forward").
+    # What the agent (or a bot) set on this message that its channel reads when sending:
+    # e-mail to / cc / bcc and "forward", a WhatsApp template, a bot's quick replies or card.
     message_meta: dict[str, Any] = field(default_factory=dict)
+    # The customer's last message on this channel's kind (reply windows: Messenger, WhatsApp).
+    last_inbound_at: datetime | None = None
+    by_agent: bool = True  # written by a person (Messenger's HUMAN_AGENT tag is for people)
 
     @property
     def idempotency_key(self) -> str:

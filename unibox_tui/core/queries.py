@@ -1584,3 +1584,16 @@ def changed_conversations(conn: Connection, after_seq: int) -> set[str] | None:
     if any(p is None for p in parts):
         return None
     return {cid for p in parts for cid in p}  # type: ignore[union-attr]
+
+
+def known_identities(ws: Workspace, kind: str, values: list[str]) -> set[str]:
+    """Which of `values` are identities of `kind` some contact already has."""
+    if not values:
+        return set()
+    marks = ",".join("?" * len(values))
+    with ws.read() as conn:
+        rows = conn.exec_driver_sql(
+            f"SELECT value FROM contact_identity WHERE kind = ? AND value IN ({marks})",
+            (kind, *values),
+        ).all()
+    return {r[0] for r in rows}

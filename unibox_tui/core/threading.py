@@ -11,7 +11,9 @@ In order, first match wins:
    ingest through core/commands/merging.py).
 2. A conversation id the channel proved is ours (e-mail: the HMAC token in our Message-ID).
 3. Messaging channels (chat, Messenger, WhatsApp): the contact's latest conversation on the
-   channel, if it is not closed, or was closed less than REOPEN_WINDOW ago.
+   channel, if it is not closed, or was closed less than REOPEN_WINDOW ago. On Messenger a
+   conversation an agent closed stays closed: the customer writing again starts a new one
+   (the seeds' rule: each Messenger request is its own conversation once handled).
 4. E-mail, only when headers fail: the contact's latest conversation on the channel with the
    same normalised subject and a message within SUBJECT_WINDOW (conservative: a customer
    writing about something new with an old subject line is rare; splitting one thread in
@@ -35,6 +37,7 @@ Run = Callable[[str, tuple], sqlite3.Cursor]
 REOPEN_WINDOW = timedelta(days=7)
 SUBJECT_WINDOW = timedelta(days=14)
 MESSAGING_KINDS = frozenset({"chat", "messenger", "whatsapp"})
+NEW_AFTER_CLOSE = frozenset({"messenger"})
 MAX_REFS = 50  # references a message is threaded (and stored) by: the newest ones
 
 _PREFIX = re.compile(r"^\s*((re|fw|fwd|aw|wg|sv|vs|antw|tr|rif|r|enc)(\[\d+\])?\s*:\s*)+", re.I)
@@ -161,6 +164,8 @@ def _by_hint_or_contact(
     if channel_kind in MESSAGING_KINDS:
         if status != "closed":
             return conv_id
+        if channel_kind in NEW_AFTER_CLOSE:
+            return None
         closed = clock.from_db(closed_at)
         return conv_id if closed and now - closed < REOPEN_WINDOW else None
     same_subject = normalize_subject(subject) == normalize_subject(conv_subject)

@@ -109,6 +109,13 @@ class Hub:
         self._poke_pending = False
         self._watcher: asyncio.Task[None] | None = None
         self._closing = False
+        # Channels' HTTP modules (web.ROUTE_MODULES) listen here: `on_head(previous, head)`
+        # after each poke (the chat widget pokes its visitors from it), and
+        # `on_signal(session, kind, conversation_id, inbox_id, data)` after an agent's viewing
+        # / typing / left signal (the widget shows the agent typing a reply, not a comment:
+        # data["private"]).
+        self.on_head: list[Callable[[int, int], Awaitable[None]]] = []
+        self.on_signal_hooks: list[Callable[[Session, str, str, str, Any], Awaitable[None]]] = []
         self._register()
         self.app = socketio.ASGIApp(
             self.sio,
@@ -182,10 +189,15 @@ class Hub:
     async def _poke(self) -> None:
         self._poke_pending = False
         if self.head > self.poked:
-            self.poked = self.head
+            previous, self.poked = self.poked, self.head
             # Read once here for the pulls the poke sets off (changes.table_heads).
             self.heads = await self._read(changes.table_heads, self.ws)
             await self.sio.emit("poke", {"head": self.head}, room="agents")
+            for listener in self.on_head:
+                try:
+                    await listener(previous, self.poked)
+                except Exception:
+                    log.exception("a change listener failed")
 
     async def _watch(self) -> None:
         while True:
@@ -428,6 +440,8 @@ class Hub:
         else:
             agents.setdefault(session.agent_id, {})[kind] = time.monotonic() + SIGNAL_TTL
         await self._send_activity(conversation_id, inbox)
+        for hook in self.on_signal_hooks:
+            await hook(session, kind, conversation_id, inbox, data)
         return {"ok": True}
 
     def _inbox_of(self, conversation_id: str, agent_id: str) -> str | None:
@@ -451,12 +465,17 @@ class Hub:
         """Who views or types in a conversation, to the agents who may see it (no one else
         learns that it exists)."""
         live = self.signals.live(conversation_id, time.monotonic())
+        payload = {"activity": {"conversation_id": conversation_id, "agents": live}}
+        await self.tell_agents(inbox_id, payload)
+
+    async def tell_agents(self, inbox_id: str, signals: dict[str, Any]) -> None:
+        """A `signals` event to the connected agents who may see the inbox (no one else
+        learns that what it names exists)."""
         watchers = await self._read(
             self._may_see, {s.agent_id for s in self.sessions.values()}, inbox_id
         )
-        payload = {"activity": {"conversation_id": conversation_id, "agents": live}}
         for agent_id in watchers:
-            await self.sio.emit("signals", payload, room=f"agent:{agent_id}")
+            await self.sio.emit("signals", signals, room=f"agent:{agent_id}")
 
     def _expire_signals(self) -> None:
         now = time.monotonic()

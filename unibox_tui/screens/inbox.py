@@ -39,7 +39,7 @@ from ..widgets.line_api import TextLine
 from ..widgets.safe_text import safe_line
 from ..widgets.thread_view import LONG_BODY, MORE_STEP, ThreadView, size_label
 from ..widgets.views_pane import ViewEntry, ViewsPane
-from . import attachments, delivery, mail_composer, selection, snooze, stale, tagging
+from . import attachments, delivery, mail_composer, selection, snooze, stale, tagging, templates
 from .drafts import DraftStore
 from .forms import ContactForm, ContactScreen, TicketForm, TicketScreen
 from .merge import merge_choices, typed_id
@@ -208,7 +208,7 @@ class InboxScreen(Screen[None]):
     def _typing(self, _event: TextArea.Changed) -> None:
         team = self.uapp.team
         if team is not None and self.thread_row is not None and self.composer.is_open:
-            team.typing(self.thread_row.id)
+            team.typing(self.thread_row.id, private=self.composer.mode == "comment")
 
     @on(ViewsPane.Chosen)
     def _view_chosen(self, event: ViewsPane.Chosen) -> None:
@@ -757,6 +757,10 @@ class InboxScreen(Screen[None]):
             mail=mail[0] if mail else None,
             prefill=mail[1] if mail else None,
         )
+        if row.channel_kind in ("messenger", "whatsapp"):
+            self.composer.set_notice(templates.window_notice(self.uapp, row))
+        elif self.composer.notice is not None:
+            self.composer.set_notice(None)
 
     def _stash_draft(self, conversation_id: str) -> None:
         if self.composer.is_open:
@@ -852,6 +856,19 @@ class InboxScreen(Screen[None]):
                 then=sent,
                 failed=refused,
             )
+
+    @on(Composer.Template)
+    def _template(self) -> None:
+        row, me = self.thread_row, self.uapp.me_id
+        if row is None or not me:
+            return
+
+        def sent(_result: Any) -> None:
+            if self.thread_row is not None and self.thread_row.id == row.id:
+                self.composer.set_notice(None)
+                self.composer.close()
+
+        templates.offer_templates(self, row, me, sent)
 
     @on(Composer.Snippet)
     def _snippet(self) -> None:
@@ -988,7 +1005,20 @@ class InboxScreen(Screen[None]):
         detail = (
             queries.contact(self.uapp.ws, row.contact_id, access=self.uapp.access) if row else None
         )
-        self.sidebar.show(detail, row.id if row else None)
+        extra = None
+        if row is not None and row.channel_kind == "chat":
+            from .chatlink import context_text
+
+            team = self.uapp.team
+            extra = context_text(
+                self.uapp.ws, row.id, team.visitors if team else None, self.uapp.now()
+            )
+        self.sidebar.show(detail, row.id if row else None, extra)
+
+    def visitor_changed(self, conversation_id: str) -> None:
+        """A chat visitor came, went or moved to another page: their sidebar says so."""
+        if self.sidebar.is_open and self.thread_row and self.thread_row.id == conversation_id:
+            self._load_sidebar()
 
     @on(ContactSidebar.OpenConversation)
     def _open_past(self, event: ContactSidebar.OpenConversation) -> None:

@@ -31,6 +31,9 @@ class TeamLink:
         self.activity: dict[str, dict[str, tuple[str, float]]] = {}
         self._sent: dict[tuple[str, str], float] = {}  # (kind, conversation) -> last sent
         self._viewing: str | None = None
+        from .chatlink import VisitorSignals
+
+        self.visitors = VisitorSignals()  # website chat visitors' typing and presence
         client.on_status = lambda status: self._later(self._status, status)
         client.on_pulled = app.changed_elsewhere
         client.on_signals = lambda data: self._later(self._signals, data)
@@ -61,6 +64,12 @@ class TeamLink:
             self.app.refresh_headers()
 
     def _signals(self, data: dict[str, Any]) -> None:
+        visitor = data.get("visitor")
+        if isinstance(visitor, dict) and self.visitors.heard(visitor):
+            self.app.refresh_headers()
+            changed = getattr(self.app.screen, "visitor_changed", None)
+            if changed is not None:
+                changed(str(visitor.get("conversation_id")))
         activity = data.get("activity")
         if isinstance(activity, dict) and isinstance(activity.get("agents"), dict):
             until = time.monotonic() + SHOWN_FOR
@@ -87,12 +96,12 @@ class TeamLink:
 
     # ---------------------------------------------------------------- to the hub
 
-    def _send(self, kind: str, conversation_id: str) -> None:
+    def _send(self, kind: str, conversation_id: str, **fields: object) -> None:
         now = time.monotonic()
         if now - self._sent.get((kind, conversation_id), 0.0) < SIGNAL_EVERY:
             return
         self._sent[(kind, conversation_id)] = now
-        self.client.signal(kind, conversation_id=conversation_id)
+        self.client.signal(kind, conversation_id=conversation_id, **fields)
 
     def viewing(self, conversation_id: str) -> None:
         if self._viewing not in (None, conversation_id):  # moved on: teammates stop seeing it
@@ -101,8 +110,9 @@ class TeamLink:
         self._viewing = conversation_id
         self._send("viewing", conversation_id)
 
-    def typing(self, conversation_id: str) -> None:
-        self._send("typing", conversation_id)
+    def typing(self, conversation_id: str, private: bool = False) -> None:
+        """`private`: an internal comment (a chat visitor never sees that one typed)."""
+        self._send("typing", conversation_id, **({"private": True} if private else {}))
 
     # ---------------------------------------------------------------- for the screens
 
@@ -121,7 +131,7 @@ class TeamLink:
     def expire(self) -> bool:
         """Forget teammates' signals that ran out; True when one did (the header changes)."""
         now = time.monotonic()
-        dropped = False
+        dropped = self.visitors.expire()
         for conversation_id, agents in list(self.activity.items()):
             live = {a: v for a, v in agents.items() if v[1] > now}
             if len(live) != len(agents):
@@ -133,21 +143,26 @@ class TeamLink:
         return dropped
 
     def activity_text(self, conversation_id: str) -> Text | None:
-        """ "Ana is viewing", "Bo is typing a reply" for a conversation, if anyone is."""
+        """ "Ana is viewing", "Bo is typing a reply" (and "Visitor is typing…" on a website
+        chat) for a conversation, if anyone is."""
         now = time.monotonic()
         agents = {
             a: kind
             for a, (kind, until) in self.activity.get(conversation_id, {}).items()
             if until > now
         }
+        visitor = self.visitors.typing_text(conversation_id)
         if not agents:
-            return None
+            return visitor
         names = self.app.agent_names()
         parts = []
         for agent_id, kind in sorted(agents.items(), key=lambda item: names.get(item[0], "")):
             name = names.get(agent_id, "someone")
             parts.append(f"{name} is typing a reply" if kind == "typing" else f"{name} is viewing")
-        return Text(" · ".join(parts), style="italic yellow")
+        text = Text(" · ".join(parts), style="italic yellow")
+        if visitor is not None:
+            text = visitor.append(" · ").append_text(text)
+        return text
 
     def presence(self, agent_id: str) -> str:
         """online | away | offline, as the hub last said."""

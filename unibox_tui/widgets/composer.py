@@ -194,11 +194,15 @@ class Composer(Vertical):
     class InsertLink(Message):
         """The agent asked for a meeting link or a knowledge article (screens/links.py)."""
 
+    class Template(Message):
+        """The agent asked for a WhatsApp template (screens/templates.py)."""
+
     def __init__(self) -> None:
         super().__init__(id="composer")
         self.mode = "reply"
         self.via_channel_id: str | None = None
         self.channel_kind: str | None = None
+        self.notice: Text | None = None  # e.g. the reply window closed (screens/templates.py)
         self.agents: list[AgentRow] = []
         self.popup = MentionPopup()
         self.editor = EditorArea(self)
@@ -332,6 +336,12 @@ class Composer(Vertical):
             )
         if not comment and self.channel_kind in ("chat", "messenger"):
             hint += " · ctrl+o continue by e-mail"
+        if not comment and self.channel_kind == "whatsapp":
+            hint += " · ctrl+n template"
+        if not comment and self.notice is not None and not self.via_channel_id:
+            # The reply window closed: what still works matters more than the usual keys.
+            self.query_one("#composer-hint", Static).update(self.notice)
+            return
         self.query_one("#composer-hint", Static).update(Text(hint))
 
     # ------------------------------------------------------------------ mentions
@@ -414,3 +424,10 @@ class Composer(Vertical):
 
     def action_insert_link(self) -> None:
         self.post_message(self.InsertLink())
+
+    def action_template(self) -> None:
+        self.post_message(self.Template())
+
+    def set_notice(self, notice: Text | None) -> None:
+        self.notice = notice
+        self._mode_changed()

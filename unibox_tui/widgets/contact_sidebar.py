@@ -58,7 +58,10 @@ class ContactSidebar(VerticalScroll):
     def is_open(self) -> bool:
         return self.has_class("-open")
 
-    def show(self, detail: ContactDetail | None, current_id: str | None) -> None:
+    def show(
+        self, detail: ContactDetail | None, current_id: str | None, extra: Text | None = None
+    ) -> None:
+        """`extra`: more about the customer, first (a chat visitor's page and browser)."""
         self.detail = detail
         details = self.query_one("#contact-details", Static)
         past = self.query_one("#past", OptionList)
@@ -66,7 +69,10 @@ class ContactSidebar(VerticalScroll):
         if detail is None:
             details.update(Text("No conversation selected.", style="dim"))
             return
-        details.update(self._details(detail))
+        shown = self._details(detail)
+        if extra is not None:
+            shown = extra.copy().append("\n\n").append_text(shown)
+        details.update(shown)
         now = self.now()
         for row in detail.conversations:
             label = Text(f"{glyph(row.channel_kind)} ")

@@ -60,7 +60,8 @@ _WHERE = {
         "wake_due",
     ),
     "many": ("BulkResult", "bulk"),
-    "delivery": ("apply_status", "mark_sent", "resend"),
+    "chat": ("email_transcript", "visitor_email"),
+    "delivery": ("apply_status", "apply_watermark", "mark_sent", "record_echo", "resend"),
     "merging": ("MergeResult", "merge_conversations"),
     "forms": ("FormSubmission", "submit_form"),
     "drafts": ("clear_draft", "save_draft"),
@@ -73,6 +74,7 @@ _WHERE = {
         "Prepared",
         "ingest",
         "ingest_many",
+        "link_identities",
         "prepare",
         "set_sync_state",
     ),
@@ -139,6 +141,7 @@ if TYPE_CHECKING:  # for type checkers and editors: the same names, eagerly
         update_inbox,
     )
     from .bots import BotTurn, bot_turn, expire_bot_sessions
+    from .chat import email_transcript, visitor_email
     from .chatflows import remove_article, save_article, save_chatflow, set_chatflow_enabled
     from .contacts import (
         add_identity,
@@ -162,7 +165,7 @@ if TYPE_CHECKING:  # for type checkers and editors: the same names, eagerly
         unsend,
         wake_due,
     )
-    from .delivery import apply_status, mark_sent, resend
+    from .delivery import apply_status, apply_watermark, mark_sent, record_echo, resend
     from .drafts import clear_draft, save_draft
     from .forms import FormSubmission, submit_form
     from .forwarding import forward
@@ -173,6 +176,7 @@ if TYPE_CHECKING:  # for type checkers and editors: the same names, eagerly
         Prepared,
         ingest,
         ingest_many,
+        link_identities,
         prepare,
         set_sync_state,
     )

@@ -72,15 +72,23 @@ def _reply_channel(tx: Tx, conv: Conversation, via_channel_id: str | None) -> Ch
     return channel
 
 
-def _check_rules(tx: Tx, conv: Conversation, channel: Channel, text: str) -> None:
+def _check_rules(
+    tx: Tx, conv: Conversation, channel: Channel, text: str, template: str | None = None
+) -> None:
     """The channel's own rules (a length limit, a reply window): backends/registry.py. The
-    window holds once the kind has an adapter that sends: until then its replies wait in the
-    outbox anyway (the demo's Messenger and WhatsApp conversations)."""
+    window holds once the channel is connected (registry.connected): until then its replies
+    wait in the outbox anyway (the demo's Messenger and WhatsApp conversations). A WhatsApp
+    template may go out at any time: that is what templates are for."""
     from ...backends import registry
 
-    rules = registry.rules(channel.kind)
+    settings = json.loads(channel.settings or "{}")
+    rules = registry.channel_rules(channel.kind, settings)
+    if template is not None:
+        if channel.kind != "whatsapp":
+            raise InvalidRequest(f"templates are sent on WhatsApp only (this is {channel.kind})")
+        return
     last_inbound = None
-    if rules.reply_window is not None and registry.runnable(channel.kind):
+    if rules.reply_window is not None and registry.connected(channel.kind, settings):
         last_inbound = clock.from_db(
             tx.session.connection()
             .exec_driver_sql(
@@ -111,6 +119,8 @@ def reply(
     bcc: list[str] | None = None,
     attachments: list[tuple[str, str]] | None = None,
     quote_message_id: str | None = None,
+    template: str | None = None,
+    params: list[str] | None = None,
     now: datetime | None = None,
 ) -> str:
     """Queue a reply to the customer on the conversation's channel (or `via_channel_id`, e.g.
@@ -128,8 +138,13 @@ def reply(
     E-mail only: `to` / `cc` / `bcc` replace the addresses the reply would go to (the
     customer, and the conversation's CC list); `attachments` are (file name, base64) pairs
     (core/composing.py limits them); `quote_message_id` quotes that message below the text
-    ("On DATE, NAME wrote:" and "> ")."""
-    require_text(text, "reply")
+    ("On DATE, NAME wrote:" and "> ").
+
+    `template` (WhatsApp): send that approved template (synced onto the channel by
+    `unibox whatsapp templates sync`) with `params` instead of free text; `text` may be
+    empty then, and the message shows the template's text with the parameters filled in."""
+    if template is None:
+        require_text(text, "reply")
     addresses = {
         "to": parse_addresses(to, "To"),
         "cc": parse_addresses(cc, "Cc"),
@@ -147,7 +162,7 @@ def reply(
         channel = _reply_channel(tx, conv, via_channel_id)
         if channel.inbox_id != conv.inbox_id:
             raise InvalidRequest("that channel belongs to another inbox; reply from this one's")
-        _check_rules(tx, conv, channel, text)
+        _check_rules(tx, conv, channel, text, template)
         mail = {k: v for k, v in addresses.items() if v or (k == "cc" and cc is not None)}
         if (mail or files) and channel.kind != "email":
             raise InvalidRequest(
@@ -157,6 +172,16 @@ def reply(
             raise InvalidRequest("the reply needs someone in To")
         if quote_message_id:
             text = text.rstrip() + "\n\n" + _quote(tx, conv.id, quote_message_id)
+        sent: dict[str, object] = {}
+        if template is not None:
+            from ...backends.templates import fill
+
+            found, text = fill(json.loads(channel.settings or "{}"), template, params or [])
+            sent["template"] = {
+                "name": found["name"],
+                "language": found["language"],
+                "params": list(params or []),
+            }
         drop_draft(tx, conv.id, author.id)
         wanted = REPLY_IDENTITY[channel.kind]
         if not addresses["to"] and not any(
@@ -182,7 +207,7 @@ def reply(
             delivery_state="queued",
             created_at=tx.now,
         )
-        meta: dict[str, object] = dict(mail)
+        meta: dict[str, object] = {**mail, **sent}
         if hold_seconds > 0:
             # What this reply changes on the conversation, for `unsend` to put back.
             meta["unsend"] = _reply_marks(conv)
@@ -500,6 +525,9 @@ def closing(tx: Tx, conv: Conversation, by: Agent, *, close_ticket: bool = False
         conv.status, conv.closed_at, conv.snoozed_until = "closed", tx.now, None
         conv.waiting = False
         activity(tx, conv, f"{by.name} closed this", by, event="closed")
+        from .chat import transcript_on_close
+
+        transcript_on_close(tx, conv, by)
         changed = True
     if close_ticket and conv.ticket_id:
         ticket = tx.get(Ticket, conv.ticket_id, "ticket")

@@ -4,13 +4,30 @@ arrive again, or says it arrived; a provider reports it delivered, read or faile
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
+
+from sqlmodel import select
 
 from .. import outbox
 from ..db import Tx, Workspace
 from ..errors import InvalidRequest, NotFound
-from ..models import Message, OutboxEntry
+from ..ids import new_id
+from ..models import (
+    REPLY_IDENTITY,
+    Channel,
+    Contact,
+    ContactIdentity,
+    Conversation,
+    Message,
+    OutboxEntry,
+)
+from ..text import one_line
 from ._base import acting_on, activity
+
+# What our replies carry to the provider and get back in echoes and statuses (Messenger
+# `metadata`, WhatsApp `biz_opaque_callback_data`): this prefix and the message's id.
+ECHO_PREFIX = "unibox:"
 
 
 def _outgoing(tx: Tx, message_id: str) -> Message:
@@ -78,3 +95,119 @@ def apply_status(
             return False
         tx.stamp(message)
         return True
+
+
+_BELOW = {"delivered": ("sent",), "read": ("sent", "delivered")}
+
+
+def apply_watermark(
+    ws: Workspace,
+    channel_id: str,
+    recipient: str,
+    state: str,
+    until: datetime,
+    *,
+    now: datetime | None = None,
+) -> int:
+    """Messenger's receipts name no message: everything sent to `recipient` on the channel
+    up to `until` was delivered (or read). Marks those replies, never downgrading one (nor
+    touching a failed one); returns how many changed."""
+    if state not in _BELOW:
+        raise InvalidRequest(f"a receipt is delivered or read (got {state!r})")
+    with ws.write(now) as tx:
+        rows = tx.session.exec(
+            select(Message)
+            .join(Conversation, Conversation.id == Message.conversation_id)  # type: ignore[arg-type]
+            .where(
+                Message.channel_id == channel_id,
+                Message.kind == "outgoing",
+                Conversation.reply_to == recipient,
+                Message.created_at <= until,  # type: ignore[operator]
+                Message.delivery_state.in_(_BELOW[state]),  # type: ignore[union-attr]
+            )
+        ).all()
+        for message in rows:
+            message.delivery_state, message.delivery_error = state, None
+            tx.stamp(message)
+        return len(rows)
+
+
+def record_echo(
+    ws: Workspace,
+    channel_id: str,
+    recipient: str,
+    external_id: str,
+    body: str,
+    created_at: datetime,
+    *,
+    metadata: str | None = None,
+    contact_name: str = "",
+    now: datetime | None = None,
+) -> str | None:
+    """A message the channel itself sent, as the provider echoes it (Messenger echoes every
+    message a page sends). Our own reply is recognised by its provider id or by the
+    `unibox:<message id>` metadata we sent with it, and never stored twice; one an agent
+    typed in the provider's own inbox (Meta's Page inbox) is imported once as an outgoing
+    message on the customer's latest conversation there. Returns the new message's id, or
+    None when it was ours or already imported."""
+    with ws.write(now) as tx:
+        if tx.find(Message, external_id=external_id, channel_id=channel_id) is not None:
+            return None
+        if metadata and metadata.startswith(ECHO_PREFIX):
+            ours = tx.find(Message, id=metadata[len(ECHO_PREFIX) :])
+            if ours is not None and ours.channel_id == channel_id:
+                if not ours.external_id:  # the echo came before the send's answer
+                    ours.external_id = external_id
+                    tx.stamp(ours)
+                return None
+        channel = tx.get(Channel, channel_id, "channel")
+        identity = REPLY_IDENTITY[channel.kind]
+        known = tx.find(ContactIdentity, kind=identity, value=recipient)
+        if known is None:
+            contact = Contact(id=new_id(tx.now), name=contact_name or recipient, created_at=tx.now)
+            tx.stamp(contact)
+            tx.stamp(
+                ContactIdentity(
+                    id=new_id(tx.now), contact_id=contact.id, kind=identity, value=recipient
+                )
+            )
+            contact_id = contact.id
+        else:
+            contact_id = known.contact_id
+        conv = tx.session.exec(
+            select(Conversation)
+            .where(Conversation.contact_id == contact_id, Conversation.channel_id == channel_id)
+            .order_by(Conversation.last_message_at.desc())  # type: ignore[union-attr]
+        ).first()
+        if conv is None:  # the page wrote first, from Meta's inbox
+            conv = Conversation(
+                id=new_id(tx.now),
+                inbox_id=channel.inbox_id,
+                channel_id=channel_id,
+                channel_kind=channel.kind,
+                contact_id=contact_id,
+                reply_to=recipient,
+                status="open",
+                unread=False,
+                waiting=False,
+                created_at=created_at,
+            )
+        message = Message(
+            id=new_id(tx.now),
+            conversation_id=conv.id,
+            kind="outgoing",
+            channel_id=channel_id,
+            body=body,
+            external_id=external_id,
+            delivery_state="sent",
+            meta=json.dumps({"sent_from": f"the {channel.kind} app, outside unibox"}),
+            created_at=created_at,
+        )
+        if conv.last_message_at is None or created_at >= conv.last_message_at:
+            conv.last_message_at = created_at
+            conv.preview = one_line(body)
+            conv.waiting = False
+        conv.message_count += 1
+        tx.stamp(conv)
+        tx.stamp(message)
+        return message.id

@@ -22,7 +22,7 @@ from ..errors import InvalidRequest, NotFound
 from ..ids import new_id
 from ..kinds import IDENTITY_KINDS
 from ..text import one_line
-from ..threading import find_conversation, thread_refs
+from ..threading import Placement, find_conversation, thread_refs
 from ..validate import normalize_identity, require_choice
 
 if TYPE_CHECKING:
@@ -66,6 +66,9 @@ class Incoming:
     # False: a new conversation is not routed here; the channel routes it later itself with
     # core.routing.route_new_conversation (e.g. a chatflow, when the bot hands over).
     route: bool = True
+    # The customer asked for a new conversation (the chat widget's "start a new
+    # conversation" after a close): no threading rule applies.
+    new_conversation: bool = False
 
 
 @dataclass
@@ -243,18 +246,22 @@ def _ingest_one(b: _Batch, p: Prepared) -> IngestResult:
     quiet = bool(inc.flags & QUIET_FLAGS)
     at, preview = p.at, p.preview
     cc = inc.meta.get("cc") or []
-    placement = find_conversation(
-        b.sql,
-        channel_id=inc.channel_id,
-        channel_kind=kind,
-        contact_id=contact_id,
-        subject=inc.subject,
-        references=inc.references,
-        hint=inc.conversation_hint,
-        # Windows are measured from the message's own time, so history imported by an
-        # initial sync threads the way it did when it arrived.
-        now=inc.created_at,
-        external_id=inc.external_id,
+    placement = (
+        Placement(None)
+        if inc.new_conversation
+        else find_conversation(
+            b.sql,
+            channel_id=inc.channel_id,
+            channel_kind=kind,
+            contact_id=contact_id,
+            subject=inc.subject,
+            references=inc.references,
+            hint=inc.conversation_hint,
+            # Windows are measured from the message's own time, so history imported by an
+            # initial sync threads the way it did when it arrived.
+            now=inc.created_at,
+            external_id=inc.external_id,
+        )
     )
     conv_id = placement.conversation_id
     if placement.merge:
@@ -418,3 +425,38 @@ def save_sync_state(tx: Tx, channel_id: str, key: str, state: dict[str, Any]) ->
 def set_sync_state(ws: Workspace, channel_id: str, key: str, state: dict[str, Any]) -> None:
     with ws.write() as tx:
         save_sync_state(tx, channel_id, key, state)
+
+
+def link_identities(ws: Workspace, links: Sequence[tuple[str, str, str, str]]) -> int:
+    """`(kind, value, other_kind, other_value)`: the contact with identity (kind, value) is
+    also reached at (other_kind, other_value), unless that identity is someone's already
+    (e.g. a WhatsApp id's phone number). Returns how many were added. Plain SQL: it runs
+    after every webhook batch."""
+    wanted = {}
+    for kind, value, other_kind, other_value in links:
+        other = (other_kind, normalize_identity(other_kind, other_value))
+        wanted.setdefault(other, (kind, normalize_identity(kind, value)))
+    if not wanted:
+        return 0
+    added = 0
+    with ws.write() as tx:
+        b = _Batch(tx)
+        for (other_kind, other_value), (kind, value) in wanted.items():
+            if b.sql(
+                "SELECT 1 FROM contact_identity WHERE kind = ? AND value = ?",
+                (other_kind, other_value),
+            ).fetchone():
+                continue
+            row = b.sql(
+                "SELECT contact_id FROM contact_identity WHERE kind = ? AND value = ?",
+                (kind, value),
+            ).fetchone()
+            if row is None:
+                continue
+            b.sql(
+                "INSERT INTO contact_identity (id, contact_id, kind, value, updated_at, seq) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (new_id(tx.now), row[0], other_kind, other_value, b.stamp, b.seq),
+            )
+            added += 1
+    return added

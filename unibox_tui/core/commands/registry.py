@@ -33,6 +33,7 @@ NAMES: dict[str, tuple[str, str]] = {
     "reply": ("conversations", "reply"),
     "comment": ("conversations", "comment"),
     "forward": ("forwarding", "forward"),
+    "email_transcript": ("chat", "email_transcript"),
     "assign": ("conversations", "assign"),
     "assign_team": ("conversations", "assign_team"),
     "close": ("conversations", "close"),

@@ -1,0 +1,89 @@
+"""A website chat in the agent's TUI on a real hub: the visitor (a real socket.io client on
+the hub's /visitor namespace) writes, the chat shows in the agent's app with the text
+literally, the visitor's typing shows in the thread header, and the sidebar shows where the
+visitor is and whether they are still on the page."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import socketio
+from tui.tui_world import screen_text
+from waiting import until
+
+from unibox_tui.app import UniboxApp
+from unibox_tui.config import Config
+
+from .conftest import Served
+
+MARKUP = "[bold red]help[/] <b>me</b> \x1b]0;owned\x07 now"
+PAGE = "https://shop.example/checkout?step=2"
+
+
+def header(app: UniboxApp) -> str:
+    return str(app.screen.thread_header.text)  # type: ignore[attr-defined]
+
+
+def sidebar(app: UniboxApp) -> str:
+    from textual.widgets import Static
+
+    return str(app.screen.query_one("#contact-details", Static).render())
+
+
+async def test_a_chat_reaches_the_agents_tui_with_typing_and_visitor_context(
+    served: Served, team: Any, tmp_path: Any
+) -> None:
+    client = served.client("ana")
+    app = UniboxApp(client.ws, Config(path=tmp_path / "a.toml"), hub=client)  # type: ignore[arg-type]
+    visitor = socketio.Client(reconnection=False)
+    auth = {
+        "channel": team.chat,
+        "context": {"page": PAGE, "referrer": "https://search.example/?q=x", "offset": 60},
+    }
+    try:
+        async with app.run_test(size=(170, 48)) as pilot:
+            await asyncio.to_thread(
+                visitor.connect,
+                served.hub.url,
+                namespaces=["/visitor"],
+                transports=["websocket"],
+                auth=auth,
+                wait_timeout=5,
+            )
+            sent = await asyncio.to_thread(
+                visitor.call,
+                "send",
+                {"client_id": "tui-test-0001", "text": MARKUP},
+                namespace="/visitor",
+            )
+            conv = sent["conversation_id"]
+            await until(
+                lambda: getattr(app.screen.conv_list.selected, "id", None) == conv,  # type: ignore[attr-defined]
+                what="the new chat shows in ana's list",
+            )
+            await pilot.press("enter")
+            await until(
+                lambda: getattr(app.screen.thread_row, "id", None) == conv,  # type: ignore[attr-defined]
+                what="ana opened it",
+            )
+            await pilot.pause()
+            text = screen_text(app)
+            assert "[bold red]help[/] <b>me</b>" in text  # literally
+            assert "\x1b" not in text and "\x07" not in text
+            await asyncio.to_thread(visitor.call, "typing", {"typing": True}, namespace="/visitor")
+            await until(
+                lambda: "Visitor is typing" in header(app), what="ana sees the visitor typing"
+            )
+            await pilot.press("p")  # the sidebar
+            await until(lambda: "on the page: yes" in sidebar(app), what="visitor on the page")
+            shown = sidebar(app)
+            assert PAGE in shown and "search.example" in shown and "local time:" in shown
+            await asyncio.to_thread(visitor.disconnect)
+            await until(
+                lambda: "on the page: no, left" in sidebar(app), what="ana sees the visitor left"
+            )
+    finally:
+        if visitor.connected:
+            visitor.disconnect()
+        client.close()

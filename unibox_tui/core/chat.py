@@ -1,0 +1,188 @@
+"""Reads for the website chat: what a visitor may see of their own conversation, whether
+anyone can answer now, and the transcript of a chat. Read-only (commands write); every
+visitor read starts from the visitor's identity, never from an id the visitor sent, so a
+visitor can only ever read conversations of their own contact on their own channel.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from . import clock
+from .db import Workspace
+
+MAX_MESSAGES = 200  # a visitor's view of one conversation: the latest this many
+
+
+@dataclass(frozen=True)
+class ChatChannelRow:
+    id: str
+    name: str
+    inbox_id: str
+    enabled: bool
+    settings: dict[str, Any]
+
+
+def chat_channel(ws: Workspace, channel_id: str) -> ChatChannelRow | None:
+    """The chat channel `channel_id`, or None (no such channel, or not a chat)."""
+    with ws.read() as conn:
+        row = conn.exec_driver_sql(
+            "SELECT id, name, inbox_id, enabled, settings FROM channel WHERE id = ? AND kind = 'chat'",
+            (channel_id,),
+        ).first()
+    if row is None:
+        return None
+    return ChatChannelRow(row[0], row[1], row[2], bool(row[3]), json.loads(row[4] or "{}"))
+
+
+def contact_of(conn: Any, identity: str) -> str | None:
+    """The contact holding the chat identity (following merges), or None before the
+    visitor's first message."""
+    row = conn.exec_driver_sql(
+        "SELECT contact_id FROM contact_identity WHERE kind = 'chat' AND value = ?", (identity,)
+    ).first()
+    if row is None:
+        return None
+    contact_id, seen = row[0], set()
+    while contact_id not in seen:
+        seen.add(contact_id)
+        merged = conn.exec_driver_sql(
+            "SELECT merged_into_id FROM contact WHERE id = ?", (contact_id,)
+        ).scalar()
+        if not merged:
+            break
+        contact_id = merged
+    return str(contact_id)
+
+
+def agents_available(ws: Workspace, inbox_id: str, now: datetime | None = None) -> bool:
+    """Can anyone answer a chat in this inbox now? An active agent who may see the inbox
+    and whose availability is "available".
+
+    The one hook for "nobody is here": inbox business hours (routing) plug in here, and the
+    widget shows the away message asking for an e-mail address when this is False."""
+    from . import access
+
+    with ws.read() as conn:
+        agents = conn.exec_driver_sql(
+            "SELECT id FROM agent WHERE active AND availability = 'available'"
+        ).scalars()
+        return any(access.for_agent(conn, a).can_see(inbox_id) for a in agents)
+
+
+def visitor_view(
+    ws: Workspace,
+    channel_id: str,
+    identity: str,
+    since: int = 0,
+    conversation_id: str | None = None,
+) -> dict[str, Any]:
+    """The visitor's current conversation on the channel (their latest, or
+    `conversation_id` when it is theirs) and its messages changed after change `since`, as
+    the widget reads them; `cursor` is where the next call starts. Comments, activity lines
+    and replies sent on another channel (e.g. by e-mail) are never included."""
+    with ws.read() as conn:
+        contact_id = contact_of(conn, identity)
+        out: dict[str, Any] = {"conversation": None, "messages": [], "cursor": since}
+        if contact_id is None:
+            return out
+        where = "c.contact_id = ? AND c.channel_id = ?"
+        params: tuple[Any, ...] = (contact_id, channel_id)
+        if conversation_id:
+            where += " AND c.id = ?"
+            params += (conversation_id,)
+        conv = conn.exec_driver_sql(
+            "SELECT c.id, c.status, c.unread, c.seq, a.name, c.created_at FROM conversation c "
+            f"LEFT JOIN agent a ON a.id = c.assignee_id WHERE {where} "
+            "ORDER BY c.last_message_at DESC, c.rid DESC LIMIT 1",
+            params,
+        ).first()
+        if conv is None:
+            return out
+        rows = conn.exec_driver_sql(
+            "SELECT m.id, m.kind, m.body, m.external_id, m.delivery_state, m.meta, m.created_at, "
+            "m.seq, coalesce(a.name, m.author_bot), "
+            "(SELECT count(*) FROM attachment t WHERE t.message_id = m.id) "
+            "FROM message m LEFT JOIN agent a ON a.id = m.author_agent_id "
+            "WHERE m.conversation_id = ? AND m.seq > ? AND (m.kind = 'incoming' OR "
+            "(m.kind = 'outgoing' AND m.channel_id = ?)) ORDER BY m.created_at DESC, m.rid DESC "
+            "LIMIT ?",
+            (conv[0], since, channel_id, MAX_MESSAGES),
+        ).all()
+    cursor = max([since, conv[3], *(r[7] for r in rows)])
+    messages = []
+    for r in reversed(rows):
+        meta = json.loads(r[5] or "{}")
+        item: dict[str, Any] = {
+            "id": r[0],
+            "from": "visitor" if r[1] == "incoming" else "agent",
+            "text": r[2],
+            "at": clock.to_db(clock.from_db(r[6])),
+            "files": r[9],
+        }
+        if r[1] == "incoming":
+            external = r[3] or ""
+            item["client_id"] = external.removeprefix("chat:")
+        else:
+            bot = meta.get("bot")
+            item["author"] = (bot.get("name") if isinstance(bot, dict) else None) or r[8] or ""
+            item["state"] = r[4] or "queued"
+            for key in ("quick_replies", "card"):  # a bot's buttons and cards (chatflows)
+                if key in meta:
+                    item[key] = meta[key]
+        messages.append(item)
+    out["conversation"] = {
+        "id": conv[0],
+        "status": conv[1],
+        "seen": not conv[2],
+        "agent": conv[4] or "",
+    }
+    out["messages"] = messages
+    out["cursor"] = cursor
+    return out
+
+
+def contacts_changed(ws: Workspace, contact_ids: list[str], since: int) -> set[str]:
+    """Which of these contacts' chat conversations changed after change `since` (pokes)."""
+    if not contact_ids:
+        return set()
+    marks = ",".join("?" * len(contact_ids))
+    with ws.read() as conn:
+        rows = conn.exec_driver_sql(
+            f"SELECT c.contact_id FROM conversation c WHERE c.seq > ? AND c.contact_id IN ({marks}) "
+            "AND c.channel_kind = 'chat' UNION "
+            "SELECT c.contact_id FROM message m JOIN conversation c ON c.id = m.conversation_id "
+            f"WHERE m.seq > ? AND c.contact_id IN ({marks}) AND c.channel_kind = 'chat'",
+            (since, *contact_ids, since, *contact_ids),
+        ).scalars()
+        return set(rows)
+
+
+def conversation_of(ws: Workspace, contact_id: str, channel_id: str) -> tuple[str, str] | None:
+    """(id, inbox id) of the contact's latest conversation on the channel."""
+    with ws.read() as conn:
+        row = conn.exec_driver_sql(
+            "SELECT id, inbox_id FROM conversation WHERE contact_id = ? AND channel_id = ? "
+            "ORDER BY last_message_at DESC, rid DESC LIMIT 1",
+            (contact_id, channel_id),
+        ).first()
+    return (row[0], row[1]) if row else None
+
+
+def chat_context(conn: Any, conversation_id: str) -> dict[str, Any]:
+    """What the widget said about the visitor's page: the first and the latest."""
+    rows = conn.exec_driver_sql(
+        "SELECT meta FROM message WHERE conversation_id = ? AND kind = 'incoming' "
+        "AND meta LIKE '%\"chat\"%' ORDER BY created_at, rid",
+        (conversation_id,),
+    ).all()
+    contexts = [json.loads(r[0] or "{}").get("chat") or {} for r in rows]
+    contexts = [c for c in contexts if isinstance(c, dict)]
+    if not contexts:
+        return {}
+    first, latest = contexts[0], contexts[-1]
+    pages = list(dict.fromkeys(c["page"] for c in contexts if c.get("page")))
+    return {**latest, "started_on": first.get("page"), "pages": pages}

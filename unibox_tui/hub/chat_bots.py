@@ -1,0 +1,54 @@
+"""The website chat meets chatflows (issue 12 §2): which chatflow a visitor's message falls
+under, and each new visitor message handed to its bot.
+
+Before a visitor message is stored, `chatflow_for` picks the chatflow the channel's targeting
+gives this visitor (page URL, query, first-time or returning); when one applies, the message
+is stored with `route=False`: the chatflow decides who gets the conversation (a bot hands
+over at its hand-off step, a live chat routes as its `[routing]` says), not ingest. After it
+is stored (and only when it was not a duplicate: the widget resends after a reconnect),
+`on_visitor_message` runs the bot's turn on the hub's writer thread: the first message of a
+new conversation starts the chatflow (its opening goes in just before the message, as the
+visitor saw it), later ones answer the bot's question. The bot's messages leave through the
+outbox like replies and reach the widget with their quick replies and cards in the meta.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from typing import TYPE_CHECKING, Any
+
+from ..core import chatflow_queries
+from ..core.chatflows import Context
+
+if TYPE_CHECKING:
+    from ..core.chatflow_queries import ChatflowRow
+    from ..core.commands.incoming import Incoming, IngestResult
+    from .chat_http import Visitor
+    from .server import Hub
+
+log = logging.getLogger("unibox.hub")
+
+
+async def chatflow_for(hub: Hub, visitor: Visitor) -> ChatflowRow | None:
+    """The chatflow this visitor gets on their channel now (None: plain live chat)."""
+    context = Context(
+        url=str(visitor.context.get("page") or ""),
+        returning=visitor.contact_id is not None,
+    )
+    return await hub._read(chatflow_queries.choose_chatflow, hub.ws, visitor.channel.id, context)
+
+
+async def on_visitor_message(
+    hub: Hub, inc: Incoming, result: IngestResult, flow: ChatflowRow | None
+) -> Any:
+    """Run the bot's turn for a stored visitor message (see the module docstring)."""
+    from ..core.commands.bots import bot_turn
+
+    if result.duplicate or result.conversation_id is None:
+        return None
+    start = flow.id if flow is not None and result.created_conversation else None
+    turn = functools.partial(
+        bot_turn, hub.ws, result.conversation_id, inc.body, None, chatflow_id=start
+    )
+    return await hub.ingest(turn)

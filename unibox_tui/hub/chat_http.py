@@ -1,0 +1,615 @@
+"""The website chat on the hub: the widget's files and pages over HTTP, and the "/visitor"
+socket.io namespace the widget talks to.
+
+HTTP (no third party: the socket.io client is the vendored npm file in static/):
+- `/widget/CH.js`: the loader a site pastes in. It adds an iframe from the hub's origin,
+  small while closed (the launcher) and panel-sized when open, and hands the iframe the
+  host page's address, title and referrer (and a signed-in user's id and identity hash).
+- `/widget/CH/frame`: the widget itself (static/widget.js, widget.css), served with
+  `Content-Security-Policy: frame-ancestors` = the channel's allowed origins.
+- `/widget/CH/preview`: a page on the hub that embeds the widget, for the team to try.
+
+The visitor namespace. A visitor is whoever holds a visitor token the hub signed
+(backends/chat.py), or a verified user; the socket session holds that identity, and every
+read and write starts from it, never from an id the widget sends: a conversation id the
+widget names is used only when it is the visitor's own (else the call is refused).
+
+How messages move (the database is the truth, socket events are only pokes, as for agents):
+- visitor -> agents: `send` checks the message, rate-limits the visitor, and stores it with
+  `hub.ingest` (external id = the widget's message id, so a resend after a reconnect is
+  stored once); agents' caches are poked and pull it.
+- agents -> visitor: an agent's reply is stored by the hub (a mutation); every poke runs
+  `on_head`, which finds the connected visitors whose conversations changed since the last
+  poke and pokes them; the widget pulls `sync` since its cursor. The same `sync` runs on
+  every (re)connect, so nothing sent while the widget was away is missed. The chat adapter's
+  `deliver` marks the reply sent (stored = reachable); the widget's `read` marks it read.
+- typing: the visitor's `typing` reaches agents as a `signals` event {"visitor": ...}
+  (with whether they are still on the page, and which page); an agent's typing signal
+  reaches the visitor as `typing` (hub.on_signal_hooks).
+
+Chatflows (bots): the chatflow is picked before a visitor message is stored and the bot's
+turn runs after it (`hand_to_bot`, hub/chat_bots.py).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import TYPE_CHECKING, Any
+
+import socketio
+
+from ..backends import chat as chat_backend
+from ..core import chat as chat_q
+from ..core import clock
+from ..core.errors import UniboxError
+from .protocol import BadPayload
+
+if TYPE_CHECKING:
+    from ..core.chatflow_queries import ChatflowRow
+    from ..core.commands import Incoming, IngestResult
+    from .server import Hub, Session
+
+log = logging.getLogger("unibox.hub.chat")
+NAMESPACE = "/visitor"
+BURST = 8  # messages a visitor may send at once ...
+REFILL_SECONDS = 1.5  # ... then one per this many seconds
+TYPING_EVERY = 2.0  # seconds between visitor typing signals passed on to agents
+RATE_LIMITED = "You are sending messages too fast. Wait a few seconds, then send again."
+STATIC_FILES = {
+    "socket.io.min.js": "application/javascript",
+    "widget.js": "application/javascript",
+    "widget.css": "text/css",
+    "loader.js": "application/javascript",
+}
+
+
+async def hand_to_bot(
+    hub: Hub, inc: Incoming, result: IngestResult, flow: ChatflowRow | None
+) -> None:
+    """The one place a visitor message is handed to a bot (hub/chat_bots.py); a bot that
+    fails is logged, and the visitor's message stays stored for the agents."""
+    from .chat_bots import on_visitor_message
+
+    try:
+        await on_visitor_message(hub, inc, result, flow)
+    except Exception:
+        log.exception("the chat bot failed on a visitor message")
+
+
+@dataclass
+class Visitor:
+    """One widget connection."""
+
+    sid: str
+    channel: chat_q.ChatChannelRow
+    identity: str  # the contact identity (kind chat)
+    token: str
+    verified: str | None  # the signed-in user's id, when the identity hash proved it
+    name: str
+    email: str | None
+    context: dict[str, Any]
+    contact_id: str | None = None
+    conversation_id: str | None = None  # their latest conversation, as last seen
+    typing_sent: float = 0.0
+
+
+@dataclass
+class Bucket:
+    tokens: float = BURST
+    at: float = field(default_factory=time.monotonic)
+
+    def full(self) -> bool:
+        return self.tokens + (time.monotonic() - self.at) / REFILL_SECONDS >= BURST
+
+    def take(self) -> bool:
+        now = time.monotonic()
+        self.tokens = min(BURST, self.tokens + (now - self.at) / REFILL_SECONDS)
+        self.at = now
+        if self.tokens < 1:
+            return False
+        self.tokens -= 1
+        return True
+
+
+class ChatHub:
+    def __init__(self, hub: Hub) -> None:
+        self.hub = hub
+        self.visitors: dict[str, Visitor] = {}
+        self.buckets: dict[str, Bucket] = {}  # identity -> its send allowance
+        self._key: str | None = None
+        sio = hub.sio
+        sio.on("connect", self.on_connect, namespace=NAMESPACE)
+        sio.on("disconnect", self.on_disconnect, namespace=NAMESPACE)
+        for name, handler in (
+            ("hello", self.on_hello),
+            ("sync", self.on_sync),
+            ("send", self.on_send),
+            ("typing", self.on_typing),
+            ("read", self.on_read),
+            ("email", self.on_email),
+        ):
+            sio.on(name, self._guarded(name, handler), namespace=NAMESPACE)
+        hub.on_head.append(self.on_head)
+        hub.on_signal_hooks.append(self.on_agent_signal)
+
+    async def workspace_secret(self) -> str:
+        if self._key is None:
+            from ..core.workspace_key import workspace_key
+
+            # On the writer thread: the key is made (written) on first use.
+            self._key = await self.hub._write(workspace_key, self.hub.ws)
+        return self._key
+
+    def _guarded(
+        self, name: str, handler: Callable[[Visitor, Any], Awaitable[Any]]
+    ) -> Callable[[str, Any], Awaitable[Any]]:
+        async def call(sid: str, data: Any = None) -> Any:
+            visitor = self.visitors.get(sid)
+            if visitor is None:
+                return {"error": "not connected"}
+            try:
+                return await handler(visitor, data)
+            except (BadPayload, UniboxError, ValueError) as e:
+                return {"error": str(e)}
+            except Exception as e:
+                log.exception("visitor %s failed", name)
+                return {"error": f"the chat failed ({type(e).__name__}); try again"}
+
+        return call
+
+    # ---------------------------------------------------------------- connect
+
+    async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any) -> None:
+        refuse = socketio.exceptions.ConnectionRefusedError
+        if not isinstance(auth, dict) or not isinstance(auth.get("channel"), str):
+            raise refuse("this chat is not available")
+        channel = await self.hub._read(chat_q.chat_channel, self.hub.ws, auth["channel"][:64])
+        if channel is None or not channel.enabled:
+            raise refuse("this chat is not available")
+        secret = await self.workspace_secret()
+        key = chat_backend.visitor_key(secret)
+        visitor_id = chat_backend.visitor_from_token(key, channel.id, auth.get("token"))
+        token = auth.get("token") if visitor_id else None
+        if visitor_id is None:
+            visitor_id, token = chat_backend.new_visitor(key, channel.id)
+        user = auth.get("user")
+        verified = email = None
+        name = ""
+        if isinstance(user, dict) and (user.get("id") or user.get("email")):
+            identifier = user.get("id") or user.get("email")
+            try:
+                verified = chat_backend.verify_identity(
+                    chat_backend.channel_secret(secret, channel.id), identifier, user.get("hash")
+                )
+            except UniboxError as e:
+                log.info("refused a visitor on %s: %s", channel.name, e)
+                raise refuse(str(e)) from None
+            identity = chat_backend.identity_value(channel.id, user=verified)
+            if isinstance(user.get("name"), str):
+                name = " ".join(user["name"].split())[:120]
+            given = user.get("email") if isinstance(user.get("email"), str) else None
+            email = given or (verified if "@" in verified else None)
+        else:
+            identity = chat_backend.identity_value(channel.id, visitor_id=visitor_id)
+        context = chat_backend.clean_context(auth.get("context"))
+        agent = _header(environ, "user-agent")
+        if agent:
+            context["browser"] = _browser(agent)
+        visitor = Visitor(sid, channel, identity, str(token), verified, name, email, context)
+        await self._resolve(visitor)
+        self.visitors[sid] = visitor
+        await self.hub.sio.enter_room(sid, f"id:{identity}", namespace=NAMESPACE)
+        await self._presence(visitor, online=True)
+
+    async def on_disconnect(self, sid: str, *_reason: Any) -> None:
+        visitor = self.visitors.pop(sid, None)
+        if visitor is None:
+            return
+        if not any(v.identity == visitor.identity for v in self.visitors.values()):
+            await self._presence(visitor, online=False)
+        # A reconnect must not refill a flooder's allowance: only full ones are forgotten.
+        here = {v.identity for v in self.visitors.values()}
+        for identity, bucket in list(self.buckets.items()):
+            if bucket.full() and identity not in here:
+                del self.buckets[identity]
+
+    async def _resolve(self, visitor: Visitor) -> None:
+        """The visitor's contact and latest conversation, once they exist."""
+
+        def read() -> tuple[str | None, str | None, str | None]:
+            with self.hub.ws.read() as conn:
+                contact_id = chat_q.contact_of(conn, visitor.identity)
+                email = None
+                if contact_id is not None:
+                    email = conn.exec_driver_sql(
+                        "SELECT value FROM contact_identity WHERE contact_id = ? "
+                        "AND kind = 'email' ORDER BY rowid LIMIT 1",
+                        (contact_id,),
+                    ).scalar()
+            if contact_id is None:
+                return None, None, None
+            found = chat_q.conversation_of(self.hub.ws, contact_id, visitor.channel.id)
+            return contact_id, found[0] if found else None, email
+
+        visitor.contact_id, visitor.conversation_id, email = await self.hub._read(read)
+        visitor.email = visitor.email or email  # known: the away form does not ask again
+
+    async def _presence(self, visitor: Visitor, *, online: bool, typing: bool = False) -> None:
+        if visitor.conversation_id is None:
+            return
+        await self.hub.tell_agents(
+            visitor.channel.inbox_id,
+            {
+                "visitor": {
+                    "conversation_id": visitor.conversation_id,
+                    "online": online,
+                    "typing": typing,
+                    "page": visitor.context.get("page"),
+                    "title": visitor.context.get("title"),
+                }
+            },
+        )
+
+    # ---------------------------------------------------------------- calls
+
+    async def on_hello(self, visitor: Visitor, _data: Any) -> dict[str, Any]:
+        available = await self.hub._read(
+            chat_q.agents_available, self.hub.ws, visitor.channel.inbox_id
+        )
+        settings = visitor.channel.settings
+        return {
+            "token": visitor.token,
+            "name": visitor.channel.name,
+            "welcome": settings.get("welcome") or chat_backend.DEFAULT_WELCOME,
+            "away": settings.get("away") or chat_backend.DEFAULT_AWAY,
+            "available": available,
+            "verified": visitor.verified is not None,
+            "email_known": bool(visitor.email),
+            "limits": {
+                "text": chat_backend.MAX_TEXT,
+                "file_bytes": chat_backend.MAX_ATTACHMENT,
+                "file_types": sorted(chat_backend.ATTACHMENT_TYPES),
+            },
+        }
+
+    async def on_sync(self, visitor: Visitor, data: Any) -> dict[str, Any]:
+        since = data.get("since", 0) if isinstance(data, dict) else 0
+        if not isinstance(since, int) or isinstance(since, bool) or since < 0:
+            raise BadPayload("'since' must be a change number")
+        wanted = data.get("conversation_id") if isinstance(data, dict) else None
+        if wanted is not None and not isinstance(wanted, str):
+            raise BadPayload("'conversation_id' must be text")
+        view = await self.hub._read(
+            chat_q.visitor_view,
+            self.hub.ws,
+            visitor.channel.id,
+            visitor.identity,
+            since,
+            wanted[:64] if wanted else None,
+        )
+        if wanted and view["conversation"] is None:
+            raise BadPayload("no such conversation")  # another visitor's, or none at all
+        if view["conversation"] is not None and not wanted:
+            visitor.conversation_id = view["conversation"]["id"]
+        return view
+
+    async def on_send(self, visitor: Visitor, data: Any) -> dict[str, Any]:
+        if not isinstance(data, dict):
+            raise BadPayload("the payload must be an object")
+        bucket = self.buckets.setdefault(visitor.identity, Bucket())
+        if not bucket.take():
+            return {"error": RATE_LIMITED, "rate_limited": True}
+        wanted = data.get("conversation_id")
+        if wanted is not None and (
+            not isinstance(wanted, str)
+            or (
+                await self.hub._read(
+                    chat_q.visitor_view,
+                    self.hub.ws,
+                    visitor.channel.id,
+                    visitor.identity,
+                    2**62,
+                    wanted[:64],
+                )
+            )["conversation"]
+            is None
+        ):
+            raise BadPayload("no such conversation")
+        attachment = None
+        file = data.get("file")
+        if file is not None:
+            if not isinstance(file, dict):
+                raise BadPayload("'file' must be an object")
+            attachment = chat_backend.check_attachment(
+                file.get("name"), file.get("type"), file.get("data")
+            )
+        adapter = chat_backend.ChatChannel(
+            visitor.channel.id, visitor.channel.name, visitor.channel.settings
+        )
+        context = dict(visitor.context)
+        from .chat_bots import chatflow_for
+
+        flow = await chatflow_for(self.hub, visitor)
+        inc = adapter.incoming(
+            identity=visitor.identity,
+            name=visitor.name,
+            text=data.get("text") if data.get("text") is not None else "",
+            client_id=data.get("client_id"),
+            now=clock.utcnow(),
+            context=context,
+            attachment=attachment,
+            new_conversation=data.get("new") is True,
+        )
+        if flow is not None:  # the chatflow decides who gets it, not ingest (chat_bots.py)
+            inc = dataclasses.replace(inc, route=False)
+        from ..core.commands.incoming import ingest
+
+        result = await self.hub.ingest(ingest, self.hub.ws, inc)
+        first = visitor.conversation_id != result.conversation_id
+        visitor.conversation_id = result.conversation_id
+        if visitor.contact_id is None or first:
+            await self._resolve(visitor)
+            if visitor.email and first:
+                await self._remember_email(visitor, visitor.email)
+            await self._presence(visitor, online=True)
+        await hand_to_bot(self.hub, inc, result, flow)
+        return {
+            "ok": True,
+            "id": result.message_id,
+            "client_id": data.get("client_id"),
+            "conversation_id": result.conversation_id,
+            "duplicate": result.duplicate,
+        }
+
+    async def on_typing(self, visitor: Visitor, data: Any) -> dict[str, Any]:
+        typing = bool(isinstance(data, dict) and data.get("typing"))
+        now = time.monotonic()
+        if typing and now - visitor.typing_sent < TYPING_EVERY:
+            return {"ok": True}
+        visitor.typing_sent = now if typing else 0.0
+        await self._presence(visitor, online=True, typing=typing)
+        return {"ok": True}
+
+    async def on_read(self, visitor: Visitor, data: Any) -> dict[str, Any]:
+        ids = data.get("ids") if isinstance(data, dict) else None
+        if not isinstance(ids, list) or len(ids) > 200:
+            raise BadPayload("'ids' must be a list of at most 200 message ids")
+        view = await self.hub._read(
+            chat_q.visitor_view, self.hub.ws, visitor.channel.id, visitor.identity, 0, None
+        )
+        theirs = {m["id"] for m in view["messages"] if m["from"] == "agent"}
+        wanted = [i for i in ids if isinstance(i, str) and i in theirs]
+        if wanted:
+
+            def mark() -> None:
+                from ..core.commands.delivery import apply_status
+
+                for message_id in wanted:
+                    apply_status(self.hub.ws, visitor.channel.id, f"chat:{message_id}", "read")
+
+            await self.hub.ingest(mark)
+        return {"ok": True, "read": len(wanted)}
+
+    async def on_email(self, visitor: Visitor, data: Any) -> dict[str, Any]:
+        address = data.get("address") if isinstance(data, dict) else None
+        if not isinstance(address, str):
+            raise BadPayload("give an e-mail address")
+        bucket = self.buckets.setdefault(visitor.identity, Bucket())
+        if not bucket.take():
+            return {"error": RATE_LIMITED, "rate_limited": True}
+        await self._remember_email(visitor, address)
+        visitor.email = address.strip().lower()
+        return {"ok": True, "address": visitor.email}
+
+    async def _remember_email(self, visitor: Visitor, address: str) -> None:
+        from ..core.commands.chat import visitor_email
+
+        await self.hub.ingest(
+            visitor_email, self.hub.ws, visitor.channel.id, visitor.identity, address
+        )
+
+    # ---------------------------------------------------------------- from the hub
+
+    async def on_head(self, previous: int, _head: int) -> None:
+        """Poke the connected visitors whose conversations changed since `previous`."""
+        if not self.visitors:
+            return
+        unknown = [v for v in self.visitors.values() if v.contact_id is None]
+        for visitor in unknown:  # their first message may be in this change
+            await self._resolve(visitor)
+        contacts = sorted({v.contact_id for v in self.visitors.values() if v.contact_id})
+        changed = await self.hub._read(chat_q.contacts_changed, self.hub.ws, contacts, previous)
+        for visitor in list(self.visitors.values()):
+            if visitor.contact_id in changed:
+                await self.hub.sio.emit("poke", {}, to=visitor.sid, namespace=NAMESPACE)
+
+    async def on_agent_signal(
+        self, session: Session, kind: str, conversation_id: str, _inbox_id: str, data: Any
+    ) -> None:
+        """An agent typing a reply (or no longer) in a chat: the visitor sees "Ana is
+        typing". Typing an internal comment (`private`) is never shown to the visitor."""
+        if kind not in ("typing", "left") or (isinstance(data, dict) and data.get("private")):
+            return
+        targets = [v for v in self.visitors.values() if v.conversation_id == conversation_id]
+        if not targets:
+            return
+        name = await self.hub._read(_agent_name, self.hub.ws, session.agent_id)
+        payload = {"typing": kind == "typing", "name": name}
+        for visitor in targets:
+            await self.hub.sio.emit("typing", payload, to=visitor.sid, namespace=NAMESPACE)
+
+
+def _agent_name(ws: Any, agent_id: str) -> str:
+    with ws.read() as conn:
+        name = conn.exec_driver_sql("SELECT name FROM agent WHERE id = ?", (agent_id,)).scalar()
+    return str(name or "").split(" ")[0]
+
+
+def _header(environ: dict[str, Any], name: str) -> str:
+    scope = environ.get("asgi.scope") or {}
+    for key, value in scope.get("headers", []):
+        if key.decode("latin-1").lower() == name:
+            return str(value.decode("latin-1"))[:400]
+    return ""
+
+
+def _browser(agent: str) -> str:
+    """A short name for a User-Agent: "Chrome 156 on Linux"."""
+    import re
+
+    found = "browser"
+    for pattern, label in (
+        (r"Edg/(\d+)", "Edge"),
+        (r"Firefox/(\d+)", "Firefox"),
+        (r"(?:Chrome|Chromium)/(\d+)", "Chrome"),
+        (r"Version/(\d+).*Safari", "Safari"),
+    ):
+        m = re.search(pattern, agent)
+        if m:
+            found = f"{label} {m.group(1)}"
+            break
+    for needle, system in (
+        ("Android", "Android"),
+        ("iPhone", "iOS"),
+        ("iPad", "iOS"),
+        ("Windows", "Windows"),
+        ("Mac OS", "macOS"),
+        ("Linux", "Linux"),
+    ):
+        if needle in agent:
+            return f"{found} on {system}"
+    return found
+
+
+# --------------------------------------------------------------------------------- HTTP
+
+
+def _static(name: str) -> bytes:
+    return (resources.files(__package__) / "static" / name).read_bytes()
+
+
+_CACHE: dict[str, bytes] = {}
+
+
+def static_bytes(name: str) -> bytes:
+    if name not in _CACHE:
+        _CACHE[name] = _static(name)
+    return _CACHE[name]
+
+
+FRAME_HTML = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width,initial-scale=1">
+<title>Chat</title><link rel="stylesheet" href="/widget/static/widget.css">
+<script src="/widget/static/socket.io.min.js" defer></script>
+<script src="/widget/static/widget.js" defer></script></head>
+<body data-channel="{channel}">
+<button id="launcher" type="button" aria-label="Open chat" aria-expanded="false" aria-controls="panel"><svg aria-hidden="true" width="26" height="26" viewBox="0 0 24 24"><path fill="currentColor" d="M4 3h16a2 2 0 0 1 2 2v11a2 2 0 0 1-2 2H9l-5 4v-4a2 2 0 0 1-2-2V5a2 2 0 0 1 2-2z"/></svg><span id="badge" hidden></span></button>
+<section id="panel" role="dialog" aria-label="Chat" hidden>
+<header><span id="avatar" aria-hidden="true"></span><span id="who"></span><button id="close" type="button" aria-label="Close chat">&#215;</button></header>
+<ol id="log" role="log" aria-live="polite"></ol>
+<p id="typing" aria-live="polite"></p>
+<p id="notice" role="alert"></p>
+<form id="away" hidden><label for="email">Your e-mail</label><input id="email" type="email" autocomplete="email" required><button type="submit">Save e-mail</button></form>
+<div id="ended" hidden><p>This conversation has ended.</p><button id="new" type="button">Start a new conversation</button></div>
+<form id="composer"><label for="file" class="attach" title="Attach a file"><svg aria-hidden="true" width="20" height="20" viewBox="0 0 24 24"><path fill="none" stroke="currentColor" stroke-width="2" d="M16 7l-7.5 7.5a2 2 0 0 0 3 3L19 10a4 4 0 0 0-6-6l-7.5 7.5a6 6 0 0 0 9 9L21 14"/></svg><span class="vh">Attach a file</span></label><input id="file" type="file" class="vh"><textarea id="text" aria-label="Message" rows="1" maxlength="10000" placeholder="Write a message"></textarea><button id="send" type="submit">Send</button></form>
+</section></body></html>
+"""
+
+PREVIEW_HTML = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width,initial-scale=1">
+<title>Chat preview</title></head>
+<body style="font-family:sans-serif;margin:2em">
+<h1>Chat preview</h1>
+<p>This page shows the chat widget as visitors of your site see it.</p>
+<script src="/widget/{channel}.js" async></script>
+</body></html>
+"""
+
+
+def routes(hub: Hub) -> list[Any]:
+    from starlette.requests import Request
+    from starlette.responses import Response
+    from starlette.routing import Route
+
+    ChatHub(hub)
+
+    async def channel_or_404(request: Request) -> chat_q.ChatChannelRow | None:
+        channel_id = request.path_params["channel"][:64]
+        channel = await hub._read(chat_q.chat_channel, hub.ws, channel_id)
+        return channel if channel is not None and channel.enabled else None
+
+    def not_found() -> Response:
+        return Response("no such chat\n", status_code=404, media_type="text/plain")
+
+    async def loader(request: Request) -> Response:
+        if await channel_or_404(request) is None:
+            return not_found()
+        return Response(
+            static_bytes("loader.js"),
+            media_type="application/javascript",
+            headers={"Cache-Control": "public, max-age=300"},
+        )
+
+    async def frame(request: Request) -> Response:
+        channel = await channel_or_404(request)
+        if channel is None:
+            return not_found()
+        ancestors = " ".join(["'self'", *channel.settings.get("allowed_origins", [])])
+        if not channel.settings.get("allowed_origins"):
+            ancestors = "*"
+        host = request.headers.get("host", "")
+        ws_scheme = "wss" if request.url.scheme == "https" else "ws"
+        policy = (
+            "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+            f"connect-src 'self' {ws_scheme}://{host}; frame-ancestors {ancestors}; "
+            "base-uri 'none'; form-action 'none'"
+        )
+        html = FRAME_HTML.replace("{channel}", _attr(channel.id))
+        return Response(
+            html,
+            media_type="text/html; charset=utf-8",
+            headers={
+                "Content-Security-Policy": policy,
+                "Cache-Control": "no-store",
+                "Referrer-Policy": "no-referrer",
+            },
+        )
+
+    async def preview(request: Request) -> Response:
+        channel = await channel_or_404(request)
+        if channel is None:
+            return not_found()
+        return Response(
+            PREVIEW_HTML.replace("{channel}", _attr(channel.id)),
+            media_type="text/html; charset=utf-8",
+        )
+
+    async def static(request: Request) -> Response:
+        name = request.path_params["name"]
+        media = STATIC_FILES.get(name)
+        if media is None:
+            return not_found()
+        return Response(
+            static_bytes(name),
+            media_type=media,
+            headers={"Cache-Control": "public, max-age=300"},
+        )
+
+    return [
+        Route("/widget/static/{name}", static),
+        Route("/widget/{channel}.js", loader),
+        Route("/widget/{channel}/frame", frame),
+        Route("/widget/{channel}/preview", preview),
+    ]
+
+
+def _attr(value: str) -> str:
+    """A channel id inside HTML: ids are letters, digits and dashes; anything else goes."""
+    return "".join(ch for ch in value if ch.isalnum() or ch == "-")

@@ -1,0 +1,215 @@
+"""Meta's webhooks on the hub: `/webhooks/messenger/CH` and `/webhooks/whatsapp/CH`.
+
+GET answers Meta's verification handshake with the channel's verify token. POST is checked
+before anything else: the body is read raw (at most 3 MB), its `X-Hub-Signature-256` must be
+the HMAC of exactly those bytes with the channel's app secret, else 403 and nothing is
+kept. A signed body is answered 200 at once and queued; one worker task turns what queued
+up meanwhile into events, fetches what the network must give (Messenger profile names,
+media) on a thread, and stores the lot in one write on the hub's writer thread
+(`hub.ingest`), which pokes the agents. Meta retries what is not answered 200 (WhatsApp for
+up to 7 days) and sends duplicates anyway: every event is stored once by its provider id,
+so a retry or a replay changes nothing.
+
+A disabled channel answers 503 so that Meta keeps the events and retries them later,
+rather than losing them; an unknown one 404.
+
+Accepted and not yet stored events live in memory only: a hub that dies in that instant
+(well under a second at the measured rate) loses them, since Meta got its 200.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from ..backends import meta
+from ..backends.base import in_thread
+from ..core import queries as q
+from ..core.errors import UniboxError
+
+if TYPE_CHECKING:
+    from .server import Hub
+
+log = logging.getLogger("unibox.hub.meta")
+KINDS = ("messenger", "whatsapp")
+RELOAD_SECONDS = 2.0  # how stale the channel list (settings, enabled) may be
+MAX_BATCH = 500  # webhook bodies stored in one write
+
+
+class _Refused(Exception):
+    def __init__(self, status: int, text: str) -> None:
+        self.status = status
+        self.text = text
+
+
+class MetaWebhooks:
+    def __init__(self, hub: Hub) -> None:
+        self.hub = hub
+        self.rows: dict[str, q.ChannelRow] = {}
+        self.keys: dict[str, str] = {}  # id -> its settings as JSON (rebuilt on change)
+        self.loaded_at = 0.0
+        self.adapters: dict[str, tuple[str, Any]] = {}  # id -> (settings key, adapter)
+        self.queue: asyncio.Queue[tuple[Any, Any]] | None = None
+        self.worker: asyncio.Task[None] | None = None
+        self.stored = meta.Stored()
+
+    # ------------------------------------------------------------------ channels
+
+    async def _run(self, fn: Callable[[], Any]) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(self.hub.readers, fn)
+
+    async def adapter(self, kind: str, channel_id: str) -> Any:
+        now = time.monotonic()
+        if channel_id not in self.rows or now - self.loaded_at > RELOAD_SECONDS:
+            rows = await self._run(lambda: q.channels(self.hub.ws))
+            self.rows = {r.id: r for r in rows}
+            self.keys = {r.id: json.dumps(r.settings, sort_keys=True) for r in rows}
+            self.loaded_at = now
+        row = self.rows.get(channel_id)
+        if row is None or row.kind != kind:
+            raise _Refused(404, "no such channel")
+        if not row.enabled:
+            raise _Refused(503, "channel disabled")
+        key = self.keys[channel_id]
+        cached = self.adapters.get(channel_id)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        from ..backends import registry
+
+        try:
+            built = await self._run(lambda: registry.adapter_class(kind).from_channel(row))
+        except UniboxError as error:  # a secret that cannot be read
+            log.warning("%s channel %s cannot take webhooks: %s", kind, row.name, error)
+            raise _Refused(503, "channel not configured") from error
+        self.adapters[channel_id] = (key, built)
+        return built
+
+    # ------------------------------------------------------------------ handlers
+
+    async def verify(self, kind: str, request: Any) -> Any:
+        from starlette.responses import PlainTextResponse
+
+        channel_id = request.path_params["channel"]
+        try:
+            adapter = await self.adapter(kind, channel_id)
+        except _Refused as refused:
+            return PlainTextResponse(refused.text, status_code=refused.status)
+        challenge = meta.handshake(request.query_params, adapter.verify_token)
+        if challenge is None:
+            return PlainTextResponse("Forbidden", status_code=403)
+        return PlainTextResponse(challenge)
+
+    async def receive(self, kind: str, request: Any) -> Any:
+        from starlette.responses import PlainTextResponse
+
+        channel_id = request.path_params["channel"]
+        try:
+            adapter = await self.adapter(kind, channel_id)
+            raw = await _body(request)
+        except _Refused as refused:
+            return PlainTextResponse(refused.text, status_code=refused.status)
+        if not meta.signature_ok(
+            adapter.app_secret, raw, request.headers.get("x-hub-signature-256")
+        ):
+            return PlainTextResponse("Forbidden", status_code=403)
+        try:
+            payload = json.loads(raw)
+        except ValueError:
+            return PlainTextResponse("not JSON", status_code=400)
+        self._start()
+        assert self.queue is not None
+        self.queue.put_nowait((adapter, payload))
+        return PlainTextResponse("EVENT_RECEIVED")
+
+    # ------------------------------------------------------------------ processing
+
+    def _start(self) -> None:
+        if self.worker is None or self.worker.done():
+            self.queue = self.queue or asyncio.Queue()
+            self.worker = asyncio.create_task(self._work())
+
+    async def _work(self) -> None:
+        assert self.queue is not None
+        while True:
+            batch = [await self.queue.get()]
+            while not self.queue.empty() and len(batch) < MAX_BATCH:
+                batch.append(self.queue.get_nowait())
+            try:
+                await self._process(batch)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # a bug must not stop the webhooks that follow
+                log.exception("storing %d webhook(s)", len(batch))
+
+    async def _process(self, batch: list[tuple[Any, Any]]) -> None:
+        by_adapter: dict[int, tuple[Any, meta.Events]] = {}
+        for adapter, payload in batch:
+            try:
+                events = adapter.parse(payload)
+            except UniboxError as error:
+                log.warning("%s: webhook ignored: %s", adapter.name, error)
+                continue
+            by_adapter.setdefault(id(adapter), (adapter, meta.Events()))[1].extend(events)
+        ws = self.hub.ws
+        for adapter, events in by_adapter.values():
+            if not len(events):
+                continue
+            links = await in_thread(lambda a=adapter, e=events: _enrich(ws, a, e), "webhook")
+            stored = await self.hub.ingest(meta.store, ws, events, links)
+            for field in ("messages", "duplicates", "echoes", "statuses", "rejected"):
+                setattr(self.stored, field, getattr(self.stored, field) + getattr(stored, field))
+
+
+def _enrich(ws: Any, adapter: Any, events: meta.Events) -> list[tuple[str, str, str, str]]:
+    """On a thread: what the network must add before the events are stored."""
+    if adapter.kind == "messenger":
+        senders = sorted({inc.identity_value for inc in events.incoming})
+        known = q.known_identities(ws, "messenger", senders)
+        adapter.enrich(events, known.__contains__)
+        return []
+    return list(adapter.enrich(events))
+
+
+async def _body(request: Any) -> bytes:
+    """The raw body, refused over Meta's 3 MB before it is all read."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > meta.MAX_WEBHOOK_BYTES:
+        raise _Refused(413, "too large")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > meta.MAX_WEBHOOK_BYTES:
+            raise _Refused(413, "too large")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def routes(hub: Hub) -> list[Any]:
+    from starlette.routing import Route
+
+    hooks = MetaWebhooks(hub)
+    hub.meta_webhooks = hooks  # type: ignore[attr-defined]  (for a look in tests/benchmarks)
+    found = []
+    for kind in KINDS:
+        # Plain functions: Starlette takes anything else (a partial) for an ASGI app.
+        def verify(request: Any, kind: str = kind) -> Any:
+            return hooks.verify(kind, request)
+
+        def receive(request: Any, kind: str = kind) -> Any:
+            return hooks.receive(kind, request)
+
+        path = f"/webhooks/{kind}/{{channel:str}}"
+        found.append(Route(path, _async(verify), methods=["GET"]))
+        found.append(Route(path, _async(receive), methods=["POST"]))
+    return found
+
+
+def _async(fn: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    async def endpoint(request: Any) -> Any:
+        return await fn(request)
+
+    return endpoint
