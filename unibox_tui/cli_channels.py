@@ -627,7 +627,7 @@ def _public_hub_url(explicit: str | None, ws: Any = None) -> str:
         section = load_config().raw.get("hub", {})
         public = section.get("public_url") if isinstance(section, dict) else None
         recorded = ws.setting("hub.public_url") if ws is not None else None
-        url = public if isinstance(public, str) and public else (recorded or hub_url())
+        url = public if isinstance(public, str) and public else (recorded or hub_url() or "")
     if not url:
         raise InvalidRequest(
             "where do customers reach the hub? pass --hub-url https://HUB (or set "

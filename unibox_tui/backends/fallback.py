@@ -147,8 +147,8 @@ class FallbackChannel(EmailChannel):
             raise BadMail(550, "5.6.0 The message has no From address")
         return self._incoming(parsed, None)
 
-    def watcher(self, on_change: Any, **options: float) -> None:
-        return None
+    def watcher(self, on_change: Any, **options: float) -> Any:
+        return None  # mail is pushed to the hub's receiver: nothing to watch
 
     async def check(self) -> None:
         await self.check_smtp()

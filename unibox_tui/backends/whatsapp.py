@@ -260,7 +260,8 @@ def _dicts(value: Any) -> list[dict[str, Any]]:
 
 def _content(kind: str, message: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     """(the text shown, what else to keep) for one message of each documented type."""
-    part = message.get(kind) if isinstance(message.get(kind), dict) else {}
+    found = message.get(kind)
+    part: dict[str, Any] = found if isinstance(found, dict) else {}
     extra: dict[str, Any] = {"type": kind}
     if kind == "text":
         return str(part.get("body") or ""), extra

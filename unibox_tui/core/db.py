@@ -333,7 +333,9 @@ def _keyed_by_id(model: type) -> bool:
     if keyed is None:
         from sqlalchemy import inspect
 
-        keyed = _BY_ID[model] = [c.name for c in inspect(model).primary_key] == ["id"]
+        key: Any = inspect(model).primary_key
+        names = [str(column.name) for column in key]
+        keyed = _BY_ID[model] = names == ["id"]
     return keyed
 
 

@@ -1394,7 +1394,7 @@ def drafts(ws: Workspace, agent_id: str) -> dict[str, DraftRow]:
             "WHERE agent_id = ?",
             (agent_id,),
         ).all()
-    return {r[0]: DraftRow(*r[:4], json.loads(r[4] or "{}") or None) for r in rows}
+    return {r[0]: DraftRow(r[0], r[1], r[2], r[3], json.loads(r[4] or "{}") or None) for r in rows}
 
 
 def stats(ws: Workspace) -> dict[str, int]:

@@ -139,7 +139,8 @@ def scope(
 def _where(access: Access, s: Scope, alias: str, *, agent_col: str | None = None) -> tuple:
     """The conditions every report query shares (on a derived table `alias`): the reader's
     inboxes, the inbox and channel filters and, for agent-attributed rows, the agents."""
-    clauses, params = [], []
+    clauses: list[str] = []
+    params: list[Any] = []
     clause, p = access.where(f"{alias}.inbox_id")
     clauses.append(clause)
     params += p

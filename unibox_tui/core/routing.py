@@ -136,7 +136,7 @@ def inbox_open_now(source: Workspace | Tx, inbox_id: str, now: datetime | None =
         with source.read() as conn:  # type: ignore[union-attr]
             row = conn.exec_driver_sql(sql, (inbox_id,)).first()
     else:
-        row = _runner(source).__call__(sql, (inbox_id,)).fetchone()  # type: ignore[arg-type]
+        row = _runner(source)(sql, (inbox_id,)).fetchone()  # type: ignore[arg-type]
     return load(row[0] if row else None).open_at(now)
 
 
@@ -370,7 +370,10 @@ def _forget_orm_state(tx: Tx, conv_id: str) -> None:
     """A caller holding this conversation as an ORM object must not write back the
     assignee it read before the plain UPDATE above."""
     for obj in list(tx.session.identity_map.values()):
-        if getattr(obj, "__tablename__", "") == "conversation" and obj.id == conv_id:
+        if (
+            getattr(obj, "__tablename__", "") == "conversation"
+            and getattr(obj, "id", None) == conv_id
+        ):
             tx.session.expire(obj, ["assignee_id", "ticket_id", "seq", "updated_at"])
 
 
@@ -417,7 +420,9 @@ def _ticket_place(run: Run, inbox_id: str) -> tuple[str, str]:
         (inbox_id,),
     ).fetchone()
     if row is None:
-        row = run("SELECT id, name, NULL FROM pipeline ORDER BY position, name LIMIT 1").fetchone()
+        row = run(
+            "SELECT id, name, NULL FROM pipeline ORDER BY position, name LIMIT 1", ()
+        ).fetchone()
     if row is None:
         return "Support", "New"  # pipelines.FALLBACK: a workspace with no pipeline
     pipeline_id, pipeline, stage = row

@@ -338,7 +338,7 @@ class ChatHub:
         inc = adapter.incoming(
             identity=visitor.identity,
             name=visitor.name,
-            text=data.get("text") if data.get("text") is not None else "",
+            text=text if isinstance(text := data.get("text"), str) else "",
             client_id=data.get("client_id"),
             now=clock.utcnow(),
             context=context,

@@ -86,7 +86,7 @@ class Receivers:
         wanted: dict[str, Listener] = {}
         for channel_id, name, address, settings in rows:
             listener = wanted.setdefault(settings["listen"], Listener(settings["listen"]))
-            adapter = FallbackChannel.receiver(channel_id, name, address, settings, self._key)
+            adapter = FallbackChannel.receiver(channel_id, name, address, settings, self._key or "")
             listener.routes[address.lower()] = adapter
             listener.limit = max(listener.limit, adapter.max_bytes)
         for listen, old in list(self.listeners.items()):

@@ -236,7 +236,9 @@ def _load_form(ws: Any, channel_id: str, now: float) -> _Form | None:
         adapter = FormChannel.from_channel(config)
     except UniboxError:
         return None
-    origins = frozenset(_origin(o) for o in settings.get("allowed_origins") or () if _origin(o))
+    origins = frozenset(
+        origin for o in settings.get("allowed_origins") or () if (origin := _origin(o))
+    )
     limit = settings.get("rate_limit")
     return _Form(
         adapter=adapter,
@@ -302,12 +304,13 @@ async def _read_submission(request: Any) -> tuple[dict[str, Any], str | None, bo
         if not isinstance(data, dict):
             raise Refused(400, 'send a JSON object: {"fields": {...}} or the fields themselves')
         submission_id = data.get("submission_id")
-        values = data.get("fields") if isinstance(data.get("fields"), dict) else dict(data)
-        values.pop("submission_id", None)
-        honeypot = values.pop(HONEYPOT, None) or data.get(HONEYPOT)
+        fields = data.get("fields")
+        posted: dict[str, Any] = dict(fields) if isinstance(fields, dict) else dict(data)
+        posted.pop("submission_id", None)
+        honeypot = posted.pop(HONEYPOT, None) or data.get(HONEYPOT)
         if submission_id is not None and not isinstance(submission_id, str):
             raise Refused(400, "submission_id must be text")
-        return values, submission_id, bool(honeypot)
+        return posted, submission_id, bool(honeypot)
     if ctype in ("application/x-www-form-urlencoded", ""):
         try:
             text = raw.decode("utf-8")

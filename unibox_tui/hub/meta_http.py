@@ -20,6 +20,7 @@ Accepted and not yet stored events live in memory only: a hub that dies in that 
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import time
@@ -81,7 +82,7 @@ class MetaWebhooks:
         from ..backends import registry
 
         try:
-            built = await self._run(lambda: registry.adapter_class(kind).from_channel(row))
+            built = await self._run(lambda: registry.adapter_class(kind).from_channel(row))  # type: ignore[call-arg]
         except UniboxError as error:  # a secret that cannot be read
             log.warning("%s channel %s cannot take webhooks: %s", kind, row.name, error)
             raise _Refused(503, "channel not configured") from error
@@ -158,7 +159,9 @@ class MetaWebhooks:
         for adapter, events in by_adapter.values():
             if not len(events):
                 continue
-            links = await in_thread(lambda a=adapter, e=events: _enrich(ws, a, e), "webhook")
+            links: list[tuple[str, str, str, str]] = await in_thread(
+                functools.partial(_enrich, ws, adapter, events), "webhook"
+            )
             stored = await self.hub.ingest(meta.store, ws, events, links)
             for field in ("messages", "duplicates", "echoes", "statuses", "rejected"):
                 setattr(self.stored, field, getattr(self.stored, field) + getattr(stored, field))
@@ -192,7 +195,7 @@ def routes(hub: Hub) -> list[Any]:
     from starlette.routing import Route
 
     hooks = MetaWebhooks(hub)
-    hub.meta_webhooks = hooks  # type: ignore[attr-defined]  (for a look in tests/benchmarks)
+    hub.meta_webhooks = hooks  # type: ignore[attr-defined]  # for tests and benchmarks
     found = []
     for kind in KINDS:
         # Plain functions: Starlette takes anything else (a partial) for an ASGI app.

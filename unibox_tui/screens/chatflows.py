@@ -151,7 +151,7 @@ class ChatflowsScreen(ModalScreen[None]):
     def _highlighted(self) -> None:
         self._show_source(self.selected())
 
-    def action_toggle(self) -> None:
+    def action_toggle(self) -> None:  # type: ignore[override]
         line = self.selected()
         if line is None:
             return
@@ -159,12 +159,13 @@ class ChatflowsScreen(ModalScreen[None]):
 
         enabled = not line.row.enabled
         word = "enabled" if enabled else "disabled"
+
+        def done(_result: Any) -> None:
+            self.notify(f"{line.row.name} {word}", markup=False)
+            self.load()
+
         self.uapp.commands.run(
-            cmd.set_chatflow_enabled,
-            line.row.id,
-            enabled,
-            actor=self.uapp.me_id,
-            then=lambda _r: (self.notify(f"{line.row.name} {word}", markup=False), self.load()),
+            cmd.set_chatflow_enabled, line.row.id, enabled, actor=self.uapp.me_id, then=done
         )
 
     def action_dismiss_none(self) -> None:

@@ -137,7 +137,7 @@ class ReportsScreen(Screen[None]):
         plt.plot(xs, [d["opened"] for d in per_day], label="opened", marker="braille")
         plt.plot(xs, [d["closed"] for d in per_day], label="closed", marker="braille")
         step = max(1, len(per_day) // 4)
-        plt.xticks(xs[::step], [d["day"][5:] for d in per_day[::step]])
+        plt.xticks([float(x) for x in xs[::step]], [d["day"][5:] for d in per_day[::step]])
         plt.title("Conversations per day")
         chart.refresh()
 
@@ -150,7 +150,9 @@ class ReportsScreen(Screen[None]):
         if rows:
             # Handles are admin-made ([a-z0-9._-]), safe in a chart label.
             labels = [f"@{a['agent']}" for a in rows]
-            plt.bar(labels, [round(a["median_seconds"] / 60, 1) for a in rows], orientation="h")
+            plt.bar(
+                labels, [round(a["median_seconds"] / 60, 1) for a in rows], orientation="horizontal"
+            )
         plt.title("First response, median minutes")
         chart.refresh()
 

@@ -135,7 +135,8 @@ class _Run:
         self.steps: list[dict[str, Any]] = self.spec.get("steps", [])
         self.index = {s["id"]: i for i, s in enumerate(self.steps)}
         self.author = self.spec.get("bot_name") or flow.name
-        self.session = session  # type: ignore[assignment]
+        # Set here for a running session, by `start` for a new one: never None once used.
+        self.session: BotSession = session  # type: ignore[assignment]
         self.at: list[datetime] = []  # times for the opening messages (before the visitor's)
 
     # -------------------------------------------------------------- lifecycle

@@ -71,7 +71,7 @@ def save_chatflow(
         if found is None:
             if channel is None:
                 raise InvalidRequest("a new chatflow needs its channel: --channel NAME")
-            row = Chatflow(id=id or new_id(tx.now), name=name, created_at=tx.now)
+            row = Chatflow(id=id or new_id(tx.now), name=name, channel_id="", created_at=tx.now)
         else:
             row = found
         if channel is not None:

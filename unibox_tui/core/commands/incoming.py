@@ -432,7 +432,7 @@ def link_identities(ws: Workspace, links: Sequence[tuple[str, str, str, str]]) -
     also reached at (other_kind, other_value), unless that identity is someone's already
     (e.g. a WhatsApp id's phone number). Returns how many were added. Plain SQL: it runs
     after every webhook batch."""
-    wanted = {}
+    wanted: dict[Any, Any] = {}
     for kind, value, other_kind, other_value in links:
         other = (other_kind, normalize_identity(other_kind, other_value))
         wanted.setdefault(other, (kind, normalize_identity(kind, value)))
