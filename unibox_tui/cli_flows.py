@@ -56,28 +56,13 @@ def chatflow_group() -> None:
     """Chatflows: a chat channel's live chat (welcome, routing) or bot (steps), per page."""
 
 
-def _target_summary(target: dict[str, Any]) -> str:
-    parts = []
-    for key, label in (
-        ("url_is", "is"),
-        ("url_contains", "contains"),
-        ("url_starts_with", "starts"),
-        ("url_matches", "matches"),
-    ):
-        if target.get(key):
-            parts.append(f"{label} {' | '.join(target[key])}")
-    if target.get("query"):
-        parts.append(" ".join(f"?{k}={v}" for k, v in target["query"].items()))
-    if target.get("visitor"):
-        parts.append(f"{target['visitor']} visitors")
-    return _clean("; ".join(parts) or "every page", 60)
-
-
 def _line(row: Any) -> str:
+    from .core.chatflows import describe_target
+
     state = "enabled " if row.enabled else "disabled"
     return (
         f"{_clean(row.name, 24):<24} {row.kind:<9} {state} {row.priority:>4}  "
-        f"{_clean(row.channel_name, 16):<16} {_target_summary(row.spec.get('target', {}))}"
+        f"{_clean(row.channel_name, 16):<16} {_clean(describe_target(row.spec.get('target', {})), 60)}"
     )
 
 

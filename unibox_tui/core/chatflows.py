@@ -131,6 +131,24 @@ class Context:
         return dict(urllib.parse.parse_qsl(parsed.query, keep_blank_values=True))
 
 
+def describe_target(target: dict[str, Any]) -> str:
+    """A chatflow's targeting in a few words, for lists ("contains /help; new visitors")."""
+    parts = []
+    for key, label in (
+        ("url_is", "is"),
+        ("url_contains", "contains"),
+        ("url_starts_with", "starts with"),
+        ("url_matches", "matches"),
+    ):
+        if target.get(key):
+            parts.append(f"{label} {' | '.join(target[key])}")
+    if target.get("query"):
+        parts.append(" ".join(f"?{k}={v}" for k, v in target["query"].items()))
+    if target.get("visitor"):
+        parts.append(f"{target['visitor']} visitors")
+    return "; ".join(parts) or "every page"
+
+
 # ------------------------------------------------------------------------- locating keys
 
 

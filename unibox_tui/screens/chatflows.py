@@ -17,6 +17,7 @@ from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
 from .. import actions
+from ..core.chatflows import describe_target
 from ..widgets.safe_text import safe, safe_line
 
 if TYPE_CHECKING:
@@ -31,23 +32,6 @@ class FlowLine:
     stats: Any  # chatflow_queries.BotStats
 
 
-def target_summary(target: dict[str, Any]) -> str:
-    parts = []
-    for key, label in (
-        ("url_is", "is"),
-        ("url_contains", "contains"),
-        ("url_starts_with", "starts with"),
-        ("url_matches", "matches"),
-    ):
-        if target.get(key):
-            parts.append(f"{label} {' | '.join(target[key])}")
-    if target.get("query"):
-        parts.append(" ".join(f"?{k}={v}" for k, v in target["query"].items()))
-    if target.get("visitor"):
-        parts.append(f"{target['visitor']} visitors")
-    return "; ".join(parts) or "every page"
-
-
 def flow_label(line: FlowLine) -> Text:
     row, stats = line.row, line.stats
     label = Text()
@@ -58,7 +42,7 @@ def flow_label(line: FlowLine) -> Text:
     label.append("  on ", style="dim")
     label.append_text(safe_line(row.channel_name, limit=20))
     label.append("  ")
-    label.append_text(safe_line(target_summary(row.spec.get("target", {})), limit=50))
+    label.append_text(safe_line(describe_target(row.spec.get("target", {})), limit=50))
     if row.kind == "bot":
         label.append(
             f"\n    {stats.started} started · {stats.completed} completed · "
