@@ -267,7 +267,6 @@ def add_form(
     answered by the inbox's e-mail channel. The hub serves it at /forms/CHANNEL
     (`unibox channel embed CHANNEL` prints the address and a snippet for your site)."""
     from .backends.form import FormChannel, parse_field_spec
-    from .core import commands as cmd
     from .core import queries as q
 
     settings: dict[str, Any] = {}
@@ -280,11 +279,7 @@ def add_form(
     settings = FormChannel.check_settings(settings, None)
     who = _admin_first(db, as_handle)
     with open_ws(db, create=True) as ws:
-        names = {i.name.lower() for i in q.inboxes(ws)} | {i.id for i in q.inboxes(ws)}
-        if inbox.lower() not in names:
-            cmd.create_inbox(ws, inbox, actor=who)
-            click.echo(f"created inbox {inbox}", err=True)
-        channel_id = cmd.add_channel(
+        channel_id = add_to_inbox(
             ws, inbox=inbox, kind="form", name=form_name, settings=settings, actor=who
         )
         row = next(c for c in q.channels(ws) if c.id == channel_id)
@@ -350,8 +345,6 @@ def add_fallback(
     login. `unibox channel embed CHANNEL` shows what to configure.
     """
     from .backends.fallback import NO_PASSWORD, FallbackChannel, email_settings, secret_name
-    from .core import commands as cmd
-    from .core import queries as q
     from .secrets import store_secret
 
     if password_env and password_file:
@@ -385,11 +378,7 @@ def add_fallback(
             password = _read_piped_password()
         store_secret(secret_name(email_settings(settings, address)), password)
     with open_ws(db, create=True) as ws:
-        names = {i.name.lower() for i in q.inboxes(ws)} | {i.id for i in q.inboxes(ws)}
-        if inbox.lower() not in names:
-            cmd.create_inbox(ws, inbox, actor=who)
-            click.echo(f"created inbox {inbox}", err=True)
-        channel_id = cmd.add_channel(
+        channel_id = add_to_inbox(
             ws,
             inbox=inbox,
             kind="fallback",
@@ -435,7 +424,6 @@ def add_chat(
     """Add a website live chat to an inbox: the team hub serves its widget
     (`unibox channel embed CH` prints the snippet for the site)."""
     from .backends.chat import ChatChannel
-    from .core import commands as cmd
     from .core import queries as q
 
     settings: dict[str, Any] = {"allowed_origins": list(origins)}
@@ -446,11 +434,7 @@ def add_chat(
     settings = ChatChannel.check_settings(settings, None)
     who = _admin_first(db, as_handle)
     with open_ws(db, create=True) as ws:
-        names = {i.name.lower() for i in q.inboxes(ws)} | {i.id for i in q.inboxes(ws)}
-        if inbox.lower() not in names:
-            cmd.create_inbox(ws, inbox, actor=who)
-            click.echo(f"created inbox {inbox}", err=True)
-        channel_id = cmd.add_channel(
+        channel_id = add_to_inbox(
             ws, inbox=inbox, kind="chat", name=chat_name, settings=settings, actor=who
         )
         row = next(c for c in q.channels(ws) if c.id == channel_id)
@@ -458,6 +442,19 @@ def add_chat(
         emit(row.to_json())
     else:
         click.echo(channel_id)
+
+
+def add_to_inbox(ws: Any, *, inbox: str, actor: str | None, **channel: Any) -> str:
+    """Add a channel to INBOX (by name or id), creating the inbox first when there is none
+    of that name; returns the channel's id. Every `channel add KIND` goes through here."""
+    from .core import commands as cmd
+    from .core import queries as q
+
+    names = {i.name.lower() for i in q.inboxes(ws)} | {i.id for i in q.inboxes(ws)}
+    if inbox.lower() not in names:
+        cmd.create_inbox(ws, inbox, actor=actor)
+        click.echo(f"created inbox {inbox}", err=True)
+    return str(cmd.add_channel(ws, inbox=inbox, actor=actor, **channel))
 
 
 def _admin_first(db: str | None, as_handle: str | None) -> str | None:

@@ -84,18 +84,13 @@ def _add(
     as_handle: str | None,
 ) -> None:
     from .backends import registry
-    from .cli_channels import _admin_first
-    from .core import commands as cmd
+    from .cli_channels import _admin_first, add_to_inbox
     from .core import queries as q
 
     settings = registry.adapter_class(kind).check_settings(settings, None)
     who = _admin_first(db, as_handle)
     with open_ws(db, create=True) as ws:
-        names = {i.name.lower() for i in q.inboxes(ws)} | {i.id for i in q.inboxes(ws)}
-        if inbox.lower() not in names:
-            cmd.create_inbox(ws, inbox, actor=who)
-            click.echo(f"created inbox {inbox}", err=True)
-        channel_id = cmd.add_channel(
+        channel_id = add_to_inbox(
             ws, inbox=inbox, kind=kind, name=name, settings=settings, actor=who
         )
         row = next(c for c in q.channels(ws) if c.id == channel_id)
