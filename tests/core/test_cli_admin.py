@@ -249,12 +249,20 @@ def test_notifications_list_and_mark_read(db: str) -> None:
                 subject="Order late",
             ),
         ).conversation_id
-        cmd.comment(ws, conv, "@bo can you check the warehouse?", actor="ana")
+        long_note = "@bo can you check the warehouse? " + "The pallet list follows. " * 20
+        cmd.comment(ws, conv, long_note, actor="ana")
         cmd.assign(ws, conv, "bo", actor="ana")
+        # The TUI's screen brings the start of the comment; the CLI brings all of it.
+        (tui_mention,) = [
+            n
+            for n in q.notifications(ws, next(a.id for a in q.agents(ws) if a.handle == "bo"))
+            if n.comment
+        ]
+        assert tui_mention.comment == long_note[:400] and tui_mention.actor_handle == "ana"
     data = ok("notifications", "--db", db, "--as", "bo")
     kinds = {n["kind"]: n for n in data["notifications"]}
     assert set(kinds) == {"mention", "assigned"} and data["marked_read"] == 0
-    assert kinds["mention"]["comment"] == "@bo can you check the warehouse?"
+    assert kinds["mention"]["comment"] == long_note  # whole, past the TUI's 400 characters
     assert kinds["mention"]["actor"] == "ana" and kinds["mention"]["conversation_id"] == conv
     assert kinds["assigned"]["comment"] is None and not kinds["assigned"]["read"]
     text = unibox("notifications", "--db", db, "--as", "bo").stdout

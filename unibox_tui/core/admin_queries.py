@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
-from . import access, clock
+from . import clock, queries
 from .db import Workspace
 
 SEP = "\x1f"
@@ -203,27 +203,16 @@ class NotificationInfo:
 def notifications(
     ws: Workspace, agent_id: str, *, unread_only: bool = False, limit: int = 100
 ) -> list[NotificationInfo]:
-    """The agent's notifications, newest first (the notification index answers it); those
-    about conversations of inboxes the agent can no longer see are left out (core/access.py)."""
-    sql = (
-        "SELECT n.id, n.kind, n.text, CASE WHEN n.kind = 'mention' THEN m.body END, "
-        "n.conversation_id, a.handle, n.created_at, n.read_at IS NOT NULL FROM notification n "
-        "LEFT JOIN message m ON m.id = n.message_id LEFT JOIN agent a ON a.id = n.actor_id "
-        "WHERE n.agent_id = ?"
+    """The agent's notifications for the CLI: queries.notifications (the one reader, with the
+    access rule), with the whole mentioning comment and the actor's handle."""
+    rows = queries.notifications(
+        ws, agent_id, unread_only=unread_only, limit=limit, comment_chars=1_000_000_000
     )
-    if unread_only:
-        sql += " AND n.read_at IS NULL"
-    with ws.read() as conn:
-        visible, vparams = access.for_agent(conn, agent_id).where()
-        sql += (
-            " AND (n.conversation_id IS NULL OR EXISTS (SELECT 1 FROM conversation c "
-            f"WHERE c.id = n.conversation_id AND {visible})) "
-            "ORDER BY n.created_at DESC, n.id DESC LIMIT ?"
-        )
-        rows = conn.exec_driver_sql(sql, (agent_id, *vparams, limit)).all()
     return [
-        NotificationInfo(r[0], r[1], r[2], r[3], r[4], r[5], clock.from_db(r[6]), bool(r[7]))  # type: ignore[arg-type]
-        for r in rows
+        NotificationInfo(
+            n.id, n.kind, n.text, n.comment, n.conversation_id, n.actor_handle, n.created_at, n.read
+        )
+        for n in rows
     ]
 
 

@@ -1312,6 +1312,7 @@ class NotificationRow:
     comment: str | None = None  # a mention: the start of the comment that mentions you
     actor: str | None = None  # who did it (display name)
     subject: str | None = None  # the conversation's subject (customer text)
+    actor_handle: str | None = None
 
     @property
     def summary(self) -> str:
@@ -1326,7 +1327,7 @@ class NotificationRow:
 # who acted, the conversation's subject.
 _NOTE_SQL = (
     "SELECT n.id, n.kind, n.text, n.conversation_id, n.created_at, n.read_at IS NOT NULL, "
-    "CASE WHEN n.kind = 'mention' THEN substr(m.body, 1, 400) END, a.name, c.subject "
+    "CASE WHEN n.kind = 'mention' THEN substr(m.body, 1, ?) END, a.name, c.subject, a.handle "
     "FROM notification n LEFT JOIN message m ON m.id = n.message_id "
     "LEFT JOIN agent a ON a.id = n.actor_id LEFT JOIN conversation c ON c.id = n.conversation_id "
 )
@@ -1343,14 +1344,21 @@ def _note(r: Any) -> NotificationRow:
         r[6],
         r[7],
         r[8],
+        r[9],
     )
 
 
 def notifications(
-    ws: Workspace, agent_id: str, *, unread_only: bool = False, limit: int = 100
+    ws: Workspace,
+    agent_id: str,
+    *,
+    unread_only: bool = False,
+    limit: int = 100,
+    comment_chars: int = 400,
 ) -> list[NotificationRow]:
     """The agent's own notifications, newest first; those about conversations of inboxes the
-    agent can no longer see are left out."""
+    agent can no longer see are left out. The one reader for the TUI's screen and the CLI
+    (`comment_chars`: how much of a mentioning comment to bring; the CLI asks for all)."""
     sql = _NOTE_SQL + "WHERE n.agent_id = ?"
     if unread_only:
         sql += " AND n.read_at IS NULL"
@@ -1358,9 +1366,10 @@ def notifications(
         visible, vparams = for_agent(conn, agent_id).where()
         sql += (
             " AND (n.conversation_id IS NULL OR EXISTS (SELECT 1 FROM conversation c "
-            f"WHERE c.id = n.conversation_id AND {visible})) ORDER BY n.created_at DESC LIMIT ?"
+            f"WHERE c.id = n.conversation_id AND {visible})) "
+            "ORDER BY n.created_at DESC, n.id DESC LIMIT ?"
         )
-        rows = conn.exec_driver_sql(sql, (agent_id, *vparams, limit)).all()
+        rows = conn.exec_driver_sql(sql, (comment_chars, agent_id, *vparams, limit)).all()
     return [_note(r) for r in rows]
 
 
@@ -1372,7 +1381,7 @@ def notifications_since(ws: Workspace, agent_id: str, seq: int) -> list[Notifica
             _NOTE_SQL + "WHERE n.seq > ? AND n.agent_id = ? AND n.read_at IS NULL AND "
             "(n.conversation_id IS NULL OR EXISTS (SELECT 1 FROM conversation c "
             f"WHERE c.id = n.conversation_id AND {visible})) ORDER BY n.seq",
-            (seq, agent_id, *vparams),
+            (400, seq, agent_id, *vparams),
         ).all()
     return [_note(r) for r in rows]
 
