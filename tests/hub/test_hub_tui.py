@@ -174,3 +174,40 @@ async def test_undo_of_a_close_goes_to_the_hub(served: Served, tmp_path) -> None
             assert not any("cache of the team hub" in t for t in toasts(bo))
     finally:
         bo_client.close()
+
+
+async def test_settings_changes_go_to_the_hub(served: Served, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The settings screen writes through the command registry, so on a hub client the change
+    is sent to the hub (it used to run on the local cache only, and no teammate saw it)."""
+    from textual.widgets import TabbedContent, TextArea
+
+    from unibox_tui.core import queries
+    from unibox_tui.screens.settings import FieldsScreen
+
+    ana_client = served.client("ana")
+    bo_client = served.client("bo")
+    ana = UniboxApp(ana_client.ws, Config(path=tmp_path / "a.toml"), hub=ana_client)  # type: ignore[arg-type]
+    try:
+        async with ana.run_test(size=(140, 40)) as pilot:
+            await until(
+                lambda: "hub: connected" in str(ana.screen.list_header.text),  # type: ignore[attr-defined]
+                what="ana's header says connected",
+            )
+            await pilot.press("comma")
+            await until(lambda: ana.screen.query(TabbedContent), what="settings open")
+            ana.screen.query_one(TabbedContent).active = "snippets"
+            await pilot.pause()
+            await pilot.press("n")
+            await until(lambda: isinstance(ana.screen, FieldsScreen), what="the snippet form")
+            ana.screen.query_one("#name").value = "eta"  # type: ignore[attr-defined]
+            await pilot.pause()
+            ana.screen.query_one("#body", TextArea).text = "It ships within 3 days."
+            await pilot.pause()
+            await pilot.press("ctrl+s")
+            await until(
+                lambda: any(s.name == "eta" for s in queries.snippets(bo_client.ws)),  # type: ignore[arg-type]
+                what="bo's cache has the snippet ana added, through the hub",
+            )
+    finally:
+        ana_client.close()
+        bo_client.close()

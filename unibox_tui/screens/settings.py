@@ -316,10 +316,14 @@ class SettingsScreen(RoutingSection, ModalScreen[None]):
 
     @work(thread=True, group="settings-command", exit_on_error=False)
     def run(self, done: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
-        """Run one core command (one transaction) off the UI thread; a refusal shows its
-        one line. The workspace's change poll and this screen then show the result."""
+        """Run one core command (one transaction) off the UI thread, dispatched through the
+        command registry like every other write the app makes (validated arguments); a
+        refusal shows its one line. The workspace's change poll and this screen then show
+        the result."""
+        from .commanding import dispatch
+
         try:
-            fn(self.uapp.ws, *args, **kwargs)
+            dispatch(self.uapp.ws, fn, args, kwargs)
         except UniboxError as e:
             self.app.call_from_thread(self.notify, str(e), severity="error", markup=False)
         else:

@@ -163,11 +163,14 @@ def _save_routing(
     week: dict[str, list[str]],
     actor: str | None,
 ) -> None:
-    """One form's changes: the routing, then (an inbox) its hours. Run in the screen's worker."""
+    """One form's changes: the routing, then (an inbox) its hours. Run in the screen's worker,
+    each through the command registry (validated like the CLI's)."""
     from ..core import commands
+    from ..core.commands.registry import call
 
-    commands.set_routing(
+    call(
         ws,
+        commands.set_routing,
         inbox,
         channel=channel,
         rules=values["rules"],
@@ -183,6 +186,14 @@ def _save_routing(
         tz = values.get("tz", "")
         if tz:
             holidays = values.get("holidays", "").split()
-            commands.set_inbox_hours(ws, inbox, tz=tz, week=week, holidays=holidays, actor=actor)
+            call(
+                ws,
+                commands.set_inbox_hours,
+                inbox,
+                tz=tz,
+                week=week,
+                holidays=holidays,
+                actor=actor,
+            )
         else:
-            commands.set_inbox_hours(ws, inbox, clear=True, actor=actor)
+            call(ws, commands.set_inbox_hours, inbox, clear=True, actor=actor)
