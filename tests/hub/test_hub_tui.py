@@ -211,3 +211,43 @@ async def test_settings_changes_go_to_the_hub(served: Served, tmp_path) -> None:
     finally:
         ana_client.close()
         bo_client.close()
+
+
+async def test_a_held_reply_is_unsent_on_the_hub(served: Served, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """ctrl+z on a held reply takes it back on the hub (the unsend used to run on the cache
+    alone, where the cache's guard refused it, so the reply left anyway)."""
+    conv = start_conversation(served, subject="Held reply")
+    bo_client = served.client("bo")
+    ana_client = served.client("ana")
+    bo = UniboxApp(bo_client.ws, Config(path=tmp_path / "b.toml"), hub=bo_client)  # type: ignore[arg-type]
+    bo.config.undo_send_seconds = 30  # long enough that the hub's outbox still holds it
+
+    def outgoing(client: Any) -> list[str]:
+        with client.ws.read() as conn:
+            return [
+                r[0]
+                for r in conn.exec_driver_sql(
+                    "SELECT body FROM message WHERE conversation_id = ? AND kind = 'outgoing'",
+                    (conv,),
+                )
+            ]
+
+    try:
+        async with bo.run_test(size=(150, 40), notifications=True) as pilot:
+            await until(
+                lambda: getattr(bo.screen.thread_row, "id", None) == conv,  # type: ignore[attr-defined]
+                what="bo's thread shows the conversation",
+            )
+            await pilot.press("r", *"Refund on its way", "ctrl+s")
+            await until(lambda: "Refund on its way" in outgoing(ana_client), what="on the hub")
+            await until(lambda: bo_client.status().queued == 0, what="the hub took the reply")
+            await pilot.press("ctrl+z")
+            await until(lambda: outgoing(ana_client) == [], what="the hub took the reply back")
+            await until(
+                lambda: bo.screen.composer.editor.text == "Refund on its way",  # type: ignore[attr-defined]
+                what="bo's editor has the text again",
+            )
+            assert not any("Cannot undo" in t for t in toasts(bo))
+    finally:
+        bo_client.close()
+        ana_client.close()

@@ -149,7 +149,9 @@ def hold_reply(
     app = screen.uapp
 
     def revert() -> str:
-        return commands.unsend(app.ws, message_id, actor=me, now=app.now())
+        # Through the registry: on a hub client the unsend goes to the hub, whose outbox
+        # holds the reply (a direct call would write the cache alone).
+        return call(app.ws, commands.unsend, message_id, actor=me, now=app.now())  # type: ignore[no-any-return]
 
     def restored(text: str) -> None:
         if screen.drafts is not None:
