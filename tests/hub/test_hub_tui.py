@@ -251,3 +251,41 @@ async def test_a_held_reply_is_unsent_on_the_hub(served: Served, tmp_path) -> No
     finally:
         bo_client.close()
         ana_client.close()
+
+
+async def test_a_new_conversation_in_a_watched_view_notifies_on_a_hub(
+    served: Served, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    """A new unassigned conversation (the default watched view) becomes the agent's
+    notification on the hub, as embedded; it used to be written to the cache alone, which its
+    guard refused, so each arrival showed an error toast instead."""
+    bo_client = served.client("bo")
+    bo = UniboxApp(bo_client.ws, Config(path=tmp_path / "b.toml"), hub=bo_client)  # type: ignore[arg-type]
+
+    def notes(client: Any) -> list[str]:
+        with client.ws.read() as conn:
+            return [
+                r[0]
+                for r in conn.exec_driver_sql(
+                    "SELECT n.kind FROM notification n JOIN agent a ON a.id = n.agent_id "
+                    "WHERE a.handle = 'bo'"
+                )
+            ]
+
+    try:
+        async with bo.run_test(size=(150, 40), notifications=True) as pilot:
+            await until(
+                lambda: "hub: connected" in str(bo.screen.list_header.text),  # type: ignore[attr-defined]
+                what="bo's header says connected",
+            )
+            await pilot.pause()
+            start_conversation(served, subject="Brand new question")
+            await until(
+                lambda: "new_conversation" in notes(bo_client), what="bo's notification, synced"
+            )
+            await until(
+                lambda: any("Brand new question" in t for t in toasts(bo)), what="bo's toast"
+            )
+            assert not any("cache of the team hub" in t for t in toasts(bo)), toasts(bo)
+    finally:
+        bo_client.close()

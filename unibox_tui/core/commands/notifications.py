@@ -54,7 +54,13 @@ def note_watched_arrivals(
                 if sees.can_see(row.inbox_id):
                     text = f"{row.contact_name}: {row.subject or row.preview} · in {view.label}"
                     found.setdefault(row.id, text)
-    noted = note_new_conversations(ws, agent, found.items()) if agent and found else 0
+    noted = 0
+    if agent and found:
+        # Through the registry: on a hub client the notifications are written by the hub
+        # (a direct write to the cache is refused by its guard).
+        from .registry import call
+
+        noted = call(ws, note_new_conversations, agent, list(found.items()))
     return Arrivals(newest, found, noted)
 
 
