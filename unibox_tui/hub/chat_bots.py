@@ -39,6 +39,25 @@ async def chatflow_for(hub: Hub, visitor: Visitor) -> ChatflowRow | None:
     return await hub._read(chatflow_queries.choose_chatflow, hub.ws, visitor.channel.id, context)
 
 
+async def opening_for(hub: Hub, visitor: Visitor) -> dict[str, Any] | None:
+    """What the widget shows as soon as it opens on a page a chatflow targets, before the
+    visitor writes (as HubSpot does): the chatflow's welcome and its steps up to the first
+    question, with that question's options as buttons. Nothing is stored: the conversation
+    starts with the visitor's first message, and `bot_turn` then writes this same opening
+    just before it, so the first answer continues the bot's session. None: no chatflow
+    targets this page (the widget shows the channel's own welcome)."""
+    flow = await chatflow_for(hub, visitor)
+    if flow is None:
+        return None
+    opening = await hub._read(chatflow_queries.opening, hub.ws, flow)
+    messages = []
+    for m in opening.messages:
+        item: dict[str, Any] = {"from": "agent", "author": opening.author, "text": m["body"]}
+        item.update(m["meta"])  # quick_replies, card: as the widget reads stored ones
+        messages.append(item)
+    return {"chatflow_id": opening.chatflow_id, "author": opening.author, "messages": messages}
+
+
 async def on_visitor_message(
     hub: Hub, inc: Incoming, result: IngestResult, flow: ChatflowRow | None
 ) -> Any:

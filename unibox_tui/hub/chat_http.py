@@ -258,11 +258,14 @@ class ChatHub:
     # ---------------------------------------------------------------- calls
 
     async def on_hello(self, visitor: Visitor, _data: Any) -> dict[str, Any]:
+        from .chat_bots import opening_for
+
         available = await self.hub._read(
             chat_q.agents_available, self.hub.ws, visitor.channel.inbox_id
         )
         settings = visitor.channel.settings
         return {
+            "opening": await opening_for(self.hub, visitor),
             "token": visitor.token,
             "name": visitor.channel.name,
             "welcome": settings.get("welcome") or chat_backend.DEFAULT_WELCOME,
