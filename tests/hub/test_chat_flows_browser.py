@@ -127,9 +127,7 @@ def test_the_bot_opens_before_the_visitor_writes_and_hands_over_to_an_agent(
         "Thanks! Passing you to Bo.", timeout=SHOWN
     )
     expect(frame.locator("#who")).to_have_text("Bo Chen", timeout=SHOWN)  # bot -> agent
-    [(conv, assignee, ticket)] = rows(
-        served, "SELECT id, assignee_id, ticket_id FROM conversation"
-    )
+    [(conv, assignee, ticket)] = rows(served, "SELECT id, assignee_id, ticket_id FROM conversation")
     assert assignee == team.bo and ticket is not None
     # The bot's turns are stored in the order the visitor saw them.
     stored = rows(
