@@ -145,20 +145,29 @@ def visitor_view(
     return out
 
 
-def contacts_changed(ws: Workspace, contact_ids: list[str], since: int) -> set[str]:
-    """Which of these contacts' chat conversations changed after change `since` (pokes)."""
-    if not contact_ids:
-        return set()
-    marks = ",".join("?" * len(contact_ids))
+def chats_changed(ws: Workspace, since: int) -> dict[str, set[str]]:
+    """The contacts whose chat conversations (or their messages) changed after change
+    `since`, each with its chat identities: {contact id: {identity, ...}} (for pokes: a
+    visitor is found by their contact, or by their identity before the hub knew their
+    contact). One read whatever the number of visitors connected: it is bounded by what
+    changed, on the seq indexes."""
     with ws.read() as conn:
         rows = conn.exec_driver_sql(
-            f"SELECT c.contact_id FROM conversation c WHERE c.seq > ? AND c.contact_id IN ({marks}) "
-            "AND c.channel_kind = 'chat' UNION "
+            "WITH changed(contact_id) AS ("
+            # `+`: walk the seq indexes (what changed), never every chat conversation.
+            "SELECT contact_id FROM conversation WHERE seq > ? AND +channel_kind = 'chat' UNION "
             "SELECT c.contact_id FROM message m JOIN conversation c ON c.id = m.conversation_id "
-            f"WHERE m.seq > ? AND c.contact_id IN ({marks}) AND c.channel_kind = 'chat'",
-            (since, *contact_ids, since, *contact_ids),
-        ).scalars()
-        return set(rows)
+            "WHERE m.seq > ? AND +c.channel_kind = 'chat') "
+            "SELECT changed.contact_id, i.value FROM changed LEFT JOIN contact_identity i "
+            "ON i.contact_id = changed.contact_id AND i.kind = 'chat'",
+            (since, since),
+        ).all()
+    out: dict[str, set[str]] = {}
+    for contact_id, identity in rows:
+        found = out.setdefault(contact_id, set())
+        if identity:
+            found.add(identity)
+    return out
 
 
 def conversation_of(ws: Workspace, contact_id: str, channel_id: str) -> tuple[str, str] | None:
