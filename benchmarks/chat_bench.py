@@ -240,6 +240,11 @@ def visitor_process(
             results.append(("send_ack", (time.time() - t0) * 1000))
             if answer.get("error"):
                 errors.append(answer["error"])
+            elif v.syncing:  # as widget.js: an answered send pulls (the hub does not poke)
+                v.again = True
+            else:
+                v.syncing = True
+                v.task = asyncio.ensure_future(v.sync())
             await asyncio.sleep(max(0.0, t0 + every - time.time()))
         await asyncio.sleep(5)  # the last replies
 

@@ -145,28 +145,37 @@ def visitor_view(
     return out
 
 
-def chats_changed(ws: Workspace, since: int) -> dict[str, set[str]]:
+@dataclass
+class ChatChange:
+    """A contact whose chat conversations changed: the newest change, and their chat
+    identities."""
+
+    seq: int
+    identities: set[str]
+
+
+def chats_changed(ws: Workspace, since: int) -> dict[str, ChatChange]:
     """The contacts whose chat conversations (or their messages) changed after change
-    `since`, each with its chat identities: {contact id: {identity, ...}} (for pokes: a
-    visitor is found by their contact, or by their identity before the hub knew their
-    contact). One read whatever the number of visitors connected: it is bounded by what
-    changed, on the seq indexes."""
+    `since`, by contact id (for pokes: a visitor is found by their contact, or by their
+    identity before the hub knew their contact). One read whatever the number of visitors
+    connected: it is bounded by what changed, on the seq indexes."""
     with ws.read() as conn:
         rows = conn.exec_driver_sql(
-            "WITH changed(contact_id) AS ("
+            "WITH changed(contact_id, seq) AS ("
             # `+`: walk the seq indexes (what changed), never every chat conversation.
-            "SELECT contact_id FROM conversation WHERE seq > ? AND +channel_kind = 'chat' UNION "
-            "SELECT c.contact_id FROM message m JOIN conversation c ON c.id = m.conversation_id "
-            "WHERE m.seq > ? AND +c.channel_kind = 'chat') "
-            "SELECT changed.contact_id, i.value FROM changed LEFT JOIN contact_identity i "
-            "ON i.contact_id = changed.contact_id AND i.kind = 'chat'",
+            "SELECT contact_id, seq FROM conversation WHERE seq > ? AND +channel_kind = 'chat' "
+            "UNION ALL SELECT c.contact_id, m.seq FROM message m JOIN conversation c "
+            "ON c.id = m.conversation_id WHERE m.seq > ? AND +c.channel_kind = 'chat'), "
+            "top(contact_id, seq) AS (SELECT contact_id, max(seq) FROM changed GROUP BY 1) "
+            "SELECT top.contact_id, top.seq, i.value FROM top LEFT JOIN contact_identity i "
+            "ON i.contact_id = top.contact_id AND i.kind = 'chat'",
             (since, since),
         ).all()
-    out: dict[str, set[str]] = {}
-    for contact_id, identity in rows:
-        found = out.setdefault(contact_id, set())
+    out: dict[str, ChatChange] = {}
+    for contact_id, seq, identity in rows:
+        found = out.setdefault(contact_id, ChatChange(int(seq), set()))
         if identity:
-            found.add(identity)
+            found.identities.add(identity)
     return out
 
 

@@ -145,6 +145,7 @@ class Visitor:
     contact_id: str | None = None
     conversation_id: str | None = None  # their latest conversation, as last seen
     typing_sent: float = 0.0
+    acked: int = 0  # the hub's head when their last send was answered (widget.js syncs then)
 
 
 @dataclass
@@ -401,6 +402,7 @@ class ChatHub:
         if flow is not None:  # the chatflow decides who gets it, not ingest (chat_bots.py)
             inc = dataclasses.replace(inc, route=False)
         result = await self.batcher.store(inc, flow.id if flow is not None else None)
+        visitor.acked = self.hub.head  # stored up to here: the widget syncs on our answer
         first = visitor.conversation_id != result.conversation_id
         visitor.conversation_id = result.conversation_id
         if visitor.contact_id is None or first:
@@ -473,12 +475,14 @@ class ChatHub:
         changed = await self.hub._read(chat_q.chats_changed, self.hub.ws, previous)
         if not changed:
             return
-        identities = {i: c for c, found in changed.items() for i in found}
+        identities = {i for change in changed.values() for i in change.identities}
         for visitor in list(self.visitors.values()):
             if visitor.contact_id is None and visitor.identity in identities:
                 # Their first message (maybe from another device of a verified user).
                 await self._resolve(visitor)
-            if visitor.contact_id in changed:
+            change = changed.get(visitor.contact_id or "")
+            # Not for what their own send stored: its answer makes the widget sync anyway.
+            if change is not None and change.seq > visitor.acked:
                 await self.hub.sio.emit("poke", {}, to=visitor.sid, namespace=NAMESPACE)
 
     async def on_agent_signal(
