@@ -1,8 +1,13 @@
 """The website chat widget: its size, its time to interactive in Chromium, and (with
 --visitors) message latency both ways with many simulated visitors on one hub.
 
-    .venv/bin/python benchmarks/chat_bench.py [--runs 10] [--visitors 200 --procs 2
-        --every 10 --seconds 30 --agents 5]
+    .venv/bin/python benchmarks/chat_bench.py [--runs 10] [--skip-tti]
+        [--visitors 1000 --procs 4 --every 10 --seconds 30 --agents 50
+         --agents-per-process 10 --replies-per-s 20] [--profile-hub FILE]
+
+Builds what it needs: an empty workspace with --agents agents (tokens) and a chat
+channel, and a `unibox hub --no-channels` process on it (under yappi with --profile-hub:
+`pip install yappi`, a scratch tool; the report goes to FILE.txt).
 
 Prints one JSON document:
 - `size`: bytes of what a visitor's browser loads (loader, iframe page, CSS, widget JS,
@@ -11,12 +16,17 @@ Prints one JSON document:
   from a real `unibox hub`; from the page's navigation start (performance.timeOrigin) to
   the widget connected and greeted (the iframe's `data-ready`, both on the epoch clock),
   each run in a fresh browser context (cold cache). Target p50 <= 300 ms.
-- `load` (with --visitors): visitors are python-socketio clients on the /visitor namespace
-  in --procs processes, each sending a message every --every s (randomly phased) for
-  --seconds; --agents agents' HubClients are connected (one measures). visitor_to_agent:
-  from the visitor's send to the message committed in the measuring agent's cache (after
-  the pull that brought it); agent_to_widget: from the agent's `reply` command to the
-  visitor holding it (poke + sync). Hub CPU seconds and RSS during the run.
+- `load` (with --visitors): visitors are raw socket.io clients (asyncio, one websocket
+  each, RawVisitor) in --procs processes, all connected first, then each sending a message
+  every --every s (randomly phased) for --seconds and pulling `sync` on each poke and after
+  each answered send, as widget.js does. Agents: one HubClient here measures and answers
+  (--replies-per-s of the chats it saw); the other --agents - 1 are HubClients in worker
+  processes (benchmarks/_hub_worker.py), each pulling every change as agents' apps do.
+  visitor_to_agent: from the visitor's send to the message committed in the measuring
+  agent's cache (after the pull that brought it); agent_to_widget: from the agent's `reply`
+  command to the visitor holding it (poke + sync); send_ack: the visitor's `send` round
+  trip. Hub CPU seconds (and per message, either way) and RSS over the timed window, and
+  the load average before and after it (the machine is shared: compare CPU, not only wall).
 """
 
 from __future__ import annotations
@@ -214,16 +224,17 @@ class RawVisitor:
 
 
 def visitor_process(
-    url: str, chat: str, count: int, every: float, seconds: float, start_at: float, out: Any
+    url: str, chat: str, count: int, every: float, seconds: float, go: Any, out: Any
 ) -> None:
-    """`count` visitors in one process on one asyncio loop; from `start_at`, each sends a
-    message every `every` s (randomly phased) for `seconds`. Reports (kind, latency ms)."""
+    """`count` visitors in one process on one asyncio loop; once every process has its
+    visitors connected (`go` is set), each sends a message every `every` s (randomly
+    phased) for `seconds`. Reports (kind, latency ms)."""
     import asyncio
 
     results: list[tuple[str, float]] = []
     errors: list[str] = []
 
-    async def one(n: int, v: RawVisitor) -> None:
+    async def one(n: int, v: RawVisitor, start_at: float) -> None:
         await asyncio.sleep(max(0.0, start_at - time.time()) + random.random() * every)
         end = start_at + seconds
         k = 0
@@ -253,7 +264,9 @@ def visitor_process(
         for chunk in range(0, count, 50):  # not all at once: the hub's accept queue
             await asyncio.gather(*(v.connect() for v in visitors[chunk : chunk + 50]))
         out.put(("connected", count))
-        await asyncio.gather(*(one(n, v) for n, v in enumerate(visitors)))
+        await asyncio.get_running_loop().run_in_executor(None, go.wait)
+        start_at = time.time()
+        await asyncio.gather(*(one(n, v, start_at) for n, v in enumerate(visitors)))
         for v in visitors:
             await v.ws.close()
 
@@ -321,7 +334,7 @@ def load(hub: Any, info: dict[str, Any], args: argparse.Namespace, tmp: Path) ->
     agent.on_pulled = lambda *a: (pulled(*a), before(*a) if before else None)
     queue: Any = multiprocessing.Queue()
     per = args.visitors // args.procs
-    go = time.time() + 5.0  # all visitors connected by then (checked below)
+    go = multiprocessing.Event()  # set once every process has its visitors connected
     procs = [
         multiprocessing.Process(
             target=visitor_process,
@@ -334,13 +347,13 @@ def load(hub: Any, info: dict[str, Any], args: argparse.Namespace, tmp: Path) ->
         p.start()
     connected = sum(queue.get(timeout=300)[1] for _ in procs)
     connect_s = time.time() - connect0
-    if time.time() > go:
-        print(f"warning: visitors connected {time.time() - go:.1f} s late", file=sys.stderr)
-    time.sleep(max(0.0, go - time.time()))
+    time.sleep(2.0)  # the connects' own work settles
+    go.set()
+    started = time.time()
     cpu0 = _cpu(hub.pid)
     rss0 = rss_kb(hub.pid)["VmRSS"]
     load0 = os.getloadavg()
-    end = go + args.seconds
+    end = started + args.seconds
     peak = 0
     answered = 0
     tick = time.time()
@@ -397,6 +410,9 @@ def load(hub: Any, info: dict[str, Any], args: argparse.Namespace, tmp: Path) ->
         "some_errors": errors[:5],
         "hub_cpu_s": round(cpu, 2),
         "hub_cpu_share": round(cpu / args.seconds, 2),
+        # Everything the hub did (visitors' sends and syncs, agents' pulls and replies)
+        # per message either way: the figure to compare on a loaded machine.
+        "hub_cpu_ms_per_message": round(cpu * 1000 / max(1, len(acks) + answered), 2),
         "hub_rss_mb": {"before": round(rss0 / 1024, 1), "peak": round(peak / 1024, 1)},
         "visitor_processes_cpu_s": round(visitor_cpu, 1),
         "load_avg": {"before": [round(x, 2) for x in load0], "after": [round(x, 2) for x in load1]},
