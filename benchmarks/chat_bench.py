@@ -190,8 +190,9 @@ class RawVisitor:
                     else:
                         self.syncing = True  # before the task runs: one pull at a time
                         self.task = asyncio.ensure_future(self.sync())
-        except Exception as e:  # a dropped connection: reported
-            self.errors.append(f"read: {type(e).__name__}: {e}")
+        except Exception as e:  # a dropped connection: reported (not our own close)
+            if type(e).__name__ != "ConnectionClosedOK":
+                self.errors.append(f"read: {type(e).__name__}: {e}")
 
     async def call(self, event: str, data: Any, timeout: float = 30) -> Any:
         import asyncio
