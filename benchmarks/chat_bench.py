@@ -1,8 +1,13 @@
 """The website chat widget: its size, its time to interactive in Chromium, and (with
 --visitors) message latency both ways with many simulated visitors on one hub.
 
-    .venv/bin/python benchmarks/chat_bench.py [--runs 10] [--visitors 200 --procs 2
-        --every 10 --seconds 30 --agents 5]
+    .venv/bin/python benchmarks/chat_bench.py [--runs 10] [--skip-tti]
+        [--visitors 1000 --procs 4 --every 10 --seconds 30 --agents 50
+         --agents-per-process 10 --replies-per-s 20] [--profile-hub FILE]
+
+Builds what it needs: an empty workspace with --agents agents (tokens) and a chat
+channel, and a `unibox hub --no-channels` process on it (under yappi with --profile-hub:
+`pip install yappi`, a scratch tool; the report goes to FILE.txt).
 
 Prints one JSON document:
 - `size`: bytes of what a visitor's browser loads (loader, iframe page, CSS, widget JS,
@@ -11,12 +16,17 @@ Prints one JSON document:
   from a real `unibox hub`; from the page's navigation start (performance.timeOrigin) to
   the widget connected and greeted (the iframe's `data-ready`, both on the epoch clock),
   each run in a fresh browser context (cold cache). Target p50 <= 300 ms.
-- `load` (with --visitors): visitors are python-socketio clients on the /visitor namespace
-  in --procs processes, each sending a message every --every s (randomly phased) for
-  --seconds; --agents agents' HubClients are connected (one measures). visitor_to_agent:
-  from the visitor's send to the message committed in the measuring agent's cache (after
-  the pull that brought it); agent_to_widget: from the agent's `reply` command to the
-  visitor holding it (poke + sync). Hub CPU seconds and RSS during the run.
+- `load` (with --visitors): visitors are raw socket.io clients (asyncio, one websocket
+  each, RawVisitor) in --procs processes, all connected first, then each sending a message
+  every --every s (randomly phased) for --seconds and pulling `sync` on each poke and after
+  each answered send, as widget.js does. Agents: one HubClient here measures and answers
+  (--replies-per-s of the chats it saw); the other --agents - 1 are HubClients in worker
+  processes (benchmarks/_hub_worker.py), each pulling every change as agents' apps do.
+  visitor_to_agent: from the visitor's send to the message committed in the measuring
+  agent's cache (after the pull that brought it); agent_to_widget: from the agent's `reply`
+  command to the visitor holding it (poke + sync); send_ack: the visitor's `send` round
+  trip. Hub CPU seconds (and per message, either way) and RSS over the timed window, and
+  the load average before and after it (the machine is shared: compare CPU, not only wall).
 """
 
 from __future__ import annotations
@@ -38,6 +48,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from _hubbench import rss_kb  # noqa: E402
 
@@ -121,83 +132,186 @@ def time_to_interactive(hub_url: str, chat: str, runs: int) -> dict[str, Any]:
 # ------------------------------------------------------------------------------- load
 
 
+class RawVisitor:
+    """One widget on the /visitor namespace, speaking Engine.IO 4 / Socket.IO 5 over one
+    websocket by hand (asyncio, `websockets`): a thousand python-socketio threaded clients
+    need thousands of threads, and its asyncio client needs aiohttp, not a dependency. It
+    does what widget.js does: connect with the channel, answer pings, `send` with an ack,
+    and on each `poke` pull `sync` since its cursor (one pull at a time, again if poked
+    meanwhile)."""
+
+    def __init__(self, url: str, chat: str, results: list, errors: list) -> None:
+        self.url = url.replace("http://", "ws://") + "/socket.io/?EIO=4&transport=websocket"
+        self.chat, self.results, self.errors = chat, results, errors
+        self.acks: dict[int, Any] = {}
+        self.next_id = 0
+        self.cursor = 0
+        self.seen: set[str] = set()
+        self.syncing = False
+        self.again = False
+        self.ws: Any = None
+        self.task: Any = None
+
+    async def connect(self) -> None:
+        import asyncio
+
+        from websockets.asyncio.client import connect
+
+        self.ws = await connect(self.url, max_size=2**22, ping_interval=None)
+        opened = await self.ws.recv()
+        assert opened.startswith("0"), opened
+        await self.ws.send("40/visitor," + json.dumps({"channel": self.chat}))
+        while True:
+            packet = await self.ws.recv()
+            if packet.startswith("40/visitor"):
+                break
+            if packet.startswith("44/visitor"):
+                raise RuntimeError(packet)
+            if packet == "2":
+                await self.ws.send("3")
+        self.reader = asyncio.ensure_future(self.read())
+
+    async def read(self) -> None:
+        import asyncio
+
+        try:
+            async for packet in self.ws:
+                if packet == "2":
+                    await self.ws.send("3")
+                elif packet.startswith("43/visitor,"):
+                    rest = packet[len("43/visitor,") :]
+                    bracket = rest.index("[")
+                    future = self.acks.pop(int(rest[:bracket]), None)
+                    if future is not None and not future.done():
+                        future.set_result(json.loads(rest[bracket:])[0])
+                elif packet.startswith('42/visitor,["poke"'):
+                    if self.syncing:
+                        self.again = True
+                    else:
+                        self.syncing = True  # before the task runs: one pull at a time
+                        self.task = asyncio.ensure_future(self.sync())
+        except Exception as e:  # a dropped connection: reported (not our own close)
+            if type(e).__name__ != "ConnectionClosedOK":
+                self.errors.append(f"read: {type(e).__name__}: {e}")
+
+    async def call(self, event: str, data: Any, timeout: float = 30) -> Any:
+        import asyncio
+
+        self.next_id += 1
+        future = asyncio.get_running_loop().create_future()
+        self.acks[self.next_id] = future
+        await self.ws.send(f"42/visitor,{self.next_id}" + json.dumps([event, data]))
+        return await asyncio.wait_for(future, timeout)
+
+    async def sync(self) -> None:
+        self.syncing = True
+        try:
+            while True:
+                self.again = False
+                view = await self.call("sync", {"since": self.cursor})
+                now = time.time()
+                self.cursor = max(self.cursor, view.get("cursor") or 0)
+                for m in view.get("messages", []):
+                    text = m["text"]
+                    if m["from"] == "agent" and m["id"] not in self.seen and text[:2] == "r=":
+                        self.seen.add(m["id"])
+                        self.results.append(("agent_to_widget", (now - float(text[2:])) * 1000))
+                if not self.again:
+                    return
+        except Exception as e:
+            self.errors.append(f"sync: {type(e).__name__}: {e}")
+        finally:
+            self.syncing = False
+
+
 def visitor_process(
-    url: str, chat: str, count: int, every: float, seconds: float, out: Any
+    url: str, chat: str, count: int, every: float, seconds: float, go: Any, out: Any
 ) -> None:
-    """`count` visitors in one process (python-socketio's threaded client: aiohttp, which
-    its asyncio client needs, is not a dependency); reports (kind, latency ms) on `out`."""
-    import socketio
+    """`count` visitors in one process on one asyncio loop; once every process has its
+    visitors connected (`go` is set), each sends a message every `every` s (randomly
+    phased) for `seconds`. Reports (kind, latency ms)."""
+    import asyncio
 
     results: list[tuple[str, float]] = []
     errors: list[str] = []
-    lock = threading.Lock()
 
-    def one(n: int) -> None:
-        client = socketio.Client(reconnection=False)
-        state = {"cursor": 0}
-        seen: set[str] = set()
-
-        def on_poke(_data: Any = None) -> None:
-            view = client.call("sync", {"since": state["cursor"]}, namespace="/visitor")
-            state["cursor"] = max(state["cursor"], view.get("cursor") or 0)
-            now = time.time()
-            for m in view.get("messages", []):
-                if m["from"] == "agent" and m["id"] not in seen and m["text"].startswith("r="):
-                    seen.add(m["id"])
-                    with lock:
-                        results.append(("agent_to_widget", (now - float(m["text"][2:])) * 1000))
-
-        client.on(
-            "poke", lambda data=None: threading.Thread(target=on_poke).start(), namespace="/visitor"
-        )
-        try:
-            client.connect(
-                url,
-                namespaces=["/visitor"],
-                transports=["websocket"],
-                auth={"channel": chat},
-                wait_timeout=30,
-            )
-            time.sleep(random.random() * every)
-            end = time.time() + seconds
-            k = 0
-            while time.time() < end:
-                k += 1
-                answer = client.call(
-                    "send",
-                    {"client_id": f"b{os.getpid()}x{n}x{k}", "text": f"t={time.time()}"},
-                    namespace="/visitor",
-                    timeout=30,
+    async def one(n: int, v: RawVisitor, start_at: float) -> None:
+        await asyncio.sleep(max(0.0, start_at - time.time()) + random.random() * every)
+        end = start_at + seconds
+        k = 0
+        while time.time() < end:
+            k += 1
+            t0 = time.time()
+            try:
+                answer = await v.call(
+                    "send", {"client_id": f"b{os.getpid()}x{n}x{k}", "text": f"t={t0}"}
                 )
-                if answer.get("error"):
-                    with lock:
-                        errors.append(answer["error"])
-                time.sleep(every)
-            time.sleep(3)  # the last replies
-            client.disconnect()
-        except Exception as e:  # reported, not hidden
-            with lock:
-                errors.append(f"{type(e).__name__}: {e}")
+            except Exception as e:
+                errors.append(f"send: {type(e).__name__}: {e}")
+                continue
+            results.append(("send_ack", (time.time() - t0) * 1000))
+            if answer.get("error"):
+                errors.append(answer["error"])
+            elif v.syncing:  # as widget.js: an answered send pulls (the hub does not poke)
+                v.again = True
+            else:
+                v.syncing = True
+                v.task = asyncio.ensure_future(v.sync())
+            await asyncio.sleep(max(0.0, t0 + every - time.time()))
+        await asyncio.sleep(5)  # the last replies
 
-    threads = [threading.Thread(target=one, args=(n,)) for n in range(count)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    out.put((results, errors[:5], len(errors)))
+    async def main() -> None:
+        visitors = [RawVisitor(url, chat, results, errors) for _ in range(count)]
+        for chunk in range(0, count, 50):  # not all at once: the hub's accept queue
+            await asyncio.gather(*(v.connect() for v in visitors[chunk : chunk + 50]))
+        out.put(("connected", count))
+        await asyncio.get_running_loop().run_in_executor(None, go.wait)
+        start_at = time.time()
+        await asyncio.gather(*(one(n, v, start_at) for n, v in enumerate(visitors)))
+        for v in visitors:
+            await v.ws.close()
+
+    cpu0 = time.process_time()
+    try:
+        asyncio.run(main())
+    except Exception as e:
+        errors.append(f"{type(e).__name__}: {e}")
+        out.put(("connected", 0))
+    out.put((results, errors[:5], len(errors), time.process_time() - cpu0))
 
 
 def load(hub: Any, info: dict[str, Any], args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
+    """--visitors raw socket.io visitors in --procs processes and --agents agents: one
+    HubClient here measures and answers; the others are HubClients in worker processes
+    (benchmarks/_hub_worker.py, --agents-per-process each), each pulling every change."""
+    from _hubbench import Worker, all_call
+
     from unibox_tui.core.commands import registry
     from unibox_tui.sync.client import HubClient
 
-    clients = []
-    for n, token in enumerate(info["tokens"].values()):
-        c = HubClient(hub.url, token, directory=tmp / f"agent{n}")
-        c.open()
-        c.wait_synced(60)
-        clients.append(c)
-    agent = clients[0]
+    handles = list(info["tokens"])
+    agent = HubClient(hub.url, info["tokens"][handles[0]], directory=tmp / "agent0")
+    agent.open()
+    agent.wait_synced(60)
+    others = handles[1:]
+    groups = [
+        others[i : i + args.agents_per_process]
+        for i in range(0, len(others), args.agents_per_process)
+    ]
+    workers = [Worker(i, tmp / f"worker{i}.log") for i in range(len(groups))]
+    all_call(
+        workers,
+        "open",
+        per=[
+            {
+                "url": hub.url,
+                "clients": [
+                    {"handle": h, "token": info["tokens"][h], "dir": str(tmp / h)} for h in g
+                ],
+            }
+            for g in groups
+        ],
+    )
     to_agent: list[float] = []
     seen: set[str] = set()
     lock = threading.Lock()
@@ -208,7 +322,7 @@ def load(hub: Any, info: dict[str, Any], args: argparse.Namespace, tmp: Path) ->
         with agent.ws.read() as conn:  # type: ignore[union-attr]
             rows = conn.exec_driver_sql(
                 "SELECT id, body, conversation_id FROM message WHERE kind = 'incoming' "
-                "ORDER BY rid DESC LIMIT 200"
+                "ORDER BY rid DESC LIMIT 400"
             ).all()
         with lock:
             for message_id, body, conv in rows:
@@ -221,65 +335,93 @@ def load(hub: Any, info: dict[str, Any], args: argparse.Namespace, tmp: Path) ->
     agent.on_pulled = lambda *a: (pulled(*a), before(*a) if before else None)
     queue: Any = multiprocessing.Queue()
     per = args.visitors // args.procs
-    cpu0 = _cpu(hub.proc.pid)
+    go = multiprocessing.Event()  # set once every process has its visitors connected
     procs = [
         multiprocessing.Process(
             target=visitor_process,
-            args=(hub.url, info["chat"], per, args.every, args.seconds, queue),
+            args=(hub.url, info["chat"], per, args.every, args.seconds, go, queue),
         )
         for _ in range(args.procs)
     ]
+    connect0 = time.time()
     for p in procs:
         p.start()
-    end = time.time() + args.seconds + 2
+    connected = sum(queue.get(timeout=300)[1] for _ in procs)
+    connect_s = time.time() - connect0
+    time.sleep(2.0)  # the connects' own work settles
+    go.set()
+    started = time.time()
+    cpu0 = _cpu(hub.pid)
+    rss0 = rss_kb(hub.pid)["VmRSS"]
+    load0 = os.getloadavg()
+    end = started + args.seconds
     peak = 0
-    while time.time() < end:  # the agent answers each new chat message it sees, in turn
+    answered = 0
+    tick = time.time()
+    while time.time() < end:  # the agent answers new chat messages, --replies-per-s
         with lock:
             batch, replies[:] = list(replies), []
-        for conv in batch[:20]:
+        random.shuffle(batch)
+        budget = max(1, round(args.replies_per_s * (time.time() - tick)))
+        tick = time.time()
+        for conv in batch[:budget]:
             registry.run(
                 agent.ws,  # type: ignore[arg-type]
                 "reply",
                 {"conversation_id": conv, "text": f"r={time.time()}"},
                 actor=agent.agent["id"],
             )
-        peak = max(peak, rss_kb(hub.proc.pid)["VmRSS"])
-        time.sleep(0.05)
+            answered += 1
+        peak = max(peak, rss_kb(hub.pid)["VmRSS"])
+        time.sleep(0.1)
+    cpu = _cpu(hub.pid) - cpu0
+    load1 = os.getloadavg()
     results: list[tuple[str, float]] = []
     errors: list[str] = []
     error_count = 0
+    visitor_cpu = 0.0
     for _ in procs:
-        found, some, n = queue.get(timeout=120)
+        found, some, n, used = queue.get(timeout=180)
         results += found
         errors += some
         error_count += n
+        visitor_cpu += used
     for p in procs:
         p.join(30)
-    cpu = _cpu(hub.proc.pid) - cpu0
-    for c in clients:
-        c.close()
+    agent.close()
+    for w in workers:
+        w.close()
     to_widget = [ms for kind, ms in results if kind == "agent_to_widget"]
+    acks = [ms for kind, ms in results if kind == "send_ack"]
     return {
         "visitors": per * args.procs,
+        "connected": connected,
+        "connect_s": round(connect_s, 1),
         "processes": args.procs,
-        "agents": len(clients),
+        "agents": len(handles),
+        "agent_processes": len(workers) + 1,
         "every_s": args.every,
         "seconds": args.seconds,
-        "visitor_to_agent_ms": {
-            "n": len(to_agent),
-            "p50": pct(to_agent, 0.5),
-            "p99": pct(to_agent, 0.99),
-        },
-        "agent_to_widget_ms": {
-            "n": len(to_widget),
-            "p50": pct(to_widget, 0.5),
-            "p99": pct(to_widget, 0.99),
-        },
+        "replies_sent": answered,
+        "visitor_messages_per_s": round(len(acks) / args.seconds, 1),
+        "visitor_to_agent_ms": {"n": len(to_agent), **_p(to_agent)},
+        "agent_to_widget_ms": {"n": len(to_widget), **_p(to_widget)},
+        "send_ack_ms": {"n": len(acks), **_p(acks)},
         "visitor_errors": error_count,
         "some_errors": errors[:5],
         "hub_cpu_s": round(cpu, 2),
-        "hub_rss_peak_mb": round(peak / 1024, 1),
+        "hub_cpu_share": round(cpu / args.seconds, 2),
+        # Everything the hub did (visitors' sends and syncs, agents' pulls and replies)
+        # per message either way: the figure to compare on a loaded machine.
+        "hub_cpu_ms_per_message": round(cpu * 1000 / max(1, len(acks) + answered), 2),
+        "hub_rss_mb": {"before": round(rss0 / 1024, 1), "peak": round(peak / 1024, 1)},
+        "visitor_processes_cpu_s": round(visitor_cpu, 1),
+        "load_avg": {"before": [round(x, 2) for x in load0], "after": [round(x, 2) for x in load1]},
     }
+
+
+def _p(samples: list[float]) -> dict[str, float]:
+    return {"p50": pct(samples, 0.5), "p99": pct(samples, 0.99), "max": pct(samples, 1.0)}
 
 
 def _cpu(pid: int) -> float:
@@ -295,18 +437,30 @@ def main() -> None:
     parser.add_argument("--every", type=float, default=10.0)
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--agents", type=int, default=5)
+    parser.add_argument("--agents-per-process", type=int, default=10)
+    parser.add_argument("--replies-per-s", type=float, default=20.0)
+    parser.add_argument("--profile-hub", type=Path, help="yappi report of the hub to FILE.txt")
+    parser.add_argument("--skip-tti", action="store_true", help="no Chromium part")
     args = parser.parse_args()
-    from servers.hub import HubProcess
+    from _hubbench import Hub
 
-    out: dict[str, Any] = {"size": size()}
+    out: dict[str, Any] = {
+        "size": size(),
+        "cpus": os.cpu_count(),
+        "load_avg_at_start": [round(x, 2) for x in os.getloadavg()],
+    }
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         info = workspace(tmp / "ws.db", args.agents)
-        hub = HubProcess(tmp / "ws.db", tmp / "hub.log").start()
+        hub = Hub(tmp / "ws.db", tmp / "hub.log", profile=args.profile_hub)
+        hub.start()
         try:
-            out["time_to_interactive"] = time_to_interactive(hub.url, info["chat"], args.runs)
+            if not args.skip_tti:
+                out["time_to_interactive"] = time_to_interactive(hub.url, info["chat"], args.runs)
             if args.visitors:
                 out["load"] = load(hub, info, args, tmp)
+            if args.profile_hub:
+                hub.stop()  # SIGTERM: the profiler writes its report
         finally:
             hub.close()
     print(json.dumps(out, indent=2))

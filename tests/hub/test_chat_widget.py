@@ -332,3 +332,43 @@ def test_reconnecting_does_not_refill_a_flooders_allowance(served: Served, team:
         assert any(a.get("rate_limited") for a in answers)
     finally:
         again.disconnect()
+
+
+def test_many_visitors_writing_at_once_are_each_stored_once(served: Served, team: Any) -> None:
+    """The hub stores visitors' messages in batches (chat_http.Batcher): sends that arrive
+    together are each answered with their own conversation, and the same message sent twice
+    at once (a reconnecting widget resends it) is stored once."""
+    import sqlite3
+    import threading
+
+    guests = [visitor(served.hub.url, team.chat) for _ in range(10)]
+    answers: dict[int, list[dict[str, Any]]] = {n: [] for n in range(len(guests))}
+    start = threading.Barrier(2 * len(guests))
+
+    def write(n: int) -> None:
+        start.wait(10)
+        answer = guests[n].call(
+            "send", {"client_id": f"together-{n:04d}", "text": f"hello {n}"}, namespace="/visitor"
+        )
+        answers[n].append(answer)
+
+    threads = [threading.Thread(target=write, args=(n % len(guests),)) for n in range(20)]
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        for first, again in answers.values():
+            assert first.get("ok") and again.get("ok"), (first, again)
+            assert first["id"] == again["id"]
+            assert sorted([first["duplicate"], again["duplicate"]]) == [False, True]
+        conversations = {a[0]["conversation_id"] for a in answers.values()}
+        assert len(conversations) == len(guests)  # each visitor their own
+        with sqlite3.connect(served.hub.db) as con:
+            bodies = sorted(
+                b for (b,) in con.execute("SELECT body FROM message WHERE kind = 'incoming'")
+            )
+        assert bodies == sorted(f"hello {n}" for n in range(len(guests)))
+    finally:
+        for g in guests:
+            g.disconnect()

@@ -145,20 +145,38 @@ def visitor_view(
     return out
 
 
-def contacts_changed(ws: Workspace, contact_ids: list[str], since: int) -> set[str]:
-    """Which of these contacts' chat conversations changed after change `since` (pokes)."""
-    if not contact_ids:
-        return set()
-    marks = ",".join("?" * len(contact_ids))
+@dataclass
+class ChatChange:
+    """A contact whose chat conversations changed: the newest change, and their chat
+    identities."""
+
+    seq: int
+    identities: set[str]
+
+
+def chats_changed(ws: Workspace, since: int) -> dict[str, ChatChange]:
+    """The contacts whose chat conversations (or their messages) changed after change
+    `since`, by contact id (for pokes: a visitor is found by their contact, or by their
+    identity before the hub knew their contact). One read whatever the number of visitors
+    connected: it is bounded by what changed, on the seq indexes."""
     with ws.read() as conn:
         rows = conn.exec_driver_sql(
-            f"SELECT c.contact_id FROM conversation c WHERE c.seq > ? AND c.contact_id IN ({marks}) "
-            "AND c.channel_kind = 'chat' UNION "
-            "SELECT c.contact_id FROM message m JOIN conversation c ON c.id = m.conversation_id "
-            f"WHERE m.seq > ? AND c.contact_id IN ({marks}) AND c.channel_kind = 'chat'",
-            (since, *contact_ids, since, *contact_ids),
-        ).scalars()
-        return set(rows)
+            "WITH changed(contact_id, seq) AS ("
+            # `+`: walk the seq indexes (what changed), never every chat conversation.
+            "SELECT contact_id, seq FROM conversation WHERE seq > ? AND +channel_kind = 'chat' "
+            "UNION ALL SELECT c.contact_id, m.seq FROM message m JOIN conversation c "
+            "ON c.id = m.conversation_id WHERE m.seq > ? AND +c.channel_kind = 'chat'), "
+            "top(contact_id, seq) AS (SELECT contact_id, max(seq) FROM changed GROUP BY 1) "
+            "SELECT top.contact_id, top.seq, i.value FROM top LEFT JOIN contact_identity i "
+            "ON i.contact_id = top.contact_id AND i.kind = 'chat'",
+            (since, since),
+        ).all()
+    out: dict[str, ChatChange] = {}
+    for contact_id, seq, identity in rows:
+        found = out.setdefault(contact_id, ChatChange(int(seq), set()))
+        if identity:
+            found.identities.add(identity)
+    return out
 
 
 def conversation_of(ws: Workspace, contact_id: str, channel_id: str) -> tuple[str, str] | None:

@@ -105,7 +105,7 @@ def opening(ws: Workspace, row: ChatflowRow) -> Opening:
         elif step["type"] == "article":
             found = article(ws, step["article"])
             if found is not None:
-                intro = step.get("text", "").strip()
+                intro = fill(step.get("text") or "", {}).strip()
                 line = f"{found.title}: {found.url}"
                 out.messages.append(
                     {

@@ -4,9 +4,9 @@ under, and each new visitor message handed to its bot.
 Before a visitor message is stored, `chatflow_for` picks the chatflow the channel's targeting
 gives this visitor (page URL, query, first-time or returning); when one applies, the message
 is stored with `route=False`: the chatflow decides who gets the conversation (a bot hands
-over at its hand-off step, a live chat routes as its `[routing]` says), not ingest. After it
-is stored (and only when it was not a duplicate: the widget resends after a reconnect),
-`on_visitor_message` runs the bot's turn on the hub's writer thread: the first message of a
+over at its hand-off step, a live chat routes as its `[routing]` says), not ingest. Right
+after it is stored, in the same job on the hub's writer thread (and only when it was not a
+duplicate: the widget resends after a reconnect), `after_visitor_message` runs the bot's turn: the first message of a
 new conversation starts the chatflow (its opening goes in just before the message, as the
 visitor saw it), later ones answer the bot's question. The bot's messages leave through the
 outbox like replies and reach the widget with their quick replies and cards in the meta.
@@ -14,7 +14,6 @@ outbox like replies and reach the widget with their quick replies and cards in t
 
 from __future__ import annotations
 
-import functools
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +23,7 @@ from ..core.chatflows import Context
 if TYPE_CHECKING:
     from ..core.chatflow_queries import ChatflowRow
     from ..core.commands.incoming import Incoming, IngestResult
+    from ..core.db import Workspace
     from .chat_http import Visitor
     from .server import Hub
 
@@ -39,16 +39,46 @@ async def chatflow_for(hub: Hub, visitor: Visitor) -> ChatflowRow | None:
     return await hub._read(chatflow_queries.choose_chatflow, hub.ws, visitor.channel.id, context)
 
 
-async def on_visitor_message(
-    hub: Hub, inc: Incoming, result: IngestResult, flow: ChatflowRow | None
-) -> Any:
-    """Run the bot's turn for a stored visitor message (see the module docstring)."""
+async def opening_for(hub: Hub, visitor: Visitor) -> dict[str, Any] | None:
+    """What the widget shows as soon as it opens on a page a chatflow targets, before the
+    visitor writes (as HubSpot does): the chatflow's welcome and its steps up to the first
+    question, with that question's options as buttons. Nothing is stored: the conversation
+    starts with the visitor's first message, and `bot_turn` then writes this same opening
+    just before it, so the first answer continues the bot's session. None: no chatflow
+    targets this page (the widget shows the channel's own welcome)."""
+    flow = await chatflow_for(hub, visitor)
+    if flow is None:
+        return None
+    opening = await hub._read(chatflow_queries.opening, hub.ws, flow)
+    messages = []
+    for m in opening.messages:
+        item: dict[str, Any] = {"from": "agent", "author": opening.author, "text": m["body"]}
+        item.update(m["meta"])  # quick_replies, card: as the widget reads stored ones
+        messages.append(item)
+    return {"chatflow_id": opening.chatflow_id, "author": opening.author, "messages": messages}
+
+
+def after_visitor_message(
+    ws: Workspace, inc: Incoming, result: IngestResult, flow_id: str | None
+) -> None:
+    """Run the bot's turn for a stored visitor message (see the module docstring), on the
+    writer thread right after it was stored. A bot that fails is logged; the visitor's
+    message stays stored for the agents. Most messages have no bot: one indexed read
+    decides that, without a write transaction."""
     from ..core.commands.bots import bot_turn
 
     if result.duplicate or result.conversation_id is None:
-        return None
-    start = flow.id if flow is not None and result.created_conversation else None
-    turn = functools.partial(
-        bot_turn, hub.ws, result.conversation_id, inc.body, None, chatflow_id=start
-    )
-    return await hub.ingest(turn)
+        return
+    start = flow_id if result.created_conversation else None
+    if start is None:
+        with ws.read() as conn:
+            running = conn.exec_driver_sql(
+                "SELECT 1 FROM bot_session WHERE conversation_id = ? AND status = 'active'",
+                (result.conversation_id,),
+            ).first()
+        if running is None:
+            return
+    try:
+        bot_turn(ws, result.conversation_id, inc.body, None, chatflow_id=start)
+    except Exception:
+        log.exception("the chat bot failed on a visitor message")

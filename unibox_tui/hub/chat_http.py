@@ -28,11 +28,14 @@ How messages move (the database is the truth, socket events are only pokes, as f
   reaches the visitor as `typing` (hub.on_signal_hooks).
 
 Chatflows (bots): the chatflow is picked before a visitor message is stored and the bot's
-turn runs after it (`hand_to_bot`, hub/chat_bots.py).
+turn runs right after it, in the same job on the writer (`store_batch`, hub/chat_bots.py).
+A chatflow that targets the visitor's page shows its opening in the widget before they
+write (`hello` answers it); nothing is stored until they do.
 """
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 import time
@@ -50,7 +53,6 @@ from ..core.errors import UniboxError
 from .protocol import BadPayload
 
 if TYPE_CHECKING:
-    from ..core.chatflow_queries import ChatflowRow
     from ..core.commands import Incoming, IngestResult
     from .server import Hub, Session
 
@@ -68,17 +70,64 @@ STATIC_FILES = {
 }
 
 
-async def hand_to_bot(
-    hub: Hub, inc: Incoming, result: IngestResult, flow: ChatflowRow | None
-) -> None:
-    """The one place a visitor message is handed to a bot (hub/chat_bots.py); a bot that
-    fails is logged, and the visitor's message stays stored for the agents."""
-    from .chat_bots import on_visitor_message
+MAX_BATCH = 200  # visitor messages stored in one write transaction at most
+
+
+def store_batch(
+    ws: Any, items: list[tuple[Incoming, str | None]]
+) -> list[IngestResult | Exception]:
+    """On the writer thread: visitors' messages in one transaction (ingest_many), then each
+    one's bot turn (hub/chat_bots.py). A batch that fails is stored again one message at a
+    time, so one visitor's bad message fails only their own send."""
+    from ..core.commands.incoming import ingest_many
+    from .chat_bots import after_visitor_message
 
     try:
-        await on_visitor_message(hub, inc, result, flow)
-    except Exception:
-        log.exception("the chat bot failed on a visitor message")
+        results = ingest_many(ws, [inc for inc, _ in items])
+    except Exception as e:
+        if len(items) == 1:
+            return [e]
+        return [out for item in items for out in store_batch(ws, [item])]
+    for (inc, flow_id), result in zip(items, results, strict=True):
+        after_visitor_message(ws, inc, result, flow_id)
+    return list(results)
+
+
+class Batcher:
+    """Visitors' messages reach the writer in batches: while one batch is being stored, the
+    messages that arrive wait and go together in the next (no delay when the writer is idle;
+    under load, one transaction and one poke of the agents for many messages instead of one
+    each: benchmarks/chat_bench.py)."""
+
+    def __init__(self, hub: Hub) -> None:
+        self.hub = hub
+        self.waiting: list[tuple[Incoming, str | None, asyncio.Future[Any]]] = []
+        self.task: asyncio.Task[None] | None = None
+
+    async def store(self, inc: Incoming, flow_id: str | None) -> IngestResult:
+        done: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self.waiting.append((inc, flow_id, done))
+        if self.task is None:
+            self.task = asyncio.ensure_future(self._drain())
+        result = await done
+        if isinstance(result, Exception):
+            raise result
+        return result  # type: ignore[no-any-return]
+
+    async def _drain(self) -> None:
+        try:
+            while self.waiting:
+                batch, self.waiting = self.waiting[:MAX_BATCH], self.waiting[MAX_BATCH:]
+                items = [(inc, flow_id) for inc, flow_id, _ in batch]
+                try:
+                    outcomes = await self.hub.ingest(store_batch, self.hub.ws, items)
+                except Exception as e:  # the writer itself failed: every send hears it
+                    outcomes = [e] * len(batch)
+                for (_, _, done), outcome in zip(batch, outcomes, strict=True):
+                    if not done.done():
+                        done.set_result(outcome)
+        finally:
+            self.task = None
 
 
 @dataclass
@@ -96,6 +145,7 @@ class Visitor:
     contact_id: str | None = None
     conversation_id: str | None = None  # their latest conversation, as last seen
     typing_sent: float = 0.0
+    acked: int = 0  # the hub's head when their last send was answered (widget.js syncs then)
 
 
 @dataclass
@@ -121,6 +171,7 @@ class ChatHub:
         self.hub = hub
         self.visitors: dict[str, Visitor] = {}
         self.buckets: dict[str, Bucket] = {}  # identity -> its send allowance
+        self.batcher = Batcher(hub)
         self._key: str | None = None
         sio = hub.sio
         sio.on("connect", self.on_connect, namespace=NAMESPACE)
@@ -258,11 +309,14 @@ class ChatHub:
     # ---------------------------------------------------------------- calls
 
     async def on_hello(self, visitor: Visitor, _data: Any) -> dict[str, Any]:
+        from .chat_bots import opening_for
+
         available = await self.hub._read(
             chat_q.agents_available, self.hub.ws, visitor.channel.inbox_id
         )
         settings = visitor.channel.settings
         return {
+            "opening": await opening_for(self.hub, visitor),
             "token": visitor.token,
             "name": visitor.channel.name,
             "welcome": settings.get("welcome") or chat_backend.DEFAULT_WELCOME,
@@ -347,9 +401,8 @@ class ChatHub:
         )
         if flow is not None:  # the chatflow decides who gets it, not ingest (chat_bots.py)
             inc = dataclasses.replace(inc, route=False)
-        from ..core.commands.incoming import ingest
-
-        result = await self.hub.ingest(ingest, self.hub.ws, inc)
+        result = await self.batcher.store(inc, flow.id if flow is not None else None)
+        visitor.acked = self.hub.head  # stored up to here: the widget syncs on our answer
         first = visitor.conversation_id != result.conversation_id
         visitor.conversation_id = result.conversation_id
         if visitor.contact_id is None or first:
@@ -357,7 +410,6 @@ class ChatHub:
             if visitor.email and first:
                 await self._remember_email(visitor, visitor.email)
             await self._presence(visitor, online=True)
-        await hand_to_bot(self.hub, inc, result, flow)
         return {
             "ok": True,
             "id": result.message_id,
@@ -416,16 +468,21 @@ class ChatHub:
     # ---------------------------------------------------------------- from the hub
 
     async def on_head(self, previous: int, _head: int) -> None:
-        """Poke the connected visitors whose conversations changed since `previous`."""
+        """Poke the connected visitors whose conversations changed since `previous`: one
+        read for all of them (chat_q.chats_changed), then a poke to each one concerned."""
         if not self.visitors:
             return
-        unknown = [v for v in self.visitors.values() if v.contact_id is None]
-        for visitor in unknown:  # their first message may be in this change
-            await self._resolve(visitor)
-        contacts = sorted({v.contact_id for v in self.visitors.values() if v.contact_id})
-        changed = await self.hub._read(chat_q.contacts_changed, self.hub.ws, contacts, previous)
+        changed = await self.hub._read(chat_q.chats_changed, self.hub.ws, previous)
+        if not changed:
+            return
+        identities = {i for change in changed.values() for i in change.identities}
         for visitor in list(self.visitors.values()):
-            if visitor.contact_id in changed:
+            if visitor.contact_id is None and visitor.identity in identities:
+                # Their first message (maybe from another device of a verified user).
+                await self._resolve(visitor)
+            change = changed.get(visitor.contact_id or "")
+            # Not for what their own send stored: its answer makes the widget sync anyway.
+            if change is not None and change.seq > visitor.acked:
                 await self.hub.sio.emit("poke", {}, to=visitor.sid, namespace=NAMESPACE)
 
     async def on_agent_signal(

@@ -35,10 +35,10 @@
   function tell(msg) { if (window.parent !== window) window.parent.postMessage(msg, "*"); }
 
   /* ---------------------------------------------------------------- rendering */
-  function bubble(m) {
+  function bubble(m, last) {
     var li = el("li", m.from === "visitor" ? "visitor" : "agent");
     li.appendChild(el("div", "text", m.text));
-    if (m.quick_replies && m.quick_replies.length && m === lastAgent()) {
+    if (m.quick_replies && m.quick_replies.length && last && !S.pending.size) {
       var q = el("div", "quick");
       m.quick_replies.slice(0, 10).forEach(function (r) {
         var label = typeof r === "string" ? r : (r && (r.label || r.value)) || "";
@@ -67,16 +67,25 @@
     li.appendChild(el("span", "meta", meta.join(" \u00B7 ")));
     return li;
   }
-  function lastAgent() {
-    var last = null; S.msgs.forEach(function (m) { if (m.from === "agent") last = m; }); return last;
+  function opening() {
+    /* A chatflow targets this page: its opening shows before the visitor writes (nothing is
+       stored until then; the hub stores the same opening with their first message). */
+    var o = S.hello && S.hello.opening;
+    return o && o.messages && o.messages.length ? o : null;
   }
   function render() {
     var log = $("log"), atEnd = log.scrollHeight - log.scrollTop - log.clientHeight < 40;
     log.textContent = "";
-    var welcome = S.hello && S.hello.welcome;
-    if (welcome && !S.hello.available) welcome = null;
-    if (welcome) { var w = el("li", "agent"); w.appendChild(el("div", "text", welcome)); log.appendChild(w); }
-    S.msgs.forEach(function (m) { log.appendChild(bubble(m)); });
+    var o = opening(), shown = [];
+    if (o && !S.msgs.size) shown = o.messages;
+    else if (!o && S.hello && S.hello.welcome && S.hello.available)
+      shown = [{ from: "agent", text: S.hello.welcome }];
+    /* In the thread's order: a bot's opening is stored dated just before the visitor's
+       first message, but may reach the widget after it. */
+    shown = shown.concat(Array.from(S.msgs.values()).sort(function (a, b) {
+      return a.at < b.at ? -1 : a.at > b.at ? 1 : 0;
+    }));
+    shown.forEach(function (m, i) { log.appendChild(bubble(m, i === shown.length - 1)); });
     S.pending.forEach(function (p) {
       var li = el("li", "visitor" + (p.failed ? " failed" : ""));
       li.appendChild(el("div", "text", p.text || (p.file && p.file.name) || ""));
@@ -96,8 +105,9 @@
     var closed = S.conv && S.conv.status === "closed" && !S.fresh;
     $("ended").hidden = !closed;
     var agent = (S.conv && S.conv.agent) || "";
-    $("who").textContent = agent || (S.hello ? S.hello.name : "Chat");
-    $("avatar").textContent = initials(agent || (S.hello ? S.hello.name : ""));
+    var who = agent || (o && o.author) || (S.hello ? S.hello.name : "Chat");
+    $("who").textContent = who;
+    $("avatar").textContent = initials(who);
     if (atEnd || S.open) log.scrollTop = log.scrollHeight;
     badge();
   }
