@@ -30,6 +30,7 @@ from ..core.queries import ConversationRow, View
 from ..core.snippets import fill, person_values
 from ..core.text import clean
 from ..core.when import parse_when
+from ..widgets import textual_compat
 from ..widgets.composer import Composer, Draft
 from ..widgets.contact_sidebar import ContactSidebar, is_unknown_visitor
 from ..widgets.conversation_list import ConversationList
@@ -147,6 +148,8 @@ class InboxScreen(Screen[None]):
         yield UniboxFooter()
 
     def on_mount(self) -> None:
+        # A j redraws the list and the thread: the panes behind them are not redrawn too.
+        textual_compat.skip_hidden_renders(self)
         app = self.uapp
         self.drafts = DraftStore(
             app.ws,
