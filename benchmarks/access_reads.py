@@ -6,7 +6,8 @@ The demo has two inboxes: Support (everyone) and Sales (listed). The reader is a
 who may see Support only. Prints one JSON document: p50/p95 of the first page, the next page
 and the count of every view, and of searches, for that reader and for an agent who sees
 everything (the unfiltered figures to compare with). Targets: list page and count <= 10 ms
-p95, search <= 50 ms p95; the counts of the list's filtered views (`f`) are shown too.
+p95, search <= 50 ms p95; the counts of the list's filtered views (`f`) are shown too. Each
+figure is given as wall time and as CPU time (`cpu_*`), with the load average.
 Build the demo first:
 `.venv/bin/unibox demo --conversations 100000 --generate-only --db /tmp/main100k.db`.
 """
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -62,10 +64,15 @@ def measure(ws: Workspace, agent_id: str, runs: int) -> dict:
         max(v["first_page"]["p95_ms"], v["next_page"]["p95_ms"], v["count"]["p95_ms"])
         for v in out["views"].values()
     )
+    out["worst_list_or_count_cpu_p95_ms"] = max(
+        max(v[k]["cpu_p95_ms"] for k in ("first_page", "next_page", "count"))
+        for v in out["views"].values()
+    )
     out["worst_filtered_count_p95_ms"] = max(
         max(v["filtered_count_p95_ms"].values()) for v in out["views"].values()
     )
     out["worst_search_p95_ms"] = max(s["p95_ms"] for s in out["search"].values())
+    out["worst_search_cpu_p95_ms"] = max(s["cpu_p95_ms"] for s in out["search"].values())
     return out
 
 
@@ -96,11 +103,20 @@ def main() -> None:
     out["summary"] = {
         "restricted_worst_list_or_count_p95_ms": r["worst_list_or_count_p95_ms"],
         "restricted_worst_search_p95_ms": r["worst_search_p95_ms"],
+        "restricted_worst_list_or_count_cpu_p95_ms": r["worst_list_or_count_cpu_p95_ms"],
+        "restricted_worst_search_cpu_p95_ms": r["worst_search_cpu_p95_ms"],
         "restricted_worst_filtered_count_p95_ms": r["worst_filtered_count_p95_ms"],
         "unrestricted_worst_list_or_count_p95_ms": out["unrestricted"][
             "worst_list_or_count_p95_ms"
         ],
+        "unrestricted_worst_list_or_count_cpu_p95_ms": out["unrestricted"][
+            "worst_list_or_count_cpu_p95_ms"
+        ],
         "targets_met": r["worst_list_or_count_p95_ms"] <= 10 and r["worst_search_p95_ms"] <= 50,
+        "cpu_targets_met": r["worst_list_or_count_cpu_p95_ms"] <= 10
+        and r["worst_search_cpu_p95_ms"] <= 50,
+        # The machine's load (1, 5, 15 min) when the run ended: wall figures move with it.
+        "load_average": [round(x, 2) for x in os.getloadavg()],
     }
     print(json.dumps(out, indent=2))
 

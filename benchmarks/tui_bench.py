@@ -150,7 +150,7 @@ def prepare(path: Path, conversations: int, seed: int) -> dict[str, object]:
 # ------------------------------------------------------------------------------ the child
 
 
-def child(path: str, presses: int) -> None:
+def child(path: str, presses: int, profile: str | None = None) -> None:
     from textual import events
 
     from unibox_tui.config import Config
@@ -186,6 +186,8 @@ def child(path: str, presses: int) -> None:
         end = time.perf_counter()
         frames.append((began, end))
         frame_cpu.append(time.thread_time())
+        if profiling:
+            profiling[0].disable()
         if not first_list_frame and isinstance(app.screen, InboxScreen):
             if app.screen.conv_list.total > 0:
                 first_list_frame.append(end)
@@ -194,12 +196,15 @@ def child(path: str, presses: int) -> None:
     app._display = display  # type: ignore[method-assign]
 
     cpu_samples: list[float] = []
+    profiling: list = []  # the profiler while the j presses run with --profile
 
     async def key(name: str, settle: float = 0.06) -> float:
         """Post a key; ms to the end of the first frame drawn after it. Also records the
         CPU time the app's thread spent in that interval (`cpu_samples`): on a shared
         machine, wall time includes time the host gave to other guests, CPU time does not."""
         count, start, cpu_start = len(frames), time.perf_counter(), time.thread_time()
+        if profiling:
+            profiling[0].enable()
         app.post_message(events.Key(name, name if len(name) == 1 else None))
         deadline = start + 2
         while len(frames) == count and time.perf_counter() < deadline:
@@ -237,7 +242,13 @@ def child(path: str, presses: int) -> None:
             # j: move down (the thread follows in the same frame).
             await key("j")  # leave the big thread at row 0
             cpu_samples.clear()
+            if profile:  # --profile: from each j's post to the end of its frame
+                import cProfile
+
+                profiling.append(cProfile.Profile())
             samples = [await key("j") for _ in range(presses)]
+            if profile:
+                profiling.pop().dump_stats(profile)
             out["j_key"] = {**summary(samples), "rows_moved": lst.cursor}
             out["j_key_cpu"] = summary(cpu_samples)
 
@@ -300,8 +311,8 @@ def child(path: str, presses: int) -> None:
             shown: list[float] = []
             original_show = search.show_hits
 
-            def show_hits(text, found):  # type: ignore[no-untyped-def]
-                original_show(text, found)
+            def show_hits(*args, **kwargs):  # type: ignore[no-untyped-def]
+                original_show(*args, **kwargs)
                 shown.append(time.perf_counter())
 
             search.show_hits = show_hits  # type: ignore[method-assign]
@@ -343,10 +354,13 @@ def main() -> None:
     parser.add_argument("--conversations", type=int, default=100_000)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--presses", type=int, default=200)
+    parser.add_argument(
+        "--profile", help="write a cProfile of the j presses here (slows them; figures are off)"
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child(args.child, args.presses)
+        child(args.child, args.presses, args.profile)
         return
     path = Path(args.db) if args.db else Path(tempfile.mkdtemp(prefix="unibox-tui-")) / "demo.db"
     prepared = prepare(path, args.conversations, args.seed)
@@ -356,7 +370,15 @@ def main() -> None:
     compileall.compile_dir(Path(__file__).resolve().parent.parent / "unibox_tui", quiet=1)
     env = {**os.environ, "TZ": "UTC"}
     run = subprocess.run(
-        [sys.executable, __file__, "--child", str(path), "--presses", str(args.presses)],
+        [
+            sys.executable,
+            __file__,
+            "--child",
+            str(path),
+            "--presses",
+            str(args.presses),
+            *(["--profile", args.profile] if args.profile else []),
+        ],
         capture_output=True,
         text=True,
         env=env,

@@ -97,7 +97,7 @@ def test_counts_follow_every_kind_of_write(team: Team) -> None:
 
 
 OPS = st.sampled_from(
-    "ingest close reopen snooze wake assign unassign read unread move ticket reply".split()
+    "ingest close reopen snooze wake assign unassign read unread move ticket reply merge".split()
 )
 
 
@@ -133,7 +133,7 @@ def test_counts_equal_a_plain_count_after_any_mix_of_commands(
             )
             continue
         cid = ids[pick % len(ids)]
-        if op in ("close", "reopen", "unassign", "ticket"):
+        if op in ("close", "reopen", "unassign", "ticket", "merge"):
             who = "ana"  # ana may act in both inboxes
         try:
             if op == "close":
@@ -156,6 +156,8 @@ def test_counts_equal_a_plain_count_after_any_mix_of_commands(
                 cmd.create_ticket(ws, actor=who, conversation_id=cid)
             elif op == "reply":
                 cmd.reply(ws, cid, f"answer {minute}", actor=who)
+            elif op == "merge":  # the merged conversation is deleted
+                cmd.merge_conversations(ws, cid, ids[(pick + 1) % len(ids)], actor=who)
         except (NotFound, InvalidRequest, NoAccess):  # refused: a command changes nothing
             pass
     assert_counts_right(ws, [None, team.ana, team.bo, team.cy])

@@ -111,3 +111,61 @@ async def test_the_list_draws_what_the_style_cache_would(tmp_path) -> None:
         lst.refresh()
         await settle(pilot)
         _same_as_textual(lst, whole)
+
+
+def _shown(update) -> list[tuple]:  # type: ignore[no-untyped-def]
+    """What a partial update puts on the terminal: per span, the cells of each chop in it."""
+    out = []
+    for y, x1, x2 in update.spans:
+        for end, (x, strip) in zip(update.chop_ends[y], update.chops[y].items(), strict=False):
+            if strip is None or x >= x2 or end <= x1:
+                continue
+            part = strip.crop(max(0, x1 - x), min(end, x2) - x)
+            out.append((y, max(x, x1), _segments([part])))
+    return out
+
+
+async def test_the_inbox_frames_equal_textuals_own(make_app) -> None:
+    """The inbox screen's compositor skips widgets hidden in an update
+    (textual_compat.skip_hidden_renders): every partial update it draws must put the same
+    cells on the terminal as Textual's own `render_partial_update`."""
+    from textual._compositor import Compositor
+
+    app = make_app()
+    compared: list[int] = []
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        compositor = app.screen._compositor
+        ours = compositor.render_partial_update
+        assert "render_partial_update" in vars(compositor)  # ours, on this screen
+
+        def both():  # type: ignore[no-untyped-def]
+            regions = compositor._dirty_regions.copy()
+            mine = ours()
+            compositor._dirty_regions.update(regions)
+            theirs = Compositor.render_partial_update(compositor)
+            assert (mine is None) == (theirs is None)
+            if mine is not None:
+                assert _shown(mine) == _shown(theirs)
+                compared.append(len(mine.spans))
+            return mine
+
+        compositor.render_partial_update = both
+        for key in (
+            "j",
+            "j",
+            "k",
+            "enter",
+            "escape",
+            "3",
+            "j",
+            "2",
+            "tab",
+            "j",
+            "question_mark",
+            "escape",
+        ):
+            await pilot.press(key)
+            await settle(pilot)
+        compositor.render_partial_update = ours
+    assert len(compared) > 10

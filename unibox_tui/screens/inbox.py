@@ -30,6 +30,7 @@ from ..core.queries import ConversationRow, View
 from ..core.snippets import fill, person_values
 from ..core.text import clean
 from ..core.when import parse_when
+from ..widgets import textual_compat
 from ..widgets.composer import Composer, Draft
 from ..widgets.contact_sidebar import ContactSidebar, is_unknown_visitor
 from ..widgets.conversation_list import ConversationList
@@ -39,9 +40,8 @@ from ..widgets.line_api import TextLine
 from ..widgets.safe_text import safe_line
 from ..widgets.thread_view import LONG_BODY, MORE_STEP, ThreadView, size_label
 from ..widgets.views_pane import ViewEntry, ViewsPane
-from . import attachments, delivery, mail_composer, selection, snooze, stale, tagging, templates
+from . import attachments, delivery, mail_composer, selection, snooze, stale, tagging
 from .drafts import DraftStore
-from .forms import ContactForm, ContactScreen, TicketForm, TicketScreen
 from .merge import merge_choices, typed_id
 from .pickers import Choice, PickerScreen, PromptScreen
 from .reveal import reveal
@@ -50,6 +50,7 @@ from .undo import Undo, describe, hold_reply, record_decision, undo_last
 
 if TYPE_CHECKING:
     from ..app import UniboxApp
+    from .forms import ContactForm, TicketForm
 
 DEFAULT_VIEW = "open"
 THREAD_CACHE = 8  # threads kept between changes (the ones around the cursor)
@@ -147,6 +148,8 @@ class InboxScreen(Screen[None]):
         yield UniboxFooter()
 
     def on_mount(self) -> None:
+        # A j redraws the list and the thread: the panes behind them are not redrawn too.
+        textual_compat.skip_hidden_renders(self)
         app = self.uapp
         self.drafts = DraftStore(
             app.ws,
@@ -635,6 +638,8 @@ class InboxScreen(Screen[None]):
             return
         row = need[0]
         ticket = queries.ticket(self.uapp.ws, row.ticket_id) if row.ticket_id else None
+        from .forms import TicketScreen  # a dialog: imported when first opened, not at start
+
         screen = TicketScreen(
             title=row.subject or row.preview,
             agents=queries.agents_for_inbox(self.uapp.ws, row.inbox_id),
@@ -758,6 +763,8 @@ class InboxScreen(Screen[None]):
             prefill=mail[1] if mail else None,
         )
         if row.channel_kind in ("messenger", "whatsapp"):
+            from . import templates  # with the channel backends: not needed at start
+
             self.composer.set_notice(templates.window_notice(self.uapp, row))
         elif self.composer.notice is not None:
             self.composer.set_notice(None)
@@ -867,6 +874,8 @@ class InboxScreen(Screen[None]):
             if self.thread_row is not None and self.thread_row.id == row.id:
                 self.composer.set_notice(None)
                 self.composer.close()
+
+        from . import templates
 
         templates.offer_templates(self, row, me, sent)
 
@@ -1030,6 +1039,8 @@ class InboxScreen(Screen[None]):
             self._need()
             return
         detail = queries.contact(self.uapp.ws, row.contact_id, access=self.uapp.access)
+        from .forms import ContactScreen  # a dialog: imported when first opened, not at start
+
         self.app.push_screen(
             ContactScreen(detail, is_unknown_visitor(detail)),
             lambda form: self._contact_saved(detail.id, form),

@@ -277,7 +277,8 @@ class Composer(Vertical):
         return Draft(self.mode, self.editor.text, self.via_channel_id)
 
     def clear(self) -> None:
-        if self.editor.text:
+        # Runs on every `j`: ask whether there is text without joining it into a string.
+        if self.editor.document.end != (0, 0):
             self.editor.load_text("")
         self.via_channel_id = None
         self.fields.unload()

@@ -389,7 +389,7 @@ class ConversationList(QuietScrollBars, PlainLines, ScrollView, can_focus=True):
         self._style.clear()
 
     def render_line(self, y: int) -> Strip:
-        width = self.scrollable_content_region.width
+        width = self.line_width()
         index = self.scroll_offset.y + y
         base = self._style("base")
         if not self.total:

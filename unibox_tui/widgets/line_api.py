@@ -177,9 +177,22 @@ class PlainLines:
     time it scrolls a row: all their visible lines are new to the style cache then)."""
 
     _filtered: dict[int, tuple[Strip, Any, Strip]] | None = None
+    # The content width while render_lines runs: `scrollable_content_region` re-derives it
+    # from the styles and scrollbars on each call (~20 µs), and every line asked for it.
+    _batch_width: int | None = None
+
+    def line_width(self) -> int:
+        """The width `render_line` draws at."""
+        if self._batch_width is not None:
+            return self._batch_width
+        return self.scrollable_content_region.width  # type: ignore[attr-defined,no-any-return]
 
     def render_lines(self, crop: Region) -> list[Strip]:
         if self._filtered is None:
             self._filtered = {}
-        strips = plain_render_lines(self, crop, self._filtered)  # type: ignore[arg-type]
-        return super().render_lines(crop) if strips is None else strips  # type: ignore[misc]
+        self._batch_width = self.scrollable_content_region.width  # type: ignore[attr-defined]
+        try:
+            strips = plain_render_lines(self, crop, self._filtered)  # type: ignore[arg-type]
+            return super().render_lines(crop) if strips is None else strips  # type: ignore[misc]
+        finally:
+            self._batch_width = None

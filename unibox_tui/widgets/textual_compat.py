@@ -98,6 +98,107 @@ def plain_lines_allowed() -> bool:
     return private_ok()
 
 
+def skip_hidden_renders(screen: Any) -> None:
+    """Make `screen`'s compositor skip widgets that cannot show in an update.
+
+    Textual's `Compositor._render_chops` renders every widget whose clip overlaps the
+    updated area, whole, and then cuts its lines up: on a `j` (list, thread and their
+    headers changed) that is also the views pane (outside the update, but its clip is the
+    screen), the footer, the panes behind the list and the thread, and the screen itself:
+    ~240 lines of a ~330-line frame, cut up and then discarded because a widget in front
+    already filled those cells or no updated cell is there. Here a widget is rendered only
+    if some cell it covers in the updated spans is still empty; the rest is Textual's code
+    as it is. The frame is the same (tests/tui/test_tui_render_lines.py)."""
+    compositor = screen._compositor
+    cls = type(compositor)
+
+    def render_chops(crop: Any, is_rendered_line: Callable[[int], bool]) -> Any:
+        if not private_ok():
+            return cls._render_chops(compositor, crop, is_rendered_line)
+        return _render_chops(compositor, crop, is_rendered_line, None)
+
+    def render_partial_update() -> Any:
+        if not private_ok():
+            return cls.render_partial_update(compositor)
+        # Textual 8.2.8's render_partial_update, handing the spans on to _render_chops.
+        from textual._compositor import ChopsUpdate
+        from textual.geometry import Region
+
+        update_regions = compositor._dirty_regions.copy()
+        compositor._dirty_regions.clear()
+        if not update_regions:
+            return None
+        crop = Region.from_union(update_regions).intersection(compositor.size.region)
+        spans = list(compositor._regions_to_spans(update_regions))
+        wanted: dict[int, list[tuple[int, int]]] = {}
+        for y, x1, x2 in spans:
+            wanted.setdefault(y, []).append((x1, x2))
+        chops = _render_chops(compositor, crop, wanted.__contains__, wanted)
+        return ChopsUpdate(chops, spans, [cut_set[1:] for cut_set in compositor.cuts])
+
+    compositor._render_chops = render_chops
+    compositor.render_partial_update = render_partial_update
+
+
+def _render_chops(
+    compositor: Any,
+    crop: Any,
+    is_rendered_line: Callable[[int], bool],
+    wanted: dict[int, list[tuple[int, int]]] | None,
+) -> Any:
+    """Textual 8.2.8's `Compositor._render_chops` with `_get_renders` folded in, skipping a
+    widget none of whose cells is both still empty and wanted (in `wanted`'s spans of its
+    line, [x1, x2); None: every cell of the rendered lines)."""
+    from textual.geometry import Region
+
+    cuts = compositor.cuts
+    chops: list[dict[int, Any]] = [dict.fromkeys(cut_set[:-1]) for cut_set in cuts]
+    crop_overlaps = crop.overlaps
+    intersection = Region.intersection
+    contains_region = Region.contains_region
+
+    def needed(y: int, first_cut: int, last_cut: int) -> bool:
+        line_cuts, chops_line = cuts[y], chops[y]
+        spans = wanted[y] if wanted is not None else None
+        for i in range(len(line_cuts) - 1):
+            cut, end = line_cuts[i], line_cuts[i + 1]
+            if cut < first_cut or cut >= last_cut or chops_line[cut] is not None:
+                continue
+            if spans is None or any(cut < x2 and end > x1 for x1, x2 in spans):
+                return True
+        return False
+
+    for widget, (region, clip) in compositor.visible_widgets.items():
+        if not crop_overlaps(clip):
+            continue
+        render_region = intersection(region, clip)
+        render_x, render_y, width, height = render_region
+        if not (width and height) or not crop_overlaps(render_region):
+            continue
+        first_cut, last_cut = render_x, render_x + width
+        if not any(
+            needed(y, first_cut, last_cut) for y in render_region.line_range if is_rendered_line(y)
+        ):
+            continue  # behind the widgets in front, or outside the update
+        if contains_region(clip, region):
+            strips = widget.render_lines(Region(0, 0, region.width, region.height))
+        else:
+            strips = widget.render_lines(
+                Region(render_x - region.x, render_y - region.y, width, height)
+            )
+        for y, strip in zip(render_region.line_range, strips, strict=False):
+            if not is_rendered_line(y):
+                continue
+            chops_line = chops[y]
+            final_cuts = [cut for cut in cuts[y] if last_cut >= cut >= first_cut]
+            cut_strips = strip.divide([cut - render_x for cut in final_cuts[1:]])
+            get_chops_line = chops_line.get
+            for cut, piece in zip(final_cuts, cut_strips, strict=False):
+                if get_chops_line(cut) is None:
+                    chops_line[cut] = piece
+    return chops
+
+
 # ------------------------------------------------------------------ used by the tests only
 # No public API does these; the tests that need them run on checked versions.
 

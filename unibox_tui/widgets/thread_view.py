@@ -22,7 +22,7 @@ from datetime import datetime
 from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
-from textual.geometry import Size
+from textual.geometry import Region, Size
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
@@ -351,9 +351,15 @@ class ThreadView(QuietScrollBars, PlainLines, ScrollView, can_focus=True):
             if lines >= wanted:
                 break
 
-    def render_line(self, y: int) -> Strip:
+    def render_lines(self, crop: Region) -> list[Strip]:
         self._ensure_layout()
-        width = self.scrollable_content_region.width
+        self._ensure_layout()  # again if a scrollbar came or went: the width changed
+        return super().render_lines(crop)
+
+    def render_line(self, y: int) -> Strip:
+        if self._batch_width is None:  # render_lines laid it out once for all its lines
+            self._ensure_layout()
+        width = self.line_width()
         index = self.scroll_offset.y + y
         base = self._style("base")
         if not self.messages:
