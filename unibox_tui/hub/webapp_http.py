@@ -287,11 +287,13 @@ def _service_class() -> type:
 
         async def end(self) -> None:
             """Ask the app to quit; kill it when it has not within STOP_SECONDS."""
+            process = self._process
             try:
                 await asyncio.wait_for(self.stop(), STOP_SECONDS)
+                if process is not None:  # reaped here: no zombie outlives its tab
+                    await asyncio.wait_for(process.wait(), STOP_SECONDS)
             except (TimeoutError, Exception):
                 pass
-            process = self._process
             if process is not None and process.returncode is None:
                 process.kill()
                 await process.wait()
