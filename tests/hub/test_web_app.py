@@ -15,6 +15,7 @@ import http.client
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -26,11 +27,13 @@ from servers.browser import own_chromium
 from servers.hub import HubProcess
 from waiting import wait_for
 
+from tests.conftest import T0
 from unibox_tui.core.commands.tokens import issue_token
 
 # Its own Chromium: the async Pilot tests that run after this module need no running loop.
 browser = pytest.fixture(scope="module")(own_chromium)
 
+ATTACHED = b"<p id=x>the customer's file</p><script>document.title='ran'</script>"
 FRAME_WAIT = 60_000  # ms: a spawned app imports Textual and syncs first (a deadline, not a sleep)
 
 
@@ -63,6 +66,9 @@ def web(team: Any, tmp_path: Path) -> Iterator[WebHub]:
     cmd.set_agent(team.ws, "ana", role="admin", actor=None)
     for n in range(30):  # enough conversations to fill the list on screen
         team.start(f"Question {n}", who=f"c{n}@example.com", subject=f"Order {n} is late")
+    # The newest (first in the list, opened at start) carries a file a customer sent.
+    note = cmd.IncomingAttachment("note.html", "text/html", len(ATTACHED), ATTACHED)
+    team.start("See the file", subject="A file", at=T0 + timedelta(hours=1), attachments=(note,))
     tokens = {h: issue_token(team.ws, h) for h in ("ana", "bo", "cy")}
     team.ws.close()
     hub = HubProcess(
@@ -227,13 +233,63 @@ def test_sign_in_refuses_a_wrong_token_then_the_inbox_appears_and_ends_with_the_
         wait_for(inbox_drawn, what=f"the inbox filled the screen ({shot})", timeout=60)
 
         cookie = {c["name"]: c for c in context.cookies()}["unibox_app"]
-        assert cookie["httpOnly"] and cookie["sameSite"] == "Strict" and cookie["path"] == "/app"
+        assert cookie["httpOnly"] and cookie["sameSite"] == "Strict" and cookie["path"] == "/"
         assert not cookie["secure"]  # plain HTTP on loopback: a Secure cookie would not return
 
         page.close()
         wait_for(lambda: not web.apps(), what="the app process ended with its tab")
         wait_for(lambda: not Path(f"/proc/{pid}").exists(), what="the hub reaped the app")
         assert token not in web.hub.log.read_text()
+    finally:
+        context.close()
+
+
+def test_an_attachment_opens_in_the_browser_sandboxed_not_on_the_hub(
+    web: WebHub, browser: Any, tmp_path: Path
+) -> None:
+    """In the browser app the attachment picker offers the browser (textual-serve's
+    download route), not the hub machine's viewer or disk; the file is shown in a sandbox
+    (a customer's HTML runs no script at the hub's origin), and only to its agent."""
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    try:
+        page.goto(f"{web.url}/app")
+        page.fill("#token", web.tokens["ana"])
+        page.click("button[type=submit]")
+        page.wait_for_selector("body.-first-byte", state="attached", timeout=FRAME_WAIT)
+        wait_for(
+            lambda: page.request.get(f"{web.url}/healthz").json()["agents_connected"] == 1,
+            what="the browser's app connected to the hub",
+            timeout=60,
+        )
+        shot = tmp_path / "attachment.png"
+        wait_for(
+            lambda: text_rows(browser, page.screenshot(path=str(shot)), 0.2, 0.55) > 0.25,
+            what=f"the inbox filled the screen ({shot})",
+            timeout=60,
+        )
+        page.focus(".xterm-helper-textarea")  # the keys go to the app (a click would pick a row)
+
+        def press(key: str) -> None:
+            """The key, then until the app has drawn something in answer (a key typed
+            before the picker it opens is up would go to the screen under it)."""
+            before = page.screenshot()
+            page.keyboard.press(key)
+            wait_for(lambda: page.screenshot(path=str(shot)) != before, what=f"{key} drawn")
+
+        # A: the thread's attachments; enter: the first; enter: "Open in this browser".
+        with context.expect_page(timeout=FRAME_WAIT) as opened:
+            press("Shift+A")
+            press("Enter")
+            page.keyboard.press("Enter")
+        shown = opened.value
+        shown.wait_for_load_state()
+        assert shown.url.startswith(f"{web.url}/download/")
+        assert "the customer's file" in shown.content()
+        assert shown.title() != "ran"  # the sandbox ran no script
+        # Only once, and only to the agent whose app delivered it.
+        again = _request(web.url, "GET", urlsplit(shown.url).path)
+        assert again.status == 404
     finally:
         context.close()
 
@@ -271,7 +327,7 @@ def test_the_session_cookie_is_secure_off_loopback(web: WebHub) -> None:
     local = _cookies(sign_in(web, web.tokens["ana"]))["unibox_app"].lower()
     remote = _cookies(sign_in(web, web.tokens["ana"], host="hub.example.com"))["unibox_app"]
     for line in (local, remote.lower()):
-        assert "httponly" in line and "samesite=strict" in line and "path=/app" in line
+        assert "httponly" in line and "samesite=strict" in line and "path=/" in line
     assert "secure" not in local.replace("samesite", "")
     assert re.search(r";\s*secure", remote.lower())
 

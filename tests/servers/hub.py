@@ -43,9 +43,10 @@ class HubProcess:
             args.append("--no-channels")
         args += self.args
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        self.proc = subprocess.Popen(
-            args, stdout=subprocess.DEVNULL, stderr=self.log.open("ab"), env=env
-        )
+        # stdout too: the hub passes on there what a `--web` app process printed when it
+        # ended (textual-serve's AppService), e.g. a crash's traceback.
+        log = self.log.open("ab")
+        self.proc = subprocess.Popen(args, stdout=log, stderr=log, env=env)
         wait_for(self.healthy, what=f"the hub answered /healthz on port {self.port}")
         return self
 

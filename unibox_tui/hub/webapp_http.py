@@ -18,6 +18,8 @@ no proxy, and nothing reaches a process without the session cookie.
   is spawned; the process is `python -m unibox_tui --hub URL`, the agent's token in its
   environment (never on its command line or in a log), its cache in a per-agent slot folder
   so two tabs never share one cache file. Closing the tab ends the process.
+- `GET /download/KEY` (signed in, where textual.js looks): a file the agent's own app
+  delivers (attachments: in the browser app they go to the browser, not the hub's disk).
 - `GET /app/status` (signed in): this agent's app processes (pid, first frame), for tests
   and the benchmark.
 """
@@ -437,7 +439,7 @@ def routes(hub: Hub) -> list[Any]:
             SESSION_COOKIE,
             sid,
             max_age=int(SESSION_TTL),
-            path="/app",
+            path="/",  # textual.js fetches an app's downloads from /download/KEY
             httponly=True,
             secure=_secure(request),
             samesite="strict",
@@ -451,7 +453,7 @@ def routes(hub: Hub) -> list[Any]:
             if sid:
                 web.sessions.pop(sid, None)
         response = RedirectResponse("/app", status_code=303)
-        response.delete_cookie(SESSION_COOKIE, path="/app")
+        response.delete_cookie(SESSION_COOKIE, path="/")
         return response
 
     async def status(request: Any) -> Response:
@@ -465,6 +467,41 @@ def routes(hub: Hub) -> list[Any]:
                 "per_agent": settings.per_agent,
                 "total": settings.total,
             }
+        )
+
+    async def download(request: Any) -> Response:
+        """A file the agent's app delivers (an attachment opened or downloaded): streamed
+        from the app process by textual-serve's DownloadManager. Only the app's own agent
+        gets it; shown inline only in a sandbox (a customer's HTML file runs no script at
+        the hub's origin)."""
+        session = web.session_of(request.cookies)
+        key = request.path_params["key"]
+        try:
+            meta = await web.downloads.get_download_metadata(key)
+        except KeyError:
+            meta = None
+        if session is None or meta is None or meta.app_service.record.agent_id != session.agent_id:
+            return page(_message_html("Not found", "No such download."), 404)
+        from urllib.parse import quote
+
+        from starlette.responses import StreamingResponse
+
+        inline = meta.open_method == "browser"
+        content_type = meta.mime_type or "application/octet-stream"
+        if meta.encoding:
+            content_type += f"; charset={meta.encoding}"
+        name = quote(meta.file_name or "attachment", safe="")
+        return StreamingResponse(
+            web.downloads.download(key),
+            media_type=content_type,
+            headers={
+                "Content-Disposition": f"{'inline' if inline else 'attachment'}; "
+                f"filename*=UTF-8''{name}",
+                "Content-Security-Policy": "sandbox; default-src 'none'; img-src data:; "
+                "style-src 'unsafe-inline'; media-src data:",
+                "X-Content-Type-Options": "nosniff",
+                "Cache-Control": "no-store",
+            },
         )
 
     async def app_socket(websocket: WebSocket) -> None:
@@ -528,6 +565,7 @@ def routes(hub: Hub) -> list[Any]:
         Route("/app/sign-out", sign_out, methods=["POST"]),
         Route("/app/status", status, methods=["GET"]),
         WebSocketRoute("/app/ws", app_socket),
+        Route("/download/{key}", download, methods=["GET"]),
         Mount("/app/static", app=StaticFiles(directory=str(static)), name="app-static"),
     ]
 
