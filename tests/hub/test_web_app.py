@@ -369,18 +369,21 @@ def test_app_processes_are_capped_per_agent_and_in_total(web: WebHub, browser: A
     wait_for(lambda: not web.apps(), what="every app ended with its socket")
 
 
-def test_a_revoked_token_ends_the_session(web: WebHub) -> None:
+def test_a_revoked_token_ends_the_session_and_its_apps(web: WebHub) -> None:
     import subprocess
     import sys
 
     bo = session_cookie(web, "bo")
     assert _request(web.url, "GET", "/app/status", headers={"Cookie": bo}).status == 200
-    revoke = ["agent", "token", "bo", "--revoke", "--as", "ana", "--db", str(web.hub.db)]
-    subprocess.run(
-        [sys.executable, "-m", "unibox_tui", *revoke],
-        check=True,
-        capture_output=True,
-    )
+    with open_socket(web, bo):
+        wait_for(lambda: len(web.apps()) == 1, what="bo's app started")
+        revoke = ["agent", "token", "bo", "--revoke", "--as", "ana", "--db", str(web.hub.db)]
+        subprocess.run(
+            [sys.executable, "-m", "unibox_tui", *revoke],
+            check=True,
+            capture_output=True,
+        )
+        wait_for(lambda: not web.apps(), what="bo's running app ended with the token")
     assert refused_status(web, bo) == 403
     page = _request(web.url, "GET", "/app", headers={"Cookie": bo})
     assert page.status == 200 and 'name="token"' in page.text  # type: ignore[attr-defined]

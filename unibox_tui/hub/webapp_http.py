@@ -50,7 +50,8 @@ CSRF_FIELD = "csrf"
 SESSION_TTL = 12 * 3600.0  # seconds a session lasts without being used
 MAX_SIGN_IN_BODY = 4096
 STOP_SECONDS = 5.0  # an app told to quit that has not exited by then is killed
-MAX_CELLS = 500  # columns or rows a browser may ask for
+MAX_CELLS = 500
+REVOKED_CHECK = 1.0  # seconds between checks that a running app's token still signs in  # columns or rows a browser may ask for
 # The hub's own secrets and the operator's choices of workspace never reach an app process:
 # it is a client of the hub, as the agent who signed in, and nothing else.
 _DROPPED_ENV = ("UNIBOX_DB", "UNIBOX_HUB", "UNIBOX_TOKEN", "UNIBOX_TOKEN_FILE", "UNIBOX_CONFIG")
@@ -521,6 +522,7 @@ def routes(hub: Hub) -> list[Any]:
             await websocket.close(code=1013)
             return
         service: Any = None
+        watcher: asyncio.Task[None] | None = None
         try:
             await websocket.accept()
             width = _cells(websocket.query_params.get("width"), 80)
@@ -544,6 +546,7 @@ def routes(hub: Hub) -> list[Any]:
             )
             await service.start(width, height)
             log.info("web app of @%s started (pid %s) for %s", session.handle, record.pid, peer)
+            watcher = asyncio.create_task(_end_when_signed_out(web, session, close))
             while True:
                 message = await websocket.receive()
                 if message["type"] == "websocket.disconnect":
@@ -552,6 +555,8 @@ def routes(hub: Hub) -> list[Any]:
         except (WebSocketDisconnect, RuntimeError):
             pass  # the tab went away (or the app closed the socket first)
         finally:
+            if watcher is not None:
+                watcher.cancel()
             if service is not None:
                 await service.end()
             web.apps.pop(id(record), None)
@@ -568,6 +573,24 @@ def routes(hub: Hub) -> list[Any]:
         Route("/download/{key}", download, methods=["GET"]),
         Mount("/app/static", app=StaticFiles(directory=str(static)), name="app-static"),
     ]
+
+
+async def _end_when_signed_out(web: WebApp, session: WebSession, close: Any) -> None:
+    """A revoked token or a deactivated agent ends the agent's browser apps (as the hub
+    ends a terminal app's connection) and their session."""
+    while True:
+        await asyncio.sleep(REVOKED_CHECK)
+        try:
+            if await web.still_signed_in(session):
+                continue
+        except Exception:
+            continue  # the database was busy: look again next time
+        log.info("web app of @%s ended: token revoked or agent deactivated", session.handle)
+        for sid, known in list(web.sessions.items()):
+            if known is session:
+                del web.sessions[sid]
+        await close()
+        return
 
 
 def _peer(conn: Any) -> str:
