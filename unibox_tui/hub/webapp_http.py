@@ -122,7 +122,7 @@ class WebApp:
         self.apps: dict[int, AppProcess] = {}  # id(record) -> record, while it runs
         from textual_serve.download_manager import DownloadManager
 
-        self.downloads = DownloadManager()  # unused by the app today; AppService needs one
+        self.downloads = DownloadManager()  # files the apps deliver (attachments), by key
         self._page: Any = None
 
     # ---------------------------------------------------------------- sessions
@@ -158,6 +158,10 @@ class WebApp:
                 return tokens.verify(conn, token)
 
         who = await self.hub._read(check)
+        now = time.monotonic()
+        for old, known in list(self.sessions.items()):  # forget the expired ones
+            if now - known.seen > SESSION_TTL:
+                del self.sessions[old]
         sid = secrets.token_urlsafe(32)
         session = WebSession(who.agent_id, who.handle, token, who.token_id)
         self.sessions[sid] = session
@@ -481,8 +485,10 @@ def routes(hub: Hub) -> list[Any]:
             meta = await web.downloads.get_download_metadata(key)
         except KeyError:
             meta = None
-        if session is None or meta is None or meta.app_service.record.agent_id != session.agent_id:
+        owner = getattr(meta.app_service, "record", None) if meta is not None else None
+        if session is None or owner is None or owner.agent_id != session.agent_id:
             return page(_message_html("Not found", "No such download."), 404)
+        assert meta is not None
         from urllib.parse import quote
 
         from starlette.responses import StreamingResponse
@@ -562,7 +568,9 @@ def routes(hub: Hub) -> list[Any]:
             web.apps.pop(id(record), None)
             log.info("web app of @%s (pid %s) ended", session.handle, record.pid)
 
-    static = Path(__import__("textual_serve").__file__).parent / "static"
+    import textual_serve
+
+    static = Path(str(textual_serve.__file__)).parent / "static"
     return [
         Route("/app", app_index, methods=["GET"]),
         Route("/app/", lambda _r: RedirectResponse("/app", status_code=308), methods=["GET"]),
