@@ -388,3 +388,13 @@ def test_a_revoked_token_ends_the_session_and_its_apps(web: WebHub) -> None:
     page = _request(web.url, "GET", "/app", headers={"Cookie": bo})
     assert page.status == 200 and 'name="token"' in page.text  # type: ignore[attr-defined]
     assert not web.apps()
+
+
+def test_without_web_the_hub_serves_no_app(served: Any) -> None:
+    """`unibox hub` without --web: no /app, no sign-in page, no socket."""
+    assert _request(served.hub.url, "GET", "/app").status == 404
+    with pytest.raises(websockets.exceptions.InvalidStatus):
+        with websockets.sync.client.connect(
+            served.hub.url.replace("http://", "ws://") + "/app/ws", open_timeout=30
+        ):
+            pass
