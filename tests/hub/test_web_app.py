@@ -59,8 +59,11 @@ class WebHub:
         return found
 
 
+HUB_SECRET = "a-channel-secret-only-the-hub-needs"
+
+
 @pytest.fixture
-def web(team: Any, tmp_path: Path) -> Iterator[WebHub]:
+def web(team: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[WebHub]:
     from unibox_tui.core import commands as cmd
 
     cmd.set_agent(team.ws, "ana", role="admin", actor=None)
@@ -71,6 +74,7 @@ def web(team: Any, tmp_path: Path) -> Iterator[WebHub]:
     team.start("See the file", subject="A file", at=T0 + timedelta(hours=1), attachments=(note,))
     tokens = {h: issue_token(team.ws, h) for h in ("ana", "bo", "cy")}
     team.ws.close()
+    monkeypatch.setenv("UNIBOX_TEST_HUB_SECRET", HUB_SECRET)  # in the hub's environment
     hub = HubProcess(
         tmp_path / "ws.db",
         tmp_path / "hub.log",
@@ -215,7 +219,10 @@ def test_sign_in_refuses_a_wrong_token_then_the_inbox_appears_and_ends_with_the_
         # The token travels in the app's environment, never on its command line.
         token = web.tokens["ana"]
         assert token.encode() not in Path(f"/proc/{pid}/cmdline").read_bytes()
-        assert f"UNIBOX_TOKEN={token}".encode() in Path(f"/proc/{pid}/environ").read_bytes()
+        environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+        assert f"UNIBOX_TOKEN={token}".encode() in environ
+        assert b"TEXTUAL_DRIVER=textual.drivers.web_driver:WebDriver" in environ
+        assert not [v for v in environ if HUB_SECRET.encode() in v]  # nothing else of the hub's
 
         # The app is the real unibox, connected to this hub as ana, and the conversation
         # list (the middle column) is full of text: 30 rows of 44, against 1-2 (its header)

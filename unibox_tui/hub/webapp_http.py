@@ -52,9 +52,14 @@ MAX_SIGN_IN_BODY = 4096
 STOP_SECONDS = 5.0  # an app told to quit that has not exited by then is killed
 MAX_CELLS = 500
 REVOKED_CHECK = 1.0  # seconds between checks that a running app's token still signs in  # columns or rows a browser may ask for
-# The hub's own secrets and the operator's choices of workspace never reach an app process:
-# it is a client of the hub, as the agent who signed in, and nothing else.
-_DROPPED_ENV = ("UNIBOX_DB", "UNIBOX_HUB", "UNIBOX_TOKEN", "UNIBOX_TOKEN_FILE", "UNIBOX_CONFIG")
+# What of the hub's environment an app process gets: only what running Python and finding
+# the hub need. The hub's secrets (channel keys in variables) and the operator's choices
+# (UNIBOX_DB, UNIBOX_CONFIG...) never reach it: it is a client of the hub, as the agent who
+# signed in, and nothing else.
+_KEPT_ENV = {
+    "PATH", "HOME", "USER", "LOGNAME", "LANG", "LANGUAGE", "TZ", "TMPDIR", "VIRTUAL_ENV",
+    "SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE", "SYSTEMROOT",
+}  # fmt: skip
 # Page policy: everything from the hub itself (textual-serve's template also links a Google
 # Fonts stylesheet; the fonts it needs are bundled, so that request is blocked, not made).
 _CSP = (
@@ -203,7 +208,7 @@ class WebApp:
         config folder, nothing of the hub's own settings."""
         home = self.settings.state_dir / session.agent_id / f"slot-{record.slot}"
         (home / "data").mkdir(parents=True, exist_ok=True, mode=0o700)
-        env = {k: v for k, v in os.environ.items() if k not in _DROPPED_ENV}
+        env = {k: v for k, v in os.environ.items() if k in _KEPT_ENV or k.startswith("LC_")}
         env["UNIBOX_TOKEN"] = session.token
         env["XDG_DATA_HOME"] = str(home / "data")  # sync/client.cache_dir lives under it
         env["UNIBOX_CONFIG"] = str(self.settings.state_dir / session.agent_id / "config.toml")
@@ -258,8 +263,14 @@ def _service_class() -> type:
             self.record = record
 
         async def _open_app_process(self, width: int = 80, height: int = 24) -> Any:
-            env = self._build_environment(width=width, height=height)
-            env.update(self.env)  # ours wins over os.environ (the token, the folders)
+            # textual-serve's variables (its web driver, the size), on our environment
+            # instead of a copy of the hub's.
+            env = {
+                k: v
+                for k, v in self._build_environment(width=width, height=height).items()
+                if os.environ.get(k) != v
+            }
+            env.update(self.env)
             self._process = process = await asyncio.create_subprocess_exec(
                 *self.argv,
                 stdin=asyncio.subprocess.PIPE,
