@@ -46,6 +46,23 @@ def _listen(value: str) -> tuple[str, int]:
     "--insecure", is_flag=True, help="Serve plain HTTP on a non-loopback address (behind a proxy)."
 )
 @click.option("--no-channels", is_flag=True, help="Do not run the channels (tests, a spare node).")
+@click.option(
+    "--web", is_flag=True, help="Serve the agent app in a browser at /app (token sign-in)."
+)
+@click.option(
+    "--web-max-apps",
+    type=click.IntRange(1, 1000),
+    default=20,
+    show_default=True,
+    help="With --web: app processes the hub runs at most (one per browser tab).",
+)
+@click.option(
+    "--web-max-apps-per-agent",
+    type=click.IntRange(1, 100),
+    default=3,
+    show_default=True,
+    help="With --web: app tabs one agent may have open at once.",
+)
 @guarded
 def hub_command(
     listen: str,
@@ -55,6 +72,9 @@ def hub_command(
     keyfile: str | None,
     insecure: bool,
     no_channels: bool,
+    web: bool,
+    web_max_apps: int,
+    web_max_apps_per_agent: int,
 ) -> None:
     """Serve this workspace to your team: agents' apps connect with `unibox --hub URL`."""
     host, port = _listen(listen)
@@ -88,7 +108,39 @@ def hub_command(
             keyfile=keyfile,
             run_engine=not no_channels,
             public_url=url,
+            webapp=_web_settings(
+                ws, host, port, url, bool(certfile), web_max_apps, web_max_apps_per_agent
+            )
+            if web
+            else None,
         )
+
+
+def _web_settings(
+    ws: Any, host: str, port: int, url: str, tls: bool, total: int, per_agent: int
+) -> Any:
+    """`--web`: where the browser apps (processes on this machine) reach the hub, and the
+    folder their caches live in (beside the workspace file, private to the hub's user)."""
+    from pathlib import Path
+
+    from .hub.webapp_http import WebAppSettings
+
+    try:
+        import textual_serve  # noqa: F401
+    except ImportError:
+        raise InvalidRequest(
+            "--web needs textual-serve: pip install textual-serve (it ships with unibox)"
+        ) from None
+    if tls:
+        app_url = url  # the certificate names the public host, not 127.0.0.1
+    elif _loopback(host) or host in ("0.0.0.0", "::", ""):
+        app_url = f"http://{'[::1]' if host == '::' else '127.0.0.1'}:{port}"
+    else:
+        app_url = url  # --insecure on one address behind a TLS proxy: through the proxy
+    path = Path(ws.path)
+    state = path.with_name(path.name + ".webapp")
+    state.mkdir(mode=0o700, exist_ok=True)
+    return WebAppSettings(app_url, state, per_agent=per_agent, total=total)
 
 
 # ------------------------------------------------------------------------ signing in

@@ -591,6 +591,11 @@ def test_attachment_bytes_come_from_the_hub_when_opened(served: Served) -> None:
         )
         [(attachment_id, stored)] = rows
         assert stored is None  # the log carries metadata only
+        # ... yet the thread offers it (the hub has its bytes): the attachment picker
+        # disabled every attachment in a hub's cache before.
+        reader = queries.reader(bo.ws, bo.agent["id"])
+        [message] = queries.thread(bo.ws, conv, access=reader)
+        assert [(a.filename, a.stored) for a in message.attachments] == [("damage.png", True)]
         assert queries.attachment_bytes(
             bo.ws, attachment_id, access=queries.reader(bo.ws, bo.agent["id"])
         ) == ("damage.png", png)  # type: ignore[arg-type]

@@ -22,11 +22,14 @@ def free_port() -> int:
 
 
 class HubProcess:
-    def __init__(self, db: Path, log: Path, *, channels: bool = False) -> None:
+    def __init__(
+        self, db: Path, log: Path, *, channels: bool = False, args: tuple[str, ...] = ()
+    ) -> None:
         self.db = db
         self.log = log
         self.port = free_port()
         self.channels = channels
+        self.args = args  # more `unibox hub` options, e.g. ("--web",)
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -38,10 +41,12 @@ class HubProcess:
         args += ["--listen", f"127.0.0.1:{self.port}"]
         if not self.channels:
             args.append("--no-channels")
+        args += self.args
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        self.proc = subprocess.Popen(
-            args, stdout=subprocess.DEVNULL, stderr=self.log.open("ab"), env=env
-        )
+        # stdout too: the hub passes on there what a `--web` app process printed when it
+        # ended (textual-serve's AppService), e.g. a crash's traceback.
+        log = self.log.open("ab")
+        self.proc = subprocess.Popen(args, stdout=log, stderr=log, env=env)
         wait_for(self.healthy, what=f"the hub answered /healthz on port {self.port}")
         return self
 
@@ -55,6 +60,23 @@ class HubProcess:
                 return r.status == 200
         except OSError:
             return False
+
+    def children(self) -> list[int]:
+        """The hub's child processes now (e.g. the browser apps of `--web`)."""
+        assert self.proc is not None
+        found: list[int] = []
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue  # it ended while we looked
+            # pid (comm) state ppid ...: comm may hold spaces and parentheses
+            fields = stat[stat.rindex(")") + 2 :].split()
+            if int(fields[1]) == self.proc.pid and fields[0] != "Z":
+                found.append(int(entry.name))
+        return found
 
     def stop(self) -> int:
         """SIGTERM and wait; returns the exit status."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from textual.widgets import Select
+from textual.widgets import Input, Select
 from tui_world import NOW, settle
 
 from unibox_tui.core import commands as cmd
@@ -285,3 +285,23 @@ async def test_a_refused_command_says_why_and_changes_nothing(make_app, demo, te
         assert "reply is empty" in text_of(app)
         kinds = [m.kind for m in queries.thread(demo.ws, demo.conv["closed"], access=EVERYTHING)]
         assert "outgoing" not in kinds
+
+
+async def test_a_picker_answers_once_however_fast_enter_is_pressed(make_app, demo) -> None:
+    """Two enters that arrive together (typed fast, or over a slow link in the browser app)
+    answer the picker once; the second one dismissed it again and crashed the app."""
+    app = make_app()
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        inbox = app.screen
+        await pilot.press("a")
+        picker = app.screen
+        assert isinstance(picker, PickerScreen)
+        await pilot.press("b", "o")
+        # Both enters reach the picker before the first answer has taken it off the
+        # screen (its handler runs twice in a row).
+        for _ in range(2):
+            picker.on_input_submitted(Input.Submitted(picker.query_one(Input), "bo"))
+        await settle(pilot)
+        assert app.is_running and app.screen is inbox  # the inbox was not dismissed too
+        assert queries.conversation(demo.ws, demo.conv["chat"], access=EVERYTHING).assignee == "bo"

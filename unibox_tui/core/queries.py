@@ -543,8 +543,11 @@ def thread_on(
     if messages:
         by_id = {m.id: m for m in messages}
         marks = ",".join("?" * len(by_id))
+        # Stored: its bytes are here, or (a hub's cache, whose change log carries no bytes)
+        # nobody noted why they were not kept: every ingest that keeps no bytes says why.
         for a in conn.exec_driver_sql(
-            f"SELECT id, message_id, filename, content_type, size, data IS NOT NULL OR path IS NOT NULL,"
+            f"SELECT id, message_id, filename, content_type, size,"
+            f" data IS NOT NULL OR path IS NOT NULL OR note IS NULL,"
             f" note FROM attachment WHERE message_id IN ({marks}) ORDER BY filename",
             tuple(by_id),
         ):

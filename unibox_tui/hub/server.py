@@ -79,9 +79,15 @@ class _JsonPacket(socketio.packet.Packet):
 
 class Hub:
     def __init__(
-        self, ws: Workspace, *, run_engine: bool = True, public_url: str | None = None
+        self,
+        ws: Workspace,
+        *,
+        run_engine: bool = True,
+        public_url: str | None = None,
+        webapp: Any = None,
     ) -> None:
         self.ws = ws
+        self.webapp = webapp  # webapp_http.WebAppSettings with --web: the agent app at /app
         self.public_url = (public_url or "").rstrip("/")  # where customers reach us
         self.run_engine = run_engine
         self.engine: Any = None
@@ -498,11 +504,12 @@ def serve(
     keyfile: str | None = None,
     run_engine: bool = True,
     public_url: str | None = None,
+    webapp: Any = None,
 ) -> None:
     """Run the hub until SIGTERM or Ctrl-C (uvicorn stops accepting, then `shutdown`)."""
     import uvicorn
 
-    hub = Hub(ws, run_engine=run_engine, public_url=public_url)
+    hub = Hub(ws, run_engine=run_engine, public_url=public_url, webapp=webapp)
     config = uvicorn.Config(
         hub.app,
         host=host,

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from .server import Hub
 
 # "module" (under unibox_tui.hub) -> its routes(hub). One line per channel's HTTP module.
-ROUTE_MODULES: tuple[str, ...] = ("forms_http", "meta_http", "chat_http")
+ROUTE_MODULES: tuple[str, ...] = ("forms_http", "meta_http", "chat_http", "webapp_http")
 
 
 def http_app(hub: Hub) -> Any:

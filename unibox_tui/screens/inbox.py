@@ -1117,19 +1117,29 @@ class InboxScreen(Screen[None]):
     def _attachment_chosen(self, attachment: Any) -> None:
         if attachment is None:
             return
-        what = [
-            Choice("open", Text("Open with the system viewer"), "open"),
-            Choice("save", Text("Save to a path…"), "save"),
-        ]
+        if self.app.is_web:
+            # The app runs on the hub's machine (`unibox hub --web`): its files and viewer
+            # are the hub's, so the attachment goes to the agent's browser instead.
+            what = [
+                Choice("browser", Text("Open in this browser"), "browser"),
+                Choice("download", Text("Download"), "download"),
+            ]
+        else:
+            what = [
+                Choice("open", Text("Open with the system viewer"), "open"),
+                Choice("save", Text("Save to a path…"), "save"),
+            ]
         self.app.push_screen(
             PickerScreen(f"{attachment.filename[:60]}", what),
             lambda how: self._attachment_action(attachment, how),
         )
 
     def _attachment_action(self, attachment: Any, how: str | None) -> None:
-        if how == "open":
+        if how in ("browser", "download"):
+            self._deliver_attachment(attachment.id, how)
+        elif how == "open" and not self.app.is_web:
             self._open_attachment(attachment.id)
-        elif how == "save":
+        elif how == "save" and not self.app.is_web:
             self.app.push_screen(
                 PromptScreen(
                     "Save to (a file or a folder)",
@@ -1137,6 +1147,28 @@ class InboxScreen(Screen[None]):
                 ),
                 lambda path: self._save_attachment(attachment.id, path),
             )
+
+    @work(thread=True, group="opener")
+    def _deliver_attachment(self, attachment_id: str, how: str) -> None:
+        """In the browser app: the attachment's bytes to the browser (textual-serve's
+        download route on the hub), shown there or saved by it."""
+        import io
+
+        try:
+            filename, data = queries.attachment_bytes(
+                self.uapp.ws, attachment_id, access=self.uapp.access
+            )
+        except (OSError, UniboxError) as e:
+            self.app.call_from_thread(
+                self.notify, f"Cannot open it ({e}).", severity="error", markup=False
+            )
+            return
+        self.app.call_from_thread(
+            self.app.deliver_binary,
+            io.BytesIO(data),
+            save_filename=attachments.safe_filename(filename),
+            open_method=how,
+        )
 
     @work(thread=True, group="opener")
     def _open_attachment(self, attachment_id: str) -> None:

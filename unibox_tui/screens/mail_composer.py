@@ -130,6 +130,16 @@ class PathSuggester(Suggester):
 
 def pick_files(screen: InboxScreen) -> None:
     """ctrl+l: attach a file (a path prompt with completion), or remove an attached one."""
+    if screen.app.is_web:
+        # `unibox hub --web`: this process runs on the hub's machine, whose files are not
+        # the agent's to send (the hub's workspace, its keys).
+        screen.notify(
+            "Attaching files is not available in the browser app: the files it would "
+            "see are the hub's, not yours.",
+            severity="warning",
+            markup=False,
+        )
+        return
     fields = screen.composer.fields
     if not fields.files:
         _ask_path(screen)

@@ -9,6 +9,7 @@ from typing import Any, Generic, TypeVar
 
 from rich.text import Text
 from textual.app import ComposeResult
+from textual.await_complete import AwaitComplete
 from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.suggester import Suggester
@@ -33,7 +34,22 @@ class Choice(Generic[T]):
         return all(word in haystack for word in words)
 
 
-class PickerScreen(ModalScreen[Any]):
+class _AnswersOnce:
+    """A modal that answers once: a second enter (or esc) that reached it before the first
+    answer took it off the screen is ignored. Textual's `dismiss` pops whatever screen is
+    on top, so the second one closed the inbox under it, and a third crashed the app (keys
+    come in bunches over the browser app's websocket)."""
+
+    _answered = False
+
+    def dismiss(self, result: Any = None) -> AwaitComplete:
+        if self._answered:
+            return AwaitComplete.nothing()
+        self._answered = True
+        return super().dismiss(result)  # type: ignore[misc, no-any-return]
+
+
+class PickerScreen(_AnswersOnce, ModalScreen[Any]):
     """Choose one of a few choices; typing filters them (every word must match). `typed`
     may turn the text itself into a choice, shown first (a snooze time typed in)."""
 
@@ -122,7 +138,7 @@ class PickerScreen(ModalScreen[Any]):
         self.dismiss(None)
 
 
-class PromptScreen(ModalScreen[str | None]):
+class PromptScreen(_AnswersOnce, ModalScreen[str | None]):
     """Ask for one line of text (a custom snooze time, a path to save to)."""
 
     BINDINGS = actions.bindings(actions.MODAL)
