@@ -48,6 +48,34 @@ SECRETS = (
 )
 ATTACHMENT_WORDS = {"image": "an image", "video": "a video", "audio": "a voice message"}
 
+# What connecting a Page sets up (issue 13: "creates and enables a default chatflow for the
+# Page"): a live chat that welcomes whoever writes and gives the conversation to the inbox's
+# routing. Below every chatflow an admin adds (priority -1), so theirs wins once enabled.
+DEFAULT_CHATFLOW = """\
+# The Page's default chatflow, made when the Messenger channel was connected.
+# `unibox chatflow edit NAME` changes it; `unibox chatflow disable NAME` turns it off.
+type = "live_chat"
+priority = -1                # below the chatflows you add: an enabled one of yours wins
+welcome = "Thanks for your message! Someone from the team will answer you here shortly."
+
+[routing]
+to = "inbox"                 # "inbox" (the inbox's routing), "team:NAME", "agent:HANDLE"
+"""
+
+
+def add_default_chatflow(ws: Any, channel_id: str, channel_name: str, actor: str | None) -> str:
+    """Create and enable the Page's default chatflow (DEFAULT_CHATFLOW); returns its name
+    (`<channel name> live chat`, with the channel id when that name is taken)."""
+    from ..core import chatflow_queries as fq
+    from ..core import commands as cmd
+
+    taken = {row.name.lower() for row in fq.chatflows(ws)}
+    name = f"{channel_name} live chat"
+    if name.lower() in taken:
+        name = f"{channel_name} live chat ({channel_id})"
+    cmd.save_chatflow(ws, name, DEFAULT_CHATFLOW, channel=channel_id, enabled=True, actor=actor)
+    return name
+
 
 class MessengerChannel(ChannelAdapter):
     kind = "messenger"

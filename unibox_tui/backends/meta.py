@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from ..core import clock
 from ..core.errors import InvalidRequest
 from ..secrets import resolve_secret
 from .base import ChannelError, DeliveryResult, StatusUpdate, in_thread
@@ -360,10 +361,12 @@ def store(ws: Any, events: Events, links: list[tuple[str, str, str, str]] | None
     out = Stored()
     ready = []
     flows: dict[str, Any] = {}  # channel id -> the chatflow its customers get, or None
+    now = clock.utcnow()
     for inc in events.incoming:
         if inc.channel_id not in flows:
             flows[inc.channel_id] = choose_chatflow(ws, inc.channel_id, Context())
-        if flows[inc.channel_id] is not None:  # the chatflow decides who gets it, not ingest
+        if flows[inc.channel_id] is not None and _answerable(inc, now):
+            # The chatflow decides who gets it, not ingest.
             inc = dataclasses.replace(inc, route=False)
         try:
             ready.append(cmd.prepare(inc))
@@ -378,7 +381,7 @@ def store(ws: Any, events: Events, links: list[tuple[str, str, str, str]] | None
             # Bots run on Messenger and WhatsApp as on the website chat (hub/chat_bots.py):
             # a new conversation starts the channel's chatflow, later messages answer it.
             flow = flows.get(prepared.inc.channel_id)
-            if result.conversation_id and flow is not None:
+            if result.conversation_id and flow is not None and not prepared.inc.route:
                 cmd.bot_turn(
                     ws,
                     result.conversation_id,
@@ -408,3 +411,14 @@ def store(ws: Any, events: Events, links: list[tuple[str, str, str, str]] | None
             ws, mark.channel_id, mark.recipient, mark.state, mark.until
         )
     return out
+
+
+def _answerable(inc: Any, now: datetime) -> bool:
+    """Is the customer's message still inside its channel's reply window? A chatflow starts
+    only on one that is: a welcome or a bot's question for a message Meta delivers late (a
+    retry after the hub was down for a day) could not be sent, and would only fail."""
+    from . import registry
+
+    # Meta's identities are named as their channel kinds ("messenger", "whatsapp").
+    closes = registry.rules(inc.identity_kind).window_closes_at(inc.created_at)
+    return closes is None or now <= closes
