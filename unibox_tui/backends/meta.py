@@ -21,6 +21,7 @@ import dataclasses
 import hashlib
 import hmac
 import json
+import secrets
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -200,6 +201,41 @@ class Graph:
         except ValueError as e:
             raise GraphError("the Graph API answered something that is not JSON") from e
         return answer if isinstance(answer, dict) else {"data": answer}
+
+    def upload(
+        self,
+        path: str,
+        fields: Mapping[str, str],
+        file_field: str,
+        file: tuple[str, str, bytes],
+    ) -> dict[str, Any]:
+        """Blocking multipart/form-data POST of text `fields` and one file (name, MIME type,
+        bytes), as Meta's upload endpoints take them; raises GraphError."""
+        boundary = "unibox-" + secrets.token_hex(16)
+        parts = []
+        for key, value in fields.items():
+            parts.append(
+                f'--{boundary}\r\nContent-Disposition: form-data; name="{key}"\r\n\r\n'
+                f"{value}\r\n".encode()
+            )
+        name, content_type, data = file
+        quoted = name.replace("\\", "_").replace('"', "_").replace("\r", "").replace("\n", "")
+        parts.append(
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{file_field}"; '
+            f'filename="{quoted}"\r\nContent-Type: {content_type}\r\n\r\n'.encode()
+            + data
+            + b"\r\n"
+        )
+        parts.append(f"--{boundary}--\r\n".encode())
+        url = f"{self.base_url}/{path}"
+        if not self.bearer:
+            url += "?" + urllib.parse.urlencode({"access_token": self.token})
+        raw = self._open("POST", url, b"".join(parts), f"multipart/form-data; boundary={boundary}")
+        try:
+            answer = json.loads(raw or b"{}")
+        except ValueError as e:
+            raise GraphError("the Graph API answered something that is not JSON") from e
+        return answer if isinstance(answer, dict) else {}
 
     def download(self, url: str, limit: int = MAX_MEDIA_BYTES) -> bytes:
         """Bytes at a media URL (WhatsApp's need the same Bearer header); GraphError over
