@@ -13,8 +13,12 @@ so a retry or a replay changes nothing.
 A disabled channel answers 503 so that Meta keeps the events and retries them later,
 rather than losing them; an unknown one 404.
 
-Accepted and not yet stored events live in memory only: a hub that dies in that instant
-(well under a second at the measured rate) loses them, since Meta got its 200.
+A body is answered 200 only once it is in the webhook spool (hub/meta_spool.py), an
+append-only file next to the workspace: a hub that stops after answering and before storing
+stores it when it starts again. The request's own work is only the signature, the JSON and
+that append; turning bodies into events happens off the event loop, on a thread, so a large
+batch being parsed does not hold up the answers. A hub told to stop (SIGTERM) stores what it
+accepted before it exits.
 """
 
 from __future__ import annotations
@@ -25,12 +29,14 @@ import json
 import logging
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..backends import meta
 from ..backends.base import in_thread
 from ..core import queries as q
 from ..core.errors import UniboxError
+from .meta_spool import Spool
 
 if TYPE_CHECKING:
     from .server import Hub
@@ -39,6 +45,7 @@ log = logging.getLogger("unibox.hub.meta")
 KINDS = ("messenger", "whatsapp")
 RELOAD_SECONDS = 2.0  # how stale the channel list (settings, enabled) may be
 MAX_BATCH = 500  # webhook bodies stored in one write
+DRAIN_SECONDS = 10.0  # at shutdown, how long to wait for the accepted bodies to be stored
 
 
 class _Refused(Exception):
@@ -54,16 +61,52 @@ class MetaWebhooks:
         self.keys: dict[str, str] = {}  # id -> its settings as JSON (rebuilt on change)
         self.loaded_at = 0.0
         self.adapters: dict[str, tuple[str, Any]] = {}  # id -> (settings key, adapter)
-        self.queue: asyncio.Queue[tuple[Any, Any]] | None = None
+        # (adapter, parsed body, the spool offset after it)
+        self.queue: asyncio.Queue[tuple[Any, Any, int]] | None = None
         self.worker: asyncio.Task[None] | None = None
         self.stored = meta.Stored()
+        self.spool: Spool | None = None
+
+    # ------------------------------------------------------------------ life
+
+    async def startup(self) -> None:
+        """Open the spool and queue what an earlier run accepted and did not store."""
+        self.spool = Spool.beside(Path(self.hub.ws.path))
+        again = 0
+        for record in self.spool.pending():
+            try:
+                adapter = await self.adapter(record.kind, record.channel_id, recovering=True)
+                payload = json.loads(record.raw)
+            except (_Refused, ValueError) as error:
+                log.warning("a spooled webhook for channel %s is dropped: %s",
+                            record.channel_id, getattr(error, "text", error))  # fmt: skip
+                continue
+            self._queue().put_nowait((adapter, payload, record.end))
+            again += 1
+        if again:
+            log.info("storing %d webhook(s) accepted before the hub stopped", again)
+
+    async def shutdown(self) -> None:
+        """Store what was accepted (uvicorn takes no new requests now); what does not make
+        it in time stays in the spool for the next start."""
+        if self.queue is not None and self.worker is not None and not self.worker.done():
+            try:
+                await asyncio.wait_for(self.queue.join(), DRAIN_SECONDS)
+            except TimeoutError:
+                log.warning("%d webhook(s) left in the spool", self.queue.qsize())
+            self.worker.cancel()
+        if self.spool is not None:
+            self.spool.close()
+            self.spool = None
 
     # ------------------------------------------------------------------ channels
 
     async def _run(self, fn: Callable[[], Any]) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self.hub.readers, fn)
 
-    async def adapter(self, kind: str, channel_id: str) -> Any:
+    async def adapter(self, kind: str, channel_id: str, *, recovering: bool = False) -> Any:
+        """The channel's adapter; `recovering`: for a body already answered 200 (from the
+        spool), so a channel disabled since is still stored to."""
         now = time.monotonic()
         if channel_id not in self.rows or now - self.loaded_at > RELOAD_SECONDS:
             rows = await self._run(lambda: q.channels(self.hub.ws))
@@ -73,7 +116,7 @@ class MetaWebhooks:
         row = self.rows.get(channel_id)
         if row is None or row.kind != kind:
             raise _Refused(404, "no such channel")
-        if not row.enabled:
+        if not row.enabled and not recovering:
             raise _Refused(503, "channel disabled")
         key = self.keys[channel_id]
         cached = self.adapters.get(channel_id)
@@ -121,54 +164,77 @@ class MetaWebhooks:
             payload = json.loads(raw)
         except ValueError:
             return PlainTextResponse("not JSON", status_code=400)
-        self._start()
-        assert self.queue is not None
-        self.queue.put_nowait((adapter, payload))
+        if self.spool is None:  # the startup hook has not run (an app built for a test)
+            await self.startup()
+        assert self.spool is not None
+        try:
+            end = self.spool.append(kind, channel_id, raw)
+        except OSError as error:  # not kept: Meta must send it again
+            log.error("cannot keep a webhook: %s", error)
+            return PlainTextResponse("cannot keep it now", status_code=503)
+        self._queue().put_nowait((adapter, payload, end))
         return PlainTextResponse("EVENT_RECEIVED")
 
     # ------------------------------------------------------------------ processing
 
-    def _start(self) -> None:
+    def _queue(self) -> asyncio.Queue[tuple[Any, Any, int]]:
+        if self.queue is None:
+            self.queue = asyncio.Queue()
         if self.worker is None or self.worker.done():
-            self.queue = self.queue or asyncio.Queue()
             self.worker = asyncio.create_task(self._work())
+        return self.queue
 
     async def _work(self) -> None:
-        assert self.queue is not None
+        assert self.queue is not None and self.spool is not None
         while True:
             batch = [await self.queue.get()]
             while not self.queue.empty() and len(batch) < MAX_BATCH:
                 batch.append(self.queue.get_nowait())
             try:
                 await self._process(batch)
+                self.spool.stored(batch[-1][2])
             except asyncio.CancelledError:
                 raise
             except Exception:  # a bug must not stop the webhooks that follow
                 log.exception("storing %d webhook(s)", len(batch))
+            finally:
+                for _ in batch:
+                    self.queue.task_done()
 
-    async def _process(self, batch: list[tuple[Any, Any]]) -> None:
-        by_adapter: dict[int, tuple[Any, meta.Events]] = {}
-        for adapter, payload in batch:
-            try:
-                events = adapter.parse(payload)
-            except UniboxError as error:
-                log.warning("%s: webhook ignored: %s", adapter.name, error)
-                continue
-            by_adapter.setdefault(id(adapter), (adapter, meta.Events()))[1].extend(events)
+    async def _process(self, batch: list[tuple[Any, Any, int]]) -> None:
+        by_adapter: dict[int, tuple[Any, list[Any]]] = {}
+        for adapter, payload, _end in batch:
+            by_adapter.setdefault(id(adapter), (adapter, []))[1].append(payload)
         ws = self.hub.ws
-        for adapter, events in by_adapter.values():
+        for adapter, payloads in by_adapter.values():
+            events, links = await in_thread(
+                functools.partial(_prepare, ws, adapter, payloads), "webhook"
+            )
             if not len(events):
                 continue
-            links: list[tuple[str, str, str, str]] = await in_thread(
-                functools.partial(_enrich, ws, adapter, events), "webhook"
-            )
             stored = await self.hub.ingest(meta.store, ws, events, links)
             for field in ("messages", "duplicates", "echoes", "statuses", "rejected"):
                 setattr(self.stored, field, getattr(self.stored, field) + getattr(stored, field))
 
 
+def _prepare(
+    ws: Any, adapter: Any, payloads: list[Any]
+) -> tuple[meta.Events, list[tuple[str, str, str, str]]]:
+    """On a thread, off the event loop: the bodies turned into events (no network), then
+    what the network must add before they are stored."""
+    events = meta.Events()
+    for payload in payloads:
+        try:
+            events.extend(adapter.parse(payload))
+        except UniboxError as error:
+            log.warning("%s: webhook ignored: %s", adapter.name, error)
+    if not len(events):
+        return events, []
+    return events, _enrich(ws, adapter, events)
+
+
 def _enrich(ws: Any, adapter: Any, events: meta.Events) -> list[tuple[str, str, str, str]]:
-    """On a thread: what the network must add before the events are stored."""
+    """What the network must add before the events are stored."""
     if adapter.kind == "messenger":
         senders = sorted({inc.identity_value for inc in events.incoming})
         known = q.known_identities(ws, "messenger", senders)
@@ -196,6 +262,8 @@ def routes(hub: Hub) -> list[Any]:
 
     hooks = MetaWebhooks(hub)
     hub.meta_webhooks = hooks  # type: ignore[attr-defined]  # for tests and benchmarks
+    hub.on_startup.append(hooks.startup)
+    hub.on_shutdown.append(hooks.shutdown)
     found = []
     for kind in KINDS:
         # Plain functions: Starlette takes anything else (a partial) for an ASGI app.
