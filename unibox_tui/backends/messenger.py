@@ -309,7 +309,7 @@ class MessengerChannel(ChannelAdapter):
                     await in_thread(lambda f=(name, content_type, data): self._upload(f), "upload")
                 )
             except GraphError as error:
-                return meta.delivery_result(error)
+                return meta.upload_result(error)
         body = {"recipient": {"id": item.recipient}, **kind, "message": message}
         await handover()
         try:

@@ -362,6 +362,14 @@ def delivery_result(error: GraphError) -> DeliveryResult:
     return DeliveryResult.failed(reason_of(error))
 
 
+def upload_result(error: GraphError) -> DeliveryResult:
+    """How a failed file upload ends for the outbox: as a send would, except that an upload
+    that may have arrived is simply retried (nothing reaches the customer before the send)."""
+    if error.reached is True:
+        return DeliveryResult.retry(f"uploading a file: {error}")
+    return delivery_result(error)
+
+
 def status_reason(errors: Any) -> str:
     """A WhatsApp status callback's `errors` list in words."""
     if not isinstance(errors, list) or not errors or not isinstance(errors[0], dict):

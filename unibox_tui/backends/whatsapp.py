@@ -233,7 +233,7 @@ class WhatsAppChannel(ChannelAdapter):
                     await in_thread(lambda f=(name, content_type, data): self._upload(f), "upload")
                 )
             except GraphError as error:
-                return meta.delivery_result(error)
+                return meta.upload_result(error)
         if (
             len(media) == 1
             and media[0][0] in CAPTIONED
