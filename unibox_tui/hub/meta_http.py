@@ -85,6 +85,8 @@ class MetaWebhooks:
             again += 1
         if again:
             log.info("storing %d webhook(s) accepted before the hub stopped", again)
+        else:  # nothing to store (or only bodies of channels removed since): start empty
+            self.spool.stored(self.spool.end)
 
     async def shutdown(self) -> None:
         """Store what was accepted (uvicorn takes no new requests now); what does not make
