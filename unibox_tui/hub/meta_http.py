@@ -45,6 +45,7 @@ log = logging.getLogger("unibox.hub.meta")
 KINDS = ("messenger", "whatsapp")
 RELOAD_SECONDS = 2.0  # how stale the channel list (settings, enabled) may be
 MAX_BATCH = 500  # webhook bodies stored in one write
+BATCH_WAIT = 0.02  # seconds a batch waits for more bodies before it is stored
 DRAIN_SECONDS = 10.0  # at shutdown, how long to wait for the accepted bodies to be stored
 
 
@@ -205,6 +206,11 @@ class MetaWebhooks:
         assert self.queue is not None and self.spool is not None
         while True:
             batch = [await self.queue.get()]
+            if self.queue.qsize() < MAX_BATCH:
+                # Let a few more arrive: each write has a fixed cost (a transaction, a
+                # thread, the chatflow lookup, a poke), and nobody waits on it (the 200
+                # went out already).
+                await asyncio.sleep(BATCH_WAIT)
             while not self.queue.empty() and len(batch) < MAX_BATCH:
                 batch.append(self.queue.get_nowait())
             try:
