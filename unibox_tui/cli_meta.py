@@ -8,6 +8,7 @@ in the system keyring; never in the database.
 
 from __future__ import annotations
 
+import shlex
 import sys
 from pathlib import Path
 from typing import Any
@@ -94,10 +95,21 @@ def _add(
             ws, inbox=inbox, kind=kind, name=name, settings=settings, actor=who
         )
         row = next(c for c in q.channels(ws) if c.id == channel_id)
+        flow = None
+        if kind == "messenger":
+            from .backends.messenger import add_default_chatflow
+
+            flow = add_default_chatflow(ws, channel_id, name, who)
     if as_json:
         emit(row.to_json())
     else:
         click.echo(channel_id)
+    if flow is not None:
+        click.echo(
+            f"enabled chatflow {flow!r} (a welcome, then the inbox's routing): "
+            f"`unibox chatflow edit {shlex.quote(flow)}` changes it",
+            err=True,
+        )
     click.echo(
         f"next: `unibox channel embed {channel_id}` prints the callback URL for Meta", err=True
     )

@@ -134,7 +134,9 @@ def make_world(
         monkeypatch.setenv(key, value)
     hubs: list[HubProcess] = []
 
-    def make(*, human_agent_tag: bool = False) -> World:
+    def make(*, human_agent_tag: bool = False, default_chatflow: bool = False) -> World:
+        """`default_chatflow`: keep the Page's default chatflow (a welcome sent to every new
+        conversation) enabled; off by default so tests count only the replies they send."""
         db = tmp_path / "ws.db"
         ws = open_workspace(db)
         cmd.create_agent(ws, "Ana Lima", "ana", "ana@acme.example", role="admin")
@@ -150,6 +152,10 @@ def make_world(
         added = cli(db, *args, "--as", "ana")
         assert added.returncode == 0, added.stderr
         messenger = added.stdout.strip()
+        if not default_chatflow:
+            flow = f"Messenger {graph.page_id} live chat"
+            off = cli(db, "chatflow", "disable", flow, "--as", "ana")
+            assert off.returncode == 0, off.stderr
         added = cli(
             db, "channel", "add", "whatsapp", "--inbox", "Support",
             "--phone-number-id", graph.phone_number_id, "--waba-id", graph.waba_id,

@@ -4,6 +4,8 @@ out through the engine to a fake Graph API that checks the Send API's shape."""
 from __future__ import annotations
 
 import json
+import os
+import sys
 
 from waiting import wait_for
 
@@ -277,3 +279,88 @@ def test_a_bot_runs_on_the_page_with_its_options_as_quick_replies(make_world) ->
     )
     ana = w.rows("SELECT id FROM agent WHERE handle = 'ana'")[0][0]
     assert w.rows("SELECT assignee_id FROM conversation WHERE id = ?", conv) == [(ana,)]
+
+
+def test_connecting_a_page_creates_and_enables_its_default_chatflow(make_world) -> None:  # type: ignore[no-untyped-def]
+    """`channel add messenger` sets up the Page's live chat: a new conversation gets the
+    welcome on Messenger (then the inbox's routing decides who gets it, as without one); a
+    message Meta delivers late (outside the 24 hours) starts nothing that cannot be sent."""
+    w = make_world(default_chatflow=True)
+    listed = w.cli("chatflow", "list", "--json")
+    assert listed.returncode == 0, listed.stderr
+    (flow,) = json.loads(listed.stdout)["chatflows"]
+    assert flow["name"] == f"Messenger {w.graph.page_id} live chat"
+    assert (flow["type"], flow["enabled"], flow["priority"]) == ("live_chat", True, -1)
+    shown = w.cli("chatflow", "show", flow["name"])
+    assert 'type = "live_chat"' in shown.stdout and 'to = "inbox"' in shown.stdout
+    conv = customer_writes(w)
+    wait_for(lambda: w.graph.sent(), what="the welcome was sent")
+    (welcome,) = w.graph.sent()
+    assert welcome.body["recipient"] == {"id": PSID}
+    assert welcome.body["messaging_type"] == "RESPONSE"
+    assert welcome.body["message"]["text"].startswith("Thanks for your message!")
+    # In the thread as the Page's outgoing message, delivered like a reply.
+    wait_for(lambda: w.messages(w.messenger, "outgoing")[0][3] == "sent", what="welcome sent")
+    ((kind, body, mid, _state, _error, in_conv),) = w.messages(w.messenger, "outgoing")
+    assert (kind, in_conv, mid) == ("outgoing", conv, welcome_mid(w))
+    assert body.startswith("Thanks for your message!")
+    # A second message in the same conversation gets no second welcome.
+    quick = payload("messenger_quick_reply", page_id=w.graph.page_id, psid=PSID, time_ms=ms())
+    assert w.post("messenger", quick) == 200
+    wait_for(lambda: len(w.messages(w.messenger, "incoming")) == 2, what="the second message")
+    # A message from another customer 30 hours old: stored, no welcome queued for it.
+    late = message(w, hours_ago=30, psid="888").replace(MID.encode(), b"m_late30h")
+    assert w.post("messenger", late) == 200
+    wait_for(
+        lambda: w.rows("SELECT 1 FROM message WHERE external_id = 'm_late30h'"),
+        what="the late message was stored",
+    )
+    outgoing = w.messages(w.messenger, "outgoing")
+    assert len(outgoing) == 1 and outgoing[0][5] == conv
+    # Edited like any chatflow ($EDITOR): the next new conversation gets the new welcome.
+    editor = w.db.parent / "editor.py"
+    editor.write_text(
+        "import pathlib, sys\np = pathlib.Path(sys.argv[1])\n"
+        "p.write_text(p.read_text().replace('Thanks for your message!', 'Hello from Acme!'))\n"
+    )
+    os.environ["EDITOR"] = f"{sys.executable} {editor}"
+    try:
+        edited = w.cli("chatflow", "edit", flow["name"], "--as", "ana")
+    finally:
+        del os.environ["EDITOR"]
+    assert edited.returncode == 0, edited.stderr
+    assert "Hello from Acme!" in w.cli("chatflow", "show", flow["name"]).stdout
+    again = message(w, psid="999").replace(MID.encode(), b"m_third")
+    assert w.post("messenger", again) == 200
+    wait_for(lambda: len(w.graph.sent()) == 2, what="the second welcome")
+    assert w.graph.sent()[1].body["message"]["text"].startswith("Hello from Acme!")
+
+
+def welcome_mid(w: World) -> str:
+    return "m_out1"  # the fake Graph API's first message id
+
+
+def test_channel_add_says_which_chatflow_it_enabled(graph, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from .conftest import cli
+
+    for key, value in SECRETS.items():
+        monkeypatch.setenv(key, value)
+    db = tmp_path / "ws.db"
+    args = [
+        "channel", "add", "messenger", "--inbox", "Support", "--page-id", graph.page_id,
+        "--page-token-env", "MSG_PAGE_TOKEN", "--app-secret-env", "MSG_APP_SECRET",
+        "--verify-token-env", "MSG_VERIFY", "--graph-url", graph.url,
+    ]  # fmt: skip
+    first = cli(db, *args)
+    assert first.returncode == 0, first.stderr
+    assert f"enabled chatflow 'Messenger {graph.page_id} live chat'" in first.stderr
+    # A second channel for the same name: its chatflow gets the channel id, not an error.
+    second = cli(db, *args)
+    assert second.returncode == 0, second.stderr
+    names = [
+        r["name"] for r in json.loads(cli(db, "chatflow", "list", "--json").stdout)["chatflows"]
+    ]
+    assert (
+        len(names) == 2
+        and names[1] == f"Messenger {graph.page_id} live chat ({second.stdout.strip()})"
+    )

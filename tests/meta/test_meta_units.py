@@ -167,3 +167,29 @@ def test_cli_bad_input_is_one_line_and_adds_nothing(tmp_path, monkeypatch) -> No
     settings = json.loads(stored.stdout)[0]["settings"]
     assert settings["human_agent_tag"] is True
     assert all(SECRETS[k] not in stored.stdout for k in SECRETS), "no secret in the database"
+
+
+def test_an_upload_that_may_have_arrived_is_retried_not_uncertain() -> None:
+    """Nothing reaches the customer before the send: an upload without an answer is tried
+    again, where a send without an answer is uncertain."""
+    timed_out = GraphError("did not answer in time", reached=True)
+    assert meta.delivery_result(timed_out).outcome == "uncertain"
+    assert meta.upload_result(timed_out).outcome == "retry"
+    refused = GraphError("This person isn't available right now.", code=551, subcode=1545041)
+    assert meta.upload_result(refused).outcome == "failed"
+
+
+def test_file_rules_of_meta_channels() -> None:
+    from unibox_tui.backends import registry
+
+    whatsapp, messenger = registry.rules("whatsapp"), registry.rules("messenger")
+    assert whatsapp.file_problem("a.png", "image/png", 5 * 1024 * 1024) is None
+    assert "at most 5.0 MB" in (
+        whatsapp.file_problem("a.png", "image/png", 5 * 1024 * 1024 + 1) or ""
+    )
+    assert whatsapp.file_rule("application/pdf").sends_as == "document"  # type: ignore[union-attr]
+    assert "does not send" in (whatsapp.file_problem("a.zip", "application/zip", 10) or "")
+    assert messenger.file_rule("application/zip").sends_as == "file"  # type: ignore[union-attr]
+    assert messenger.file_rule("image/webp").sends_as == "file"  # type: ignore[union-attr]
+    assert messenger.file_rule("video/mp4").sends_as == "video"  # type: ignore[union-attr]
+    assert "sends no files" in (registry.rules("chat").file_problem("a.png", "image/png", 1) or "")

@@ -13,6 +13,8 @@ Everything it was asked is kept in `requests` (method, path, query, headers, JSO
 from __future__ import annotations
 
 import base64
+import email
+import email.policy
 import hashlib
 import itertools
 import json
@@ -68,6 +70,8 @@ class FakeGraph:
     cdn: dict[str, bytes] = field(default_factory=dict)  # Messenger attachment files
     templates: list[dict[str, Any]] = field(default_factory=list)
     fail_next: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
+    # Files uploaded to either API: id -> (file name, MIME type, bytes).
+    uploads: dict[str, tuple[str, str, bytes]] = field(default_factory=dict)
     requests: list[Seen] = field(default_factory=list)
     port: int = 0
 
@@ -118,7 +122,9 @@ class FakeGraph:
         length = int(h.headers.get("Content-Length") or 0)
         raw = h.rfile.read(length) if length else b""
         body: Any = None
-        if raw:
+        if raw and (h.headers.get("Content-Type") or "").startswith("multipart/form-data"):
+            body = _multipart(h.headers["Content-Type"], raw)
+        elif raw:
             try:
                 body = json.loads(raw)
             except ValueError:
@@ -168,10 +174,12 @@ class FakeGraph:
             return 200, {**profile, "id": path[0]}
         if r.method == "GET" and path == [self.page_id]:
             return 200, {"id": self.page_id, "name": "Acme"}
+        if r.method == "POST" and path[1:] == ["message_attachments"]:
+            return self._messenger_upload(r)
         if r.method != "POST" or path[1:] != ["messages"]:
             return error(100, f"Unsupported request {r.method} /{'/'.join(path)}")
         body = r.body if isinstance(r.body, dict) else {}
-        problem = _messenger_problem(body)
+        problem = _messenger_problem(body, self.uploads)
         if problem:
             return error(100, f"(#100) {problem}")
         failure = self._take_failure()
@@ -182,13 +190,39 @@ class FakeGraph:
             "message_id": f"m_out{next(self._ids)}",
         }
 
+    def _messenger_upload(self, r: Seen) -> tuple[int, Any]:
+        """The Attachment Upload API: multipart `message` (JSON: attachment type and
+        payload.is_reusable) and `filedata` (the file)."""
+        form = r.body if isinstance(r.body, dict) else {}
+        try:
+            message = json.loads(form["message"][2])
+            kind = message["attachment"]["type"]
+            name, mime, data = form["filedata"]
+        except (KeyError, TypeError, ValueError):
+            return error(100, "(#100) Upload attachment needs message and filedata")
+        if kind not in ("image", "video", "audio", "file"):
+            return error(100, f"(#100) Invalid attachment type {kind!r}")
+        if kind != "file" and not mime.startswith(f"{kind}/"):
+            return error(100, f"(#100) The file is {mime}, not an {kind}")
+        if len(data) > 25 * 1024 * 1024:
+            return error(100, "(#100) Attachment size exceeds the allowable limit (25 MB)")
+        failure = self._take_failure()
+        if failure is not None:
+            return failure
+        attachment_id = str(1857777774821032 + next(self._ids))
+        with self._lock:
+            self.uploads[attachment_id] = (name, mime, data)
+        return 200, {"attachment_id": attachment_id}
+
     # -------------------------------------------------------------- WhatsApp
     def _whatsapp(self, r: Seen, path: list[str]) -> tuple[int, Any]:
         if r.headers.get("authorization") != f"Bearer {self.wa_token}":
             return TOKEN_EXPIRED
+        if r.method == "POST" and path == [self.phone_number_id, "media"]:
+            return self._whatsapp_upload(r)
         if r.method == "POST" and path == [self.phone_number_id, "messages"]:
             body = r.body if isinstance(r.body, dict) else {}
-            problem = _whatsapp_problem(body)
+            problem = _whatsapp_problem(body, self.uploads)
             if problem:
                 return error(100, f"(#100) {problem}")
             template = body.get("template")
@@ -220,8 +254,69 @@ class FakeGraph:
             return 200, {"id": self.phone_number_id, "display_phone_number": "15550783881"}
         return error(100, f"Unsupported request {r.method} /{'/'.join(path)}")
 
+    def _whatsapp_upload(self, r: Seen) -> tuple[int, Any]:
+        """POST /PHONE_ID/media: multipart `messaging_product=whatsapp`, `type` (the MIME
+        type) and `file`; only the documented media types, each within its size."""
+        form = r.body if isinstance(r.body, dict) else {}
+        if form.get("messaging_product", ("", "", b""))[2] != b"whatsapp":
+            return error(100, "(#100) The parameter messaging_product is required.")
+        if "file" not in form or "type" not in form:
+            return error(100, "(#100) The parameters file and type are required.")
+        name, mime, data = form["file"]
+        declared = form["type"][2].decode()
+        limit = WHATSAPP_MEDIA.get(declared)
+        if limit is None or declared != mime:
+            return error(131053, f"Media upload error: unsupported type {declared}")
+        if len(data) > limit:
+            return error(131053, f"Media upload error: {declared} is larger than {limit} bytes")
+        failure = self._take_failure()
+        if failure is not None:
+            return failure
+        media_id = str(4490709327384033 + next(self._ids))
+        with self._lock:
+            self.uploads[media_id] = (name, mime, data)
+        return 200, {"id": media_id}
 
-def _messenger_problem(body: dict[str, Any]) -> str | None:
+
+MB = 1024 * 1024
+# developers.facebook.com/docs/whatsapp/cloud-api/reference/media#supported-media-types
+WHATSAPP_MEDIA = {
+    **dict.fromkeys(("image/jpeg", "image/png"), 5 * MB),
+    **dict.fromkeys(("video/mp4", "video/3gpp"), 16 * MB),
+    **dict.fromkeys(("audio/aac", "audio/amr", "audio/mpeg", "audio/mp4", "audio/ogg"), 16 * MB),
+    **dict.fromkeys(
+        (
+            "text/plain",
+            "application/pdf",
+            "application/msword",
+            "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+            "application/vnd.ms-excel",
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            "application/vnd.ms-powerpoint",
+            "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+        ),
+        100 * MB,
+    ),
+}
+WHATSAPP_FAMILY = {"image": "image/", "video": "video/", "audio": "audio/"}
+
+
+def _multipart(content_type: str, raw: bytes) -> dict[str, tuple[str, str, bytes]]:
+    """A multipart/form-data body: field name -> (file name, MIME type, bytes); a text
+    field has no file name and the type text/plain."""
+    parsed = email.message_from_bytes(
+        f"Content-Type: {content_type}\r\n\r\n".encode() + raw, policy=email.policy.HTTP
+    )
+    out: dict[str, tuple[str, str, bytes]] = {}
+    for part in parsed.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        if name:
+            payload = part.get_payload(decode=True) or b""
+            out[str(name)] = (part.get_filename() or "", part.get_content_type(), payload)
+    return out
+
+
+def _messenger_problem(body: dict[str, Any], uploads: dict[str, Any]) -> str | None:
     """What Meta would refuse in a Send API body (documented fields only)."""
     allowed = {
         "recipient",
@@ -248,6 +343,22 @@ def _messenger_problem(body: dict[str, Any]) -> str | None:
         return "param message must be an object"
     if set(message) - {"text", "attachment", "quick_replies", "metadata"}:
         return "unknown message field"
+    if ("text" in message) == ("attachment" in message):
+        return "param message must have exactly one of text or attachment"
+    attachment = message.get("attachment")
+    if attachment is not None:
+        if not isinstance(attachment, dict) or attachment.get("type") not in (
+            "image",
+            "video",
+            "audio",
+            "file",
+        ):
+            return "param message[attachment][type] must be image, video, audio or file"
+        payload = attachment.get("payload") or {}
+        found = uploads.get(str(payload.get("attachment_id")))
+        if found is None and not str(payload.get("url") or "").startswith("http"):
+            return "param message[attachment][payload] needs a valid attachment_id or url"
+        return None
     text = message.get("text")
     if not isinstance(text, str) or not text or len(text) > 2000:
         return "param message[text] must be a UTF-8 string of at most 2000 characters"
@@ -257,7 +368,7 @@ def _messenger_problem(body: dict[str, Any]) -> str | None:
     return None
 
 
-def _whatsapp_problem(body: dict[str, Any]) -> str | None:
+def _whatsapp_problem(body: dict[str, Any], uploads: dict[str, Any]) -> str | None:
     if body.get("messaging_product") != "whatsapp":
         return "messaging_product must be whatsapp"
     to = body.get("to")
@@ -276,9 +387,30 @@ def _whatsapp_problem(body: dict[str, Any]) -> str | None:
             for p in component.get("parameters") or []:
                 if p.get("type") != "text" or not isinstance(p.get("text"), str):
                     return "template parameters must be of type text"
+    elif kind in ("image", "video", "audio", "document"):
+        part = body.get(kind)
+        if not isinstance(part, dict) or ("id" in part) == ("link" in part):
+            return f"param {kind} needs exactly one of id or link"
+        if "id" in part:
+            found = uploads.get(str(part["id"]))
+            if found is None:
+                return f"param {kind}[id] is not a media id of this number"
+            family = WHATSAPP_FAMILY.get(kind)
+            if family and not found[1].startswith(family):
+                return f"the media {part['id']} is {found[1]}, not an {kind}"
+        allowed = {"id", "link"} | ({"caption"} if kind != "audio" else set())
+        allowed |= {"filename"} if kind == "document" else set()
+        if set(part) - allowed:
+            return f"unknown parameter {kind}[{sorted(set(part) - allowed)[0]}]"
+        if len(str(part.get("caption") or "")) > 1024:
+            return f"param {kind}[caption] must be at most 1024 characters"
     else:
         return f"unsupported message type {kind!r}"
     extra = set(body) - {
+        "image",
+        "video",
+        "audio",
+        "document",
         "messaging_product",
         "recipient_type",
         "to",

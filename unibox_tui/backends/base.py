@@ -166,6 +166,21 @@ async def no_handover() -> None:
 
 
 @dataclass(frozen=True)
+class FileRule:
+    """Files of these MIME types (`image/*` for a family, `*` for any other) go out on the
+    channel as `sends_as` (what its API calls them: image, video, audio, file, document),
+    up to `max_bytes` each."""
+
+    types: tuple[str, ...]
+    max_bytes: int
+    sends_as: str
+
+    def takes(self, content_type: str) -> bool:
+        family = content_type.split("/", 1)[0] + "/*"
+        return content_type in self.types or family in self.types or "*" in self.types
+
+
+@dataclass(frozen=True)
 class ChannelRules:
     """What a reply on this kind of channel must respect."""
 
@@ -174,6 +189,8 @@ class ChannelRules:
     answered_by: str | None = None  # replies go out on a channel of this kind instead
     html: bool = False  # a reply may carry formatted text
     attachments: bool = False
+    # With attachments: the files it takes, the first matching rule wins; () any file.
+    files: tuple[FileRule, ...] = ()
     # What still works once the window closed (said after the reason), e.g. a template.
     window_hint: str = "answer by e-mail or wait for them to write"
 
@@ -181,6 +198,26 @@ class ChannelRules:
         if self.reply_window is None or last_inbound_at is None:
             return None
         return last_inbound_at + self.reply_window
+
+    def file_rule(self, content_type: str) -> FileRule | None:
+        return next((r for r in self.files if r.takes(content_type)), None)
+
+    def file_problem(self, name: str, content_type: str, size: int) -> str | None:
+        """Why this file cannot go with a reply on this channel, in words, or None."""
+        if not self.attachments:
+            return "this channel sends no files: answer by e-mail to send one"
+        if not self.files:
+            return None
+        rule = self.file_rule(content_type)
+        if rule is None:
+            kinds = ", ".join(t for r in self.files for t in r.types)
+            return f"{name} is {content_type}, which this channel does not send (it takes {kinds})"
+        if size > rule.max_bytes:
+            return (
+                f"{name} is {_megabytes(size)}: this channel sends {rule.sends_as} files of at "
+                f"most {_megabytes(rule.max_bytes)}"
+            )
+        return None
 
     def reply_problem(
         self, text: str, last_inbound_at: datetime | None, now: datetime
@@ -199,6 +236,12 @@ class ChannelRules:
                 f"{_span(self.reply_window)} ago); {self.window_hint}"
             )
         return None
+
+
+def _megabytes(size: int) -> str:
+    from ..core.composing import megabytes
+
+    return megabytes(size)
 
 
 def _span(span: timedelta | None) -> str:

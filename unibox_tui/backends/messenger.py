@@ -19,6 +19,7 @@ as a second message.
 
 from __future__ import annotations
 
+import json
 import mimetypes
 import posixpath
 import urllib.parse
@@ -38,6 +39,7 @@ from .base import (
     DeliveryResult,
     Handover,
     StatusUpdate,
+    in_thread,
 )
 from .meta import Echo, Events, GraphError, Watermark
 
@@ -47,6 +49,34 @@ SECRETS = (
     ("verify_token", "webhook verify token"),
 )
 ATTACHMENT_WORDS = {"image": "an image", "video": "a video", "audio": "a voice message"}
+
+# What connecting a Page sets up (issue 13: "creates and enables a default chatflow for the
+# Page"): a live chat that welcomes whoever writes and gives the conversation to the inbox's
+# routing. Below every chatflow an admin adds (priority -1), so theirs wins once enabled.
+DEFAULT_CHATFLOW = """\
+# The Page's default chatflow, made when the Messenger channel was connected.
+# `unibox chatflow edit NAME` changes it; `unibox chatflow disable NAME` turns it off.
+type = "live_chat"
+priority = -1                # below the chatflows you add: an enabled one of yours wins
+welcome = "Thanks for your message! Someone from the team will answer you here shortly."
+
+[routing]
+to = "inbox"                 # "inbox" (the inbox's routing), "team:NAME", "agent:HANDLE"
+"""
+
+
+def add_default_chatflow(ws: Any, channel_id: str, channel_name: str, actor: str | None) -> str:
+    """Create and enable the Page's default chatflow (DEFAULT_CHATFLOW); returns its name
+    (`<channel name> live chat`, with the channel id when that name is taken)."""
+    from ..core import chatflow_queries as fq
+    from ..core import commands as cmd
+
+    taken = {row.name.lower() for row in fq.chatflows(ws)}
+    name = f"{channel_name} live chat"
+    if name.lower() in taken:
+        name = f"{channel_name} live chat ({channel_id})"
+    cmd.save_chatflow(ws, name, DEFAULT_CHATFLOW, channel=channel_id, enabled=True, actor=actor)
+    return name
 
 
 class MessengerChannel(ChannelAdapter):
@@ -266,6 +296,20 @@ class MessengerChannel(ChannelAdapter):
                 {"content_type": "text", "title": str(o)[:20], "payload": str(o)[:1000]}
                 for o in options[:13]
             ]
+        # Files: uploaded first (nothing reaches the customer yet, so a failure here is an
+        # ordinary one), then sent after the text, one message each: a Messenger message
+        # holds text or one attachment, not both.
+        files: list[dict[str, Any]] = []
+        for name, content_type, data in item.attachments:
+            problem = self.rules.file_problem(name, content_type, len(data))
+            if problem:
+                return DeliveryResult.failed(problem)
+            try:
+                files.append(
+                    await in_thread(lambda f=(name, content_type, data): self._upload(f), "upload")
+                )
+            except GraphError as error:
+                return meta.upload_result(error)
         body = {"recipient": {"id": item.recipient}, **kind, "message": message}
         await handover()
         try:
@@ -275,7 +319,38 @@ class MessengerChannel(ChannelAdapter):
         mid = answer.get("message_id")
         if not isinstance(mid, str) or not mid:
             return DeliveryResult.uncertain("Messenger took the reply but gave no message id")
+        for (name, _, _), attachment in zip(item.attachments, files, strict=True):
+            sent = {
+                "recipient": {"id": item.recipient},
+                **kind,
+                "message": {"attachment": attachment, "metadata": message["metadata"]},
+            }
+            try:
+                await self.graph.call("POST", f"{self.page_id}/messages", body=sent)
+            except GraphError as error:
+                # The text went out: sending it all again would double it for the customer.
+                return DeliveryResult.failed(
+                    f"the text was sent, but the file {name} was not: {meta.reason_of(error)}; "
+                    "send the file again in a new reply"
+                )
         return DeliveryResult.sent(mid)
+
+    def _upload(self, file: tuple[str, str, bytes]) -> dict[str, Any]:
+        """Blocking: one file through the Attachment Upload API; the attachment the Send API
+        then takes (`{"type", "payload": {"attachment_id"}}`)."""
+        rule = self.rules.file_rule(file[1])
+        kind = rule.sends_as if rule is not None else "file"
+        message = {"attachment": {"type": kind, "payload": {"is_reusable": False}}}
+        answer = self.graph.upload(
+            f"{self.page_id}/message_attachments",
+            {"message": json.dumps(message)},
+            "filedata",
+            file,
+        )
+        attachment_id = answer.get("attachment_id")
+        if not isinstance(attachment_id, str | int) or not str(attachment_id):
+            raise GraphError(f"Messenger took {file[0]} but gave no attachment id")
+        return {"type": kind, "payload": {"attachment_id": str(attachment_id)}}
 
     async def check(self) -> None:
         try:

@@ -21,6 +21,7 @@ import dataclasses
 import hashlib
 import hmac
 import json
+import secrets
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -29,6 +30,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from ..core import clock
 from ..core.errors import InvalidRequest
 from ..secrets import resolve_secret
 from .base import ChannelError, DeliveryResult, StatusUpdate, in_thread
@@ -200,6 +202,41 @@ class Graph:
             raise GraphError("the Graph API answered something that is not JSON") from e
         return answer if isinstance(answer, dict) else {"data": answer}
 
+    def upload(
+        self,
+        path: str,
+        fields: Mapping[str, str],
+        file_field: str,
+        file: tuple[str, str, bytes],
+    ) -> dict[str, Any]:
+        """Blocking multipart/form-data POST of text `fields` and one file (name, MIME type,
+        bytes), as Meta's upload endpoints take them; raises GraphError."""
+        boundary = "unibox-" + secrets.token_hex(16)
+        parts = []
+        for key, value in fields.items():
+            parts.append(
+                f'--{boundary}\r\nContent-Disposition: form-data; name="{key}"\r\n\r\n'
+                f"{value}\r\n".encode()
+            )
+        name, content_type, data = file
+        quoted = name.replace("\\", "_").replace('"', "_").replace("\r", "").replace("\n", "")
+        parts.append(
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{file_field}"; '
+            f'filename="{quoted}"\r\nContent-Type: {content_type}\r\n\r\n'.encode()
+            + data
+            + b"\r\n"
+        )
+        parts.append(f"--{boundary}--\r\n".encode())
+        url = f"{self.base_url}/{path}"
+        if not self.bearer:
+            url += "?" + urllib.parse.urlencode({"access_token": self.token})
+        raw = self._open("POST", url, b"".join(parts), f"multipart/form-data; boundary={boundary}")
+        try:
+            answer = json.loads(raw or b"{}")
+        except ValueError as e:
+            raise GraphError("the Graph API answered something that is not JSON") from e
+        return answer if isinstance(answer, dict) else {}
+
     def download(self, url: str, limit: int = MAX_MEDIA_BYTES) -> bytes:
         """Bytes at a media URL (WhatsApp's need the same Bearer header); GraphError over
         `limit`."""
@@ -325,6 +362,14 @@ def delivery_result(error: GraphError) -> DeliveryResult:
     return DeliveryResult.failed(reason_of(error))
 
 
+def upload_result(error: GraphError) -> DeliveryResult:
+    """How a failed file upload ends for the outbox: as a send would, except that an upload
+    that may have arrived is simply retried (nothing reaches the customer before the send)."""
+    if error.reached is True:
+        return DeliveryResult.retry(f"uploading a file: {error}")
+    return delivery_result(error)
+
+
 def status_reason(errors: Any) -> str:
     """A WhatsApp status callback's `errors` list in words."""
     if not isinstance(errors, list) or not errors or not isinstance(errors[0], dict):
@@ -360,10 +405,12 @@ def store(ws: Any, events: Events, links: list[tuple[str, str, str, str]] | None
     out = Stored()
     ready = []
     flows: dict[str, Any] = {}  # channel id -> the chatflow its customers get, or None
+    now = clock.utcnow()
     for inc in events.incoming:
         if inc.channel_id not in flows:
             flows[inc.channel_id] = choose_chatflow(ws, inc.channel_id, Context())
-        if flows[inc.channel_id] is not None:  # the chatflow decides who gets it, not ingest
+        if flows[inc.channel_id] is not None and _answerable(inc, now):
+            # The chatflow decides who gets it, not ingest.
             inc = dataclasses.replace(inc, route=False)
         try:
             ready.append(cmd.prepare(inc))
@@ -378,7 +425,7 @@ def store(ws: Any, events: Events, links: list[tuple[str, str, str, str]] | None
             # Bots run on Messenger and WhatsApp as on the website chat (hub/chat_bots.py):
             # a new conversation starts the channel's chatflow, later messages answer it.
             flow = flows.get(prepared.inc.channel_id)
-            if result.conversation_id and flow is not None:
+            if result.conversation_id and flow is not None and not prepared.inc.route:
                 cmd.bot_turn(
                     ws,
                     result.conversation_id,
@@ -408,3 +455,14 @@ def store(ws: Any, events: Events, links: list[tuple[str, str, str, str]] | None
             ws, mark.channel_id, mark.recipient, mark.state, mark.until
         )
     return out
+
+
+def _answerable(inc: Any, now: datetime) -> bool:
+    """Is the customer's message still inside its channel's reply window? A chatflow starts
+    only on one that is: a welcome or a bot's question for a message Meta delivers late (a
+    retry after the hub was down for a day) could not be sent, and would only fail."""
+    from . import registry
+
+    # Meta's identities are named as their channel kinds ("messenger", "whatsapp").
+    closes = registry.rules(inc.identity_kind).window_closes_at(inc.created_at)
+    return closes is None or now <= closes

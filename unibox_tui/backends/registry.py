@@ -14,12 +14,44 @@ from datetime import timedelta
 
 from ..core.errors import InvalidRequest
 from ..core.kinds import ANSWERED_BY, CHANNEL_KINDS
-from .base import ChannelAdapter, ChannelRules
+from .base import ChannelAdapter, ChannelRules, FileRule
 
 MESSENGER_WINDOW = timedelta(hours=24)
 # Messenger's HUMAN_AGENT tag lets a person answer up to 7 days after the customer's last
 # message, on a page whose app passed Meta's review for it (the channel's human_agent_tag).
 HUMAN_AGENT_WINDOW = timedelta(days=7)
+
+
+MB = 1024 * 1024
+# Messenger's Send API takes any file up to 25 MB, as one of four attachment types
+# (developers.facebook.com/docs/messenger-platform/send-messages#file).
+MESSENGER_FILES = (
+    FileRule(("image/jpeg", "image/png", "image/gif"), 25 * MB, "image"),
+    FileRule(("video/*",), 25 * MB, "video"),
+    FileRule(("audio/*",), 25 * MB, "audio"),
+    FileRule(("*",), 25 * MB, "file"),
+)
+# WhatsApp Cloud API's supported media, type by type (developers.facebook.com/docs/
+# whatsapp/cloud-api/reference/media#supported-media-types); anything else is refused.
+WHATSAPP_FILES = (
+    FileRule(("image/jpeg", "image/png"), 5 * MB, "image"),
+    FileRule(("video/mp4", "video/3gpp"), 16 * MB, "video"),
+    FileRule(("audio/aac", "audio/amr", "audio/mpeg", "audio/mp4", "audio/ogg"), 16 * MB, "audio"),
+    FileRule(
+        (
+            "text/plain",
+            "application/pdf",
+            "application/msword",
+            "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+            "application/vnd.ms-excel",
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            "application/vnd.ms-powerpoint",
+            "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+        ),
+        100 * MB,
+        "document",
+    ),
+)
 
 
 @dataclass(frozen=True)
@@ -59,7 +91,12 @@ _KINDS = {
         Kind(
             "messenger",
             "unibox_tui.backends.messenger:MessengerChannel",
-            ChannelRules(reply_window=MESSENGER_WINDOW, max_length=2000),
+            ChannelRules(
+                reply_window=MESSENGER_WINDOW,
+                max_length=2000,
+                attachments=True,
+                files=MESSENGER_FILES,
+            ),
             connected_by="page_id",
         ),
         Kind(
@@ -68,6 +105,8 @@ _KINDS = {
             ChannelRules(
                 reply_window=timedelta(hours=24),
                 max_length=4096,
+                attachments=True,
+                files=WHATSAPP_FILES,
                 window_hint="only an approved template can go out now: "
                 "`unibox conversations reply ID --template NAME` (or ctrl+n in the composer)",
             ),

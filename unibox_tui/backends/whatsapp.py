@@ -39,6 +39,7 @@ from .base import (
     DeliveryResult,
     Handover,
     StatusUpdate,
+    in_thread,
 )
 from .meta import Events, GraphError
 
@@ -48,6 +49,8 @@ SECRETS = (
     ("verify_token", "webhook verify token"),
 )
 MEDIA_TYPES = ("image", "video", "audio", "document", "sticker")
+CAPTIONED = ("image", "video", "document")  # audio takes no caption
+MAX_CAPTION = 1024
 STATES = {"delivered": "delivered", "read": "read", "played": "read", "failed": "failed"}
 
 
@@ -217,6 +220,30 @@ class WhatsAppChannel(ChannelAdapter):
                 return DeliveryResult.failed(problem)
             body["type"] = "text"
             body["text"] = {"body": item.body, "preview_url": False}
+        # Files: uploaded first (POST /PHONE_ID/media; nothing reaches the customer yet),
+        # then sent as media messages by id. One image, video or document goes with the
+        # text as its caption; otherwise the text goes first and each file after it.
+        media: list[tuple[str, dict[str, Any]]] = []
+        for name, content_type, data in item.attachments:
+            problem = self.rules.file_problem(name, content_type, len(data))
+            if problem:
+                return DeliveryResult.failed(problem)
+            try:
+                media.append(
+                    await in_thread(lambda f=(name, content_type, data): self._upload(f), "upload")
+                )
+            except GraphError as error:
+                return meta.upload_result(error)
+        if (
+            len(media) == 1
+            and media[0][0] in CAPTIONED
+            and body["type"] == "text"
+            and len(item.body) <= MAX_CAPTION
+        ):
+            kind, part = media.pop()
+            body.pop("text")
+            body["type"] = kind
+            body[kind] = {**part, "caption": item.body}
         await handover()
         try:
             answer = await self.graph.call("POST", f"{self.phone_number_id}/messages", body=body)
@@ -225,7 +252,38 @@ class WhatsAppChannel(ChannelAdapter):
         messages = answer.get("messages")
         if not isinstance(messages, list) or not messages or not messages[0].get("id"):
             return DeliveryResult.uncertain("WhatsApp took the reply but gave no message id")
+        for (name, _, _), (kind, part) in zip(item.attachments, media, strict=False):
+            sent = {k: v for k, v in body.items() if k not in ("type", "text", "template")}
+            sent.update(type=kind, **{kind: part})
+            try:
+                await self.graph.call("POST", f"{self.phone_number_id}/messages", body=sent)
+            except GraphError as error:
+                # The text went out: sending it all again would double it for the customer.
+                return DeliveryResult.failed(
+                    f"the text was sent, but the file {name} was not: {meta.reason_of(error)}; "
+                    "send the file again in a new reply"
+                )
         return DeliveryResult.sent(str(messages[0]["id"]))
+
+    def _upload(self, file: tuple[str, str, bytes]) -> tuple[str, dict[str, Any]]:
+        """Blocking: one file to the Cloud API's media endpoint; (message type, the part the
+        message takes: `{"id"[, "filename"]}`)."""
+        name, content_type, _ = file
+        rule = self.rules.file_rule(content_type)
+        assert rule is not None  # checked by file_problem
+        answer = self.graph.upload(
+            f"{self.phone_number_id}/media",
+            {"messaging_product": "whatsapp", "type": content_type},
+            "file",
+            file,
+        )
+        media_id = answer.get("id")
+        if not isinstance(media_id, str | int) or not str(media_id):
+            raise GraphError(f"WhatsApp took {name} but gave no media id")
+        part: dict[str, Any] = {"id": str(media_id)}
+        if rule.sends_as == "document":
+            part["filename"] = name
+        return rule.sends_as, part
 
     def fetch_templates(self) -> list[dict[str, Any]]:
         """Blocking: the account's templates from the Graph API, every page of them."""

@@ -122,6 +122,11 @@ class Hub:
         # data["private"]).
         self.on_head: list[Callable[[int, int], Awaitable[None]]] = []
         self.on_signal_hooks: list[Callable[[Session, str, str, str, Any], Awaitable[None]]] = []
+        # ... and at the hub's start (before it serves) and stop (before the writer ends):
+        # Meta's webhooks store what they accepted before an earlier run stopped, and what
+        # they accepted before this one stops.
+        self.on_startup: list[Callable[[], Awaitable[None]]] = []
+        self.on_shutdown: list[Callable[[], Awaitable[None]]] = []
         self._register()
         self.app = socketio.ASGIApp(
             self.sio,
@@ -136,6 +141,8 @@ class Hub:
         self.head = await self._read(self.ws.change_seq)
         self.poked = self.head
         self._watcher = asyncio.create_task(self._watch())
+        for hook in self.on_startup:
+            await hook()
         if self.run_engine:
             from ..engine import BackgroundEngine
 
@@ -158,6 +165,8 @@ class Hub:
             self._watcher.cancel()
         if self.receivers is not None:
             await self.receivers.stop()  # no new mail is taken; what is being stored finishes
+        for hook in self.on_shutdown:
+            await hook()
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(None, lambda: self.writer.shutdown(wait=True))
         if self.engine is not None:

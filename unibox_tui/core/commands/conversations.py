@@ -164,10 +164,10 @@ def reply(
             raise InvalidRequest("that channel belongs to another inbox; reply from this one's")
         _check_rules(tx, conv, channel, text, template)
         mail = {k: v for k, v in addresses.items() if v or (k == "cc" and cc is not None)}
-        if (mail or files) and channel.kind != "email":
-            raise InvalidRequest(
-                f"addresses and files go by e-mail only; this reply goes by {channel.kind}"
-            )
+        if mail and channel.kind != "email":
+            raise InvalidRequest(f"addresses go by e-mail only; this reply goes by {channel.kind}")
+        if files:
+            _check_files(channel.kind, files, template)
         if to is not None and not addresses["to"]:
             raise InvalidRequest("the reply needs someone in To")
         if quote_message_id:
@@ -250,6 +250,20 @@ def reply(
             conv.first_response_at = tx.now
         tx.stamp(conv)
         return message.id
+
+
+def _check_files(kind: str, files: list[tuple[str, str, bytes]], template: str | None) -> None:
+    """Files a reply on this kind of channel cannot send: refused now, with the reason,
+    rather than failing in the outbox (Messenger and WhatsApp take some types and sizes)."""
+    from ...backends import registry
+
+    if template is not None:
+        raise InvalidRequest("a WhatsApp template goes without files; send them in a reply")
+    rules = registry.rules(kind)
+    for name, ctype, data in files:
+        problem = rules.file_problem(name, ctype, len(data))
+        if problem:
+            raise InvalidRequest(problem)
 
 
 def _attach(tx: Tx, message_id: str, files: list[tuple[str, str, bytes]]) -> None:
