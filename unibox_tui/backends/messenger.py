@@ -25,6 +25,7 @@ import posixpath
 import urllib.parse
 from collections.abc import Callable
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from ..core import clock
@@ -306,7 +307,7 @@ class MessengerChannel(ChannelAdapter):
                 return DeliveryResult.failed(problem)
             try:
                 files.append(
-                    await in_thread(lambda f=(name, content_type, data): self._upload(f), "upload")
+                    await in_thread(partial(self._upload, (name, content_type, data)), "upload")
                 )
             except GraphError as error:
                 return meta.upload_result(error)

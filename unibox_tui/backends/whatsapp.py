@@ -24,6 +24,7 @@ import base64
 import hashlib
 import mimetypes
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from ..core import clock
@@ -230,7 +231,7 @@ class WhatsAppChannel(ChannelAdapter):
                 return DeliveryResult.failed(problem)
             try:
                 media.append(
-                    await in_thread(lambda f=(name, content_type, data): self._upload(f), "upload")
+                    await in_thread(partial(self._upload, (name, content_type, data)), "upload")
                 )
             except GraphError as error:
                 return meta.upload_result(error)
