@@ -116,6 +116,8 @@ class HubClient:
         self._generation = 0  # connections made so far: a call spans one of them
         self._sent: dict[int, dict[str, Any]] = {}  # the last push, by mutation number
         self._progress: float | None = None  # of a first sync, for the app's header
+        self._poked: list[dict[str, Any]] = []  # pages that came with pokes, not applied yet
+        self._poked_head = 0  # the newest head a poke announced
 
     # ---------------------------------------------------------------- opening
 
@@ -162,7 +164,7 @@ class HubClient:
         self._sio = sio
         sio.on("connect", self._on_connect)
         sio.on("disconnect", self._on_disconnect)
-        sio.on("poke", lambda _data: self._kick.set())
+        sio.on("poke", self._on_poke)
         sio.on("signals", self._on_signals)
         sio.on("bye", self._on_bye)
         sio.on("connect_error", self._on_refused)
@@ -410,6 +412,18 @@ class HubClient:
         self.detail = str((data or {}).get("reason", "the hub ended this session"))[:200]
         self._status_changed()
 
+    def _on_poke(self, data: Any) -> None:
+        """The hub's log grew; a poke may bring the changes since `from` (protocol.py),
+        which the sync thread applies in place of a pull when the cache is at `from`."""
+        if isinstance(data, dict):
+            page = data.get("page")
+            with self._answered:
+                if isinstance(page, dict) and isinstance(data.get("from"), str):
+                    self._poked = [*self._poked[-7:], {"from": data["from"], "page": page}]
+                if isinstance(data.get("head"), int):
+                    self._poked_head = max(self._poked_head, data["head"])
+        self._kick.set()
+
     def _on_signals(self, data: Any) -> None:
         if isinstance(data, dict) and isinstance(data.get("presence"), dict):
             self.presence = dict(data["presence"])
@@ -515,6 +529,8 @@ class HubClient:
         carries it meanwhile; SQLite lets go of the GIL as it writes): a first sync of a
         large workspace takes about the longer of the two instead of their sum."""
         assert self.replica is not None
+        if self._apply_poked():
+            return
 
         def ask(cursor: str) -> dict[str, Any]:
             return self._call("pull", {"cursor": cursor, "limit": PULL_LIMIT})
@@ -533,6 +549,23 @@ class HubClient:
                     return
                 self._measure_progress()
                 page = ahead.result()
+
+    def _apply_poked(self) -> bool:
+        """Apply the pages pokes brought that follow on from the cache's cursor; True when
+        the cache then holds every change the pokes announced (no pull needed)."""
+        assert self.replica is not None
+        with self._answered:
+            poked, self._poked = self._poked, []
+            head = self._poked_head
+        if not poked:
+            return False
+        cursor = changes.replica_cursor(self.replica)
+        for item in poked:
+            if item["from"] != cursor:
+                continue
+            cursor = changes.apply_changes(self.replica, item["page"], local=True)
+            self._pulled(item["page"])
+        return cursor != "0" and changes.cursor_seq(cursor) >= head
 
     def _pulled(self, page: dict[str, Any]) -> None:
         if (page.get("changes") or page.get("runs")) and self.on_pulled is not None:
