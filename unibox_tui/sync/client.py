@@ -43,6 +43,9 @@ from ..core.ids import new_id
 from ..hub.protocol import MAX_MUTATIONS, PROTOCOL
 
 log = logging.getLogger("unibox.sync")
+# The tables the access rule reads (core/access.for_agent): a pull that wrote none of them
+# leaves the agent's inboxes as they were.
+ACCESS_TABLES = frozenset({"agent", "team_member", "inbox", "inbox_access"})
 PULL_LIMIT = 2000
 CALL_TIMEOUT = 30.0
 
@@ -118,6 +121,7 @@ class HubClient:
         self._progress: float | None = None  # of a first sync, for the app's header
         self._poked: list[dict[str, Any]] = []  # pages that came with pokes, not applied yet
         self._poked_head = 0  # the newest head a poke announced
+        self._access_dirty = True  # the agent's inboxes may have changed since last looked at
 
     # ---------------------------------------------------------------- opening
 
@@ -388,6 +392,7 @@ class HubClient:
         self.state = "connected"
         self.detail = ""
         self.synced.clear()
+        self._access_dirty = True
         self._kick.set()  # pull since the cursor on every connect and reconnect
         self._status_changed()
 
@@ -568,6 +573,9 @@ class HubClient:
         return cursor != "0" and changes.cursor_seq(cursor) >= head
 
     def _pulled(self, page: dict[str, Any]) -> None:
+        runs = page.get("runs") or page.get("changes") or ()
+        if any(r.get("table") in ACCESS_TABLES for r in runs if isinstance(r, dict)):
+            self._access_dirty = True
         if (page.get("changes") or page.get("runs")) and self.on_pulled is not None:
             self.on_pulled()
 
@@ -575,6 +583,17 @@ class HubClient:
         """The hub filters by access as rows change; what the cache holds from before a
         change of access is this side's to mend: drop the inboxes lost, backfill those
         gained (rows of them that did not change since the cursor never came)."""
+        assert self.replica is not None
+        if not self._access_dirty:
+            return
+        self._access_dirty = False  # set again by a pull that writes access rows meanwhile
+        try:
+            self._mend_access()
+        except BaseException:
+            self._access_dirty = True  # the next round tries again
+            raise
+
+    def _mend_access(self) -> None:
         assert self.replica is not None
         now = changes.visible_inboxes(self.replica, self.agent["id"])
         row = self.replica.execute(
@@ -609,6 +628,7 @@ class HubClient:
                 wanted.setdefault(table, []).extend(keys)
         fresh = self._call("rows", {"wanted": wanted})["changes"] if wanted else []
         changes.settle_rows(self.replica, seqs, fresh, [a["mutation_id"] for a, _ in answers])
+        self._access_dirty = True  # the rows settled may be access rows
         with self._answered:
             for answer, _ in answers:
                 self._answers[answer["mutation_id"]] = answer
