@@ -691,7 +691,10 @@ def apply_changes(
 
     Rows are upserted by their key (conversations and messages by id: their rowid is the
     replica's own); tombstones delete. New conversations and messages enter the replica's
-    search index as they do in the workspace (search_index.index_new).
+    search index as they do in the workspace (search_index.index_new). A first sync (a pull
+    from cursor 0 of more than one page) is a fill: no triggers and no search indexing per
+    page; the derived tables and the index are built once with its last page
+    (core/derived.py).
 
     `local` (a client's cache of a hub, sync/): the page takes the cache's own next change
     number and every row it writes is stamped with it, so the app's live refresh, which asks

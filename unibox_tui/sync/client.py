@@ -13,6 +13,8 @@ it creates and the cache change number its write took. The sync thread then, in 
 3. settles each answered mutation: the rows its optimistic write touched are replaced by the
    hub's current rows (`changes.rows_now`), so a rejected command is undone and a confirmed
    one ends up exactly as the hub made it; its pending row goes in the same transaction.
+A poke may carry the changes since the hub's previous poke (hub/protocol.py): a cache at
+that cursor applies them at once, without asking (`_apply_poked`); any other pulls.
 Offline, mutations stay queued in the cache (they survive a restart) and go out when the
 connection comes back; every connect and reconnect pulls since the cursor, and pokes from
 the hub start a round, so nothing is missed however long the app was away.
