@@ -78,19 +78,22 @@ def replay(ws: Workspace, agent: str, folder: Path, limit: int, columnar: bool) 
     target = folder / f"replica-{agent}.db"
     replica = open_replica(target)
     read_s = encode_s = apply_s = 0.0
+    cpu_parts = [0.0, 0.0, 0.0]  # read, JSON, apply: CPU seconds (the machine is shared)
     rows = tombstones = pages = wire_bytes = 0
     list_ready_s = None
     cursor: str = "0"
     started, cpu = time.perf_counter(), time.process_time()
     while True:
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         page = changes_since(ws, cursor, agent, limit, columnar=columnar)
-        t1 = time.perf_counter()
+        t1, c1 = time.perf_counter(), time.process_time()
         wire = json.dumps(page.to_json())
         data = json.loads(wire)
-        t2 = time.perf_counter()
+        t2, c2 = time.perf_counter(), time.process_time()
         cursor = apply_changes(replica, data)
-        t3 = time.perf_counter()
+        t3, c3 = time.perf_counter(), time.process_time()
+        for i, d in enumerate((c1 - c0, c2 - c1, c3 - c2)):
+            cpu_parts[i] += d
         read_s, encode_s, apply_s = read_s + t1 - t0, encode_s + t2 - t1, apply_s + t3 - t2
         pages += 1
         wire_bytes += len(wire)
@@ -124,6 +127,10 @@ def replay(ws: Workspace, agent: str, folder: Path, limit: int, columnar: bool) 
         "read_s": round(read_s, 2),
         "json_encode_decode_s": round(encode_s, 2),
         "apply_s": round(apply_s, 2),
+        "read_cpu_s": round(cpu_parts[0], 2),
+        "json_cpu_s": round(cpu_parts[1], 2),
+        "apply_cpu_s": round(cpu_parts[2], 2),  # with the derived tables built at the end
+        "load_average_after": os.getloadavg(),
         "list_ready_s": list_ready_s,
         "pages": pages,
         "wire_mb": round(wire_bytes / 2**20, 1),

@@ -8,6 +8,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -702,3 +703,46 @@ def test_the_hub_serves_tls_with_its_own_certificate(tmp_path: Path) -> None:
     finally:
         proc.terminate()
         proc.wait(30)
+
+
+def test_a_poke_carries_the_changes_each_agent_may_see(served: Served) -> None:
+    """A poke brings the page of changes since the last poke's cursor, as the poked agent
+    may see it: what a pull from there answers, and nothing of an inbox they cannot see."""
+
+    def caught_up(sio: socketio.SimpleClient) -> str:
+        cursor: Any = "0"
+        while True:
+            page = sio.call("pull", {"cursor": cursor, "limit": 500}, timeout=10)
+            cursor = page["cursor"]
+            if not page["more"]:
+                return str(cursor)
+
+    def pokes_until(sio: socketio.SimpleClient, text: str) -> list[dict[str, Any]]:
+        got: list[dict[str, Any]] = []
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                event, data = sio.receive(timeout=max(0.1, deadline - time.monotonic()))
+            except socketio.exceptions.TimeoutError:
+                break
+            if event == "poke":
+                got.append(data)
+                if text in json.dumps(data):
+                    return got
+        raise AssertionError(f"no poke brought {text!r}: {got}")
+
+    bo, ana = raw(served, "bo"), raw(served, "ana", client_id="raw-client-2")
+    try:
+        caught_up(bo), caught_up(ana)
+        start_conversation(served, inbox="Sales", subject="Acquisition terms XYZZY")
+        start_conversation(served, inbox="Support", subject="Parcel PLUGH")
+        seen_by_bo = pokes_until(bo, "PLUGH")
+        pokes_until(ana, "XYZZY")  # ana may see Sales: hers carries it
+        assert "XYZZY" not in json.dumps(seen_by_bo)
+        poke = seen_by_bo[-1]
+        pulled = bo.call("pull", {"cursor": poke["from"], "limit": 500}, timeout=10)
+        if pulled["cursor"] == poke["page"]["cursor"]:  # nothing newer meanwhile
+            assert pulled == poke["page"]
+    finally:
+        bo.disconnect()
+        ana.disconnect()

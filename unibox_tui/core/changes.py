@@ -73,7 +73,7 @@ from operator import itemgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, overload
 
-from . import access, search_index
+from . import access, derived, search_index
 
 if TYPE_CHECKING:
     from sqlmodel import SQLModel
@@ -664,6 +664,14 @@ def open_replica(path: Any) -> sqlite3.Connection:
     # A first sync writes ~1M rows into indexes keyed at random (message by conversation):
     # with the 8 MB cache the app's readers keep, most inserts would wait on a page read.
     con.execute("PRAGMA cache_size=-65536")
+    if derived.filling(con):  # a first fill was cut short: its triggers go back now
+        con.execute("BEGIN IMMEDIATE")
+        try:
+            derived.resume(con)
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
     return con
 
 
@@ -683,7 +691,10 @@ def apply_changes(
 
     Rows are upserted by their key (conversations and messages by id: their rowid is the
     replica's own); tombstones delete. New conversations and messages enter the replica's
-    search index as they do in the workspace (search_index.index_new).
+    search index as they do in the workspace (search_index.index_new). A first sync (a pull
+    from cursor 0 of more than one page) is a fill: no triggers and no search indexing per
+    page; the derived tables and the index are built once with its last page
+    (core/derived.py).
 
     `local` (a client's cache of a hub, sync/): the page takes the cache's own next change
     number and every row it writes is stamped with it, so the app's live refresh, which asks
@@ -708,7 +719,15 @@ def apply_changes(
     con.execute(f"PRAGMA synchronous={'OFF' if bulk else 'NORMAL'}")
     con.execute("BEGIN IMMEDIATE")
     try:
-        _write(con, _page_runs(data), local)
+        # The first page of a first sync that has more to come starts a fill: the derived
+        # tables and the search index are built once at its end (core/derived.py).
+        fill = derived.filling(con)
+        if not fill and bulk and replica_cursor(con) == "0":
+            derived.suspend(con)
+            fill = True
+        _write(con, _page_runs(data), local, fill)
+        if fill and not data.get("more"):
+            derived.resume(con)
         con.execute(
             "INSERT INTO replica_state (key, value) VALUES ('cursor', ?) "
             "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
@@ -769,10 +788,11 @@ def _spec(table: str) -> Table:
     return spec
 
 
-def _write(con: sqlite3.Connection, runs: list[Run], local: bool) -> None:
-    """Write runs of rows and tombstones inside the caller's transaction."""
+def _write(con: sqlite3.Connection, runs: list[Run], local: bool, fill: bool = False) -> None:
+    """Write runs of rows and tombstones inside the caller's transaction. `fill`: a first
+    fill runs (no triggers; the search index is built at its end: core/derived.py)."""
     run = con.execute
-    since = search_index.marks(lambda sql, params: run(sql, params))
+    since = (0, 0) if fill else search_index.marks(lambda sql, params: run(sql, params))
     stamp: int | None = None
     pending: tuple[int, ...] = ()
     if local and runs:
@@ -800,10 +820,12 @@ def _write(con: sqlite3.Connection, runs: list[Run], local: bool) -> None:
                 values = [(*v[:i], stamp, *v[i + 1 :]) for v in values]
             else:
                 columns, values = (*columns, "seq"), [(*v, stamp) for v in values]
-        _upsert(con, table, tuple(columns), values)
-        if table == "contact":
+        _upsert(con, table, tuple(columns), values, fill)
+        if table == "contact" and not fill:
             i = list(columns).index("id")
             contacts += [v[i] for v in values]
+    if fill:
+        return
     if contacts:
         _reindex_contacts(con, contacts, since[1])
     search_index.index_new(lambda sql, params: run(sql, params), since)
@@ -1058,6 +1080,11 @@ def snapshot(hub_path: Any, replica_path: Any, agent_id: str | None) -> str:
     from .db import _on_connect
 
     replica = open_replica(replica_path)
+    # Copied without the replica's triggers: its derived tables and search index are built
+    # once when it is opened again below (core/derived.py).
+    replica.execute("BEGIN IMMEDIATE")
+    derived.suspend(replica)
+    replica.execute("COMMIT")
     replica.close()
     hub = sqlite3.connect(
         f"file:{Path(hub_path).resolve()}?mode=ro", uri=True, isolation_level=None
@@ -1088,13 +1115,7 @@ def snapshot(hub_path: Any, replica_path: Any, agent_id: str | None) -> str:
         raise
     finally:
         hub.close()
-    con = open_replica(replica_path)
-    try:
-        con.execute("BEGIN IMMEDIATE")
-        search_index.index_new(lambda sql, params: con.execute(sql, params), (0, 0))
-        con.execute("COMMIT")
-    finally:
-        con.close()
+    open_replica(replica_path).close()  # resumes: derived tables, triggers, search index
     return str(head)
 
 
@@ -1160,7 +1181,11 @@ _TRY_INSERT = 64
 
 
 def _upsert(
-    con: sqlite3.Connection, table: str, columns: tuple[str, ...], rows: Sequence[Sequence[Any]]
+    con: sqlite3.Connection,
+    table: str,
+    columns: tuple[str, ...],
+    rows: Sequence[Sequence[Any]],
+    fill: bool = False,
 ) -> None:
     """Insert or update by key.
 
@@ -1177,7 +1202,7 @@ def _upsert(
     if spec.replace:
         con.executemany(_statement(con, "replace", table, columns), rows)
         return
-    if len(rows) >= _TRY_INSERT and not _insert_triggers(con, table):
+    if len(rows) >= _TRY_INSERT and (fill or not _insert_triggers(con, table)):
         con.execute("SAVEPOINT fresh_rows")
         try:
             con.executemany(_statement(con, "insert", table, columns), rows)

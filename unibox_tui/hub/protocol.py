@@ -12,7 +12,10 @@ Client -> hub (each a socket.io `call`, answered by the handler's return value):
 - `signal {"kind": presence|viewing|typing, ...}` -> ephemeral, never stored.
 
 Hub -> client (emits, at most once: a client that misses one still pulls on reconnect):
-- `poke {"head"}`: the change log grew; pull.
+- `poke {"head", "from", "page"}`: the change log grew. `page` (when present): the changes
+  since the cursor `from` as this agent may see them (the `pull` reply's form, `more` false);
+  a client whose cache is at `from` applies it and needs no pull; any other pulls. Without
+  `page` (too long to travel with a poke, or an older hub): pull.
 - `signals {...}`: presence, viewing, typing of teammates.
 - `bye {"reason"}`: the hub ends this session (token revoked, agent deactivated).
 Every reply to a malformed or refused call is `{"error": "one line"}`; the connection stays.
@@ -25,6 +28,7 @@ from typing import Any
 PROTOCOL = 1
 MAX_MUTATIONS = 500  # per push
 MAX_PULL = 5000  # rows per pull page
+POKE_ROWS = 500  # rows a poke may carry; a longer change is pulled
 MAX_WANTED = 5000  # idents per rows call
 MAX_PAYLOAD = 8 * 1024 * 1024  # bytes of one socket.io message (a long reply fits)
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -32,7 +33,15 @@ from ..core.db import Workspace
 from ..core.errors import UniboxError
 from ..core.presence import Presence
 from . import mutations, web
-from .protocol import MAX_PAYLOAD, MAX_PULL, MAX_WANTED, PROTOCOL, BadPayload, need
+from .protocol import (
+    MAX_PAYLOAD,
+    MAX_PULL,
+    MAX_WANTED,
+    POKE_ROWS,
+    PROTOCOL,
+    BadPayload,
+    need,
+)
 
 log = logging.getLogger("unibox.hub")
 WATCH_SECONDS = 0.25
@@ -112,6 +121,9 @@ class Hub:
         self.head = 0
         self.poked = 0
         self.heads: changes.Heads | None = None  # each table's newest change, at a poke
+        # The cursor the pages sent with the last poke end at: the next poke's pages start
+        # there (a client that applied them holds exactly that cursor).
+        self.poke_cursor = "0"
         self._poke_pending = False
         self._watcher: asyncio.Task[None] | None = None
         self._closing = False
@@ -140,6 +152,7 @@ class Hub:
     async def startup(self) -> None:
         self.head = await self._read(self.ws.change_seq)
         self.poked = self.head
+        self.poke_cursor = str(self.head)
         self._watcher = asyncio.create_task(self._watch())
         for hook in self.on_startup:
             await hook()
@@ -205,14 +218,56 @@ class Hub:
         self._poke_pending = False
         if self.head > self.poked:
             previous, self.poked = self.poked, self.head
-            # Read once here for the pulls the poke sets off (changes.table_heads).
-            self.heads = await self._read(changes.table_heads, self.ws)
-            await self.sio.emit("poke", {"head": self.head}, room="agents")
+            await self._send_pokes()
             for listener in self.on_head:
                 try:
                     await listener(previous, self.poked)
                 except Exception:
                     log.exception("a change listener failed")
+
+    async def _send_pokes(self) -> None:
+        """Poke every agent, with the page of changes since the last poke as that agent may
+        see it (protocol.py `poke`): a client whose cache is at the last poke's cursor
+        applies it at once, without the pull round trip; any other pulls. Agents who may
+        see the same changes get the same page: it is encoded and sent once for all of
+        them. A page too long to travel with a poke is left out (its agents pull)."""
+        agents = {s.agent_id for s in self.sessions.values()}
+        start = self.poke_cursor
+        self.heads, pages = await self._read(self._poke_pages, start, sorted(agents))
+        self.poke_cursor = str(self.heads.head)  # where every page read with them ends
+        groups: dict[str, list[str]] = {}
+        bodies: dict[str, dict[str, Any]] = {}
+        for agent_id, page in pages.items():
+            if page is None:
+                continue
+            key = json.dumps(page, sort_keys=True, separators=(",", ":"))
+            groups.setdefault(key, []).append(agent_id)
+            bodies[key] = page
+        covered = set()
+        for key, members in groups.items():
+            rooms = [f"agent:{a}" for a in members]
+            covered.update(members)
+            data = {"head": self.head, "from": start, "page": bodies[key]}
+            await self.sio.emit("poke", data, to=rooms)
+        others = [sid for sid, s in self.sessions.items() if s.agent_id not in covered]
+        if others:
+            await self.sio.emit("poke", {"head": self.head}, to=others)
+
+    def _poke_pages(
+        self, start: str, agent_ids: list[str]
+    ) -> tuple[changes.Heads, dict[str, dict[str, Any] | None]]:
+        """Each agent's page since `start`, all read in one snapshot (so they end at one
+        cursor); None for a page longer than POKE_ROWS. And the table heads, which the pulls
+        that follow reuse (changes.table_heads)."""
+        with self.ws.read() as conn:
+            heads = changes.table_heads(conn)
+            out: dict[str, dict[str, Any] | None] = {}
+            for agent_id in agent_ids:
+                page = changes.changes_since(
+                    conn, start, agent_id, POKE_ROWS, columnar=True, heads=heads
+                )
+                out[agent_id] = None if page.more else page.to_json()
+        return heads, out
 
     async def _watch(self) -> None:
         while True:

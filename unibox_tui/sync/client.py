@@ -13,6 +13,8 @@ it creates and the cache change number its write took. The sync thread then, in 
 3. settles each answered mutation: the rows its optimistic write touched are replaced by the
    hub's current rows (`changes.rows_now`), so a rejected command is undone and a confirmed
    one ends up exactly as the hub made it; its pending row goes in the same transaction.
+A poke may carry the changes since the hub's previous poke (hub/protocol.py): a cache at
+that cursor applies them at once, without asking (`_apply_poked`); any other pulls.
 Offline, mutations stay queued in the cache (they survive a restart) and go out when the
 connection comes back; every connect and reconnect pulls since the cursor, and pokes from
 the hub start a round, so nothing is missed however long the app was away.
@@ -43,6 +45,9 @@ from ..core.ids import new_id
 from ..hub.protocol import MAX_MUTATIONS, PROTOCOL
 
 log = logging.getLogger("unibox.sync")
+# The tables the access rule reads (core/access.for_agent): a pull that wrote none of them
+# leaves the agent's inboxes as they were.
+ACCESS_TABLES = frozenset({"agent", "team_member", "inbox", "inbox_access"})
 PULL_LIMIT = 2000
 CALL_TIMEOUT = 30.0
 
@@ -116,6 +121,9 @@ class HubClient:
         self._generation = 0  # connections made so far: a call spans one of them
         self._sent: dict[int, dict[str, Any]] = {}  # the last push, by mutation number
         self._progress: float | None = None  # of a first sync, for the app's header
+        self._poked: list[dict[str, Any]] = []  # pages that came with pokes, not applied yet
+        self._poked_head = 0  # the newest head a poke announced
+        self._access_dirty = True  # the agent's inboxes may have changed since last looked at
 
     # ---------------------------------------------------------------- opening
 
@@ -162,7 +170,7 @@ class HubClient:
         self._sio = sio
         sio.on("connect", self._on_connect)
         sio.on("disconnect", self._on_disconnect)
-        sio.on("poke", lambda _data: self._kick.set())
+        sio.on("poke", self._on_poke)
         sio.on("signals", self._on_signals)
         sio.on("bye", self._on_bye)
         sio.on("connect_error", self._on_refused)
@@ -386,6 +394,7 @@ class HubClient:
         self.state = "connected"
         self.detail = ""
         self.synced.clear()
+        self._access_dirty = True
         self._kick.set()  # pull since the cursor on every connect and reconnect
         self._status_changed()
 
@@ -409,6 +418,18 @@ class HubClient:
         self.state = "signed-out"
         self.detail = str((data or {}).get("reason", "the hub ended this session"))[:200]
         self._status_changed()
+
+    def _on_poke(self, data: Any) -> None:
+        """The hub's log grew; a poke may bring the changes since `from` (protocol.py),
+        which the sync thread applies in place of a pull when the cache is at `from`."""
+        if isinstance(data, dict):
+            page = data.get("page")
+            with self._answered:
+                if isinstance(page, dict) and isinstance(data.get("from"), str):
+                    self._poked = [*self._poked[-7:], {"from": data["from"], "page": page}]
+                if isinstance(data.get("head"), int):
+                    self._poked_head = max(self._poked_head, data["head"])
+        self._kick.set()
 
     def _on_signals(self, data: Any) -> None:
         if isinstance(data, dict) and isinstance(data.get("presence"), dict):
@@ -515,6 +536,8 @@ class HubClient:
         carries it meanwhile; SQLite lets go of the GIL as it writes): a first sync of a
         large workspace takes about the longer of the two instead of their sum."""
         assert self.replica is not None
+        if self._apply_poked():
+            return
 
         def ask(cursor: str) -> dict[str, Any]:
             return self._call("pull", {"cursor": cursor, "limit": PULL_LIMIT})
@@ -534,7 +557,27 @@ class HubClient:
                 self._measure_progress()
                 page = ahead.result()
 
+    def _apply_poked(self) -> bool:
+        """Apply the pages pokes brought that follow on from the cache's cursor; True when
+        the cache then holds every change the pokes announced (no pull needed)."""
+        assert self.replica is not None
+        with self._answered:
+            poked, self._poked = self._poked, []
+            head = self._poked_head
+        if not poked:
+            return False
+        cursor = changes.replica_cursor(self.replica)
+        for item in poked:
+            if item["from"] != cursor:
+                continue
+            cursor = changes.apply_changes(self.replica, item["page"], local=True)
+            self._pulled(item["page"])
+        return cursor != "0" and changes.cursor_seq(cursor) >= head
+
     def _pulled(self, page: dict[str, Any]) -> None:
+        runs = page.get("runs") or page.get("changes") or ()
+        if any(r.get("table") in ACCESS_TABLES for r in runs if isinstance(r, dict)):
+            self._access_dirty = True
         if (page.get("changes") or page.get("runs")) and self.on_pulled is not None:
             self.on_pulled()
 
@@ -542,6 +585,17 @@ class HubClient:
         """The hub filters by access as rows change; what the cache holds from before a
         change of access is this side's to mend: drop the inboxes lost, backfill those
         gained (rows of them that did not change since the cursor never came)."""
+        assert self.replica is not None
+        if not self._access_dirty:
+            return
+        self._access_dirty = False  # set again by a pull that writes access rows meanwhile
+        try:
+            self._mend_access()
+        except BaseException:
+            self._access_dirty = True  # the next round tries again
+            raise
+
+    def _mend_access(self) -> None:
         assert self.replica is not None
         now = changes.visible_inboxes(self.replica, self.agent["id"])
         row = self.replica.execute(
@@ -576,6 +630,7 @@ class HubClient:
                 wanted.setdefault(table, []).extend(keys)
         fresh = self._call("rows", {"wanted": wanted})["changes"] if wanted else []
         changes.settle_rows(self.replica, seqs, fresh, [a["mutation_id"] for a, _ in answers])
+        self._access_dirty = True  # the rows settled may be access rows
         with self._answered:
             for answer, _ in answers:
                 self._answers[answer["mutation_id"]] = answer

@@ -73,6 +73,12 @@ TRIGGERS = [
     f"BEGIN {_REMOVE} {_ADD} END",
 ]
 
+# The counters of the conversations stored (also core/derived.py: a cache's first fill).
+BACKFILL = (
+    f"INSERT INTO conversation_count ({', '.join(KEY)}, n) "
+    f"SELECT {_values('c')}, count(*) FROM conversation c GROUP BY 1, 2, 3, 4, 5, 6, 7"
+)
+
 
 def upgrade() -> None:
     op.create_table(
@@ -90,10 +96,7 @@ def upgrade() -> None:
     )
     for trigger in TRIGGERS:
         op.execute(trigger)
-    op.execute(
-        f"INSERT INTO conversation_count ({', '.join(KEY)}, n) "
-        f"SELECT {_values('c')}, count(*) FROM conversation c GROUP BY 1, 2, 3, 4, 5, 6, 7"
-    )
+    op.execute(BACKFILL)
 
 
 def downgrade() -> None:

@@ -40,6 +40,16 @@ def _count(e: str, where: str, n: str) -> str:
     )
 
 
+# What happened before: grouped, so each counter row is written once (the day rows through
+# report_count's triggers). Also core/derived.py: a cache's first fill.
+BACKFILL = _count(
+    "e",
+    "chatflow_event e JOIN conversation c ON c.id = e.conversation_id WHERE e.kind IN "
+    "('started', 'completed', 'handed_off', 'abandoned', 'step') GROUP BY 1, 2, 3, 4, 6",
+    "count(*)",
+)
+
+
 def upgrade() -> None:
     op.execute(
         "CREATE TRIGGER report_chatflow_event AFTER INSERT ON chatflow_event WHEN new.kind IN "
@@ -47,15 +57,7 @@ def upgrade() -> None:
         + _count("new", "conversation c WHERE c.id = new.conversation_id", "1")
         + "; END"
     )
-    # What happened before: grouped, so each counter row is written once.
-    op.execute(
-        _count(
-            "e",
-            "chatflow_event e JOIN conversation c ON c.id = e.conversation_id WHERE e.kind IN "
-            "('started', 'completed', 'handed_off', 'abandoned', 'step') GROUP BY 1, 2, 3, 4, 6",
-            "count(*)",
-        )
-    )
+    op.execute(BACKFILL)
 
 
 def downgrade() -> None:

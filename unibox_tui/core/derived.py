@@ -1,0 +1,96 @@
+"""A cache's derived data (view counters, report figures, search index) built once at the
+end of a first fill instead of row by row.
+
+The derived tables are kept by triggers (migrations 0013, 0018, 0021) and the search index
+at each write's end (search_index.index_new), so every write path agrees. Row by row that is
+what a first sync of a large workspace pays most for: at 100k conversations / 1.16M
+messages the report triggers alone cost ~31 µs a message (~36 s of CPU), the same figures
+computed over the whole tables at the end ~8 s (benchmarks/changes_bench.py).
+
+So a fill (core/changes.apply_changes: the pages of a first pull from cursor 0) `suspend`s:
+every trigger's SQL is kept in `replica_state` and the trigger dropped, and its pages skip
+the search index. `resume` (the fill's last page, in its transaction) computes the derived
+tables from the rows as the migrations computed them for rows stored before them (their
+BACKFILL statements: one definition of each figure), puts the triggers back and indexes
+every row for search. A fill cut short (the app quit or crashed) is resumed when the cache
+is next opened (changes.open_replica), so a cache never stays without its triggers.
+
+A migration that adds a derived table or changes how one is computed adds its backfill to
+`rebuild` (tests/core/test_changes.py compares a filled cache's every table with one the
+triggers built, so a missing one fails there).
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import sqlite3
+from typing import Any
+
+from . import search_index
+
+FILL_KEY = "fill_triggers"  # replica_state: the triggers dropped while a fill runs
+DERIVED = (
+    "conversation_count",
+    "report_count",
+    "report_conversation",
+    "report_handled",
+    "report_cycle",
+)
+
+
+def _migration(name: str) -> Any:
+    return importlib.import_module(f"unibox_tui.core.migrations.versions.{name}")
+
+
+def filling(con: sqlite3.Connection) -> bool:
+    row = con.execute("SELECT 1 FROM replica_state WHERE key = ?", (FILL_KEY,)).fetchone()
+    return row is not None
+
+
+def suspend(con: sqlite3.Connection) -> None:
+    """Drop every trigger, keeping its SQL for `resume` (inside the caller's transaction)."""
+    triggers = con.execute(
+        "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' ORDER BY rowid"
+    ).fetchall()
+    con.execute(
+        "INSERT INTO replica_state (key, value) VALUES (?, ?) "
+        "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        (FILL_KEY, json.dumps([list(t) for t in triggers])),
+    )
+    for name, _sql in triggers:
+        con.execute(f'DROP TRIGGER "{name}"')
+
+
+def resume(con: sqlite3.Connection) -> None:
+    """Compute the derived tables and the search index from the rows, and put the triggers
+    back (inside the caller's transaction)."""
+    row = con.execute("SELECT value FROM replica_state WHERE key = ?", (FILL_KEY,)).fetchone()
+    if row is None:
+        return
+    triggers = json.loads(row[0])
+    # A migration run since the fill was cut short may have made some again: theirs stand.
+    present = dict(con.execute("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'"))
+    for name in present:
+        con.execute(f'DROP TRIGGER "{name}"')
+    kept = [sql for name, sql in triggers if name not in present]
+    rebuild(con, kept + list(present.values()))
+    con.execute("DELETE FROM replica_state WHERE key = ?", (FILL_KEY,))
+
+
+def rebuild(con: sqlite3.Connection, triggers: list[str]) -> None:
+    """The derived tables and the search index from the rows alone, then `triggers`
+    created (none may exist yet): in the order the migrations computed them."""
+    for table in DERIVED:
+        con.execute(f"DELETE FROM {table}")
+    con.execute(_migration("0013_view_counts").BACKFILL)
+    # 0018 computes every figure, the day roll-ups too, before its triggers exist.
+    for statement in _migration("0018_reports").BACKFILL:
+        con.execute(statement)
+    for sql in triggers:
+        con.execute(sql)
+    # 0021 counts bot events after 0018's triggers exist (report_count's day roll-up).
+    con.execute(_migration("0021_bot_reports").BACKFILL)
+    con.execute("INSERT INTO message_fts(message_fts) VALUES ('delete-all')")
+    con.execute("DELETE FROM conversation_fts")
+    search_index.index_new(lambda sql, params: con.execute(sql, params), (0, 0))
