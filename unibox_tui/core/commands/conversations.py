@@ -32,16 +32,20 @@ from ..models import (
 )
 from ..text import one_line
 from ._base import (
+    ConvHead,
     acting_on,
     activity,
+    add_message,
     agent_ref,
     can_access,
     future,
+    head_acting_on,
+    head_seen_by,
     inbox_ref,
     notify,
     require_access,
     require_text,
-    seen_by,
+    set_conversation,
     team_ref,
 )
 from .contacts import identities_of
@@ -372,25 +376,18 @@ def comment(
     now: datetime | None = None,
 ) -> CommentResult:
     """An internal note, never sent to the customer. Each `@handle` of a teammate gets a
-    notification; `@words` that are no agent stay plain text."""
+    notification; `@words` that are no agent stay plain text.
+
+    Written in plain SQL (no ORM conversation or message: the hub's most frequent command,
+    benchmarks/hub_push.py)."""
     require_text(text, "comment")
     with ws.write(now) as tx:
-        if id and tx.find(Message, id=id):
+        if id and message_exists(tx, id):
             return CommentResult(id)
-        conv, author = acting_on(tx, conversation_id, actor)
+        conv, author = head_acting_on(tx, conversation_id, actor)
         drop_draft(tx, conv.id, author.id)
-        message = Message(
-            id=id or new_id(tx.now),
-            conversation_id=conv.id,
-            kind="comment",
-            author_agent_id=author.id,
-            body=text,
-            created_at=tx.now,
-        )
-        tx.stamp(message)
-        conv.message_count += 1
-        tx.stamp(conv)
-        result = CommentResult(message.id)
+        result = CommentResult(id or new_id(tx.now))
+        told: list[Agent] = []
         for handle in mentioned_handles(text):
             agent = tx.find(Agent, handle=handle)
             if agent is None:
@@ -402,19 +399,28 @@ def comment(
                 continue
             result.mentioned.append(handle)
             if agent.id != author.id:
-                label = conv.subject or conv.preview
-                notify(
-                    tx,
-                    agent,
-                    "mention",
-                    f"{author.name} mentioned you: {label}",
-                    conv=conv,
-                    message=message,
-                    actor=author,
-                )
-        if result.mentioned:
-            message.meta = json.dumps({"mentions": result.mentioned})
+                told.append(agent)
+        meta = json.dumps({"mentions": result.mentioned}) if result.mentioned else "{}"
+        add_message(
+            tx, result.message_id, conv.id, "comment", text, author_agent_id=author.id, meta=meta
+        )
+        set_conversation(tx, conv, message_count=conv.message_count + 1)
+        for agent in told:
+            notify(
+                tx,
+                agent,
+                "mention",
+                f"{author.name} mentioned you: {conv.subject or conv.preview}",
+                conv=conv,
+                message_id=result.message_id,
+                actor=author,
+            )
         return result
+
+
+def message_exists(tx: Tx, message_id: str) -> bool:
+    """Is there a message with this id (a retried command that created it already)?"""
+    return tx.sql("SELECT 1 FROM message WHERE id = ?", (message_id,)).fetchone() is not None
 
 
 def assign(
@@ -601,15 +607,14 @@ def mark_read(
     """Mark read or unread. Reading is enough: an admin who may read an inbox but not act in
     it can still keep their own list tidy."""
     with ws.write(now) as tx:
-        conv, _ = seen_by(tx, conversation_id, actor)
+        conv, _ = head_seen_by(tx, conversation_id, actor)
         return reading(tx, conv, read)
 
 
-def reading(tx: Tx, conv: Conversation, read: bool) -> bool:
+def reading(tx: Tx, conv: Conversation | ConvHead, read: bool) -> bool:
     if conv.unread == (not read):
         return False
-    conv.unread = not read
-    tx.stamp(conv)
+    set_conversation(tx, conv, unread=not read)
     return True
 
 
