@@ -83,7 +83,7 @@ def test_a_batch_mixes_orm_and_plain_sql_commands_and_keeps_a_refused_ones_out(
     assert all(s is not None for s in seqs) and seqs == sorted(set(seqs))
     row = conversation(team, conv)
     assert (row.status, row.assignee_id, row.unread) == ("closed", team.bo, False)
-    # Two comments and two activity lines (assigned, closed) on top of what was there.
+    # Two comments on top of what was there (activity lines are not counted).
     assert row.message_count == count + 2
     assert row.seq == seqs[-1]
     thread = queries.thread(team.ws, conv, access=EVERYTHING)
@@ -115,3 +115,33 @@ def test_a_conversation_loaded_earlier_in_a_batch_is_read_again_after_a_plain_sq
             assert again.message_count == count + 1
             assert again.unread is (not unread)
             assert again.seq == team.ws.last_write_seq()
+
+
+def test_a_reply_and_its_outbox_entry_are_what_the_orm_wrote(team: Team) -> None:
+    from unibox_tui.core.models import OutboxEntry
+
+    conv = team.start("Where is my order?")
+    before = conversation(team, conv)
+    result = registry.run(
+        team.ws, "reply", {"conversation_id": conv, "text": "On its way\nsoon"}, actor=team.ana
+    )
+    with team.ws.write() as tx:
+        message = tx.session.exec(select(Message).where(Message.id == result.value)).one()
+        entry = tx.session.exec(
+            select(OutboxEntry).where(OutboxEntry.message_id == message.id)
+        ).one()
+    assert (message.kind, message.delivery_state, message.author_agent_id) == (
+        "outgoing",
+        "queued",
+        team.ana,
+    )
+    assert message.channel_id == before.channel_id and message.meta == "{}"
+    assert message.seq == result.seq and message.flags == ""
+    assert (entry.state, entry.attempts, entry.channel_id) == ("pending", 0, before.channel_id)
+    assert entry.next_attempt_at == message.created_at and entry.seq == result.seq
+    after = conversation(team, conv)
+    assert after.seq == result.seq and after.assignee_id == team.ana  # replying took it
+    assert (after.unread, after.waiting, after.preview) == (False, False, "On its way soon")
+    # The reply counts; the "took this by replying" line (an activity) does not.
+    assert after.message_count == before.message_count + 1
+    assert after.last_message_at == message.created_at == after.first_response_at

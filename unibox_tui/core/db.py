@@ -216,6 +216,7 @@ class Tx:
         self.session = session
         self.now = now
         self._seq: int | None = None
+        self._now_db: str | None = None  # `now` as stored (stamped)
         # In a batch, rows found by id stay referenced until it ends (the session's identity
         # map holds rows weakly: without this each command loads them again).
         self._keep = batch.keep if batch is not None else None
@@ -261,10 +262,10 @@ class Tx:
     def seq(self) -> int:
         """The workspace change sequence number of this write (taken on first use)."""
         if self._seq is None:
-            row = self.session.connection().exec_driver_sql(
+            row = self.sql(
                 "UPDATE sequence SET value = value + 1 WHERE name = 'seq' RETURNING value"
-            )
-            self._seq = int(row.scalar_one())
+            ).fetchone()
+            self._seq = int(row[0])
         return self._seq
 
     def stamp(self, row: SQLModel) -> SQLModel:
@@ -282,7 +283,9 @@ class Tx:
     def stamped(self) -> tuple[int, str]:
         """(change number, updated_at as stored) for a row a command writes in plain SQL
         (`Tx.sql`): what `stamp` sets on an ORM row."""
-        return self.seq, clock.to_db(self.now)  # type: ignore[return-value]
+        if self._now_db is None:
+            self._now_db = clock.to_db(self.now)
+        return self.seq, self._now_db  # type: ignore[return-value]
 
     def forget(self, model: type[SQLModel], rid: int) -> None:
         """After a plain-SQL UPDATE of a row: a loaded copy of it in this session (a batch's
