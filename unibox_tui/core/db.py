@@ -216,13 +216,19 @@ class Tx:
         self.session = session
         self.now = now
         self._seq: int | None = None
+        self._now_db: str | None = None  # `now` as stored (stamped)
         # In a batch, rows found by id stay referenced until it ends (the session's identity
         # map holds rows weakly: without this each command loads them again).
         self._keep = batch.keep if batch is not None else None
         # Lookups derived from rows (access rules), kept for the write or the whole batch;
         # emptied when a flush touches a table they come from (ACCESS_TABLES).
         self.memo: dict[Any, Any] = batch.memo if batch is not None else {}
-        self._run = session.connection().exec_driver_sql
+        connection = session.connection()
+        self._run = connection.exec_driver_sql
+        # The same connection's sqlite3 `execute`, past SQLAlchemy's statement machinery (a
+        # third of a hub comment's CPU went there): the hot commands write through it, and
+        # sqlite3 keeps their statements prepared (its per-connection statement cache).
+        self.sql: Callable[..., sqlite3.Cursor] = connection.connection.driver_connection.execute
         # New rows are indexed for search when the transaction ends: this write's, or the
         # batch's (once for all its commands).
         self._since = search_index.marks(self._run) if batch is None else None
@@ -256,10 +262,10 @@ class Tx:
     def seq(self) -> int:
         """The workspace change sequence number of this write (taken on first use)."""
         if self._seq is None:
-            row = self.session.connection().exec_driver_sql(
+            row = self.sql(
                 "UPDATE sequence SET value = value + 1 WHERE name = 'seq' RETURNING value"
-            )
-            self._seq = int(row.scalar_one())
+            ).fetchone()
+            self._seq = int(row[0])
         return self._seq
 
     def stamp(self, row: SQLModel) -> SQLModel:
@@ -273,6 +279,21 @@ class Tx:
         self.session.add(row)
         self.session.flush()
         return row
+
+    def stamped(self) -> tuple[int, str]:
+        """(change number, updated_at as stored) for a row a command writes in plain SQL
+        (`Tx.sql`): what `stamp` sets on an ORM row."""
+        if self._now_db is None:
+            self._now_db = clock.to_db(self.now)
+        return self.seq, self._now_db  # type: ignore[return-value]
+
+    def forget(self, model: type[SQLModel], rid: int) -> None:
+        """After a plain-SQL UPDATE of a row: a loaded copy of it in this session (a batch's
+        earlier command may still hold one) is expired, so the ORM reads it again."""
+        key = (model, (rid,), None)  # SQLAlchemy's identity key: (class, primary key, token)
+        row = self.session.identity_map.get(key)
+        if row is not None:
+            self.session.expire(row)
 
     def delete(self, row: SQLModel) -> None:
         """Delete a row: the one way commands delete. A row of a table clients hold leaves a

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
@@ -89,10 +90,134 @@ def seen_by(tx: Tx, conversation_id: str, actor: str) -> tuple[Conversation, Age
     "not found or no access", as if it did not exist (the answer never confirms it does)."""
     agent = active_agent(tx, actor)
     found = tx.find(Conversation, id=conversation_id)
-    rule = access_of(tx, agent.id)
-    if found is None or not rule.can_see(found.inbox_id):
+    _must_see(tx, agent, conversation_id, found.inbox_id if found else None)
+    return found, agent  # type: ignore[return-value]  (_must_see raised for None)
+
+
+def _must_see(tx: Tx, agent: Agent, conversation_id: str, inbox_id: str | None) -> None:
+    if inbox_id is None or not access_of(tx, agent.id).can_see(inbox_id):
         raise NotFound(f"no conversation {conversation_id} (not found or no access)")
-    return found, agent
+
+
+@dataclass(slots=True)
+class ConvHead:
+    """The columns of a conversation that the hot commands (comment, mark read) read, in
+    plain SQL: loading the ORM object, and flushing it back, was most of their cost on the
+    hub (benchmarks/hub_push.py). Written back with `set_conversation`."""
+
+    rid: int
+    id: str
+    inbox_id: str
+    subject: str
+    preview: str
+    unread: bool
+    message_count: int
+
+
+_HEAD_SQL = (
+    "SELECT rid, id, inbox_id, subject, preview, unread, message_count "
+    "FROM conversation WHERE id = ?"
+)
+
+
+def head_seen_by(tx: Tx, conversation_id: str, actor: str) -> tuple[ConvHead, Agent]:
+    """`seen_by`, reading the conversation's head only."""
+    agent = active_agent(tx, actor)
+    row = tx.sql(_HEAD_SQL, (conversation_id,)).fetchone()
+    _must_see(tx, agent, conversation_id, row[2] if row else None)
+    rid, id, inbox_id, subject, preview, unread, count = row
+    return ConvHead(rid, id, inbox_id, subject, preview, bool(unread), count), agent
+
+
+def head_acting_on(tx: Tx, conversation_id: str, actor: str) -> tuple[ConvHead, Agent]:
+    """`acting_on`, reading the conversation's head only."""
+    conv, agent = head_seen_by(tx, conversation_id, actor)
+    require_access(tx, agent, inbox_ref(tx, conv.inbox_id))
+    return conv, agent
+
+
+def set_conversation(tx: Tx, conv: Conversation | ConvHead, **values: Any) -> None:
+    """Write these columns of the conversation, stamped with this write's change number, in
+    one plain-SQL UPDATE. An ORM conversation takes the values as already stored (it stays
+    current, nothing to flush); a head leaves any loaded copy to be read again."""
+    seq, at = tx.stamped()
+    columns = sorted(values)
+    tx.sql(
+        _update_sql(tuple(columns)),
+        (*(_db_value(values[c]) for c in columns), seq, at, conv.rid),
+    )
+    if isinstance(conv, ConvHead):
+        for column in columns:
+            if hasattr(conv, column):
+                setattr(conv, column, values[column])
+        tx.forget(Conversation, conv.rid)  # type: ignore[arg-type]
+        return
+    from sqlalchemy.orm.attributes import set_committed_value
+
+    for column, value in (*values.items(), ("seq", seq), ("updated_at", tx.now)):
+        set_committed_value(conv, column, value)
+
+
+_UPDATES: dict[tuple[str, ...], str] = {}
+
+
+def _update_sql(columns: tuple[str, ...]) -> str:
+    sql = _UPDATES.get(columns)
+    if sql is None:
+        sets = ", ".join(f"{c} = ?" for c in columns)
+        sql = _UPDATES[columns] = (
+            f"UPDATE conversation SET {sets}, seq = ?, updated_at = ? WHERE rid = ?"
+        )
+    return sql
+
+
+def _db_value(value: Any) -> Any:
+    return clock.to_db(value) if isinstance(value, datetime) else value
+
+
+_MESSAGE_SQL = (
+    "INSERT INTO message (id, conversation_id, kind, author_agent_id, author_contact_id, "
+    "channel_id, body, body_html, external_id, delivery_state, delivery_error, flags, meta, "
+    "created_at, author_bot, updated_at, seq) "
+    "VALUES (?, ?, ?, ?, NULL, ?, ?, ?, NULL, ?, NULL, '', ?, ?, NULL, ?, ?)"
+)
+
+
+def add_message(
+    tx: Tx,
+    id: str,
+    conversation_id: str,
+    kind: str,
+    body: str,
+    *,
+    author_agent_id: str | None = None,
+    channel_id: str | None = None,
+    body_html: str | None = None,
+    delivery_state: str | None = None,
+    meta: str = "{}",
+) -> str:
+    """Insert a message an agent (or Unibox) writes, in plain SQL, created now and stamped
+    with this write's change number: the row the ORM would write for a new Message with
+    these fields (a Message object and its flush cost more than the rest of a comment)."""
+    seq, at = tx.stamped()
+    tx.sql(
+        _MESSAGE_SQL,
+        (
+            id,
+            conversation_id,
+            kind,
+            author_agent_id,
+            channel_id,
+            body,
+            body_html,
+            delivery_state,
+            meta,
+            at,
+            at,
+            seq,
+        ),
+    )
+    return id
 
 
 def contact_for(tx: Tx, contact_id: str, actor: str) -> tuple[Contact, Agent]:
@@ -185,23 +310,22 @@ def activity(
     *,
     event: str | None = None,
     details: dict[str, str] | None = None,
-) -> Message:
+) -> str:
     """An activity line in the thread ("Ana closed this"); also stamps the conversation.
     `event` says what happened for the reports (meta {"event": ..., **details}, migration
     0017): "closed" and "reopened" bound a close/reopen cycle; bot_started, bot_completed,
-    bot_handoff, bot_abandoned and bot_step (details: chatflow, step) count chatflows."""
-    message = Message(
-        id=new_id(tx.now),
-        conversation_id=conv.id,
-        kind="activity",
+    bot_handoff, bot_abandoned and bot_step (details: chatflow, step) count chatflows.
+    Returns the message's id."""
+    tx.stamp(conv)  # first: the conversation's pending changes are written before the line
+    return add_message(
+        tx,
+        new_id(tx.now),
+        conv.id,
+        "activity",
+        text,
         author_agent_id=actor.id if actor else None,
-        body=text,
         meta=json.dumps({"event": event, **(details or {})}) if event else "{}",
-        created_at=tx.now,
     )
-    tx.stamp(message)
-    tx.stamp(conv)
-    return message
 
 
 def who(actor: Agent | None) -> str:
@@ -214,8 +338,9 @@ def notify(
     kind: str,
     text: str,
     *,
-    conv: Conversation | None = None,
+    conv: Conversation | ConvHead | None = None,
     message: Message | None = None,
+    message_id: str | None = None,
     actor: Agent | None = None,
 ) -> Notification:
     note = Notification(
@@ -223,7 +348,7 @@ def notify(
         agent_id=agent.id,
         kind=kind,
         conversation_id=conv.id if conv else None,
-        message_id=message.id if message else None,
+        message_id=message.id if message else message_id,
         actor_id=actor.id if actor else None,
         text=text,
         created_at=tx.now,

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlmodel import select
-
 from .. import clock
 from ..db import Tx, Workspace
 from ..errors import InvalidRequest
@@ -165,9 +163,3 @@ def merge_contacts(ws: Workspace, keep_id: str, merge_id: str, *, actor: str) ->
                 f"{who(by)} merged {gone.name} into {keep.name}",
                 by,
             )
-
-
-def identities_of(tx: Tx, contact_id: str) -> list[ContactIdentity]:
-    return list(
-        tx.session.exec(select(ContactIdentity).where(ContactIdentity.contact_id == contact_id))
-    )

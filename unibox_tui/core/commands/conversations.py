@@ -32,19 +32,22 @@ from ..models import (
 )
 from ..text import one_line
 from ._base import (
+    ConvHead,
     acting_on,
     activity,
+    add_message,
     agent_ref,
     can_access,
     future,
+    head_acting_on,
+    head_seen_by,
     inbox_ref,
     notify,
     require_access,
     require_text,
-    seen_by,
+    set_conversation,
     team_ref,
 )
-from .contacts import identities_of
 from .drafts import drop_draft, put_draft
 from .tags import resend_tags
 from .tickets import follow_assignee
@@ -154,7 +157,7 @@ def reply(
         raise InvalidRequest(f"at most {MAX_ADDRESSES} addresses in one reply")
     files = decode_files(attachments)
     with ws.write(now) as tx:
-        if id and tx.find(Message, id=id):
+        if id and message_exists(tx, id):
             return id
         conv, author = acting_on(tx, conversation_id, actor)
         if seen_message_id:
@@ -184,9 +187,7 @@ def reply(
             }
         drop_draft(tx, conv.id, author.id)
         wanted = REPLY_IDENTITY[channel.kind]
-        if not addresses["to"] and not any(
-            i.kind == wanted for i in identities_of(tx, conv.contact_id)
-        ):
+        if not addresses["to"] and not has_identity(tx, conv.contact_id, wanted):
             raise InvalidRequest(
                 f"the contact has no {wanted} identity, so a reply cannot go out by {channel.kind}"
             )
@@ -196,17 +197,7 @@ def reply(
             conv.assignee_id = author.id
             activity(tx, conv, f"{author.name} took this by replying", author)
             follow_assignee(tx, conv)
-        message = Message(
-            id=id or new_id(tx.now),
-            conversation_id=conv.id,
-            kind="outgoing",
-            author_agent_id=author.id,
-            channel_id=channel.id,
-            body=text,
-            body_html=html,
-            delivery_state="queued",
-            created_at=tx.now,
-        )
+        message_id = id or new_id(tx.now)
         meta: dict[str, object] = {**mail, **sent}
         if hold_seconds > 0:
             # What this reply changes on the conversation, for `unsend` to put back.
@@ -218,18 +209,22 @@ def reply(
             card = link_card(tx, text)
             if card:
                 meta["card"] = card
-        if meta:
-            message.meta = json.dumps(meta)
-        tx.stamp(message)
-        _attach(tx, message.id, files)
-        entry = OutboxEntry(
-            id=new_id(tx.now),
-            message_id=message.id,
+        # The message and its outbox entry in plain SQL (ORM objects and their flushes were
+        # most of a reply's cost on the hub).
+        add_message(
+            tx,
+            message_id,
+            conv.id,
+            "outgoing",
+            text,
+            author_agent_id=author.id,
             channel_id=channel.id,
-            next_attempt_at=tx.now + timedelta(seconds=max(hold_seconds, 0)),
-            created_at=tx.now,
+            body_html=html,
+            delivery_state="queued",
+            meta=json.dumps(meta) if meta else "{}",
         )
-        tx.stamp(entry)
+        _attach(tx, message_id, files)
+        queue_outbox(tx, message_id, channel.id, tx.now + timedelta(seconds=max(hold_seconds, 0)))
         # Another kind of channel (a chat continued by e-mail) says so in the thread; another
         # address of the same kind (the composer's From) does not.
         if (
@@ -240,16 +235,39 @@ def reply(
             activity(
                 tx, conv, f"{author.name} continued this conversation by {channel.kind}", author
             )
+        marks: dict[str, object] = {
+            "waiting": False,
+            "unread": False,
+            "message_count": conv.message_count + 1,
+        }
         if conv.last_message_at is None or tx.now >= conv.last_message_at:
-            conv.last_message_at = tx.now
-            conv.preview = one_line(text)
-        conv.waiting = False
-        conv.unread = False
-        conv.message_count += 1
+            marks.update(last_message_at=tx.now, preview=one_line(text))
         if conv.first_response_at is None:
-            conv.first_response_at = tx.now
-        tx.stamp(conv)
-        return message.id
+            marks["first_response_at"] = tx.now
+        set_conversation(tx, conv, **marks)
+        return message_id
+
+
+def has_identity(tx: Tx, contact_id: str, kind: str) -> bool:
+    """Can the contact be reached by an identity of this kind (e-mail, phone, ...)?"""
+    row = tx.sql(
+        "SELECT 1 FROM contact_identity WHERE contact_id = ? AND kind = ? LIMIT 1",
+        (contact_id, kind),
+    ).fetchone()
+    return row is not None
+
+
+_OUTBOX_SQL = (
+    "INSERT INTO outbox (id, message_id, channel_id, state, attempts, next_attempt_at, "
+    "last_error, created_at, handed_over_at, updated_at, seq) "
+    "VALUES (?, ?, ?, 'pending', 0, ?, NULL, ?, NULL, ?, ?)"
+)
+
+
+def queue_outbox(tx: Tx, message_id: str, channel_id: str, due: datetime) -> None:
+    """The message's outbox entry (pending, first attempt at `due`), in plain SQL."""
+    seq, at = tx.stamped()
+    tx.sql(_OUTBOX_SQL, (new_id(tx.now), message_id, channel_id, clock.to_db(due), at, at, seq))
 
 
 def _check_files(kind: str, files: list[tuple[str, str, bytes]], template: str | None) -> None:
@@ -386,25 +404,18 @@ def comment(
     now: datetime | None = None,
 ) -> CommentResult:
     """An internal note, never sent to the customer. Each `@handle` of a teammate gets a
-    notification; `@words` that are no agent stay plain text."""
+    notification; `@words` that are no agent stay plain text.
+
+    Written in plain SQL (no ORM conversation or message: the hub's most frequent command,
+    benchmarks/hub_push.py)."""
     require_text(text, "comment")
     with ws.write(now) as tx:
-        if id and tx.find(Message, id=id):
+        if id and message_exists(tx, id):
             return CommentResult(id)
-        conv, author = acting_on(tx, conversation_id, actor)
+        conv, author = head_acting_on(tx, conversation_id, actor)
         drop_draft(tx, conv.id, author.id)
-        message = Message(
-            id=id or new_id(tx.now),
-            conversation_id=conv.id,
-            kind="comment",
-            author_agent_id=author.id,
-            body=text,
-            created_at=tx.now,
-        )
-        tx.stamp(message)
-        conv.message_count += 1
-        tx.stamp(conv)
-        result = CommentResult(message.id)
+        result = CommentResult(id or new_id(tx.now))
+        told: list[Agent] = []
         for handle in mentioned_handles(text):
             agent = tx.find(Agent, handle=handle)
             if agent is None:
@@ -416,19 +427,28 @@ def comment(
                 continue
             result.mentioned.append(handle)
             if agent.id != author.id:
-                label = conv.subject or conv.preview
-                notify(
-                    tx,
-                    agent,
-                    "mention",
-                    f"{author.name} mentioned you: {label}",
-                    conv=conv,
-                    message=message,
-                    actor=author,
-                )
-        if result.mentioned:
-            message.meta = json.dumps({"mentions": result.mentioned})
+                told.append(agent)
+        meta = json.dumps({"mentions": result.mentioned}) if result.mentioned else "{}"
+        add_message(
+            tx, result.message_id, conv.id, "comment", text, author_agent_id=author.id, meta=meta
+        )
+        set_conversation(tx, conv, message_count=conv.message_count + 1)
+        for agent in told:
+            notify(
+                tx,
+                agent,
+                "mention",
+                f"{author.name} mentioned you: {conv.subject or conv.preview}",
+                conv=conv,
+                message_id=result.message_id,
+                actor=author,
+            )
         return result
+
+
+def message_exists(tx: Tx, message_id: str) -> bool:
+    """Is there a message with this id (a retried command that created it already)?"""
+    return tx.sql("SELECT 1 FROM message WHERE id = ?", (message_id,)).fetchone() is not None
 
 
 def assign(
@@ -615,15 +635,14 @@ def mark_read(
     """Mark read or unread. Reading is enough: an admin who may read an inbox but not act in
     it can still keep their own list tidy."""
     with ws.write(now) as tx:
-        conv, _ = seen_by(tx, conversation_id, actor)
+        conv, _ = head_seen_by(tx, conversation_id, actor)
         return reading(tx, conv, read)
 
 
-def reading(tx: Tx, conv: Conversation, read: bool) -> bool:
+def reading(tx: Tx, conv: Conversation | ConvHead, read: bool) -> bool:
     if conv.unread == (not read):
         return False
-    conv.unread = not read
-    tx.stamp(conv)
+    set_conversation(tx, conv, unread=not read)
     return True
 
 
