@@ -228,7 +228,9 @@ class Tx:
         # The same connection's sqlite3 `execute`, past SQLAlchemy's statement machinery (a
         # third of a hub comment's CPU went there): the hot commands write through it, and
         # sqlite3 keeps their statements prepared (its per-connection statement cache).
-        self.sql: Callable[..., sqlite3.Cursor] = connection.connection.driver_connection.execute
+        driver = connection.connection.driver_connection
+        assert driver is not None  # a live connection (the session just opened it)
+        self.sql: Callable[..., sqlite3.Cursor] = driver.execute
         # New rows are indexed for search when the transaction ends: this write's, or the
         # batch's (once for all its commands).
         self._since = search_index.marks(self._run) if batch is None else None

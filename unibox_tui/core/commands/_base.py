@@ -91,7 +91,8 @@ def seen_by(tx: Tx, conversation_id: str, actor: str) -> tuple[Conversation, Age
     agent = active_agent(tx, actor)
     found = tx.find(Conversation, id=conversation_id)
     _must_see(tx, agent, conversation_id, found.inbox_id if found else None)
-    return found, agent  # type: ignore[return-value]  (_must_see raised for None)
+    assert found is not None  # _must_see raised for a missing one
+    return found, agent
 
 
 def _must_see(tx: Tx, agent: Agent, conversation_id: str, inbox_id: str | None) -> None:
