@@ -39,6 +39,12 @@ def key_label(keys: str) -> str:
         "pageup": "pgup",
         "down": "↓",
         "up": "↑",
+        "exclamation_mark": "!",
+        "at": "@",
+        "number_sign": "#",
+        "dollar_sign": "$",
+        "percent_sign": "%",
+        "circumflex_accent": "^",
     }
     return "  ".join(names.get(k.strip(), k.strip()) for k in keys.split(","))
 
