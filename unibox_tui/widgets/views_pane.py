@@ -47,7 +47,7 @@ class ViewsPane(Widget, can_focus=True):
     ViewsPane {
         height: 1fr;
         & > .views--cursor { background: $accent 40%; }
-        & > .views--active { background: $panel-lighten-1; }
+        & > .views--active { background: $cursor-blurred; }
         & > .views--section { color: $text-muted; text-style: bold; }
         & > .views--unread { color: $accent; text-style: bold; }
         & > .views--count { color: $text-muted; }
