@@ -8,6 +8,7 @@ and a few key presses. Update after looking at the failure report:
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -93,9 +94,14 @@ DIALOGS: dict[str, tuple[str, ...]] = {
     "snippet_picker": ("r", "ctrl+t"),
     "link_picker": ("r", "ctrl+b"),
     "command_palette": ("ctrl+p",),
-    "settings_teams": ("comma", "right"),
-    "settings_inboxes": ("comma", "right", "right"),
-    "settings_channels": ("comma", "right", "right", "right"),
+    # Settings' sections after Agents (pictured above), each one `right` further.
+    **{
+        f"settings_{section}": ("comma", *["right"] * n)
+        for n, section in enumerate(
+            ("teams", "inboxes", "snippets", "knowledge_base", "pipelines", "channels", "routing"),
+            start=1,
+        )
+    },
     "settings_edit_form": ("comma", "e"),
     "settings_confirm_remove": ("comma", "j", "d"),
 }
@@ -108,9 +114,11 @@ def test_dialog(snap_compare, make_app, name: str) -> None:
 
 def _failed_reply(demo) -> None:  # type: ignore[no-untyped-def]
     """A reply on Marta's e-mail that the server refused for good."""
-    mid = commands.reply(demo.ws, demo.conv["mail"], "Your refund is on its way.", actor="ana")
+    sent_at = NOW - timedelta(minutes=5)  # frozen time: the picture must not move
+    text = "Your refund is on its way."
+    mid = commands.reply(demo.ws, demo.conv["mail"], text, actor="ana", now=sent_at)
     [item] = [i for i in outbox.due(demo.ws, NOW.replace(year=NOW.year + 1)) if i.message_id == mid]
-    assert outbox.claim(demo.ws, item.entry_id)
+    assert outbox.claim(demo.ws, item.entry_id, now=NOW)
     outbox.mark_failed(demo.ws, item.entry_id, "550 5.1.1 <marta@example.com>: mailbox unavailable")
 
 
