@@ -17,6 +17,16 @@ connection (what a delivery does to the mailbox), four moments:
 
 Prints JSON: p50/p95/max of each step and of the whole, and the load average. Issue 16's
 target: new mail to the open list p95 <= 100 ms.
+
+Where the half second goes (measured 2026-11-29, load ~14 on 2 cores): the server's part is
+500 ms on every connection (p50 501, p95 512). Dovecot waits NOTIFY_DELAY_MSECS = 500 after
+its inotify watch fires before it tells an IDLE client (src/lib-storage/mailbox-watch.c; a
+compile-time constant, no setting changes it), to batch bursts of changes. Ours, from the
+engine's IDLE callback to the row in the open list: p50 ~51 ms, of which the receive pass
+is ~26 ms wall but ~3 ms CPU (IMAP round trips to a Dovecot that shares the 2 cores), the
+store ~3 ms, the wake-up to the pass < 1 ms; no timer or poll of ours sits on the path
+(the engine pokes the app after storing; the app re-reads at once). The tail of ours is CPU
+contention on the loaded machine.
 """
 
 from __future__ import annotations
@@ -61,6 +71,45 @@ def record_engine_wakes() -> None:
         init(self, account, stamped, **options)
 
     imap.IdleWatcher.__init__ = wrapped  # type: ignore[method-assign]
+
+
+SYNCS: list[dict[str, float]] = []  # each engine receive pass: start, end, CPU, ingest
+
+
+def record_engine_syncs() -> None:
+    """Time each receive pass of the engine and the store inside it (wall and thread CPU)."""
+    from unibox_tui import engine
+    from unibox_tui.core import commands
+
+    sync_channel, ingest_many = engine.Engine.sync_channel, commands.ingest_many
+    current: dict[str, float] = {}
+
+    def timed_sync(self, row):  # type: ignore[no-untyped-def]
+        current.clear()
+        start, cpu = time.perf_counter(), time.thread_time()
+        try:
+            return sync_channel(self, row)
+        finally:
+            SYNCS.append(
+                {
+                    "start": start,
+                    "end": time.perf_counter(),
+                    "cpu": time.thread_time() - cpu,
+                    "store": current.get("store", 0.0),
+                    "store_cpu": current.get("store_cpu", 0.0),
+                }
+            )
+
+    def timed_ingest(*args, **kwargs):  # type: ignore[no-untyped-def]
+        start, cpu = time.perf_counter(), time.thread_time()
+        try:
+            return ingest_many(*args, **kwargs)
+        finally:
+            current["store"] = current.get("store", 0.0) + time.perf_counter() - start
+            current["store_cpu"] = current.get("store_cpu", 0.0) + time.thread_time() - cpu
+
+    engine.Engine.sync_channel = timed_sync  # type: ignore[method-assign]
+    commands.ingest_many = timed_ingest
 
 
 def summary(samples: list[float]) -> dict[str, float]:
@@ -112,6 +161,12 @@ async def measure(app: UniboxApp, ws, server: Dovecot, user: str, pushes: int) -
         "ours_to_stored": [],
         "ours_to_list": [],
         "ours_engine_to_list": [],
+        "woke_to_sync_start": [],
+        "sync_wall": [],
+        "sync_cpu": [],
+        "store_wall": [],
+        "store_cpu": [],
+        "sync_end_to_list": [],
     }
     whole: list[float] = []
     appender = server.client(user)
@@ -156,6 +211,14 @@ async def measure(app: UniboxApp, ws, server: Dovecot, user: str, pushes: int) -
                 if t_woke is not None:
                     steps["server_engine"].append(t_woke - t_append)
                     steps["ours_engine_to_list"].append(t_list - t_woke)
+                sync = next((x for x in SYNCS if t_woke and x["start"] >= t_woke), None)
+                if sync is not None and sync["end"] <= t_list + 0.001:
+                    steps["woke_to_sync_start"].append(sync["start"] - t_woke)
+                    steps["sync_wall"].append(sync["end"] - sync["start"])
+                    steps["sync_cpu"].append(sync["cpu"])
+                    steps["store_wall"].append(sync["store"])
+                    steps["store_cpu"].append(sync["store_cpu"])
+                    steps["sync_end_to_list"].append(t_list - sync["end"])
                 steps["server"].append(t_exists - t_append)
                 steps["ours_to_stored"].append(t_stored - t_exists)
                 steps["ours_to_list"].append(t_list - t_exists)
@@ -173,6 +236,21 @@ async def measure(app: UniboxApp, ws, server: Dovecot, user: str, pushes: int) -
         # The same split on the engine's own IDLE connection (its wake-up, stamped).
         "append_to_engine_woke_server": summary(steps["server_engine"]),
         "engine_woke_to_list_ours": summary(steps["ours_engine_to_list"]),
+        # Ours, step by step: the engine's wake-up to its receive pass starting, the pass
+        # (IMAP round trips + parse + store; its thread's CPU), the store alone, and the
+        # pass's end to the list showing the message (poke, the app's re-read, the row).
+        "ours_steps": {
+            name: summary(steps[name])
+            for name in (
+                "woke_to_sync_start",
+                "sync_wall",
+                "sync_cpu",
+                "store_wall",
+                "store_cpu",
+                "sync_end_to_list",
+            )
+            if steps[name]
+        },
     }
 
 
@@ -181,6 +259,7 @@ def main() -> None:
     parser.add_argument("--pushes", type=int, default=30)
     args = parser.parse_args()
     record_engine_wakes()
+    record_engine_syncs()
     work = Path(tempfile.mkdtemp(prefix="unibox-push-"))
     server = Dovecot()
     server.start()
