@@ -168,7 +168,8 @@ class UniboxApp(App[None]):
         solarized-light the pane borders vanished and only the focused pane's cursor showed.
         There they are the foreground blended into the background instead."""
         variables = super().get_css_variables()
-        if self.current_theme.dark:
+        # The ANSI themes draw with the terminal's own colours: nothing to blend there.
+        if self.current_theme.dark or variables["background"].startswith("ansi"):
             ours = {
                 "pane-border": variables["panel-lighten-2"],
                 "cursor-blurred": variables["panel-lighten-1"],
