@@ -152,8 +152,13 @@ async def test_keymap_from_config_remaps_a_binding(demo, tmp_path: Path, text_of
         await pilot.press("x")
         assert queries.conversation(demo.ws, demo.conv["chat"], access=EVERYTHING).status == "open"
         await pilot.press("e")
-        assert (
-            queries.conversation(demo.ws, demo.conv["chat"], access=EVERYTHING).status == "closed"
+        # The close runs through the command queue: wait for it (it raced on a loaded box).
+        await until(
+            lambda: (
+                queries.conversation(demo.ws, demo.conv["chat"], access=EVERYTHING).status
+                == "closed"
+            ),
+            what="e closes the conversation",
         )
         await pilot.press("question_mark")
         assert re.search(r"│? e\s+Close ", text_of(app))
