@@ -19,6 +19,7 @@ from waiting import until
 from unibox_tui.app import UniboxApp
 from unibox_tui.config import Config
 from unibox_tui.core import commands, outbox
+from unibox_tui.core.commands import admin as cmd_admin
 from unibox_tui.screens.reports import ReportsScreen
 
 # The main screens, each reached by keys from the start. The e-mail composer is on Marta's
@@ -103,7 +104,7 @@ DIALOGS: dict[str, tuple[str, ...]] = {
         )
     },
     "settings_edit_form": ("comma", "e"),
-    "settings_confirm_remove": ("comma", "j", "d"),
+    "settings_remove_refused": ("comma", "j", "d"),  # ana is no admin: a toast says so
 }
 
 
@@ -130,3 +131,8 @@ def test_failed_delivery_in_the_thread(snap_compare, make_app, demo) -> None:
 def test_failed_delivery_picker(snap_compare, make_app, demo) -> None:
     _failed_reply(demo)
     assert snap_compare(make_app(), terminal_size=(120, 36), run_before=steps("D"))
+
+
+def test_settings_confirm_remove_as_an_admin(snap_compare, make_app, demo) -> None:
+    cmd_admin.set_agent(demo.ws, "ana", role="admin")
+    assert snap_compare(make_app(), terminal_size=(120, 36), run_before=steps("comma", "j", "d"))
