@@ -93,7 +93,6 @@ DIALOGS: dict[str, tuple[str, ...]] = {
     "attachments_picker": ("j", "A"),
     "forward_prompt": ("j", "F"),
     "snippet_picker": ("r", "ctrl+t"),
-    "link_picker": ("r", "ctrl+b"),
     "command_palette": ("ctrl+p",),
     # Settings' sections after Agents (pictured above), each one `right` further.
     **{
@@ -136,3 +135,9 @@ def test_failed_delivery_picker(snap_compare, make_app, demo) -> None:
 def test_settings_confirm_remove_as_an_admin(snap_compare, make_app, demo) -> None:
     cmd_admin.set_agent(demo.ws, "ana", role="admin")
     assert snap_compare(make_app(), terminal_size=(120, 36), run_before=steps("comma", "j", "d"))
+
+
+def test_link_picker(snap_compare, make_app, demo) -> None:
+    """ctrl+b in the editor: the agent's meeting link (the demo world has no articles)."""
+    cmd_admin.set_agent(demo.ws, "ana", meeting_link="https://meet.example/ana", actor="ana")
+    assert snap_compare(make_app(), terminal_size=(120, 36), run_before=steps("r", "ctrl+b"))
