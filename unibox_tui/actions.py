@@ -34,6 +34,17 @@ REPORTS = "reports"
 CHATFLOWS = "chatflows"
 MOVE = (LIST, VIEWS, THREAD)
 
+# The channel-kind views' default keys: shift+1 ... shift+6 on a US keyboard (`!` is
+# `exclamation_mark` to Textual). Remap with `[keymap] view_whatsapp = "W"`.
+KIND_VIEW_KEYS: tuple[tuple[str, str, str], ...] = (
+    ("email", "exclamation_mark", "E-mail"),
+    ("chat", "at", "Live chat"),
+    ("messenger", "number_sign", "Messenger"),
+    ("whatsapp", "dollar_sign", "WhatsApp"),
+    ("form", "percent_sign", "Forms"),
+    ("fallback", "circumflex_accent", "Forwarded"),
+)
+
 ACTIONS: tuple[ActionSpec, ...] = (
     # --- app
     ActionSpec("quit", "q", "quit", "Quit", (APP,), show=True),
@@ -105,9 +116,18 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec(
         "delivery", "D", "delivery", "Undelivered reply: send again or mark sent…", (INBOX,)
     ),
+    # 1-9 number the inboxes, fixed views and tags in the order the views pane shows them;
+    # every channel kind has its own key (shift+digit), so no kind falls past 9 however
+    # many inboxes there are.
     *(
         ActionSpec(f"view_{n}", str(n), f"jump_view({n})", f"Jump to view {n}", (INBOX,))
         for n in range(1, 10)
+    ),
+    *(
+        ActionSpec(
+            f"view_{kind}", key, f"jump_kind_view('{kind}')", f"Jump to the {label} view", (INBOX,)
+        )
+        for kind, key, label in KIND_VIEW_KEYS
     ),
     # --- reply / comment editor
     ActionSpec("send", "ctrl+s,ctrl+j", "send", "Send", (COMPOSER,), show=True),

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from textual import events, work
 from textual.app import App, SystemCommand
+from textual.color import Color
 from textual.message import Message
 from textual.screen import Screen
 
@@ -159,6 +160,30 @@ class UniboxApp(App[None]):
             return None
 
     # ------------------------------------------------------------------ start
+
+    def get_css_variables(self) -> dict[str, str]:
+        """The theme's variables plus two of ours: `$pane-border` (the lines between the
+        panes) and `$cursor-blurred` (the cursor of a pane without focus). Textual's
+        `panel-lighten-*` are lighter than the background in a light theme: in
+        solarized-light the pane borders vanished and only the focused pane's cursor showed.
+        There they are the foreground blended into the background instead."""
+        variables = super().get_css_variables()
+        # The ANSI themes draw with the terminal's own colours: nothing to blend there.
+        if self.current_theme.dark or variables["background"].startswith("ansi"):
+            ours = {
+                "pane-border": variables["panel-lighten-2"],
+                "cursor-blurred": variables["panel-lighten-1"],
+            }
+        else:
+            background = Color.parse(variables["background"])
+            foreground = Color.parse(variables["foreground"])
+            ours = {
+                "pane-border": background.blend(foreground, 0.35).hex,
+                "cursor-blurred": background.blend(foreground, 0.12).hex,
+            }
+        variables.update(ours)
+        self.theme_variables = variables
+        return variables
 
     def on_mount(self) -> None:
         self.seen_seq = self.notes_seq = self.ws.change_seq()

@@ -152,8 +152,13 @@ async def test_keymap_from_config_remaps_a_binding(demo, tmp_path: Path, text_of
         await pilot.press("x")
         assert queries.conversation(demo.ws, demo.conv["chat"], access=EVERYTHING).status == "open"
         await pilot.press("e")
-        assert (
-            queries.conversation(demo.ws, demo.conv["chat"], access=EVERYTHING).status == "closed"
+        # The close runs through the command queue: wait for it (it raced on a loaded box).
+        await until(
+            lambda: (
+                queries.conversation(demo.ws, demo.conv["chat"], access=EVERYTHING).status
+                == "closed"
+            ),
+            what="e closes the conversation",
         )
         await pilot.press("question_mark")
         assert re.search(r"│? e\s+Close ", text_of(app))
@@ -230,3 +235,23 @@ async def test_quit(make_app) -> None:
 
 def test_ago_helper_is_in_the_past() -> None:
     assert ago(minutes=1) < NOW
+
+
+async def test_pane_borders_and_the_blurred_cursor_show_in_every_theme(make_app) -> None:
+    """In light themes Textual's panel-lighten-* are lighter than the background: the pane
+    borders vanished in solarized-light. Ours stand out from the background in every theme."""
+    from textual.color import Color
+
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        for name in sorted(app.available_themes):
+            if name.startswith("ansi-"):
+                continue  # the terminal's own colours: no RGB to compare
+            app.theme = name
+            variables = app.get_css_variables()
+            background = Color.parse(variables["background"])
+            for ours in ("pane-border", "cursor-blurred"):
+                color = Color.parse(variables[ours])
+                difference = abs(color.brightness - background.brightness)
+                assert difference > 0.04, (name, ours, variables[ours], variables["background"])

@@ -5,8 +5,12 @@ from __future__ import annotations
 from tui_world import NOW, settle
 from waiting import until
 
+from unibox_tui import actions
+from unibox_tui.app import UniboxApp
+from unibox_tui.config import Config
 from unibox_tui.core import queries
 from unibox_tui.core.access import EVERYTHING
+from unibox_tui.core.kinds import CHANNEL_KINDS
 from unibox_tui.widgets.conversation_list import ConversationList
 from unibox_tui.widgets.thread_view import ThreadView
 
@@ -86,6 +90,51 @@ async def test_number_keys_jump_to_views(make_app, demo) -> None:
         await pilot.press("1")  # the first inbox: Sales
         assert screen.entry.label == "Sales"
         assert screen.conv_list.selected.id == demo.conv["sales"]
+
+
+async def test_every_channel_kind_view_has_a_key_of_its_own(make_app, demo, text_of) -> None:
+    """Messenger, WhatsApp, Forms and Forwarded fell past 9 and had no key: each kind has one."""
+    kinds = {kind for kind, _key, _label in actions.KIND_VIEW_KEYS}
+    assert kinds == set(CHANNEL_KINDS)
+    app = make_app()
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        screen = app.screen
+        for key, kind in (
+            ("number_sign", "messenger"),
+            ("dollar_sign", "whatsapp"),
+            ("percent_sign", "form"),
+            ("circumflex_accent", "fallback"),
+            ("at", "chat"),
+            ("exclamation_mark", "email"),
+        ):
+            await pilot.press(key)
+            await settle(pilot)
+            assert screen.entry.key == f"kind:{kind}"
+            lst = screen.conv_list
+            rows = [lst.row_at(i) for i in range(lst.total)]
+            assert all(row is not None and row.channel_kind == kind for row in rows)
+        # The pane prints each view's key: numbers for inboxes and views, $ for WhatsApp.
+        text = text_of(app)
+        assert "$ ✆ WhatsApp" in text and "1 Sales" in text and "7 Closed" in text
+        # Number keys still count the inboxes and views (a kind never takes a number).
+        await pilot.press("7")
+        assert screen.entry.key == "closed"
+
+
+async def test_kind_view_keys_come_from_the_keymap(demo, tmp_path, text_of) -> None:
+    config = Config(path=tmp_path / "c.toml", keymap={"view_whatsapp": "W", "view_3": "0"})
+    app = UniboxApp(demo.ws, config, now=lambda: NOW)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        screen = app.screen
+        await pilot.press("W")
+        await settle(pilot)
+        assert screen.entry.key == "kind:whatsapp"
+        await pilot.press("0")  # view_3 remapped: Mine
+        assert screen.entry.key == "mine"
+        text = text_of(app)
+        assert "W ✆ WhatsApp" in text and "0 Mine" in text
 
 
 async def test_views_pane_moves_with_j_k_and_enter_goes_to_the_list(make_app) -> None:

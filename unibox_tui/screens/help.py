@@ -39,6 +39,12 @@ def key_label(keys: str) -> str:
         "pageup": "pgup",
         "down": "↓",
         "up": "↑",
+        "exclamation_mark": "!",
+        "at": "@",
+        "number_sign": "#",
+        "dollar_sign": "$",
+        "percent_sign": "%",
+        "circumflex_accent": "^",
     }
     return "  ".join(names.get(k.strip(), k.strip()) for k in keys.split(","))
 
@@ -48,7 +54,9 @@ def help_table(scopes: tuple[str, ...], keymap: dict[str, str]) -> Table:
     # Every cell is a Text: a plain str would be read as markup ("[keymap]" vanishes).
     table.add_column(Text("Keys"), no_wrap=True, style="bold")
     table.add_column(Text("Does"))
-    table.add_column(Text("Id (config.toml [keymap])"), style="dim", no_wrap=True)
+    # "Id" only: the legend above says the ids are for config.toml [keymap], and a long
+    # header took 25 columns from the descriptions at 80x24.
+    table.add_column(Text("Id"), style="dim", no_wrap=True)
     seen: set[str] = set()
     for scope in scopes:
         # Each binding once, under the first of the screen's scopes it belongs to.

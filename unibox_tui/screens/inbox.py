@@ -42,6 +42,7 @@ from ..widgets.thread_view import LONG_BODY, MORE_STEP, ThreadView, size_label
 from ..widgets.views_pane import ViewEntry, ViewsPane
 from . import attachments, delivery, mail_composer, selection, snooze, stale, tagging
 from .drafts import DraftStore
+from .help import key_label
 from .merge import merge_choices, typed_id
 from .pickers import Choice, PickerScreen, PromptScreen
 from .reveal import reveal
@@ -80,7 +81,22 @@ def view_entries(app: UniboxApp) -> list[ViewEntry]:
     for name in queries.tags(app.ws):  # one view per tag (counted through its index)
         v = queries.view(f"tag:{name}", app.me_id, access=app.access)
         entries.append(ViewEntry(v.key, v.label, v, "Tags"))
+    # Number keys go to the inboxes, fixed views and tags in order; the channel kinds have
+    # keys of their own (actions.KIND_VIEW_KEYS). The pane shows whichever key is bound.
+    keymap = app.config.keymap
+    numbered = [e for e in entries if e.kind is None][:9]
+    for slot, entry in enumerate(numbered, start=1):
+        entry.slot = slot
+        entry.hotkey = first_key(actions.keys_for(actions.SPECS[f"view_{slot}"], keymap))
+    for entry in entries:
+        if entry.kind is not None:
+            entry.hotkey = first_key(actions.keys_for(actions.SPECS[f"view_{entry.kind}"], keymap))
     return entries
+
+
+def first_key(keys: str) -> str:
+    """The first of a binding's keys, as printed on the key (`dollar_sign` -> `$`)."""
+    return key_label(keys.split(",")[0])
 
 
 class InboxScreen(Screen[None]):
@@ -1236,7 +1252,10 @@ class InboxScreen(Screen[None]):
         self.conv_list.focus()
 
     def action_jump_view(self, number: int) -> None:
-        self.views.select(number - 1)
+        self.views.select_where(lambda entry: entry.slot == number)
+
+    def action_jump_kind_view(self, kind: str) -> None:
+        self.views.select_where(lambda entry: entry.kind == kind)
 
     def palette_allows(self, spec: actions.ActionSpec) -> bool:
         """Editor actions are offered while the editor is open, the rest always."""

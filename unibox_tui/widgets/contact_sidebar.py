@@ -30,7 +30,7 @@ class ContactSidebar(VerticalScroll):
     ContactSidebar {
         display: none;
         width: 34;
-        border-left: solid $panel-lighten-2;
+        border-left: solid $pane-border;
         padding: 0 1;
     }
     ContactSidebar.-open { display: block; }

@@ -67,7 +67,7 @@ class ConversationList(QuietScrollBars, PlainLines, ScrollView, can_focus=True):
         overflow-y: scroll;
         scrollbar-size-vertical: 1;
         & > .conversation-list--cursor { background: $accent 40%; }
-        & > .conversation-list--cursor-blurred { background: $panel-lighten-1; }
+        & > .conversation-list--cursor-blurred { background: $cursor-blurred; }
         & > .conversation-list--unread { text-style: bold; }
         & > .conversation-list--dim { color: $text-muted; }
         & > .conversation-list--mark { color: $accent; text-style: bold; }

@@ -7,6 +7,7 @@ conversations are bold with an accent unread count.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from rich.text import Text
@@ -27,6 +28,8 @@ class ViewEntry:
     view: View
     section: str  # "Inboxes" | "Views" | "Channels" | "Tags"
     kind: str | None = None  # channel kind for the per-kind views
+    slot: int | None = None  # 1-9: the number key that jumps here (view_1 ... view_9)
+    hotkey: str = ""  # the key shown before the label (the keymap's, else the default)
     count: int | None = None  # None until the first count arrives
     unread: int = 0
 
@@ -44,7 +47,7 @@ class ViewsPane(Widget, can_focus=True):
     ViewsPane {
         height: 1fr;
         & > .views--cursor { background: $accent 40%; }
-        & > .views--active { background: $panel-lighten-1; }
+        & > .views--active { background: $cursor-blurred; }
         & > .views--section { color: $text-muted; text-style: bold; }
         & > .views--unread { color: $accent; text-style: bold; }
         & > .views--count { color: $text-muted; }
@@ -95,6 +98,12 @@ class ViewsPane(Widget, can_focus=True):
         if key in keys and keys.index(key) != self.cursor:
             self.cursor = keys.index(key)
             self.refresh()
+
+    def select_where(self, match: Callable[[ViewEntry], bool]) -> None:
+        """Jump to the first view that matches (a number or channel-kind key)."""
+        index = next((i for i, e in enumerate(self.entries) if match(e)), None)
+        if index is not None:
+            self.select(index)
 
     def select(self, index: int) -> None:
         if not self.entries:
@@ -152,7 +161,7 @@ class ViewsPane(Widget, can_focus=True):
         for i, entry in enumerate(self.entries):
             if i == 0 or entry.section != self.entries[i - 1].section:
                 lines.append(fit(Text(entry.section.upper(), section_style), width))
-            number = f"{i + 1}" if i < 9 else " "
+            number = entry.hotkey or " "
             count = "…" if entry.count is None else str(entry.count)
             badge = f"●{entry.unread}" if entry.unread else ""
             right = Text()
