@@ -238,7 +238,7 @@ def _offset(tz: tzinfo, hour: int) -> int:
 def _durations(text: str | None) -> list[int]:
     """A group_concat of whole seconds, sorted. They arrive in the index's order, so the
     sort only checks that (a sorted list is one linear pass for Python's sort)."""
-    values = [int(v) for v in text.split(",")] if text else []
+    values = list(map(int, text.split(","))) if text else []
     values.sort()
     return values
 
@@ -634,8 +634,9 @@ class WeeklyHours:
 # day's window lies inside that day, and windows never overlap). Per local day d with window
 # [open, open + length) and `cum` business seconds on the days before it,
 # B(t) = cum + min(max(t - open, 0), length) = min(max(t + k, c0), c1) with k = cum - open,
-# c0 = cum, c1 = cum + length: two calendar look-ups per conversation and a few integer
-# operations, all inside SQLite, instead of a Python loop over days per conversation.
+# c0 = cum, c1 = cum + length: a calendar look-up per conversation (two when the reply is on
+# another day) and a few integer operations, all inside SQLite, instead of a Python loop over
+# days per conversation.
 #
 # Calendar keys are local day numbers (days since 1970-01-01 in the hours' zone) plus SHIFT,
 # so that the key (t + offset + SHIFT * 86400) / 86400 is positive for any instant of the last
@@ -701,6 +702,11 @@ def _calendar(hours: WeeklyHours, lo: int, hi: int) -> list[tuple[int, int, int,
     return out
 
 
+def _clock(column: str, day: str) -> str:
+    """SQL for B(t) of the instant in `column`, from the calendar row `day` of its day."""
+    return f"min(max({column} + {day}.k, {day}.c0), {day}.c1)"
+
+
 def _business_durations(
     conn: Connection, s: Scope, hours: WeeklyHours, where: str, params: tuple
 ) -> dict[tuple[str, str], str]:
@@ -713,25 +719,30 @@ def _business_durations(
     bounds = (lo, hi + 31 * 86400)
     for _attempt in range(2):
         offsets = _offsets(hours.tz, *bounds)
-        day_in = _local_day_sql("r.first_in_at", offsets)
         day_reply = _local_day_sql("r.first_reply_at", offsets)
+        # Most replies come the day the customer wrote: the reply's day is looked up only
+        # when it is another. A conversation outside the calendar gives -1 (never a
+        # duration: they are >= 0), and the calendar is made again.
+        replied = (
+            f"CASE WHEN {day_reply} = a.day THEN {_clock('r.first_reply_at', 'a')} "
+            f"ELSE (SELECT {_clock('r.first_reply_at', 'b')} FROM cal b "
+            f"WHERE b.day = {day_reply}) END"
+        )
         found: dict[tuple[str, str], str] = {}
-        missed = 0
-        for agent, kind, took, outside in conn.exec_driver_sql(
+        for agent, kind, took in conn.exec_driver_sql(
             "WITH cal(day, k, c0, c1) AS (SELECT json_extract(value, '$[0]'), "
             "json_extract(value, '$[1]'), json_extract(value, '$[2]'), "
             "json_extract(value, '$[3]') FROM json_each(?)) "
-            "SELECT r.first_reply_agent_id, r.channel_kind, group_concat(max(0, "
-            "min(max(r.first_reply_at + b.k, b.c0), b.c1) - min(max(r.first_in_at + a.k, a.c0), "
-            "a.c1))), sum(a.day IS NULL OR b.day IS NULL) "
+            "SELECT r.first_reply_agent_id, r.channel_kind, group_concat(coalesce(max(0, "
+            f"{replied} - {_clock('r.first_in_at', 'a')}), -1)) "
             # Only indexed columns (migration 0022): the index covers it, in group order.
-            "FROM report_conversation r INDEXED BY ix_report_conversation_agent "
-            f"LEFT JOIN cal a ON a.day = {day_in} LEFT JOIN cal b ON b.day = {day_reply} "
+            "FROM report_conversation r INDEXED BY ix_report_conversation_agent LEFT JOIN cal a "
+            f"ON a.day = {_local_day_sql('r.first_in_at', offsets)} "
             f"WHERE {span} AND r.first_reply_at IS NOT NULL AND {where} GROUP BY 1, 2",
             (json.dumps(_calendar(hours, *bounds)), lo, hi, *params),
         ).all():
             found[(agent, kind)] = took
-            missed += outside
+        missed = any("-" in took for took in found.values())
         if not missed:
             return found
         first, last = conn.exec_driver_sql(
