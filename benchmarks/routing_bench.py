@@ -1,7 +1,10 @@
 """Routing cost on the ingest path, and the inbox's list and count timings with routing on.
 
-    cp /tmp/main100k.db /tmp/routing100k.db   # a 100k demo: this script WRITES to its file
-    .venv/bin/python benchmarks/routing_bench.py --db /tmp/routing100k.db [--samples 300]
+    .venv/bin/python benchmarks/routing_bench.py [--db /tmp/routing100k.db] [--samples 300]
+
+This script WRITES to its file (a copy of a 100k demo, e.g. `cp /tmp/main100k.db
+/tmp/routing100k.db`); when --db is missing it builds the 100k demo there first (minutes,
+once). Each run adds its sample conversations (about 2,000) to it.
 
 Adds a realistic team (50 agents in 5 teams of 10, a tenth of them away) to the demo, then:
 - `decision`: one `route_new_conversation` call inside the ingest transaction (decide,
@@ -36,6 +39,7 @@ from unibox_tui.core import clock
 from unibox_tui.core import commands as cmd
 from unibox_tui.core import queries as q
 from unibox_tui.core.db import Workspace, open_workspace
+from unibox_tui.core.demo import build_demo
 from unibox_tui.core.routing import route_new_conversation
 
 TEAMS, PER_TEAM = 5, 10
@@ -133,11 +137,14 @@ def ingest_cost(ws: Workspace, channel: str, runs: int, tag: str) -> dict[str, f
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--db", required=True)
+    parser.add_argument("--db", default="/tmp/routing100k.db", help="built if missing")
     parser.add_argument("--samples", type=int, default=300)
     parser.add_argument("--read-runs", type=int, default=30)
     args = parser.parse_args()
     n = args.samples
+    if not Path(args.db).exists():
+        print(f"building the demo at {args.db} ...", file=sys.stderr)
+        build_demo(Path(args.db), conversations=100_000)
     with open_workspace(args.db) as ws:
         stats = q.stats(ws)
         restricted = next(

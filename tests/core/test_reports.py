@@ -15,6 +15,7 @@ import csv
 import io
 import json
 import math
+import random
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -248,6 +249,120 @@ def test_business_hours_skip_nights_weekends_holidays_and_follow_dst() -> None:
     assert off(friday, monday) == 3600
     with pytest.raises(Exception, match="not understood"):
         r.parse_hours("weekdays", berlin)
+
+
+def business_spans(team: Team, spans: list[tuple[datetime, datetime]], agent: str = "ana") -> None:
+    """One conversation per (first customer message, first reply), each from its own
+    customer, answered by `agent`."""
+    for i, (asked, answered) in enumerate(spans):
+        c = team.start("Hi", who=f"c{i}@example.com", subject=f"Question {i}", at=asked)
+        cmd.reply(team.ws, c, "Hello", actor=agent, now=answered)
+
+
+def business_seconds(team: Team, hours: r.WeeklyHours, first: date, last: date) -> list[int]:
+    """Every first response of the report over [first, last] in business seconds, sorted
+    (the groups' own strings, merged: the report's figures are order statistics of them)."""
+    s = r.scope(team.ws, EVERYTHING, start=first, end=last)
+    where, params = r._where(EVERYTHING, s, "r", agent_col="first_reply_agent_id")
+    with team.ws.read() as conn:
+        groups = r._business_durations(conn, s, hours, where, params)
+    return sorted(int(v) for text in groups.values() for v in text.split(","))
+
+
+BERLIN = ZoneInfo("Europe/Berlin")
+
+
+def test_business_first_response_across_dst_holidays_and_weekends(team: Team) -> None:
+    """Worked out by hand, mon-fri 09:00-17:00 in Berlin (summer time ended on Sunday 25 Oct
+    2026 at 03:00 and began on Sunday 29 Mar 2026 at 02:00); the report's figures are these."""
+    at = lambda *a: datetime(*a, tzinfo=BERLIN)  # noqa: E731
+    business_spans(
+        team,
+        [
+            (at(2026, 10, 23, 16), at(2026, 10, 26, 10)),  # Fri 1 h + Mon 1 h across the change
+            (at(2026, 3, 27, 16, 30), at(2026, 3, 30, 9, 30)),  # Fri 30 min + Mon 30 min
+            (at(2026, 10, 24, 10), at(2026, 10, 25, 18)),  # Saturday to Sunday: 0
+            (at(2026, 10, 27, 7), at(2026, 10, 27, 8, 30)),  # before opening: 0
+            (at(2026, 10, 27, 16, 59, 30), at(2026, 10, 28, 9, 0, 30)),  # 30 s + 30 s
+            (at(2026, 11, 2, 9), at(2026, 11, 9, 9)),  # a whole week: 5 x 8 h
+            (at(2026, 10, 28, 12), at(2026, 10, 28, 12)),  # replied in the same second: 0
+        ],
+    )
+    hours = r.parse_hours("mon-fri 09:00-17:00", BERLIN)
+    first, last = date(2026, 3, 1), date(2026, 11, 30)
+    assert business_seconds(team, hours, first, last) == [0, 0, 0, 60, 3600, 7200, 144000]
+    # Monday 26 October a holiday: the first span keeps Friday's hour only.
+    holiday = r.WeeklyHours(BERLIN, hours.days, frozenset({date(2026, 10, 26)}))
+    assert business_seconds(team, holiday, first, last) == [0, 0, 0, 60, 3600, 3600, 144000]
+    s = r.scope(team.ws, EVERYTHING, start=first, end=last)
+    f = r.report(team.ws, EVERYTHING, s, sections=["first_response"], hours=holiday).figures
+    # Sorted 0, 0, 0, 60, 3600, 3600, 144000: median 60, p90 rank ceil(6.3) = 7.
+    assert f["first_response"]["overall"] == {
+        "count": 7,
+        "median_seconds": 60,
+        "p90_seconds": 144000,
+    }
+
+
+def test_business_hours_count_the_real_length_of_a_day_the_clocks_change_in(team: Team) -> None:
+    # Open 00:00-23:59 every day: Sunday 25 October 2026 in Berlin has 25 hours, so its
+    # window lasts 24 h 59 min; Sunday 29 March, 23 hours, 22 h 59 min.
+    hours = r.parse_hours("mon-sun 00:00-23:59", BERLIN)
+    business_spans(
+        team,
+        [
+            (datetime(2026, 10, 25, tzinfo=BERLIN), datetime(2026, 10, 25, 23, 59, tzinfo=BERLIN)),
+            (datetime(2026, 3, 29, tzinfo=BERLIN), datetime(2026, 3, 29, 23, 59, tzinfo=BERLIN)),
+        ],
+    )
+    got = business_seconds(team, hours, date(2026, 3, 1), date(2026, 10, 31))
+    assert got == [22 * 3600 + 59 * 60, 24 * 3600 + 59 * 60]
+
+
+def test_business_first_response_of_a_reply_long_after_the_range(team: Team) -> None:
+    # Asked on the range's last day, answered three months later: past the month the
+    # calendar first covers, so the report builds it again over the rows' real bounds.
+    asked = datetime(2026, 1, 30, 16, tzinfo=BERLIN)  # a Friday
+    business_spans(team, [(asked, datetime(2026, 5, 4, 10, tzinfo=BERLIN))])
+    hours = r.parse_hours("mon-fri 09:00-17:00", BERLIN)
+    expected = round(hours(asked, datetime(2026, 5, 4, 10, tzinfo=BERLIN)))
+    assert expected == (1 + 8 * 65 + 1) * 3600  # Fri 1 h, 13 weeks of 5 days, Mon 1 h
+    assert business_seconds(team, hours, date(2026, 1, 1), date(2026, 1, 30)) == [expected]
+
+
+@pytest.mark.parametrize("zone", ["Europe/Berlin", "Australia/Lord_Howe", "America/Santiago"])
+def test_business_seconds_in_sql_equal_the_definition(team: Team, zone: str) -> None:
+    """The report's SQL (a per-day calendar) gives, for every conversation, exactly what
+    WeeklyHours says, over 300 random spans of up to three weeks in a year: zones whose
+    clocks change by half an hour (Lord Howe) or at midnight (Santiago), holidays, windows
+    at midnight, days closed."""
+    rng = random.Random(14)
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    pairs = []
+    for _ in range(300):
+        asked = start + timedelta(seconds=rng.randrange(330 * 86400))
+        # Half answered within three hours, half within three weeks.
+        took = rng.randrange(3 * 3600 if rng.random() < 0.5 else 21 * 86400)
+        pairs.append((asked, asked + timedelta(seconds=took)))
+    business_spans(team, pairs)
+    tz = ZoneInfo(zone)
+    # Windows that open at midnight or close just before it: an instant put on the wrong
+    # local day (a wrong UTC offset) lands in the wrong window.
+    week = {
+        0: (time(0), time(8)),
+        1: (time(9, 30), time(17)),
+        2: (time(0), time(23, 59)),
+        3: (time(22), time(23, 59)),
+        4: (time(0), time(0, 30)),
+        5: (time(12), time(13)),
+    }
+    for holidays in (
+        frozenset(),
+        frozenset(date(2026, 1, 5) + timedelta(weeks=w) for w in range(40)),
+    ):
+        hours = r.WeeklyHours(tz, week, holidays)
+        expected = sorted(round(hours(a, b)) for a, b in pairs)
+        assert business_seconds(team, hours, date(2025, 12, 31), date(2026, 12, 31)) == expected
 
 
 @settings(max_examples=200, deadline=None)

@@ -391,6 +391,7 @@ class ReportConversation(SQLModel, table=True):
             "first_response_s",
             "first_in_at",
             "inbox_id",
+            "first_reply_at",  # migration 0022: business-hours first response reads it
         ),
     )
     rid: int = Field(primary_key=True)

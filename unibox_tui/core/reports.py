@@ -34,6 +34,8 @@ sees every inbox. Pure queries: nothing here writes.
 from __future__ import annotations
 
 import bisect
+import itertools
+import json
 import math
 from collections import defaultdict
 from collections.abc import Callable, Iterable
@@ -47,8 +49,6 @@ from .db import Workspace
 from .errors import InvalidRequest, NotFound
 from .kinds import CHANNEL_KINDS
 
-# Business seconds between two aware instants (inbox business hours plug in here).
-Hours = Callable[[datetime, datetime], float]
 BOT_EVENTS = ("bot_started", "bot_completed", "bot_handoff", "bot_abandoned")
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 DEFAULT_DAYS = 30
@@ -238,7 +238,7 @@ def _offset(tz: tzinfo, hour: int) -> int:
 def _durations(text: str | None) -> list[int]:
     """A group_concat of whole seconds, sorted. They arrive in the index's order, so the
     sort only checks that (a sorted list is one linear pass for Python's sort)."""
-    values = [int(v) for v in text.split(",")] if text else []
+    values = list(map(int, text.split(","))) if text else []
     values.sort()
     return values
 
@@ -325,7 +325,7 @@ def volume(conn: Connection, access: Access, s: Scope) -> dict[str, Any]:
 
 
 def first_response(
-    conn: Connection, access: Access, s: Scope, *, hours: Hours | None = None
+    conn: Connection, access: Access, s: Scope, *, hours: WeeklyHours | None = None
 ) -> dict[str, Any]:
     """First response times (median, p90) overall and per agent, team and channel kind."""
     # With an agent filter, only conversations those agents answered first (unanswered
@@ -353,15 +353,8 @@ def first_response(
         ).all():
             groups[(agent, kind)] = _durations(took)
     else:
-        for first_in, reply, agent, kind in conn.exec_driver_sql(
-            "SELECT r.first_in_at, r.first_reply_at, r.first_reply_agent_id, r.channel_kind "
-            f"FROM report_conversation r WHERE {span} AND r.first_reply_at IS NOT NULL "
-            f"AND {where}",
-            (lo, hi, *params),
-        ).all():
-            took = hours(datetime.fromtimestamp(first_in, UTC), datetime.fromtimestamp(reply, UTC))
-            groups.setdefault((agent, kind), []).append(round(took))  # whole seconds
-        groups = {key: sorted(values) for key, values in groups.items()}
+        for (agent, kind), took in _business_durations(conn, s, hours, where, params).items():
+            groups[(agent, kind)] = _durations(took)
     return {
         "business_hours": hours is not None,
         "overall": runs_summary(list(groups.values())),
@@ -525,7 +518,7 @@ def report(
     s: Scope,
     *,
     sections: Iterable[str] = SECTIONS,
-    hours: Hours | None = None,
+    hours: WeeklyHours | None = None,
 ) -> Report:
     """Every section asked for, from one consistent read."""
     out = Report(s)
@@ -596,9 +589,10 @@ def rows(r: Report) -> list[tuple[str, str, str, str, Any]]:
 
 @dataclass(frozen=True)
 class WeeklyHours:
-    """Opening hours per weekday (Mon=0) in a zone, minus holidays: an `Hours` function.
-    The inbox's business hours (routing) can stand in for it: anything that answers
-    "business seconds between a and b" does."""
+    """Opening hours per weekday (Mon=0) in a zone, minus holidays. Calling it gives the
+    business seconds between two aware instants: that is the definition, and the report's
+    SQL (`_business_durations`) evaluates the same sum from `_calendar` (tests check they
+    agree)."""
 
     tz: tzinfo
     days: dict[int, tuple[time, time]]
@@ -633,6 +627,133 @@ class WeeklyHours:
                 total += max(0.0, min(hi, window[1]) - max(lo, window[0]))
             day += timedelta(days=1)
         return total
+
+
+# A business clock: B(t), the business seconds from an origin to the instant t, so a span's
+# business seconds are B(b) - B(a): the seconds of [a, b] inside the windows (each local
+# day's window lies inside that day, and windows never overlap). Per local day d with window
+# [open, open + length) and `cum` business seconds on the days before it,
+# B(t) = cum + min(max(t - open, 0), length) = min(max(t + k, c0), c1) with k = cum - open,
+# c0 = cum, c1 = cum + length: a calendar look-up per conversation (two when the reply is on
+# another day) and a few integer operations, all inside SQLite, instead of a Python loop over
+# days per conversation.
+#
+# Calendar keys are local day numbers (days since 1970-01-01 in the hours' zone) plus SHIFT,
+# so that the key (t + offset + SHIFT * 86400) / 86400 is positive for any instant of the last
+# century and SQLite's division (which truncates toward zero) floors it.
+_SHIFT_DAYS = 36525
+
+
+def _offsets(tz: tzinfo, lo: int, hi: int) -> list[tuple[int, int]]:
+    """The zone's UTC offset over [lo, hi] unix seconds as (first second, offset) per stretch
+    of one offset: a day at a time, then bisection to the very second it changes (zones that
+    change by half an hour, or at other than a whole hour, are exact too)."""
+
+    def offset(t: int) -> int:
+        delta = datetime.fromtimestamp(t, tz).utcoffset()
+        return int(delta.total_seconds()) if delta else 0
+
+    out = [(lo, offset(lo))]
+    t = lo
+    while t < hi:
+        step = min(t + 86400, hi)
+        if offset(step) == out[-1][1]:
+            t = step
+            continue
+        a, b = t, step  # offset(a) is the current one, offset(b) is not
+        while b - a > 1:
+            mid = (a + b) // 2
+            a, b = (mid, b) if offset(mid) == out[-1][1] else (a, mid)
+        out.append((b, offset(b)))
+        t = b
+    return out
+
+
+def _local_day_sql(column: str, offsets: list[tuple[int, int]]) -> str:
+    """SQL for the calendar key of the instant in `column` (its local day + SHIFT)."""
+    shift = _SHIFT_DAYS * 86400
+    expr = f"{offsets[-1][1] + shift}"
+    if len(offsets) > 1:  # a CASE over the few changes of offset in the range
+        cases = " ".join(
+            f"WHEN {column} < {int(start)} THEN {int(off) + shift}"
+            for (_, off), (start, _) in itertools.pairwise(offsets)
+        )
+        expr = f"CASE {cases} ELSE {expr} END"
+    return f"(({column} + {expr}) / 86400)"
+
+
+def _calendar(hours: WeeklyHours, lo: int, hi: int) -> list[tuple[int, int, int, int]]:
+    """(key, k, c0, c1) for each local day from lo's to hi's (unix seconds)."""
+    day = datetime.fromtimestamp(lo, hours.tz).date()
+    last = datetime.fromtimestamp(hi, hours.tz).date()
+    key = (day - date(1970, 1, 1)).days + _SHIFT_DAYS
+    out = []
+    cum = 0
+    while day <= last:
+        window = hours._window(day)
+        if window is None:
+            out.append((key, 0, cum, cum))
+        else:
+            start, length = int(window[0]), int(window[1] - window[0])
+            out.append((key, cum - start, cum, cum + length))
+            cum += length
+        day += timedelta(days=1)
+        key += 1
+    return out
+
+
+def _clock(column: str, day: str) -> str:
+    """SQL for B(t) of the instant in `column`, from the calendar row `day` of its day."""
+    return f"min(max({column} + {day}.k, {day}.c0), {day}.c1)"
+
+
+def _business_durations(
+    conn: Connection, s: Scope, hours: WeeklyHours, where: str, params: tuple
+) -> dict[tuple[str, str], str]:
+    """Each (agent, channel kind)'s first responses in business seconds, as one string (like
+    the plain figures), for conversations whose first customer message is in the range."""
+    lo, hi = s.seconds
+    span = "r.first_in_at >= ? AND r.first_in_at < ?"
+    # Replies come after the range too: the calendar runs a month past it, and in the rare
+    # case a reply is later still, once more over the bounds the rows really have.
+    bounds = (lo, hi + 31 * 86400)
+    for _attempt in range(2):
+        offsets = _offsets(hours.tz, *bounds)
+        day_reply = _local_day_sql("r.first_reply_at", offsets)
+        # Most replies come the day the customer wrote: the reply's day is looked up only
+        # when it is another. A conversation outside the calendar gives -1 (never a
+        # duration: they are >= 0), and the calendar is made again.
+        replied = (
+            f"CASE WHEN {day_reply} = a.day THEN {_clock('r.first_reply_at', 'a')} "
+            f"ELSE (SELECT {_clock('r.first_reply_at', 'b')} FROM cal b "
+            f"WHERE b.day = {day_reply}) END"
+        )
+        found: dict[tuple[str, str], str] = {}
+        for agent, kind, took in conn.exec_driver_sql(
+            "WITH cal(day, k, c0, c1) AS (SELECT json_extract(value, '$[0]'), "
+            "json_extract(value, '$[1]'), json_extract(value, '$[2]'), "
+            "json_extract(value, '$[3]') FROM json_each(?)) "
+            "SELECT r.first_reply_agent_id, r.channel_kind, group_concat(coalesce(max(0, "
+            f"{replied} - {_clock('r.first_in_at', 'a')}), -1)) "
+            # Only indexed columns (migration 0022): the index covers it, in group order.
+            "FROM report_conversation r INDEXED BY ix_report_conversation_agent LEFT JOIN cal a "
+            f"ON a.day = {_local_day_sql('r.first_in_at', offsets)} "
+            f"WHERE {span} AND r.first_reply_at IS NOT NULL AND {where} GROUP BY 1, 2",
+            (json.dumps(_calendar(hours, *bounds)), lo, hi, *params),
+        ).all():
+            found[(agent, kind)] = took
+        missed = any("-" in took for took in found.values())
+        if not missed:
+            return found
+        first, last = conn.exec_driver_sql(
+            "SELECT min(min(r.first_in_at, r.first_reply_at)), max(r.first_reply_at) "
+            "FROM report_conversation r INDEXED BY ix_report_conversation_agent "
+            f"WHERE {span} AND r.first_reply_at IS NOT NULL AND {where}",
+            (lo, hi, *params),
+        ).one()
+        bounds = (min(first, lo), max(last, hi))
+    # The second calendar spans every row's instants, so nothing can fall outside it.
+    raise AssertionError("the business calendar missed a reply")
 
 
 def parse_hours(text: str, tz: tzinfo) -> WeeklyHours:
