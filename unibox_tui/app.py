@@ -9,6 +9,7 @@ tells it that conversations arrived). `poll_changes` also runs right after each 
 
 from __future__ import annotations
 
+import os
 import random
 import threading
 import time
@@ -186,6 +187,10 @@ class UniboxApp(App[None]):
         return variables
 
     def on_mount(self) -> None:
+        if self.is_web and os.environ.get("UNIBOX_WEB_APP"):  # a tab of `unibox hub --web`
+            from .web_child import exit_with_parent
+
+            exit_with_parent(self)
         self.seen_seq = self.notes_seq = self.ws.change_seq()
         with self.ws.read() as conn:
             self.seen_rid = queries.max_conversation_rid(conn)

@@ -405,3 +405,34 @@ def test_without_web_the_hub_serves_no_app(served: Any) -> None:
             served.hub.url.replace("http://", "ws://") + "/app/ws", open_timeout=30
         ):
             pass
+
+
+def test_an_app_ends_when_its_hub_is_killed(web: WebHub, browser: Any) -> None:
+    """A hub killed with -9 cannot end its apps: each notices it was orphaned and exits
+    (Textual's web driver only stops reading its closed stdin; the app used to live on)."""
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    try:
+        page.goto(f"{web.url}/app")
+        page.fill("#token", web.tokens["ana"])
+        page.click("button[type=submit]")
+        apps = wait_for(
+            lambda: [a for a in status(page, web)["apps"] if a["first_frame"]],
+            what="the hub saw the app's first frame",
+            timeout=FRAME_WAIT / 1000,
+        )
+        pid = apps[0]["pid"]
+        assert web.hub.proc is not None
+        web.hub.proc.kill()
+        web.hub.proc.wait(30)
+
+        def gone() -> bool:
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                return True
+            return fields[0] == "Z"  # ended; waiting for init to reap it
+
+        wait_for(gone, what="the orphaned app exited", timeout=30)
+    finally:
+        context.close()
