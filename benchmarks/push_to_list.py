@@ -47,13 +47,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT))
 
+from email_sync import setup_workspace  # noqa: E402  (benchmarks/ is sys.path[0])
 from servers.dovecot import PASSWORD, Dovecot  # noqa: E402
 
 from unibox_tui.app import UniboxApp  # noqa: E402
 from unibox_tui.backends.email import imap  # noqa: E402
 from unibox_tui.config import Config  # noqa: E402
 from unibox_tui.core import commands as cmd  # noqa: E402
-from unibox_tui.core.db import open_workspace  # noqa: E402
 
 ENGINE_WOKE: list[float] = []  # when the engine's own IDLE connection reported a change
 
@@ -266,25 +266,8 @@ def main() -> None:
     os.environ["BENCH_PW"] = PASSWORD
     try:
         user = server.add_user("support@example.com")
-        ws = open_workspace(work / "ws.db")
+        ws = setup_workspace(work / "ws.db", server, user)  # the e-mail bench's, same mailbox
         cmd.create_agent(ws, "Ana Lima", "ana", "ana@acme.test")
-        cmd.create_inbox(ws, "Support")
-        cmd.add_channel(
-            ws,
-            "Support",
-            "email",
-            "Support mail",
-            "support@example.com",
-            settings={
-                "imap_host": server.host,
-                "imap_port": server.port,
-                "security": "none",
-                "username": user,
-                "password_source": "env:BENCH_PW",
-                "smtp_host": "127.0.0.1",
-                "smtp_port": 9,
-            },
-        )
         app = UniboxApp(ws, Config(path=work / "config.toml", agent="ana"), engine=True)
         load = os.getloadavg()
         result = asyncio.run(measure(app, ws, server, user, args.pushes))

@@ -280,6 +280,8 @@ class FakeGraph:
 
 MB = 1024 * 1024
 # developers.facebook.com/docs/whatsapp/cloud-api/reference/media#supported-media-types
+# Meta's side, written from its documentation on purpose (not imported from our
+# backends/registry.py): the fake checks our rules against the documented ones.
 WHATSAPP_MEDIA = {
     **dict.fromkeys(("image/jpeg", "image/png"), 5 * MB),
     **dict.fromkeys(("video/mp4", "video/3gpp"), 16 * MB),
