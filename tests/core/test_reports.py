@@ -494,3 +494,21 @@ def test_cli_json_csv_and_text(known: Team) -> None:
         out = unibox("report", "--db", db, "--as", "ana", *bad)
         assert out.returncode == 1 and out.stderr.startswith("unibox: error: "), out.stderr
         assert message in out.stderr and "Traceback" not in out.stderr
+
+
+def test_an_earlier_customer_message_synced_after_the_reply_moves_the_first_response(
+    team: Team,
+) -> None:
+    """Mail synced out of order: the customer's earlier message is stored after the first
+    reply. The conversation's first customer message moves earlier, and its first response
+    must be measured from there (it stayed at the old figure)."""
+    ws = team.ws
+    c = team.start("Second try: hello?", at=later(60))
+    cmd.reply(ws, c, "Here to help", actor="ana", now=later(70))  # 10 min after that one
+    assert team.start("First try", at=later(0), conversation_hint=c) == c  # an hour earlier
+    with ws.read() as conn:
+        first_in, reply_at, first_response = conn.exec_driver_sql(
+            "SELECT first_in_at, first_reply_at, first_response_s FROM report_conversation"
+        ).one()
+    assert first_in == int(later(0).timestamp()) and reply_at == int(later(70).timestamp())
+    assert first_response == 70 * 60
