@@ -299,8 +299,9 @@ def child(path: str, presses: int, profile: str | None = None) -> None:
             samples = [await key("j") for _ in range(5)]  # and off it again
             out["leave_5mb_message"] = summary(samples)
 
-            # Switch view: number keys, each a different view.
-            samples = [await key(str(n), settle=0.15) for n in (3, 4, 5, 6, 7, 8, 9, 1, 2, 5) * 2]
+            # Switch view: number keys, each a different view (1-7: the two inboxes and the
+            # five fixed views; channel kinds have keys of their own, not numbers).
+            samples = [await key(str(n), settle=0.15) for n in (3, 4, 5, 6, 7, 1, 2, 5, 6, 4) * 2]
             out["switch_view"] = summary(samples)
 
             # Search: from the last key of the query to the first frame with the results.
