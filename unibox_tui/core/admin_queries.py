@@ -206,7 +206,7 @@ def notifications(
     """The agent's notifications for the CLI: queries.notifications (the one reader, with the
     access rule), with the whole mentioning comment and the actor's handle."""
     rows = queries.notifications(
-        ws, agent_id, unread_only=unread_only, limit=limit, comment_chars=1_000_000_000
+        ws, agent_id, unread_only=unread_only, limit=limit, comment_chars=None
     )
     return [
         NotificationInfo(

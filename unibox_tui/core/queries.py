@@ -1330,7 +1330,8 @@ class NotificationRow:
 # who acted, the conversation's subject.
 _NOTE_SQL = (
     "SELECT n.id, n.kind, n.text, n.conversation_id, n.created_at, n.read_at IS NOT NULL, "
-    "CASE WHEN n.kind = 'mention' THEN substr(m.body, 1, ?) END, a.name, c.subject, a.handle "
+    "CASE WHEN n.kind = 'mention' THEN substr(m.body, 1, coalesce(?, length(m.body))) END, "
+    "a.name, c.subject, a.handle "
     "FROM notification n LEFT JOIN message m ON m.id = n.message_id "
     "LEFT JOIN agent a ON a.id = n.actor_id LEFT JOIN conversation c ON c.id = n.conversation_id "
 )
@@ -1357,11 +1358,11 @@ def notifications(
     *,
     unread_only: bool = False,
     limit: int = 100,
-    comment_chars: int = 400,
+    comment_chars: int | None = 400,
 ) -> list[NotificationRow]:
     """The agent's own notifications, newest first; those about conversations of inboxes the
     agent can no longer see are left out. The one reader for the TUI's screen and the CLI
-    (`comment_chars`: how much of a mentioning comment to bring; the CLI asks for all)."""
+    (`comment_chars`: how much of a mentioning comment to bring; None, all of it, for the CLI)."""
     sql = _NOTE_SQL + "WHERE n.agent_id = ?"
     if unread_only:
         sql += " AND n.read_at IS NULL"
