@@ -13,6 +13,9 @@ import threading
 from typing import Any
 
 CHECK_SECONDS = 1.0
+# An app asked to exit that is still running after this long (a shutdown step waiting on the
+# hub that is gone) ends hard: its queued commands are in its cache file and survive.
+GRACE_SECONDS = 10.0
 
 
 def exit_with_parent(app: Any) -> threading.Thread:
@@ -23,6 +26,9 @@ def exit_with_parent(app: Any) -> threading.Thread:
     def watch() -> None:
         while not stop.wait(CHECK_SECONDS):
             if os.getppid() != parent:
+                hard = threading.Timer(GRACE_SECONDS, os._exit, args=(0,))
+                hard.daemon = True  # a normal exit ends the process before it fires
+                hard.start()
                 try:
                     app.call_from_thread(app.exit)
                 except Exception:  # the app is already closing
