@@ -328,6 +328,16 @@ def test_an_unauthenticated_request_gets_the_sign_in_page_and_spawns_nothing(
     assert not web.apps()
 
 
+def test_sign_in_attempts_from_one_address_are_limited(web: WebHub) -> None:
+    """Ten sign-in posts a minute per address; then even the right token waits."""
+    for _ in range(10):
+        assert sign_in(web, "unibox_wrong-token").status == 401
+    refused = sign_in(web, web.tokens["ana"])
+    assert refused.status == 429
+    assert "Too many sign-in attempts; try again in" in refused.text  # type: ignore[attr-defined]
+    assert "unibox_app" not in _cookies(refused) and not web.apps()
+
+
 def test_the_session_cookie_is_secure_off_loopback(web: WebHub) -> None:
     """Reached under another name than a loopback one (a TLS proxy in front), the cookie is
     Secure; on loopback it is not (a browser would not send it back over plain HTTP)."""

@@ -3,6 +3,7 @@ the empty workspace."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 import tomllib
 from pathlib import Path
@@ -255,3 +256,20 @@ async def test_pane_borders_and_the_blurred_cursor_show_in_every_theme(make_app)
                 color = Color.parse(variables[ours])
                 difference = abs(color.brightness - background.brightness)
                 assert difference > 0.04, (name, ours, variables[ours], variables["background"])
+
+
+async def test_a_worker_still_running_when_the_app_quits_does_not_crash_the_exit(make_app) -> None:
+    """Found in CI: the inbox's counts worker (a thread) reached `self.app` while the app was
+    closing; from a thread Textual finds the app by walking the DOM, which the closing app had
+    detached (NoActiveAppError). A screen keeps its app, and what a late worker would show is
+    dropped once the app has ended."""
+    app = make_app()
+    shown: list[str] = []
+    async with app.run_test(size=(160, 48)) as pilot:
+        await pilot.pause()
+        screen = app.screen
+        await asyncio.to_thread(screen.from_worker, shown.append, "while running")
+        assert shown == ["while running"]  # a worker's result reaches the UI thread
+    assert await asyncio.to_thread(lambda: screen.uapp) is app
+    await asyncio.to_thread(screen.from_worker, shown.append, "after the exit")
+    assert shown == ["while running"]

@@ -21,17 +21,17 @@ import html
 import json
 import time
 import uuid
-from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
+
+from .rate_limit import RateLimiter, peer
 
 if TYPE_CHECKING:
     from .server import Hub
 
 MAX_BODY = 256 * 1024  # bytes of one submission (the fields hold at most 100,000 characters)
-RATE_LIMIT = 10  # submissions per address per RATE_WINDOW, unless the channel says otherwise
-RATE_WINDOW = 60.0  # seconds
+RATE_LIMIT = 10  # submissions per address per minute (RateLimiter's window), unless the channel says otherwise
 CHANNEL_TTL = 2.0  # seconds a channel's definition is reused before it is read again
 HONEYPOT = "_homepage"  # a field people never see (hidden by CSS); bots fill it in.
 # (A form's own field names start with a letter: backends/form.py, so these never clash.)
@@ -55,34 +55,6 @@ class Refused(Exception):
         self.message = message
         self.problems = problems or {}
         self.values = values or {}  # what the customer typed, shown again on the page
-
-
-@dataclass
-class RateLimiter:
-    """At most `limit` posts per address in any `window` seconds (a sliding window)."""
-
-    window: float = RATE_WINDOW
-    hits: dict[str, deque[float]] = field(default_factory=dict)
-    _swept: float = 0.0
-
-    def allow(self, key: str, limit: int, now: float) -> float | None:
-        """None when allowed (and counted), else the seconds until the next is allowed."""
-        self._sweep(now)
-        times = self.hits.setdefault(key, deque())
-        while times and times[0] <= now - self.window:
-            times.popleft()
-        if len(times) >= limit:
-            return max(1.0, times[0] + self.window - now)
-        times.append(now)
-        return None
-
-    def _sweep(self, now: float) -> None:
-        """Forget addresses that have been quiet for a window (memory stays bounded)."""
-        if now - self._swept < self.window:
-            return
-        self._swept = now
-        for key in [k for k, t in self.hits.items() if not t or t[-1] <= now - self.window]:
-            del self.hits[key]
 
 
 @dataclass
@@ -150,7 +122,7 @@ class FormEndpoint:
             if origin is not None and not cors and not _same_origin(request, origin, self.hub):
                 raise Refused(403, f"this form does not take posts from {origin[:100]}")
             wait = self.limiter.allow(
-                f"{channel_id} {_peer(request)}", form.rate_limit, time.monotonic()
+                f"{channel_id} {peer(request)}", form.rate_limit, time.monotonic()
             )
             if wait is not None:
                 raise Refused(
@@ -264,11 +236,6 @@ class _Config:
 
 def _plausible_id(value: str) -> bool:
     return 1 <= len(value) <= 64 and all(c.isalnum() or c in "-_" for c in value)
-
-
-def _peer(request: Any) -> str:
-    client = request.client
-    return client.host if client is not None else "?"
 
 
 def _wants_json(request: Any) -> bool:

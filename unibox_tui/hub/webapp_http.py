@@ -39,6 +39,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
 
+from .rate_limit import RateLimiter, peer
+
 if TYPE_CHECKING:
     from .server import Hub
 
@@ -50,8 +52,11 @@ CSRF_FIELD = "csrf"
 SESSION_TTL = 12 * 3600.0  # seconds a session lasts without being used
 MAX_SIGN_IN_BODY = 4096
 STOP_SECONDS = 5.0  # an app told to quit that has not exited by then is killed
-MAX_CELLS = 500
-REVOKED_CHECK = 1.0  # seconds between checks that a running app's token still signs in  # columns or rows a browser may ask for
+MAX_CELLS = 500  # columns or rows a browser may ask for
+REVOKED_CHECK = 1.0  # seconds between checks that a running app's token still signs in
+# Sign-in posts per address per minute. A token cannot be guessed in any number of tries;
+# the limit keeps a flood of them from costing the hub a token check each.
+SIGN_IN_ATTEMPTS = 10
 # What of the hub's environment an app process gets: only what running Python and finding
 # the hub need. The hub's secrets (channel keys in variables) and the operator's choices
 # (UNIBOX_DB, UNIBOX_CONFIG...) never reach it: it is a client of the hub, as the agent who
@@ -125,6 +130,7 @@ class WebApp:
         self.settings = settings
         self.sessions: dict[str, WebSession] = {}
         self.apps: dict[int, AppProcess] = {}  # id(record) -> record, while it runs
+        self.sign_ins = RateLimiter()  # sign-in posts per address
         from textual_serve.download_manager import DownloadManager
 
         self.downloads = DownloadManager()  # files the apps deliver (attachments), by key
@@ -444,12 +450,18 @@ def routes(hub: Hub) -> list[Any]:
             or not secrets.compare_digest(csrf, form.get(CSRF_FIELD, ""))
         ):
             return sign_in_page(request, "The sign-in form expired; please sign in again.", 403)
+        wait = web.sign_ins.allow(peer(request), SIGN_IN_ATTEMPTS, time.monotonic())
+        if wait is not None:
+            log.info("web sign-in refused from %s: too many attempts", peer(request))
+            return sign_in_page(
+                request, f"Too many sign-in attempts; try again in {wait:.0f} s.", 429
+            )
         try:
             sid, session = await web.sign_in(form.get("token", "").strip())
         except UniboxError as e:
-            log.info("web sign-in refused from %s: %s", _peer(request), e)
+            log.info("web sign-in refused from %s: %s", peer(request), e)
             return sign_in_page(request, str(e), 401)
-        log.info("web sign-in @%s from %s", session.handle, _peer(request))
+        log.info("web sign-in @%s from %s", session.handle, peer(request))
         response = RedirectResponse("/app", status_code=303)
         response.set_cookie(
             SESSION_COOKIE,
@@ -524,9 +536,9 @@ def routes(hub: Hub) -> list[Any]:
 
     async def app_socket(websocket: WebSocket) -> None:
         session = web.session_of(websocket.cookies)
-        peer = _peer(websocket)
+        address = peer(websocket)
         if session is None or not _same_origin(websocket.headers, websocket.url):
-            log.info("web app socket refused from %s: not signed in", peer)
+            log.info("web app socket refused from %s: not signed in", address)
             await websocket.close(code=1008)  # before accept: the browser sees a 403
             return
         if not await web.still_signed_in(session):
@@ -562,7 +574,7 @@ def routes(hub: Hub) -> list[Any]:
                 download_manager=web.downloads,
             )
             await service.start(width, height)
-            log.info("web app of @%s started (pid %s) for %s", session.handle, record.pid, peer)
+            log.info("web app of @%s started (pid %s) for %s", session.handle, record.pid, address)
             watcher = asyncio.create_task(_end_when_signed_out(web, session, close))
             while True:
                 message = await websocket.receive()
@@ -610,11 +622,6 @@ async def _end_when_signed_out(web: WebApp, session: WebSession, close: Any) -> 
                 del web.sessions[sid]
         await close()
         return
-
-
-def _peer(conn: Any) -> str:
-    client = conn.client
-    return client.host if client else "?"
 
 
 def _cells(value: str | None, default: int) -> int:

@@ -19,9 +19,10 @@ from textual.widgets.option_list import Option
 from .. import actions
 from ..core.chatflows import describe_target
 from ..widgets.safe_text import safe, safe_line
+from .on_app import OnApp
 
 if TYPE_CHECKING:
-    from ..app import UniboxApp
+    pass
 
 HINT = "space enable/disable · ↑↓ choose · edit: unibox chatflow edit NAME · esc close"
 
@@ -52,7 +53,7 @@ def flow_label(line: FlowLine) -> Text:
     return label
 
 
-class ChatflowsScreen(ModalScreen[None]):
+class ChatflowsScreen(OnApp, ModalScreen[None]):
     BINDINGS = [*actions.bindings(actions.MODAL), *actions.bindings(actions.CHATFLOWS)]
     HELP_SCOPES = (actions.APP, actions.CHATFLOWS, actions.MODAL)
     DEFAULT_CSS = """
@@ -72,10 +73,6 @@ class ChatflowsScreen(ModalScreen[None]):
         super().__init__()
         self.lines: list[FlowLine] = []
 
-    @property
-    def uapp(self) -> UniboxApp:
-        return self.app  # type: ignore[return-value]
-
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Static("Chatflows", id="flows-title")
@@ -94,7 +91,7 @@ class ChatflowsScreen(ModalScreen[None]):
 
         ws = self.uapp.ws
         lines = [FlowLine(row, fq.bot_stats(ws, row.id)) for row in fq.chatflows(ws)]
-        self.app.call_from_thread(self._show, lines)
+        self.from_worker(self._show, lines)
 
     def _show(self, lines: list[FlowLine]) -> None:
         self.lines = lines

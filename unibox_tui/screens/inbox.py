@@ -44,6 +44,7 @@ from . import attachments, delivery, mail_composer, selection, snooze, stale, ta
 from .drafts import DraftStore
 from .help import key_label
 from .merge import merge_choices, typed_id
+from .on_app import OnApp
 from .pickers import Choice, PickerScreen, PromptScreen
 from .reveal import reveal
 from .search import SearchResult, SearchScreen
@@ -99,7 +100,7 @@ def first_key(keys: str) -> str:
     return key_label(keys.split(",")[0])
 
 
-class InboxScreen(Screen[None]):
+class InboxScreen(OnApp, Screen[None]):
     BINDINGS = actions.bindings(actions.INBOX)
     HELP_SCOPES = (
         actions.APP,
@@ -134,10 +135,6 @@ class InboxScreen(Screen[None]):
         # Messages of recently shown or prefetched threads; dropped when they change.
         self._threads: OrderedDict[str, list[queries.MessageRow]] = OrderedDict()
         self._access: Access | None = None  # the access the views were built with
-
-    @property
-    def uapp(self) -> UniboxApp:
-        return self.app  # type: ignore[return-value]
 
     # ------------------------------------------------------------------ layout
 
@@ -246,7 +243,7 @@ class InboxScreen(Screen[None]):
             views.append(current)
         with self.uapp.ws.read() as conn:
             counts = queries.view_counts(conn, views)
-        self.app.call_from_thread(self._apply_counts, counts)
+        self.from_worker(self._apply_counts, counts)
 
     def _apply_counts(self, counts: dict[str, tuple[int, int]]) -> None:
         self.views.set_counts(counts)
@@ -1175,11 +1172,9 @@ class InboxScreen(Screen[None]):
                 self.uapp.ws, attachment_id, access=self.uapp.access
             )
         except (OSError, UniboxError) as e:
-            self.app.call_from_thread(
-                self.notify, f"Cannot open it ({e}).", severity="error", markup=False
-            )
+            self.from_worker(self.notify, f"Cannot open it ({e}).", severity="error", markup=False)
             return
-        self.app.call_from_thread(
+        self.from_worker(
             self.app.deliver_binary,
             io.BytesIO(data),
             save_filename=attachments.safe_filename(filename),
@@ -1193,14 +1188,14 @@ class InboxScreen(Screen[None]):
                 self.uapp.ws, attachment_id, access=self.uapp.access
             )
         except (OSError, UniboxError) as e:
-            self.app.call_from_thread(
+            self.from_worker(
                 self.notify,
                 f"Cannot open it ({e}); save it instead.",
                 severity="error",
                 markup=False,
             )
             return
-        self.app.call_from_thread(self.notify, f"Opened {path}", markup=False, timeout=3)
+        self.from_worker(self.notify, f"Opened {path}", markup=False, timeout=3)
 
     def _save_attachment(self, attachment_id: str, path: str | None) -> None:
         if not path:

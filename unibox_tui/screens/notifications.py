@@ -19,11 +19,12 @@ from ..core import clock, commands, queries
 from ..core.db import Workspace
 from ..core.queries import NotificationRow
 from ..widgets.safe_text import safe_line
+from .on_app import OnApp
 
 KIND_LABEL = {"mention": "@ mention", "assigned": "→ assigned", "new_conversation": "+ new"}
 
 if TYPE_CHECKING:
-    from ..app import UniboxApp
+    pass
 
 
 def notification_label(note: NotificationRow, now: datetime) -> Text:
@@ -39,7 +40,7 @@ def notification_label(note: NotificationRow, now: datetime) -> Text:
     return text
 
 
-class NotificationsScreen(ModalScreen[str | None]):
+class NotificationsScreen(OnApp, ModalScreen[str | None]):
     """Enter opens the conversation (and marks that notification read)."""
 
     BINDINGS = [*actions.bindings(actions.MODAL), *actions.bindings(actions.NOTIFICATIONS)]
@@ -52,10 +53,6 @@ class NotificationsScreen(ModalScreen[str | None]):
     NotificationsScreen OptionList { height: 1fr; border: none; }
     NotificationsScreen #notes-hint { color: $text-muted; height: 1; }
     """
-
-    @property
-    def uapp(self) -> UniboxApp:
-        return self.app  # type: ignore[return-value]
 
     def __init__(self, ws: Workspace, me: str, now: Callable[[], datetime]) -> None:
         super().__init__()

@@ -26,9 +26,10 @@ from ..core import reports as r
 from ..core.access import Access
 from ..core.errors import UniboxError
 from ..widgets.safe_text import safe_line
+from .on_app import OnApp
 
 if TYPE_CHECKING:
-    from ..app import UniboxApp
+    pass
 
 RANGES = (7, 30, 90, 180)
 
@@ -41,7 +42,7 @@ def minutes(seconds: float | None) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
-class ReportsScreen(Screen[None]):
+class ReportsScreen(OnApp, Screen[None]):
     BINDINGS = actions.bindings(actions.REPORTS)
     HELP_SCOPES = (actions.APP, actions.REPORTS)
     DEFAULT_CSS = """
@@ -57,10 +58,6 @@ class ReportsScreen(Screen[None]):
         self.days = 30
         self.inbox: tuple[str, str] | None = None  # (id, name); None: every visible inbox
         self.loaded = 0  # how many times figures arrived (tests wait on it)
-
-    @property
-    def uapp(self) -> UniboxApp:
-        return self.app  # type: ignore[return-value]
 
     def compose(self) -> ComposeResult:
         yield Static(id="reports-title")
@@ -105,9 +102,9 @@ class ReportsScreen(Screen[None]):
                 sections=("volume", "first_response", "time_to_close", "busiest_hours", "delivery"),
             ).to_json()
         except UniboxError as e:  # e.g. the inbox was removed or hidden meanwhile
-            app.call_from_thread(app.notify, str(e), severity="error", markup=False)
+            self.from_worker(app.notify, str(e), severity="error", markup=False)
             return
-        app.call_from_thread(self._show, data)
+        self.from_worker(self._show, data)
 
     def _show(self, data: dict[str, Any]) -> None:
         v, f, t = data["volume"], data["first_response"], data["time_to_close"]

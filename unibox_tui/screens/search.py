@@ -31,6 +31,7 @@ from ..core.queries import SearchHit, SearchPage
 from ..core.search_query import SearchQuery, parse
 from ..widgets.glyphs import glyph
 from ..widgets.safe_text import highlighted, safe_line
+from .on_app import OnApp
 
 LIMIT = 50
 MORE_AHEAD = 5  # load the next page when the cursor is this close to the last result
@@ -61,7 +62,7 @@ def hit_label(hit: SearchHit, now: datetime, match_style: str = "bold reverse") 
     return text
 
 
-class SearchScreen(ModalScreen[SearchResult | None]):
+class SearchScreen(OnApp, ModalScreen[SearchResult | None]):
     BINDINGS = actions.bindings(actions.PICKER)
     DEFAULT_CSS = """
     SearchScreen { align: center top; }
@@ -138,7 +139,7 @@ class SearchScreen(ModalScreen[SearchResult | None]):
                 page = self._page(parsed, None)
         except UniboxError as e:  # a bad operator: its one line, in the status
             error = str(e)
-        self.app.call_from_thread(self.show_hits, text, page, parsed, error)
+        self.from_worker(self.show_hits, text, page, parsed, error)
 
     def show_hits(
         self, text: str, page: SearchPage, parsed: SearchQuery | None, error: str | None = None
@@ -198,7 +199,7 @@ class SearchScreen(ModalScreen[SearchResult | None]):
                     break
         except UniboxError as e:
             error, page = str(e), SearchPage([], None)
-        self.app.call_from_thread(self.add_hits, text, cursor, page, error)
+        self.from_worker(self.add_hits, text, cursor, page, error)
 
     def add_hits(self, text: str, cursor: str, page: SearchPage, error: str | None) -> None:
         if text != self.query_text or cursor != self.next_cursor:

@@ -38,10 +38,11 @@ from ..core.kinds import AVAILABILITY, INBOX_ACCESS, ROLES
 from ..core.text import clean, one_line
 from ..widgets.safe_text import safe_line
 from .forms import FormScreen
+from .on_app import OnApp
 from .settings_routing import RoutingSection, routing_label, routing_rows
 
 if TYPE_CHECKING:
-    from ..app import UniboxApp
+    pass
 
 SECTIONS = {
     "agents": "Agents",
@@ -194,7 +195,7 @@ class SettingsData:
         return getattr(self, section)
 
 
-class SettingsScreen(RoutingSection, ModalScreen[None]):
+class SettingsScreen(OnApp, RoutingSection, ModalScreen[None]):
     BINDINGS = [*actions.bindings(actions.MODAL), *actions.bindings(actions.SETTINGS)]
     HELP_SCOPES = (actions.APP, actions.SETTINGS, actions.MODAL)
     DEFAULT_CSS = """
@@ -213,10 +214,6 @@ class SettingsScreen(RoutingSection, ModalScreen[None]):
         super().__init__()
         self.start = section if section in SECTIONS else "agents"
         self.data: SettingsData | None = None
-
-    @property
-    def uapp(self) -> UniboxApp:
-        return self.app  # type: ignore[return-value]
 
     def compose(self) -> ComposeResult:
         with Vertical():
@@ -261,7 +258,7 @@ class SettingsScreen(RoutingSection, ModalScreen[None]):
             routing_rows(ws),
             fq.articles(ws),
         )
-        self.app.call_from_thread(self._show, data)
+        self.from_worker(self._show, data)
 
     def _show(self, data: SettingsData) -> None:
         self.data = data
@@ -325,12 +322,12 @@ class SettingsScreen(RoutingSection, ModalScreen[None]):
         try:
             dispatch(self.uapp.ws, fn, args, kwargs)
         except UniboxError as e:
-            self.app.call_from_thread(self.notify, str(e), severity="error", markup=False)
+            self.from_worker(self.notify, str(e), severity="error", markup=False)
         else:
             if done:
-                self.app.call_from_thread(self.notify, done, markup=False)
-        self.app.call_from_thread(self.uapp.poll_changes)
-        self.app.call_from_thread(self.load)
+                self.from_worker(self.notify, done, markup=False)
+        self.from_worker(self.uapp.poll_changes)
+        self.from_worker(self.load)
 
     # ------------------------------------------------------------------ actions
 

@@ -22,9 +22,10 @@ from textual.widgets import Button, Checkbox, Input, Label, Select, Static
 from .. import actions
 from ..core.errors import UniboxError
 from ..core.validate import suggest_handle
+from .on_app import OnApp
 
 if TYPE_CHECKING:
-    from ..app import UniboxApp
+    pass
 
 SETUP_CSS = """
 {name} {{ align: center middle; }}
@@ -50,14 +51,10 @@ class SetupDone:
     inbox: str
 
 
-class _Form(ModalScreen[Any]):
+class _Form(OnApp, ModalScreen[Any]):
     """What both screens share: ctrl+s saves, esc leaves, one error line, a busy line."""
 
     BINDINGS = actions.bindings(actions.FORM)
-
-    @property
-    def uapp(self) -> UniboxApp:
-        return self.app  # type: ignore[return-value]
 
     def error(self, text: str) -> None:
         self.query_one(".form-error", Static).update(Text(text))
@@ -148,9 +145,9 @@ class SetupScreen(_Form):
         try:
             result = commands.init_workspace(self.uapp.ws, name, handle, email)
         except UniboxError as e:
-            self.app.call_from_thread(self._failed, str(e))
+            self.from_worker(self._failed, str(e))
             return
-        self.app.call_from_thread(self.dismiss, SetupDone(result.agent_id, "Support"))
+        self.from_worker(self.dismiss, SetupDone(result.agent_id, "Support"))
 
     def _failed(self, text: str) -> None:
         self.running = False
@@ -261,13 +258,13 @@ class EmailChannelScreen(_Form):
         try:
             channel_id = connect_email(self.uapp.ws, request, actor=self.uapp.me_id)
         except UniboxError as e:
-            self.app.call_from_thread(self._failed, str(e))
+            self.from_worker(self._failed, str(e))
             return
         except Exception as e:  # a library's error: one line, the form stays
             line = (str(e).splitlines() or [""])[0]
-            self.app.call_from_thread(self._failed, f"{type(e).__name__}: {line}")
+            self.from_worker(self._failed, f"{type(e).__name__}: {line}")
             return
-        self.app.call_from_thread(self.dismiss, channel_id)
+        self.from_worker(self.dismiss, channel_id)
 
     def _failed(self, text: str) -> None:
         self.running = False

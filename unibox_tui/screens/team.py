@@ -16,9 +16,10 @@ from textual.widgets.option_list import Option
 from .. import actions
 from ..core import queries
 from ..widgets.safe_text import safe_line
+from .on_app import OnApp
 
 if TYPE_CHECKING:
-    from ..app import UniboxApp
+    pass
 
 PRESENCE_MARK = {"online": ("●", "green"), "away": ("◐", "yellow"), "offline": ("○", "dim")}
 
@@ -31,7 +32,7 @@ def presence_label(presence: str | None) -> Text:
     return Text(f"{mark} {presence}", style=style)
 
 
-class TeamScreen(ModalScreen[None]):
+class TeamScreen(OnApp, ModalScreen[None]):
     BINDINGS = actions.bindings(actions.MODAL)
     DEFAULT_CSS = """
     TeamScreen { align: center middle; }
@@ -41,10 +42,6 @@ class TeamScreen(ModalScreen[None]):
     TeamScreen #team-title { text-style: bold; height: 1; }
     TeamScreen OptionList { height: 1fr; border: none; }
     """
-
-    @property
-    def uapp(self) -> UniboxApp:
-        return self.app  # type: ignore[return-value]
 
     def compose(self) -> ComposeResult:
         with Vertical():
