@@ -167,6 +167,23 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("picker_up", "up", "picker_up", "Previous choice", (PICKER,), palette=False),
     ActionSpec("save", "ctrl+s", "save", "Save", (FORM,), show=True, palette=False),
     ActionSpec("read_all", "R", "read_all", "Mark all read", (NOTIFICATIONS,), show=True),
+    # j / k in the list dialogs, as in the inbox (their lists take the arrows themselves)
+    ActionSpec(
+        "list_down",
+        "j",
+        "list_cursor(1)",
+        "Down",
+        (NOTIFICATIONS, SETTINGS, CHATFLOWS),
+        palette=False,
+    ),
+    ActionSpec(
+        "list_up",
+        "k",
+        "list_cursor(-1)",
+        "Up",
+        (NOTIFICATIONS, SETTINGS, CHATFLOWS),
+        palette=False,
+    ),
     # --- settings
     ActionSpec("settings_add", "n", "add", "Add…", (SETTINGS,), show=True),
     ActionSpec("settings_edit", "e", "edit", "Edit…", (SETTINGS,), show=True),

@@ -73,7 +73,12 @@ def _samples() -> list[bytes]:
     return samples + [s.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n") for s in samples]
 
 
-@pytest.mark.parametrize("raw", _samples())
+SAMPLES = _samples()
+
+
+# Numbered ids: the generated samples carry random MIME boundaries, and test ids must be the
+# same in every process that collects them (pytest-xdist's workers).
+@pytest.mark.parametrize("raw", SAMPLES, ids=[f"sample{i}" for i in range(len(SAMPLES))])
 def test_the_tree_is_the_stdlib_tree(raw: bytes) -> None:
     _same_as_stdlib(raw)
 

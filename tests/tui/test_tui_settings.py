@@ -172,6 +172,21 @@ async def test_settings_admin_adds_an_agent_a_team_and_disables_a_channel(
         )
 
 
+async def test_j_and_k_move_in_the_settings_lists_as_in_the_inbox(make_app, demo) -> None:
+    cmd.set_agent(demo.ws, "ana", role="admin")
+    app = make_app()
+    async with app.run_test(size=(140, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("comma")
+        await settle(pilot)
+        agents = app.screen.current_list()
+        start = agents.highlighted or 0
+        await pilot.press("j", "j")
+        assert agents.highlighted == start + 2
+        await pilot.press("k")
+        assert agents.highlighted == start + 1
+
+
 async def test_settings_inbox_form_saves_name_access_and_ticket_start(make_app, demo) -> None:
     cmd.set_agent(demo.ws, "ana", role="admin")
     app = make_app()

@@ -19,6 +19,7 @@ from textual.widgets.option_list import Option
 from .. import actions
 from ..core.chatflows import describe_target
 from ..widgets.safe_text import safe, safe_line
+from .list_keys import ListKeys
 from .on_app import OnApp
 
 if TYPE_CHECKING:
@@ -53,7 +54,7 @@ def flow_label(line: FlowLine) -> Text:
     return label
 
 
-class ChatflowsScreen(OnApp, ModalScreen[None]):
+class ChatflowsScreen(OnApp, ListKeys, ModalScreen[None]):
     BINDINGS = [*actions.bindings(actions.MODAL), *actions.bindings(actions.CHATFLOWS)]
     HELP_SCOPES = (actions.APP, actions.CHATFLOWS, actions.MODAL)
     DEFAULT_CSS = """

@@ -19,6 +19,7 @@ from ..core import clock, commands, queries
 from ..core.db import Workspace
 from ..core.queries import NotificationRow
 from ..widgets.safe_text import safe_line
+from .list_keys import ListKeys
 from .on_app import OnApp
 
 KIND_LABEL = {"mention": "@ mention", "assigned": "→ assigned", "new_conversation": "+ new"}
@@ -40,7 +41,7 @@ def notification_label(note: NotificationRow, now: datetime) -> Text:
     return text
 
 
-class NotificationsScreen(OnApp, ModalScreen[str | None]):
+class NotificationsScreen(OnApp, ListKeys, ModalScreen[str | None]):
     """Enter opens the conversation (and marks that notification read)."""
 
     BINDINGS = [*actions.bindings(actions.MODAL), *actions.bindings(actions.NOTIFICATIONS)]

@@ -38,6 +38,7 @@ from ..core.kinds import AVAILABILITY, INBOX_ACCESS, ROLES
 from ..core.text import clean, one_line
 from ..widgets.safe_text import safe_line
 from .forms import FormScreen
+from .list_keys import ListKeys
 from .on_app import OnApp
 from .settings_routing import RoutingSection, routing_label, routing_rows
 
@@ -195,7 +196,7 @@ class SettingsData:
         return getattr(self, section)
 
 
-class SettingsScreen(OnApp, RoutingSection, ModalScreen[None]):
+class SettingsScreen(OnApp, ListKeys, RoutingSection, ModalScreen[None]):
     BINDINGS = [*actions.bindings(actions.MODAL), *actions.bindings(actions.SETTINGS)]
     HELP_SCOPES = (actions.APP, actions.SETTINGS, actions.MODAL)
     DEFAULT_CSS = """
