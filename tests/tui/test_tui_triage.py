@@ -74,6 +74,19 @@ async def test_assign_a_team_and_unassign(make_app, demo) -> None:
         assert queries.conversation(demo.ws, demo.conv["mail"], access=EVERYTHING).assignee is None
 
 
+async def test_a_long_choice_stays_on_one_line_in_the_picker(make_app, demo, text_of) -> None:
+    """A wrapped team name read as two choices ("Europe  0 members" on a line of its own)."""
+    long_name = "Second-level billing escalations and refunds team for Europe"
+    cmd.create_team(demo.ws, long_name)
+    app = make_app()
+    async with app.run_test(size=(100, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("a")
+        await settle(pilot)
+        [line] = [ln for ln in text_of(app).splitlines() if "team Second-level" in ln]
+        assert "…" in line and "Europe" not in text_of(app)
+
+
 async def test_i_assigns_to_me_and_mine_counts_it(make_app, demo) -> None:
     app = make_app()
     async with app.run_test(size=(160, 48)) as pilot:

@@ -62,7 +62,10 @@ class PickerScreen(_AnswersOnce, ModalScreen[Any]):
     }
     PickerScreen #picker-title { text-style: bold; height: auto; }
     PickerScreen #picker-hint { color: $text-muted; height: auto; }
-    PickerScreen OptionList { height: auto; max-height: 20; border: none; padding: 0; }
+    PickerScreen OptionList {
+        height: auto; max-height: 20; border: none; padding: 0;
+        text-wrap: nowrap; text-overflow: ellipsis;  /* a wrapped choice reads as two */
+    }
     """
 
     def __init__(
