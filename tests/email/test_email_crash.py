@@ -29,8 +29,9 @@ def _processes() -> dict[int, tuple[int, str]]:
         if not entry.name.isdigit():
             continue
         try:
-            stat = (entry / "stat").read_text()
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            # Any process on the machine may have a name or arguments that are not UTF-8.
+            stat = (entry / "stat").read_bytes().decode(errors="replace")
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
         except OSError:
             continue  # it ended while we looked
         fields = stat[stat.rindex(")") + 2 :].split()
