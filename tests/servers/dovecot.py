@@ -248,7 +248,8 @@ class Dovecot:
         found = []
         for stat in Path("/proc").glob("[0-9]*/stat"):
             try:
-                fields = stat.read_text().rsplit(")", 1)[1].split()
+                # read as bytes: any process on the machine may have a non-UTF-8 name
+                fields = stat.read_bytes().decode(errors="replace").rsplit(")", 1)[1].split()
             except OSError:
                 continue
             if int(fields[1]) == self.proc.pid:
