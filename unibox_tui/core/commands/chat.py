@@ -14,7 +14,7 @@ messages sent on the chat channel.
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from .. import clock
 from ..answering import inbox_channel
@@ -115,6 +115,8 @@ def transcript_text(tx: Tx, conv: Conversation) -> str:
 
 
 def _transcript_channel(tx: Tx, conv: Conversation) -> Channel:
+    """The e-mail channel a chat's e-mails go from: the one the chat channel's settings
+    name (`transcript_channel`), else the inbox's."""
     chat = tx.get(Channel, conv.channel_id, "channel")
     wanted = json.loads(chat.settings or "{}").get("transcript_channel")
     channel = tx.find(Channel, id=wanted) if wanted else None
@@ -179,6 +181,37 @@ def visitor_address(tx: Tx, conv: Conversation) -> str | None:
         return str(meta["visitor_email"])
     identity = tx.find(ContactIdentity, contact_id=conv.contact_id, kind="email")
     return identity.value if identity else None
+
+
+def left_visitor_email(tx: Tx, conv: Conversation) -> tuple[Channel, str] | None:
+    """Where a reply to this chat goes when its visitor has left: (the e-mail channel, the
+    visitor's address), or None (not a chat, not on a hub, the visitor is still here or
+    left less than the channel's `left_after` ago, no address known, no e-mail channel).
+    The reply command sends it that way by itself (issue 12: a visitor who closed the page
+    still gets the answer, and their e-mail answer threads back: outbox.py)."""
+    if conv.channel_kind != "chat" or tx.visitors is None:
+        return None
+    from ..chat import LEFT_AFTER_SECONDS, visitor_left
+
+    chat = tx.get(Channel, conv.channel_id, "channel")
+    seconds = json.loads(chat.settings or "{}").get("left_after", LEFT_AFTER_SECONDS)
+    identities = list(
+        tx.session.connection()
+        .exec_driver_sql(
+            "SELECT value FROM contact_identity WHERE contact_id = ? AND kind = 'chat'",
+            (conv.contact_id,),
+        )
+        .scalars()
+    )
+    if not visitor_left(tx.visitors, identities, tx.now, timedelta(seconds=seconds)):
+        return None
+    address = visitor_address(tx, conv)
+    if not address:
+        return None
+    try:
+        return _transcript_channel(tx, conv), address
+    except InvalidRequest:
+        return None  # no e-mail channel: the reply stays in the chat
 
 
 def transcript_on_close(tx: Tx, conv: Conversation, by: Agent | None) -> None:
