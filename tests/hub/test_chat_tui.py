@@ -1,7 +1,8 @@
 """A website chat in the agent's TUI on a real hub: the visitor (a real socket.io client on
 the hub's /visitor namespace) writes, the chat shows in the agent's app with the text
 literally, the visitor's typing shows in the thread header, and the sidebar shows where the
-visitor is and whether they are still on the page."""
+visitor is and whether they are still on the page; once the visitor left without an e-mail
+address, the composer says the reply cannot reach them."""
 
 from __future__ import annotations
 
@@ -23,6 +24,12 @@ PAGE = "https://shop.example/checkout?step=2"
 
 def header(app: UniboxApp) -> str:
     return str(app.screen.thread_header.text)  # type: ignore[attr-defined]
+
+
+def hint(app: UniboxApp) -> str:
+    from textual.widgets import Static
+
+    return str(app.screen.query_one("#composer-hint", Static).render())
 
 
 def sidebar(app: UniboxApp) -> str:
@@ -82,6 +89,11 @@ async def test_a_chat_reaches_the_agents_tui_with_typing_and_visitor_context(
             await asyncio.to_thread(visitor.disconnect)
             await until(
                 lambda: "on the page: no, left" in sidebar(app), what="ana sees the visitor left"
+            )
+            await pilot.press("r")  # no address known: the composer says so
+            await until(
+                lambda: "gave no e-mail address: they cannot be reached" in hint(app),
+                what="the composer says the visitor cannot be reached",
             )
     finally:
         if visitor.connected:

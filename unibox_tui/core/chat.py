@@ -78,6 +78,26 @@ def visitor_left(
     return bool(now - max(seen) >= left_after)
 
 
+def known_address(conn: Any, conversation_id: str) -> str | None:
+    """The chat visitor's e-mail address, if known: the one they left on this conversation
+    (the away form), else their contact's (a bot's question, the contact record). Replies
+    by e-mail and the transcript go there. `conn`: anything with `exec_driver_sql`."""
+    row = conn.exec_driver_sql(
+        "SELECT meta, contact_id FROM conversation WHERE id = ?", (conversation_id,)
+    ).first()
+    if row is None:
+        return None
+    left = json.loads(row[0] or "{}").get("visitor_email")
+    if left:
+        return str(left)
+    found = conn.exec_driver_sql(
+        "SELECT value FROM contact_identity WHERE contact_id = ? AND kind = 'email' "
+        "ORDER BY rowid LIMIT 1",
+        (row[1],),
+    ).scalar()
+    return str(found) if found else None
+
+
 def agents_available(ws: Workspace, inbox_id: str, now: datetime | None = None) -> bool:
     """Can anyone answer a chat in this inbox now? An active agent who may see the inbox
     and whose availability is "available".

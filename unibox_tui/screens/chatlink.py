@@ -66,6 +66,28 @@ class VisitorSignals:
         return None if found is None else bool(found["online"])
 
 
+def reply_notice(ws: Any, conversation_id: str, signals: VisitorSignals | None) -> Text | None:
+    """The composer's line for a chat whose visitor left (as the hub signalled): the reply
+    goes to them by e-mail (the hub decides: commands/chat.py left_visitor_email), or, with
+    no address known, it cannot reach them. None while they are here, or not known."""
+    if signals is None or signals.online(conversation_id) is not False:
+        return None
+    from ..core.chat import known_address
+
+    with ws.read() as conn:
+        address = known_address(conn, conversation_id)
+    if address:
+        line = Text("The visitor left: unless they come back, this reply goes to ", "bold")
+        line.append(one_line(address, 120))
+        line.append(" by e-mail")
+        return line
+    return Text(
+        "The visitor left and gave no e-mail address: they cannot be reached "
+        "(they see this reply only if they come back to the chat)",
+        "bold yellow",
+    )
+
+
 def _line(text: Text, label: str, value: str | None, limit: int = 200) -> None:
     if value:
         text.append(f"\n{label}: ", style="dim")

@@ -176,11 +176,10 @@ def _chat_name(tx: Tx, conv: Conversation) -> str:
 
 def visitor_address(tx: Tx, conv: Conversation) -> str | None:
     """The visitor's known e-mail address: the one they left, else their contact's."""
-    meta = json.loads(conv.meta or "{}")
-    if meta.get("visitor_email"):
-        return str(meta["visitor_email"])
-    identity = tx.find(ContactIdentity, contact_id=conv.contact_id, kind="email")
-    return identity.value if identity else None
+    from ..chat import known_address
+
+    tx.session.flush()  # the read sees what this transaction changed (stamped on flush)
+    return known_address(tx.session.connection(), conv.id)
 
 
 def left_visitor_email(tx: Tx, conv: Conversation) -> tuple[Channel, str] | None:
