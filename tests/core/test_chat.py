@@ -217,6 +217,23 @@ def test_availability_decides_the_away_message(team) -> None:  # type: ignore[no
     assert not chat_q.agents_available(team.ws, team.support)  # cy is away already
 
 
+def test_outside_business_hours_nobody_is_available(team) -> None:  # type: ignore[no-untyped-def]
+    """The inbox's business hours in its time zone decide too, and on a hub an available
+    agent with no app connected for longer than the grace period does not count."""
+    from datetime import timedelta
+
+    from unibox_tui.core.presence import Presence
+
+    cmd.set_inbox_hours(team.ws, "Support", tz="Europe/Lisbon", week={"mon": ["09:00-17:00"]})
+    monday = datetime(2026, 11, 2, tzinfo=UTC)  # Lisbon = UTC in winter
+    assert chat_q.agents_available(team.ws, team.support, monday.replace(hour=9))
+    assert not chat_q.agents_available(team.ws, team.support, monday.replace(hour=17))
+    team.ws.presence = Presence(started=monday.replace(hour=9))  # a hub, no app connected
+    assert chat_q.agents_available(team.ws, team.support, monday.replace(hour=9, minute=1))
+    later = monday.replace(hour=9) + timedelta(minutes=3)  # longer than the grace period
+    assert not chat_q.agents_available(team.ws, team.support, later)
+
+
 def test_channel_add_chat_and_embed_from_the_cli(tmp_path: Path) -> None:
     db = str(tmp_path / "site.db")
     unibox = [sys.executable, "-m", "unibox_tui"]

@@ -99,18 +99,27 @@ def known_address(conn: Any, conversation_id: str) -> str | None:
 
 
 def agents_available(ws: Workspace, inbox_id: str, now: datetime | None = None) -> bool:
-    """Can anyone answer a chat in this inbox now? An active agent who may see the inbox
-    and whose availability is "available".
-
-    The one hook for "nobody is here": inbox business hours (routing) plug in here, and the
-    widget shows the away message asking for an e-mail address when this is False."""
+    """Can anyone answer a chat in this inbox now? The inbox is within its business hours
+    (core/hours.py, in the inbox's time zone), and an active agent who may see the inbox is
+    "available" (on a hub: with an app connected, or gone for less than the grace period,
+    as routing counts them: core/presence.py). False: the widget shows the away message
+    asking for an e-mail address."""
     from . import access
+    from .routing import inbox_open_now
 
+    now = now or clock.utcnow()
+    if not inbox_open_now(ws, inbox_id, now):
+        return False
+    presence = getattr(ws, "presence", None)
     with ws.read() as conn:
         agents = conn.exec_driver_sql(
             "SELECT id FROM agent WHERE active AND availability = 'available'"
         ).scalars()
-        return any(access.for_agent(conn, a).can_see(inbox_id) for a in agents)
+        return any(
+            access.for_agent(conn, a).can_see(inbox_id)
+            and not (presence is not None and presence.away(a, now))
+            for a in agents
+        )
 
 
 def visitor_view(
