@@ -2,19 +2,23 @@
 the hub's /visitor namespace) writes, the chat shows in the agent's app with the text
 literally, the visitor's typing shows in the thread header, and the sidebar shows where the
 visitor is and whether they are still on the page; once the visitor left without an e-mail
-address, the composer says the reply cannot reach them."""
+address, the composer says the reply cannot reach them, and T e-mails the transcript."""
 
 from __future__ import annotations
 
 import asyncio
+import json
+import sqlite3
 from typing import Any
 
 import socketio
+from textual.widgets import Input
 from tui.tui_world import screen_text
 from waiting import until
 
 from unibox_tui.app import UniboxApp
 from unibox_tui.config import Config
+from unibox_tui.screens.pickers import PromptScreen
 
 from .conftest import Served
 
@@ -30,6 +34,12 @@ def hint(app: UniboxApp) -> str:
     from textual.widgets import Static
 
     return str(app.screen.query_one("#composer-hint", Static).render())
+
+
+def prompt_error(app: UniboxApp) -> str:
+    from textual.widgets import Static
+
+    return str(app.screen.query_one("#prompt-error", Static).render())
 
 
 def sidebar(app: UniboxApp) -> str:
@@ -95,6 +105,20 @@ async def test_a_chat_reaches_the_agents_tui_with_typing_and_visitor_context(
                 lambda: "gave no e-mail address: they cannot be reached" in hint(app),
                 what="the composer says the visitor cannot be reached",
             )
+            await pilot.press("escape", "T")  # e-mail the transcript by hand
+            await until(lambda: isinstance(app.screen, PromptScreen), what="the address prompt")
+            app.screen.query_one(Input).value = "nobody"
+            await pilot.press("enter")  # refused, the prompt stays
+            await until(lambda: "e-mail address" in prompt_error(app), what="the refusal")
+            app.screen.query_one(Input).value = "Vi@Example.com"
+            await pilot.press("enter")
+            with sqlite3.connect(served.hub.db) as con:
+                sent = lambda: con.execute(  # noqa: E731
+                    "SELECT meta FROM message WHERE conversation_id = ? AND meta LIKE ?",
+                    (conv, "%transcript%"),
+                ).fetchall()
+                [(meta,)] = await until(sent, what="the hub queued the transcript")
+            assert json.loads(meta)["transcript"]["to"] == "vi@example.com"
     finally:
         if visitor.connected:
             visitor.disconnect()

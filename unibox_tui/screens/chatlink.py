@@ -4,7 +4,7 @@ the visitor's context for the contact sidebar (the page they chat from, where th
 from, their browser and local time, the pages seen, whether they are still on the page).
 
 TeamLink (teamlink.py) hands visitor signals here; the inbox screen asks for the sidebar
-text. Everything a visitor's browser said is shown as plain Text, never markup."""
+text, the composer's line for a visitor who left, and "e-mail the transcript" (T). Everything a visitor's browser said is shown as plain Text, never markup."""
 
 from __future__ import annotations
 
@@ -124,3 +124,43 @@ def context_text(
     if len(pages) > 1:
         text.append(f"\npages seen: {len(pages)}", style="dim")
     return text
+
+
+def email_transcript(screen: Any) -> None:
+    """T: e-mail a chat's transcript to an address, the visitor's (when known) offered."""
+    from ..core import commands, composing
+    from ..core.chat import known_address
+    from ..core.errors import InvalidRequest
+    from .pickers import PromptScreen
+
+    need = screen._need()
+    if need is None:
+        return
+    row, me = need
+    if row.channel_kind != "chat":
+        screen.notify("Transcripts are for website chat conversations.", markup=False)
+        return
+    with screen.uapp.ws.read() as conn:
+        known = known_address(conn, row.id) or ""
+
+    def check(text: str) -> str | None:
+        try:
+            found = composing.parse_addresses(text, "To")
+        except InvalidRequest as e:
+            return str(e)
+        return None if len(found) == 1 else "Type one e-mail address."
+
+    def done(_result: Any) -> None:
+        screen.notify("Transcript queued.", markup=False)
+
+    def addressed(text: str | None) -> None:
+        if not text:
+            return
+        [to] = composing.parse_addresses(text, "To")
+        screen.uapp.commands.run(
+            commands.email_transcript, row.id, to, actor=me, now=screen.uapp.now(), then=done
+        )
+
+    screen.app.push_screen(
+        PromptScreen("E-mail the chat's transcript to", value=known, check=check), addressed
+    )

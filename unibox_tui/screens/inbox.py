@@ -736,6 +736,11 @@ class InboxScreen(Screen[None]):
     def action_forward(self) -> None:
         mail_composer.forward(self)
 
+    def action_transcript(self) -> None:
+        from .chatlink import email_transcript
+
+        email_transcript(self)
+
     def action_step_conversation(self, step: int) -> None:
         """J / K: the next or previous conversation of the list, read in the thread pane
         (the list cursor moves with it, so every key acts on what is shown)."""
