@@ -195,6 +195,7 @@ class ChatHub:
             sio.on(name, self._guarded(name, handler), namespace=NAMESPACE)
         hub.on_head.append(self.on_head)
         hub.on_signal_hooks.append(self.on_agent_signal)
+        hub.on_hello_hooks.append(self.on_agent_hello)
 
     async def workspace_secret(self) -> str:
         if self._key is None:
@@ -494,6 +495,21 @@ class ChatHub:
             # Not for what their own send stored: its answer makes the widget sync anyway.
             if change is not None and change.seq > visitor.acked:
                 await self.hub.sio.emit("poke", {}, to=visitor.sid, namespace=NAMESPACE)
+
+    async def on_agent_hello(self, session: Session) -> dict[str, Any]:
+        """For an agent's hello: the chat conversations (of inboxes they may see) whose
+        visitor has the widget open now. Later comings and goings arrive as signals."""
+        here: dict[str, set[str]] = {}  # inbox id -> conversation ids
+        for v in self.visitors.values():
+            if v.conversation_id is not None:
+                here.setdefault(v.channel.inbox_id, set()).add(v.conversation_id)
+        seen = [
+            c
+            for inbox_id, ids in here.items()
+            if await self.hub._read(self.hub._may_see, {session.agent_id}, inbox_id)
+            for c in sorted(ids)
+        ]
+        return {"visitors_here": seen}
 
     async def on_agent_signal(
         self, session: Session, kind: str, conversation_id: str, _inbox_id: str, data: Any

@@ -23,6 +23,22 @@ class VisitorSignals:
     def __init__(self) -> None:
         # conversation id -> {"online": bool, "typing_until": float, "page": str, "title": str}
         self.by_conversation: dict[str, dict[str, Any]] = {}
+        # Once the hub said who is on the page (its hello), a chat it did not name is one
+        # whose visitor left: "not known" only before that.
+        self.known = False
+
+    def seed(self, here: list[str]) -> None:
+        """The hub's hello: the chat conversations whose visitor is on the page now."""
+        self.known = True
+        for conversation_id in here:
+            found = self.by_conversation.setdefault(
+                conversation_id, {"typing_until": 0.0, "page": "", "title": ""}
+            )
+            found["online"] = True
+        for conversation_id, found in self.by_conversation.items():
+            if conversation_id not in here:
+                found["online"] = False
+                found["typing_until"] = 0.0
 
     def heard(self, data: dict[str, Any]) -> bool:
         """Store one signal; True when something shown changed."""
@@ -63,7 +79,9 @@ class VisitorSignals:
 
     def online(self, conversation_id: str) -> bool | None:
         found = self.by_conversation.get(conversation_id)
-        return None if found is None else bool(found["online"])
+        if found is None:
+            return False if self.known else None
+        return bool(found["online"])
 
 
 def reply_notice(ws: Any, conversation_id: str, signals: VisitorSignals | None) -> Text | None:
