@@ -7,8 +7,11 @@ or else the inbox's, to the visitor's address (the message's meta carries the ad
 thread like any reply, with its delivery state. On close (`closing`, conversations.py) one is
 queued automatically when the visitor's address is known, except for bot-only
 conversations (no agent ever wrote) and conversations with a ticket (the ticket's e-mails
-follow the customer instead), as the seeds say. The widget never shows it: it reads only
-messages sent on the chat channel.
+follow the customer instead), as the seeds say. The widget never shows it: it reads the
+messages sent on the chat channel and the replies that continued the chat by e-mail.
+
+A visitor who left: a reply to them goes by e-mail by itself (`left_visitor_email`, which
+the reply command asks), from the same e-mail channel as the transcript.
 """
 
 from __future__ import annotations
