@@ -170,6 +170,9 @@ def test_a_reply_to_a_visitor_who_left_goes_by_email(team) -> None:  # type: ign
     ]  # fmt: skip
     team.ws.visitors = None  # embedded: no one knows who left
     assert channel_of(cmd.reply(team.ws, conv, "Again", actor="ana")) == "chat"
+    cmd.close(team.ws, conv, actor="ana")  # the transcript has the e-mailed reply too
+    [transcript] = [i for i in outbox.due(team.ws) if "Transcript" in i.subject]
+    assert "Gone: by e-mail" in transcript.body and "Again" in transcript.body
 
 
 def test_no_transcript_for_a_ticket_or_a_chat_no_agent_answered(team) -> None:  # type: ignore[no-untyped-def]

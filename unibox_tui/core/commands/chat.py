@@ -84,7 +84,8 @@ def visitor_email(
 
 def transcript_text(tx: Tx, conv: Conversation) -> str:
     """The chat as plain text: the page it started on, then every visitor and agent message
-    on the chat (no comments or activity lines)."""
+    on the chat, and the replies that continued it by e-mail (no comments or activity
+    lines), as the widget shows them (core/chat.py visitor_view)."""
     from ..chat import chat_context
 
     conn = tx.session.connection()
@@ -94,8 +95,9 @@ def transcript_text(tx: Tx, conv: Conversation) -> str:
         "SELECT m.kind, m.body, m.created_at, a.name, ct.name, m.meta FROM message m "
         "LEFT JOIN agent a ON a.id = m.author_agent_id "
         "LEFT JOIN contact ct ON ct.id = m.author_contact_id "
-        "WHERE m.conversation_id = ? AND (m.kind = 'incoming' OR "
-        "(m.kind = 'outgoing' AND m.channel_id = ?)) ORDER BY m.created_at, m.rid LIMIT ?",
+        "WHERE m.conversation_id = ? AND (m.kind = 'incoming' OR (m.kind = 'outgoing' AND "
+        "(m.channel_id = ? OR m.meta LIKE '%\"continued\":%'))) ORDER BY m.created_at, m.rid "
+        "LIMIT ?",
         (conv.id, conv.channel_id, MAX_TRANSCRIPT_MESSAGES),
     ).all()
     started = conv.created_at
