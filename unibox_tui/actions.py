@@ -81,6 +81,7 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("reply", "r", "reply", "Reply", (INBOX,), show=True),
     ActionSpec("reply_sender", "R", "reply_sender", "Reply to the sender only (no Cc)", (INBOX,)),
     ActionSpec("forward", "F", "forward", "Forward by e-mail…", (INBOX,)),
+    ActionSpec("transcript", "T", "transcript", "Chat: e-mail the transcript…", (INBOX,)),
     ActionSpec(
         "next_conversation", "J", "step_conversation(1)", "Next conversation (reading)", (INBOX,)
     ),

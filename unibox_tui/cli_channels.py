@@ -407,6 +407,12 @@ def add_fallback(
 )
 @click.option("--welcome", help="The first message the widget shows.")
 @click.option("--away", help="What the widget says when no agent is available.")
+@click.option(
+    "--left-after",
+    type=click.IntRange(0, 3600),
+    metavar="SECONDS",
+    help="A visitor gone this long has left: replies go to them by e-mail (default 10).",
+)
 @db_option
 @json_option
 @as_option
@@ -417,6 +423,7 @@ def add_chat(
     origins: tuple[str, ...],
     welcome: str | None,
     away: str | None,
+    left_after: int | None,
     db: str | None,
     as_json: bool,
     as_handle: str | None,
@@ -431,6 +438,8 @@ def add_chat(
         settings["welcome"] = welcome
     if away is not None:
         settings["away"] = away
+    if left_after is not None:
+        settings["left_after"] = left_after
     settings = ChatChannel.check_settings(settings, None)
     who = _admin_first(db, as_handle)
     with open_ws(db, create=True) as ws:

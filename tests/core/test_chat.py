@@ -126,6 +126,55 @@ def test_closing_a_chat_queues_its_transcript_by_email(team) -> None:  # type: i
     assert all("Transcript" not in m["text"] for m in view["messages"])
 
 
+def test_a_reply_to_a_visitor_who_left_goes_by_email(team) -> None:  # type: ignore[no-untyped-def]
+    """On a hub (its Presence of visitors): a visitor whose widget is open, or who left less
+    than `left_after` (10 s) ago, gets the reply in the chat; one gone longer gets it by
+    e-mail at the address they left, and the widget shows it too; with no address known it
+    stays in the chat. Embedded (no Presence) nothing changes."""
+    from datetime import timedelta
+
+    from unibox_tui.core.presence import Presence
+
+    vi, xa = "visitor:aaaaaaaaaaaaaaaaaaaa", "visitor:xxxxxxxxxxxxxxxxxxxx"
+    conv = visitor_says(team, "hello")
+    quiet = visitor_says(team, "no address here", visitor=xa)
+    cmd.visitor_email(team.ws, team.chat, vi, "vi@example.com")
+    team.ws.visitors = visitors = Presence(started=NOW)
+    visitors.connected(vi)
+
+    def channel_of(message_id: str) -> str:
+        with team.ws.read() as conn:
+            return str(
+                conn.exec_driver_sql(
+                    "SELECT ch.kind FROM message m JOIN channel ch ON ch.id = m.channel_id "
+                    "WHERE m.id = ?",
+                    (message_id,),
+                ).scalar()
+            )
+
+    here = cmd.reply(team.ws, conv, "Still here?", actor="ana", now=NOW)
+    visitors.disconnected(vi, now=NOW)
+    moving = cmd.reply(team.ws, conv, "Moving pages?", actor="ana", now=NOW + timedelta(seconds=9))
+    gone = cmd.reply(team.ws, conv, "Gone: by e-mail", actor="ana", now=NOW + timedelta(seconds=10))
+    unreachable = cmd.reply(
+        team.ws, quiet, "Nobody to mail", actor="ana", now=NOW + timedelta(seconds=30)
+    )
+    assert [channel_of(m) for m in (here, moving, gone, unreachable)] == [
+        "chat", "chat", "email", "chat",
+    ]  # fmt: skip
+    [item] = [i for i in outbox.due(team.ws, NOW + timedelta(minutes=1)) if i.message_id == gone]
+    assert item.message_meta["to"] == ["vi@example.com"]
+    view = chat_q.visitor_view(team.ws, team.chat, vi)
+    assert [(m["text"], m.get("via")) for m in view["messages"]][-3:] == [
+        ("Still here?", None), ("Moving pages?", None), ("Gone: by e-mail", "email"),
+    ]  # fmt: skip
+    team.ws.visitors = None  # embedded: no one knows who left
+    assert channel_of(cmd.reply(team.ws, conv, "Again", actor="ana")) == "chat"
+    cmd.close(team.ws, conv, actor="ana")  # the transcript has the e-mailed reply too
+    [transcript] = [i for i in outbox.due(team.ws) if "Transcript" in i.subject]
+    assert "Gone: by e-mail" in transcript.body and "Again" in transcript.body
+
+
 def test_no_transcript_for_a_ticket_or_a_chat_no_agent_answered(team) -> None:  # type: ignore[no-untyped-def]
     conv = visitor_says(team, "only a bot talked to me")
     cmd.visitor_email(team.ws, team.chat, "visitor:aaaaaaaaaaaaaaaaaaaa", "vi@example.com")
@@ -169,6 +218,23 @@ def test_availability_decides_the_away_message(team) -> None:  # type: ignore[no
     for handle in ("ana", "bo"):
         cmd.set_availability(team.ws, handle, "away")
     assert not chat_q.agents_available(team.ws, team.support)  # cy is away already
+
+
+def test_outside_business_hours_nobody_is_available(team) -> None:  # type: ignore[no-untyped-def]
+    """The inbox's business hours in its time zone decide too, and on a hub an available
+    agent with no app connected for longer than the grace period does not count."""
+    from datetime import timedelta
+
+    from unibox_tui.core.presence import Presence
+
+    cmd.set_inbox_hours(team.ws, "Support", tz="Europe/Lisbon", week={"mon": ["09:00-17:00"]})
+    monday = datetime(2026, 11, 2, tzinfo=UTC)  # Lisbon = UTC in winter
+    assert chat_q.agents_available(team.ws, team.support, monday.replace(hour=9))
+    assert not chat_q.agents_available(team.ws, team.support, monday.replace(hour=17))
+    team.ws.presence = Presence(started=monday.replace(hour=9))  # a hub, no app connected
+    assert chat_q.agents_available(team.ws, team.support, monday.replace(hour=9, minute=1))
+    later = monday.replace(hour=9) + timedelta(minutes=3)  # longer than the grace period
+    assert not chat_q.agents_available(team.ws, team.support, later)
 
 
 def test_channel_add_chat_and_embed_from_the_cli(tmp_path: Path) -> None:

@@ -1,8 +1,10 @@
 """A visitor who left gets the agent's later answer by e-mail, end to end: nobody is
 available, the widget (real Chromium) shows the away message, the visitor writes and leaves
-their address, closes the page; the agent (a hub client) answers the chat "via e-mail": the
-reply goes out by the inbox's e-mail channel (here its fallback address, relayed through a
-real aiosmtpd server), and the visitor's e-mail answer threads back into the same chat."""
+their address, closes the page; the agent (a hub client) answers the chat as usual: the hub
+sees the visitor has gone, so the reply goes out by the inbox's e-mail channel (here its
+fallback address, relayed through a real aiosmtpd server) without the agent choosing it, the
+thread says so, and the visitor's e-mail answer threads back into the same chat. Back on the
+site, the visitor sees the answer in the widget, marked as sent by e-mail."""
 
 from __future__ import annotations
 
@@ -22,12 +24,11 @@ from servers.smtp import SmtpServer
 from waiting import wait_for
 
 from unibox_tui.core import commands as cmd
-from unibox_tui.core.commands import registry
 from unibox_tui.core.commands.tokens import issue_token
 from unibox_tui.core.db import open_workspace
 from unibox_tui.sync.client import HubClient
 
-from .test_chat_widget import SHOWN
+from .test_chat_widget import SHOWN, reply
 
 browser = pytest.fixture(scope="module")(own_chromium)
 ADDRESS = "support@hub.example"
@@ -62,11 +63,17 @@ def test_a_visitor_who_left_gets_the_answer_by_email_and_answers_back(
             "--listen", f"127.0.0.1:{receiver}", "--smtp-host", "127.0.0.1",
             "--smtp-port", str(relay.port), "--smtp-security", "none", "--as", "ana",
         )  # fmt: skip
-        chat = cli(db, "channel", "add", "chat", "--inbox", "Support", "--name", "Website")
+        # Gone at once (the default waits 10 s: a visitor moving to another page is back).
+        chat = cli(
+            db, "channel", "add", "chat", "--inbox", "Support", "--name", "Website",
+            "--left-after", "0",
+        )  # fmt: skip
         hub = HubProcess(db, tmp_path / "hub.log", channels=True).start()
         site = Site(hub.url, chat)
-        ana = HubClient(hub.url, token, directory=tmp_path / "ana")
+        signals: list[dict[str, Any]] = []
+        ana = HubClient(hub.url, token, directory=tmp_path / "ana", on_signals=signals.append)
         try:
+            ana.open()
             page.goto(site.url)
             frame = page.frame_locator("iframe[data-unibox-chat]")
             frame.get_by_role("button", name="Open chat").click()
@@ -81,9 +88,7 @@ def test_a_visitor_who_left_gets_the_answer_by_email_and_answers_back(
             frame.get_by_label("Your e-mail").fill("Vi@Example.com")
             frame.get_by_role("button", name="Save e-mail").click()
             expect(frame.locator("#log")).to_contain_text("we will answer at vi@example.com")
-            page.context.close()  # the visitor leaves
-
-            ana.open()
+            page.close()  # the visitor leaves (their browser keeps who they are)
 
             def chat_conversation() -> str | None:
                 ana._kick.set()
@@ -93,21 +98,33 @@ def test_a_visitor_who_left_gets_the_answer_by_email_and_answers_back(
                     ).scalar()
 
             conv = wait_for(chat_conversation, what="ana's cache has the chat")
-            registry.run(
-                ana.ws,  # type: ignore[arg-type]
-                "reply",
-                {
+
+            def left() -> bool:
+                said = [x["visitor"] for x in signals if "visitor" in x]
+                return bool(said) and said[-1] == {
+                    **said[-1],
                     "conversation_id": conv,
-                    "text": "Yes: choose the new plan under Settings.",
-                    "via_channel_id": fallback,
-                },
-                actor=ana.agent["id"],
-            )
+                    "online": False,
+                }
+
+            wait_for(left, what="the hub told ana the visitor left")
+            reply(ana, conv, "Yes: choose the new plan under Settings.")  # no channel chosen
             [sent] = wait_for(lambda: relay.messages, what="the relay got the e-mail reply")
             assert sent.rcpt_tos == ["vi@example.com"] and sent.mail_from == ADDRESS
             body = sent.message.get_body(("plain",)).get_content()
             assert "choose the new plan under Settings" in body
             ours = str(sent.message["Message-ID"])
+            with sqlite3.connect(db) as con:  # the thread shows it went by e-mail, and why
+                [(channel,)] = con.execute(
+                    "SELECT channel_id FROM message WHERE body LIKE 'Yes: choose%'"
+                ).fetchall()
+                [line] = con.execute(
+                    "SELECT body FROM message WHERE kind = 'activity' AND body LIKE '%had left%'"
+                ).fetchall()
+            assert channel == fallback
+            assert line == (
+                "The visitor had left the chat: Ana Lima's reply went to vi@example.com by e-mail",
+            )
 
             # The visitor answers the e-mail: it lands in the same chat conversation.
             # Raw: our Message-ID is longer than a header line, and the e-mail package would
@@ -127,6 +144,16 @@ def test_a_visitor_who_left_gets_the_answer_by_email_and_answers_back(
                     "SELECT conversation_id FROM message WHERE body LIKE 'Done, thanks!%'"
                 ).fetchall()
             assert threaded == [(conv,)]
+
+            # The visitor comes back to the site: the widget shows the answer sent by e-mail
+            # and their e-mail answer, in the chat.
+            back = page.context.new_page()
+            back.goto(site.url)
+            frame = back.frame_locator("iframe[data-unibox-chat]")
+            frame.get_by_role("button", name="Open chat").click()
+            answer_bubble = frame.locator("#log li.agent").filter(has_text="choose the new plan")
+            expect(answer_bubble.locator(".meta")).to_contain_text("sent by e-mail", timeout=SHOWN)
+            expect(frame.locator("#log li.visitor").last).to_contain_text("Done, thanks!")
         finally:
             ana.close()
             site.close()

@@ -1,19 +1,25 @@
 """A website chat in the agent's TUI on a real hub: the visitor (a real socket.io client on
 the hub's /visitor namespace) writes, the chat shows in the agent's app with the text
 literally, the visitor's typing shows in the thread header, and the sidebar shows where the
-visitor is and whether they are still on the page."""
+visitor is and whether they are still on the page (also for a visitor who came before the
+app connected); once the visitor left without an e-mail
+address, the composer says the reply cannot reach them, and T e-mails the transcript."""
 
 from __future__ import annotations
 
 import asyncio
+import json
+import sqlite3
 from typing import Any
 
 import socketio
+from textual.widgets import Input
 from tui.tui_world import screen_text
 from waiting import until
 
 from unibox_tui.app import UniboxApp
 from unibox_tui.config import Config
+from unibox_tui.screens.pickers import PromptScreen
 
 from .conftest import Served
 
@@ -25,6 +31,18 @@ def header(app: UniboxApp) -> str:
     return str(app.screen.thread_header.text)  # type: ignore[attr-defined]
 
 
+def hint(app: UniboxApp) -> str:
+    from textual.widgets import Static
+
+    return str(app.screen.query_one("#composer-hint", Static).render())
+
+
+def prompt_error(app: UniboxApp) -> str:
+    from textual.widgets import Static
+
+    return str(app.screen.query_one("#prompt-error", Static).render())
+
+
 def sidebar(app: UniboxApp) -> str:
     from textual.widgets import Static
 
@@ -34,6 +52,25 @@ def sidebar(app: UniboxApp) -> str:
 async def test_a_chat_reaches_the_agents_tui_with_typing_and_visitor_context(
     served: Served, team: Any, tmp_path: Any
 ) -> None:
+    # A visitor already on the page when ana's app connects: no signal about them ever
+    # reaches it, the hub's hello says they are here.
+    early = socketio.Client(reconnection=False)
+    await asyncio.to_thread(
+        early.connect,
+        served.hub.url,
+        namespaces=["/visitor"],
+        transports=["websocket"],
+        auth={"channel": team.chat, "context": {"page": "https://shop.example/early"}},
+        wait_timeout=5,
+    )
+    early_conv = (
+        await asyncio.to_thread(
+            early.call,
+            "send",
+            {"client_id": "tui-early-0001", "text": "here before you"},
+            namespace="/visitor",
+        )
+    )["conversation_id"]
     client = served.client("ana")
     app = UniboxApp(client.ws, Config(path=tmp_path / "a.toml"), hub=client)  # type: ignore[arg-type]
     visitor = socketio.Client(reconnection=False)
@@ -83,7 +120,35 @@ async def test_a_chat_reaches_the_agents_tui_with_typing_and_visitor_context(
             await until(
                 lambda: "on the page: no, left" in sidebar(app), what="ana sees the visitor left"
             )
+            await pilot.press("r")  # no address known: the composer says so
+            await until(
+                lambda: "gave no e-mail address: they cannot be reached" in hint(app),
+                what="the composer says the visitor cannot be reached",
+            )
+            await pilot.press("escape")
+            app.screen.open_conversation(early_conv)  # type: ignore[attr-defined]
+            await until(
+                lambda: "on the page: yes" in sidebar(app), what="the hello said: still here"
+            )
+            await asyncio.to_thread(early.disconnect)
+            await until(lambda: "on the page: no, left" in sidebar(app), what="early left")
+            app.screen.open_conversation(conv)  # type: ignore[attr-defined]
+            await pilot.press("T")  # e-mail the transcript by hand
+            await until(lambda: isinstance(app.screen, PromptScreen), what="the address prompt")
+            app.screen.query_one(Input).value = "nobody"
+            await pilot.press("enter")  # refused, the prompt stays
+            await until(lambda: "e-mail address" in prompt_error(app), what="the refusal")
+            app.screen.query_one(Input).value = "Vi@Example.com"
+            await pilot.press("enter")
+            with sqlite3.connect(served.hub.db) as con:
+                sent = lambda: con.execute(  # noqa: E731
+                    "SELECT meta FROM message WHERE conversation_id = ? AND meta LIKE ?",
+                    (conv, "%transcript%"),
+                ).fetchall()
+                [(meta,)] = await until(sent, what="the hub queued the transcript")
+            assert json.loads(meta)["transcript"]["to"] == "vi@example.com"
     finally:
-        if visitor.connected:
-            visitor.disconnect()
+        for v in (visitor, early):
+            if v.connected:
+                v.disconnect()
         client.close()

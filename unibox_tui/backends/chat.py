@@ -2,7 +2,8 @@
 visitor side of the hub (hub/chat_http.py) needs to trust a visitor.
 
 Settings: `{"allowed_origins": ["https://www.example.com", ...], "welcome": "...",
-"away": "..."}`. The widget runs in an iframe served by the hub; the hub answers the iframe
+"away": "...", "left_after": SECONDS}` (`left_after`: how long a visitor must have been gone
+before a reply to them goes by e-mail, core/chat.py `visitor_left`). The widget runs in an iframe served by the hub; the hub answers the iframe
 page with `Content-Security-Policy: frame-ancestors <allowed origins>` (none listed: any
 site may embed it), so the browser refuses to show it on another site.
 
@@ -37,6 +38,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
+from ..core.chat import LEFT_AFTER_SECONDS, MAX_LEFT_AFTER
 from ..core.commands import Incoming, IncomingAttachment
 from ..core.errors import InvalidRequest
 from ..core.outgoing import OutboxItem
@@ -173,6 +175,14 @@ class ChatChannel(ChannelAdapter):
         settings["allowed_origins"] = sorted({normalize_origin(o) for o in origins})
         settings["welcome"] = _setting_text(settings, "welcome", DEFAULT_WELCOME)
         settings["away"] = _setting_text(settings, "away", DEFAULT_AWAY)
+        left_after = settings.get("left_after", LEFT_AFTER_SECONDS)
+        if (
+            not isinstance(left_after, int)
+            or isinstance(left_after, bool)
+            or not 0 <= left_after <= MAX_LEFT_AFTER
+        ):
+            raise InvalidRequest(f"left_after is a number of seconds from 0 to {MAX_LEFT_AFTER}")
+        settings["left_after"] = left_after
         return settings
 
     @classmethod

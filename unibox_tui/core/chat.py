@@ -8,13 +8,18 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from . import clock
 from .db import Workspace
 
 MAX_MESSAGES = 200  # a visitor's view of one conversation: the latest this many
+# A visitor with no widget open for this long has left: a reply to them goes by e-mail
+# (commands/chat.py `left_visitor_email`). Not at once: moving to another page of the site
+# closes the widget and opens it again a moment later. A chat channel's `left_after` setting.
+LEFT_AFTER_SECONDS = 10
+MAX_LEFT_AFTER = 3600
 
 
 @dataclass(frozen=True)
@@ -58,19 +63,63 @@ def contact_of(conn: Any, identity: str) -> str | None:
     return str(contact_id)
 
 
+def visitor_left(
+    visitors: Any, identities: list[str], now: datetime, left_after: timedelta
+) -> bool:
+    """Has the visitor left? None of their chat identities has a widget open on the hub
+    (`visitors`: the hub's Presence of visitors, keyed by identity; an identity it never saw
+    counts as gone since the hub started), and the last one closed at least `left_after`
+    ago. False when nothing is known (no identity)."""
+    if not identities:
+        return False
+    seen = [visitors.last_seen(i) for i in identities]
+    if any(s is None for s in seen):
+        return False  # a widget is open
+    return bool(now - max(seen) >= left_after)
+
+
+def known_address(conn: Any, conversation_id: str) -> str | None:
+    """The chat visitor's e-mail address, if known: the one they left on this conversation
+    (the away form), else their contact's (a bot's question, the contact record). Replies
+    by e-mail and the transcript go there. `conn`: anything with `exec_driver_sql`."""
+    row = conn.exec_driver_sql(
+        "SELECT meta, contact_id FROM conversation WHERE id = ?", (conversation_id,)
+    ).first()
+    if row is None:
+        return None
+    left = json.loads(row[0] or "{}").get("visitor_email")
+    if left:
+        return str(left)
+    found = conn.exec_driver_sql(
+        "SELECT value FROM contact_identity WHERE contact_id = ? AND kind = 'email' "
+        "ORDER BY rowid LIMIT 1",
+        (row[1],),
+    ).scalar()
+    return str(found) if found else None
+
+
 def agents_available(ws: Workspace, inbox_id: str, now: datetime | None = None) -> bool:
-    """Can anyone answer a chat in this inbox now? An active agent who may see the inbox
-    and whose availability is "available".
-
-    The one hook for "nobody is here": inbox business hours (routing) plug in here, and the
-    widget shows the away message asking for an e-mail address when this is False."""
+    """Can anyone answer a chat in this inbox now? The inbox is within its business hours
+    (core/hours.py, in the inbox's time zone), and an active agent who may see the inbox is
+    "available" (on a hub: with an app connected, or gone for less than the grace period,
+    as routing counts them: core/presence.py). False: the widget shows the away message
+    asking for an e-mail address."""
     from . import access
+    from .routing import inbox_open_now
 
+    now = now or clock.utcnow()
+    if not inbox_open_now(ws, inbox_id, now):
+        return False
+    presence = getattr(ws, "presence", None)
     with ws.read() as conn:
         agents = conn.exec_driver_sql(
             "SELECT id FROM agent WHERE active AND availability = 'available'"
         ).scalars()
-        return any(access.for_agent(conn, a).can_see(inbox_id) for a in agents)
+        return any(
+            access.for_agent(conn, a).can_see(inbox_id)
+            and not (presence is not None and presence.away(a, now))
+            for a in agents
+        )
 
 
 def visitor_view(
@@ -82,8 +131,10 @@ def visitor_view(
 ) -> dict[str, Any]:
     """The visitor's current conversation on the channel (their latest, or
     `conversation_id` when it is theirs) and its messages changed after change `since`, as
-    the widget reads them; `cursor` is where the next call starts. Comments, activity lines
-    and replies sent on another channel (e.g. by e-mail) are never included."""
+    the widget reads them; `cursor` is where the next call starts. Replies that continued
+    the chat by e-mail (meta `continued`: the visitor had left, or the agent chose e-mail)
+    are included, marked `"via": "email"`; comments, activity lines, transcripts and
+    forwards never are."""
     with ws.read() as conn:
         contact_id = contact_of(conn, identity)
         out: dict[str, Any] = {"conversation": None, "messages": [], "cursor": since}
@@ -105,11 +156,11 @@ def visitor_view(
         rows = conn.exec_driver_sql(
             "SELECT m.id, m.kind, m.body, m.external_id, m.delivery_state, m.meta, m.created_at, "
             "m.seq, coalesce(a.name, m.author_bot), "
-            "(SELECT count(*) FROM attachment t WHERE t.message_id = m.id) "
+            "(SELECT count(*) FROM attachment t WHERE t.message_id = m.id), m.channel_id "
             "FROM message m LEFT JOIN agent a ON a.id = m.author_agent_id "
             "WHERE m.conversation_id = ? AND m.seq > ? AND (m.kind = 'incoming' OR "
-            "(m.kind = 'outgoing' AND m.channel_id = ?)) ORDER BY m.created_at DESC, m.rid DESC "
-            "LIMIT ?",
+            "(m.kind = 'outgoing' AND (m.channel_id = ? OR m.meta LIKE '%\"continued\":%'))) "
+            "ORDER BY m.created_at DESC, m.rid DESC LIMIT ?",
             (conv[0], since, channel_id, MAX_MESSAGES),
         ).all()
     cursor = max([since, conv[3], *(r[7] for r in rows)])
@@ -130,6 +181,8 @@ def visitor_view(
             bot = meta.get("bot")
             item["author"] = (bot.get("name") if isinstance(bot, dict) else None) or r[8] or ""
             item["state"] = r[4] or "queued"
+            if r[10] != channel_id:
+                item["via"] = "email"  # continued by e-mail: the widget says so
             for key in ("quick_replies", "card"):  # a bot's buttons and cards (chatflows)
                 if key in meta:
                     item[key] = meta[key]

@@ -8,7 +8,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from .chatflows import Context, fill, matches
+from .chatflows import MAX_STEPS_PER_TURN, Context, branch_to, fill, matches, step_after
 from .db import Workspace
 from .errors import NotFound
 
@@ -93,16 +93,31 @@ class Opening:
 
 def opening(ws: Workspace, row: ChatflowRow) -> Opening:
     """The messages `bot_turn(..., chatflow_id=row.id)` will write as the opening, for the
-    widget to show before a conversation exists (no branch, ticket or hand-off runs here:
-    the opening stops at the first step that is not a message, an article or a question)."""
+    widget to show before a conversation exists: the welcome, then the steps as the runner
+    takes them (commands/bots.py `run_from`, with no answers yet) up to the first step that
+    waits for the visitor (a question, shown with its options) or ends the bot (a hand-off,
+    an end). Steps that show nothing (a contact property, a ticket) are passed over here:
+    they run when the conversation starts, with the visitor's first message."""
     spec = row.spec
     out = Opening(row.id, spec.get("bot_name") or row.name)
     if spec.get("welcome", "").strip():
         out.messages.append({"body": spec["welcome"], "meta": {}})
-    for step in spec.get("steps", []):
-        if step["type"] == "message":
+    if spec.get("type") == "live_chat":
+        return out
+    steps: list[dict[str, Any]] = spec.get("steps", [])
+    index = {s["id"]: n for n, s in enumerate(steps)}
+    i = 0
+    for _ in range(MAX_STEPS_PER_TURN):
+        if i >= len(steps):
+            break
+        step = steps[i]
+        kind = step["type"]
+        if kind == "branch":
+            i = branch_to(index, step, {})
+            continue
+        if kind == "message":
             out.messages.append({"body": fill(step["text"], {}), "meta": {}})
-        elif step["type"] == "article":
+        elif kind == "article":
             found = article(ws, step["article"])
             if found is not None:
                 intro = fill(step.get("text") or "", {}).strip()
@@ -113,13 +128,16 @@ def opening(ws: Workspace, row: ChatflowRow) -> Opening:
                         "meta": {"card": {"title": found.title, "url": found.url}},
                     }
                 )
-        elif step["type"] == "question":
+        elif kind == "question":
             options = step.get("options") or []
             meta = {"quick_replies": options} if options else {}
             out.messages.append({"body": step["text"], "meta": meta})
             break
-        else:
+        elif kind in ("handoff", "end"):
+            if step.get("text"):
+                out.messages.append({"body": fill(step["text"], {}), "meta": {}})
             break
+        i = step_after(index, step)
     return out
 
 

@@ -530,6 +530,38 @@ def fill(template: str, answers: dict[str, str]) -> str:
     )
 
 
+# ------------------------------------------------------------------------- running
+
+# Steps one bot turn runs at most: a `next` loop with no question in it ends there (handed
+# off to people), and the widget's opening stops there too.
+MAX_STEPS_PER_TURN = 100
+# Steps that never wait for the visitor and show nothing: a turn (and the opening) runs
+# through them to the next question, hand-off or end.
+SILENT_STEPS = ("set_property", "ticket")
+
+
+def step_after(index: dict[str, int], step: dict[str, Any]) -> int:
+    """Where the chatflow goes after `step` (not a branch): its `next`, else the step below.
+    `index`: step id -> position."""
+    if step.get("next"):
+        return index[step["next"]]
+    return index[step["id"]] + 1
+
+
+def branch_to(index: dict[str, int], step: dict[str, Any], answers: dict[str, str]) -> int:
+    """Where a branch step goes for these answers: the first case that holds, else its
+    `otherwise`, else the step after it."""
+    value = answers.get(step["on"], "")
+    for case in step["cases"]:
+        wanted = case["value"].lower()
+        hit = value.lower() == wanted if case["test"] == "equals" else wanted in value.lower()
+        if hit:
+            return index[case["goto"]]
+    if step.get("otherwise"):
+        return index[step["otherwise"]]
+    return step_after(index, step)
+
+
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 

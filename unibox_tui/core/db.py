@@ -213,6 +213,9 @@ class Tx:
     # The hub's record of connected apps (core/presence.py), from the Workspace; None when
     # embedded. Routing asks it whether an agent counts as away.
     presence: Any = None
+    # The hub's record of connected chat visitors (a Presence keyed by chat identity), from
+    # the Workspace; None when embedded. A reply to a visitor who left goes by e-mail.
+    visitors: Any = None
 
     def __init__(self, session: Session, now: datetime, batch: _Batch | None = None) -> None:
         self.session = session
@@ -456,6 +459,8 @@ class Workspace:
         self.remote: Any = None
         # On the hub: who has an app connected (core/presence.py), for routing.
         self.presence: Any = None
+        # On the hub: which chat visitors have the widget open (hub/chat_http.py).
+        self.visitors: Any = None
 
     @property
     def engine(self) -> Engine:
@@ -482,6 +487,7 @@ class Workspace:
                 with batch.session.begin_nested():
                     tx = Tx(batch.session, now or clock.utcnow(), batch)
                     tx.presence = self.presence
+                    tx.visitors = self.visitors
                     yield tx
                     self._finish(tx)
             except BaseException:
@@ -494,6 +500,7 @@ class Workspace:
             with Session(self._writer, expire_on_commit=False) as session, session.begin():
                 tx = Tx(session, now or clock.utcnow())
                 tx.presence = self.presence
+                tx.visitors = self.visitors
                 yield tx
                 self._finish(tx)
         except OperationalError as e:

@@ -10,6 +10,9 @@ Kept in the hub's memory, not in the database: presence is an ephemeral signal (
 (`ws.presence`); every write transaction carries it (`tx.presence`). After a hub restart
 everyone counts as last seen at the start, so apps have `grace` to reconnect. Embedded (no
 hub) there is no Presence and availability alone decides.
+
+The hub keeps a second one for website chat visitors, keyed by chat identity (the widgets
+open: hub/chat_http.py), which tells whether a visitor has left (core/chat.py visitor_left).
 """
 
 from __future__ import annotations

@@ -23,6 +23,10 @@ How messages move (the database is the truth, socket events are only pokes, as f
   poke and pokes them; the widget pulls `sync` since its cursor. The same `sync` runs on
   every (re)connect, so nothing sent while the widget was away is missed. The chat adapter's
   `deliver` marks the reply sent (stored = reachable); the widget's `read` marks it read.
+- a visitor who left: the hub keeps which chat identities have a widget open (`presence`,
+  the Workspace's `visitors`); a reply to a chat whose visitor has been gone for the
+  channel's `left_after` goes by e-mail to the address they left (commands/chat.py), and
+  the widget shows it too when they come back.
 - typing: the visitor's `typing` reaches agents as a `signals` event {"visitor": ...}
   (with whether they are still on the page, and which page); an agent's typing signal
   reaches the visitor as `typing` (hub.on_signal_hooks).
@@ -50,6 +54,7 @@ from ..backends import chat as chat_backend
 from ..core import chat as chat_q
 from ..core import clock
 from ..core.errors import UniboxError
+from ..core.presence import Presence
 from .protocol import BadPayload
 
 if TYPE_CHECKING:
@@ -173,6 +178,9 @@ class ChatHub:
         self.buckets: dict[str, Bucket] = {}  # identity -> its send allowance
         self.batcher = Batcher(hub)
         self._key: str | None = None
+        # Which visitors have a widget open, by chat identity: a reply to one who left goes
+        # by e-mail (commands/chat.py left_visitor_email reads it on the writer, tx.visitors).
+        self.presence = hub.ws.visitors = Presence()
         sio = hub.sio
         sio.on("connect", self.on_connect, namespace=NAMESPACE)
         sio.on("disconnect", self.on_disconnect, namespace=NAMESPACE)
@@ -187,6 +195,7 @@ class ChatHub:
             sio.on(name, self._guarded(name, handler), namespace=NAMESPACE)
         hub.on_head.append(self.on_head)
         hub.on_signal_hooks.append(self.on_agent_signal)
+        hub.on_hello_hooks.append(self.on_agent_hello)
 
     async def workspace_secret(self) -> str:
         if self._key is None:
@@ -254,6 +263,7 @@ class ChatHub:
         visitor = Visitor(sid, channel, identity, str(token), verified, name, email, context)
         await self._resolve(visitor)
         self.visitors[sid] = visitor
+        self.presence.connected(identity)
         await self.hub.sio.enter_room(sid, f"id:{identity}", namespace=NAMESPACE)
         await self._presence(visitor, online=True)
 
@@ -261,6 +271,7 @@ class ChatHub:
         visitor = self.visitors.pop(sid, None)
         if visitor is None:
             return
+        self.presence.disconnected(visitor.identity)
         if not any(v.identity == visitor.identity for v in self.visitors.values()):
             await self._presence(visitor, online=False)
         # A reconnect must not refill a flooder's allowance: only full ones are forgotten.
@@ -434,7 +445,7 @@ class ChatHub:
         view = await self.hub._read(
             chat_q.visitor_view, self.hub.ws, visitor.channel.id, visitor.identity, 0, None
         )
-        theirs = {m["id"] for m in view["messages"] if m["from"] == "agent"}
+        theirs = {m["id"] for m in view["messages"] if m["from"] == "agent" and not m.get("via")}
         wanted = [i for i in ids if isinstance(i, str) and i in theirs]
         if wanted:
 
@@ -484,6 +495,21 @@ class ChatHub:
             # Not for what their own send stored: its answer makes the widget sync anyway.
             if change is not None and change.seq > visitor.acked:
                 await self.hub.sio.emit("poke", {}, to=visitor.sid, namespace=NAMESPACE)
+
+    async def on_agent_hello(self, session: Session) -> dict[str, Any]:
+        """For an agent's hello: the chat conversations (of inboxes they may see) whose
+        visitor has the widget open now. Later comings and goings arrive as signals."""
+        here: dict[str, set[str]] = {}  # inbox id -> conversation ids
+        for v in self.visitors.values():
+            if v.conversation_id is not None:
+                here.setdefault(v.channel.inbox_id, set()).add(v.conversation_id)
+        seen = [
+            c
+            for inbox_id, ids in here.items()
+            if await self.hub._read(self.hub._may_see, {session.agent_id}, inbox_id)
+            for c in sorted(ids)
+        ]
+        return {"visitors_here": seen}
 
     async def on_agent_signal(
         self, session: Session, kind: str, conversation_id: str, _inbox_id: str, data: Any

@@ -134,6 +134,9 @@ class Hub:
         # data["private"]).
         self.on_head: list[Callable[[int, int], Awaitable[None]]] = []
         self.on_signal_hooks: list[Callable[[Session, str, str, str, Any], Awaitable[None]]] = []
+        # ... and what they add to an agent's hello (the chat: the visitors on the page now,
+        # so an app that connects later knows who has left).
+        self.on_hello_hooks: list[Callable[[Session], Awaitable[dict[str, Any]]]] = []
         # ... and at the hub's start (before it serves) and stop (before the writer ends):
         # Meta's webhooks store what they accepted before an earlier run stopped, and what
         # they accepted before this one stops.
@@ -414,6 +417,7 @@ class Hub:
             "protocol": PROTOCOL,
             "version": __version__,
             "presence": dict(self.signals.presence),
+            **{k: v for hook in self.on_hello_hooks for k, v in (await hook(session)).items()},
         }
 
     async def on_pull(self, session: Session, data: Any) -> dict[str, Any]:

@@ -4,7 +4,7 @@ the visitor's context for the contact sidebar (the page they chat from, where th
 from, their browser and local time, the pages seen, whether they are still on the page).
 
 TeamLink (teamlink.py) hands visitor signals here; the inbox screen asks for the sidebar
-text. Everything a visitor's browser said is shown as plain Text, never markup."""
+text, the composer's line for a visitor who left, and "e-mail the transcript" (T). Everything a visitor's browser said is shown as plain Text, never markup."""
 
 from __future__ import annotations
 
@@ -23,6 +23,22 @@ class VisitorSignals:
     def __init__(self) -> None:
         # conversation id -> {"online": bool, "typing_until": float, "page": str, "title": str}
         self.by_conversation: dict[str, dict[str, Any]] = {}
+        # Once the hub said who is on the page (its hello), a chat it did not name is one
+        # whose visitor left: "not known" only before that.
+        self.known = False
+
+    def seed(self, here: list[str]) -> None:
+        """The hub's hello: the chat conversations whose visitor is on the page now."""
+        self.known = True
+        for conversation_id in here:
+            found = self.by_conversation.setdefault(
+                conversation_id, {"typing_until": 0.0, "page": "", "title": ""}
+            )
+            found["online"] = True
+        for conversation_id, found in self.by_conversation.items():
+            if conversation_id not in here:
+                found["online"] = False
+                found["typing_until"] = 0.0
 
     def heard(self, data: dict[str, Any]) -> bool:
         """Store one signal; True when something shown changed."""
@@ -63,7 +79,31 @@ class VisitorSignals:
 
     def online(self, conversation_id: str) -> bool | None:
         found = self.by_conversation.get(conversation_id)
-        return None if found is None else bool(found["online"])
+        if found is None:
+            return False if self.known else None
+        return bool(found["online"])
+
+
+def reply_notice(ws: Any, conversation_id: str, signals: VisitorSignals | None) -> Text | None:
+    """The composer's line for a chat whose visitor left (as the hub signalled): the reply
+    goes to them by e-mail (the hub decides: commands/chat.py left_visitor_email), or, with
+    no address known, it cannot reach them. None while they are here, or not known."""
+    if signals is None or signals.online(conversation_id) is not False:
+        return None
+    from ..core.chat import known_address
+
+    with ws.read() as conn:
+        address = known_address(conn, conversation_id)
+    if address:
+        line = Text("The visitor left: unless they come back, this reply goes to ", "bold")
+        line.append(one_line(address, 120))
+        line.append(" by e-mail")
+        return line
+    return Text(
+        "The visitor left and gave no e-mail address: they cannot be reached "
+        "(they see this reply only if they come back to the chat)",
+        "bold yellow",
+    )
 
 
 def _line(text: Text, label: str, value: str | None, limit: int = 200) -> None:
@@ -102,3 +142,43 @@ def context_text(
     if len(pages) > 1:
         text.append(f"\npages seen: {len(pages)}", style="dim")
     return text
+
+
+def email_transcript(screen: Any) -> None:
+    """T: e-mail a chat's transcript to an address, the visitor's (when known) offered."""
+    from ..core import commands, composing
+    from ..core.chat import known_address
+    from ..core.errors import InvalidRequest
+    from .pickers import PromptScreen
+
+    need = screen._need()
+    if need is None:
+        return
+    row, me = need
+    if row.channel_kind != "chat":
+        screen.notify("Transcripts are for website chat conversations.", markup=False)
+        return
+    with screen.uapp.ws.read() as conn:
+        known = known_address(conn, row.id) or ""
+
+    def check(text: str) -> str | None:
+        try:
+            found = composing.parse_addresses(text, "To")
+        except InvalidRequest as e:
+            return str(e)
+        return None if len(found) == 1 else "Type one e-mail address."
+
+    def done(_result: Any) -> None:
+        screen.notify("Transcript queued.", markup=False)
+
+    def addressed(text: str | None) -> None:
+        if not text:
+            return
+        [to] = composing.parse_addresses(text, "To")
+        screen.uapp.commands.run(
+            commands.email_transcript, row.id, to, actor=me, now=screen.uapp.now(), then=done
+        )
+
+    screen.app.push_screen(
+        PromptScreen("E-mail the chat's transcript to", value=known, check=check), addressed
+    )

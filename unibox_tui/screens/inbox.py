@@ -733,6 +733,11 @@ class InboxScreen(OnApp, Screen[None]):
     def action_forward(self) -> None:
         mail_composer.forward(self)
 
+    def action_transcript(self) -> None:
+        from .chatlink import email_transcript
+
+        email_transcript(self)
+
     def action_step_conversation(self, step: int) -> None:
         """J / K: the next or previous conversation of the list, read in the thread pane
         (the list cursor moves with it, so every key acts on what is shown)."""
@@ -779,8 +784,19 @@ class InboxScreen(OnApp, Screen[None]):
             from . import templates  # with the channel backends: not needed at start
 
             self.composer.set_notice(templates.window_notice(self.uapp, row))
+        elif row.channel_kind == "chat":
+            self._chat_notice(row.id)
         elif self.composer.notice is not None:
             self.composer.set_notice(None)
+
+    def _chat_notice(self, conversation_id: str) -> None:
+        """A chat whose visitor left: where the reply goes (or that it cannot reach them)."""
+        from .chatlink import reply_notice
+
+        team = self.uapp.team
+        notice = reply_notice(self.uapp.ws, conversation_id, team.visitors if team else None)
+        if notice is not None or self.composer.notice is not None:
+            self.composer.set_notice(notice)
 
     def _stash_draft(self, conversation_id: str) -> None:
         if self.composer.is_open:
@@ -1038,9 +1054,14 @@ class InboxScreen(OnApp, Screen[None]):
         self.sidebar.show(detail, row.id if row else None, extra)
 
     def visitor_changed(self, conversation_id: str) -> None:
-        """A chat visitor came, went or moved to another page: their sidebar says so."""
-        if self.sidebar.is_open and self.thread_row and self.thread_row.id == conversation_id:
+        """A chat visitor came, went or moved to another page: their sidebar says so, and
+        the composer open on their chat says where a reply goes now."""
+        if not (self.thread_row and self.thread_row.id == conversation_id):
+            return
+        if self.sidebar.is_open:
             self._load_sidebar()
+        if self.composer.is_open:
+            self._chat_notice(conversation_id)
 
     @on(ContactSidebar.OpenConversation)
     def _open_past(self, event: ContactSidebar.OpenConversation) -> None:

@@ -34,6 +34,8 @@ class TeamLink:
         from .chatlink import VisitorSignals
 
         self.visitors = VisitorSignals()  # website chat visitors' typing and presence
+        if self.state.state == "connected":
+            self.visitors.seed(client.visitors_here)
         client.on_status = lambda status: self._later(self._status, status)
         client.on_pulled = app.changed_elsewhere
         client.on_signals = lambda data: self._later(self._signals, data)
@@ -51,6 +53,13 @@ class TeamLink:
 
     def _status(self, status: Status) -> None:
         changed = status.text() != self.state.text()
+        if status.state == "connected" and self.state.state != "connected":
+            self.visitors.seed(self.client.visitors_here)  # who is on the page, as of hello
+            if changed:
+                screen_changed = getattr(self.app.screen, "visitor_changed", None)
+                row = getattr(self.app.screen, "thread_row", None)
+                if screen_changed is not None and row is not None:
+                    screen_changed(row.id)
         self.state = status
         if status.state == "signed-out":
             self.app.notify(

@@ -105,6 +105,7 @@ class HubClient:
         self.on_pulled = on_pulled  # after a pull wrote rows: the app looks now, not at its poll
         self.agent: dict[str, Any] = {}
         self.presence: dict[str, str] = {}
+        self.visitors_here: list[str] = []
         self.ws: Workspace | None = None
         self.replica: sqlite3.Connection | None = None
         self.state = "offline"
@@ -189,6 +190,8 @@ class HubClient:
                 raise HubUnreachable(f"the hub at {self.url} answered hello with {hello!r}")
             self.agent = hello["agent"]
             self.presence = dict(hello.get("presence") or {})
+            # Chat conversations whose visitor is on the page (screens/chatlink.py).
+            self.visitors_here = [str(c) for c in hello.get("visitors_here") or []]
             self._remember_agent(self.agent["id"])
             self.state = "connected"
         except socketio.exceptions.ConnectionError as e:

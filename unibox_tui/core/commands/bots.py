@@ -30,7 +30,7 @@ from typing import Any
 from sqlmodel import select
 
 from .. import clock
-from ..chatflows import check_answer, fill
+from ..chatflows import MAX_STEPS_PER_TURN, branch_to, check_answer, fill, step_after
 from ..db import Tx, Workspace
 from ..errors import InvalidRequest
 from ..ids import new_id
@@ -48,8 +48,6 @@ from ._base import activity, agent_ref, can_access, contact, inbox_ref, notify, 
 from .chatflows import article_ref
 from .contacts import _add_identity
 from .tickets import open_ticket
-
-MAX_STEPS_PER_TURN = 100  # a `next` loop with no question in it ends here, handed off
 
 
 @dataclass
@@ -239,9 +237,7 @@ class _Run:
     # -------------------------------------------------------------- running steps
 
     def _after(self, step: dict[str, Any]) -> int:
-        if step.get("next"):
-            return self.index[step["next"]]
-        return self.index[step["id"]] + 1
+        return step_after(self.index, step)
 
     def run_from(self, i: int) -> None:
         for _ in range(MAX_STEPS_PER_TURN):
@@ -291,15 +287,7 @@ class _Run:
         return {"quick_replies": list(options)} if options else {}
 
     def _branch(self, step: dict[str, Any]) -> int:
-        value = self.answers.get(step["on"], "")
-        for case in step["cases"]:
-            wanted = case["value"].lower()
-            hit = value.lower() == wanted if case["test"] == "equals" else wanted in value.lower()
-            if hit:
-                return self.index[case["goto"]]
-        if step.get("otherwise"):
-            return self.index[step["otherwise"]]
-        return self._after(step)
+        return branch_to(self.index, step, self.answers)
 
     def _article(self, step: dict[str, Any]) -> None:
         article = article_ref(self.tx, step["article"])

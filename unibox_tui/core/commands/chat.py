@@ -7,14 +7,17 @@ or else the inbox's, to the visitor's address (the message's meta carries the ad
 thread like any reply, with its delivery state. On close (`closing`, conversations.py) one is
 queued automatically when the visitor's address is known, except for bot-only
 conversations (no agent ever wrote) and conversations with a ticket (the ticket's e-mails
-follow the customer instead), as the seeds say. The widget never shows it: it reads only
-messages sent on the chat channel.
+follow the customer instead), as the seeds say. The widget never shows it: it reads the
+messages sent on the chat channel and the replies that continued the chat by e-mail.
+
+A visitor who left: a reply to them goes by e-mail by itself (`left_visitor_email`, which
+the reply command asks), from the same e-mail channel as the transcript.
 """
 
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from .. import clock
 from ..answering import inbox_channel
@@ -81,7 +84,8 @@ def visitor_email(
 
 def transcript_text(tx: Tx, conv: Conversation) -> str:
     """The chat as plain text: the page it started on, then every visitor and agent message
-    on the chat (no comments or activity lines)."""
+    on the chat, and the replies that continued it by e-mail (no comments or activity
+    lines), as the widget shows them (core/chat.py visitor_view)."""
     from ..chat import chat_context
 
     conn = tx.session.connection()
@@ -91,8 +95,9 @@ def transcript_text(tx: Tx, conv: Conversation) -> str:
         "SELECT m.kind, m.body, m.created_at, a.name, ct.name, m.meta FROM message m "
         "LEFT JOIN agent a ON a.id = m.author_agent_id "
         "LEFT JOIN contact ct ON ct.id = m.author_contact_id "
-        "WHERE m.conversation_id = ? AND (m.kind = 'incoming' OR "
-        "(m.kind = 'outgoing' AND m.channel_id = ?)) ORDER BY m.created_at, m.rid LIMIT ?",
+        "WHERE m.conversation_id = ? AND (m.kind = 'incoming' OR (m.kind = 'outgoing' AND "
+        "(m.channel_id = ? OR m.meta LIKE '%\"continued\":%'))) ORDER BY m.created_at, m.rid "
+        "LIMIT ?",
         (conv.id, conv.channel_id, MAX_TRANSCRIPT_MESSAGES),
     ).all()
     started = conv.created_at
@@ -115,6 +120,8 @@ def transcript_text(tx: Tx, conv: Conversation) -> str:
 
 
 def _transcript_channel(tx: Tx, conv: Conversation) -> Channel:
+    """The e-mail channel a chat's e-mails go from: the one the chat channel's settings
+    name (`transcript_channel`), else the inbox's."""
     chat = tx.get(Channel, conv.channel_id, "channel")
     wanted = json.loads(chat.settings or "{}").get("transcript_channel")
     channel = tx.find(Channel, id=wanted) if wanted else None
@@ -174,11 +181,41 @@ def _chat_name(tx: Tx, conv: Conversation) -> str:
 
 def visitor_address(tx: Tx, conv: Conversation) -> str | None:
     """The visitor's known e-mail address: the one they left, else their contact's."""
-    meta = json.loads(conv.meta or "{}")
-    if meta.get("visitor_email"):
-        return str(meta["visitor_email"])
-    identity = tx.find(ContactIdentity, contact_id=conv.contact_id, kind="email")
-    return identity.value if identity else None
+    from ..chat import known_address
+
+    tx.session.flush()  # the read sees what this transaction changed (stamped on flush)
+    return known_address(tx.session.connection(), conv.id)
+
+
+def left_visitor_email(tx: Tx, conv: Conversation) -> tuple[Channel, str] | None:
+    """Where a reply to this chat goes when its visitor has left: (the e-mail channel, the
+    visitor's address), or None (not a chat, not on a hub, the visitor is still here or
+    left less than the channel's `left_after` ago, no address known, no e-mail channel).
+    The reply command sends it that way by itself (issue 12: a visitor who closed the page
+    still gets the answer, and their e-mail answer threads back: outbox.py)."""
+    if conv.channel_kind != "chat" or tx.visitors is None:
+        return None
+    from ..chat import LEFT_AFTER_SECONDS, visitor_left
+
+    chat = tx.get(Channel, conv.channel_id, "channel")
+    seconds = json.loads(chat.settings or "{}").get("left_after", LEFT_AFTER_SECONDS)
+    identities = list(
+        tx.session.connection()
+        .exec_driver_sql(
+            "SELECT value FROM contact_identity WHERE contact_id = ? AND kind = 'chat'",
+            (conv.contact_id,),
+        )
+        .scalars()
+    )
+    if not visitor_left(tx.visitors, identities, tx.now, timedelta(seconds=seconds)):
+        return None
+    address = visitor_address(tx, conv)
+    if not address:
+        return None
+    try:
+        return _transcript_channel(tx, conv), address
+    except InvalidRequest:
+        return None  # no e-mail channel: the reply stays in the chat
 
 
 def transcript_on_close(tx: Tx, conv: Conversation, by: Agent | None) -> None:

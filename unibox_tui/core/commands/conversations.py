@@ -163,11 +163,19 @@ def reply(
         if seen_message_id:
             _refuse_if_stale(tx, conv.id, seen_message_id, author.id)
         channel = _reply_channel(tx, conv, via_channel_id)
+        left = None
+        if via_channel_id is None and template is None and to is None:
+            from .chat import left_visitor_email
+
+            # A chat visitor who left gets the reply by e-mail, at the address they left.
+            left = left_visitor_email(tx, conv)
+            if left is not None:
+                channel, addresses["to"] = left[0], [left[1]]
         if channel.inbox_id != conv.inbox_id:
             raise InvalidRequest("that channel belongs to another inbox; reply from this one's")
         _check_rules(tx, conv, channel, text, template)
         mail = {k: v for k, v in addresses.items() if v or (k == "cc" and cc is not None)}
-        if mail and channel.kind != "email":
+        if mail and REPLY_IDENTITY[channel.kind] != "email":  # e-mail or a fallback address
             raise InvalidRequest(f"addresses go by e-mail only; this reply goes by {channel.kind}")
         if files:
             _check_files(channel.kind, files, template)
@@ -199,10 +207,16 @@ def reply(
             follow_assignee(tx, conv)
         message_id = id or new_id(tx.now)
         meta: dict[str, object] = {**mail, **sent}
+        reaches = REPLY_IDENTITY[channel.kind]
+        continued = reaches != REPLY_IDENTITY[tx.get(Channel, conv.channel_id, "channel").kind]
+        if continued:
+            # Another kind of channel continues the conversation (a chat by e-mail): the
+            # widget shows it too (core/chat.py visitor_view).
+            meta["continued"] = reaches
         if hold_seconds > 0:
             # What this reply changes on the conversation, for `unsend` to put back.
             meta["unsend"] = _reply_marks(conv)
-        if channel.kind != "email":
+        if reaches != "email":
             # A chat draws a knowledge article or a meeting link as a card.
             from .chatflows import link_card
 
@@ -227,14 +241,15 @@ def reply(
         queue_outbox(tx, message_id, channel.id, tx.now + timedelta(seconds=max(hold_seconds, 0)))
         # Another kind of channel (a chat continued by e-mail) says so in the thread; another
         # address of the same kind (the composer's From) does not.
-        if (
-            via_channel_id
-            and channel.id != conv.channel_id
-            and channel.kind != answering_kind(tx.get(Channel, conv.channel_id, "channel").kind)
-        ):
+        if left is not None:
             activity(
-                tx, conv, f"{author.name} continued this conversation by {channel.kind}", author
+                tx,
+                conv,
+                f"The visitor had left the chat: {author.name}'s reply went to {left[1]} by e-mail",
+                author,
             )
+        elif via_channel_id and continued:
+            activity(tx, conv, f"{author.name} continued this conversation by {reaches}", author)
         marks: dict[str, object] = {
             "waiting": False,
             "unread": False,

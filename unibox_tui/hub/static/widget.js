@@ -63,6 +63,7 @@
     if (m.from !== "visitor" && m.author) meta.push(m.author);
     if (m.at) meta.push(hhmm(m.at));
     if (m.files) meta.push(m.files + (m.files > 1 ? " files" : " file"));
+    if (m.via === "email") meta.push("sent by e-mail");
     if (m.from === "visitor") meta.push(S.conv && S.conv.seen ? "Seen" : "Sent");
     li.appendChild(el("span", "meta", meta.join(" \u00B7 ")));
     return li;
@@ -133,7 +134,7 @@
   function seen() {
     var ids = [];
     S.msgs.forEach(function (m) {
-      if (m.from === "agent") { if (m.at > S.lastSeen) S.lastSeen = m.at; if (m.state !== "read") ids.push(m.id); }
+      if (m.from === "agent") { if (m.at > S.lastSeen) S.lastSeen = m.at; if (m.state !== "read" && !m.via) ids.push(m.id); }
     });
     save({ seen: S.lastSeen });
     if (ids.length && S.socket && S.socket.connected && document.visibilityState === "visible") {
