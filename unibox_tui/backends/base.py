@@ -118,6 +118,10 @@ class DeliveryResult:
     # The channel itself is at fault (e.g. its token expired): shown as the channel's status
     # until a later send goes through.
     channel_problem: str | None = None
+    # A reply sent as several provider messages: the parts delivered so far (this try and
+    # earlier ones), part -> provider id (OutboxItem.parts). Recorded whatever the outcome,
+    # so that a later try sends only the others.
+    parts: dict[str, str] | None = None
 
     def __post_init__(self) -> None:
         if self.outcome not in DELIVERY_OUTCOMES:
@@ -155,10 +159,15 @@ class StatusUpdate:
     reason: str | None = None
 
 
-Handover = Callable[[], Awaitable[None]]
+class Handover(Protocol):
+    """Awaited just before each hand-over to the provider. `delivered`: the parts of the
+    message delivered so far, when it goes out as several provider messages (recorded with
+    the hand-over of the next one, so that a crash in between never sends them again)."""
+
+    def __call__(self, delivered: dict[str, str] | None = None) -> Awaitable[None]: ...
 
 
-async def no_handover() -> None:
+async def no_handover(delivered: dict[str, str] | None = None) -> None:
     """For callers that record nothing (tests, a one-off send)."""
 
 
