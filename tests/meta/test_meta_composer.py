@@ -147,8 +147,8 @@ async def test_files_from_the_composer_go_out_on_whatsapp_and_messenger(
         await settle(pilot)
         refused = str(app.screen.query_one("#prompt-error", Static).content)
         assert refused.startswith(
-            "funny.gif is image/gif, which this channel does not send (it takes image/jpeg, "
-            "image/png, video/mp4"
+            "funny.gif is image/gif, which this channel does not send (it takes images: JPEG, "
+            "PNG; videos: MP4, 3GPP;"
         )
         prompt = app.screen.query_one(Input)
         prompt.value = prompt.value.replace("funny.gif", "kettle.png")

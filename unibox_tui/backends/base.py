@@ -219,7 +219,10 @@ class ChannelRules:
             return None
         rule = self.file_rule(content_type)
         if rule is None:
-            kinds = ", ".join(t for r in self.files for t in r.types)
+            kinds = "; ".join(
+                f"{'audio' if r.sends_as == 'audio' else r.sends_as + 's'}: {_type_names(r.types)}"
+                for r in self.files
+            )
             return f"{name} is {content_type}, which this channel does not send (it takes {kinds})"
         if size > rule.max_bytes:
             return (
@@ -245,6 +248,26 @@ class ChannelRules:
                 f"{_span(self.reply_window)} ago); {self.window_hint}"
             )
         return None
+
+
+# How people call the documents Meta's channels take (their MIME types are unreadable).
+_TYPE_NAMES = {
+    "text/plain": "plain text",
+    "application/msword": "Word",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document": "Word",
+    "application/vnd.ms-excel": "Excel",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": "Excel",
+    "application/vnd.ms-powerpoint": "PowerPoint",
+    "application/vnd.openxmlformats-officedocument.presentationml.presentation": "PowerPoint",
+}
+
+
+def _type_names(types: tuple[str, ...]) -> str:
+    """`image/jpeg, image/png` -> `JPEG, PNG`; `video/*` -> `any`."""
+    names = [
+        "any" if t.endswith("*") else _TYPE_NAMES.get(t, t.split("/", 1)[-1].upper()) for t in types
+    ]
+    return ", ".join(dict.fromkeys(names))
 
 
 def _megabytes(size: int) -> str:
