@@ -331,7 +331,11 @@ def _changed(ws: Any, conversation_id: str, changed: bool, as_json: bool, verb: 
 @click.option("--to", "to", multiple=True, help="E-mail: To instead of the customer (repeat).")
 @click.option("--cc", multiple=True, help="E-mail: Cc instead of the conversation's (repeat).")
 @click.option("--bcc", multiple=True, help="E-mail: Bcc (repeat).")
-@click.option("--attach", multiple=True, help="E-mail: a file to send with it (repeat).")
+@click.option(
+    "--attach",
+    multiple=True,
+    help="A file to send with it, on e-mail, Messenger or WhatsApp (repeat).",
+)
 @click.option("--quote", "quote_id", help="E-mail: quote this message below the reply.")
 @click.option(
     "--template",

@@ -312,11 +312,19 @@ class Engine:
         entry = item.entry_id
 
         async def retry(
-            error: str, after: float | None = None, keep_handover: bool = False
+            error: str,
+            after: float | None = None,
+            keep_handover: bool = False,
+            result: DeliveryResult | None = None,
         ) -> None:
             wait = after if after is not None else outbox.backoff(item.attempts + 1)
             next_at = self.now() + timedelta(seconds=wait)
-            await self._db(outbox.mark_retry, self.ws, entry, error, next_at, keep_handover)
+            parts = result.parts if result is not None else None
+            external_id = result.external_id if result is not None else None
+            await self._db(
+                outbox.mark_retry, self.ws, entry, error, next_at, keep_handover, parts,
+                external_id,
+            )  # fmt: skip
             report.retrying += 1
             report.errors.append(error)
             self.log(f"{row.name}: reply not sent yet, will retry: {error}")
@@ -351,9 +359,9 @@ class Engine:
 
         handed_over = False
 
-        async def handover() -> None:
+        async def handover(delivered: dict[str, str] | None = None) -> None:
             nonlocal handed_over
-            if not await self._db(outbox.handed_over, self.ws, entry, self.now()):
+            if not await self._db(outbox.handed_over, self.ws, entry, self.now(), delivered):
                 raise _LeaseLost
             handed_over = True
 
@@ -375,7 +383,7 @@ class Engine:
         elif result.outcome == "sent" and self._status.get(row.id, row.status) not in (None, "ok"):
             await self._db(self.set_status, row, "ok")  # e.g. re-authorised since
         if result.outcome == "retry":
-            await retry(result.reason or "not sent", result.after)
+            await retry(result.reason or "not sent", result.after, result=result)
             return
         await self._record(row, item, result, report)
         if result.outcome == "sent":
@@ -393,17 +401,23 @@ class Engine:
     ) -> None:
         entry = item.entry_id
         if result.outcome == "sent":
-            await self._db(outbox.mark_sent, self.ws, entry, result.external_id, self.now())
+            await self._db(
+                outbox.mark_sent, self.ws, entry, result.external_id, self.now(), result.parts
+            )
             report.sent += 1
         elif result.outcome == "failed":
             reason = result.reason or "not delivered"
-            await self._db(outbox.mark_failed, self.ws, entry, reason)
+            await self._db(
+                outbox.mark_failed, self.ws, entry, reason, result.external_id, result.parts
+            )
             report.failed += 1
             report.errors.append(reason)
             self.log(f"{row.name}: reply failed: {reason}")
         elif result.outcome == "uncertain":
             reason = result.reason or outbox.UNCERTAIN_AFTER_CRASH
-            await self._db(outbox.mark_uncertain, self.ws, entry, reason, result.external_id)
+            await self._db(
+                outbox.mark_uncertain, self.ws, entry, reason, result.external_id, result.parts
+            )
             report.uncertain += 1
             report.errors.append(reason)
             self.log(f"{row.name}: reply delivery uncertain: {reason}")

@@ -71,6 +71,10 @@ class LoopbackChat(ChannelAdapter):
         self.delivered.append((item.idempotency_key, item.recipient, item.body))  # it got it
         if answer == "crash":
             raise RuntimeError("socket gone")
+        if answer in ("partial-retry", "partial-uncertain"):  # the text went, a file did not
+            parts = {"text": f"chat-{item.idempotency_key}"}
+            outcome = answer.removeprefix("partial-")
+            return DeliveryResult(outcome, parts["text"], "a file: no ack", parts=parts)
         if answer == "uncertain":
             return DeliveryResult.uncertain(
                 "no ack from the widget", f"chat-{item.idempotency_key}"
@@ -194,3 +198,28 @@ def test_later_statuses_never_take_a_message_back(
     assert delivery(probe, row.id, unsure) == ("failed", "re-engagement window closed")
     with pytest.raises(InvalidRequest, match="delivered, read or failed"):
         status(unsure, "opened")
+
+
+def test_a_receipt_for_the_text_of_a_reply_still_going_out_in_parts_changes_nothing(
+    loopback: type[LoopbackChat], probe: ProbeWorkspace
+) -> None:
+    """The text of a reply went out and a file did not (yet): the text's receipt neither
+    shows the reply delivered while its file waits to be retried, nor settles one whose
+    file is in doubt as sent."""
+    chat = cmd.add_channel(probe, "Support", "chat", "Site chat")
+    loopback.inbound.append(cmd.Incoming(chat, "chat", "visitor-9", "Vi", "hello?", NOW))
+    run_once(probe, NOW)
+    [row] = q.list_conversations(probe, q.view("open", access=EVERYTHING)).rows
+    waiting = cmd.reply(probe, row.id, "One", actor="ana", now=NOW)
+    unsure = cmd.reply(probe, row.id, "Two", actor="ana", now=NOW)
+    loopback.answers[:] = ["partial-retry", "partial-uncertain"]
+    run_once(probe, NOW + timedelta(seconds=1))
+    assert delivery(probe, row.id, waiting) == ("queued", "retrying: a file: no ack")
+    assert delivery(probe, row.id, unsure)[0] == "uncertain"
+    assert not cmd.apply_status(probe, chat, f"chat-{waiting}", "delivered")
+    assert not cmd.apply_status(probe, chat, f"chat-{unsure}", "read")
+    assert delivery(probe, row.id, waiting)[0] == "queued"
+    assert delivery(probe, row.id, unsure)[0] == "uncertain"
+    run_once(probe, NOW + timedelta(minutes=5))  # the retry: the rest goes out
+    assert delivery(probe, row.id, waiting) == ("sent", None)
+    assert cmd.apply_status(probe, chat, f"chat-{waiting}", "delivered")

@@ -148,7 +148,10 @@ def test_types_and_sizes_refused_before_queueing_with_the_reason(make_world) -> 
     rc, _, err = attach(w, conv, "look", gif)
     assert rc == 1 and "Traceback" not in err
     assert err.startswith("unibox: error: funny.gif is image/gif, which this channel does not")
-    assert "image/jpeg" in err and "application/pdf" in err
+    assert (
+        "(it takes images: JPEG, PNG; videos: MP4, 3GPP; audio: AAC, AMR, MPEG, MP4, OGG; " in err
+    )
+    assert "documents: plain text, PDF, Word, Excel, PowerPoint)" in err
     big = file(w, "big.png", b"\x89PNG" + b"0" * (6 * 1024 * 1024))
     rc, _, err = attach(w, conv, "huge", big)
     assert rc == 1 and err.startswith("unibox: error: big.png is 6.0 MB") and "Traceback" not in err
@@ -166,3 +169,50 @@ def test_types_and_sizes_refused_before_queueing_with_the_reason(make_world) -> 
     wait_for(lambda: fb.state_of(w, sent_id)[0] == "sent", what="the GIF was sent")
     (upload,) = w.graph.sent("/message_attachments")
     assert json.loads(upload.body["message"][2])["attachment"]["type"] == "image"
+
+
+def test_a_file_that_fails_after_the_text_went_out_is_the_only_part_sent_again(make_world) -> None:  # type: ignore[no-untyped-def]
+    """WhatsApp takes the text and the voice note, then refuses the document's message: the
+    reply is failed with what failed and what went out (the text's wamid kept for its
+    statuses), and a resend uploads and sends the document alone, never the text twice."""
+    from servers.graph import error
+
+    w = make_world()
+    conv = wa.customer_writes(w)
+
+    def the_document(r) -> bool:  # type: ignore[no-untyped-def]
+        return isinstance(r.body, dict) and r.body.get("type") == "document"
+
+    refused = error(131053, "Media upload error: the media could not be used")
+    w.graph.fail_when.append((the_document, refused))
+    rc, sent_id, err = attach(
+        w, conv, "Listen to this, and the manual is attached.",
+        file(w, "note.ogg", b"OggS voice"), file(w, "manual.pdf", PDF),
+    )  # fmt: skip
+    assert rc == 0, err
+    wait_for(lambda: wa.state_of(w, sent_id)[0] == "failed", what="the reply failed in part")
+    _, reason, wamid = wa.state_of(w, sent_id)
+    assert reason == (
+        "manual.pdf was not sent: WhatsApp could not use the uploaded media (131053); "
+        "the text and note.ogg went out and will not be sent again"
+    )
+    text, audio, document = (r.body["type"] for r in w.graph.sent())
+    assert (text, audio, document) == ("text", "audio", "document")
+    assert wamid == "wamid.OUT3"  # the text's (the uploads took ids 1 and 2)
+    attachments = dict(w.rows("SELECT filename, id FROM attachment WHERE message_id = ?", sent_id))
+    (parts,) = w.rows("SELECT parts FROM outbox WHERE message_id = ?", sent_id)[0]
+    assert json.loads(parts) == {"text": wamid, f"file:{attachments['note.ogg']}": "wamid.OUT4"}
+    before = len(w.graph.requests)
+    again = w.cli("conversations", "resend", sent_id, "--as", "ana")
+    assert again.returncode == 0, again.stderr
+    wait_for(lambda: wa.state_of(w, sent_id)[0] == "sent", what="the document was sent")
+    later = [r for r in w.graph.requests[before:] if r.method == "POST"]
+    assert [r.path.rsplit("/", 1)[-1] for r in later] == ["media", "messages"]
+    assert later[0].body["file"] == ("manual.pdf", "application/pdf", PDF)
+    assert later[1].body["type"] == "document"
+    assert later[1].body["document"]["filename"] == "manual.pdf"
+    assert wa.state_of(w, sent_id)[2] == wamid  # still the text's: its statuses apply
+    (parts,) = w.rows("SELECT parts FROM outbox WHERE message_id = ?", sent_id)[0]
+    assert set(json.loads(parts)) == {"text", *(f"file:{i}" for i in attachments.values())}
+    assert w.post("whatsapp", wa.status(w, wamid, "delivered")) == 200
+    wait_for(lambda: wa.state_of(w, sent_id)[0] == "delivered", what="the text's receipt")

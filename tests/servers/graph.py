@@ -20,6 +20,7 @@ import itertools
 import json
 import threading
 import urllib.parse
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -70,6 +71,11 @@ class FakeGraph:
     cdn: dict[str, bytes] = field(default_factory=dict)  # Messenger attachment files
     templates: list[dict[str, Any]] = field(default_factory=list)
     fail_next: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
+    # (does this request get it?, the error): answered to the first request that matches, once
+    # (e.g. only the message that sends one file), checked before `fail_next`.
+    fail_when: list[tuple[Callable[[Seen], bool], tuple[int, dict[str, Any]]]] = field(
+        default_factory=list
+    )
     # Files uploaded to either API: id -> (file name, MIME type, bytes).
     uploads: dict[str, tuple[str, str, bytes]] = field(default_factory=dict)
     requests: list[Seen] = field(default_factory=list)
@@ -159,8 +165,12 @@ class FakeGraph:
             return self._messenger(r, path)
         return self._whatsapp(r, path)
 
-    def _take_failure(self) -> tuple[int, dict[str, Any]] | None:
+    def _take_failure(self, r: Seen) -> tuple[int, dict[str, Any]] | None:
         with self._lock:
+            for at, (matches, answer) in enumerate(self.fail_when):
+                if matches(r):
+                    del self.fail_when[at]
+                    return answer
             return self.fail_next.pop(0) if self.fail_next else None
 
     # -------------------------------------------------------------- Messenger
@@ -182,7 +192,7 @@ class FakeGraph:
         problem = _messenger_problem(body, self.uploads)
         if problem:
             return error(100, f"(#100) {problem}")
-        failure = self._take_failure()
+        failure = self._take_failure(r)
         if failure is not None:
             return failure
         return 200, {
@@ -206,7 +216,7 @@ class FakeGraph:
             return error(100, f"(#100) The file is {mime}, not an {kind}")
         if len(data) > 25 * 1024 * 1024:
             return error(100, "(#100) Attachment size exceeds the allowable limit (25 MB)")
-        failure = self._take_failure()
+        failure = self._take_failure(r)
         if failure is not None:
             return failure
         attachment_id = str(1857777774821032 + next(self._ids))
@@ -230,7 +240,7 @@ class FakeGraph:
                 names = {(t["name"], t["language"]) for t in self.templates}
                 if (template["name"], template["language"]["code"]) not in names:
                     return error(132001, "Template name does not exist in the translation")
-            failure = self._take_failure()
+            failure = self._take_failure(r)
             if failure is not None:
                 return failure
             return 200, {
@@ -269,7 +279,7 @@ class FakeGraph:
             return error(131053, f"Media upload error: unsupported type {declared}")
         if len(data) > limit:
             return error(131053, f"Media upload error: {declared} is larger than {limit} bytes")
-        failure = self._take_failure()
+        failure = self._take_failure(r)
         if failure is not None:
             return failure
         media_id = str(4490709327384033 + next(self._ids))

@@ -118,6 +118,10 @@ class DeliveryResult:
     # The channel itself is at fault (e.g. its token expired): shown as the channel's status
     # until a later send goes through.
     channel_problem: str | None = None
+    # A reply sent as several provider messages: the parts delivered so far (this try and
+    # earlier ones), part -> provider id (OutboxItem.parts). Recorded whatever the outcome,
+    # so that a later try sends only the others.
+    parts: dict[str, str] | None = None
 
     def __post_init__(self) -> None:
         if self.outcome not in DELIVERY_OUTCOMES:
@@ -155,10 +159,15 @@ class StatusUpdate:
     reason: str | None = None
 
 
-Handover = Callable[[], Awaitable[None]]
+class Handover(Protocol):
+    """Awaited just before each hand-over to the provider. `delivered`: the parts of the
+    message delivered so far, when it goes out as several provider messages (recorded with
+    the hand-over of the next one, so that a crash in between never sends them again)."""
+
+    def __call__(self, delivered: dict[str, str] | None = None) -> Awaitable[None]: ...
 
 
-async def no_handover() -> None:
+async def no_handover(delivered: dict[str, str] | None = None) -> None:
     """For callers that record nothing (tests, a one-off send)."""
 
 
@@ -210,7 +219,10 @@ class ChannelRules:
             return None
         rule = self.file_rule(content_type)
         if rule is None:
-            kinds = ", ".join(t for r in self.files for t in r.types)
+            kinds = "; ".join(
+                f"{'audio' if r.sends_as == 'audio' else r.sends_as + 's'}: {_type_names(r.types)}"
+                for r in self.files
+            )
             return f"{name} is {content_type}, which this channel does not send (it takes {kinds})"
         if size > rule.max_bytes:
             return (
@@ -236,6 +248,26 @@ class ChannelRules:
                 f"{_span(self.reply_window)} ago); {self.window_hint}"
             )
         return None
+
+
+# How people call the documents Meta's channels take (their MIME types are unreadable).
+_TYPE_NAMES = {
+    "text/plain": "plain text",
+    "application/msword": "Word",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document": "Word",
+    "application/vnd.ms-excel": "Excel",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": "Excel",
+    "application/vnd.ms-powerpoint": "PowerPoint",
+    "application/vnd.openxmlformats-officedocument.presentationml.presentation": "PowerPoint",
+}
+
+
+def _type_names(types: tuple[str, ...]) -> str:
+    """`image/jpeg, image/png` -> `JPEG, PNG`; `video/*` -> `any`."""
+    names = [
+        "any" if t.endswith("*") else _TYPE_NAMES.get(t, t.split("/", 1)[-1].upper()) for t in types
+    ]
+    return ", ".join(dict.fromkeys(names))
 
 
 def _megabytes(size: int) -> str:

@@ -277,6 +277,9 @@ class MessengerChannel(ChannelAdapter):
         )
 
     async def deliver(self, item: Any, handover: Handover) -> DeliveryResult:
+        # Parts an earlier try delivered are not sent again (item.parts; outbox.py).
+        done, labels = dict(item.parts), meta.part_labels(item)
+        undone = [k for k in labels if k not in done]
         if not item.recipient:
             return DeliveryResult.failed("the contact has no Messenger id to reply to")
         problem = self.rules.reply_problem(item.body, None, clock.utcnow())
@@ -284,7 +287,8 @@ class MessengerChannel(ChannelAdapter):
             return DeliveryResult.failed(problem)
         kind, problem = self.messaging_type(item, clock.utcnow())
         if kind is None:
-            return DeliveryResult.failed(problem or "the reply window closed")
+            failed = DeliveryResult.failed(problem or "the reply window closed")
+            return meta.partial(failed, done, labels, undone)
         message: dict[str, Any] = {
             "text": item.body,
             "metadata": f"{meta.METADATA_PREFIX}{item.idempotency_key}",
@@ -300,41 +304,35 @@ class MessengerChannel(ChannelAdapter):
         # Files: uploaded first (nothing reaches the customer yet, so a failure here is an
         # ordinary one), then sent after the text, one message each: a Messenger message
         # holds text or one attachment, not both.
-        files: list[dict[str, Any]] = []
-        for name, content_type, data in item.attachments:
+        pending = [f for f in item.file_parts() if f[0] not in done]
+        uploaded: list[tuple[str, dict[str, Any]]] = []
+        for at, (key, name, content_type, data) in enumerate(pending):
+            left = ([] if "text" in done else ["text"]) + [f[0] for f in pending[at:]]
             problem = self.rules.file_problem(name, content_type, len(data))
             if problem:
-                return DeliveryResult.failed(problem)
+                return meta.partial(DeliveryResult.failed(problem), done, labels, left)
             try:
-                files.append(
-                    await in_thread(partial(self._upload, (name, content_type, data)), "upload")
+                attachment = await in_thread(
+                    partial(self._upload, (name, content_type, data)), "upload"
                 )
             except GraphError as error:
-                return meta.upload_result(error)
-        body = {"recipient": {"id": item.recipient}, **kind, "message": message}
-        await handover()
-        try:
-            answer = await self.graph.call("POST", f"{self.page_id}/messages", body=body)
-        except GraphError as error:
-            return meta.delivery_result(error)
-        mid = answer.get("message_id")
-        if not isinstance(mid, str) or not mid:
-            return DeliveryResult.uncertain("Messenger took the reply but gave no message id")
-        for (name, _, _), attachment in zip(item.attachments, files, strict=True):
-            sent = {
-                "recipient": {"id": item.recipient},
-                **kind,
-                "message": {"attachment": attachment, "metadata": message["metadata"]},
-            }
-            try:
-                await self.graph.call("POST", f"{self.page_id}/messages", body=sent)
-            except GraphError as error:
-                # The text went out: sending it all again would double it for the customer.
-                return DeliveryResult.failed(
-                    f"the text was sent, but the file {name} was not: {meta.reason_of(error)}; "
-                    "send the file again in a new reply"
-                )
-        return DeliveryResult.sent(mid)
+                return meta.partial(meta.upload_result(error), done, labels, left)
+            uploaded.append((key, attachment))
+        recipient = {"recipient": {"id": item.recipient}, **kind}
+        parts = [] if "text" in done else [meta.Part(("text",), {**recipient, "message": message})]
+        for key, attachment in uploaded:
+            body = {"attachment": attachment, "metadata": message["metadata"]}
+            parts.append(meta.Part((key,), {**recipient, "message": body}))
+        return await meta.send_parts(
+            self.graph,
+            f"{self.page_id}/messages",
+            parts,
+            done,
+            labels,
+            handover,
+            _message_id,
+            "Messenger",
+        )
 
     def _upload(self, file: tuple[str, str, bytes]) -> dict[str, Any]:
         """Blocking: one file through the Attachment Upload API; the attachment the Send API
@@ -358,6 +356,11 @@ class MessengerChannel(ChannelAdapter):
             await self.graph.call("GET", self.page_id, params={"fields": "id,name"})
         except GraphError as error:
             raise ChannelError(meta.reason_of(error), transient=False) from error
+
+
+def _message_id(answer: dict[str, Any]) -> str | None:
+    mid = answer.get("message_id")
+    return mid if isinstance(mid, str) and mid else None
 
 
 def _dicts(value: Any) -> list[dict[str, Any]]:

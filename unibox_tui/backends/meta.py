@@ -370,6 +370,82 @@ def upload_result(error: GraphError) -> DeliveryResult:
     return delivery_result(error)
 
 
+# ------------------------------------------------------------------ replies in parts
+
+
+@dataclass
+class Part:
+    """One Send API message of a reply: the reply's parts it carries ("text", "file:<id>";
+    a WhatsApp caption carries both), and its JSON body."""
+
+    keys: tuple[str, ...]
+    body: dict[str, Any]
+
+
+def part_labels(item: Any) -> dict[str, str]:
+    """Part -> what an agent calls it: "the text", or the file's name."""
+    labels = {"text": "the text"}
+    labels.update({key: name for key, name, _, _ in item.file_parts()})
+    return labels
+
+
+def partial(
+    result: DeliveryResult, done: dict[str, str], labels: dict[str, str], left: list[str]
+) -> DeliveryResult:
+    """`result` for a reply of which the parts in `done` went out already (this try or an
+    earlier one) and the parts `left` did not: the reason names both, and the parts are kept
+    so that no later try sends a delivered one again. Unchanged when nothing went out."""
+    if not done:
+        return result
+    missing = _and([labels.get(k, k) for k in left])
+    went = _and([labels.get(k, k) for k in dict.fromkeys(done)])
+    if result.outcome == "uncertain":
+        said = f"{missing} may or may not have arrived ({result.reason})"
+    else:
+        said = f"{missing} {'was' if len(left) == 1 else 'were'} not sent: {result.reason}"
+    return dataclasses.replace(
+        result,
+        reason=f"{said}; {went} went out and will not be sent again",
+        parts=dict(done),
+        external_id=done.get("text") or next(iter(done.values())),
+    )
+
+
+def _and(words: list[str]) -> str:
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
+
+
+async def send_parts(
+    graph: Graph,
+    path: str,
+    parts: list[Part],
+    done: dict[str, str],
+    labels: dict[str, str],
+    handover: Any,
+    message_id: Any,
+    channel: str,
+) -> DeliveryResult:
+    """POST each part in turn, each handed over first with what went out so far (so a crash
+    between two parts never sends a delivered one again). Stops at the first part that
+    fails: the result names what failed and keeps what was delivered. `message_id(answer)`:
+    the provider's id in an answer, or None."""
+    done = dict(done)
+    for at, part in enumerate(parts):
+        left = [k for p in parts[at:] for k in p.keys]
+        await handover(done or None)
+        try:
+            answer = await graph.call("POST", path, body=part.body)
+        except GraphError as error:
+            return partial(delivery_result(error), done, labels, left)
+        sent = message_id(answer)
+        if not sent:
+            took = DeliveryResult.uncertain(f"{channel} took it but gave no message id")
+            return partial(took, done, labels, left) if done else took
+        for key in part.keys:
+            done[key] = sent
+    return DeliveryResult("sent", external_id=done.get("text"), parts=done)
+
+
 def status_reason(errors: Any) -> str:
     """A WhatsApp status callback's `errors` list in words."""
     if not isinstance(errors, list) or not errors or not isinstance(errors[0], dict):

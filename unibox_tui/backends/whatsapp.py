@@ -190,6 +190,9 @@ class WhatsAppChannel(ChannelAdapter):
         return self.rules.reply_problem("", last, now)
 
     async def deliver(self, item: Any, handover: Handover) -> DeliveryResult:
+        # Parts an earlier try delivered are not sent again (item.parts; outbox.py).
+        done, labels = dict(item.parts), meta.part_labels(item)
+        undone = [k for k in labels if k not in done]
         if not item.recipient:
             return DeliveryResult.failed("the contact has no WhatsApp number to reply to")
         to = normalize_identity("whatsapp", item.recipient).lstrip("+")
@@ -218,53 +221,52 @@ class WhatsAppChannel(ChannelAdapter):
             problem = self.rules.reply_problem(item.body, None, clock.utcnow())
             problem = problem or self.window_problem(item, clock.utcnow())
             if problem:
-                return DeliveryResult.failed(problem)
+                return meta.partial(DeliveryResult.failed(problem), done, labels, undone)
             body["type"] = "text"
             body["text"] = {"body": item.body, "preview_url": False}
         # Files: uploaded first (POST /PHONE_ID/media; nothing reaches the customer yet),
         # then sent as media messages by id. One image, video or document goes with the
         # text as its caption; otherwise the text goes first and each file after it.
-        media: list[tuple[str, dict[str, Any]]] = []
-        for name, content_type, data in item.attachments:
+        pending = [f for f in item.file_parts() if f[0] not in done]
+        media: list[tuple[str, str, dict[str, Any]]] = []
+        for at, (key, name, content_type, data) in enumerate(pending):
+            left = ([] if "text" in done else ["text"]) + [f[0] for f in pending[at:]]
             problem = self.rules.file_problem(name, content_type, len(data))
             if problem:
-                return DeliveryResult.failed(problem)
+                return meta.partial(DeliveryResult.failed(problem), done, labels, left)
             try:
-                media.append(
-                    await in_thread(partial(self._upload, (name, content_type, data)), "upload")
+                kind, part = await in_thread(
+                    partial(self._upload, (name, content_type, data)), "upload"
                 )
             except GraphError as error:
-                return meta.upload_result(error)
-        if (
-            len(media) == 1
-            and media[0][0] in CAPTIONED
-            and body["type"] == "text"
-            and len(item.body) <= MAX_CAPTION
-        ):
-            kind, part = media.pop()
-            body.pop("text")
-            body["type"] = kind
-            body[kind] = {**part, "caption": item.body}
-        await handover()
-        try:
-            answer = await self.graph.call("POST", f"{self.phone_number_id}/messages", body=body)
-        except GraphError as error:
-            return meta.delivery_result(error)
-        messages = answer.get("messages")
-        if not isinstance(messages, list) or not messages or not messages[0].get("id"):
-            return DeliveryResult.uncertain("WhatsApp took the reply but gave no message id")
-        for (name, _, _), (kind, part) in zip(item.attachments, media, strict=False):
-            sent = {k: v for k, v in body.items() if k not in ("type", "text", "template")}
-            sent.update(type=kind, **{kind: part})
-            try:
-                await self.graph.call("POST", f"{self.phone_number_id}/messages", body=sent)
-            except GraphError as error:
-                # The text went out: sending it all again would double it for the customer.
-                return DeliveryResult.failed(
-                    f"the text was sent, but the file {name} was not: {meta.reason_of(error)}; "
-                    "send the file again in a new reply"
-                )
-        return DeliveryResult.sent(str(messages[0]["id"]))
+                return meta.partial(meta.upload_result(error), done, labels, left)
+            media.append((key, kind, part))
+        envelope = {k: v for k, v in body.items() if k not in ("type", "text", "template")}
+        parts: list[meta.Part] = []
+        if "text" not in done:
+            if (
+                len(media) == 1
+                and media[0][1] in CAPTIONED
+                and body["type"] == "text"
+                and len(item.body) <= MAX_CAPTION
+            ):
+                key, kind, part = media.pop()
+                captioned = {**envelope, "type": kind, kind: {**part, "caption": item.body}}
+                parts.append(meta.Part(("text", key), captioned))
+            else:
+                parts.append(meta.Part(("text",), body))
+        for key, kind, part in media:
+            parts.append(meta.Part((key,), {**envelope, "type": kind, kind: part}))
+        return await meta.send_parts(
+            self.graph,
+            f"{self.phone_number_id}/messages",
+            parts,
+            done,
+            labels,
+            handover,
+            _message_id,
+            "WhatsApp",
+        )
 
     def _upload(self, file: tuple[str, str, bytes]) -> tuple[str, dict[str, Any]]:
         """Blocking: one file to the Cloud API's media endpoint; (message type, the part the
@@ -311,6 +313,14 @@ class WhatsAppChannel(ChannelAdapter):
             await self.graph.call("GET", self.phone_number_id)
         except GraphError as error:
             raise ChannelError(meta.reason_of(error), transient=False) from error
+
+
+def _message_id(answer: dict[str, Any]) -> str | None:
+    messages = answer.get("messages")
+    if not isinstance(messages, list) or not messages or not isinstance(messages[0], dict):
+        return None
+    found = messages[0].get("id")
+    return str(found) if found else None
 
 
 def _dicts(value: Any) -> list[dict[str, Any]]:

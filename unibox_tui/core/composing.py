@@ -103,6 +103,11 @@ def signature_for(signature: str, agent_name: str) -> str:
     )
 
 
+def content_type(filename: str) -> str:
+    """The MIME type a file is sent as, from its name (as the reply command stores it)."""
+    return mimetypes.guess_type(filename)[0] or "application/octet-stream"
+
+
 def check_file(path: str, already: int = 0) -> int:
     """The size of a file to attach; InvalidRequest, one line, when it is missing, not a
     file, or would take the reply's files over MAX_ATTACHMENT_BYTES."""
@@ -160,8 +165,7 @@ def decode_files(files: list[tuple[str, str]] | None) -> list[tuple[str, str, by
                 f"the files total more than {megabytes(MAX_ATTACHMENT_BYTES)}; send fewer"
             )
         safe = clean(os.path.basename(name.replace("\\", "/"))).strip()[:200] or "file"
-        ctype = mimetypes.guess_type(safe)[0] or "application/octet-stream"
-        out.append((safe, ctype, data))
+        out.append((safe, content_type(safe), data))
     return out
 
 

@@ -573,6 +573,10 @@ class OutboxEntry(Changed, table=True):
     # Set just before the message is handed to the provider (SMTP DATA, an API POST): an
     # entry still `sending` with this set may have arrived, so it is never resent silently.
     handed_over_at: datetime | None = ts()
+    # The parts of a reply sent as several provider messages (Messenger, WhatsApp: the text,
+    # then one per file) that were delivered, as JSON {"text" | "file:<attachment id>":
+    # provider id}: a retry sends only the others.
+    parts: str = Field(default="{}", sa_column=Column(Text, nullable=False, server_default="{}"))
 
 
 class Draft(Changed, table=True):

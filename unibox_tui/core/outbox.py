@@ -15,6 +15,12 @@ when unibox stops. An entry left in `sending` by a crash is taken again once its
 - after its hand-over: it may have arrived, and sending again could deliver it twice, so it
   becomes `uncertain` with the reason (unless the channel finds its copy: then `sent`), and
   waits for an agent to resend it or mark it as sent.
+
+A reply that a channel sends as several provider messages (Messenger and WhatsApp: the text,
+then one message per file) hands each one over in turn and records the parts delivered so far
+(`parts`, with each hand-over); when one part fails after others went out, the reply is
+failed (or retried, or uncertain) with what failed named, and any later try, automatic or an
+agent's resend, sends only the parts not recorded: a delivered part never goes twice.
 """
 
 from __future__ import annotations
@@ -54,7 +60,7 @@ def due(
                m.body, m.body_html, c.subject, c.contact_id, ct.name,
                coalesce(a.name, m.author_bot, ''),
                m.created_at, m.external_id, c.meta, c.reply_to, c.channel_kind,
-               o.handed_over_at, m.author_agent_id, m.meta
+               o.handed_over_at, m.author_agent_id, m.meta, o.parts
         FROM outbox o
         JOIN message m ON m.id = o.message_id
         JOIN conversation c ON c.id = m.conversation_id
@@ -101,8 +107,8 @@ def due(
                 (row[4], kind),
             ).scalar()
             files = conn.exec_driver_sql(
-                "SELECT filename, content_type, data FROM attachment "
-                "WHERE message_id = ? AND data IS NOT NULL",
+                "SELECT filename, content_type, data, id FROM attachment "
+                "WHERE message_id = ? AND data IS NOT NULL ORDER BY rowid",
                 (row[1],),
             ).all()
             items.append(
@@ -128,6 +134,8 @@ def due(
                     message_meta=_sending_meta(row[19]),
                     last_inbound_at=clock.from_db(last_inbound),
                     by_agent=row[18] is not None,
+                    attachment_ids=[f[3] for f in files],
+                    parts=_parts(row[20]),
                 )
             )
     return items
@@ -136,6 +144,17 @@ def due(
 # What a channel may read from a message's meta when it sends it: e-mail addresses and a
 # forward, a WhatsApp template, a bot's quick replies or an article/meeting card, the bot.
 SENT_META = ("to", "cc", "bcc", "forward", "template", "quick_replies", "card", "bot")
+
+
+def _parts(raw: str | None) -> dict[str, str]:
+    """The delivered parts an entry records (see OutboxEntry.parts)."""
+    try:
+        found = json.loads(raw or "{}")
+    except ValueError:
+        return {}
+    if not isinstance(found, dict):
+        return {}
+    return {str(k): str(v) for k, v in found.items() if isinstance(v, str | int)}
 
 
 def _sending_meta(raw: str | None) -> dict[str, object]:
@@ -165,6 +184,7 @@ def _transition(
     external_id: str | None = None,
     delivery: str | None = None,
     handed_over: bool | None = None,
+    parts: dict[str, str] | None = None,
 ) -> None:
     with ws.write() as tx:
         entry = tx.find(OutboxEntry, id=entry_id)
@@ -179,6 +199,8 @@ def _transition(
             entry.next_attempt_at = next_at
         if handed_over is False:
             entry.handed_over_at = None
+        if parts:
+            entry.parts = json.dumps(parts, sort_keys=True)
         tx.stamp(entry)
         message = tx.find(Message, id=entry.message_id)
         if message is not None and (delivery or external_id or error):
@@ -218,16 +240,27 @@ def claim(
         return taken.rowcount == 1
 
 
-def handed_over(ws: Workspace, entry_id: str, now: datetime | None = None) -> bool:
+def handed_over(
+    ws: Workspace,
+    entry_id: str,
+    now: datetime | None = None,
+    parts: dict[str, str] | None = None,
+) -> bool:
     """Record, before it happens, that the message is being handed to the provider: from
-    now on it may arrive, so a crash must not lead to a silent second send. False when the
-    entry is no longer ours to send (not `sending`)."""
+    now on it may arrive, so a crash must not lead to a silent second send. `parts`: the
+    parts of the message delivered so far (a reply sent as several provider messages hands
+    each one over in turn), kept so that no try sends them again. False when the entry is no
+    longer ours to send (not `sending`)."""
     now = now or clock.utcnow()
+    sql = "UPDATE outbox SET handed_over_at = ?, seq = ?, updated_at = ?"
+    params: list[object] = [clock.to_db(now), None, clock.to_db(now)]
+    if parts:
+        sql += ", parts = ?"
+        params.append(json.dumps(parts, sort_keys=True))
     with ws.write(now) as tx:
+        params[1] = tx.seq
         done = tx.session.connection().exec_driver_sql(
-            "UPDATE outbox SET handed_over_at = ?, seq = ?, updated_at = ? "
-            "WHERE id = ? AND state = 'sending'",
-            (clock.to_db(now), tx.seq, clock.to_db(now), entry_id),
+            sql + " WHERE id = ? AND state = 'sending'", (*params, entry_id)
         )
         return done.rowcount == 1
 
@@ -256,9 +289,13 @@ def release_handed_over(ws: Workspace, now: datetime | None = None) -> int:
 
 
 def mark_sent(
-    ws: Workspace, entry_id: str, external_id: str | None, now: datetime | None = None
+    ws: Workspace,
+    entry_id: str,
+    external_id: str | None,
+    now: datetime | None = None,
+    parts: dict[str, str] | None = None,
 ) -> None:
-    _transition(ws, entry_id, "sent", external_id=external_id, delivery="sent")
+    _transition(ws, entry_id, "sent", external_id=external_id, delivery="sent", parts=parts)
 
 
 def mark_retry(
@@ -267,6 +304,8 @@ def mark_retry(
     error: str,
     next_attempt_at: datetime,
     keep_handover: bool = False,
+    parts: dict[str, str] | None = None,
+    external_id: str | None = None,
 ) -> None:
     """Not sent; try again at `next_attempt_at`. The provider said so (or was never reached),
     so the message did not arrive: a hand-over recorded by this try is cleared, unless
@@ -279,21 +318,38 @@ def mark_retry(
         next_at=next_attempt_at,
         delivery="queued",
         handed_over=None if keep_handover else False,
+        parts=parts,
+        external_id=external_id,
     )
 
 
-def mark_failed(ws: Workspace, entry_id: str, error: str) -> None:
-    _transition(ws, entry_id, "failed", error=error, delivery="failed")
+def mark_failed(
+    ws: Workspace,
+    entry_id: str,
+    error: str,
+    external_id: str | None = None,
+    parts: dict[str, str] | None = None,
+) -> None:
+    """It will not be delivered (`parts`: what of it was, when it went out in parts)."""
+    _transition(
+        ws, entry_id, "failed", error=error, delivery="failed", external_id=external_id,
+        parts=parts,
+    )  # fmt: skip
 
 
 def mark_uncertain(
-    ws: Workspace, entry_id: str, reason: str, external_id: str | None = None
+    ws: Workspace,
+    entry_id: str,
+    reason: str,
+    external_id: str | None = None,
+    parts: dict[str, str] | None = None,
 ) -> None:
     """It may or may not have arrived: shown as such, and not sent again unless an agent
     resends it."""
     _transition(
-        ws, entry_id, "uncertain", error=reason, external_id=external_id, delivery="uncertain"
-    )
+        ws, entry_id, "uncertain", error=reason, external_id=external_id, delivery="uncertain",
+        parts=parts,
+    )  # fmt: skip
 
 
 def retry(ws: Workspace, message_id: str) -> None:
@@ -303,7 +359,8 @@ def retry(ws: Workspace, message_id: str) -> None:
 
 
 def requeue(tx: Tx, message_id: str, allowed: tuple[str, ...] = ("failed", "uncertain")) -> None:
-    """Put a failed or uncertain message back in the queue, as a fresh send, inside `tx`."""
+    """Put a failed or uncertain message back in the queue, as a fresh send, inside `tx`.
+    The parts of it already delivered stay recorded: only the others are sent."""
     entry = tx.find(OutboxEntry, message_id=message_id)
     if entry is None:
         raise NotFound(f"message {message_id} is not in the outbox")

@@ -48,8 +48,22 @@ class OutboxItem:
     # The customer's last message on this channel's kind (reply windows: Messenger, WhatsApp).
     last_inbound_at: datetime | None = None
     by_agent: bool = True  # written by a person (Messenger's HUMAN_AGENT tag is for people)
+    # The stored attachments' ids, in the order of `attachments` (a file's part is
+    # "file:<id>"), and the parts an earlier try delivered: part -> the provider's id. A
+    # channel that sends a reply as several messages (Messenger, WhatsApp: the text, then one
+    # per file) sends only the parts not in `parts` (outbox.py: "parts").
+    attachment_ids: list[str] = field(default_factory=list)
+    parts: dict[str, str] = field(default_factory=dict)
 
     @property
     def idempotency_key(self) -> str:
         """Stable across every try of this message: our message id."""
         return self.message_id
+
+    def file_parts(self) -> list[tuple[str, str, str, bytes]]:
+        """(part, file name, MIME type, bytes) of every file, in order."""
+        ids = self.attachment_ids
+        return [
+            (f"file:{ids[i] if i < len(ids) else i}", name, content_type, data)
+            for i, (name, content_type, data) in enumerate(self.attachments)
+        ]

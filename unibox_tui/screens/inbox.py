@@ -872,6 +872,13 @@ class InboxScreen(OnApp, Screen[None]):
                 self.composer.fields.say(str(e))
                 self.notify(str(e), severity="error", markup=False)
                 return
+        elif draft.mode == "reply" and self.composer.files:
+            try:  # Messenger, WhatsApp, or a chat continued by e-mail: its files
+                mail = mail_composer.file_args(self, row)
+            except UniboxError as e:
+                # One line under the editor, before anything is queued; the text stays.
+                self.composer.say(str(e))
+                return
         self.composer.sending()
         self.thread.focus()
         if draft.mode == "comment":

@@ -25,6 +25,7 @@ from ..core.queries import ConversationRow
 from ..core.text import clean, one_line
 from ..widgets.address_fields import MailSetup, describe_files
 from ..widgets.composer import Draft
+from ..widgets.glyphs import channel_name
 from ..widgets.safe_text import safe_line
 from ..widgets.thread_view import when
 from .pickers import Choice, PickerScreen, PromptScreen
@@ -85,6 +86,42 @@ def reply_args(screen: InboxScreen, row: ConversationRow, draft: Draft) -> dict[
     return args
 
 
+def sending_kind(screen: InboxScreen, row: ConversationRow) -> str:
+    """The kind of channel a reply being written goes out on: e-mail when it continues by
+    e-mail (or the conversation is answered by e-mail), else the conversation's own."""
+    if screen.composer.via_channel_id:
+        return "email"
+    return answering_kind(row.channel_kind)
+
+
+def file_problem(kind: str, path: str, already: int = 0) -> str | None:
+    """Why this file cannot go with a reply on `kind`, in one line, or None: the reply's
+    size rule (core/composing.py) and the channel's types and sizes (its ChannelRules, the
+    rule the reply command checks again)."""
+    from ..backends import registry
+
+    try:
+        size = composing.check_file(path, already)
+    except InvalidRequest as e:
+        return str(e)
+    name = os.path.basename(os.path.expanduser(path.strip()))
+    return registry.rules(kind).file_problem(name, composing.content_type(name), size)
+
+
+def file_args(screen: InboxScreen, row: ConversationRow) -> dict[str, Any]:
+    """The reply command's `files` for a reply on a channel other than e-mail (Messenger,
+    WhatsApp, or a chat continued by e-mail); InvalidRequest, one line, for a file the
+    channel refuses. Read by the command's job, off the UI thread."""
+    kind = sending_kind(screen, row)
+    total = 0
+    for path in screen.composer.files:
+        problem = file_problem(kind, path, total)
+        if problem:
+            raise InvalidRequest(problem)
+        total += os.path.getsize(os.path.expanduser(path.strip()))
+    return {"files": list(screen.composer.files)} if screen.composer.files else {}
+
+
 def reply_with_files(ws: Any, conversation_id: str, text: str, **kwargs: Any) -> str:
     """commands.reply with the attached files read now (in the command queue's worker),
     through the registry like any command."""
@@ -140,51 +177,65 @@ def pick_files(screen: InboxScreen) -> None:
             markup=False,
         )
         return
-    fields = screen.composer.fields
-    if not fields.files:
-        _ask_path(screen)
+    from ..backends import registry
+
+    composer = screen.composer
+    row = screen.thread_row
+    if row is None:
+        return
+    kind = "email" if composer.is_mail else sending_kind(screen, row)
+    if not registry.rules(kind).attachments:
+        # The website chat shows the visitor no files we send (only a count), so it takes
+        # none: say where files do go.
+        also = " (ctrl+o continues by e-mail)" if kind == "chat" else ""
+        composer.say(
+            f"{channel_name(kind)} replies carry text only: files go with e-mail, Messenger "
+            f"and WhatsApp replies{also}."
+        )
+        return
+    holder: Any = composer.fields if composer.is_mail else composer
+    if not holder.files:
+        _ask_path(screen, holder, kind)
         return
     choices: list[Choice[Any]] = [Choice("add", Text("Attach a file…", style="bold"))]
-    for i, label in enumerate(describe_files(fields.files)):
+    for i, label in enumerate(describe_files(holder.files)):
         choices.append(Choice(i, Text("Remove ") + safe_line(label)))
 
     def chosen(value: Any) -> None:
         if value == "add":
-            _ask_path(screen)
+            _ask_path(screen, holder, kind)
         elif isinstance(value, int):
-            fields.remove_file(value)
-            screen.composer.editor.focus()
+            holder.remove_file(value)
+            composer.editor.focus()
         else:
-            screen.composer.editor.focus()
+            composer.editor.focus()
 
     screen.app.push_screen(PickerScreen("Files", choices), chosen)
 
 
-def _ask_path(screen: InboxScreen) -> None:
-    fields = screen.composer.fields
+def _ask_path(screen: InboxScreen, holder: Any, kind: str) -> None:
+    """`holder`: what keeps the files (the e-mail fields, or the composer itself)."""
 
     def check(path: str) -> str | None:
         already = 0
-        try:
-            for f in fields.files:
-                already += os.path.getsize(f) if os.path.isfile(f) else 0
-            composing.check_file(path, already)
-        except InvalidRequest as e:
-            return str(e)
-        return None
+        for f in holder.files:
+            already += os.path.getsize(f) if os.path.isfile(f) else 0
+        return file_problem(kind, path, already)
 
     def attached(path: str | None) -> None:
         if path:
-            fields.add_file(path)  # shown in the Files row: no toast needed
+            holder.add_file(path)  # shown in the Files row: no toast needed
         screen.composer.editor.focus()
 
+    limit = f"up to {composing.megabytes(composing.MAX_ATTACHMENT_BYTES)} in all"
+    if kind != "email":
+        limit += f", as {channel_name(kind)} takes them"
     start = str(Path.cwd()) + os.sep
     screen.app.push_screen(
         PromptScreen(
             "Attach a file",
             value=start,
-            hint=f"→ completes · enter attach · esc cancel · up to "
-            f"{composing.megabytes(composing.MAX_ATTACHMENT_BYTES)} in all",
+            hint=f"→ completes · enter attach · esc cancel · {limit}",
             check=check,
             suggester=PathSuggester(),
         ),

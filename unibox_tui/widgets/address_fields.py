@@ -190,19 +190,7 @@ class AddressFields(Vertical):
             line.append("  · quoting ", "italic")
             line.append_text(safe_line(self.setup.quote_label or "the last message", "italic"))
         self.query_one("#mail-from", Static).update(line)
-        files = Text()
-        for i, path in enumerate(self.files):
-            if i:
-                files.append("  ")
-            try:
-                size = size_label(os.path.getsize(path))
-            except OSError:
-                size = "missing"
-            files.append(f"[{i + 1}] ", "bold")
-            files.append_text(safe_line(os.path.basename(path) or path))
-            files.append(f" {size}", "dim")
-        if self.files:
-            files = Text("Files ", "dim") + files
+        files = files_line(self.files) if self.files else Text()
         self.query_one("#mail-files", Static).update(files)
         self.query_one("#mail-files", Static).display = bool(self.files)
 
@@ -224,6 +212,22 @@ class AddressFields(Vertical):
             self.say(str(e))
         else:
             self.say("")
+
+
+def files_line(paths: list[str]) -> Text:
+    """`Files [1] name size  [2] ...`: a reply's attached files, as the composer shows them."""
+    line = Text("Files ", "dim")
+    for i, path in enumerate(paths):
+        if i:
+            line.append("  ")
+        try:
+            size = size_label(os.path.getsize(path))
+        except OSError:
+            size = "missing"
+        line.append(f"[{i + 1}] ", "bold")
+        line.append_text(safe_line(os.path.basename(path) or path))
+        line.append(f" {size}", "dim")
+    return line
 
 
 def describe_files(paths: list[str]) -> list[str]:

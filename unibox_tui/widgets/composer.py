@@ -2,13 +2,16 @@
 
 One TextArea, two modes: *reply* (goes to the customer on the conversation's channel, or by
 e-mail when "continue by e-mail" is switched on) and *comment* (internal; `@` opens a popup
-of teammates, and mentions are highlighted as you type). The composer only edits text and
+of teammates, and mentions are highlighted as you type). An e-mail reply has its fields
+(widgets/address_fields.py, files among them); a reply on another channel that takes files
+(Messenger, WhatsApp) keeps its files here, shown in one row under the editor. The composer only edits text and
 says what the agent wants (`Send`, `Closed`); the inbox screen runs the command and keeps
 drafts per conversation.
 """
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 
@@ -25,7 +28,7 @@ from .. import actions
 from ..core.composing import MailFields
 from ..core.mentions import find_mentions
 from ..core.queries import AgentRow
-from .address_fields import AddressFields, MailSetup
+from .address_fields import AddressFields, MailSetup, files_line
 from .glyphs import channel_name
 from .safe_text import safe
 
@@ -40,7 +43,8 @@ class Draft:
     mode: str  # "reply" | "comment"
     text: str
     via_channel_id: str | None = None
-    mail: MailFields | None = None  # e-mail replies: To, Cc, Bcc, files, quote
+    # E-mail replies: To, Cc, Bcc, files, quote; replies on other channels: files only.
+    mail: MailFields | None = None
 
 
 def matching_agents(agents: list[AgentRow], prefix: str) -> list[AgentRow]:
@@ -169,6 +173,11 @@ class Composer(Vertical):
     Composer #composer-hint { height: 1; padding: 0 1; color: $text-muted; }
     Composer #composer-signature { height: auto; max-height: 2; padding: 0 1; display: none; }
     Composer.-mail #composer-signature { display: block; }
+    Composer.-files #composer-hint { height: auto; max-height: 3; }
+    Composer #composer-files { height: auto; max-height: 2; padding: 0 1; display: none; }
+    Composer #composer-error {
+        height: auto; padding: 0 1; color: $error; text-style: bold; display: none;
+    }
     """
 
     class Send(Message):
@@ -189,7 +198,8 @@ class Composer(Vertical):
         """ctrl+e: edit the text in $EDITOR."""
 
     class Files(Message):
-        """ctrl+l: attach a file, or remove one."""
+        """ctrl+l: attach a file, or remove one (the screen knows which channels take
+        files)."""
 
     class InsertLink(Message):
         """The agent asked for a meeting link or a knowledge article (screens/links.py)."""
@@ -207,12 +217,16 @@ class Composer(Vertical):
         self.popup = MentionPopup()
         self.editor = EditorArea(self)
         self.fields = AddressFields()
+        # A reply's files on a channel other than e-mail (paths, read when it is sent).
+        self.files: list[str] = []
 
     def compose(self) -> ComposeResult:
         yield Static(id="composer-head")
         yield self.fields
         yield self.popup
         yield self.editor
+        yield Static(id="composer-files")
+        yield Static(id="composer-error")
         yield Static(id="composer-signature")
         yield Static(id="composer-hint")
 
@@ -236,8 +250,12 @@ class Composer(Vertical):
         self.via_channel_id = draft.via_channel_id
         if mail is None:
             self.fields.unload()
+            self.files = list(draft.mail.files) if draft.mail is not None else []
         else:
             self.fields.load(mail, draft.mail or prefill or MailFields(), draft.via_channel_id)
+            self.files = []
+        self.say("")
+        self._show_files()
         if self.editor.text != draft.text:
             self.editor.load_text(draft.text)
             self.editor.move_cursor(self.editor.document.end)
@@ -274,7 +292,8 @@ class Composer(Vertical):
             return Draft(
                 self.mode, self.editor.text, self.fields.via_channel_id, self.fields.fields()
             )
-        return Draft(self.mode, self.editor.text, self.via_channel_id)
+        files = MailFields(files=list(self.files)) if self.files else None
+        return Draft(self.mode, self.editor.text, self.via_channel_id, files)
 
     def clear(self) -> None:
         # Runs on every `j`: ask whether there is text without joining it into a string.
@@ -283,6 +302,35 @@ class Composer(Vertical):
         self.via_channel_id = None
         self.fields.unload()
         self.set_class(False, "-mail")
+        if self.files:
+            self.files = []
+            self._show_files()
+
+    # ------------------------------------------------------------------ files
+
+    def add_file(self, path: str) -> None:
+        self.files.append(os.path.expanduser(path.strip()))
+        self.say("")
+        self._show_files()
+
+    def remove_file(self, index: int) -> None:
+        if 0 <= index < len(self.files):
+            del self.files[index]
+            self.say("")
+            self._show_files()
+
+    def say(self, error: str) -> None:
+        """One line under the editor: why the reply (or a file of it) cannot go."""
+        line = self.query_one("#composer-error", Static)
+        line.update(Text(error))
+        line.display = bool(error)
+
+    def _show_files(self) -> None:
+        row = self.query_one("#composer-files", Static)
+        shown = bool(self.files) and self.mode == "reply"
+        row.display = shown
+        if shown:
+            row.update(files_line(self.files))
 
     @property
     def is_mail(self) -> bool:
@@ -303,6 +351,7 @@ class Composer(Vertical):
         self.editor.focus()
 
     def _mode_changed(self) -> None:
+        self._show_files()
         comment = self.mode == "comment"
         self.set_class(comment, "-comment")
         mail = self.is_mail
@@ -335,6 +384,14 @@ class Composer(Vertical):
                 "ctrl+s send · esc keep · ctrl+l files · ctrl+g quote · ctrl+e $EDITOR · "
                 "ctrl+r comment · ctrl+t snippet"
             )
+        files = (
+            not comment
+            and not mail
+            and (self.channel_kind in ("messenger", "whatsapp") or bool(self.via_channel_id))
+        )
+        self.set_class(files, "-files")  # more keys than one line holds: the hint wraps
+        if files:
+            hint = "ctrl+s send · esc keep · ctrl+r comment · ctrl+t snippet · ctrl+l files"
         if not comment and self.channel_kind in ("chat", "messenger"):
             hint += " · ctrl+o continue by e-mail"
         if not comment and self.channel_kind == "whatsapp":
@@ -407,10 +464,10 @@ class Composer(Vertical):
         self.post_message(self.ExternalEditor())
 
     def action_files(self) -> None:
-        if self.is_mail:
-            self.post_message(self.Files())
+        if self.mode == "comment":
+            self.app.notify("Files go with replies to the customer, not comments.", markup=False)
         else:
-            self.app.notify("Files go with e-mail replies.", markup=False)
+            self.post_message(self.Files())
 
     def action_next_from(self) -> None:
         if self.is_mail:

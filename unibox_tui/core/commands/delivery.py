@@ -86,8 +86,12 @@ def apply_status(
             message.delivery_state = "failed"
             message.delivery_error = reason or "the provider could not deliver it"
         elif _RANK[state] > _RANK.get(current, 0) and current != "failed":
-            message.delivery_state, message.delivery_error = state, None
             entry = tx.find(OutboxEntry, message_id=message.id)
+            if entry is not None and entry.parts not in ("", "{}") and entry.state != "sent":
+                # A reply sent in parts (outbox.py) that is not all out: the receipt is for
+                # the part it names (the text), not for the files still to go or in doubt.
+                return False
+            message.delivery_state, message.delivery_error = state, None
             if entry is not None and entry.state == "uncertain":  # it did arrive
                 entry.state = "sent"
                 tx.stamp(entry)
