@@ -500,15 +500,17 @@ def store(ws: Any, events: Events, links: list[tuple[str, str, str, str]] | None
             out.messages += 1
             # Bots run on Messenger and WhatsApp as on the website chat (hub/chat_bots.py):
             # a new conversation starts the channel's chatflow, later messages answer it.
+            # The first message starts it and answers nothing: unlike the website's widget,
+            # which shows the opening before the visitor types, the customer never saw the
+            # first question (their "hello" is not a wrong answer to be asked again).
             flow = flows.get(prepared.inc.channel_id)
             if result.conversation_id and flow is not None and not prepared.inc.route:
+                started = result.created_conversation
                 cmd.bot_turn(
                     ws,
                     result.conversation_id,
-                    prepared.inc.body,
-                    chatflow_id=flow.id
-                    if flow is not None and result.created_conversation
-                    else None,
+                    None if started else prepared.inc.body,
+                    chatflow_id=flow.id if started else None,
                 )
     if links:
         cmd.link_identities(ws, links)
