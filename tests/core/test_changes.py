@@ -877,3 +877,43 @@ def test_a_fill_cut_short_gets_its_triggers_back_when_the_cache_is_opened(
     pull(demo, again, None)  # the pull goes on from its cursor, triggers on
     assert same(dump(again), dump(raw(demo.path)))
     check_search_index(path)
+
+
+def test_shared_pages_equal_each_agents_own_page_and_are_read_once_per_access(
+    team: Any,
+) -> None:
+    """A hub's poke (changes.shared_pages): every agent gets exactly the page
+    `changes_since` gives them (nothing of an inbox they cannot see, nobody else's
+    notification or draft), and agents of one access with nothing of their own share one
+    page object, read once."""
+    dee = cmd.create_agent(team.ws, "Dee Fox", "dee")  # Support only, like bo
+    fay = cmd.create_agent(team.ws, "Fay Moss", "fay")
+    gus = cmd.create_agent(team.ws, "Gus Roe", "gus")
+    cmd.deactivate_agent(team.ws, "gus")
+    agents = [team.ana, team.bo, team.cy, dee, fay, gus]
+    start = team.ws.change_seq()
+    conv = team.start("Where is my order? PLUGH")
+    team.start("Acquisition terms XYZZY", channel=team.sales_email)
+    mid = team.ws.change_seq()
+    cmd.comment(team.ws, conv, "@bo can you check?", actor="ana")  # bo's notification
+    cmd.save_draft(team.ws, conv, "Hi Carla, checking now", actor="dee")  # dee's draft
+    cmd.clear_draft(team.ws, conv, actor="dee")  # and its tombstone
+
+    for cursor in (str(start), str(mid), f'[{mid + 1},"message",0]', str(team.ws.change_seq())):
+        heads = changes.table_heads(team.ws)
+        pages = changes.shared_pages(team.ws, cursor, agents, 500, heads=heads)
+        for agent in agents:
+            own = changes_since(team.ws, cursor, agent, 500, columnar=True, heads=heads)
+            assert pages[agent].to_json() == own.to_json(), (cursor, agent)
+    pages = changes.shared_pages(team.ws, str(start), agents, 500)
+    assert pages[fay] is not pages[dee] and pages[fay] is not pages[team.bo]  # dee, bo: own rows
+    assert "XYZZY" not in json.dumps(pages[fay].to_json())
+    assert "PLUGH" in json.dumps(pages[fay].to_json())
+    pages = changes.shared_pages(team.ws, str(mid), agents, 500)
+    notes = [r for r in pages[team.bo].to_json()["runs"] if r["table"] == "notification"]
+    assert notes and not any(r["table"] == "notification" for r in pages[fay].to_json()["runs"])
+    # The draft's removal only: bo has nothing of his own in it now, dee has.
+    last = changes.shared_pages(team.ws, str(team.ws.change_seq() - 1), agents, 500)
+    assert last[fay] is last[team.bo] and last[fay] is not last[dee]
+    assert last[fay] is not last[team.ana] and last[fay] is not last[gus]
+    assert [r["table"] for r in last[dee].to_json()["runs"]] == ["draft"]

@@ -37,7 +37,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from ..core import changes, clock
+from ..core import access, changes, clock
 from ..core.commands import registry
 from ..core.db import Tx, Workspace, open_workspace
 from ..core.errors import InvalidRequest, NoAccess, UniboxError, WorkspaceError
@@ -45,9 +45,9 @@ from ..core.ids import new_id
 from ..hub.protocol import MAX_MUTATIONS, PROTOCOL
 
 log = logging.getLogger("unibox.sync")
-# The tables the access rule reads (core/access.for_agent): a pull that wrote none of them
-# leaves the agent's inboxes as they were.
-ACCESS_TABLES = frozenset({"agent", "team_member", "inbox", "inbox_access"})
+# A pull that wrote none of the tables the access rule reads leaves the agent's inboxes as
+# they were.
+ACCESS_TABLES = access.TABLES
 PULL_LIMIT = 2000
 CALL_TIMEOUT = 30.0
 
