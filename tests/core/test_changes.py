@@ -917,3 +917,57 @@ def test_shared_pages_equal_each_agents_own_page_and_are_read_once_per_access(
     assert last[fay] is last[team.bo] and last[fay] is not last[dee]
     assert last[fay] is not last[team.ana] and last[fay] is not last[gus]
     assert [r["table"] for r in last[dee].to_json()["runs"]] == ["draft"]
+
+
+def test_a_cache_reindexes_a_row_for_search_only_when_its_text_changes(
+    team: Any, tmp_path: Path
+) -> None:
+    """A pull writes every row it brings with one upsert of all its columns; the search
+    index and the report rows follow the subject, the contact and the body when they
+    change (migration 0024's update triggers), and stay as they are when not."""
+    conv = team.start("Where is my order?", subject="Parcel PLUGH")
+    replica = open_replica(tmp_path / "ana.db")
+    pull(team.ws, replica, team.ana)
+    page = changes_since(team.ws, 0, team.ana, 5000).to_json()
+    row = next(c["row"] for c in page["changes"] if c["table"] == "conversation")
+    message = next(c["row"] for c in page["changes"] if c["table"] == "message")
+    other = cmd.ingest(team.ws, team.incoming("Hi", who="dan@example.com", name="Dan Roe"))
+
+    def upsert(table: str, values: dict[str, Any]) -> None:
+        cursor = replica_cursor(replica)
+        apply_changes(replica, Changes([{"table": table, "row": values}], cursor))
+
+    def found(text: str) -> list[str]:
+        with open_workspace(tmp_path / "ana.db") as cache:
+            return [h.row.id for h in q.search(cache, text, access=EVERYTHING)]
+
+    def index() -> list[Any]:  # the search indexes' stored segments
+        return [
+            replica.execute(f"SELECT id, block FROM {t}_fts_data ORDER BY id").fetchall()
+            for t in ("conversation", "message")
+        ]
+
+    pull(team.ws, replica, team.ana)
+    before = index()
+    upsert("conversation", row)  # unchanged: nothing re-indexed
+    upsert("message", message)
+    assert index() == before
+    check_search_index(tmp_path / "ana.db")
+    assert found("PLUGH") == [conv]
+    upsert("conversation", {**row, "subject": "Parcel XYZZY"})
+    upsert("message", {**message, "body": "Where is my parcel FROBOZZ?"})
+    check_search_index(tmp_path / "ana.db")
+    assert found("PLUGH") == [] and found("XYZZY") == [conv] and found("FROBOZZ") == [conv]
+    dan = replica.execute(
+        "SELECT contact_id FROM conversation WHERE id = ?", (other.conversation_id,)
+    ).fetchone()[0]
+    upsert("conversation", {**row, "subject": "Parcel XYZZY", "contact_id": dan})
+    check_search_index(tmp_path / "ana.db")
+    assert conv in found("Dan Roe")
+    moved = {**row, "subject": "Parcel XYZZY", "contact_id": dan, "inbox_id": team.sales}
+    upsert("conversation", moved)
+    assert replica.execute(
+        "SELECT r.inbox_id FROM report_conversation r JOIN conversation c ON c.rid = r.rid "
+        "WHERE c.id = ?",
+        (conv,),
+    ).fetchone() == (team.sales,)

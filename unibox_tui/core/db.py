@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
 # The newest migration this code knows. Opening a file at this revision needs no alembic
 # import (keeps start-up fast); anything else goes through migrations.upgrade().
-HEAD_REVISION = "0023"
+HEAD_REVISION = "0024"
 KNOWN_REVISIONS = (
     "0001",
     "0002",
@@ -58,6 +58,7 @@ KNOWN_REVISIONS = (
     "0021",
     "0022",
     "0023",
+    "0024",
 )
 
 SQLITE_HEADER = b"SQLite format 3\x00"

@@ -49,6 +49,11 @@ log = logging.getLogger("unibox.sync")
 # they were.
 ACCESS_TABLES = access.TABLES
 PULL_LIMIT = 2000
+# Seconds between rounds nothing asked for. Every change of the hub's log comes with a poke
+# and every (re)connect pulls, so this only covers a poke that never came; a round a
+# second per client was most of an idle hub's work (50 agents: 50 pulls a second, each
+# also a round of the client's own; benchmarks/hub_team.py fanout).
+SAFETY_ROUND = 30.0
 CALL_TIMEOUT = 30.0
 
 
@@ -446,10 +451,14 @@ class HubClient:
 
     def _loop(self) -> None:
         failures = 0
+        last = time.monotonic()
         while not self._stop.is_set():
-            self._kick.wait(1.0)
+            kicked = self._kick.wait(1.0)
             if self._stop.is_set():
                 return
+            if not kicked and time.monotonic() - last < SAFETY_ROUND:
+                continue
+            last = time.monotonic()
             self._kick.clear()
             if self._sio is None or not self._sio.connected:
                 continue
@@ -567,11 +576,13 @@ class HubClient:
         if not poked:
             return False
         cursor = changes.replica_cursor(self.replica)
-        for item in poked:
-            if item["from"] != cursor:
-                continue
-            cursor = changes.apply_changes(self.replica, item["page"], local=True)
-            self._pulled(item["page"])
+        # Each page follows on from the one before: applied in that chain, whatever order
+        # the pokes were handled in (socket.io runs each event's handler in a thread of its
+        # own, so two pokes close together can land here swapped).
+        following = {item["from"]: item["page"] for item in poked}
+        while (page := following.pop(cursor, None)) is not None:
+            cursor = changes.apply_changes(self.replica, page, local=True)
+            self._pulled(page)
         return cursor != "0" and changes.cursor_seq(cursor) >= head
 
     def _pulled(self, page: dict[str, Any]) -> None:
