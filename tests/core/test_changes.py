@@ -971,3 +971,45 @@ def test_a_cache_reindexes_a_row_for_search_only_when_its_text_changes(
         "WHERE c.id = ?",
         (conv,),
     ).fetchone() == (team.sales,)
+
+
+def test_a_chain_of_pages_in_one_transaction_equals_them_one_by_one(
+    demo: Workspace, tmp_path: Path
+) -> None:
+    """What a cache that fell behind a burst of pokes does (changes.apply_chain): the pages,
+    each starting where the one before ends, written at once, end where applying them one
+    by one ends; a client takes them in their chain whatever order they came in."""
+    from unibox_tui.sync.client import HubClient
+
+    bo = agent_id(demo, "bo")
+    one, many = (open_replica(tmp_path / f"{n}.db") for n in ("one", "many"))
+    pull(demo, one, bo)
+    pull(demo, many, bo)
+    pages: list[dict[str, Any]] = []
+    cursor = replica_cursor(one)
+    conv = next(
+        r
+        for r in q.list_conversations(demo, q.view("open", access=EVERYTHING)).rows
+        if r.inbox_id == inbox_id(demo, "Support")
+    )
+    for step in range(4):
+        some_deletes(demo) if step == 1 else cmd.comment(demo, conv.id, f"n{step}", actor="bo")
+        cmd.assign(demo, conv.id, "bo" if step % 2 else "ana", actor="bo")
+        page = changes_since(demo, cursor, bo, 500, columnar=True).to_json()
+        pages.append({"from": cursor, "page": page})
+        cursor = page["cursor"]
+    for item in pages:
+        apply_changes(one, item["page"], local=True)
+    client = HubClient("http://127.0.0.1:9", "t", directory=tmp_path / "client")
+    client.replica = many
+    client._poked = [pages[2], pages[0], pages[3], pages[1]]  # handler threads raced
+    client._poked_head = demo.change_seq()
+    assert client._apply_poked()  # no pull needed
+    assert replica_cursor(many) == replica_cursor(one) == cursor
+
+    def unstamped(d: Dump) -> Dump:  # a cache stamps what it pulls with its own numbers
+        return {t: {k: {**r, "seq": 0} for k, r in rows.items()} for t, rows in d.items()}
+
+    expected = unstamped(visible(dump(raw(demo.path)), access_of(demo, bo)))
+    assert same(unstamped(dump(one)), expected) and same(unstamped(dump(many)), expected)
+    check_search_index(tmp_path / "many.db")

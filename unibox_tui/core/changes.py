@@ -782,7 +782,22 @@ def apply_changes(
     it sees its own writes. And rows the cache changed optimistically for a command the hub
     has not confirmed yet (their change number is a `pending_mutation.local_seq`) are left
     as they are: the command's own answer settles them (`settle_rows`)."""
-    data = page.to_json() if isinstance(page, (Changes, ColumnarChanges)) else page
+    return apply_chain(replica, [page], local=local)
+
+
+def apply_chain(
+    replica: sqlite3.Connection,
+    pages: Sequence[Changes | ColumnarChanges | dict[str, Any]],
+    *,
+    local: bool = False,
+) -> str:
+    """`apply_changes` of pages that follow on from one another (each starts at the cursor
+    the one before ends at: what a run of pokes brings), in ONE transaction; returns the
+    last one's cursor. A cache that fell behind under a burst of pokes catches up with one
+    commit, one search-index pass and one change number, not one per page (the fixed part
+    is most of applying a page of a few rows)."""
+    datas = [p.to_json() if isinstance(p, (Changes, ColumnarChanges)) else p for p in pages]
+    data = datas[-1]
     con = replica
     # Within a pull that has more pages to come (a first sync: ~1.4M rows at 100k
     # conversations), commits do not wait for the disk: the WAL checkpoints of a bulk load
@@ -805,7 +820,7 @@ def apply_changes(
         if not fill and bulk and replica_cursor(con) == "0":
             derived.suspend(con)
             fill = True
-        _write(con, _page_runs(data), local, fill)
+        _write(con, [run for d in datas for run in _page_runs(d)], local, fill)
         if fill and not data.get("more"):
             derived.resume(con)
         con.execute(

@@ -579,17 +579,24 @@ class HubClient:
         # Each page follows on from the one before: applied in that chain, whatever order
         # the pokes were handled in (socket.io runs each event's handler in a thread of its
         # own, so two pokes close together can land here swapped).
+        # A cache that fell behind (pokes came faster than it applied them) writes the
+        # chain in one transaction.
         following = {item["from"]: item["page"] for item in poked}
+        chain = []
         while (page := following.pop(cursor, None)) is not None:
-            cursor = changes.apply_changes(self.replica, page, local=True)
-            self._pulled(page)
+            chain.append(page)
+            cursor = str(page["cursor"])
+        if chain:
+            changes.apply_chain(self.replica, chain, local=True)
+            self._pulled(*chain)
         return cursor != "0" and changes.cursor_seq(cursor) >= head
 
-    def _pulled(self, page: dict[str, Any]) -> None:
-        runs = page.get("runs") or page.get("changes") or ()
+    def _pulled(self, *pages: dict[str, Any]) -> None:
+        """After pages were written: the access rule may have changed; the app looks now."""
+        runs = [r for page in pages for r in page.get("runs") or page.get("changes") or ()]
         if any(r.get("table") in ACCESS_TABLES for r in runs if isinstance(r, dict)):
             self._access_dirty = True
-        if (page.get("changes") or page.get("runs")) and self.on_pulled is not None:
+        if runs and self.on_pulled is not None:
             self.on_pulled()
 
     def _follow_access(self) -> None:
