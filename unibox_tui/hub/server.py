@@ -294,19 +294,26 @@ class Hub:
         with self.ws.read() as conn:
             heads = changes.table_heads(conn)
             pages = changes.shared_pages(
-                conn, start, agent_ids, POKE_ROWS, heads=heads, rules=self._rules(conn, heads)
+                conn,
+                start,
+                agent_ids,
+                POKE_ROWS,
+                heads=heads,
+                rules=self._rules(conn, heads, agent_ids),
             )
         return heads, pages
 
-    def _rules(self, conn: Any, heads: changes.Heads) -> dict[str, access.Access]:
-        """The connected agents' access rules (access.for_agent), kept while none of the
-        tables they come from changed: asking them per agent per poke was two queries
-        each. Runs on a reader thread, one poke at a time."""
+    def _rules(
+        self, conn: Any, heads: changes.Heads, agent_ids: list[str]
+    ) -> dict[str, access.Access]:
+        """The agents' access rules (access.for_agent), kept while none of the tables they
+        come from changed (`heads`, read in the same snapshot): asking them per agent per
+        poke was two queries each. Runs on a reader thread, one poke at a time."""
         key = tuple(heads.tables[t] for t in (*sorted(access.TABLES), changes.TOMBSTONE))
         if key != self._rules_key:
             self._rules_key, self._rules_held = key, {}
         held = self._rules_held
-        for agent_id in {s.agent_id for s in list(self.sessions.values())} - held.keys():
+        for agent_id in set(agent_ids) - held.keys():
             held[agent_id] = access.for_agent(conn, agent_id)
         return held
 
