@@ -452,16 +452,21 @@ class HubClient:
     def _loop(self) -> None:
         failures = 0
         last = time.monotonic()
+        wanted = False  # a round was asked for and has not run yet
         while not self._stop.is_set():
             kicked = self._kick.wait(1.0)
             if self._stop.is_set():
                 return
-            if not kicked and time.monotonic() - last < SAFETY_ROUND:
-                continue
-            last = time.monotonic()
             self._kick.clear()
+            wanted = wanted or kicked or time.monotonic() - last >= SAFETY_ROUND
+            if not wanted:
+                continue
+            # Not connected (yet: the connect handler kicks before the client counts itself
+            # connected): the round stays wanted and is tried again within a second.
             if self._sio is None or not self._sio.connected:
                 continue
+            wanted = False
+            last = time.monotonic()
             try:
                 self.sync_once()
                 failures = 0
