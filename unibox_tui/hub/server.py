@@ -241,7 +241,7 @@ class Hub:
                 try:
                     covered = await self._send_pokes()
                 except Exception:
-                    log.exception("poke")  # the next write or the watcher's turn tries again
+                    log.exception("poke")  # the watcher's next turn tries again
                     return
                 # The pages reach as far as the log did when they were read: writes whose
                 # answers come later are in them already, no poke of their own is needed.
@@ -324,6 +324,8 @@ class Hub:
                 head = await self._read(self.ws.change_seq)
                 if head > self.head:
                     self.head = head
+                # Also a head known but not poked yet (a poke that failed): within a turn.
+                if self.head > self.poked:
                     self._poke_soon()
                 await self._end_revoked()
                 self._expire_signals()
