@@ -1,10 +1,17 @@
-"""`unibox hub` under yappi (every thread: the event loop, the writer, the readers), for the
-hub benchmarks' `--profile-hub FILE`: the same arguments as `unibox hub`, then on exit
-(SIGTERM) FILE.txt gets the functions by total CPU time, by own time, and per thread.
-Needs `pip install yappi` (not a project dependency: a scratch tool)."""
+"""`unibox hub` under a profiler, for the hub benchmarks' `--profile-hub FILE`: the same
+arguments as `unibox hub`, then on exit (SIGTERM) FILE.txt gets the report.
+
+- yappi (the default) over every thread (the event loop, the writer, the readers): the
+  functions by total CPU time, by own time, and per thread. Needs `pip install yappi` (not
+  a project dependency: a scratch tool). Its cost per call is high: it inflates code that
+  makes many small calls (SQLAlchemy, asyncio) more than the rest.
+- `UNIBOX_PROFILER=cprofile`: cProfile of the event loop's thread only (socket.io,
+  pokes, emits; not the writer's commands nor the readers' queries) in CPU time, cheaper
+  per call."""
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -12,15 +19,31 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
 def main() -> None:
-    import yappi
-
     out = Path(sys.argv[1])
     sys.argv = ["unibox", *sys.argv[2:]]
+    from unibox_tui.cli import main as cli
+
+    if os.environ.get("UNIBOX_PROFILER") == "cprofile":
+        import cProfile
+        import pstats
+        import time
+
+        profiler = cProfile.Profile(time.thread_time)  # CPU, not time waiting for it
+        profiler.enable()
+        try:
+            cli(standalone_mode=False)
+        finally:
+            profiler.disable()
+            with out.with_suffix(".txt").open("w") as f:
+                stats = pstats.Stats(profiler, stream=f)
+                stats.sort_stats("cumulative").print_stats(70)
+                stats.sort_stats("tottime").print_stats(50)
+        return
+    import yappi
+
     yappi.set_clock_type("cpu")
     yappi.start(builtins=False, profile_threads=True)
     try:
-        from unibox_tui.cli import main as cli
-
         cli(standalone_mode=False)
     finally:
         yappi.stop()

@@ -25,7 +25,8 @@ Prints one JSON document:
   visitor_to_agent: from the visitor's send to the message committed in the measuring
   agent's cache (after the pull that brought it); agent_to_widget: from the agent's `reply`
   command to the visitor holding it (poke + sync); send_ack: the visitor's `send` round
-  trip. Hub CPU seconds (and per message, either way) and RSS over the timed window, and
+  trip. Hub CPU seconds (and per message, either way) and RSS over the timed window, the
+  worker agents' CPU (`agents_cpu_ms_per_message`, all of them together), and
   the load average before and after it (the machine is shared: compare CPU, not only wall).
 """
 
@@ -352,6 +353,7 @@ def load(hub: Any, info: dict[str, Any], args: argparse.Namespace, tmp: Path) ->
     go.set()
     started = time.time()
     cpu0 = _cpu(hub.pid)
+    agents0 = sum(r["cpu_s"] for r in all_call(workers, "cpu"))
     rss0 = rss_kb(hub.pid)["VmRSS"]
     load0 = os.getloadavg()
     end = started + args.seconds
@@ -375,6 +377,7 @@ def load(hub: Any, info: dict[str, Any], args: argparse.Namespace, tmp: Path) ->
         peak = max(peak, rss_kb(hub.pid)["VmRSS"])
         time.sleep(0.1)
     cpu = _cpu(hub.pid) - cpu0
+    agents_cpu = sum(r["cpu_s"] for r in all_call(workers, "cpu")) - agents0
     load1 = os.getloadavg()
     results: list[tuple[str, float]] = []
     errors: list[str] = []
@@ -415,6 +418,10 @@ def load(hub: Any, info: dict[str, Any], args: argparse.Namespace, tmp: Path) ->
         # per message either way: the figure to compare on a loaded machine.
         "hub_cpu_ms_per_message": round(cpu * 1000 / max(1, len(acks) + answered), 2),
         "hub_rss_mb": {"before": round(rss0 / 1024, 1), "peak": round(peak / 1024, 1)},
+        # The other agents' apps (worker processes) taking in what changed: CPU seconds
+        # over the window and per visitor message, all of them together.
+        "agent_processes_cpu_s": round(agents_cpu, 2),
+        "agents_cpu_ms_per_message": round(agents_cpu * 1000 / max(1, len(acks) + answered), 2),
         "visitor_processes_cpu_s": round(visitor_cpu, 1),
         "load_avg": {"before": [round(x, 2) for x in load0], "after": [round(x, 2) for x in load1]},
     }

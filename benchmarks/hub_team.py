@@ -19,6 +19,8 @@ Prints one JSON document:
   latency from the sender's `run` call to the moment the comment is committed in each
   other agent's cache (after the pull that brought it). `to_all` is per command, until the
   last of the other agents has it (target p99 <= 100 ms); `per_receiver` every arrival.
+  CPU of the hub and of all client processes per command, and the same less what an idle
+  second costs them (`idle_*_cpu_ms_per_s`, measured for `--idle-seconds` before).
 - `storm`: each client queues `--storm-queued` comments while the hub is down (SIGTERM);
   the hub starts again; time until every client is connected, has pushed its queue and
   holds everything up to the hub's head (per client, from the hub answering /healthz);
@@ -37,6 +39,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import sys
 import tempfile
@@ -60,10 +63,15 @@ from _hubbench import (
 
 def cpu_s(pid: int) -> float:
     """User + system CPU seconds a process has used."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    import os
+    return sum(cpu_split(pid))
 
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+def cpu_split(pid: int) -> tuple[float, float]:
+    """(user, system) CPU seconds a process has used: system time is mostly the kernel's
+    loopback TCP, one send per socket a message goes to."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    tick = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / tick, int(fields[12]) / tick
 
 
 def chunks(items: list, size: int) -> list[list]:
@@ -256,6 +264,9 @@ def main() -> None:
     ap.add_argument("--conversations", type=int, default=2000)
     ap.add_argument("--commands", type=int, default=200, help="fan-out commands")
     ap.add_argument("--flood-seconds", type=float, default=10.0)
+    ap.add_argument(
+        "--idle-seconds", type=float, default=5.0, help="idle CPU measured before fan-out"
+    )
     ap.add_argument("--storm-queued", type=int, default=5, help="comments queued per client")
     ap.add_argument(
         "--drain-queued", type=int, default=40, help="comments queued per client for `drain`"
@@ -329,14 +340,49 @@ def main() -> None:
                 "clients_per_process": args.per_process,
             }
         if "fanout" in parts:
-            cpu0 = cpu_s(hub.pid)
-            clients0 = sum(r["cpu_s"] for r in all_call(workers, "cpu"))
+            # Idle first: what the hub and the clients spend per second with nothing to do
+            # (pings, the hub's watcher, clients' safety rounds), so that the per-command
+            # figures below can be told apart from it.
+            time.sleep(2.0)
+            cpu0, clients0 = cpu_s(hub.pid), sum(r["cpu_s"] for r in all_call(workers, "cpu"))
+            t0 = time.perf_counter()
+            time.sleep(args.idle_seconds)
+            idle_s = time.perf_counter() - t0
+            idle_hub = (cpu_s(hub.pid) - cpu0) / idle_s
+            idle_clients = (sum(r["cpu_s"] for r in all_call(workers, "cpu")) - clients0) / idle_s
+            cpu0, (user0, sys0) = cpu_s(hub.pid), cpu_split(hub.pid)
+            c0 = all_call(workers, "cpu")
+            clients0 = sum(r["cpu_s"] for r in c0)
+            t0 = time.perf_counter()
             out["fanout"] = fanout(workers, owner, handles[0], convs[0], args.commands)
+            wall = time.perf_counter() - t0
             n = args.commands + 5
             hub_cpu = cpu_s(hub.pid) - cpu0
-            clients_cpu = sum(r["cpu_s"] for r in all_call(workers, "cpu")) - clients0
+            c1 = all_call(workers, "cpu")
+            clients_cpu = sum(r["cpu_s"] for r in c1) - clients0
             out["fanout"]["hub_cpu_ms_per_command"] = round(hub_cpu * 1000 / n, 1)
+            user1, sys1 = cpu_split(hub.pid)
+            out["fanout"]["hub_user_sys_ms_per_command"] = [
+                round((user1 - user0) * 1000 / n, 1),
+                round((sys1 - sys0) * 1000 / n, 1),
+            ]
             out["fanout"]["clients_cpu_ms_per_command"] = round(clients_cpu * 1000 / n, 1)
+            out["fanout"]["clients_user_sys_ms_per_command"] = [
+                round(sum(b[k] - a[k] for a, b in zip(c0, c1, strict=True)) * 1000 / n, 1)
+                for k in ("user_s", "sys_s")
+            ]
+            out["fanout"]["seconds"] = round(wall, 1)
+            out["fanout"]["idle_hub_cpu_ms_per_s"] = round(idle_hub * 1000, 1)
+            out["fanout"]["idle_clients_cpu_ms_per_s"] = round(idle_clients * 1000, 1)
+            # The same per command without what the idle second costs (the run's wall time
+            # grows with the machine's load; this part does not).
+            out["fanout"]["hub_cpu_ms_per_command_less_idle"] = round(
+                (hub_cpu - idle_hub * wall) * 1000 / n, 1
+            )
+            out["fanout"]["clients_cpu_ms_per_command_less_idle"] = round(
+                (clients_cpu - idle_clients * wall) * 1000 / n, 1
+            )
+            out["fanout"]["load_avg_after"] = [round(x, 2) for x in os.getloadavg()]
         if "storm" in parts:
             out["storm"] = storm(hub, workers, own_conv, args.storm_queued, len(handles))
         if "drain" in parts:

@@ -92,3 +92,25 @@ def test_access_changed_by_one_command_holds_for_the_next_in_the_batch(team: Tea
         with pytest.raises(Exception, match="no conversation"):
             cmd.comment(team.ws, sales, "and not any more", actor=team.bo, now=later(3))
     assert comments(team, sales) == ["bo may now"]
+
+
+def test_a_command_that_fails_after_writing_leaves_no_stale_row_for_the_next(
+    team: Team,
+) -> None:
+    """A command rolled back to its savepoint after the session wrote a row (an agent, a
+    kept table): the next command of the batch reads the row as the database holds it."""
+    from unibox_tui.core.models import Agent
+
+    conv = team.start("Where is my order?")
+    with team.ws.batch():
+        cmd.comment(team.ws, conv, "loads ana", actor=team.ana, now=later(1))
+        with pytest.raises(RuntimeError), team.ws.write() as tx:
+            ana = tx.get(Agent, team.ana)
+            ana.name = "Not Ana"
+            tx.stamp(ana)  # written (flushed) in the savepoint
+            raise RuntimeError("the command fails after writing")
+        with team.ws.write() as tx:
+            assert tx.get(Agent, team.ana).name == "Ana Lima"
+        cmd.comment(team.ws, conv, "still ana", actor=team.ana, now=later(2))
+    assert comments(team, conv) == ["loads ana", "still ana"]
+    assert [a.name for a in queries.agents(team.ws) if a.id == team.ana] == ["Ana Lima"]

@@ -877,3 +877,139 @@ def test_a_fill_cut_short_gets_its_triggers_back_when_the_cache_is_opened(
     pull(demo, again, None)  # the pull goes on from its cursor, triggers on
     assert same(dump(again), dump(raw(demo.path)))
     check_search_index(path)
+
+
+def test_shared_pages_equal_each_agents_own_page_and_are_read_once_per_access(
+    team: Any,
+) -> None:
+    """A hub's poke (changes.shared_pages): every agent gets exactly the page
+    `changes_since` gives them (nothing of an inbox they cannot see, nobody else's
+    notification or draft), and agents of one access with nothing of their own share one
+    page object, read once."""
+    dee = cmd.create_agent(team.ws, "Dee Fox", "dee")  # Support only, like bo
+    fay = cmd.create_agent(team.ws, "Fay Moss", "fay")
+    gus = cmd.create_agent(team.ws, "Gus Roe", "gus")
+    cmd.deactivate_agent(team.ws, "gus")
+    agents = [team.ana, team.bo, team.cy, dee, fay, gus]
+    start = team.ws.change_seq()
+    conv = team.start("Where is my order? PLUGH")
+    team.start("Acquisition terms XYZZY", channel=team.sales_email)
+    mid = team.ws.change_seq()
+    cmd.comment(team.ws, conv, "@bo can you check?", actor="ana")  # bo's notification
+    cmd.save_draft(team.ws, conv, "Hi Carla, checking now", actor="dee")  # dee's draft
+    cmd.clear_draft(team.ws, conv, actor="dee")  # and its tombstone
+
+    for cursor in (str(start), str(mid), f'[{mid + 1},"message",0]', str(team.ws.change_seq())):
+        heads = changes.table_heads(team.ws)
+        pages = changes.shared_pages(team.ws, cursor, agents, 500, heads=heads)
+        for agent in agents:
+            own = changes_since(team.ws, cursor, agent, 500, columnar=True, heads=heads)
+            assert pages[agent].to_json() == own.to_json(), (cursor, agent)
+    pages = changes.shared_pages(team.ws, str(start), agents, 500)
+    assert pages[fay] is not pages[dee] and pages[fay] is not pages[team.bo]  # dee, bo: own rows
+    assert "XYZZY" not in json.dumps(pages[fay].to_json())
+    assert "PLUGH" in json.dumps(pages[fay].to_json())
+    pages = changes.shared_pages(team.ws, str(mid), agents, 500)
+    notes = [r for r in pages[team.bo].to_json()["runs"] if r["table"] == "notification"]
+    assert notes and not any(r["table"] == "notification" for r in pages[fay].to_json()["runs"])
+    # The draft's removal only: bo has nothing of his own in it now, dee has.
+    last = changes.shared_pages(team.ws, str(team.ws.change_seq() - 1), agents, 500)
+    assert last[fay] is last[team.bo] and last[fay] is not last[dee]
+    assert last[fay] is not last[team.ana] and last[fay] is not last[gus]
+    assert [r["table"] for r in last[dee].to_json()["runs"]] == ["draft"]
+
+
+def test_a_cache_reindexes_a_row_for_search_only_when_its_text_changes(
+    team: Any, tmp_path: Path
+) -> None:
+    """A pull writes every row it brings with one upsert of all its columns; the search
+    index and the report rows follow the subject, the contact and the body when they
+    change (migration 0025's update triggers), and stay as they are when not."""
+    conv = team.start("Where is my order?", subject="Parcel PLUGH")
+    replica = open_replica(tmp_path / "ana.db")
+    pull(team.ws, replica, team.ana)
+    page = changes_since(team.ws, 0, team.ana, 5000).to_json()
+    row = next(c["row"] for c in page["changes"] if c["table"] == "conversation")
+    message = next(c["row"] for c in page["changes"] if c["table"] == "message")
+    other = cmd.ingest(team.ws, team.incoming("Hi", who="dan@example.com", name="Dan Roe"))
+
+    def upsert(table: str, values: dict[str, Any]) -> None:
+        cursor = replica_cursor(replica)
+        apply_changes(replica, Changes([{"table": table, "row": values}], cursor))
+
+    def found(text: str) -> list[str]:
+        with open_workspace(tmp_path / "ana.db") as cache:
+            return [h.row.id for h in q.search(cache, text, access=EVERYTHING)]
+
+    def index() -> list[Any]:  # the search indexes' stored segments
+        return [
+            replica.execute(f"SELECT id, block FROM {t}_fts_data ORDER BY id").fetchall()
+            for t in ("conversation", "message")
+        ]
+
+    pull(team.ws, replica, team.ana)
+    before = index()
+    upsert("conversation", row)  # unchanged: nothing re-indexed
+    upsert("message", message)
+    assert index() == before
+    check_search_index(tmp_path / "ana.db")
+    assert found("PLUGH") == [conv]
+    upsert("conversation", {**row, "subject": "Parcel XYZZY"})
+    upsert("message", {**message, "body": "Where is my parcel FROBOZZ?"})
+    check_search_index(tmp_path / "ana.db")
+    assert found("PLUGH") == [] and found("XYZZY") == [conv] and found("FROBOZZ") == [conv]
+    dan = replica.execute(
+        "SELECT contact_id FROM conversation WHERE id = ?", (other.conversation_id,)
+    ).fetchone()[0]
+    upsert("conversation", {**row, "subject": "Parcel XYZZY", "contact_id": dan})
+    check_search_index(tmp_path / "ana.db")
+    assert conv in found("Dan Roe")
+    moved = {**row, "subject": "Parcel XYZZY", "contact_id": dan, "inbox_id": team.sales}
+    upsert("conversation", moved)
+    assert replica.execute(
+        "SELECT r.inbox_id FROM report_conversation r JOIN conversation c ON c.rid = r.rid "
+        "WHERE c.id = ?",
+        (conv,),
+    ).fetchone() == (team.sales,)
+
+
+def test_a_chain_of_pages_in_one_transaction_equals_them_one_by_one(
+    demo: Workspace, tmp_path: Path
+) -> None:
+    """What a cache that fell behind a burst of pokes does (changes.apply_chain): the pages,
+    each starting where the one before ends, written at once, end where applying them one
+    by one ends; a client takes them in their chain whatever order they came in."""
+    from unibox_tui.sync.client import HubClient
+
+    bo = agent_id(demo, "bo")
+    one, many = (open_replica(tmp_path / f"{n}.db") for n in ("one", "many"))
+    pull(demo, one, bo)
+    pull(demo, many, bo)
+    pages: list[dict[str, Any]] = []
+    cursor = replica_cursor(one)
+    conv = next(
+        r
+        for r in q.list_conversations(demo, q.view("open", access=EVERYTHING)).rows
+        if r.inbox_id == inbox_id(demo, "Support")
+    )
+    for step in range(4):
+        some_deletes(demo) if step == 1 else cmd.comment(demo, conv.id, f"n{step}", actor="bo")
+        cmd.assign(demo, conv.id, "bo" if step % 2 else "ana", actor="bo")
+        page = changes_since(demo, cursor, bo, 500, columnar=True).to_json()
+        pages.append({"from": cursor, "page": page})
+        cursor = page["cursor"]
+    for item in pages:
+        apply_changes(one, item["page"], local=True)
+    client = HubClient("http://127.0.0.1:9", "t", directory=tmp_path / "client")
+    client.replica = many
+    client._poked = [pages[2], pages[0], pages[3], pages[1]]  # handler threads raced
+    client._poked_head = demo.change_seq()
+    assert client._apply_poked()  # no pull needed
+    assert replica_cursor(many) == replica_cursor(one) == cursor
+
+    def unstamped(d: Dump) -> Dump:  # a cache stamps what it pulls with its own numbers
+        return {t: {k: {**r, "seq": 0} for k, r in rows.items()} for t, rows in d.items()}
+
+    expected = unstamped(visible(dump(raw(demo.path)), access_of(demo, bo)))
+    assert same(unstamped(dump(one)), expected) and same(unstamped(dump(many)), expected)
+    check_search_index(tmp_path / "many.db")

@@ -69,6 +69,10 @@ ACTS_IN = (
 
 EVERYTHING = Access(agent_id=None, role="admin", see=None, act=None)
 
+# The tables `for_agent` reads: while none of them changed (rows, or tombstones of them),
+# an agent's access is what it was (the hub keeps its agents' rules between pokes).
+TABLES = frozenset({"agent", "inbox", "inbox_access", "team_member"})
+
 
 def for_agent(conn: _Conn, agent_id: str | None) -> Access:
     """The access of `agent_id` (None: the system, which sees everything)."""

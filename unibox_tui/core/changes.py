@@ -67,7 +67,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from operator import itemgetter
 from pathlib import Path
@@ -301,12 +301,19 @@ def _columns(reader: _Reader, table: str) -> tuple[str, ...]:
     return found
 
 
-def _conditions(rule: access.Access) -> dict[str, tuple[str, tuple[Any, ...]]]:
-    """Each VISIBLE rule made concrete for one agent: (SQL on alias t, parameters)."""
+def _conditions(
+    rule: access.Access, personal: bool = True
+) -> dict[str, tuple[str, tuple[Any, ...]]]:
+    """Each VISIBLE rule made concrete for one agent: (SQL on alias t, parameters).
+    Without `personal`, the rows that belong to one agent (notifications, drafts, their
+    tombstones) are nobody's: the page every agent of `rule`'s inboxes shares
+    (`shared_pages`)."""
     inboxes, inbox_params = rule.where("c.inbox_id")
     inboxes_t, _ = rule.where("t.inbox_id")
     mine = "1" if rule.agent_id is None else "t.agent_id = ?"
     mine_params: tuple[Any, ...] = () if rule.agent_id is None else (rule.agent_id,)
+    if not personal:
+        mine, mine_params = "0", ()
     out: dict[str, tuple[str, tuple[Any, ...]]] = {}
     for scope, template in VISIBLE.items():
         sql = template.format(inboxes=inboxes, inboxes_t=inboxes_t, mine=mine)
@@ -323,6 +330,8 @@ def _conditions(rule: access.Access) -> dict[str, tuple[str, tuple[Any, ...]]]:
         # keys are on in a workspace). Not asked per row: a third of reading an admin's log.
         for scope in ("message", "attachment", "contact", "identity", "ticket"):
             out[scope] = ("1", ())
+    if not personal:
+        out["notification"] = out["mine"] = ("0", ())
     return out
 
 
@@ -387,8 +396,14 @@ def changes_since(
 
     if isinstance(source, Workspace):
         with source.read() as conn:
-            return _page(_Reader(conn), cursor, agent_id, limit, columnar, only_inbox, heads)
-    return _page(_Reader(source), cursor, agent_id, limit, columnar, only_inbox, heads)
+            return changes_since(
+                conn, cursor, agent_id, limit, columnar=columnar, only_inbox=only_inbox, heads=heads
+            )
+    reader = _Reader(source)
+    rule = access.for_agent(reader, agent_id)
+    if only_inbox is not None:
+        rule = _narrowed(rule, only_inbox)
+    return _page(reader, cursor, rule, limit, columnar, heads)
 
 
 @dataclass(frozen=True)
@@ -418,6 +433,72 @@ def table_heads(source: Workspace | Any) -> Heads:
     return Heads(int(row[0]), {n: int(v or 0) for n, v in zip(names, row[1:], strict=True)})
 
 
+def shared_pages(
+    source: Workspace | Any,
+    cursor: str,
+    agent_ids: Iterable[str],
+    limit: int,
+    *,
+    heads: Heads | None = None,
+    rules: Mapping[str, access.Access] | None = None,
+) -> dict[str, ColumnarChanges]:
+    """Each agent's page since `cursor`: what `changes_since(..., columnar=True)` answers
+    each of them, read in one snapshot. Agents who may see the same inboxes and have no
+    rows of their own after the cursor (notifications, drafts, their tombstones) get ONE
+    page, read once: the same object. How a hub pokes a team (hub/server.py): fifty agents
+    of one access cost one page, not fifty (each took ~0.5 ms; benchmarks/hub_push.py).
+    `rules`: the agents' access as `access.for_agent` gives it, when the caller holds it."""
+    from .db import Workspace
+
+    if isinstance(source, Workspace):
+        with source.read() as conn:
+            return shared_pages(conn, cursor, agent_ids, limit, heads=heads, rules=rules)
+    reader = _Reader(source)
+    own = _personal(reader, cursor_seq(cursor), heads)
+    out: dict[str, ColumnarChanges] = {}
+    shared: dict[frozenset[str] | None, ColumnarChanges] = {}
+    for agent_id in agent_ids:
+        rule = (rules or {}).get(agent_id) or access.for_agent(reader, agent_id)
+        if agent_id in own:
+            out[agent_id] = _page(reader, cursor, rule, limit, True, heads)  # type: ignore[assignment]
+            continue
+        # `see` is all a page depends on besides the agent's own rows (_conditions).
+        page = shared.get(rule.see)
+        if page is None:
+            page = shared[rule.see] = _page(  # type: ignore[assignment]
+                reader, cursor, rule, limit, True, heads, personal=False
+            )
+        out[agent_id] = page  # type: ignore[assignment]
+    return out
+
+
+# The tables whose rows belong to one agent (VISIBLE's {mine}), and the tombstones of them.
+_PERSONAL = (
+    ("notification", ""),
+    ("draft", ""),
+    (TOMBSTONE, " AND agent_id IS NOT NULL"),
+)
+
+
+def _personal(reader: _Reader, after: int, heads: Heads | None) -> set[str]:
+    """The agents with rows of their own after change `after`."""
+    head = int(reader.rows("SELECT value FROM sequence WHERE name = 'seq'")[0][0])
+    tops = heads.tables if heads is not None and heads.head == head else {}
+    found: set[str] = set()
+    for table, extra in _PERSONAL:
+        if tops.get(table, after + 1) <= after:
+            continue  # nothing after the cursor in this table
+        found.update(
+            r[0]
+            for r in reader.rows(
+                f"SELECT DISTINCT agent_id FROM {table} INDEXED BY ix_{table}_seq "
+                f"WHERE seq > ?{extra}",
+                (after,),
+            )
+        )
+    return found
+
+
 def _narrowed(rule: access.Access, inbox_id: str) -> access.Access:
     """`rule` seeing at most one inbox."""
     from dataclasses import replace
@@ -429,21 +510,18 @@ def _narrowed(rule: access.Access, inbox_id: str) -> access.Access:
 def _page(
     reader: _Reader,
     cursor: str | int | None,
-    agent_id: str | None,
+    rule: access.Access,
     limit: int,
     columnar: bool,
-    only_inbox: str | None = None,
     heads: Heads | None = None,
+    personal: bool = True,
 ) -> Changes | ColumnarChanges:
     seq, rank, key = parse_cursor(cursor)
     head = int(reader.rows("SELECT value FROM sequence WHERE name = 'seq'")[0][0])
     # Read at this very head, the table heads say which tables have nothing after the
     # cursor (read at another, they might miss a row: then every table is asked).
     tops = heads.tables if heads is not None and heads.head == head else None
-    rule = access.for_agent(reader, agent_id)
-    if only_inbox is not None:
-        rule = _narrowed(rule, only_inbox)
-    where = _conditions(rule)
+    where = _conditions(rule, personal)
     want = limit + 1  # one more than asked: tells whether more remain
     hits: list[tuple[str, int, list[Any]]] = []  # (table, columns sent, rows) per table
     seqs: list[int] = []  # the change numbers of the rows found, sorted, at most `want`
@@ -452,6 +530,9 @@ def _page(
         top = tops.get(name) if tops is not None else None
         if top is not None and (top < seq or (top == seq and (rank is None or r < rank))):
             continue  # nothing after the cursor in this table
+        visible, vparams = where[TOMBSTONE if name == TOMBSTONE else BY_NAME[name].scope]
+        if visible == "0":
+            continue  # nothing of this table is sent (a shared page's notifications)
         keys = ("table_name", "row_id") if name == TOMBSTONE else BY_NAME[name].key
         # After the cursor: a later change, or the same change at a later table or key
         # (asked apart: `seq = ? AND key > ?` walks the (seq, key) index from the cursor).
@@ -470,7 +551,6 @@ def _page(
             if seqs[want - 1] <= seq and not (rank is None or r < rank):
                 continue
             upper = [seqs[want - 1]]
-        visible, vparams = where[TOMBSTONE if name == TOMBSTONE else BY_NAME[name].scope]
         columns = ("table_name", "row_id") if name == TOMBSTONE else _columns(reader, name)
         # Row layout: the columns sent, then seq, then the key (for the cursor).
         select = ", ".join(f"t.{c}" for c in (*columns, "seq", *keys))
@@ -702,7 +782,22 @@ def apply_changes(
     it sees its own writes. And rows the cache changed optimistically for a command the hub
     has not confirmed yet (their change number is a `pending_mutation.local_seq`) are left
     as they are: the command's own answer settles them (`settle_rows`)."""
-    data = page.to_json() if isinstance(page, (Changes, ColumnarChanges)) else page
+    return apply_chain(replica, [page], local=local)
+
+
+def apply_chain(
+    replica: sqlite3.Connection,
+    pages: Sequence[Changes | ColumnarChanges | dict[str, Any]],
+    *,
+    local: bool = False,
+) -> str:
+    """`apply_changes` of pages that follow on from one another (each starts at the cursor
+    the one before ends at: what a run of pokes brings), in ONE transaction; returns the
+    last one's cursor. A cache that fell behind under a burst of pokes catches up with one
+    commit, one search-index pass and one change number, not one per page (the fixed part
+    is most of applying a page of a few rows)."""
+    datas = [p.to_json() if isinstance(p, (Changes, ColumnarChanges)) else p for p in pages]
+    data = datas[-1]
     con = replica
     # Within a pull that has more pages to come (a first sync: ~1.4M rows at 100k
     # conversations), commits do not wait for the disk: the WAL checkpoints of a bulk load
@@ -725,7 +820,7 @@ def apply_changes(
         if not fill and bulk and replica_cursor(con) == "0":
             derived.suspend(con)
             fill = True
-        _write(con, _page_runs(data), local, fill)
+        _write(con, [run for d in datas for run in _page_runs(d)], local, fill)
         if fill and not data.get("more"):
             derived.resume(con)
         con.execute(

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
 # The newest migration this code knows. Opening a file at this revision needs no alembic
 # import (keeps start-up fast); anything else goes through migrations.upgrade().
-HEAD_REVISION = "0024"
+HEAD_REVISION = "0025"
 KNOWN_REVISIONS = (
     "0001",
     "0002",
@@ -59,6 +59,7 @@ KNOWN_REVISIONS = (
     "0022",
     "0023",
     "0024",
+    "0025",
 )
 
 SQLITE_HEADER = b"SQLite format 3\x00"
@@ -484,16 +485,28 @@ class Workspace:
         self.engine  # noqa: B018  (creates the writer on first use)
         batch: _Batch | None = getattr(self._local, "batch", None)
         if batch is not None:  # inside `batch()`: a savepoint of the batch's transaction
+            # Taken on the sqlite3 connection itself: SQLAlchemy's begin_nested and its
+            # commit cost more than the hub's hot commands themselves (~30% of a comment in
+            # a push; benchmarks/hub_writes.py). What SQLAlchemy would do on a rollback is
+            # done here: the session forgets every row it holds (the failed command's may
+            # be among them, in a state the database no longer has); the next command loads
+            # what it needs again.
+            run = batch.session.connection().connection.driver_connection.execute  # type: ignore[union-attr]
+            run("SAVEPOINT unibox_command")
             try:
-                with batch.session.begin_nested():
-                    tx = Tx(batch.session, now or clock.utcnow(), batch)
-                    tx.presence = self.presence
-                    tx.visitors = self.visitors
-                    yield tx
-                    self._finish(tx)
+                tx = Tx(batch.session, now or clock.utcnow(), batch)
+                tx.presence = self.presence
+                tx.visitors = self.visitors
+                yield tx
+                self._finish(tx)
             except BaseException:
+                run("ROLLBACK TO unibox_command")
+                run("RELEASE unibox_command")
                 batch.memo.clear()  # it may hold what the rolled-back command changed
+                batch.keep.clear()
+                batch.session.expunge_all()
                 raise
+            run("RELEASE unibox_command")
             if tx._seq is not None:
                 self._local.last_seq = tx._seq  # committed with the batch
             return

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -29,6 +28,7 @@ import socketio
 
 from .. import __version__
 from ..core import access, changes, tokens
+from ..core.changes import ColumnarChanges
 from ..core.db import Workspace
 from ..core.errors import UniboxError
 from ..core.presence import Presence
@@ -45,6 +45,14 @@ from .protocol import (
 
 log = logging.getLogger("unibox.hub")
 WATCH_SECONDS = 0.25
+# The least time between two pokes' starts. A write after a quiet spell is poked at once;
+# writes landing faster than this wait for the next poke and travel together in it. Every
+# poke costs each connected app a page to take in (~1 ms of CPU: socket, decode, one
+# transaction) whatever it holds: 1,000 chat visitors writing 100 messages a second poked
+# one by one had 50 agents' apps apply 5,000 pages a second, more than two cores
+# (benchmarks/chat_bench.py). At most 25 a second instead; the wait adds at most this much
+# to an arrival.
+POKE_GAP = 0.04
 SIGNAL_TTL = 8.0  # seconds a "viewing" / "typing" signal lasts without being repeated
 PRESENCE = ("online", "away")
 
@@ -124,7 +132,10 @@ class Hub:
         # The cursor the pages sent with the last poke end at: the next poke's pages start
         # there (a client that applied them holds exactly that cursor).
         self.poke_cursor = "0"
-        self._poke_pending = False
+        self._poking = False  # a poke is being read or sent (_poke_soon)
+        self._poked_at = 0.0  # loop time the last poke started
+        self._rules_key: tuple[int, ...] = ()
+        self._rules_held: dict[str, access.Access] = {}
         self._watcher: asyncio.Task[None] | None = None
         self._closing = False
         # Channels' HTTP modules (web.ROUTE_MODULES) listen here: `on_head(previous, head)`
@@ -211,66 +222,103 @@ class Hub:
     # ---------------------------------------------------------------- pokes and the watcher
 
     def _poke_soon(self) -> None:
-        """One poke per loop turn however many commands just landed (coalesced)."""
-        if self._poke_pending:
-            return
-        self._poke_pending = True
+        """Poke the agents about what just landed. One poke at a time: writes that land
+        while one is being read and sent go out together with the next (under load the
+        pokes carry many commands each, and their cost no longer grows with the commands)."""
+        if self._poking:
+            return  # the running poke looks at the head again when it is done
+        self._poking = True
         asyncio.get_running_loop().call_soon(lambda: asyncio.ensure_future(self._poke()))
 
     async def _poke(self) -> None:
-        self._poke_pending = False
-        if self.head > self.poked:
-            previous, self.poked = self.poked, self.head
-            await self._send_pokes()
-            for listener in self.on_head:
+        loop = asyncio.get_running_loop()
+        try:
+            while self.head > self.poked and not self._closing:
+                wait = self._poked_at + POKE_GAP - loop.time()
+                if wait > 0:
+                    await asyncio.sleep(wait)  # what lands meanwhile goes with this poke
+                    if self._closing:
+                        return
+                self._poked_at = loop.time()
+                previous = self.poked
                 try:
-                    await listener(previous, self.poked)
+                    covered = await self._send_pokes()
                 except Exception:
-                    log.exception("a change listener failed")
+                    log.exception("poke")  # the watcher's next turn tries again
+                    return
+                # The pages reach as far as the log did when they were read: writes whose
+                # answers come later are in them already, no poke of their own is needed.
+                self.poked = covered
+                self.head = max(self.head, covered)
+                for listener in self.on_head:
+                    try:
+                        await listener(previous, self.poked)
+                    except Exception:
+                        log.exception("a change listener failed")
+        finally:
+            self._poking = False
 
-    async def _send_pokes(self) -> None:
+    async def _send_pokes(self) -> int:
         """Poke every agent, with the page of changes since the last poke as that agent may
         see it (protocol.py `poke`): a client whose cache is at the last poke's cursor
         applies it at once, without the pull round trip; any other pulls. Agents who may
-        see the same changes get the same page: it is encoded and sent once for all of
-        them. A page too long to travel with a poke is left out (its agents pull)."""
-        agents = {s.agent_id for s in self.sessions.values()}
+        see the same inboxes and have nothing of their own in it share one page
+        (changes.shared_pages): it is read, encoded and sent once for all of them (one emit
+        to their rooms). A page too long to travel with a poke is left out (its agents
+        pull). Returns the change number the pages reach."""
+        agents = sorted({s.agent_id for s in self.sessions.values()})
         start = self.poke_cursor
-        self.heads, pages = await self._read(self._poke_pages, start, sorted(agents))
-        self.poke_cursor = str(self.heads.head)  # where every page read with them ends
-        groups: dict[str, list[str]] = {}
-        bodies: dict[str, dict[str, Any]] = {}
+        self.heads, pages = await self._read(self._poke_pages, start, agents)
+        head = self.heads.head
+        self.poke_cursor = str(head)  # where every page read with them ends
+        groups: dict[int, list[str]] = {}
+        bodies: dict[int, ColumnarChanges] = {}
         for agent_id, page in pages.items():
-            if page is None:
+            if page.more:
                 continue
-            key = json.dumps(page, sort_keys=True, separators=(",", ":"))
-            groups.setdefault(key, []).append(agent_id)
-            bodies[key] = page
+            groups.setdefault(id(page), []).append(agent_id)
+            bodies[id(page)] = page
         covered = set()
         for key, members in groups.items():
-            rooms = [f"agent:{a}" for a in members]
             covered.update(members)
-            data = {"head": self.head, "from": start, "page": bodies[key]}
-            await self.sio.emit("poke", data, to=rooms)
+            data = {"head": head, "from": start, "page": bodies[key].to_json()}
+            await self.sio.emit("poke", data, to=[f"agent:{a}" for a in members])
         others = [sid for sid, s in self.sessions.items() if s.agent_id not in covered]
         if others:
-            await self.sio.emit("poke", {"head": self.head}, to=others)
+            await self.sio.emit("poke", {"head": max(head, self.head)}, to=others)
+        return head
 
     def _poke_pages(
         self, start: str, agent_ids: list[str]
-    ) -> tuple[changes.Heads, dict[str, dict[str, Any] | None]]:
-        """Each agent's page since `start`, all read in one snapshot (so they end at one
-        cursor); None for a page longer than POKE_ROWS. And the table heads, which the pulls
-        that follow reuse (changes.table_heads)."""
+    ) -> tuple[changes.Heads, dict[str, ColumnarChanges]]:
+        """Each agent's page since `start` (at most POKE_ROWS rows: `more` says it is cut),
+        all read in one snapshot (so they end at one cursor), agents of one access sharing
+        one. And the table heads, which the pulls that follow reuse (changes.table_heads)."""
         with self.ws.read() as conn:
             heads = changes.table_heads(conn)
-            out: dict[str, dict[str, Any] | None] = {}
-            for agent_id in agent_ids:
-                page = changes.changes_since(
-                    conn, start, agent_id, POKE_ROWS, columnar=True, heads=heads
-                )
-                out[agent_id] = None if page.more else page.to_json()
-        return heads, out
+            pages = changes.shared_pages(
+                conn,
+                start,
+                agent_ids,
+                POKE_ROWS,
+                heads=heads,
+                rules=self._rules(conn, heads, agent_ids),
+            )
+        return heads, pages
+
+    def _rules(
+        self, conn: Any, heads: changes.Heads, agent_ids: list[str]
+    ) -> dict[str, access.Access]:
+        """The agents' access rules (access.for_agent), kept while none of the tables they
+        come from changed (`heads`, read in the same snapshot): asking them per agent per
+        poke was two queries each. Runs on a reader thread, one poke at a time."""
+        key = tuple(heads.tables[t] for t in (*sorted(access.TABLES), changes.TOMBSTONE))
+        if key != self._rules_key:
+            self._rules_key, self._rules_held = key, {}
+        held = self._rules_held
+        for agent_id in set(agent_ids) - held.keys():
+            held[agent_id] = access.for_agent(conn, agent_id)
+        return held
 
     async def _watch(self) -> None:
         while True:
@@ -279,6 +327,8 @@ class Hub:
                 head = await self._read(self.ws.change_seq)
                 if head > self.head:
                     self.head = head
+                # Also a head known but not poked yet (a poke that failed): within a turn.
+                if self.head > self.poked:
                     self._poke_soon()
                 await self._end_revoked()
                 self._expire_signals()

@@ -37,7 +37,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from ..core import changes, clock
+from ..core import access, changes, clock
 from ..core.commands import registry
 from ..core.db import Tx, Workspace, open_workspace
 from ..core.errors import InvalidRequest, NoAccess, UniboxError, WorkspaceError
@@ -45,10 +45,15 @@ from ..core.ids import new_id
 from ..hub.protocol import MAX_MUTATIONS, PROTOCOL
 
 log = logging.getLogger("unibox.sync")
-# The tables the access rule reads (core/access.for_agent): a pull that wrote none of them
-# leaves the agent's inboxes as they were.
-ACCESS_TABLES = frozenset({"agent", "team_member", "inbox", "inbox_access"})
+# A pull that wrote none of the tables the access rule reads leaves the agent's inboxes as
+# they were.
+ACCESS_TABLES = access.TABLES
 PULL_LIMIT = 2000
+# Seconds between rounds nothing asked for. Every change of the hub's log comes with a poke
+# and every (re)connect pulls, so this only covers a poke that never came; a round a
+# second per client was most of an idle hub's work (50 agents: 50 pulls a second, each
+# also a round of the client's own; benchmarks/hub_team.py fanout).
+SAFETY_ROUND = 30.0
 CALL_TIMEOUT = 30.0
 
 
@@ -449,13 +454,22 @@ class HubClient:
 
     def _loop(self) -> None:
         failures = 0
+        last = time.monotonic()
+        wanted = False  # a round was asked for and has not run yet
         while not self._stop.is_set():
-            self._kick.wait(1.0)
+            kicked = self._kick.wait(1.0)
             if self._stop.is_set():
                 return
             self._kick.clear()
+            wanted = wanted or kicked or time.monotonic() - last >= SAFETY_ROUND
+            if not wanted:
+                continue
+            # Not connected (yet: the connect handler kicks before the client counts itself
+            # connected): the round stays wanted and is tried again within a second.
             if self._sio is None or not self._sio.connected:
                 continue
+            wanted = False
+            last = time.monotonic()
             try:
                 self.sync_once()
                 failures = 0
@@ -570,18 +584,27 @@ class HubClient:
         if not poked:
             return False
         cursor = changes.replica_cursor(self.replica)
-        for item in poked:
-            if item["from"] != cursor:
-                continue
-            cursor = changes.apply_changes(self.replica, item["page"], local=True)
-            self._pulled(item["page"])
+        # Each page follows on from the one before: applied in that chain, whatever order
+        # the pokes were handled in (socket.io runs each event's handler in a thread of its
+        # own, so two pokes close together can land here swapped).
+        # A cache that fell behind (pokes came faster than it applied them) writes the
+        # chain in one transaction.
+        following = {item["from"]: item["page"] for item in poked}
+        chain = []
+        while (page := following.pop(cursor, None)) is not None:
+            chain.append(page)
+            cursor = str(page["cursor"])
+        if chain:
+            changes.apply_chain(self.replica, chain, local=True)
+            self._pulled(*chain)
         return cursor != "0" and changes.cursor_seq(cursor) >= head
 
-    def _pulled(self, page: dict[str, Any]) -> None:
-        runs = page.get("runs") or page.get("changes") or ()
+    def _pulled(self, *pages: dict[str, Any]) -> None:
+        """After pages were written: the access rule may have changed; the app looks now."""
+        runs = [r for page in pages for r in page.get("runs") or page.get("changes") or ()]
         if any(r.get("table") in ACCESS_TABLES for r in runs if isinstance(r, dict)):
             self._access_dirty = True
-        if (page.get("changes") or page.get("runs")) and self.on_pulled is not None:
+        if runs and self.on_pulled is not None:
             self.on_pulled()
 
     def _follow_access(self) -> None:
