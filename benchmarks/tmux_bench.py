@@ -47,6 +47,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 WIDTH, HEIGHT = 160, 48
 SETTLE_S = 0.15  # the screen is "settled" when unchanged for this long
+# With no new output, the screen is captured again this often: tmux may send a %output
+# notification a moment before the grid holds what it brought.
+RECHECK_S = 0.02
 TIMEOUT_S = 120.0
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -199,25 +202,17 @@ def settle(tmux: Tmux, quiet: float = SETTLE_S, timeout: float = 30.0) -> bytes:
 def start_once(
     tmux: Tmux, argv: list[str], cwd: Path, env: dict[str, str], ready: re.Pattern[str]
 ) -> tuple[float, float]:
-    """Wall seconds from spawning to the first list (to tmux having read the output that
-    drew it, checked by a capture after each output), and the program's CPU seconds by then.
-    """
-    tmux.outputs(True)
-    tmux.output_times.clear()
-    checked = 0
-    t0 = time.monotonic()
+    """Wall seconds from spawning to the first list, and the program's CPU seconds by then.
+    The pane's text is polled every RECHECK_S (a respawned pane's first output does not
+    always come as %output notifications, so the key presses' way is not used here)."""
+    t0 = time.perf_counter()
     tmux.spawn(argv, cwd, env)
-    while True:
-        if len(tmux.output_times) == checked:
-            if not tmux.wait_output(max(0.0, t0 + TIMEOUT_S - time.monotonic())):
-                raise SystemExit("tmux_bench: gave up waiting for the first list")
-        if ready.search(tmux.text()):
-            break
-        checked = len(tmux.output_times)
-    wall = tmux.output_times[-1] - t0
-    cpu = cpu_s(tmux.pid())
-    tmux.outputs(False)
-    return wall, cpu
+    while not ready.search(tmux.text()):
+        if time.perf_counter() - t0 > TIMEOUT_S:
+            raise SystemExit("tmux_bench: gave up waiting for the first list")
+        time.sleep(RECHECK_S / 4)
+    wall = time.perf_counter() - t0
+    return wall, cpu_s(tmux.pid())
 
 
 def presses(
@@ -242,12 +237,13 @@ def presses(
         tmux.keys(key)
         while True:
             if len(tmux.output_times) == checked:
-                if not tmux.wait_output(max(0.0, t0 + 10 - time.monotonic())):
+                if time.monotonic() > t0 + 10:
                     raise SystemExit(f"tmux_bench: `{key}` changed nothing in 10 s")
+                tmux.wait_output(RECHECK_S)
             now = tmux.screen()
             # Every %output read before the capture's reply is in the capture; the change
             # is credited to the last of them (never earlier than it can have happened).
-            if now != before:
+            if tmux.output_times and now != before:
                 wall.append((tmux.output_times[-1] - t0) * 1000)
                 seen.append((time.monotonic() - t0) * 1000)
                 break
