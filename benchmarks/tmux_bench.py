@@ -7,13 +7,23 @@ What it measures, for each program, the same way:
 - start: from (re)spawning the program in a tmux pane to the first screen that shows the
   list (Unibox: a conversation row; neomutt: the index with its `Msgs:` status line).
   The first start of each is reported apart (cold caches, neomutt builds its header cache).
-- `j`: from sending the key to the pane to the first capture of the pane (text and colours,
-  `capture-pane -e`) that differs from the one before the key. Between keys the screen is
-  left to settle (unchanged for 150 ms), so a late repaint of one key is not credited to the
-  next. The polling runs over one tmux control-mode connection (`tmux -C`): one round trip
-  is well under a millisecond, no process is started per poll.
+- `j`: from sending the key to the pane to the moment tmux had read the output that changed
+  the screen: tmux's control mode (`tmux -C`) sends a %output notification for each piece
+  of output it reads; after each, the pane is captured (text and colours, `capture-pane
+  -e`) and compared with the capture before the key. The change is credited to the last
+  %output read before the capture that differs (never earlier than it can have happened).
+  `seen_ms` is when that capture came back. The screen is not polled in a loop: a colour
+  capture of a 160x48 screen costs tmux 10-30 ms on a loaded machine, and polling held up
+  tmux reading the program's output (the same key measured 85 ms p50 that way, 10 ms now).
+  Between keys the screen is left to settle (unchanged for 150 ms), so a late repaint of
+  one key is not credited to the next.
 - CPU: the program's own user+system time (/proc/PID/stat) per key, from the key to the
-  change, which on a loaded machine moves far less than the wall figures.
+  change (`cpu_ms_mean`) and from the change until the screen settled (`cpu_after_ms_mean`:
+  work the key left for after its first frame), which on a loaded machine move far less
+  than the wall figures.
+- `--probe OUT` (Unibox only) runs it under benchmarks/_tmux_probe.py: CPU per thread, CPU
+  and bytes of each frame, and where each key's wall time went (to the input thread, the
+  event loop, the first frame, tmux); `--cprofile` adds a profile of the main thread.
 
 It builds what it needs once, in --dir: the Unibox demo workspace (`unibox demo
 --generate-only`, ~2-8 min) and a Maildir of 100k small messages for neomutt (~20 s), and
