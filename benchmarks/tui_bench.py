@@ -265,7 +265,9 @@ def child(path: str, presses: int, profile: str | None = None) -> None:
                 import cProfile
 
                 profiling.append(cProfile.Profile())
+            walk_cpu = time.thread_time()
             samples = [await key("j") for _ in range(presses)]
+            walk_cpu = time.thread_time() - walk_cpu
             if profile:
                 profiling.pop().dump_stats(profile)
             out["j_key"] = {**summary(samples), "rows_moved": lst.cursor}
@@ -274,6 +276,10 @@ def child(path: str, presses: int, profile: str | None = None) -> None:
             samples = [await key("j", thread=True) for _ in range(presses)]
             out["j_key_thread"] = summary(samples)
             out["j_key_thread_cpu"] = summary(cpu_samples)
+            # All the app thread's CPU over the first walk, per key: the frames and what
+            # each key left for after them (the next thread made ready, layout of older
+            # messages), and the app's timers over the 60 ms after each key.
+            out["j_walk_cpu_per_key_ms"] = round(walk_cpu * 1000 / presses, 2)
 
             # Open the 200-message thread with k from the row below it, cold: the block
             # cache emptied first.
