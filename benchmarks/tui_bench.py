@@ -172,6 +172,9 @@ def child(path: str, presses: int, profile: str | None = None) -> None:
     constructed = time.perf_counter()
 
     frames: list[tuple[float, float]] = []
+    # The conversation the thread pane showed in each frame: the list cursor moves in one
+    # frame and the thread follows in the next (screens/inbox.py).
+    frame_thread: list[str | None] = []
     frame_cpu: list[float] = []  # this thread's CPU clock at the end of each frame
     first_list_frame: list[float] = []
     first_list_cpu: list[float] = []  # (all threads', the app thread's) CPU clock then
@@ -186,6 +189,9 @@ def child(path: str, presses: int, profile: str | None = None) -> None:
         end = time.perf_counter()
         frames.append((began, end))
         frame_cpu.append(time.thread_time())
+        shown = getattr(app.screen, "thread", None)
+        conversation = getattr(shown, "conversation", None)
+        frame_thread.append(conversation.id if conversation is not None else None)
         if profiling:
             profiling[0].disable()
         if not first_list_frame and isinstance(app.screen, InboxScreen):
@@ -198,9 +204,10 @@ def child(path: str, presses: int, profile: str | None = None) -> None:
     cpu_samples: list[float] = []
     profiling: list = []  # the profiler while the j presses run with --profile
 
-    async def key(name: str, settle: float = 0.06) -> float:
-        """Post a key; ms to the end of the first frame drawn after it. Also records the
-        CPU time the app's thread spent in that interval (`cpu_samples`): on a shared
+    async def key(name: str, settle: float = 0.06, thread: bool = False) -> float:
+        """Post a key; ms to the end of the first frame drawn after it (`thread`: of the
+        first frame whose thread shows the row the list cursor is on then). Also records
+        the CPU time the app's thread spent in that interval (`cpu_samples`): on a shared
         machine, wall time includes time the host gave to other guests, CPU time does not."""
         count, start, cpu_start = len(frames), time.perf_counter(), time.thread_time()
         if profiling:
@@ -209,11 +216,22 @@ def child(path: str, presses: int, profile: str | None = None) -> None:
         deadline = start + 2
         while len(frames) == count and time.perf_counter() < deadline:
             await asyncio.sleep(0.001)
+        at = count
+        if thread:
+            row = app.screen.conv_list.selected  # type: ignore[attr-defined]
+            wanted = row.id if row is not None else None
+            while time.perf_counter() < deadline:
+                at = next((i for i in range(count, len(frames)) if frame_thread[i] == wanted), -1)
+                if at >= 0:
+                    break
+                await asyncio.sleep(0.001)
+            if at < 0:
+                return float("nan")
         await asyncio.sleep(settle)
         if len(frames) <= count:
             return float("nan")
-        cpu_samples.append((frame_cpu[count] - cpu_start) * 1000)
-        return (frames[count][1] - start) * 1000
+        cpu_samples.append((frame_cpu[at] - cpu_start) * 1000)
+        return (frames[at][1] - start) * 1000
 
     out: dict[str, object] = {}
 
@@ -239,18 +257,29 @@ def child(path: str, presses: int, profile: str | None = None) -> None:
             assert isinstance(screen, InboxScreen)
             lst = screen.conv_list
 
-            # j: move down (the thread follows in the same frame).
+            # j: move down. The cursor moves in the first frame (j_key), the thread follows
+            # in the next one (j_key_thread: until the frame that shows the new row's thread).
             await key("j")  # leave the big thread at row 0
             cpu_samples.clear()
-            if profile:  # --profile: from each j's post to the end of its frame
+            if profile:  # --profile: from each j's post to the end of its first frame
                 import cProfile
 
                 profiling.append(cProfile.Profile())
+            walk_cpu = time.thread_time()
             samples = [await key("j") for _ in range(presses)]
+            walk_cpu = time.thread_time() - walk_cpu
             if profile:
                 profiling.pop().dump_stats(profile)
             out["j_key"] = {**summary(samples), "rows_moved": lst.cursor}
             out["j_key_cpu"] = summary(cpu_samples)
+            cpu_samples.clear()
+            samples = [await key("j", thread=True) for _ in range(presses)]
+            out["j_key_thread"] = summary(samples)
+            out["j_key_thread_cpu"] = summary(cpu_samples)
+            # All the app thread's CPU over the first walk, per key: the frames and what
+            # each key left for after them (the next thread made ready, layout of older
+            # messages), and the app's timers over the 60 ms after each key.
+            out["j_walk_cpu_per_key_ms"] = round(walk_cpu * 1000 / presses, 2)
 
             # Open the 200-message thread with k from the row below it, cold: the block
             # cache emptied first.
@@ -266,7 +295,7 @@ def child(path: str, presses: int, profile: str | None = None) -> None:
                 lst.move_to(where + 1)
                 await asyncio.sleep(0.1)
                 screen.thread._blocks.clear()
-                samples.append(await key("k"))
+                samples.append(await key("k", thread=True))
                 assert screen.thread_row and screen.thread_row.id == big
             out["open_200_message_thread"] = {
                 **summary(samples),
@@ -286,7 +315,7 @@ def child(path: str, presses: int, profile: str | None = None) -> None:
                 lst.move_to(where + 1)
                 await asyncio.sleep(0.1)
                 screen.thread._blocks.clear()
-                samples.append(await key("k"))
+                samples.append(await key("k", thread=True))
                 assert screen.thread_row and screen.thread_row.id == long_id
             body = len(screen.thread.messages[-1].body)
             out["open_5mb_message"] = {
@@ -296,7 +325,7 @@ def child(path: str, presses: int, profile: str | None = None) -> None:
             }
             samples = [await key("e", settle=0.1) for _ in range(5)]
             out["show_more_5mb"] = {**summary(samples), "lines": len(screen.thread._lines)}
-            samples = [await key("j") for _ in range(5)]  # and off it again
+            samples = [await key("j", thread=True) for _ in range(5)]  # and off it again
             out["leave_5mb_message"] = summary(samples)
 
             # Switch view: number keys, each a different view (1-7: the two inboxes and the

@@ -34,12 +34,27 @@ def test_cli_help_does_not_import_the_app() -> None:
 
 
 def test_the_app_starts_without_the_orm() -> None:
-    """The inbox paints before SQLAlchemy/SQLModel load (they cost ~250 ms of start-up)."""
+    """The inbox paints before SQLAlchemy/SQLModel load (they cost ~250 ms of start-up);
+    `unibox demo` opens an existing demo without them too (core.demo)."""
     code = (
-        "import sys, unibox_tui.app, unibox_tui.cli\n"
+        "import sys, unibox_tui.app, unibox_tui.cli, unibox_tui.core.demo\n"
         "print(sorted(m for m in ('sqlalchemy', 'sqlmodel', 'alembic') if m in sys.modules))"
     )
     assert fresh_python_prints(code) == "[]"
+
+
+def test_the_cli_registers_the_other_modules_commands_when_asked() -> None:
+    """`unibox` (the TUI) and `unibox demo` start without the cli_*.py modules (the channel
+    commands pull in the e-mail backend); a command of theirs still runs."""
+    code = (
+        "import sys; from click.testing import CliRunner; from unibox_tui.cli import main\n"
+        "print(sorted(m for m in sys.modules if m.startswith('unibox_tui.cli_')\n"
+        "    and m != 'unibox_tui.cli_common'))\n"
+        "print(CliRunner().invoke(main, ['routing', '--help']).exit_code)\n"
+        "print(CliRunner().invoke(main, ['conversations', 'resend', '--help']).exit_code)\n"
+        "print('unibox_tui.cli_routing' in sys.modules)"
+    )
+    assert fresh_python_prints(code).splitlines() == ["[]", "0", "0", "True"]
 
 
 def test_the_parse_worker_starts_without_the_orm() -> None:

@@ -175,3 +175,22 @@ async def test_an_inbox_view_is_titled_with_the_inbox_name(make_app, demo, text_
         await pilot.press("f", *"unread", "enter")  # a filter keeps the name
         await settle(pilot)
         assert screen.current_view().label.startswith("Sales · ")
+
+
+async def test_a_key_right_after_j_acts_on_the_row_under_the_cursor(make_app, demo) -> None:
+    """j paints the cursor move first and the thread on the next frame: whatever asks what
+    the thread shows before that frame (every action does) gets it brought up to date."""
+    app = make_app()
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        screen = app.screen
+        first = screen.conv_list.selected
+        screen.conv_list.action_cursor_down()  # as `j` does, with no frame drawn since
+        second = screen.conv_list.selected
+        assert second.id != first.id
+        assert screen.thread.conversation.id == first.id  # the thread has not caught up
+        assert screen.target().id == second.id
+        assert screen.thread.conversation.id == second.id  # ... and now it has
+        await pilot.press("j")
+        await settle(pilot)
+        assert screen.thread.conversation.id == screen.conv_list.selected.id

@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
 
-from . import clock, outbox, search_index
+from . import clock, search_index
 from . import demo_text as T
 from .db import Workspace, open_workspace
 from .errors import WorkspaceError
@@ -736,6 +736,8 @@ def deliver_replies(
     after SMTP; returns the conversations they belong to. Demo channels have no server, so
     this is their delivery: the app runs it on a demo workspace whether or not the simulated
     customers write (`unibox demo --quiet` stops only those)."""
+    from . import outbox  # the ORM (~0.5 s to import): `unibox demo` starts without it
+
     now = now or clock.utcnow()
     ids = {c.id for c in (_demo_channels(ws) if channels is None else channels)}
     changed: list[str] = []

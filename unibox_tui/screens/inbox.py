@@ -128,7 +128,10 @@ class InboxScreen(OnApp, Screen[None]):
         self.add_class(max(b for b in self.HORIZONTAL_BREAKPOINTS if b[0] <= width)[1])
         self.entry: ViewEntry | None = None
         self.filter: str | None = None
-        self.thread_row: ConversationRow | None = None
+        self._thread_row: ConversationRow | None = None
+        # The row the list cursor moved to, for the thread to show on the next frame
+        # (a 1-tuple: the cursor can move to no row at all).
+        self._pending_row: tuple[ConversationRow | None] | None = None
         self.drafts: DraftStore | None = None  # on mount: it reads the workspace
         self.search: SearchResult | None = None
         self.undo: Undo | None = None  # what ctrl+z takes back, while it may
@@ -283,15 +286,33 @@ class InboxScreen(OnApp, Screen[None]):
     # ------------------------------------------------------------------ thread
 
     def _row_highlighted(self, row: ConversationRow | None) -> None:
-        # The thread follows the cursor in the same frame as the list: a typical thread
-        # loads and lays out in a few ms, a long one shows its newest messages first.
+        # The list paints the cursor move in this frame, alone (two rows: ~1 KB to the
+        # terminal), and the thread follows on the next one: the key shows at once, and
+        # a key held down draws the thread only for the rows a frame is drawn at. Whatever
+        # asks which conversation is shown (`thread_row`, every action) gets the thread
+        # brought up to date first, so a key never acts on the row the cursor left.
+        self._pending_row = (row,)
+        self.call_after_refresh(self._show_pending)
+
+    def _show_pending(self) -> None:
+        if self._pending_row is None:
+            return
+        (row,) = self._pending_row
+        self._pending_row = None
         if row is None:
             self.show_thread(None)
-        elif self.thread_row is None or self.thread_row.id != row.id:
+        elif self._thread_row is None or self._thread_row.id != row.id:
             self.show_thread(row.id, row=row)
             # Once this frame is drawn, get the next row's thread ready: moving on to
             # it then costs no query and no rendering.
             self.call_after_refresh(self._prefetch, self.conv_list.cursor + 1)
+
+    @property
+    def thread_row(self) -> ConversationRow | None:
+        """The conversation the thread shows (brought up to the list cursor first)."""
+        if self._pending_row is not None:
+            self._show_pending()
+        return self._thread_row
 
     def _prefetch(self, index: int) -> None:
         row = self.conv_list.row_at(index)
@@ -362,7 +383,7 @@ class InboxScreen(OnApp, Screen[None]):
                 row = None
         else:
             row = None
-        self.thread_row = row
+        self._thread_row = row
         self.thread.show(row, messages, keep=keep and old == conversation_id)
         self._update_thread_header()
         if old != conversation_id:
