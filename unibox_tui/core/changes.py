@@ -712,6 +712,11 @@ def apply_changes(
     # synchronous=NORMAL back first, so it is on disk as safely as any other write.
     # Not while the cache holds commands the hub has not confirmed: those are the agent's
     # work, not the hub's, and nothing could fill them in again.
+    # The journal stays WAL and the locking normal: the app reads the cache while its first
+    # sync runs (the starter list, then the list as it grows), which journal_mode=OFF or
+    # MEMORY (leaving WAL takes the file exclusively) or locking_mode=EXCLUSIVE would block,
+    # and a cut-short fill is simply resumed from its cursor (open_replica), which needs
+    # every committed page intact.
     bulk = (
         bool(data.get("more"))
         and not con.execute("SELECT 1 FROM pending_mutation LIMIT 1").fetchone()
