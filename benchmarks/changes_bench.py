@@ -10,7 +10,8 @@ only read: the incremental part works on a copy.
 Prints one JSON document:
 - `replay[agent]`: every page from cursor 0 through `changes_since` into an empty replica
   (migrated schema) with `apply_changes`, as a client's first sync does; seconds in total
-  and split into reading the log, encoding each page as JSON (what travels) and applying;
+  and split into reading the log, encoding each page as JSON (what travels: the hub's codec,
+  hub/protocol.dumps) and applying;
   `list_ready_s`: when every conversation was in (a complete list); `wire_mb`: the JSON.
   Pages in `--format` (columnar: changes.ColumnarChanges, the wire form; dicts: Changes).
   Target (issue 9): <= 30 s at 100k conversations / ~1M messages.
@@ -56,6 +57,7 @@ from unibox_tui.core.changes import (
 )
 from unibox_tui.core.db import Workspace, open_workspace
 from unibox_tui.core.demo import build_demo
+from unibox_tui.hub import protocol
 
 LATER_THAN_CONVERSATION = {
     t.name for t in TABLES[[t.name for t in TABLES].index("conversation") + 1 :]
@@ -87,8 +89,8 @@ def replay(ws: Workspace, agent: str, folder: Path, limit: int, columnar: bool) 
         t0, c0 = time.perf_counter(), time.process_time()
         page = changes_since(ws, cursor, agent, limit, columnar=columnar)
         t1, c1 = time.perf_counter(), time.process_time()
-        wire = json.dumps(page.to_json())
-        data = json.loads(wire)
+        wire = protocol.dumps(page.to_json())  # what travels: the hub's socket.io codec
+        data = protocol.loads(wire)
         t2, c2 = time.perf_counter(), time.process_time()
         cursor = apply_changes(replica, data)
         t3, c3 = time.perf_counter(), time.process_time()
@@ -184,7 +186,7 @@ def serve_pages(db: str, agent: str, limit: int, columnar: bool, conn: Any, resu
     with open_workspace(db) as ws:
         while (cursor := conn.recv()) is not None:
             page = changes_since(ws, cursor, agent, limit, columnar=columnar)
-            conn.send_bytes(json.dumps(page.to_json()).encode())
+            conn.send_bytes(protocol.dumps(page.to_json()).encode())
     cpu = time.process_time() - cpu
     results.put(("hub", {"cpu_seconds": round(cpu, 2), "peak_rss_mb": peak_rss_mb()}))
 
@@ -195,7 +197,7 @@ def join_client(target: str, conn: Any, results: Any) -> None:
 
     def fetch(cursor: str) -> dict:
         conn.send(cursor)
-        return json.loads(conn.recv_bytes())
+        return protocol.loads(conn.recv_bytes())
 
     started, cpu = time.perf_counter(), time.process_time()
     applied = pull(None, replica, None, fetch=fetch)

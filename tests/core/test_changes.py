@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import T0
-from unibox_tui.core import access, changes, search_index
+from unibox_tui.core import access, changes, derived, search_index
 from unibox_tui.core import commands as cmd
 from unibox_tui.core import queries as q
 from unibox_tui.core.access import EVERYTHING
@@ -825,6 +825,8 @@ def test_a_first_fill_builds_the_derived_tables_the_triggers_would(
     filled = open_replica(tmp_path / "filled.db")
     triggers = filled.execute("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'")
     triggers = sorted(triggers.fetchall())
+    indexes = schema_indexes(filled)
+    assert set(derived.FILL_INDEXES) <= {name for name, _ in indexes}
     seen_fill = False
     while True:
         page = changes_since(demo, replica_cursor(filled), agent, 150, columnar=True)
@@ -835,10 +837,11 @@ def test_a_first_fill_builds_the_derived_tables_the_triggers_would(
                     "SELECT count(*) FROM sqlite_master WHERE type = 'trigger'"
                 ).fetchone()[0]
                 == 0
+                and not set(derived.FILL_INDEXES) & {name for name, _ in schema_indexes(filled)}
             )
         else:
             break
-    assert seen_fill  # the triggers were off while the pages came
+    assert seen_fill  # the triggers and the fill's indexes were off while the pages came
     whole = open_replica(tmp_path / "whole.db")
     apply_changes(whole, changes_since(demo, 0, agent, 1_000_000, columnar=True))
     got, expected = every_table(tmp_path / "filled.db"), every_table(tmp_path / "whole.db")
@@ -849,7 +852,13 @@ def test_a_first_fill_builds_the_derived_tables_the_triggers_would(
     assert sorted(filled.execute("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'")) == (
         triggers
     )
+    assert schema_indexes(filled) == indexes  # every index back, as it was
+    assert filled.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     check_search_index(tmp_path / "filled.db")
+
+
+def schema_indexes(con: sqlite3.Connection) -> list[tuple[str, str]]:
+    return sorted(con.execute("SELECT name, sql FROM sqlite_master WHERE type = 'index'"))
 
 
 def test_a_fill_cut_short_gets_its_triggers_back_when_the_cache_is_opened(
@@ -859,17 +868,20 @@ def test_a_fill_cut_short_gets_its_triggers_back_when_the_cache_is_opened(
     replica = open_replica(path)
     triggers = replica.execute("SELECT count(*) FROM sqlite_master WHERE type = 'trigger'")
     count = triggers.fetchone()[0]
+    indexes = schema_indexes(replica)
     apply_changes(replica, changes_since(demo, 0, None, 500, columnar=True))
     assert (
         replica.execute("SELECT count(*) FROM sqlite_master WHERE type = 'trigger'").fetchone()[0]
         == 0
     )
+    assert len(schema_indexes(replica)) < len(indexes)
     replica.close()  # the app quit in the middle of its first sync
     again = open_replica(path)
     assert (
         again.execute("SELECT count(*) FROM sqlite_master WHERE type = 'trigger'").fetchone()[0]
         == count
     )
+    assert schema_indexes(again) == indexes
     held = again.execute("SELECT count(*) FROM conversation").fetchone()[0]
     counted = again.execute("SELECT sum(n) FROM conversation_count").fetchone()[0]
     assert held and counted == held

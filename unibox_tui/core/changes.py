@@ -807,6 +807,11 @@ def apply_chain(
     # synchronous=NORMAL back first, so it is on disk as safely as any other write.
     # Not while the cache holds commands the hub has not confirmed: those are the agent's
     # work, not the hub's, and nothing could fill them in again.
+    # The journal stays WAL and the locking normal: the app reads the cache while its first
+    # sync runs (the starter list, then the list as it grows), which journal_mode=OFF or
+    # MEMORY (leaving WAL takes the file exclusively) or locking_mode=EXCLUSIVE would block,
+    # and a cut-short fill is simply resumed from its cursor (open_replica), which needs
+    # every committed page intact.
     bulk = (
         bool(data.get("more"))
         and not con.execute("SELECT 1 FROM pending_mutation LIMIT 1").fetchone()
@@ -909,13 +914,15 @@ def _write(con: sqlite3.Connection, runs: list[Run], local: bool, fill: bool = F
             values = _unprotected(con, table, values, pending, columns)
             if not values:
                 continue
+        stamped = None
         if stamp is not None:
-            if "seq" in columns:
-                i = list(columns).index("seq")
-                values = [(*v[:i], stamp, *v[i + 1 :]) for v in values]
+            if "seq" in columns[:-1]:
+                stamped = stamp  # written by the statement, the rows' own seq unread
+            elif "seq" in columns:
+                values = [(*v[:-1], stamp) for v in values]
             else:
                 columns, values = (*columns, "seq"), [(*v, stamp) for v in values]
-        _upsert(con, table, tuple(columns), values, fill)
+        _upsert(con, table, tuple(columns), values, fill, stamped)
         if table == "contact" and not fill:
             i = list(columns).index("id")
             contacts += [v[i] for v in values]
@@ -1269,7 +1276,7 @@ def _runs(changes: Iterable[dict[str, Any]]) -> Iterable[tuple[str, str, list[di
         yield table, kind, items  # type: ignore[misc]
 
 
-_SQL: dict[tuple[str, str, tuple[str, ...]], str] = {}
+_SQL: dict[tuple[str, str, tuple[str, ...], bool], str] = {}
 # A run this long first tries plain inserts (see _upsert); a shorter one (an incremental
 # pull: a few rows per table, most already held) goes straight to the lookup.
 _TRY_INSERT = 64
@@ -1281,8 +1288,10 @@ def _upsert(
     columns: tuple[str, ...],
     rows: Sequence[Sequence[Any]],
     fill: bool = False,
+    stamp: int | None = None,
 ) -> None:
-    """Insert or update by key.
+    """Insert or update by key; with `stamp`, every row written takes that change number
+    instead of its `seq` (a cache's own: `apply_changes(local=True)`).
 
     Rows the replica does not have yet are plainly inserted (a replay from zero is all of
     those; an upsert costs half as much again); the others are updated in place, keeping
@@ -1295,12 +1304,12 @@ def _upsert(
     pull. Those tables have no search triggers to skip."""
     spec = BY_NAME[table]
     if spec.replace:
-        con.executemany(_statement(con, "replace", table, columns), rows)
+        con.executemany(_statement(con, "replace", table, columns, stamp), rows)
         return
     if len(rows) >= _TRY_INSERT and (fill or not _insert_triggers(con, table)):
         con.execute("SAVEPOINT fresh_rows")
         try:
-            con.executemany(_statement(con, "insert", table, columns), rows)
+            con.executemany(_statement(con, "insert", table, columns, stamp), rows)
         except sqlite3.IntegrityError:
             con.execute("ROLLBACK TO fresh_rows")
         else:
@@ -1327,9 +1336,9 @@ def _upsert(
     else:
         fresh, known = [], rows
     if fresh:
-        con.executemany(_statement(con, "insert", table, columns), fresh)
+        con.executemany(_statement(con, "insert", table, columns, stamp), fresh)
     if known:
-        con.executemany(_statement(con, "upsert", table, columns), known)
+        con.executemany(_statement(con, "upsert", table, columns, stamp), known)
 
 
 _TRIGGERED: dict[str, bool] = {}
@@ -1352,8 +1361,22 @@ def _insert_triggers(con: sqlite3.Connection, table: str) -> bool:
     return found
 
 
-def _statement(con: sqlite3.Connection, kind: str, table: str, columns: tuple[str, ...]) -> str:
-    sql = _SQL.get((kind, table, columns))
+_STAMP = "%stamp%"
+
+
+def _statement(
+    con: sqlite3.Connection,
+    kind: str,
+    table: str,
+    columns: tuple[str, ...],
+    stamp: int | None = None,
+) -> str:
+    """The statement writing rows of `columns` into `table`. With `stamp` it writes that
+    change number as `seq` and leaves each row's own value unread (numbered parameters:
+    the row's `?N` of seq is simply not used, and `seq` is not the last column, so the count
+    of parameters still matches): rebuilding every row's tuple in Python to swap one value
+    cost ~1.5 s of a first sync's CPU at 100k conversations."""
+    sql = _SQL.get((kind, table, columns, stamp is not None))
     if sql is None:
         # Names go into SQL text: only this replica's own columns (a page is data from the
         # network). Checked once per shape of run.
@@ -1362,6 +1385,10 @@ def _statement(con: sqlite3.Connection, kind: str, table: str, columns: tuple[st
         if unknown or not columns:
             raise ValueError(f"not columns of {table}: {', '.join(map(str, unknown))[:80]}")
         names, marks = ", ".join(columns), ", ".join("?" * len(columns))
+        if stamp is not None:
+            marks = ", ".join(
+                _STAMP if c == "seq" else f"?{i}" for i, c in enumerate(columns, start=1)
+            )
         if kind == "replace":
             sql = f"INSERT OR REPLACE INTO {table} ({names}) VALUES ({marks})"
         elif kind == "insert":
@@ -1374,8 +1401,8 @@ def _statement(con: sqlite3.Connection, kind: str, table: str, columns: tuple[st
                 f"INSERT INTO {table} ({names}) VALUES ({marks}) "
                 f"ON CONFLICT ({', '.join(ident)}) {action}"
             )
-        _SQL[(kind, table, columns)] = sql
-    return sql
+        _SQL[(kind, table, columns, stamp is not None)] = sql
+    return sql if stamp is None else sql.replace(_STAMP, str(int(stamp)))
 
 
 def _reindex_contacts(con: sqlite3.Connection, contact_ids: list[str], mark: int) -> None:

@@ -40,6 +40,7 @@ from .protocol import (
     POKE_ROWS,
     PROTOCOL,
     BadPayload,
+    Packet,
     need,
 )
 
@@ -84,12 +85,12 @@ class Signals:
         return out
 
 
-class _JsonPacket(socketio.packet.Packet):
+class _JsonPacket(Packet):
     """Everything the hub sends is JSON (pages, answers, signals; no bytes travel over the
     socket), so python-socketio's search of each outgoing payload for bytes, one Python call
     per value, is skipped: it took ~20 ms per 2,000-row pull page, half of the event loop's
     CPU with 50 agents syncing (benchmarks/hub_team.py, drain). Incoming packets decode as
-    before."""
+    before (protocol.Packet: orjson)."""
 
     uses_binary_events = False
 
