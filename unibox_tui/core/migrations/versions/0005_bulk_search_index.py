@@ -10,6 +10,8 @@ Revises: 0004
 
 from alembic import op
 
+from unibox_tui.core.migrations.postgres import execute
+
 revision = "0005"
 down_revision = "0004"
 branch_labels = None
@@ -17,5 +19,5 @@ depends_on = None
 
 
 def upgrade() -> None:
-    op.execute("DROP TRIGGER IF EXISTS message_fts_insert")
-    op.execute("DROP TRIGGER IF EXISTS conversation_fts_insert")
+    execute("DROP TRIGGER IF EXISTS message_fts_insert")
+    execute("DROP TRIGGER IF EXISTS conversation_fts_insert")

@@ -1,0 +1,138 @@
+"""A private, real PostgreSQL server for tests and benchmarks.
+
+Recipe from shared/FACTS.md: a cluster made by `initdb` in a temp dir, started by `pg_ctl`
+on 127.0.0.1 and a free port, its socket in the same dir, fsync off (a test server keeps
+nothing). initdb refuses to run as root, so as root the cluster belongs to the `postgres`
+system user (the Debian package makes it) and its commands run through `su postgres`.
+
+`PostgresServer.database()` makes a fresh, empty database and returns its SQLAlchemy URL:
+a test gets its own workspace without starting another server.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+import uuid
+from pathlib import Path
+
+from .dovecot import free_port
+
+PACKAGE = "postgresql"  # Debian's package: the server binaries under /usr/lib/postgresql/N/bin
+
+
+class PostgresUnavailable(RuntimeError):
+    pass
+
+
+def _find_bin() -> Path | None:
+    root = Path("/usr/lib/postgresql")
+    versions = sorted(
+        (p for p in root.glob("*/bin") if (p / "initdb").exists()),
+        key=lambda p: int(p.parent.name) if p.parent.name.isdigit() else 0,
+    )
+    if versions:
+        return versions[-1]
+    found = shutil.which("initdb")
+    return Path(found).parent if found else None
+
+
+def ensure_postgres() -> Path:
+    """The directory of initdb and pg_ctl, installing Debian's postgresql when missing.
+
+    CI is a fresh Debian machine where we are root: install rather than skip (as for
+    Dovecot), and fail with a message that says what to do when that is impossible."""
+    found = _find_bin()
+    if found:
+        return found
+    if os.geteuid() != 0:
+        raise PostgresUnavailable(
+            f"PostgreSQL is not installed and we are not root: run `apt-get install -y "
+            f"{PACKAGE}` (the PostgreSQL tests need a real server)"
+        )
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    for argv in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", PACKAGE]):
+        done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=900)
+        if done.returncode != 0:
+            raise PostgresUnavailable(
+                f"`{' '.join(argv)}` failed ({done.returncode}); the PostgreSQL tests need "
+                f"{PACKAGE}: {done.stderr.strip()[-300:]}"
+            )
+    found = _find_bin()
+    if found is None:
+        raise PostgresUnavailable(f"{PACKAGE} installed but no initdb was found")
+    return found
+
+
+class PostgresServer:
+    """One running cluster in a temp dir. `stop()` ends it and removes the dir."""
+
+    def __init__(self) -> None:
+        self.bin = ensure_postgres()
+        self.port = free_port()
+        self.dir = Path(tempfile.mkdtemp(prefix="unibox-pg-"))
+        self.as_root = os.geteuid() == 0
+        if self.as_root:
+            shutil.chown(self.dir, "postgres", "postgres")
+        self.data = self.dir / "data"
+        self._run(
+            str(self.bin / "initdb"), "-D", str(self.data), "-A", "trust", "-U", "postgres",
+            "--no-sync", "-E", "UTF8", "--locale", "C.UTF-8",
+        )  # fmt: skip
+        options = (
+            f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off "
+            "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
+        )
+        self._run(
+            str(self.bin / "pg_ctl"), "-D", str(self.data), "-o", options,
+            "-l", str(self.dir / "log"), "-w", "start",
+        )  # fmt: skip
+
+    def _run(self, *argv: str) -> None:
+        if self.as_root:
+            argv = ("su", "postgres", "-c", " ".join(_quote(a) for a in argv))
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+        if done.returncode != 0:
+            log = self.dir / "log"
+            tail = log.read_text()[-500:] if log.exists() else ""
+            raise PostgresUnavailable(
+                f"`{argv[-1] if self.as_root else ' '.join(argv)}` failed: "
+                f"{(done.stderr or done.stdout).strip()[-500:]} {tail}"
+            )
+
+    def url(self, database: str = "postgres") -> str:
+        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{database}"
+
+    def database(self, name: str | None = None) -> str:
+        """A new empty database; its URL."""
+        import psycopg
+
+        name = name or f"t_{uuid.uuid4().hex[:12]}"
+        with psycopg.connect(
+            f"host=127.0.0.1 port={self.port} user=postgres dbname=postgres", autocommit=True
+        ) as con:
+            con.execute(f'CREATE DATABASE "{name}"')
+        return self.url(name)
+
+    def drop(self, url: str) -> None:
+        import psycopg
+
+        name = url.rsplit("/", 1)[1]
+        with psycopg.connect(
+            f"host=127.0.0.1 port={self.port} user=postgres dbname=postgres", autocommit=True
+        ) as con:
+            con.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    def stop(self) -> None:
+        try:
+            self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "stop")
+        finally:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def _quote(arg: str) -> str:
+    import shlex
+
+    return shlex.quote(arg)
