@@ -61,8 +61,10 @@ def shown(url: str) -> str:
 def _conninfo(url: str) -> str:
     from sqlalchemy.engine import make_url
 
-    return make_url(sqlalchemy_url(url)).set(drivername="postgresql").render_as_string(
-        hide_password=False
+    return (
+        make_url(sqlalchemy_url(url))
+        .set(drivername="postgresql")
+        .render_as_string(hide_password=False)
     )
 
 
@@ -293,4 +295,3 @@ def resolve_url(given: str | None) -> str | None:
         return given if is_url(given) else None
     env = os.environ.get(ENV)
     return env or None
-

@@ -57,8 +57,7 @@ COMPAT = [
     "CREATE AGGREGATE group_concat(text, text) (SFUNC = group_concat_step, STYPE = text)",
     # `x = ? COLLATE NOCASE`: ICU's case-insensitive comparison (level 2: case and accents
     # are told apart only at level 3). SQLite's NOCASE folds ASCII only; this folds all.
-    "CREATE COLLATION nocase (provider = icu, locale = 'und-u-ks-level2', "
-    "deterministic = false)",
+    "CREATE COLLATION nocase (provider = icu, locale = 'und-u-ks-level2', deterministic = false)",
 ]
 
 _TRIGGER = re.compile(
@@ -77,9 +76,7 @@ _SELF_UPDATE = re.compile(r"(DO UPDATE SET (\w+) = )(?=\2\b)", re.I)
 
 def _rewrite_code(code: str, placeholders: bool) -> str:
     code = re.sub(r"\bIS NOT (?!NULL\b|DISTINCT\b|TRUE\b|FALSE\b)", "IS DISTINCT FROM ", code)
-    code = re.sub(
-        r"\bIS (?!NOT\b|NULL\b|DISTINCT\b|TRUE\b|FALSE\b)", "IS NOT DISTINCT FROM ", code
-    )
+    code = re.sub(r"\bIS (?!NOT\b|NULL\b|DISTINCT\b|TRUE\b|FALSE\b)", "IS NOT DISTINCT FROM ", code)
     code = re.sub(r"\bchar\(", "chr(", code, flags=re.I)
     if placeholders:
         code = code.replace("%", "%%").replace("?", "%s")

@@ -8,8 +8,6 @@ Revision ID: 0005
 Revises: 0004
 """
 
-from alembic import op
-
 from unibox_tui.core.migrations.postgres import execute
 
 revision = "0005"
