@@ -85,11 +85,32 @@ def _before_cursor_execute(
 
 
 def _configure(dbapi_con: Any) -> None:
-    """Every connection: numeric results as float (SQLite's avg() and sum() of reals give
-    floats; psycopg would give Decimal)."""
+    """Every connection speaks SQLite's types: a Python bool goes in as 0/1 (flags are
+    smallint columns, migrations/postgres.BOOL, and raw SQL binds bools to them), numeric
+    results come out as float (SQLite's avg() gives a float; psycopg would give Decimal)."""
     from psycopg.types.numeric import FloatLoader
 
+    dbapi_con.adapters.register_dumper(bool, _bool_dumper())
     dbapi_con.adapters.register_loader("numeric", FloatLoader)
+
+
+_BOOL_DUMPER: Any = None
+
+
+def _bool_dumper() -> Any:
+    global _BOOL_DUMPER
+    if _BOOL_DUMPER is None:
+        from psycopg.adapt import Dumper
+        from psycopg.postgres import types
+
+        class BoolAsInt(Dumper):
+            oid = types["int2"].oid
+
+            def dump(self, obj: bool) -> bytes:
+                return b"1" if obj else b"0"
+
+        _BOOL_DUMPER = BoolAsInt
+    return _BOOL_DUMPER
 
 
 def make_engine(url: str) -> Engine:

@@ -70,6 +70,12 @@ _DROP_TRIGGER = re.compile(r"\s*DROP TRIGGER (?:IF EXISTS )?(?P<name>\w+)\s*$", 
 # Literals and quoted names pass through untouched; everything else is rewritten.
 _TOKENS = re.compile(r"('(?:[^']|'')*'|\"(?:[^\"]|\"\")*\")|([^'\"]+)", re.S)
 _OR_IGNORE = re.compile(r"\bINSERT OR IGNORE INTO\b", re.I)
+_BOOL_AFTER = re.compile(
+    r"\b((?:WHERE|AND|OR|WHEN|NOT|ON)\s+)([01])(?=\s*(?:\)|\bAND\b|\bOR\b|\bTHEN\b|\bORDER\b"
+    r"|\bGROUP\b|\bLIMIT\b|$))",
+    re.I,
+)
+_BOOL_OPEN = re.compile(r"\(([01])(?=\s+(?:AND|OR)\b)", re.I)
 _INSERT_INTO = re.compile(r"\bINSERT (?:OR IGNORE )?INTO (\w+)", re.I)
 _SELF_UPDATE = re.compile(r"(DO UPDATE SET (\w+) = )(?=\2\b)", re.I)
 
@@ -78,6 +84,14 @@ def _rewrite_code(code: str, placeholders: bool) -> str:
     code = re.sub(r"\bIS NOT (?!NULL\b|DISTINCT\b|TRUE\b|FALSE\b)", "IS DISTINCT FROM ", code)
     code = re.sub(r"\bIS (?!NOT\b|NULL\b|DISTINCT\b|TRUE\b|FALSE\b)", "IS NOT DISTINCT FROM ", code)
     code = re.sub(r"\bchar\(", "chr(", code, flags=re.I)
+    # A table without an integer key has no rowid on PostgreSQL: its UUIDv7 id, minted
+    # when the row was made, is the same order.
+    # (Unqualified only: the search tables' `f.rowid` is a real column there.)
+    code = re.sub(r"\bORDER BY rowid\b", "ORDER BY id", code, flags=re.I)
+    # `WHERE 1`, `(1 AND ...)`: SQLite's conditions are numbers, PostgreSQL's booleans (the
+    # access rule "everything" is the condition 1, "nothing" 0).
+    code = _BOOL_AFTER.sub(lambda m: m[1] + ("TRUE" if m[2] == "1" else "FALSE"), code)
+    code = _BOOL_OPEN.sub(lambda m: "(" + ("TRUE" if m[1] == "1" else "FALSE"), code)
     if placeholders:
         code = code.replace("%", "%%").replace("?", "%s")
     return code
