@@ -8,11 +8,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import keyring
+import postgres_xfail
 import pytest
 from keyring.backend import KeyringBackend
-
-import postgres_xfail
 from servers.postgres import PostgresServer, PostgresUnavailable
+
 from unibox_tui.core import commands as cmd
 from unibox_tui.core.db import Workspace, open_workspace
 
