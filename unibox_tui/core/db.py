@@ -82,6 +82,26 @@ def resolve_path(path: str | os.PathLike[str] | None) -> Path:
     return Path(env).expanduser() if env else default_path()
 
 
+def database_url(target: str | os.PathLike[str] | None) -> str | None:
+    """The PostgreSQL URL that `target` (--db / --database-url) names, or that
+    $UNIBOX_DATABASE_URL gives when nothing is named; None for a workspace file."""
+    if target is None:
+        return os.environ.get("UNIBOX_DATABASE_URL") or None
+    text = str(target)
+    return text if text.startswith(URL_SCHEMES) else None
+
+
+def workspace_exists(target: str | os.PathLike[str] | None) -> bool:
+    """Is there a workspace (any revision) at --db / --database-url yet?"""
+    url = database_url(target)
+    if url is None:
+        return resolve_path(target).exists()
+    from .postgres import check_server, head
+
+    check_server(url)
+    return head(url) is not None
+
+
 def _inspect(path: Path) -> str | None:
     """The file's migration revision, None for a new/empty file; raise if not ours."""
     if not path.exists() or path.stat().st_size == 0:
@@ -687,9 +707,7 @@ def open_workspace(
 
     A PostgreSQL URL (`postgresql+psycopg://...`, given as `path` or, with no path, in
     $UNIBOX_DATABASE_URL) opens a workspace on that server instead (core/postgres.py)."""
-    url = str(path) if path is not None and str(path).startswith(URL_SCHEMES) else None
-    if path is None:
-        url = os.environ.get("UNIBOX_DATABASE_URL") or None
+    url = database_url(path)
     if url is not None:
         from .postgres import open_postgres
 

@@ -23,7 +23,6 @@ order (research/hub-and-channels.md §I.2: a bigserial would let a reader skip a
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -35,7 +34,6 @@ if TYPE_CHECKING:
     from sqlalchemy import Engine
 
 SCHEMES = URL_SCHEMES
-ENV = "UNIBOX_DATABASE_URL"
 
 
 def is_url(target: object) -> bool:
@@ -183,7 +181,7 @@ def check_server(url: str, *, timeout: float = 10) -> None:
         raise WorkspaceError(f"cannot connect to {shown(url)}: {first}") from e
 
 
-def _head(url: str) -> str | None:
+def head(url: str) -> str | None:
     """The workspace's migration revision; None for an empty database; raise if not ours."""
     import psycopg
 
@@ -215,11 +213,10 @@ def open_postgres(url: str, *, create: bool = True, read_only: bool = False) -> 
     from .db import _MIGRATING, HEAD_REVISION
 
     check_server(url)
-    revision = _head(url)
+    revision = head(url)
     if revision is None and (read_only or not create):
         raise WorkspaceError(
-            f"no workspace in {shown(url)} yet; run a command that creates one (`unibox "
-            "agent add`) or `unibox migrate` into it"
+            f"no workspace in {shown(url)} yet; make one with `unibox init --database-url URL`"
         )
     if revision != HEAD_REVISION:
         from .migrations import upgrade
@@ -303,16 +300,13 @@ class PgWorkspace(Workspace):
             except psycopg.Error:
                 con.close()
 
+    def size(self) -> int:
+        """Bytes the database takes on the server (what a file's size says for SQLite)."""
+        with self.read() as conn:
+            return int(conn.exec_driver_sql("SELECT pg_database_size(current_database())").scalar())
+
     def integrity(self) -> str:
         """PostgreSQL checks its own pages; that the server answers is the check here."""
         with self.read() as conn:
             conn.exec_driver_sql("SELECT 1")
         return "ok"
-
-
-def resolve_url(given: str | None) -> str | None:
-    """A server URL from --db/--database-url, else $UNIBOX_DATABASE_URL (None: a file)."""
-    if given:
-        return given if is_url(given) else None
-    env = os.environ.get(ENV)
-    return env or None
