@@ -70,7 +70,7 @@ def _translate(sql: str, params: Any) -> tuple[str, Any]:
     from .migrations.postgres import translate
 
     if params:
-        return translate(sql, True), params
+        return translate(sql, True), _flags(params)
     return translate(sql), None  # no parameters: psycopg reads `%` as itself
 
 
@@ -83,32 +83,22 @@ def _before_cursor_execute(
 
 
 def _configure(dbapi_con: Any) -> None:
-    """Every connection speaks SQLite's types: a Python bool goes in as 0/1 (flags are
-    smallint columns, migrations/postgres.BOOL, and raw SQL binds bools to them), numeric
-    results come out as float (SQLite's avg() gives a float; psycopg would give Decimal)."""
+    """Numeric results as float on every connection (SQLite's avg() gives a float; psycopg
+    would give Decimal)."""
     from psycopg.types.numeric import FloatLoader
 
-    dbapi_con.adapters.register_dumper(bool, _bool_dumper())
     dbapi_con.adapters.register_loader("numeric", FloatLoader)
 
 
-_BOOL_DUMPER: Any = None
-
-
-def _bool_dumper() -> Any:
-    global _BOOL_DUMPER
-    if _BOOL_DUMPER is None:
-        from psycopg.adapt import Dumper
-        from psycopg.postgres import types
-
-        class BoolAsInt(Dumper):
-            oid = types["int2"].oid
-
-            def dump(self, obj: bool) -> bytes:
-                return b"1" if obj else b"0"
-
-        _BOOL_DUMPER = BoolAsInt
-    return _BOOL_DUMPER
+def _flags(params: Any) -> Any:
+    """A Python bool bound in SQLite's SQL is 0/1: flags are smallint columns here
+    (migrations/postgres.BOOL). Only the translated statements: SQLAlchemy's own bind
+    real booleans (its catalogue queries) and the models' flags convert themselves."""
+    if isinstance(params, dict):
+        return {k: int(v) if v.__class__ is bool else v for k, v in params.items()}
+    if params and isinstance(params[0], (tuple, list, dict)):  # executemany
+        return [_flags(row) for row in params]
+    return tuple(int(v) if v.__class__ is bool else v for v in params)
 
 
 def make_engine(url: str) -> Engine:
