@@ -98,15 +98,20 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.xfail(reason=reason, strict=True))
 
 
+@pytest.fixture(scope="session")
+def postgres_workspace(postgres_server: PostgresServer) -> str:
+    """The URL of the one PostgreSQL workspace `ws` uses, put back as new before each test."""
+    return postgres_server.workspace()
+
+
 @pytest.fixture
 def ws(tmp_path: Path, db_kind: str, request: pytest.FixtureRequest) -> Workspace:
     if db_kind == "postgresql":
-        server: PostgresServer = request.getfixturevalue("postgres_server")
-        url = server.workspace()
+        url = request.getfixturevalue("postgres_workspace")
+        request.getfixturevalue("postgres_server").reset(url)
         workspace = open_workspace(url)
         yield workspace
         workspace.close()
-        server.drop(url)
         return
     workspace = open_workspace(tmp_path / "ws.db")
     yield workspace

@@ -459,6 +459,8 @@ class _Scalars:
 class ReadConnection:
     """A read connection: `exec_driver_sql(sql, params)` like SQLAlchemy's, on sqlite3."""
 
+    dialect = "sqlite"
+
     def __init__(self, con: sqlite3.Connection) -> None:
         self.con = con
 

@@ -230,6 +230,8 @@ def open_postgres(url: str, *, create: bool = True, read_only: bool = False) -> 
 class PgReadConnection:
     """`exec_driver_sql(sql, params)` over a psycopg connection, taking SQLite's SQL."""
 
+    dialect = "postgresql"
+
     def __init__(self, con: Any) -> None:
         self.con = con
 

@@ -75,6 +75,7 @@ _BOOL_AFTER = re.compile(
     r"|\bGROUP\b|\bLIMIT\b|$))",
     re.I,
 )
+_BOOL_ALONE = re.compile(r"\b((?:WHERE|AND|OR|WHEN|NOT|ON)\s+)\(([01])\)", re.I)
 _BOOL_OPEN = re.compile(r"\(([01])(?=\s+(?:AND|OR)\b)", re.I)
 _INSERT_INTO = re.compile(r"\bINSERT (?:OR IGNORE )?INTO (\w+)", re.I)
 _SELF_UPDATE = re.compile(r"(DO UPDATE SET (\w+) = )(?=\2\b)", re.I)
@@ -86,12 +87,17 @@ def _rewrite_code(code: str, placeholders: bool) -> str:
     code = re.sub(r"\bchar\(", "chr(", code, flags=re.I)
     # A table without an integer key has no rowid on PostgreSQL: its UUIDv7 id, minted
     # when the row was made, is the same order.
+    # SQLite's planner hints: `INDEXED BY ix`, and unary `+` on a column (keeps an index
+    # out of a plan). PostgreSQL plans for itself.
+    code = re.sub(r"\s+(?:INDEXED BY \w+|NOT INDEXED)\b", "", code, flags=re.I)
+    code = re.sub(r"(^|[\s(,])\+(?=[A-Za-z_])", r"\1", code)
     # (Unqualified only: the search tables' `f.rowid` is a real column there.)
     code = re.sub(r"\bORDER BY rowid\b", "ORDER BY id", code, flags=re.I)
     # `WHERE 1`, `(1 AND ...)`: SQLite's conditions are numbers, PostgreSQL's booleans (the
     # access rule "everything" is the condition 1, "nothing" 0).
     code = _BOOL_AFTER.sub(lambda m: m[1] + ("TRUE" if m[2] == "1" else "FALSE"), code)
     code = _BOOL_OPEN.sub(lambda m: "(" + ("TRUE" if m[1] == "1" else "FALSE"), code)
+    code = _BOOL_ALONE.sub(lambda m: m[1] + ("(TRUE)" if m[2] == "1" else "(FALSE)"), code)
     if placeholders:
         code = code.replace("%", "%%").replace("?", "%s")
     return code
