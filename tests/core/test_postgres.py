@@ -250,3 +250,12 @@ def test_cli_bad_database_url_is_one_line(args: tuple[str, ...], message: str) -
     assert done.returncode == 1
     assert done.stderr.startswith(message)
     assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_the_hub_refuses_a_postgresql_workspace_for_now(pg_url: str) -> None:
+    done = _cli("hub", "--database-url", pg_url, "--listen", "127.0.0.1:1")
+    assert done.returncode == 1
+    assert done.stderr.startswith(
+        "unibox: error: `unibox hub` does not serve a PostgreSQL workspace yet"
+    )
+    assert not list(Path.cwd().glob("postgresql*"))  # no lock file made beside a "path"
