@@ -301,8 +301,8 @@ def _columns(reader: _Reader, table: str) -> tuple[str, ...]:
     schema per code)."""
     found = _COLUMNS.get((reader.postgres, table))
     if found is None:
-        if reader.postgres:
-            names = [r[0] for r in reader.rows(PG_COLUMNS, (table,))]
+        if reader.postgres:  # (rowid: PostgreSQL's twin of SQLite's hidden row number)
+            names = [r[0] for r in reader.rows(PG_COLUMNS, (table,)) if r[0] != "rowid"]
         else:
             names = [r[1] for r in reader.rows(f"PRAGMA table_info({table})")]
         skip = BY_NAME[table].skip if table in BY_NAME else ()

@@ -227,16 +227,27 @@ def open_postgres(url: str, *, create: bool = True, read_only: bool = False) -> 
     return PgWorkspace(url, read_only=read_only)
 
 
+class _Connection:
+    """`execute(sql, params)` of a psycopg connection, taking SQLite's SQL: what a query
+    that reads through `conn.con.execute` (a sqlite3 connection's) gets here."""
+
+    def __init__(self, con: Any) -> None:
+        self._con = con
+
+    def execute(self, sql: str, params: Any = ()) -> Cursor:
+        return Cursor(self._con.cursor()).execute(sql, params)
+
+
 class PgReadConnection:
     """`exec_driver_sql(sql, params)` over a psycopg connection, taking SQLite's SQL."""
 
     dialect = "postgresql"
 
     def __init__(self, con: Any) -> None:
-        self.con = con
+        self.con = _Connection(con)
 
     def exec_driver_sql(self, sql: str, params: tuple | list = ()) -> Any:
-        return Rows(self.con.execute(*_translate(sql, tuple(params))))
+        return Rows(self.con.execute(sql, tuple(params)))
 
 
 class PgWorkspace(Workspace):

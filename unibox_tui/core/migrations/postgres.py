@@ -37,14 +37,20 @@ COMPAT = [
     # SQLite's unixepoch(text): whole seconds since 1970 (NULL for NULL).
     "CREATE FUNCTION unixepoch(t text) RETURNS bigint LANGUAGE sql IMMUTABLE STRICT "
     "PARALLEL SAFE AS $$ SELECT floor(extract(epoch FROM t::timestamp))::bigint $$",
-    # json_extract(text, '$.a.b') as text (SQLite returns numbers as numbers: compare
-    # with text literals, as the code does, or cast).
+    # json_extract(text, '$.a.b' / '$[0]') as text (SQLite returns numbers as numbers:
+    # compare with text literals, as the code does, or cast). Also on json (json_each's
+    # `value`).
+    "CREATE FUNCTION json_path(p text) RETURNS text[] LANGUAGE sql IMMUTABLE STRICT "
+    "PARALLEL SAFE AS $$ SELECT CASE WHEN p = '$' THEN '{}'::text[] ELSE string_to_array("
+    r"regexp_replace(regexp_replace(substr(p, 2), '\[(\d+)\]', '.\1', 'g'), '^\.', ''), "
+    "'.') END $$",
     "CREATE FUNCTION json_extract(j text, p text) RETURNS text LANGUAGE sql IMMUTABLE "
-    "STRICT PARALLEL SAFE AS $$ SELECT CASE WHEN p = '$' THEN j::jsonb #>> '{}' "
-    "ELSE j::jsonb #>> string_to_array(substr(p, 3), '.') END $$",
+    "STRICT PARALLEL SAFE AS $$ SELECT j::jsonb #>> json_path(p) $$",
+    "CREATE FUNCTION json_extract(j json, p text) RETURNS text LANGUAGE sql IMMUTABLE "
+    "STRICT PARALLEL SAFE AS $$ SELECT j #>> json_path(p) $$",
     "CREATE FUNCTION json_set(j text, p text, v text) RETURNS text LANGUAGE sql IMMUTABLE "
     "PARALLEL SAFE AS $$ SELECT jsonb_set(coalesce(j, '{}')::jsonb, "
-    "string_to_array(substr(p, 3), '.'), to_jsonb(v))::text $$",
+    "json_path(p), to_jsonb(v))::text $$",
     # Scalar max/min of two values (the aggregates keep their one-argument form).
     "CREATE FUNCTION max(a anycompatible, b anycompatible) RETURNS anycompatible "
     "LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT GREATEST(a, b) $$",
@@ -55,10 +61,19 @@ COMPAT = [
     "LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT CASE WHEN v IS NULL THEN acc "
     "WHEN acc IS NULL THEN v ELSE acc || sep || v END $$",
     "CREATE AGGREGATE group_concat(text, text) (SFUNC = group_concat_step, STYPE = text)",
+    "CREATE FUNCTION group_concat_any(acc text, v anyelement) RETURNS text LANGUAGE sql "
+    "IMMUTABLE PARALLEL SAFE AS $$ SELECT CASE WHEN v IS NULL THEN acc "
+    "WHEN acc IS NULL THEN v::text ELSE acc || ',' || v::text END $$",
+    "CREATE AGGREGATE group_concat(anyelement) (SFUNC = group_concat_any, STYPE = text)",
     # `x = ? COLLATE NOCASE`: ICU's case-insensitive comparison (level 2: case and accents
     # are told apart only at level 3). SQLite's NOCASE folds ASCII only; this folds all.
     "CREATE COLLATION nocase (provider = icu, locale = 'und-u-ks-level2', deterministic = false)",
 ]
+
+# Tables whose rows the code reads in insertion order (`ORDER BY rowid`, SQLite's hidden
+# row number): on PostgreSQL a real `rowid` column, numbered as rows are inserted (0001).
+# It is local to the database, like SQLite's: never sent (core/changes.py skips it).
+ROWID_TABLES = ("contact_identity", "notification")
 
 _TRIGGER = re.compile(
     r"\s*CREATE TRIGGER (?P<name>\w+) (?P<when>AFTER|BEFORE) "
@@ -85,14 +100,10 @@ def _rewrite_code(code: str, placeholders: bool) -> str:
     code = re.sub(r"\bIS NOT (?!NULL\b|DISTINCT\b|TRUE\b|FALSE\b)", "IS DISTINCT FROM ", code)
     code = re.sub(r"\bIS (?!NOT\b|NULL\b|DISTINCT\b|TRUE\b|FALSE\b)", "IS NOT DISTINCT FROM ", code)
     code = re.sub(r"\bchar\(", "chr(", code, flags=re.I)
-    # A table without an integer key has no rowid on PostgreSQL: its UUIDv7 id, minted
-    # when the row was made, is the same order.
     # SQLite's planner hints: `INDEXED BY ix`, and unary `+` on a column (keeps an index
     # out of a plan). PostgreSQL plans for itself.
     code = re.sub(r"\s+(?:INDEXED BY \w+|NOT INDEXED)\b", "", code, flags=re.I)
     code = re.sub(r"(^|[\s(,])\+(?=[A-Za-z_])", r"\1", code)
-    # (Unqualified only: the search tables' `f.rowid` is a real column there.)
-    code = re.sub(r"\bORDER BY rowid\b", "ORDER BY id", code, flags=re.I)
     # `WHERE 1`, `(1 AND ...)`: SQLite's conditions are numbers, PostgreSQL's booleans (the
     # access rule "everything" is the condition 1, "nothing" 0).
     code = _BOOL_AFTER.sub(lambda m: m[1] + ("TRUE" if m[2] == "1" else "FALSE"), code)

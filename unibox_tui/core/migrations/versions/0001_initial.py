@@ -7,7 +7,7 @@ Revises:
 import sqlalchemy as sa
 from alembic import op
 
-from unibox_tui.core.migrations.postgres import BOOL, COMPAT, is_postgres
+from unibox_tui.core.migrations.postgres import BOOL, COMPAT, ROWID_TABLES, is_postgres
 
 revision = "0001"
 down_revision = None
@@ -412,3 +412,6 @@ def upgrade() -> None:
     op.create_index(op.f("ix_notification_seq"), "notification", ["seq"], unique=False)
 
     op.execute("INSERT INTO sequence(name, value) VALUES ('seq', 0)")
+    if is_postgres():
+        for table in ROWID_TABLES:
+            op.execute(f"ALTER TABLE {table} ADD COLUMN rowid bigserial")
