@@ -802,6 +802,24 @@ def search(
         click.echo(f"more: --after '{page.next_cursor}'")
 
 
+def _shown(url: str) -> str:
+    from .core.postgres import shown
+
+    return shown(url)
+
+
+def _exists(path: Path | None, url: str | None, problems: list[str]) -> bool:
+    if path is not None:
+        return path.exists()
+    from .core.db import workspace_exists
+
+    try:
+        return workspace_exists(url)
+    except UniboxError as e:  # a server that does not answer: a problem to report
+        problems.append(str(e))
+        return False
+
+
 @main.command()
 @db_option
 @json_option
@@ -814,36 +832,43 @@ def doctor(db: str | None, as_json: bool) -> None:
     from .core.text import one_line
     from .secrets import keyring_backend_name
 
-    path = dbmod.resolve_path(given_db(db))
+    target = given_db(db)
+    url = dbmod.database_url(target)
+    path: Any = dbmod.resolve_path(target) if url is None else None
+    where = str(path) if url is None else _shown(url)
+    problems: list[str] = []
     report: dict[str, Any] = {
         "version": __version__,
         "python": sys.version.split()[0],
-        "db": {"path": str(path), "exists": path.exists(), "head_revision": dbmod.HEAD_REVISION},
+        "db": {
+            "path": where,
+            "exists": _exists(path, url, problems),
+            "head_revision": dbmod.HEAD_REVISION,
+        },
         "config": {"path": str(resolve_path()), "exists": resolve_path().exists()},
         "keyring": keyring_backend_name(),
         "channels": [],
-        "problems": [],
+        "problems": problems,
     }
     try:
         report["config"]["agent"] = load_config().agent
     except UniboxError as e:
         report["problems"].append(str(e))
-    if path.exists():
+    if report["db"]["exists"]:
         try:
-            with dbmod.open_workspace(path, read_only=True) as ws:
-                report["db"].update(
-                    revision=ws.revision(), bytes=path.stat().st_size, **q.stats(ws)
-                )
+            with dbmod.open_workspace(url or path, read_only=True) as ws:
+                size = path.stat().st_size if url is None else ws.size()
+                report["db"].update(revision=ws.revision(), bytes=size, **q.stats(ws))
                 report["db"]["integrity"] = ws.integrity()
                 if report["db"]["integrity"] != "ok":
                     report["problems"].append(
-                        f"{path} is damaged ({report['db']['integrity']}); restore a backup"
+                        f"{where} is damaged ({report['db']['integrity']}); restore a backup"
                     )
                 report["channels"] = [c.to_json() for c in q.channels(ws)]
         except UniboxError as e:
             report["problems"].append(str(e))
-    else:
-        report["problems"].append(f"no workspace at {path} yet: run `unibox` or `unibox demo`")
+    elif not problems:
+        report["problems"].append(f"no workspace at {where} yet: run `unibox` or `unibox demo`")
     if "fail" in report["keyring"] or "unavailable" in report["keyring"]:
         report["problems"].append(
             "no usable keyring: pass channel passwords with --password-env or --password-file"

@@ -470,9 +470,9 @@ def _admin_first(db: str | None, as_handle: str | None) -> str | None:
     """The admin adding a channel (None on a workspace with no agents yet), checked now."""
     from .cli_common import given_db
     from .core import commands as cmd
-    from .core.db import resolve_path
+    from .core.db import workspace_exists
 
-    if not resolve_path(given_db(db)).exists():
+    if not workspace_exists(given_db(db)):
         return None
     with open_ws(db) as ws:
         who = admin_actor(ws, as_handle)

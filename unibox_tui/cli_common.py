@@ -14,10 +14,31 @@ import click
 
 from .core.errors import InvalidRequest, UniboxError
 
-DB_HELP = "Workspace database file (default: $UNIBOX_DB, else the platform data dir)."
+DB_HELP = (
+    "Workspace database file (default: $UNIBOX_DATABASE_URL, else $UNIBOX_DB, else the "
+    "platform data dir)."
+)
+URL_HELP = (
+    "A workspace on PostgreSQL instead of a file: postgresql+psycopg://USER@HOST/DB "
+    "(default: $UNIBOX_DATABASE_URL)."
+)
+
+
+def _keep_url(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
+    # Not passed to the command: `given_db` reads it, so each command keeps its one `db`.
+    ctx.meta[f"unibox.database_url.{id(ctx)}"] = value
 
 
 def db_option(f: Callable[..., Any]) -> Callable[..., Any]:
+    """--db FILE and --database-url URL: where the workspace is (`given_db` picks one)."""
+    f = click.option(
+        "--database-url",
+        "database_url",
+        metavar="URL",
+        expose_value=False,
+        callback=_keep_url,
+        help=URL_HELP,
+    )(f)
     return click.option("--db", "db", type=click.Path(dir_okay=False), help=DB_HELP)(f)
 
 
@@ -104,11 +125,30 @@ def emit(data: Any) -> None:
 
 
 def given_db(db: str | None) -> str | None:
-    """A subcommand's --db, else the one given before the subcommand (`unibox --db X list`)."""
-    if db:
-        return db
+    """The workspace named on the command line: a file (--db) or a PostgreSQL URL
+    (--database-url), the subcommand's first, else the one given before the subcommand
+    (`unibox --db X list`). None: $UNIBOX_DATABASE_URL, else $UNIBOX_DB, else the default
+    (core/db.open_workspace decides)."""
     ctx = click.get_current_context(silent=True)
-    return ctx.find_root().params.get("db") if ctx else None
+    if ctx is None:
+        return db
+    for level in (ctx, ctx.find_root()):
+        file = db if level is ctx else level.params.get("db")
+        url = ctx.meta.get(f"unibox.database_url.{id(level)}")
+        if file and url:
+            raise InvalidRequest("give --db FILE or --database-url URL, not both")
+        if url:
+            from .core.db import URL_SCHEMES
+
+            if not url.startswith(URL_SCHEMES):
+                raise InvalidRequest(
+                    f"--database-url {url!r} is not a PostgreSQL URL; give "
+                    "postgresql+psycopg://USER@HOST[:PORT]/DATABASE (or --db FILE)"
+                )
+            return url
+        if file:
+            return file
+    return None
 
 
 def open_ws(db: str | None, *, create: bool = False, read_only: bool = False):  # type: ignore[no-untyped-def]

@@ -95,6 +95,13 @@ def hub_command(
     from .hub.server import serve
 
     with open_ws(db, create=True) as ws:
+        if ws.dialect != "sqlite":
+            # The hub keeps files beside its workspace (the channel engine's lock, the
+            # webhook spool): on a database server they need the multi-node work first.
+            raise InvalidRequest(
+                "`unibox hub` does not serve a PostgreSQL workspace yet; the other commands "
+                "take --database-url (serve a workspace file with --db for now)"
+            )
         scheme = "https" if certfile else "http"
         url = public_url or f"{scheme}://{host}:{port}"
         logging.getLogger("unibox.hub").info("serving %s on %s", ws.path, url)

@@ -19,6 +19,9 @@ from unibox_tui.core import queries as q
 from unibox_tui.core.access import EVERYTHING, for_agent
 from unibox_tui.core.errors import NoAccess, NotFound
 
+# On SQLite and on a real PostgreSQL (tests/postgres_xfail.py: what is left).
+pytestmark = pytest.mark.both_databases
+
 
 def _set(team: Team, handle: str, **columns: object) -> None:
     """Change an agent's role/active flag (the admin commands are tested on their own)."""

@@ -17,6 +17,9 @@ from unibox_tui.core.commands import registry
 from unibox_tui.core.commands.many import MAX_BULK, undo_steps
 from unibox_tui.core.errors import InvalidRequest
 
+# On SQLite and on a real PostgreSQL (tests/postgres_xfail.py: what is left).
+pytestmark = pytest.mark.both_databases
+
 
 def row(ws: Any, cid: str) -> q.ConversationRow:
     return q.conversation(ws, cid, access=EVERYTHING)

@@ -17,6 +17,9 @@ from unibox_tui.core import commands as cmd
 from unibox_tui.core import outbox
 from unibox_tui.core.errors import InvalidRequest
 
+# On SQLite and on a real PostgreSQL (tests/postgres_xfail.py: what is left).
+pytestmark = pytest.mark.both_databases
+
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 

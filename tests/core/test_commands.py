@@ -13,6 +13,9 @@ from unibox_tui.core import queries as q
 from unibox_tui.core.access import EVERYTHING
 from unibox_tui.core.errors import InvalidRequest, NoAccess, NotFound
 
+# Every command on SQLite and on a real PostgreSQL (tests/postgres_xfail.py: what is left).
+pytestmark = pytest.mark.both_databases
+
 
 def kinds(team: Team, conv: str) -> list[tuple[str, str]]:
     return [(m.kind, m.body) for m in q.thread(team.ws, conv, access=EVERYTHING)]

@@ -12,6 +12,9 @@ from unibox_tui.core import queries as q
 from unibox_tui.core.db import open_workspace
 from unibox_tui.core.errors import InvalidRequest, NotFound
 
+# On SQLite and on a real PostgreSQL (tests/postgres_xfail.py: what is left).
+pytestmark = pytest.mark.both_databases
+
 
 def test_a_draft_is_kept_updated_and_private(team: Team) -> None:
     conv = team.start()

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+
 from tests.conftest import T0, Team, later
 from unibox_tui.core import commands as cmd
 from unibox_tui.core import queries as q
 from unibox_tui.core.access import EVERYTHING
 from unibox_tui.core.threading import normalize_subject
+
+# On SQLite and on a real PostgreSQL (tests/postgres_xfail.py: what is left).
+pytestmark = pytest.mark.both_databases
 
 
 def test_new_message_creates_contact_and_unread_waiting_conversation(team: Team) -> None:

@@ -12,6 +12,9 @@ from unibox_tui.core import queries as q
 from unibox_tui.core.access import EVERYTHING
 from unibox_tui.core.errors import InvalidRequest
 
+# On SQLite and on a real PostgreSQL (tests/postgres_xfail.py: what is left).
+pytestmark = pytest.mark.both_databases
+
 
 def populate(team: Team) -> list[str]:
     convs = []

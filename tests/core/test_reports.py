@@ -34,6 +34,9 @@ from unibox_tui.core.access import EVERYTHING
 from unibox_tui.core.commands._base import activity, conversation
 from unibox_tui.core.db import Workspace
 
+# On SQLite and on a real PostgreSQL (tests/postgres_xfail.py: what is left).
+pytestmark = pytest.mark.both_databases
+
 MONDAY = T0.date()
 
 

@@ -22,6 +22,9 @@ from unibox_tui.core.db import open_workspace
 from unibox_tui.core.errors import InvalidRequest
 from unibox_tui.core.presence import Presence
 
+# On SQLite and on a real PostgreSQL (tests/postgres_xfail.py: what is left).
+pytestmark = pytest.mark.both_databases
+
 MON = datetime(2026, 11, 2, 10, 0, tzinfo=UTC)  # a Monday, 10:00 in Lisbon (winter: UTC+0)
 
 

@@ -19,6 +19,9 @@ from unibox_tui.core.changes import open_replica
 from unibox_tui.core.commands import registry
 from unibox_tui.core.errors import InvalidRequest, NotFound
 
+# On SQLite and on a real PostgreSQL (tests/postgres_xfail.py: what is left).
+pytestmark = pytest.mark.both_databases
+
 # One thread: the question (a), a colleague's follow-up to it (b), the customer's reply to b
 # that lists the whole chain (c), and a third person's reply to a from a client that sends
 # only In-Reply-To (d). Three senders: no subject rule can join them, only headers.

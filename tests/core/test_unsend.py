@@ -14,6 +14,9 @@ from unibox_tui.core import queries as q
 from unibox_tui.core.access import EVERYTHING
 from unibox_tui.core.errors import InvalidRequest
 
+# On SQLite and on a real PostgreSQL (tests/postgres_xfail.py: what is left).
+pytestmark = pytest.mark.both_databases
+
 
 def test_a_held_reply_is_not_due_until_its_time(team: Team) -> None:
     conv = team.start("Where is it?")

@@ -21,6 +21,9 @@ from unibox_tui.core.db import Workspace, open_workspace
 from unibox_tui.core.demo import build_demo
 from unibox_tui.core.errors import InvalidRequest, NoAccess, NotFound
 
+# On SQLite and on a real PostgreSQL (tests/postgres_xfail.py: what is left).
+pytestmark = pytest.mark.both_databases
+
 KEY = "inbox_id, status, assignee_id, channel_kind, unread, waiting, ticket"
 RECOUNT = (
     "SELECT inbox_id, status, coalesce(assignee_id, ''), channel_kind, unread, waiting, "

@@ -62,7 +62,7 @@ class Access:
 # agent row `a` may act in the inbox bound twice as `?, ?`. Kept next to `for_agent`, which
 # asks it of one agent for every inbox; tests/core/test_routing.py checks they agree.
 ACTS_IN = (
-    "(a.active AND ((SELECT access FROM inbox WHERE id = ?) = 'everyone' OR EXISTS ("
+    "(a.active = 1 AND ((SELECT access FROM inbox WHERE id = ?) = 'everyone' OR EXISTS ("
     "SELECT 1 FROM inbox_access g WHERE g.inbox_id = ? AND (g.agent_id = a.id OR "
     "g.team_id IN (SELECT team_id FROM team_member WHERE agent_id = a.id)))))"
 )

@@ -274,6 +274,7 @@ class _Reader:
             raw = driver if isinstance(driver, sqlite3.Connection) else None
         self.raw: sqlite3.Connection | None = raw
         self.conn = conn
+        self.postgres = getattr(conn, "dialect", "sqlite") == "postgresql"
 
     def rows(self, sql: str, params: tuple = ()) -> list[Any]:
         if self.raw is not None:
@@ -288,16 +289,24 @@ class _Reader:
         return self.conn.exec_driver_sql(sql, params)
 
 
-_COLUMNS: dict[str, tuple[str, ...]] = {}
+_COLUMNS: dict[tuple[bool, str], tuple[str, ...]] = {}
+PG_COLUMNS = (
+    "SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() "
+    "AND table_name = ? ORDER BY ordinal_position"
+)
 
 
 def _columns(reader: _Reader, table: str) -> tuple[str, ...]:
-    """The columns of `table` that are sent (read once per process: one schema per code)."""
-    found = _COLUMNS.get(table)
+    """The columns of `table` that are sent (read once per process and database kind: one
+    schema per code)."""
+    found = _COLUMNS.get((reader.postgres, table))
     if found is None:
-        names = [r[1] for r in reader.rows(f"PRAGMA table_info({table})")]
+        if reader.postgres:  # (rowid: PostgreSQL's twin of SQLite's hidden row number)
+            names = [r[0] for r in reader.rows(PG_COLUMNS, (table,)) if r[0] != "rowid"]
+        else:
+            names = [r[1] for r in reader.rows(f"PRAGMA table_info({table})")]
         skip = BY_NAME[table].skip if table in BY_NAME else ()
-        found = _COLUMNS[table] = tuple(n for n in names if n not in skip)
+        found = _COLUMNS[(reader.postgres, table)] = tuple(n for n in names if n not in skip)
     return found
 
 

@@ -113,7 +113,7 @@ def agents_available(ws: Workspace, inbox_id: str, now: datetime | None = None) 
     presence = getattr(ws, "presence", None)
     with ws.read() as conn:
         agents = conn.exec_driver_sql(
-            "SELECT id FROM agent WHERE active AND availability = 'available'"
+            "SELECT id FROM agent WHERE active = 1 AND availability = 'available'"
         ).scalars()
         return any(
             access.for_agent(conn, a).can_see(inbox_id)

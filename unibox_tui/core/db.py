@@ -63,6 +63,8 @@ KNOWN_REVISIONS = (
 )
 
 SQLITE_HEADER = b"SQLite format 3\x00"
+# --db / --database-url values that name a PostgreSQL server, not a file (core/postgres.py).
+URL_SCHEMES = ("postgresql://", "postgresql+psycopg://", "postgres://")
 _MIGRATING = threading.Lock()  # one migration at a time in a process (see open_workspace)
 READER_POOL = 4  # idle read connections kept (each may cache up to 8 MB of pages)
 M = TypeVar("M", bound="SQLModel")
@@ -80,6 +82,26 @@ def resolve_path(path: str | os.PathLike[str] | None) -> Path:
         return Path(path).expanduser()
     env = os.environ.get("UNIBOX_DB")
     return Path(env).expanduser() if env else default_path()
+
+
+def database_url(target: str | os.PathLike[str] | None) -> str | None:
+    """The PostgreSQL URL that `target` (--db / --database-url) names, or that
+    $UNIBOX_DATABASE_URL gives when nothing is named; None for a workspace file."""
+    if target is None:
+        return os.environ.get("UNIBOX_DATABASE_URL") or None
+    text = str(target)
+    return text if text.startswith(URL_SCHEMES) else None
+
+
+def workspace_exists(target: str | os.PathLike[str] | None) -> bool:
+    """Is there a workspace (any revision) at --db / --database-url yet?"""
+    url = database_url(target)
+    if url is None:
+        return resolve_path(target).exists()
+    from .postgres import check_server, head
+
+    check_server(url)
+    return head(url) is not None
 
 
 def _inspect(path: Path) -> str | None:
@@ -237,7 +259,13 @@ class Tx:
         # sqlite3 keeps their statements prepared (its per-connection statement cache).
         driver = connection.connection.driver_connection
         assert driver is not None  # a live connection (the session just opened it)
+        self._driver = driver
+        self.postgres = connection.dialect.name == "postgresql"
         self.sql: Callable[..., sqlite3.Cursor] = driver.execute
+        if self.postgres:  # the same SQL, translated (core/postgres.py)
+            from .postgres import executor
+
+            self.sql = executor(driver)
         # New rows are indexed for search when the transaction ends: this write's, or the
         # batch's (once for all its commands).
         self._since = search_index.marks(self._run) if batch is None else None
@@ -261,11 +289,20 @@ class Tx:
                     row.seq = self.seq
                     row.updated_at = self.now
 
+    def cursor(self) -> sqlite3.Cursor:
+        """A DBAPI cursor of this transaction's connection, taking SQLite's SQL on either
+        database (for a command that runs many statements past SQLAlchemy)."""
+        if self.postgres:
+            from .postgres import Cursor
+
+            return Cursor(self._driver.cursor())  # type: ignore[return-value]
+        return self._driver.cursor()
+
     def finish(self) -> None:
         """Before the commit: write what is pending and index the rows this write inserted."""
         self.session.flush()
         if self._since is not None:
-            search_index.index_new(self._run, self._since)
+            search_index.index_new(self._run, self._since, postgres=self.postgres)
 
     @property
     def seq(self) -> int:
@@ -427,6 +464,8 @@ class _Scalars:
 class ReadConnection:
     """A read connection: `exec_driver_sql(sql, params)` like SQLAlchemy's, on sqlite3."""
 
+    dialect = "sqlite"
+
     def __init__(self, con: sqlite3.Connection) -> None:
         self.con = con
 
@@ -438,7 +477,15 @@ class Workspace:
     """An open workspace database. Thread-safe: reads use one sqlite3 connection per thread,
     writes a pooled SQLAlchemy connection (created with the first write)."""
 
+    dialect = "sqlite"  # or "postgresql" (core/postgres.PgWorkspace)
+
     def __init__(self, path: Path, busy_timeout: float = 5.0, *, read_only: bool = False) -> None:
+        self._setup(path, busy_timeout, read_only)
+        if read_only and not os.access(path, os.W_OK):
+            stuck = not os.access(path.parent, os.W_OK) and not _wal(path).exists()
+            self._reader_uri = _uri(path, read_only=True, immutable=stuck)
+
+    def _setup(self, path: Path, busy_timeout: float, read_only: bool) -> None:
         self.path = path
         self.busy_timeout = busy_timeout
         # Opened by a read command: writes are refused, and a file this process may not
@@ -446,9 +493,6 @@ class Workspace:
         # create the -shm it needs beside it, and no -wal shows a writer at work).
         self.read_only = read_only
         self._reader_uri = _uri(path)
-        if read_only and not os.access(path, os.W_OK):
-            stuck = not os.access(path.parent, os.W_OK) and not _wal(path).exists()
-            self._reader_uri = _uri(path, read_only=True, immutable=stuck)
         self._engine: Engine | None = None
         self._writer: Engine | None = None
         self._local = threading.local()  # the connection a thread's open read() uses
@@ -548,7 +592,8 @@ class Workspace:
                 self._local.batch = batch
                 try:
                     yield
-                    search_index.index_new(run, batch.since)
+                    postgres = self.dialect == "postgresql"
+                    search_index.index_new(run, batch.since, postgres=postgres)
                 finally:
                     self._local.batch = None
         except OperationalError as e:
@@ -681,7 +726,15 @@ def open_workspace(
     `create=False`: a missing or empty file is an error, left as it is. `read_only` (read
     commands; implies create=False): nothing is written, so a file this process may only read
     opens too; only a file from an older Unibox is migrated first, which needs write access.
-    `busy_timeout`: seconds a write waits for another process's lock before giving up."""
+    `busy_timeout`: seconds a write waits for another process's lock before giving up.
+
+    A PostgreSQL URL (`postgresql+psycopg://...`, given as `path` or, with no path, in
+    $UNIBOX_DATABASE_URL) opens a workspace on that server instead (core/postgres.py)."""
+    url = database_url(path)
+    if url is not None:
+        from .postgres import open_postgres
+
+        return open_postgres(url, create=create, read_only=read_only)
     target = resolve_path(path)
     revision = _inspect(target)
     if revision is None and (read_only or not create):

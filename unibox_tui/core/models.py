@@ -19,7 +19,18 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Column, Index, Integer, String, Text, TypeDecorator, UniqueConstraint, text
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Index,
+    Integer,
+    SmallInteger,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    text,
+)
 from sqlmodel import Field, SQLModel
 
 from . import clock
@@ -52,6 +63,41 @@ class UTCDateTime(TypeDecorator):
 
     def process_result_value(self, value: str | None, dialect: Any) -> datetime | None:
         return clock.from_db(value)
+
+
+def _int_flag(value: bool | None) -> int | None:
+    return None if value is None else int(value)
+
+
+def _bool_flag(value: int | None) -> bool | None:
+    return None if value is None else bool(value)
+
+
+class Flag(TypeDecorator):
+    """A boolean column: SQLite's BOOLEAN (0/1, exactly as a plain `bool` field); on
+    PostgreSQL a smallint holding 0/1 (migrations/postgres.py BOOL says why)."""
+
+    impl = Boolean
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Any) -> Any:
+        if dialect.name == "postgresql":
+            return dialect.type_descriptor(SmallInteger())
+        return dialect.type_descriptor(Boolean())
+
+    def bind_processor(self, dialect: Any) -> Any:
+        if dialect.name == "postgresql":
+            return _int_flag
+        return super().bind_processor(dialect)
+
+    def result_processor(self, dialect: Any, coltype: Any) -> Any:
+        if dialect.name == "postgresql":
+            return _bool_flag
+        return super().result_processor(dialect, coltype)
+
+
+def flag(default: bool | None) -> Any:
+    return Field(default=default, sa_type=Flag, nullable=default is None)
 
 
 def ts(nullable: bool = True, index: bool = False) -> Any:
@@ -101,7 +147,7 @@ class Agent(Changed, table=True):
     email: str | None = None
     availability: str = "available"
     role: str = "agent"  # admin | agent (kinds.ROLES)
-    active: bool = True  # deactivated agents keep their history and cannot sign in or act
+    active: bool = flag(True)  # deactivated agents keep their history and cannot sign in or act
     meeting_link: str | None = None  # their scheduling page, inserted into replies (ctrl+l)
 
 
@@ -150,7 +196,7 @@ class Channel(Changed, table=True):
     kind: str
     name: str
     address: str | None = None
-    enabled: bool = True
+    enabled: bool = flag(True)
     settings: str = Field(default="{}", sa_column=Column(Text, nullable=False))
     status: str | None = None  # last connection state shown to agents ("ok", an error line)
 
@@ -175,8 +221,8 @@ class RoutingRule(Changed, table=True):
     agent_ids: str = Field(default="[]", sa_column=Column(Text, nullable=False))
     team_ids: str = Field(default="[]", sa_column=Column(Text, nullable=False))
     cap: int | None = None  # open conversations an agent may hold before routing skips them
-    only_available: bool = True
-    tickets: bool | None = None
+    only_available: bool = flag(True)
+    tickets: bool | None = flag(None)
     hours: str = Field(default="{}", sa_column=Column(Text, nullable=False))
 
 
@@ -281,8 +327,8 @@ class Conversation(Changed, table=True):
     snoozed_until: datetime | None = ts()
     assignee_id: str | None = Field(default=None, foreign_key="agent.id")
     team_id: str | None = Field(default=None, foreign_key="team.id")
-    unread: bool = True
-    waiting: bool = True  # the customer spoke last: waiting for us
+    unread: bool = flag(True)
+    waiting: bool = flag(True)  # the customer spoke last: waiting for us
     message_count: int = 0
     created_at: datetime | None = ts()
     last_message_at: datetime | None = ts()
@@ -639,7 +685,7 @@ class Chatflow(Changed, table=True):
     name: str = Field(sa_column=Column(String, unique=True, nullable=False))
     channel_id: str = Field(foreign_key="channel.id", index=True)
     kind: str = "live_chat"  # live_chat | bot (kinds.CHATFLOW_KINDS)
-    enabled: bool = True
+    enabled: bool = flag(True)
     priority: int = 0  # the highest wins when several match a page
     source: str = Field(default="", sa_column=Column(Text, nullable=False))
     spec: str = Field(default="{}", sa_column=Column(Text, nullable=False))

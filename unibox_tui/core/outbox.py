@@ -67,7 +67,7 @@ def due(
         JOIN contact ct ON ct.id = c.contact_id
         JOIN channel ch ON ch.id = o.channel_id
         LEFT JOIN agent a ON a.id = m.author_agent_id
-        WHERE o.state IN ('pending', 'sending') AND o.next_attempt_at <= ? AND ch.enabled
+        WHERE o.state IN ('pending', 'sending') AND o.next_attempt_at <= ? AND ch.enabled = 1
     """
     params: list = [clock.to_db(now)]
     if kinds:

@@ -1210,8 +1210,10 @@ def _ticket(r: Any) -> TicketRow:
 
 def ticket(ws: Workspace, ticket_id: str) -> TicketRow:
     with ws.read() as conn:
+        # By id or by number (a number as a number: PostgreSQL compares no text to it).
+        number = int(ticket_id) if ticket_id.isascii() and ticket_id.isdigit() else None
         r = conn.exec_driver_sql(
-            f"{TICKET_SQL} WHERE t.id = ? OR t.number = ?", (ticket_id, ticket_id)
+            f"{TICKET_SQL} WHERE t.id = ? OR t.number = ?", (ticket_id, number)
         ).first()
     if r is None:
         raise NotFound(f"no ticket {ticket_id}")

@@ -81,8 +81,7 @@ class Decision:
 
 
 def _runner(tx: Tx) -> Run:
-    cursor = tx.session.connection().connection.driver_connection.cursor()  # type: ignore[union-attr]
-    return cursor.execute
+    return tx.cursor().execute
 
 
 def _ids(text: str | None) -> tuple[str, ...]:

@@ -25,18 +25,28 @@ MARKS_SQL = "SELECT (SELECT max(rid) FROM message), (SELECT max(rid) FROM conver
 CONTACT_TEXT = "(SELECT name || ' ' || coalesce(company, '') FROM contact WHERE id = c.contact_id)"
 
 
+MESSAGES = (
+    "INSERT INTO message_fts(rowid, body) SELECT rid, body FROM message "
+    "WHERE rid > ? AND kind != 'activity'"
+)
+POSTGRES_MESSAGES = (
+    "INSERT INTO message_fts(rowid, doc) SELECT rid, to_tsvector('simple', body) FROM message "
+    "WHERE rid > ? AND kind != 'activity'"
+)
+
+
 def marks(run: Run) -> tuple[int, int]:
     """The newest message and conversation rowids now (0 for an empty table)."""
     message, conversation = run(MARKS_SQL, ()).fetchone()
     return message or 0, conversation or 0
 
 
-def index_new(run: Run, since: tuple[int, int]) -> None:
-    """Index the messages and conversations inserted after `since` (from `marks`)."""
+def index_new(run: Run, since: tuple[int, int], *, postgres: bool = False) -> None:
+    """Index the messages and conversations inserted after `since` (from `marks`).
+    On PostgreSQL message_fts holds the body's tsvector, not the body (migration 0002)."""
     message_mark, conversation_mark = since
     run(
-        "INSERT INTO message_fts(rowid, body) SELECT rid, body FROM message "
-        "WHERE rid > ? AND kind != 'activity'",
+        POSTGRES_MESSAGES if postgres else MESSAGES,
         (message_mark,),
     )
     # A conversation made in this transaction may already be indexed: renaming its contact

@@ -54,7 +54,7 @@ def still_valid(conn: Any, token_ids: list[str]) -> set[str]:
     marks = ",".join("?" * len(token_ids))
     rows = conn.exec_driver_sql(
         f"SELECT t.id FROM agent_token t JOIN agent a ON a.id = t.agent_id "
-        f"WHERE t.id IN ({marks}) AND t.revoked_at IS NULL AND a.active",
+        f"WHERE t.id IN ({marks}) AND t.revoked_at IS NULL AND a.active = 1",
         tuple(token_ids),
     ).all()
     return {r[0] for r in rows}

@@ -150,7 +150,7 @@ def _fallback_channels(ws: Any) -> list[tuple[str, str, str, dict[str, Any]]]:
     with ws.read() as conn:
         rows = conn.exec_driver_sql(
             "SELECT id, name, address, settings FROM channel "
-            "WHERE kind = 'fallback' AND enabled ORDER BY id"
+            "WHERE kind = 'fallback' AND enabled = 1 ORDER BY id"
         ).all()
     return [(r[0], r[1], r[2] or "", json.loads(r[3] or "{}")) for r in rows if r[2]]
 

@@ -110,7 +110,8 @@ def _other_active_admins(tx: Tx, agent: Agent) -> int:
     return int(
         tx.session.connection()
         .exec_driver_sql(
-            "SELECT count(*) FROM agent WHERE role = 'admin' AND active AND id != ?", (agent.id,)
+            "SELECT count(*) FROM agent WHERE role = 'admin' AND active = 1 AND id != ?",
+            (agent.id,),
         )
         .scalar_one()
     )
@@ -211,7 +212,7 @@ def _keep_an_active_default(tx: Tx, gone: Agent, by: Agent | None) -> None:
     successor = by.id if by is not None and by.id != gone.id else None
     if successor is None:
         successor = conn.exec_driver_sql(
-            "SELECT id FROM agent WHERE role = 'admin' AND active AND id != ? ORDER BY id LIMIT 1",
+            "SELECT id FROM agent WHERE role = 'admin' AND active = 1 AND id != ? ORDER BY id LIMIT 1",
             (gone.id,),
         ).scalar()
     if successor is not None:

@@ -134,6 +134,11 @@ def prepare(inc: Incoming, now: datetime | None = None) -> Prepared:
     )
 
 
+def _rid(b: _Batch, message_id: str) -> int:
+    """A message's rowid just inserted, on PostgreSQL (which has no lastrowid)."""
+    return b.sql("SELECT rid FROM message WHERE id = ?", (message_id,)).fetchone()[0]
+
+
 class _Batch:
     """Per-transaction state of an ingest batch: the write's stamp and small caches.
 
@@ -144,7 +149,7 @@ class _Batch:
 
     def __init__(self, tx: Tx) -> None:
         self.tx = tx
-        self.cursor = tx.session.connection().connection.driver_connection.cursor()  # type: ignore[union-attr]
+        self.cursor = tx.cursor()
         self.seq = tx.seq
         self.stamp = cast(str, clock.to_db(tx.now))
         self.channels: dict[str, tuple[str, str]] = {}  # id -> (kind, inbox_id)
@@ -370,7 +375,7 @@ def _ingest_one(b: _Batch, p: Prepared) -> IngestResult:
     refs = thread_refs(inc.references)
     if refs:
         # What it refers to, for the messages of its thread that arrive after it.
-        rid = inserted.lastrowid
+        rid = inserted.lastrowid if not b.tx.postgres else _rid(b, message_id)
         b.cursor.executemany(
             "INSERT OR IGNORE INTO message_ref (ref, message_rid) VALUES (?, ?)",
             [(ref, rid) for ref in refs],

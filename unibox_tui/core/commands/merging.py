@@ -72,8 +72,7 @@ class MergeResult:
 
 def raw_run(tx: Tx) -> Any:
     """`run(sql, params) -> cursor` on the transaction's own connection."""
-    cursor = tx.session.connection().connection.driver_connection.cursor()  # type: ignore[union-attr]
-    return cursor.execute
+    return tx.cursor().execute
 
 
 def resolve(run: Any, conversation_id: str) -> str:

@@ -7,6 +7,8 @@ Revises:
 import sqlalchemy as sa
 from alembic import op
 
+from unibox_tui.core.migrations.postgres import BOOL, COMPAT, ROWID_TABLES, is_postgres
+
 revision = "0001"
 down_revision = None
 branch_labels = None
@@ -14,6 +16,9 @@ depends_on = None
 
 
 def upgrade() -> None:
+    if is_postgres():  # what SQLite has built in and the SQL below and elsewhere uses
+        for statement in COMPAT:
+            op.execute(statement)
     op.create_table(
         "agent",
         sa.Column("updated_at", sa.String(length=26), nullable=True),
@@ -80,7 +85,7 @@ def upgrade() -> None:
         sa.Column("kind", sa.String(), nullable=False),
         sa.Column("name", sa.String(), nullable=False),
         sa.Column("address", sa.String(), nullable=True),
-        sa.Column("enabled", sa.Boolean(), nullable=False),
+        sa.Column("enabled", BOOL, nullable=False),
         sa.Column("settings", sa.Text(), nullable=False),
         sa.Column("status", sa.String(), nullable=True),
         sa.ForeignKeyConstraint(
@@ -205,8 +210,8 @@ def upgrade() -> None:
         sa.Column("snoozed_until", sa.String(length=26), nullable=True),
         sa.Column("assignee_id", sa.String(), nullable=True),
         sa.Column("team_id", sa.String(), nullable=True),
-        sa.Column("unread", sa.Boolean(), nullable=False),
-        sa.Column("waiting", sa.Boolean(), nullable=False),
+        sa.Column("unread", BOOL, nullable=False),
+        sa.Column("waiting", BOOL, nullable=False),
         sa.Column("message_count", sa.Integer(), nullable=False),
         sa.Column("created_at", sa.String(length=26), nullable=True),
         sa.Column("last_message_at", sa.String(length=26), nullable=True),
@@ -407,3 +412,6 @@ def upgrade() -> None:
     op.create_index(op.f("ix_notification_seq"), "notification", ["seq"], unique=False)
 
     op.execute("INSERT INTO sequence(name, value) VALUES ('seq', 0)")
+    if is_postgres():
+        for table in ROWID_TABLES:
+            op.execute(f"ALTER TABLE {table} ADD COLUMN rowid bigserial")

@@ -10,6 +10,8 @@ Revises: 0001
 
 from alembic import op
 
+from unibox_tui.core.migrations.postgres import execute, is_postgres
+
 revision = "0002"
 down_revision = "0001"
 branch_labels = None
@@ -53,6 +55,35 @@ STATEMENTS = [
 ]
 
 
+# PostgreSQL: tables of the same names keyed by `rowid` (the rid they index), holding a
+# tsvector with a GIN index. Messages keep only the vector (the body stays in `message`,
+# as with FTS5's external content); conversations keep subject and contact, the vector
+# generated from them (subject weighted above the contact). Kept current as on SQLite:
+# new rows at each write's end (search_index.index_new), edits and deletes by triggers.
+MESSAGE_VECTOR = "to_tsvector('simple', {})"
+POSTGRES = [
+    "CREATE TABLE message_fts (rowid integer PRIMARY KEY, doc tsvector NOT NULL)",
+    "CREATE INDEX ix_message_fts_doc ON message_fts USING gin (doc)",
+    "CREATE TRIGGER message_fts_delete AFTER DELETE ON message WHEN old.kind != 'activity' "
+    "BEGIN DELETE FROM message_fts WHERE rowid = old.rid; END",
+    "CREATE TRIGGER message_fts_update AFTER UPDATE OF body ON message "
+    "WHEN old.kind != 'activity' BEGIN "
+    f"UPDATE message_fts SET doc = {MESSAGE_VECTOR.format('new.body')} WHERE rowid = new.rid; END",
+    "CREATE TABLE conversation_fts (rowid integer PRIMARY KEY, subject text, contact text, "
+    "doc tsvector GENERATED ALWAYS AS (setweight(to_tsvector('simple', coalesce(subject, '')), "
+    "'A') || setweight(to_tsvector('simple', coalesce(contact, '')), 'B')) STORED)",
+    "CREATE INDEX ix_conversation_fts_doc ON conversation_fts USING gin (doc)",
+    *(s for s in STATEMENTS if "TRIGGER conversation_fts" in s or "TRIGGER contact_fts" in s),
+    f"INSERT INTO message_fts(rowid, doc) SELECT rid, {MESSAGE_VECTOR.format('body')} "
+    "FROM message WHERE kind != 'activity'",
+    STATEMENTS[-1],
+]
+
+
 def upgrade() -> None:
+    if is_postgres():
+        for statement in POSTGRES:
+            execute(statement)
+        return
     for statement in STATEMENTS:
         op.execute(statement)

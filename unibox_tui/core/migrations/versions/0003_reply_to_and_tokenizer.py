@@ -14,6 +14,8 @@ Revises: 0002
 import sqlalchemy as sa
 from alembic import op
 
+from unibox_tui.core.migrations.postgres import is_postgres
+
 revision = "0003"
 down_revision = "0002"
 branch_labels = None
@@ -25,13 +27,17 @@ TOKENIZE = "tokenize = \"unicode61 remove_diacritics 2 categories 'L* N* Co M*'\
 def upgrade() -> None:
     with op.batch_alter_table("conversation") as batch:
         batch.add_column(sa.Column("reply_to", sa.String(), nullable=True))
+    # (PostgreSQL tables have no rowid: there the identity's id, a UUIDv7, is its age.)
+    first = "i.id" if is_postgres() else "i.rowid"
     op.execute(
-        """UPDATE conversation SET reply_to = (
+        f"""UPDATE conversation SET reply_to = (
              SELECT i.value FROM contact_identity i WHERE i.contact_id = conversation.contact_id
              AND i.kind = CASE conversation.channel_kind WHEN 'form' THEN 'email'
                           ELSE conversation.channel_kind END
-             ORDER BY i.rowid LIMIT 1)"""
+             ORDER BY {first} LIMIT 1)"""
     )
+    if is_postgres():
+        return  # the tokenizer is FTS5's; PostgreSQL's tables (0002) stay as they are
     op.execute("DROP TABLE message_fts")
     op.execute(
         f"CREATE VIRTUAL TABLE message_fts USING fts5("

@@ -8,7 +8,7 @@ Revision ID: 0005
 Revises: 0004
 """
 
-from alembic import op
+from unibox_tui.core.migrations.postgres import execute
 
 revision = "0005"
 down_revision = "0004"
@@ -17,5 +17,5 @@ depends_on = None
 
 
 def upgrade() -> None:
-    op.execute("DROP TRIGGER IF EXISTS message_fts_insert")
-    op.execute("DROP TRIGGER IF EXISTS conversation_fts_insert")
+    execute("DROP TRIGGER IF EXISTS message_fts_insert")
+    execute("DROP TRIGGER IF EXISTS conversation_fts_insert")

@@ -10,6 +10,8 @@ Revises: 0005
 import sqlalchemy as sa
 from alembic import op
 
+from unibox_tui.core.migrations.postgres import BOOL
+
 revision = "0006"
 down_revision = "0005"
 branch_labels = None
@@ -19,7 +21,7 @@ depends_on = None
 def upgrade() -> None:
     with op.batch_alter_table("agent") as batch:
         batch.add_column(sa.Column("role", sa.String(), nullable=False, server_default="agent"))
-        batch.add_column(sa.Column("active", sa.Boolean(), nullable=False, server_default="1"))
+        batch.add_column(sa.Column("active", BOOL, nullable=False, server_default="1"))
     op.execute(
         """UPDATE agent SET role = 'admin' WHERE id = COALESCE(
              (SELECT a.id FROM agent a, setting s WHERE s.key = 'default_agent'

@@ -19,6 +19,8 @@ Revises: 0012
 import sqlalchemy as sa
 from alembic import op
 
+from unibox_tui.core.migrations.postgres import execute, is_postgres
+
 revision = "0013"
 down_revision = "0012"
 branch_labels = None
@@ -80,6 +82,13 @@ BACKFILL = (
 )
 
 
+def _typed(sql: str) -> str:
+    """`ticket` is an integer column: PostgreSQL does not store a boolean in it unasked."""
+    if not is_postgres():
+        return sql
+    return sql.replace("ticket_id IS NOT NULL)", "ticket_id IS NOT NULL)::int")
+
+
 def upgrade() -> None:
     op.create_table(
         "conversation_count",
@@ -95,11 +104,11 @@ def upgrade() -> None:
         sqlite_with_rowid=False,
     )
     for trigger in TRIGGERS:
-        op.execute(trigger)
-    op.execute(BACKFILL)
+        execute(_typed(trigger))
+    execute(_typed(BACKFILL))
 
 
 def downgrade() -> None:
     for name in ("insert", "delete", "update"):
-        op.execute(f"DROP TRIGGER IF EXISTS conversation_count_{name}")
+        execute(f"DROP TRIGGER IF EXISTS conversation_count_{name}")
     op.drop_table("conversation_count")

@@ -17,6 +17,8 @@ Revises: 0014
 import sqlalchemy as sa
 from alembic import op
 
+from unibox_tui.core.migrations.postgres import execute
+
 revision = "0015"
 down_revision = "0014"
 branch_labels = None
@@ -35,7 +37,7 @@ def upgrade() -> None:
         sqlite_with_rowid=False,
     )
     op.create_index("ix_message_ref_message", "message_ref", ["message_rid"])
-    op.execute(
+    execute(
         "CREATE TRIGGER message_ref_delete AFTER DELETE ON message "
         "BEGIN DELETE FROM message_ref WHERE message_rid = old.rid; END"
     )
@@ -53,6 +55,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.execute("DROP TRIGGER IF EXISTS message_ref_delete")
+    execute("DROP TRIGGER IF EXISTS message_ref_delete")
     op.drop_table("conversation_merge")
     op.drop_table("message_ref")

@@ -10,6 +10,8 @@ Revises: 0016
 import sqlalchemy as sa
 from alembic import op
 
+from unibox_tui.core.migrations.postgres import BOOL
+
 revision = "0017"
 down_revision = "0016"
 branch_labels = None
@@ -28,8 +30,8 @@ def upgrade() -> None:
         sa.Column("agent_ids", sa.Text(), nullable=False),
         sa.Column("team_ids", sa.Text(), nullable=False),
         sa.Column("cap", sa.Integer(), nullable=True),
-        sa.Column("only_available", sa.Boolean(), nullable=False),
-        sa.Column("tickets", sa.Boolean(), nullable=True),
+        sa.Column("only_available", BOOL, nullable=False),
+        sa.Column("tickets", BOOL, nullable=True),
         sa.Column("hours", sa.Text(), nullable=False),
         sa.PrimaryKeyConstraint("id"),
     )

@@ -34,6 +34,8 @@ Revises: 0016
 import sqlalchemy as sa
 from alembic import op
 
+from unibox_tui.core.migrations.postgres import execute
+
 revision = "0018"
 down_revision = "0017"
 branch_labels = None
@@ -298,21 +300,22 @@ def upgrade() -> None:
         "message",
         ["created_at"],
         sqlite_where=sa.text("delivery_state = 'failed'"),
+        postgresql_where=sa.text("delivery_state = 'failed'"),
     )
     for event, where in OLD_EVENTS:
-        op.execute(
+        execute(
             f"UPDATE message SET meta = json_set(coalesce(nullif(meta, ''), '{{}}'), "
             f"'$.event', '{event}') WHERE {where}"
         )
     for statement in BACKFILL:
-        op.execute(statement)
+        execute(statement)
     for trigger in TRIGGERS:
-        op.execute(trigger)
+        execute(trigger)
 
 
 def downgrade() -> None:
     for name in TRIGGER_NAMES:
-        op.execute(f"DROP TRIGGER IF EXISTS {name}")
+        execute(f"DROP TRIGGER IF EXISTS {name}")
     op.drop_index("ix_message_failed", table_name="message")
     op.drop_table("report_cycle")
     op.drop_table("report_conversation")

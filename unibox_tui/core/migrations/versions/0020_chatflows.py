@@ -9,6 +9,8 @@ Revises: 0016
 import sqlalchemy as sa
 from alembic import op
 
+from unibox_tui.core.migrations.postgres import BOOL
+
 revision = "0020"
 down_revision = "0019"
 branch_labels = None
@@ -32,7 +34,7 @@ def upgrade() -> None:
         sa.Column("name", sa.String(), nullable=False),
         sa.Column("channel_id", sa.String(), nullable=False),
         sa.Column("kind", sa.String(), nullable=False),
-        sa.Column("enabled", sa.Boolean(), nullable=False),
+        sa.Column("enabled", BOOL, nullable=False),
         sa.Column("priority", sa.Integer(), nullable=False),
         sa.Column("source", sa.Text(), nullable=False),
         sa.Column("spec", sa.Text(), nullable=False),

@@ -11,7 +11,7 @@ Revises: 0020
 
 from __future__ import annotations
 
-from alembic import op
+from unibox_tui.core.migrations.postgres import execute
 
 revision = "0021"
 down_revision = "0020"
@@ -51,14 +51,14 @@ BACKFILL = _count(
 
 
 def upgrade() -> None:
-    op.execute(
+    execute(
         "CREATE TRIGGER report_chatflow_event AFTER INSERT ON chatflow_event WHEN new.kind IN "
         "('started', 'completed', 'handed_off', 'abandoned', 'step') BEGIN "
         + _count("new", "conversation c WHERE c.id = new.conversation_id", "1")
         + "; END"
     )
-    op.execute(BACKFILL)
+    execute(BACKFILL)
 
 
 def downgrade() -> None:
-    op.execute("DROP TRIGGER IF EXISTS report_chatflow_event")
+    execute("DROP TRIGGER IF EXISTS report_chatflow_event")

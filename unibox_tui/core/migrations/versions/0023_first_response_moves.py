@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import importlib
 
-from alembic import op
+from unibox_tui.core.migrations.postgres import execute
 
 revision = "0023"
 down_revision = "0022"
@@ -39,11 +39,11 @@ BACKFILL = (
 
 
 def upgrade() -> None:
-    op.execute("DROP TRIGGER IF EXISTS report_message_in")
-    op.execute(TRIGGER)
-    op.execute(BACKFILL)
+    execute("DROP TRIGGER IF EXISTS report_message_in")
+    execute(TRIGGER)
+    execute(BACKFILL)
 
 
 def downgrade() -> None:
-    op.execute("DROP TRIGGER IF EXISTS report_message_in")
-    op.execute(next(s for s in _0018.TRIGGERS if "TRIGGER report_message_in " in s))
+    execute("DROP TRIGGER IF EXISTS report_message_in")
+    execute(next(s for s in _0018.TRIGGERS if "TRIGGER report_message_in " in s))

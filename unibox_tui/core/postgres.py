@@ -1,0 +1,315 @@
+"""A workspace on PostgreSQL (`--database-url postgresql+psycopg://...`): the engine, the read
+connections, and how the SQL written for SQLite runs there.
+
+The commands and queries are written once, in SQLite's SQL with `?` placeholders, and run
+on both. On PostgreSQL every statement passed as text (not built by SQLAlchemy) is
+translated on its way to psycopg (`migrations/postgres.translate`, cached per statement):
+placeholders become `%s`, the few spellings SQLite has of its own are rewritten, and the
+functions SQLite has built in (json_extract, unixepoch, scalar max, group_concat, the
+`nocase` collation) exist in the database under the same names (created by migration 0001).
+Three doors lead there, each translated here: SQLAlchemy's `exec_driver_sql` (an engine
+event), the DBAPI connection the hot commands write through (`Tx.sql`, `Tx.cursor`), and
+the read connections (`PgWorkspace.read`).
+
+Why psycopg 3: it is the driver SQLAlchemy uses for `postgresql+psycopg://` (sync and
+async, LISTEN/NOTIFY for later hub work), and its binary wheel brings libpq along.
+
+Reads: a connection of a small pool per workspace, in a REPEATABLE READ READ ONLY
+transaction for as long as `read()` is open (a consistent snapshot, as SQLite's read
+transaction gives). Writes: SQLAlchemy sessions in READ COMMITTED; the change number row
+(`UPDATE sequence ... RETURNING`) is the lock that puts concurrent writers in change-number
+order (research/hub-and-channels.md §I.2: a bigserial would let a reader skip a number).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+from .db import KNOWN_REVISIONS, URL_SCHEMES, Rows, Workspace
+from .errors import WorkspaceError
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+SCHEMES = URL_SCHEMES
+
+
+def is_url(target: object) -> bool:
+    """Does --db / --database-url name a database server rather than a file?"""
+    return isinstance(target, str) and target.startswith(SCHEMES)
+
+
+def sqlalchemy_url(url: str) -> str:
+    """The URL with the driver SQLAlchemy must use (psycopg 3, not psycopg2)."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def shown(url: str) -> str:
+    """The URL as messages show it: never the password."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(sqlalchemy_url(url)).render_as_string(hide_password=True)
+
+
+def _conninfo(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return (
+        make_url(sqlalchemy_url(url))
+        .set(drivername="postgresql")
+        .render_as_string(hide_password=False)
+    )
+
+
+def _translate(sql: str, params: Any) -> tuple[str, Any]:
+    from .migrations.postgres import translate
+
+    if params:
+        return translate(sql, True), _flags(params)
+    return translate(sql), None  # no parameters: psycopg reads `%` as itself
+
+
+def _before_cursor_execute(
+    _conn: Any, _cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool
+) -> tuple[str, Any]:
+    if context is not None and context.compiled is not None:
+        return statement, parameters  # built by SQLAlchemy for psycopg already
+    return _translate(statement, parameters)
+
+
+def _configure(dbapi_con: Any) -> None:
+    """Numeric results as float on every connection (SQLite's avg() gives a float; psycopg
+    would give Decimal)."""
+    from psycopg.types.numeric import FloatLoader
+
+    dbapi_con.adapters.register_loader("numeric", FloatLoader)
+
+
+def _flags(params: Any) -> Any:
+    """A Python bool bound in SQLite's SQL is 0/1: flags are smallint columns here
+    (migrations/postgres.BOOL). Only the translated statements: SQLAlchemy's own bind
+    real booleans (its catalogue queries) and the models' flags convert themselves."""
+    if isinstance(params, dict):
+        return {k: int(v) if v.__class__ is bool else v for k, v in params.items()}
+    if params and isinstance(params[0], (tuple, list, dict)):  # executemany
+        return [_flags(row) for row in params]
+    return tuple(int(v) if v.__class__ is bool else v for v in params)
+
+
+def make_engine(url: str) -> Engine:
+    from sqlalchemy import create_engine, event
+
+    engine = create_engine(sqlalchemy_url(url), pool_size=8, max_overflow=8, pool_pre_ping=True)
+    event.listen(engine, "before_cursor_execute", _before_cursor_execute, retval=True)
+    event.listen(engine, "connect", lambda con, _record: _configure(con))
+    return engine
+
+
+class Cursor:
+    """A psycopg cursor that takes SQLite's SQL (what `Tx.sql` and `Tx.cursor` hand out)."""
+
+    def __init__(self, cursor: Any) -> None:
+        self._cursor = cursor
+
+    def execute(self, sql: str, params: Any = ()) -> Cursor:
+        self._cursor.execute(*_translate(sql, params))
+        return self
+
+    def executemany(self, sql: str, rows: Any) -> Cursor:
+        rows = list(rows)
+        if rows:
+            self._cursor.executemany(*_translate(sql, rows))
+        return self
+
+    def fetchone(self) -> Any:
+        return self._cursor.fetchone()
+
+    def fetchall(self) -> list[Any]:
+        return self._cursor.fetchall()
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self._cursor)
+
+    @property
+    def rowcount(self) -> int:
+        return self._cursor.rowcount
+
+    @property
+    def lastrowid(self) -> Any:
+        raise NotImplementedError("PostgreSQL has no lastrowid: use RETURNING")
+
+
+def executor(driver: Any) -> Any:
+    """`Tx.sql` on PostgreSQL: run one statement on the transaction's connection."""
+
+    def run(sql: str, params: Any = ()) -> Cursor:
+        return Cursor(driver.cursor()).execute(sql, params)
+
+    return run
+
+
+def _read_error(url: str, e: BaseException) -> WorkspaceError:
+    first = (str(e).strip().splitlines() or [""])[0]
+    return WorkspaceError(f"{shown(url)}: database error: {first}")
+
+
+def check_server(url: str, *, timeout: float = 10) -> None:
+    """Connect once: a clear one-line error for a wrong URL, a server that is down, a
+    database that does not exist, a refused login."""
+    import psycopg
+
+    try:
+        with psycopg.connect(_conninfo(url), connect_timeout=max(1, int(timeout))):
+            pass
+    except psycopg.Error as e:
+        first = (str(e).strip().splitlines() or [""])[-1]
+        raise WorkspaceError(f"cannot connect to {shown(url)}: {first}") from e
+
+
+def head(url: str) -> str | None:
+    """The workspace's migration revision; None for an empty database; raise if not ours."""
+    import psycopg
+
+    with psycopg.connect(_conninfo(url), autocommit=True) as con:
+        tables = {
+            r[0]
+            for r in con.execute(
+                "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()"
+            )
+        }
+        if not tables:
+            return None
+        if "alembic_version" not in tables:
+            raise WorkspaceError(
+                f"{shown(url)} holds tables of another program, not a Unibox workspace; "
+                "give --database-url an empty database"
+            )
+        row = con.execute("SELECT version_num FROM alembic_version").fetchone()
+    revision = row[0] if row else None
+    if revision is not None and revision not in KNOWN_REVISIONS:
+        raise WorkspaceError(
+            f"{shown(url)} was written by a newer Unibox (schema {revision}); upgrade unibox"
+        )
+    return revision
+
+
+def open_postgres(url: str, *, create: bool = True, read_only: bool = False) -> PgWorkspace:
+    """Open (migrating as needed) the workspace in the PostgreSQL database at `url`."""
+    from .db import _MIGRATING, HEAD_REVISION
+
+    check_server(url)
+    revision = head(url)
+    if revision is None and (read_only or not create):
+        raise WorkspaceError(
+            f"no workspace in {shown(url)} yet; make one with `unibox init --database-url URL`"
+        )
+    if revision != HEAD_REVISION:
+        from .migrations import upgrade
+
+        with _MIGRATING:
+            engine = make_engine(url)
+            try:
+                # One migration at a time per database, whichever node starts first.
+                with engine.connect() as conn:
+                    conn.exec_driver_sql("SELECT pg_advisory_lock(7261)")
+                    try:
+                        upgrade(engine)
+                    finally:
+                        conn.exec_driver_sql("SELECT pg_advisory_unlock(7261)")
+                        conn.commit()
+            finally:
+                engine.dispose()
+    return PgWorkspace(url, read_only=read_only)
+
+
+class _Connection:
+    """`execute(sql, params)` of a psycopg connection, taking SQLite's SQL: what a query
+    that reads through `conn.con.execute` (a sqlite3 connection's) gets here."""
+
+    def __init__(self, con: Any) -> None:
+        self._con = con
+
+    def execute(self, sql: str, params: Any = ()) -> Cursor:
+        return Cursor(self._con.cursor()).execute(sql, params)
+
+
+class PgReadConnection:
+    """`exec_driver_sql(sql, params)` over a psycopg connection, taking SQLite's SQL."""
+
+    dialect = "postgresql"
+
+    def __init__(self, con: Any) -> None:
+        self.con = _Connection(con)
+
+    def exec_driver_sql(self, sql: str, params: tuple | list = ()) -> Any:
+        return Rows(self.con.execute(sql, tuple(params)))
+
+
+class PgWorkspace(Workspace):
+    """A workspace in a PostgreSQL database: the same interface as db.Workspace."""
+
+    dialect = "postgresql"
+
+    def __init__(self, url: str, busy_timeout: float = 5.0, *, read_only: bool = False) -> None:
+        self._setup(shown(url), busy_timeout, read_only)  # type: ignore[arg-type]
+        self.url = url
+
+    @property
+    def engine(self) -> Engine:
+        with self._lock:
+            if self._engine is None:
+                self._engine = make_engine(self.url)
+                self._writer = self._engine
+            return self._engine
+
+    def _take_reader(self) -> Any:
+        import psycopg
+
+        with self._lock:
+            if self._idle:
+                return self._idle.pop()
+        con = psycopg.connect(_conninfo(self.url), autocommit=True)
+        _configure(con)
+        return con
+
+    @contextmanager
+    def read(self) -> Iterator[PgReadConnection]:
+        import psycopg
+
+        current = getattr(self._local, "con", None)
+        if current is not None:
+            yield PgReadConnection(current)
+            return
+        try:
+            con = self._take_reader()
+            con.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        except psycopg.Error as e:
+            raise _read_error(self.url, e) from e
+        self._local.con = con
+        try:
+            yield PgReadConnection(con)
+        except psycopg.OperationalError as e:
+            raise _read_error(self.url, e) from e
+        finally:
+            self._local.con = None
+            try:
+                con.execute("ROLLBACK")
+                self._give_back(con)
+            except psycopg.Error:
+                con.close()
+
+    def size(self) -> int:
+        """Bytes the database takes on the server (what a file's size says for SQLite)."""
+        with self.read() as conn:
+            return int(conn.exec_driver_sql("SELECT pg_database_size(current_database())").scalar())
+
+    def integrity(self) -> str:
+        """PostgreSQL checks its own pages; that the server answers is the check here."""
+        with self.read() as conn:
+            conn.exec_driver_sql("SELECT 1")
+        return "ok"
