@@ -13,7 +13,7 @@ Revises: 0024
 
 from __future__ import annotations
 
-from alembic import op
+from unibox_tui.core.migrations.postgres import execute, is_postgres
 
 revision = "0025"
 down_revision = "0024"
@@ -67,15 +67,27 @@ NEW = {
 }
 
 
-def _replace(triggers: dict[str, str]) -> None:
+# PostgreSQL keeps a message's search vector in place (0002's branch): the same rule, its
+# own statement.
+PG_MESSAGE_UPDATE = (
+    "CREATE TRIGGER message_fts_update AFTER UPDATE OF body ON message "
+    "WHEN old.kind != 'activity'{} BEGIN "
+    "UPDATE message_fts SET doc = to_tsvector('simple', new.body) WHERE rowid = new.rid; END"
+)
+PG = {"message_fts_update": PG_MESSAGE_UPDATE.format(" AND old.body IS NOT new.body")}
+PG_OLD = {"message_fts_update": PG_MESSAGE_UPDATE.format("")}
+
+
+def _replace(triggers: dict[str, str], postgres: dict[str, str]) -> None:
+    on_postgres = is_postgres()
     for name, sql in triggers.items():
-        op.execute(f"DROP TRIGGER IF EXISTS {name}")
-        op.execute(sql)
+        execute(f"DROP TRIGGER IF EXISTS {name}")
+        execute(postgres.get(name, sql) if on_postgres else sql)
 
 
 def upgrade() -> None:
-    _replace(NEW)
+    _replace(NEW, PG)
 
 
 def downgrade() -> None:
-    _replace(OLD)
+    _replace(OLD, PG_OLD)
