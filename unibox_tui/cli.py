@@ -857,8 +857,7 @@ def doctor(db: str | None, as_json: bool) -> None:
     if report["db"]["exists"]:
         try:
             with dbmod.open_workspace(url or path, read_only=True) as ws:
-                size = path.stat().st_size if url is None else ws.size()
-                report["db"].update(revision=ws.revision(), bytes=size, **q.stats(ws))
+                report["db"].update(revision=ws.revision(), bytes=ws.size(), **q.stats(ws))
                 report["db"]["integrity"] = ws.integrity()
                 if report["db"]["integrity"] != "ok":
                     report["problems"].append(

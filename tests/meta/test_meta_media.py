@@ -216,3 +216,37 @@ def test_a_file_that_fails_after_the_text_went_out_is_the_only_part_sent_again(m
     assert set(json.loads(parts)) == {"text", *(f"file:{i}" for i in attachments.values())}
     assert w.post("whatsapp", wa.status(w, wamid, "delivered")) == 200
     wait_for(lambda: wa.state_of(w, sent_id)[0] == "delivered", what="the text's receipt")
+
+
+def test_a_late_failed_status_for_a_file_fails_the_reply_and_a_resend_sends_that_file(
+    make_world,  # type: ignore[no-untyped-def]
+) -> None:
+    """The text and the document both went out (each with its wamid); WhatsApp's late
+    "failed" for the document's wamid, not the text's, fails the reply naming the file, and
+    a resend sends the document alone. Its receipts were ignored before: the reply showed
+    sent although the file never arrived."""
+    w = make_world()
+    conv = wa.customer_writes(w)
+    rc, sent_id, err = attach(
+        w, conv, "The manual is attached.", file(w, "manual.pdf", PDF), file(w, "note.ogg", b"OggS")
+    )
+    assert rc == 0, err
+    wait_for(lambda: wa.state_of(w, sent_id)[0] == "sent", what="the reply was sent")
+    text_wamid = wa.state_of(w, sent_id)[2]
+    attachments = dict(w.rows("SELECT filename, id FROM attachment WHERE message_id = ?", sent_id))
+    (parts,) = w.rows("SELECT parts FROM outbox WHERE message_id = ?", sent_id)[0]
+    document = json.loads(parts)[f"file:{attachments['manual.pdf']}"]
+    assert document != text_wamid
+    assert w.post("whatsapp", wa.status(w, document, "delivered")) == 200  # receipts: the text's
+    assert w.post("whatsapp", wa.failed(w, document)) == 200
+    wait_for(lambda: wa.state_of(w, sent_id)[0] == "failed", what="the file's late failure")
+    reason = wa.state_of(w, sent_id)[1] or ""
+    assert reason.startswith("manual.pdf was not delivered: ") and "131047" in reason
+    before = len(w.graph.requests)
+    again = w.cli("conversations", "resend", sent_id, "--as", "ana")
+    assert again.returncode == 0, again.stderr
+    wait_for(lambda: wa.state_of(w, sent_id)[0] == "sent", what="the document was sent again")
+    later = [r for r in w.graph.requests[before:] if r.method == "POST"]
+    assert [r.path.rsplit("/", 1)[-1] for r in later] == ["media", "messages"]
+    assert later[1].body["type"] == "document"
+    assert wa.state_of(w, sent_id)[2] == text_wamid

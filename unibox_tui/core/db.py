@@ -421,7 +421,7 @@ def _find_statement(model: type, keys: tuple[str, ...]) -> Any:
 class Rows:
     """The part of SQLAlchemy's Result that reads use, over a plain sqlite3 cursor."""
 
-    def __init__(self, cursor: sqlite3.Cursor) -> None:
+    def __init__(self, cursor: Any) -> None:  # sqlite3's, or psycopg's (core/postgres.py)
         self.cursor = cursor
 
     def __iter__(self) -> Iterator[Any]:
@@ -682,6 +682,10 @@ class Workspace:
         """SQLite's quick_check: "ok" or the first problem. Reads the whole file (doctor)."""
         with self.read() as conn:
             return str(conn.exec_driver_sql("PRAGMA quick_check(1)").scalar())
+
+    def size(self) -> int:
+        """Bytes the workspace takes (its file; PostgreSQL's says what the server holds)."""
+        return Path(self.path).stat().st_size
 
     def revision(self) -> str | None:
         with self.read() as conn:

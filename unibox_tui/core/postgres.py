@@ -278,7 +278,8 @@ class PgWorkspace(Workspace):
         return con
 
     @contextmanager
-    def read(self) -> Iterator[PgReadConnection]:
+    # Typed Any: a PgReadConnection, which callers use as db.ReadConnection (the same calls).
+    def read(self) -> Iterator[Any]:
         import psycopg
 
         current = getattr(self._local, "con", None)

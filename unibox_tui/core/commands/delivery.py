@@ -15,6 +15,7 @@ from ..errors import InvalidRequest, NotFound
 from ..ids import new_id
 from ..models import (
     REPLY_IDENTITY,
+    Attachment,
     Channel,
     Contact,
     ContactIdentity,
@@ -77,7 +78,9 @@ def apply_status(
         raise InvalidRequest(f"a delivery status is delivered, read or failed (got {state!r})")
     with ws.write(now) as tx:
         message = tx.find(Message, external_id=external_id, channel_id=channel_id)
-        if message is None or message.kind != "outgoing":
+        if message is None:
+            return _part_status(tx, channel_id, external_id, state, reason)
+        if message.kind != "outgoing":
             return False
         current = message.delivery_state or ""
         if state == "failed":
@@ -99,6 +102,42 @@ def apply_status(
             return False
         tx.stamp(message)
         return True
+
+
+def _part_status(tx: Tx, channel_id: str, external_id: str, state: str, reason: str | None) -> bool:
+    """A status for a part of a reply sent in parts (a file after the text: the message
+    keeps the text's id, outbox.parts the others'). Receipts follow the text's; a part that
+    failed fails the reply, naming the file, and leaves the recorded parts so a resend sends
+    that file alone."""
+    if state != "failed":
+        return False
+    quoted = json.dumps(external_id)  # as it is written in the parts' JSON
+    for special in ("\\", "%", "_"):  # LIKE's own characters, taken literally
+        quoted = quoted.replace(special, "\\" + special)
+    pattern = f"%{quoted}%"
+    rows = tx.session.exec(
+        select(OutboxEntry).where(
+            OutboxEntry.channel_id == channel_id,
+            OutboxEntry.parts.like(pattern, escape="\\"),  # type: ignore[attr-defined]
+        )
+    ).all()
+    for entry in rows:
+        parts = json.loads(entry.parts or "{}")
+        part = next((k for k, v in parts.items() if v == external_id), None)
+        if part is None or part == "text":
+            continue
+        message = tx.get(Message, entry.message_id, "message")
+        attachment = tx.session.get(Attachment, part.removeprefix("file:"))
+        name = attachment.filename if attachment is not None else "a file"
+        del parts[part]
+        entry.parts = json.dumps(parts, sort_keys=True)
+        why = reason or "the provider could not deliver it"
+        entry.state, entry.last_error = "failed", f"{name} was not delivered: {why}"
+        message.delivery_state, message.delivery_error = "failed", entry.last_error
+        tx.stamp(entry)
+        tx.stamp(message)
+        return True
+    return False
 
 
 _BELOW = {"delivered": ("sent",), "read": ("sent", "delivered")}

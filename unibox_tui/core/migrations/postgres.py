@@ -73,7 +73,7 @@ COMPAT = [
 # Tables whose rows the code reads in insertion order (`ORDER BY rowid`, SQLite's hidden
 # row number): on PostgreSQL a real `rowid` column, numbered as rows are inserted (0001).
 # It is local to the database, like SQLite's: never sent (core/changes.py skips it).
-ROWID_TABLES = ("contact_identity", "notification")
+ROWID_TABLES = ("contact_identity", "notification", "attachment")
 
 _TRIGGER = re.compile(
     r"\s*CREATE TRIGGER (?P<name>\w+) (?P<when>AFTER|BEFORE) "
