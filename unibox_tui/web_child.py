@@ -19,8 +19,13 @@ GRACE_SECONDS = 10.0
 
 
 def exit_with_parent(app: Any) -> threading.Thread:
-    """Watch the parent process from a daemon thread; when it is gone, `app.exit()`."""
-    parent = os.getppid()
+    """Watch the parent process from a daemon thread; when it is gone, `app.exit()`.
+
+    The hub says who the parent is (UNIBOX_WEB_APP holds its pid): asking the process when
+    the app mounts is too late when the hub was killed between the app's start and its
+    mount (seen in CI under load: the orphan took init for its parent and lived on)."""
+    given = os.environ.get("UNIBOX_WEB_APP", "")
+    parent = int(given) if given.isdigit() and int(given) > 1 else os.getppid()
     stop = threading.Event()
 
     def watch() -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from unibox_tui.core.mentions import find_mentions, mentioned_handles
@@ -76,6 +76,9 @@ def test_one_line_folds_and_truncates() -> None:
     ).map("".join),
     st.sampled_from([10, 50, 200]),
 )
+# Found by CI: the prefix cut ended inside the escape sequence, whose tail stayed as text.
+@example(value="  aaaaaaaaaa    \x1b[31m", limit=10)
+@example(value="a" * 30 + "\x1b]0;" + "t" * 30 + "\x07" + "b" * 30, limit=10)
 def test_one_line_of_a_long_text_is_the_fold_of_all_of_it(value: str, limit: int) -> None:
     # one_line cleans only a prefix of long text (previews of long bodies); what it returns
     # must be what folding the whole text gives.

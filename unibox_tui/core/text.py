@@ -55,9 +55,13 @@ def one_line(value: str | None, limit: int = 200) -> str:
         if not value or len(value) <= size:
             break
         # A preview of a long body needs its start only: clean a prefix that ends at a line
-        # break (no escape sequence we remove spans one, save a rare DCS string), a longer
-        # one when it folds to less than the limit, and the whole text only after that.
+        # break, a longer one when it folds to less than the limit, and the whole text only
+        # after that. Not when the prefix holds an escape sequence: the cut may end inside
+        # one (or inside the string its terminator closes), which would leave its tail as
+        # text (rare: hostile mail; the whole text is cleaned then).
         head = value[:size]
+        if "\x1b" in head or "\x9b" in head or "\x9d" in head:
+            break
         cut = head.rfind("\n")
         if cut > size // 4:
             head = head[:cut]

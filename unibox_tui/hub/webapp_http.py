@@ -218,7 +218,8 @@ class WebApp:
         env["UNIBOX_TOKEN"] = session.token
         env["XDG_DATA_HOME"] = str(home / "data")  # sync/client.cache_dir lives under it
         env["UNIBOX_CONFIG"] = str(self.settings.state_dir / session.agent_id / "config.toml")
-        env["UNIBOX_WEB_APP"] = "1"
+        # The hub's pid: the app ends when its parent is no longer this process (web_child).
+        env["UNIBOX_WEB_APP"] = str(os.getpid())
         return env
 
     def command(self) -> list[str]:
