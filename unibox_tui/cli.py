@@ -386,8 +386,10 @@ def reply_cmd(
     """Queue a reply to the customer; the engine (`unibox sync` or the TUI) delivers it."""
     from .core import composing
 
-    if (text is None) == (template is None):
-        raise InvalidRequest("give --text or --template (with its --param values)")
+    if text is not None and template is not None:
+        raise InvalidRequest("give --text or --template, not both")
+    if text is None and template is None and not attach:
+        raise InvalidRequest("give --text, --attach FILE or --template (with its --param values)")
     if params and template is None:
         raise InvalidRequest("--param goes with --template")
     args: dict[str, Any] = {

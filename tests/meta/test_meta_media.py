@@ -250,3 +250,32 @@ def test_a_late_failed_status_for_a_file_fails_the_reply_and_a_resend_sends_that
     assert [r.path.rsplit("/", 1)[-1] for r in later] == ["media", "messages"]
     assert later[1].body["type"] == "document"
     assert wa.state_of(w, sent_id)[2] == text_wamid
+
+
+def test_a_reply_of_files_alone_sends_no_text(make_world) -> None:  # type: ignore[no-untyped-def]
+    """A photo with nothing to say: WhatsApp gets the image alone (no caption, no text
+    message) and its wamid carries the reply's receipts; Messenger gets the attachment
+    message alone. Such a reply was refused ("the reply is empty")."""
+    w = make_world()
+    nothing = w.cli("conversations", "reply", wa.customer_writes(w), "--as", "ana")
+    assert nothing.returncode == 1 and "give --text, --attach FILE or --template" in nothing.stderr
+    conv = wa.customer_writes(w)
+    kettle = str(file(w, "kettle.png", PNG))
+    done = w.cli("conversations", "reply", conv, "--attach", kettle, "--as", "ana", "--json")
+    assert done.returncode == 0, done.stderr
+    sent_id = str(json.loads(done.stdout)["message_id"])
+    wait_for(lambda: wa.state_of(w, sent_id)[0] == "sent", what="the image was sent")
+    (image,) = (r.body for r in w.graph.sent())
+    assert image["type"] == "image" and "caption" not in image["image"]
+    wamid = wa.state_of(w, sent_id)[2]
+    assert wamid
+    assert w.post("whatsapp", wa.status(w, wamid, "read")) == 200
+    wait_for(lambda: wa.state_of(w, sent_id)[0] == "read", what="the image's receipt")
+
+    conv = fb.customer_writes(w)
+    done = w.cli("conversations", "reply", conv, "--attach", kettle, "--as", "ana", "--json")
+    assert done.returncode == 0, done.stderr
+    sent_id = str(json.loads(done.stdout)["message_id"])
+    wait_for(lambda: fb.state_of(w, sent_id)[0] == "sent", what="the attachment was sent")
+    messenger = [r.body["message"] for r in w.graph.sent() if "recipient" in r.body]
+    assert [sorted(m) for m in messenger] == [["attachment", "metadata"]]

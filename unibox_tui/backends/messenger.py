@@ -307,7 +307,8 @@ class MessengerChannel(ChannelAdapter):
         pending = [f for f in item.file_parts() if f[0] not in done]
         uploaded: list[tuple[str, dict[str, Any]]] = []
         for at, (key, name, content_type, data) in enumerate(pending):
-            left = ([] if "text" in done else ["text"]) + [f[0] for f in pending[at:]]
+            left = [k for k in ("text",) if k in labels and k not in done]
+            left += [f[0] for f in pending[at:]]
             problem = self.rules.file_problem(name, content_type, len(data))
             if problem:
                 return meta.partial(DeliveryResult.failed(problem), done, labels, left)
@@ -319,7 +320,9 @@ class MessengerChannel(ChannelAdapter):
                 return meta.partial(meta.upload_result(error), done, labels, left)
             uploaded.append((key, attachment))
         recipient = {"recipient": {"id": item.recipient}, **kind}
-        parts = [] if "text" in done else [meta.Part(("text",), {**recipient, "message": message})]
+        parts = []
+        if "text" in labels and "text" not in done:  # a reply of files alone has no text
+            parts.append(meta.Part(("text",), {**recipient, "message": message}))
         for key, attachment in uploaded:
             body = {"attachment": attachment, "metadata": message["metadata"]}
             parts.append(meta.Part((key,), {**recipient, "message": body}))

@@ -383,8 +383,10 @@ class Part:
 
 
 def part_labels(item: Any) -> dict[str, str]:
-    """Part -> what an agent calls it: "the text", or the file's name."""
-    labels = {"text": "the text"}
+    """Part -> what an agent calls it: "the text", or the file's name. A reply of files
+    alone has no text part (nothing is sent for it)."""
+    texted = item.body.strip() or (item.message_meta or {}).get("template")
+    labels = {"text": "the text"} if texted else {}
     labels.update({key: name for key, name, _, _ in item.file_parts()})
     return labels
 
@@ -443,7 +445,10 @@ async def send_parts(
             return partial(took, done, labels, left) if done else took
         for key in part.keys:
             done[key] = sent
-    return DeliveryResult("sent", external_id=done.get("text"), parts=done)
+    # The text's id is the message's (its receipts are the reply's); a reply of files alone
+    # goes by its first file's.
+    first = done.get("text") or next(iter(done.values()), None)
+    return DeliveryResult("sent", external_id=first, parts=done)
 
 
 def status_reason(errors: Any) -> str:

@@ -230,7 +230,8 @@ class WhatsAppChannel(ChannelAdapter):
         pending = [f for f in item.file_parts() if f[0] not in done]
         media: list[tuple[str, str, dict[str, Any]]] = []
         for at, (key, name, content_type, data) in enumerate(pending):
-            left = ([] if "text" in done else ["text"]) + [f[0] for f in pending[at:]]
+            left = [k for k in ("text",) if k in labels and k not in done]
+            left += [f[0] for f in pending[at:]]
             problem = self.rules.file_problem(name, content_type, len(data))
             if problem:
                 return meta.partial(DeliveryResult.failed(problem), done, labels, left)
@@ -243,7 +244,7 @@ class WhatsAppChannel(ChannelAdapter):
             media.append((key, kind, part))
         envelope = {k: v for k, v in body.items() if k not in ("type", "text", "template")}
         parts: list[meta.Part] = []
-        if "text" not in done:
+        if "text" in labels and "text" not in done:
             if (
                 len(media) == 1
                 and media[0][1] in CAPTIONED

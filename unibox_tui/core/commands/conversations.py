@@ -146,7 +146,7 @@ def reply(
     `template` (WhatsApp): send that approved template (synced onto the channel by
     `unibox whatsapp templates sync`) with `params` instead of free text; `text` may be
     empty then, and the message shows the template's text with the parameters filled in."""
-    if template is None:
+    if template is None and not attachments:  # files alone are a reply too
         require_text(text, "reply")
     addresses = {
         "to": parse_addresses(to, "To"),
