@@ -638,25 +638,39 @@ class Workspace:
         opened inside another on the same thread shares the outer one's snapshot."""
         current = getattr(self._local, "con", None)
         if current is not None:
-            yield ReadConnection(current)
+            yield self._read_connection(current)
             return
+        begin_errors, use_errors, end_errors = self._read_errors()
         try:
             con = self._take_reader()
-            con.execute("BEGIN")
-        except sqlite3.OperationalError as e:
-            raise _db_error(self.path, e) from e
+            con.execute(self._READ_BEGIN)
+        except begin_errors as e:
+            raise self._read_failed(e) from e
         self._local.con = con
         try:
-            yield ReadConnection(con)
-        except sqlite3.OperationalError as e:
-            raise _db_error(self.path, e) from e
+            yield self._read_connection(con)
+        except use_errors as e:
+            raise self._read_failed(e) from e
         finally:
             self._local.con = None
             try:
                 con.execute("ROLLBACK")
                 self._give_back(con)
-            except sqlite3.Error:
+            except end_errors:
                 con.close()
+
+    # What `read` says differently per database (core/postgres.py has PostgreSQL's).
+    _READ_BEGIN = "BEGIN"
+
+    def _read_connection(self, con: Any) -> Any:
+        return ReadConnection(con)
+
+    def _read_errors(self) -> tuple[type[Exception], type[Exception], type[Exception]]:
+        """The driver's errors when a read begins, while it runs, and when it ends."""
+        return sqlite3.OperationalError, sqlite3.OperationalError, sqlite3.Error
+
+    def _read_failed(self, e: BaseException) -> WorkspaceError:
+        return _db_error(self.path, e)
 
     def change_seq(self) -> int:
         """The latest change number: poll this to learn that anything changed."""

@@ -24,7 +24,6 @@ order (research/hub-and-channels.md §I.2: a bigserial would let a reader skip a
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from .db import KNOWN_REVISIONS, URL_SCHEMES, Rows, Workspace
@@ -277,32 +276,19 @@ class PgWorkspace(Workspace):
         _configure(con)
         return con
 
-    @contextmanager
-    # Typed Any: a PgReadConnection, which callers use as db.ReadConnection (the same calls).
-    def read(self) -> Iterator[Any]:
+    # `read` is db.Workspace's; what PostgreSQL says differently:
+    _READ_BEGIN = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
+
+    def _read_connection(self, con: Any) -> Any:
+        return PgReadConnection(con)  # read as db.ReadConnection is (the same calls)
+
+    def _read_errors(self) -> tuple[type[Exception], type[Exception], type[Exception]]:
         import psycopg
 
-        current = getattr(self._local, "con", None)
-        if current is not None:
-            yield PgReadConnection(current)
-            return
-        try:
-            con = self._take_reader()
-            con.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-        except psycopg.Error as e:
-            raise _read_error(self.url, e) from e
-        self._local.con = con
-        try:
-            yield PgReadConnection(con)
-        except psycopg.OperationalError as e:
-            raise _read_error(self.url, e) from e
-        finally:
-            self._local.con = None
-            try:
-                con.execute("ROLLBACK")
-                self._give_back(con)
-            except psycopg.Error:
-                con.close()
+        return psycopg.Error, psycopg.OperationalError, psycopg.Error
+
+    def _read_failed(self, e: BaseException) -> WorkspaceError:
+        return _read_error(self.url, e)
 
     def size(self) -> int:
         """Bytes the database takes on the server (what a file's size says for SQLite)."""

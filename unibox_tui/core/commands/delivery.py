@@ -118,6 +118,7 @@ def _part_status(tx: Tx, channel_id: str, external_id: str, state: str, reason: 
     rows = tx.session.exec(
         select(OutboxEntry).where(
             OutboxEntry.channel_id == channel_id,
+            OutboxEntry.parts != "{}",  # only replies sent in parts record any
             OutboxEntry.parts.like(pattern, escape="\\"),  # type: ignore[attr-defined]
         )
     ).all()
