@@ -211,6 +211,10 @@ def test_a_file_that_fails_after_the_text_went_out_is_the_only_part_sent_again(m
     assert later[0].body["file"] == ("manual.pdf", "application/pdf", PDF)
     assert later[1].body["type"] == "document"
     assert later[1].body["document"]["filename"] == "manual.pdf"
+    # The thread says what went again: it said "sent a reply again", as if the customer
+    # were getting the text twice.
+    lines = [b for (b,) in w.rows("SELECT body FROM message WHERE conversation_id = ? AND kind = 'activity'", conv)]  # fmt: skip
+    assert lines[-1] == "Ana Lima sent the parts of a reply that did not arrive again"
     assert wa.state_of(w, sent_id)[2] == wamid  # still the text's: its statuses apply
     (parts,) = w.rows("SELECT parts FROM outbox WHERE message_id = ?", sent_id)[0]
     assert set(json.loads(parts)) == {"text", *(f"file:{i}" for i in attachments.values())}

@@ -358,9 +358,10 @@ def retry(ws: Workspace, message_id: str) -> None:
         requeue(tx, message_id, ("failed",))
 
 
-def requeue(tx: Tx, message_id: str, allowed: tuple[str, ...] = ("failed", "uncertain")) -> None:
+def requeue(tx: Tx, message_id: str, allowed: tuple[str, ...] = ("failed", "uncertain")) -> int:
     """Put a failed or uncertain message back in the queue, as a fresh send, inside `tx`.
-    The parts of it already delivered stay recorded: only the others are sent."""
+    The parts of it already delivered stay recorded: only the others are sent. Returns how
+    many parts that is (0: the whole message goes again)."""
     entry = tx.find(OutboxEntry, message_id=message_id)
     if entry is None:
         raise NotFound(f"message {message_id} is not in the outbox")
@@ -376,6 +377,7 @@ def requeue(tx: Tx, message_id: str, allowed: tuple[str, ...] = ("failed", "unce
     message = tx.get(Message, message_id, "message")
     message.delivery_state, message.delivery_error = "queued", None
     tx.stamp(message)
+    return len(_parts(entry.parts))
 
 
 def settle_as_sent(tx: Tx, message_id: str) -> None:

@@ -44,8 +44,11 @@ def resend(ws: Workspace, message_id: str, *, actor: str, now: datetime | None =
     with ws.write(now) as tx:
         message = _outgoing(tx, message_id)
         conv, by = acting_on(tx, message.conversation_id, actor)
-        outbox.requeue(tx, message.id)
-        activity(tx, conv, f"{by.name} sent a reply again", by)
+        # After a partial failure only the parts that did not arrive go again: say so, the
+        # agent would otherwise expect the customer to get the whole reply twice.
+        arrived = outbox.requeue(tx, message.id)
+        what = "the parts of a reply that did not arrive" if arrived else "a reply"
+        activity(tx, conv, f"{by.name} sent {what} again", by)
 
 
 def mark_sent(ws: Workspace, message_id: str, *, actor: str, now: datetime | None = None) -> None:
