@@ -303,6 +303,9 @@ class InboxScreen(OnApp, Screen[None]):
             self.show_thread(None)
         elif self._thread_row is None or self._thread_row.id != row.id:
             self.show_thread(row.id, row=row)
+            # Drawn now, right behind the cursor's frame, not a frame period later: until
+            # the thread shows, the key has not done all it does (tui_bench open thread).
+            textual_compat.paint_now(self, [self.thread, self.thread_header])
             # Once this frame is drawn, get the next row's thread ready: moving on to
             # it then costs no query and no rendering.
             self.call_after_refresh(self._prefetch, self.conv_list.cursor + 1)

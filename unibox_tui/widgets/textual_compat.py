@@ -76,6 +76,32 @@ def set_virtual_size(widget: Widget, size: Size) -> None:
     widget.refresh()
 
 
+def paint_now(screen: Any, widgets: list[Widget]) -> bool:
+    """Draw `widgets` (and whatever else is dirty) on `screen` now, not at its next update.
+
+    A screen draws at most every 1/TEXTUAL_FPS s (its update timer): a second frame asked
+    for right after one was drawn waits up to a whole period. The inbox draws `j` in two
+    frames, the list cursor first and the thread right after (screens/inbox.py); this lets
+    the second go out as soon as the thread is ready instead of a period later. Textual's
+    own tick (`Screen._on_timer_update`) still comes for everything else that changed.
+    False (nothing drawn, the tick will) on the public path, or when the screen needs a
+    layout first."""
+    if not private_ok():
+        return False
+    app = screen.app
+    if screen is not app.screen or app._batch_count or app.is_inline or screen._layout_required:
+        return False
+    for widget in widgets:
+        if widget._layout_required or not widget.display:
+            return False
+    for widget in widgets:
+        widget._repaint_required = False  # drawn here: no second Update message for it
+        screen._dirty_widgets.add(widget)
+    screen._compositor.update_widgets(screen._dirty_widgets)
+    screen._compositor_refresh()
+    return True
+
+
 def vertical_scrollbar(widget: Widget, make: Callable[[], ScrollBar]) -> ScrollBar:
     """`Widget.vertical_scrollbar` with our own bar class (mirrors Textual's property, which
     creates and starts the bar on first use). Public path: Textual's own ScrollBar."""
