@@ -10,9 +10,7 @@ from .cli_common import emit, guarded, json_option
 
 
 @click.command("migrate")
-@click.option(
-    "--from", "source", required=True, metavar="FILE|URL", help="The workspace to copy."
-)
+@click.option("--from", "source", required=True, metavar="FILE|URL", help="The workspace to copy.")
 @click.option(
     "--to",
     "target",

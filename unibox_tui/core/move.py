@@ -313,6 +313,7 @@ def _to_postgres(source: str, url: str, replace: bool, say: Progress) -> dict[st
     _prepare_target(url, replace)
     _set_revision(url, HEAD_REVISION + UNFINISHED)  # refused by every open until the end
     src = _Source(source)
+    step = "preparing"
     try:
         with psycopg.connect(_conninfo(url)) as con:
             _configure(con)
@@ -332,13 +333,15 @@ def _to_postgres(source: str, url: str, replace: bool, say: Progress) -> dict[st
             order = _order(con, target_tables)
             con.execute(
                 "TRUNCATE "
-                + ", ".join(f'"{t}"' for t in order + ["message_fts", "conversation_fts"])
+                + ", ".join(f'"{t}"' for t in [*order, "message_fts", "conversation_fts"])
             )
             for table in order:
                 con.execute(f'ALTER TABLE "{table}" DISABLE TRIGGER USER')
             counts: dict[str, int] = {}
             for table in order:
+                step = f"copying table {table}"
                 counts[table] = _copy_table(src, con, table, say)
+            step = "rebuilding the search index"
             say("search index: rebuilding")
             from . import search_index
 
@@ -347,6 +350,7 @@ def _to_postgres(source: str, url: str, replace: bool, say: Progress) -> dict[st
                 (0, 0),
                 postgres=True,
             )
+            step = "finishing"
             _advance_serials(con, order)
             for table in order:
                 con.execute(f'ALTER TABLE "{table}" ENABLE TRIGGER USER')
@@ -355,7 +359,7 @@ def _to_postgres(source: str, url: str, replace: bool, say: Progress) -> dict[st
     except psycopg.Error as e:
         first = (str(e).strip().splitlines() or [""])[0]
         raise WorkspaceError(
-            f"copying into {shown(url)} failed, nothing was kept: {first}; it stays marked "
+            f"{step} into {shown(url)} failed, nothing was kept: {first}; it stays marked "
             "unfinished (run again with --replace)"
         ) from e
     finally:
@@ -394,7 +398,7 @@ def _advance_serials(con: Any, tables: list[str]) -> None:
         if table not in tables:
             continue
         con.execute(
-            f"SELECT setval(pg_get_serial_sequence(%s, %s), coalesce(max(\"{column}\"), 1), "
+            f'SELECT setval(pg_get_serial_sequence(%s, %s), coalesce(max("{column}"), 1), '
             f'max("{column}") IS NOT NULL) FROM "{table}"',
             (f'"{table}"', column),
         )
