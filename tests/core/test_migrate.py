@@ -125,6 +125,15 @@ def test_migrate_copies_every_row_and_the_workspace_works_there(
     assert rowids[0] == rowids[1]
     shown = unibox("conversations", "show", first, "--database-url", url, "--json")
     assert "moved fine" in shown.stdout
+
+    # PostgreSQL to PostgreSQL: the same path, read through a server-side cursor.
+    again = postgres_server.database()
+    done = unibox("migrate", "--from", url, "--to", again, "--json")
+    assert done.returncode == 0, done.stderr
+    moved = json.loads(done.stdout)["tables"]
+    assert moved["message"] == summary["tables"]["message"] + 1  # with the new comment
+    assert moved["attachment"] == 1
+    postgres_server.drop(again)
     postgres_server.drop(url)
 
 
@@ -190,6 +199,9 @@ def test_bad_input_is_one_line_and_never_shows_the_password(
         assert done.returncode == 1, (src, dst)
         assert done.stderr.startswith("unibox: error: ") and expected in done.stderr, done.stderr
         assert done.stderr.count("\n") == 1 and "s3cr3t" not in done.stderr + done.stdout
+    done = unibox("conversations", "list", "--database-url", "mysql://ana:s3cr3t@db/unibox")
+    assert done.returncode == 1 and "mysql://ana:***@db/unibox" in done.stderr
+    assert "s3cr3t" not in done.stderr
     with sqlite3.connect(old) as con:  # refused, not upgraded: the source is never changed
         assert con.execute("SELECT version_num FROM alembic_version").fetchone()[0] == "0024"
 

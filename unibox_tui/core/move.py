@@ -151,7 +151,8 @@ class _Source:
             from .postgres import _conninfo
 
             self.con: Any = psycopg.connect(_conninfo(source))
-            self.con.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            self.con.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+            self.con.read_only = True  # one snapshot for every table and count
         else:
             import sqlite3
 
