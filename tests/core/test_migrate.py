@@ -193,6 +193,10 @@ def test_bad_input_is_one_line_and_never_shows_the_password(
         (str(tmp_path / "missing.db"), postgres_server.url()): "no workspace at",
         (str(old), postgres_server.url()): "unibox doctor --db",
         (str(source), str(source)): "the same workspace",
+        (
+            postgres_server.url(),
+            postgres_server.url().replace("+psycopg://postgres@127.0.0.1", "://postgres@localhost"),
+        ): "the same workspace",
     }
     for (src, dst), expected in cases.items():
         done = unibox("migrate", "--from", src, "--to", dst)

@@ -104,10 +104,27 @@ def migrate(
 
 
 def _same(a: str, b: str) -> bool:
+    if is_url(a) and is_url(b):
+        return _database(a) == _database(b)
     if is_url(a) or is_url(b):
-        return a == b
+        return False
     pa, pb = Path(a).expanduser(), Path(b).expanduser()
     return pa.exists() and pb.exists() and pa.samefile(pb)
+
+
+_LOCAL = {None, "", "localhost", "127.0.0.1", "::1"}
+
+
+def _database(url: str) -> tuple[str | None, int, str | None]:
+    """Which database a URL names, however it is spelled (with --replace, copying a
+    database onto itself would empty it before it is read)."""
+    from sqlalchemy.engine import make_url
+
+    from .postgres import sqlalchemy_url
+
+    u = make_url(sqlalchemy_url(url))
+    host = "localhost" if u.host in _LOCAL else u.host
+    return host, u.port or 5432, u.database or u.username
 
 
 # ------------------------------------------------------------------------------- source
