@@ -14,6 +14,7 @@ import psycopg
 import pytest
 
 from tests.conftest import T0, later
+from unibox_tui.core import changes
 from unibox_tui.core import commands as cmd
 from unibox_tui.core.db import open_workspace
 from unibox_tui.core.migrations.postgres import ROWID_TABLES
@@ -30,7 +31,7 @@ def unibox(*args: str) -> subprocess.CompletedProcess[str]:
 @pytest.fixture(scope="module")
 def source(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The demo workspace plus what the demo does not make: an attachment's bytes, a merge
-    (its tombstone and redirect), a comment with a mention (a notification), a tag."""
+    (its redirect), a comment with a mention (a notification), tags and a tombstone."""
     path = tmp_path_factory.mktemp("src") / "workspace.db"
     done = unibox("demo", "--conversations", "120", "--generate-only", "--db", str(path))
     assert done.returncode == 0, done.stderr
@@ -52,6 +53,8 @@ def source(tmp_path_factory: pytest.TempPathFactory) -> Path:
         cmd.merge_conversations(ws, first, second, actor=ana)
         cmd.comment(ws, first, f"@{handles[1]} look at the scan", actor=ana)
         cmd.tag(ws, first, "vip", actor=ana)
+        cmd.tag(ws, first, "later", actor=ana)
+        cmd.untag(ws, first, "later", actor=ana)  # a tombstone
     return path
 
 
@@ -102,6 +105,11 @@ def test_migrate_copies_every_row_and_the_workspace_works_there(
     seq = lite.execute("SELECT value FROM sequence WHERE name = 'seq'").fetchone()[0]
     lite.close()
     pg.close()
+    # The change log reads the same: what a hub sends a new client, tombstones included.
+    with open_workspace(source, read_only=True) as a, open_workspace(url) as b:
+        pages = [changes.changes_since(w, 0, None, 10_000) for w in (a, b)]
+    assert pages[0] == pages[1]
+    assert any("deleted" in c for c in pages[0].changes)  # the untag's tombstone
 
     # The same list through the CLI on both, then a write on PostgreSQL takes the next
     # change number and new serial values (no clash with a copied rowid).
