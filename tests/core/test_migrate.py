@@ -145,21 +145,14 @@ def test_migrate_copies_every_row_and_the_workspace_works_there(
     postgres_server.drop(url)
 
 
-def test_a_target_holding_a_workspace_needs_replace(source: Path, postgres_server) -> None:  # type: ignore[no-untyped-def]
-    url = postgres_server.workspace()
-    done = unibox("migrate", "--from", str(source), "--to", url)
-    assert done.returncode == 1
-    assert done.stderr.startswith("unibox: error: ") and "--replace" in done.stderr
-    assert done.stderr.count("\n") == 1
-    done = unibox("migrate", "--from", str(source), "--to", url, "--replace")
-    assert done.returncode == 0, done.stderr
-    assert "every table's count checked" in done.stdout
-    postgres_server.drop(url)
-
-
-def test_an_interrupted_move_leaves_the_target_refused_until_replaced(
+def test_a_target_holding_a_workspace_or_an_interrupted_move_needs_replace(
     source: Path, postgres_server, tmp_path: Path
 ) -> None:  # type: ignore[no-untyped-def]
+    url = postgres_server.workspace()  # an (empty) workspace already
+    done = unibox("migrate", "--from", str(source), "--to", url)
+    assert done.returncode == 1 and done.stderr.count("\n") == 1
+    assert "already holds a workspace; pass --replace" in done.stderr
+
     # A source PostgreSQL cannot take (a NUL character in a text column) stops the copy
     # half-way, as an interruption would: nothing of it is kept, the target stays marked.
     broken = tmp_path / "broken.db"
@@ -168,19 +161,18 @@ def test_an_interrupted_move_leaves_the_target_refused_until_replaced(
         con.execute(
             "UPDATE message SET body = 'a' || char(0) || 'b' WHERE rid = (SELECT max(rid) FROM message)"
         )
-    url = postgres_server.database()
-    done = unibox("migrate", "--from", str(broken), "--to", url)
+    done = unibox("migrate", "--from", str(broken), "--to", url, "--replace")
     assert done.returncode == 1
     last = done.stderr.splitlines()[-1]  # after a progress line per table copied
     assert last.startswith("unibox: error: copying table message into") and "NUL" in last
     assert "nothing was kept" in last
-    for args in (("conversations", "list"), ("doctor",)):
-        refused = unibox(*args, "--database-url", url)
-        assert "unfinished `unibox migrate`" in refused.stdout + refused.stderr
+    refused = unibox("conversations", "list", "--database-url", url)
+    assert refused.returncode == 1 and "unfinished `unibox migrate`" in refused.stderr
     done = unibox("migrate", "--from", str(source), "--to", url)
-    assert done.returncode == 1 and "unfinished" in done.stderr
+    assert done.returncode == 1 and "already holds an unfinished" in done.stderr
     done = unibox("migrate", "--from", str(source), "--to", url, "--replace")
     assert done.returncode == 0, done.stderr
+    assert "every table's count checked" in done.stdout
     assert unibox("conversations", "list", "--database-url", url).returncode == 0
     postgres_server.drop(url)
 
