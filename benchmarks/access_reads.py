@@ -18,6 +18,7 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -36,6 +37,18 @@ TERMS = ("refund", "order", "invoice vat", "zhang", "429 errors", "o", "nothingm
 
 
 def measure(ws: Workspace, agent_id: str, runs: int) -> dict:
+    out = measure_lists(ws, agent_id, runs)
+    out["search"] = measure_search(ws, q.reader(ws, agent_id), runs)
+    out["worst_search_p95_ms"] = max(s["p95_ms"] for s in out["search"].values())
+    out["worst_search_cpu_p95_ms"] = max(s["cpu_p95_ms"] for s in out["search"].values())
+    return out
+
+
+def measure_lists(
+    ws: Workspace, agent_id: str, runs: int, timer: Callable[..., dict] = timings
+) -> dict:
+    """First page, next page and count of every view as `agent_id` (and the counts of the
+    list's `f` filters), with the worst p95 of them (benchmarks/pg_reads.py reuses this)."""
     access: Access = q.reader(ws, agent_id)
     out: dict = {"sees_all": access.sees_all, "hidden_inboxes": access.hidden, "views": {}}
     for key in VIEWS:
@@ -43,23 +56,16 @@ def measure(ws: Workspace, agent_id: str, runs: int) -> dict:
         page = q.list_conversations(ws, v)
         out["views"][v.label] = {
             "rows": q.count(ws, v)[0],
-            "first_page": timings(lambda v=v: q.list_conversations(ws, v), runs),
-            "next_page": timings(
+            "first_page": timer(lambda v=v: q.list_conversations(ws, v), runs),
+            "next_page": timer(
                 lambda v=v, c=page.next_cursor: q.list_conversations(ws, v, after=c), runs
             ),
-            "count": timings(lambda v=v: q.count(ws, v), runs),
+            "count": timer(lambda v=v: q.count(ws, v), runs),
             # The list's `f` filters: the TUI counts the filtered view it shows.
             "filtered_count_p95_ms": {
                 name: _count_p95(ws, q.filtered(v, name), runs) for name in q.LIST_FILTERS
             },
         }
-    out["search"] = {
-        term: {
-            "hits": len(q.search(ws, term, access=access)),
-            **timings(lambda t=term: q.search(ws, t, access=access), runs),
-        }
-        for term in TERMS
-    }
     out["worst_list_or_count_p95_ms"] = max(
         max(v["first_page"]["p95_ms"], v["next_page"]["p95_ms"], v["count"]["p95_ms"])
         for v in out["views"].values()
@@ -71,9 +77,30 @@ def measure(ws: Workspace, agent_id: str, runs: int) -> dict:
     out["worst_filtered_count_p95_ms"] = max(
         max(v["filtered_count_p95_ms"].values()) for v in out["views"].values()
     )
-    out["worst_search_p95_ms"] = max(s["p95_ms"] for s in out["search"].values())
-    out["worst_search_cpu_p95_ms"] = max(s["cpu_p95_ms"] for s in out["search"].values())
     return out
+
+
+def measure_search(
+    ws: Workspace, access: Access, runs: int, timer: Callable[..., dict] = timings
+) -> dict:
+    """p50/p95 of each search term as a reader with `access`."""
+    return {
+        term: {
+            "hits": len(q.search(ws, term, access=access)),
+            **timer(lambda t=term: q.search(ws, t, access=access), runs),
+        }
+        for term in TERMS
+    }
+
+
+def pick_agents(ws: Workspace) -> tuple[q.AgentRow, q.AgentRow]:
+    """A demo agent who may see Support only (not the listed Sales inbox), and one who sees
+    everything."""
+    restricted = next(
+        a for a in q.agents(ws) if not q.reader(ws, a.id).can_see(_sales(ws)) and a.active
+    )
+    everything = next(a for a in q.agents(ws) if q.reader(ws, a.id).sees_all)
+    return restricted, everything
 
 
 def _count_p95(ws: Workspace, v: q.View, runs: int) -> float:
@@ -87,10 +114,7 @@ def main() -> None:
     args = parser.parse_args()
     with open_workspace(args.db, create=False) as ws:
         stats = q.stats(ws)
-        restricted = next(
-            a for a in q.agents(ws) if not q.reader(ws, a.id).can_see(_sales(ws)) and a.active
-        )
-        everything = next(a for a in q.agents(ws) if q.reader(ws, a.id).sees_all)
+        restricted, everything = pick_agents(ws)
         out = {
             "conversations": stats["conversation"],
             "messages": stats["message"],

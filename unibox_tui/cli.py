@@ -947,6 +947,12 @@ def _register_hub_commands() -> None:
     register(main)
 
 
+def _register_migrate_command() -> None:
+    from .cli_migrate import register
+
+    register(main)
+
+
 def _register_report_commands() -> None:
     from .cli_reports import register
 
@@ -970,4 +976,5 @@ def register_commands() -> bool:
     _register_routing_commands()
     _register_hub_commands()
     _register_flow_commands()
+    _register_migrate_command()
     return True

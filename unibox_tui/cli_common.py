@@ -141,8 +141,11 @@ def given_db(db: str | None) -> str | None:
             from .core.db import URL_SCHEMES
 
             if not url.startswith(URL_SCHEMES):
+                from .core.move import is_url, shown
+
+                given = f" {shown(url)!r}" if is_url(url) else ""  # never its password
                 raise InvalidRequest(
-                    f"--database-url {url!r} is not a PostgreSQL URL; give "
+                    f"--database-url{given} is not a PostgreSQL URL; give "
                     "postgresql+psycopg://USER@HOST[:PORT]/DATABASE (or --db FILE)"
                 )
             return url

@@ -62,6 +62,10 @@ KNOWN_REVISIONS = (
     "0025",
 )
 
+# A workspace that `unibox migrate` is still copying into (or was interrupted copying into)
+# has `<revision>+unfinished` as its revision: every open refuses it (core/move.py).
+UNFINISHED = "+unfinished"
+
 SQLITE_HEADER = b"SQLite format 3\x00"
 # --db / --database-url values that name a PostgreSQL server, not a file (core/postgres.py).
 URL_SCHEMES = ("postgresql://", "postgresql+psycopg://", "postgres://")

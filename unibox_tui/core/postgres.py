@@ -26,7 +26,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from .db import KNOWN_REVISIONS, URL_SCHEMES, Rows, Workspace
+from .db import KNOWN_REVISIONS, UNFINISHED, URL_SCHEMES, Rows, Workspace
 from .errors import WorkspaceError
 
 if TYPE_CHECKING:
@@ -190,6 +190,11 @@ def head(url: str) -> str | None:
             )
         row = con.execute("SELECT version_num FROM alembic_version").fetchone()
     revision = row[0] if row else None
+    if revision is not None and revision.endswith(UNFINISHED):
+        raise WorkspaceError(
+            f"{shown(url)} holds an unfinished `unibox migrate` (interrupted or still running); "
+            "run it again with --replace to finish the move"
+        )
     if revision is not None and revision not in KNOWN_REVISIONS:
         raise WorkspaceError(
             f"{shown(url)} was written by a newer Unibox (schema {revision}); upgrade unibox"
