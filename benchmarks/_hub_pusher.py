@@ -18,13 +18,20 @@ from typing import Any
 import socketio
 
 sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parent.parent))
-from unibox_tui.hub.protocol import PROTOCOL
+from unibox_tui.hub.protocol import PROTOCOL, Packet
 
 
 def agent(
     url: str, spec: dict[str, Any], seconds: float, batch: int, out: dict, start: Any
 ) -> None:
-    sio = socketio.Client(reconnection=False)
+    # The socket as an agent's app opens it (sync/client.py HubClient.open): websocket-client
+    # checking each received frame's UTF-8 in pure Python took ~90% of these processes' CPU
+    # (the pokes' pages reach all 50 agents), which left the hub waiting on its pushers.
+    sio = socketio.Client(
+        reconnection=False,
+        websocket_extra_options={"skip_utf8_validation": True},
+        serializer=Packet,
+    )
     sio.connect(
         url,
         auth={"token": spec["token"], "protocol": PROTOCOL, "client_id": spec["client_id"]},
@@ -75,4 +82,20 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    import os
+
+    if os.environ.get("PUSHER_PROFILE"):
+        import yappi
+
+        yappi.set_clock_type("cpu")
+        yappi.start(builtins=True, profile_threads=True)
+        try:
+            main()
+        finally:
+            yappi.stop()
+            with open(f"{os.environ['PUSHER_PROFILE']}.{os.getpid()}.txt", "w") as f:
+                yappi.get_func_stats().sort("ttot").print_all(
+                    out=f, columns={0: ("name", 90), 1: ("ncall", 10), 3: ("ttot", 8), 4: ("tsub", 8)}
+                )
+    else:
+        main()
