@@ -10,6 +10,7 @@ Prints one JSON line: {"pushed": N, "ok": N, "rejected": N, "calls": [seconds...
 from __future__ import annotations
 
 import json
+import os
 import sys
 import threading
 import time
@@ -67,6 +68,13 @@ def main() -> None:
     url, seconds, batch, specs = sys.argv[1], float(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
     out: dict[str, Any] = {"pushed": 0, "ok": 0, "rejected": 0, "calls": []}
     start = threading.Barrier(len(json.loads(specs)) + 1)
+    profile: Any = None
+    if os.environ.get("PUSHER_PROFILE"):  # yappi over every thread, to FILE.PID.txt
+        import yappi
+
+        profile = yappi
+        yappi.set_clock_type("cpu")
+        yappi.start(builtins=True, profile_threads=True)
     threads = [
         threading.Thread(target=agent, args=(url, s, seconds, batch, out, start))
         for s in json.loads(specs)
@@ -78,24 +86,13 @@ def main() -> None:
     start.wait()
     for t in threads:
         t.join()
+    if profile:
+        profile.stop()
+        with open(f"{os.environ['PUSHER_PROFILE']}.{os.getpid()}.txt", "w") as f:
+            columns = {0: ("name", 90), 1: ("ncall", 10), 3: ("ttot", 8), 4: ("tsub", 8)}
+            profile.get_func_stats().sort("ttot").print_all(out=f, columns=columns)
     print(json.dumps(out), flush=True)
 
 
 if __name__ == "__main__":
-    import os
-
-    if os.environ.get("PUSHER_PROFILE"):
-        import yappi
-
-        yappi.set_clock_type("cpu")
-        yappi.start(builtins=True, profile_threads=True)
-        try:
-            main()
-        finally:
-            yappi.stop()
-            with open(f"{os.environ['PUSHER_PROFILE']}.{os.getpid()}.txt", "w") as f:
-                yappi.get_func_stats().sort("ttot").print_all(
-                    out=f, columns={0: ("name", 90), 1: ("ncall", 10), 3: ("ttot", 8), 4: ("tsub", 8)}
-                )
-    else:
-        main()
+    main()
