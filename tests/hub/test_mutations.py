@@ -44,9 +44,18 @@ def test_one_group_applies_each_mutation_once_in_client_order(team) -> None:  # 
             Push("bo-laptop", team.bo, [comment(6, conv)]),  # a gap: waits for 5
             Push("bo-laptop", team.ana, [comment(5, conv)]),  # another agent's client id
             Push("ana-desk", team.ana, [comment(1, conv, "from ana")]),
+            # The same mutation twice in one push (a broken app): applied once, answered twice.
+            Push("cy-phone", team.cy, [comment(1, conv, "cy"), comment(2, missing)] * 2),
         ],
     )
-    first, again, gap, forged, ana = results
+    first, again, gap, forged, ana, twice = results
+    assert [(a["status"], a.get("duplicate")) for a in twice] == [
+        ("ok", None),
+        ("rejected", None),
+        ("ok", True),
+        ("rejected", True),
+    ]
+    assert twice[2]["seq"] == twice[0]["seq"] and twice[3]["error"] == twice[1]["error"]
     assert [a["status"] for a in first] == ["ok", "rejected", "ok"]
     assert "not found" in first[1]["error"]
     assert [(a["status"], a.get("duplicate")) for a in again] == [
@@ -68,8 +77,8 @@ def test_one_group_applies_each_mutation_once_in_client_order(team) -> None:  # 
         last = dict(
             conn.exec_driver_sql("SELECT client_id, last_mutation_id FROM hub_client").all()
         )
-    assert bodies == ["note 1", "note 3", "note 4", "from ana"]
-    assert last == {"bo-laptop": 4, "ana-desk": 1}
+    assert bodies == ["note 1", "note 3", "note 4", "from ana", "cy"]
+    assert last == {"bo-laptop": 4, "ana-desk": 1, "cy-phone": 2}
     # What was stored answers a later retransmission the same way.
     (later,) = mutations.apply_pushes(ws, [Push("bo-laptop", team.bo, [comment(1, conv)])])
     assert later[0]["status"] == "ok" and later[0]["seq"] == first[0]["seq"]

@@ -104,15 +104,19 @@ def _apply_push(ws: Workspace, push: Push) -> list[dict[str, Any]]:
     first = last = int(row[0]) if row is not None else 0
     answers: list[dict[str, Any]] = []
     stored: list[tuple[str, int, str, str, int | None]] = []  # hub_mutation rows
+    mine: dict[int, dict[str, Any]] = {}  # this push's answers (stored when it ends)
     for m in push.mutations:
         mutation_id = m["mutation_id"]
         if mutation_id <= last:
-            answers.append(_stored(ws, client_id, mutation_id))
+            if mutation_id in mine:  # twice in one push: answered like a retransmission
+                answers.append({**mine[mutation_id], "duplicate": True})
+            else:
+                answers.append(_stored(ws, client_id, mutation_id))
             continue
         if mutation_id > last + 1:
             answers.append({"mutation_id": mutation_id, "status": "gap", "expected": last + 1})
             break
-        answer = _apply_one(ws, client_id, agent_id, mutation_id, m)
+        answer = mine[mutation_id] = _apply_one(ws, client_id, agent_id, mutation_id, m)
         answers.append(answer)
         if answer["status"] == "ok":
             stored.append((client_id, mutation_id, "ok", "{}", answer["seq"]))
