@@ -3,6 +3,13 @@ connection (the real protocol: token, hello, push), pushing batches of comments 
 the hub answers, for a while. No cache and no pulls: it measures what the HUB can apply,
 not what a client can replay. Not a benchmark by itself.
 
+Each connection still receives every poke the hub sends (pages included) and decodes it, as
+an agent's app does: the hub does all its work for 50 agents. The socket is opened as
+sync/client.py opens it (no pure-Python UTF-8 check of each frame, orjson packets); opened
+with python-socketio's defaults the pushers spent ~7 ms of CPU per command on that check and
+held the run at ~200/s while the hub idled.
+`PUSHER_PROFILE=FILE` (needs yappi): each process writes its profile to FILE.PID.txt.
+
     _hub_pusher.py URL SECONDS BATCH JSON  (JSON: [{"token", "client_id", "conversations"}])
 Prints one JSON line: {"pushed": N, "ok": N, "rejected": N, "calls": [seconds...]}.
 """
