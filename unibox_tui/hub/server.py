@@ -56,8 +56,11 @@ WATCH_SECONDS = 0.25
 # to an arrival.
 POKE_GAP = 0.04
 # The most mutations one group commit takes (several pushes, whole): the group's answers wait
-# for its commit, and readers see nothing of it before (protocol.MAX_MUTATIONS per push).
-GROUP_MUTATIONS = 1000
+# for its commit, and readers see nothing of it before. Small enough that what one group
+# writes fits the page a poke carries (protocol.POKE_ROWS: a comment is a message row and its
+# conversation's), or every agent's app would have to pull it; large enough that a
+# transaction's fixed cost (~1 ms) is a small part of a group's (~0.2 ms per command).
+GROUP_MUTATIONS = 200
 SIGNAL_TTL = 8.0  # seconds a "viewing" / "typing" signal lasts without being repeated
 PRESENCE = ("online", "away")
 
