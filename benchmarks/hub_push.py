@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -32,21 +31,6 @@ from _hubbench import PYTHON, Hub, demo_template, machine, percentiles, team_wor
 from hub_team import cpu_s
 
 COMMENTS = "SELECT count(*) FROM message WHERE kind = 'comment'"
-
-
-def thread_cpu(pid: int) -> dict[str, tuple[str, float]]:
-    """Each thread of a process: {tid: (name, CPU seconds)} (from /proc): which of the hub's
-    threads (event loop, writer, readers) does the work."""
-    tick = os.sysconf("SC_CLK_TCK")
-    out = {}
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        try:
-            name = (task / "comm").read_text().strip()
-            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue  # the thread ended meanwhile
-        out[task.name] = (name, (int(fields[11]) + int(fields[12])) / tick)
-    return out
 
 
 def main() -> None:
@@ -94,7 +78,6 @@ def main() -> None:
         for p in procs:
             assert json.loads(p.stdout.readline())["ready"]
         applied0 = hub.count(COMMENTS)
-        threads0 = thread_cpu(hub.pid)
         pushers0 = sum(cpu_s(p.pid) for p in procs)
         cpu0, t0 = cpu_s(hub.pid), time.perf_counter()
         for p in procs:
@@ -104,10 +87,6 @@ def main() -> None:
         elapsed = time.perf_counter() - t0
         cpu = cpu_s(hub.pid) - cpu0
         pushers = sum(cpu_s(p.pid) for p in procs) - pushers0
-        threads1 = thread_cpu(hub.pid)
-        by_thread: dict[str, float] = {}
-        for tid, (name, used) in threads1.items():
-            by_thread[name] = by_thread.get(name, 0.0) + used - threads0.get(tid, (name, 0.0))[1]
         applied = hub.count(COMMENTS) - applied0
         calls = [c for r in results for c in r["calls"]]
         print(
@@ -122,9 +101,6 @@ def main() -> None:
                     "rejected": sum(r["rejected"] for r in results),
                     "hub_cpu_ms_per_command": round(cpu * 1000 / max(applied, 1), 3),
                     "hub_cpu_share": round(cpu / elapsed, 2),
-                    "hub_cpu_share_by_thread": {
-                        k: round(v / elapsed, 2) for k, v in sorted(by_thread.items()) if v > 0.005
-                    },
                     "pushers_cpu_ms_per_command": round(pushers * 1000 / max(applied, 1), 3),
                     "pushers_cpu_share": round(pushers / elapsed, 2),
                     "push_round_trip": percentiles(calls),
