@@ -34,6 +34,7 @@ def main() -> None:
             cli(standalone_mode=False)
         finally:
             profiler.disable()
+            profiler.dump_stats(out.with_suffix(".prof"))  # for pstats
             with out.with_suffix(".txt").open("w") as f:
                 stats = pstats.Stats(profiler, stream=f)
                 stats.sort_stats("cumulative").print_stats(70)

@@ -3,6 +3,13 @@ connection (the real protocol: token, hello, push), pushing batches of comments 
 the hub answers, for a while. No cache and no pulls: it measures what the HUB can apply,
 not what a client can replay. Not a benchmark by itself.
 
+Each connection still receives every poke the hub sends (pages included) and decodes it, as
+an agent's app does: the hub does all its work for 50 agents. The socket is opened as
+sync/client.py opens it (no pure-Python UTF-8 check of each frame, orjson packets); opened
+with python-socketio's defaults the pushers spent ~7 ms of CPU per command on that check and
+held the run at ~200/s while the hub idled.
+`PUSHER_PROFILE=FILE` (needs yappi): each process writes its profile to FILE.PID.txt.
+
     _hub_pusher.py URL SECONDS BATCH JSON  (JSON: [{"token", "client_id", "conversations"}])
 Prints one JSON line: {"pushed": N, "ok": N, "rejected": N, "calls": [seconds...]}.
 """
@@ -10,6 +17,7 @@ Prints one JSON line: {"pushed": N, "ok": N, "rejected": N, "calls": [seconds...
 from __future__ import annotations
 
 import json
+import os
 import sys
 import threading
 import time
@@ -18,13 +26,20 @@ from typing import Any
 import socketio
 
 sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parent.parent))
-from unibox_tui.hub.protocol import PROTOCOL
+from unibox_tui.hub.protocol import PROTOCOL, Packet
 
 
 def agent(
     url: str, spec: dict[str, Any], seconds: float, batch: int, out: dict, start: Any
 ) -> None:
-    sio = socketio.Client(reconnection=False)
+    # The socket as an agent's app opens it (sync/client.py HubClient.open): websocket-client
+    # checking each received frame's UTF-8 in pure Python took ~90% of these processes' CPU
+    # (the pokes' pages reach all 50 agents), which left the hub waiting on its pushers.
+    sio = socketio.Client(
+        reconnection=False,
+        websocket_extra_options={"skip_utf8_validation": True},
+        serializer=Packet,
+    )
     sio.connect(
         url,
         auth={"token": spec["token"], "protocol": PROTOCOL, "client_id": spec["client_id"]},
@@ -60,6 +75,13 @@ def main() -> None:
     url, seconds, batch, specs = sys.argv[1], float(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
     out: dict[str, Any] = {"pushed": 0, "ok": 0, "rejected": 0, "calls": []}
     start = threading.Barrier(len(json.loads(specs)) + 1)
+    profile: Any = None
+    if os.environ.get("PUSHER_PROFILE"):  # yappi over every thread, to FILE.PID.txt
+        import yappi
+
+        profile = yappi
+        yappi.set_clock_type("cpu")
+        yappi.start(builtins=True, profile_threads=True)
     threads = [
         threading.Thread(target=agent, args=(url, s, seconds, batch, out, start))
         for s in json.loads(specs)
@@ -71,6 +93,11 @@ def main() -> None:
     start.wait()
     for t in threads:
         t.join()
+    if profile:
+        profile.stop()
+        with open(f"{os.environ['PUSHER_PROFILE']}.{os.getpid()}.txt", "w") as f:
+            columns = {0: ("name", 90), 1: ("ncall", 10), 3: ("ttot", 8), 4: ("tsub", 8)}
+            profile.get_func_stats().sort("ttot").print_all(out=f, columns=columns)
     print(json.dumps(out), flush=True)
 
 

@@ -369,6 +369,87 @@ def test_a_retransmitted_mutation_applies_once_and_a_gap_waits(served: Served) -
     assert bodies == ["note 1", "note 2", "note 3"]
 
 
+def test_concurrent_pushes_answer_each_mutation_and_apply_it_once(served: Served) -> None:
+    """Pushes that arrive together are applied in one group commit: a refused mutation in a
+    push answers alone and the others apply; a push retransmitted over a second connection
+    (the same client id) while the first is in flight applies nothing twice; each client's
+    comments land in its order."""
+    import threading
+
+    conv = start_conversation(served)
+    missing = "01900000-0000-7000-8000-000000000000"
+
+    def stored_for(prefix: str) -> int:
+        with hub_db(served) as con:
+            return int(
+                con.execute(
+                    "SELECT count(*) FROM message WHERE kind = 'comment' AND body LIKE ?",
+                    (prefix + " %",),
+                ).fetchone()[0]
+            )
+
+    def comment(client: str, n: int) -> dict[str, Any]:
+        target = missing if n % 7 == 0 else conv  # every 7th is refused: no such conversation
+        args = {"conversation_id": target, "text": f"{client} {n}"}
+        return {"mutation_id": n, "name": "comment", "args": args}
+
+    # bo-a is pushed over two connections at once (an app that reconnected and resent its
+    # queue while the first push was still being applied); bo-b and cy-c once each.
+    senders = [("bo", "bo-a-client"), ("bo", "bo-a-client"), ("bo", "bo-b-client")]
+    senders.append(("cy", "cy-c-client"))
+    batch = 40
+    answers: dict[int, list[list[dict[str, Any]]]] = {}
+    start = threading.Barrier(len(senders) + 1)
+    failures: list[BaseException] = []
+
+    def push(i: int, handle: str, client: str) -> None:
+        sio = raw(served, handle, client_id=client)
+        try:
+            start.wait(timeout=30)
+            got = answers.setdefault(i, [])
+            for first in range(1, 121, batch):
+                mutations = [comment(client, n) for n in range(first, first + batch)]
+                got.append(sio.call("push", {"mutations": mutations}, timeout=60)["answers"])
+        except BaseException as e:
+            failures.append(e)
+        finally:
+            sio.disconnect()
+
+    threads = [threading.Thread(target=push, args=(i, h, c)) for i, (h, c) in enumerate(senders)]
+    for t in threads:
+        t.start()
+    # A long push first keeps the writer busy, so that the pushes above arrive while it
+    # works and go to it together (the same client twice in one group).
+    blocker = raw(served, "ana", client_id="ana-blocker")
+    try:
+        blocker.emit("push", {"mutations": [comment("ana", n) for n in range(1, 401)]})
+        start.wait(timeout=30)
+        for t in threads:
+            t.join(timeout=120)
+        wait_for(lambda: stored_for("ana") == 400 - 400 // 7, what="the long push applied")
+    finally:
+        blocker.disconnect()
+    assert not failures, failures
+    for i, _ in enumerate(senders):
+        flat = [a for call in answers[i] for a in call]
+        assert [a["mutation_id"] for a in flat] == list(range(1, 121))
+        assert [a["status"] for a in flat] == [
+            "rejected" if n % 7 == 0 else "ok" for n in range(1, 121)
+        ]
+        assert all("not found" in a["error"] for a in flat if a["status"] == "rejected")
+    # The two connections of bo-a got the same answers: one applied, the other was told.
+    seqs = [[a["seq"] for call in answers[i] for a in call] for i in (0, 1)]
+    assert seqs[0] == seqs[1]
+    with hub_db(served) as con:
+        rows = con.execute(
+            "SELECT body FROM message WHERE kind = 'comment' ORDER BY seq, rowid"
+        ).fetchall()
+    bodies = [b for (b,) in rows]
+    for client in ("bo-a-client", "bo-b-client", "cy-c-client"):
+        mine = [b for b in bodies if b.startswith(client + " ")]
+        assert mine == [f"{client} {n}" for n in range(1, 121) if n % 7 != 0], client
+
+
 def test_a_rejected_command_is_undone_in_the_cache(served: Served) -> None:
     conv = start_conversation(served)
     bo = served.client("bo")
