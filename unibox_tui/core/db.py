@@ -231,6 +231,13 @@ class _Batch:
     memo: dict[Any, Any] = field(default_factory=dict)
 
 
+NEXT_SEQ = "UPDATE sequence SET value = value + 1 WHERE name = 'seq' RETURNING value"
+# On PostgreSQL the same statement also notifies the hub nodes that listen (hub/node.py): the
+# server sends it when the write commits (never for one rolled back), one per transaction
+# (equal notifications of a transaction are sent once), whoever wrote: no writer can forget.
+NEXT_SEQ_POSTGRES = f"WITH s AS ({NEXT_SEQ}) SELECT value, pg_notify('unibox_changes', '') FROM s"
+
+
 class Tx:
     """One write transaction: an SQLModel session plus this write's change number."""
 
@@ -308,9 +315,7 @@ class Tx:
     def seq(self) -> int:
         """The workspace change sequence number of this write (taken on first use)."""
         if self._seq is None:
-            row = self.sql(
-                "UPDATE sequence SET value = value + 1 WHERE name = 'seq' RETURNING value"
-            ).fetchone()
+            row = self.sql(NEXT_SEQ_POSTGRES if self.postgres else NEXT_SEQ).fetchone()
             self._seq = int(row[0])
         return self._seq
 
