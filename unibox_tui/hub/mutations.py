@@ -37,8 +37,9 @@ def _record(
         (client_id, agent_id, mutation_id, now),
     )
     conn.exec_driver_sql(
-        "INSERT OR REPLACE INTO hub_mutation (client_id, mutation_id, status, result, seq) "
-        "VALUES (?, ?, ?, ?, ?)",
+        "INSERT INTO hub_mutation (client_id, mutation_id, status, result, seq) "
+        "VALUES (?, ?, ?, ?, ?) ON CONFLICT (client_id, mutation_id) DO UPDATE SET "
+        "status = excluded.status, result = excluded.result, seq = excluded.seq",
         (client_id, mutation_id, status, json.dumps(result), seq),
     )
     if mutation_id % PRUNE_EVERY == 0:
