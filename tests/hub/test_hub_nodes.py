@@ -7,9 +7,12 @@ leaving twice (real SMTP and IMAP)."""
 from __future__ import annotations
 
 import asyncio
+import json
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,6 +54,7 @@ class Nodes:
     tokens: dict[str, str]
     conversation: str
     tmp: Path
+    form: str  # a form channel taking 2 posts a minute per address
 
     def client(self, node: HubProcess, handle: str, cache: str | None = None) -> HubClient:
         directory = self.tmp / f"cache-{cache or handle}"
@@ -87,6 +91,7 @@ def nodes(
     cmd.create_inbox(ws, "Support")
     email = cmd.add_channel(ws, "Support", "email", "Support mail")
     conversation = cmd.ingest(ws, _incoming(email, "Order late")).conversation_id
+    form = cmd.add_channel(ws, "Support", "form", "Strict form", settings={"rate_limit": 2})
     tokens = {h: issue_token(ws, h) for h in ("ana", "bo")}
     ws.close()
     a = HubProcess(url, tmp / "a.log", redis=redis_server.url, state_dir=tmp / "a")
@@ -94,7 +99,7 @@ def nodes(
     try:
         a.start()
         b.start()
-        yield Nodes(url, a, b, tokens, str(conversation), tmp)
+        yield Nodes(url, a, b, tokens, str(conversation), tmp, form)
     finally:
         a.close()
         b.close()
@@ -193,6 +198,31 @@ def test_a_client_that_moves_to_the_other_node_keeps_its_cursor(nodes: Nodes) ->
             assert conn.exec_driver_sql("SELECT count(*) FROM message").scalar() == rows + 1
     finally:
         moved.close()
+
+
+def test_rate_limits_are_shared_by_the_nodes(nodes: Nodes) -> None:
+    """A form's 2 posts a minute per address: spread over both nodes it is still 2."""
+
+    def post(node: HubProcess, n: int) -> int:
+        body = json.dumps({"email": f"p{n}@customer.example", "message": "Hello"}).encode()
+        request = urllib.request.Request(
+            f"{node.url}/forms/{nodes.form}",
+            data=body,
+            method="POST",
+            headers={"Content-Type": "application/json"},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=10) as r:
+                return int(r.status)
+        except urllib.error.HTTPError as e:
+            return int(e.code)
+
+    assert [post(nodes.a, 1), post(nodes.b, 2), post(nodes.a, 3), post(nodes.b, 4)] == [
+        201,
+        201,
+        429,
+        429,
+    ]
 
 
 def test_a_write_from_any_process_wakes_a_listening_node(postgres_server: PostgresServer) -> None:

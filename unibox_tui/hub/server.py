@@ -93,6 +93,11 @@ class Hub:
         # This node's own files (hub/node.py): beside a workspace file unless told.
         self.state = state or NodeState(Path(ws.path), beside=True)
         self.redis_url = redis_url
+        self.redis: Any = None  # redis.asyncio client with --redis (signals, rate limits)
+        if redis_url:
+            import redis.asyncio
+
+            self.redis = redis.asyncio.Redis.from_url(redis_url)
         self.webapp = webapp  # webapp_http.WebAppSettings with --web: the agent app at /app
         self.public_url = (public_url or "").rstrip("/")  # where customers reach us
         self.run_engine = run_engine
@@ -175,11 +180,18 @@ class Hub:
         return socketio.AsyncRedisManager(self.redis_url, channel=self._prefix() + "sio")
 
     def _signals_store(self) -> Signals:
-        if not self.redis_url:
+        if self.redis is None:
             return Signals()
-        import redis.asyncio
+        return RedisSignals(self.redis, self._prefix())
 
-        return RedisSignals(redis.asyncio.Redis.from_url(self.redis_url), self._prefix())
+    def rate_limiter(self, name: str) -> Any:
+        """A sliding-window limiter for one endpoint (hub/rate_limit.py): in this node's
+        memory, or with --redis shared by every node. Ask it with `await .check(...)`."""
+        from .rate_limit import RateLimiter, RedisRateLimiter
+
+        if self.redis is None:
+            return RateLimiter()
+        return RedisRateLimiter(self.redis, f"{self._prefix()}rate:{name}:")
 
     def _local_agents(self) -> set[str]:
         return {s.agent_id for s in self.sessions.values()}
@@ -250,6 +262,8 @@ class Hub:
             await loop.run_in_executor(None, self.engine.stop)
         self.readers.shutdown(wait=False)
         await self.signals.close()
+        if self.redis is not None:
+            await self.redis.aclose()
         log.info("stopped at change %d", self.ws.change_seq())
 
     # ---------------------------------------------------------------- threads

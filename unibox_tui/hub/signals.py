@@ -174,4 +174,3 @@ class RedisSignals(Signals):
         mine = [m for m in members if m.decode().endswith(f" {self.node}")]
         if mine:
             await self.redis.zrem(self._key("here"), *mine)
-        await self.redis.aclose()
