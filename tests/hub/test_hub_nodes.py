@@ -358,3 +358,71 @@ def test_killing_the_node_that_runs_email_hands_it_over_and_no_reply_leaves_twic
         for node in nodes:
             node.close()
         postgres_server.drop(url)
+
+
+# ------------------------------------------------------------------ signals in Redis
+
+
+def test_the_agents_of_a_node_that_died_leave_within_the_presence_ttl(
+    redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two nodes' signal stores on the real Redis; one stops renewing (it died): the other
+    learns that its agents left, and routing (core Presence) stops counting them."""
+    import redis.asyncio
+
+    from unibox_tui.core.presence import Presence
+    from unibox_tui.hub import signals
+
+    monkeypatch.setattr(signals, "PRESENCE_TTL", 0.3)
+    monkeypatch.setattr(signals, "RENEW", 0.0)
+
+    async def run() -> None:
+        client = redis.asyncio.Redis.from_url(redis_server.url)
+        one = signals.RedisSignals(client, "unibox:test-ttl:")
+        two = signals.RedisSignals(client, "unibox:test-ttl:")
+        try:
+            assert await one.join("ana", {"ana"})
+            assert await two.join("bo", {"bo"})
+            assert not await two.join("ana", {"ana", "bo"})  # ana already here (node one)
+            await two.set_status("bo", "away")
+            assert await one.presence() == {"ana": "online", "bo": "away"}
+            assert not await two.leave("ana", {"bo"})  # still on node one
+            routing = Presence()
+            await one.tick({"ana"})
+            routing.elsewhere(one.everyone)
+            assert routing.last_seen("bo") is None  # connected, though not to this node
+
+            async def bo_gone() -> None:
+                while not await one.tick({"ana"}):  # node two renews no more
+                    await asyncio.sleep(0.05)
+
+            await asyncio.wait_for(bo_gone(), 20)
+            assert await one.presence() == {"ana": "online"}
+            routing.elsewhere(one.everyone)
+            assert routing.last_seen("bo") is not None
+        finally:
+            await client.aclose()
+
+    asyncio.run(run())
+
+
+def test_typing_expires_and_left_clears_it(redis_server: RedisServer) -> None:
+    import redis.asyncio
+
+    from unibox_tui.hub import signals
+
+    async def run() -> None:
+        client = redis.asyncio.Redis.from_url(redis_server.url)
+        store = signals.RedisSignals(client, "unibox:test-act:")
+        try:
+            await store.mark("c1", "ana", "viewing")
+            await store.mark("c1", "bo", "typing")
+            await store.mark("c1", "bo", "viewing")
+            assert await store.live("c1") == {"ana": "viewing", "bo": "typing"}
+            await store.mark("c1", "bo", "left")
+            assert await store.live("c1") == {"ana": "viewing"}
+            assert 0 < await client.ttl("unibox:test-act:act:c1") <= signals.SIGNAL_TTL + 1
+        finally:
+            await client.aclose()
+
+    asyncio.run(run())

@@ -108,7 +108,13 @@ async def run_channels(
     waiting_said = False
     while not hub._closing:
         engine = BackgroundEngine(hub.ws)
-        await loop.run_in_executor(None, engine.start)
+        starting = loop.run_in_executor(None, engine.start)
+        try:
+            await asyncio.shield(starting)
+        except asyncio.CancelledError:  # the hub stops while the engine starts: stop it
+            await starting
+            await loop.run_in_executor(None, engine.stop)
+            raise
         if engine.error is None and engine.running:
             log.info("this node runs the channels and the outbox")
             waiting_said = False

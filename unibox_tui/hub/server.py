@@ -249,9 +249,10 @@ class Hub:
     async def shutdown(self) -> None:
         """SIGTERM: uvicorn stopped accepting; finish the commands in flight, then stop."""
         self._closing = True
-        for task in (self._watcher, self._listener, self._channels):
-            if task is not None:
-                task.cancel()
+        tasks = [t for t in (self._watcher, self._listener, self._channels) if t is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         if self.receivers is not None:
             await self.receivers.stop()  # no new mail is taken; what is being stored finishes
         for hook in self.on_shutdown:
@@ -400,6 +401,8 @@ class Hub:
                 await self._end_revoked()
                 if await self.signals.tick(self._local_agents()):
                     await self._send_presence()  # agents of a node that died left
+                if isinstance(self.signals, RedisSignals):  # routing asks core Presence
+                    self.presence.elsewhere(self.signals.everyone)
             except asyncio.CancelledError:
                 raise
             except Exception:

@@ -95,6 +95,8 @@ class RedisSignals(Signals):
         self.prefix = prefix
         self.node = uuid.uuid4().hex[:12]
         self._renewed = 0.0
+        # The agents connected to any node, as last read (for routing: core/presence.py).
+        self.everyone: set[str] = set()
 
     def _key(self, name: str) -> str:
         return f"{self.prefix}{name}"
@@ -102,7 +104,8 @@ class RedisSignals(Signals):
     async def _here(self) -> set[str]:
         """The agents with an app on any node (members not expired)."""
         live = await self.redis.zrangebyscore(self._key("here"), time.time(), "+inf")
-        return {m.decode().split(" ", 1)[0] for m in live}
+        self.everyone = {m.decode().split(" ", 1)[0] for m in live}
+        return self.everyone
 
     async def join(self, agent_id: str, local_agents: set[str]) -> bool:
         was = agent_id in await self._here()
@@ -160,13 +163,14 @@ class RedisSignals(Signals):
         if local_agents:
             until = now + PRESENCE_TTL
             await self.redis.zadd(key, {f"{a} {self.node}": until for a in local_agents})
-        before = await self._here()
-        if not await self.redis.zremrangebyscore(key, "-inf", now):
+        members = await self.redis.zrange(key, 0, -1)  # the expired too
+        before = {m.decode().split(" ", 1)[0] for m in members}
+        removed = await self.redis.zremrangebyscore(key, "-inf", now)
+        gone = before - await self._here()  # (`everyone` is fresh for routing now)
+        if not removed or not gone:
             return False
-        gone = before - await self._here()
-        if gone:
-            await self.redis.hdel(self._key("status"), *gone)
-        return bool(gone)
+        await self.redis.hdel(self._key("status"), *gone)
+        return True
 
     async def close(self) -> None:
         """This node stops: its agents leave now, not at expiry."""
