@@ -173,8 +173,9 @@ class Hub:
 
     def _client_manager(self) -> Any:
         """With --redis: socket.io's rooms span the nodes (an emit to a room reaches its
-        members on every node). Pokes are sent by each node to its own sessions only
-        (`_emit_local`): every node pokes its agents itself (`node.listen_changes`)."""
+        members on every node: presence, typing, the chat's signals). Pokes are not sent
+        that way (`ignore_queue=True` in _send_pokes): each node pokes its own sessions,
+        woken by every commit (`node.listen_changes`), from pages it read itself."""
         if not self.redis_url:
             return None
         return socketio.AsyncRedisManager(self.redis_url, channel=self._prefix() + "sio")
