@@ -16,8 +16,10 @@ Two ways to run it:
 The event loop never waits on the database: every query and command the engine runs goes to
 one database thread (`_db`), and every blocking network call to a thread of its own.
 
-Only one engine may work on a workspace at a time (a lock file beside the database): two
-engines would race for the same outbox entry and a reply could leave twice.
+Only one engine may work on a workspace at a time (`engine_lock`: a lock file beside a
+SQLite workspace, an advisory lock on PostgreSQL, where it is the lease that hub nodes take
+over from each other): two engines would race for the same outbox entry and a reply could
+leave twice.
 
 Delivery (core/outbox.py has the states): a reply is claimed with a lease, and just before
 the adapter hands it to the provider (SMTP DATA) the hand-over is committed. A try that ends
@@ -534,7 +536,9 @@ class Engine:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), reload_seconds)
                 if self._lock is not None and not await asyncio.to_thread(self._lock.alive):
-                    # Another engine may hold it now: stop before anything is sent twice.
+                    # Another engine may hold it now: stop. (Until this turn notices, both
+                    # may run for a few seconds: an outbox entry is still sent by the one
+                    # engine that claimed it, and mail stored twice is stored once.)
                     raise LeaseLost("the engine lock was lost (its database connection broke)")
         finally:
             for watcher in list(self._watchers):
