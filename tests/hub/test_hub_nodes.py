@@ -426,3 +426,45 @@ def test_typing_expires_and_left_clears_it(redis_server: RedisServer) -> None:
             await client.aclose()
 
     asyncio.run(run())
+
+
+def test_the_engine_lock_on_postgresql_has_one_holder_and_ends_with_its_connection(
+    postgres_server: PostgresServer,
+) -> None:
+    """engine.PgEngineLock: a second engine is refused; when the server ends the holder's
+    session (its machine vanished, the network broke) the lock is free for another, and an
+    engine that notices it lost its lock stops (LeaseLost) instead of running on."""
+    import psycopg
+
+    from unibox_tui.core.postgres import conninfo
+    from unibox_tui.engine import Engine, EngineBusy, LeaseLost, PgEngineLock
+
+    url = postgres_server.workspace()
+    ws = open_workspace(url)
+
+    def end_session(lock: Any) -> None:
+        with psycopg.connect(conninfo(url), autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", (lock._con.info.backend_pid,))
+
+    try:
+        first, second = PgEngineLock(ws), PgEngineLock(ws)
+        first.acquire()
+        with pytest.raises(EngineBusy):
+            second.acquire()
+        end_session(first)
+        assert not first.alive()
+        second.acquire()
+        assert second.alive()
+        second.release()
+        first.release()
+
+        async def run() -> None:
+            with Engine(ws) as engine:
+                end_session(engine._lock)
+                await asyncio.wait_for(engine.run(asyncio.Event(), reload_seconds=0.05), 20)
+
+        with pytest.raises(LeaseLost):
+            asyncio.run(run())
+    finally:
+        ws.close()
+        postgres_server.drop(url)
