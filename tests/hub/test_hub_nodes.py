@@ -263,6 +263,9 @@ def test_a_write_from_any_process_wakes_a_listening_node(postgres_server: Postgr
 
 
 def test_two_nodes_may_not_share_a_state_dir(nodes: Nodes) -> None:
+    # Each node keeps its webhook spool in its own --state-dir, and takes a lock there.
+    for node in ("a", "b"):
+        assert {"webhooks", "node.lock"} <= {p.name for p in (nodes.tmp / node).iterdir()}
     done = subprocess.run(
         [*UNIBOX, "hub", "--database-url", nodes.url, "--no-channels",
          "--listen", "127.0.0.1:1", "--state-dir", str(nodes.tmp / "a")],
