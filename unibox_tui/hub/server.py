@@ -93,6 +93,7 @@ class Hub:
         # This node's own files (hub/node.py): beside a workspace file unless told.
         self.state = state or NodeState(Path(ws.path), beside=True)
         self.redis_url = redis_url
+        self._named: str | None = None  # _prefix
         self.redis: Any = None  # redis.asyncio client with --redis (signals, rate limits)
         if redis_url:
             import redis.asyncio
@@ -169,7 +170,10 @@ class Hub:
 
         from ..core.workspace_key import workspace_key
 
-        return "unibox:" + hashlib.sha256(workspace_key(self.ws).encode()).hexdigest()[:12] + ":"
+        if self._named is None:
+            digest = hashlib.sha256(workspace_key(self.ws).encode()).hexdigest()
+            self._named = f"unibox:{digest[:12]}:"
+        return self._named
 
     def _client_manager(self) -> Any:
         """With --redis: socket.io's rooms span the nodes (an emit to a room reaches its
