@@ -309,7 +309,6 @@ def test_killing_the_node_that_runs_email_hands_it_over_and_no_reply_leaves_twic
                    state_dir=tmp_path / n)
         for n in ("a", "b")
     ]  # fmt: skip
-    runs = "this node runs the channels"
 
     def reply(i: int, text: str) -> None:
         registry.run(ws, "reply", {"conversation_id": conversations[i], "text": text}, actor=ana)
@@ -324,12 +323,13 @@ def test_killing_the_node_that_runs_email_hands_it_over_and_no_reply_leaves_twic
 
     try:
         first = nodes[0].start()
-        wait_for(lambda: runs in first.log.read_text(), what="node A runs the channels")
+        wait_for(lambda: first.health()["channels"], what="node A runs the channels")
         second = nodes[1].start()
         wait_for(
             lambda: "another node runs the channels" in second.log.read_text(),
             what="node B waits for the channels' lease",
         )
+        assert not second.health()["channels"]
         # Node A hands reply one to the SMTP server, which keeps it and does not answer.
         smtp_server.script(["stall"])
         reply(0, "Reply one")
@@ -340,7 +340,7 @@ def test_killing_the_node_that_runs_email_hands_it_over_and_no_reply_leaves_twic
         reply(2, "Reply three")
         # The issue's bound: the surviving node takes the channels within 30 s.
         wait_for(
-            lambda: runs in second.log.read_text(),
+            lambda: second.health()["channels"],
             what="node B took over the channels within 30 s of the kill",
             timeout=max(0.1, 30 - (time.monotonic() - killed_at)),
         )

@@ -76,6 +76,13 @@ class HubProcess:
         except OSError:
             return False
 
+    def health(self) -> dict:
+        """What /healthz answers (e.g. "channels": this node runs them)."""
+        import json
+
+        with urllib.request.urlopen(f"{self.url}/healthz", timeout=5) as r:
+            return dict(json.loads(r.read()))
+
     def children(self) -> list[int]:
         """The hub's child processes now (e.g. the browser apps of `--web`)."""
         assert self.proc is not None
