@@ -118,6 +118,14 @@ def _agent_id(ws: Any, handle: str) -> str:
         return str(found.scalar_one())
 
 
+def _head(url: str) -> int:
+    ws = open_workspace(url)
+    try:
+        return ws.change_seq()
+    finally:
+        ws.close()
+
+
 def _plain(message: Any) -> str:
     return str(message.get_body(("plain",)).get_content())
 
@@ -238,8 +246,10 @@ def test_a_write_from_any_process_wakes_a_listening_node(postgres_server: Postgr
     async def run() -> None:
         woken = asyncio.Event()
         listening = asyncio.Event()
+        numbers: list[int | None] = []
 
-        def wake() -> None:
+        def wake(seq: int | None) -> None:
+            numbers.append(seq)
             (woken if listening.is_set() else listening).set()
 
         task = asyncio.create_task(listen_changes(url, wake))
@@ -253,6 +263,8 @@ def test_a_write_from_any_process_wakes_a_listening_node(postgres_server: Postgr
             )  # fmt: skip
             assert done.returncode == 0, done.stderr
             await asyncio.wait_for(woken.wait(), 20)
+            head = await asyncio.to_thread(_head, url)
+            assert numbers[0] is None and numbers[-1] == head  # the number comes along
         finally:
             task.cancel()
 

@@ -232,10 +232,12 @@ class _Batch:
 
 
 NEXT_SEQ = "UPDATE sequence SET value = value + 1 WHERE name = 'seq' RETURNING value"
-# On PostgreSQL the same statement also notifies the hub nodes that listen (hub/node.py): the
-# server sends it when the write commits (never for one rolled back), one per transaction
-# (equal notifications of a transaction are sent once), whoever wrote: no writer can forget.
-NEXT_SEQ_POSTGRES = f"WITH s AS ({NEXT_SEQ}) SELECT value, pg_notify('unibox_changes', '') FROM s"
+# On PostgreSQL the same statement also notifies the hub nodes that listen (hub/node.py) of
+# the change number: the server sends it when the write commits (never for one rolled back),
+# whoever wrote, so no writer can forget; a listener knows the new head without a query.
+NEXT_SEQ_POSTGRES = (
+    f"WITH s AS ({NEXT_SEQ}) SELECT value, pg_notify('unibox_changes', value::text) FROM s"
+)
 
 
 class Tx:

@@ -135,9 +135,11 @@ async def run_channels(
         await asyncio.sleep(LEASE_RETRY)
 
 
-async def listen_changes(url: str, wake: Callable[[], None]) -> None:
-    """Call `wake()` on every committed write to the workspace on PostgreSQL (any process),
-    reconnecting when the connection breaks. Runs until cancelled."""
+async def listen_changes(url: str, wake: Callable[[int | None], None]) -> None:
+    """Call `wake(change number)` on every committed write to the workspace on PostgreSQL
+    (any process), and `wake(None)` when what committed is not known (on each connect: what
+    committed while we were not listening), reconnecting when the connection breaks. Runs
+    until cancelled."""
     import psycopg
 
     from ..core.postgres import conninfo
@@ -149,9 +151,9 @@ async def listen_changes(url: str, wake: Callable[[], None]) -> None:
             async with con:
                 await con.execute(f"LISTEN {CHANNEL}")
                 delay = 1.0
-                wake()  # what committed while we were not listening
-                async for _note in con.notifies():
-                    wake()
+                wake(None)  # what committed while we were not listening
+                async for note in con.notifies():
+                    wake(int(note.payload) if note.payload.isdigit() else None)
         except asyncio.CancelledError:
             raise
         except Exception as e:  # the server restarted, the network broke: the watcher polls

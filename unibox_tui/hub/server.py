@@ -201,10 +201,16 @@ class Hub:
     def _local_agents(self) -> set[str]:
         return {s.agent_id for s in self.sessions.values()}
 
-    def _wake(self) -> None:
-        """A write committed somewhere (node.listen_changes): poke this node's agents. One
-        read of the counter at a time; wakes meanwhile make it read once more."""
+    def _wake(self, seq: int | None) -> None:
+        """A write committed somewhere (node.listen_changes): poke this node's agents. Its
+        change number comes with it; else (after a reconnect) the counter is read, one read
+        at a time (wakes meanwhile make it read once more)."""
         if self._closing:
+            return
+        if seq is not None:
+            if seq > self.head:
+                self.head = seq
+                self._poke_soon()
             return
         self._wake_again = True
         if self._catching_up is None or self._catching_up.done():
