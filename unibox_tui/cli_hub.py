@@ -50,6 +50,19 @@ def _listen(value: str) -> tuple[str, int]:
     "--web", is_flag=True, help="Serve the agent app in a browser at /app (token sign-in)."
 )
 @click.option(
+    "--state-dir",
+    type=click.Path(file_okay=False),
+    help="This node's own files (webhook spool, browser apps). Default: beside a workspace "
+    "file; for --database-url, a directory per workspace in your data dir.",
+)
+@click.option(
+    "--redis",
+    "redis_url",
+    metavar="URL",
+    help="redis://HOST:PORT/N shared by several hub nodes: socket.io rooms, presence, "
+    "typing and rate limits (README: Several hub nodes).",
+)
+@click.option(
     "--web-max-apps",
     type=click.IntRange(1, 1000),
     default=20,
@@ -73,6 +86,8 @@ def hub_command(
     insecure: bool,
     no_channels: bool,
     web: bool,
+    state_dir: str | None,
+    redis_url: str | None,
     web_max_apps: int,
     web_max_apps_per_agent: int,
 ) -> None:
@@ -92,16 +107,14 @@ def hub_command(
     )
     for noisy in ("uvicorn", "uvicorn.error", "socketio", "engineio"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    from .hub.node import node_state
     from .hub.server import serve
 
+    if redis_url is not None:
+        _check_redis(redis_url)
     with open_ws(db, create=True) as ws:
-        if ws.dialect != "sqlite":
-            # The hub keeps files beside its workspace (the channel engine's lock, the
-            # webhook spool): on a database server they need the multi-node work first.
-            raise InvalidRequest(
-                "`unibox hub` does not serve a PostgreSQL workspace yet; the other commands "
-                "take --database-url (serve a workspace file with --db for now)"
-            )
+        state = node_state(ws, state_dir)
+        state.claim()
         scheme = "https" if certfile else "http"
         url = public_url or f"{scheme}://{host}:{port}"
         logging.getLogger("unibox.hub").info("serving %s on %s", ws.path, url)
@@ -116,20 +129,48 @@ def hub_command(
             run_engine=not no_channels,
             public_url=url,
             webapp=_web_settings(
-                ws, host, port, url, bool(certfile), web_max_apps, web_max_apps_per_agent
+                state, host, port, url, bool(certfile), web_max_apps, web_max_apps_per_agent
             )
             if web
             else None,
+            state=state,
+            redis_url=redis_url,
         )
 
 
+def _check_redis(url: str) -> None:
+    """--redis must name a Redis that answers: a node that cannot reach it would serve its
+    agents alone (rooms, presence and rate limits not shared) without anyone noticing."""
+    parts = urlparse(url)
+    if parts.scheme not in ("redis", "rediss", "unix") or not (parts.hostname or parts.path):
+        raise InvalidRequest(f"--redis takes a URL like redis://127.0.0.1:6379/0; got {url!r}")
+    try:
+        import redis
+    except ImportError:
+        raise InvalidRequest("--redis needs the redis package: pip install redis") from None
+    try:
+        client = redis.Redis.from_url(url, socket_connect_timeout=5, socket_timeout=5)
+        try:
+            client.ping()
+        finally:
+            client.close()
+    except (redis.RedisError, ValueError) as e:
+        raise InvalidRequest(f"cannot reach Redis at {_shown_redis(url)}: {e}") from None
+
+
+def _shown_redis(url: str) -> str:
+    parts = urlparse(url)
+    if parts.password:
+        return url.replace(f":{parts.password}@", ":***@")
+    return url
+
+
 def _web_settings(
-    ws: Any, host: str, port: int, url: str, tls: bool, total: int, per_agent: int
+    state: Any, host: str, port: int, url: str, tls: bool, total: int, per_agent: int
 ) -> Any:
     """`--web`: where the browser apps (processes on this machine) reach the hub, and the
-    folder their caches live in (beside the workspace file, private to the hub's user)."""
-    from pathlib import Path
-
+    folder their caches live in (this node's, hub/node.py: beside a workspace file, private
+    to the hub's user)."""
     from .hub.webapp_http import WebAppSettings
 
     try:
@@ -144,10 +185,9 @@ def _web_settings(
         app_url = f"http://{'[::1]' if host == '::' else '127.0.0.1'}:{port}"
     else:
         app_url = url  # --insecure on one address behind a TLS proxy: through the proxy
-    path = Path(ws.path)
-    state = path.with_name(path.name + ".webapp")
-    state.mkdir(mode=0o700, exist_ok=True)
-    return WebAppSettings(app_url, state, per_agent=per_agent, total=total)
+    folder = state.path("webapp")
+    folder.mkdir(mode=0o700, exist_ok=True)
+    return WebAppSettings(app_url, folder, per_agent=per_agent, total=total)
 
 
 # ------------------------------------------------------------------------ signing in

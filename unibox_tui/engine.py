@@ -16,8 +16,10 @@ Two ways to run it:
 The event loop never waits on the database: every query and command the engine runs goes to
 one database thread (`_db`), and every blocking network call to a thread of its own.
 
-Only one engine may work on a workspace at a time (a lock file beside the database): two
-engines would race for the same outbox entry and a reply could leave twice.
+Only one engine may work on a workspace at a time (`engine_lock`: a lock file beside a
+SQLite workspace, an advisory lock on PostgreSQL, where it is the lease that hub nodes take
+over from each other): two engines would race for the same outbox entry and a reply could
+leave twice.
 
 Delivery (core/outbox.py has the states): a reply is claimed with a lease, and just before
 the adapter hands it to the provider (SMTP DATA) the hand-over is committed. A try that ends
@@ -117,21 +119,96 @@ class EngineLock:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(fd)
-            raise EngineBusy(
-                "another unibox engine (the app or `unibox sync`) is already running on this "
-                "workspace; it syncs the channels and delivers the outbox"
-            ) from None
+            raise EngineBusy(BUSY) from None
         self._fd = fd
 
     @property
     def held(self) -> bool:
         return self._fd is not None
 
+    def alive(self) -> bool:
+        """Still held? (A lock file stays held for as long as this process has it open.)"""
+        return self.held
+
     def release(self) -> None:
         if self._fd is not None:
             fcntl.flock(self._fd, fcntl.LOCK_UN)
             os.close(self._fd)
             self._fd = None
+
+
+BUSY = (
+    "another unibox engine (the app, `unibox sync` or another hub node) is already running "
+    "on this workspace; it syncs the channels and delivers the outbox"
+)
+# The key of the PostgreSQL advisory lock an engine holds (7261 is the migrations').
+PG_ENGINE_LOCK = 7262
+
+
+class PgEngineLock:
+    """The engine lock of a workspace on PostgreSQL: a session-level advisory lock, held on
+    a connection of its own for as long as the engine runs. The server frees it when that
+    connection ends, whatever ends it: a clean stop, a crash or `kill -9` (the kernel closes
+    the socket, the server sees it at once), or a machine that went away (the server's TCP
+    keepalives, set short on this connection, notice within ~25 s). So a lock is a lease
+    that nobody has to renew: the hub nodes that do not hold it try again every few seconds
+    (hub/server.py) and one of them takes over."""
+
+    def __init__(self, ws: Workspace) -> None:
+        self.ws = ws
+        self._con: Any = None
+
+    def acquire(self) -> None:
+        import psycopg
+
+        from .core.postgres import conninfo
+
+        con = psycopg.connect(conninfo(self.ws.url), autocommit=True, connect_timeout=10)  # type: ignore[attr-defined]
+        try:
+            # The server notices a holder whose machine vanished (no FIN) by keepalives.
+            con.execute("SET tcp_keepalives_idle = 10")
+            con.execute("SET tcp_keepalives_interval = 5")
+            con.execute("SET tcp_keepalives_count = 3")
+            got = con.execute("SELECT pg_try_advisory_lock(%s)", (PG_ENGINE_LOCK,)).fetchone()
+        except BaseException:
+            con.close()
+            raise
+        if not got or not got[0]:
+            con.close()
+            raise EngineBusy(BUSY)
+        self._con = con
+
+    @property
+    def held(self) -> bool:
+        return self._con is not None
+
+    def alive(self) -> bool:
+        """Is the lock still ours? False once its connection broke (the server has freed
+        the lock then, and another node may hold it now): the engine must stop."""
+        if self._con is None:
+            return False
+        try:
+            self._con.execute("SELECT 1")
+            return True
+        except Exception:
+            return False
+
+    def release(self) -> None:
+        if self._con is not None:
+            with contextlib.suppress(Exception):
+                self._con.close()  # ending the session frees the lock
+            self._con = None
+
+
+def engine_lock(ws: Workspace) -> EngineLock | PgEngineLock:
+    """The workspace's engine lock: a file beside SQLite's, an advisory lock on PostgreSQL."""
+    if ws.dialect == "postgresql":
+        return PgEngineLock(ws)
+    return EngineLock(ws.path)
+
+
+class LeaseLost(UniboxError):
+    """The engine lock was lost while the engine ran (its PostgreSQL connection broke)."""
 
 
 class Engine:
@@ -160,7 +237,7 @@ class Engine:
         self.poll_seconds = poll_seconds
         self.outbox_seconds = outbox_seconds
         self.idle_options = idle_options or {}
-        self._lock = EngineLock(ws.path) if use_lock else None
+        self._lock = engine_lock(ws) if use_lock else None
         self._adapters: dict[str, tuple[str, ChannelAdapter]] = {}  # channel id -> (key, it)
         self._status: dict[str, str | None] = {}
         self._watchers: set[Any] = set()
@@ -458,6 +535,11 @@ class Engine:
                         tasks[channel_id] = (_row_key(row), task)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), reload_seconds)
+                if self._lock is not None and not await asyncio.to_thread(self._lock.alive):
+                    # Another engine may hold it now: stop. (Until this turn notices, both
+                    # may run for a few seconds: an outbox entry is still sent by the one
+                    # engine that claimed it, and mail stored twice is stored once.)
+                    raise LeaseLost("the engine lock was lost (its database connection broke)")
         finally:
             for watcher in list(self._watchers):
                 watcher.stop()

@@ -254,10 +254,19 @@ def test_cli_bad_database_url_is_one_line(args: tuple[str, ...], message: str) -
     assert len(done.stderr.strip().splitlines()) == 1
 
 
-def test_the_hub_refuses_a_postgresql_workspace_for_now(pg_url: str) -> None:
-    done = _cli("hub", "--database-url", pg_url, "--listen", "127.0.0.1:1")
+@pytest.mark.parametrize(
+    ("redis", "message"),
+    [
+        ("http://127.0.0.1:1", "unibox: error: --redis takes a URL like redis://"),
+        ("redis://127.0.0.1:1/0", "unibox: error: cannot reach Redis at redis://127.0.0.1:1/0"),
+    ],
+)
+def test_the_hub_on_postgresql_refuses_a_bad_redis_in_one_line(
+    pg_url: str, redis: str, message: str
+) -> None:
+    """(`unibox hub --database-url` itself runs in tests/hub/test_hub_nodes.py.)"""
+    done = _cli("hub", "--database-url", pg_url, "--listen", "127.0.0.1:1", "--redis", redis)
     assert done.returncode == 1
-    assert done.stderr.startswith(
-        "unibox: error: `unibox hub` does not serve a PostgreSQL workspace yet"
-    )
-    assert not list(Path.cwd().glob("postgresql*"))  # no lock file made beside a "path"
+    assert done.stderr.startswith(message)
+    assert len(done.stderr.strip().splitlines()) == 1
+    assert not list(Path.cwd().glob("postgresql*"))  # no file made beside a "path"

@@ -1,6 +1,7 @@
 """A real `unibox hub` process for tests: started on a free loopback port with its own
-workspace file, stopped with SIGTERM (or killed with SIGKILL to test crash recovery), and
-restarted on the same file and port."""
+workspace file (or a PostgreSQL URL, for several nodes with `redis` and `state_dir`),
+stopped with SIGTERM (or killed with SIGKILL to test crash recovery), and restarted on the
+same workspace and port."""
 
 from __future__ import annotations
 
@@ -23,13 +24,22 @@ def free_port() -> int:
 
 class HubProcess:
     def __init__(
-        self, db: Path, log: Path, *, channels: bool = False, args: tuple[str, ...] = ()
+        self,
+        db: Path | str,
+        log: Path,
+        *,
+        channels: bool = False,
+        args: tuple[str, ...] = (),
+        redis: str | None = None,
+        state_dir: Path | None = None,
     ) -> None:
-        self.db = db
+        self.db = db  # a workspace file, or a database URL (--database-url)
         self.log = log
         self.port = free_port()
         self.channels = channels
         self.args = args  # more `unibox hub` options, e.g. ("--web",)
+        self.redis = redis
+        self.state_dir = state_dir
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -37,8 +47,13 @@ class HubProcess:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> HubProcess:
-        args = [sys.executable, "-m", "unibox_tui", "hub", "--db", str(self.db)]
+        where = "--database-url" if isinstance(self.db, str) else "--db"
+        args = [sys.executable, "-m", "unibox_tui", "hub", where, str(self.db)]
         args += ["--listen", f"127.0.0.1:{self.port}"]
+        if self.redis:
+            args += ["--redis", self.redis]
+        if self.state_dir is not None:
+            args += ["--state-dir", str(self.state_dir)]
         if not self.channels:
             args.append("--no-channels")
         args += self.args
@@ -60,6 +75,13 @@ class HubProcess:
                 return r.status == 200
         except OSError:
             return False
+
+    def health(self) -> dict:
+        """What /healthz answers (e.g. "channels": this node runs them)."""
+        import json
+
+        with urllib.request.urlopen(f"{self.url}/healthz", timeout=5) as r:
+            return dict(json.loads(r.read()))
 
     def children(self) -> list[int]:
         """The hub's child processes now (e.g. the browser apps of `--web`)."""

@@ -235,6 +235,15 @@ class _Batch:
     memo: dict[Any, Any] = field(default_factory=dict)
 
 
+NEXT_SEQ = "UPDATE sequence SET value = value + 1 WHERE name = 'seq' RETURNING value"
+# On PostgreSQL the same statement also notifies the hub nodes that listen (hub/node.py) of
+# the change number: the server sends it when the write commits (never for one rolled back),
+# whoever wrote, so no writer can forget; a listener knows the new head without a query.
+NEXT_SEQ_POSTGRES = (
+    f"WITH s AS ({NEXT_SEQ}) SELECT value, pg_notify('unibox_changes', value::text) FROM s"
+)
+
+
 class Tx:
     """One write transaction: an SQLModel session plus this write's change number."""
 
@@ -312,9 +321,7 @@ class Tx:
     def seq(self) -> int:
         """The workspace change sequence number of this write (taken on first use)."""
         if self._seq is None:
-            row = self.sql(
-                "UPDATE sequence SET value = value + 1 WHERE name = 'seq' RETURNING value"
-            ).fetchone()
+            row = self.sql(NEXT_SEQ_POSTGRES if self.postgres else NEXT_SEQ).fetchone()
             self._seq = int(row[0])
         return self._seq
 

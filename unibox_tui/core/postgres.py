@@ -65,6 +65,12 @@ def _conninfo(url: str) -> str:
     )
 
 
+def conninfo(url: str) -> str:
+    """libpq's connection string for `url`: for the connections the hub keeps of its own
+    (the engine lock, LISTEN for changes)."""
+    return _conninfo(url)
+
+
 def _translate(sql: str, params: Any) -> tuple[str, Any]:
     from .migrations.postgres import translate
 

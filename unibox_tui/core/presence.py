@@ -31,6 +31,7 @@ class Presence:
         self.started = started or clock.utcnow()
         self._apps: dict[str, int] = {}  # agent id -> connected apps
         self._last_seen: dict[str, datetime] = {}  # agent id -> when their last app left
+        self._elsewhere: set[str] = set()  # agents with an app on another hub node
         self._lock = threading.Lock()  # the event loop writes, the writer thread reads
 
     def connected(self, agent_id: str) -> None:
@@ -46,13 +47,24 @@ class Presence:
             self._apps.pop(agent_id, None)
             self._last_seen[agent_id] = now or clock.utcnow()
 
+    def elsewhere(self, agent_ids: set[str]) -> None:
+        """The agents with an app connected to any node of the hub (several nodes: the hub
+        reads them from Redis every few seconds, hub/signals.py): connected, as far as
+        routing asks, though this node holds none of their apps."""
+        with self._lock:
+            now = clock.utcnow()
+            for agent_id in self._elsewhere - agent_ids:
+                if not self._apps.get(agent_id):
+                    self._last_seen[agent_id] = now
+            self._elsewhere = set(agent_ids)
+
     def is_connected(self, agent_id: str) -> bool:
-        return self._apps.get(agent_id, 0) > 0
+        return self._apps.get(agent_id, 0) > 0 or agent_id in self._elsewhere
 
     def last_seen(self, agent_id: str) -> datetime | None:
         """When the agent's last app went (None while one is connected)."""
         with self._lock:
-            if self._apps.get(agent_id):
+            if self._apps.get(agent_id) or agent_id in self._elsewhere:
                 return None
             return self._last_seen.get(agent_id, self.started)
 

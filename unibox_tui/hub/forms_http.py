@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
 
-from .rate_limit import RateLimiter, peer
+from .rate_limit import peer
 
 if TYPE_CHECKING:
     from .server import Hub
@@ -78,7 +78,7 @@ def routes(hub: Hub) -> list[Any]:
 class FormEndpoint:
     def __init__(self, hub: Hub) -> None:
         self.hub = hub
-        self.limiter = RateLimiter()
+        self.limiter = hub.rate_limiter("forms")
         self._forms: dict[str, tuple[_Form | None, float]] = {}
 
     # ----------------------------------------------------------------------- the channel
@@ -121,7 +121,7 @@ class FormEndpoint:
         try:
             if origin is not None and not cors and not _same_origin(request, origin, self.hub):
                 raise Refused(403, f"this form does not take posts from {origin[:100]}")
-            wait = self.limiter.allow(
+            wait = await self.limiter.check(
                 f"{channel_id} {peer(request)}", form.rate_limit, time.monotonic()
             )
             if wait is not None:

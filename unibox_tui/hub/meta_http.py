@@ -14,8 +14,11 @@ A disabled channel answers 503 so that Meta keeps the events and retries them la
 rather than losing them; an unknown one 404.
 
 A body is answered 200 only once it is in the webhook spool (hub/meta_spool.py), an
-append-only file next to the workspace: a hub that stops after answering and before storing
-stores it when it starts again. The request's own work is only the signature, the JSON and
+append-only file of this hub node's (next to a workspace file, else in the node's
+--state-dir: hub/node.py): a hub that stops after answering and before storing stores it
+when it starts again. With several nodes each spools what it answered and stores it into
+the shared workspace itself; a node that dies keeps its spool until it starts again on the
+same --state-dir (storing is idempotent, so nothing is stored twice). The request's own work is only the signature, the JSON and
 that append; turning bodies into events happens off the event loop, on a thread, so a large
 batch being parsed does not hold up the answers. A hub told to stop (SIGTERM) stores what it
 accepted before it exits.
@@ -29,7 +32,6 @@ import json
 import logging
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..backends import meta
@@ -72,7 +74,7 @@ class MetaWebhooks:
 
     async def startup(self) -> None:
         """Open the spool and queue what an earlier run accepted and did not store."""
-        self.spool = Spool.beside(Path(self.hub.ws.path))
+        self.spool = Spool(self.hub.state.path("webhooks"))  # this node's (hub/node.py)
         again = 0
         for record in self.spool.pending():
             try:

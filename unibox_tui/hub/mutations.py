@@ -83,9 +83,10 @@ def apply_batch(
 
 _LAST_SQL = "SELECT last_mutation_id, agent_id FROM hub_client WHERE client_id = ?"
 _STORED_SQL = "SELECT status, result, seq FROM hub_mutation WHERE client_id = ? AND mutation_id = ?"
-_ANSWER_SQL = (
-    "INSERT OR REPLACE INTO hub_mutation (client_id, mutation_id, status, result, seq) "
-    "VALUES (?, ?, ?, ?, ?)"
+_ANSWER_SQL = (  # ON CONFLICT, not INSERT OR REPLACE: PostgreSQL has only the first
+    "INSERT INTO hub_mutation (client_id, mutation_id, status, result, seq) "
+    "VALUES (?, ?, ?, ?, ?) ON CONFLICT (client_id, mutation_id) DO UPDATE SET "
+    "status = excluded.status, result = excluded.result, seq = excluded.seq"
 )
 _CLIENT_SQL = (
     "INSERT INTO hub_client (client_id, agent_id, last_mutation_id, updated_at) "

@@ -18,11 +18,11 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
-import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import socketio
@@ -34,6 +34,7 @@ from ..core.db import Workspace
 from ..core.errors import UniboxError
 from ..core.presence import Presence
 from . import mutations, web
+from .node import NodeState, listen_changes, run_channels
 from .protocol import (
     MAX_PAYLOAD,
     MAX_PULL,
@@ -44,6 +45,7 @@ from .protocol import (
     Packet,
     need,
 )
+from .signals import RedisSignals, Signals
 
 log = logging.getLogger("unibox.hub")
 WATCH_SECONDS = 0.25
@@ -61,7 +63,6 @@ POKE_GAP = 0.04
 # conversation's), or every agent's app would have to pull it; large enough that a
 # transaction's fixed cost (~1 ms) is a small part of a group's (~0.2 ms per command).
 GROUP_MUTATIONS = 200
-SIGNAL_TTL = 8.0  # seconds a "viewing" / "typing" signal lasts without being repeated
 PRESENCE = ("online", "away")
 
 
@@ -72,24 +73,6 @@ class Session:
     token_id: str
     client_id: str
     peer: str
-
-
-@dataclass
-class Signals:
-    """Ephemeral team signals, in memory only (never in the change log)."""
-
-    presence: dict[str, str] = field(default_factory=dict)  # agent id -> online | away
-    # conversation id -> {agent id: {"viewing"|"typing": expires at}}; typing wins while live
-    activity: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
-
-    def live(self, conversation_id: str, now: float) -> dict[str, str]:
-        out = {}
-        for agent_id, kinds in self.activity.get(conversation_id, {}).items():
-            if kinds.get("typing", 0) > now:
-                out[agent_id] = "typing"
-            elif kinds.get("viewing", 0) > now:
-                out[agent_id] = "viewing"
-        return out
 
 
 class _JsonPacket(Packet):
@@ -110,8 +93,19 @@ class Hub:
         run_engine: bool = True,
         public_url: str | None = None,
         webapp: Any = None,
+        state: NodeState | None = None,
+        redis_url: str | None = None,
     ) -> None:
         self.ws = ws
+        # This node's own files (hub/node.py): beside a workspace file unless told.
+        self.state = state or NodeState(Path(ws.path), beside=True)
+        self.redis_url = redis_url
+        self._named: str | None = None  # _prefix
+        self.redis: Any = None  # redis.asyncio client with --redis (signals, rate limits)
+        if redis_url:
+            import redis.asyncio
+
+            self.redis = redis.asyncio.Redis.from_url(redis_url)
         self.webapp = webapp  # webapp_http.WebAppSettings with --web: the agent app at /app
         self.public_url = (public_url or "").rstrip("/")  # where customers reach us
         self.run_engine = run_engine
@@ -126,6 +120,7 @@ class Hub:
             logger=False,
             engineio_logger=False,
             serializer=_JsonPacket,
+            client_manager=self._client_manager(),
         )
         self.writer = ThreadPoolExecutor(1, thread_name_prefix="unibox-hub-write")
         self.readers = ThreadPoolExecutor(3, thread_name_prefix="unibox-hub-read")
@@ -134,7 +129,7 @@ class Hub:
         self._pushes: deque[tuple[mutations.Push, asyncio.Future[Any]]] = deque()
         self._applying = False
         self._applier: asyncio.Future[None] | None = None
-        self.signals = Signals()
+        self.signals = self._signals_store()
         # Who has an app connected, for routing on this hub's writer (core/presence.py): an
         # agent with none counts as away after a grace period.
         self.presence = ws.presence = Presence()
@@ -149,6 +144,10 @@ class Hub:
         self._rules_key: tuple[int, ...] = ()
         self._rules_held: dict[str, access.Access] = {}
         self._watcher: asyncio.Task[None] | None = None
+        self._channels: asyncio.Task[None] | None = None  # holds the channels' lease
+        self._listener: asyncio.Task[None] | None = None  # PostgreSQL LISTEN (node.py)
+        self._catching_up: asyncio.Future[None] | None = None  # a wake's read (_wake)
+        self._wake_again = False
         self._closing = False
         # Channels' HTTP modules (web.ROUTE_MODULES) listen here: `on_head(previous, head)`
         # after each poke (the chat widget pokes its visitors from it), and
@@ -173,6 +172,82 @@ class Hub:
             on_shutdown=self.shutdown,
         )
 
+    # ---------------------------------------------------------------- several nodes
+
+    def _prefix(self) -> str:
+        """What this workspace's Redis keys and socket.io channel are named after: a hash of
+        its secret key (the same on every node, different per workspace)."""
+        import hashlib
+
+        from ..core.workspace_key import workspace_key
+
+        if self._named is None:
+            digest = hashlib.sha256(workspace_key(self.ws).encode()).hexdigest()
+            self._named = f"unibox:{digest[:12]}:"
+        return self._named
+
+    def _client_manager(self) -> Any:
+        """With --redis: socket.io's rooms span the nodes (an emit to a room reaches its
+        members on every node: presence, typing, the chat's signals). Pokes are not sent
+        that way (`ignore_queue=True` in _send_pokes): each node pokes its own sessions,
+        woken by every commit (`node.listen_changes`), from pages it read itself."""
+        if not self.redis_url:
+            return None
+        return socketio.AsyncRedisManager(self.redis_url, channel=self._prefix() + "sio")
+
+    def _signals_store(self) -> Signals:
+        if self.redis is None:
+            return Signals()
+        return RedisSignals(self.redis, self._prefix())
+
+    def rate_limiter(self, name: str) -> Any:
+        """A sliding-window limiter for one endpoint (hub/rate_limit.py): in this node's
+        memory, or with --redis shared by every node. Ask it with `await .check(...)`."""
+        from .rate_limit import RateLimiter, RedisRateLimiter
+
+        if self.redis is None:
+            return RateLimiter()
+        return RedisRateLimiter(self.redis, f"{self._prefix()}rate:{name}:")
+
+    def _local_agents(self) -> set[str]:
+        return {s.agent_id for s in self.sessions.values()}
+
+    def _wake(self, seq: int | None) -> None:
+        """A write committed somewhere (node.listen_changes): poke this node's agents. Its
+        change number comes with it; else (after a reconnect) the counter is read, one read
+        at a time (wakes meanwhile make it read once more)."""
+        if self._closing:
+            return
+        if seq is not None:
+            if seq > self.head:
+                self.head = seq
+                self._poke_soon()
+            return
+        self._wake_again = True
+        if self._catching_up is None or self._catching_up.done():
+            self._catching_up = asyncio.ensure_future(self._catch_up())
+
+    async def _catch_up(self) -> None:
+        while self._wake_again and not self._closing:
+            self._wake_again = False
+            head = await self._read(self.ws.change_seq)
+            if head > self.head:
+                self.head = head
+                self._poke_soon()
+
+    async def _channels_started(self, engine: Any) -> None:
+        self.engine = engine
+        from .fallback_smtp import Receivers  # mail sent to fallback addresses
+
+        self.receivers = Receivers(self)
+        await self.receivers.start()
+
+    async def _channels_stopped(self) -> None:
+        if self.receivers is not None:
+            await self.receivers.stop()
+            self.receivers = None
+        self.engine = None
+
     # ---------------------------------------------------------------- life
 
     async def startup(self) -> None:
@@ -180,28 +255,26 @@ class Hub:
         self.poked = self.head
         self.poke_cursor = str(self.head)
         self._watcher = asyncio.create_task(self._watch())
+        if self.ws.dialect == "postgresql":
+            self._listener = asyncio.create_task(listen_changes(self.ws.url, self._wake))  # type: ignore[attr-defined]
+        if self.redis_url and not self.sio.manager_initialized:
+            self.sio.manager_initialized = True  # listen to the other nodes from the start
+            self.sio.manager.initialize()
         for hook in self.on_startup:
             await hook()
         if self.run_engine:
-            from ..engine import BackgroundEngine
-
-            engine = BackgroundEngine(self.ws)
-            await asyncio.get_running_loop().run_in_executor(None, engine.start)
-            if engine.error is not None:
-                log.warning("channels not running: %s", engine.error)
-            else:
-                self.engine = engine
-                from .fallback_smtp import Receivers  # mail sent to fallback addresses
-
-                self.receivers = Receivers(self)
-                await self.receivers.start()
+            self._channels = asyncio.create_task(
+                run_channels(self, self._channels_started, self._channels_stopped)
+            )
         log.info("ready at change %d", self.head)
 
     async def shutdown(self) -> None:
         """SIGTERM: uvicorn stopped accepting; finish the commands in flight, then stop."""
         self._closing = True
-        if self._watcher is not None:
-            self._watcher.cancel()
+        tasks = [t for t in (self._watcher, self._listener, self._channels) if t is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         if self.receivers is not None:
             await self.receivers.stop()  # no new mail is taken; what is being stored finishes
         for hook in self.on_shutdown:
@@ -213,6 +286,9 @@ class Hub:
         if self.engine is not None:
             await loop.run_in_executor(None, self.engine.stop)
         self.readers.shutdown(wait=False)
+        await self.signals.close()
+        if self.redis is not None:
+            await self.redis.aclose()
         log.info("stopped at change %d", self.ws.change_seq())
 
     # ---------------------------------------------------------------- threads
@@ -296,10 +372,12 @@ class Hub:
         for key, members in groups.items():
             covered.update(members)
             data = {"head": head, "from": start, "page": bodies[key].to_json()}
-            await self.sio.emit("poke", data, to=[f"agent:{a}" for a in members])
+            await self.sio.emit("poke", data, to=[f"agent:{a}" for a in members], ignore_queue=True)
         others = [sid for sid, s in self.sessions.items() if s.agent_id not in covered]
         if others:
-            await self.sio.emit("poke", {"head": max(head, self.head)}, to=others)
+            await self.sio.emit(
+                "poke", {"head": max(head, self.head)}, to=others, ignore_queue=True
+            )
         return head
 
     def _poke_pages(
@@ -345,7 +423,10 @@ class Hub:
                 if self.head > self.poked:
                     self._poke_soon()
                 await self._end_revoked()
-                self._expire_signals()
+                if await self.signals.tick(self._local_agents()):
+                    await self._send_presence()  # agents of a node that died left
+                if isinstance(self.signals, RedisSignals):  # routing asks core Presence
+                    self.presence.elsewhere(self.signals.everyone)
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -441,8 +522,7 @@ class Hub:
         await self.sio.enter_room(sid, "agents")
         await self.sio.enter_room(sid, f"agent:{who.agent_id}")
         log.info("connect @%s from %s", who.handle, peer)
-        if self.signals.presence.get(who.agent_id) is None:
-            self.signals.presence[who.agent_id] = "online"
+        if await self.signals.join(who.agent_id, self._local_agents()):
             await self._send_presence()
 
     async def on_disconnect(self, sid: str, *_reason: Any) -> None:
@@ -451,10 +531,8 @@ class Hub:
             return
         log.info("disconnect @%s", session.handle)
         self.presence.disconnected(session.agent_id)
-        if not any(s.agent_id == session.agent_id for s in self.sessions.values()):
-            self.signals.presence.pop(session.agent_id, None)
-            for agents in self.signals.activity.values():
-                agents.pop(session.agent_id, None)
+        local = self._local_agents()
+        if session.agent_id not in local and await self.signals.leave(session.agent_id, local):
             await self._send_presence()
 
     async def on_hello(self, session: Session, _data: Any) -> dict[str, Any]:
@@ -480,7 +558,7 @@ class Hub:
             "head": self.head,
             "protocol": PROTOCOL,
             "version": __version__,
-            "presence": dict(self.signals.presence),
+            "presence": await self.signals.presence(),
             **{k: v for hook in self.on_hello_hooks for k, v in (await hook(session)).items()},
         }
 
@@ -604,7 +682,7 @@ class Hub:
             status = need(data, "status", str)
             if status not in PRESENCE:
                 raise BadPayload(f"presence is one of {', '.join(PRESENCE)}")
-            self.signals.presence[session.agent_id] = status
+            await self.signals.set_status(session.agent_id, status)
             await self._send_presence()
             return {"ok": True}
         if kind not in ("viewing", "typing", "left"):
@@ -613,11 +691,7 @@ class Hub:
         inbox = await self._read(self._inbox_of, conversation_id, session.agent_id)
         if inbox is None:
             raise BadPayload(f"no conversation {conversation_id[:40]} (not found or no access)")
-        agents = self.signals.activity.setdefault(conversation_id, {})
-        if kind == "left":
-            agents.pop(session.agent_id, None)
-        else:
-            agents.setdefault(session.agent_id, {})[kind] = time.monotonic() + SIGNAL_TTL
+        await self.signals.mark(conversation_id, session.agent_id, kind)
         await self._send_activity(conversation_id, inbox)
         for hook in self.on_signal_hooks:
             await hook(session, kind, conversation_id, inbox, data)
@@ -638,34 +712,25 @@ class Hub:
             return {a for a in agent_ids if access.for_agent(conn, a).can_see(inbox_id)}
 
     async def _send_presence(self) -> None:
-        await self.sio.emit("signals", {"presence": dict(self.signals.presence)}, room="agents")
+        await self.sio.emit("signals", {"presence": await self.signals.presence()}, room="agents")
 
     async def _send_activity(self, conversation_id: str, inbox_id: str) -> None:
         """Who views or types in a conversation, to the agents who may see it (no one else
         learns that it exists)."""
-        live = self.signals.live(conversation_id, time.monotonic())
+        live = await self.signals.live(conversation_id)
         payload = {"activity": {"conversation_id": conversation_id, "agents": live}}
         await self.tell_agents(inbox_id, payload)
 
     async def tell_agents(self, inbox_id: str, signals: dict[str, Any]) -> None:
         """A `signals` event to the connected agents who may see the inbox (no one else
         learns that what it names exists)."""
-        watchers = await self._read(
-            self._may_see, {s.agent_id for s in self.sessions.values()}, inbox_id
-        )
+        # The agents connected to any node (RedisSignals), or to this one.
+        present = set(await self.signals.presence()) if self.redis_url else self._local_agents()
+        watchers = await self._read(self._may_see, present, inbox_id)
         if watchers:  # (never `to=[]`: that would be everyone)
             # One emit to all their rooms: the packet is encoded once, not once per agent
             # (a new chat's visitor presence reached 50 agents in 50 emits: chat_bench.py).
             await self.sio.emit("signals", signals, to=[f"agent:{a}" for a in sorted(watchers)])
-
-    def _expire_signals(self) -> None:
-        now = time.monotonic()
-        for conversation_id, agents in list(self.signals.activity.items()):
-            for agent_id, kinds in list(agents.items()):
-                if max(kinds.values(), default=0) <= now:
-                    del agents[agent_id]
-            if not agents:
-                del self.signals.activity[conversation_id]
 
 
 def serve(
@@ -678,11 +743,20 @@ def serve(
     run_engine: bool = True,
     public_url: str | None = None,
     webapp: Any = None,
+    state: NodeState | None = None,
+    redis_url: str | None = None,
 ) -> None:
     """Run the hub until SIGTERM or Ctrl-C (uvicorn stops accepting, then `shutdown`)."""
     import uvicorn
 
-    hub = Hub(ws, run_engine=run_engine, public_url=public_url, webapp=webapp)
+    hub = Hub(
+        ws,
+        run_engine=run_engine,
+        public_url=public_url,
+        webapp=webapp,
+        state=state,
+        redis_url=redis_url,
+    )
     config = uvicorn.Config(
         hub.app,
         host=host,

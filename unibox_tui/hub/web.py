@@ -37,6 +37,9 @@ def http_app(hub: Hub) -> Any:
                 "protocol": PROTOCOL,
                 "head": hub.head,
                 "agents_connected": len({s.agent_id for s in hub.sessions.values()}),
+                # This node holds the channels' lease (runs them and the outbox): with
+                # several nodes, exactly one says so (hub/node.py).
+                "channels": hub.engine is not None,
             }
         )
 

@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
 
-from .rate_limit import RateLimiter, peer
+from .rate_limit import peer
 
 if TYPE_CHECKING:
     from .server import Hub
@@ -130,7 +130,7 @@ class WebApp:
         self.settings = settings
         self.sessions: dict[str, WebSession] = {}
         self.apps: dict[int, AppProcess] = {}  # id(record) -> record, while it runs
-        self.sign_ins = RateLimiter()  # sign-in posts per address
+        self.sign_ins = hub.rate_limiter("sign-in")  # sign-in posts per address
         from textual_serve.download_manager import DownloadManager
 
         self.downloads = DownloadManager()  # files the apps deliver (attachments), by key
@@ -451,7 +451,7 @@ def routes(hub: Hub) -> list[Any]:
             or not secrets.compare_digest(csrf, form.get(CSRF_FIELD, ""))
         ):
             return sign_in_page(request, "The sign-in form expired; please sign in again.", 403)
-        wait = web.sign_ins.allow(peer(request), SIGN_IN_ATTEMPTS, time.monotonic())
+        wait = await web.sign_ins.check(peer(request), SIGN_IN_ATTEMPTS, time.monotonic())
         if wait is not None:
             log.info("web sign-in refused from %s: too many attempts", peer(request))
             return sign_in_page(
