@@ -52,9 +52,8 @@ PULL_LIMIT = 2000
 # Seconds between rounds nothing asked for. Every change of the hub's log comes with a poke
 # and every (re)connect pulls, so this only covers a poke that never came; a round a
 # second per client was most of an idle hub's work (50 agents: 50 pulls a second, each
-# also a round of the client's own; benchmarks/hub_team.py fanout). Pokes do go missing
-# now and then (2 of 9,800 arrivals in a quiet fan-out run, cause not found yet): this is
-# how late such a change may be.
+# also a round of the client's own; benchmarks/hub_team.py fanout). A kick lost in the
+# sync loop (fixed: `_loop`) once left a poked page unapplied until this round.
 SAFETY_ROUND = 5.0
 CALL_TIMEOUT = 30.0
 
@@ -132,6 +131,7 @@ class HubClient:
         self._poked: list[dict[str, Any]] = []  # pages that came with pokes, not applied yet
         self._poked_head = 0  # the newest head a poke announced
         self._access_dirty = True  # the agent's inboxes may have changed since last looked at
+        self.safety_round = SAFETY_ROUND  # tests set it beyond their length: pokes alone
 
     # ---------------------------------------------------------------- opening
 
@@ -463,8 +463,14 @@ class HubClient:
             kicked = self._kick.wait(1.0)
             if self._stop.is_set():
                 return
-            self._kick.clear()
-            wanted = wanted or kicked or time.monotonic() - last >= SAFETY_ROUND
+            # Cleared only when the wait saw the kick: a poke whose handler set it just after
+            # a wait gave up (between the timeout and here) would be wiped out with an
+            # unconditional clear, and its page would sit unapplied until the safety round
+            # (2 of 9,800 arrivals in a fan-out run; test_hub.py kick race). A kick that
+            # lands after this clear runs the next round; this one reads what it brought.
+            if kicked:
+                self._kick.clear()
+            wanted = wanted or kicked or time.monotonic() - last >= self.safety_round
             if not wanted:
                 continue
             # Not connected (yet: the connect handler kicks before the client counts itself
