@@ -730,23 +730,54 @@ _SOCKET: Any = None
 
 def _socket_class() -> Any:
     """socket.io's client class, with pokes and the answers to calls handled on the
-    connection's read thread as they arrive. engineio starts a new thread for every message
-    it receives (~0.08 ms of CPU each, a third of it in the kernel) and the sync thread is
-    kicked only after that thread got its turn: with fifty agents' apps on one machine every
-    poke paid that fifty times, and one more hand-over between threads in its latency. Both
-    handlers only note what came and wake a waiting thread (`_on_poke`, `_call`'s
-    `answered`), and handled in order a poke can no longer overtake the one before. Any
-    other event (signals, whose callback is the app's, `bye`) keeps a thread of its own."""
+    connection's read thread as they arrive, and every other event on one thread in turn.
+    engineio starts a new thread for every message it receives (~0.08 ms of CPU each, a
+    third of it in the kernel) and the sync thread is kicked only after that thread got its
+    turn: with fifty agents' apps on one machine every poke paid that fifty times, and one
+    more hand-over between threads in its latency; with a thousand chat visitors the
+    `signals` about them (~40 a second per agent) cost each app more than its pokes. Pokes
+    and answers only note what came and wake a waiting thread (`_on_poke`, `_call`'s
+    `answered`); handled in order, a poke can no longer overtake the one before. The other
+    events may wait on the app (signals: `call_from_thread`), so not on the read thread,
+    which the app's own calls need for their answers: on a thread of their own, which ends
+    after two idle seconds."""
     global _SOCKET
     if _SOCKET is None:
+        import queue
+
         import engineio
         import socketio
 
         class Engine(engineio.Client):  # type: ignore[misc]
+            def __init__(self, *args: Any, **kwargs: Any) -> None:
+                super().__init__(*args, **kwargs)
+                self._later: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
+                self._later_lock = threading.Lock()
+                self._draining = False
+
             def _trigger_event(self, event: str, *args: Any, **kwargs: Any) -> Any:
-                if event == "message" and kwargs.get("run_async") and _quick(args[0]):
+                if event == "message" and kwargs.get("run_async"):
+                    if not _quick(args[0]):
+                        self._later.put(args)
+                        with self._later_lock:
+                            if self._draining:
+                                return None
+                            self._draining = True
+                        return self.start_background_task(self._drain)
                     kwargs["run_async"] = False
                 return super()._trigger_event(event, *args, **kwargs)
+
+            def _drain(self) -> None:
+                while True:
+                    try:
+                        args = self._later.get(timeout=2.0)
+                    except queue.Empty:
+                        with self._later_lock:
+                            if self._later.empty():
+                                self._draining = False
+                                return
+                        continue
+                    super()._trigger_event("message", *args)  # in this thread
 
         class Socket(socketio.Client):  # type: ignore[misc]
             def _engineio_client_class(self) -> Any:
