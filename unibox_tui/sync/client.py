@@ -730,17 +730,19 @@ _SOCKET: Any = None
 
 def _socket_class() -> Any:
     """socket.io's client class, with pokes and the answers to calls handled on the
-    connection's read thread as they arrive, and every other event on one thread in turn.
+    connection's read thread as they arrive, and `signals` on one thread in turn.
     engineio starts a new thread for every message it receives (~0.08 ms of CPU each, a
     third of it in the kernel) and the sync thread is kicked only after that thread got its
     turn: with fifty agents' apps on one machine every poke paid that fifty times, and one
     more hand-over between threads in its latency; with a thousand chat visitors the
     `signals` about them (~40 a second per agent) cost each app more than its pokes. Pokes
     and answers only note what came and wake a waiting thread (`_on_poke`, `_call`'s
-    `answered`); handled in order, a poke can no longer overtake the one before. The other
-    events may wait on the app (signals: `call_from_thread`), so not on the read thread,
-    which the app's own calls need for their answers: on a thread of their own, which ends
-    after two idle seconds."""
+    `answered`); handled in order, a poke can no longer overtake the one before. Signals
+    wait on the app (its callback: `call_from_thread`), so not on the read thread, which
+    the app's own calls need for their answers: on a thread of their own, which ends after
+    two idle seconds. Anything else (connect, `bye`, ...) gets a new thread as before: its
+    handlers may wait on the app too, and must not queue behind a signal waiting on it (a
+    reconnect made on the app's thread waited a whole second for its connect packet)."""
     global _SOCKET
     if _SOCKET is None:
         import queue
@@ -757,14 +759,15 @@ def _socket_class() -> Any:
 
             def _trigger_event(self, event: str, *args: Any, **kwargs: Any) -> Any:
                 if event == "message" and kwargs.get("run_async"):
-                    if not _quick(args[0]):
+                    if _quick(args[0]):
+                        kwargs["run_async"] = False
+                    elif _signals(args[0]):
                         self._later.put(args)
                         with self._later_lock:
                             if self._draining:
                                 return None
                             self._draining = True
                         return self.start_background_task(self._drain)
-                    kwargs["run_async"] = False
                 return super()._trigger_event(event, *args, **kwargs)
 
             def _drain(self) -> None:
@@ -785,6 +788,11 @@ def _socket_class() -> Any:
 
         _SOCKET = Socket
     return _SOCKET
+
+
+def _signals(data: Any) -> bool:
+    """A `signals` event of the default namespace."""
+    return isinstance(data, str) and data.startswith('2["signals",')
 
 
 def _quick(data: Any) -> bool:
