@@ -3,7 +3,7 @@
 
     .venv/bin/python benchmarks/chat_bench.py [--runs 10] [--skip-tti]
         [--visitors 1000 --procs 4 --every 10 --seconds 30 --agents 50
-         --agents-per-process 10 --replies-per-s 20] [--profile-hub FILE]
+         --agents-per-process 10 --replies-per-s 20] [--profile-hub FILE] [--profile-agents FILE]
 
 Builds what it needs: an empty workspace with --agents agents (tokens) and a chat
 channel, and a `unibox hub --no-channels` process on it (under yappi with --profile-hub:
@@ -354,6 +354,8 @@ def load(hub: Any, info: dict[str, Any], args: argparse.Namespace, tmp: Path) ->
     started = time.time()
     cpu0 = _cpu(hub.pid)
     agents0 = sum(r["cpu_s"] for r in all_call(workers, "cpu"))
+    if args.profile_agents:  # yappi over the first worker process's threads
+        workers[0].call("profile")
     rss0 = rss_kb(hub.pid)["VmRSS"]
     load0 = os.getloadavg()
     end = started + args.seconds
@@ -378,6 +380,8 @@ def load(hub: Any, info: dict[str, Any], args: argparse.Namespace, tmp: Path) ->
         time.sleep(0.1)
     cpu = _cpu(hub.pid) - cpu0
     agents_cpu = sum(r["cpu_s"] for r in all_call(workers, "cpu")) - agents0
+    if args.profile_agents:
+        workers[0].call("profile", path=str(args.profile_agents))
     load1 = os.getloadavg()
     results: list[tuple[str, float]] = []
     errors: list[str] = []
@@ -447,6 +451,9 @@ def main() -> None:
     parser.add_argument("--agents-per-process", type=int, default=10)
     parser.add_argument("--replies-per-s", type=float, default=20.0)
     parser.add_argument("--profile-hub", type=Path, help="yappi report of the hub to FILE.txt")
+    parser.add_argument(
+        "--profile-agents", type=Path, help="yappi report of one agents' process to FILE"
+    )
     parser.add_argument("--skip-tti", action="store_true", help="no Chromium part")
     args = parser.parse_args()
     from _hubbench import Hub

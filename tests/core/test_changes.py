@@ -1025,3 +1025,36 @@ def test_a_chain_of_pages_in_one_transaction_equals_them_one_by_one(
     expected = unstamped(visible(dump(raw(demo.path)), access_of(demo, bo)))
     assert same(unstamped(dump(one)), expected) and same(unstamped(dump(many)), expected)
     check_search_index(tmp_path / "many.db")
+
+
+def test_a_pokes_page_into_a_cache_writes_what_changed_and_stamps_every_row(
+    demo: Workspace, tmp_path: Path
+) -> None:
+    """A few rows the cache holds (a comment's conversation, a reassigned one) are written
+    column by column as they changed, each stamped with the cache's new change number, page
+    after page (the statements are the same text each time: the stamp is not in it)."""
+    bo = agent_id(demo, "bo")
+    replica = open_replica(tmp_path / "bo.db")
+    pull(demo, replica, bo)
+    convs = [
+        r
+        for r in q.list_conversations(demo, q.view("open", access=EVERYTHING)).rows
+        if r.inbox_id == inbox_id(demo, "Support")
+    ][:2]
+    for step in range(3):
+        cursor = replica_cursor(replica)
+        cmd.comment(demo, convs[0].id, f"note {step}", actor="bo")
+        cmd.assign(demo, convs[1].id, "chiara" if step % 2 else "bo", actor="bo")
+        page = json.loads(json.dumps(changes_since(demo, cursor, bo, 500, columnar=True).to_json()))
+        assert page["runs"] and not page["more"]
+        apply_changes(replica, page, local=True)
+        stamp = replica.execute("SELECT value FROM sequence WHERE name = 'seq'").fetchone()[0]
+        for table, run in ((r["table"], r) for r in page["runs"] if "rows" in r):
+            at = page["columns"][table].index("id")
+            for row in run["rows"]:
+                assert replica.execute(
+                    f"SELECT seq FROM {table} WHERE id = ?", (row[at],)
+                ).fetchone() == (stamp,)
+    hub = visible(dump(raw(demo.path)), access_of(demo, bo))
+    assert same(without_seq(dump(replica)), without_seq(hub))
+    check_search_index(tmp_path / "bo.db")

@@ -52,9 +52,8 @@ PULL_LIMIT = 2000
 # Seconds between rounds nothing asked for. Every change of the hub's log comes with a poke
 # and every (re)connect pulls, so this only covers a poke that never came; a round a
 # second per client was most of an idle hub's work (50 agents: 50 pulls a second, each
-# also a round of the client's own; benchmarks/hub_team.py fanout). Pokes do go missing
-# now and then (2 of 9,800 arrivals in a quiet fan-out run, cause not found yet): this is
-# how late such a change may be.
+# also a round of the client's own; benchmarks/hub_team.py fanout). A kick lost in the
+# sync loop (fixed: `_loop`) once left a poked page unapplied until this round.
 SAFETY_ROUND = 5.0
 CALL_TIMEOUT = 30.0
 
@@ -132,6 +131,7 @@ class HubClient:
         self._poked: list[dict[str, Any]] = []  # pages that came with pokes, not applied yet
         self._poked_head = 0  # the newest head a poke announced
         self._access_dirty = True  # the agent's inboxes may have changed since last looked at
+        self.safety_round = SAFETY_ROUND  # tests set it beyond their length: pokes alone
 
     # ---------------------------------------------------------------- opening
 
@@ -163,7 +163,7 @@ class HubClient:
         import socketio
 
         self.directory.mkdir(parents=True, exist_ok=True)
-        sio = socketio.Client(
+        sio = _socket_class()(
             reconnection=True,
             # Back within ~3 s of a hub restart (randomised 0.5 s doubling to 2 s): at 50
             # agents that is ~25 attempts a second while the hub is down, cheap refusals.
@@ -463,8 +463,14 @@ class HubClient:
             kicked = self._kick.wait(1.0)
             if self._stop.is_set():
                 return
-            self._kick.clear()
-            wanted = wanted or kicked or time.monotonic() - last >= SAFETY_ROUND
+            # Cleared only when the wait saw the kick: a poke whose handler set it just after
+            # a wait gave up (between the timeout and here) would be wiped out with an
+            # unconditional clear, and its page would sit unapplied until the safety round
+            # (2 of 9,800 arrivals in a fan-out run; test_hub.py kick race). A kick that
+            # lands after this clear runs the next round; this one reads what it brought.
+            if kicked:
+                self._kick.clear()
+            wanted = wanted or kicked or time.monotonic() - last >= self.safety_round
             if not wanted:
                 continue
             # Not connected (yet: the connect handler kicks before the client counts itself
@@ -717,6 +723,82 @@ class HubClient:
             self.replica.close()
         if self.ws is not None:
             self.ws.close()
+
+
+_SOCKET: Any = None
+
+
+def _socket_class() -> Any:
+    """socket.io's client class, with pokes and the answers to calls handled on the
+    connection's read thread as they arrive, and `signals` on one thread in turn.
+    engineio starts a new thread for every message it receives (~0.08 ms of CPU each, a
+    third of it in the kernel) and the sync thread is kicked only after that thread got its
+    turn: with fifty agents' apps on one machine every poke paid that fifty times, and one
+    more hand-over between threads in its latency; with a thousand chat visitors the
+    `signals` about them (~40 a second per agent) cost each app more than its pokes. Pokes
+    and answers only note what came and wake a waiting thread (`_on_poke`, `_call`'s
+    `answered`); handled in order, a poke can no longer overtake the one before. Signals
+    wait on the app (its callback: `call_from_thread`), so not on the read thread, which
+    the app's own calls need for their answers: on a thread of their own, which ends after
+    two idle seconds. Anything else (connect, `bye`, ...) gets a new thread as before: its
+    handlers may wait on the app too, and must not queue behind a signal waiting on it (a
+    reconnect made on the app's thread waited a whole second for its connect packet)."""
+    global _SOCKET
+    if _SOCKET is None:
+        import queue
+
+        import engineio
+        import socketio
+
+        class Engine(engineio.Client):  # type: ignore[misc]
+            def __init__(self, *args: Any, **kwargs: Any) -> None:
+                super().__init__(*args, **kwargs)
+                self._later: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
+                self._later_lock = threading.Lock()
+                self._draining = False
+
+            def _trigger_event(self, event: str, *args: Any, **kwargs: Any) -> Any:
+                if event == "message" and kwargs.get("run_async"):
+                    if _quick(args[0]):
+                        kwargs["run_async"] = False
+                    elif _signals(args[0]):
+                        self._later.put(args)
+                        with self._later_lock:
+                            if self._draining:
+                                return None
+                            self._draining = True
+                        return self.start_background_task(self._drain)
+                return super()._trigger_event(event, *args, **kwargs)
+
+            def _drain(self) -> None:
+                while True:
+                    try:
+                        args = self._later.get(timeout=2.0)
+                    except queue.Empty:
+                        with self._later_lock:
+                            if self._later.empty():
+                                self._draining = False
+                                return
+                        continue
+                    super()._trigger_event("message", *args)  # in this thread
+
+        class Socket(socketio.Client):  # type: ignore[misc]
+            def _engineio_client_class(self) -> Any:
+                return Engine
+
+        _SOCKET = Socket
+    return _SOCKET
+
+
+def _signals(data: Any) -> bool:
+    """A `signals` event of the default namespace."""
+    return isinstance(data, str) and data.startswith('2["signals",')
+
+
+def _quick(data: Any) -> bool:
+    """A socket.io packet of the default namespace that is a `poke` event or an answer (an
+    ACK: type 3, then its id)."""
+    return isinstance(data, str) and (data.startswith('2["poke",') or data[:1] == "3")
 
 
 def _refusal(error: BaseException, url: str) -> str:
