@@ -20,6 +20,7 @@ the workspace: inbox names, agent handles, the reader's access).
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from .errors import InvalidRequest
@@ -73,20 +74,21 @@ class SearchQuery:
     def fts(self) -> str | None:
         """The full-text part as a safe FTS5 query (None without words): quoted tokens only."""
         parts = [f'"{" ".join(p)}"' for p in self.phrases]
-        quoted = [f'"{w}"' for w in self.words]
-        if quoted and self.open_end and len(self.words[-1]) >= 2:
-            quoted[-1] += "*"  # a one-letter prefix matches nearly everything and is slow
-        parts += quoted
+        parts += [f'"{w}"*' if prefix else f'"{w}"' for w, prefix in self.typed_words()]
         return " ".join(parts) or None
+
+    def typed_words(self) -> list[tuple[str, bool]]:
+        """(word, is_prefix) for each full-text word outside phrases, as typed: the last one
+        is a prefix while it is being typed (`open_end`), from two letters on (a one-letter
+        prefix matches nearly everything and is slow)."""
+        last = len(self.words) - 1
+        return [(w, self.open_end and i == last and len(w) >= 2) for i, w in enumerate(self.words)]
 
     def terms(self) -> list[tuple[str, bool]]:
         """(word, is_prefix) to mark in a thread: every full-text word, casefolded and
         without accents (as the index compares them)."""
         out = [(fold(w), False) for p in self.phrases for w in p]
-        for i, w in enumerate(self.words):
-            prefix = self.open_end and i == len(self.words) - 1 and len(w) >= 2
-            out.append((fold(w), prefix))
-        return out
+        return out + [(fold(w), prefix) for w, prefix in self.typed_words()]
 
 
 def fold(word: str) -> str:
@@ -170,14 +172,8 @@ def _checked(key: str, value: str) -> str:
     return value
 
 
-def find_terms(text: str, terms: list[tuple[str, bool]]) -> list[tuple[int, int]]:
-    """(start, end) of each word of `text` that a search's terms match (`SearchQuery.terms`),
-    compared as the index compares words: whole words, casefolded, accents removed; a
-    prefix term matches the start of a word."""
-    if not terms:
-        return []
-    exact = {t for t, prefix in terms if not prefix}
-    prefixes = tuple(t for t, prefix in terms if prefix)
+def word_spans(text: str) -> list[tuple[int, int]]:
+    """(start, end) of each word of `text`, split as `search_words` splits."""
     spans: list[tuple[int, int]] = []
     start = None
     for i, ch in enumerate(f"{text} "):  # the trailing space ends the last word
@@ -185,10 +181,64 @@ def find_terms(text: str, terms: list[tuple[str, bool]]) -> list[tuple[int, int]
         if category[0] in "LNM" or category == "Co":
             if start is None:
                 start = i
-            continue
-        if start is not None:
-            word = fold(text[start:i])
-            if word in exact or (prefixes and word.startswith(prefixes)):
-                spans.append((start, i))
+        elif start is not None:
+            spans.append((start, i))
             start = None
     return spans
+
+
+def _matcher(terms: list[tuple[str, bool]]) -> Callable[[str], bool]:
+    exact = {t for t, prefix in terms if not prefix}
+    prefixes = tuple(t for t, prefix in terms if prefix)
+
+    def matches(word: str) -> bool:
+        folded = fold(word)
+        return folded in exact or bool(prefixes and folded.startswith(prefixes))
+
+    return matches
+
+
+def find_terms(text: str, terms: list[tuple[str, bool]]) -> list[tuple[int, int]]:
+    """(start, end) of each word of `text` that a search's terms match (`SearchQuery.terms`),
+    compared as the index compares words: whole words, casefolded, accents removed; a
+    prefix term matches the start of a word."""
+    if not terms:
+        return []
+    matches = _matcher(terms)
+    return [(s, e) for s, e in word_spans(text) if matches(text[s:e])]
+
+
+SNIPPET_SCAN = 20_000  # characters of a body read for its fragment (bounded time per hit)
+
+
+def fragment(text: str, terms: list[tuple[str, bool]], size: int = 12) -> str:
+    """The part of `text` a search hit shows, as FTS5's `snippet(..., '…', size)` picks it:
+    the window of `size` words with the most different terms (then the most matches), the
+    first such, centred on its matches; '…' where the text goes on. Only the first
+    SNIPPET_SCAN characters are read (a match further in shows the text's start)."""
+    head = text[:SNIPPET_SCAN]
+    words = word_spans(head)
+    more = len(text) > len(head)
+    if len(words) <= size and not more:
+        return text
+    matches = _matcher(terms)
+    hit = [matches(head[s:e]) for s, e in words]
+    start, best = 0, (0, 0)
+    for h in (i for i, is_hit in enumerate(hit) if is_hit):
+        inside = [
+            fold(head[s:e])
+            for (s, e), is_hit in zip(words[h : h + size], hit[h : h + size], strict=True)
+            if is_hit
+        ]
+        score = (len(set(inside)), len(inside))
+        if score > best:
+            best, start = score, h
+    if best[1]:
+        window = [i for i in range(start, min(start + size, len(words))) if hit[i]]
+        start -= (size - (window[-1] - window[0] + 1)) // 2
+    start = max(0, min(start, len(words) - size))
+    end = min(start + size, len(words))
+    begin = 0 if start == 0 else words[start][0]
+    at_end = end == len(words) and not more
+    stop = len(text) if at_end else words[end - 1][1]
+    return ("…" if start else "") + text[begin:stop] + ("" if at_end else "…")

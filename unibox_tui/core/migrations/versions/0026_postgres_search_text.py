@@ -1,0 +1,71 @@
+"""PostgreSQL's search index compares words as FTS5 does (SQLite: nothing changes).
+
+0002 gave PostgreSQL `to_tsvector('simple', text)`: its parser keeps `carla@example.com`,
+`x.io/a` and `v1.2.3` as one word each and reads `order-1234` as `order` and `-1234`, and
+nothing removes accents, so `carla`, `1234` or `jose` found nothing that FTS5
+(unicode61, remove_diacritics) finds. `search_text(t)` makes the text the index and the
+queries read: lower case, compatibility-decomposed (NFKD), combining accents removed, ASCII
+punctuation as spaces (left to the parser are words of letters and digits). The vectors are
+rebuilt with it: message_fts's in place, conversation_fts's generated column anew.
+core/queries.py builds its tsquery through the same function, so the two always agree.
+
+Revision ID: 0026
+Revises: 0025
+"""
+
+from __future__ import annotations
+
+from unibox_tui.core.migrations.postgres import execute, is_postgres
+
+revision = "0026"
+down_revision = "0025"
+branch_labels = None
+depends_on = None
+
+# ASCII punctuation (string.punctuation) to spaces; `'` doubled inside the SQL literal.
+PUNCTUATION = "!\"#$%&''()*+,-./:;<=>?@[\\]^_`{|}~"
+SPACES = " " * 32
+# The Unicode blocks of combining diacritical marks (what NFKD splits off Latin, Greek and
+# Cyrillic letters; Python's unicodedata.combining, as search_query.fold removes them).
+MARKS = r"[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]"
+
+SEARCH_TEXT = (
+    "CREATE FUNCTION search_text(t text) RETURNS text LANGUAGE sql IMMUTABLE STRICT "
+    f"PARALLEL SAFE AS $$ SELECT translate(regexp_replace(normalize(lower(t), NFKD), "
+    f"'{MARKS}', '', 'g'), '{PUNCTUATION}', '{SPACES}') $$"
+)
+
+
+def _vectors(vector: str) -> list[str]:
+    """The statements that rebuild both indexes with `vector` ('{}': the text)."""
+    subject, contact = (vector.format(f"coalesce({c}, '')") for c in ("subject", "contact"))
+    conversation = f"setweight({subject}, 'A') || setweight({contact}, 'B')"
+    return [
+        "ALTER TABLE conversation_fts DROP COLUMN doc",  # its GIN index goes with it
+        f"ALTER TABLE conversation_fts ADD COLUMN doc tsvector GENERATED ALWAYS AS "
+        f"({conversation}) STORED",
+        "CREATE INDEX ix_conversation_fts_doc ON conversation_fts USING gin (doc)",
+        "DROP TRIGGER IF EXISTS message_fts_update",
+        "CREATE TRIGGER message_fts_update AFTER UPDATE OF body ON message "
+        "WHEN old.kind != 'activity' AND old.body IS NOT new.body BEGIN "
+        f"UPDATE message_fts SET doc = {vector.format('new.body')} WHERE rowid = new.rid; END",
+        f"UPDATE message_fts SET doc = {vector.format('m.body')} FROM message m "
+        "WHERE m.rid = message_fts.rowid",
+    ]
+
+
+def upgrade() -> None:
+    if not is_postgres():
+        return  # FTS5's tokenizer already reads words this way (0003)
+    assert len(PUNCTUATION.replace("''", "'")) == len(SPACES)
+    execute(SEARCH_TEXT)
+    for statement in _vectors("to_tsvector('simple', search_text({}))"):
+        execute(statement)
+
+
+def downgrade() -> None:
+    if not is_postgres():
+        return
+    for statement in _vectors("to_tsvector('simple', {})"):
+        execute(statement)
+    execute("DROP FUNCTION search_text(text)")
