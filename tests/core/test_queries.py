@@ -131,6 +131,34 @@ def test_search_finds_bodies_subjects_and_contact_names(team: Team) -> None:
     assert q.search(team.ws, "nothing-like-this", access=EVERYTHING) == []
 
 
+def test_search_finds_the_words_inside_addresses_numbers_and_accents(team: Team) -> None:
+    # FTS5's tokenizer reads `carla@example.com` as three words and `order-1234` as two;
+    # PostgreSQL's parser keeps the first whole and reads `-1234` (migration 0026: the same
+    # words on both).
+    a = team.start(
+        "Write to carla@example.com about order-1234, see x.io/help (v1.2.3)",
+        subject="Ünïcode Straße",
+    )
+    for text in ("carla", "example", "1234", '"order 1234"', "help", "unicode", "2 3", "exam"):
+        assert [h.row.id for h in q.search(team.ws, text, access=EVERYTHING)] == [a], text
+    [hit] = q.search(team.ws, "1234 carla", access=EVERYTHING)
+    assert [hit.snippet[s:e] for s, e in hit.highlights] == ["carla", "1234"]
+    [hit] = q.search(team.ws, "unicode", access=EVERYTHING)
+    assert hit.snippet == "Ünïcode Straße — Carla Souza"
+    assert [hit.snippet[s:e] for s, e in hit.highlights] == ["Ünïcode"]
+    assert q.search(team.ws, "1235", access=EVERYTHING) == []
+
+
+def test_a_long_message_shows_the_part_around_its_match(team: Team) -> None:
+    body = (
+        " ".join(f"w{i}" for i in range(40)) + " crushed box " + " ".join(f"x{i}" for i in range(9))
+    )
+    team.start(body)
+    [hit] = q.search(team.ws, "crushed", access=EVERYTHING)
+    assert hit.snippet == "…w35 w36 w37 w38 w39 crushed box x0 x1 x2 x3 x4…"
+    assert [hit.snippet[s:e] for s, e in hit.highlights] == ["crushed"]
+
+
 def test_search_sees_new_writes_and_contact_renames(team: Team) -> None:
     a = team.start("hello")
     cmd.comment(team.ws, a, "internal note about kangaroos", actor="ana")

@@ -20,6 +20,7 @@ the workspace: inbox names, agent handles, the reader's access).
 from __future__ import annotations
 
 import unicodedata
+from bisect import bisect_right
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -212,33 +213,65 @@ SNIPPET_SCAN = 20_000  # characters of a body read for its fragment (bounded tim
 
 
 def fragment(text: str, terms: list[tuple[str, bool]], size: int = 12) -> str:
-    """The part of `text` a search hit shows, as FTS5's `snippet(..., '…', size)` picks it:
-    the window of `size` words with the most different terms (then the most matches), the
-    first such, centred on its matches; '…' where the text goes on. Only the first
-    SNIPPET_SCAN characters are read (a match further in shows the text's start)."""
+    """The part of `text` a search hit shows, chosen by FTS5's `snippet(..., '…', size)`
+    rule (sqlite's fts5_aux.c) so both databases show the same: a window of `size` words
+    scored 1000 per different term and 1 per repeat, centred on its matches, or starting at
+    a sentence (+100, +120 at the text's start); the first best wins; '…' where the text
+    goes on. Only the first SNIPPET_SCAN characters are read."""
     head = text[:SNIPPET_SCAN]
     words = word_spans(head)
     more = len(text) > len(head)
-    if len(words) <= size and not more:
+    n = len(words)
+    if n <= size and not more:
         return text
-    matches = _matcher(terms)
-    hit = [matches(head[s:e]) for s, e in words]
-    start, best = 0, (0, 0)
-    for h in (i for i, is_hit in enumerate(hit) if is_hit):
-        inside = [
-            fold(head[s:e])
-            for (s, e), is_hit in zip(words[h : h + size], hit[h : h + size], strict=True)
-            if is_hit
-        ]
-        score = (len(set(inside)), len(inside))
-        if score > best:
-            best, start = score, h
-    if best[1]:
-        window = [i for i in range(start, min(start + size, len(words))) if hit[i]]
-        start -= (size - (window[-1] - window[0] + 1)) // 2
-    start = max(0, min(start, len(words) - size))
-    end = min(start + size, len(words))
+    which = _which_term(terms)
+    hits = [(i, t) for i, (s, e) in enumerate(words) if (t := which(head[s:e])) is not None]
+    sentences = [0] + [i for i in range(1, n) if _starts_sentence(head, words[i][0])]
+
+    def score(pos: int) -> tuple[int, int, int]:
+        total, seen, first, last = 0, set(), -1, 0
+        for i, term in hits:
+            if pos <= i < pos + size:
+                total += 1 if term in seen else 1000
+                seen.add(term)
+                first = i if first < 0 else first
+                last = i + 1
+        return total, first, last
+
+    best, start = 0, 0
+    for at, _ in hits:
+        total, first, last = score(at)
+        if total > best:
+            best, start = total, max(0, min(first - (size - (last - first)) // 2, n - size))
+        sentence = sentences[bisect_right(sentences, at) - 1]
+        if sentence < at:
+            total = score(sentence)[0] + (120 if sentence == 0 else 100)
+            if total > best:
+                best, start = total, sentence
     begin = 0 if start == 0 else words[start][0]
-    at_end = end == len(words) and not more
-    stop = len(text) if at_end else words[end - 1][1]
-    return ("…" if start else "") + text[begin:stop] + ("" if at_end else "…")
+    end = start + size - 1
+    if end >= n - 1 and not more:
+        return ("…" if start else "") + text[begin:]
+    return ("…" if start else "") + text[begin : words[end][1]] + "…"
+
+
+def _which_term(terms: list[tuple[str, bool]]) -> Callable[[str], int | None]:
+    """The index of the first term a word matches (None: none)."""
+
+    def which(word: str) -> int | None:
+        folded = fold(word)
+        for i, (term, prefix) in enumerate(terms):
+            if folded == term or (prefix and folded.startswith(term)):
+                return i
+        return None
+
+    return which
+
+
+def _starts_sentence(text: str, start: int) -> bool:
+    """Does the word at `start` begin a sentence as FTS5's snippet sees one: white space
+    before it, and before that a '.' or ':'."""
+    i = start - 1
+    while i >= 0 and text[i] in " \t\n\r":
+        i -= 1
+    return i != start - 1 and i >= 0 and text[i] in ".:"
