@@ -11,27 +11,12 @@ without (every parameter), or a module path for all of its tests.
 
 from __future__ import annotations
 
-# The business-hours calendar is bound as JSON and read with json_each/json_extract:
-# SQLite's json_extract gives its numbers as numbers, the PostgreSQL twin (migrations/
-# postgres.COMPAT) gives text, so `a.day = <integer>` has no operator. Needs a typed
-# extraction (a cast in reports.py, measured on SQLite first: reports_bench).
-BUSINESS = "business hours: json_extract gives text on PostgreSQL, compared with an integer"
 # Tests that reach the workspace by its file (ws.path, tmp_path / "ws.db": sqlite3, --db,
 # a downgrade of the file): SQLite by construction. A `ws_target` fixture (file or URL)
 # would let them run on both.
 FILE = "the test opens the workspace by its SQLite file path"
 
 XFAIL: dict[str, str] = {
-    "tests/core/test_reports.py::test_first_response_in_business_hours_only": BUSINESS,
-    "tests/core/test_reports.py::test_business_first_response_across_dst_holidays_and_weekends": (
-        BUSINESS
-    ),
-    "tests/core/test_reports.py::test_business_hours_count_the_real_length_of_a_day_the_clocks"
-    "_change_in": BUSINESS,
-    "tests/core/test_reports.py::test_business_first_response_of_a_reply_long_after_the_range": (
-        BUSINESS
-    ),
-    "tests/core/test_reports.py::test_business_seconds_in_sql_equal_the_definition": BUSINESS,
     "tests/core/test_reports.py::test_a_workspace_written_before_the_reports_is_counted_from_its"
     "_log": FILE,
     "tests/core/test_drafts.py::test_a_draft_survives_reopening_the_workspace": FILE,

@@ -1,4 +1,5 @@
-"""PostgreSQL's search index compares words as FTS5 does (SQLite: nothing changes).
+"""PostgreSQL: the search index compares words as FTS5 does, json_each reads arrays, and
+scalar max/min give NULL for a NULL as SQLite's do (SQLite: nothing changes).
 
 0002 gave PostgreSQL `to_tsvector('simple', text)`: its parser keeps `carla@example.com`,
 `x.io/a` and `v1.2.3` as one word each and reads `order-1234` as `order` and `-1234`, and
@@ -8,6 +9,15 @@ queries read: lower case, compatibility-decomposed (NFKD), combining accents rem
 punctuation as spaces (left to the parser are words of letters and digits). The vectors are
 rebuilt with it: message_fts's in place, conversation_fts's generated column anew.
 core/queries.py builds its tsquery through the same function, so the two always agree.
+
+`json_each(text)`: SQLite's json_each walks an array or an object; PostgreSQL's only an
+object (json_array_elements is its array twin). The reports bind the business-hours
+calendar as a JSON array of rows (core/reports.py); this one takes both, `key` the index or
+the member's name and `value` the element, as SQLite's columns of those names.
+
+`max(a, b)` / `min(a, b)` (0001's twins) were GREATEST / LEAST, which skip a NULL: SQLite's
+give NULL. The business-hours report reads a reply outside its calendar as NULL and builds
+the calendar again; on PostgreSQL it read 0 seconds.
 
 Revision ID: 0026
 Revises: 0025
@@ -35,6 +45,27 @@ SEARCH_TEXT = (
     f"'{MARKS}', '', 'g'), '{PUNCTUATION}', '{SPACES}') $$"
 )
 
+JSON_EACH = (
+    "CREATE FUNCTION json_each(j text) RETURNS TABLE (key text, value json) LANGUAGE sql "
+    "IMMUTABLE STRICT PARALLEL SAFE AS $$ "
+    "SELECT (n - 1)::text, e FROM json_array_elements(CASE WHEN json_typeof(j::json) = 'array' "
+    "THEN j::json END) WITH ORDINALITY AS a(e, n) UNION ALL "
+    "SELECT o.key, o.value FROM json_each(CASE WHEN json_typeof(j::json) = 'object' "
+    "THEN j::json END) AS o $$"
+)
+
+MIN_MAX = [
+    f"CREATE OR REPLACE FUNCTION {name}(a anycompatible, b anycompatible) RETURNS anycompatible "
+    "LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT CASE WHEN a IS NULL OR b IS NULL "
+    f"THEN NULL ELSE {twin}(a, b) END $$"
+    for name, twin in (("max", "GREATEST"), ("min", "LEAST"))
+]
+OLD_MIN_MAX = [
+    f"CREATE OR REPLACE FUNCTION {name}(a anycompatible, b anycompatible) RETURNS anycompatible "
+    f"LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT {twin}(a, b) $$"
+    for name, twin in (("max", "GREATEST"), ("min", "LEAST"))
+]
+
 
 def _vectors(vector: str) -> list[str]:
     """The statements that rebuild both indexes with `vector` ('{}': the text)."""
@@ -59,6 +90,9 @@ def upgrade() -> None:
         return  # FTS5's tokenizer already reads words this way (0003)
     assert len(PUNCTUATION.replace("''", "'")) == len(SPACES)
     execute(SEARCH_TEXT)
+    execute(JSON_EACH)
+    for statement in MIN_MAX:
+        execute(statement)
     for statement in _vectors("to_tsvector('simple', search_text({}))"):
         execute(statement)
 
@@ -69,3 +103,6 @@ def downgrade() -> None:
     for statement in _vectors("to_tsvector('simple', {})"):
         execute(statement)
     execute("DROP FUNCTION search_text(text)")
+    execute("DROP FUNCTION json_each(text)")
+    for statement in OLD_MIN_MAX:
+        execute(statement)
