@@ -632,6 +632,7 @@ class _Fts5:
     SearchQuery.fts(); highlight() and snippet() mark matches in SQL."""
 
     postgres = False
+    scan_order = "f.rowid"  # the message scan's ORDER BY (newest first)
 
     def __init__(self, query: SearchQuery) -> None:
         self.query = query
@@ -667,6 +668,12 @@ class _PgText:
         parts += [(self.LEXEME, (w, ":*" if prefix else "")) for w, prefix in query.typed_words()]
         self.tsquery = "(" + " && ".join(sql for sql, _ in parts) + ")"
         self.params = tuple(p for _, params in parts for p in params)
+        # The planner reads a phrase's words as if they were anywhere in the message, so it
+        # walks the rowid index backwards expecting a match soon: with no adjacent pair it
+        # read all 1M rows (1.6 s at 100k conversations). `+ 0` keeps that index out: the
+        # GIN index gives the candidates (30 ms). Words keep the planner's choice (the
+        # backwards walk is 2-5 ms for a common word, the GIN path 200-300 ms).
+        self.scan_order = "f.rowid + 0" if query.phrases else "f.rowid"
 
     def match(self, table: str, alias: str = "") -> tuple[str, tuple[Any, ...]]:
         return f"{alias or table}.doc @@ {self.tsquery}", self.params
@@ -1018,7 +1025,7 @@ def _message_part(
     sql = (
         f"SELECT f.rowid, m.conversation_id, m.id, m.created_at, CASE WHEN (1{where}) THEN "
         f"{snippet} END FROM message_fts f JOIN message m ON m.rid = f.rowid {join}"
-        f"WHERE {match} AND f.rowid < ? ORDER BY f.rowid DESC"
+        f"WHERE {match} AND f.rowid < ? ORDER BY {fts.scan_order} DESC"
     )
     if fts.postgres:
         rows: Iterable[Any] = _pg_scan(conn, sql, (*params, *match_params), below, wanted)
