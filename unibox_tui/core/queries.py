@@ -662,7 +662,7 @@ class _PgText:
 
     def __init__(self, query: SearchQuery) -> None:
         self.query = query
-        parts = [
+        parts: list[tuple[str, tuple[str, ...]]] = [
             ("phraseto_tsquery('simple', search_text(?))", (" ".join(p),)) for p in query.phrases
         ]
         parts += [(self.LEXEME, (w, ":*" if prefix else "")) for w, prefix in query.typed_words()]
