@@ -149,6 +149,15 @@ def test_search_finds_the_words_inside_addresses_numbers_and_accents(team: Team)
     assert q.search(team.ws, "1235", access=EVERYTHING) == []
 
 
+def test_a_huge_message_of_distinct_words_is_stored_and_found(team: Team) -> None:
+    # ~2.2 MB of distinct words: PostgreSQL's tsvector holds at most 1 MB, and the write
+    # that stored it failed there (migration 0026 indexes the first 100,000 characters).
+    body = "needle " + " ".join(f"w{i:06x}{i * 7919:08x}" for i in range(130_000))
+    a = team.start(body)
+    [hit] = q.search(team.ws, "needle", access=EVERYTHING)
+    assert hit.row.id == a and hit.snippet.startswith("needle w000000")
+
+
 def test_a_long_message_shows_the_part_around_its_match(team: Team) -> None:
     body = (
         " ".join(f"w{i}" for i in range(40)) + " crushed box " + " ".join(f"x{i}" for i in range(9))

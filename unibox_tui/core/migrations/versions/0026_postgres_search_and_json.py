@@ -6,7 +6,8 @@ scalar max/min give NULL for a NULL as SQLite's do (SQLite: nothing changes).
 nothing removes accents, so `carla`, `1234` or `jose` found nothing that FTS5
 (unicode61, remove_diacritics) finds. `search_text(t)` makes the text the index and the
 queries read: lower case, compatibility-decomposed (NFKD), combining accents removed, ASCII
-punctuation as spaces (left to the parser are words of letters and digits). The vectors are
+punctuation as spaces (left to the parser are words of letters and digits), the first
+100,000 characters (a tsvector's size is bounded). The vectors are
 rebuilt with it: message_fts's in place, conversation_fts's generated column anew.
 core/queries.py builds its tsquery through the same function, so the two always agree.
 
@@ -39,10 +40,15 @@ SPACES = " " * 32
 # Cyrillic letters; Python's unicodedata.combining, as search_query.fold removes them).
 MARKS = r"[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]"
 
+# Only the first 100,000 characters: a tsvector holds at most 1 MB, and a longer text of
+# distinct words (a pasted log, base64) failed the write that stored it. 100,000 characters
+# make at most ~0.7 MB (4 bytes a character, 2 a position, 4 a distinct word). FTS5 indexes
+# the whole text; the rest of such a text is not searchable here.
+INDEXED_CHARS = 100_000
 SEARCH_TEXT = (
     "CREATE FUNCTION search_text(t text) RETURNS text LANGUAGE sql IMMUTABLE STRICT "
-    f"PARALLEL SAFE AS $$ SELECT translate(regexp_replace(normalize(lower(t), NFKD), "
-    f"'{MARKS}', '', 'g'), '{PUNCTUATION}', '{SPACES}') $$"
+    f"PARALLEL SAFE AS $$ SELECT translate(regexp_replace(normalize(lower(left(t, "
+    f"{INDEXED_CHARS})), NFKD), '{MARKS}', '', 'g'), '{PUNCTUATION}', '{SPACES}') $$"
 )
 
 JSON_EACH = (
