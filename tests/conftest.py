@@ -118,6 +118,18 @@ def ws(tmp_path: Path, db_kind: str, request: pytest.FixtureRequest) -> Workspac
     workspace.close()
 
 
+@pytest.fixture
+def ws_target(ws: Workspace) -> Path | str:
+    """Where `ws` lives, to open it again or name it to a command: its file on SQLite, its
+    URL on PostgreSQL (reopening a workspace there is connecting to it again)."""
+    return getattr(ws, "url", None) or ws.path
+
+
+def db_args(target: Path | str) -> list[str]:
+    """The option that names the workspace at `target` (`ws_target`) on the command line."""
+    return ["--database-url", target] if isinstance(target, str) else ["--db", str(target)]
+
+
 @dataclass
 class Team:
     """A small workspace: Support (everyone) and Sales (listed: ana + the Sales team)."""

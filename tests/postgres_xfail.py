@@ -11,67 +11,9 @@ without (every parameter), or a module path for all of its tests.
 
 from __future__ import annotations
 
-# Search reads FTS5 (MATCH, bm25 order, highlight and snippet) through queries.search_on.
-# PostgreSQL has the index (message_fts / conversation_fts: tsvector + GIN, kept by
-# search_index.index_new and the 0002 triggers) but no query twin of search_on yet.
-SEARCH = "search: no PostgreSQL twin of queries.search_on (FTS5 MATCH/highlight/snippet) yet"
-
-# The business-hours calendar is bound as JSON and read with json_each/json_extract:
-# SQLite's json_extract gives its numbers as numbers, the PostgreSQL twin (migrations/
-# postgres.COMPAT) gives text, so `a.day = <integer>` has no operator. Needs a typed
-# extraction (a cast in reports.py, measured on SQLite first: reports_bench).
-BUSINESS = "business hours: json_extract gives text on PostgreSQL, compared with an integer"
-# Tests that reach the workspace by its file (ws.path, tmp_path / "ws.db": sqlite3, --db,
-# a downgrade of the file): SQLite by construction. A `ws_target` fixture (file or URL)
-# would let them run on both.
-FILE = "the test opens the workspace by its SQLite file path"
-
-XFAIL: dict[str, str] = {
-    "tests/core/test_reports.py::test_first_response_in_business_hours_only": BUSINESS,
-    "tests/core/test_reports.py::test_business_first_response_across_dst_holidays_and_weekends": (
-        BUSINESS
-    ),
-    "tests/core/test_reports.py::test_business_hours_count_the_real_length_of_a_day_the_clocks"
-    "_change_in": BUSINESS,
-    "tests/core/test_reports.py::test_business_first_response_of_a_reply_long_after_the_range": (
-        BUSINESS
-    ),
-    "tests/core/test_reports.py::test_business_seconds_in_sql_equal_the_definition": BUSINESS,
-    "tests/core/test_reports.py::test_a_workspace_written_before_the_reports_is_counted_from_its"
-    "_log": FILE,
-    "tests/core/test_drafts.py::test_a_draft_survives_reopening_the_workspace": FILE,
-    "tests/core/test_threading_merge.py::test_a_message_that_links_two_conversations_merges_them": (
-        FILE
-    ),
-    "tests/core/test_threading_merge.py::test_merge_command_moves_everything_and_redirects": FILE,
-    "tests/core/test_threading_merge.py::test_references_are_stored_and_go_with_their_message": FILE,
-    "tests/core/test_threading_merge.py::test_a_merge_across_inboxes_reaches_an_agent_who_sees_only"
-    "_the_survivors": FILE,
-    "tests/core/test_chat.py::test_transcript_by_hand_from_the_cli": FILE,
-    "tests/core/test_unsend.py::test_unsend_puts_everything_back_and_keeps_the_text_as_a_draft": (
-        SEARCH
-    ),
-    "tests/core/test_queries.py::test_search_finds_bodies_subjects_and_contact_names": SEARCH,
-    "tests/core/test_queries.py::test_search_sees_new_writes_and_contact_renames": SEARCH,
-    "tests/core/test_queries.py::test_a_batch_indexes_each_new_row_once_even_when_its_contact"
-    "_is_renamed": SEARCH,
-    "tests/core/test_queries.py::test_rows_written_outside_ingest_are_searchable_at_once": SEARCH,
-    # (Input with no words searches for nothing: those cases pass already.)
-    "tests/core/test_queries.py::test_search_input_is_never_fts_syntax[postgresql-AND OR NOT]": (
-        SEARCH
-    ),
-    "tests/core/test_queries.py::test_search_input_is_never_fts_syntax[postgresql-a* NEAR(b]": (
-        SEARCH
-    ),
-    "tests/core/test_queries.py::test_search_input_is_never_fts_syntax"
-    "[postgresql-'; DROP TABLE message; --]": SEARCH,
-    "tests/core/test_queries.py::test_search_orders_by_recent_activity_and_limits": SEARCH,
-    "tests/core/test_queries.py::test_activity_lines_are_not_searchable": SEARCH,
-    "tests/core/test_access.py::test_search_finds_only_visible_inboxes": SEARCH,
-    "tests/core/test_access.py::test_search_limit_is_filled_from_visible_inboxes": SEARCH,
-    "tests/core/test_access.py::test_an_admin_not_listed_reads_but_cannot_act": SEARCH,
-    "tests/core/test_access.py::test_cli_reads_as_the_acting_agent": SEARCH,
-}
+# Empty: every both_databases test passes on PostgreSQL. Tests that reach the workspace
+# by its file or URL take `ws_target` (tests/conftest.py).
+XFAIL: dict[str, str] = {}
 
 
 def reason(nodeid: str) -> str | None:

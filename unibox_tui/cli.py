@@ -148,8 +148,13 @@ def demo(
     """Build a realistic demo workspace (once) and open it."""
     from .core.db import _inspect, open_workspace
     from .core.demo import DEFAULT_CONVERSATIONS, build_demo, default_demo_path
+    from .core.postgres import is_url
 
     db = given_db(db)
+    if db is not None and is_url(db):
+        raise InvalidRequest(
+            "the demo is built as a SQLite file: give --db FILE (not --database-url)"
+        )
     wanted = {
         "seed": seed if seed is not None else 1,
         "conversations": conversations or DEFAULT_CONVERSATIONS,

@@ -18,6 +18,9 @@ from unibox_tui.core.db import Workspace
 from unibox_tui.core.errors import InvalidRequest, NoAccess, NotFound
 from unibox_tui.core.me import current_agent
 
+# On SQLite and on a real PostgreSQL (tests/postgres_xfail.py: what is left).
+pytestmark = pytest.mark.both_databases
+
 
 @pytest.fixture
 def admin(team: Team) -> Team:

@@ -16,6 +16,9 @@ from unibox_tui.core.access import EVERYTHING
 from unibox_tui.core.db import KEPT
 from unibox_tui.core.errors import NotFound
 
+# On SQLite and on a real PostgreSQL (tests/postgres_xfail.py: what is left).
+pytestmark = pytest.mark.both_databases
+
 
 def comments(team: Team, conv: str) -> list[str]:
     return [m.body for m in queries.thread(team.ws, conv, access=EVERYTHING) if m.kind == "comment"]

@@ -47,16 +47,36 @@ def inbox_id(ws: Workspace, name: str) -> str:
     return next(i.id for i in q.inboxes(ws) if i.name == name)
 
 
-def raw(path: Path) -> sqlite3.Connection:
-    return sqlite3.connect(path)
+def raw(target: Path | str) -> Any:
+    """A plain connection to the workspace at `target`: its file, or its PostgreSQL URL
+    (`ws_target`; autocommit, so it holds no lock between reads)."""
+    if isinstance(target, str):
+        import psycopg
+
+        return psycopg.connect(target.replace("+psycopg", ""), autocommit=True)
+    return sqlite3.connect(target)
 
 
-def dump(con: sqlite3.Connection) -> Dump:
+def _columns(con: Any, table: str) -> list[str]:
+    if isinstance(con, sqlite3.Connection):
+        return [r[1] for r in con.execute(f"PRAGMA table_info({table})")]
+    # PostgreSQL: a real `rowid` column in a few tables (SQLite's is hidden; never sent).
+    return [
+        r[0]
+        for r in con.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = %s "
+            "AND table_schema = current_schema() AND column_name != 'rowid' "
+            "ORDER BY ordinal_position",
+            (table,),
+        )
+    ]
+
+
+def dump(con: Any) -> Dump:
     """Every table a client holds, by key, without the columns the log does not carry."""
     out: Dump = {}
     for name, spec in BY_NAME.items():
-        columns = [r[1] for r in con.execute(f"PRAGMA table_info({name})")]
-        columns = [c for c in columns if c not in spec.skip]
+        columns = [c for c in _columns(con, name) if c not in spec.skip]
         rows = con.execute(f"SELECT {', '.join(columns)} FROM {name}").fetchall()
         out[name] = {}
         for row in rows:

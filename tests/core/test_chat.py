@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import db_args
 from unibox_tui.backends import chat
 from unibox_tui.core import chat as chat_q
 from unibox_tui.core import commands as cmd
@@ -191,11 +192,13 @@ def test_no_transcript_for_a_ticket_or_a_chat_no_agent_answered(team) -> None:  
     assert not [i for i in outbox.due(team.ws) if i.channel_kind == "email"]
 
 
-def test_transcript_by_hand_from_the_cli(team, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_transcript_by_hand_from_the_cli(team, ws_target: Path | str) -> None:  # type: ignore[no-untyped-def]
     conv = visitor_says(team, "hello")
     team.ws.close()
-    db = str(tmp_path / "ws.db")
-    run = [sys.executable, "-m", "unibox_tui", "conversations", "transcript", conv, "--db", db]
+    run = [
+        sys.executable, "-m", "unibox_tui", "conversations", "transcript", conv,
+        *db_args(ws_target),
+    ]  # fmt: skip
     done = subprocess.run(
         [*run, "--to", "x@example.org", "--subject", "Our chat", "--json"],
         capture_output=True,
@@ -208,7 +211,7 @@ def test_transcript_by_hand_from_the_cli(team, tmp_path: Path) -> None:  # type:
     assert bad.stderr.startswith("unibox: error: ") and "Traceback" not in bad.stderr
     from unibox_tui.core.db import open_workspace
 
-    ws = open_workspace(tmp_path / "ws.db")
+    ws = open_workspace(ws_target)
     try:
         [item] = [i for i in outbox.due(ws) if i.channel_kind == "email"]
         assert (item.recipient, item.subject) == ("x@example.org", "Our chat")

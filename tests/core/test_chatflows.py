@@ -17,6 +17,9 @@ from unibox_tui.core.access import EVERYTHING
 from unibox_tui.core.chatflows import TEMPLATE, ChatflowError, Context, matches, parse
 from unibox_tui.core.errors import InvalidRequest, NoAccess
 
+# On SQLite and on a real PostgreSQL (tests/postgres_xfail.py: what is left).
+pytestmark = pytest.mark.both_databases
+
 BOT = """\
 type = "bot"
 bot_name = "Unibot"

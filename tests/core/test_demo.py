@@ -229,3 +229,23 @@ def test_demo_threads_read_like_real_ones(tmp_path: Path) -> None:
         if kind in ("chat", "messenger", "whatsapp"):
             assert not any(body.startswith(("Hi ", "Hola ", "Dear")) for _, body, _ in rows)
     assert quoted > 50 and html > 5
+
+
+def test_demo_refuses_a_database_url_and_writes_no_file(tmp_path: Path) -> None:
+    # The demo is built as a SQLite file: `--database-url` once built a file named after
+    # the URL (`./postgresql+psycopg:/user@host:port/db`) and said it was built "at" it.
+    import subprocess
+    import sys
+
+    url = "postgresql+psycopg://nobody@127.0.0.1:1/demo"
+    done = subprocess.run(
+        [sys.executable, "-m", "unibox_tui", "demo", "--generate-only", "--database-url", url],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=60,
+    )
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert done.stderr.startswith("unibox: error: ") and done.stderr.count("\n") == 1
+    assert "--db FILE" in done.stderr
+    assert list(tmp_path.iterdir()) == []

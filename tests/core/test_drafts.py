@@ -51,11 +51,11 @@ def test_sending_a_reply_or_comment_clears_the_senders_draft(team: Team) -> None
     assert q.drafts(team.ws, team.bo) == {}
 
 
-def test_a_draft_survives_reopening_the_workspace(team: Team, tmp_path: Path) -> None:
+def test_a_draft_survives_reopening_the_workspace(team: Team, ws_target: Path | str) -> None:
     conv = team.start()
     cmd.save_draft(team.ws, conv, "see you", actor="ana", via_channel_id=team.email)
     team.ws.close()
-    with open_workspace(tmp_path / "ws.db") as ws:
+    with open_workspace(ws_target) as ws:
         draft = q.drafts(ws, team.ana)[conv]
         assert (draft.text, draft.mode, draft.via_channel_id) == ("see you", "reply", team.email)
 

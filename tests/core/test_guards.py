@@ -9,6 +9,9 @@ from tests.conftest import Team, later
 from unibox_tui.core import commands as cmd
 from unibox_tui.core.errors import Stale
 
+# On SQLite and on a real PostgreSQL (tests/postgres_xfail.py: what is left).
+pytestmark = pytest.mark.both_databases
+
 
 def newest(team: Team, conv: str) -> str:
     with team.ws.read() as conn:

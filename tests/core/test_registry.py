@@ -6,16 +6,20 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
-from tests.conftest import Team, later
+from tests.conftest import Team, db_args, later
 from unibox_tui.core import commands as cmd
 from unibox_tui.core import queries as q
 from unibox_tui.core.access import EVERYTHING
 from unibox_tui.core.commands import registry
 from unibox_tui.core.errors import InvalidRequest, NoAccess, NotFound
 from unibox_tui.core.ids import new_id
+
+# On SQLite and on a real PostgreSQL (tests/postgres_xfail.py: what is left).
+pytestmark = pytest.mark.both_databases
 
 
 def test_every_command_has_an_actor_and_a_json_schema() -> None:
@@ -133,9 +137,9 @@ def test_a_command_is_applied_whole_or_rejected_whole(team: Team) -> None:
     del second
 
 
-def _cli(db: str, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+def _cli(db: Path | str, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "unibox_tui", *args, "--db", db],
+        [sys.executable, "-m", "unibox_tui", *args, *db_args(db)],
         capture_output=True,
         text=True,
         input=stdin,
@@ -143,8 +147,8 @@ def _cli(db: str, *args: str, stdin: str | None = None) -> subprocess.CompletedP
     )
 
 
-def test_cli_runs_any_command_as_data(team: Team) -> None:
-    db = str(team.ws.path)
+def test_cli_runs_any_command_as_data(team: Team, ws_target: Path | str) -> None:
+    db = ws_target
     conv = team.start("Where is my order?")
     listed = _cli(db, "command", "--list", "--json")
     assert listed.returncode == 0 and "reply" in {

@@ -411,15 +411,18 @@ def test_bot_events_are_counted_per_chatflow_and_step(known: Team) -> None:
     ]
 
 
-def downgrade_and_upgrade(path: Path) -> None:
+def downgrade_and_upgrade(target: Path | str) -> None:
     """Back to 0016 (activity lines as 0016 wrote them: what happened in their text only),
     then up again: migration 0017 fills the report tables from what is stored."""
     from alembic import command
     from sqlalchemy import create_engine
 
     from unibox_tui.core.migrations import alembic_config, upgrade
+    from unibox_tui.core.postgres import make_engine
 
-    engine = create_engine(f"sqlite:///{path}")
+    engine = (
+        make_engine(target) if isinstance(target, str) else create_engine(f"sqlite:///{target}")
+    )
     with engine.begin() as conn:
         cfg = alembic_config()
         cfg.attributes["connection"] = conn
@@ -429,14 +432,16 @@ def downgrade_and_upgrade(path: Path) -> None:
     engine.dispose()
 
 
-def test_a_workspace_written_before_the_reports_is_counted_from_its_log(known: Team) -> None:
+def test_a_workspace_written_before_the_reports_is_counted_from_its_log(
+    known: Team, ws_target: Path | str
+) -> None:
     """The migration's fill gives the same figures as the triggers kept."""
     from unibox_tui.core.db import open_workspace
 
     expected = whole(known.ws)
     known.ws.close()
-    downgrade_and_upgrade(known.ws.path)
-    with open_workspace(known.ws.path) as ws:
+    downgrade_and_upgrade(ws_target)
+    with open_workspace(ws_target) as ws:
         assert whole(ws) == expected
 
 

@@ -7,7 +7,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from unibox_tui.core.errors import InvalidRequest
-from unibox_tui.core.search_query import SearchQuery, find_terms, fold, parse
+from unibox_tui.core.search_query import SearchQuery, find_terms, fold, fragment, parse
 
 
 def test_words_phrases_and_operators() -> None:
@@ -78,3 +78,32 @@ def test_any_text_is_a_query_or_one_clear_error(text: str) -> None:
     fts = q.fts()
     if fts is not None:  # only quoted tokens: no FTS5 operator can come from the input
         assert fts.count('"') % 2 == 0
+
+
+def test_fragment_is_the_part_fts5s_snippet_shows() -> None:
+    # PostgreSQL's search shows `fragment` where SQLite shows FTS5's snippet: the same
+    # window of the same text for the same words (phrases are matched word by word).
+    import random
+    import sqlite3
+
+    tokenize = "tokenize = \"unicode61 remove_diacritics 2 categories 'L* N* Co M*'\""
+    con = sqlite3.connect(":memory:")
+    con.execute(f"CREATE VIRTUAL TABLE f USING fts5(body, {tokenize})")
+    vocab = ["alpha", "beta", "crushed", "box", "Refund", "lamp", "x", "yo", "Ünïcode", "order-12"]
+    searches = ["crushed", "box lamp", "refund", "unicode", "lam", "alpha yo", "ünï box", "ye"]
+    rng = random.Random(7)
+    compared = 0
+    for _ in range(400):
+        words = [rng.choice(vocab) for _ in range(rng.randint(1, 50))]
+        seps = [rng.choice([" ", ", ", ". ", " - ", "\n", ": ", ".", "  "]) for _ in words]
+        body = "".join(w + s for w, s in zip(words, seps, strict=True)).strip()
+        query = parse(rng.choice(searches))
+        con.execute("DELETE FROM f")
+        con.execute("INSERT INTO f VALUES (?)", (body,))
+        row = con.execute(
+            "SELECT snippet(f, 0, '', '', '…', 12) FROM f WHERE f MATCH ?", (query.fts(),)
+        ).fetchone()
+        if row is not None:
+            assert fragment(body, query.terms()) == row[0], (body, query)
+            compared += 1
+    assert compared > 100

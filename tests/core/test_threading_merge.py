@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import itertools
-import sqlite3
 from pathlib import Path
 
 import pytest
@@ -88,7 +87,9 @@ def test_a_batch_in_reverse_order_threads_within_the_batch(team: Team) -> None:
     assert [r.created_conversation for r in results] == [True, False, False, False]
 
 
-def test_a_message_that_links_two_conversations_merges_them(team: Team, tmp_path: Path) -> None:
+def test_a_message_that_links_two_conversations_merges_them(
+    team: Team, tmp_path: Path, ws_target: Path | str
+) -> None:
     """d and c reply to a and b with In-Reply-To only: each opens a conversation. Then b
     arrives, referring to a (like d) and referred to by c: the two are one thread."""
     base = "@mail.example"
@@ -136,11 +137,13 @@ def test_a_message_that_links_two_conversations_merges_them(team: Team, tmp_path
     # A client that pulls the change log holds what the workspace holds.
     replica = open_replica(tmp_path / "replica.db")
     pull(team.ws, replica, None)
-    assert same(dump(replica), dump(raw(team.ws.path)))
+    assert same(dump(replica), dump(raw(ws_target)))
     assert q.resolve_conversation(team.ws, d.conversation_id) == c.conversation_id
 
 
-def test_merge_command_moves_everything_and_redirects(team: Team, tmp_path: Path) -> None:
+def test_merge_command_moves_everything_and_redirects(
+    team: Team, tmp_path: Path, ws_target: Path | str
+) -> None:
     ws = team.ws
     replica = open_replica(tmp_path / "replica.db")
     a = team.start("My parcel is late", subject="Parcel")
@@ -206,7 +209,7 @@ def test_merge_command_moves_everything_and_redirects(team: Team, tmp_path: Path
     assert_counts_right(ws, [None, team.ana, team.bo, team.cy])
     # The client that pulls after the merge equals the workspace (tombstones, moved rows).
     pull(ws, replica, None)
-    assert same(dump(replica), dump(raw(ws.path)))
+    assert same(dump(replica), dump(raw(ws_target)))
 
 
 def test_merge_needs_access_to_both_inboxes_and_changes_nothing_otherwise(team: Team) -> None:
@@ -241,13 +244,14 @@ def test_a_reply_carrying_a_merged_conversations_token_finds_the_survivor(team: 
     assert late.conversation_id == a
 
 
-def test_references_are_stored_and_go_with_their_message(team: Team) -> None:
+def test_references_are_stored_and_go_with_their_message(team: Team, ws_target: Path | str) -> None:
     conv = team.start("x", external_id="x@m", references=("p@m", "q@m"))
     with team.ws.read() as conn:
         refs = conn.exec_driver_sql("SELECT ref FROM message_ref ORDER BY ref").scalars().all()
     assert refs == ["p@m", "q@m"]
-    con = sqlite3.connect(team.ws.path)
-    con.execute("DELETE FROM message WHERE conversation_id = ?", (conv,))
+    con = raw(ws_target)
+    mark = "%s" if isinstance(ws_target, str) else "?"
+    con.execute(f"DELETE FROM message WHERE conversation_id = {mark}", (conv,))
     con.commit()
     assert con.execute("SELECT count(*) FROM message_ref").fetchone() == (0,)
     con.close()
@@ -279,7 +283,7 @@ def test_cli_merge_and_show_of_the_merged_id(tmp_path: Path) -> None:
 
 
 def test_a_merge_across_inboxes_reaches_an_agent_who_sees_only_the_survivors(
-    team: Team, tmp_path: Path
+    team: Team, tmp_path: Path, ws_target: Path | str
 ) -> None:
     """Bo sees Support, not Sales. A Sales conversation (with an attachment) merged into a
     Support one: Bo's cache, pulled before and after, holds what he may see now."""
@@ -302,5 +306,5 @@ def test_a_merge_across_inboxes_reaches_an_agent_who_sees_only_the_survivors(
     cmd.merge_conversations(ws, support, sales, actor="ana")
     pull(ws, replica, team.bo)
     got = dump(replica)
-    assert same(got, visible(dump(raw(ws.path)), access_of(ws, team.bo)))
+    assert same(got, visible(dump(raw(ws_target)), access_of(ws, team.bo)))
     assert [a["filename"] for a in got["attachment"].values()] == ["prices.pdf"]

@@ -10,6 +10,7 @@ Rows come back as small dataclasses; text in them is as stored (widgets clean it
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from typing import Any, cast
@@ -20,7 +21,7 @@ from .db import ReadConnection as Connection
 from .db import Workspace
 from .errors import InvalidRequest, NotFound
 from .kinds import CHANNEL_KINDS, IDENTITY_KINDS
-from .search_query import SearchQuery, search_words
+from .search_query import SearchQuery, find_terms, fragment, search_words
 from .search_query import parse as parse_search
 from .when import parse_when
 
@@ -626,6 +627,80 @@ def _split_marks(marked: str) -> tuple[str, list[tuple[int, int]]]:
     return "".join(plain), spans
 
 
+class _Fts5:
+    """Full text on SQLite: FTS5 (migrations 0002/0003) reads the query text of
+    SearchQuery.fts(); highlight() and snippet() mark matches in SQL."""
+
+    postgres = False
+    scan_order = "f.rowid"  # the message scan's ORDER BY (newest first)
+
+    def __init__(self, query: SearchQuery) -> None:
+        self.query = query
+        self.text = query.fts()
+
+    def match(self, table: str, alias: str = "") -> tuple[str, tuple[Any, ...]]:
+        """`table`'s rows that match (`alias`: what the table is called in the FROM)."""
+        return f"{table} MATCH ?", (self.text,)
+
+    @staticmethod
+    def words(column: str, words: list[str]) -> tuple[str, tuple[Any, ...]]:
+        """Conversations with every word in one column of conversation_fts."""
+        query = " AND ".join(f'{column} : "{w}"' for w in words)
+        return _IN_CONVERSATION_FTS + "conversation_fts MATCH ?)", (query,)
+
+
+class _PgText:
+    """Full text on PostgreSQL: tsvector tables with GIN indexes (migration 0002), of the
+    words as FTS5 reads them (`search_text`, 0026). The query is built in SQL from the
+    words alone: each one quoted as a lexeme after search_text (which leaves no quote or
+    backslash), a phrase through phraseto_tsquery (which reads no operators), so nothing
+    typed is ever tsquery syntax. Subject words carry weight A, the contact's B (0002).
+    Matches are marked in Python (search_query.find_terms / fragment), on plain text."""
+
+    postgres = True
+    LEXEME = "to_tsquery('simple', quote_literal(search_text(?)) || ?)"
+
+    def __init__(self, query: SearchQuery) -> None:
+        self.query = query
+        parts: list[tuple[str, tuple[str, ...]]] = [
+            ("phraseto_tsquery('simple', search_text(?))", (" ".join(p),)) for p in query.phrases
+        ]
+        parts += [(self.LEXEME, (w, ":*" if prefix else "")) for w, prefix in query.typed_words()]
+        self.tsquery = "(" + " && ".join(sql for sql, _ in parts) + ")"
+        self.params = tuple(p for _, params in parts for p in params)
+        # The planner reads a phrase's words as if they were anywhere in the message, so it
+        # walks the rowid index backwards expecting a match soon: with no adjacent pair it
+        # read all 1M rows (1.6 s at 100k conversations). `+ 0` keeps that index out: the
+        # GIN index gives the candidates (30 ms). Words keep the planner's choice (the
+        # backwards walk is 2-5 ms for a common word, the GIN path 200-300 ms).
+        self.scan_order = "f.rowid + 0" if query.phrases else "f.rowid"
+
+    def match(self, table: str, alias: str = "") -> tuple[str, tuple[Any, ...]]:
+        return f"{alias or table}.doc @@ {self.tsquery}", self.params
+
+    @classmethod
+    def words(cls, column: str, words: list[str]) -> tuple[str, tuple[Any, ...]]:
+        weight = {"subject": ":A", "contact": ":B"}[column]
+        sql = " && ".join([cls.LEXEME] * len(words))
+        params = tuple(p for w in words for p in (w, weight))
+        return _IN_CONVERSATION_FTS + f"doc @@ ({sql}))", params
+
+
+_IN_CONVERSATION_FTS = "c.rid IN (SELECT rowid FROM conversation_fts WHERE "
+_FullText = _Fts5 | _PgText
+
+
+def _full_text(conn: Connection, query: SearchQuery) -> _FullText | None:
+    """The one place a search picks its database's full text (None: no words to find)."""
+    if not query.has_text:
+        return None
+    return _PgText(query) if _is_postgres(conn) else _Fts5(query)
+
+
+def _is_postgres(conn: Any) -> bool:
+    return getattr(conn, "dialect", "sqlite") == "postgresql"
+
+
 def search(
     ws: Workspace,
     text: str,
@@ -711,24 +786,24 @@ class _Conditions:
         )
 
 
-def _fts_words(column: str, value: str) -> str:
-    """Every word of `value` in one column of conversation_fts (quoted tokens only)."""
+def _fts_words(conn: Connection, column: str, value: str) -> tuple[str, tuple[Any, ...]]:
+    """Conversations with every word of `value` in one column of conversation_fts (quoted
+    tokens only)."""
     words = search_words(value)
     if not words:  # callers check first; an empty FTS5 query would be a syntax error
         raise InvalidRequest(f"no words to look for in {value!r}")
-    return " AND ".join(f'{column} : "{w}"' for w in words)
+    return (_PgText if _is_postgres(conn) else _Fts5).words(column, words)
 
 
 def _condition(
     conn: Connection, key: str, value: str, access: Access, me: str | None
 ) -> tuple[str, tuple[Any, ...]]:
-    in_fts = "c.rid IN (SELECT rowid FROM conversation_fts WHERE conversation_fts MATCH ?)"
     if key == "channel":
         return "c.channel_kind = ?", (value,)
     if key == "status":
         return "c.status = ?", (value,)
     if key == "subject":
-        return in_fts, (_fts_words("subject", value),)
+        return _fts_words(conn, "subject", value)
     if key == "in":
         found = [
             r[0]
@@ -789,7 +864,7 @@ def _condition(
                 )
             )
         if not value.startswith("@") and search_words(value):
-            ors.append((in_fts, (_fts_words("contact", value),)))
+            ors.append(_fts_words(conn, "contact", value))
             if key == "to":
                 ors.append(
                     (
@@ -864,7 +939,7 @@ def search_on(
     limit = max(1, limit)
     now = now or clock.utcnow()
     conds = _Conditions(conn, query, access, me or access.agent_id, now, tz)
-    fts = query.fts()
+    fts = _full_text(conn, query)
     start = ("s", _SCAN_TOP) if fts is not None else ("c", None)
     phase, pos = _search_cursor(after, fts is not None) if after else start
     hits: list[SearchHit] = []
@@ -886,17 +961,24 @@ def search_on(
 
 
 def _conversation_part(
-    conn: Connection, fts: str | None, conds: _Conditions, after: Any, limit: int
+    conn: Connection, fts: _FullText | None, conds: _Conditions, after: Any, limit: int
 ) -> list[SearchHit]:
     where, params = conds.sql("c.last_message_at")
     if fts is not None:
-        select = (
-            f"SELECT {ROW_COLUMNS}, highlight(conversation_fts, 0, char(2), char(3)) || ' — ' || "
-            "highlight(conversation_fts, 1, char(2), char(3)) FROM conversation_fts f "
-            f"JOIN conversation c ON c.rid = f.rowid {ROW_FROM[ROW_FROM.index('LEFT JOIN') :]}"
-            f" WHERE conversation_fts MATCH ? AND f.rowid < ?{where} ORDER BY f.rowid DESC"
+        # What the hit shows: subject — contact, matches marked (PostgreSQL: in Python).
+        shown = (
+            "f.subject || ' — ' || f.contact"
+            if fts.postgres
+            else "highlight(conversation_fts, 0, char(2), char(3)) || ' — ' || "
+            "highlight(conversation_fts, 1, char(2), char(3))"
         )
-        params = (fts, after, *params)
+        match, match_params = fts.match("conversation_fts", "f")
+        select = (
+            f"SELECT {ROW_COLUMNS}, {shown} FROM conversation_fts f "
+            f"JOIN conversation c ON c.rid = f.rowid {ROW_FROM[ROW_FROM.index('LEFT JOIN') :]}"
+            f" WHERE {match} AND f.rowid < ?{where} ORDER BY f.rowid DESC"
+        )
+        params = (*match_params, after, *params)
     else:
         select = f"SELECT {ROW_COLUMNS}, NULL {ROW_FROM} WHERE 1{where}"
         if after is not None:
@@ -907,6 +989,10 @@ def _conversation_part(
     hits = []
     for r in rows:
         row = _row(r)
+        if fts is not None and fts.postgres and r[-1] is not None:
+            plain = " ".join(r[-1].split())
+            hits.append(SearchHit(row, plain, find_terms(plain, fts.query.terms())))
+            continue
         marked = r[-1] if r[-1] is not None else (row.subject or row.preview)
         plain, spans = _split_marks(" ".join(marked.split()))
         hits.append(SearchHit(row, plain, spans))
@@ -915,7 +1001,7 @@ def _conversation_part(
 
 def _message_part(
     conn: Connection,
-    fts: str,
+    fts: _FullText,
     conds: _Conditions,
     below: int,
     wanted: int,
@@ -926,17 +1012,25 @@ def _message_part(
 
     One FTS5 query read lazily, newest rowid first: each query loads the term's whole
     doclist (several ms for a common word), so it is started once and stepped until the
-    page is full, never re-run per chunk. Operators are a flag per row (not a WHERE) so
+    page is full, never re-run per chunk (PostgreSQL's driver fetches a whole result:
+    there, chunks that grow, `_pg_scan`). Operators are a flag per row (not a WHERE) so
     the rows read are counted and the scan stays bounded."""
     where, params = conds.sql("m.created_at")
     join = "JOIN conversation c ON c.id = m.conversation_id " if where else ""
-    rows = conn.exec_driver_sql(
-        f"SELECT f.rowid, m.conversation_id, m.id, m.created_at, CASE WHEN (1{where}) THEN "
-        "coalesce(snippet(message_fts, 0, char(2), char(3), '…', 12), '') END "
-        f"FROM message_fts f JOIN message m ON m.rid = f.rowid {join}"
-        "WHERE message_fts MATCH ? AND f.rowid < ? ORDER BY f.rowid DESC",
-        (*params, fts, below),
+    match, match_params = fts.match("message_fts", "f")
+    # The snippet: FTS5's, for each row that passes; PostgreSQL's for the page's hits only.
+    snippet = (
+        "''" if fts.postgres else "coalesce(snippet(message_fts, 0, char(2), char(3), '…', 12), '')"
     )
+    sql = (
+        f"SELECT f.rowid, m.conversation_id, m.id, m.created_at, CASE WHEN (1{where}) THEN "
+        f"{snippet} END FROM message_fts f JOIN message m ON m.rid = f.rowid {join}"
+        f"WHERE {match} AND f.rowid < ? ORDER BY {fts.scan_order} DESC"
+    )
+    if fts.postgres:
+        rows: Iterable[Any] = _pg_scan(conn, sql, (*params, *match_params), below, wanted)
+    else:
+        rows = conn.exec_driver_sql(sql, (*params, *match_params, below))
     shown = {h.row.id for h in hits}
     subject_rids: dict[str, set[int]] = {}
     found: dict[str, tuple[str, str, str]] = {}  # conversation -> (time, snippet, message)
@@ -977,6 +1071,23 @@ def _message_part(
             break
     if wanted == 0:
         more = (bool(batch) and batch[-1][0] != pos) or next(it, None) is not None
+    if found and fts.postgres:
+        marks = ",".join("?" * len(found))
+        bodies = dict(
+            conn.exec_driver_sql(
+                f"SELECT id, body FROM message WHERE id IN ({marks})",
+                tuple(m for _, _, m in found.values()),
+            ).all()
+        )
+        terms = fts.query.terms()
+        found = {
+            conv_id: (
+                created,
+                _marked(fragment(bodies.get(message_id) or "", terms), terms),
+                message_id,
+            )
+            for conv_id, (created, _, message_id) in found.items()
+        }
     if found:
         marks = ",".join("?" * len(found))
         by_id = {
@@ -995,9 +1106,34 @@ def _message_part(
     return more, pos
 
 
+def _pg_scan(
+    conn: Connection, sql: str, params: tuple[Any, ...], below: int, wanted: int
+) -> Iterator[Any]:
+    """The message scan's rows on PostgreSQL, newest rowid first, read in chunks that grow
+    (the page's worth first, then four times more each round) up to SEARCH_SCAN_CAP rows."""
+    size, read = max(64, 2 * wanted), 0
+    while read < SEARCH_SCAN_CAP:
+        size = min(size, SEARCH_SCAN_CAP - read)
+        rows = conn.exec_driver_sql(f"{sql} LIMIT ?", (*params, below, size)).all()
+        yield from rows
+        read += len(rows)
+        if len(rows) < size:
+            return
+        below, size = rows[-1][0], size * 4
+
+
+def _marked(text: str, terms: list[tuple[str, bool]]) -> str:
+    """`text` with its matching words between the marks _split_marks reads."""
+    out, pos = [], 0
+    for start, end in find_terms(text, terms):
+        out += [text[pos:start], _MARK_OPEN, text[start:end], _MARK_CLOSE]
+        pos = end
+    return "".join(out) + text[pos:]
+
+
 def _already_shown(
     conn: Connection,
-    fts: str,
+    fts: _FullText,
     conds: _Conditions,
     ids: list[str],
     below: int,
@@ -1009,10 +1145,11 @@ def _already_shown(
     of that index; probing it with each batch's ids cost a full scan of it per batch)."""
     marks = ",".join("?" * len(ids))
     if "" not in subject_rids:
+        match, match_params = fts.match("conversation_fts")
         subject_rids[""] = {
             r[0]
             for r in conn.exec_driver_sql(
-                "SELECT rowid FROM conversation_fts WHERE conversation_fts MATCH ?", (fts,)
+                f"SELECT rowid FROM conversation_fts WHERE {match}", match_params
             )
         }
     where_c, params_c = conds.sql("c.last_message_at")
@@ -1026,15 +1163,16 @@ def _already_shown(
     }
     if below < _SCAN_TOP:
         where_m, params_m = conds.sql("m.created_at")
+        match, match_params = fts.match("message_fts")
         shown |= {
             r[0]
             for r in conn.exec_driver_sql(
                 "SELECT DISTINCT m.conversation_id FROM message m "
                 "JOIN conversation c ON c.id = m.conversation_id "
                 f"WHERE m.conversation_id IN ({marks}) AND m.rid >= ? AND m.rid IN "
-                f"(SELECT rowid FROM message_fts WHERE message_fts MATCH ? AND rowid >= ?)"
+                f"(SELECT rowid FROM message_fts WHERE {match} AND rowid >= ?)"
                 f"{where_m}",
-                (*ids, below, fts, below, *params_m),
+                (*ids, below, *match_params, below, *params_m),
             )
         }
     return shown

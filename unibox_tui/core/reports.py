@@ -707,6 +707,13 @@ def _clock(column: str, day: str) -> str:
     return f"min(max({column} + {day}.k, {day}.c0), {day}.c1)"
 
 
+# The calendar's numbers out of its JSON, typed: SQLite's json_extract gives numbers as
+# numbers, PostgreSQL's (migrations/postgres.COMPAT) gives text, which has no `=` with an
+# integer. The cast costs SQLite nothing measurable (the calendar is a few hundred rows,
+# read once: benchmarks/reports_bench.py, business-hours CPU within noise).
+_CALENDAR_COLUMNS = ", ".join(f"CAST(json_extract(value, '$[{i}]') AS BIGINT)" for i in range(4))
+
+
 def _business_durations(
     conn: Connection, s: Scope, hours: WeeklyHours, where: str, params: tuple
 ) -> dict[tuple[str, str], str]:
@@ -730,9 +737,7 @@ def _business_durations(
         )
         found: dict[tuple[str, str], str] = {}
         for agent, kind, took in conn.exec_driver_sql(
-            "WITH cal(day, k, c0, c1) AS (SELECT json_extract(value, '$[0]'), "
-            "json_extract(value, '$[1]'), json_extract(value, '$[2]'), "
-            "json_extract(value, '$[3]') FROM json_each(?)) "
+            f"WITH cal(day, k, c0, c1) AS (SELECT {_CALENDAR_COLUMNS} FROM json_each(?)) "
             "SELECT r.first_reply_agent_id, r.channel_kind, group_concat(coalesce(max(0, "
             f"{replied} - {_clock('r.first_in_at', 'a')}), -1)) "
             # Only indexed columns (migration 0022): the index covers it, in group order.

@@ -29,9 +29,10 @@ MESSAGES = (
     "INSERT INTO message_fts(rowid, body) SELECT rid, body FROM message "
     "WHERE rid > ? AND kind != 'activity'"
 )
+# PostgreSQL: the body's vector, of its words as FTS5 reads them (migration 0026).
 POSTGRES_MESSAGES = (
-    "INSERT INTO message_fts(rowid, doc) SELECT rid, to_tsvector('simple', body) FROM message "
-    "WHERE rid > ? AND kind != 'activity'"
+    "INSERT INTO message_fts(rowid, doc) SELECT rid, to_tsvector('simple', search_text(body)) "
+    "FROM message WHERE rid > ? AND kind != 'activity'"
 )
 
 

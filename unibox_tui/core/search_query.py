@@ -20,6 +20,8 @@ the workspace: inbox names, agent handles, the reader's access).
 from __future__ import annotations
 
 import unicodedata
+from bisect import bisect_right
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from .errors import InvalidRequest
@@ -73,20 +75,21 @@ class SearchQuery:
     def fts(self) -> str | None:
         """The full-text part as a safe FTS5 query (None without words): quoted tokens only."""
         parts = [f'"{" ".join(p)}"' for p in self.phrases]
-        quoted = [f'"{w}"' for w in self.words]
-        if quoted and self.open_end and len(self.words[-1]) >= 2:
-            quoted[-1] += "*"  # a one-letter prefix matches nearly everything and is slow
-        parts += quoted
+        parts += [f'"{w}"*' if prefix else f'"{w}"' for w, prefix in self.typed_words()]
         return " ".join(parts) or None
+
+    def typed_words(self) -> list[tuple[str, bool]]:
+        """(word, is_prefix) for each full-text word outside phrases, as typed: the last one
+        is a prefix while it is being typed (`open_end`), from two letters on (a one-letter
+        prefix matches nearly everything and is slow)."""
+        last = len(self.words) - 1
+        return [(w, self.open_end and i == last and len(w) >= 2) for i, w in enumerate(self.words)]
 
     def terms(self) -> list[tuple[str, bool]]:
         """(word, is_prefix) to mark in a thread: every full-text word, casefolded and
         without accents (as the index compares them)."""
         out = [(fold(w), False) for p in self.phrases for w in p]
-        for i, w in enumerate(self.words):
-            prefix = self.open_end and i == len(self.words) - 1 and len(w) >= 2
-            out.append((fold(w), prefix))
-        return out
+        return out + [(fold(w), prefix) for w, prefix in self.typed_words()]
 
 
 def fold(word: str) -> str:
@@ -170,14 +173,8 @@ def _checked(key: str, value: str) -> str:
     return value
 
 
-def find_terms(text: str, terms: list[tuple[str, bool]]) -> list[tuple[int, int]]:
-    """(start, end) of each word of `text` that a search's terms match (`SearchQuery.terms`),
-    compared as the index compares words: whole words, casefolded, accents removed; a
-    prefix term matches the start of a word."""
-    if not terms:
-        return []
-    exact = {t for t, prefix in terms if not prefix}
-    prefixes = tuple(t for t, prefix in terms if prefix)
+def word_spans(text: str) -> list[tuple[int, int]]:
+    """(start, end) of each word of `text`, split as `search_words` splits."""
     spans: list[tuple[int, int]] = []
     start = None
     for i, ch in enumerate(f"{text} "):  # the trailing space ends the last word
@@ -185,10 +182,96 @@ def find_terms(text: str, terms: list[tuple[str, bool]]) -> list[tuple[int, int]
         if category[0] in "LNM" or category == "Co":
             if start is None:
                 start = i
-            continue
-        if start is not None:
-            word = fold(text[start:i])
-            if word in exact or (prefixes and word.startswith(prefixes)):
-                spans.append((start, i))
+        elif start is not None:
+            spans.append((start, i))
             start = None
     return spans
+
+
+def _matcher(terms: list[tuple[str, bool]]) -> Callable[[str], bool]:
+    exact = {t for t, prefix in terms if not prefix}
+    prefixes = tuple(t for t, prefix in terms if prefix)
+
+    def matches(word: str) -> bool:
+        folded = fold(word)
+        return folded in exact or bool(prefixes and folded.startswith(prefixes))
+
+    return matches
+
+
+def find_terms(text: str, terms: list[tuple[str, bool]]) -> list[tuple[int, int]]:
+    """(start, end) of each word of `text` that a search's terms match (`SearchQuery.terms`),
+    compared as the index compares words: whole words, casefolded, accents removed; a
+    prefix term matches the start of a word."""
+    if not terms:
+        return []
+    matches = _matcher(terms)
+    return [(s, e) for s, e in word_spans(text) if matches(text[s:e])]
+
+
+SNIPPET_SCAN = 20_000  # characters of a body read for its fragment (bounded time per hit)
+
+
+def fragment(text: str, terms: list[tuple[str, bool]], size: int = 12) -> str:
+    """The part of `text` a search hit shows, chosen by FTS5's `snippet(..., '…', size)`
+    rule (sqlite's fts5_aux.c) so both databases show the same: a window of `size` words
+    scored 1000 per different term and 1 per repeat, centred on its matches, or starting at
+    a sentence (+100, +120 at the text's start); the first best wins; '…' where the text
+    goes on. Only the first SNIPPET_SCAN characters are read."""
+    head = text[:SNIPPET_SCAN]
+    words = word_spans(head)
+    more = len(text) > len(head)
+    n = len(words)
+    if n <= size and not more:
+        return text
+    which = _which_term(terms)
+    hits = [(i, t) for i, (s, e) in enumerate(words) if (t := which(head[s:e])) is not None]
+    sentences = [0] + [i for i in range(1, n) if _starts_sentence(head, words[i][0])]
+
+    def score(pos: int) -> tuple[int, int, int]:
+        total, seen, first, last = 0, set(), -1, 0
+        for i, term in hits:
+            if pos <= i < pos + size:
+                total += 1 if term in seen else 1000
+                seen.add(term)
+                first = i if first < 0 else first
+                last = i + 1
+        return total, first, last
+
+    best, start = 0, 0
+    for at, _ in hits:
+        total, first, last = score(at)
+        if total > best:
+            best, start = total, max(0, min(first - (size - (last - first)) // 2, n - size))
+        sentence = sentences[bisect_right(sentences, at) - 1]
+        if sentence < at:
+            total = score(sentence)[0] + (120 if sentence == 0 else 100)
+            if total > best:
+                best, start = total, sentence
+    begin = 0 if start == 0 else words[start][0]
+    end = start + size - 1
+    if end >= n - 1 and not more:
+        return ("…" if start else "") + text[begin:]
+    return ("…" if start else "") + text[begin : words[end][1]] + "…"
+
+
+def _which_term(terms: list[tuple[str, bool]]) -> Callable[[str], int | None]:
+    """The index of the first term a word matches (None: none)."""
+
+    def which(word: str) -> int | None:
+        folded = fold(word)
+        for i, (term, prefix) in enumerate(terms):
+            if folded == term or (prefix and folded.startswith(term)):
+                return i
+        return None
+
+    return which
+
+
+def _starts_sentence(text: str, start: int) -> bool:
+    """Does the word at `start` begin a sentence as FTS5's snippet sees one: white space
+    before it, and before that a '.' or ':'."""
+    i = start - 1
+    while i >= 0 and text[i] in " \t\n\r":
+        i -= 1
+    return i != start - 1 and i >= 0 and text[i] in ".:"

@@ -51,11 +51,15 @@ COMPAT = [
     "CREATE FUNCTION json_set(j text, p text, v text) RETURNS text LANGUAGE sql IMMUTABLE "
     "PARALLEL SAFE AS $$ SELECT jsonb_set(coalesce(j, '{}')::jsonb, "
     "json_path(p), to_jsonb(v))::text $$",
-    # Scalar max/min of two values (the aggregates keep their one-argument form).
-    "CREATE FUNCTION max(a anycompatible, b anycompatible) RETURNS anycompatible "
-    "LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT GREATEST(a, b) $$",
-    "CREATE FUNCTION min(a anycompatible, b anycompatible) RETURNS anycompatible "
-    "LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT LEAST(a, b) $$",
+    # Scalar max/min of two values (the aggregates keep their one-argument form): NULL when
+    # either is NULL, as in SQLite (GREATEST and LEAST skip NULLs; migration 0026 fixed the
+    # first form). A CASE, not STRICT, so the planner can still inline them.
+    *(
+        f"CREATE FUNCTION {name}(a anycompatible, b anycompatible) RETURNS anycompatible "
+        "LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT CASE WHEN a IS NULL OR b IS NULL "
+        f"THEN NULL ELSE {twin}(a, b) END $$"
+        for name, twin in (("max", "GREATEST"), ("min", "LEAST"))
+    ),
     # group_concat(value, separator): NULLs skipped, as in SQLite.
     "CREATE FUNCTION group_concat_step(acc text, v text, sep text) RETURNS text "
     "LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT CASE WHEN v IS NULL THEN acc "
