@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -115,6 +116,8 @@ def main() -> None:
         if opts.profile_hub:
             hub.stop()  # SIGTERM: the profiler writes its report
         hub.close()
+        if not opts.profile_hub:  # ~100 MB a run (the workspace and its WAL)
+            shutil.rmtree(scratch, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,10 @@ For a demo agent who may see Support only (restricted) and one who sees everythi
 of the first page and of the next page (its cursor) of word queries, operator-only queries
 and mixed ones. Target (issue 16): search <= 50 ms p95 for a restricted agent. Prints JSON.
 Use a copy of the 100k demo (`cp /tmp/main100k.db /tmp/search100k.db`; it migrates on open).
+On PostgreSQL (issue 11), move it there first and give the URL as --db:
+`unibox migrate --from /tmp/search100k.db --to postgresql+psycopg://...`, then
+`search_bench.py --db postgresql+psycopg://...` (benchmarks/pg_reads.py does both with a
+private server, for the list, count and word searches).
 """
 
 from __future__ import annotations

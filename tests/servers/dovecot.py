@@ -23,6 +23,8 @@ from pathlib import Path
 from imapclient import IMAPClient
 from waiting import wait_for
 
+from . import system
+
 PASSWORD = "secret-pass"
 
 
@@ -41,22 +43,7 @@ def ensure_dovecot() -> str:
     )
     if found:
         return found
-    if os.geteuid() != 0:
-        raise DovecotUnavailable(
-            "dovecot is not installed and we are not root: run "
-            "`apt-get install -y dovecot-imapd` (the e-mail tests need a real IMAP server)"
-        )
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    for argv in (
-        ["apt-get", "update", "-qq"],
-        ["apt-get", "install", "-y", "-qq", "dovecot-imapd"],
-    ):
-        done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=600)
-        if done.returncode != 0:
-            raise DovecotUnavailable(
-                f"`{' '.join(argv)}` failed ({done.returncode}); the e-mail tests need "
-                f"dovecot-imapd: {done.stderr.strip()[-300:]}"
-            )
+    system.install("dovecot-imapd", "the e-mail tests need a real IMAP server", DovecotUnavailable)
     found = shutil.which("dovecot") or "/usr/sbin/dovecot"
     if not Path(found).exists():
         raise DovecotUnavailable("dovecot-imapd installed but no dovecot binary was found")
@@ -207,12 +194,7 @@ class Dovecot:
             return
         children = self._children()
         if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
+            system.stop(self.proc)
         self.proc = None
         self._end(children)
 

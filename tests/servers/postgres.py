@@ -18,6 +18,7 @@ import tempfile
 import uuid
 from pathlib import Path
 
+from . import system
 from .dovecot import free_port
 
 PACKAGE = "postgresql"  # Debian's package: the server binaries under /usr/lib/postgresql/N/bin
@@ -51,19 +52,7 @@ def ensure_postgres() -> Path:
     found = _find_bin()
     if found:
         return found
-    if os.geteuid() != 0:
-        raise PostgresUnavailable(
-            f"PostgreSQL is not installed and we are not root: run `apt-get install -y "
-            f"{PACKAGE}` (the PostgreSQL tests need a real server)"
-        )
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    for argv in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", PACKAGE]):
-        done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=900)
-        if done.returncode != 0:
-            raise PostgresUnavailable(
-                f"`{' '.join(argv)}` failed ({done.returncode}); the PostgreSQL tests need "
-                f"{PACKAGE}: {done.stderr.strip()[-300:]}"
-            )
+    system.install(PACKAGE, "the PostgreSQL tests need a real server", PostgresUnavailable)
     found = _find_bin()
     if found is None:
         raise PostgresUnavailable(f"{PACKAGE} installed but no initdb was found")

@@ -4,7 +4,6 @@ Installed with apt-get when missing (scripts/setup --test does it too), as Dovec
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import tempfile
@@ -12,6 +11,7 @@ from pathlib import Path
 
 from waiting import wait_for
 
+from . import system
 from .dovecot import free_port
 
 PACKAGE = "redis-server"
@@ -25,16 +25,7 @@ def ensure_redis() -> str:
     found = shutil.which("redis-server")
     if found:
         return found
-    if os.geteuid() != 0:
-        raise RedisUnavailable(
-            f"redis-server is not installed and we are not root: run `apt-get install -y "
-            f"{PACKAGE}` (the several-nodes tests need a real Redis)"
-        )
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    for argv in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", PACKAGE]):
-        done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=900)
-        if done.returncode != 0:
-            raise RedisUnavailable(f"`{' '.join(argv)}` failed: {done.stderr.strip()[-300:]}")
+    system.install(PACKAGE, "the several-nodes tests need a real Redis", RedisUnavailable)
     found = shutil.which("redis-server")
     if not found:
         raise RedisUnavailable(f"{PACKAGE} installed but no redis-server was found")
@@ -75,10 +66,5 @@ class RedisServer:
             return False
 
     def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(10)
+        system.stop(self.proc)
         shutil.rmtree(self.dir, ignore_errors=True)
