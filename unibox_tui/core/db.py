@@ -507,6 +507,7 @@ class Workspace:
         self._reader_uri = _uri(path)
         self._engine: Engine | None = None
         self._writer: Engine | None = None
+        self._checkpointer: Any = None  # checkpoint_apart()
         self._local = threading.local()  # the connection a thread's open read() uses
         self._idle: list[sqlite3.Connection] = []  # reader pool, shared by all threads
         self._lock = threading.Lock()
@@ -525,6 +526,12 @@ class Workspace:
         with self._lock:
             if self._engine is None:
                 self._engine = make_engine(self.path, self.busy_timeout)
+                if self._checkpointer is not None:
+                    from sqlalchemy import event
+
+                    from .checkpoint import apart
+
+                    event.listen(self._engine, "connect", lambda con, _record: apart(con))
                 self._writer = self._engine.execution_options(sqlite_begin="IMMEDIATE")
             return self._engine
 
@@ -717,10 +724,27 @@ class Workspace:
         with self.read() as conn:
             return conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
 
+    def checkpoint_apart(self) -> None:
+        """Checkpoint this file on a thread of its own, never inside a write's commit
+        (core/checkpoint.py): for the hub and a hub client's cache, where a commit is what
+        a teammate waits for. Called right after opening, before any write."""
+        from .checkpoint import Checkpointer
+
+        with self._lock:
+            if self._checkpointer is not None:
+                return
+            self._checkpointer = Checkpointer(self.path)
+            engine, self._engine = self._engine, None  # made again, with the setting
+        if engine is not None:
+            engine.dispose()
+
     def close(self) -> None:
         with self._lock:
             readers, self._idle = self._idle, []
             engine, self._engine = self._engine, None
+            checkpointer, self._checkpointer = self._checkpointer, None
+        if checkpointer is not None:
+            checkpointer.stop()
         for con in readers:
             con.close()
         self._local = threading.local()

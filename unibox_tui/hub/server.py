@@ -179,6 +179,8 @@ class Hub:
         # Who has an app connected, for routing on this hub's writer (core/presence.py): an
         # agent with none counts as away after a grace period.
         self.presence = ws.presence = Presence()
+        if ws.dialect == "sqlite":  # a poke waits for the commit: no checkpoint inside it
+            ws.checkpoint_apart()
         self.head = 0
         self.poked = 0
         self.heads: changes.Heads | None = None  # each table's newest change, at a poke

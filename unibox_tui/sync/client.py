@@ -37,7 +37,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from ..core import access, changes, clock
+from ..core import access, changes, checkpoint, clock
 from ..core.commands import registry
 from ..core.db import Tx, Workspace, open_workspace
 from ..core.errors import InvalidRequest, NoAccess, UniboxError, WorkspaceError
@@ -248,11 +248,13 @@ class HubClient:
     def _open_cache(self) -> None:
         path = self.directory / f"{self.agent['id']}.db"
         self.replica = changes.open_replica(path)
+        checkpoint.apart(self.replica)  # a poke's commit never checkpoints: ws's thread does
         self.replica.execute(
             "INSERT INTO replica_state (key, value) VALUES ('mutation_seq', '0') "
             "ON CONFLICT (key) DO NOTHING"
         )
         ws = open_workspace(path)
+        ws.checkpoint_apart()
         ws.guard = self._guard
         ws.remote = self
         self.ws = ws
