@@ -11,6 +11,7 @@ import keyring
 import postgres_xfail
 import pytest
 from keyring.backend import KeyringBackend
+from servers import system
 from servers.postgres import PostgresServer, PostgresUnavailable
 
 from unibox_tui.core import commands as cmd
@@ -63,11 +64,8 @@ def memory_keyring() -> MemoryKeyring:
 @pytest.fixture(scope="session")
 def postgres_server() -> PostgresServer:
     """One real PostgreSQL for the whole run (tests/servers/postgres.py), started on first
-    use. Skipped only when the binaries are missing and cannot be installed."""
-    try:
-        server = PostgresServer()
-    except PostgresUnavailable as e:
-        pytest.skip(f"no PostgreSQL server binaries: {e}")
+    use. Fails, saying what to install, when the binaries are missing and cannot be."""
+    server = system.start(PostgresServer, PostgresUnavailable)
     yield server
     server.stop()
 

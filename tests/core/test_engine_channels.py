@@ -168,13 +168,22 @@ def test_a_second_adapter_receives_and_delivers_through_the_same_engine(
     assert [d[0] for d in loopback.delivered] == [first, third]  # never again on its own
 
 
-def test_later_statuses_never_take_a_message_back(
+def _visitor_writes(
     loopback: type[LoopbackChat], probe: ProbeWorkspace
-) -> None:
+) -> tuple[str, q.ConversationRow]:
+    """A site chat whose visitor said hello, received through the engine: the channel's id
+    and the conversation."""
     chat = cmd.add_channel(probe, "Support", "chat", "Site chat")
     loopback.inbound.append(cmd.Incoming(chat, "chat", "visitor-9", "Vi", "hello?", NOW))
     run_once(probe, NOW)
     [row] = q.list_conversations(probe, q.view("open", access=EVERYTHING)).rows
+    return chat, row
+
+
+def test_later_statuses_never_take_a_message_back(
+    loopback: type[LoopbackChat], probe: ProbeWorkspace
+) -> None:
+    chat, row = _visitor_writes(loopback, probe)
     sent = cmd.reply(probe, row.id, "One", actor="ana", now=NOW)
     unsure = cmd.reply(probe, row.id, "Two", actor="ana", now=NOW)
     loopback.answers[:] = ["sent", "uncertain"]
@@ -206,10 +215,7 @@ def test_a_receipt_for_the_text_of_a_reply_still_going_out_in_parts_changes_noth
     """The text of a reply went out and a file did not (yet): the text's receipt neither
     shows the reply delivered while its file waits to be retried, nor settles one whose
     file is in doubt as sent."""
-    chat = cmd.add_channel(probe, "Support", "chat", "Site chat")
-    loopback.inbound.append(cmd.Incoming(chat, "chat", "visitor-9", "Vi", "hello?", NOW))
-    run_once(probe, NOW)
-    [row] = q.list_conversations(probe, q.view("open", access=EVERYTHING)).rows
+    chat, row = _visitor_writes(loopback, probe)
     waiting = cmd.reply(probe, row.id, "One", actor="ana", now=NOW)
     unsure = cmd.reply(probe, row.id, "Two", actor="ana", now=NOW)
     loopback.answers[:] = ["partial-retry", "partial-uncertain"]

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from servers import system
 from servers.fixtures import dovecot, mailbox, smtp_server  # noqa: F401
 from servers.hub import HubProcess
 from servers.postgres import PostgresServer
@@ -38,10 +39,7 @@ UNIBOX = [sys.executable, "-m", "unibox_tui"]
 
 @pytest.fixture(scope="module")
 def redis_server() -> Iterator[RedisServer]:
-    try:
-        server = RedisServer()
-    except RedisUnavailable as e:
-        pytest.skip(f"no redis-server: {e}")
+    server = system.start(RedisServer, RedisUnavailable)
     yield server
     server.stop()
 

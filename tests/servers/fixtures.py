@@ -13,15 +13,13 @@ from dataclasses import dataclass
 
 import pytest
 
+from . import system
 from .dovecot import PASSWORD, Dovecot, DovecotUnavailable
 from .smtp import SmtpServer
 
 
 def _running_dovecot() -> Iterator[Dovecot]:
-    try:
-        server = Dovecot()
-    except DovecotUnavailable as error:
-        pytest.fail(str(error), pytrace=False)
+    server = system.start(Dovecot, DovecotUnavailable)
     server.start()
     try:
         yield server

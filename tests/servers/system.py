@@ -7,6 +7,21 @@ from __future__ import annotations
 
 import os
 import subprocess
+from collections.abc import Callable
+from typing import TypeVar
+
+T = TypeVar("T")
+
+
+def start(make: Callable[[], T], unavailable: type[Exception]) -> T:
+    """A real server for a fixture, or the test fails saying what to install: never a skip,
+    which would let a run without the server pass with its tests silently left out."""
+    import pytest  # here: the benchmarks use these servers without pytest
+
+    try:
+        return make()
+    except unavailable as error:
+        pytest.fail(str(error), pytrace=False)
 
 
 def install(package: str, need: str, error: type[Exception]) -> None:
