@@ -248,3 +248,27 @@ async def test_ages_follow_the_app_clock(make_app, text_of) -> None:
         text = text_of(app)
         for age in ("12m", "30m", "2h", "1d", "3d", "4d"):
             assert age in text
+
+
+async def test_a_new_arrival_leaves_the_cursor_on_the_last_row_it_was_on(make_app, demo) -> None:
+    # Found in a walk-through: on the list's last row, a conversation arriving on top moved
+    # the cursor (and the thread, and what `x` closes) to another conversation, because the
+    # list still held the old count when it looked for the row again (and clamped to it).
+    from unibox_tui.core import commands as cmd
+
+    app = make_app()
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        screen = app.screen
+        await pilot.press("G")
+        await settle(pilot)
+        last = screen.conv_list.selected
+        assert last is not None and screen.conv_list.cursor == screen.conv_list.total - 1
+        new = cmd.ingest(
+            demo.ws, cmd.Incoming(demo.channels["chat"], "chat", "visitor-9", "Nia", "Hi", NOW)
+        ).conversation_id
+        await until(lambda: screen.conv_list.total == 8, what="the new row counted")
+        await settle(pilot)
+        assert screen.conv_list.row_at(0).id == new
+        assert screen.conv_list.selected.id == last.id
+        assert screen.thread_row is not None and screen.thread_row.id == last.id

@@ -20,6 +20,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import OptionList, TextArea
+from textual.worker import get_current_worker
 
 from .. import actions
 from ..core import admin_queries, commands, queries
@@ -246,9 +247,13 @@ class InboxScreen(OnApp, Screen[None]):
             views.append(current)
         with self.uapp.ws.read() as conn:
             counts = queries.view_counts(conn, views)
-        self.from_worker(self._apply_counts, counts)
+        self.from_worker(self._apply_counts, counts, get_current_worker())
 
-    def _apply_counts(self, counts: dict[str, tuple[int, int]]) -> None:
+    def _apply_counts(self, counts: dict[str, tuple[int, int]], worker: Any = None) -> None:
+        if worker is not None and worker.is_cancelled:
+            # A newer count started after this one (on this thread: no race): these
+            # figures may predate rows the list shows already, and would clamp its cursor.
+            return
         self.views.set_counts(counts)
         view = self.current_view()
         if view is not None and view.key in counts:

@@ -186,6 +186,7 @@ class ConversationList(QuietScrollBars, PlainLines, ScrollView, can_focus=True):
             self.cursor = max(0, total - 1)
         self._update_size()
         self.refresh()
+        self._announce()  # the cursor was clamped onto another row: the thread follows
 
     def reload(self, total: int | None = None) -> None:
         """Data changed: refetch what is visible, keep the cursor on the same conversation."""
@@ -201,6 +202,9 @@ class ConversationList(QuietScrollBars, PlainLines, ScrollView, can_focus=True):
                 # Keep the row where the eye was: scroll by as much as the row moved.
                 moved = found - self.cursor
                 self.cursor = found
+                # The count comes later, from a worker: until then the list holds at least
+                # this row (clamping to the old count put the cursor on another one).
+                self.total = max(self.total, found + 1)
                 if moved and self.scroll_y + moved >= 0:
                     self.scroll_to(y=self.scroll_y + moved, animate=False, immediate=True)
         self.total = max(self.total, 0)
