@@ -41,3 +41,24 @@ def _assignee(team, conv: str) -> str | None:  # type: ignore[no-untyped-def]
         return conn.exec_driver_sql(
             "SELECT assignee_id FROM conversation WHERE id = ?", (conv,)
         ).scalar()
+
+
+async def test_teammates_see_a_comment_being_written_as_a_comment_not_a_reply(team) -> None:  # type: ignore[no-untyped-def]
+    # Found in a walk-through: writing an internal comment showed teammates "Ana is typing a
+    # reply" (the hub kept only "typing"); a reply being written still wins over viewing.
+    hub = Hub(team.ws, run_engine=False)
+    try:
+        conv = cmd.ingest(team.ws, team.incoming("Hi", who="p@x.example")).conversation_id
+        hub.sessions["sid-ana"] = ana = session_of(team.ws, "ana")
+        hub.sessions["sid-bo"] = bo = session_of(team.ws, "bo")
+        await hub.on_signal(ana, {"kind": "viewing", "conversation_id": conv})
+        await hub.on_signal(ana, {"kind": "typing", "conversation_id": conv, "private": True})
+        await hub.on_signal(bo, {"kind": "viewing", "conversation_id": conv})
+        assert await hub.signals.live(conv) == {team.ana: "commenting", team.bo: "viewing"}
+        await hub.on_signal(bo, {"kind": "typing", "conversation_id": conv})
+        assert (await hub.signals.live(conv))[team.bo] == "typing"
+        await hub.on_signal(ana, {"kind": "left", "conversation_id": conv})
+        assert await hub.signals.live(conv) == {team.bo: "typing"}
+    finally:
+        hub.readers.shutdown(wait=True)
+        hub.writer.shutdown(wait=True)

@@ -739,7 +739,10 @@ class Hub:
         inbox = await self._read(self._inbox_of, conversation_id, session.agent_id)
         if inbox is None:
             raise BadPayload(f"no conversation {conversation_id[:40]} (not found or no access)")
-        await self.signals.mark(conversation_id, session.agent_id, kind)
+        private = kind == "typing" and isinstance(data, dict) and data.get("private") is True
+        await self.signals.mark(
+            conversation_id, session.agent_id, "commenting" if private else kind
+        )
         await self._send_activity(conversation_id, inbox)
         for hook in self.on_signal_hooks:
             await hook(session, kind, conversation_id, inbox, data)

@@ -23,6 +23,15 @@ from typing import Any
 SIGNAL_TTL = 8.0  # seconds a "viewing" / "typing" signal lasts without being repeated
 PRESENCE_TTL = 30.0  # seconds an agent of a node that stopped renewing stays present
 RENEW = 5.0  # seconds between a node's renewals of its agents' presence
+# What an agent does in a conversation, the strongest first: one writing a reply and looking
+# at it is shown writing. "commenting" is typing an internal comment (a chat visitor never
+# sees it; teammates see it as such, not as a reply about to reach the customer).
+ACTIVITY = ("typing", "commenting", "viewing")
+
+
+def strongest(kinds: set[str] | dict[str, Any]) -> str | None:
+    """The kind of activity to show for an agent marked with `kinds`."""
+    return next((k for k in ACTIVITY if k in kinds), None)
 
 
 @dataclass
@@ -65,10 +74,9 @@ class Signals:
         now = time.monotonic()
         out = {}
         for agent_id, kinds in self.activity.get(conversation_id, {}).items():
-            if kinds.get("typing", 0) > now:
-                out[agent_id] = "typing"
-            elif kinds.get("viewing", 0) > now:
-                out[agent_id] = "viewing"
+            shown = strongest({k for k, until in kinds.items() if until > now})
+            if shown is not None:
+                out[agent_id] = shown
         return out
 
     async def tick(self, local_agents: set[str]) -> bool:
@@ -135,7 +143,7 @@ class RedisSignals(Signals):
     async def mark(self, conversation_id: str, agent_id: str, kind: str) -> None:
         key = self._key(f"act:{conversation_id}")
         if kind == "left":
-            await self.redis.hdel(key, f"{agent_id} viewing", f"{agent_id} typing")
+            await self.redis.hdel(key, *(f"{agent_id} {k}" for k in ACTIVITY))
             return
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.hset(key, f"{agent_id} {kind}", time.time() + SIGNAL_TTL)
@@ -150,7 +158,7 @@ class RedisSignals(Signals):
             if float(until) > now:
                 agent_id, kind = name.decode().split(" ", 1)
                 kinds.setdefault(agent_id, set()).add(kind)
-        return {a: "typing" if "typing" in k else "viewing" for a, k in kinds.items()}
+        return {a: shown for a, k in kinds.items() if (shown := strongest(k)) is not None}
 
     async def tick(self, local_agents: set[str]) -> bool:
         """Every RENEW seconds: renew this node's agents and drop the expired (a node that

@@ -20,6 +20,11 @@ if TYPE_CHECKING:
 
 SIGNAL_EVERY = 3.0  # seconds between repeats of "viewing"/"typing" (the hub expires them)
 SHOWN_FOR = 8.0  # a teammate's signal shows this long after it was last heard
+DOING = {
+    "typing": "is typing a reply",
+    "commenting": "is writing a comment",
+    "viewing": "is viewing",
+}
 
 
 class TeamLink:
@@ -152,7 +157,7 @@ class TeamLink:
         return dropped
 
     def activity_text(self, conversation_id: str) -> Text | None:
-        """ "Ana is viewing", "Bo is typing a reply" (and "Visitor is typing…" on a website
+        """ "Ana is viewing", "Bo is typing a reply", "Cy is writing a comment" (and "Visitor is typing…" on a website
         chat) for a conversation, if anyone is."""
         now = time.monotonic()
         agents = {
@@ -167,7 +172,7 @@ class TeamLink:
         parts = []
         for agent_id, kind in sorted(agents.items(), key=lambda item: names.get(item[0], "")):
             name = names.get(agent_id, "someone")
-            parts.append(f"{name} is typing a reply" if kind == "typing" else f"{name} is viewing")
+            parts.append(f"{name} {DOING.get(kind, 'is viewing')}")
         text = Text(" · ".join(parts), style="italic yellow")
         if visitor is not None:
             text = visitor.append(" · ").append_text(text)
