@@ -28,6 +28,7 @@ from __future__ import annotations
 import importlib
 import json
 import sqlite3
+import threading
 from typing import Any
 
 from . import search_index
@@ -91,9 +92,10 @@ def suspend(con: sqlite3.Connection) -> None:
         con.execute(f'DROP INDEX "{name}"')
 
 
-def resume(con: sqlite3.Connection) -> None:
+def resume(con: sqlite3.Connection, committed: bool = False) -> None:
     """Compute the derived tables and the search index from the rows, and put the triggers
-    back (inside the caller's transaction)."""
+    back (inside the caller's transaction). `committed`: the caller's transaction has not
+    written any row yet (see `rebuild`)."""
     row = con.execute("SELECT value FROM replica_state WHERE key = ?", (FILL_KEY,)).fetchone()
     if row is None:
         return
@@ -112,23 +114,95 @@ def resume(con: sqlite3.Connection) -> None:
     for name in present:
         con.execute(f'DROP TRIGGER "{name}"')
     kept = [sql for name, sql in triggers if name not in present]
-    rebuild(con, kept + list(present.values()))
+    rebuild(con, kept + list(present.values()), committed)
     con.execute("DELETE FROM replica_state WHERE key IN (?, ?)", (FILL_KEY, INDEXES_KEY))
 
 
-def rebuild(con: sqlite3.Connection, triggers: list[str]) -> None:
+def rebuild(con: sqlite3.Connection, triggers: list[str], committed: bool = False) -> None:
     """The derived tables and the search index from the rows alone, then `triggers`
-    created (none may exist yet): in the order the migrations computed them."""
+    created (none may exist yet): in the order the migrations computed them.
+
+    The report figures (0018's backfill, ~2/3 of this at 100k conversations) are computed
+    on a second connection in a thread (`_ReportsApart`) while this one builds the search
+    index and the view counters: SQLite lets go of the GIL while it steps, so the two use
+    both cores (the hub, which sent the pages, is idle by now). Only when the caller says
+    the rows are `committed`: the second connection sees no uncommitted write of `con`."""
     for table in DERIVED:
         con.execute(f"DELETE FROM {table}")
+    apart = _ReportsApart.start(con) if committed else None
     con.execute(_migration("0013_view_counts").BACKFILL)
+    con.execute("INSERT INTO message_fts(message_fts) VALUES ('delete-all')")
+    con.execute("DELETE FROM conversation_fts")
+    search_index.index_new(lambda sql, params: con.execute(sql, params), (0, 0))
     # 0018 computes every figure, the day roll-ups too, before its triggers exist.
-    for statement in _migration("0018_reports").BACKFILL:
-        con.execute(statement)
+    if apart is None:
+        for statement in _migration("0018_reports").BACKFILL:
+            con.execute(statement)
+    else:
+        apart.copy_into(con)
     for sql in triggers:
         con.execute(sql)
     # 0021 counts bot events after 0018's triggers exist (report_count's day roll-up).
     con.execute(_migration("0021_bot_reports").BACKFILL)
-    con.execute("INSERT INTO message_fts(message_fts) VALUES ('delete-all')")
-    con.execute("DELETE FROM conversation_fts")
-    search_index.index_new(lambda sql, params: con.execute(sql, params), (0, 0))
+
+
+# What 0018's backfill writes: computed apart, then copied in.
+REPORT_TABLES = ("report_conversation", "report_count", "report_handled", "report_cycle")
+
+
+class _ReportsApart:
+    """0018's backfill statements, unchanged, run on a second connection to the same file
+    in a thread: its TEMP tables of the same names take the writes (SQLite looks a name up
+    in temp before main), its reads of messages and conversations see the rows committed
+    (a fill commits its last page before `resume`: changes.apply_chain). `copy_into` waits
+    and inserts the rows into the writer's (empty) tables."""
+
+    def __init__(self, path: str, tables: list[tuple[str, str]]) -> None:
+        self.path, self.tables = path, tables
+        self.rows: dict[str, list[Any]] = {}
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, name="unibox-reports", daemon=True)
+
+    @classmethod
+    def start(cls, con: sqlite3.Connection) -> _ReportsApart | None:
+        """None when there is no second connection to be had (an in-memory database, a
+        journal other than WAL, where a reader would wait for the writer)."""
+        path = next((r[2] for r in con.execute("PRAGMA database_list") if r[1] == "main"), "")
+        if not path or con.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+            return None
+        marks = ",".join("?" * len(REPORT_TABLES))
+        tables = con.execute(
+            f"SELECT name, sql FROM sqlite_master WHERE type = 'table' AND name IN ({marks})",
+            REPORT_TABLES,
+        ).fetchall()
+        apart = cls(path, tables)
+        apart.thread.start()
+        return apart
+
+    def _run(self) -> None:
+        try:
+            con = sqlite3.connect(self.path, isolation_level=None)
+            try:
+                con.execute("PRAGMA temp_store=MEMORY")
+                con.execute("PRAGMA cache_size=-65536")
+                for name, sql in self.tables:
+                    con.execute(sql.replace(f"CREATE TABLE {name}", f"CREATE TEMP TABLE {name}", 1))
+                con.execute("BEGIN")  # one snapshot for every statement
+                for statement in _migration("0018_reports").BACKFILL:
+                    con.execute(statement)
+                for name, _sql in self.tables:
+                    self.rows[name] = con.execute(f"SELECT * FROM temp.{name}").fetchall()
+                con.execute("COMMIT")
+            finally:
+                con.close()
+        except BaseException as e:  # handed to the writer's thread by copy_into
+            self.error = e
+
+    def copy_into(self, con: sqlite3.Connection) -> None:
+        self.thread.join()
+        if self.error is not None:
+            raise self.error
+        for name, rows in self.rows.items():
+            if rows:
+                marks = ",".join("?" * len(rows[0]))
+                con.executemany(f"INSERT INTO main.{name} VALUES ({marks})", rows)
