@@ -11,12 +11,14 @@ So a fill (core/changes.apply_changes: the pages of a first pull from cursor 0) 
 every trigger's SQL is kept in `replica_state` and the trigger dropped, and its pages skip
 the search index. The secondary indexes in `FILL_INDEXES` go the same way: kept row by row,
 each of ~1.2M inserts lands at a random place in each of them; built at the end, one sort
-each. `resume` (the fill's last page, in its transaction) builds those indexes again,
-computes the derived tables from the rows as the migrations computed them for rows stored
-before them (their BACKFILL statements: one definition of each figure), puts the triggers
-back and indexes every row for search. A fill cut short (the app quit or crashed) is
-resumed when the cache is next opened (changes.open_replica), so a cache never stays
-without its triggers.
+each. `resume` (once the fill's last page is committed, in a transaction of its own)
+builds those indexes again, computes the derived tables from the rows as the migrations
+computed them for rows stored before them (their BACKFILL statements: one definition of
+each figure), puts the triggers back and indexes every row for search. The report figures,
+most of that work, are computed meanwhile on other connections in threads (`rebuild`),
+so the end of a first sync uses both cores. A fill cut short (the app quit or crashed,
+between pages or in its end) is resumed when the cache is next opened
+(changes.open_replica), so a cache never stays without its triggers.
 
 A migration that adds a derived table or changes how one is computed adds its backfill to
 `rebuild` (tests/core/test_changes.py compares a filled cache's every table with one the
@@ -209,6 +211,7 @@ class _ReportsApart:
         # million messages in memory, in two connections at once, took ~400 MB of RSS.
         con = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         try:
+            con.execute("PRAGMA busy_timeout=5000")  # as every connection of ours waits
             con.execute("PRAGMA cache_size=-16384")
             written = [n for n in self.tables if any(n in s for s in statements)]
             for name in written:
