@@ -911,6 +911,55 @@ def test_a_fill_cut_short_gets_its_triggers_back_when_the_cache_is_opened(
     check_search_index(path)
 
 
+def test_a_fill_cut_short_after_its_last_page_is_finished_by_the_next_open(
+    demo: Workspace, tmp_path: Path
+) -> None:
+    """A fill's end (derived tables, search index, triggers: the report figures computed on
+    other connections) runs in a transaction of its own once the last page is committed.
+    Cut short there (here: another writer holds the file when it begins), the cache keeps
+    every row and its final cursor, is still marked filling, and the next open finishes it:
+    equal, table by table, to a cache written in one page."""
+    path = tmp_path / "cut-end.db"
+    replica = open_replica(path)
+    triggers = sorted(replica.execute("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'"))
+    other = sqlite3.connect(path, isolation_level=None)
+    begins = 0
+
+    def on_statement(sql: str) -> None:
+        nonlocal begins
+        begins += sql == "BEGIN IMMEDIATE"
+        if begins == 2:  # the last page's transaction, then its end's: the file is taken
+            other.execute("BEGIN IMMEDIATE")
+
+    while True:
+        page = changes_since(demo, replica_cursor(replica), None, 150, columnar=True)
+        if page.more:
+            apply_changes(replica, page)
+            continue
+        replica.execute("PRAGMA busy_timeout=0")
+        replica.set_trace_callback(on_statement)
+        with pytest.raises(sqlite3.OperationalError, match="locked"):
+            apply_changes(replica, page)
+        break
+    replica.set_trace_callback(None)
+    other.execute("ROLLBACK")
+    other.close()
+    assert replica_cursor(replica) == page.cursor and derived.filling(replica)
+    replica.close()
+    open_replica(path).close()
+    whole = open_replica(tmp_path / "whole.db")
+    apply_changes(whole, changes_since(demo, 0, None, 1_000_000, columnar=True))
+    got, expected = every_table(path), every_table(tmp_path / "whole.db")
+    for table in expected:
+        assert got[table] == expected[table], table
+    again = open_replica(path)
+    assert not derived.filling(again)
+    assert sorted(again.execute("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'")) == (
+        triggers
+    )
+    check_search_index(path)
+
+
 def test_shared_pages_equal_each_agents_own_page_and_are_read_once_per_access(
     team: Any,
 ) -> None:

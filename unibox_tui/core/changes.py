@@ -754,13 +754,7 @@ def open_replica(path: Any) -> sqlite3.Connection:
     # with the 8 MB cache the app's readers keep, most inserts would wait on a page read.
     con.execute("PRAGMA cache_size=-65536")
     if derived.filling(con):  # a first fill was cut short: its triggers go back now
-        con.execute("BEGIN IMMEDIATE")
-        try:
-            derived.resume(con)
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
+        _resume(con)
     return con
 
 
@@ -835,8 +829,6 @@ def apply_chain(
             derived.suspend(con)
             fill = True
         _write(con, [run for d in datas for run in _page_runs(d)], local, fill)
-        if fill and not data.get("more"):
-            derived.resume(con)
         con.execute(
             "INSERT INTO replica_state (key, value) VALUES ('cursor', ?) "
             "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
@@ -846,7 +838,23 @@ def apply_chain(
     except BaseException:
         con.execute("ROLLBACK")
         raise
+    if fill and not data.get("more"):
+        # The fill's end in a transaction of its own, after its last page is committed: the
+        # report figures are then computed on a second connection meanwhile (derived.rebuild).
+        # Cut short here, the cache is still marked filling and open_replica finishes it.
+        _resume(con)
     return str(data["cursor"])
+
+
+def _resume(con: sqlite3.Connection) -> None:
+    """derived.resume in a transaction of its own (no row written yet in it)."""
+    con.execute("BEGIN IMMEDIATE")
+    try:
+        derived.resume(con, committed=True)
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
 
 
 def _apply(con: sqlite3.Connection, changes: list[dict[str, Any]], local: bool) -> None:
