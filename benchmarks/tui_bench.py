@@ -291,6 +291,7 @@ def child(path: str, presses: int, profile: str | None = None) -> None:
                     conn, lst.view, queries.conversation(ws, big, access=EVERYTHING)
                 )
             samples = []
+            cpu_samples.clear()
             for _ in range(10):
                 lst.move_to(where + 1)
                 await asyncio.sleep(0.1)
@@ -302,6 +303,7 @@ def child(path: str, presses: int, profile: str | None = None) -> None:
                 "messages": len(screen.thread.messages),
                 "lines": len(screen.thread._lines),
             }
+            out["open_200_message_thread_cpu"] = summary(cpu_samples)
 
             # The 5.4 MB message: move onto it with k (the thread shows it at once), cold,
             # then `e` (show more) on it. Before issue 15 each took 5-7 s.
@@ -311,6 +313,7 @@ def child(path: str, presses: int, profile: str | None = None) -> None:
                     conn, lst.view, queries.conversation(ws, long_id, access=EVERYTHING)
                 )
             samples = []
+            cpu_samples.clear()
             for _ in range(5):
                 lst.move_to(where + 1)
                 await asyncio.sleep(0.1)
@@ -323,15 +326,22 @@ def child(path: str, presses: int, profile: str | None = None) -> None:
                 "body_chars": body,
                 "lines": len(screen.thread._lines),
             }
+            out["open_5mb_message_cpu"] = summary(cpu_samples)
+            cpu_samples.clear()
             samples = [await key("e", settle=0.1) for _ in range(5)]
             out["show_more_5mb"] = {**summary(samples), "lines": len(screen.thread._lines)}
+            out["show_more_5mb_cpu"] = summary(cpu_samples)
+            cpu_samples.clear()
             samples = [await key("j", thread=True) for _ in range(5)]  # and off it again
             out["leave_5mb_message"] = summary(samples)
+            out["leave_5mb_message_cpu"] = summary(cpu_samples)
 
             # Switch view: number keys, each a different view (1-7: the two inboxes and the
             # five fixed views; channel kinds have keys of their own, not numbers).
+            cpu_samples.clear()
             samples = [await key(str(n), settle=0.15) for n in (3, 4, 5, 6, 7, 1, 2, 5, 6, 4) * 2]
             out["switch_view"] = summary(samples)
+            out["switch_view_cpu"] = summary(cpu_samples)
 
             # Search: from the last key of the query to the first frame with the results.
             await key("slash", settle=0.2)
@@ -398,6 +408,7 @@ def main() -> None:
     # this, an editable checkout run with PYTHONDONTWRITEBYTECODE recompiles every module of
     # the app on every start (~100 ms more here), which no user's start pays.
     compileall.compile_dir(Path(__file__).resolve().parent.parent / "unibox_tui", quiet=1)
+    load_before = os.getloadavg()
     env = {**os.environ, "TZ": "UTC"}
     run = subprocess.run(
         [
@@ -421,6 +432,9 @@ def main() -> None:
         "workspace": {**prepared["stats"], "thread_messages": prepared["thread_messages"]},  # type: ignore[dict-item]
         "terminal": f"{SIZE[0]}x{SIZE[1]} headless",
         "cpu_count": os.cpu_count(),
+        # The machine's 1/5/15-minute load averages before and after the measuring process:
+        # wall figures above a load of ~1 per core say more about the neighbours than us.
+        "load_average": {"before": load_before, "after": os.getloadavg()},
         **measured,
         "targets": {
             "first_list_ms": 500,
