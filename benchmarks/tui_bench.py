@@ -11,10 +11,11 @@ compositor update to the driver) is wrapped; after it, the update is also render
 terminal byte string the real driver would write (`render_segments`), and that moment is
 the end of the frame. A key's latency is from just before its Key event is posted to the
 app's queue to the end of the first frame drawn after the work it caused (for search:
-after the results arrived from the worker). For `j` the app thread's CPU time over the same
-interval is reported too (`j_key_cpu`): on this shared 2-vCPU machine the wall figure moves
-by ±40% between runs of the same code, the CPU figure much less. Nothing here is part of
-the test verdict.
+after the results arrived from the worker). For every timed key but search the app
+thread's CPU time over the same interval is reported too (`<name>_cpu`): on this shared
+2-vCPU machine the wall figure moves by ±40% between runs of the same code, the CPU figure
+much less; `load_average` says how busy the machine was. Nothing here is part of the test
+verdict.
 
 Targets (issue 3): first rendered list <= 0.5 s, j p95 <= 16 ms, open a 200-message thread
 <= 50 ms, search to first results <= 100 ms, switch view <= 30 ms, peak RSS <= 150 MB.
