@@ -169,3 +169,47 @@ async def test_the_inbox_frames_equal_textuals_own(make_app) -> None:
             await settle(pilot)
         compositor.render_partial_update = ours
     assert len(compared) > 10
+
+
+async def test_j_draws_the_cursor_rows_then_the_thread_with_its_scrollbar(make_app) -> None:
+    """`j` costs two frames, no more: the list's cursor (its two changed rows, not all 46
+    of its lines) and the thread, whose scrollbar goes out in the thread's frame (it asked
+    for a repaint through its own idle, a third frame right after, when the new thread was
+    longer or shorter)."""
+    app = make_app()
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        screen = app.screen
+        thread, lst = screen.thread, screen.conv_list
+        bar = thread.vertical_scrollbar
+        frames: list[set[Widget]] = []  # the widgets each frame drew
+        drawn: set[Widget] = set()
+        list_rows: list[int] = []  # the heights the list was asked to render
+        original_display, original_list = app._display, lst.render_lines
+
+        def display(screen, update):  # type: ignore[no-untyped-def]
+            if update is not None:
+                frames.append(set(screen._dirty_widgets))
+            original_display(screen, update)
+
+        def list_lines(crop: Region):  # type: ignore[no-untyped-def]
+            list_rows.append(crop.height)
+            return original_list(crop)
+
+        app._display = display  # type: ignore[method-assign]
+        lst.render_lines = list_lines  # type: ignore[method-assign]
+        bars_with_thread = 0
+        for _ in range(6):
+            frames.clear()
+            list_rows.clear()
+            await pilot.press("j")
+            await settle(pilot)
+            with_thread = [i for i, f in enumerate(frames) if thread in f]
+            assert with_thread, frames
+            assert lst in frames[0] and thread not in frames[0]  # the cursor first, alone
+            assert list_rows[0] == 2  # the old and the new cursor row
+            assert not any(bar in f for f in frames[with_thread[0] + 1 :])
+            bars_with_thread += bar in frames[with_thread[0]]
+            drawn.update(*frames)
+        assert bars_with_thread > 0  # the bar's drawing did change along the way
+        app._display = original_display  # type: ignore[method-assign]

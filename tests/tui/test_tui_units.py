@@ -193,3 +193,33 @@ def test_config_refuses_an_unknown_desktop_kind(tmp_path) -> None:  # type: igno
         load_config(path)
     path.write_text('[ui]\ndesktop = "osc9"\n')
     assert load_config(path).desktop == "osc9"
+
+
+def test_plain_text_wraps_exactly_as_rich_does() -> None:
+    """thread_view.wrap lays plain ASCII lines out itself (a long body's pieces): every
+    line must come out as Rich's own wrapping makes it, for fitting, folded and wrapped
+    lines, blank ones, spaces at a break, and lines it leaves to Rich."""
+    import random
+
+    from rich.console import Console
+    from rich.style import Style
+
+    from unibox_tui.widgets.thread_view import _wrap_rich, wrap
+
+    console = Console(width=200, color_system="truecolor")
+    style = Style(color="#aabbcc", bgcolor="#112233")
+    rnd = random.Random(7)
+    kinds = ["ab c.", "a ", "abcdefgh", " ", "x  ", "ab  c.-\t\u00e9\u4e2d\x01\u200b"]
+    texts = ["\n", "a\n", "\nb", "  lead", "trail   ", "x" * 25, "two  spaces  at  a  break"]
+    for _ in range(1500):
+        lines = [
+            "".join(rnd.choice(chars) for _ in range(rnd.choice([0, 1, 5, 9, 10, 11, 20, 40])))
+            for chars in rnd.choices(kinds, k=rnd.randint(1, 5))
+        ]
+        texts.append("\n".join(lines))
+    for plain in filter(None, texts):
+        width = rnd.choice([1, 2, 3, 5, 10, 33])
+        ours = wrap(console, Text(plain), width, style)
+        rich = _wrap_rich(console, Text(plain), width, style)
+        assert [list(s) for s in ours] == [list(s) for s in rich], (plain, width)
+        assert [s.cell_length for s in ours] == [s.cell_length for s in rich]

@@ -27,6 +27,9 @@ class QuietScrollBar(ScrollBar):
     window_virtual_size: Reactive[int] = Reactive(100, repaint=False)
     window_size: Reactive[int] = Reactive(0, repaint=False)
     position: Reactive[float] = Reactive(0, repaint=False)
+    # Repaints when its drawing changes (_changed): textual_compat.set_virtual_size does not
+    # make it repaint on every new extent, as Textual's _scroll_update does.
+    repaints_itself = True
 
     _drawn: Any = None
 

@@ -65,14 +65,36 @@ def set_virtual_size(widget: Widget, size: Size) -> None:
     """Set a ScrollView's virtual size and update its scrollbars without a screen layout,
     as Textual itself does on resize (`Widget._size_updated(layout=False)` calls
     `_scroll_update`, which still asks for a layout if a scrollbar appears or vanishes).
-    Public path: assign `virtual_size`, a layout reactive (~20 ms at 100k rows)."""
+    Public path: assign `virtual_size`, a layout reactive (~20 ms at 100k rows).
+
+    Textual 8.2.8's `_scroll_update`, except that a bar which repaints itself when its
+    drawing changes (scrollbar.QuietScrollBar: `repaints_itself`) is not made to repaint:
+    Textual's unconditional refresh of the thread's bar on every new thread cost `j` a
+    frame of its own after the thread's (screens/inbox.py draws the thread with paint_now,
+    and the bar's repaint came later, through its own idle)."""
     if not private_ok():
         widget.virtual_size = size
         return
     from textual.widget import Widget as _Widget
 
-    widget.set_reactive(_Widget.virtual_size, size)
-    widget._scroll_update(size)
+    w: Any = widget
+    w.set_reactive(_Widget.virtual_size, size)
+    w._refresh_scrollbars()
+    width, height = w.container_size
+    if w.show_vertical_scrollbar and w.styles.scrollbar_size_vertical:
+        bar = w.vertical_scrollbar
+        bar.window_virtual_size = size.height
+        bar.window_size = height - w.scrollbar_size_horizontal
+        if not getattr(bar, "repaints_itself", False):
+            bar.refresh()
+    if w.show_horizontal_scrollbar and w.styles.scrollbar_size_horizontal:
+        bar = w.horizontal_scrollbar
+        bar.window_virtual_size = size.width
+        bar.window_size = width - w.scrollbar_size_vertical
+        if not getattr(bar, "repaints_itself", False):
+            bar.refresh()
+    w.scroll_x = w.validate_scroll_x(w.scroll_x)
+    w.scroll_y = w.validate_scroll_y(w.scroll_y)
     widget.refresh()
 
 
@@ -85,7 +107,9 @@ def paint_now(screen: Any, widgets: list[Widget]) -> bool:
     the second go out as soon as the thread is ready instead of a period later. Textual's
     own tick (`Screen._on_timer_update`) still comes for everything else that changed.
     False (nothing drawn, the tick will) on the public path, or when the screen needs a
-    layout first."""
+    layout first. A widget's vertical scrollbar that asked for a repaint (the thread's,
+    when the new thread is longer or shorter) is drawn in the same frame, not in one of
+    its own right after."""
     if not private_ok():
         return False
     app = screen.app
@@ -94,6 +118,10 @@ def paint_now(screen: Any, widgets: list[Widget]) -> bool:
     for widget in widgets:
         if widget._layout_required or not widget.display:
             return False
+    bars = [getattr(widget, "_vertical_scrollbar", None) for widget in widgets]
+    for bar in bars:
+        if bar is not None and bar._repaint_required and bar.display:
+            widgets = [*widgets, bar]
     for widget in widgets:
         widget._repaint_required = False  # drawn here: no second Update message for it
         screen._dirty_widgets.add(widget)
@@ -202,17 +230,20 @@ def _render_chops(
         if not (width and height) or not crop_overlaps(render_region):
             continue
         first_cut, last_cut = render_x, render_x + width
-        if not any(
-            needed(y, first_cut, last_cut) for y in render_region.line_range if is_rendered_line(y)
-        ):
+        # Only the widget's lines inside the update: the list's cursor frame updates two
+        # rows of 46 (Textual renders the whole widget and lets its style cache skip what
+        # did not change; the Line API widgets have no such cache to lean on).
+        top, bottom = max(render_y, crop.y), min(render_y + height, crop.bottom)
+        lines = range(top, bottom)
+        if not any(needed(y, first_cut, last_cut) for y in lines if is_rendered_line(y)):
             continue  # behind the widgets in front, or outside the update
-        if contains_region(clip, region):
+        if contains_region(clip, region) and lines == render_region.line_range:
             strips = widget.render_lines(Region(0, 0, region.width, region.height))
         else:
             strips = widget.render_lines(
-                Region(render_x - region.x, render_y - region.y, width, height)
+                Region(render_x - region.x, top - region.y, width, bottom - top)
             )
-        for y, strip in zip(render_region.line_range, strips, strict=False):
+        for y, strip in zip(lines, strips, strict=False):
             if not is_rendered_line(y):
                 continue
             chops_line = chops[y]

@@ -19,6 +19,8 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
 
+from rich._wrap import divide_line
+from rich.console import Console
 from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
@@ -91,6 +93,53 @@ def pieces(body: str, cut: bool) -> list[tuple[int, int]]:
         start = end + 1 if body[end : end + 1] == "\n" else end
         mark += MORE_STEP
     return bounds
+
+
+def wrap(console: Console, text: Text, width: int, style: Style) -> list[Strip]:
+    """`text` wrapped to `width` cells (words kept whole where they fit, folded where not),
+    each line padded to the width, `style` under it."""
+    if text.plain and not text.spans and not text.style:
+        return _wrap_plain(console, text.plain, width, style)
+    return _wrap_rich(console, text, width, style)
+
+
+def _wrap_plain(console: Console, plain: str, width: int, style: Style) -> list[Strip]:
+    """A plain text's lines as Rich wraps them (`_wrap_rich`), without Rich's Text for
+    printable ASCII lines (one cell a character): a long body's piece is ~250 lines, and
+    Rich's wrapping, a few µs a character, was most of the cost of opening a 5 MB message
+    or showing more of it (~10 ms a piece; this ~2). The breaks are Rich's own
+    (`divide_line`, folding a word longer than the width). Any other line goes to Rich,
+    which wraps the lines of a text one by one too."""
+    width = max(1, width)
+    out: list[Strip] = []
+    for line in plain.split("\n"):
+        if not (line.isascii() and line.isprintable()):
+            out += _wrap_rich(console, Text(line), width, style)
+            continue
+        if len(line) <= width:
+            parts = [line]
+        else:
+            breaks = divide_line(line, width, fold=True)
+            parts = [line[a:b] for a, b in zip([0, *breaks], [*breaks, len(line)], strict=True)]
+        for part in parts:
+            size = len(part)
+            if size > width:  # spaces at a break (Rich drops those past the width)
+                part, size = part[:width], width
+            if size == 0:
+                out.append(Strip([Segment(" " * width, style)], width))
+            elif size == width:
+                out.append(Strip([Segment(part, style)], width))
+            else:
+                pad = Segment(" " * (width - size), style)
+                out.append(Strip([Segment(part, style), pad], width))
+    return out
+
+
+def _wrap_rich(console: Console, text: Text, width: int, style: Style) -> list[Strip]:
+    options = console.options.update(width=max(1, width), height=None, no_wrap=False)
+    text.overflow = "fold"
+    rendered = console.render_lines(text, options, style=style, pad=True)
+    return [Strip(line, width) for line in rendered]
 
 
 def size_label(size: int) -> str:
@@ -525,8 +574,4 @@ class ThreadView(QuietScrollBars, PlainLines, ScrollView, can_focus=True):
         return text
 
     def _wrap_text(self, text: Text, width: int, style: Style) -> list[Strip]:
-        console = self.app.console
-        options = console.options.update(width=max(1, width), height=None, no_wrap=False)
-        text.overflow = "fold"
-        rendered = console.render_lines(text, options, style=style, pad=True)
-        return [Strip(line, width) for line in rendered]
+        return wrap(self.app.console, text, width, style)
