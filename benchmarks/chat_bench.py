@@ -354,6 +354,7 @@ def load(hub: Any, info: dict[str, Any], args: argparse.Namespace, tmp: Path) ->
     started = time.time()
     cpu0 = _cpu(hub.pid)
     agents0 = sum(r["cpu_s"] for r in all_call(workers, "cpu"))
+    rounds0 = _rounds(workers)
     if args.profile_agents:  # yappi over the first worker process's threads
         workers[0].call("profile")
     rss0 = rss_kb(hub.pid)["VmRSS"]
@@ -380,6 +381,7 @@ def load(hub: Any, info: dict[str, Any], args: argparse.Namespace, tmp: Path) ->
         time.sleep(0.1)
     cpu = _cpu(hub.pid) - cpu0
     agents_cpu = sum(r["cpu_s"] for r in all_call(workers, "cpu")) - agents0
+    rounds = _rounds(workers) - rounds0
     if args.profile_agents:
         workers[0].call("profile", path=str(args.profile_agents))
     load1 = os.getloadavg()
@@ -426,9 +428,19 @@ def load(hub: Any, info: dict[str, Any], args: argparse.Namespace, tmp: Path) ->
         # over the window and per visitor message, all of them together.
         "agent_processes_cpu_s": round(agents_cpu, 2),
         "agents_cpu_ms_per_message": round(agents_cpu * 1000 / max(1, len(acks) + answered), 2),
+        # Sync rounds (a poke's page applied, or a pull) of the worker agents, all of them,
+        # and their CPU per round: what one poke costs an agent's app.
+        "agent_rounds": rounds,
+        "agents_cpu_ms_per_round": round(agents_cpu * 1000 / max(1, rounds), 3),
         "visitor_processes_cpu_s": round(visitor_cpu, 1),
         "load_avg": {"before": [round(x, 2) for x in load0], "after": [round(x, 2) for x in load1]},
     }
+
+
+def _rounds(workers: list[Any]) -> int:
+    from _hubbench import all_call
+
+    return sum(sum(r["rounds"].values()) for r in all_call(workers, "rounds"))
 
 
 def _p(samples: list[float]) -> dict[str, float]:
