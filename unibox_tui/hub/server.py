@@ -58,6 +58,14 @@ WATCH_SECONDS = 0.25
 # (benchmarks/chat_bench.py). At most 25 a second instead; the wait adds at most this much
 # to an arrival.
 POKE_GAP = 0.04
+# ... and longer when the hub is busy: pokes take at most this share of the hub's time (the
+# gap after a poke is at least its wall time / POKE_SHARE), up to MAX_POKE_GAP. On a loaded
+# machine a poke's wall time grows (its pages wait for a reader thread, the event loop for
+# the CPU); poking as often as when idle then adds work (every app applies every page) just
+# when there is least room for it, and the latency grows without bound instead of by the
+# gap. Idle, a poke takes a few ms and the gap stays POKE_GAP.
+POKE_SHARE = 0.25
+MAX_POKE_GAP = 0.25
 # The most mutations one group commit takes (several pushes, whole): the group's answers wait
 # for its commit, and readers see nothing of it before. Small enough that what one group
 # writes fits the page a poke carries (protocol.POKE_ROWS: a comment is a message row and its
@@ -193,6 +201,7 @@ class Hub:
         self.poke_cursor = "0"
         self._poking = False  # a poke is being read or sent (_poke_soon)
         self._poked_at = 0.0  # loop time the last poke started
+        self.poke_gap = POKE_GAP  # the least time to the next poke's start (_poke)
         self._rules_key: tuple[int, ...] = ()
         self._rules_held: dict[str, access.Access] = {}
         self._rules_lock = threading.Lock()
@@ -382,18 +391,22 @@ class Hub:
         loop = asyncio.get_running_loop()
         try:
             while self.head > self.poked and not self._closing:
-                wait = self._poked_at + POKE_GAP - loop.time()
+                wait = self._poked_at + self.poke_gap - loop.time()
                 if wait > 0:
                     await asyncio.sleep(wait)  # what lands meanwhile goes with this poke
                     if self._closing:
                         return
-                self._poked_at = loop.time()
+                self._poked_at = started = loop.time()
                 previous = self.poked
                 try:
                     covered = await self._send_pokes()
                 except Exception:
                     log.exception("poke")  # the watcher's next turn tries again
                     return
+                # A poke that took long (its pages waited for a reader, the loop for the
+                # CPU) spaces the next ones: see POKE_SHARE.
+                took = loop.time() - started
+                self.poke_gap = min(MAX_POKE_GAP, max(POKE_GAP, took / POKE_SHARE))
                 # The pages reach as far as the log did when they were read: writes whose
                 # answers come later are in them already, no poke of their own is needed.
                 self.poked = covered
