@@ -780,7 +780,7 @@ class Hub:
             row = conn.exec_driver_sql(
                 "SELECT inbox_id FROM conversation WHERE id = ?", (conversation_id,)
             ).first()
-            if row is None or not self._rules(conn, None, [agent_id])[agent_id].can_see(row[0]):
+            if row is None or not access.for_agent(conn, agent_id).can_see(row[0]):
                 return None
             return str(row[0])
 
