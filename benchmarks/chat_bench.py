@@ -290,8 +290,23 @@ def load(hub: Any, info: dict[str, Any], args: argparse.Namespace, tmp: Path) ->
     from unibox_tui.core.commands import registry
     from unibox_tui.sync.client import HubClient
 
+    class Counting(HubClient):
+        """The measuring agent, counting its sync rounds and the pulls among them (a poke
+        whose page was left out, or did not follow on from the cache, is pulled)."""
+
+        rounds = pulls = 0
+
+        def sync_once(self) -> None:
+            super().sync_once()
+            self.rounds += 1
+
+        def _call(self, event: str, data: dict[str, Any]) -> dict[str, Any]:
+            if event == "pull":
+                self.pulls += 1
+            return super()._call(event, data)
+
     handles = list(info["tokens"])
-    agent = HubClient(hub.url, info["tokens"][handles[0]], directory=tmp / "agent0")
+    agent = Counting(hub.url, info["tokens"][handles[0]], directory=tmp / "agent0")
     agent.open()
     agent.wait_synced(60)
     others = handles[1:]
@@ -354,6 +369,8 @@ def load(hub: Any, info: dict[str, Any], args: argparse.Namespace, tmp: Path) ->
     started = time.time()
     cpu0 = _cpu(hub.pid)
     agents0 = sum(r["cpu_s"] for r in all_call(workers, "cpu"))
+    rounds0 = _rounds(workers)
+    agent_rounds0, agent_pulls0 = agent.rounds, agent.pulls
     if args.profile_agents:  # yappi over the first worker process's threads
         workers[0].call("profile")
     rss0 = rss_kb(hub.pid)["VmRSS"]
@@ -380,6 +397,8 @@ def load(hub: Any, info: dict[str, Any], args: argparse.Namespace, tmp: Path) ->
         time.sleep(0.1)
     cpu = _cpu(hub.pid) - cpu0
     agents_cpu = sum(r["cpu_s"] for r in all_call(workers, "cpu")) - agents0
+    rounds = _rounds(workers) - rounds0
+    measuring = {"rounds": agent.rounds - agent_rounds0, "pulls": agent.pulls - agent_pulls0}
     if args.profile_agents:
         workers[0].call("profile", path=str(args.profile_agents))
     load1 = os.getloadavg()
@@ -426,9 +445,21 @@ def load(hub: Any, info: dict[str, Any], args: argparse.Namespace, tmp: Path) ->
         # over the window and per visitor message, all of them together.
         "agent_processes_cpu_s": round(agents_cpu, 2),
         "agents_cpu_ms_per_message": round(agents_cpu * 1000 / max(1, len(acks) + answered), 2),
+        # Sync rounds (a poke's page applied, or a pull) of the worker agents, all of them,
+        # and their CPU per round: what one poke costs an agent's app.
+        "agent_rounds": rounds,
+        "agents_cpu_ms_per_round": round(agents_cpu * 1000 / max(1, rounds), 3),
+        # The measuring agent's rounds and pulls (the others take pokes' pages the same way).
+        "measuring_agent": measuring,
         "visitor_processes_cpu_s": round(visitor_cpu, 1),
         "load_avg": {"before": [round(x, 2) for x in load0], "after": [round(x, 2) for x in load1]},
     }
+
+
+def _rounds(workers: list[Any]) -> int:
+    from _hubbench import all_call
+
+    return sum(sum(r["rounds"].values()) for r in all_call(workers, "rounds"))
 
 
 def _p(samples: list[float]) -> dict[str, float]:

@@ -35,7 +35,13 @@ import socketio
 PROTOCOL = 1
 MAX_MUTATIONS = 500  # per push
 MAX_PULL = 5000  # rows per pull page
-POKE_ROWS = 500  # rows a poke may carry; a longer change is pulled
+# Rows a poke may carry; a longer change is pulled. As many as a client's pull asks for
+# (sync/client.PULL_LIMIT): a page left out of a poke is pulled by every agent apart, one
+# read and one encoding each instead of one shared page, for the same rows. A hub seconds
+# behind 100 chat messages a second (~2.5 rows each) has more than 500 rows per poke: in
+# such a chat_bench.py run (hub under yappi) 38 of one agents' process's 48 rounds were
+# pulls, each a read on the already busy hub.
+POKE_ROWS = 2000
 MAX_WANTED = 5000  # idents per rows call
 MAX_PAYLOAD = 8 * 1024 * 1024  # bytes of one socket.io message (a long reply fits)
 

@@ -18,8 +18,9 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
+import threading
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,12 +58,23 @@ WATCH_SECONDS = 0.25
 # (benchmarks/chat_bench.py). At most 25 a second instead; the wait adds at most this much
 # to an arrival.
 POKE_GAP = 0.04
+# ... and longer when the hub is busy: pokes take at most this share of the hub's time (the
+# gap after a poke is at least its wall time / POKE_SHARE), up to MAX_POKE_GAP. On a loaded
+# machine a poke's wall time grows (its pages wait for a reader thread, the event loop for
+# the CPU); poking as often as when idle then adds work (every app applies every page) just
+# when there is least room for it, and the latency grows without bound instead of by the
+# gap. Idle, a poke takes a few ms and the gap stays POKE_GAP.
+POKE_SHARE = 0.25
+MAX_POKE_GAP = 0.25
 # The most mutations one group commit takes (several pushes, whole): the group's answers wait
 # for its commit, and readers see nothing of it before. Small enough that what one group
 # writes fits the page a poke carries (protocol.POKE_ROWS: a comment is a message row and its
 # conversation's), or every agent's app would have to pull it; large enough that a
 # transaction's fixed cost (~1 ms) is a small part of a group's (~0.2 ms per command).
 GROUP_MUTATIONS = 200
+# The least time between two sends of agents' signals (typing, viewing, chat visitors'
+# presence): what is told meanwhile travels together, one event per audience.
+SIGNAL_GAP = POKE_GAP
 PRESENCE = ("online", "away")
 
 
@@ -189,8 +201,15 @@ class Hub:
         self.poke_cursor = "0"
         self._poking = False  # a poke is being read or sent (_poke_soon)
         self._poked_at = 0.0  # loop time the last poke started
+        self.poke_gap = POKE_GAP  # the least time to the next poke's start (_poke)
         self._rules_key: tuple[int, ...] = ()
         self._rules_held: dict[str, access.Access] = {}
+        self._rules_lock = threading.Lock()
+        # Signals for agents waiting for the next turn of `_tell`: inbox -> key -> signal.
+        self._told: dict[str, dict[tuple[str, str], dict[str, Any]]] = {}
+        self._telling = False
+        self._teller: asyncio.Future[None] | None = None
+        self._told_at = 0.0  # loop time the last turn started
         self._watcher: asyncio.Task[None] | None = None
         self._channels: asyncio.Task[None] | None = None  # holds the channels' lease
         self._listener: asyncio.Task[None] | None = None  # PostgreSQL LISTEN (node.py)
@@ -372,18 +391,22 @@ class Hub:
         loop = asyncio.get_running_loop()
         try:
             while self.head > self.poked and not self._closing:
-                wait = self._poked_at + POKE_GAP - loop.time()
+                wait = self._poked_at + self.poke_gap - loop.time()
                 if wait > 0:
                     await asyncio.sleep(wait)  # what lands meanwhile goes with this poke
                     if self._closing:
                         return
-                self._poked_at = loop.time()
+                self._poked_at = started = loop.time()
                 previous = self.poked
                 try:
                     covered = await self._send_pokes()
                 except Exception:
                     log.exception("poke")  # the watcher's next turn tries again
                     return
+                # A poke that took long (its pages waited for a reader, the loop for the
+                # CPU) spaces the next ones: see POKE_SHARE.
+                took = loop.time() - started
+                self.poke_gap = min(MAX_POKE_GAP, max(POKE_GAP, took / POKE_SHARE))
                 # The pages reach as far as the log did when they were read: writes whose
                 # answers come later are in them already, no poke of their own is needed.
                 self.poked = covered
@@ -447,18 +470,24 @@ class Hub:
         return heads, pages
 
     def _rules(
-        self, conn: Any, heads: changes.Heads, agent_ids: list[str]
+        self, conn: Any, heads: changes.Heads | None, agent_ids: Iterable[str]
     ) -> dict[str, access.Access]:
         """The agents' access rules (access.for_agent), kept while none of the tables they
-        come from changed (`heads`, read in the same snapshot): asking them per agent per
-        poke was two queries each. Runs on a reader thread, one poke at a time."""
+        come from changed (`heads`, read in the same snapshot; read here when not given):
+        asking them per agent per poke was two queries each, and per signal to fifty agents
+        a hundred (chat_bench.py: a new chat's visitor presence). On reader threads: a lock
+        keeps the held rules of one snapshot's key."""
+        if heads is None:
+            heads = changes.table_heads(conn)
         key = tuple(heads.tables[t] for t in (*sorted(access.TABLES), changes.TOMBSTONE))
-        if key != self._rules_key:
-            self._rules_key, self._rules_held = key, {}
-        held = self._rules_held
-        for agent_id in set(agent_ids) - held.keys():
-            held[agent_id] = access.for_agent(conn, agent_id)
-        return held
+        with self._rules_lock:
+            if key != self._rules_key:
+                self._rules_key, self._rules_held = key, {}
+            held = self._rules_held
+            wanted = set(agent_ids)
+            for agent_id in wanted - held.keys():
+                held[agent_id] = access.for_agent(conn, agent_id)
+            return {a: held[a] for a in wanted}
 
     async def _watch(self) -> None:
         while True:
@@ -759,8 +788,13 @@ class Hub:
             return str(row[0])
 
     def _may_see(self, agent_ids: set[str], inbox_id: str) -> set[str]:
+        return self._watchers(agent_ids, [inbox_id])[inbox_id]
+
+    def _watchers(self, agent_ids: Iterable[str], inbox_ids: Iterable[str]) -> dict[str, set[str]]:
+        """Which of the agents may see each inbox (one snapshot, the held rules)."""
         with self.ws.read() as conn:
-            return {a for a in agent_ids if access.for_agent(conn, a).can_see(inbox_id)}
+            rules = self._rules(conn, None, agent_ids)
+        return {i: {a for a, rule in rules.items() if rule.can_see(i)} for i in inbox_ids}
 
     async def _send_presence(self) -> None:
         await self.sio.emit("signals", {"presence": await self.signals.presence()}, room="agents")
@@ -774,14 +808,62 @@ class Hub:
 
     async def tell_agents(self, inbox_id: str, signals: dict[str, Any]) -> None:
         """A `signals` event to the connected agents who may see the inbox (no one else
-        learns that what it names exists)."""
-        # The agents connected to any node (RedisSignals), or to this one.
-        present = set(await self.signals.presence()) if self.redis_url else self._local_agents()
-        watchers = await self._read(self._may_see, present, inbox_id)
-        if watchers:  # (never `to=[]`: that would be everyone)
-            # One emit to all their rooms: the packet is encoded once, not once per agent
-            # (a new chat's visitor presence reached 50 agents in 50 emits: chat_bench.py).
-            await self.sio.emit("signals", signals, to=[f"agent:{a}" for a in sorted(watchers)])
+        learns that what it names exists), sent within SIGNAL_GAP together with the others
+        told meanwhile (`_tell`)."""
+        told = self._told.setdefault(inbox_id, {})
+        told[_signal_key(signals, len(told))] = signals  # a newer state replaces the older
+        if not self._telling:
+            self._telling = True
+            self._teller = asyncio.ensure_future(self._tell())
+
+    async def _tell(self) -> None:
+        """Send what was told since the last turn: to each set of agents who may see the
+        same inboxes, ONE `signals` event (`{"batch": [...]}` when it holds several), the
+        newest state of each visitor's or conversation's signal only. Told one by one, a
+        thousand chat visitors opening chats cost every agent's app a frame each, and the
+        hub a read and a fan-out each (benchmarks/chat_bench.py)."""
+        loop = asyncio.get_running_loop()
+        try:
+            while self._told and not self._closing:
+                wait = self._told_at + SIGNAL_GAP - loop.time()
+                if wait > 0:
+                    await asyncio.sleep(wait)  # what is told meanwhile goes with this turn
+                self._told_at = loop.time()
+                told, self._told = self._told, {}
+                # The agents connected to any node (RedisSignals), or to this one.
+                if self.redis_url:
+                    present = set(await self.signals.presence())
+                else:
+                    present = self._local_agents()
+                if not present:
+                    continue
+                try:
+                    watchers = await self._read(self._watchers, present, list(told))
+                except Exception:
+                    log.exception("signals")  # ephemeral: the next ones go out
+                    continue
+                audiences: dict[tuple[str, ...], list[str]] = {}
+                for agent_id in sorted(present):
+                    inboxes = tuple(i for i in told if agent_id in watchers[i])
+                    if inboxes:  # (never `to=[]`: that would be everyone)
+                        audiences.setdefault(inboxes, []).append(agent_id)
+                for inboxes, agents in audiences.items():
+                    batch = [signal for i in inboxes for signal in told[i].values()]
+                    data = batch[0] if len(batch) == 1 else {"batch": batch}
+                    # One emit to all their rooms: the packet is encoded once.
+                    await self.sio.emit("signals", data, to=[f"agent:{a}" for a in agents])
+        finally:
+            self._telling = False
+
+
+def _signal_key(signals: dict[str, Any], n: int) -> tuple[str, str]:
+    """What a newer signal replaces: a visitor's (or a conversation's activity) state as a
+    whole; anything else is kept."""
+    for kind in ("visitor", "activity"):
+        found = signals.get(kind)
+        if len(signals) == 1 and isinstance(found, dict) and found.get("conversation_id"):
+            return kind, str(found["conversation_id"])
+    return "other", str(n)
 
 
 def serve(

@@ -445,6 +445,12 @@ class HubClient:
         self._kick.set()
 
     def _on_signals(self, data: Any) -> None:
+        """One signal, or several that the hub sent together (`{"batch": [...]}`): each is
+        handed on as it would have come alone."""
+        if isinstance(data, dict) and isinstance(data.get("batch"), list):
+            for one in data["batch"]:
+                self._on_signals(one)
+            return
         if isinstance(data, dict) and isinstance(data.get("presence"), dict):
             self.presence = dict(data["presence"])
         if self.on_signals is not None and isinstance(data, dict):
