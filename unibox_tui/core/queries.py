@@ -676,7 +676,15 @@ class _PgText:
         weight = {"subject": ":A", "contact": ":B"}[column]
         sql = " && ".join([cls.LEXEME] * len(words))
         params = tuple(p for w in words for p in (w, weight))
-        return _IN_CONVERSATION_FTS + f"doc @@ ({sql}))", params
+        # EXISTS, not IN: the planner may probe the conversation's own row or read every
+        # match once, as fits. IN is always the read of every match, and with a word
+        # search it chose to test all 100k conversations against that set rather than the
+        # one that matched the words ("refund from:okafor": 390 ms, EXISTS 0.2 ms).
+        return (
+            "EXISTS (SELECT 1 FROM conversation_fts w WHERE w.rowid = c.rid "
+            f"AND w.doc @@ ({sql}))",
+            params,
+        )
 
 
 _IN_CONVERSATION_FTS = "c.rid IN (SELECT rowid FROM conversation_fts WHERE "
@@ -849,10 +857,14 @@ def _condition(
         if value.startswith("@") and key == "to":
             raise InvalidRequest("to: takes an address or a name; from:@handle finds replies")
         if handle is not None and key == "from":
+            # `LIMIT 1 OFFSET 0`: asked of each conversation the search reads (an index
+            # probe), never turned into one read of all the agent's replies: PostgreSQL
+            # made it a hashed set from a scan of every message (70,000 replies of ana's
+            # at 100k conversations, 250 ms of CPU); an OFFSET keeps it from doing so.
             ors.append(
                 (
                     "EXISTS (SELECT 1 FROM message am WHERE am.conversation_id = c.id "
-                    "AND am.kind = 'outgoing' AND am.author_agent_id = ?)",
+                    "AND am.kind = 'outgoing' AND am.author_agent_id = ? LIMIT 1 OFFSET 0)",
                     (handle,),
                 )
             )
