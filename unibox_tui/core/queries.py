@@ -681,8 +681,7 @@ class _PgText:
         # search it chose to test all 100k conversations against that set rather than the
         # one that matched the words ("refund from:okafor": 390 ms, EXISTS 0.2 ms).
         return (
-            "EXISTS (SELECT 1 FROM conversation_fts w WHERE w.rowid = c.rid "
-            f"AND w.doc @@ ({sql}))",
+            f"EXISTS (SELECT 1 FROM conversation_fts w WHERE w.rowid = c.rid AND w.doc @@ ({sql}))",
             params,
         )
 
