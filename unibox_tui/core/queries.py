@@ -947,8 +947,9 @@ def search_on(
     if _is_postgres(conn):
         # A plan for these words, not a generic one: psycopg prepares a statement run five
         # times on a connection, and PostgreSQL may then plan it once for any parameters,
-        # blind to how common the words are and how wide the rowid window is (a search
-        # repeated 5 times went from 30 ms to 1.6 s). For this read transaction only.
+        # blind to how common the words are and how wide the rowid window is (a rare word
+        # searched again and again went from 5 ms to 1.6 s once the message scan read in
+        # windows, _pg_scan). For this read transaction only.
         conn.exec_driver_sql("SET LOCAL plan_cache_mode = force_custom_plan")
     start = ("s", _SCAN_TOP) if fts is not None else ("c", None)
     phase, pos = _search_cursor(after, fts is not None) if after else start
