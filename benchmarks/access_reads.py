@@ -33,7 +33,27 @@ from unibox_tui.core.db import Workspace, open_workspace
 VIEWS = ["mine", "unassigned", "open", "snoozed", "closed", "all"] + [
     f"kind:{k}" for k in ("email", "chat", "messenger", "whatsapp", "form")
 ]
-TERMS = ("refund", "order", "invoice vat", "zhang", "429 errors", "o", "nothingmatches")
+TERMS = (
+    "refund",
+    "order",
+    "invoice vat",
+    "zhang",
+    "429 errors",
+    "o",
+    "nothingmatches",
+    # operators, alone and with words (a previous session saw these slow on PostgreSQL)
+    "from:ana",  # an agent's replies (and customers named Ana)
+    "refund from:okafor",  # a customer's name
+    "from:ngozi.petrov24005@post.example",  # an address
+    "refund in:Support",
+    "refund status:open",
+    "order status:closed channel:email",
+    '"wrong vat number"',  # a phrase
+    "inv",  # a prefix, still being typed
+    "thanks order",  # two common words
+    "wrong order",  # a rare word and a common one
+    "sorted 429",  # two common words that seldom meet
+)
 
 
 def measure(ws: Workspace, agent_id: str, runs: int) -> dict:

@@ -169,6 +169,42 @@ def test_pages_cover_every_match_once(team: Team) -> None:
     assert sorted(_all_pages(team, "refund status:closed", 1)) == sorted([made[0], made[-1]])
 
 
+def _pages(team: Team, text: str, limit: int) -> list[list[tuple[str, str]]]:
+    out, cursor = [], None
+    while True:
+        page = q.search_page(team.ws, text, access=EVERYTHING, limit=limit, after=cursor, now=NOW)
+        out.append([(h.row.id, h.snippet) for h in page.hits])
+        cursor = page.next_cursor
+        if cursor is None or len(out) > 100:
+            return out
+
+
+def test_the_message_scan_in_windows_finds_what_one_read_finds(
+    team: Team, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL reads message matches in windows of rowids (queries._pg_scan): windows of
+    a few rows, and the switch to one read of the rest, give the same pages, in the same
+    order, as one read of everything (on SQLite, the windows are not used)."""
+    for i in range(30):
+        body = "a refund for the damaged box" if i % 3 == 0 else f"question number {i}"
+        cid = team.start(body, who=f"w{i}@x.io", name=f"W {i}", subject=f"Case {i}", at=later(i))
+        for j in range(i % 4):
+            text = "refund sent" if j % 2 else "any news on my damaged box?"
+            cmd.comment(team.ws, cid, text, actor="ana", now=later(100 + i * 5 + j))
+        if i % 5 == 0:
+            cmd.close(team.ws, cid, actor="ana")
+    texts = ["refund", '"damaged box"', "refund damaged", "refund status:closed", "question numb"]
+    for limit in (1, 4, 50):
+        whole = {t: _pages(team, t, limit) for t in texts}
+        assert all(whole.values()) and (limit > 1 or all(len(p) > 1 for p in whole.values()))
+        for window, few in ((2, 0), (3, 4), (1, 1_000)):
+            monkeypatch.setattr(q, "PG_WINDOW", window)
+            monkeypatch.setattr(q, "PG_FEW", few)
+            for t in texts:
+                assert _pages(team, t, limit) == whole[t], (t, limit, window, few)
+            monkeypatch.undo()
+
+
 def test_a_bad_cursor_is_one_clear_error(team: Team, world: dict[str, str]) -> None:
     for cursor in ("x", "m:abc", "m:-5", "c:nope", "m:12"):
         text = "status:open" if cursor.startswith("m") else "parcel"

@@ -632,7 +632,6 @@ class _Fts5:
     SearchQuery.fts(); highlight() and snippet() mark matches in SQL."""
 
     postgres = False
-    scan_order = "f.rowid"  # the message scan's ORDER BY (newest first)
 
     def __init__(self, query: SearchQuery) -> None:
         self.query = query
@@ -668,12 +667,6 @@ class _PgText:
         parts += [(self.LEXEME, (w, ":*" if prefix else "")) for w, prefix in query.typed_words()]
         self.tsquery = "(" + " && ".join(sql for sql, _ in parts) + ")"
         self.params = tuple(p for _, params in parts for p in params)
-        # The planner reads a phrase's words as if they were anywhere in the message, so it
-        # walks the rowid index backwards expecting a match soon: with no adjacent pair it
-        # read all 1M rows (1.6 s at 100k conversations). `+ 0` keeps that index out: the
-        # GIN index gives the candidates (30 ms). Words keep the planner's choice (the
-        # backwards walk is 2-5 ms for a common word, the GIN path 200-300 ms).
-        self.scan_order = "f.rowid + 0" if query.phrases else "f.rowid"
 
     def match(self, table: str, alias: str = "") -> tuple[str, tuple[Any, ...]]:
         return f"{alias or table}.doc @@ {self.tsquery}", self.params
@@ -683,7 +676,14 @@ class _PgText:
         weight = {"subject": ":A", "contact": ":B"}[column]
         sql = " && ".join([cls.LEXEME] * len(words))
         params = tuple(p for w in words for p in (w, weight))
-        return _IN_CONVERSATION_FTS + f"doc @@ ({sql}))", params
+        # EXISTS, not IN: the planner may probe the conversation's own row or read every
+        # match once, as fits. IN is always the read of every match, and with a word
+        # search it chose to test all 100k conversations against that set rather than the
+        # one that matched the words ("refund from:okafor": 390 ms, EXISTS 0.2 ms).
+        return (
+            f"EXISTS (SELECT 1 FROM conversation_fts w WHERE w.rowid = c.rid AND w.doc @@ ({sql}))",
+            params,
+        )
 
 
 _IN_CONVERSATION_FTS = "c.rid IN (SELECT rowid FROM conversation_fts WHERE "
@@ -856,10 +856,14 @@ def _condition(
         if value.startswith("@") and key == "to":
             raise InvalidRequest("to: takes an address or a name; from:@handle finds replies")
         if handle is not None and key == "from":
+            # `LIMIT 1 OFFSET 0`: asked of each conversation the search reads (an index
+            # probe), never turned into one read of all the agent's replies: PostgreSQL
+            # made it a hashed set from a scan of every message (70,000 replies of ana's
+            # at 100k conversations, 250 ms of CPU); an OFFSET keeps it from doing so.
             ors.append(
                 (
                     "EXISTS (SELECT 1 FROM message am WHERE am.conversation_id = c.id "
-                    "AND am.kind = 'outgoing' AND am.author_agent_id = ?)",
+                    "AND am.kind = 'outgoing' AND am.author_agent_id = ? LIMIT 1 OFFSET 0)",
                     (handle,),
                 )
             )
@@ -940,6 +944,13 @@ def search_on(
     now = now or clock.utcnow()
     conds = _Conditions(conn, query, access, me or access.agent_id, now, tz)
     fts = _full_text(conn, query)
+    if _is_postgres(conn):
+        # A plan for these words, not a generic one: psycopg prepares a statement run five
+        # times on a connection, and PostgreSQL may then plan it once for any parameters,
+        # blind to how common the words are and how wide the rowid window is (a rare word
+        # searched again and again went from 5 ms to 1.6 s once the message scan read in
+        # windows, _pg_scan). For this read transaction only.
+        conn.exec_driver_sql("SET LOCAL plan_cache_mode = force_custom_plan")
     start = ("s", _SCAN_TOP) if fts is not None else ("c", None)
     phase, pos = _search_cursor(after, fts is not None) if after else start
     hits: list[SearchHit] = []
@@ -973,9 +984,23 @@ def _conversation_part(
             "highlight(conversation_fts, 1, char(2), char(3))"
         )
         match, match_params = fts.match("conversation_fts", "f")
+        joins = ROW_FROM[ROW_FROM.index("LEFT JOIN") :]
+        if fts.postgres:
+            # The page's rows first, then what they show: PostgreSQL's planner (which reads
+            # two correlated words as rare) joined every match to the contact, agent and
+            # team before the sort (3,400 subject matches of "invoice vat": ~100 ms).
+            inner = "JOIN conversation c ON c.rid = f.rowid " if where else ""
+            select = (
+                f"SELECT {ROW_COLUMNS}, {shown} FROM (SELECT f.rowid, f.subject, f.contact "
+                f"FROM conversation_fts f {inner}WHERE {match} AND f.rowid < ?{where} "
+                f"ORDER BY f.rowid DESC LIMIT ?) f JOIN conversation c ON c.rid = f.rowid "
+                f"{joins} ORDER BY f.rowid DESC"
+            )
+            rows = conn.exec_driver_sql(select, (*match_params, after, *params, limit)).all()
+            return [_pg_subject_hit(fts, r) for r in rows]
         select = (
             f"SELECT {ROW_COLUMNS}, {shown} FROM conversation_fts f "
-            f"JOIN conversation c ON c.rid = f.rowid {ROW_FROM[ROW_FROM.index('LEFT JOIN') :]}"
+            f"JOIN conversation c ON c.rid = f.rowid {joins}"
             f" WHERE {match} AND f.rowid < ?{where} ORDER BY f.rowid DESC"
         )
         params = (*match_params, after, *params)
@@ -989,14 +1014,19 @@ def _conversation_part(
     hits = []
     for r in rows:
         row = _row(r)
-        if fts is not None and fts.postgres and r[-1] is not None:
-            plain = " ".join(r[-1].split())
-            hits.append(SearchHit(row, plain, find_terms(plain, fts.query.terms())))
-            continue
         marked = r[-1] if r[-1] is not None else (row.subject or row.preview)
         plain, spans = _split_marks(" ".join(marked.split()))
         hits.append(SearchHit(row, plain, spans))
     return hits
+
+
+def _pg_subject_hit(fts: _FullText, r: Any) -> SearchHit:
+    """A subject or name match on PostgreSQL: its matches marked in Python."""
+    row = _row(r)
+    if r[-1] is None:
+        return SearchHit(row, " ".join((row.subject or row.preview).split()), [])
+    plain = " ".join(r[-1].split())
+    return SearchHit(row, plain, find_terms(plain, fts.query.terms()))
 
 
 def _message_part(
@@ -1022,14 +1052,16 @@ def _message_part(
     snippet = (
         "''" if fts.postgres else "coalesce(snippet(message_fts, 0, char(2), char(3), '…', 12), '')"
     )
-    sql = (
-        f"SELECT f.rowid, m.conversation_id, m.id, m.created_at, CASE WHEN (1{where}) THEN "
-        f"{snippet} END FROM message_fts f JOIN message m ON m.rid = f.rowid {join}"
-        f"WHERE {match} AND f.rowid < ? ORDER BY {fts.scan_order} DESC"
-    )
+    flag = f"SELECT f.rowid, m.conversation_id, m.id, m.created_at, CASE WHEN (1{where}) THEN "
     if fts.postgres:
-        rows: Iterable[Any] = _pg_scan(conn, sql, (*params, *match_params), below, wanted)
+        rows: Iterable[Any] = _pg_scan(
+            conn, cast(_PgText, fts), flag + "'' END", join, params, below, wanted
+        )
     else:
+        sql = (
+            f"{flag}{snippet} END FROM message_fts f JOIN message m ON m.rid = f.rowid {join}"
+            f"WHERE {match} AND f.rowid < ? ORDER BY f.rowid DESC"
+        )
         rows = conn.exec_driver_sql(sql, (*params, *match_params, below))
     shown = {h.row.id for h in hits}
     subject_rids: dict[str, set[int]] = {}
@@ -1106,20 +1138,65 @@ def _message_part(
     return more, pos
 
 
+PG_WINDOW = 16_384  # message rowids the first window of the PostgreSQL scan spans
+PG_FEW = 2_000  # matches left below the windows that one plain GIN read takes at once
+
+
 def _pg_scan(
-    conn: Connection, sql: str, params: tuple[Any, ...], below: int, wanted: int
+    conn: Connection,
+    fts: _PgText,
+    select: str,
+    join: str,
+    params: tuple[Any, ...],
+    below: int,
+    wanted: int,
 ) -> Iterator[Any]:
-    """The message scan's rows on PostgreSQL, newest rowid first, read in chunks that grow
-    (the page's worth first, then four times more each round) up to SEARCH_SCAN_CAP rows."""
-    size, read = max(64, 2 * wanted), 0
-    while read < SEARCH_SCAN_CAP:
+    """The message scan's rows on PostgreSQL, newest rowid first, up to SEARCH_SCAN_CAP.
+
+    PostgreSQL's GIN index gives its matches in no order, and its planner reads the words
+    of a query as independent: for "429 errors" (15,000 matches, the two words always
+    together) it expected 400, read and joined every match to sort them (~320 ms, twice
+    for an agent who sees half the inboxes), where a walk down the rowid index would
+    have found a page in ~8,000 rows; for two common words that seldom meet, the walk is
+    what it picks, through the whole table. So the scan reads windows of rowids, newest
+    first: whichever plan the planner picks for a window (the walk, or the GIN bitmap
+    ANDed with the rowid range) costs at most the window. A window grows 4 times while
+    it finds too little; once the matches seen say that few are left below
+    (PG_FEW), one GIN read with no walk possible (`+ 0`) takes the rest. In each read
+    only the rowids are sorted and limited; the message and conversation (the flag of
+    the operators) are joined for the rows returned."""
+    match, match_params = fts.match("message_fts", "f")
+    top = conn.exec_driver_sql(
+        "SELECT max(rowid) FROM message_fts WHERE rowid < ?", (below,)
+    ).scalar()
+    if top is None:
+        return
+    hi, width, size, read, seen, spanned = top + 1, PG_WINDOW, max(64, 2 * wanted), 0, 0, 0
+    while read < SEARCH_SCAN_CAP and hi > 0:
         size = min(size, SEARCH_SCAN_CAP - read)
-        rows = conn.exec_driver_sql(f"{sql} LIMIT ?", (*params, below, size)).all()
+        rest = width is None or (spanned > 0 and seen * hi <= PG_FEW * spanned)
+        lo = 0 if rest else max(0, hi - cast(int, width))
+        # `+ 0` keeps the rowid index out of the order: a phrase's words are read as if
+        # anywhere in the message, so the planner expects a match soon and walks.
+        order = "f.rowid + 0" if rest or fts.query.phrases else "f.rowid"
+        sql = (
+            f"{select} FROM (SELECT f.rowid FROM message_fts f WHERE {match} AND f.rowid < ? "
+            f"AND f.rowid >= ? ORDER BY {order} DESC LIMIT ?) f "
+            f"JOIN message m ON m.rid = f.rowid {join}ORDER BY f.rowid DESC"
+        )
+        rows = conn.exec_driver_sql(sql, (*params, *match_params, hi, lo, size)).all()
         yield from rows
         read += len(rows)
-        if len(rows) < size:
+        if len(rows) == size:  # the window goes on below the last row
+            spanned += hi - rows[-1][0]
+            seen += len(rows)
+            hi, size = rows[-1][0], size * 4
+            continue
+        spanned += hi - lo
+        seen += len(rows)
+        if lo == 0:
             return
-        below, size = rows[-1][0], size * 4
+        hi, width = lo, None if rest else cast(int, width) * 4
 
 
 def _marked(text: str, terms: list[tuple[str, bool]]) -> str:
