@@ -117,3 +117,41 @@ def test_a_command_that_fails_after_writing_leaves_no_stale_row_for_the_next(
         cmd.comment(team.ws, conv, "still ana", actor=team.ana, now=later(2))
     assert comments(team, conv) == ["loads ana", "still ana"]
     assert [a.name for a in queries.agents(team.ws) if a.id == team.ana] == ["Ana Lima"]
+
+
+def test_a_batch_numbers_its_writes_in_turn_and_a_rolled_back_one_gives_its_number_back(
+    team: Team,
+) -> None:
+    """A batch takes the change counter once and counts on from it: the writes that commit
+    get consecutive numbers, their rows carry them, and the counter ends at the last (a
+    write after the batch takes the next). A write rolled back to its savepoint, the
+    batch's first among them, leaves no gap."""
+    conv = team.start("Where is my order?")
+    before = team.ws.change_seq()
+    seqs = []
+    with team.ws.batch():
+        with pytest.raises(RuntimeError), team.ws.write() as tx:
+            assert tx.seq == before + 1  # takes the counter row, then is rolled back
+            raise RuntimeError("the command fails after taking a number")
+        cmd.comment(team.ws, conv, "one", actor=team.ana, now=later(1))
+        seqs.append(team.ws.last_write_seq())
+        with pytest.raises(RuntimeError), team.ws.write() as tx:
+            assert tx.seq == before + 2
+            raise RuntimeError("and another")
+        cmd.comment(team.ws, conv, "two", actor=team.ana, now=later(2))
+        seqs.append(team.ws.last_write_seq())
+    assert seqs == [before + 1, before + 2]
+    assert team.ws.change_seq() == before + 2
+    cmd.comment(team.ws, conv, "after", actor=team.ana, now=later(3))
+    assert team.ws.last_write_seq() == before + 3
+    with team.ws.read() as conn:
+        rows = conn.exec_driver_sql(
+            "SELECT body, seq FROM message WHERE conversation_id = ? AND kind = 'comment' "
+            "ORDER BY seq",
+            (conv,),
+        ).all()
+    assert [tuple(r) for r in rows] == [
+        ("one", before + 1),
+        ("two", before + 2),
+        ("after", before + 3),
+    ]

@@ -234,6 +234,17 @@ class _Batch:
     since: tuple[int, int]
     keep: list[Any] = field(default_factory=list)
     memo: dict[Any, Any] = field(default_factory=dict)
+    # Change numbers: the counter row is taken (`NEXT_SEQ`) by the batch's first write that
+    # needs a number, which locks it (the writer's lock on SQLite, the row's on PostgreSQL)
+    # until the batch commits; the later writes count on from it here, and the row is set
+    # to the last number once, at the end (`LAST_SEQ`). One statement per batch instead of
+    # one per command: on PostgreSQL each was a round trip, a NOTIFY sent and a wake of
+    # every listening node (benchmarks/hub_push.py --postgres).
+    seq: int | None = None  # the last number a write of the batch took
+    stored: int | None = None  # what the counter row holds in the transaction
+    # PostgreSQL: the last command's savepoint is still open; the next command's start
+    # releases it in the same round trip (`RELEASE ...; SAVEPOINT ...`), the commit ends it.
+    release: bool = False
 
 
 NEXT_SEQ = "UPDATE sequence SET value = value + 1 WHERE name = 'seq' RETURNING value"
@@ -242,6 +253,12 @@ NEXT_SEQ = "UPDATE sequence SET value = value + 1 WHERE name = 'seq' RETURNING v
 # whoever wrote, so no writer can forget; a listener knows the new head without a query.
 NEXT_SEQ_POSTGRES = (
     f"WITH s AS ({NEXT_SEQ}) SELECT value, pg_notify('unibox_changes', value::text) FROM s"
+)
+# A batch's last number, written once at its end (and on PostgreSQL notified, once).
+LAST_SEQ = "UPDATE sequence SET value = ? WHERE name = 'seq'"
+LAST_SEQ_POSTGRES = (
+    "WITH s AS (UPDATE sequence SET value = ? WHERE name = 'seq' RETURNING value) "
+    "SELECT pg_notify('unibox_changes', value::text) FROM s"
 )
 
 
@@ -259,6 +276,7 @@ class Tx:
         self.session = session
         self.now = now
         self._seq: int | None = None
+        self._batch = batch
         self._now_db: str | None = None  # `now` as stored (stamped)
         # In a batch, rows found by id stay referenced until it ends (the session's identity
         # map holds rows weakly: without this each command loads them again).
@@ -322,8 +340,16 @@ class Tx:
     def seq(self) -> int:
         """The workspace change sequence number of this write (taken on first use)."""
         if self._seq is None:
-            row = self.sql(NEXT_SEQ_POSTGRES if self.postgres else NEXT_SEQ).fetchone()
-            self._seq = int(row[0])
+            batch = self._batch
+            if batch is None:
+                row = self.sql(NEXT_SEQ_POSTGRES if self.postgres else NEXT_SEQ).fetchone()
+                self._seq = int(row[0])
+            elif batch.seq is None:  # the batch's first: takes the counter row
+                batch.seq = batch.stored = int(self.sql(NEXT_SEQ).fetchone()[0])
+                self._seq = batch.seq
+            else:  # the row is the batch's until it commits: count on
+                batch.seq += 1
+                self._seq = batch.seq
         return self._seq
 
     def stamp(self, row: SQLModel) -> SQLModel:
@@ -555,7 +581,13 @@ class Workspace:
             # be among them, in a state the database no longer has); the next command loads
             # what it needs again.
             run = batch.session.connection().connection.driver_connection.execute  # type: ignore[union-attr]
-            run("SAVEPOINT unibox_command")
+            postgres = self.dialect == "postgresql"
+            if batch.release:  # (PostgreSQL takes several statements in one round trip)
+                run("RELEASE unibox_command; SAVEPOINT unibox_command")
+                batch.release = False
+            else:
+                run("SAVEPOINT unibox_command")
+            numbered = (batch.seq, batch.stored)
             try:
                 tx = Tx(batch.session, now or clock.utcnow(), batch)
                 tx.presence = self.presence
@@ -563,13 +595,20 @@ class Workspace:
                 yield tx
                 self._finish(tx)
             except BaseException:
-                run("ROLLBACK TO unibox_command")
-                run("RELEASE unibox_command")
+                if postgres:
+                    run("ROLLBACK TO unibox_command; RELEASE unibox_command")
+                else:
+                    run("ROLLBACK TO unibox_command")
+                    run("RELEASE unibox_command")
+                batch.seq, batch.stored = numbered  # its numbers are given again
                 batch.memo.clear()  # it may hold what the rolled-back command changed
                 batch.keep.clear()
                 batch.session.expunge_all()
                 raise
-            run("RELEASE unibox_command")
+            if postgres:
+                batch.release = True  # with the next command's savepoint, or the commit
+            else:
+                run("RELEASE unibox_command")
             if tx._seq is not None:
                 self._local.last_seq = tx._seq  # committed with the batch
             return
@@ -613,6 +652,8 @@ class Workspace:
                     yield
                     postgres = self.dialect == "postgresql"
                     search_index.index_new(run, batch.since, postgres=postgres)
+                    if batch.seq is not None and (postgres or batch.seq != batch.stored):
+                        run(LAST_SEQ_POSTGRES if postgres else LAST_SEQ, (batch.seq,))
                 finally:
                     self._local.batch = None
         except OperationalError as e:
