@@ -155,3 +155,25 @@ def test_a_batch_numbers_its_writes_in_turn_and_a_rolled_back_one_gives_its_numb
         ("two", before + 2),
         ("after", before + 3),
     ]
+
+
+def test_a_comment_in_a_batch_drops_the_draft_saved_before_it_in_the_batch(team: Team) -> None:
+    """A batch reads an agent's drafts once (drafts.drop_draft): a draft written by an
+    earlier command of the batch is seen by a later send, one from before the batch too,
+    and only the draft of the conversation sent to goes."""
+    conv = team.start("Where is my order?")
+    other = team.start("And another thing", who="dan@example.com")
+    cmd.save_draft(team.ws, other, "kept for later", actor=team.ana, now=later(1))
+    cmd.save_draft(team.ws, conv, "from before", actor=team.bo, now=later(1))
+
+    def drafts() -> set[tuple[str, str]]:
+        with team.ws.read() as conn:
+            rows = conn.exec_driver_sql("SELECT agent_id, conversation_id FROM draft").all()
+        return {(r[0], r[1]) for r in rows}
+
+    with team.ws.batch():
+        cmd.comment(team.ws, conv, "reads ana's drafts", actor=team.ana, now=later(2))
+        cmd.save_draft(team.ws, conv, "half a reply", actor=team.ana, now=later(3))
+        cmd.comment(team.ws, conv, "drops it", actor=team.ana, now=later(4))
+        cmd.comment(team.ws, conv, "bo's goes too", actor=team.bo, now=later(5))
+    assert drafts() == {(team.ana, other)}

@@ -282,7 +282,7 @@ class Tx:
         # map holds rows weakly: without this each command loads them again).
         self._keep = batch.keep if batch is not None else None
         # Lookups derived from rows (access rules), kept for the write or the whole batch;
-        # emptied when a flush touches a table they come from (ACCESS_TABLES).
+        # emptied when a flush touches a table they come from (MEMO_TABLES).
         self.memo: dict[Any, Any] = batch.memo if batch is not None else {}
         connection = session.connection()
         self._run = connection.exec_driver_sql
@@ -311,7 +311,7 @@ class Tx:
         """Every row this write changes takes its change number, even one a command changed
         without `stamp`: a row that missed it would never reach a replica (core/changes.py)."""
         if self.memo and any(
-            getattr(row, "__tablename__", "") in ACCESS_TABLES
+            getattr(row, "__tablename__", "") in MEMO_TABLES
             for row in (*session.new, *session.dirty, *session.deleted)
         ):
             self.memo.clear()
@@ -320,6 +320,11 @@ class Tx:
                 if row.seq != self.seq:
                     row.seq = self.seq
                     row.updated_at = self.now
+
+    @property
+    def in_batch(self) -> bool:
+        """Is this write one command of a batch (`Workspace.batch`)?"""
+        return self._batch is not None
 
     def cursor(self) -> sqlite3.Cursor:
         """A DBAPI cursor of this transaction's connection, taking SQLite's SQL on either
@@ -427,6 +432,9 @@ KEPT = frozenset({"agent", "inbox"})
 # The tables an agent's access rule is read from (core/access.py): a write to any of them
 # empties the access rules a write or batch remembered.
 ACCESS_TABLES = frozenset({"agent", "inbox", "inbox_access", "team", "team_member"})
+# ... and every table a write or batch remembers lookups of (`Tx.memo`): the access rules,
+# and in a batch each agent's drafts (commands/drafts.drop_draft).
+MEMO_TABLES = ACCESS_TABLES | {"draft"}
 _FIND: dict[tuple[type, tuple[str, ...]], Any] = {}
 _BY_ID: dict[type, bool] = {}
 
