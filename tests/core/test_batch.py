@@ -177,3 +177,24 @@ def test_a_comment_in_a_batch_drops_the_draft_saved_before_it_in_the_batch(team:
         cmd.comment(team.ws, conv, "drops it", actor=team.ana, now=later(4))
         cmd.comment(team.ws, conv, "bo's goes too", actor=team.bo, now=later(5))
     assert drafts() == {(team.ana, other)}
+
+
+def test_a_write_inside_a_failing_command_is_rolled_back_with_all_of_it(team: Team) -> None:
+    """A command's savepoint stays open until the next command starts (PostgreSQL: released
+    in the same round trip); a write made inside a command is released at once, so the
+    command's rollback still reaches back to its own start."""
+    conv = team.start("Where is my order?")
+    with team.ws.batch():
+        cmd.comment(team.ws, conv, "kept", actor=team.ana, now=later(1))
+        with pytest.raises(RuntimeError), team.ws.write() as tx:
+            tx.sql("UPDATE conversation SET subject = 'changed' WHERE id = ?", (conv,))
+            team.ws.set_setting("inner", 1)  # a write inside the command
+            raise RuntimeError("the command fails after both")
+        cmd.comment(team.ws, conv, "also kept", actor=team.ana, now=later(2))
+    assert comments(team, conv) == ["kept", "also kept"]
+    assert team.ws.setting("inner") is None
+    with team.ws.read() as conn:
+        subject = conn.exec_driver_sql(
+            "SELECT subject FROM conversation WHERE id = ?", (conv,)
+        ).scalar_one()
+    assert subject == "Order late"

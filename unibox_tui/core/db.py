@@ -244,7 +244,10 @@ class _Batch:
     stored: int | None = None  # what the counter row holds in the transaction
     # PostgreSQL: the last command's savepoint is still open; the next command's start
     # releases it in the same round trip (`RELEASE ...; SAVEPOINT ...`), the commit ends it.
+    # Only a command's own (outermost) write leaves it so: a write inside another is
+    # released at once, or the outer one's rollback would stop at the inner's savepoint.
     release: bool = False
+    depth: int = 0  # writes open now (a command's, and any write inside it)
 
 
 NEXT_SEQ = "UPDATE sequence SET value = value + 1 WHERE name = 'seq' RETURNING value"
@@ -596,6 +599,7 @@ class Workspace:
             else:
                 run("SAVEPOINT unibox_command")
             numbered = (batch.seq, batch.stored)
+            batch.depth += 1
             try:
                 tx = Tx(batch.session, now or clock.utcnow(), batch)
                 tx.presence = self.presence
@@ -603,6 +607,7 @@ class Workspace:
                 yield tx
                 self._finish(tx)
             except BaseException:
+                batch.depth -= 1
                 if postgres:
                     run("ROLLBACK TO unibox_command; RELEASE unibox_command")
                 else:
@@ -613,7 +618,8 @@ class Workspace:
                 batch.keep.clear()
                 batch.session.expunge_all()
                 raise
-            if postgres:
+            batch.depth -= 1
+            if postgres and batch.depth == 0:
                 batch.release = True  # with the next command's savepoint, or the commit
             else:
                 run("RELEASE unibox_command")
