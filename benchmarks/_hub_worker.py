@@ -146,6 +146,19 @@ class Worker:
         for c in opened:
             if not c.wait_synced(timeout):
                 raise RuntimeError(f"@{c.agent.get('handle')} did not sync in {timeout} s")
+        # What an agent's app does once it is up (unibox_tui/gc_pacing.py): start-up's
+        # objects frozen, no automatic full collection while the agent works (the app runs
+        # one when no key was pressed for a second). Without it these processes, five caches
+        # each, paused 250-790 ms in full collections in the middle of a fan-out run and
+        # their arrivals made its tail (benchmarks/hub_nodes.py, logged with gc.callbacks).
+        import gc
+
+        from unibox_tui.gc_pacing import NEVER
+
+        gc.collect()
+        gc.freeze()
+        gen0, gen1, _ = gc.get_threshold()
+        gc.set_threshold(gen0, gen1, NEVER)
         return {
             "agents": {h: c.agent["id"] for h, c in self.clients.items()},
             "seconds": round(time.perf_counter() - started, 3),

@@ -120,9 +120,10 @@ def seed_caches(hub_db: Path, agents: dict[str, str], directory: Any) -> float:
 
 
 class Hub:
-    """A `unibox hub --no-channels` subprocess on a free loopback port."""
+    """A `unibox hub --no-channels` subprocess on a free loopback port, on a workspace file
+    or (`db` a URL) a workspace on PostgreSQL."""
 
-    def __init__(self, db: Path, log: Path, *, profile: Path | None = None) -> None:
+    def __init__(self, db: Path | str, log: Path, *, profile: Path | None = None) -> None:
         self.db, self.log, self.profile = db, log, profile
         self.port = free_port()
         self.proc: subprocess.Popen[bytes] | None = None
@@ -137,7 +138,11 @@ class Hub:
             args = [PYTHON, str(Path(__file__).with_name("_hub_profiled.py")), str(self.profile)]
         else:
             args = [*UNIBOX]
-        args += ["hub", "--db", str(self.db), "--no-channels"]
+        if isinstance(self.db, str):  # PostgreSQL: this node's files beside the log
+            args += ["hub", "--database-url", self.db, "--state-dir", f"{self.log}.state"]
+        else:
+            args += ["hub", "--db", str(self.db)]
+        args.append("--no-channels")
         args += ["--listen", f"127.0.0.1:{self.port}"]
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         started = time.perf_counter()
@@ -182,7 +187,14 @@ class Hub:
             self.proc.wait(30)
 
     def count(self, sql: str) -> int:
-        """One number read from the hub's file by a separate connection."""
+        """One number read from the hub's workspace by a separate connection."""
+        if isinstance(self.db, str):
+            import psycopg
+
+            from unibox_tui.core.postgres import conninfo
+
+            with psycopg.connect(conninfo(self.db)) as pg:
+                return int(pg.execute(sql).fetchone()[0])  # type: ignore[index]
         con = sqlite3.connect(f"file:{self.db}?mode=ro", uri=True, timeout=10)
         try:
             return int(con.execute(sql).fetchone()[0])

@@ -119,6 +119,9 @@ def fanout(args: argparse.Namespace, pg: PostgresServer, redis: RedisServer, tmp
         time.sleep(2.0)  # let the first pokes settle
         assert a.proc is not None and b.proc is not None
         cpu_a, cpu_b = cpu_s(a.proc.pid), cpu_s(b.proc.pid)
+        print(
+            f"fan-out: commands start (hubs {a.proc.pid} {b.proc.pid})", file=sys.stderr, flush=True
+        )
         to_all: list[float] = []
         by_node: dict[str, list[float]] = {"a": [], "b": []}
         missing = 0

@@ -2,7 +2,7 @@
 push: one transaction, a savepoint per command) costs for each hot command, in process.
 
     .venv/bin/python benchmarks/hub_writes.py [--commands comment,reply,mark_read,assign,close]
-        [--agents 50] [--batch 20] [--rounds 3] [--profile FILE]
+        [--agents 50] [--batch 20] [--rounds 3] [--profile FILE] [--postgres]
 
 Builds what it needs (the 2,000-conversation demo template shared with hub_push.py, copied
 to a scratch file with `--agents` agents). Each round, every agent pushes `--batch`
@@ -11,6 +11,8 @@ is a warm-up. `close` alternates close and reopen on each conversation, and `mar
 read and unread, so that every command changes something. CPU is this thread's (time.thread_time): the figure to decide
 on on a loaded machine; wall time and the load average are printed beside it.
 benchmarks/hub_push.py measures the whole hub (socket.io included) with pushing processes.
+`--postgres`: the same workspace moved (core/move.py) into a private PostgreSQL
+(tests/servers/postgres.py); `server_cpu_ms_per_command` is then its processes' CPU.
 """
 
 from __future__ import annotations
@@ -55,6 +57,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=20)
     parser.add_argument("--rounds", type=int, default=3, help="measured rounds (+1 warm-up)")
     parser.add_argument("--profile", type=Path, help="cProfile of the measured rounds to FILE")
+    parser.add_argument("--postgres", action="store_true", help="on a private PostgreSQL")
     opts = parser.parse_args()
 
     scratch = Path(tempfile.mkdtemp(prefix="hubwrites-"))
@@ -62,7 +65,20 @@ def main() -> None:
     team = team_workspace(template, scratch / "hub.db", opts.agents)
     handles = sorted(team["tokens"])
     convs = team["conversations"]
-    ws = open_workspace(scratch / "hub.db")
+    pg = None
+    target: Path | str = scratch / "hub.db"
+    if opts.postgres:
+        from hub_push import server_cpu_s
+
+        from unibox_tui.core.move import migrate
+
+        sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+        from servers.postgres import PostgresServer
+
+        pg = PostgresServer()
+        target = pg.database()
+        migrate(str(scratch / "hub.db"), target)
+    ws = open_workspace(target)
     numbers = dict.fromkeys(handles, 0)
     started_on = machine()
     results: dict[str, Any] = {}
@@ -95,9 +111,11 @@ def main() -> None:
             one_round()  # warm-up: statements prepared, rows cached
             if profiler:
                 profiler.enable()
+            server0 = server_cpu_s(pg) if pg else 0.0
             cpu0, wall0 = time.thread_time(), time.perf_counter()
             applied = sum(one_round() for _ in range(opts.rounds))
             cpu, wall = time.thread_time() - cpu0, time.perf_counter() - wall0
+            server = server_cpu_s(pg) - server0 if pg else 0.0
             if profiler:
                 profiler.disable()
             results[name] = {
@@ -105,9 +123,12 @@ def main() -> None:
                 "cpu_ms_per_command": round(cpu * 1000 / applied, 3),
                 "wall_ms_per_command": round(wall * 1000 / applied, 3),
                 "commands_per_cpu_s": round(applied / cpu, 1),
+                **({"server_cpu_ms_per_command": round(server * 1000 / applied, 3)} if pg else {}),
             }
     finally:
         ws.close()
+        if pg is not None:
+            pg.stop()
     if profiler and opts.profile:
         with opts.profile.open("w") as f:
             stats = pstats.Stats(profiler, stream=f)
@@ -116,6 +137,7 @@ def main() -> None:
     print(
         json.dumps(
             {
+                "database": "postgresql (private)" if pg else "sqlite",
                 "agents": opts.agents,
                 "batch": opts.batch,
                 "commands": results,

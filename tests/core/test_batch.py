@@ -117,3 +117,84 @@ def test_a_command_that_fails_after_writing_leaves_no_stale_row_for_the_next(
         cmd.comment(team.ws, conv, "still ana", actor=team.ana, now=later(2))
     assert comments(team, conv) == ["loads ana", "still ana"]
     assert [a.name for a in queries.agents(team.ws) if a.id == team.ana] == ["Ana Lima"]
+
+
+def test_a_batch_numbers_its_writes_in_turn_and_a_rolled_back_one_gives_its_number_back(
+    team: Team,
+) -> None:
+    """A batch takes the change counter once and counts on from it: the writes that commit
+    get consecutive numbers, their rows carry them, and the counter ends at the last (a
+    write after the batch takes the next). A write rolled back to its savepoint, the
+    batch's first among them, leaves no gap."""
+    conv = team.start("Where is my order?")
+    before = team.ws.change_seq()
+    seqs = []
+    with team.ws.batch():
+        with pytest.raises(RuntimeError), team.ws.write() as tx:
+            assert tx.seq == before + 1  # takes the counter row, then is rolled back
+            raise RuntimeError("the command fails after taking a number")
+        cmd.comment(team.ws, conv, "one", actor=team.ana, now=later(1))
+        seqs.append(team.ws.last_write_seq())
+        with pytest.raises(RuntimeError), team.ws.write() as tx:
+            assert tx.seq == before + 2
+            raise RuntimeError("and another")
+        cmd.comment(team.ws, conv, "two", actor=team.ana, now=later(2))
+        seqs.append(team.ws.last_write_seq())
+    assert seqs == [before + 1, before + 2]
+    assert team.ws.change_seq() == before + 2
+    cmd.comment(team.ws, conv, "after", actor=team.ana, now=later(3))
+    assert team.ws.last_write_seq() == before + 3
+    with team.ws.read() as conn:
+        rows = conn.exec_driver_sql(
+            "SELECT body, seq FROM message WHERE conversation_id = ? AND kind = 'comment' "
+            "ORDER BY seq",
+            (conv,),
+        ).all()
+    assert [tuple(r) for r in rows] == [
+        ("one", before + 1),
+        ("two", before + 2),
+        ("after", before + 3),
+    ]
+
+
+def test_a_comment_in_a_batch_drops_the_draft_saved_before_it_in_the_batch(team: Team) -> None:
+    """A batch reads an agent's drafts once (drafts.drop_draft): a draft written by an
+    earlier command of the batch is seen by a later send, one from before the batch too,
+    and only the draft of the conversation sent to goes."""
+    conv = team.start("Where is my order?")
+    other = team.start("And another thing", who="dan@example.com")
+    cmd.save_draft(team.ws, other, "kept for later", actor=team.ana, now=later(1))
+    cmd.save_draft(team.ws, conv, "from before", actor=team.bo, now=later(1))
+
+    def drafts() -> set[tuple[str, str]]:
+        with team.ws.read() as conn:
+            rows = conn.exec_driver_sql("SELECT agent_id, conversation_id FROM draft").all()
+        return {(r[0], r[1]) for r in rows}
+
+    with team.ws.batch():
+        cmd.comment(team.ws, conv, "reads ana's drafts", actor=team.ana, now=later(2))
+        cmd.save_draft(team.ws, conv, "half a reply", actor=team.ana, now=later(3))
+        cmd.comment(team.ws, conv, "drops it", actor=team.ana, now=later(4))
+        cmd.comment(team.ws, conv, "bo's goes too", actor=team.bo, now=later(5))
+    assert drafts() == {(team.ana, other)}
+
+
+def test_a_write_inside_a_failing_command_is_rolled_back_with_all_of_it(team: Team) -> None:
+    """A command's savepoint stays open until the next command starts (PostgreSQL: released
+    in the same round trip); a write made inside a command is released at once, so the
+    command's rollback still reaches back to its own start."""
+    conv = team.start("Where is my order?")
+    with team.ws.batch():
+        cmd.comment(team.ws, conv, "kept", actor=team.ana, now=later(1))
+        with pytest.raises(RuntimeError), team.ws.write() as tx:
+            tx.sql("UPDATE conversation SET subject = 'changed' WHERE id = ?", (conv,))
+            team.ws.set_setting("inner", 1)  # a write inside the command
+            raise RuntimeError("the command fails after both")
+        cmd.comment(team.ws, conv, "also kept", actor=team.ana, now=later(2))
+    assert comments(team, conv) == ["kept", "also kept"]
+    assert team.ws.setting("inner") is None
+    with team.ws.read() as conn:
+        subject = conn.exec_driver_sql(
+            "SELECT subject FROM conversation WHERE id = ?", (conv,)
+        ).scalar_one()
+    assert subject == "Order late"

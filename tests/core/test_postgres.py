@@ -158,6 +158,52 @@ def test_change_numbers_are_taken_in_commit_order_by_concurrent_writers(
     postgres_server.drop(url)
 
 
+def test_a_batch_holds_the_counter_to_its_commit_and_notifies_its_last_number_once(
+    postgres_server,  # type: ignore[no-untyped-def]
+) -> None:
+    """A batch (the hub's group commit) takes the change-number row with its first write
+    and counts on in memory: a writer outside waits for its commit and takes the number
+    after the batch's last; the listening hub nodes get ONE notification, the batch's last
+    number (one per write was a round trip, a NOTIFY and a wake of every node each)."""
+    import threading
+
+    import psycopg
+
+    from unibox_tui.core.postgres import conninfo
+
+    url = postgres_server.workspace()
+    with open_workspace(url) as ws, psycopg.connect(conninfo(url), autocommit=True) as listen:
+        listen.execute("LISTEN unibox_changes")
+        start = ws.change_seq()
+        inside, outside_done = threading.Event(), threading.Event()
+        outside: list[int | None] = []
+
+        def writer_outside() -> None:
+            inside.wait(20)
+            ws.set_setting("outside", 1)
+            outside.append(ws.last_write_seq())
+            outside_done.set()
+
+        t = threading.Thread(target=writer_outside)
+        t.start()
+        with ws.batch():
+            for i in range(3):
+                ws.set_setting(f"in_batch_{i}", i)
+                if i == 0:
+                    inside.set()
+                    # The outside writer cannot take a number while the batch holds the row.
+                    assert not outside_done.wait(0.3)
+        t.join(20)
+        assert outside == [start + 4]
+        got: list[int] = []
+        for note in listen.notifies(timeout=20):
+            got.append(int(note.payload))
+            if got[-1] == start + 4:
+                break
+        assert got == [start + 3, start + 4]
+    postgres_server.drop(url)
+
+
 def test_view_counts_and_reports_are_kept_by_the_translated_triggers(
     postgres_server,  # type: ignore[no-untyped-def]
 ) -> None:

@@ -62,7 +62,9 @@ def ensure_postgres() -> Path:
 class PostgresServer:
     """One running cluster in a temp dir. `stop()` ends it and removes the dir."""
 
-    def __init__(self) -> None:
+    def __init__(self, settings: tuple[str, ...] = ()) -> None:
+        """`settings`: more `-c name=value` server settings (a benchmark loads
+        pg_stat_statements with `shared_preload_libraries=pg_stat_statements`)."""
         self.bin = ensure_postgres()
         self._template: str | None = None
         self._baseline: dict[str, tuple[list[str], list[tuple]]] = {}
@@ -80,6 +82,7 @@ class PostgresServer:
             f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off "
             "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
         )
+        options += "".join(f" -c {setting}" for setting in settings)
         self._run(
             str(self.bin / "pg_ctl"), "-D", str(self.data), "-o", options,
             "-l", str(self.dir / "log"), "-w", "start",
@@ -162,6 +165,10 @@ class PostgresServer:
                     con.cursor().executemany(
                         f'INSERT INTO "{table}" ({names}) VALUES ({marks})', rows
                     )
+
+    def pid(self) -> int:
+        """The postmaster's process id (its backends are its children)."""
+        return int((self.data / "postmaster.pid").read_text().split()[0])
 
     def drop(self, url: str) -> None:
         import psycopg

@@ -234,6 +234,20 @@ class _Batch:
     since: tuple[int, int]
     keep: list[Any] = field(default_factory=list)
     memo: dict[Any, Any] = field(default_factory=dict)
+    # Change numbers: the counter row is taken (`NEXT_SEQ`) by the batch's first write that
+    # needs a number, which locks it (the writer's lock on SQLite, the row's on PostgreSQL)
+    # until the batch commits; the later writes count on from it here, and the row is set
+    # to the last number once, at the end (`LAST_SEQ`). One statement per batch instead of
+    # one per command: on PostgreSQL each was a round trip, a NOTIFY sent and a wake of
+    # every listening node (benchmarks/hub_push.py --postgres).
+    seq: int | None = None  # the last number a write of the batch took
+    stored: int | None = None  # what the counter row holds in the transaction
+    # PostgreSQL: the last command's savepoint is still open; the next command's start
+    # releases it in the same round trip (`RELEASE ...; SAVEPOINT ...`), the commit ends it.
+    # Only a command's own (outermost) write leaves it so: a write inside another is
+    # released at once, or the outer one's rollback would stop at the inner's savepoint.
+    release: bool = False
+    depth: int = 0  # writes open now (a command's, and any write inside it)
 
 
 NEXT_SEQ = "UPDATE sequence SET value = value + 1 WHERE name = 'seq' RETURNING value"
@@ -242,6 +256,12 @@ NEXT_SEQ = "UPDATE sequence SET value = value + 1 WHERE name = 'seq' RETURNING v
 # whoever wrote, so no writer can forget; a listener knows the new head without a query.
 NEXT_SEQ_POSTGRES = (
     f"WITH s AS ({NEXT_SEQ}) SELECT value, pg_notify('unibox_changes', value::text) FROM s"
+)
+# A batch's last number, written once at its end (and on PostgreSQL notified, once).
+LAST_SEQ = "UPDATE sequence SET value = ? WHERE name = 'seq'"
+LAST_SEQ_POSTGRES = (
+    "WITH s AS (UPDATE sequence SET value = ? WHERE name = 'seq' RETURNING value) "
+    "SELECT pg_notify('unibox_changes', value::text) FROM s"
 )
 
 
@@ -259,12 +279,13 @@ class Tx:
         self.session = session
         self.now = now
         self._seq: int | None = None
+        self._batch = batch
         self._now_db: str | None = None  # `now` as stored (stamped)
         # In a batch, rows found by id stay referenced until it ends (the session's identity
         # map holds rows weakly: without this each command loads them again).
         self._keep = batch.keep if batch is not None else None
         # Lookups derived from rows (access rules), kept for the write or the whole batch;
-        # emptied when a flush touches a table they come from (ACCESS_TABLES).
+        # emptied when a flush touches a table they come from (MEMO_TABLES).
         self.memo: dict[Any, Any] = batch.memo if batch is not None else {}
         connection = session.connection()
         self._run = connection.exec_driver_sql
@@ -293,7 +314,7 @@ class Tx:
         """Every row this write changes takes its change number, even one a command changed
         without `stamp`: a row that missed it would never reach a replica (core/changes.py)."""
         if self.memo and any(
-            getattr(row, "__tablename__", "") in ACCESS_TABLES
+            getattr(row, "__tablename__", "") in MEMO_TABLES
             for row in (*session.new, *session.dirty, *session.deleted)
         ):
             self.memo.clear()
@@ -302,6 +323,11 @@ class Tx:
                 if row.seq != self.seq:
                     row.seq = self.seq
                     row.updated_at = self.now
+
+    @property
+    def in_batch(self) -> bool:
+        """Is this write one command of a batch (`Workspace.batch`)?"""
+        return self._batch is not None
 
     def cursor(self) -> sqlite3.Cursor:
         """A DBAPI cursor of this transaction's connection, taking SQLite's SQL on either
@@ -322,8 +348,16 @@ class Tx:
     def seq(self) -> int:
         """The workspace change sequence number of this write (taken on first use)."""
         if self._seq is None:
-            row = self.sql(NEXT_SEQ_POSTGRES if self.postgres else NEXT_SEQ).fetchone()
-            self._seq = int(row[0])
+            batch = self._batch
+            if batch is None:
+                row = self.sql(NEXT_SEQ_POSTGRES if self.postgres else NEXT_SEQ).fetchone()
+                self._seq = int(row[0])
+            elif batch.seq is None:  # the batch's first: takes the counter row
+                batch.seq = batch.stored = int(self.sql(NEXT_SEQ).fetchone()[0])
+                self._seq = batch.seq
+            else:  # the row is the batch's until it commits: count on
+                batch.seq += 1
+                self._seq = batch.seq
         return self._seq
 
     def stamp(self, row: SQLModel) -> SQLModel:
@@ -401,6 +435,9 @@ KEPT = frozenset({"agent", "inbox"})
 # The tables an agent's access rule is read from (core/access.py): a write to any of them
 # empties the access rules a write or batch remembered.
 ACCESS_TABLES = frozenset({"agent", "inbox", "inbox_access", "team", "team_member"})
+# ... and every table a write or batch remembers lookups of (`Tx.memo`): the access rules,
+# and in a batch each agent's drafts (commands/drafts.drop_draft).
+MEMO_TABLES = ACCESS_TABLES | {"draft"}
 _FIND: dict[tuple[type, tuple[str, ...]], Any] = {}
 _BY_ID: dict[type, bool] = {}
 
@@ -555,7 +592,14 @@ class Workspace:
             # be among them, in a state the database no longer has); the next command loads
             # what it needs again.
             run = batch.session.connection().connection.driver_connection.execute  # type: ignore[union-attr]
-            run("SAVEPOINT unibox_command")
+            postgres = self.dialect == "postgresql"
+            if batch.release:  # (PostgreSQL takes several statements in one round trip)
+                run("RELEASE unibox_command; SAVEPOINT unibox_command")
+                batch.release = False
+            else:
+                run("SAVEPOINT unibox_command")
+            numbered = (batch.seq, batch.stored)
+            batch.depth += 1
             try:
                 tx = Tx(batch.session, now or clock.utcnow(), batch)
                 tx.presence = self.presence
@@ -563,13 +607,22 @@ class Workspace:
                 yield tx
                 self._finish(tx)
             except BaseException:
-                run("ROLLBACK TO unibox_command")
-                run("RELEASE unibox_command")
+                batch.depth -= 1
+                if postgres:
+                    run("ROLLBACK TO unibox_command; RELEASE unibox_command")
+                else:
+                    run("ROLLBACK TO unibox_command")
+                    run("RELEASE unibox_command")
+                batch.seq, batch.stored = numbered  # its numbers are given again
                 batch.memo.clear()  # it may hold what the rolled-back command changed
                 batch.keep.clear()
                 batch.session.expunge_all()
                 raise
-            run("RELEASE unibox_command")
+            batch.depth -= 1
+            if postgres and batch.depth == 0:
+                batch.release = True  # with the next command's savepoint, or the commit
+            else:
+                run("RELEASE unibox_command")
             if tx._seq is not None:
                 self._local.last_seq = tx._seq  # committed with the batch
             return
@@ -613,6 +666,8 @@ class Workspace:
                     yield
                     postgres = self.dialect == "postgresql"
                     search_index.index_new(run, batch.since, postgres=postgres)
+                    if batch.seq is not None and (postgres or batch.seq != batch.stored):
+                        run(LAST_SEQ_POSTGRES if postgres else LAST_SEQ, (batch.seq,))
                 finally:
                     self._local.batch = None
         except OperationalError as e:

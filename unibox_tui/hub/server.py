@@ -333,7 +333,20 @@ class Hub:
             self._channels = asyncio.create_task(
                 run_channels(self, self._channels_started, self._channels_stopped)
             )
+        self._freeze_startup_objects()
         log.info("ready at change %d", self.head)
+
+    def _freeze_startup_objects(self) -> None:
+        """Keep what start-up made (modules, the ORM's mappers, socket.io, the drivers: the
+        most of the process's objects, and as long-lived as it) out of the collector's full
+        walks, as the agent's app does (gc_pacing.py). A full collection walked them all in
+        the middle of a fan-out: one command reached the agents ~190 ms late (two hub nodes,
+        50 agents, benchmarks/hub_nodes.py; logged with gc.callbacks). Full collections
+        still run on their own, over what the hub makes afterwards."""
+        import gc
+
+        gc.collect()
+        gc.freeze()
 
     async def shutdown(self) -> None:
         """SIGTERM: uvicorn stopped accepting; finish the commands in flight, then stop."""
@@ -357,6 +370,9 @@ class Hub:
         if self.redis is not None:
             await self.redis.aclose()
         log.info("stopped at change %d", self.ws.change_seq())
+        import gc
+
+        gc.unfreeze()  # a process that runs hubs one after another (tests) frees them
 
     # ---------------------------------------------------------------- threads
 

@@ -74,12 +74,25 @@ def clear_draft(
 def drop_draft(tx: Tx, conversation_id: str, agent_id: str) -> bool:
     """Within a command: drop the agent's draft (a reply or comment was sent)."""
     # Asked in plain SQL first: most sends have no draft, and an ORM query cost more than
-    # the rest of a comment's lookups (benchmarks/hub_push.py).
-    row = tx.sql(
-        "SELECT id FROM draft WHERE agent_id = ? AND conversation_id = ?",
-        (agent_id, conversation_id),
-    ).fetchone()
-    if row is None:
+    # the rest of a comment's lookups (benchmarks/hub_push.py). In a batch (the hub's group
+    # commit) an agent's drafts are read once, not once per send: on PostgreSQL each query
+    # is a round trip (benchmarks/hub_push.py --postgres). Kept in the batch's memo, which a
+    # write to the draft table empties (db.MEMO_TABLES).
+    if tx.in_batch:
+        key = ("drafts", agent_id)
+        drafts = tx.memo.get(key)
+        if drafts is None:
+            drafts = tx.memo[key] = dict(
+                tx.sql("SELECT conversation_id, id FROM draft WHERE agent_id = ?", (agent_id,))
+            )
+        draft_id = drafts.get(conversation_id)
+    else:
+        row = tx.sql(
+            "SELECT id FROM draft WHERE agent_id = ? AND conversation_id = ?",
+            (agent_id, conversation_id),
+        ).fetchone()
+        draft_id = row[0] if row else None
+    if draft_id is None:
         return False
-    tx.delete(tx.get(Draft, row[0], "draft"))
+    tx.delete(tx.get(Draft, draft_id, "draft"))
     return True
