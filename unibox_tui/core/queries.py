@@ -1171,7 +1171,8 @@ def _pg_scan(
     ).scalar()
     if top is None:
         return
-    hi, width, size, read, seen, spanned = top + 1, PG_WINDOW, max(64, 2 * wanted), 0, 0, 0
+    width: int | None = PG_WINDOW  # None: the rest in one read
+    hi, size, read, seen, spanned = top + 1, max(64, 2 * wanted), 0, 0, 0
     while read < SEARCH_SCAN_CAP and hi > 0:
         size = min(size, SEARCH_SCAN_CAP - read)
         rest = width is None or (spanned > 0 and seen * hi <= PG_FEW * spanned)
