@@ -96,10 +96,12 @@ async def test_a_chat_reaches_the_agents_tui_with_typing_and_visitor_context(
             )
             conv = sent["conversation_id"]
             await until(
-                lambda: getattr(app.screen.conv_list.selected, "id", None) == conv,  # type: ignore[attr-defined]
-                what="the new chat shows in ana's list",
+                lambda: getattr(app.screen.conv_list.row_at(0), "id", None) == conv,  # type: ignore[attr-defined]
+                what="the new chat shows on top of ana's list",
             )
-            await pilot.press("enter")
+            # The cursor stayed on the chat it was on (a row arriving above moves no cursor).
+            assert app.screen.conv_list.selected.id == early_conv  # type: ignore[attr-defined]
+            await pilot.press("g", "enter")
             await until(
                 lambda: getattr(app.screen.thread_row, "id", None) == conv,  # type: ignore[attr-defined]
                 what="ana opened it",
