@@ -64,6 +64,20 @@ async def test_two_agents_on_one_hub_see_each_other(served: Served, tmp_path) ->
                 lambda: "Bo Chen is viewing" in str(ana.screen.thread_header.text),  # type: ignore[attr-defined]
                 what="ana sees that Bo is viewing",
             )
+            # Writing an internal comment shows as such, then a reply as a reply, even when
+            # Bo switches within the seconds a signal is repeated in (found in a walk-through:
+            # the comment's "typing" held back the reply's, and both read "typing a reply").
+            await bo_pilot.press("c", "x")
+            await until(
+                lambda: "Bo Chen is writing a comment" in str(ana.screen.thread_header.text),  # type: ignore[attr-defined]
+                what="ana sees Bo writing a comment",
+            )
+            await bo_pilot.press("backspace", "escape", "r", "y")
+            await until(
+                lambda: "Bo Chen is typing a reply" in str(ana.screen.thread_header.text),  # type: ignore[attr-defined]
+                what="ana sees Bo typing a reply",
+            )
+            await bo_pilot.press("backspace", "escape")
             # The team view shows who is online.
             ana.action_team()
             await until(

@@ -34,7 +34,7 @@ class TeamLink:
         self.state = client.status()
         # conversation id -> {agent id: (kind, shown until)}
         self.activity: dict[str, dict[str, tuple[str, float]]] = {}
-        self._sent: dict[tuple[str, str], float] = {}  # (kind, conversation) -> last sent
+        self._sent: dict[tuple[str, str, bool], float] = {}  # (kind, conversation, private)
         self._viewing: str | None = None
         from .chatlink import VisitorSignals
 
@@ -112,15 +112,18 @@ class TeamLink:
 
     def _send(self, kind: str, conversation_id: str, **fields: object) -> None:
         now = time.monotonic()
-        if now - self._sent.get((kind, conversation_id), 0.0) < SIGNAL_EVERY:
+        # A comment's typing is repeated apart from a reply's: switching from one to the
+        # other within SIGNAL_EVERY is news (teammates, and a chat's visitor, see the reply).
+        key = (kind, conversation_id, bool(fields.get("private")))
+        if now - self._sent.get(key, 0.0) < SIGNAL_EVERY:
             return
-        self._sent[(kind, conversation_id)] = now
+        self._sent[key] = now
         self.client.signal(kind, conversation_id=conversation_id, **fields)
 
     def viewing(self, conversation_id: str) -> None:
         if self._viewing not in (None, conversation_id):  # moved on: teammates stop seeing it
             self.client.signal("left", conversation_id=self._viewing)
-            self._sent.pop(("viewing", self._viewing), None)
+            self._sent.pop(("viewing", self._viewing, False), None)
         self._viewing = conversation_id
         self._send("viewing", conversation_id)
 
