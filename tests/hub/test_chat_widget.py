@@ -308,6 +308,11 @@ def test_an_agent_typing_a_comment_is_not_shown_to_the_visitor(served: Served, t
         ana.signal("left", conversation_id=conv)  # then ana leaves: shown, in order
         wait_for(lambda: heard, what="the visitor heard ana leave")
         assert heard[0] == {"typing": False, "name": "Ana"}
+        # A reply being typed shows; sent or put away ("idle"), it stops showing at once.
+        ana.signal("typing", conversation_id=conv)
+        ana.signal("idle", conversation_id=conv)
+        wait_for(lambda: len(heard) >= 3, what="the visitor heard ana type, then stop")
+        assert [h["typing"] for h in heard[1:3]] == [True, False]
     finally:
         guest.disconnect()
         ana.close()

@@ -432,6 +432,8 @@ def test_typing_expires_and_left_clears_it(redis_server: RedisServer) -> None:
             await store.mark("c1", "bo", "typing")
             await store.mark("c1", "bo", "viewing")
             assert await store.live("c1") == {"ana": "viewing", "bo": "typing"}
+            await store.mark("c1", "bo", "idle")  # sent: still looking, no longer writing
+            assert await store.live("c1") == {"ana": "viewing", "bo": "viewing"}
             await store.mark("c1", "bo", "left")
             assert await store.live("c1") == {"ana": "viewing"}
             assert 0 < await client.ttl("unibox:test-act:act:c1") <= signals.SIGNAL_TTL + 1

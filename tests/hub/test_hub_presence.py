@@ -45,7 +45,8 @@ def _assignee(team, conv: str) -> str | None:  # type: ignore[no-untyped-def]
 
 async def test_teammates_see_a_comment_being_written_as_a_comment_not_a_reply(team) -> None:  # type: ignore[no-untyped-def]
     # Found in a walk-through: writing an internal comment showed teammates "Ana is typing a
-    # reply" (the hub kept only "typing"); a reply being written still wins over viewing.
+    # reply" (the hub kept only "typing"), and a sent reply still showed as being typed until
+    # the signal expired; a reply being written still wins over viewing.
     hub = Hub(team.ws, run_engine=False)
     try:
         conv = cmd.ingest(team.ws, team.incoming("Hi", who="p@x.example")).conversation_id
@@ -57,6 +58,10 @@ async def test_teammates_see_a_comment_being_written_as_a_comment_not_a_reply(te
         assert await hub.signals.live(conv) == {team.ana: "commenting", team.bo: "viewing"}
         await hub.on_signal(bo, {"kind": "typing", "conversation_id": conv})
         assert (await hub.signals.live(conv))[team.bo] == "typing"
+        # Sent (or put away): at once no longer writing, still looking.
+        await hub.on_signal(bo, {"kind": "idle", "conversation_id": conv})
+        assert (await hub.signals.live(conv))[team.bo] == "viewing"
+        await hub.on_signal(bo, {"kind": "typing", "conversation_id": conv})
         await hub.on_signal(ana, {"kind": "left", "conversation_id": conv})
         assert await hub.signals.live(conv) == {team.bo: "typing"}
     finally:

@@ -77,7 +77,11 @@ async def test_two_agents_on_one_hub_see_each_other(served: Served, tmp_path) ->
                 lambda: "Bo Chen is typing a reply" in str(ana.screen.thread_header.text),  # type: ignore[attr-defined]
                 what="ana sees Bo typing a reply",
             )
-            await bo_pilot.press("backspace", "escape")
+            await bo_pilot.press("backspace", "escape")  # put away: no longer writing
+            await until(
+                lambda: "Bo Chen is viewing" in str(ana.screen.thread_header.text),  # type: ignore[attr-defined]
+                what="ana sees Bo back to viewing",
+            )
             # The team view shows who is online.
             ana.action_team()
             await until(

@@ -534,7 +534,9 @@ class ChatHub:
     ) -> None:
         """An agent typing a reply (or no longer) in a chat: the visitor sees "Ana is
         typing". Typing an internal comment (`private`) is never shown to the visitor."""
-        if kind not in ("typing", "left") or (isinstance(data, dict) and data.get("private")):
+        if kind not in ("typing", "idle", "left") or (
+            isinstance(data, dict) and data.get("private")
+        ):
             return
         targets = [v for v in self.visitors.values() if v.conversation_id == conversation_id]
         if not targets:

@@ -778,8 +778,8 @@ class Hub:
             await self.signals.set_status(session.agent_id, status)
             await self._send_presence()
             return {"ok": True}
-        if kind not in ("viewing", "typing", "left"):
-            raise BadPayload("a signal is presence, viewing, typing or left")
+        if kind not in ("viewing", "typing", "idle", "left"):
+            raise BadPayload("a signal is presence, viewing, typing, idle or left")
         conversation_id = need(data, "conversation_id", str)
         inbox = await self._read(self._inbox_of, conversation_id, session.agent_id)
         if inbox is None:

@@ -27,6 +27,7 @@ RENEW = 5.0  # seconds between a node's renewals of its agents' presence
 # at it is shown writing. "commenting" is typing an internal comment (a chat visitor never
 # sees it; teammates see it as such, not as a reply about to reach the customer).
 ACTIVITY = ("typing", "commenting", "viewing")
+WRITING = ("typing", "commenting")  # what `idle` ends
 
 
 def strongest(kinds: set[str] | dict[str, Any]) -> str | None:
@@ -63,10 +64,14 @@ class Signals:
         return dict(self.presence_of)
 
     async def mark(self, conversation_id: str, agent_id: str, kind: str) -> None:
-        """`viewing` / `typing` for SIGNAL_TTL, or `left`."""
+        """`viewing` / `typing` / `commenting` for SIGNAL_TTL, `idle` (sent or put away:
+        no longer writing, still looking), or `left`."""
         agents = self.activity.setdefault(conversation_id, {})
         if kind == "left":
             agents.pop(agent_id, None)
+        elif kind == "idle":
+            for writing in WRITING:
+                agents.get(agent_id, {}).pop(writing, None)
         else:
             agents.setdefault(agent_id, {})[kind] = time.monotonic() + SIGNAL_TTL
 
@@ -142,8 +147,9 @@ class RedisSignals(Signals):
 
     async def mark(self, conversation_id: str, agent_id: str, kind: str) -> None:
         key = self._key(f"act:{conversation_id}")
-        if kind == "left":
-            await self.redis.hdel(key, *(f"{agent_id} {k}" for k in ACTIVITY))
+        if kind in ("left", "idle"):
+            gone = ACTIVITY if kind == "left" else WRITING
+            await self.redis.hdel(key, *(f"{agent_id} {k}" for k in gone))
             return
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.hset(key, f"{agent_id} {kind}", time.time() + SIGNAL_TTL)

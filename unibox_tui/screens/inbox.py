@@ -847,15 +847,22 @@ class InboxScreen(OnApp, Screen[None]):
     def _composer_closed(self) -> None:
         row = self.thread_row
         if row is not None:
+            self._stopped_writing(row.id)
             draft = self.composer.draft()
             self._keep_draft(row.id, draft)
             if draft.text.strip():
                 self.notify("Draft kept.", markup=False, timeout=2)
         self.thread.focus()
 
+    def _stopped_writing(self, conversation_id: str) -> None:
+        if self.uapp.team is not None:
+            self.uapp.team.idle(conversation_id)
+
     @on(Composer.Send)
     def _send(self, event: Composer.Send) -> None:
         row, me = self.thread_row, self.uapp.me_id
+        if row is not None:
+            self._stopped_writing(row.id)
         if row is None or not me:
             self._need()
             return

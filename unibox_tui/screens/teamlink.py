@@ -127,6 +127,14 @@ class TeamLink:
         self._viewing = conversation_id
         self._send("viewing", conversation_id)
 
+    def idle(self, conversation_id: str) -> None:
+        """The reply or comment was sent or put away: teammates (and a chat's visitor) stop
+        seeing it being written now, not when the last typing signal expires."""
+        for private in (False, True):
+            if self._sent.pop(("typing", conversation_id, private), None) is not None:
+                self.client.signal("idle", conversation_id=conversation_id)
+                return
+
     def typing(self, conversation_id: str, private: bool = False) -> None:
         """`private`: an internal comment (a chat visitor never sees that one typed)."""
         self._send("typing", conversation_id, **({"private": True} if private else {}))
