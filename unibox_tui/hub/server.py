@@ -22,7 +22,7 @@ import threading
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -85,6 +85,10 @@ class Session:
     token_id: str
     client_id: str
     peer: str
+    # One app's signals apply in the order it sent them (each event runs as a task of its
+    # own, and one awaits a read): a "typing" overtaken by the "idle" sent right after it
+    # would show the reply as being written for seconds after it was sent.
+    signal_order: asyncio.Lock = field(default_factory=asyncio.Lock, compare=False, repr=False)
 
 
 class _JsonPacket(Packet):
@@ -770,6 +774,10 @@ class Hub:
     # ---------------------------------------------------------------- signals
 
     async def on_signal(self, session: Session, data: Any) -> dict[str, Any]:
+        async with session.signal_order:
+            return await self._on_signal(session, data)
+
+    async def _on_signal(self, session: Session, data: Any) -> dict[str, Any]:
         kind = need(data, "kind", str)
         if kind == "presence":
             status = need(data, "status", str)
