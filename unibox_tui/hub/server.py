@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import gc
 import logging
 import threading
 from collections import deque
@@ -347,8 +348,6 @@ class Hub:
         the middle of a fan-out: one command reached the agents ~190 ms late (two hub nodes,
         50 agents, benchmarks/hub_nodes.py; logged with gc.callbacks). Full collections
         still run on their own, over what the hub makes afterwards."""
-        import gc
-
         gc.collect()
         gc.freeze()
 
@@ -374,8 +373,6 @@ class Hub:
         if self.redis is not None:
             await self.redis.aclose()
         log.info("stopped at change %d", self.ws.change_seq())
-        import gc
-
         gc.unfreeze()  # a process that runs hubs one after another (tests) frees them
 
     # ---------------------------------------------------------------- threads

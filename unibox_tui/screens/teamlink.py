@@ -168,8 +168,8 @@ class TeamLink:
         return dropped
 
     def activity_text(self, conversation_id: str) -> Text | None:
-        """ "Ana is viewing", "Bo is typing a reply", "Cy is writing a comment" (and "Visitor is typing…" on a website
-        chat) for a conversation, if anyone is."""
+        """ "Ana is viewing", "Bo is typing a reply", "Cy is writing a comment" (and "Visitor
+        is typing…" on a website chat) for a conversation, if anyone is."""
         now = time.monotonic()
         agents = {
             a: kind
