@@ -101,9 +101,10 @@ def test_list_views_and_inbox_filter(demo_db: str) -> None:
 def test_show_reply_comment_assign_close_reopen_snooze(tmp_path: Path, demo_db: str) -> None:
     db = str(tmp_path / "w.db")
     Path(db).write_bytes(Path(demo_db).read_bytes())
-    cid = ok_json("conversations", "list", "--db", db, "--view", "open", "--limit", "1")[
-        "conversations"
-    ][0]["id"]
+    listed = ok_json("conversations", "list", "--db", db, "--view", "open", "--limit", "50")
+    # one bo may see (Support) and is not his yet: he is mentioned, then assigned
+    rows = listed["conversations"]
+    cid = next(c["id"] for c in rows if c["inbox"] == "Support" and c["assignee"] != "bo")
     reply = ok_json(
         "conversations", "reply", cid, "--text", "On its way!", "--db", db, "--as", "ana"
     )
@@ -189,7 +190,9 @@ def test_search_pages_with_after_and_reads_operators(demo_db: str) -> None:
         r["conversation"]["status"] == "closed" and r["conversation"]["channel"] == "email"
         for r in closed["results"]
     )
-    mixed = ok_json("search", "refund status:open", "--limit", "500", "--db", demo_db)
+    # (the word last: a word being typed is a prefix, as in the search above, so "refund"
+    # finds "refunded" in both)
+    mixed = ok_json("search", "status:open refund", "--limit", "500", "--db", demo_db)
     assert {r["conversation"]["id"] for r in mixed["results"]} == {
         r["conversation"]["id"]
         for r in everything["results"]

@@ -231,6 +231,35 @@ def test_demo_threads_read_like_real_ones(tmp_path: Path) -> None:
     assert quoted > 50 and html > 5
 
 
+def test_demo_threads_are_one_agent_answering_one_story_at_a_time(tmp_path: Path) -> None:
+    """A thread reads like a real exchange: one agent answers it, never twice in a row, and
+    no answer is said twice (the old demo ran past its story: three agents in turn wrote
+    "Glad that's sorted" and the customer thanked twice)."""
+    import itertools
+    import sqlite3
+
+    from unibox_tui.core import demo_text as T
+
+    build_demo(tmp_path / "t.db", conversations=300, seed=4, now=T0)
+    wrap_ups = set(T.MORE_HELP.values())
+    con = sqlite3.connect(tmp_path / "t.db")
+    threads: dict[str, list[tuple[str, str | None, str]]] = {}
+    for conv, kind, agent, body in con.execute(
+        "SELECT conversation_id, kind, author_agent_id, body FROM message "
+        "WHERE kind IN ('incoming', 'outgoing') ORDER BY conversation_id, created_at, rowid"
+    ):
+        text = body.split("\n\n> ")[0]  # without the quote
+        threads.setdefault(conv, []).append((kind, agent, text))
+    assert len(threads) == 300
+    for conv, rows in threads.items():
+        assert len({agent for kind, agent, _ in rows if kind == "outgoing"}) <= 1, conv
+        for (a, _, _), (b, _, _) in itertools.pairwise(rows):
+            assert not (a == b == "outgoing"), conv
+        answers = [text for kind, _, text in rows if kind == "outgoing"]
+        said = [a for a in answers if not any(w in a for w in wrap_ups)]
+        assert len(said) == len(set(said)), conv
+
+
 def test_demo_refuses_a_database_url_and_writes_no_file(tmp_path: Path) -> None:
     # The demo is built as a SQLite file: `--database-url` once built a file named after
     # the URL (`./postgresql+psycopg:/user@host:port/db`) and said it was built "at" it.

@@ -96,24 +96,43 @@ class _Thread:
     def __init__(self, rng: random.Random, kind: str, name: str, email: str) -> None:
         story = rng.choice(T.STORIES)
         self.lang = rng.choice(sorted(story))
-        number = rng.randrange(10000, 99999)
+        self.told = [story]  # the stories this conversation has gone through
+        self.rng, self.kind, self.name, self.email = rng, kind, name, email
+        self.first_name = name.split()[0]
+        self.mail = kind in ("email", "form")
+        self.last: tuple[str, str, str] | None = None  # (who, when, text) to quote
+        self.rich = kind == "email" and rng.random() < 0.3  # sends HTML mail
+        self._tell(story)
+        self.subject = self._subject
+
+    def _tell(self, story: dict[str, dict[str, object]]) -> None:
+        """Start on a story: its question, the agent's answers, the customer's follow-ups."""
+        number = self.rng.randrange(10000, 99999)
         text = story[self.lang]
 
         def fill(value: object) -> str:
             return str(value).replace("{n}", str(number))
 
-        self.subject = fill(text["subject"])
+        self._subject = fill(text["subject"])
         self.ask = fill(text["ask"])
         self.answers = [fill(a) for a in text["answers"]]  # type: ignore[attr-defined]
         self.follows = [fill(f) for f in text["follows"]]  # type: ignore[attr-defined]
         self.thanks = fill(text["thanks"])
-        self.rng, self.kind, self.name, self.email = rng, kind, name, email
-        self.first_name = name.split()[0]
-        self.mail = kind in ("email", "form")
         self.said = 0  # agent answers so far
         self.asked = 0  # customer follow-ups so far
-        self.last: tuple[str, str, str] | None = None  # (who, when, text) to quote
-        self.rich = kind == "email" and rng.random() < 0.3  # sends HTML mail
+        self.thanked = self.wrapped_up = False
+
+    @property
+    def over(self) -> bool:
+        """The story is told to its end and no other story in this language is left: the
+        conversation ends here rather than repeat itself."""
+        return self.wrapped_up and self._next_story() is None
+
+    def _next_story(self) -> dict[str, dict[str, object]] | None:
+        for story in T.STORIES:
+            if self.lang in story and story not in self.told:
+                return story
+        return None
 
     def first(self) -> str:
         if self.kind == "form":
@@ -135,8 +154,13 @@ class _Thread:
             self.last = (self.name, at, self.ask)
 
     def answer(self, agent_name: str, at: str) -> str:
-        told = self.said >= len(self.answers)
-        text = T.MORE_HELP[self.lang] if told else self.answers[self.said]
+        """The agent's next turn: the story's next answer; once they are told, the customer
+        has thanked them, and what is left is to wrap up (said once per story)."""
+        if self.said < len(self.answers):
+            text = self.answers[self.said]
+        else:
+            text = T.MORE_HELP[self.lang]
+            self.wrapped_up = True
         self.said += 1
         if not self.mail:
             body = text
@@ -150,16 +174,33 @@ class _Thread:
         return body
 
     def follow(self, at: str, *, last: bool) -> str:
-        if last or self.asked >= len(self.follows):
-            text = self.thanks
-        else:
+        """The customer's next turn: the story's follow-ups, then thanks; after the agent's
+        wrap-up, another question (a story of the same language: long threads are a customer
+        coming back with something new)."""
+        if self.wrapped_up and (story := self._next_story()) is not None:
+            self.told.append(story)
+            self._tell(story)
+            text = self.ask
+        elif not last and self.asked < len(self.follows):
             text = self.follows[self.asked]
-        self.asked += 1
+            self.asked += 1
+        else:
+            text = self.thanks
+            self.thanked = True
         body = f"{text}\n\n{self.first_name}" if self.mail else text
         if self.kind == "email":
             body += self._quote()
         self.last = (self.name, at, text)
         return body
+
+    def next_speaker(self, previous: str) -> str:
+        """Who writes next: the agent answers the customer; the customer writes again
+        without an answer only when the answers are told and they still have something
+        to say (an acknowledgement, then their thanks)."""
+        if previous == "outgoing":
+            return "incoming"
+        told = self.said >= len(self.answers)
+        return "incoming" if told and not self.thanked and not self.wrapped_up else "outgoing"
 
     def _quote(self) -> str:
         if self.last is None:
@@ -479,6 +520,7 @@ def _generate(
         assignee = choice(staff) if (status != "open" or rand() < 0.6) else None
         conv_id = ids()
         thread = _Thread(rng, kind, contact_name, contacts[ci][2])
+        replier = assignee or choice(staff)  # one agent answers the whole thread
         if i < len(T.HOSTILE) and n_conv >= 20:
             subject, first_body = T.HOSTILE[i]
         else:
@@ -497,15 +539,12 @@ def _generate(
                 body, kind_j = first_body, "incoming"
                 html = thread.html(body) if i >= len(T.HOSTILE) else None
                 thread.opened(ts)
+            elif thread.over:
+                break  # told to its end: the thread stops rather than repeat itself
             else:
-                speaker = (
-                    "outgoing"
-                    if speaker == "incoming"
-                    else ("incoming" if rand() < 0.8 else "outgoing")
-                )
-                kind_j = speaker
+                speaker = kind_j = thread.next_speaker(speaker)
             if kind_j == "outgoing":
-                author = assignee or choice(staff)
+                author = replier
                 body = thread.answer(author[1], ts)
                 msg_rows.append(
                     message(
