@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -295,7 +296,9 @@ def test_a_mention_notification_shows_the_comment(team: Team) -> None:
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def demo(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Workspace:
+def demo(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Workspace]:
     """A small demo workspace (core/demo.py: names, words and threads as at 100k), on
     SQLite and moved to a real PostgreSQL (core/move.py), with a tag on some
     conversations; built once per database for this module."""

@@ -1119,9 +1119,8 @@ def _message_part(
     (`_driven_scan`, PostgreSQL), with the same pages."""
     driven = _driven_scan(conn, fts, conds, below, wanted, hits) if fts.postgres else None
     if driven is not None:
-        found, more, pos = driven
-        _add_message_hits(conn, fts, found, hits)
-        return more, pos
+        _add_message_hits(conn, fts, driven[0], hits)
+        return driven[1], driven[2]
     where, params = conds.sql("m.created_at")
     join = "JOIN conversation c ON c.id = m.conversation_id " if where else ""
     match, match_params = fts.match("message_fts", "f")
