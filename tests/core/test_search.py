@@ -295,19 +295,22 @@ def test_a_mention_notification_shows_the_comment(team: Team) -> None:
     assert fresh.summary == note.summary
 
 
+@pytest.fixture(scope="module")
+def demo_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("demo") / "demo.db"
+    build_demo(path, conversations=400, seed=3)
+    return path
+
+
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def demo(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Workspace]:
+def demo(request: pytest.FixtureRequest, demo_file: Path) -> Iterator[Workspace]:
     """A small demo workspace (core/demo.py: names, words and threads as at 100k), on
     SQLite and moved to a real PostgreSQL (core/move.py), with a tag on some
     conversations; built once per database for this module."""
-    path = tmp_path_factory.mktemp("demo") / "demo.db"
-    build_demo(path, conversations=400, seed=3)
-    target: Path | str = path
+    target: Path | str = demo_file
     if request.param == "postgresql":
         target = request.getfixturevalue("postgres_server").database()
-        migrate(str(path), str(target))
+        migrate(str(demo_file), str(target))
     ws = open_workspace(target, create=False)
     ana = next(a.id for a in q.agents(ws) if a.handle == "ana")
     for row in q.search(ws, "status:open", access=EVERYTHING, limit=60)[::2]:
