@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -11,8 +14,11 @@ from hypothesis import strategies as st
 from tests.conftest import T0, Team, later
 from unibox_tui.core import commands as cmd
 from unibox_tui.core import queries as q
-from unibox_tui.core.access import EVERYTHING
+from unibox_tui.core.access import EVERYTHING, Access
+from unibox_tui.core.db import Workspace, open_workspace
+from unibox_tui.core.demo import build_demo
 from unibox_tui.core.errors import InvalidRequest, NotFound, UniboxError
+from unibox_tui.core.move import migrate
 
 # On SQLite and on a real PostgreSQL (tests/postgres_xfail.py: what is left).
 pytestmark = pytest.mark.both_databases
@@ -287,3 +293,122 @@ def test_a_mention_notification_shows_the_comment(team: Team) -> None:
     assert note.subject == "Order late"
     [fresh] = q.notifications_since(team.ws, team.bo, 0)
     assert fresh.summary == note.summary
+
+
+@pytest.fixture(scope="module")
+def demo_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("demo") / "demo.db"
+    build_demo(path, conversations=400, seed=3)
+    return path
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def demo(request: pytest.FixtureRequest, demo_file: Path) -> Iterator[Workspace]:
+    """A small demo workspace (core/demo.py: names, words and threads as at 100k), on
+    SQLite and moved to a real PostgreSQL (core/move.py), with a tag on some
+    conversations; built once per database for this module."""
+    target: Path | str = demo_file
+    if request.param == "postgresql":
+        target = request.getfixturevalue("postgres_server").database()
+        migrate(str(demo_file), str(target))
+    ws = open_workspace(target, create=False)
+    ana = next(a.id for a in q.agents(ws) if a.handle == "ana")
+    for row in q.search(ws, "status:open", access=EVERYTHING, limit=60)[::2]:
+        cmd.tag(ws, row.row.id, "vip", actor=ana)
+    yield ws
+    ws.close()
+
+
+def _demo_pages(ws: Workspace, text: str, access: Access, limit: int) -> list[list[tuple]]:
+    out, cursor = [], None
+    while True:
+        page = q.search_page(ws, text, access=access, limit=limit, after=cursor, now=NOW)
+        out.append([(h.row.id, h.message_id, h.snippet, h.highlights) for h in page.hits])
+        cursor = page.next_cursor
+        if cursor is None or len(out) > 200:
+            return out
+
+
+def _surnames(ws: Workspace) -> list[str]:
+    """The demo's customers' last names, those with the most conversations first."""
+    with ws.read() as conn:
+        names = Counter(
+            r[0].split()[-1]
+            for r in conn.exec_driver_sql(
+                "SELECT ct.name FROM conversation c JOIN contact ct ON ct.id = c.contact_id"
+            )
+        )
+    return [name for name, _ in names.most_common()]
+
+
+def test_an_operator_driving_the_message_scan_finds_the_same_pages(
+    demo: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On PostgreSQL an operator that names few conversations (a customer's name or
+    address, a subject's words, a tag) drives the message scan (queries._driven_scan):
+    its pages are the word-driven scan's, hit for hit and page for page, for either agent,
+    with other operators and times beside it (on SQLite the scan is always word-driven)."""
+    first, second = _surnames(demo)[:2]
+    with demo.read() as conn:
+        address = conn.exec_driver_sql(
+            "SELECT i.value FROM contact_identity i JOIN conversation c "
+            "ON c.contact_id = i.contact_id WHERE i.kind = 'email' "
+            "GROUP BY i.value ORDER BY count(*) DESC, i.value LIMIT 1"
+        ).scalar()
+    texts = [
+        f"thanks from:{first}",
+        f"order from:{first} from:{second}",
+        f"thanks from:{address}",
+        f"thanks from:{first} status:closed",
+        f"thanks from:{first} before:20d",
+        f'"my order" from:{first}',
+        "order subject:order",
+        "thanks tag:vip",
+        f"order tag:vip from:{first}",
+        "refund from:nobodyatall",
+    ]
+    agents = {a.handle: a.id for a in q.agents(demo)}
+    readers = [q.reader(demo, agents["ana"]), q.reader(demo, agents["bo"])]
+    driven = []
+    real = q._driven_scan
+
+    def counted(*args: object, **kw: object) -> object:
+        page = real(*args, **kw)  # type: ignore[arg-type]
+        driven.append(page is not None)
+        return page
+
+    for limit in (2, 50):
+        monkeypatch.setattr(q, "DRIVE_MAX", -1)  # never drives: the word-driven scan
+        scanned = {
+            (t, i): _demo_pages(demo, t, a, limit) for t in texts for i, a in enumerate(readers)
+        }
+        if limit == 2:  # pages to turn
+            assert sum(len(p) > 2 for p in scanned.values()) >= len(texts), scanned
+        # Drives whenever an operator can; then only with at most 5 conversations (the
+        # others go back to the scan, on any page).
+        for most in (10**6, 5):
+            monkeypatch.setattr(q, "DRIVE_MAX", most)
+            monkeypatch.setattr(q, "DRIVE_RATIO", 10**6)
+            monkeypatch.setattr(q, "_driven_scan", counted)
+            for (text, i), pages in scanned.items():
+                assert _demo_pages(demo, text, readers[i], limit) == pages, (text, i, limit, most)
+        monkeypatch.undo()
+    if getattr(demo, "url", None):
+        assert sum(driven) > 2 * len(texts)
+    else:
+        assert not driven
+
+
+def test_a_driven_scan_at_its_cap_pages_on_without_losing_a_match(
+    demo: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SEARCH_SCAN_CAP bounds the messages a driven scan checks for a page: a page then
+    holds the conversations known to come first and the next one reads on; every
+    conversation is still found once."""
+    text = f"thanks from:{_surnames(demo)[0]}"
+    whole = [h[0] for p in _demo_pages(demo, text, EVERYTHING, 500) for h in p]
+    monkeypatch.setattr(q, "DRIVE_MAX", 10**6)
+    monkeypatch.setattr(q, "DRIVE_RATIO", 1)
+    monkeypatch.setattr(q, "SEARCH_SCAN_CAP", 15)
+    capped = [h[0] for p in _demo_pages(demo, text, EVERYTHING, 4) for h in p]
+    assert len(capped) == len(set(capped)) and sorted(capped) == sorted(whole) and whole
