@@ -216,7 +216,9 @@ class RawVisitor:
                     text = m["text"]
                     if m["from"] == "agent" and m["id"] not in self.seen and text[:2] == "r=":
                         self.seen.add(m["id"])
-                        self.results.append(("agent_to_widget", (now - float(text[2:])) * 1000))
+                        sent = float(text[2:])
+                        self.results.append(("agent_to_widget", (now - sent) * 1000))
+                        self.results.append(("reply_seen", (sent, now)))
                 if not self.again:
                     return
         except Exception as e:
@@ -243,9 +245,10 @@ def visitor_process(
         while time.time() < end:
             k += 1
             t0 = time.time()
+            client_id = f"b{os.getpid()}x{n}x{k}"
             try:
                 answer = await v.call(
-                    "send", {"client_id": f"b{os.getpid()}x{n}x{k}", "text": f"t={t0}"}
+                    "send", {"client_id": client_id, "text": f"t={t0} {client_id}"}
                 )
             except Exception as e:
                 errors.append(f"send: {type(e).__name__}: {e}")
@@ -295,6 +298,12 @@ def load(hub: Any, info: dict[str, Any], args: argparse.Namespace, tmp: Path) ->
         whose page was left out, or did not follow on from the cache, is pulled)."""
 
         rounds = pulls = 0
+        pokes: list[tuple[float, int]] = []  # (time received, head) of each poke (--stages)
+
+        def _on_poke(self, data: Any) -> None:
+            if isinstance(data, dict) and isinstance(data.get("head"), int):
+                self.pokes.append((time.time(), data["head"]))
+            super()._on_poke(data)
 
         def sync_once(self) -> None:
             super().sync_once()
@@ -329,6 +338,7 @@ def load(hub: Any, info: dict[str, Any], args: argparse.Namespace, tmp: Path) ->
         ],
     )
     to_agent: list[float] = []
+    applied: dict[str, tuple[float, float]] = {}  # client id -> (sent, in the cache) (--stages)
     seen: set[str] = set()
     lock = threading.Lock()
     replies: list[str] = []
@@ -344,7 +354,9 @@ def load(hub: Any, info: dict[str, Any], args: argparse.Namespace, tmp: Path) ->
             for message_id, body, conv in rows:
                 if message_id not in seen and body.startswith("t="):
                     seen.add(message_id)
-                    to_agent.append((now - float(body[2:])) * 1000)
+                    sent, client_id = body[2:].split(" ", 1)
+                    to_agent.append((now - float(sent)) * 1000)
+                    applied[client_id] = (float(sent), now)
                     replies.append(conv)
 
     before = agent.on_pulled
@@ -419,6 +431,10 @@ def load(hub: Any, info: dict[str, Any], args: argparse.Namespace, tmp: Path) ->
         w.close()
     to_widget = [ms for kind, ms in results if kind == "agent_to_widget"]
     acks = [ms for kind, ms in results if kind == "send_ack"]
+    stages = None
+    if args.stages:
+        seen_replies = [at for kind, at in results if kind == "reply_seen"]
+        stages = stage_breakdown(tmp / "trace.jsonl", applied, agent.pokes, seen_replies, started)
     return {
         "visitors": per * args.procs,
         "connected": connected,
@@ -453,7 +469,101 @@ def load(hub: Any, info: dict[str, Any], args: argparse.Namespace, tmp: Path) ->
         "measuring_agent": measuring,
         "visitor_processes_cpu_s": round(visitor_cpu, 1),
         "load_avg": {"before": [round(x, 2) for x in load0], "after": [round(x, 2) for x in load1]},
+        **({"stages": stages} if stages is not None else {}),
     }
+
+
+VISITOR_STAGES = (
+    # (name, from, to): stamps of one visitor message (hub/trace.py; t0, recv, applied here)
+    ("emit_to_handler", "t0", "h"),  # the wire and the hub's event loop lag
+    ("handler_to_queued", "h", "q"),  # the send handler's own work (chatflow, checks)
+    ("writer_queue_wait", "q", "w0"),  # waiting for the batch before to be stored
+    ("writer_commit", "w0", "w1"),  # the batch's transaction (and bot turns)
+    ("commit_to_head", "w1", "k"),  # the hub learns the head (a read) and the loop resumes
+    ("poke_gap_wait", "k", "poke_start"),  # the poke gap (and a poke already running)
+    ("poke_read_pages", "poke_start", "poke_read"),
+    ("poke_send", "poke_read", "poke_sent"),
+    ("poke_to_agent", "poke_sent", "recv"),  # the wire and the agent's read thread
+    ("agent_apply", "recv", "applied"),  # the agent's sync thread: wake, apply, commit
+    ("total", "t0", "applied"),
+)
+
+
+def stage_breakdown(
+    path: Path,
+    applied: dict[str, tuple[float, float]],
+    agent_pokes: list[tuple[float, int]],
+    seen_replies: list[tuple[float, float]],
+    started: float,
+) -> dict[str, Any]:
+    """Where each message's time went, stage by stage (ms, p50/p99 over the messages of the
+    timed window), from the hub's trace (hub/trace.py) and this process's clocks; and the
+    mean of each stage over the slowest 2% of messages (what the p99 is made of)."""
+    import bisect
+
+    records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    sends = {r["id"]: r for r in records if r["kind"] == "send"}
+    pokes = sorted((r for r in records if r["kind"] == "poke"), key=lambda r: r["head"])
+    poke_heads = [r["head"] for r in pokes]
+    agent_pokes = sorted(agent_pokes, key=lambda p: p[1])
+    agent_heads = [h for _, h in agent_pokes]
+    rows = []
+    for client_id, (t0, at) in applied.items():
+        send = sends.get(client_id)
+        if send is None or t0 < started or "w0" not in send:
+            continue
+        row = {"t0": t0, "applied": at, **send}
+        i = bisect.bisect_left(poke_heads, send["seq"])
+        if i < len(pokes):
+            poke = pokes[i]
+            row.update(poke_start=poke["start"], poke_read=poke["read"], poke_sent=poke["sent"])
+        j = bisect.bisect_left(agent_heads, send["seq"])
+        if j < len(agent_pokes):
+            row["recv"] = agent_pokes[j][0]
+        rows.append(row)
+    out: dict[str, Any] = {"messages": len(rows)}
+    for name, a, b in VISITOR_STAGES:
+        samples = [(r[b] - r[a]) * 1000 for r in rows if a in r and b in r]
+        out[name] = {"p50": pct(samples, 0.5), "p99": pct(samples, 0.99)}
+    slow = sorted(rows, key=lambda r: r["applied"] - r["t0"])[-max(1, len(rows) // 50) :]
+    out["slowest_2pct_mean"] = {
+        name: round(
+            statistics.mean([(r[b] - r[a]) * 1000 for r in slow if a in r and b in r] or [0]), 1
+        )
+        for name, a, b in VISITOR_STAGES
+    }
+    gaps = [r["gap"] * 1000 for r in pokes if r["start"] >= started]
+    took = [(r["sent"] - r["start"]) * 1000 for r in pokes if r["start"] >= started]
+    heads = [(r["heads"] - r["sent"]) * 1000 for r in pokes if r["start"] >= started]
+    out["pokes"] = {
+        "n": len(gaps),
+        "gap_ms": _p(gaps),
+        "read_and_send_ms": _p(took),
+        "visitor_pokes_ms": _p(heads),  # on_head: which visitors' chats changed, their pokes
+    }
+    batches = [r.get("n", 1) for r in sends.values() if r.get("w0", 0) >= started]
+    out["visitor_batch_size_mean"] = round(statistics.mean(batches), 1) if batches else 0
+    # Agent -> widget: the reply's push reaching the hub, committed, poked, the widget's sync.
+    pushes = sorted((r for r in records if r["kind"] == "push"), key=lambda r: r["i"])
+    push_in = [r["i"] for r in pushes]
+    legs: dict[str, list[float]] = {k: [] for k in ("to_hub", "commit", "to_poke", "to_widget")}
+    for sent, now in seen_replies:
+        if sent < started:
+            continue
+        i = bisect.bisect_left(push_in, sent)
+        if i >= len(pushes):
+            continue
+        push = pushes[i]
+        k = bisect.bisect_left(poke_heads, push["seq"])
+        if k >= len(pokes):
+            continue
+        poke = pokes[k]
+        legs["to_hub"].append((push["i"] - sent) * 1000)  # the agent's app pushing it
+        legs["commit"].append((push["a"] - push["i"]) * 1000)
+        legs["to_poke"].append((poke["heads"] - push["a"]) * 1000)  # gap, pages, visitor pokes
+        legs["to_widget"].append((now - poke["heads"]) * 1000)  # the widget's sync
+    out["reply"] = {k: _p(v) for k, v in legs.items()}
+    return out
 
 
 def _rounds(workers: list[Any]) -> int:
@@ -486,6 +596,9 @@ def main() -> None:
         "--profile-agents", type=Path, help="yappi report of one agents' process to FILE"
     )
     parser.add_argument("--skip-tti", action="store_true", help="no Chromium part")
+    parser.add_argument(
+        "--stages", action="store_true", help="where each message's time goes (hub/trace.py)"
+    )
     args = parser.parse_args()
     from _hubbench import Hub
 
@@ -497,6 +610,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         info = workspace(tmp / "ws.db", args.agents)
+        if args.stages:
+            os.environ["UNIBOX_HUB_TRACE"] = str(tmp / "trace.jsonl")  # the hub's trace
         hub = Hub(tmp / "ws.db", tmp / "hub.log", profile=args.profile_hub)
         hub.start()
         try:

@@ -56,6 +56,7 @@ from ..core import chat as chat_q
 from ..core import clock
 from ..core.errors import UniboxError
 from ..core.presence import Presence
+from . import trace
 from .protocol import BadPayload
 
 if TYPE_CHECKING:
@@ -100,6 +101,17 @@ def store_batch(
     return list(results)
 
 
+def _timed_store(
+    ws: Any, items: list[tuple[Incoming, str | None]], stamps: dict[str, Any]
+) -> list[IngestResult | Exception]:
+    """store_batch, noting when the writer started and committed it (hub/trace.py)."""
+    stamps["w0"] = trace.now()
+    try:
+        return store_batch(ws, items)
+    finally:
+        stamps["w1"] = trace.now()
+
+
 class Batcher:
     """Visitors' messages reach the writer in batches: while one batch is being stored, the
     messages that arrive wait and go together in the next (no delay when the writer is idle;
@@ -108,12 +120,16 @@ class Batcher:
 
     def __init__(self, hub: Hub) -> None:
         self.hub = hub
-        self.waiting: list[tuple[Incoming, str | None, asyncio.Future[Any]]] = []
+        self.waiting: list[tuple[Incoming, str | None, asyncio.Future[Any], dict[str, Any]]] = []
         self.task: asyncio.Task[None] | None = None
 
-    async def store(self, inc: Incoming, flow_id: str | None) -> IngestResult:
+    async def store(
+        self, inc: Incoming, flow_id: str | None, stamps: dict[str, Any] | None = None
+    ) -> IngestResult:
+        """Store one message with the next batch. `stamps` (hub/trace.py) gets the batch's
+        writer start and commit times and the head after it."""
         done: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self.waiting.append((inc, flow_id, done))
+        self.waiting.append((inc, flow_id, done, stamps if stamps is not None else {}))
         if self.task is None:
             self.task = asyncio.ensure_future(self._drain())
         result = await done
@@ -125,12 +141,19 @@ class Batcher:
         try:
             while self.waiting:
                 batch, self.waiting = self.waiting[:MAX_BATCH], self.waiting[MAX_BATCH:]
-                items = [(inc, flow_id) for inc, flow_id, _ in batch]
+                items = [(inc, flow_id) for inc, flow_id, _, _ in batch]
+                stamps: dict[str, Any] = {}
                 try:
-                    outcomes = await self.hub.ingest(store_batch, self.hub.ws, items)
+                    if trace.ON:
+                        outcomes = await self.hub.ingest(_timed_store, self.hub.ws, items, stamps)
+                    else:
+                        outcomes = await self.hub.ingest(store_batch, self.hub.ws, items)
                 except Exception as e:  # the writer itself failed: every send hears it
                     outcomes = [e] * len(batch)
-                for (_, _, done), outcome in zip(batch, outcomes, strict=True):
+                if trace.ON:
+                    stamps.update(k=trace.now(), seq=self.hub.head, n=len(batch))
+                for (_, _, done, theirs), outcome in zip(batch, outcomes, strict=True):
+                    theirs.update(stamps)
                     if not done.done():
                         done.set_result(outcome)
         finally:
@@ -378,6 +401,7 @@ class ChatHub:
         return view
 
     async def on_send(self, visitor: Visitor, data: Any) -> dict[str, Any]:
+        stamps: dict[str, Any] = {"h": trace.now()} if trace.ON else {}
         if not isinstance(data, dict):
             raise BadPayload("the payload must be an object")
         bucket = self.buckets.setdefault(visitor.identity, Bucket())
@@ -427,7 +451,9 @@ class ChatHub:
         if flow is not None:  # the chatflow decides who gets it, not ingest (chat_bots.py)
             inc = dataclasses.replace(inc, route=False)
         before = visitor.conversation_id
-        result = await self.batcher.store(inc, flow.id if flow is not None else None)
+        if trace.ON:
+            stamps["q"] = trace.now()
+        result = await self.batcher.store(inc, flow.id if flow is not None else None, stamps)
         visitor.acked = self.hub.head  # stored up to here: the widget syncs on our answer
         # Compared with what they had before sending: the poke of the batch (`on_head`) may
         # have found their new conversation meanwhile, and their agents heard nothing of
@@ -439,6 +465,8 @@ class ChatHub:
             if visitor.email and first:
                 await self._remember_email(visitor, visitor.email)
             await self._presence(visitor, online=True)
+        if trace.ON:
+            trace.note("send", id=data.get("client_id"), a=trace.now(), **stamps)
         return {
             "ok": True,
             "id": result.message_id,

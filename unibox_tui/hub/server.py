@@ -35,7 +35,7 @@ from ..core.changes import ColumnarChanges
 from ..core.db import Workspace
 from ..core.errors import UniboxError
 from ..core.presence import Presence
-from . import mutations, web
+from . import mutations, trace, web
 from .node import NodeState, listen_changes, run_channels
 from .protocol import (
     MAX_PAYLOAD,
@@ -207,6 +207,8 @@ class Hub:
         self._poking = False  # a poke is being read or sent (_poke_soon)
         self._poked_at = 0.0  # loop time the last poke started
         self.poke_gap = POKE_GAP  # the least time to the next poke's start (_poke)
+        self._asked_at: float | None = None  # hub/trace.py: when a poke was first wanted
+        self._pages_read_at = 0.0  # hub/trace.py: when the last poke's pages were read
         self._rules_key: tuple[int, ...] = ()
         self._rules_held: dict[str, access.Access] = {}
         self._rules_lock = threading.Lock()
@@ -373,6 +375,7 @@ class Hub:
         if self.redis is not None:
             await self.redis.aclose()
         log.info("stopped at change %d", self.ws.change_seq())
+        trace.flush()
         gc.unfreeze()  # a process that runs hubs one after another (tests) frees them
 
     # ---------------------------------------------------------------- threads
@@ -399,6 +402,8 @@ class Hub:
         """Poke the agents about what just landed. One poke at a time: writes that land
         while one is being read and sent go out together with the next (under load the
         pokes carry many commands each, and their cost no longer grows with the commands)."""
+        if trace.ON and self._asked_at is None:
+            self._asked_at = trace.now()
         if self._poking:
             return  # the running poke looks at the head again when it is done
         self._poking = True
@@ -415,6 +420,8 @@ class Hub:
                         return
                 self._poked_at = started = loop.time()
                 previous = self.poked
+                if trace.ON:
+                    asked, self._asked_at, began = self._asked_at, None, trace.now()
                 try:
                     covered = await self._send_pokes()
                 except Exception:
@@ -428,11 +435,24 @@ class Hub:
                 # answers come later are in them already, no poke of their own is needed.
                 self.poked = covered
                 self.head = max(self.head, covered)
+                if trace.ON:
+                    sent = trace.now()
                 for listener in self.on_head:
                     try:
                         await listener(previous, self.poked)
                     except Exception:
                         log.exception("a change listener failed")
+                if trace.ON:
+                    trace.note(
+                        "poke",
+                        asked=asked,
+                        start=began,
+                        read=self._pages_read_at,
+                        sent=sent,
+                        heads=trace.now(),
+                        head=covered,
+                        gap=round(self.poke_gap, 4),
+                    )
         finally:
             self._poking = False
 
@@ -447,6 +467,8 @@ class Hub:
         agents = sorted({s.agent_id for s in self.sessions.values()})
         start = self.poke_cursor
         self.heads, pages = await self._read(self._poke_pages, start, agents)
+        if trace.ON:
+            self._pages_read_at = trace.now()
         head = self.heads.head
         self.poke_cursor = str(head)  # where every page read with them ends
         groups: dict[int, list[str]] = {}
@@ -509,6 +531,8 @@ class Hub:
     async def _watch(self) -> None:
         while True:
             await asyncio.sleep(WATCH_SECONDS)
+            if trace.ON:
+                trace.flush()
             try:
                 head = await self._read(self.ws.change_seq)
                 if head > self.head:
@@ -673,13 +697,18 @@ class Hub:
     async def on_push(self, session: Session, data: Any) -> dict[str, Any]:
         """Queue the push for the writer's next group (`_apply_pushes`); answer when the
         group's transaction has committed."""
+        arrived = trace.now() if trace.ON else 0.0
         batch = mutations.check(need(data, "mutations", list))
         done: asyncio.Future[list[dict[str, Any]]] = asyncio.get_running_loop().create_future()
         self._pushes.append((mutations.Push(session.client_id, session.agent_id, batch), done))
         if not self._applying:
             self._applying = True
             self._applier = asyncio.ensure_future(self._apply_pushes())
-        return {"answers": await done}
+        answers = await done
+        if trace.ON:
+            seqs = [a.get("seq") or 0 for a in answers if isinstance(a, dict)]
+            trace.note("push", i=arrived, a=trace.now(), n=len(batch), seq=max(seqs, default=0))
+        return {"answers": answers}
 
     async def _apply_pushes(self) -> None:
         """Group commit: the pushes that arrived while the writer was busy go to it together,
