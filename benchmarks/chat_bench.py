@@ -204,21 +204,24 @@ class RawVisitor:
         await self.ws.send(f"42/visitor,{self.next_id}" + json.dumps([event, data]))
         return await asyncio.wait_for(future, timeout)
 
+    def take(self, view: dict[str, Any]) -> None:
+        """A view of the conversation since the cursor (the answer to a sync or a send)."""
+        now = time.time()
+        self.cursor = max(self.cursor, view.get("cursor") or 0)
+        for m in view.get("messages", []):
+            text = m["text"]
+            if m["from"] == "agent" and m["id"] not in self.seen and text[:2] == "r=":
+                self.seen.add(m["id"])
+                sent = float(text[2:])
+                self.results.append(("agent_to_widget", (now - sent) * 1000))
+                self.results.append(("reply_seen", (sent, now)))
+
     async def sync(self) -> None:
         self.syncing = True
         try:
             while True:
                 self.again = False
-                view = await self.call("sync", {"since": self.cursor})
-                now = time.time()
-                self.cursor = max(self.cursor, view.get("cursor") or 0)
-                for m in view.get("messages", []):
-                    text = m["text"]
-                    if m["from"] == "agent" and m["id"] not in self.seen and text[:2] == "r=":
-                        self.seen.add(m["id"])
-                        sent = float(text[2:])
-                        self.results.append(("agent_to_widget", (now - sent) * 1000))
-                        self.results.append(("reply_seen", (sent, now)))
+                self.take(await self.call("sync", {"since": self.cursor}))
                 if not self.again:
                     return
         except Exception as e:
@@ -248,7 +251,8 @@ def visitor_process(
             client_id = f"b{os.getpid()}x{n}x{k}"
             try:
                 answer = await v.call(
-                    "send", {"client_id": client_id, "text": f"t={t0} {client_id}"}
+                    "send",
+                    {"client_id": client_id, "text": f"t={t0} {client_id}", "since": v.cursor},
                 )
             except Exception as e:
                 errors.append(f"send: {type(e).__name__}: {e}")
@@ -256,7 +260,9 @@ def visitor_process(
             results.append(("send_ack", (time.time() - t0) * 1000))
             if answer.get("error"):
                 errors.append(answer["error"])
-            elif v.syncing:  # as widget.js: an answered send pulls (the hub does not poke)
+            elif isinstance(answer.get("view"), dict):  # as widget.js: the answer brings it
+                v.take(answer["view"])
+            elif v.syncing:  # an older hub: an answered send pulls (the hub does not poke)
                 v.again = True
             else:
                 v.syncing = True
@@ -534,19 +540,18 @@ def stage_breakdown(
     }
     gaps = [r["gap"] * 1000 for r in pokes if r["start"] >= started]
     took = [(r["sent"] - r["start"]) * 1000 for r in pokes if r["start"] >= started]
-    heads = [(r["heads"] - r["sent"]) * 1000 for r in pokes if r["start"] >= started]
-    out["pokes"] = {
-        "n": len(gaps),
-        "gap_ms": _p(gaps),
-        "read_and_send_ms": _p(took),
-        "visitor_pokes_ms": _p(heads),  # on_head: which visitors' chats changed, their pokes
-    }
+    out["pokes"] = {"n": len(gaps), "gap_ms": _p(gaps), "read_and_send_ms": _p(took)}
     batches = [r.get("n", 1) for r in sends.values() if r.get("w0", 0) >= started]
     out["visitor_batch_size_mean"] = round(statistics.mean(batches), 1) if batches else 0
     # Agent -> widget: the reply's push reaching the hub, committed, poked, the widget's sync.
     pushes = sorted((r for r in records if r["kind"] == "push"), key=lambda r: r["i"])
     push_in = [r["i"] for r in pushes]
-    legs: dict[str, list[float]] = {k: [] for k in ("to_hub", "commit", "to_poke", "to_widget")}
+    # The visitors' pokes (on_head: which visitors' chats changed since the last poke).
+    told = sorted((r for r in records if r["kind"] == "heads"), key=lambda r: r["head"])
+    told_heads = [r["head"] for r in told]
+    legs: dict[str, list[float]] = {
+        k: [] for k in ("to_hub", "commit", "to_poke", "to_visitor_poke", "to_widget")
+    }
     for sent, now in seen_replies:
         if sent < started:
             continue
@@ -555,13 +560,15 @@ def stage_breakdown(
             continue
         push = pushes[i]
         k = bisect.bisect_left(poke_heads, push["seq"])
-        if k >= len(pokes):
+        v = bisect.bisect_left(told_heads, push["seq"])
+        if k >= len(pokes) or v >= len(told):
             continue
         poke = pokes[k]
         legs["to_hub"].append((push["i"] - sent) * 1000)  # the agent's app pushing it
         legs["commit"].append((push["a"] - push["i"]) * 1000)
-        legs["to_poke"].append((poke["heads"] - push["a"]) * 1000)  # gap, pages, visitor pokes
-        legs["to_widget"].append((now - poke["heads"]) * 1000)  # the widget's sync
+        legs["to_poke"].append((poke["sent"] - push["a"]) * 1000)  # the gap, the pages
+        legs["to_visitor_poke"].append((told[v]["t"] - poke["sent"]) * 1000)
+        legs["to_widget"].append((now - told[v]["t"]) * 1000)  # the widget's sync
     out["reply"] = {k: _p(v) for k, v in legs.items()}
     return out
 
