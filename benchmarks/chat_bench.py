@@ -3,7 +3,8 @@
 
     .venv/bin/python benchmarks/chat_bench.py [--runs 10] [--skip-tti]
         [--visitors 1000 --procs 4 --every 10 --seconds 30 --agents 50
-         --agents-per-process 10 --replies-per-s 20] [--profile-hub FILE] [--profile-agents FILE]
+         --agents-per-process 10 --replies-per-s 20] [--stages]
+        [--profile-hub FILE] [--profile-agents FILE]
 
 Builds what it needs: an empty workspace with --agents agents (tokens) and a chat
 channel, and a `unibox hub --no-channels` process on it (under yappi with --profile-hub:
@@ -18,8 +19,9 @@ Prints one JSON document:
   each run in a fresh browser context (cold cache). Target p50 <= 300 ms.
 - `load` (with --visitors): visitors are raw socket.io clients (asyncio, one websocket
   each, RawVisitor) in --procs processes, all connected first, then each sending a message
-  every --every s (randomly phased) for --seconds and pulling `sync` on each poke and after
-  each answered send, as widget.js does. Agents: one HubClient here measures and answers
+  every --every s (randomly phased) for --seconds, taking the conversation the send's answer
+  brings (`since`: no sync round after a send) and pulling `sync` on each poke, as widget.js
+  does. Agents: one HubClient here measures and answers
   (--replies-per-s of the chats it saw); the other --agents - 1 are HubClients in worker
   processes (benchmarks/_hub_worker.py), each pulling every change as agents' apps do.
   visitor_to_agent: from the visitor's send to the message committed in the measuring
@@ -28,6 +30,12 @@ Prints one JSON document:
   trip. Hub CPU seconds (and per message, either way) and RSS over the timed window, the
   worker agents' CPU (`agents_cpu_ms_per_message`, all of them together), and
   the load average before and after it (the machine is shared: compare CPU, not only wall).
+- `load.stages` (with --stages): where the time goes, per visitor message (ms, p50/p99, and
+  the mean of each stage over the slowest 2%): the wire and the hub's loop lag, the send
+  handler, the wait for the writer, the commit, the head, the poke gap, the poke's pages
+  and send, the wire to the measuring agent, its apply; per reply: the agent's push, its
+  commit, the poke, the visitors' pokes, the widget's sync. The hub notes its stamps in a
+  trace file (UNIBOX_HUB_TRACE, hub/trace.py); all are on the wall clock of one machine.
 """
 
 from __future__ import annotations

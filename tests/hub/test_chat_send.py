@@ -1,0 +1,50 @@
+"""A visitor's `send` answered with the conversation since the widget's cursor (`since`), as a
+`sync` from there would answer, so the widget needs no sync round after each send
+(hub/chat_http.py on_send; widget.js takes the view)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import socketio
+
+from unibox_tui.core.ids import new_id
+
+from .conftest import Served
+from .test_chat_signals import visitor
+
+
+def call(guest: socketio.Client, event: str, data: dict[str, Any]) -> dict[str, Any]:
+    answer = guest.call(event, data, namespace="/visitor", timeout=30)
+    assert isinstance(answer, dict), answer
+    return answer
+
+
+def test_a_send_answers_with_what_a_sync_would(served: Served, team: Any) -> None:
+    guest = visitor(served.hub.url, team.chat)
+    try:
+        first = new_id()
+        answer = call(guest, "send", {"client_id": first, "text": "hello", "since": 0})
+        assert answer["ok"], answer
+        view = answer["view"]
+        assert view["conversation"]["id"] == answer["conversation_id"]
+        assert [(m["client_id"], m["text"]) for m in view["messages"]] == [(first, "hello")]
+        assert view == call(guest, "sync", {"since": 0})
+
+        # From the cursor on: only what is new (the second message), as a sync from there.
+        second = new_id()
+        answer = call(
+            guest, "send", {"client_id": second, "text": "again", "since": view["cursor"]}
+        )
+        later = answer["view"]
+        assert [m["client_id"] for m in later["messages"]] == [second]
+        assert later["cursor"] > view["cursor"]
+        assert later == call(guest, "sync", {"since": view["cursor"]})
+
+        # A widget that does not say its cursor syncs by itself: no view.
+        answer = call(guest, "send", {"client_id": new_id(), "text": "third"})
+        assert answer["ok"] and "view" not in answer
+        bad = call(guest, "send", {"client_id": new_id(), "text": "x", "since": "soon"})
+        assert bad == {"error": "'since' must be a change number"}
+    finally:
+        guest.disconnect()
