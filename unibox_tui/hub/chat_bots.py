@@ -88,25 +88,41 @@ async def opening_for(hub: Hub, visitor: Visitor) -> dict[str, Any] | None:
     return {"chatflow_id": opening.chatflow_id, "author": opening.author, "messages": messages}
 
 
+def bots_running(ws: Workspace, conversation_ids: list[str]) -> set[str]:
+    """Which of the conversations have a bot session running (one read for a batch)."""
+    if not conversation_ids:
+        return set()
+    marks = ",".join("?" * len(conversation_ids))
+    with ws.read() as conn:
+        rows = conn.exec_driver_sql(
+            f"SELECT conversation_id FROM bot_session WHERE conversation_id IN ({marks}) "
+            "AND status = 'active'",
+            tuple(conversation_ids),
+        ).all()
+    return {r[0] for r in rows}
+
+
 def after_visitor_message(
-    ws: Workspace, inc: Incoming, result: IngestResult, flow_id: str | None
+    ws: Workspace,
+    inc: Incoming,
+    result: IngestResult,
+    flow_id: str | None,
+    running: set[str] | None = None,
 ) -> None:
     """Run the bot's turn for a stored visitor message (see the module docstring), on the
     writer thread right after it was stored. A bot that fails is logged; the visitor's
     message stays stored for the agents. Most messages have no bot: one indexed read
-    decides that, without a write transaction."""
+    decides that, without a write transaction (`running`: what `bots_running` read for
+    the whole batch)."""
     from ..core.commands.bots import bot_turn
 
     if result.duplicate or result.conversation_id is None:
         return
     start = flow_id if result.created_conversation else None
     if start is None:
-        with ws.read() as conn:
-            running = conn.exec_driver_sql(
-                "SELECT 1 FROM bot_session WHERE conversation_id = ? AND status = 'active'",
-                (result.conversation_id,),
-            ).first()
         if running is None:
+            running = bots_running(ws, [result.conversation_id])
+        if result.conversation_id not in running:
             return
     try:
         bot_turn(ws, result.conversation_id, inc.body, None, chatflow_id=start)

@@ -89,7 +89,7 @@ def store_batch(ws: Any, items: list[tuple[Incoming, Context]]) -> list[IngestRe
     each one's bot turn (hub/chat_bots.py). A batch that fails is stored again one message at
     a time, so one visitor's bad message fails only their own send."""
     from ..core.commands.incoming import ingest_many
-    from .chat_bots import after_visitor_message, choose_flows
+    from .chat_bots import after_visitor_message, bots_running, choose_flows
 
     flows = choose_flows(ws, items)
     # A chatflow decides who gets the conversation, not ingest (chat_bots.py).
@@ -103,8 +103,21 @@ def store_batch(ws: Any, items: list[tuple[Incoming, Context]]) -> list[IngestRe
         if len(items) == 1:
             return [e]
         return [out for item in items for out in store_batch(ws, [item])]
+    # Which conversations have a bot running: one read for the batch, not one per message;
+    # a conversation with several messages in the batch is looked at before each (the bot's
+    # turn on one may start or end its session).
+    once = Counter(r.conversation_id for r in results if r.conversation_id)
+    running = bots_running(
+        ws,
+        sorted(
+            r.conversation_id
+            for r in results
+            if once[r.conversation_id] == 1 and not r.duplicate and not r.created_conversation
+        ),
+    )
     for inc, flow_id, result in zip(incs, flows, results, strict=True):
-        after_visitor_message(ws, inc, result, flow_id)
+        single = once[result.conversation_id] == 1
+        after_visitor_message(ws, inc, result, flow_id, running if single else None)
     return list(results)
 
 
