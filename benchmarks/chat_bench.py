@@ -7,7 +7,8 @@
         [--profile-hub FILE] [--profile-agents FILE]
 
 Builds what it needs: an empty workspace with --agents agents (tokens) and a chat
-channel, and a `unibox hub --no-channels` process on it (under yappi with --profile-hub:
+channel, and a `unibox hub --no-channels` process on it (under yappi over the timed window
+with --profile-hub:
 `pip install yappi`, a scratch tool; the report goes to FILE.txt).
 
 Prints one JSON document:
@@ -46,6 +47,7 @@ import json
 import multiprocessing
 import os
 import random
+import signal
 import statistics
 import sys
 import tempfile
@@ -399,6 +401,8 @@ def load(hub: Any, info: dict[str, Any], args: argparse.Namespace, tmp: Path) ->
     agent_rounds0, agent_pulls0 = agent.rounds, agent.pulls
     if args.profile_agents:  # yappi over the first worker process's threads
         workers[0].call("profile")
+    if args.profile_hub:  # the hub's profiler runs over the timed window only
+        os.kill(hub.pid, signal.SIGUSR2)
     rss0 = rss_kb(hub.pid)["VmRSS"]
     load0 = os.getloadavg()
     end = started + args.seconds
@@ -427,6 +431,8 @@ def load(hub: Any, info: dict[str, Any], args: argparse.Namespace, tmp: Path) ->
     measuring = {"rounds": agent.rounds - agent_rounds0, "pulls": agent.pulls - agent_pulls0}
     if args.profile_agents:
         workers[0].call("profile", path=str(args.profile_agents))
+    if args.profile_hub:
+        os.kill(hub.pid, signal.SIGUSR2)
     load1 = os.getloadavg()
     results: list[tuple[str, float]] = []
     errors: list[str] = []
@@ -627,6 +633,8 @@ def main() -> None:
         info = workspace(tmp / "ws.db", args.agents)
         if args.stages:
             os.environ["UNIBOX_HUB_TRACE"] = str(tmp / "trace.jsonl")  # the hub's trace
+        if args.profile_hub:
+            os.environ["UNIBOX_PROFILE_WINDOW"] = "1"  # _hub_profiled.py: SIGUSR2 toggles
         hub = Hub(tmp / "ws.db", tmp / "hub.log", profile=args.profile_hub)
         hub.start()
         try:
