@@ -4,6 +4,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import socketio
@@ -48,3 +51,21 @@ def test_a_send_answers_with_what_a_sync_would(served: Served, team: Any) -> Non
         assert bad == {"error": "'since' must be a change number"}
     finally:
         guest.disconnect()
+
+
+def test_the_hub_imports_what_a_visitor_message_needs_before_serving(tmp_path: Path) -> None:
+    """Imported by the first visitor message, on the writer, SQLModel's models and the bots'
+    runner held every send behind it for ~0.8 s (chat_bench.py p99)."""
+    script = (
+        "import sys\n"
+        "from unibox_tui.core.db import open_workspace\n"
+        "from unibox_tui.hub.server import Hub\n"
+        f"Hub(open_workspace({str(tmp_path / 'ws.db')!r}), run_engine=False)\n"
+        "wanted = ['unibox_tui.core.commands.bots', 'unibox_tui.core.models',"
+        " 'unibox_tui.core.routing', 'unibox_tui.core.commands.incoming']\n"
+        "print([m for m in wanted if m not in sys.modules])\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert done.stdout.strip() == "[]", done.stdout + done.stderr

@@ -243,6 +243,7 @@ class ChatHub:
         hub.on_head.append(self.on_head)
         hub.on_signal_hooks.append(self.on_agent_signal)
         hub.on_hello_hooks.append(self.on_agent_hello)
+        _preload()
 
     async def workspace_secret(self) -> str:
         if self._key is None:
@@ -611,6 +612,16 @@ class ChatHub:
         await self.hub.sio.emit(  # this node's own sockets: not through Redis (ignore_queue)
             "typing", payload, to=[v.sid for v in targets], namespace=NAMESPACE, ignore_queue=True
         )
+
+
+def _preload() -> None:
+    """The modules that storing a visitor's message needs (the bots' runner and with it
+    SQLModel's models, routing), imported as the hub starts. Imported by the first visitor
+    message, on the writer, they held every send behind it for ~0.8 s (core.models alone
+    0.75 s on the shared machine): most of chat_bench.py's p99 of ~1 s at 100 messages a
+    second, whose timed window starts with the hub's first messages."""
+    from ..core import routing  # noqa: F401
+    from ..core.commands import bots, incoming  # noqa: F401
 
 
 def _agent_name(ws: Any, agent_id: str) -> str:
