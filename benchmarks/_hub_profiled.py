@@ -7,7 +7,9 @@ arguments as `unibox hub`, then on exit (SIGTERM) FILE.txt gets the report.
   makes many small calls (SQLAlchemy, asyncio) more than the rest.
 - `UNIBOX_PROFILER=cprofile`: cProfile of the event loop's thread only (socket.io,
   pokes, emits; not the writer's commands nor the readers' queries) in CPU time, cheaper
-  per call."""
+  per call.
+- `UNIBOX_PROFILE_WINDOW=1` (yappi): profile only between two SIGUSR2 (a benchmark's timed
+  window, without the connects before it and the disconnects after)."""
 
 from __future__ import annotations
 
@@ -43,7 +45,18 @@ def main() -> None:
     import yappi
 
     yappi.set_clock_type("cpu")
-    yappi.start(builtins=False, profile_threads=True)
+    if os.environ.get("UNIBOX_PROFILE_WINDOW"):
+        import signal
+
+        def toggle(*_: object) -> None:
+            if yappi.is_running():
+                yappi.stop()
+            else:
+                yappi.start(builtins=False, profile_threads=True)
+
+        signal.signal(signal.SIGUSR2, toggle)
+    else:
+        yappi.start(builtins=False, profile_threads=True)
     try:
         cli(standalone_mode=False)
     finally:

@@ -3,10 +3,12 @@
 
     .venv/bin/python benchmarks/chat_bench.py [--runs 10] [--skip-tti]
         [--visitors 1000 --procs 4 --every 10 --seconds 30 --agents 50
-         --agents-per-process 10 --replies-per-s 20] [--profile-hub FILE] [--profile-agents FILE]
+         --agents-per-process 10 --replies-per-s 20] [--stages]
+        [--profile-hub FILE] [--profile-agents FILE]
 
 Builds what it needs: an empty workspace with --agents agents (tokens) and a chat
-channel, and a `unibox hub --no-channels` process on it (under yappi with --profile-hub:
+channel, and a `unibox hub --no-channels` process on it (under yappi over the timed window
+with --profile-hub:
 `pip install yappi`, a scratch tool; the report goes to FILE.txt).
 
 Prints one JSON document:
@@ -18,8 +20,9 @@ Prints one JSON document:
   each run in a fresh browser context (cold cache). Target p50 <= 300 ms.
 - `load` (with --visitors): visitors are raw socket.io clients (asyncio, one websocket
   each, RawVisitor) in --procs processes, all connected first, then each sending a message
-  every --every s (randomly phased) for --seconds and pulling `sync` on each poke and after
-  each answered send, as widget.js does. Agents: one HubClient here measures and answers
+  every --every s (randomly phased) for --seconds, taking the conversation the send's answer
+  brings (`since`: no sync round after a send) and pulling `sync` on each poke, as widget.js
+  does. Agents: one HubClient here measures and answers
   (--replies-per-s of the chats it saw); the other --agents - 1 are HubClients in worker
   processes (benchmarks/_hub_worker.py), each pulling every change as agents' apps do.
   visitor_to_agent: from the visitor's send to the message committed in the measuring
@@ -28,6 +31,12 @@ Prints one JSON document:
   trip. Hub CPU seconds (and per message, either way) and RSS over the timed window, the
   worker agents' CPU (`agents_cpu_ms_per_message`, all of them together), and
   the load average before and after it (the machine is shared: compare CPU, not only wall).
+- `load.stages` (with --stages): where the time goes, per visitor message (ms, p50/p99, and
+  the mean of each stage over the slowest 2%): the wire and the hub's loop lag, the send
+  handler, the wait for the writer, the commit, the head, the poke gap, the poke's pages
+  and send, the wire to the measuring agent, its apply; per reply: the agent's push, its
+  commit, the poke, the visitors' pokes, the widget's sync. The hub notes its stamps in a
+  trace file (UNIBOX_HUB_TRACE, hub/trace.py); all are on the wall clock of one machine.
 """
 
 from __future__ import annotations
@@ -38,6 +47,7 @@ import json
 import multiprocessing
 import os
 import random
+import signal
 import statistics
 import sys
 import tempfile
@@ -204,19 +214,24 @@ class RawVisitor:
         await self.ws.send(f"42/visitor,{self.next_id}" + json.dumps([event, data]))
         return await asyncio.wait_for(future, timeout)
 
+    def take(self, view: dict[str, Any]) -> None:
+        """A view of the conversation since the cursor (the answer to a sync or a send)."""
+        now = time.time()
+        self.cursor = max(self.cursor, view.get("cursor") or 0)
+        for m in view.get("messages", []):
+            text = m["text"]
+            if m["from"] == "agent" and m["id"] not in self.seen and text[:2] == "r=":
+                self.seen.add(m["id"])
+                sent = float(text[2:])
+                self.results.append(("agent_to_widget", (now - sent) * 1000))
+                self.results.append(("reply_seen", (sent, now)))
+
     async def sync(self) -> None:
         self.syncing = True
         try:
             while True:
                 self.again = False
-                view = await self.call("sync", {"since": self.cursor})
-                now = time.time()
-                self.cursor = max(self.cursor, view.get("cursor") or 0)
-                for m in view.get("messages", []):
-                    text = m["text"]
-                    if m["from"] == "agent" and m["id"] not in self.seen and text[:2] == "r=":
-                        self.seen.add(m["id"])
-                        self.results.append(("agent_to_widget", (now - float(text[2:])) * 1000))
+                self.take(await self.call("sync", {"since": self.cursor}))
                 if not self.again:
                     return
         except Exception as e:
@@ -243,9 +258,11 @@ def visitor_process(
         while time.time() < end:
             k += 1
             t0 = time.time()
+            client_id = f"b{os.getpid()}x{n}x{k}"
             try:
                 answer = await v.call(
-                    "send", {"client_id": f"b{os.getpid()}x{n}x{k}", "text": f"t={t0}"}
+                    "send",
+                    {"client_id": client_id, "text": f"t={t0} {client_id}", "since": v.cursor},
                 )
             except Exception as e:
                 errors.append(f"send: {type(e).__name__}: {e}")
@@ -253,7 +270,9 @@ def visitor_process(
             results.append(("send_ack", (time.time() - t0) * 1000))
             if answer.get("error"):
                 errors.append(answer["error"])
-            elif v.syncing:  # as widget.js: an answered send pulls (the hub does not poke)
+            elif isinstance(answer.get("view"), dict):  # as widget.js: the answer brings it
+                v.take(answer["view"])
+            elif v.syncing:  # an older hub: an answered send pulls (the hub does not poke)
                 v.again = True
             else:
                 v.syncing = True
@@ -295,6 +314,12 @@ def load(hub: Any, info: dict[str, Any], args: argparse.Namespace, tmp: Path) ->
         whose page was left out, or did not follow on from the cache, is pulled)."""
 
         rounds = pulls = 0
+        pokes: list[tuple[float, int]] = []  # (time received, head) of each poke (--stages)
+
+        def _on_poke(self, data: Any) -> None:
+            if isinstance(data, dict) and isinstance(data.get("head"), int):
+                self.pokes.append((time.time(), data["head"]))
+            super()._on_poke(data)
 
         def sync_once(self) -> None:
             super().sync_once()
@@ -329,6 +354,7 @@ def load(hub: Any, info: dict[str, Any], args: argparse.Namespace, tmp: Path) ->
         ],
     )
     to_agent: list[float] = []
+    applied: dict[str, tuple[float, float]] = {}  # client id -> (sent, in the cache) (--stages)
     seen: set[str] = set()
     lock = threading.Lock()
     replies: list[str] = []
@@ -344,7 +370,9 @@ def load(hub: Any, info: dict[str, Any], args: argparse.Namespace, tmp: Path) ->
             for message_id, body, conv in rows:
                 if message_id not in seen and body.startswith("t="):
                     seen.add(message_id)
-                    to_agent.append((now - float(body[2:])) * 1000)
+                    sent, client_id = body[2:].split(" ", 1)
+                    to_agent.append((now - float(sent)) * 1000)
+                    applied[client_id] = (float(sent), now)
                     replies.append(conv)
 
     before = agent.on_pulled
@@ -373,6 +401,8 @@ def load(hub: Any, info: dict[str, Any], args: argparse.Namespace, tmp: Path) ->
     agent_rounds0, agent_pulls0 = agent.rounds, agent.pulls
     if args.profile_agents:  # yappi over the first worker process's threads
         workers[0].call("profile")
+    if args.profile_hub:  # the hub's profiler runs over the timed window only
+        os.kill(hub.pid, signal.SIGUSR2)
     rss0 = rss_kb(hub.pid)["VmRSS"]
     load0 = os.getloadavg()
     end = started + args.seconds
@@ -401,6 +431,8 @@ def load(hub: Any, info: dict[str, Any], args: argparse.Namespace, tmp: Path) ->
     measuring = {"rounds": agent.rounds - agent_rounds0, "pulls": agent.pulls - agent_pulls0}
     if args.profile_agents:
         workers[0].call("profile", path=str(args.profile_agents))
+    if args.profile_hub:
+        os.kill(hub.pid, signal.SIGUSR2)
     load1 = os.getloadavg()
     results: list[tuple[str, float]] = []
     errors: list[str] = []
@@ -419,6 +451,10 @@ def load(hub: Any, info: dict[str, Any], args: argparse.Namespace, tmp: Path) ->
         w.close()
     to_widget = [ms for kind, ms in results if kind == "agent_to_widget"]
     acks = [ms for kind, ms in results if kind == "send_ack"]
+    stages = None
+    if args.stages:
+        seen_replies = [at for kind, at in results if kind == "reply_seen"]
+        stages = stage_breakdown(tmp / "trace.jsonl", applied, agent.pokes, seen_replies, started)
     return {
         "visitors": per * args.procs,
         "connected": connected,
@@ -453,7 +489,102 @@ def load(hub: Any, info: dict[str, Any], args: argparse.Namespace, tmp: Path) ->
         "measuring_agent": measuring,
         "visitor_processes_cpu_s": round(visitor_cpu, 1),
         "load_avg": {"before": [round(x, 2) for x in load0], "after": [round(x, 2) for x in load1]},
+        **({"stages": stages} if stages is not None else {}),
     }
+
+
+VISITOR_STAGES = (
+    # (name, from, to): stamps of one visitor message (hub/trace.py; t0, recv, applied here)
+    ("emit_to_handler", "t0", "h"),  # the wire and the hub's event loop lag
+    ("handler_to_queued", "h", "q"),  # the send handler's own work (chatflow, checks)
+    ("writer_queue_wait", "q", "w0"),  # waiting for the batch before to be stored
+    ("writer_commit", "w0", "w1"),  # the batch's transaction (and bot turns)
+    ("commit_to_head", "w1", "k"),  # the hub learns the head (a read) and the loop resumes
+    ("poke_gap_wait", "k", "poke_start"),  # the poke gap (and a poke already running)
+    ("poke_read_pages", "poke_start", "poke_read"),
+    ("poke_send", "poke_read", "poke_sent"),
+    ("poke_to_agent", "poke_sent", "recv"),  # the wire and the agent's read thread
+    ("agent_apply", "recv", "applied"),  # the agent's sync thread: wake, apply, commit
+    ("total", "t0", "applied"),
+)
+
+
+def stage_breakdown(
+    path: Path,
+    applied: dict[str, tuple[float, float]],
+    agent_pokes: list[tuple[float, int]],
+    seen_replies: list[tuple[float, float]],
+    started: float,
+) -> dict[str, Any]:
+    """Where each message's time went, stage by stage (ms, p50/p99 over the messages of the
+    timed window), from the hub's trace (hub/trace.py) and this process's clocks; and the
+    mean of each stage over the slowest 2% of messages (what the p99 is made of)."""
+    import bisect
+
+    records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    sends = {r["id"]: r for r in records if r["kind"] == "send"}
+    pokes = sorted((r for r in records if r["kind"] == "poke"), key=lambda r: r["head"])
+    poke_heads = [r["head"] for r in pokes]
+    agent_pokes = sorted(agent_pokes, key=lambda p: p[1])
+    agent_heads = [h for _, h in agent_pokes]
+    rows = []
+    for client_id, (t0, at) in applied.items():
+        send = sends.get(client_id)
+        if send is None or t0 < started or "w0" not in send:
+            continue
+        row = {"t0": t0, "applied": at, **send}
+        i = bisect.bisect_left(poke_heads, send["seq"])
+        if i < len(pokes):
+            poke = pokes[i]
+            row.update(poke_start=poke["start"], poke_read=poke["read"], poke_sent=poke["sent"])
+        j = bisect.bisect_left(agent_heads, send["seq"])
+        if j < len(agent_pokes):
+            row["recv"] = agent_pokes[j][0]
+        rows.append(row)
+    out: dict[str, Any] = {"messages": len(rows)}
+    for name, a, b in VISITOR_STAGES:
+        samples = [(r[b] - r[a]) * 1000 for r in rows if a in r and b in r]
+        out[name] = {"p50": pct(samples, 0.5), "p99": pct(samples, 0.99)}
+    slow = sorted(rows, key=lambda r: r["applied"] - r["t0"])[-max(1, len(rows) // 50) :]
+    out["slowest_2pct_mean"] = {
+        name: round(
+            statistics.mean([(r[b] - r[a]) * 1000 for r in slow if a in r and b in r] or [0]), 1
+        )
+        for name, a, b in VISITOR_STAGES
+    }
+    gaps = [r["gap"] * 1000 for r in pokes if r["start"] >= started]
+    took = [(r["sent"] - r["start"]) * 1000 for r in pokes if r["start"] >= started]
+    out["pokes"] = {"n": len(gaps), "gap_ms": _p(gaps), "read_and_send_ms": _p(took)}
+    batches = [r.get("n", 1) for r in sends.values() if r.get("w0", 0) >= started]
+    out["visitor_batch_size_mean"] = round(statistics.mean(batches), 1) if batches else 0
+    # Agent -> widget: the reply's push reaching the hub, committed, poked, the widget's sync.
+    pushes = sorted((r for r in records if r["kind"] == "push"), key=lambda r: r["i"])
+    push_in = [r["i"] for r in pushes]
+    # The visitors' pokes (on_head: which visitors' chats changed since the last poke).
+    told = sorted((r for r in records if r["kind"] == "heads"), key=lambda r: r["head"])
+    told_heads = [r["head"] for r in told]
+    legs: dict[str, list[float]] = {
+        k: [] for k in ("to_hub", "commit", "to_poke", "to_visitor_poke", "to_widget")
+    }
+    for sent, now in seen_replies:
+        if sent < started:
+            continue
+        i = bisect.bisect_left(push_in, sent)
+        if i >= len(pushes):
+            continue
+        push = pushes[i]
+        k = bisect.bisect_left(poke_heads, push["seq"])
+        v = bisect.bisect_left(told_heads, push["seq"])
+        if k >= len(pokes) or v >= len(told):
+            continue
+        poke = pokes[k]
+        legs["to_hub"].append((push["i"] - sent) * 1000)  # the agent's app pushing it
+        legs["commit"].append((push["a"] - push["i"]) * 1000)
+        legs["to_poke"].append((poke["sent"] - push["a"]) * 1000)  # the gap, the pages
+        legs["to_visitor_poke"].append((told[v]["t"] - poke["sent"]) * 1000)
+        legs["to_widget"].append((now - told[v]["t"]) * 1000)  # the widget's sync
+    out["reply"] = {k: _p(v) for k, v in legs.items()}
+    return out
 
 
 def _rounds(workers: list[Any]) -> int:
@@ -486,6 +617,9 @@ def main() -> None:
         "--profile-agents", type=Path, help="yappi report of one agents' process to FILE"
     )
     parser.add_argument("--skip-tti", action="store_true", help="no Chromium part")
+    parser.add_argument(
+        "--stages", action="store_true", help="where each message's time goes (hub/trace.py)"
+    )
     args = parser.parse_args()
     from _hubbench import Hub
 
@@ -497,6 +631,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         info = workspace(tmp / "ws.db", args.agents)
+        if args.stages:
+            os.environ["UNIBOX_HUB_TRACE"] = str(tmp / "trace.jsonl")  # the hub's trace
+        if args.profile_hub:
+            os.environ["UNIBOX_PROFILE_WINDOW"] = "1"  # _hub_profiled.py: SIGUSR2 toggles
         hub = Hub(tmp / "ws.db", tmp / "hub.log", profile=args.profile_hub)
         hub.start()
         try:

@@ -31,8 +31,8 @@ How messages move (the database is the truth, socket events are only pokes, as f
   (with whether they are still on the page, and which page); an agent's typing signal
   reaches the visitor as `typing` (hub.on_signal_hooks).
 
-Chatflows (bots): the chatflow is picked before a visitor message is stored and the bot's
-turn runs right after it, in the same job on the writer (`store_batch`, hub/chat_bots.py).
+Chatflows (bots): the chatflow is picked as a visitor message is stored and the bot's turn
+runs right after it, in the same job on the writer (`store_batch`, hub/chat_bots.py).
 A chatflow that targets the visitor's page shows its opening in the widget before they
 write (`hello` answers it); nothing is stored until they do.
 """
@@ -56,9 +56,12 @@ from ..core import chat as chat_q
 from ..core import clock
 from ..core.errors import UniboxError
 from ..core.presence import Presence
+from . import trace
+from .chat_bots import targeting
 from .protocol import BadPayload
 
 if TYPE_CHECKING:
+    from ..core.chatflows import Context
     from ..core.commands import Incoming, IngestResult
     from .server import Hub, Session
 
@@ -80,24 +83,53 @@ STATIC_FILES = {
 MAX_BATCH = 200  # visitor messages stored in one write transaction at most
 
 
-def store_batch(
-    ws: Any, items: list[tuple[Incoming, str | None]]
-) -> list[IngestResult | Exception]:
-    """On the writer thread: visitors' messages in one transaction (ingest_many), then each
-    one's bot turn (hub/chat_bots.py). A batch that fails is stored again one message at a
-    time, so one visitor's bad message fails only their own send."""
+def store_batch(ws: Any, items: list[tuple[Incoming, Context]]) -> list[IngestResult | Exception]:
+    """On the writer thread: the chatflow each visitor message falls under (its targeting
+    `Context`; chat_bots.choose_flows), the messages in one transaction (ingest_many), then
+    each one's bot turn (hub/chat_bots.py). A batch that fails is stored again one message at
+    a time, so one visitor's bad message fails only their own send."""
     from ..core.commands.incoming import ingest_many
-    from .chat_bots import after_visitor_message
+    from .chat_bots import after_visitor_message, bots_running, choose_flows
 
+    flows = choose_flows(ws, items)
+    # A chatflow decides who gets the conversation, not ingest (chat_bots.py).
+    incs = [
+        dataclasses.replace(inc, route=False) if flow is not None else inc
+        for (inc, _), flow in zip(items, flows, strict=True)
+    ]
     try:
-        results = ingest_many(ws, [inc for inc, _ in items])
+        results = ingest_many(ws, incs)
     except Exception as e:
         if len(items) == 1:
             return [e]
         return [out for item in items for out in store_batch(ws, [item])]
-    for (inc, flow_id), result in zip(items, results, strict=True):
-        after_visitor_message(ws, inc, result, flow_id)
+    # Which conversations have a bot running: one read for the batch, not one per message;
+    # a conversation with several messages in the batch is looked at before each (the bot's
+    # turn on one may start or end its session).
+    once = Counter(r.conversation_id for r in results if r.conversation_id)
+    running = bots_running(
+        ws,
+        sorted(
+            r.conversation_id
+            for r in results
+            if once[r.conversation_id] == 1 and not r.duplicate and not r.created_conversation
+        ),
+    )
+    for inc, flow_id, result in zip(incs, flows, results, strict=True):
+        single = once[result.conversation_id] == 1
+        after_visitor_message(ws, inc, result, flow_id, running if single else None)
     return list(results)
+
+
+def _timed_store(
+    ws: Any, items: list[tuple[Incoming, Context]], stamps: dict[str, Any]
+) -> list[IngestResult | Exception]:
+    """store_batch, noting when the writer started and committed it (hub/trace.py)."""
+    stamps["w0"] = trace.now()
+    try:
+        return store_batch(ws, items)
+    finally:
+        stamps["w1"] = trace.now()
 
 
 class Batcher:
@@ -108,12 +140,16 @@ class Batcher:
 
     def __init__(self, hub: Hub) -> None:
         self.hub = hub
-        self.waiting: list[tuple[Incoming, str | None, asyncio.Future[Any]]] = []
+        self.waiting: list[tuple[Incoming, Context, asyncio.Future[Any], dict[str, Any]]] = []
         self.task: asyncio.Task[None] | None = None
 
-    async def store(self, inc: Incoming, flow_id: str | None) -> IngestResult:
+    async def store(
+        self, inc: Incoming, context: Context, stamps: dict[str, Any] | None = None
+    ) -> IngestResult:
+        """Store one message with the next batch. `stamps` (hub/trace.py) gets the batch's
+        writer start and commit times and the head after it."""
         done: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self.waiting.append((inc, flow_id, done))
+        self.waiting.append((inc, context, done, stamps if stamps is not None else {}))
         if self.task is None:
             self.task = asyncio.ensure_future(self._drain())
         result = await done
@@ -125,12 +161,19 @@ class Batcher:
         try:
             while self.waiting:
                 batch, self.waiting = self.waiting[:MAX_BATCH], self.waiting[MAX_BATCH:]
-                items = [(inc, flow_id) for inc, flow_id, _ in batch]
+                items = [(inc, context) for inc, context, _, _ in batch]
+                stamps: dict[str, Any] = {}
                 try:
-                    outcomes = await self.hub.ingest(store_batch, self.hub.ws, items)
+                    if trace.ON:
+                        outcomes = await self.hub.ingest(_timed_store, self.hub.ws, items, stamps)
+                    else:
+                        outcomes = await self.hub.ingest(store_batch, self.hub.ws, items)
                 except Exception as e:  # the writer itself failed: every send hears it
                     outcomes = [e] * len(batch)
-                for (_, _, done), outcome in zip(batch, outcomes, strict=True):
+                if trace.ON:
+                    stamps.update(k=trace.now(), seq=self.hub.head, n=len(batch))
+                for (_, _, done, theirs), outcome in zip(batch, outcomes, strict=True):
+                    theirs.update(stamps)
                     if not done.done():
                         done.set_result(outcome)
         finally:
@@ -200,6 +243,7 @@ class ChatHub:
         hub.on_head.append(self.on_head)
         hub.on_signal_hooks.append(self.on_agent_signal)
         hub.on_hello_hooks.append(self.on_agent_hello)
+        _preload()
 
     async def workspace_secret(self) -> str:
         if self._key is None:
@@ -378,8 +422,14 @@ class ChatHub:
         return view
 
     async def on_send(self, visitor: Visitor, data: Any) -> dict[str, Any]:
+        stamps: dict[str, Any] = {"h": trace.now()} if trace.ON else {}
         if not isinstance(data, dict):
             raise BadPayload("the payload must be an object")
+        since = data.get("since")
+        if since is not None and (
+            not isinstance(since, int) or isinstance(since, bool) or since < 0
+        ):
+            raise BadPayload("'since' must be a change number")
         bucket = self.buckets.setdefault(visitor.identity, Bucket())
         if not bucket.take():
             return {"error": RATE_LIMITED, "rate_limited": True}
@@ -411,9 +461,6 @@ class ChatHub:
             visitor.channel.id, visitor.channel.name, visitor.channel.settings
         )
         context = dict(visitor.context)
-        from .chat_bots import chatflow_for
-
-        flow = await chatflow_for(self.hub, visitor)
         inc = adapter.incoming(
             identity=visitor.identity,
             name=visitor.name,
@@ -424,10 +471,10 @@ class ChatHub:
             attachment=attachment,
             new_conversation=data.get("new") is True,
         )
-        if flow is not None:  # the chatflow decides who gets it, not ingest (chat_bots.py)
-            inc = dataclasses.replace(inc, route=False)
         before = visitor.conversation_id
-        result = await self.batcher.store(inc, flow.id if flow is not None else None)
+        if trace.ON:
+            stamps["q"] = trace.now()
+        result = await self.batcher.store(inc, targeting(visitor), stamps)
         visitor.acked = self.hub.head  # stored up to here: the widget syncs on our answer
         # Compared with what they had before sending: the poke of the batch (`on_head`) may
         # have found their new conversation meanwhile, and their agents heard nothing of
@@ -439,13 +486,22 @@ class ChatHub:
             if visitor.email and first:
                 await self._remember_email(visitor, visitor.email)
             await self._presence(visitor, online=True)
-        return {
+        answer = {
             "ok": True,
             "id": result.message_id,
             "client_id": data.get("client_id"),
             "conversation_id": result.conversation_id,
             "duplicate": result.duplicate,
         }
+        if since is not None:
+            # What a `sync` from `since` would answer, so the widget needs no sync round after
+            # each send (a call less per visitor message: its packets, its task, its hop).
+            answer["view"] = await self.hub._read(
+                chat_q.visitor_view, self.hub.ws, visitor.channel.id, visitor.identity, since, None
+            )
+        if trace.ON:
+            trace.note("send", id=data.get("client_id"), a=trace.now(), **stamps)
+        return answer
 
     async def on_typing(self, visitor: Visitor, data: Any) -> dict[str, Any]:
         typing = bool(isinstance(data, dict) and data.get("typing"))
@@ -505,14 +561,24 @@ class ChatHub:
         if not changed:
             return
         identities = {i for change in changed.values() for i in change.identities}
-        for visitor in list(self.visitors.values()):
-            if visitor.contact_id is None and visitor.identity in identities:
-                # Their first message (maybe from another device of a verified user).
-                await self._resolve(visitor)
+        visitors = list(self.visitors.values())
+        # Their first message (maybe from another device of a verified user): the reads
+        # side by side, not one after another.
+        await asyncio.gather(
+            *(
+                self._resolve(v)
+                for v in visitors
+                if v.contact_id is None and v.identity in identities
+            )
+        )
+        sids = []
+        for visitor in visitors:
             change = changed.get(visitor.contact_id or "")
-            # Not for what their own send stored: its answer makes the widget sync anyway.
+            # Not for what their own send stored: its answer brings it to the widget.
             if change is not None and change.seq > visitor.acked:
-                await self.hub.sio.emit("poke", {}, to=visitor.sid, namespace=NAMESPACE)
+                sids.append(visitor.sid)
+        if sids:  # one packet, encoded once; the sockets are this node's own (ignore_queue)
+            await self.hub.sio.emit("poke", {}, to=sids, namespace=NAMESPACE, ignore_queue=True)
 
     async def on_agent_hello(self, session: Session) -> dict[str, Any]:
         """For an agent's hello: the chat conversations (of inboxes they may see) whose
@@ -543,8 +609,19 @@ class ChatHub:
             return
         name = await self.hub._read(_agent_name, self.hub.ws, session.agent_id)
         payload = {"typing": kind == "typing", "name": name}
-        for visitor in targets:
-            await self.hub.sio.emit("typing", payload, to=visitor.sid, namespace=NAMESPACE)
+        await self.hub.sio.emit(  # this node's own sockets: not through Redis (ignore_queue)
+            "typing", payload, to=[v.sid for v in targets], namespace=NAMESPACE, ignore_queue=True
+        )
+
+
+def _preload() -> None:
+    """The modules that storing a visitor's message needs (the bots' runner and with it
+    SQLModel's models, routing), imported as the hub starts. Imported by the first visitor
+    message, on the writer, they held every send behind it for ~0.8 s (core.models alone
+    0.75 s on the shared machine): most of chat_bench.py's p99 of ~1 s at 100 messages a
+    second, whose timed window starts with the hub's first messages."""
+    from ..core import routing  # noqa: F401
+    from ..core.commands import bots, incoming  # noqa: F401
 
 
 def _agent_name(ws: Any, agent_id: str) -> str:

@@ -35,7 +35,7 @@ from ..core.changes import ColumnarChanges
 from ..core.db import Workspace
 from ..core.errors import UniboxError
 from ..core.presence import Presence
-from . import mutations, web
+from . import mutations, trace, web
 from .node import NodeState, listen_changes, run_channels
 from .protocol import (
     MAX_PAYLOAD,
@@ -59,14 +59,18 @@ WATCH_SECONDS = 0.25
 # (benchmarks/chat_bench.py). At most 25 a second instead; the wait adds at most this much
 # to an arrival.
 POKE_GAP = 0.04
-# ... and longer when the hub is busy: pokes take at most this share of the hub's time (the
-# gap after a poke is at least its wall time / POKE_SHARE), up to MAX_POKE_GAP. On a loaded
-# machine a poke's wall time grows (its pages wait for a reader thread, the event loop for
-# the CPU); poking as often as when idle then adds work (every app applies every page) just
-# when there is least room for it, and the latency grows without bound instead of by the
-# gap. Idle, a poke takes a few ms and the gap stays POKE_GAP.
-POKE_SHARE = 0.25
-MAX_POKE_GAP = 0.25
+# ... and longer when that keeps within a latency budget: a write waits for the gap, then
+# for the poke's pages to be read and sent; the gap after a poke takes what of POKE_BUDGET
+# that poke's wall time left (never less than POKE_GAP). A quick poke (a few ms, an idle
+# machine) leaves a gap of ~55 ms: fewer pokes for every app to take in, the same latency.
+# A slow one (a loaded machine: its pages wait for a reader, the loop for the CPU) leaves
+# POKE_GAP, and pokes then follow one another as they finish (one at a time): they come
+# less often as they get slower, and an app that falls behind takes the pages it missed
+# in one transaction (sync/client.py). The gap used to grow with the poke's wall time
+# instead (a poke took at most a quarter of the hub's time, up to a 250 ms gap): on a
+# loaded machine the gap alone put the median arrival in the hundreds of ms
+# (benchmarks/chat_bench.py --stages: 100 visitor messages a second, 50 agents).
+POKE_BUDGET = 0.06
 # The most mutations one group commit takes (several pushes, whole): the group's answers wait
 # for its commit, and readers see nothing of it before. Small enough that what one group
 # writes fits the page a poke carries (protocol.POKE_ROWS: a comment is a message row and its
@@ -103,11 +107,48 @@ class _JsonPacket(Packet):
 
 
 class _Manager(socketio.AsyncManager):  # type: ignore[misc]
-    """python-socketio's manager of rooms, with one change: an event to many sockets is
-    queued on each in turn. The library makes an asyncio task per recipient and waits for
-    them all, though queueing a packet on a socket never waits (its queue is unbounded and
-    a writer task per socket sends): fifty tasks per poke were the most of the hub's own
-    CPU in a fan-out to fifty agents, after the sends themselves."""
+    """python-socketio's manager of rooms, with two changes:
+    - an event to many sockets is queued on each in turn. The library makes an asyncio task
+      per recipient and waits for them all, though queueing a packet on a socket never waits
+      (its queue is unbounded and a writer task per socket sends): fifty tasks per poke were
+      the most of the hub's own CPU in a fan-out to fifty agents, after the sends themselves;
+    - it knows which rooms each socket is in. The library finds them (at a disconnect, and
+      in `rooms()`) by looking in every room of the namespace: with a thousand chat visitors
+      (two rooms each) a disconnect looked in 2,000 rooms, and everyone leaving cost the
+      event loop seconds (benchmarks/chat_bench.py under a profiler)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._rooms_of: dict[tuple[str, str], set[Any]] = {}  # (namespace, sid) -> rooms
+
+    def basic_enter_room(self, sid: str, namespace: str, room: Any, eio_sid: Any = None) -> None:
+        super().basic_enter_room(sid, namespace, room, eio_sid=eio_sid)
+        self._rooms_of.setdefault((namespace, sid), set()).add(room)
+
+    def basic_leave_room(self, sid: str, namespace: str, room: Any) -> None:
+        super().basic_leave_room(sid, namespace, room)
+        held = self._rooms_of.get((namespace, sid))
+        if held is not None:
+            held.discard(room)
+            if not held:
+                del self._rooms_of[(namespace, sid)]
+
+    def basic_disconnect(self, sid: str, namespace: str, **kwargs: Any) -> None:
+        """As the library's, looking only in the socket's own rooms."""
+        if namespace not in self.rooms:
+            return
+        for room in list(self._rooms_of.get((namespace, sid), ())):
+            self.basic_leave_room(sid, namespace, room)
+        self._rooms_of.pop((namespace, sid), None)
+        self.callbacks.pop(sid, None)
+        for pending in (self.pending_connect, self.pending_disconnect):
+            if sid in pending.get(namespace, ()):
+                pending[namespace].remove(sid)
+                if not pending[namespace]:
+                    del pending[namespace]
+
+    def get_rooms(self, sid: str, namespace: str) -> list[Any]:
+        return [r for r in self._rooms_of.get((namespace, sid), ()) if r is not None]
 
     async def emit(
         self,
@@ -207,6 +248,10 @@ class Hub:
         self._poking = False  # a poke is being read or sent (_poke_soon)
         self._poked_at = 0.0  # loop time the last poke started
         self.poke_gap = POKE_GAP  # the least time to the next poke's start (_poke)
+        self._asked_at: float | None = None  # hub/trace.py: when a poke was first wanted
+        self._pages_read_at = 0.0  # hub/trace.py: when the last poke's pages were read
+        self._heads_pending: tuple[int, int] | None = None  # for the change listeners
+        self._heads_task: asyncio.Future[None] | None = None
         self._rules_key: tuple[int, ...] = ()
         self._rules_held: dict[str, access.Access] = {}
         self._rules_lock = threading.Lock()
@@ -373,6 +418,7 @@ class Hub:
         if self.redis is not None:
             await self.redis.aclose()
         log.info("stopped at change %d", self.ws.change_seq())
+        trace.flush()
         gc.unfreeze()  # a process that runs hubs one after another (tests) frees them
 
     # ---------------------------------------------------------------- threads
@@ -385,9 +431,14 @@ class Hub:
 
     async def ingest(self, fn: Callable[..., Any], *args: Any) -> Any:
         """Store what a customer sent over HTTP (a webhook, a form, the chat widget): `fn`
-        runs on the writer thread, then agents are poked at once."""
-        result = await self._write(fn, *args)
-        head = await self._read(self.ws.change_seq)
+        runs on the writer thread, then agents are poked at once. The head is read there too,
+        right after `fn`: a read of its own on a reader thread was one more hop through the
+        event loop before the poke (tens of ms on a loaded machine: chat_bench.py --stages)."""
+
+        def job() -> tuple[Any, int]:
+            return fn(*args), self.ws.change_seq()
+
+        result, head = await self._write(job)
         if head > self.head:
             self.head = head
             self._poke_soon()
@@ -399,6 +450,8 @@ class Hub:
         """Poke the agents about what just landed. One poke at a time: writes that land
         while one is being read and sent go out together with the next (under load the
         pokes carry many commands each, and their cost no longer grows with the commands)."""
+        if trace.ON and self._asked_at is None:
+            self._asked_at = trace.now()
         if self._poking:
             return  # the running poke looks at the head again when it is done
         self._poking = True
@@ -415,26 +468,57 @@ class Hub:
                         return
                 self._poked_at = started = loop.time()
                 previous = self.poked
+                if trace.ON:
+                    asked, self._asked_at, began = self._asked_at, None, trace.now()
                 try:
                     covered = await self._send_pokes()
                 except Exception:
                     log.exception("poke")  # the watcher's next turn tries again
                     return
-                # A poke that took long (its pages waited for a reader, the loop for the
-                # CPU) spaces the next ones: see POKE_SHARE.
+                # The next gap takes what this poke left of the budget: see POKE_BUDGET.
                 took = loop.time() - started
-                self.poke_gap = min(MAX_POKE_GAP, max(POKE_GAP, took / POKE_SHARE))
+                self.poke_gap = max(POKE_GAP, POKE_BUDGET - took)
                 # The pages reach as far as the log did when they were read: writes whose
                 # answers come later are in them already, no poke of their own is needed.
                 self.poked = covered
                 self.head = max(self.head, covered)
-                for listener in self.on_head:
-                    try:
-                        await listener(previous, self.poked)
-                    except Exception:
-                        log.exception("a change listener failed")
+                if trace.ON:
+                    trace.note(
+                        "poke",
+                        asked=asked,
+                        start=began,
+                        read=self._pages_read_at,
+                        sent=trace.now(),
+                        head=covered,
+                        gap=round(self.poke_gap, 4),
+                    )
+                self._heads_moved(previous, self.poked)
         finally:
             self._poking = False
+
+    def _heads_moved(self, previous: int, head: int) -> None:
+        """Tell the change listeners (`on_head`: the chat pokes its visitors) that the log
+        went from `previous` to `head`, in a task of their own, in order: awaited in the poke
+        loop, their reads held up the agents' next poke (chat_bench.py --stages). Ranges that
+        pile up while they run go together to their next turn."""
+        if not self.on_head:
+            return
+        start = self._heads_pending[0] if self._heads_pending is not None else previous
+        self._heads_pending = (start, head)
+        if self._heads_task is None or self._heads_task.done():
+            self._heads_task = asyncio.ensure_future(self._tell_heads())
+
+    async def _tell_heads(self) -> None:
+        while self._heads_pending is not None and not self._closing:
+            previous, head = self._heads_pending
+            self._heads_pending = None
+            for listener in self.on_head:
+                try:
+                    await listener(previous, head)
+                except Exception:
+                    log.exception("a change listener failed")
+            if trace.ON:
+                trace.note("heads", t=trace.now(), head=head)
 
     async def _send_pokes(self) -> int:
         """Poke every agent, with the page of changes since the last poke as that agent may
@@ -447,6 +531,8 @@ class Hub:
         agents = sorted({s.agent_id for s in self.sessions.values()})
         start = self.poke_cursor
         self.heads, pages = await self._read(self._poke_pages, start, agents)
+        if trace.ON:
+            self._pages_read_at = trace.now()
         head = self.heads.head
         self.poke_cursor = str(head)  # where every page read with them ends
         groups: dict[int, list[str]] = {}
@@ -509,6 +595,8 @@ class Hub:
     async def _watch(self) -> None:
         while True:
             await asyncio.sleep(WATCH_SECONDS)
+            if trace.ON:
+                trace.flush()
             try:
                 head = await self._read(self.ws.change_seq)
                 if head > self.head:
@@ -673,13 +761,18 @@ class Hub:
     async def on_push(self, session: Session, data: Any) -> dict[str, Any]:
         """Queue the push for the writer's next group (`_apply_pushes`); answer when the
         group's transaction has committed."""
+        arrived = trace.now() if trace.ON else 0.0
         batch = mutations.check(need(data, "mutations", list))
         done: asyncio.Future[list[dict[str, Any]]] = asyncio.get_running_loop().create_future()
         self._pushes.append((mutations.Push(session.client_id, session.agent_id, batch), done))
         if not self._applying:
             self._applying = True
             self._applier = asyncio.ensure_future(self._apply_pushes())
-        return {"answers": await done}
+        answers = await done
+        if trace.ON:
+            seqs = [a.get("seq") or 0 for a in answers if isinstance(a, dict)]
+            trace.note("push", i=arrived, a=trace.now(), n=len(batch), seq=max(seqs, default=0))
+        return {"answers": answers}
 
     async def _apply_pushes(self) -> None:
         """Group commit: the pushes that arrived while the writer was busy go to it together,

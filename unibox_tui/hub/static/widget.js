@@ -145,27 +145,29 @@
   /* ---------------------------------------------------------------- the hub */
   function sync() {
     if (!S.socket || !S.socket.connected) return;
-    var since = S.cursor;
-    S.socket.emit("sync", { since: since }, function (r) {
-      if (!r || r.error) { if (r) notice(r.error); return; }
-      if (S.fresh && r.conversation && (!S.conv || r.conversation.id === S.conv.id)) return;
-      if (r.conversation && S.conv && r.conversation.id !== S.conv.id) {
-        S.fresh = false; S.msgs = new Map(); S.conv = r.conversation; S.cursor = 0; return sync();
-      }
-      if (r.conversation) S.conv = r.conversation;
-      (r.messages || []).forEach(function (m) {
-        if (m.from === "agent" && !S.msgs.has(m.id)) $("typing").textContent = ""; /* sent it */
-        S.msgs.set(m.id, m);
-        if (m.client_id) S.pending.delete(m.client_id);
-      });
-      S.cursor = Math.max(S.cursor, r.cursor || 0);
-      if (S.open) seen();
-      render();
+    S.socket.emit("sync", { since: S.cursor }, take);
+  }
+  /* A view of the conversation since our cursor: the answer to a sync, or to a send. */
+  function take(r) {
+    if (!r || r.error) { if (r) notice(r.error); return; }
+    if (S.fresh && r.conversation && (!S.conv || r.conversation.id === S.conv.id)) return;
+    if (r.conversation && S.conv && r.conversation.id !== S.conv.id) {
+      S.fresh = false; S.msgs = new Map(); S.conv = r.conversation; S.cursor = 0; return sync();
+    }
+    if (r.conversation) S.conv = r.conversation;
+    (r.messages || []).forEach(function (m) {
+      if (m.from === "agent" && !S.msgs.has(m.id)) $("typing").textContent = ""; /* sent it */
+      S.msgs.set(m.id, m);
+      if (m.client_id) S.pending.delete(m.client_id);
     });
+    S.cursor = Math.max(S.cursor, r.cursor || 0);
+    if (S.open) seen();
+    render();
   }
   function deliver(p) {
     if (!S.socket || !S.socket.connected) return; /* sent again on reconnect */
-    var body = { client_id: p.id, text: p.text };
+    /* `since`: the answer brings the conversation since our cursor (no sync round after it) */
+    var body = { client_id: p.id, text: p.text, since: S.cursor };
     if (p.fresh) body["new"] = true;
     if (p.file) body.file = p.file;
     S.socket.timeout(15000).emit("send", body, function (err, r) {
@@ -175,7 +177,7 @@
         if (!failed) notice(""); /* a refused message still waiting keeps its reason shown */
         if (p.fresh) { S.fresh = false; }
         p.stored = true;
-        sync();
+        if (r.view) take(r.view); else sync();
         return;
       }
       p.failed = true;
