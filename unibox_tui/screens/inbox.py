@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
@@ -139,8 +139,20 @@ class InboxScreen(OnApp, Screen[None]):
         # Messages of recently shown or prefetched threads; dropped when they change.
         self._threads: OrderedDict[str, list[queries.MessageRow]] = OrderedDict()
         self._access: Access | None = None  # the access the views were built with
+        self._resumed = False
 
     # ------------------------------------------------------------------ layout
+
+    def on_screen_resume(self, event: events.ScreenResume) -> None:
+        if not self._resumed:  # its widgets were styled as they mounted, a moment ago
+            self._resumed = True
+            textual_compat.keep_mount_styles(event)
+
+    def _compositor_refresh(self) -> None:
+        # Start-up's first layout comes inside the app's mount batch, whose frames Textual
+        # renders and drops: this one is drawn once the batch ends instead.
+        if not textual_compat.frame_thrown_away(self):
+            super()._compositor_refresh()
 
     def compose(self) -> ComposeResult:
         # The panes are kept as attributes: they are reached on every key press.

@@ -14,6 +14,13 @@ NARROW = 110  # columns: the inbox screen's -narrow breakpoint
 class UniboxFooter(Footer):
     def compose(self) -> ComposeResult:
         items = list(super().compose())
+        for item in items:
+            # A key starts compact (its own default) and the footer's data binding turns
+            # that off once it is mounted: a restyle of each key before the first frame
+            # (~10 ms at start-up). Given the footer's value now, nothing changes then. The
+            # command palette's key is not bound (it stays compact).
+            if isinstance(item, FooterKey) and not item.has_class("-command-palette"):
+                item.set_reactive(FooterKey.compact, self.compact)
         if self.app.size.width >= NARROW:
             yield from items
             return

@@ -146,6 +146,40 @@ def vertical_scrollbar(widget: Widget, make: Callable[[], ScrollBar]) -> ScrollB
     return w._vertical_scrollbar  # type: ignore[no-any-return]
 
 
+def keep_mount_styles(event: Any) -> None:
+    """Call from a screen's `on_screen_resume` on its first resume: the screen keeps the
+    styles its widgets got as they mounted. Textual restyles every widget of a screen when
+    it is resumed (Screen._on_screen_resume), which for a screen pushed at start-up repeats,
+    a moment later and with the same stylesheet, what mounting it did (~12 ms of CPU before
+    the first frame). A subclass's handler runs before Screen's, which reads the flag.
+    Public path: Textual restyles."""
+    if private_ok():
+        event.refresh_styles = False
+
+
+def frame_thrown_away(screen: Any) -> bool:
+    """True if drawing `screen` now would be thrown away, and then it is drawn when the
+    batch update that would have dropped it ends (call `batch_ended`). Textual renders the
+    whole screen and App._display drops the result inside a batch update: start-up lays
+    the inbox out inside the app's mount batch, and its first frame was rendered (~18 ms of
+    CPU) only to be dropped and rendered again after. False on the public path."""
+    if not private_ok():
+        return False
+    app = screen.app
+    if not app._batch_count or app.is_inline or screen is not app.screen:
+        return False
+    app._unibox_frame_held = True
+    return True
+
+
+def batch_ended(app: Any) -> None:
+    """From the app's `_end_batch`, after Textual's: draw the screen a batch held back
+    (frame_thrown_away), whole, as the dropped frame would have been."""
+    if not app._batch_count and getattr(app, "_unibox_frame_held", False):
+        app._unibox_frame_held = False
+        app.screen.refresh()
+
+
 def plain_lines_allowed() -> bool:
     """line_api.plain_render_lines reproduces what Textual's StylesCache renders for a widget
     without border, padding or tint: checked per version. Public path: the style cache."""
