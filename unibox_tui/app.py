@@ -40,7 +40,6 @@ from .screens.commanding import CommandQueue
 from .screens.help import HelpScreen
 from .screens.inbox import InboxScreen
 from .screens.notifications import NotificationsScreen
-from .widgets import textual_compat
 
 if TYPE_CHECKING:
     from .screens.setup import SetupDone
@@ -186,10 +185,6 @@ class UniboxApp(App[None]):
         variables.update(ours)
         self.theme_variables = variables
         return variables
-
-    def _end_batch(self) -> None:
-        super()._end_batch()
-        textual_compat.batch_ended(self)  # a frame the batch held back is drawn now
 
     def on_mount(self) -> None:
         if self.is_web and os.environ.get("UNIBOX_WEB_APP"):  # a tab of `unibox hub --web`

@@ -148,12 +148,6 @@ class InboxScreen(OnApp, Screen[None]):
             self._resumed = True
             textual_compat.keep_mount_styles(event)
 
-    def _compositor_refresh(self) -> None:
-        # Start-up's first layout comes inside the app's mount batch, whose frames Textual
-        # renders and drops: this one is drawn once the batch ends instead.
-        if not textual_compat.frame_thrown_away(self):
-            super()._compositor_refresh()
-
     def compose(self) -> ComposeResult:
         # The panes are kept as attributes: they are reached on every key press.
         app = self.uapp
@@ -179,6 +173,9 @@ class InboxScreen(OnApp, Screen[None]):
     def on_mount(self) -> None:
         # A j redraws the list and the thread: the panes behind them are not redrawn too.
         textual_compat.skip_hidden_renders(self)
+        # Start-up lays the inbox out inside the app's mount batch: its first frame is
+        # drawn once the batch ends, not also rendered inside it to be thrown away.
+        textual_compat.no_dropped_frames(self)
         app = self.uapp
         self.drafts = DraftStore(
             app.ws,

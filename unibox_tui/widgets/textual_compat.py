@@ -157,27 +157,38 @@ def keep_mount_styles(event: Any) -> None:
         event.refresh_styles = False
 
 
-def frame_thrown_away(screen: Any) -> bool:
-    """True if drawing `screen` now would be thrown away, and then it is drawn when the
-    batch update that would have dropped it ends (call `batch_ended`). Textual renders the
-    whole screen and App._display drops the result inside a batch update: start-up lays
-    the inbox out inside the app's mount batch, and its first frame was rendered (~18 ms of
-    CPU) only to be dropped and rendered again after. False on the public path."""
+def no_dropped_frames(screen: Any) -> None:
+    """Do not render `screen` inside a batch update; draw it, whole, when the batch ends.
+
+    Textual renders the whole screen and App._display drops the result inside a batch
+    update: start-up lays the inbox out inside the app's mount batch, and its first frame
+    was rendered (~18 ms of CPU) only to be thrown away and rendered again right after.
+    Here the screen's compositor refresh is skipped while a batch is open and the app's
+    `_end_batch` repaints the current screen when the last batch closes. Public path:
+    Textual's own (the dropped frame stays)."""
     if not private_ok():
-        return False
+        return
     app = screen.app
-    if not app._batch_count or app.is_inline or screen is not app.screen:
-        return False
-    app._unibox_frame_held = True
-    return True
+    refresh = type(screen)._compositor_refresh
 
+    def compositor_refresh() -> None:
+        if app._batch_count and not app.is_inline and screen is app.screen:
+            app._unibox_frame_held = True
+            return
+        refresh(screen)
 
-def batch_ended(app: Any) -> None:
-    """From the app's `_end_batch`, after Textual's: draw the screen a batch held back
-    (frame_thrown_away), whole, as the dropped frame would have been."""
-    if not app._batch_count and getattr(app, "_unibox_frame_held", False):
-        app._unibox_frame_held = False
-        app.screen.refresh()
+    screen._compositor_refresh = compositor_refresh
+    if "_end_batch" in vars(app):
+        return  # one per app: an earlier screen put it there
+    end_batch = type(app)._end_batch
+
+    def end_batch_and_draw() -> None:
+        end_batch(app)
+        if not app._batch_count and getattr(app, "_unibox_frame_held", False):
+            app._unibox_frame_held = False
+            app.screen.refresh()
+
+    app._end_batch = end_batch_and_draw
 
 
 def plain_lines_allowed() -> bool:
