@@ -126,7 +126,10 @@ class InboxScreen(OnApp, Screen[None]):
         # styled once at mount, not again for the class (a restyle of every widget and a
         # second layout before the first frame).
         width = self.app.size.width
-        self.add_class(max(b for b in self.HORIZONTAL_BREAKPOINTS if b[0] <= width)[1])
+        # (Not mounted yet: the mount styles it, no update asked for now.)
+        self.add_class(
+            max(b for b in self.HORIZONTAL_BREAKPOINTS if b[0] <= width)[1], update=False
+        )
         self.entry: ViewEntry | None = None
         self.filter: str | None = None
         self._thread_row: ConversationRow | None = None

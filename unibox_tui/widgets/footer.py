@@ -15,12 +15,15 @@ class UniboxFooter(Footer):
     def compose(self) -> ComposeResult:
         items = list(super().compose())
         for item in items:
-            # A key starts compact (its own default) and the footer's data binding turns
-            # that off once it is mounted: a restyle of each key before the first frame
-            # (~10 ms at start-up). Given the footer's value now, nothing changes then. The
-            # command palette's key is not bound (it stays compact).
-            if isinstance(item, FooterKey) and not item.has_class("-command-palette"):
-                item.set_reactive(FooterKey.compact, self.compact)
+            # A key starts compact (its own default: its class is set when it mounts) and
+            # the footer's data binding turns that off right after: two restyles of each
+            # key before the first frame (~10 ms at start-up). Given its final value and
+            # class now, it is styled once, as it mounts. The command palette's key is not
+            # bound to the footer: it stays compact.
+            if isinstance(item, FooterKey):
+                compact = True if item.has_class("-command-palette") else self.compact
+                item.set_reactive(FooterKey.compact, compact)
+                item.set_class(compact, "-compact", update=False)
         if self.app.size.width >= NARROW:
             yield from items
             return
