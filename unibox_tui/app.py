@@ -9,6 +9,7 @@ tells it that conversations arrived). `poll_changes` also runs right after each 
 
 from __future__ import annotations
 
+import importlib
 import os
 import random
 import threading
@@ -248,6 +249,10 @@ class UniboxApp(App[None]):
         thread, so start-up paints without them and the first action does not wait."""
         import unibox_tui.core.commands.conversations  # noqa: F401
 
+        from .screens.inbox import KEY_MODULES
+
+        for name in KEY_MODULES:
+            importlib.import_module(name)
         self.ws.engine  # noqa: B018
         if self.demo_delivery:
             self._deliver_demo()

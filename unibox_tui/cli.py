@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -146,7 +147,7 @@ def demo(
     as_json: bool,
 ) -> None:
     """Build a realistic demo workspace (once) and open it."""
-    from .core.db import _inspect, open_workspace
+    from .core.db import open_workspace
     from .core.demo import DEFAULT_CONVERSATIONS, build_demo, default_demo_path
     from .core.postgres import is_url
 
@@ -164,52 +165,57 @@ def demo(
     summary: dict[str, Any]
     if path.exists() and path.stat().st_size == 0:
         path.unlink()  # an empty file holds nothing: treat it as absent
-    if path.exists():
-        _inspect(path)  # refuses corrupt and foreign files before anything else
-        with open_workspace(path) as ws:
+    with ExitStack() as opened:
+        # An existing demo is opened once: checked here, then the TUI runs on it.
+        ws = None
+        if path.exists():
+            # open_workspace refuses corrupt and foreign files before anything else.
+            ws = opened.enter_context(open_workspace(path))
             made = ws.setting("demo")
-        if made is None:
-            raise InvalidRequest(
-                f"{path} is a real workspace, not a demo; pass --db NEW_PATH for a demo"
-            )
-        differs = (seed is not None and made["seed"] != seed) or (
-            conversations is not None and made["conversations"] != conversations
-        )
-        if rebuild or differs:
-            if differs and not rebuild:
+            if made is None:
                 raise InvalidRequest(
-                    f"{path} holds a demo with seed {made['seed']} and {made['conversations']} "
-                    "conversations; add --rebuild to replace it"
+                    f"{path} is a real workspace, not a demo; pass --db NEW_PATH for a demo"
                 )
-            for suffix in ("", "-wal", "-shm"):
-                Path(f"{path}{suffix}").unlink(missing_ok=True)
-        else:
-            summary = {"path": str(path), "reused": True, **made}
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if not as_json:
-            click.echo(
-                f"Building the demo workspace ({wanted['conversations']:,} conversations)…",
-                err=True,
+            differs = (seed is not None and made["seed"] != seed) or (
+                conversations is not None and made["conversations"] != conversations
             )
-        built = build_demo(path, seed=wanted["seed"], conversations=wanted["conversations"])
-        summary = {**built, "reused": False}
-    if as_json:
-        emit(summary)
-    elif summary.get("reused"):
-        click.echo(
-            f"Opening the demo workspace at {path} (seed {summary['seed']}, "
-            f"{summary['conversations']:,} conversations)."
-        )
-    else:
-        click.echo(
-            f"Built {summary['conversations']:,} conversations, {summary['messages']:,} messages, "
-            f"{summary['contacts']:,} contacts, {summary['tickets']:,} tickets in "
-            f"{summary['seconds']:.1f} s ({summary['bytes'] / 1e6:.0f} MB) at {path}"
-        )
-    if not generate_only:
-        with open_workspace(path) as ws:
-            run_tui(ws, simulate=not quiet)
+            if rebuild or differs:
+                if differs and not rebuild:
+                    raise InvalidRequest(
+                        f"{path} holds a demo with seed {made['seed']} and "
+                        f"{made['conversations']} conversations; add --rebuild to replace it"
+                    )
+                opened.close()
+                ws = None
+                for suffix in ("", "-wal", "-shm"):
+                    Path(f"{path}{suffix}").unlink(missing_ok=True)
+            else:
+                summary = {"path": str(path), "reused": True, **made}
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if not as_json:
+                click.echo(
+                    f"Building the demo workspace ({wanted['conversations']:,} conversations)…",
+                    err=True,
+                )
+            built = build_demo(path, seed=wanted["seed"], conversations=wanted["conversations"])
+            summary = {**built, "reused": False}
+        if as_json:
+            emit(summary)
+        elif summary.get("reused"):
+            click.echo(
+                f"Opening the demo workspace at {path} (seed {summary['seed']}, "
+                f"{summary['conversations']:,} conversations)."
+            )
+        else:
+            click.echo(
+                f"Built {summary['conversations']:,} conversations, "
+                f"{summary['messages']:,} messages, {summary['contacts']:,} contacts, "
+                f"{summary['tickets']:,} tickets in {summary['seconds']:.1f} s "
+                f"({summary['bytes'] / 1e6:.0f} MB) at {path}"
+            )
+        if not generate_only:
+            run_tui(ws or opened.enter_context(open_workspace(path)), simulate=not quiet)
 
 
 # ---------------------------------------------------------------------------------- conversations

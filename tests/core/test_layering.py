@@ -43,6 +43,19 @@ def test_the_app_starts_without_the_orm() -> None:
     assert fresh_python_prints(code) == "[]"
 
 
+def test_the_inbox_starts_without_what_its_keys_open() -> None:
+    """The first list paints before the modules behind the inbox's keys load (pickers,
+    search, selection, undo, delivery, merge, the e-mail reply's helpers, tagging...): the
+    inbox imports each where a key first needs it (tmux_bench start)."""
+    code = (
+        "import sys, unibox_tui.app, unibox_tui.cli, unibox_tui.core.demo\n"
+        "from unibox_tui.screens.inbox import KEY_MODULES\n"
+        "later = [*KEY_MODULES, 'unibox_tui.core.commands.registry', 'unibox_tui.core.answering']\n"
+        "print(len(KEY_MODULES), sorted(m for m in later if m in sys.modules))"
+    )
+    assert fresh_python_prints(code) == "12 []"
+
+
 def test_the_cli_registers_the_other_modules_commands_when_asked() -> None:
     """`unibox` (the TUI) and `unibox demo` start without the cli_*.py modules (the channel
     commands pull in the e-mail backend); a command of theirs still runs."""

@@ -187,3 +187,47 @@ async def test_no_widget_shadows_a_textual_method(make_app) -> None:
         await settle(pilot)
         thread = app.screen.query_one(ThreadView)
         thread.get_selection(Selection(None, None))  # raised before
+
+
+async def test_start_up_renders_the_first_frame_once_and_styles_each_widget_once(
+    make_app, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Start-up (tmux_bench's start to the first list) does each piece of work once: the
+    inbox's first frame was also rendered inside the app's mount batch, where Textual throws
+    it away (no_dropped_frames); its first resume restyled every widget it had just styled
+    (keep_mount_styles); each footer key was restyled twice on mount (compact on, then off).
+    The screen is the same (the snapshot tests draw it)."""
+    from collections import Counter
+
+    from textual._compositor import Compositor
+    from textual.css.stylesheet import Stylesheet
+
+    app = make_app()
+    styled: Counter[object] = Counter()
+    dropped: list[int] = []
+    apply, render_update = Stylesheet.apply, Compositor.render_update
+
+    def counting_apply(self, node, *args, **kwargs):  # type: ignore[no-untyped-def]
+        styled[node] += 1
+        return apply(self, node, *args, **kwargs)
+
+    def counting_render(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if app._batch_count:
+            dropped.append(1)  # App._display drops what is rendered now
+        return render_update(self, *args, **kwargs)
+
+    monkeypatch.setattr(Stylesheet, "apply", counting_apply)
+    monkeypatch.setattr(Compositor, "render_update", counting_render)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        screen = app.screen
+        # Focus lands on the views pane (Textual's auto focus), then the list: both restyle.
+        focus_moved = {screen.query_one("#views"), screen.query_one("#list")}
+        again = [
+            node
+            for node in screen.walk_children(with_self=True)
+            if styled[node] > 1 and node not in focus_moved
+        ]
+        assert styled[screen.query_one("#list")] >= 1
+    assert again == []
+    assert dropped == []

@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
@@ -41,19 +41,26 @@ from ..widgets.line_api import TextLine
 from ..widgets.safe_text import safe_line
 from ..widgets.thread_view import LONG_BODY, MORE_STEP, ThreadView, size_label
 from ..widgets.views_pane import ViewEntry, ViewsPane
-from . import attachments, delivery, mail_composer, selection, snooze, stale, tagging
 from .drafts import DraftStore
 from .help import key_label
-from .merge import merge_choices, typed_id
 from .on_app import OnApp
-from .pickers import Choice, PickerScreen, PromptScreen
-from .reveal import reveal
-from .search import SearchResult, SearchScreen
-from .undo import Undo, describe, hold_reply, record_decision, undo_last
+
+# The modules behind the inbox's keys (dialogs, selection, undo, delivery, the e-mail
+# reply's helpers): each is imported where a key first needs it, not before the first list
+# (tmux_bench start), and at the app's first pause, ahead of that key (UniboxApp._warm_up).
+KEY_MODULES = tuple(
+    f"{__package__}.{name}"
+    for name in (
+        "attachments delivery mail_composer merge pickers reveal search selection snooze "
+        "stale tagging undo"
+    ).split()
+)
 
 if TYPE_CHECKING:
     from ..app import UniboxApp
     from .forms import ContactForm, TicketForm
+    from .search import SearchResult
+    from .undo import Undo
 
 DEFAULT_VIEW = "open"
 THREAD_CACHE = 8  # threads kept between changes (the ones around the cursor)
@@ -126,7 +133,10 @@ class InboxScreen(OnApp, Screen[None]):
         # styled once at mount, not again for the class (a restyle of every widget and a
         # second layout before the first frame).
         width = self.app.size.width
-        self.add_class(max(b for b in self.HORIZONTAL_BREAKPOINTS if b[0] <= width)[1])
+        # (Not mounted yet: the mount styles it, no update asked for now.)
+        self.add_class(
+            max(b for b in self.HORIZONTAL_BREAKPOINTS if b[0] <= width)[1], update=False
+        )
         self.entry: ViewEntry | None = None
         self.filter: str | None = None
         self._thread_row: ConversationRow | None = None
@@ -139,8 +149,14 @@ class InboxScreen(OnApp, Screen[None]):
         # Messages of recently shown or prefetched threads; dropped when they change.
         self._threads: OrderedDict[str, list[queries.MessageRow]] = OrderedDict()
         self._access: Access | None = None  # the access the views were built with
+        self._resumed = False
 
     # ------------------------------------------------------------------ layout
+
+    def on_screen_resume(self, event: events.ScreenResume) -> None:
+        if not self._resumed:  # its widgets were styled as they mounted, a moment ago
+            self._resumed = True
+            textual_compat.keep_mount_styles(event)
 
     def compose(self) -> ComposeResult:
         # The panes are kept as attributes: they are reached on every key press.
@@ -167,6 +183,9 @@ class InboxScreen(OnApp, Screen[None]):
     def on_mount(self) -> None:
         # A j redraws the list and the thread: the panes behind them are not redrawn too.
         textual_compat.skip_hidden_renders(self)
+        # Start-up lays the inbox out inside the app's mount batch: its first frame is
+        # drawn once the batch ends, not also rendered inside it to be thrown away.
+        textual_compat.no_dropped_frames(self)
         app = self.uapp
         self.drafts = DraftStore(
             app.ws,
@@ -345,6 +364,8 @@ class InboxScreen(OnApp, Screen[None]):
         """Show a conversation in the thread pane, mark it read and focus the thread. The
         list cursor goes to it first, so what the list shows and what the keys act on is
         the conversation on screen."""
+        from .undo import describe
+
         if not self.reveal(conversation_id):
             try:
                 found = queries.conversation(self.uapp.ws, conversation_id, access=self.uapp.access)
@@ -363,6 +384,8 @@ class InboxScreen(OnApp, Screen[None]):
         self.thread.focus()
 
     def reveal(self, conversation_id: str, *, switch: bool = True) -> bool:
+        from .reveal import reveal
+
         return reveal(self, conversation_id, switch=switch)
 
     def show_thread(
@@ -478,6 +501,8 @@ class InboxScreen(OnApp, Screen[None]):
         """Run a one-key decision on `on` (else the target). A toast names the conversation
         and the change, and `ctrl+z` takes it back for a few seconds (screens/undo.py).
         Triage (`advance`) then goes to the next conversation."""
+        from .undo import record_decision
+
         need = self._need(on)
         if need is None:
             return
@@ -504,20 +529,30 @@ class InboxScreen(OnApp, Screen[None]):
         self.run_command(fn, row.id, *args, then=decided, now=self.uapp.now(), **kwargs)
 
     def action_undo(self) -> None:
+        from .undo import undo_last
+
         undo_last(self)
 
     def action_close(self) -> None:
+        from . import selection
+
         if not selection.take(self, "close"):
             self._triage(commands.close)
 
     def action_reopen(self) -> None:
+        from . import selection
+
         if not selection.take(self, "reopen"):
             self._triage(commands.reopen, advance=False)
 
     def action_select_all(self) -> None:
+        from . import selection
+
         selection.select_all(self)
 
     def action_tag(self) -> None:
+        from . import selection, tagging
+
         if not selection.take(self, "tag"):
             tagging.tag_one(self)
 
@@ -526,6 +561,8 @@ class InboxScreen(OnApp, Screen[None]):
         self._update_list_header()
 
     def action_assign_me(self) -> None:
+        from . import selection
+
         if selection.take(self, "assign_me"):
             return
         if self.uapp.me_id:
@@ -544,6 +581,9 @@ class InboxScreen(OnApp, Screen[None]):
         self._triage(commands.mark_read, row.unread, on=row, advance=False)
 
     def action_assign(self) -> None:
+        from . import selection
+        from .pickers import Choice, PickerScreen
+
         if selection.take(self, "assign"):
             return
         need = self._need()
@@ -588,6 +628,9 @@ class InboxScreen(OnApp, Screen[None]):
             self._triage(commands.assign, ref, on=row)
 
     def action_snooze(self) -> None:
+        from . import selection, snooze
+        from .pickers import PickerScreen
+
         if selection.take(self, "snooze"):
             return
         need = self._need()
@@ -606,6 +649,9 @@ class InboxScreen(OnApp, Screen[None]):
         )
 
     def _snooze_chosen(self, row: ConversationRow, value: datetime | str | None) -> None:
+        from . import snooze
+        from .pickers import PromptScreen
+
         if value == snooze.CUSTOM:
             now, tz = self.uapp.now(), self.uapp.tz
             self.app.push_screen(
@@ -619,6 +665,9 @@ class InboxScreen(OnApp, Screen[None]):
             self._triage(commands.snooze, value, on=row)
 
     def action_move(self) -> None:
+        from . import selection
+        from .pickers import Choice, PickerScreen
+
         if selection.take(self, "move"):
             return
         need = self._need()
@@ -644,6 +693,10 @@ class InboxScreen(OnApp, Screen[None]):
     def action_merge(self) -> None:
         """Merge the conversation on screen into another one the agent picks (its
         contact's conversations first): its messages move there, and the thread shows it."""
+        from .merge import merge_choices, typed_id
+        from .pickers import PickerScreen
+        from .undo import describe
+
         need = self._need()
         if need is None:
             return
@@ -662,6 +715,8 @@ class InboxScreen(OnApp, Screen[None]):
         )
 
     def _merge_chosen(self, row: ConversationRow, me: str, target: str | None) -> None:
+        from .undo import describe
+
         if not target:
             return
 
@@ -728,6 +783,8 @@ class InboxScreen(OnApp, Screen[None]):
 
     def action_filter(self) -> None:
         # "" is "no filter": None is what a cancelled picker returns.
+        from .pickers import Choice, PickerScreen
+
         choices = [Choice("", Text("No filter: the whole view"), "none all")]
         choices += [
             Choice(name, Text(label), f"{name} {label}")
@@ -760,6 +817,8 @@ class InboxScreen(OnApp, Screen[None]):
             self.composer.fields.cc.value = ""
 
     def action_forward(self) -> None:
+        from . import mail_composer
+
         mail_composer.forward(self)
 
     def action_transcript(self) -> None:
@@ -797,6 +856,8 @@ class InboxScreen(OnApp, Screen[None]):
         self.call_after_refresh(self.thread.scroll_end, animate=False)
 
     def _open_composer(self, draft: Draft, *, focus: bool) -> None:
+        from . import mail_composer
+
         row = self.thread_row
         if row is None:
             return
@@ -860,6 +921,9 @@ class InboxScreen(OnApp, Screen[None]):
 
     @on(Composer.Send)
     def _send(self, event: Composer.Send) -> None:
+        from . import mail_composer, stale
+        from .undo import hold_reply
+
         row, me = self.thread_row, self.uapp.me_id
         if row is not None:
             self._stopped_writing(row.id)
@@ -953,6 +1017,8 @@ class InboxScreen(OnApp, Screen[None]):
 
     @on(Composer.Snippet)
     def _snippet(self) -> None:
+        from .pickers import Choice, PickerScreen
+
         snippets = queries.snippets(self.uapp.ws)
         if not snippets:
             self.notify("No snippets yet.", markup=False)
@@ -984,10 +1050,14 @@ class InboxScreen(OnApp, Screen[None]):
 
     @on(Composer.ExternalEditor)
     def _external_editor(self) -> None:
+        from . import mail_composer
+
         mail_composer.edit_outside(self)
 
     @on(Composer.Files)
     def _files(self) -> None:
+        from . import mail_composer
+
         mail_composer.pick_files(self)
 
     @on(Composer.InsertLink)
@@ -1024,6 +1094,8 @@ class InboxScreen(OnApp, Screen[None]):
     # ------------------------------------------------------------------ search
 
     def action_search(self) -> None:
+        from .search import SearchScreen
+
         query = self.search.query if self.search else ""
         self.app.push_screen(
             SearchScreen(
@@ -1140,6 +1212,8 @@ class InboxScreen(OnApp, Screen[None]):
         )
 
     def action_delivery(self) -> None:
+        from . import delivery
+
         delivery.open_picker(self)
 
     def action_toggle_quotes(self) -> None:
@@ -1175,6 +1249,8 @@ class InboxScreen(OnApp, Screen[None]):
         )
 
     def action_attachments(self) -> None:
+        from .pickers import Choice, PickerScreen
+
         items = [(m, a) for m in self.thread.messages for a in m.attachments]
         if not items:
             self.notify("No attachments in this thread.", markup=False)
@@ -1192,6 +1268,8 @@ class InboxScreen(OnApp, Screen[None]):
         self.app.push_screen(PickerScreen("Attachments", choices), self._attachment_chosen)
 
     def _attachment_chosen(self, attachment: Any) -> None:
+        from .pickers import Choice, PickerScreen
+
         if attachment is None:
             return
         if self.app.is_web:
@@ -1212,6 +1290,9 @@ class InboxScreen(OnApp, Screen[None]):
         )
 
     def _attachment_action(self, attachment: Any, how: str | None) -> None:
+        from . import attachments
+        from .pickers import PromptScreen
+
         if how in ("browser", "download"):
             self._deliver_attachment(attachment.id, how)
         elif how == "open" and not self.app.is_web:
@@ -1231,6 +1312,8 @@ class InboxScreen(OnApp, Screen[None]):
         download route on the hub), shown there or saved by it."""
         import io
 
+        from . import attachments
+
         try:
             filename, data = queries.attachment_bytes(
                 self.uapp.ws, attachment_id, access=self.uapp.access
@@ -1247,6 +1330,8 @@ class InboxScreen(OnApp, Screen[None]):
 
     @work(thread=True, group="opener")
     def _open_attachment(self, attachment_id: str) -> None:
+        from . import attachments
+
         try:
             path = attachments.open_with_system(
                 self.uapp.ws, attachment_id, access=self.uapp.access
@@ -1262,6 +1347,8 @@ class InboxScreen(OnApp, Screen[None]):
         self.from_worker(self.notify, f"Opened {path}", markup=False, timeout=3)
 
     def _save_attachment(self, attachment_id: str, path: str | None) -> None:
+        from . import attachments
+
         if not path:
             return
         try:

@@ -14,6 +14,16 @@ NARROW = 110  # columns: the inbox screen's -narrow breakpoint
 class UniboxFooter(Footer):
     def compose(self) -> ComposeResult:
         items = list(super().compose())
+        for item in items:
+            # A key starts compact (its own default: its class is set when it mounts) and
+            # the footer's data binding turns that off right after: two restyles of each
+            # key before the first frame (~10 ms at start-up). Given its final value and
+            # class now, it is styled once, as it mounts. The command palette's key is not
+            # bound to the footer: it stays compact.
+            if isinstance(item, FooterKey):
+                compact = True if item.has_class("-command-palette") else self.compact
+                item.set_reactive(FooterKey.compact, compact)
+                item.set_class(compact, "-compact", update=False)
         if self.app.size.width >= NARROW:
             yield from items
             return

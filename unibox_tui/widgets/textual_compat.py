@@ -146,6 +146,51 @@ def vertical_scrollbar(widget: Widget, make: Callable[[], ScrollBar]) -> ScrollB
     return w._vertical_scrollbar  # type: ignore[no-any-return]
 
 
+def keep_mount_styles(event: Any) -> None:
+    """Call from a screen's `on_screen_resume` on its first resume: the screen keeps the
+    styles its widgets got as they mounted. Textual restyles every widget of a screen when
+    it is resumed (Screen._on_screen_resume), which for a screen pushed at start-up repeats,
+    a moment later and with the same stylesheet, what mounting it did (~12 ms of CPU before
+    the first frame). A subclass's handler runs before Screen's, which reads the flag.
+    Public path: Textual restyles."""
+    if private_ok():
+        event.refresh_styles = False
+
+
+def no_dropped_frames(screen: Any) -> None:
+    """Do not render `screen` inside a batch update; draw it, whole, when the batch ends.
+
+    Textual renders the whole screen and App._display drops the result inside a batch
+    update: start-up lays the inbox out inside the app's mount batch, and its first frame
+    was rendered (~18 ms of CPU) only to be thrown away and rendered again right after.
+    Here the screen's compositor refresh is skipped while a batch is open and the app's
+    `_end_batch` repaints the current screen when the last batch closes. Public path:
+    Textual's own (the dropped frame stays)."""
+    if not private_ok():
+        return
+    app = screen.app
+    refresh = type(screen)._compositor_refresh
+
+    def compositor_refresh() -> None:
+        if app._batch_count and not app.is_inline and screen is app.screen:
+            app._unibox_frame_held = True
+            return
+        refresh(screen)
+
+    screen._compositor_refresh = compositor_refresh
+    if "_end_batch" in vars(app):
+        return  # one per app: an earlier screen put it there
+    end_batch = type(app)._end_batch
+
+    def end_batch_and_draw() -> None:
+        end_batch(app)
+        if not app._batch_count and getattr(app, "_unibox_frame_held", False):
+            app._unibox_frame_held = False
+            app.screen.refresh()
+
+    app._end_batch = end_batch_and_draw
+
+
 def plain_lines_allowed() -> bool:
     """line_api.plain_render_lines reproduces what Textual's StylesCache renders for a widget
     without border, padding or tint: checked per version. Public path: the style cache."""
