@@ -3,7 +3,8 @@ into a cache made by `changes.snapshot`, as every connected app does for every p
 process, CPU time of this thread, after a warm-up (statements prepared once).
 
     .venv/bin/python benchmarks/poke_apply.py [--pages 300] [--comments 1]
-    .venv/bin/python benchmarks/poke_apply.py --chat 1,4,10,25 [--pages 300] [--visitors 1000]
+    .venv/bin/python benchmarks/poke_apply.py --chat 1,4,10,25 [--changes 1] [--pages 300]
+        [--visitors 1000]
 
 Default: pages of `--comments` agents' comments (each a message row and its
 conversation's update) on the 2,000-conversation demo template shared with hub_team.py,
@@ -12,7 +13,8 @@ copied with two agents: one comments, the other's cache takes the pages.
 `--chat K,...`: what issue 12's load brings an agent (chat_bench.py): a workspace with a
 chat channel and `--visitors` visitors who have written once, then pages of K visitor
 messages each, stored as the hub stores them (hub/chat_http.store_batch: one transaction,
-one change), each a message row and its conversation's update. For each K: CPU ms per page,
+one change per batch, `--changes` batches per page), each a message row and its
+conversation's update. For each K: CPU ms per page,
 and a least-squares fit over the Ks of a fixed cost per page and a cost per message (two
 rows). Run with `PYTHONPATH=/path/to/other/checkout` to measure another version's package
 (the JSON says which one it used).
@@ -116,12 +118,13 @@ class Chat:
             if isinstance(out, Exception):
                 raise out
 
-    def pages(self, per_page: int, count: int) -> list[bytes]:
+    def pages(self, per_page: int, count: int, changes_per_page: int = 1) -> list[bytes]:
         blobs = []
         for _ in range(count):
-            self.store(
-                [self.message(self.random.randrange(self.visitors)) for _ in range(per_page)]
-            )
+            batch = [self.message(self.random.randrange(self.visitors)) for _ in range(per_page)]
+            parts = min(changes_per_page, per_page)
+            for i in range(parts):  # the batches the hub stored between two pokes
+                self.store(batch[i * per_page // parts : (i + 1) * per_page // parts])
             with self.ws.read() as conn:
                 heads = changes.table_heads(conn)
                 page = changes.shared_pages(conn, self.cursor, [self.agent], 500, heads=heads)
@@ -183,6 +186,13 @@ def main() -> None:
     ap.add_argument("--comments", type=int, default=1, help="comments per page")
     ap.add_argument("--chat", help="visitor messages per page, e.g. 1,4,10,25")
     ap.add_argument("--visitors", type=int, default=1000)
+    ap.add_argument(
+        "--changes",
+        type=int,
+        default=1,
+        help="--chat: changes per page (the hub's batches between two pokes; chat_bench's "
+        "load brings 1-8, most often 2-4)",
+    )
     args = ap.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="poke-apply-"))
     out: dict[str, Any] = {"machine": machine(), "package": str(Path(unibox_tui.__file__).parent)}
@@ -190,7 +200,7 @@ def main() -> None:
         if args.chat:
             chat = Chat(folder, args.visitors)
             sizes = [int(k) for k in args.chat.split(",")]
-            batches = {k: chat.pages(k, WARMUP + args.pages) for k in sizes}
+            batches = {k: chat.pages(k, WARMUP + args.pages, args.changes) for k in sizes}
             chat.ws.close()
             replica, other = open_cache(chat.cache)
             per_page: dict[str, float] = {}
@@ -202,6 +212,7 @@ def main() -> None:
             out |= {
                 "pages_per_size": args.pages,
                 "visitors": args.visitors,
+                "changes_per_page": args.changes,
                 "runs_of_a_page": {k: runs_of(batches[k][-1]) for k in sizes},
                 "apply_cpu_ms_per_page": per_page,
                 "fit_fixed_ms_per_page": round(fixed, 3),

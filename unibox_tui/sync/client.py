@@ -56,6 +56,17 @@ PULL_LIMIT = 2000
 # sync loop (fixed: `_loop`) once left a poked page unapplied until this round.
 SAFETY_ROUND = 5.0
 CALL_TIMEOUT = 30.0
+# Seconds between the cache's WAL checkpoints (core/checkpoint.py; the hub's file keeps one a
+# second). Each checkpoint copies the pages written since the last one into the file and
+# waits for the disk twice; under a chat load (a poke every 50-80 ms, ~20 pages each, half
+# of them the same pages every time: the log's counters, the newest rows' index leaves) a
+# checkpoint a second cost an agent's app ~0.17 ms per poke, one every five ~0.07
+# (benchmarks/poke_apply.py --chat). The log grows to a few MB in between. An app that
+# crashes loses nothing (commits are in the log); a machine that loses power may lose the
+# commits of the last 5 s instead of 1 s (synchronous=NORMAL syncs the log at checkpoints):
+# pulled rows come again from the cursor that survived with them, and a command queued in
+# that window is almost always pushed to the hub already (the sync loop pushes at once).
+CACHE_CHECKPOINT_INTERVAL = 5.0
 
 
 class HubUnreachable(UniboxError):
@@ -132,6 +143,7 @@ class HubClient:
         self._poked_head = 0  # the newest head a poke announced
         self._access_dirty = True  # the agent's inboxes may have changed since last looked at
         self.safety_round = SAFETY_ROUND  # tests set it beyond their length: pokes alone
+        self._told: Status | None = None  # the status the app was last told (on_status)
 
     # ---------------------------------------------------------------- opening
 
@@ -254,7 +266,7 @@ class HubClient:
             "ON CONFLICT (key) DO NOTHING"
         )
         ws = open_workspace(path)
-        ws.checkpoint_apart()
+        ws.checkpoint_apart(CACHE_CHECKPOINT_INTERVAL)
         ws.guard = self._guard
         ws.remote = self
         self.ws = ws
@@ -457,9 +469,17 @@ class HubClient:
             self.on_signals(data)
 
     def _status_changed(self) -> None:
+        """Tell the app the status, when it differs from the last one told. Every sync round
+        (every poke) asks: the app's callback waits on its UI thread (call_from_thread), so
+        a round that told it the same status held the next poke up behind a hand-over to
+        the UI and back, twenty times a second under a chat load."""
         if self.on_status is not None:
             try:
-                self.on_status(self.status())
+                status = self.status()
+                if status == self._told:
+                    return
+                self._told = status
+                self.on_status(status)
             except Exception:
                 log.exception("status callback")
 
