@@ -922,8 +922,9 @@ def test_pokes_tell_the_app_its_status_only_when_it_changes(served: Served) -> N
         ]
         marks = ",".join("?" * len(ids))
         wait_for(
-            lambda: len(cached(bo, f"SELECT 1 FROM message WHERE id IN ({marks})", tuple(ids)))
-            == 3,
+            lambda: (
+                len(cached(bo, f"SELECT 1 FROM message WHERE id IN ({marks})", tuple(ids))) == 3
+            ),
             what="bo's cache got the three comments",
         )
         assert pulled.acquire(timeout=0), "pulls that wrote rows tell the app to look"
