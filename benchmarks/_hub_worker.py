@@ -10,6 +10,7 @@ committed), and after every sync round its cursor and how many commands it has q
 from __future__ import annotations
 
 import json
+import os
 import sys
 import threading
 import time
@@ -363,6 +364,23 @@ class Worker:
 
         t = os.times()
         return {"cpu_s": time.process_time(), "user_s": t.user, "sys_s": t.system}
+
+    def op_threads(self) -> dict:
+        """CPU seconds of this process's live threads, summed by what they are (their name
+        without its number): the clients' sync loops, socket read loops, checkpointers..."""
+        import re
+
+        out: dict[str, float] = {}
+        tick = os.sysconf("SC_CLK_TCK")
+        for t in threading.enumerate():
+            try:
+                stat = Path(f"/proc/self/task/{t.native_id}/stat").read_text()
+            except OSError:
+                continue
+            fields = stat.rsplit(")", 1)[1].split()
+            name = re.sub(r"[-_]?\d+", "", t.name)
+            out[name] = out.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+        return {"threads": out}
 
     def op_profile(self, path: str | None = None) -> dict:
         """yappi (`pip install yappi`, a scratch tool) over every thread of this process, in

@@ -115,6 +115,42 @@ def test_a_hub_client_hands_on_each_signal_of_a_batch(served: Served, team: Any)
         ana.close()
 
 
+def test_a_hub_client_hands_on_a_batch_in_one_call(served: Served, team: Any) -> None:
+    """With `on_signal_batch` (the TUI's: its callback waits on the UI thread) the signals
+    the hub sent together come in one call, each as it would have come alone."""
+    ana = HubClient(served.hub.url, served.tokens["ana"], directory=served.tmp / "ana")
+    calls: list[list[dict[str, Any]]] = []
+    ana.on_signal_batch = calls.append
+    ana.open()
+    guests = [visitor(served.hub.url, team.chat) for _ in range(12)]
+    started = threading.Barrier(len(guests))
+    convs: list[str] = []
+
+    def write(guest: socketio.Client) -> None:
+        started.wait(10)
+        convs.append(send(guest, "hello"))
+
+    threads = [threading.Thread(target=write, args=(g,)) for g in guests]
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        said = lambda: [s for call in calls for s in call]  # noqa: E731
+        wait_for(
+            lambda: (
+                set(convs) <= {s["visitor"]["conversation_id"] for s in said() if "visitor" in s}
+            ),
+            what="ana's app heard each visitor",
+        )
+        assert not any("batch" in s for s in said())
+        assert any(len(call) > 1 for call in calls), "no batch came in one call"
+    finally:
+        for g in guests:
+            g.disconnect()
+        ana.close()
+
+
 def test_signals_follow_a_change_of_access_at_once(
     served: Served, team: Any, tmp_path: Path
 ) -> None:

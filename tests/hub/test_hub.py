@@ -886,3 +886,49 @@ def test_a_poke_landing_as_the_sync_loop_times_out_is_applied(served: Served) ->
     finally:
         bo.close()
         ana.close()
+
+
+def test_pokes_tell_the_app_its_status_only_when_it_changes(served: Served) -> None:
+    """Every sync round (every poke) asked the app's status callback, which waits on the
+    UI thread: twenty hand-overs a second under a chat load to hear 'connected' again. The
+    app hears a status once, and again only when it changes."""
+    conv = start_conversation(served)
+    ana = served.client("ana")
+    statuses: list[Any] = []
+    pulled = threading.Semaphore(0)
+    bo = HubClient(
+        served.hub.url,
+        served.tokens["bo"],
+        directory=served.tmp / "cache-bo",
+        on_status=statuses.append,
+        on_pulled=pulled.release,
+    )
+    try:
+        bo.open()
+        assert bo.wait_synced(30)
+        wait_for(
+            lambda: cached(bo, "SELECT 1 FROM conversation WHERE id = ?", (conv,)),
+            what="bo has the conversation",
+        )
+        told = list(statuses)
+        assert told and told[-1].state == "connected"
+        while pulled.acquire(timeout=0):
+            pass
+        ids = [
+            ana.run(
+                "comment", {"conversation_id": conv, "text": f"note {n}"}, actor=ana.agent["id"]
+            ).value.message_id
+            for n in range(3)
+        ]
+        marks = ",".join("?" * len(ids))
+        wait_for(
+            lambda: (
+                len(cached(bo, f"SELECT 1 FROM message WHERE id IN ({marks})", tuple(ids))) == 3
+            ),
+            what="bo's cache got the three comments",
+        )
+        assert pulled.acquire(timeout=0), "pulls that wrote rows tell the app to look"
+        assert statuses == told  # rounds ran, the status stayed: nothing more to hear
+    finally:
+        bo.close()
+        ana.close()

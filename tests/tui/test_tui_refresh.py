@@ -73,3 +73,53 @@ async def test_losing_access_to_an_inbox_takes_it_off_the_screen(make_app, demo)
         assert not {r.id for r in in_sales} & set(row_ids(app))
         assert app.screen.views.entry(f"inbox:{sales}") is None
         assert app.screen.views.entry("open").count == app.screen.conv_list.total
+
+
+async def test_a_new_conversation_on_top_draws_only_the_rows_that_changed(
+    make_app, demo, monkeypatch
+) -> None:
+    """New activity on top moves every row below it: the rows are not drawn again for
+    that (each was, at every poke of a chat load: most of the app's CPU), only the new one
+    and the rows whose place under the cursor changed. The views pane, whose views stayed
+    the same, is not laid out again (every refresh reflowed the whole screen)."""
+    from unibox_tui.widgets.conversation_list import ConversationList
+    from unibox_tui.widgets.views_pane import ViewsPane
+
+    app = make_app()
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        lst = app.screen.conv_list
+        await pilot.press("j", "j")
+        shown = row_ids(app)
+        drawn: list[str] = []
+        render_row = ConversationList._render_row
+
+        def counted(self, row, width, selected):  # type: ignore[no-untyped-def]
+            drawn.append(row.id)
+            return render_row(self, row, width, selected)
+
+        layouts: list[bool] = []
+        refresh = ViewsPane.refresh
+
+        def noted(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+            layouts.append(bool(kwargs.get("layout")))
+            return refresh(self, *args, **kwargs)
+
+        monkeypatch.setattr(ConversationList, "_render_row", counted)
+        monkeypatch.setattr(ViewsPane, "refresh", noted)
+        new = cmd.ingest(
+            demo.ws,
+            incoming(demo.channels["email"], "email", "zed@example.com", "Zed", "Hi there", NOW),
+        ).conversation_id
+        app.poll_changes()
+        await settle(pilot)
+        assert row_ids(app)[: len(shown) + 1] == [new, *shown]  # every row moved down one
+        # Only the new row (the cursor stayed on its conversation, which moved down too).
+        assert drawn == [new]
+        assert True not in layouts
+        # Each line shows what drawing its row afresh shows.
+        width, top = lst.line_width(), int(lst.scroll_offset.y)
+        for y in range(min(lst.total - top, lst.size.height)):
+            row = lst.row_at(top + y)
+            fresh = render_row(lst, row, width, top + y == lst.cursor)
+            assert lst.render_line(y).text == fresh.text

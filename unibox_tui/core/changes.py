@@ -788,6 +788,11 @@ def apply_changes(
     return apply_chain(replica, [page], local=local)
 
 
+# The replicas whose commits do not wait for the disk (synchronous=OFF: within a first
+# sync's pull), by id(): every other one is at the workspace's NORMAL (db._on_connect).
+_UNSYNCED: set[int] = set()
+
+
 def apply_chain(
     replica: sqlite3.Connection,
     pages: Sequence[Changes | ColumnarChanges | dict[str, Any]],
@@ -819,7 +824,9 @@ def apply_chain(
         bool(data.get("more"))
         and not con.execute("SELECT 1 FROM pending_mutation LIMIT 1").fetchone()
     )
-    con.execute(f"PRAGMA synchronous={'OFF' if bulk else 'NORMAL'}")
+    if bulk or id(con) in _UNSYNCED:  # (a poke's page: NORMAL already, not set again)
+        con.execute(f"PRAGMA synchronous={'OFF' if bulk else 'NORMAL'}")
+        (_UNSYNCED.add if bulk else _UNSYNCED.discard)(id(con))
     con.execute("BEGIN IMMEDIATE")
     try:
         # The first page of a first sync that has more to come starts a fill: the derived

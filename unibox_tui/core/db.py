@@ -779,16 +779,17 @@ class Workspace:
         with self.read() as conn:
             return conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
 
-    def checkpoint_apart(self) -> None:
+    def checkpoint_apart(self, interval: float | None = None) -> None:
         """Checkpoint this file on a thread of its own, never inside a write's commit
         (core/checkpoint.py): for the hub and a hub client's cache, where a commit is what
-        a teammate waits for. Called right after opening, before any write."""
-        from .checkpoint import Checkpointer
+        a teammate waits for. Called right after opening, before any write. `interval`:
+        seconds between checkpoints (checkpoint.INTERVAL when None)."""
+        from .checkpoint import INTERVAL, Checkpointer
 
         with self._lock:
             if self._checkpointer is not None:
                 return
-            self._checkpointer = Checkpointer(self.path)
+            self._checkpointer = Checkpointer(self.path, INTERVAL if interval is None else interval)
             engine, self._engine = self._engine, None  # made again, with the setting
         if engine is not None:
             engine.dispose()

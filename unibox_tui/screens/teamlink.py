@@ -43,7 +43,7 @@ class TeamLink:
             self.visitors.seed(client.visitors_here)
         client.on_status = lambda status: self._later(self._status, status)
         client.on_pulled = app.changed_elsewhere
-        client.on_signals = lambda data: self._later(self._signals, data)
+        client.on_signal_batch = lambda items: self._later(self._signal_batch, items)
         client.on_rejected = lambda error, name, args: self._later(
             self._rejected, error, name, args
         )
@@ -76,6 +76,11 @@ class TeamLink:
             )
         if changed:
             self.app.refresh_headers()
+
+    def _signal_batch(self, items: list[dict[str, Any]]) -> None:
+        """Signals the hub sent together, taken in one turn of the UI thread."""
+        for data in items:
+            self._signals(data)
 
     def _signals(self, data: dict[str, Any]) -> None:
         visitor = data.get("visitor")

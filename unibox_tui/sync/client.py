@@ -56,6 +56,17 @@ PULL_LIMIT = 2000
 # sync loop (fixed: `_loop`) once left a poked page unapplied until this round.
 SAFETY_ROUND = 5.0
 CALL_TIMEOUT = 30.0
+# Seconds between the cache's WAL checkpoints (core/checkpoint.py; the hub's file keeps one a
+# second). Each checkpoint copies the pages written since the last one into the file and
+# waits for the disk twice; under a chat load (a poke every 50-80 ms, ~20 pages each, half
+# of them the same pages every time: the log's counters, the newest rows' index leaves) a
+# checkpoint a second cost an agent's app ~0.17 ms per poke, one every five ~0.07
+# (benchmarks/poke_apply.py --chat). The log grows to a few MB in between. An app that
+# crashes loses nothing (commits are in the log); a machine that loses power may lose the
+# commits of the last 5 s instead of 1 s (synchronous=NORMAL syncs the log at checkpoints):
+# pulled rows come again from the cursor that survived with them, and a command queued in
+# that window is almost always pushed to the hub already (the sync loop pushes at once).
+CACHE_CHECKPOINT_INTERVAL = 5.0
 
 
 class HubUnreachable(UniboxError):
@@ -107,6 +118,8 @@ class HubClient:
         self.directory = directory or cache_dir(self.url)
         self.on_rejected = on_rejected
         self.on_signals = on_signals
+        # Signals a batch brought, in one call (else on_signals is called for each).
+        self.on_signal_batch: Callable[[list[dict[str, Any]]], None] | None = None
         self.on_status = on_status
         self.on_pulled = on_pulled  # after a pull wrote rows: the app looks now, not at its poll
         self.agent: dict[str, Any] = {}
@@ -132,6 +145,7 @@ class HubClient:
         self._poked_head = 0  # the newest head a poke announced
         self._access_dirty = True  # the agent's inboxes may have changed since last looked at
         self.safety_round = SAFETY_ROUND  # tests set it beyond their length: pokes alone
+        self._told: Status | None = None  # the status the app was last told (on_status)
 
     # ---------------------------------------------------------------- opening
 
@@ -254,7 +268,7 @@ class HubClient:
             "ON CONFLICT (key) DO NOTHING"
         )
         ws = open_workspace(path)
-        ws.checkpoint_apart()
+        ws.checkpoint_apart(CACHE_CHECKPOINT_INTERVAL)
         ws.guard = self._guard
         ws.remote = self
         self.ws = ws
@@ -446,20 +460,36 @@ class HubClient:
 
     def _on_signals(self, data: Any) -> None:
         """One signal, or several that the hub sent together (`{"batch": [...]}`): each is
-        handed on as it would have come alone."""
-        if isinstance(data, dict) and isinstance(data.get("batch"), list):
-            for one in data["batch"]:
-                self._on_signals(one)
+        handed on as it would have come alone, or with `on_signal_batch` all in one call
+        (the app's callback waits on its UI thread: one hand-over for the batch, not one per
+        signal; a thousand chat visitors' typing and presence come ~40 a second)."""
+        items = data.get("batch") if isinstance(data, dict) else None
+        if not isinstance(items, list):
+            items = [data]
+        items = [one for one in items if isinstance(one, dict)]
+        for one in items:
+            if isinstance(one.get("presence"), dict):
+                self.presence = dict(one["presence"])
+        if not items:
             return
-        if isinstance(data, dict) and isinstance(data.get("presence"), dict):
-            self.presence = dict(data["presence"])
-        if self.on_signals is not None and isinstance(data, dict):
-            self.on_signals(data)
+        if self.on_signal_batch is not None:
+            self.on_signal_batch(items)
+        elif self.on_signals is not None:
+            for one in items:
+                self.on_signals(one)
 
     def _status_changed(self) -> None:
+        """Tell the app the status, when it differs from the last one told. Every sync round
+        (every poke) asks: the app's callback waits on its UI thread (call_from_thread), so
+        a round that told it the same status held the next poke up behind a hand-over to
+        the UI and back, twenty times a second under a chat load."""
         if self.on_status is not None:
             try:
-                self.on_status(self.status())
+                status = self.status()
+                if status == self._told:
+                    return
+                self._told = status
+                self.on_status(status)
             except Exception:
                 log.exception("status callback")
 

@@ -74,16 +74,24 @@ class ViewsPane(Widget, can_focus=True):
         for entry in entries:
             if entry.key in old:
                 entry.count, entry.unread = old[entry.key].count, old[entry.key].unread
-        self.entries = entries
         keys = [e.key for e in entries]
-        self.cursor = keys.index(active_key) if active_key in keys else 0
+        cursor = keys.index(active_key) if active_key in keys else 0
+        if entries == self.entries and cursor == self.cursor:
+            # The same views (every live refresh asks, a poke's worth of chat messages
+            # included): laying the screen out again cost more than the rest of the refresh.
+            return
+        self.entries = entries
+        self.cursor = cursor
         self.refresh(layout=True)
 
     def set_counts(self, counts: dict[str, tuple[int, int]]) -> None:
+        changed = False
         for entry in self.entries:
-            if entry.key in counts:
+            if entry.key in counts and (entry.count, entry.unread) != counts[entry.key]:
                 entry.count, entry.unread = counts[entry.key]
-        self.refresh()
+                changed = True
+        if changed:
+            self.refresh()
 
     @property
     def current(self) -> ViewEntry | None:
