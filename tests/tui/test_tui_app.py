@@ -273,3 +273,29 @@ async def test_a_worker_still_running_when_the_app_quits_does_not_crash_the_exit
     assert await asyncio.to_thread(lambda: screen.uapp) is app
     await asyncio.to_thread(screen.from_worker, shown.append, "after the exit")
     assert shown == ["while running"]
+
+
+async def test_the_sidebar_shows_what_it_was_given_before_it_had_its_parts(demo) -> None:
+    """A chat visitor's signal can reach the sidebar while the inbox is being put together:
+    it raised NoMatches ('#contact-details') then; now it shows the contact once composed."""
+    from textual.app import App
+    from textual.widgets import Static
+
+    from unibox_tui.widgets.contact_sidebar import ContactSidebar
+
+    row = queries.list_conversations(demo.ws, queries.view("open", access=EVERYTHING)).rows[0]
+    detail = queries.contact(demo.ws, row.contact_id, access=EVERYTHING)
+    sidebar = ContactSidebar(lambda: NOW)
+    sidebar.show(detail, row.id)  # not composed yet
+
+    class Host(App):
+        def get_css_variables(self) -> dict[str, str]:
+            return {**super().get_css_variables(), "pane-border": "#888888"}
+
+        def compose(self):
+            yield sidebar
+
+    async with Host().run_test() as pilot:
+        await pilot.pause()
+        shown = str(sidebar.query_one("#contact-details", Static).render())
+        assert detail.name and detail.name in shown

@@ -48,6 +48,7 @@ class ContactSidebar(VerticalScroll):
         super().__init__(id="sidebar")
         self.now = now
         self.detail: ContactDetail | None = None
+        self._pending: tuple[ContactDetail | None, str | None, Text | None] | None = None
 
     def compose(self) -> ComposeResult:
         yield Static(id="contact-details")
@@ -58,11 +59,21 @@ class ContactSidebar(VerticalScroll):
     def is_open(self) -> bool:
         return self.has_class("-open")
 
+    def on_mount(self) -> None:
+        if self._pending is not None:
+            self.show(*self._pending)
+
     def show(
         self, detail: ContactDetail | None, current_id: str | None, extra: Text | None = None
     ) -> None:
-        """`extra`: more about the customer, first (a chat visitor's page and browser)."""
+        """`extra`: more about the customer, first (a chat visitor's page and browser).
+        Before the sidebar has its parts (a chat visitor's signal can come while the inbox
+        is still being put together), what to show waits for them."""
         self.detail = detail
+        if not self.children:
+            self._pending = (detail, current_id, extra)
+            return
+        self._pending = None
         details = self.query_one("#contact-details", Static)
         past = self.query_one("#past", OptionList)
         past.clear_options()
