@@ -248,6 +248,9 @@ class _Batch:
     # released at once, or the outer one's rollback would stop at the inner's savepoint.
     release: bool = False
     depth: int = 0  # writes open now (a command's, and any write inside it)
+    # PostgreSQL, `batch(later=True)`: the writes no command reads the result of, queued and
+    # sent with the next statement that needs an answer (core/postgres.Later).
+    later: Any = None
 
 
 NEXT_SEQ = "UPDATE sequence SET value = value + 1 WHERE name = 'seq' RETURNING value"
@@ -297,10 +300,15 @@ class Tx:
         self._driver = driver
         self.postgres = connection.dialect.name == "postgresql"
         self.sql: Callable[..., sqlite3.Cursor] = driver.execute
+        # A write whose result the command does not read: at once on SQLite (no round trip
+        # to save), queued in a PostgreSQL batch with a Later (core/postgres.Later).
+        self.later: Callable[..., Any] = driver.execute
+        self._later = batch.later if batch is not None else None
         if self.postgres:  # the same SQL, translated (core/postgres.py)
             from .postgres import executor
 
-            self.sql = executor(driver)
+            self.sql = executor(driver, self._later)
+            self.later = self.sql if self._later is None else self._later.add
         # New rows are indexed for search when the transaction ends: this write's, or the
         # batch's (once for all its commands).
         self._since = search_index.marks(self._run) if batch is None else None
@@ -335,8 +343,15 @@ class Tx:
         if self.postgres:
             from .postgres import Cursor
 
-            return Cursor(self._driver.cursor())  # type: ignore[return-value]
+            return Cursor(self._driver.cursor(), self._later)  # type: ignore[return-value]
         return self._driver.cursor()
+
+    def later_many(self, sql: str, rows: Any) -> None:
+        """`later` for each of `rows` (executemany, when sent at once)."""
+        if self._later is not None:
+            self._later.add_many(sql, rows)
+        else:
+            self.cursor().executemany(sql, rows)
 
     def finish(self) -> None:
         """Before the commit: write what is pending and index the rows this write inserted."""
@@ -593,8 +608,17 @@ class Workspace:
             # what it needs again.
             run = batch.session.connection().connection.driver_connection.execute  # type: ignore[union-attr]
             postgres = self.dialect == "postgresql"
-            if batch.release:  # (PostgreSQL takes several statements in one round trip)
-                run("RELEASE unibox_command; SAVEPOINT unibox_command")
+            later = batch.later
+            if later is not None:  # sent with the command's first read (core/postgres.Later)
+                run = later.add
+                if later.failed is not None:  # the batch is lost: it will be applied again
+                    raise later.failed
+            if batch.release:
+                if later is not None:  # one statement each in a pipeline
+                    run("RELEASE unibox_command")
+                    run("SAVEPOINT unibox_command")
+                else:  # (PostgreSQL takes several statements in one round trip)
+                    run("RELEASE unibox_command; SAVEPOINT unibox_command")
                 batch.release = False
             else:
                 run("SAVEPOINT unibox_command")
@@ -608,7 +632,12 @@ class Workspace:
                 self._finish(tx)
             except BaseException:
                 batch.depth -= 1
-                if postgres:
+                if later is not None and later.failed is not None:
+                    raise  # the whole batch rolls back (and is applied again)
+                if later is not None:
+                    run("ROLLBACK TO unibox_command")
+                    run("RELEASE unibox_command")
+                elif postgres:
                     run("ROLLBACK TO unibox_command; RELEASE unibox_command")
                 else:
                     run("ROLLBACK TO unibox_command")
@@ -646,11 +675,16 @@ class Workspace:
             hook(tx)
 
     @contextmanager
-    def batch(self) -> Iterator[None]:
+    def batch(self, *, later: bool = False) -> Iterator[None]:
         """Run this thread's writes in ONE transaction, each in a savepoint of it: a write
         that fails rolls back alone and the others commit together at the end. How the hub
         applies a client's push of many commands (one commit, one session whose identity map
-        the commands share). Nothing is visible to readers until the batch commits."""
+        the commands share). Nothing is visible to readers until the batch commits.
+
+        `later` (PostgreSQL; nothing changes on SQLite): the writes whose result no command
+        reads are sent with the next statement that needs an answer (core/postgres.Later).
+        A queued write that fails fails the batch whole (errors.LaterFailed, nothing stored):
+        apply it again without `later` to learn which command it was."""
         from sqlalchemy.exc import OperationalError
         from sqlmodel import Session
 
@@ -659,17 +693,30 @@ class Workspace:
         self.engine  # noqa: B018
         try:
             with Session(self._writer, expire_on_commit=False) as session, session.begin():
-                run = session.connection().exec_driver_sql
+                connection = session.connection()
+                run = connection.exec_driver_sql
                 batch = _Batch(session, search_index.marks(run))
+                postgres = self.dialect == "postgresql"
+                if later and postgres:
+                    from .postgres import LATER, Later
+
+                    batch.later = connection.info[LATER] = Later(
+                        connection.connection.driver_connection
+                    )
                 self._local.batch = batch
                 try:
                     yield
-                    postgres = self.dialect == "postgresql"
+                    if batch.later is not None and batch.later.failed is not None:
+                        raise batch.later.failed  # a command's error hid it: roll back
                     search_index.index_new(run, batch.since, postgres=postgres)
                     if batch.seq is not None and (postgres or batch.seq != batch.stored):
                         run(LAST_SEQ_POSTGRES if postgres else LAST_SEQ, (batch.seq,))
+                    if batch.later is not None:
+                        batch.later.flush()  # (the statements above sent it already)
                 finally:
                     self._local.batch = None
+                    if batch.later is not None:
+                        connection.info.pop(LATER, None)
         except OperationalError as e:
             raise _db_error(self.path, e) from e
 

@@ -27,7 +27,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from .db import KNOWN_REVISIONS, UNFINISHED, URL_SCHEMES, Rows, Workspace
-from .errors import WorkspaceError
+from .errors import LaterFailed, WorkspaceError
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -80,11 +80,75 @@ def _translate(sql: str, params: Any) -> tuple[str, Any]:
 
 
 def _before_cursor_execute(
-    _conn: Any, _cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool
+    conn: Any, _cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool
 ) -> tuple[str, Any]:
+    later = conn.info.get(LATER)
+    if later is not None and (later.queue or later.failed):
+        later.flush()  # the writes before it first, in their order
     if context is not None and context.compiled is not None:
         return statement, parameters  # built by SQLAlchemy for psycopg already
     return _translate(statement, parameters)
+
+
+# The key of a connection's `info` (SQLAlchemy's per-connection dict) that holds the Later of
+# the batch writing on it: SQLAlchemy's own statements send its queued writes first.
+LATER = "unibox_later"
+
+
+class Later:
+    """Writes a batch sends later (`Tx.later`): statements whose result no command reads (a
+    message's INSERT, a conversation's UPDATE, the savepoints between commands, the hub's
+    answers), queued and sent together with the next statement that needs an answer, in ONE
+    round trip (psycopg's pipeline mode). On the hub's writer each round trip is a wake of
+    the server and of the writer thread: a comment took ~4.4 of them, now ~1
+    (benchmarks/hub_push.py --postgres).
+
+    Every other statement on the connection sends the queue first, in order: our cursors
+    (`Cursor`), SQLAlchemy's (the engine event above), the batch before its commit. So every
+    read sees the writes before it, as if they had run at once. What changes is WHEN a queued
+    write's error is seen: at a later statement, maybe in a later command, when the commands
+    after it have already run on a transaction PostgreSQL had aborted. So a failed queued
+    write fails the whole batch (`failed`, raised by every statement and write after it and
+    by the batch's end): nothing of it is committed, and the caller applies it again without
+    a Later (hub/mutations.apply_pushes), where each command's error is its own."""
+
+    __slots__ = ("driver", "failed", "queue")
+
+    def __init__(self, driver: Any) -> None:
+        self.driver = driver
+        self.queue: list[tuple[str, Any]] = []
+        self.failed: LaterFailed | None = None
+
+    def add(self, sql: str, params: Any = ()) -> None:
+        if self.failed is not None:
+            raise self.failed
+        self.queue.append(_translate(sql, params))
+
+    def add_many(self, sql: str, rows: Any) -> None:
+        for row in rows:
+            self.add(sql, row)
+
+    def flush(self, cursor: Any = None, sql: str | None = None, params: Any = None) -> None:
+        """Send the queued writes, then `sql` on `cursor` (already translated) if given, in
+        one round trip; its result is then on `cursor`, as after `cursor.execute`."""
+        if self.failed is not None:
+            raise self.failed
+        queue, self.queue = self.queue, []
+        import psycopg
+
+        try:
+            with self.driver.pipeline():
+                scratch = self.driver.cursor()
+                for statement, values in queue:
+                    scratch.execute(statement, values)
+                if sql is not None:
+                    cursor.execute(sql, params)
+        except psycopg.Error as e:
+            if not queue:
+                raise  # the statement's own error, as without a queue
+            first = (str(e).strip().splitlines() or [""])[0]
+            self.failed = LaterFailed(f"a queued write failed: {first}")
+            raise self.failed from e
 
 
 def _configure(dbapi_con: Any) -> None:
@@ -116,17 +180,28 @@ def make_engine(url: str) -> Engine:
 
 
 class Cursor:
-    """A psycopg cursor that takes SQLite's SQL (what `Tx.sql` and `Tx.cursor` hand out)."""
+    """A psycopg cursor that takes SQLite's SQL (what `Tx.sql` and `Tx.cursor` hand out); in a
+    batch with a Later, a statement sends the queued writes first (one round trip)."""
 
-    def __init__(self, cursor: Any) -> None:
+    __slots__ = ("_cursor", "_later")
+
+    def __init__(self, cursor: Any, later: Later | None = None) -> None:
         self._cursor = cursor
+        self._later = later
 
     def execute(self, sql: str, params: Any = ()) -> Cursor:
-        self._cursor.execute(*_translate(sql, params))
+        later = self._later
+        if later is not None and (later.queue or later.failed):
+            later.flush(self._cursor, *_translate(sql, params))
+        else:
+            self._cursor.execute(*_translate(sql, params))
         return self
 
     def executemany(self, sql: str, rows: Any) -> Cursor:
         rows = list(rows)
+        later = self._later
+        if later is not None and (later.queue or later.failed):
+            later.flush()
         if rows:
             self._cursor.executemany(*_translate(sql, rows))
         return self
@@ -149,11 +224,11 @@ class Cursor:
         raise NotImplementedError("PostgreSQL has no lastrowid: use RETURNING")
 
 
-def executor(driver: Any) -> Any:
+def executor(driver: Any, later: Later | None = None) -> Any:
     """`Tx.sql` on PostgreSQL: run one statement on the transaction's connection."""
 
     def run(sql: str, params: Any = ()) -> Cursor:
-        return Cursor(driver.cursor()).execute(sql, params)
+        return Cursor(driver.cursor(), later).execute(sql, params)
 
     return run
 
