@@ -6,11 +6,17 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from unibox_tui.core import clock
 from unibox_tui.core import commands as cmd
 from unibox_tui.hub import mutations
 from unibox_tui.hub.mutations import Push
 from unibox_tui.hub.protocol import BadPayload
+
+# On SQLite and on a real PostgreSQL, where a group's writes are sent later, with the next
+# statement that needs an answer (core/postgres.Later).
+pytestmark = pytest.mark.both_databases
 
 
 def comment(n: int, conv: str, text: str | None = None) -> dict[str, Any]:

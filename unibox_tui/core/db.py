@@ -606,19 +606,14 @@ class Workspace:
             # done here: the session forgets every row it holds (the failed command's may
             # be among them, in a state the database no longer has); the next command loads
             # what it needs again.
+            if batch.later is not None:  # no savepoint (core/postgres.Later)
+                with self._unguarded_write(batch, now) as tx:
+                    yield tx
+                return
             run = batch.session.connection().connection.driver_connection.execute  # type: ignore[union-attr]
             postgres = self.dialect == "postgresql"
-            later = batch.later
-            if later is not None:  # sent with the command's first read (core/postgres.Later)
-                run = later.add
-                if later.failed is not None:  # the batch is lost: it will be applied again
-                    raise later.failed
-            if batch.release:
-                if later is not None:  # one statement each in a pipeline
-                    run("RELEASE unibox_command")
-                    run("SAVEPOINT unibox_command")
-                else:  # (PostgreSQL takes several statements in one round trip)
-                    run("RELEASE unibox_command; SAVEPOINT unibox_command")
+            if batch.release:  # (PostgreSQL takes several statements in one round trip)
+                run("RELEASE unibox_command; SAVEPOINT unibox_command")
                 batch.release = False
             else:
                 run("SAVEPOINT unibox_command")
@@ -632,12 +627,7 @@ class Workspace:
                 self._finish(tx)
             except BaseException:
                 batch.depth -= 1
-                if later is not None and later.failed is not None:
-                    raise  # the whole batch rolls back (and is applied again)
-                if later is not None:
-                    run("ROLLBACK TO unibox_command")
-                    run("RELEASE unibox_command")
-                elif postgres:
+                if postgres:
                     run("ROLLBACK TO unibox_command; RELEASE unibox_command")
                 else:
                     run("ROLLBACK TO unibox_command")
@@ -666,6 +656,40 @@ class Workspace:
             raise _db_error(self.path, e) from e
         if tx._seq is not None:
             self._local.last_seq = tx._seq  # committed: what `last_write_seq` reports
+
+    @contextmanager
+    def _unguarded_write(self, batch: _Batch, now: datetime | None) -> Iterator[Tx]:
+        """A command of a batch with a Later: no savepoint around it (two statements, and a
+        subtransaction on the server, per command). A command that fails before it wrote
+        anything needs none; one that fails after it wrote, or on an error of the database
+        (which aborts the transaction), fails the batch whole (errors.LaterFailed): it is
+        applied again with a savepoint per command (hub/mutations.apply_pushes)."""
+        later = batch.later
+        if later.failed is not None:  # the batch is lost: it will be applied again
+            raise later.failed
+        numbered = (batch.seq, batch.stored)
+        writes = later.writes
+        batch.depth += 1
+        try:
+            tx = Tx(batch.session, now or clock.utcnow(), batch)
+            tx.presence = self.presence
+            tx.visitors = self.visitors
+            yield tx
+            self._finish(tx)
+        except BaseException as e:
+            batch.depth -= 1
+            if later.failed is None and (later.writes != writes or later.database_error(e)):
+                later.fail(f"a command failed after it wrote ({type(e).__name__}: {e})")
+            if later.failed is not None:
+                raise later.failed from e
+            batch.seq, batch.stored = numbered  # its numbers are given again
+            batch.memo.clear()  # as after a rollback (nothing was written: to be sure)
+            batch.keep.clear()
+            batch.session.expunge_all()
+            raise
+        batch.depth -= 1
+        if tx._seq is not None:
+            self._local.last_seq = tx._seq  # committed with the batch
 
     def _finish(self, tx: Tx) -> None:
         tx.finish()

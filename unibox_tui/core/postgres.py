@@ -83,8 +83,11 @@ def _before_cursor_execute(
     conn: Any, _cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool
 ) -> tuple[str, Any]:
     later = conn.info.get(LATER)
-    if later is not None and (later.queue or later.failed):
-        later.flush()  # the writes before it first, in their order
+    if later is not None:
+        if not statement.lstrip()[:6].upper() == "SELECT":
+            later.writes += 1
+        if later.queue or later.failed:
+            later.flush()  # the writes before it first, in their order
     if context is not None and context.compiled is not None:
         return statement, parameters  # built by SQLAlchemy for psycopg already
     return _translate(statement, parameters)
@@ -112,17 +115,33 @@ class Later:
     by the batch's end): nothing of it is committed, and the caller applies it again without
     a Later (hub/mutations.apply_pushes), where each command's error is its own."""
 
-    __slots__ = ("driver", "failed", "queue")
+    __slots__ = ("driver", "failed", "queue", "writes")
 
     def __init__(self, driver: Any) -> None:
         self.driver = driver
         self.queue: list[tuple[str, Any]] = []
         self.failed: LaterFailed | None = None
+        # Statements sent or queued that may have written (anything but a SELECT): a
+        # command without a savepoint that fails after one fails the batch (db.Workspace).
+        self.writes = 0
 
     def add(self, sql: str, params: Any = ()) -> None:
         if self.failed is not None:
             raise self.failed
+        self.writes += 1
         self.queue.append(_translate(sql, params))
+
+    def fail(self, why: str) -> LaterFailed:
+        self.failed = LaterFailed(why)
+        return self.failed
+
+    @staticmethod
+    def database_error(e: BaseException) -> bool:
+        """Did the database refuse a statement (which aborts the transaction)?"""
+        import psycopg
+        from sqlalchemy.exc import DBAPIError
+
+        return isinstance(e, (psycopg.Error, DBAPIError))
 
     def add_many(self, sql: str, rows: Any) -> None:
         for row in rows:
@@ -147,8 +166,7 @@ class Later:
             if not queue:
                 raise  # the statement's own error, as without a queue
             first = (str(e).strip().splitlines() or [""])[0]
-            self.failed = LaterFailed(f"a queued write failed: {first}")
-            raise self.failed from e
+            raise self.fail(f"a queued write failed: {first}") from e
 
 
 def _configure(dbapi_con: Any) -> None:
@@ -191,7 +209,12 @@ class Cursor:
 
     def execute(self, sql: str, params: Any = ()) -> Cursor:
         later = self._later
-        if later is not None and (later.queue or later.failed):
+        if later is None:
+            self._cursor.execute(*_translate(sql, params))
+            return self
+        if not sql.lstrip()[:6].upper() == "SELECT":
+            later.writes += 1
+        if later.queue or later.failed:
             later.flush(self._cursor, *_translate(sql, params))
         else:
             self._cursor.execute(*_translate(sql, params))
@@ -200,8 +223,10 @@ class Cursor:
     def executemany(self, sql: str, rows: Any) -> Cursor:
         rows = list(rows)
         later = self._later
-        if later is not None and (later.queue or later.failed):
-            later.flush()
+        if later is not None:
+            later.writes += 1
+            if later.queue or later.failed:
+                later.flush()
         if rows:
             self._cursor.executemany(*_translate(sql, rows))
         return self
