@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
 # The newest migration this code knows. Opening a file at this revision needs no alembic
 # import (keeps start-up fast); anything else goes through migrations.upgrade().
-HEAD_REVISION = "0026"
+HEAD_REVISION = "0027"
 KNOWN_REVISIONS = (
     "0001",
     "0002",
@@ -61,6 +61,7 @@ KNOWN_REVISIONS = (
     "0024",
     "0025",
     "0026",
+    "0027",
 )
 
 # A workspace that `unibox migrate` is still copying into (or was interrupted copying into)

@@ -101,6 +101,16 @@ _ANSWER_SQL = (  # ON CONFLICT, not INSERT OR REPLACE: PostgreSQL has only the f
     "VALUES (?, ?, ?, ?, ?) ON CONFLICT (client_id, mutation_id) DO UPDATE SET "
     "status = excluded.status, result = excluded.result, seq = excluded.seq"
 )
+# PostgreSQL: a push's answers in ONE statement (one row per mutation, from a JSON array)
+# rather than one statement each: on the hub's writer each statement costs the driver's
+# Python and the server's per-statement work (benchmarks/hub_push.py --postgres).
+_ANSWERS_POSTGRES = (
+    "INSERT INTO hub_mutation (client_id, mutation_id, status, result, seq) "
+    "SELECT * FROM json_to_recordset(?::json) AS a(client_id varchar, mutation_id integer, "
+    "status varchar, result text, seq integer) ON CONFLICT (client_id, mutation_id) DO UPDATE "
+    "SET status = excluded.status, result = excluded.result, seq = excluded.seq"
+)
+_ANSWER_KEYS = ("client_id", "mutation_id", "status", "result", "seq")
 _CLIENT_SQL = (
     "INSERT INTO hub_client (client_id, agent_id, last_mutation_id, updated_at) "
     "VALUES (?, ?, ?, ?) ON CONFLICT (client_id) DO UPDATE SET "
@@ -140,7 +150,11 @@ def _apply_push(ws: Workspace, push: Push) -> list[dict[str, Any]]:
         last = mutation_id
     if last > first:
         with ws.write() as tx:
-            tx.later_many(_ANSWER_SQL, stored)
+            if tx.postgres:
+                rows = [dict(zip(_ANSWER_KEYS, row, strict=True)) for row in stored]
+                tx.later(_ANSWERS_POSTGRES, (json.dumps(rows),))
+            else:
+                tx.later_many(_ANSWER_SQL, stored)
             tx.later(_CLIENT_SQL, (client_id, agent_id, last, clock.to_db(tx.now)))
             if last // PRUNE_EVERY > first // PRUNE_EVERY:
                 # A client retransmits only what it has no answer for: far behind its last
