@@ -14,7 +14,7 @@ import sqlite3
 import threading
 import urllib.parse
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -738,10 +738,13 @@ class Workspace:
                         run(LAST_SEQ_POSTGRES if postgres else LAST_SEQ, (batch.seq,))
                     if batch.later is not None:
                         batch.later.flush()  # (the statements above sent it already)
+                        batch.later.close()  # before the commit
                 finally:
                     self._local.batch = None
                     if batch.later is not None:
                         connection.info.pop(LATER, None)
+                        with suppress(Exception):  # failing already: before the rollback
+                            batch.later.close()
         except OperationalError as e:
             raise _db_error(self.path, e) from e
 

@@ -86,7 +86,7 @@ def _before_cursor_execute(
     if later is not None:
         if not statement.lstrip()[:6].upper() == "SELECT":
             later.writes += 1
-        if later.queue or later.failed:
+        if later.pending:
             later.flush()  # the writes before it first, in their order
     if context is not None and context.compiled is not None:
         return statement, parameters  # built by SQLAlchemy for psycopg already
@@ -115,7 +115,7 @@ class Later:
     by the batch's end): nothing of it is committed, and the caller applies it again without
     a Later (hub/mutations.apply_pushes), where each command's error is its own."""
 
-    __slots__ = ("driver", "failed", "queue", "writes")
+    __slots__ = ("_pipeline", "_scratch", "_sync", "driver", "failed", "queue", "writes")
 
     def __init__(self, driver: Any) -> None:
         self.driver = driver
@@ -124,16 +124,39 @@ class Later:
         # Statements sent or queued that may have written (anything but a SELECT): a
         # command without a savepoint that fails after one fails the batch (db.Workspace).
         self.writes = 0
+        self._pipeline: Any = None  # EAGER: psycopg's pipeline() while it is open
+        self._scratch: Any = None
+        self._sync: Any = None
+
+    @property
+    def pending(self) -> bool:
+        return bool(self.queue) or self._pipeline is not None or self.failed is not None
 
     def add(self, sql: str, params: Any = ()) -> None:
         if self.failed is not None:
             raise self.failed
         self.writes += 1
-        self.queue.append(_translate(sql, params))
+        if not EAGER:
+            self.queue.append(_translate(sql, params))
+            return
+        import psycopg
+
+        if self._pipeline is None:
+            self._pipeline = self.driver.pipeline()
+            self._sync = self._pipeline.__enter__().sync
+            self._scratch = self.driver.cursor()
+        try:
+            self._scratch.execute(*_translate(sql, params))
+        except psycopg.Error as e:
+            raise self._failed(e) from e
 
     def fail(self, why: str) -> LaterFailed:
         self.failed = LaterFailed(why)
         return self.failed
+
+    def _failed(self, e: BaseException) -> LaterFailed:
+        first = (str(e).strip().splitlines() or [""])[0]
+        return self.fail(f"a queued write failed: {first}")
 
     @staticmethod
     def database_error(e: BaseException) -> bool:
@@ -147,14 +170,39 @@ class Later:
         for row in rows:
             self.add(sql, row)
 
+    def close(self) -> None:
+        """Leave pipeline mode (the batch ends, or SQLAlchemy is about to run a statement)."""
+        pipeline, self._pipeline = self._pipeline, None
+        if pipeline is None:
+            return
+        import psycopg
+
+        try:
+            pipeline.__exit__(None, None, None)
+        except psycopg.Error as e:
+            if self.failed is None:
+                raise self._failed(e) from e
+
     def flush(self, cursor: Any = None, sql: str | None = None, params: Any = None) -> None:
         """Send the queued writes, then `sql` on `cursor` (already translated) if given, in
         one round trip; its result is then on `cursor`, as after `cursor.execute`."""
         if self.failed is not None:
             raise self.failed
-        queue, self.queue = self.queue, []
         import psycopg
 
+        if EAGER:
+            if sql is None or self._pipeline is None:
+                self.close()
+                if sql is not None:
+                    cursor.execute(sql, params)
+                return
+            try:
+                cursor.execute(sql, params)
+                self._sync()
+            except psycopg.Error as e:
+                raise self._failed(e) from e
+            return
+        queue, self.queue = self.queue, []
         try:
             with self.driver.pipeline():
                 scratch = self.driver.cursor()
@@ -165,8 +213,12 @@ class Later:
         except psycopg.Error as e:
             if not queue:
                 raise  # the statement's own error, as without a queue
-            first = (str(e).strip().splitlines() or [""])[0]
-            raise self.fail(f"a queued write failed: {first}") from e
+            raise self._failed(e) from e
+
+
+import os as _os  # noqa: E402
+
+EAGER = _os.environ.get("UNIBOX_EAGER") == "1"
 
 
 def _configure(dbapi_con: Any) -> None:
@@ -214,7 +266,7 @@ class Cursor:
             return self
         if not sql.lstrip()[:6].upper() == "SELECT":
             later.writes += 1
-        if later.queue or later.failed:
+        if later.pending:
             later.flush(self._cursor, *_translate(sql, params))
         else:
             self._cursor.execute(*_translate(sql, params))
@@ -225,7 +277,7 @@ class Cursor:
         later = self._later
         if later is not None:
             later.writes += 1
-            if later.queue or later.failed:
+            if later.pending:
                 later.flush()
         if rows:
             self._cursor.executemany(*_translate(sql, rows))
