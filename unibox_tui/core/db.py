@@ -14,7 +14,7 @@ import sqlite3
 import threading
 import urllib.parse
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -249,8 +249,9 @@ class _Batch:
     # released at once, or the outer one's rollback would stop at the inner's savepoint.
     release: bool = False
     depth: int = 0  # writes open now (a command's, and any write inside it)
-    # PostgreSQL, `batch(later=True)`: the writes no command reads the result of, queued and
-    # sent with the next statement that needs an answer (core/postgres.Later).
+    # PostgreSQL, `batch(later=True)`: the writes no command reads the result of, sent
+    # without waiting for them; the next statement that needs an answer waits for them all
+    # (core/postgres.Later).
     later: Any = None
 
 
@@ -301,8 +302,9 @@ class Tx:
         self._driver = driver
         self.postgres = connection.dialect.name == "postgresql"
         self.sql: Callable[..., sqlite3.Cursor] = driver.execute
-        # A write whose result the command does not read: at once on SQLite (no round trip
-        # to save), queued in a PostgreSQL batch with a Later (core/postgres.Later).
+        # A write whose result the command does not read: as `sql` on SQLite (no round trip
+        # to save); in a PostgreSQL batch with a Later, sent without waiting for its result
+        # (core/postgres.Later).
         self.later: Callable[..., Any] = driver.execute
         self._later = batch.later if batch is not None else None
         if self.postgres:  # the same SQL, translated (core/postgres.py)
@@ -680,7 +682,8 @@ class Workspace:
         except BaseException as e:
             batch.depth -= 1
             if later.failed is None and (later.writes != writes or later.database_error(e)):
-                later.fail(f"a command failed after it wrote ({type(e).__name__}: {e})")
+                # (Its type only: the message of a command's error can quote customer text.)
+                later.fail(f"a command failed after it wrote ({type(e).__name__})")
             if later.failed is not None:
                 raise later.failed from e
             batch.seq, batch.stored = numbered  # its numbers are given again
@@ -706,10 +709,12 @@ class Workspace:
         applies a client's push of many commands (one commit, one session whose identity map
         the commands share). Nothing is visible to readers until the batch commits.
 
-        `later` (PostgreSQL; nothing changes on SQLite): the writes whose result no command
-        reads are sent with the next statement that needs an answer (core/postgres.Later).
-        A queued write that fails fails the batch whole (errors.LaterFailed, nothing stored):
-        apply it again without `later` to learn which command it was."""
+        `later` (PostgreSQL; nothing changes on SQLite), how the hub applies its groups: the
+        writes whose result no command reads are sent without waiting for them, and the next
+        statement that needs an answer waits for them all (core/postgres.Later); and no
+        savepoint is taken per command (`_unguarded_write`). A write that fails, or a command
+        that fails after it wrote, fails the batch whole (errors.LaterFailed, nothing stored):
+        apply it again without `later`, where each command's error is its own."""
         from sqlalchemy.exc import OperationalError
         from sqlmodel import Session
 
@@ -737,14 +742,12 @@ class Workspace:
                     if batch.seq is not None and (postgres or batch.seq != batch.stored):
                         run(LAST_SEQ_POSTGRES if postgres else LAST_SEQ, (batch.seq,))
                     if batch.later is not None:
-                        batch.later.flush()  # (the statements above sent it already)
                         batch.later.close()  # before the commit
                 finally:
                     self._local.batch = None
                     if batch.later is not None:
                         connection.info.pop(LATER, None)
-                        with suppress(Exception):  # failing already: before the rollback
-                            batch.later.close()
+                        batch.later.abandon()  # (failing: before the rollback)
         except OperationalError as e:
             raise _db_error(self.path, e) from e
 

@@ -24,6 +24,7 @@ order (research/hub-and-channels.md §I.2: a bigserial would let a reader skip a
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import suppress
 from typing import TYPE_CHECKING, Any
 
 from .db import KNOWN_REVISIONS, UNFINISHED, URL_SCHEMES, Rows, Workspace
@@ -87,76 +88,118 @@ def _before_cursor_execute(
         if not statement.lstrip()[:6].upper() == "SELECT":
             later.writes += 1
         if later.pending:
-            later.flush()  # the writes before it first, in their order
+            later.close()  # the writes sent before it first (and out of pipeline mode)
     if context is not None and context.compiled is not None:
         return statement, parameters  # built by SQLAlchemy for psycopg already
     return _translate(statement, parameters)
 
 
 # The key of a connection's `info` (SQLAlchemy's per-connection dict) that holds the Later of
-# the batch writing on it: SQLAlchemy's own statements send its queued writes first.
+# the batch writing on it: SQLAlchemy's own statements wait for its writes first.
 LATER = "unibox_later"
 
 
 class Later:
-    """Writes a batch sends later (`Tx.later`): statements whose result no command reads (a
-    message's INSERT, a conversation's UPDATE, the savepoints between commands, the hub's
-    answers), queued and sent together with the next statement that needs an answer, in ONE
-    round trip (psycopg's pipeline mode). On the hub's writer each round trip is a wake of
-    the server and of the writer thread: a comment took ~4.4 of them, now ~1
-    (benchmarks/hub_push.py --postgres).
+    """The writes of a batch whose result no command reads (`Tx.later`: a message's INSERT,
+    a conversation's UPDATE, the hub's answers), sent at once in psycopg's pipeline mode
+    without waiting for their results: the server runs them while the writer goes on with
+    its Python, and the next statement that needs an answer (a read, `read`) waits for
+    them all and for itself, in ONE round trip. On the hub's writer a comment took ~4.4
+    round trips (each a wake of the server and of the writer thread), now ~1.1
+    (benchmarks/hub_push.py --postgres). Sending each write at once rather than queueing
+    them until the read measured ~10% less CPU per command on the writer.
 
-    Every other statement on the connection sends the queue first, in order: our cursors
-    (`Cursor`), SQLAlchemy's (the engine event above), the batch before its commit. So every
-    read sees the writes before it, as if they had run at once. What changes is WHEN a queued
-    write's error is seen: at a later statement, maybe in a later command, when the commands
-    after it have already run on a transaction PostgreSQL had aborted. So a failed queued
-    write fails the whole batch (`failed`, raised by every statement and write after it and
-    by the batch's end): nothing of it is committed, and the caller applies it again without
-    a Later (hub/mutations.apply_pushes), where each command's error is its own."""
+    SQLAlchemy cannot run in pipeline mode (a cursor's description is unknown until its
+    result is fetched): before a statement of its own (the engine event above), and before
+    the commit, the pipeline is left (`close`), which also waits for every write sent.
 
-    __slots__ = ("_pipeline", "_scratch", "_sync", "driver", "failed", "queue", "writes")
+    What changes is WHEN a write's error is seen: at a later read, maybe in a later command,
+    after the commands between have run on a transaction PostgreSQL had aborted. So a write
+    that fails fails the whole batch (`failed`, raised by every statement and write after
+    it and by the batch's end): nothing of it is committed, and the caller applies it again
+    without a Later (hub/mutations.apply_pushes), where each command's error is its own."""
+
+    __slots__ = ("_context", "_cursor", "_sync", "driver", "failed", "writes")
 
     def __init__(self, driver: Any) -> None:
         self.driver = driver
-        self.queue: list[tuple[str, Any]] = []
         self.failed: LaterFailed | None = None
-        # Statements sent or queued that may have written (anything but a SELECT): a
-        # command without a savepoint that fails after one fails the batch (db.Workspace).
+        # Statements sent that may have written (anything but a SELECT): a command without
+        # a savepoint that fails after one fails the batch (db.Workspace._unguarded_write).
         self.writes = 0
-        self._pipeline: Any = None  # EAGER: psycopg's pipeline() while it is open
-        self._scratch: Any = None
+        self._context: Any = None  # psycopg's pipeline() while the connection is in it
+        self._cursor: Any = None
         self._sync: Any = None
 
     @property
     def pending(self) -> bool:
-        return bool(self.queue) or self._pipeline is not None or self.failed is not None
+        """Must the next statement go through `read` or `close` (writes without their
+        results yet, or a failed batch)?"""
+        return self._context is not None or self.failed is not None
 
     def add(self, sql: str, params: Any = ()) -> None:
+        """Send one write; its result is read with the next statement that needs one."""
         if self.failed is not None:
             raise self.failed
         self.writes += 1
-        if not EAGER:
-            self.queue.append(_translate(sql, params))
+        import psycopg
+
+        if self._context is None:
+            self._context = self.driver.pipeline()
+            self._sync = self._context.__enter__().sync
+            self._cursor = self.driver.cursor()
+        try:
+            self._cursor.execute(*_translate(sql, params))
+        except psycopg.Error as e:
+            raise self._failed(e) from e
+
+    def add_many(self, sql: str, rows: Any) -> None:
+        for row in rows:
+            self.add(sql, row)
+
+    def read(self, cursor: Any, sql: str, params: Any) -> None:
+        """Run `sql` (translated) on `cursor` after the writes sent: one round trip for all;
+        its result is then on `cursor`, as after `cursor.execute`."""
+        if self.failed is not None:
+            raise self.failed
+        import psycopg
+
+        try:
+            cursor.execute(sql, params)
+            self._sync()
+        except psycopg.Error as e:
+            raise self._failed(e) from e
+
+    def close(self) -> None:
+        """Wait for the writes sent and leave pipeline mode (before a statement of
+        SQLAlchemy's, and before the commit)."""
+        if self.failed is not None:
+            raise self.failed
+        context, self._context = self._context, None
+        if context is None:
             return
         import psycopg
 
-        if self._pipeline is None:
-            self._pipeline = self.driver.pipeline()
-            self._sync = self._pipeline.__enter__().sync
-            self._scratch = self.driver.cursor()
         try:
-            self._scratch.execute(*_translate(sql, params))
+            context.__exit__(None, None, None)
         except psycopg.Error as e:
             raise self._failed(e) from e
+
+    def abandon(self) -> None:
+        """Leave pipeline mode whatever happened (the batch is failing: before its rollback)."""
+        context, self._context = self._context, None
+        if context is not None:
+            with suppress(Exception):
+                context.__exit__(None, None, None)
 
     def fail(self, why: str) -> LaterFailed:
         self.failed = LaterFailed(why)
         return self.failed
 
     def _failed(self, e: BaseException) -> LaterFailed:
-        first = (str(e).strip().splitlines() or [""])[0]
-        return self.fail(f"a queued write failed: {first}")
+        # The error's class and SQLSTATE, not its message (it can quote the values).
+        code = getattr(e, "sqlstate", None) or "?"
+        return self.fail(f"a write sent ahead failed ({type(e).__name__}, SQLSTATE {code})")
 
     @staticmethod
     def database_error(e: BaseException) -> bool:
@@ -165,60 +208,6 @@ class Later:
         from sqlalchemy.exc import DBAPIError
 
         return isinstance(e, (psycopg.Error, DBAPIError))
-
-    def add_many(self, sql: str, rows: Any) -> None:
-        for row in rows:
-            self.add(sql, row)
-
-    def close(self) -> None:
-        """Leave pipeline mode (the batch ends, or SQLAlchemy is about to run a statement)."""
-        pipeline, self._pipeline = self._pipeline, None
-        if pipeline is None:
-            return
-        import psycopg
-
-        try:
-            pipeline.__exit__(None, None, None)
-        except psycopg.Error as e:
-            if self.failed is None:
-                raise self._failed(e) from e
-
-    def flush(self, cursor: Any = None, sql: str | None = None, params: Any = None) -> None:
-        """Send the queued writes, then `sql` on `cursor` (already translated) if given, in
-        one round trip; its result is then on `cursor`, as after `cursor.execute`."""
-        if self.failed is not None:
-            raise self.failed
-        import psycopg
-
-        if EAGER:
-            if sql is None or self._pipeline is None:
-                self.close()
-                if sql is not None:
-                    cursor.execute(sql, params)
-                return
-            try:
-                cursor.execute(sql, params)
-                self._sync()
-            except psycopg.Error as e:
-                raise self._failed(e) from e
-            return
-        queue, self.queue = self.queue, []
-        try:
-            with self.driver.pipeline():
-                scratch = self.driver.cursor()
-                for statement, values in queue:
-                    scratch.execute(statement, values)
-                if sql is not None:
-                    cursor.execute(sql, params)
-        except psycopg.Error as e:
-            if not queue:
-                raise  # the statement's own error, as without a queue
-            raise self._failed(e) from e
-
-
-import os as _os  # noqa: E402
-
-EAGER = _os.environ.get("UNIBOX_EAGER") == "1"
 
 
 def _configure(dbapi_con: Any) -> None:
@@ -251,7 +240,7 @@ def make_engine(url: str) -> Engine:
 
 class Cursor:
     """A psycopg cursor that takes SQLite's SQL (what `Tx.sql` and `Tx.cursor` hand out); in a
-    batch with a Later, a statement sends the queued writes first (one round trip)."""
+    batch with a Later, a statement waits for the writes sent before it (one round trip)."""
 
     __slots__ = ("_cursor", "_later")
 
@@ -267,7 +256,7 @@ class Cursor:
         if not sql.lstrip()[:6].upper() == "SELECT":
             later.writes += 1
         if later.pending:
-            later.flush(self._cursor, *_translate(sql, params))
+            later.read(self._cursor, *_translate(sql, params))
         else:
             self._cursor.execute(*_translate(sql, params))
         return self
@@ -278,7 +267,7 @@ class Cursor:
         if later is not None:
             later.writes += 1
             if later.pending:
-                later.flush()
+                later.close()
         if rows:
             self._cursor.executemany(*_translate(sql, rows))
         return self
