@@ -4,11 +4,11 @@ not json_extract (SQLite: nothing changes).
 A trigger's WHEN condition is prepared again for every statement that inserts a message,
 and preparing a call of json_extract (a SQL-language function, 0001) inlines it: the
 function's body is parsed and planned each time, even for a message whose kind fails the
-condition before the call. That was most of a message INSERT's server time: ~60% of an
-internal comment's INSERT on the hub's writer, whose commands are one INSERT statement
-each (benchmarks/hub_push.py --postgres; a PL/pgSQL loop of 1,000 comment INSERTs in a
-private cluster, the two WHENs rewritten: 65-155 µs each instead of 119-324 µs, wall time
-on a loaded machine). `meta ->> 'key'` is NULL for a missing key and a JSON null, as
+condition before the call. That was about half of an internal comment's INSERT on the
+hub's writer, whose commands are one INSERT statement each (benchmarks/hub_push.py
+--postgres; a PL/pgSQL loop of 1,000 comment INSERTs in a private cluster, the two WHENs
+rewritten: 65-155 µs each instead of 119-324 µs, wall time on a loaded machine; with no
+user trigger at all, 44-81 µs). `meta ->> 'key'` is NULL for a missing key and a JSON null, as
 json_extract(meta, '$.key') is; the trigger bodies (run only when the condition holds)
 keep json_extract.
 
