@@ -14,7 +14,7 @@ from unibox_tui.core import commands as cmd
 from unibox_tui.core import queries
 from unibox_tui.core.access import EVERYTHING
 from unibox_tui.core.db import KEPT
-from unibox_tui.core.errors import NotFound
+from unibox_tui.core.errors import LaterFailed, NotFound
 
 # On SQLite and on a real PostgreSQL (tests/postgres_xfail.py: what is left).
 pytestmark = pytest.mark.both_databases
@@ -193,6 +193,52 @@ def test_a_write_inside_a_failing_command_is_rolled_back_with_all_of_it(team: Te
         cmd.comment(team.ws, conv, "also kept", actor=team.ana, now=later(2))
     assert comments(team, conv) == ["kept", "also kept"]
     assert team.ws.setting("inner") is None
+    with team.ws.read() as conn:
+        subject = conn.exec_driver_sql(
+            "SELECT subject FROM conversation WHERE id = ?", (conv,)
+        ).scalar_one()
+    assert subject == "Order late"
+
+
+def test_a_batch_with_later_writes_sends_them_before_any_read(team: Team) -> None:
+    """`batch(later=True)` (the hub's groups): on PostgreSQL the writes no command reads
+    back are queued and sent with the next statement that needs an answer; every read
+    still sees them. A command refused before it wrote needs no savepoint: the batch goes on.
+    (On SQLite nothing changes.)"""
+    conv = team.start("Where is my order?")
+    with team.ws.batch(later=True):
+        cmd.comment(team.ws, conv, "one", actor=team.ana, now=later(1))
+        with pytest.raises(NotFound):
+            cmd.comment(team.ws, "no-such-conversation", "lost", actor=team.ana, now=later(2))
+        cmd.comment(team.ws, conv, "two", actor=team.bo, now=later(3))
+        with team.ws.write() as tx:
+            row = tx.sql("SELECT message_count FROM conversation WHERE id = ?", (conv,))
+            assert row.fetchone()[0] == 3
+    assert comments(team, conv) == ["one", "two"]
+
+
+def test_a_command_that_fails_after_writing_fails_a_later_batch_whole(team: Team) -> None:
+    """Without a savepoint per command (PostgreSQL, `later=True`) a command that fails after
+    it wrote cannot roll back alone: the batch fails whole (LaterFailed), nothing of it
+    stored, and the hub applies it again with savepoints (hub/mutations.apply_pushes).
+    On SQLite the command rolls back alone, as in any batch."""
+    conv = team.start("Where is my order?")
+
+    def run() -> None:
+        with team.ws.batch(later=True):
+            cmd.comment(team.ws, conv, "one", actor=team.ana, now=later(1))
+            with pytest.raises((RuntimeError, LaterFailed)), team.ws.write() as tx:
+                tx.later("UPDATE conversation SET subject = 'changed' WHERE id = ?", (conv,))
+                raise RuntimeError("the command fails after writing")
+            cmd.comment(team.ws, conv, "two", actor=team.ana, now=later(2))
+
+    if team.ws.dialect == "postgresql":
+        with pytest.raises(LaterFailed):
+            run()
+        assert comments(team, conv) == []
+    else:
+        run()
+        assert comments(team, conv) == ["one", "two"]
     with team.ws.read() as conn:
         subject = conn.exec_driver_sql(
             "SELECT subject FROM conversation WHERE id = ?", (conv,)

@@ -4,7 +4,10 @@ leaves the others of its group applied. (tests/hub/test_hub.py pushes through a 
 
 from __future__ import annotations
 
+import logging
 from typing import Any
+
+import pytest
 
 from unibox_tui.core import clock
 from unibox_tui.core import commands as cmd
@@ -12,13 +15,18 @@ from unibox_tui.hub import mutations
 from unibox_tui.hub.mutations import Push
 from unibox_tui.hub.protocol import BadPayload
 
+# On SQLite and on a real PostgreSQL, where a group's writes are sent later, with the next
+# statement that needs an answer (core/postgres.Later).
+pytestmark = pytest.mark.both_databases
+
 
 def comment(n: int, conv: str, text: str | None = None) -> dict[str, Any]:
     args = {"conversation_id": conv, "text": text or f"note {n}"}
     return {"mutation_id": n, "name": "comment", "args": args}
 
 
-def test_one_group_applies_each_mutation_once_in_client_order(team) -> None:  # type: ignore[no-untyped-def]
+def test_one_group_applies_each_mutation_once_in_client_order(team, caplog) -> None:  # type: ignore[no-untyped-def]
+    caplog.set_level(logging.INFO, "unibox.hub")
     ws = team.ws
     conv = cmd.ingest(
         ws,
@@ -79,9 +87,75 @@ def test_one_group_applies_each_mutation_once_in_client_order(team) -> None:  # 
         )
     assert bodies == ["note 1", "note 3", "note 4", "from ana", "cy"]
     assert last == {"bo-laptop": 4, "ana-desk": 1, "cy-phone": 2}
+    # Each comment counted on the one before it (on PostgreSQL its UPDATE was queued, and
+    # sent with the next comment's read): 1 message ingested, 5 comments.
+    with ws.read() as conn:
+        count = conn.exec_driver_sql(
+            "SELECT message_count FROM conversation WHERE id = ?", (conv,)
+        ).scalar_one()
+    assert count == 6
+    assert "applied again" not in caplog.text  # no queued write failed
     # What was stored answers a later retransmission the same way.
     (later,) = mutations.apply_pushes(ws, [Push("bo-laptop", team.bo, [comment(1, conv)])])
     assert later[0]["status"] == "ok" and later[0]["seq"] == first[0]["seq"]
+
+
+POISON = {  # a message whose body is 'poison' is refused by the database itself
+    "sqlite": [
+        "CREATE TRIGGER poison BEFORE INSERT ON message WHEN new.body = 'poison' "
+        "BEGIN SELECT RAISE(ABORT, 'poisoned'); END"
+    ],
+    "postgresql": [
+        "CREATE FUNCTION poison() RETURNS trigger LANGUAGE plpgsql AS "
+        "$$ BEGIN RAISE EXCEPTION 'poisoned'; END $$",
+        "CREATE TRIGGER poison BEFORE INSERT ON message FOR EACH ROW "
+        "WHEN (new.body = 'poison') EXECUTE FUNCTION poison()",
+    ],
+}
+CURE = {
+    "sqlite": ["DROP TRIGGER poison"],
+    "postgresql": ["DROP TRIGGER poison ON message", "DROP FUNCTION poison()"],
+}
+
+
+def test_a_write_the_database_refuses_rejects_its_command_alone(team, caplog) -> None:  # type: ignore[no-untyped-def]
+    """On PostgreSQL a comment's INSERT is queued and sent with the next command's read
+    (core/postgres.Later): its error comes when later commands have run on a transaction
+    the server aborted. The group is then applied again, each write sent at once: the
+    command is rejected alone, as on SQLite, and the rest is applied once."""
+    caplog.set_level(logging.INFO, "unibox.hub")
+    ws = team.ws
+    conv = team.start("Where is my order?")
+    with ws.write() as tx:
+        for statement in POISON[ws.dialect]:
+            tx.sql(statement)
+    try:
+        pushes = [
+            Push("bo-laptop", team.bo, [comment(1, conv), comment(2, conv, "poison")]),
+            Push("ana-desk", team.ana, [comment(1, conv, "after it")]),
+            Push("bo-laptop", team.bo, [comment(3, conv)]),
+        ]
+        bo, ana, bo_again = mutations.apply_pushes(ws, pushes)
+    finally:
+        with ws.write() as tx:
+            for statement in CURE[ws.dialect]:
+                tx.sql(statement)
+    assert [a["status"] for a in bo] == ["ok", "rejected"]
+    assert "the hub failed on this command" in bo[1]["error"]
+    assert [a["status"] for a in ana] == ["ok"] and [a["status"] for a in bo_again] == ["ok"]
+    with ws.read() as conn:
+        bodies = [
+            b
+            for (b,) in conn.exec_driver_sql(
+                "SELECT body FROM message WHERE kind = 'comment' ORDER BY seq"
+            ).all()
+        ]
+        count = conn.exec_driver_sql(
+            "SELECT message_count FROM conversation WHERE id = ?", (conv,)
+        ).scalar_one()
+    assert bodies == ["note 1", "after it", "note 3"]
+    assert count == 4
+    assert ("applied again" in caplog.text) == (ws.dialect == "postgresql")
 
 
 def test_a_malformed_push_is_refused_before_it_joins_a_group() -> None:

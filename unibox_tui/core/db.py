@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
 # The newest migration this code knows. Opening a file at this revision needs no alembic
 # import (keeps start-up fast); anything else goes through migrations.upgrade().
-HEAD_REVISION = "0026"
+HEAD_REVISION = "0027"
 KNOWN_REVISIONS = (
     "0001",
     "0002",
@@ -61,6 +61,7 @@ KNOWN_REVISIONS = (
     "0024",
     "0025",
     "0026",
+    "0027",
 )
 
 # A workspace that `unibox migrate` is still copying into (or was interrupted copying into)
@@ -248,6 +249,10 @@ class _Batch:
     # released at once, or the outer one's rollback would stop at the inner's savepoint.
     release: bool = False
     depth: int = 0  # writes open now (a command's, and any write inside it)
+    # PostgreSQL, `batch(later=True)`: the writes no command reads the result of, sent
+    # without waiting for them; the next statement that needs an answer waits for them all
+    # (core/postgres.Later).
+    later: Any = None
 
 
 NEXT_SEQ = "UPDATE sequence SET value = value + 1 WHERE name = 'seq' RETURNING value"
@@ -297,10 +302,16 @@ class Tx:
         self._driver = driver
         self.postgres = connection.dialect.name == "postgresql"
         self.sql: Callable[..., sqlite3.Cursor] = driver.execute
+        # A write whose result the command does not read: as `sql` on SQLite (no round trip
+        # to save); in a PostgreSQL batch with a Later, sent without waiting for its result
+        # (core/postgres.Later).
+        self.later: Callable[..., Any] = driver.execute
+        self._later = batch.later if batch is not None else None
         if self.postgres:  # the same SQL, translated (core/postgres.py)
             from .postgres import executor
 
-            self.sql = executor(driver)
+            self.sql = executor(driver, self._later)
+            self.later = self.sql if self._later is None else self._later.add
         # New rows are indexed for search when the transaction ends: this write's, or the
         # batch's (once for all its commands).
         self._since = search_index.marks(self._run) if batch is None else None
@@ -335,8 +346,15 @@ class Tx:
         if self.postgres:
             from .postgres import Cursor
 
-            return Cursor(self._driver.cursor())  # type: ignore[return-value]
+            return Cursor(self._driver.cursor(), self._later)  # type: ignore[return-value]
         return self._driver.cursor()
+
+    def later_many(self, sql: str, rows: Any) -> None:
+        """`later` for each of `rows` (executemany, when sent at once)."""
+        if self._later is not None:
+            self._later.add_many(sql, rows)
+        else:
+            self.cursor().executemany(sql, rows)
 
     def finish(self) -> None:
         """Before the commit: write what is pending and index the rows this write inserted."""
@@ -591,6 +609,10 @@ class Workspace:
             # done here: the session forgets every row it holds (the failed command's may
             # be among them, in a state the database no longer has); the next command loads
             # what it needs again.
+            if batch.later is not None:  # no savepoint (core/postgres.Later)
+                with self._unguarded_write(batch, now) as tx:
+                    yield tx
+                return
             run = batch.session.connection().connection.driver_connection.execute  # type: ignore[union-attr]
             postgres = self.dialect == "postgresql"
             if batch.release:  # (PostgreSQL takes several statements in one round trip)
@@ -638,6 +660,41 @@ class Workspace:
         if tx._seq is not None:
             self._local.last_seq = tx._seq  # committed: what `last_write_seq` reports
 
+    @contextmanager
+    def _unguarded_write(self, batch: _Batch, now: datetime | None) -> Iterator[Tx]:
+        """A command of a batch with a Later: no savepoint around it (two statements, and a
+        subtransaction on the server, per command). A command that fails before it wrote
+        anything needs none; one that fails after it wrote, or on an error of the database
+        (which aborts the transaction), fails the batch whole (errors.LaterFailed): it is
+        applied again with a savepoint per command (hub/mutations.apply_pushes)."""
+        later = batch.later
+        if later.failed is not None:  # the batch is lost: it will be applied again
+            raise later.failed
+        numbered = (batch.seq, batch.stored)
+        writes = later.writes
+        batch.depth += 1
+        try:
+            tx = Tx(batch.session, now or clock.utcnow(), batch)
+            tx.presence = self.presence
+            tx.visitors = self.visitors
+            yield tx
+            self._finish(tx)
+        except BaseException as e:
+            batch.depth -= 1
+            if later.failed is None and (later.writes != writes or later.database_error(e)):
+                # (Its type only: the message of a command's error can quote customer text.)
+                later.fail(f"a command failed after it wrote ({type(e).__name__})")
+            if later.failed is not None:
+                raise later.failed from e
+            batch.seq, batch.stored = numbered  # its numbers are given again
+            batch.memo.clear()  # as after a rollback (nothing was written: to be sure)
+            batch.keep.clear()
+            batch.session.expunge_all()
+            raise
+        batch.depth -= 1
+        if tx._seq is not None:
+            self._local.last_seq = tx._seq  # committed with the batch
+
     def _finish(self, tx: Tx) -> None:
         tx.finish()
         hook = getattr(self._local, "hook", None)
@@ -646,11 +703,18 @@ class Workspace:
             hook(tx)
 
     @contextmanager
-    def batch(self) -> Iterator[None]:
+    def batch(self, *, later: bool = False) -> Iterator[None]:
         """Run this thread's writes in ONE transaction, each in a savepoint of it: a write
         that fails rolls back alone and the others commit together at the end. How the hub
         applies a client's push of many commands (one commit, one session whose identity map
-        the commands share). Nothing is visible to readers until the batch commits."""
+        the commands share). Nothing is visible to readers until the batch commits.
+
+        `later` (PostgreSQL; nothing changes on SQLite), how the hub applies its groups: the
+        writes whose result no command reads are sent without waiting for them, and the next
+        statement that needs an answer waits for them all (core/postgres.Later); and no
+        savepoint is taken per command (`_unguarded_write`). A write that fails, or a command
+        that fails after it wrote, fails the batch whole (errors.LaterFailed, nothing stored):
+        apply it again without `later`, where each command's error is its own."""
         from sqlalchemy.exc import OperationalError
         from sqlmodel import Session
 
@@ -659,17 +723,31 @@ class Workspace:
         self.engine  # noqa: B018
         try:
             with Session(self._writer, expire_on_commit=False) as session, session.begin():
-                run = session.connection().exec_driver_sql
+                connection = session.connection()
+                run = connection.exec_driver_sql
                 batch = _Batch(session, search_index.marks(run))
+                postgres = self.dialect == "postgresql"
+                if later and postgres:
+                    from .postgres import LATER, Later
+
+                    batch.later = connection.info[LATER] = Later(
+                        connection.connection.driver_connection
+                    )
                 self._local.batch = batch
                 try:
                     yield
-                    postgres = self.dialect == "postgresql"
+                    if batch.later is not None and batch.later.failed is not None:
+                        raise batch.later.failed  # a command's error hid it: roll back
                     search_index.index_new(run, batch.since, postgres=postgres)
                     if batch.seq is not None and (postgres or batch.seq != batch.stored):
                         run(LAST_SEQ_POSTGRES if postgres else LAST_SEQ, (batch.seq,))
+                    if batch.later is not None:
+                        batch.later.close()  # before the commit
                 finally:
                     self._local.batch = None
+                    if batch.later is not None:
+                        connection.info.pop(LATER, None)
+                        batch.later.abandon()  # (failing: before the rollback)
         except OperationalError as e:
             raise _db_error(self.path, e) from e
 

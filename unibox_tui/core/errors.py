@@ -25,6 +25,11 @@ class WorkspaceError(UniboxError):
     """The database file itself is the problem (corrupt, newer, locked, unwritable)."""
 
 
+class LaterFailed(WorkspaceError):
+    """A write a batch queued (core/postgres.Later) failed when it was sent: the batch is
+    rolled back whole, and applied again with every write sent at once."""
+
+
 class ConfigError(UniboxError):
     pass
 

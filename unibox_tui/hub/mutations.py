@@ -25,7 +25,7 @@ from typing import Any
 from ..core import clock
 from ..core.commands import registry
 from ..core.db import Workspace
-from ..core.errors import UniboxError
+from ..core.errors import LaterFailed, UniboxError
 from .protocol import MAX_MUTATIONS, BadPayload, need
 
 log = logging.getLogger("unibox.hub")
@@ -61,8 +61,21 @@ def apply_pushes(ws: Workspace, pushes: list[Push]) -> list[list[dict[str, Any]]
     one per mutation considered (a gap stops that push), or the BadPayload that refused it
     whole (its client id belongs to another agent). An error of the database itself fails
     the group: nothing of it is stored or answered as applied, every client retries."""
+    try:
+        return _apply_group(ws, pushes, later=True)
+    except LaterFailed as e:
+        # A write sent later failed (core/postgres.Later; PostgreSQL only, and never in the
+        # normal run of commands): nothing of the group was stored. Applied again with each
+        # write sent at once, the command it belongs to is rejected alone, as it always was.
+        log.warning("a group of %d pushes is applied again: %s", len(pushes), e)
+        return _apply_group(ws, pushes, later=False)
+
+
+def _apply_group(
+    ws: Workspace, pushes: list[Push], *, later: bool
+) -> list[list[dict[str, Any]] | BadPayload]:
     out: list[list[dict[str, Any]] | BadPayload] = []
-    with ws.batch():
+    with ws.batch(later=later):
         for push in pushes:
             try:
                 out.append(_apply_push(ws, push))
@@ -88,6 +101,16 @@ _ANSWER_SQL = (  # ON CONFLICT, not INSERT OR REPLACE: PostgreSQL has only the f
     "VALUES (?, ?, ?, ?, ?) ON CONFLICT (client_id, mutation_id) DO UPDATE SET "
     "status = excluded.status, result = excluded.result, seq = excluded.seq"
 )
+# PostgreSQL: a push's answers in ONE statement (one row per mutation, from a JSON array)
+# rather than one statement each: on the hub's writer each statement costs the driver's
+# Python and the server's per-statement work (benchmarks/hub_push.py --postgres).
+_ANSWERS_POSTGRES = (
+    "INSERT INTO hub_mutation (client_id, mutation_id, status, result, seq) "
+    "SELECT * FROM json_to_recordset(?::json) AS a(client_id varchar, mutation_id integer, "
+    "status varchar, result text, seq integer) ON CONFLICT (client_id, mutation_id) DO UPDATE "
+    "SET status = excluded.status, result = excluded.result, seq = excluded.seq"
+)
+_ANSWER_KEYS = ("client_id", "mutation_id", "status", "result", "seq")
 _CLIENT_SQL = (
     "INSERT INTO hub_client (client_id, agent_id, last_mutation_id, updated_at) "
     "VALUES (?, ?, ?, ?) ON CONFLICT (client_id) DO UPDATE SET "
@@ -127,13 +150,17 @@ def _apply_push(ws: Workspace, push: Push) -> list[dict[str, Any]]:
         last = mutation_id
     if last > first:
         with ws.write() as tx:
-            tx.cursor().executemany(_ANSWER_SQL, stored)
-            tx.sql(_CLIENT_SQL, (client_id, agent_id, last, clock.to_db(tx.now)))
+            if tx.postgres:
+                rows = [dict(zip(_ANSWER_KEYS, row, strict=True)) for row in stored]
+                tx.later(_ANSWERS_POSTGRES, (json.dumps(rows),))
+            else:
+                tx.later_many(_ANSWER_SQL, stored)
+            tx.later(_CLIENT_SQL, (client_id, agent_id, last, clock.to_db(tx.now)))
             if last // PRUNE_EVERY > first // PRUNE_EVERY:
                 # A client retransmits only what it has no answer for: far behind its last
                 # number, an answer is never asked for again (and a pruned one reads as
                 # applied).
-                tx.sql(_PRUNE_SQL, (client_id, last - KEEP_ANSWERS))
+                tx.later(_PRUNE_SQL, (client_id, last - KEEP_ANSWERS))
     return answers
 
 

@@ -143,7 +143,7 @@ def set_conversation(tx: Tx, conv: Conversation | ConvHead, **values: Any) -> No
     current, nothing to flush); a head leaves any loaded copy to be read again."""
     seq, at = tx.stamped()
     columns = sorted(values)
-    tx.sql(
+    tx.later(  # nothing read back: sent with the next statement that needs an answer
         _update_sql(tuple(columns)),
         (*(_db_value(values[c]) for c in columns), seq, at, conv.rid),
     )
@@ -201,7 +201,7 @@ def add_message(
     with this write's change number: the row the ORM would write for a new Message with
     these fields (a Message object and its flush cost more than the rest of a comment)."""
     seq, at = tx.stamped()
-    tx.sql(
+    tx.later(
         _MESSAGE_SQL,
         (
             id,
