@@ -201,7 +201,9 @@ def _totals(
         for metric, value, n in conn.exec_driver_sql(
             f"SELECT r.metric, r.{column}, sum(r.n) FROM report_count r WHERE r.metric IN "
             f"({','.join('?' * len(names))}) AND r.hour >= ? AND r.hour < ? AND {where} "
-            f"GROUP BY r.metric, r.{column}",
+            # Ordered: the dict keeps this order and reports list it (PostgreSQL's hashed
+            # GROUP BY gives groups in any order; SQLite's came sorted).
+            f"GROUP BY r.metric, r.{column} ORDER BY r.metric, r.{column}",
             (*names, a, b, *params),
         ).all():
             out[(metric.removesuffix("_day"), value)] += n
