@@ -623,9 +623,7 @@ class Workspace:
             numbered = (batch.seq, batch.stored)
             batch.depth += 1
             try:
-                tx = Tx(batch.session, now or clock.utcnow(), batch)
-                tx.presence = self.presence
-                tx.visitors = self.visitors
+                tx = self._tx(batch.session, now, batch)
                 yield tx
                 self._finish(tx)
             except BaseException:
@@ -650,15 +648,20 @@ class Workspace:
             return
         try:
             with Session(self._writer, expire_on_commit=False) as session, session.begin():
-                tx = Tx(session, now or clock.utcnow())
-                tx.presence = self.presence
-                tx.visitors = self.visitors
+                tx = self._tx(session, now)
                 yield tx
                 self._finish(tx)
         except OperationalError as e:
             raise _db_error(self.path, e) from e
         if tx._seq is not None:
             self._local.last_seq = tx._seq  # committed: what `last_write_seq` reports
+
+    def _tx(self, session: Session, now: datetime | None, batch: _Batch | None = None) -> Tx:
+        """A command's transaction, with what commands may ask of the hub's memory."""
+        tx = Tx(session, now or clock.utcnow(), batch)
+        tx.presence = self.presence
+        tx.visitors = self.visitors
+        return tx
 
     @contextmanager
     def _unguarded_write(self, batch: _Batch, now: datetime | None) -> Iterator[Tx]:
@@ -674,9 +677,7 @@ class Workspace:
         writes = later.writes
         batch.depth += 1
         try:
-            tx = Tx(batch.session, now or clock.utcnow(), batch)
-            tx.presence = self.presence
-            tx.visitors = self.visitors
+            tx = self._tx(batch.session, now, batch)
             yield tx
             self._finish(tx)
         except BaseException as e:
