@@ -203,9 +203,11 @@ def demo(
         if as_json:
             emit(summary)
         elif summary.get("reused"):
+            what = f"(seed {summary['seed']}, {summary['conversations']:,} conversations)"
             click.echo(
-                f"Opening the demo workspace at {path} (seed {summary['seed']}, "
-                f"{summary['conversations']:,} conversations)."
+                f"The demo workspace at {path} is built already {what}; --rebuild replaces it."
+                if generate_only
+                else f"Opening the demo workspace at {path} {what}."
             )
         else:
             click.echo(

@@ -294,6 +294,10 @@ def test_demo_generate_only_builds_once(tmp_path: Path) -> None:
     assert first["conversations"] == 30 and first["reused"] is False and first["seconds"] > 0
     again = ok_json("demo", "--generate-only", "--db", str(db))
     assert again["reused"] is True
+    # Said as it is: nothing is opened (it said "Opening the demo workspace" and exited).
+    told = unibox("demo", "--generate-only", "--db", str(db))
+    assert told.returncode == 0 and "is built already" in told.stdout
+    assert "Opening" not in told.stdout
     result = unibox("demo", "--generate-only", "--conversations", "40", "--db", str(db))
     assert result.returncode == 1 and "--rebuild" in result.stderr
     rebuilt = ok_json(
