@@ -360,27 +360,15 @@ class Worker:
         }
 
     def op_cpu(self) -> dict:
-        import os
 
         t = os.times()
         return {"cpu_s": time.process_time(), "user_s": t.user, "sys_s": t.system}
 
     def op_threads(self) -> dict:
-        """CPU seconds of this process's live threads, summed by what they are (their name
-        without its number): the clients' sync loops, socket read loops, checkpointers..."""
-        import re
+        """CPU seconds of this process's live threads, by what they are (_stats.py)."""
+        from _stats import thread_cpu_by_kind
 
-        out: dict[str, float] = {}
-        tick = os.sysconf("SC_CLK_TCK")
-        for t in threading.enumerate():
-            try:
-                stat = Path(f"/proc/self/task/{t.native_id}/stat").read_text()
-            except OSError:
-                continue
-            fields = stat.rsplit(")", 1)[1].split()
-            name = re.sub(r"[-_]?\d+", "", t.name)
-            out[name] = out.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / tick
-        return {"threads": out}
+        return {"threads": thread_cpu_by_kind()}
 
     def op_profile(self, path: str | None = None) -> dict:
         """yappi (`pip install yappi`, a scratch tool) over every thread of this process, in

@@ -30,3 +30,24 @@ def timings(fn: Callable[[], object], runs: int = 50, warmup: int = 3) -> dict[s
         "cpu_p95_ms": round(cpu[p95], 3),
         "runs": runs,
     }
+
+
+def thread_cpu_by_kind() -> dict[str, float]:
+    """CPU seconds of this process's live threads, summed by what they are (their name
+    without its number): the clients' sync loops, socket read loops, checkpointers..."""
+    import os
+    import re
+    import threading
+    from pathlib import Path
+
+    out: dict[str, float] = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    for t in threading.enumerate():
+        try:
+            stat = Path(f"/proc/self/task/{t.native_id}/stat").read_text()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        name = re.sub(r"[-_]?\d+", "", t.name)
+        out[name] = out.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+    return out

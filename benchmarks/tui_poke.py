@@ -22,7 +22,6 @@ import argparse
 import asyncio
 import json
 import os
-import re
 import sys
 import tempfile
 import threading
@@ -33,24 +32,10 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _hubbench import Hub, machine
+from _stats import thread_cpu_by_kind
 from poke_apply import Chat
 
 from unibox_tui.sync.client import HubClient
-
-
-def thread_cpu() -> dict[str, float]:
-    """CPU seconds of this process's live threads, by name without its number."""
-    out: dict[str, float] = {}
-    tick = os.sysconf("SC_CLK_TCK")
-    for t in threading.enumerate():
-        try:
-            stat = Path(f"/proc/self/task/{t.native_id}/stat").read_text()
-        except OSError:
-            continue
-        fields = stat.rsplit(")", 1)[1].split()
-        name = re.sub(r"[-_]?\d+", "", t.name)
-        out[name] = out.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / tick
-    return out
 
 
 class Counting(HubClient):
@@ -97,13 +82,13 @@ async def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
                     stored[0] += args.per_batch
                     stop.wait(max(0.0, 1 / args.rate - (time.monotonic() - started)))
 
-            rounds0, cpu0 = client.rounds, thread_cpu()
+            rounds0, cpu0 = client.rounds, thread_cpu_by_kind()
             writer = threading.Thread(target=write, name="writer")
             writer.start()
             await asyncio.sleep(args.seconds)
             stop.set()
             writer.join()
-            rounds, cpu = client.rounds - rounds0, thread_cpu()
+            rounds, cpu = client.rounds - rounds0, thread_cpu_by_kind()
             chat.ws.close()
         client.close()
     finally:

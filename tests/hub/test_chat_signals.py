@@ -61,9 +61,8 @@ def send(guest: socketio.Client, text: str) -> str:
     return str(answer["conversation_id"])
 
 
-def test_visitors_opening_chats_at_once_reach_an_agent_together(served: Served, team: Any) -> None:
-    bo, events = agent_socket(served.hub.url, served.tokens["bo"])
-    guests = [visitor(served.hub.url, team.chat) for _ in range(12)]
+def open_at_once(guests: list[socketio.Client]) -> list[str]:
+    """Each visitor opens a chat ("hello"), all at the same moment; their conversations."""
     started = threading.Barrier(len(guests))
     convs: list[str] = []
 
@@ -72,11 +71,18 @@ def test_visitors_opening_chats_at_once_reach_an_agent_together(served: Served, 
         convs.append(send(guest, "hello"))
 
     threads = [threading.Thread(target=write, args=(g,)) for g in guests]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    return convs
+
+
+def test_visitors_opening_chats_at_once_reach_an_agent_together(served: Served, team: Any) -> None:
+    bo, events = agent_socket(served.hub.url, served.tokens["bo"])
+    guests = [visitor(served.hub.url, team.chat) for _ in range(12)]
     try:
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(60)
+        convs = open_at_once(guests)
         assert len(convs) == len(guests)
         wait_for(
             lambda: set(convs) <= {v["conversation_id"] for v in visitors_heard(events)},
@@ -123,19 +129,8 @@ def test_a_hub_client_hands_on_a_batch_in_one_call(served: Served, team: Any) ->
     ana.on_signal_batch = calls.append
     ana.open()
     guests = [visitor(served.hub.url, team.chat) for _ in range(12)]
-    started = threading.Barrier(len(guests))
-    convs: list[str] = []
-
-    def write(guest: socketio.Client) -> None:
-        started.wait(10)
-        convs.append(send(guest, "hello"))
-
-    threads = [threading.Thread(target=write, args=(g,)) for g in guests]
     try:
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(60)
+        convs = open_at_once(guests)
         said = lambda: [s for call in calls for s in call]  # noqa: E731
         wait_for(
             lambda: (
