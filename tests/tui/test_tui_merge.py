@@ -5,11 +5,16 @@ from __future__ import annotations
 
 from tui_world import NOW, ago, incoming, settle
 
+from unibox_tui.core import clock, queries
 from unibox_tui.core import commands as cmd
-from unibox_tui.core import queries
 from unibox_tui.core.access import EVERYTHING
 from unibox_tui.core.errors import NotFound
 from unibox_tui.screens.pickers import PickerScreen
+
+
+def age_at_now(demo, conversation_id: str) -> str:
+    row = queries.conversation(demo.ws, conversation_id, access=EVERYTHING)
+    return clock.age(row.last_message_at, NOW)
 
 
 async def test_merge_into_the_contacts_other_conversation(make_app, demo) -> None:
@@ -39,6 +44,8 @@ async def test_merge_into_the_contacts_other_conversation(make_app, demo) -> Non
         # Marta's other conversation first, marked; then the latest of every view.
         assert picker.shown[0].value == mail
         assert picker.shown[0].label.plain.startswith("● Order #1042")
+        # Ages are the app's clock's, not the wall clock's (a snapshot aged with real time).
+        assert picker.shown[0].label.plain.endswith(f"· {age_at_now(demo, mail)}")
         assert second not in [c.value for c in picker.shown]
         await pilot.press(*"kenji")  # typing filters by contact, subject, inbox or id
         assert [c.value for c in picker.shown] == [demo.conv["messenger"]]
@@ -78,6 +85,7 @@ async def test_merge_picker_takes_a_pasted_id_and_esc_changes_nothing(make_app, 
         picker.query_one("Input").value = closed
         await pilot.pause()
         assert picker.shown[0].value == closed
+        assert picker.shown[0].label.plain.endswith(f"· {age_at_now(demo, closed)}")
         await pilot.press("escape")
         await settle(pilot)
         assert demo.ws.change_seq() == seq

@@ -702,14 +702,14 @@ class InboxScreen(OnApp, Screen[None]):
             return
         row, me = need
         access = self.uapp.access
-        choices = merge_choices(self.uapp.ws, row, access)
+        choices = merge_choices(self.uapp.ws, row, access, self.uapp.now())
         self.app.push_screen(
             PickerScreen(
                 f"Merge {describe(row)} into…",
                 choices,
                 id="merge-picker",
                 hint="● same contact · type to filter or paste an id · enter merge · esc cancel",
-                typed=typed_id(self.uapp.ws, row, access),
+                typed=typed_id(self.uapp.ws, row, access, self.uapp.now),
             ),
             lambda target: self._merge_chosen(row, me, target),
         )

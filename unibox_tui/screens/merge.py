@@ -39,9 +39,10 @@ def _choice(row: queries.ConversationRow, own: bool, now: datetime) -> Choice[st
     return Choice(row.id, label, search)
 
 
-def merge_choices(ws: Workspace, row: queries.ConversationRow, access: Access) -> list[Choice[str]]:
+def merge_choices(
+    ws: Workspace, row: queries.ConversationRow, access: Access, now: datetime
+) -> list[Choice[str]]:
     """The conversations `row` may merge into: its contact's first, then the latest."""
-    now = clock.utcnow()
     seen = {row.id}
     out: list[Choice[str]] = []
     try:
@@ -63,7 +64,7 @@ def merge_choices(ws: Workspace, row: queries.ConversationRow, access: Access) -
 
 
 def typed_id(
-    ws: Workspace, row: queries.ConversationRow, access: Access
+    ws: Workspace, row: queries.ConversationRow, access: Access, now: Callable[[], datetime]
 ) -> Callable[[str], Choice[str] | None]:
     """A picker's `typed`: a whole conversation id becomes a choice (one key look-up)."""
 
@@ -78,7 +79,7 @@ def typed_id(
         return (
             None
             if found.id == row.id
-            else _choice(found, found.contact_id == row.contact_id, clock.utcnow())
+            else _choice(found, found.contact_id == row.contact_id, now())
         )
 
     return lookup
