@@ -74,6 +74,29 @@ async def test_keys_move_the_cursor_and_the_thread_follows(make_app, demo) -> No
         assert lst.cursor == 0
 
 
+async def test_the_row_below_the_cursor_is_rendered_before_j_even_when_its_messages_are_cached(
+    make_app,
+) -> None:
+    """Moving onto a row must find its thread drawn already: after the cursor lands, the
+    row below is rendered into the thread's block cache, also when its messages were
+    fetched before and its blocks have left that cache since (a long message's pieces
+    push them out)."""
+    app = make_app()
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        screen = app.screen
+        await pilot.press("j", "j")  # rows 1 and 2 shown: their messages are cached
+        await settle(pilot)
+        below = screen.conv_list.row_at(1)
+        assert below.id in screen._threads
+        newest = screen._threads[below.id][-1].id
+        screen.thread._blocks.clear()
+        await pilot.press("g")  # to row 0, past row 1 without showing it
+        await settle(pilot)
+        assert screen.conv_list.cursor == 0
+        assert any(key[0] == newest for key in screen.thread._blocks)
+
+
 async def test_number_keys_jump_to_views(make_app, demo) -> None:
     app = make_app()
     async with app.run_test(size=(160, 48)) as pilot:

@@ -342,8 +342,11 @@ class InboxScreen(OnApp, Screen[None]):
         return self._thread_row
 
     def _prefetch(self, index: int) -> None:
+        # Render even when the messages are cached: their blocks may have left the thread's
+        # block cache since (a long message's pieces fill it), and a cached block costs a
+        # look-up only.
         row = self.conv_list.row_at(index)
-        if row is not None and row.id not in self._threads:
+        if row is not None:
             self.thread.prerender(self._messages(row.id))
 
     def _messages(self, conversation_id: str) -> list[queries.MessageRow]:
