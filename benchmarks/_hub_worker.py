@@ -414,6 +414,8 @@ def main() -> None:
     import signal
 
     faulthandler.register(signal.SIGUSR1)  # `kill -USR1 PID`: every thread's stack to the log
+    # chat_bench --clients-nice: agents that on a real team run on machines of their own.
+    os.nice(int(os.environ.get("UNIBOX_BENCH_NICE", "0")))
     worker = Worker()
     for line in sys.stdin:
         request = json.loads(line)

@@ -135,21 +135,27 @@ def message(i: int) -> tuple[bytes, str, str]:
 
 
 class ExistsWatcher:
-    """An IDLE connection of our own: the moment of each EXISTS the server sends."""
+    """An IDLE connection of our own: the moment of each EXISTS the server sends, with the
+    message count it gives (`at(n)`: when the server said the mailbox holds n messages).
+    Matched by count, not by order: this thread can note an EXISTS after the app already
+    showed that message, and by order it was credited to the next one (a 500 ms "ours")."""
 
     def __init__(self, server: Dovecot, user: str) -> None:
         self.client = server.client(user)
-        self.client.select_folder("INBOX", readonly=True)
-        self.times: list[float] = []
+        self.base = int(self.client.select_folder("INBOX", readonly=True)[b"EXISTS"])
+        self.times: list[tuple[int, float]] = []
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def at(self, count: int) -> float | None:
+        return next((t for n, t in list(self.times) if n >= count), None)
 
     def _run(self) -> None:
         self.client.idle()
         while not self.stop.is_set():
             for response in self.client.idle_check(timeout=0.2):
                 if isinstance(response, tuple) and response[1:2] == (b"EXISTS",):
-                    self.times.append(time.perf_counter())
+                    self.times.append((int(response[0]), time.perf_counter()))
         self.client.idle_done()
         self.client.logout()
 
@@ -177,7 +183,7 @@ async def measure(app: UniboxApp, ws, server: Dovecot, user: str, pushes: int) -
             # The engine's IDLE is up once a first message reaches the list.
             for i in range(pushes + 1):
                 raw, mid, subject = message(i)
-                seen, woke = len(watcher.times), len(ENGINE_WOKE)
+                woke = len(ENGINE_WOKE)
                 t0 = time.perf_counter()
                 await asyncio.to_thread(appender.append, "INBOX", raw)
                 t_append = time.perf_counter()
@@ -204,7 +210,12 @@ async def measure(app: UniboxApp, ws, server: Dovecot, user: str, pushes: int) -
                         f"{t_stored is not None}, screen {type(app.screen).__name__}, "
                         f"top row {top!r}, engine error {getattr(app.engine, 'error', None)})"
                     )
-                t_exists = next((t for t in watcher.times[seen:]), None)
+                t_exists = watcher.at(watcher.base + i + 1)
+                for _ in range(100):  # its thread may not have noted it yet
+                    if t_exists is not None:
+                        break
+                    await asyncio.sleep(0.01)
+                    t_exists = watcher.at(watcher.base + i + 1)
                 if i == 0 or t_exists is None:
                     continue  # the first one waits for the engine's IDLE to start
                 t_woke = next((t for t in ENGINE_WOKE[woke:] if t >= t_append), None)
