@@ -575,6 +575,16 @@ def stage_breakdown(
     gaps = [r["gap"] * 1000 for r in pokes if r["start"] >= started]
     took = [(r["sent"] - r["start"]) * 1000 for r in pokes if r["start"] >= started]
     out["pokes"] = {"n": len(gaps), "gap_ms": _p(gaps), "read_and_send_ms": _p(took)}
+    # The hub's garbage collections (hub/trace.py): a collection stops every stage at once.
+    collections = [r for r in records if r["kind"] == "gc" and r["start"] >= started]
+    out["hub_gc"] = {
+        f"gen{gen}": {
+            "n": len(mine := [r["ms"] for r in collections if r["gen"] == gen]),
+            "total_ms": round(sum(mine), 1),
+            "max_ms": max(mine, default=0),
+        }
+        for gen in (0, 1, 2)
+    }
     batches = [r.get("n", 1) for r in sends.values() if r.get("w0", 0) >= started]
     out["visitor_batch_size_mean"] = round(statistics.mean(batches), 1) if batches else 0
     # Agent -> widget: the reply's push reaching the hub, committed, poked, the widget's sync.

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import gc
 import logging
 import threading
 from collections import deque
@@ -36,6 +35,7 @@ from ..core.db import Workspace
 from ..core.errors import UniboxError
 from ..core.presence import Presence
 from . import mutations, trace, web
+from .collector import HubCollector
 from .node import NodeState, listen_changes, run_channels
 from .protocol import (
     MAX_PAYLOAD,
@@ -228,6 +228,7 @@ class Hub:
         )
         self.writer = ThreadPoolExecutor(1, thread_name_prefix="unibox-hub-write")
         self.readers = ThreadPoolExecutor(3, thread_name_prefix="unibox-hub-read")
+        self.collector = HubCollector()
         self.sessions: dict[str, Session] = {}
         # Pushes waiting for the writer's next group commit (_apply_pushes), in arrival order.
         self._pushes: deque[tuple[mutations.Push, asyncio.Future[Any]]] = deque()
@@ -383,18 +384,13 @@ class Hub:
             self._channels = asyncio.create_task(
                 run_channels(self, self._channels_started, self._channels_stopped)
             )
-        self._freeze_startup_objects()
+        # Start-up's objects out of the collector's full walks, then each full collection's
+        # survivors too (collector.py): a full walk stopped the hub for up to 180 ms under
+        # load. (Before: one collection that walked them all in the middle of a fan-out had
+        # one command reach the agents ~190 ms late; benchmarks/hub_nodes.py.)
+        self.collector.start()
+        trace.watch_gc()
         log.info("ready at change %d", self.head)
-
-    def _freeze_startup_objects(self) -> None:
-        """Keep what start-up made (modules, the ORM's mappers, socket.io, the drivers: the
-        most of the process's objects, and as long-lived as it) out of the collector's full
-        walks, as the agent's app does (gc_pacing.py). A full collection walked them all in
-        the middle of a fan-out: one command reached the agents ~190 ms late (two hub nodes,
-        50 agents, benchmarks/hub_nodes.py; logged with gc.callbacks). Full collections
-        still run on their own, over what the hub makes afterwards."""
-        gc.collect()
-        gc.freeze()
 
     async def shutdown(self) -> None:
         """SIGTERM: uvicorn stopped accepting; finish the commands in flight, then stop."""
@@ -419,7 +415,7 @@ class Hub:
             await self.redis.aclose()
         log.info("stopped at change %d", self.ws.change_seq())
         trace.flush()
-        gc.unfreeze()  # a process that runs hubs one after another (tests) frees them
+        self.collector.stop()
 
     # ---------------------------------------------------------------- threads
 
