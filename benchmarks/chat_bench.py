@@ -309,6 +309,36 @@ def visitor_process(
     out.put((results, errors[:5], len(errors), time.process_time() - cpu0))
 
 
+def gc_pauses() -> Any:
+    """Note this process's garbage collections from now; the returned function stops and
+    summarizes them per generation (count, total and longest ms)."""
+    import gc
+
+    took: dict[int, list[float]] = {0: [], 1: [], 2: []}
+    started = [0.0]
+
+    def note(phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            started[0] = time.perf_counter()
+        else:
+            took[info["generation"]].append((time.perf_counter() - started[0]) * 1000)
+
+    gc.callbacks.append(note)
+
+    def done() -> dict[str, Any]:
+        gc.callbacks.remove(note)
+        return {
+            f"gen{g}": {
+                "n": len(v),
+                "total_ms": round(sum(v), 1),
+                "max_ms": round(max(v, default=0), 1),
+            }
+            for g, v in took.items()
+        }
+
+    return done
+
+
 def load(hub: Any, info: dict[str, Any], args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     """--visitors raw socket.io visitors in --procs processes and --agents agents: one
     HubClient here measures and answers; the others are HubClients in worker processes
@@ -424,6 +454,7 @@ def load(hub: Any, info: dict[str, Any], args: argparse.Namespace, tmp: Path) ->
         os.kill(hub.pid, signal.SIGUSR2)
     rss0 = rss_kb(hub.pid)["VmRSS"]
     load0 = os.getloadavg()
+    pauses = gc_pauses()  # this process's (the measuring agent's) collections
     end = started + args.seconds
     peak = 0
     answered = 0
@@ -447,7 +478,11 @@ def load(hub: Any, info: dict[str, Any], args: argparse.Namespace, tmp: Path) ->
     cpu = _cpu(hub.pid) - cpu0
     agents_cpu = sum(r["cpu_s"] for r in all_call(workers, "cpu")) - agents0
     rounds = _rounds(workers) - rounds0
-    measuring = {"rounds": agent.rounds - agent_rounds0, "pulls": agent.pulls - agent_pulls0}
+    measuring = {
+        "rounds": agent.rounds - agent_rounds0,
+        "pulls": agent.pulls - agent_pulls0,
+        "gc": pauses(),
+    }
     if args.profile_agents:
         workers[0].call("profile", path=str(args.profile_agents))
     if args.profile_hub:
