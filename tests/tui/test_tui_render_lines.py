@@ -12,7 +12,7 @@ from unibox_tui.app import UniboxApp
 from unibox_tui.config import Config
 from unibox_tui.core.db import open_workspace
 from unibox_tui.core.demo import build_demo
-from unibox_tui.widgets import textual_compat
+from unibox_tui.widgets import conversation_list, textual_compat
 from unibox_tui.widgets.line_api import PlainLines, plain_render_lines
 from unibox_tui.widgets.thread_view import ThreadView
 
@@ -111,6 +111,41 @@ async def test_the_list_draws_what_the_style_cache_would(tmp_path) -> None:
         lst.refresh()
         await settle(pilot)
         _same_as_textual(lst, whole)
+
+
+async def test_the_next_page_is_fetched_after_the_thread_of_the_new_row_is_drawn(
+    tmp_path,
+) -> None:
+    """Near a page's edge `j` fetches the next page of rows ahead of the cursor, but only
+    once the new row's thread is on screen: the fetch held the thread's frame up."""
+    path = tmp_path / "demo.db"
+    build_demo(path, conversations=300, seed=3, now=NOW)
+    app = UniboxApp(open_workspace(path), Config(path=tmp_path / "c.toml"), now=lambda: NOW)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        screen = app.screen
+        lst = screen.conv_list
+        page = conversation_list.PAGE
+        edge = page - conversation_list.PREFETCH  # the row whose `j` asks for page 1
+        lst.move_to(edge - 1)
+        await settle(pilot)
+        assert 1 not in lst._pages
+        loaded_when_thread_drawn: list[bool] = []
+        original = app._display
+
+        def display(screen_, update):  # type: ignore[no-untyped-def]
+            original(screen_, update)
+            shown = screen.thread.conversation
+            if update is not None and shown is not None and shown.id == lst.selected.id:
+                loaded_when_thread_drawn.append(1 in lst._pages)
+
+        app._display = display  # type: ignore[method-assign]
+        await pilot.press("j")
+        await settle(pilot)
+        app._display = original  # type: ignore[method-assign]
+        assert lst.cursor == edge
+        assert loaded_when_thread_drawn and loaded_when_thread_drawn[0] is False
+        assert 1 in lst._pages  # fetched right after
 
 
 def _shown(update) -> list[tuple]:  # type: ignore[no-untyped-def]
