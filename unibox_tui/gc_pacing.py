@@ -8,6 +8,13 @@ and a full collection runs when no key has been pressed for IDLE_SECONDS. The yo
 generations still collect automatically (~0.1-2 ms each), which keeps memory in check
 (turning those off too saved ~1 ms per key but held ~15 MB more of reference cycles until
 the next pause; freezing alone left 40-80 ms full collections in the key path).
+
+Each idle collection then freezes what survived it, so the next one walks only what was
+made since (an agent reading, no key pressed, had a full walk of every cached row and
+strip every MIN_GAP_SECONDS; a message that arrived meanwhile waited for it). What the
+collector would free among frozen objects (reference cycles that became garbage) waits for
+the sweep: every SWEEP_SECONDS the idle collection unfreezes everything and walks it all.
+The hub does the same after each of its automatic full collections (hub/collector.py).
 """
 
 from __future__ import annotations
@@ -18,6 +25,16 @@ import time
 IDLE_SECONDS = 1.0
 MIN_GAP_SECONDS = 5.0  # at most one full collection per this many seconds
 NEVER = 1_000_000_000  # a generation-2 threshold that is never reached
+SWEEP_SECONDS = 300.0  # at most this long between walks over the frozen objects too
+
+
+def sweep() -> int:
+    """One full collection over everything, frozen objects included, whose survivors are
+    then frozen; returns how many objects it freed."""
+    gc.unfreeze()
+    freed = gc.collect()
+    gc.freeze()
+    return freed
 
 
 def hold_until_started() -> None:
@@ -34,6 +51,7 @@ class IdleCollector:
         self._saved: tuple[int, int, int] | None = None
         self._last_input = time.monotonic()
         self._last_full = time.monotonic()
+        self._last_sweep = time.monotonic()
 
     def start(self) -> None:
         """Call once the app's long-lived objects exist (after the first screen mounted)."""
@@ -68,6 +86,11 @@ class IdleCollector:
             return False
         if now - self._last_full < MIN_GAP_SECONDS:
             return False
-        gc.collect()
+        if now - self._last_sweep >= SWEEP_SECONDS:
+            sweep()
+            self._last_sweep = now
+        else:
+            gc.collect()  # over what is not frozen: what was made since the last one
+            gc.freeze()
         self._last_full = now
         return True

@@ -17,7 +17,7 @@ from unibox_tui.core import outbox, queries
 from unibox_tui.core.access import EVERYTHING
 from unibox_tui.core.db import open_workspace
 from unibox_tui.core.demo import build_demo
-from unibox_tui.gc_pacing import NEVER, IdleCollector, hold_until_started
+from unibox_tui.gc_pacing import NEVER, SWEEP_SECONDS, IdleCollector, hold_until_started
 
 
 async def test_simulated_customers_show_up_live(tmp_path: Path) -> None:
@@ -160,6 +160,45 @@ def test_idle_collector_defers_full_collections_and_gives_them_back() -> None:
     finally:
         collector.stop()
     assert gc.get_threshold() == saved and gc.get_freeze_count() == 0
+
+
+class _Node:
+    def __init__(self) -> None:
+        self.other: _Node | None = None
+
+
+def _pair() -> tuple[_Node, _Node]:
+    a, b = _Node(), _Node()
+    a.other, b.other = b, a
+    return a, b
+
+
+def test_idle_collections_freeze_their_survivors_and_the_sweep_frees_frozen_cycles() -> None:
+    """An idle collection walks only what was made since the last one (the rest is frozen);
+    every SWEEP_SECONDS one walks everything, and frees the cycles that became garbage."""
+    import weakref
+
+    collector = IdleCollector()
+    collector.start()
+    try:
+        made = [node for _ in range(1000) for node in _pair()]
+        frozen = gc.get_freeze_count()
+        collector._last_input -= 5
+        collector._last_full -= 60
+        assert collector.tick()
+        assert gc.get_freeze_count() >= frozen + 2000  # the survivors: out of the next walks
+        refs = [weakref.ref(n) for n in made]
+        made.clear()  # garbage now, in cycles: only a walk over frozen objects frees them
+        collector._last_full -= 60
+        assert collector.tick()
+        assert all(r() is not None for r in refs)
+        collector._last_full -= 60
+        collector._last_sweep -= SWEEP_SECONDS
+        assert collector.tick()  # the sweep
+        assert all(r() is None for r in refs)
+    finally:
+        collector.stop()
+    assert gc.get_freeze_count() == 0
 
 
 def test_collections_held_during_start_up_resume_with_the_collector() -> None:

@@ -22,7 +22,9 @@ import asyncio
 import gc
 from typing import Any
 
-SWEEP_SECONDS = 300.0
+from .. import gc_pacing
+
+SWEEP_SECONDS = gc_pacing.SWEEP_SECONDS
 
 
 class HubCollector:
@@ -50,11 +52,8 @@ class HubCollector:
     def sweep(self) -> int:
         """One full collection over everything, frozen objects included; returns what it
         freed."""
-        gc.unfreeze()
-        freed = gc.collect()
-        gc.freeze()
         self.sweeps += 1
-        return freed
+        return gc_pacing.sweep()
 
     def _after_full(self, phase: str, info: dict[str, Any]) -> None:
         # Runs in whichever thread the collection ran in, after it finished.
