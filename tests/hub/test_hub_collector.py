@@ -50,7 +50,12 @@ def test_the_sweep_runs_on_its_own_every_period() -> None:
         collector = HubCollector(sweep_seconds=0.05)
         collector.start()
         try:
-            await asyncio.sleep(0.4)
+            # Each sweep walks this whole process (slow under a loaded test run): wait for
+            # two, not for a time.
+            for _ in range(600):
+                if collector.sweeps >= 2:
+                    break
+                await asyncio.sleep(0.05)
             assert collector.sweeps >= 2
         finally:
             collector.stop()
