@@ -2,9 +2,10 @@
 UNIBOX_HUB_TRACE=FILE in its environment the hub notes, as JSON lines appended to FILE,
 when each visitor message passed each stage (`send`: handler start, queued for the writer,
 writer start and commit, head known, answered), each poke (`poke`: asked for, started after
-the gap, pages read, sent; the change number it covers) and each group of agents' pushes
-(`push`), and each garbage collection (`gc`: generation, start, ms). The benchmark joins them with its own clocks (the visitor's emit, the agent's
-receipt and apply) on the wall clock, which every process on the machine shares.
+the gap, pages read, sent; the change number it covers), each group of agents' pushes
+(`push`) and each garbage collection of a millisecond or more (`gc`: generation, start,
+ms). The benchmark joins them with its own clocks (the visitor's emit, the agent's receipt
+and apply) on the wall clock, which every process on the machine shares.
 
 Off (the default) it costs one attribute test per stage."""
 
