@@ -17,6 +17,7 @@ from unibox_tui.widgets.composer import matching_agents
 from unibox_tui.widgets.conversation_list import row_text
 from unibox_tui.widgets.quoted import split_quoted
 from unibox_tui.widgets.safe_text import fit, highlighted, safe, safe_line
+from unibox_tui.widgets.views_pane import compact_count
 
 
 def test_snooze_presets_are_local_morning_times() -> None:
@@ -223,3 +224,20 @@ def test_plain_text_wraps_exactly_as_rich_does() -> None:
         rich = _wrap_rich(console, Text(plain), width, style)
         assert [list(s) for s in ours] == [list(s) for s in rich], (plain, width)
         assert [s.cell_length for s in ours] == [s.cell_length for s in rich]
+
+
+def test_view_counts_are_compact_past_four_digits() -> None:
+    """The views pane is ~19 cells: a 100k workspace's counts must leave the name room."""
+    cases = {
+        0: "0",
+        9999: "9999",
+        10_000: "10.0k",
+        16_655: "16.6k",
+        99_999: "99.9k",
+        100_000: "100k",
+        728_410: "728k",
+        1_650_000: "1.6M",
+        12_345_678: "12M",
+    }
+    assert {n: compact_count(n) for n in cases} == cases
+    assert all(len(compact_count(n)) <= 5 for n in range(0, 20_000_000, 7_919))

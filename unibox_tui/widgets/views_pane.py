@@ -21,6 +21,20 @@ from .line_api import text_style
 from .safe_text import fit, safe_line
 
 
+def compact_count(n: int) -> str:
+    """A count in at most five cells, for the narrow views pane: exact up to 9999, then
+    16.6k, 166k, 1.6M (rounded down: never more than there are)."""
+    if n < 10_000:
+        return str(n)
+    if n < 100_000:
+        return f"{n // 100 / 10:.1f}k"
+    if n < 1_000_000:
+        return f"{n // 1000}k"
+    if n < 10_000_000:
+        return f"{n // 100_000 / 10:.1f}M"
+    return f"{n // 1_000_000}M"
+
+
 @dataclass
 class ViewEntry:
     key: str
@@ -170,8 +184,9 @@ class ViewsPane(Widget, can_focus=True):
             if i == 0 or entry.section != self.entries[i - 1].section:
                 lines.append(fit(Text(entry.section.upper(), section_style), width))
             number = entry.hotkey or " "
-            count = "…" if entry.count is None else str(entry.count)
-            badge = f"●{entry.unread}" if entry.unread else ""
+            # Compact: at 100k a view's "●16555 72841" pushed its name out of the pane.
+            count = "…" if entry.count is None else compact_count(entry.count)
+            badge = f"●{compact_count(entry.unread)}" if entry.unread else ""
             right = Text()
             if badge:
                 right.append(badge, unread_style)
