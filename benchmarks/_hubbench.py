@@ -98,6 +98,26 @@ def team_workspace(template: Path, target: Path, agents: int, prefix: str = "ben
     return {"tokens": tokens, "agents": ids, "conversations": convs}
 
 
+def on_postgres(
+    workspace: Path, url: str | None, settings: tuple[str, ...] = ()
+) -> tuple[str, Any]:
+    """Move the SQLite `workspace` to PostgreSQL with `unibox migrate`'s code: into `url` (an
+    EMPTY database of yours), or without one into a new database of a private server
+    (tests/servers/postgres.py, `settings` as its `-c` options). Returns the database's URL
+    and the private server (None for yours), which the caller stops."""
+    from unibox_tui.core.move import migrate
+
+    server = None
+    if url is None:
+        sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+        from servers.postgres import PostgresServer
+
+        server = PostgresServer(settings)
+        url = server.database()
+    migrate(str(workspace), url)
+    return url, server
+
+
 def seed_caches(hub_db: Path, agents: dict[str, str], directory: Any) -> float:
     """Give each agent a cache made by `changes.snapshot` (what a first sync ends with,
     built inside SQLite) so that setting up many clients takes seconds, not a replay of the

@@ -309,32 +309,38 @@ def visitor_process(
     out.put((results, errors[:5], len(errors), time.process_time() - cpu0))
 
 
+def gc_summary(pauses: list[tuple[int, float]]) -> dict[str, Any]:
+    """Garbage collections, (generation, ms) each, per generation: count, total and longest."""
+    out = {}
+    for gen in (0, 1, 2):
+        mine = [ms for g, ms in pauses if g == gen]
+        out[f"gen{gen}"] = {
+            "n": len(mine),
+            "total_ms": round(sum(mine), 1),
+            "max_ms": round(max(mine, default=0), 1),
+        }
+    return out
+
+
 def gc_pauses() -> Any:
     """Note this process's garbage collections from now; the returned function stops and
-    summarizes them per generation (count, total and longest ms)."""
+    summarizes them (`gc_summary`)."""
     import gc
 
-    took: dict[int, list[float]] = {0: [], 1: [], 2: []}
+    pauses: list[tuple[int, float]] = []
     started = [0.0]
 
     def note(phase: str, info: dict[str, Any]) -> None:
         if phase == "start":
             started[0] = time.perf_counter()
         else:
-            took[info["generation"]].append((time.perf_counter() - started[0]) * 1000)
+            pauses.append((info["generation"], (time.perf_counter() - started[0]) * 1000))
 
     gc.callbacks.append(note)
 
     def done() -> dict[str, Any]:
         gc.callbacks.remove(note)
-        return {
-            f"gen{g}": {
-                "n": len(v),
-                "total_ms": round(sum(v), 1),
-                "max_ms": round(max(v, default=0), 1),
-            }
-            for g, v in took.items()
-        }
+        return gc_summary(pauses)
 
     return done
 
@@ -620,15 +626,9 @@ def stage_breakdown(
     took = [(r["sent"] - r["start"]) * 1000 for r in pokes if r["start"] >= started]
     out["pokes"] = {"n": len(gaps), "gap_ms": _p(gaps), "read_and_send_ms": _p(took)}
     # The hub's garbage collections (hub/trace.py): a collection stops every stage at once.
-    collections = [r for r in records if r["kind"] == "gc" and r["start"] >= started]
-    out["hub_gc"] = {
-        f"gen{gen}": {
-            "n": len(mine := [r["ms"] for r in collections if r["gen"] == gen]),
-            "total_ms": round(sum(mine), 1),
-            "max_ms": max(mine, default=0),
-        }
-        for gen in (0, 1, 2)
-    }
+    out["hub_gc"] = gc_summary(
+        [(r["gen"], r["ms"]) for r in records if r["kind"] == "gc" and r["start"] >= started]
+    )
     batches = [r.get("n", 1) for r in sends.values() if r.get("w0", 0) >= started]
     out["visitor_batch_size_mean"] = round(statistics.mean(batches), 1) if batches else 0
     # Agent -> widget: the reply's push reaching the hub, committed, poked, the widget's sync.

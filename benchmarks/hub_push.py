@@ -38,7 +38,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _hubbench import PYTHON, Hub, demo_template, machine, percentiles, team_workspace
+from _hubbench import (
+    PYTHON,
+    Hub,
+    demo_template,
+    machine,
+    on_postgres,
+    percentiles,
+    team_workspace,
+)
 from hub_team import cpu_s
 
 COMMENTS = "SELECT count(*) FROM message WHERE kind = 'comment'"
@@ -67,18 +75,8 @@ def main() -> None:
     pg = None
     target: Path | str = scratch / "hub.db"
     if opts.postgres or opts.database_url:
-        from unibox_tui.core.move import migrate
-
-        if opts.postgres:
-            sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-            from servers.postgres import PostgresServer
-
-            settings = ("shared_preload_libraries=pg_stat_statements",)
-            pg = PostgresServer(settings if opts.pg_statements else ())
-            target = pg.database()
-        else:
-            target = opts.database_url
-        migrate(str(scratch / "hub.db"), target)
+        settings = ("shared_preload_libraries=pg_stat_statements",) if opts.pg_statements else ()
+        target, pg = on_postgres(scratch / "hub.db", opts.database_url, settings)
         if opts.pg_statements:
             statements(target, reset=True)
     os.environ["XDG_DATA_HOME"] = str(scratch / "data")  # nothing in your own data dir

@@ -31,7 +31,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _hubbench import demo_template, machine, team_workspace
+from _hubbench import demo_template, machine, on_postgres, team_workspace
 from hub_push import server_cpu_s
 
 
@@ -92,18 +92,9 @@ def main() -> None:
     pg = None
     try:
         from unibox_tui.core.db import open_workspace
-        from unibox_tui.core.move import migrate
         from unibox_tui.hub import mutations
 
-        if opts.database_url:
-            url = opts.database_url
-        else:
-            sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-            from servers.postgres import PostgresServer
-
-            pg = PostgresServer()
-            url = pg.database()
-        migrate(str(scratch / "hub.db"), url)
+        url, pg = on_postgres(scratch / "hub.db", opts.database_url)
         ws = open_workspace(url)
         convs = team["conversations"][:200]
         agents = sorted(team["agents"].items())

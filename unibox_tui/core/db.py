@@ -254,6 +254,15 @@ class _Batch:
     # (core/postgres.Later).
     later: Any = None
 
+    def undone(self, numbered: tuple[int | None, int | None]) -> None:
+        """A command of the batch failed and is undone: its change numbers (`numbered`, as
+        before it) are given again, and what the batch remembers forgets it: the memo may
+        hold what it changed, the session rows in a state the database no longer has."""
+        self.seq, self.stored = numbered
+        self.memo.clear()
+        self.keep.clear()
+        self.session.expunge_all()
+
 
 NEXT_SEQ = "UPDATE sequence SET value = value + 1 WHERE name = 'seq' RETURNING value"
 # On PostgreSQL the same statement also notifies the hub nodes that listen (hub/node.py) of
@@ -633,10 +642,7 @@ class Workspace:
                 else:
                     run("ROLLBACK TO unibox_command")
                     run("RELEASE unibox_command")
-                batch.seq, batch.stored = numbered  # its numbers are given again
-                batch.memo.clear()  # it may hold what the rolled-back command changed
-                batch.keep.clear()
-                batch.session.expunge_all()
+                batch.undone(numbered)
                 raise
             batch.depth -= 1
             if postgres and batch.depth == 0:
@@ -687,10 +693,7 @@ class Workspace:
                 later.fail(f"a command failed after it wrote ({type(e).__name__})")
             if later.failed is not None:
                 raise later.failed from e
-            batch.seq, batch.stored = numbered  # its numbers are given again
-            batch.memo.clear()  # as after a rollback (nothing was written: to be sure)
-            batch.keep.clear()
-            batch.session.expunge_all()
+            batch.undone(numbered)  # (nothing was written: to be sure)
             raise
         batch.depth -= 1
         if tx._seq is not None:

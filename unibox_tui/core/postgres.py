@@ -85,8 +85,7 @@ def _before_cursor_execute(
 ) -> tuple[str, Any]:
     later = conn.info.get(LATER)
     if later is not None:
-        if not statement.lstrip()[:6].upper() == "SELECT":
-            later.writes += 1
+        later.count(statement)
         if later.pending:
             later.close()  # the writes sent before it first (and out of pipeline mode)
     if context is not None and context.compiled is not None:
@@ -130,6 +129,11 @@ class Later:
         self._context: Any = None  # psycopg's pipeline() while the connection is in it
         self._cursor: Any = None
         self._sync: Any = None
+
+    def count(self, sql: str) -> None:
+        """Note a statement run outside `add`: anything but a SELECT may have written."""
+        if sql.lstrip()[:6].upper() != "SELECT":
+            self.writes += 1
 
     @property
     def pending(self) -> bool:
@@ -253,8 +257,7 @@ class Cursor:
         if later is None:
             self._cursor.execute(*_translate(sql, params))
             return self
-        if not sql.lstrip()[:6].upper() == "SELECT":
-            later.writes += 1
+        later.count(sql)
         if later.pending:
             later.read(self._cursor, *_translate(sql, params))
         else:
