@@ -373,6 +373,26 @@ def child(path: str, presses: int, profile: str | None = None) -> None:
             out["search_to_first_results"] = {**summary(samples), "hits": hits}
             await pilot.press("escape")
 
+            # Sort (`O`, issue 16) on All open: from the enter that picks an order to the
+            # first frame of the list in that order; then j through the list sorted oldest
+            # waiting first (its pages sort the view's rows instead of walking an index).
+            await key("5", settle=0.2)
+            resort: dict[str, list[float]] = {}
+            for order in ("waiting", "customer", "priority", "newest") * 3:
+                await key("O", settle=0.15)
+                app.screen.query_one("Input").value = order  # the picker's filter
+                await asyncio.sleep(0.15)
+                resort.setdefault(order, []).append(await key("enter", settle=0.15))
+            out["sort_to_first_frame"] = {order: summary(s) for order, s in resort.items()}
+            await key("O", settle=0.15)
+            app.screen.query_one("Input").value = "waiting"
+            await asyncio.sleep(0.15)
+            await key("enter", settle=0.3)
+            cpu_samples.clear()
+            samples = [await key("j") for _ in range(presses)]
+            out["j_key_sorted_oldest_waiting"] = {**summary(samples), "rows_moved": lst.cursor}
+            out["j_key_sorted_oldest_waiting_cpu"] = summary(cpu_samples)
+
     asyncio.run(run())
     out["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     # Of the resident memory at the end: private (Python heap, SQLite page caches) and

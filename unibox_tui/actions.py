@@ -107,6 +107,9 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("undo", "ctrl+z", "undo", "Undo the last decision or sent reply", (INBOX,)),
     ActionSpec("search", "slash", "search", "Search", (INBOX,), show=True),
     ActionSpec("filter", "f", "filter", "Filter the list…", (INBOX,)),
+    ActionSpec(
+        "sort", "O", "sort", "Sort the list: newest, oldest waiting, customer, priority…", (INBOX,)
+    ),
     ActionSpec("sidebar", "p", "sidebar", "Contact sidebar", (INBOX,)),
     ActionSpec("next_hit", "n", "next_hit", "Next search result", (INBOX,)),
     ActionSpec("prev_hit", "N", "prev_hit", "Previous search result", (INBOX,)),

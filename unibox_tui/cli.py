@@ -28,6 +28,7 @@ from .cli_common import (
     read_text,
 )
 from .core.errors import InvalidRequest, UniboxError
+from .core.list_order import ORDERS
 
 
 def reader_of(ws: Any, as_handle: str | None) -> Any:
@@ -243,6 +244,9 @@ def _print_rows(rows: list[Any]) -> None:
         )
 
 
+ORDER_KEYS = list(ORDERS)
+
+
 @conversations.command("list")
 @click.option(
     "--view",
@@ -252,8 +256,16 @@ def _print_rows(rows: list[Any]) -> None:
     help="mine, unassigned, open, snoozed, closed, all, kind:KIND, inbox:NAME or tag:NAME",
 )
 @click.option("--inbox", help="Only this inbox (name or id).")
+@click.option(
+    "--sort",
+    "sort_key",
+    type=click.Choice(ORDER_KEYS),
+    default="newest",
+    show_default=True,
+    help="newest activity, oldest waiting (for us), the customer's last message, ticket priority",
+)
 @click.option("--limit", type=click.IntRange(1, 1000), default=50, show_default=True)
-@click.option("--after", "cursor", help="Continue after this next_cursor.")
+@click.option("--after", "cursor", help="Continue after this next_cursor (same --sort).")
 @db_option
 @json_option
 @as_option
@@ -261,13 +273,14 @@ def _print_rows(rows: list[Any]) -> None:
 def list_cmd(
     view_key: str,
     inbox: str | None,
+    sort_key: str,
     limit: int,
     cursor: str | None,
     db: str | None,
     as_json: bool,
     as_handle: str | None,
 ) -> None:
-    """List conversations in a view, most recent activity first."""
+    """List conversations in a view, most recent activity first (or as --sort says)."""
     from .core import queries as q
     from .core.text import one_line
 
@@ -283,6 +296,7 @@ def list_cmd(
                 f"{v.where} AND c.inbox_id = ?",
                 (*v.params, iv.params[0]),
             )
+        v = q.sorted_by(v, sort_key)
         with ws.read() as conn:  # one snapshot: the total agrees with the page
             page = q.list_page(conn, v, after=cursor, limit=limit)
             total, unread = q.count_on(conn, v)
@@ -290,6 +304,7 @@ def list_cmd(
         emit(
             {
                 "view": view_key,
+                "sort": sort_key,
                 "total": total,
                 "unread": unread,
                 "conversations": [r.to_json() for r in page.rows],
@@ -297,10 +312,12 @@ def list_cmd(
             }
         )
     else:
-        click.echo(f"{one_line(v.label)}: {total:,} conversations, {unread:,} unread")
+        order = "" if sort_key == "newest" else f" (by {v.order.label.lower()})"
+        click.echo(f"{one_line(v.label)}: {total:,} conversations, {unread:,} unread{order}")
         _print_rows(page.rows)
         if page.next_cursor:
-            click.echo(f"more: --after '{page.next_cursor}'")
+            again = "" if sort_key == "newest" else f" --sort {sort_key}"
+            click.echo(f"more: --after '{page.next_cursor}'{again}")
 
 
 @conversations.command("show")

@@ -62,6 +62,7 @@ class Config:
     keymap: dict[str, str] = field(default_factory=dict)
     undo_seconds: float = 5.0
     undo_send_seconds: float = 5.0
+    sort: str = "newest"  # the list's order (core/list_order.py; the `O` key remembers it)
     raw: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -83,6 +84,7 @@ class Config:
             "bell": self.bell,
             "desktop": self.desktop,
             "watch": self.watch,
+            "sort": self.sort,
         }
         if self.keymap:
             data["keymap"] = dict(self.keymap)
@@ -156,6 +158,11 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
         raise ConfigError(
             f'{target}: ui.desktop is one of {", ".join(DESKTOP)}, e.g. desktop = "osc777"'
         )
+    from .core.list_order import ORDERS
+
+    sort = ui.get("sort", "newest")
+    if sort not in ORDERS:
+        raise ConfigError(f'{target}: ui.sort is one of {", ".join(ORDERS)}, e.g. sort = "waiting"')
     undo = _seconds(ui, "undo_seconds", "ui", target)
     undo_send = _seconds(data.get("compose", {}), "undo_send_seconds", "compose", target)
     return Config(
@@ -169,6 +176,7 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
         keymap=dict(keymap),
         undo_seconds=undo,
         undo_send_seconds=undo_send,
+        sort=str(sort),
         raw=data,
     )
 

@@ -67,6 +67,7 @@ def test_no_keyring_backend_names_the_alternatives() -> None:
         ('[ui]\nundo_seconds = "5"\n', "ui.undo_seconds is a number of seconds"),
         ("[compose]\nundo_send_seconds = -1\n", "compose.undo_send_seconds is a number"),
         ("compose = 3\n", r"\[compose\] must be a table"),
+        ('[ui]\nsort = "oldest"\n', "ui.sort is one of newest, waiting, customer, priority"),
     ],
 )
 def test_config_wrong_types_are_one_line(isolated_home: Path, text: str, message: str) -> None:

@@ -295,3 +295,25 @@ async def test_a_new_arrival_leaves_the_cursor_on_the_last_row_it_was_on(make_ap
         assert screen.conv_list.row_at(0).id == new
         assert screen.conv_list.selected.id == last.id
         assert screen.thread_row is not None and screen.thread_row.id == last.id
+
+
+async def test_view_names_stay_whole_when_counts_are_large(make_app, text_of) -> None:
+    """At 160 columns the views pane has ~19 cells: with 100k-demo counts ("●11.0k 26.3k")
+    the names were cut to "All…". A name that would be cut keeps the unread badge and drops
+    the total (the list's header shows it); one with room keeps both."""
+    app = make_app()
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        views = app.screen.views
+        views.set_counts({"open": (26_357, 11_064), "closed": (73_645, 0), "mine": (12, 3)})
+        await pilot.pause()
+        region = views.content_region
+        lines = [line[region.x : region.right] for line in text_of(app).splitlines()]
+        shown = {
+            line.split()[1]: line.split()[2:]
+            for line in lines[region.y : region.bottom]
+            if len(line.split()) > 1  # not a section's title
+        }
+        assert shown["All"] == ["open", "●11.0k"]  # was "All…  ●11.0k 26.3k"
+        assert shown["Closed"] == ["73.6k"]  # no badge: the total has the room
+        assert shown["Mine"] == ["●3", "12"]  # both fit

@@ -93,6 +93,7 @@ DIALOGS: dict[str, tuple[str, ...]] = {
     "ticket_form": ("t",),
     "contact_form": ("j", "C"),
     "filter_picker": ("f",),
+    "sort_picker": ("O",),
     "attachments_picker": ("j", "A"),
     "forward_prompt": ("j", "F"),
     "snippet_picker": ("r", "ctrl+t"),
@@ -113,6 +114,13 @@ DIALOGS: dict[str, tuple[str, ...]] = {
 @pytest.mark.parametrize("name", list(DIALOGS))
 def test_dialog(snap_compare, make_app, name: str) -> None:
     assert snap_compare(make_app(), terminal_size=(120, 36), run_before=steps(*DIALOGS[name]))
+
+
+def test_list_sorted_by_ticket_priority(snap_compare, make_app) -> None:
+    """`O` priority: the header names the order, the status column shows each priority."""
+    assert snap_compare(
+        make_app(), terminal_size=(160, 48), run_before=steps("O", *"priority", "enter")
+    )
 
 
 def _failed_reply(demo) -> None:  # type: ignore[no-untyped-def]

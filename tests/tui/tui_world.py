@@ -188,7 +188,14 @@ def build(ws: Workspace) -> None:
             subject="Bulk discount for 50 seats?",
         ),
     ).conversation_id
-    cmd.create_ticket(ws, actor="bo", conversation_id=conv["sales"], priority="high", owner="bo")
+    cmd.create_ticket(
+        ws,
+        actor="bo",
+        conversation_id=conv["sales"],
+        priority="high",
+        owner="bo",
+        now=ago(hours=20),  # the world's clock, not the wall's: a picture shows the line
+    )
     conv["closed"] = cmd.ingest(
         ws,
         incoming(

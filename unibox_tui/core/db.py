@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
 # The newest migration this code knows. Opening a file at this revision needs no alembic
 # import (keeps start-up fast); anything else goes through migrations.upgrade().
-HEAD_REVISION = "0027"
+HEAD_REVISION = "0028"
 KNOWN_REVISIONS = (
     "0001",
     "0002",
@@ -62,6 +62,7 @@ KNOWN_REVISIONS = (
     "0025",
     "0026",
     "0027",
+    "0028",
 )
 
 # A workspace that `unibox migrate` is still copying into (or was interrupted copying into)

@@ -527,7 +527,7 @@ def _generate(
             subject = thread.subject if kind in ("email", "form") or rand() < 0.2 else ""
             first_body = thread.first()
 
-        last_at = first_response = None
+        last_at = first_response = customer_at = None
         speaker = "incoming"
         preview = ""
         count = 0
@@ -576,6 +576,7 @@ def _generate(
                         html=html,
                     )
                 )
+                customer_at = ts
             count += 1
             last_at, preview = ts, body
             if j == 0 and assignee:
@@ -671,6 +672,7 @@ def _generate(
                 count,
                 stamp(end - sum(deltas)),
                 last_at,
+                customer_at,
                 first_response,
                 closed_at,
                 ticket_id,
@@ -722,6 +724,7 @@ CONVERSATION_COLUMNS = (
     "message_count",
     "created_at",
     "last_message_at",
+    "customer_at",
     "first_response_at",
     "closed_at",
     "ticket_id",

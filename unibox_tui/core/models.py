@@ -297,9 +297,10 @@ class Ticket(Changed, table=True):
 
 # Columns every list index carries after its sort key, so counts and the list's filters
 # (unread, waiting for us, with/without a ticket) and the reader's inbox access (core/access.py)
-# are answered from the index alone. ix_conv_inbox leads with inbox_id, so it leaves it out.
-LIST_COLUMNS = ("unread", "waiting", "ticket_id", "inbox_id")
-FILTER_COLUMNS = LIST_COLUMNS[:-1]
+# are answered from the index alone, and so are the orders on the customer's last message
+# (core/list_order.py). ix_conv_inbox leads with inbox_id, so it leaves it out.
+LIST_COLUMNS = ("unread", "waiting", "ticket_id", "inbox_id", "customer_at")
+FILTER_COLUMNS = ("unread", "waiting", "ticket_id", "customer_at")
 
 
 class Conversation(Changed, table=True):
@@ -332,6 +333,9 @@ class Conversation(Changed, table=True):
     message_count: int = 0
     created_at: datetime | None = ts()
     last_message_at: datetime | None = ts()
+    # The customer's last message (None: they have not written): the list's "last customer
+    # message" and "oldest waiting first" orders (core/list_order.py, migration 0028).
+    customer_at: datetime | None = ts()
     first_response_at: datetime | None = ts()
     closed_at: datetime | None = ts()
     ticket_id: str | None = Field(default=None, foreign_key="ticket.id", index=True)

@@ -41,6 +41,7 @@ from ..widgets.line_api import TextLine
 from ..widgets.safe_text import safe_line
 from ..widgets.thread_view import LONG_BODY, MORE_STEP, ThreadView, size_label
 from ..widgets.views_pane import ViewEntry, ViewsPane
+from . import sorting
 from .drafts import DraftStore
 from .help import key_label
 from .on_app import OnApp
@@ -213,7 +214,9 @@ class InboxScreen(OnApp, Screen[None]):
     def current_view(self) -> View | None:
         if self.entry is None:
             return None
-        return queries.filtered(self.entry.view, self.filter) if self.filter else self.entry.view
+        view = queries.filtered(self.entry.view, self.filter) if self.filter else self.entry.view
+        order = sorting.current(self)
+        return view if order is view.order else replace(view, order=order)
 
     def show_entry(self, entry: ViewEntry) -> None:
         changed = self.entry is None or entry.key != self.entry.key
@@ -233,6 +236,9 @@ class InboxScreen(OnApp, Screen[None]):
             return
         text = safe_line(view.label, "bold")
         text.append(f"  {self.conv_list.total}", style="dim")
+        order = sorting.header(view.order)
+        if order is not None:
+            text.append_text(order)
         if self.conv_list.checked:
             text.append(f"  {len(self.conv_list.checked):,} selected", style="bold")
         if self.uapp.team is not None:
@@ -799,11 +805,18 @@ class InboxScreen(OnApp, Screen[None]):
         if name is None:
             return
         self.filter = name or None
+        self.reshow_list()
+
+    def reshow_list(self) -> None:
+        """Show the current view again from its top (another filter or order)."""
         view = self.current_view()
         if view is not None:
             self.conv_list.show(view, None)
             self._update_list_header()
             self.refresh_counts()
+
+    def action_sort(self) -> None:
+        sorting.choose(self)
 
     # ------------------------------------------------------------------ editor
 

@@ -24,6 +24,7 @@ from textual.strip import Strip
 from .. import actions
 from ..core import clock, queries
 from ..core.db import Workspace
+from ..core.list_order import NEWEST, Order
 from ..core.queries import ConversationRow, View
 from .glyphs import CHECKED, DRAFT, UNREAD, WAITING, glyph
 from .line_api import ComponentStyles, PlainLines, empty_line, set_virtual_size
@@ -35,6 +36,7 @@ MAX_PAGES = 48
 PREFETCH = 10  # rows from a page's edge at which the next page is fetched after the frame
 MAX_STRIPS = 200
 STATUS_GLYPH = {"open": "·", "snoozed": "◔", "closed": "✓"}
+PRIORITY_GLYPH = {"urgent": "!", "high": "↑", "normal": "-", "low": "↓"}  # narrow lists
 
 
 def columns(width: int) -> tuple[int, int, int]:
@@ -48,7 +50,8 @@ def columns(width: int) -> tuple[int, int, int]:
 
 
 class ConversationList(QuietScrollBars, PlainLines, ScrollView, can_focus=True):
-    """Rows of one view, newest activity first; the cursor is one highlighted row."""
+    """Rows of one view in its order (newest activity first unless sorted otherwise,
+    core/list_order.py); the cursor is one highlighted row."""
 
     BINDINGS = actions.bindings(actions.LIST)
     COMPONENT_CLASSES = {
@@ -233,22 +236,17 @@ class ConversationList(QuietScrollBars, PlainLines, ScrollView, can_focus=True):
             fresh = {r.id: r for r in queries.rows_by_id(conn, self.view, changed)}
         if not cached:
             return not fresh
-        lowest = min(  # the last cached row: a change below it moves nothing on screen
-            (row for _, _, row in cached.values()), key=lambda r: (r.last_message_at, r.rid)
-        )
+        order = self.view.order
+        # The last cached row (the cache holds one order: a change that moves a row reloads
+        # it): a change that sorts below it moves nothing on screen.
+        lowest = self._pages[max(n for n, rows in self._pages.items() if rows)][-1]
         for cid in changed:
             was, now = cached.get(cid), fresh.get(cid)
             if was is None:
-                if now is not None and (now.last_message_at, now.rid) > (
-                    lowest.last_message_at,
-                    lowest.rid,
-                ):
+                if now is not None and order.precedes(now, lowest):
                     return False
                 continue
-            if now is None or (now.last_message_at, now.rid) != (
-                was[2].last_message_at,
-                was[2].rid,
-            ):
+            if now is None or order.key_of(now) != order.key_of(was[2]):
                 return False
         for cid, row in fresh.items():
             if cid in cached:
@@ -431,8 +429,9 @@ class ConversationList(QuietScrollBars, PlainLines, ScrollView, can_focus=True):
         apply the poke's page to the cache): a row whose content, age, marks and place in
         the cursor are unchanged is not drawn again."""
         key = (row.id, width, selected, focused)
-        age = clock.age(row.last_message_at, self.now())
-        state = (row, age, row.id in self.drafts, row.id in self.checked)
+        order = self.view.order if self.view is not None else NEWEST
+        age = clock.age(shown_time(row, order), self.now())
+        state = (row, age, row.id in self.drafts, row.id in self.checked, order.key)
         drawn = self._drawn.get(key)
         if drawn is not None and drawn[0] == state:
             self._drawn.move_to_end(key)
@@ -455,6 +454,7 @@ class ConversationList(QuietScrollBars, PlainLines, ScrollView, can_focus=True):
             draft=row.id in self.drafts,
             checked=row.id in self.checked,
             tag=self._style("tag"),
+            order=self.view.order if self.view is not None else NEWEST,
         )
         base = self._style("base")
         if row.id in self.checked:
@@ -477,9 +477,12 @@ def row_text(
     draft: bool = False,
     checked: bool = False,
     tag: Style | str = "cyan",
+    order: Order = NEWEST,
 ) -> Text:
     """One list row, exactly `width` cells: marks (draft, unread, waiting), glyph, contact,
-    subject, assignee, status, age. Customer text goes through safe_line (never markup)."""
+    subject, assignee, status, age. Customer text goes through safe_line (never markup).
+    The age and the status column follow the list's `order`: the age of what it sorts by
+    (the customer's last message), the ticket's priority in place of the status."""
     contact_w, assignee_w, status_w = columns(width)
     age_w = 4
     fixed = 5 + contact_w + 1 + 1 + (assignee_w + 1 if assignee_w else 0) + status_w + 1 + age_w
@@ -515,8 +518,20 @@ def row_text(
         who = f"@{row.assignee}" if row.assignee else "—"
         out.append_text(fit(Text(who, style="" if row.assignee else dim), assignee_w))
         out.append(" ")
-    status = row.status if status_w > 1 else STATUS_GLYPH.get(row.status, "?")
-    out.append_text(fit(Text(status, style="" if row.status == "open" else dim), status_w))
+    if order.shows_priority:
+        status = row.ticket_priority or "—"
+        if status_w <= 1:
+            status = PRIORITY_GLYPH.get(status, "·")
+        loud = row.ticket_priority in ("urgent", "high")
+        out.append_text(fit(Text(status, style=mark if loud else dim), status_w))
+    else:
+        status = row.status if status_w > 1 else STATUS_GLYPH.get(row.status, "?")
+        out.append_text(fit(Text(status, style="" if row.status == "open" else dim), status_w))
     out.append(" ")
-    out.append(clock.age(row.last_message_at, now).rjust(age_w), dim)
+    out.append(clock.age(shown_time(row, order), now).rjust(age_w), dim)
     return out
+
+
+def shown_time(row: ConversationRow, order: Order) -> datetime:
+    """The time a row's age column counts from in `order`."""
+    return order.time(row) or row.last_message_at

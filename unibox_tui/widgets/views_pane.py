@@ -187,16 +187,21 @@ class ViewsPane(Widget, can_focus=True):
             # Compact: at 100k a view's "●16555 72841" pushed its name out of the pane.
             count = "…" if entry.count is None else compact_count(entry.count)
             badge = f"●{compact_count(entry.unread)}" if entry.unread else ""
-            right = Text()
-            if badge:
-                right.append(badge, unread_style)
-                right.append(" ")
-            right.append(count, count_style)
             label = Text(f"{number} ")
             if entry.kind:
                 label.append(f"{glyph(entry.kind)} ")
             # Inbox names are typed by people: shown literally like customer text.
             label.append_text(safe_line(entry.label, unread_style if entry.unread else ""))
+            right = Text()
+            if badge:
+                right.append(badge, unread_style)
+                # The name first: when both counts would cut it, the total goes (the list's
+                # header shows it) and the unread badge, what calls for work, stays.
+                if label.cell_len + 1 + len(badge) + 1 + len(count) <= width:
+                    right.append(" ")
+                    right.append(count, count_style)
+            else:
+                right.append(count, count_style)
             line = fit(label, max(1, width - right.cell_len - 1))
             line.append(" ")
             line.append_text(right)

@@ -282,8 +282,8 @@ def _ingest_one(b: _Batch, p: Prepared) -> IngestResult:
         b.sql(
             "INSERT INTO conversation (id, inbox_id, channel_id, channel_kind, contact_id, reply_to, "
             "subject, preview, status, unread, waiting, message_count, created_at, "
-            "last_message_at, closed_at, meta, updated_at, seq) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?)",
+            "last_message_at, customer_at, closed_at, meta, updated_at, seq) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?)",
             (
                 conv_id,
                 inbox_id,
@@ -298,6 +298,7 @@ def _ingest_one(b: _Batch, p: Prepared) -> IngestResult:
                 int(not quiet),
                 at,
                 at,
+                at,
                 b.stamp if denied else None,
                 json.dumps({"cc": cc}) if cc else "{}",
                 b.stamp,
@@ -308,8 +309,8 @@ def _ingest_one(b: _Batch, p: Prepared) -> IngestResult:
         # hidden from them) may now: send it again (core/changes.py).
         touch_contact(b.sql, contact_id, b.seq)
     else:
-        status, last_at, meta, customer, answer_to, first_at = b.sql(
-            "SELECT status, last_message_at, meta, contact_id, reply_to, created_at "
+        status, last_at, meta, customer, answer_to, first_at, customer_at = b.sql(
+            "SELECT status, last_message_at, meta, contact_id, reply_to, created_at, customer_at "
             "FROM conversation WHERE id = ?",
             (conv_id,),
         ).fetchone()
@@ -339,6 +340,9 @@ def _ingest_one(b: _Batch, p: Prepared) -> IngestResult:
         if last_at is None or at >= last_at:
             sets.append("last_message_at = ?, preview = ?")
             params += [at, preview]
+        if customer_at is None or at > customer_at:
+            sets.append("customer_at = ?")
+            params.append(at)
         if first_at is not None and at < first_at:
             # An earlier message of the thread arrived after later ones (an initial sync):
             # the conversation starts when the thread did, under the thread's first subject.
