@@ -169,3 +169,16 @@ def test_migration_fills_customer_at_from_stored_messages(tmp_path: Path) -> Non
         thread = q.thread(ws, "c1", access=EVERYTHING)
         customer = [m.created_at for m in thread if m.kind == "incoming"]
         assert customer and q.conversation(ws, "c1", access=EVERYTHING).customer_at == max(customer)
+
+
+def test_reopening_gives_a_waiting_customer_their_place_back(team: Team) -> None:
+    """Closing clears `waiting`; reopening (by hand, or the undo of a close) used to leave it
+    cleared, so a customer still owed an answer fell out of "oldest waiting first"."""
+    c = world(team)
+    for name in ("C", "A"):  # C waits for us; A was answered
+        cmd.close(team.ws, c[name], actor="ana", now=later(60))
+        assert not q.conversation(team.ws, c[name], access=EVERYTHING).waiting
+        cmd.reopen(team.ws, c[name], actor="ana", now=later(61))
+    assert q.conversation(team.ws, c["C"], access=EVERYTHING).waiting
+    assert not q.conversation(team.ws, c["A"], access=EVERYTHING).waiting
+    assert in_order(team, c, "waiting") == "CDEBAF"

@@ -598,8 +598,23 @@ def reopening(tx: Tx, conv: Conversation, by: Agent) -> bool:
     if conv.status == "open":
         return False
     conv.status, conv.closed_at, conv.snoozed_until = "open", None, None
+    # Closing cleared `waiting`; the thread says whether the customer is owed an answer (an
+    # undone close put a waiting customer back among the answered ones: "oldest waiting
+    # first" then lost them).
+    conv.waiting = customer_spoke_last(tx, conv)
     activity(tx, conv, f"{by.name} reopened this", by, event="reopened")
     return True
+
+
+def customer_spoke_last(tx: Tx, conv: Conversation) -> bool:
+    """Whether the customer's last message came after the last reply to them."""
+    if conv.customer_at is None:
+        return False
+    replied = tx.session.connection().exec_driver_sql(
+        "SELECT max(created_at) FROM message WHERE conversation_id = ? AND kind = 'outgoing'",
+        (conv.id,),
+    ).scalar()
+    return replied is None or clock.from_db(replied) < conv.customer_at
 
 
 def snooze(
