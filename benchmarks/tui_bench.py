@@ -376,6 +376,10 @@ def child(path: str, presses: int, profile: str | None = None) -> None:
             # Sort (`O`, issue 16) on All open: from the enter that picks an order to the
             # first frame of the list in that order; then j through the list sorted oldest
             # waiting first (its pages sort the view's rows instead of walking an index).
+            from unibox_tui import actions
+
+            if "sort" not in actions.SPECS:  # an older Unibox (an A/B run against a base)
+                return
             await key("5", settle=0.2)
             resort: dict[str, list[float]] = {}
             for order in ("waiting", "customer", "priority", "newest") * 3:
