@@ -73,11 +73,13 @@ def _columns(con: Any, table: str) -> list[str]:
 
 
 def dump(con: Any) -> Dump:
-    """Every table a client holds, by key, without the columns the log does not carry."""
+    """Every table a client holds, by key, without the columns the log does not carry, and
+    each column as the log sends it (a message's `ord`: the hub's numbering)."""
     out: Dump = {}
     for name, spec in BY_NAME.items():
         columns = [c for c in _columns(con, name) if c not in spec.skip]
-        rows = con.execute(f"SELECT {', '.join(columns)} FROM {name}").fetchall()
+        select = ", ".join(changes.SENT_AS.get((name, c), f"t.{c}") for c in columns)
+        rows = con.execute(f"SELECT {select} FROM {name} t").fetchall()
         out[name] = {}
         for row in rows:
             values = dict(zip(columns, row, strict=True))

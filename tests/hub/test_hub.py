@@ -932,3 +932,42 @@ def test_pokes_tell_the_app_its_status_only_when_it_changes(served: Served) -> N
     finally:
         bo.close()
         ana.close()
+
+
+def test_a_thread_reads_in_the_same_order_in_every_cache(served: Served) -> None:
+    """Ana answers an unassigned conversation: the hub writes "Ana took this by replying" and
+    her reply in one command, at one instant. Her cache held its own copy of the reply first
+    and got the hub's activity line later; ordered by each cache's own row numbers, her
+    thread read reply-then-activity and Bo's activity-then-reply."""
+    from unibox_tui.core import queries
+    from unibox_tui.core.access import EVERYTHING
+
+    conv = start_conversation(served)
+    ana, bo = served.client("ana"), served.client("bo")
+
+    def thread(client: HubClient) -> list[str]:
+        assert client.ws is not None
+        with client.ws.read() as conn:
+            return [m.body for m in queries.thread_on(conn, conv, access=EVERYTHING)]
+
+    try:
+        registry.run(
+            ana.ws,  # type: ignore[arg-type]
+            "reply",
+            {"conversation_id": conv, "text": "On it, Carla."},
+            actor=ana.agent["id"],
+        )
+
+        def on_hub() -> list[str]:
+            with open_workspace(served.hub.db) as ws:
+                return [m.body for m in queries.thread(ws, conv, access=EVERYTHING)]
+
+        wait_for(lambda: len(on_hub()) == 3, what="the hub applied the reply")
+        hub_thread = on_hub()
+        assert "Ana Lima took this by replying" in hub_thread
+        wait_for(lambda: thread(bo) == hub_thread, what="bo's cache reads the hub's order")
+        wait_for(lambda: ana.status().queued == 0, what="ana's reply was confirmed")
+        wait_for(lambda: thread(ana) == hub_thread, what="ana's cache reads the hub's order")
+    finally:
+        ana.close()
+        bo.close()

@@ -381,6 +381,9 @@ class Message(Changed, table=True):
     flags: str = ""  # space-separated: unparsed auto_reply bulk bounce denied ...
     meta: str = Field(default="{}", sa_column=Column(Text, nullable=False))  # headers, cc
     created_at: datetime | None = ts()
+    # Its place among messages of the same instant as the hub numbered it (None: numbered
+    # here, by `rid`); a thread orders by (created_at, coalesce(ord, rid)). Migration 0029.
+    ord: int | None = None
     # A chatflow bot wrote it (its name as shown): no agent and no contact is the author.
     author_bot: str | None = None
 

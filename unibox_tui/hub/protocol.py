@@ -32,7 +32,9 @@ from typing import Any
 import orjson
 import socketio
 
-PROTOCOL = 1
+# 2: rows carry conversation.customer_at and message.ord (migrations 0028, 0029); an app of
+# protocol 1 would refuse pages naming them, so it is told to upgrade instead.
+PROTOCOL = 2
 MAX_MUTATIONS = 500  # per push
 MAX_PULL = 5000  # rows per pull page
 # Rows a poke may carry; a longer change is pulled. As many as a client's pull asks for

@@ -21,9 +21,9 @@ if TYPE_CHECKING:
     from .inbox import InboxScreen
 
 HINTS = {
-    "newest": "latest message or note on top",
+    "newest": "the latest message on top",
     "waiting": "longest-waiting customers on top",
-    "customer": "newest word from a customer on top",
+    "customer": "newest customer word on top",
     "priority": "urgent → low, then no ticket",
 }
 

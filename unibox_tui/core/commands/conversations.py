@@ -608,13 +608,19 @@ def reopening(tx: Tx, conv: Conversation, by: Agent) -> bool:
 
 def customer_spoke_last(tx: Tx, conv: Conversation) -> bool:
     """Whether the customer's last message came after the last reply to them."""
-    if conv.customer_at is None:
+    wrote = conv.customer_at
+    if wrote is None:
         return False
-    replied = tx.session.connection().exec_driver_sql(
-        "SELECT max(created_at) FROM message WHERE conversation_id = ? AND kind = 'outgoing'",
-        (conv.id,),
-    ).scalar()
-    return replied is None or clock.from_db(replied) < conv.customer_at
+    replied = (
+        tx.session.connection()
+        .exec_driver_sql(
+            "SELECT max(created_at) FROM message WHERE conversation_id = ? AND kind = 'outgoing'",
+            (conv.id,),
+        )
+        .scalar()
+    )
+    answered = clock.from_db(replied)
+    return answered is None or answered < wrote
 
 
 def snooze(

@@ -65,7 +65,9 @@ def forward(
         if message_id:
             sql += " AND m.id = ?"
             params += (message_id,)
-        rows = conn.exec_driver_sql(sql + " ORDER BY m.created_at, m.rid", params).all()
+        rows = conn.exec_driver_sql(
+            sql + " ORDER BY m.created_at, coalesce(m.ord, m.rid)", params
+        ).all()
         if not rows:
             raise InvalidRequest(
                 "that message is not in this conversation"
