@@ -182,3 +182,14 @@ def test_reopening_gives_a_waiting_customer_their_place_back(team: Team) -> None
     assert q.conversation(team.ws, c["C"], access=EVERYTHING).waiting
     assert not q.conversation(team.ws, c["A"], access=EVERYTHING).waiting
     assert in_order(team, c, "waiting") == "CDEBAF"
+
+
+def test_a_transcript_or_a_forward_is_no_answer_when_reopening(team: Team) -> None:
+    """The walk-through's chat: closing it e-mailed the visitor its transcript (an outgoing
+    message), and reopening counted that as the answer: the visitor lost their ↩ again."""
+    chat = team.start("Is anyone there?", channel=team.chat, kind="chat", who="v9", subject="")
+    cmd.email_transcript(team.ws, chat, "v9@example.com", actor="ana", now=later(10))
+    cmd.forward(team.ws, chat, to=["ops@acme.example"], actor="ana", now=later(11))
+    cmd.close(team.ws, chat, actor="ana", now=later(12))
+    cmd.reopen(team.ws, chat, actor="ana", now=later(13))
+    assert q.conversation(team.ws, chat, access=EVERYTHING).waiting

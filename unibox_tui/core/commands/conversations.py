@@ -607,14 +607,16 @@ def reopening(tx: Tx, conv: Conversation, by: Agent) -> bool:
 
 
 def customer_spoke_last(tx: Tx, conv: Conversation) -> bool:
-    """Whether the customer's last message came after the last reply to them."""
+    """Whether the customer's last message came after the last reply to them (a chat's
+    transcript e-mailed on close, or a forward to someone else, answers nothing)."""
     wrote = conv.customer_at
     if wrote is None:
         return False
     replied = (
         tx.session.connection()
         .exec_driver_sql(
-            "SELECT max(created_at) FROM message WHERE conversation_id = ? AND kind = 'outgoing'",
+            "SELECT max(created_at) FROM message WHERE conversation_id = ? AND kind = 'outgoing' "
+            "AND meta NOT LIKE '%\"transcript\"%' AND meta NOT LIKE '%\"forward\"%'",
             (conv.id,),
         )
         .scalar()
