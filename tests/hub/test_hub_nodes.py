@@ -366,6 +366,12 @@ def test_killing_the_node_that_runs_email_hands_it_over_and_no_reply_leaves_twic
             for m in smtp_server.messages
         )
         assert texts == ["Reply one", "Reply three", "Reply two"]
+    except AssertionError as failed:
+        # What the nodes logged: a wait that timed out says nothing else (one full run saw
+        # "node A is sending reply one" time out, and its logs went with the temp dir).
+        logs = [tmp_path / f"{n}.log" for n in ("a", "b")]
+        tails = "\n".join(f"--- {p.name}\n{p.read_text()[-3000:]}" for p in logs if p.exists())
+        raise AssertionError(f"{failed}\n{tails}") from failed
     finally:
         ws.close()
         for node in nodes:
