@@ -78,8 +78,7 @@ def dump(con: Any) -> Dump:
     out: Dump = {}
     for name, spec in BY_NAME.items():
         columns = [c for c in _columns(con, name) if c not in spec.skip]
-        select = ", ".join(changes.SENT_AS.get((name, c), f"t.{c}") for c in columns)
-        rows = con.execute(f"SELECT {select} FROM {name} t").fetchall()
+        rows = con.execute(f"SELECT {changes.selected(name, columns)} FROM {name} t").fetchall()
         out[name] = {}
         for row in rows:
             values = dict(zip(columns, row, strict=True))

@@ -302,7 +302,7 @@ PG_COLUMNS = (
 SENT_AS = {("message", "ord"): "coalesce(t.ord, t.rid)"}
 
 
-def _selected(table: str, columns: tuple[str, ...]) -> str:
+def selected(table: str, columns: tuple[str, ...] | list[str]) -> str:
     """The select list that reads `columns` of `table` (alias t) as they are sent."""
     return ", ".join(SENT_AS.get((table, c), f"t.{c}") for c in columns)
 
@@ -573,7 +573,7 @@ def _page(
             upper = [seqs[want - 1]]
         columns = ("table_name", "row_id") if name == TOMBSTONE else _columns(reader, name)
         # Row layout: the columns sent, then seq, then the key (for the cursor).
-        select = _selected(name, (*columns, "seq", *keys))
+        select = selected(name, (*columns, "seq", *keys))
         order = ", ".join(f"t.{k}" for k in keys)
         rows: list[Any] = []
         for after, params in parts:
@@ -1031,7 +1031,7 @@ def _rows_now(
                 "(" + " AND ".join(f"t.{k} = ?" for k in spec.ident) + ")" for _ in chunk
             )
             rows = reader.rows(
-                f"SELECT {_selected(spec.name, columns)} FROM {spec.name} t "
+                f"SELECT {selected(spec.name, columns)} FROM {spec.name} t "
                 f"WHERE ({cond}) AND {visible}",
                 (*[v for k in chunk for v in k], *vparams),
             )
@@ -1096,7 +1096,7 @@ def _starter(reader: _Reader, agent_id: str | None) -> list[dict[str, Any]]:
         columns = _columns(reader, table)
         visible, vparams = where[BY_NAME[table].scope]
         rows = reader.rows(
-            f"SELECT {_selected(table, columns)} FROM {table} t "
+            f"SELECT {selected(table, columns)} FROM {table} t "
             f"WHERE {condition} AND {visible} {tail}",
             (*params, *vparams),
         )
@@ -1237,7 +1237,7 @@ def snapshot(hub_path: Any, replica_path: Any, agent_id: str | None) -> str:
         where = _conditions(access.for_agent(reader, agent_id))
         for spec in TABLES:
             columns = ", ".join(_columns(reader, spec.name))
-            chosen = _selected(spec.name, _columns(reader, spec.name))
+            chosen = selected(spec.name, _columns(reader, spec.name))
             visible, params = where[spec.scope]
             hub.execute(
                 f"INSERT INTO r.{spec.name} ({columns}) SELECT {chosen} FROM main.{spec.name} t "

@@ -9,8 +9,9 @@ after one) and the widget's check that a live change moved a row (the row's key)
 cannot disagree.
 
 Only the default order walks an index (`ix_conv_*`: last_message_at, rid) and stops after a
-page; the others sort the view's rows (one scan of the view's index plus a sort: ~6-15 ms a
-page for the 26k open conversations of the 100k demo, benchmarks/list_orders.py). Indexes for
+page; the others sort the view's index entries (the indexes carry `customer_at`, migration
+0028): for the 26k open conversations of the 100k demo ~5-11 ms the first page and up to
+~25 ms a page 20,000 rows down (benchmarks/list_orders.py). Indexes for
 them would cost every message of every conversation a write or two more, for lists an
 agent sorts now and then.
 """

@@ -300,7 +300,7 @@ class Ticket(Changed, table=True):
 # are answered from the index alone, and so are the orders on the customer's last message
 # (core/list_order.py). ix_conv_inbox leads with inbox_id, so it leaves it out.
 LIST_COLUMNS = ("unread", "waiting", "ticket_id", "inbox_id", "customer_at")
-FILTER_COLUMNS = ("unread", "waiting", "ticket_id", "customer_at")
+FILTER_COLUMNS = tuple(c for c in LIST_COLUMNS if c != "inbox_id")
 
 
 class Conversation(Changed, table=True):
