@@ -58,7 +58,9 @@ async def test_toast_for_a_new_conversation_in_a_watched_view(make_app, demo, te
         )
         await until(lambda: "New conversation" in text_of(app), what="the new-conversation toast")
         assert "Nia: Hi! [b]x[/b] · in Unassigned" in text_of(app)
-        assert app.screen.conv_list.total == 8
+        # The toast comes from the poll after the note is written; the list's reload is
+        # a worker of its own that a loaded machine may not have finished by then.
+        await until(lambda: app.screen.conv_list.total == 8, what="the list counting it")
         # It is a notification like the others: listed, once, until read.
         [note] = [
             n
