@@ -109,7 +109,7 @@ TABLES: tuple[Table, ...] = (
     Table("contact", ("id",), ("id",), "contact"),
     Table("contact_identity", ("id",), ("id",), "identity", replace=True),
     Table("ticket", ("id",), ("id",), "ticket", replace=True),
-    Table("conversation", ("rid",), ("id",), "inbox", skip=("rid",)),
+    Table("conversation", ("rid",), ("id",), "inbox", skip=("rid", "newest_message_rid")),
     # Where a merged conversation went (an id says nothing: everyone may hold it).
     Table("conversation_merge", ("id",), ("id",), "all"),
     Table("message", ("rid",), ("id",), "message", skip=("rid",)),

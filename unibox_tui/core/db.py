@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
 # The newest migration this code knows. Opening a file at this revision needs no alembic
 # import (keeps start-up fast); anything else goes through migrations.upgrade().
-HEAD_REVISION = "0029"
+HEAD_REVISION = "0030"
 KNOWN_REVISIONS = (
     "0001",
     "0002",
@@ -64,6 +64,7 @@ KNOWN_REVISIONS = (
     "0027",
     "0028",
     "0029",
+    "0030",
 )
 
 # A workspace that `unibox migrate` is still copying into (or was interrupted copying into)

@@ -336,6 +336,11 @@ class Conversation(Changed, table=True):
     # The customer's last message (None: they have not written): the list's "last customer
     # message" and "oldest waiting first" orders (core/list_order.py, migration 0028).
     customer_at: datetime | None = ts()
+    # The rowid of its newest searchable message, or higher (it only rises): the bound
+    # PostgreSQL's operator-driven search orders by (queries._driven_scan). Kept by
+    # search_index.index_new and a trigger for moved messages (migration 0030); each
+    # database numbers its own rows, so it is never synced (core/changes.py).
+    newest_message_rid: int | None = None
     first_response_at: datetime | None = ts()
     closed_at: datetime | None = ts()
     ticket_id: str | None = Field(default=None, foreign_key="ticket.id", index=True)

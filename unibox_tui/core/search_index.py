@@ -29,10 +29,22 @@ MESSAGES = (
     "INSERT INTO message_fts(rowid, body) SELECT rid, body FROM message "
     "WHERE rid > ? AND kind != 'activity'"
 )
-# PostgreSQL: the body's vector, of its words as FTS5 reads them (migration 0026).
+# Each conversation's newest searchable message (`newest_message_rid`, migration 0030:
+# PostgreSQL's operator-driven search orders by it), raised by the messages indexed.
+_RAISE_NEWEST = (
+    "UPDATE conversation SET newest_message_rid = x.top FROM (SELECT conversation_id, "
+    "max(rid) AS top FROM {new} GROUP BY conversation_id) AS x "
+    "WHERE conversation.id = x.conversation_id "
+    "AND (conversation.newest_message_rid IS NULL OR conversation.newest_message_rid < x.top)"
+)
+NEWEST = _RAISE_NEWEST.format(new="message WHERE rid > ? AND kind != 'activity'")
+# PostgreSQL: the body's vector, of its words as FTS5 reads them (migration 0026), and the
+# bound, in one statement: the hub's writer pays a round trip per statement.
 POSTGRES_MESSAGES = (
-    "INSERT INTO message_fts(rowid, doc) SELECT rid, to_tsvector('simple', search_text(body)) "
-    "FROM message WHERE rid > ? AND kind != 'activity'"
+    "WITH new AS (SELECT rid, conversation_id, body FROM message "
+    "WHERE rid > ? AND kind != 'activity'), indexed AS (INSERT INTO message_fts(rowid, doc) "
+    "SELECT rid, to_tsvector('simple', search_text(body)) FROM new) "
+    + _RAISE_NEWEST.format(new="new")
 )
 
 
@@ -43,13 +55,15 @@ def marks(run: Run) -> tuple[int, int]:
 
 
 def index_new(run: Run, since: tuple[int, int], *, postgres: bool = False) -> None:
-    """Index the messages and conversations inserted after `since` (from `marks`).
-    On PostgreSQL message_fts holds the body's tsvector, not the body (migration 0002)."""
+    """Index the messages and conversations inserted after `since` (from `marks`), and raise
+    their conversations' `newest_message_rid`. On PostgreSQL message_fts holds the body's
+    tsvector, not the body (migration 0002)."""
     message_mark, conversation_mark = since
-    run(
-        POSTGRES_MESSAGES if postgres else MESSAGES,
-        (message_mark,),
-    )
+    if postgres:
+        run(POSTGRES_MESSAGES, (message_mark,))
+    else:
+        run(MESSAGES, (message_mark,))
+        run(NEWEST, (message_mark,))
     # A conversation made in this transaction may already be indexed: renaming its contact
     # (or changing its subject) in the same transaction re-indexes it through a trigger.
     run(
