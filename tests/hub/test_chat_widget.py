@@ -321,11 +321,15 @@ def test_an_agent_typing_a_comment_is_not_shown_to_the_visitor(served: Served, t
 def test_reconnecting_does_not_refill_a_flooders_allowance(served: Served, team: Any) -> None:
     guest = visitor(served.hub.url, team.chat)
     token = guest.call("hello", {}, namespace="/visitor")["token"]
-    answers = [
-        guest.call("send", {"client_id": f"flood-{n:05d}", "text": "x"}, namespace="/visitor")
-        for n in range(BURST + 1)
-    ]
-    assert answers[-1].get("rate_limited") is True
+    # Until the hub says no: on a loaded machine BURST + 1 sends may take long enough for
+    # the allowance to refill one (a full run once saw the last of them accepted).
+    for n in range(3 * BURST):
+        answer = guest.call(
+            "send", {"client_id": f"flood-{n:05d}", "text": "x"}, namespace="/visitor"
+        )
+        if answer.get("rate_limited"):
+            break
+    assert answer.get("rate_limited") is True and n >= BURST, (n, answer)
     guest.disconnect()
     again = visitor(served.hub.url, team.chat, token=token)  # the same visitor, back at once
     try:
