@@ -107,3 +107,34 @@ def test_fragment_is_the_part_fts5s_snippet_shows() -> None:
             assert fragment(body, query.terms()) == row[0], (body, query)
             compared += 1
     assert compared > 100
+
+
+def _reference_spans(text: str) -> list[tuple[int, int]]:
+    """The tokenizer's rule, character by character (migration 0003)."""
+    import unicodedata
+
+    spans, start = [], None
+    for i, ch in enumerate(f"{text} "):
+        category = unicodedata.category(ch)
+        if category[0] in "LNM" or category == "Co":
+            start = i if start is None else start
+        elif start is not None:
+            spans.append((start, i))
+            start = None
+    return spans
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@given(st.text(alphabet=st.characters(max_codepoint=127), max_size=60))
+def test_ascii_words_split_and_fold_as_the_tokenizer_does(text: str) -> None:
+    """word_spans and fold take a shortcut for ASCII text (a regex, lower()): the same
+    words and the same folded forms as the tokenizer's per-character rule."""
+    import unicodedata
+
+    from unibox_tui.core.search_query import word_spans
+
+    assert word_spans(text) == _reference_spans(text)
+    for s, e in word_spans(text):
+        word = text[s:e]
+        decomposed = unicodedata.normalize("NFKD", word.casefold())
+        assert fold(word) == "".join(c for c in decomposed if not unicodedata.combining(c))

@@ -19,6 +19,7 @@ the workspace: inbox names, agent handles, the reader's access).
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from bisect import bisect_right
 from collections.abc import Callable
@@ -94,6 +95,8 @@ class SearchQuery:
 
 def fold(word: str) -> str:
     """A word as the index compares it: casefolded, accents removed (remove_diacritics)."""
+    if word.isascii():  # nothing to decompose: casefold is lower (highlighting a page of hits)
+        return word.lower()
     decomposed = unicodedata.normalize("NFKD", word.casefold())
     return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
 
@@ -173,8 +176,16 @@ def _checked(key: str, value: str) -> str:
     return value
 
 
+# An ASCII text's words: its letters and digits are the only characters of the categories
+# below (`_` is punctuation, Pc). The per-character loop was most of highlighting a page of
+# 50 hits (~2 ms of a search on PostgreSQL, where the hits' fragments are made here).
+_ASCII_WORD = re.compile(r"[A-Za-z0-9]+")
+
+
 def word_spans(text: str) -> list[tuple[int, int]]:
     """(start, end) of each word of `text`, split as `search_words` splits."""
+    if text.isascii():
+        return [m.span() for m in _ASCII_WORD.finditer(text)]
     spans: list[tuple[int, int]] = []
     start = None
     for i, ch in enumerate(f"{text} "):  # the trailing space ends the last word
