@@ -16,6 +16,8 @@ from unibox_tui.backends import chat
 from unibox_tui.core import chat as chat_q
 from unibox_tui.core import commands as cmd
 from unibox_tui.core import outbox
+from unibox_tui.core import queries as q
+from unibox_tui.core.access import EVERYTHING
 from unibox_tui.core.errors import InvalidRequest
 
 # On SQLite and on a real PostgreSQL (tests/postgres_xfail.py: what is left).
@@ -271,3 +273,22 @@ def test_channel_add_chat_and_embed_from_the_cli(tmp_path: Path) -> None:
     bad = run("channel", "add", "chat", "--inbox", "Support", "--name", "X",
               "--allowed-origin", "ftp://x")  # fmt: skip
     assert bad.returncode == 1 and "web address" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_an_anonymous_visitor_is_named_visitor_until_they_give_a_name(team) -> None:  # type: ignore[no-untyped-def]
+    """The list showed an anonymous visitor as their raw identity ("visitor:rS35J8i…");
+    they are "Visitor rS35J8" until a name comes, which then replaces it."""
+    conv = visitor_says(team, "hello", visitor="visitor:rS35J8iVGSX55g36ohT7")
+    row = q.conversation(team.ws, conv, access=EVERYTHING)
+    assert row.contact_name == "Visitor rS35J8"
+    adapter = chat.ChatChannel(team.chat, "Support chat", {})
+    named = adapter.incoming(
+        identity="visitor:rS35J8iVGSX55g36ohT7",
+        name="Nia Okoro",
+        text="it's Nia",
+        client_id="named-message-0001",
+        now=NOW,
+        context={},
+    )
+    assert cmd.ingest(team.ws, named).conversation_id == conv
+    assert q.conversation(team.ws, conv, access=EVERYTHING).contact_name == "Nia Okoro"

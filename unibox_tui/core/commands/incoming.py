@@ -134,6 +134,15 @@ def prepare(inc: Incoming, now: datetime | None = None) -> Prepared:
     )
 
 
+def placeholder_name(kind: str, value: str) -> str:
+    """A contact's name before they give one: their address or number, and for an
+    anonymous website visitor (`visitor:<random id>`) "Visitor" and the id's first
+    characters, which read as a name in the list where the raw id did not."""
+    if kind == "chat" and value.startswith("visitor:"):
+        return f"Visitor {value.removeprefix('visitor:')[:6]}"
+    return value
+
+
 def _rid(b: _Batch, message_id: str) -> int:
     """A message's rowid just inserted, on PostgreSQL (which has no lastrowid)."""
     return b.sql("SELECT rid FROM message WHERE id = ?", (message_id,)).fetchone()[0]
@@ -178,7 +187,8 @@ class _Batch:
             cached = self.contacts[key] = self._find_contact(key, name)
         contact_id, current = cached
         # A name upgrades a contact known only by its address (or by nothing).
-        if name and name != current and (not current or current == value):
+        unnamed = not current or current in (value, placeholder_name(*key))
+        if name and name != current and unnamed:
             self.sql(
                 "UPDATE contact SET name = ?, seq = ?, updated_at = ? WHERE id = ?",
                 (name, self.seq, self.stamp, contact_id),
@@ -203,7 +213,7 @@ class _Batch:
                 seen.add(contact_id)
             return contact_id, current
         contact_id = new_id(self.tx.now)
-        current = name or key[1]
+        current = name or placeholder_name(*key)
         self.sql(
             "INSERT INTO contact (id, name, notes, created_at, updated_at, seq) "
             "VALUES (?, ?, '', ?, ?, ?)",
