@@ -201,7 +201,10 @@ class InboxScreen(OnApp, Screen[None]):
         self.views.set_entries(view_entries(self.uapp), DEFAULT_VIEW)
         if not self.uapp.ws_has_conversations():
             self.conv_list.empty_text = (
-                "No conversations yet. Run `unibox demo` to try Unibox, or connect a channel."
+                "No conversations yet: they appear here as customers write to the team's channels."
+                if self.uapp.team is not None  # on a hub: channels are an admin's setup there
+                else "No conversations yet. Run `unibox demo` to try Unibox, or connect a "
+                "channel (`unibox channel add --help` says how)."
             )
         entry = self.views.current
         if entry is not None:

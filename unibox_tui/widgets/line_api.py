@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Callable
+from functools import lru_cache
 from typing import Any
 
 from rich.segment import Segment
@@ -17,10 +19,17 @@ from . import textual_compat
 
 
 def empty_line(y: int, width: int, message: str, style: Style, base: Style) -> Strip:
-    """Line `y` of an empty Line API widget: its message on the second line, blank elsewhere."""
-    if y != 1:
+    """Line `y` of an empty Line API widget: its message from the second line on, wrapped
+    at the width (our own words, never a customer's: no cell widths to measure)."""
+    lines = _wrapped(message, max(8, width - 4))
+    if not 1 <= y <= len(lines):
         return Strip.blank(width, base)
-    return Strip([Segment(f"  {message}"[:width], style)]).extend_cell_length(width, base)
+    return Strip([Segment(f"  {lines[y - 1]}"[:width], style)]).extend_cell_length(width, base)
+
+
+@lru_cache(maxsize=16)
+def _wrapped(message: str, width: int) -> list[str]:
+    return textwrap.wrap(message, width) or [""]
 
 
 def set_virtual_size(widget: Widget, size: Size) -> None:
