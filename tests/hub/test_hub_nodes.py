@@ -343,7 +343,10 @@ def test_killing_the_node_that_runs_email_hands_it_over_and_no_reply_leaves_twic
         # Node A hands reply one to the SMTP server, which keeps it and does not answer.
         smtp_server.script(["stall"])
         reply(0, "Reply one")
-        wait_for(smtp_server.handler.stalled.is_set, what="node A is sending reply one")
+        # Not the bound under test (that is the takeover below): node A's engine connects
+        # to IMAP and SMTP first, which a loaded machine can make slow (one full run timed
+        # out here at the default 20 s).
+        wait_for(smtp_server.handler.stalled.is_set, what="node A is sending reply one", timeout=60)
         first.kill()  # kill -9 mid-send: the server has the message, node A never heard back
         killed_at = time.monotonic()
         reply(1, "Reply two")
