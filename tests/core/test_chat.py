@@ -292,3 +292,45 @@ def test_an_anonymous_visitor_is_named_visitor_until_they_give_a_name(team) -> N
     )
     assert cmd.ingest(team.ws, named).conversation_id == conv
     assert q.conversation(team.ws, conv, access=EVERYTHING).contact_name == "Nia Okoro"
+
+
+def test_visitors_named_by_their_identity_before_0031_get_the_new_name(
+    team, ws_target: Path | str
+) -> None:  # type: ignore[no-untyped-def]
+    """Migration 0031 renames the visitors an older Unibox named by their raw identity; a
+    name someone gave is left alone."""
+    from alembic import command
+    from sqlalchemy import create_engine
+
+    from unibox_tui.core.db import open_workspace
+    from unibox_tui.core.migrations import alembic_config, upgrade
+    from unibox_tui.core.postgres import make_engine
+
+    raw = visitor_says(team, "hello", visitor="visitor:rS35J8iVGSX55g36ohT7")
+    given = visitor_says(team, "hi", visitor="visitor:Zz9Yy8Xx7Ww6Vv5Uu4Tt")
+    with team.ws.read() as conn:
+        contacts = dict(
+            conn.exec_driver_sql(
+                "SELECT c.id, c.contact_id FROM conversation c WHERE c.id IN (?, ?)", (raw, given)
+            ).all()
+        )
+    cmd.update_contact(team.ws, contacts[given], name="Nia Okoro", actor="ana")
+    team.ws.close()
+    target = ws_target
+    engine = (
+        make_engine(target) if isinstance(target, str) else create_engine(f"sqlite:///{target}")
+    )
+    with engine.begin() as conn:
+        cfg = alembic_config()
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0030")
+        conn.exec_driver_sql(  # as 0030's Unibox stored an anonymous visitor
+            f"UPDATE contact SET name = 'visitor:rS35J8iVGSX55g36ohT7' WHERE id = '{contacts[raw]}'"
+        )
+    upgrade(engine)
+    engine.dispose()
+    with open_workspace(target) as ws:
+        names = {c: q.conversation(ws, c, access=EVERYTHING).contact_name for c in (raw, given)}
+        found = [h.row.id for h in q.search(ws, "from:rS35J8", access=EVERYTHING)]
+    assert names == {raw: "Visitor rS35J8", given: "Nia Okoro"}
+    assert found == [raw]  # the search index has the new name

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
 # The newest migration this code knows. Opening a file at this revision needs no alembic
 # import (keeps start-up fast); anything else goes through migrations.upgrade().
-HEAD_REVISION = "0030"
+HEAD_REVISION = "0031"
 KNOWN_REVISIONS = (
     "0001",
     "0002",
@@ -65,6 +65,7 @@ KNOWN_REVISIONS = (
     "0028",
     "0029",
     "0030",
+    "0031",
 )
 
 # A workspace that `unibox migrate` is still copying into (or was interrupted copying into)
