@@ -123,6 +123,28 @@ def ws_target(ws: Workspace) -> Path | str:
     return getattr(ws, "url", None) or ws.path
 
 
+def back_to(target: Path | str, revision: str, *statements: str) -> None:
+    """Downgrade the workspace at `target` to `revision`, run `statements` there (rows as an
+    older Unibox wrote them), then upgrade to the head: what a migration's fill does."""
+    from alembic import command
+    from sqlalchemy import create_engine
+
+    from unibox_tui.core.migrations import alembic_config, upgrade
+    from unibox_tui.core.postgres import make_engine
+
+    engine = (
+        make_engine(target) if isinstance(target, str) else create_engine(f"sqlite:///{target}")
+    )
+    with engine.begin() as conn:
+        cfg = alembic_config()
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, revision)
+        for sql in statements:
+            conn.exec_driver_sql(sql)
+    upgrade(engine)
+    engine.dispose()
+
+
 def db_args(target: Path | str) -> list[str]:
     """The option that names the workspace at `target` (`ws_target`) on the command line."""
     return ["--database-url", target] if isinstance(target, str) else ["--db", str(target)]

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import db_args
+from tests.conftest import back_to, db_args
 from unibox_tui.backends import chat
 from unibox_tui.core import chat as chat_q
 from unibox_tui.core import commands as cmd
@@ -299,12 +299,7 @@ def test_visitors_named_by_their_identity_before_0031_get_the_new_name(
 ) -> None:  # type: ignore[no-untyped-def]
     """Migration 0031 renames the visitors an older Unibox named by their raw identity; a
     name someone gave is left alone."""
-    from alembic import command
-    from sqlalchemy import create_engine
-
     from unibox_tui.core.db import open_workspace
-    from unibox_tui.core.migrations import alembic_config, upgrade
-    from unibox_tui.core.postgres import make_engine
 
     raw = visitor_says(team, "hello", visitor="visitor:rS35J8iVGSX55g36ohT7")
     given = visitor_says(team, "hi", visitor="visitor:Zz9Yy8Xx7Ww6Vv5Uu4Tt")
@@ -317,18 +312,11 @@ def test_visitors_named_by_their_identity_before_0031_get_the_new_name(
     cmd.update_contact(team.ws, contacts[given], name="Nia Okoro", actor="ana")
     team.ws.close()
     target = ws_target
-    engine = (
-        make_engine(target) if isinstance(target, str) else create_engine(f"sqlite:///{target}")
+    back_to(  # as 0030's Unibox stored an anonymous visitor
+        target,
+        "0030",
+        f"UPDATE contact SET name = 'visitor:rS35J8iVGSX55g36ohT7' WHERE id = '{contacts[raw]}'",
     )
-    with engine.begin() as conn:
-        cfg = alembic_config()
-        cfg.attributes["connection"] = conn
-        command.downgrade(cfg, "0030")
-        conn.exec_driver_sql(  # as 0030's Unibox stored an anonymous visitor
-            f"UPDATE contact SET name = 'visitor:rS35J8iVGSX55g36ohT7' WHERE id = '{contacts[raw]}'"
-        )
-    upgrade(engine)
-    engine.dispose()
     with open_workspace(target) as ws:
         names = {c: q.conversation(ws, c, access=EVERYTHING).contact_name for c in (raw, given)}
         found = [h.row.id for h in q.search(ws, "from:rS35J8", access=EVERYTHING)]

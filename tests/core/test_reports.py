@@ -24,7 +24,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import T0, Team, later
+from tests.conftest import T0, Team, back_to, later
 from tests.core.test_cli import unibox
 from unibox_tui.core import commands as cmd
 from unibox_tui.core import outbox
@@ -414,22 +414,7 @@ def test_bot_events_are_counted_per_chatflow_and_step(known: Team) -> None:
 def downgrade_and_upgrade(target: Path | str) -> None:
     """Back to 0016 (activity lines as 0016 wrote them: what happened in their text only),
     then up again: migration 0017 fills the report tables from what is stored."""
-    from alembic import command
-    from sqlalchemy import create_engine
-
-    from unibox_tui.core.migrations import alembic_config, upgrade
-    from unibox_tui.core.postgres import make_engine
-
-    engine = (
-        make_engine(target) if isinstance(target, str) else create_engine(f"sqlite:///{target}")
-    )
-    with engine.begin() as conn:
-        cfg = alembic_config()
-        cfg.attributes["connection"] = conn
-        command.downgrade(cfg, "0016")
-        conn.exec_driver_sql("UPDATE message SET meta = '{}' WHERE kind = 'activity'")
-    upgrade(engine)
-    engine.dispose()
+    back_to(target, "0016", "UPDATE message SET meta = '{}' WHERE kind = 'activity'")
 
 
 def test_a_workspace_written_before_the_reports_is_counted_from_its_log(
