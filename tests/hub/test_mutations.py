@@ -166,3 +166,52 @@ def test_a_malformed_push_is_refused_before_it_joins_a_group() -> None:
             continue
         raise AssertionError(f"{bad!r} was taken")
     assert mutations.check([{"mutation_id": 1}]) == [{"mutation_id": 1}]
+
+
+def test_a_group_reads_ahead_and_still_sees_what_its_commands_changed(team) -> None:  # type: ignore[no-untyped-def]
+    """On PostgreSQL a group reads its comments' conversations and message ids ahead
+    (commands/_base.prefetch): a comment retried from an earlier group is still stored
+    once, each comment counts on the one before it, and a command of another kind (a reply,
+    which counts itself) makes the rest of the group read again."""
+    ws = team.ws
+    conv = cmd.ingest(
+        ws,
+        cmd.Incoming(
+            team.email, "email", "dee@example.com", "Dee", "Hi", created_at=clock.utcnow()
+        ),
+    ).conversation_id
+    assert conv is not None
+    ids = [f"01900000-0000-7000-8000-00000000000{n}" for n in range(5)]
+
+    def minted(n: int, text: str) -> dict[str, Any]:
+        return {**comment(n, conv, text), "id": ids[n]}
+
+    (before,) = mutations.apply_pushes(ws, [Push("bo-laptop", team.bo, [minted(1, "one")])])
+    assert before[0]["status"] == "ok"
+    reply = {"mutation_id": 1, "name": "reply", "args": {"conversation_id": conv, "text": "On it"}}
+    (group, other) = mutations.apply_pushes(
+        ws,
+        [
+            # A new client of bo's retries "one" (its app lost the answer), then goes on.
+            Push("bo-phone", team.bo, [minted(1, "one"), minted(2, "two"), minted(3, "three")]),
+            Push("ana-desk", team.ana, [reply, {**minted(4, "four"), "mutation_id": 2}]),
+        ],
+    )
+    assert [a["status"] for a in group + other] == ["ok"] * 5
+    with ws.read() as conn:
+        bodies = [
+            b
+            for (b,) in conn.exec_driver_sql(
+                "SELECT body FROM message WHERE conversation_id = ? AND kind = 'comment' "
+                "ORDER BY seq, rid",
+                (conv,),
+            ).all()
+        ]
+        stored, count = conn.exec_driver_sql(
+            "SELECT (SELECT count(*) FROM message WHERE conversation_id = c.id "
+            "AND kind != 'activity'), "
+            "c.message_count FROM conversation c WHERE c.id = ?",
+            (conv,),
+        ).one()
+    assert bodies == ["one", "two", "three", "four"]
+    assert count == stored, (count, stored)

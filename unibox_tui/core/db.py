@@ -710,6 +710,11 @@ class Workspace:
             self._local.hook = None
             hook(tx)
 
+    def batch_memo(self) -> dict[Any, Any] | None:
+        """What this thread's open batch remembers across its commands (None: no batch)."""
+        batch: _Batch | None = getattr(self._local, "batch", None)
+        return batch.memo if batch is not None else None
+
     @contextmanager
     def batch(self, *, later: bool = False) -> Iterator[None]:
         """Run this thread's writes in ONE transaction, each in a savepoint of it: a write

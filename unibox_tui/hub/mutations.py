@@ -24,6 +24,7 @@ from typing import Any
 
 from ..core import clock
 from ..core.commands import registry
+from ..core.commands._base import forget_prefetched, prefetch
 from ..core.db import Workspace
 from ..core.errors import LaterFailed, UniboxError
 from .protocol import MAX_MUTATIONS, BadPayload, need
@@ -76,12 +77,36 @@ def _apply_group(
 ) -> list[list[dict[str, Any]] | BadPayload]:
     out: list[list[dict[str, Any]] | BadPayload] = []
     with ws.batch(later=later):
+        if later:
+            _prefetch(ws, pushes)
         for push in pushes:
             try:
                 out.append(_apply_push(ws, push))
             except BadPayload as e:
                 out.append(e)
     return out
+
+
+# The commands whose reads `_prefetch` does for the whole group (commands/_base.prefetch):
+# any other command may change what was read, and makes the rest of the group read again.
+PREFETCHED = frozenset({"comment"})
+
+
+def _prefetch(ws: Workspace, pushes: list[Push]) -> None:
+    conversations: set[str] = set()
+    message_ids: set[str] = set()
+    for push in pushes:
+        for m in push.mutations:
+            args = m.get("args")
+            if m.get("name") not in PREFETCHED or not isinstance(args, dict):
+                continue
+            if isinstance(conversation := args.get("conversation_id"), str):
+                conversations.add(conversation)
+            if isinstance(minted := m.get("id"), str):
+                message_ids.add(minted)
+    if conversations:
+        with ws.write() as tx:  # a savepoint that changes nothing: read in the transaction
+            prefetch(tx, conversations, message_ids)
 
 
 def apply_batch(
@@ -187,6 +212,8 @@ def _apply_one(
         name = need(m, "name", str)
         args = need(m, "args", dict, optional=True) or {}
         minted = need(m, "id", str, optional=True)
+        if name not in PREFETCHED and (memo := ws.batch_memo()):
+            forget_prefetched(memo)
         result = registry.run(ws, name, args, actor=agent_id, id=minted)
     except Exception as e:
         if not isinstance(e, (UniboxError, BadPayload)):

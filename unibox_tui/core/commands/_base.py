@@ -121,13 +121,64 @@ _HEAD_SQL = (
 )
 
 
+# Read ahead for a group of commands (`prefetch`): the heads of their conversations, and
+# which of the message ids they bring are new. Kept in the batch's memo.
+HEADS = "prefetched heads"
+NEW_IDS = "prefetched new message ids"
+
+
+def prefetch(tx: Tx, conversation_ids: set[str], message_ids: set[str]) -> None:
+    """Read, in two statements, what the commands of a hub group would each read on their
+    own: on PostgreSQL every such read waits for all the writes sent before it (the
+    pipeline, core/postgres.Later), so a group of comments alternated the hub's work and the
+    server's, command by command (benchmarks/hub_push.py --postgres). Valid until another
+    kind of command runs (the hub's mutations.py then calls `forget_prefetched`)."""
+    if conversation_ids:
+        ids = sorted(conversation_ids)
+        marks = ",".join("?" * len(ids))
+        where = _HEAD_SQL.replace("WHERE id = ?", f"WHERE id IN ({marks})")
+        tx.memo[HEADS] = {row[1]: _head(row) for row in tx.sql(where, tuple(ids)).fetchall()}
+    if message_ids:
+        ids = sorted(message_ids)
+        marks = ",".join("?" * len(ids))
+        rows = tx.sql(f"SELECT id FROM message WHERE id IN ({marks})", tuple(ids)).fetchall()
+        found = {r[0] for r in rows}
+        tx.memo[NEW_IDS] = set(ids) - found
+
+
+def forget_prefetched(memo: dict[Any, Any]) -> None:
+    memo.pop(HEADS, None)
+    memo.pop(NEW_IDS, None)
+
+
+def known_new_message(tx: Tx, message_id: str) -> bool:
+    """Is `message_id` known, from the group's prefetch, to be no stored message? (Once: a
+    second use of the id in the group reads again, and sees the first.)"""
+    new = tx.memo.get(NEW_IDS)
+    if new is None or message_id not in new:
+        return False
+    new.discard(message_id)
+    return True
+
+
 def head_seen_by(tx: Tx, conversation_id: str, actor: str) -> tuple[ConvHead, Agent]:
-    """`seen_by`, reading the conversation's head only."""
+    """`seen_by`, reading the conversation's head only. Prefetched for a hub group, the
+    head is the memo's object: `set_conversation` keeps it current, so the group's next
+    comment on the same conversation reads it there too."""
     agent = active_agent(tx, actor)
+    heads: dict[str, ConvHead] | None = tx.memo.get(HEADS)
+    head = heads.get(conversation_id) if heads else None
+    if head is not None:
+        _must_see(tx, agent, conversation_id, head.inbox_id)
+        return head, agent
     row = tx.sql(_HEAD_SQL, (conversation_id,)).fetchone()
     _must_see(tx, agent, conversation_id, row[2] if row else None)
+    return _head(row), agent
+
+
+def _head(row: Any) -> ConvHead:
     rid, id, inbox_id, subject, preview, unread, count = row
-    return ConvHead(rid, id, inbox_id, subject, preview, bool(unread), count), agent
+    return ConvHead(rid, id, inbox_id, subject, preview, bool(unread), count)
 
 
 def head_acting_on(tx: Tx, conversation_id: str, actor: str) -> tuple[ConvHead, Agent]:

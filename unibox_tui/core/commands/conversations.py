@@ -42,6 +42,7 @@ from ._base import (
     head_acting_on,
     head_seen_by,
     inbox_ref,
+    known_new_message,
     notify,
     require_access,
     require_text,
@@ -463,6 +464,8 @@ def comment(
 
 def message_exists(tx: Tx, message_id: str) -> bool:
     """Is there a message with this id (a retried command that created it already)?"""
+    if known_new_message(tx, message_id):
+        return False
     return tx.sql("SELECT 1 FROM message WHERE id = ?", (message_id,)).fetchone() is not None
 
 
