@@ -1369,40 +1369,37 @@ def _driven_scan(
     return _found(page, newest), more, pos
 
 
-DRIVE_FIRST = 64  # conversations the driven scan checks first, at least
-DRIVE_FIRST_MOST = 512  # ... and at most (matches cluster: the newest may be enough)
+DRIVE_FIRST = 64  # conversations the driven scan checks in a batch, at least
+DRIVE_FIRST_MOST = 512  # ... and at most in its first (matches cluster: the newest may do)
+
+
+def _batch_size(missing: int, rate: float) -> int:
+    """Conversations to check for `missing` more rows of the page when `rate` of them have
+    a match: two thirds more than that count (the page is full once its last match is
+    above every bound left, and conversations the conversation part showed do not
+    count), at least DRIVE_FIRST. Doubling from 64 overshot or took round trips:
+    `refund from:okafor` (1 in 5 conversations match) needs 285 of its 2,922 and checked
+    64 + 128 + 256 in three; sized, it checks 336 in one."""
+    return max(DRIVE_FIRST, math.ceil(5 * max(missing, 1) / (3 * rate)))
 
 
 def _first_batch(conn: Connection, words: int, found: list[Any], wanted: int) -> int:
-    """How many conversations the driven scan checks first: enough for the page if the
-    word's matches (`words`, the planner's estimate) fall evenly over the messages, and
-    two thirds more (the page is full once its last match is above every bound left, and
-    conversations the conversation part showed do not count); within DRIVE_FIRST..
-    DRIVE_FIRST_MOST. One batch where doubling from 64 took three round trips
-    (`refund from:okafor`: 1 in 5 conversations match, 285 of 2,922 needed)."""
+    """The first batch, at the rate the planner's estimate of the word's matches (`words`)
+    gives if they fell evenly over the messages; within DRIVE_FIRST..DRIVE_FIRST_MOST."""
     total = conn.exec_driver_sql(
         "SELECT reltuples FROM pg_class WHERE oid = 'message_fts'::regclass"
     ).scalar()
     if not found or not total or total <= 0 or words <= 0:
         return DRIVE_FIRST
-    per_message = min(1.0, words / total)
     average = sum(r[1] for r in found) / len(found)
-    rate = 1 - (1 - per_message) ** average  # a conversation has a match
-    if rate <= 0:
-        return DRIVE_FIRST_MOST
-    return max(DRIVE_FIRST, min(DRIVE_FIRST_MOST, math.ceil(5 * wanted / (3 * rate))))
+    rate = 1 - (1 - min(1.0, words / total)) ** average  # a conversation has a match
+    return DRIVE_FIRST_MOST if rate <= 0 else min(DRIVE_FIRST_MOST, _batch_size(wanted, rate))
 
 
 def _next_batch(done: int, ranked: int, wanted: int) -> int:
-    """How many conversations the driven scan checks next, after `done` gave `ranked` that
-    the page may show: as many as the page still needs at the rate seen so far, a third
-    more (the page is full once its last match is above every bound left, so it takes a
-    few past the count), at least DRIVE_FIRST; doubling while none was found. Doubling
-    alone overshot: `refund from:okafor` (1 in 5 conversations match) needs 285 of its
-    2,922 and checked 64 + 128 + 256; this checks 64 + ~270."""
-    if ranked == 0:
-        return done * 2
-    return max(DRIVE_FIRST, -(-4 * max(wanted - ranked, 1) * done // (3 * ranked)))
+    """The next batch, at the rate the `done` conversations checked so far showed (`ranked`
+    of them the page may show); doubling while none was found."""
+    return done * 2 if ranked == 0 else _batch_size(wanted - ranked, ranked / done)
 
 
 def _found(

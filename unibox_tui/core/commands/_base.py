@@ -115,10 +115,8 @@ class ConvHead:
     message_count: int
 
 
-_HEAD_SQL = (
-    "SELECT rid, id, inbox_id, subject, preview, unread, message_count "
-    "FROM conversation WHERE id = ?"
-)
+_HEAD_SELECT = "SELECT rid, id, inbox_id, subject, preview, unread, message_count FROM conversation"
+_HEAD_SQL = f"{_HEAD_SELECT} WHERE id = ?"
 
 
 # Read ahead for a group of commands (`prefetch`): the heads of their conversations, and
@@ -134,16 +132,19 @@ def prefetch(tx: Tx, conversation_ids: set[str], message_ids: set[str]) -> None:
     server's, command by command (benchmarks/hub_push.py --postgres). Valid until another
     kind of command runs (the hub's mutations.py then calls `forget_prefetched`)."""
     if conversation_ids:
-        ids = sorted(conversation_ids)
-        marks = ",".join("?" * len(ids))
-        where = _HEAD_SQL.replace("WHERE id = ?", f"WHERE id IN ({marks})")
-        tx.memo[HEADS] = {row[1]: _head(row) for row in tx.sql(where, tuple(ids)).fetchall()}
+        rows = tx.sql(
+            f"{_HEAD_SELECT} WHERE id IN ({_marks(conversation_ids)})", (*conversation_ids,)
+        )
+        tx.memo[HEADS] = {row[1]: _head(row) for row in rows.fetchall()}
     if message_ids:
-        ids = sorted(message_ids)
-        marks = ",".join("?" * len(ids))
-        rows = tx.sql(f"SELECT id FROM message WHERE id IN ({marks})", tuple(ids)).fetchall()
-        found = {r[0] for r in rows}
-        tx.memo[NEW_IDS] = set(ids) - found
+        rows = tx.sql(
+            f"SELECT id FROM message WHERE id IN ({_marks(message_ids)})", (*message_ids,)
+        )
+        tx.memo[NEW_IDS] = message_ids - {r[0] for r in rows.fetchall()}
+
+
+def _marks(values: set[str]) -> str:
+    return ",".join("?" * len(values))
 
 
 def forget_prefetched(memo: dict[Any, Any]) -> None:
