@@ -1128,3 +1128,61 @@ def test_a_pokes_page_into_a_cache_writes_what_changed_and_stamps_every_row(
     hub = visible(dump(raw(demo.path)), access_of(demo, bo))
     assert same(without_seq(dump(replica)), without_seq(hub))
     check_search_index(tmp_path / "bo.db")
+
+
+def poke(ws: Workspace, start: str, agent: str) -> dict[str, Any]:
+    """What a poke brings an agent (hub/server._send_pokes): the page since `start`, as it
+    travels."""
+    page = changes_since(ws, start, agent, 10_000, columnar=True)
+    assert not page.more
+    return {"from": start, "page": json.loads(json.dumps(page.to_json()))}
+
+
+def test_a_poke_that_starts_before_the_caches_cursor_takes_it_on_equal_to_the_hub(
+    demo: Workspace, tmp_path: Path
+) -> None:
+    """An agent's cache pulled (a round of its own command's) to a change between two pokes'
+    ends: the next poke's page starts before its cursor. It is applied all the same (its
+    older rows are ones the cache holds), and the cache ends equal to what the hub lets the
+    agent see: also rows the cache held, changed again, and rows deleted in between."""
+    bo = agent_id(demo, "bo")
+    replica = open_replica(tmp_path / "bo.db")
+    pull(demo, replica, bo)
+    start = replica_cursor(replica)  # where the last poke ended
+    conv = q.list_conversations(demo, q.view("open", access=EVERYTHING)).rows[0].id
+    cmd.comment(demo, conv, "first", actor="bo")
+    some_deletes(demo)
+    pull(demo, replica, bo)  # the cache's own round: past the poke's start
+    middle = replica_cursor(replica)
+    cmd.comment(demo, conv, "second", actor="ana")
+    cmd.close(demo, conv, actor="ana")
+    brought = poke(demo, start, bo)
+    assert int(start) < int(middle) < int(brought["page"]["cursor"])
+
+    chain = changes.poked_chain(middle, [brought])
+    assert chain == [brought["page"]]
+    changes.apply_chain(replica, chain)
+    assert replica_cursor(replica) == brought["page"]["cursor"]
+    assert same(dump(replica), visible(dump(raw(demo.path)), access_of(demo, bo)))
+
+
+def test_a_poked_chain_continues_in_order_and_leaves_what_does_not_follow(
+    demo: Workspace,
+) -> None:
+    bo = agent_id(demo, "bo")
+    conv = q.list_conversations(demo, q.view("open", access=EVERYTHING)).rows[0].id
+    cursors = [str(demo.change_seq())]
+    pokes = []
+    for n in range(3):  # a poke after each comment, as the hub sends them
+        cmd.comment(demo, conv, f"note {n}", actor="ana")
+        pokes.append(poke(demo, cursors[-1], bo))
+        cursors.append(pokes[-1]["page"]["cursor"])
+    pages = [p["page"] for p in pokes]
+    # Swapped in arrival: still chained in order.
+    assert changes.poked_chain(cursors[0], [pokes[2], pokes[0], pokes[1]]) == pages
+    # Pages that end at or before the cursor bring nothing; a gap stops the chain.
+    assert changes.poked_chain(cursors[2], pokes[:2]) == []
+    assert changes.poked_chain(cursors[0], [pokes[0], pokes[2]]) == pages[:1]
+    # A cursor inside a change number (a cut pull page) is only continued exactly.
+    inside = json.dumps([int(cursors[1]) + 1, "message", "x"])
+    assert changes.poked_chain(inside, pokes) == []

@@ -804,6 +804,40 @@ def apply_changes(
 _UNSYNCED: set[int] = set()
 
 
+def poked_chain(cursor: str, poked: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The pages among `poked` (a poke's `from` and `page`, protocol.py) that take a cache at
+    `cursor` on, in order: each starts where the one before ends. The first may also start
+    before the cursor and end after it: a cache that pulled (a round of its own command's,
+    with no poke in hand) stands between two pokes' ends, and the next poke's page starts
+    at the last one's. Its rows up to the cursor are ones the cache holds already, at the
+    same state or an older one (the page was read later), so writing them again changes
+    nothing a pull from the cursor would not; rows of unconfirmed commands are spared
+    either way (apply_chain). Without this such a cache pulled at every poke until a pull
+    happened to end where a poke did: two thirds of an active agent's rounds were pulls,
+    each one a round trip more (benchmarks/chat_bench.py). A cursor inside a change number
+    (a cut pull page) is only continued exactly."""
+    following = {str(item["from"]): item["page"] for item in poked}
+    chain: list[dict[str, Any]] = []
+    while True:
+        page = following.pop(cursor, None)
+        if page is None and not chain:
+            seq, rank, _ = parse_cursor(cursor)
+            for start in sorted(following, key=cursor_seq):
+                end = str(following[start]["cursor"])
+                if (
+                    rank is None
+                    and start.isdigit()
+                    and end.isdigit()
+                    and int(start) < seq < int(end)
+                ):
+                    page = following.pop(start)
+                    break
+        if page is None:
+            return chain
+        chain.append(page)
+        cursor = str(page["cursor"])
+
+
 def apply_chain(
     replica: sqlite3.Connection,
     pages: Sequence[Changes | ColumnarChanges | dict[str, Any]],

@@ -14,7 +14,7 @@ import sqlite3
 import threading
 import urllib.parse
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -584,6 +584,11 @@ class Workspace:
         self.guard: Callable[[], None] | None = None
         # A hub client's cache: the client that sends commands to the hub (sync/client.py).
         self.remote: Any = None
+        # Held around every write transaction when set: a hub client's cache, whose sync
+        # thread writes the same file on a connection of its own (sync/client.py), shares
+        # it, so one writer waits for the other's commit and goes on at once; SQLite's own
+        # wait for a locked file polls, in sleeps of 1 to 100 ms.
+        self.write_lock: threading.RLock | None = None
         # On the hub: who has an app connected (core/presence.py), for routing.
         self.presence: Any = None
         # On the hub: which chat visitors have the widget open (hub/chat_http.py).
@@ -657,7 +662,11 @@ class Workspace:
                 self._local.last_seq = tx._seq  # committed with the batch
             return
         try:
-            with Session(self._writer, expire_on_commit=False) as session, session.begin():
+            with (
+                self.write_lock or nullcontext(),
+                Session(self._writer, expire_on_commit=False) as session,
+                session.begin(),
+            ):
                 tx = self._tx(session, now)
                 yield tx
                 self._finish(tx)
@@ -735,7 +744,11 @@ class Workspace:
             raise WorkspaceError(f"{self.path} was opened for reading only")
         self.engine  # noqa: B018
         try:
-            with Session(self._writer, expire_on_commit=False) as session, session.begin():
+            with (
+                self.write_lock or nullcontext(),
+                Session(self._writer, expire_on_commit=False) as session,
+                session.begin(),
+            ):
                 connection = session.connection()
                 run = connection.exec_driver_sql
                 batch = _Batch(session, search_index.marks(run))

@@ -252,6 +252,7 @@ class Hub:
         self._asked_at: float | None = None  # hub/trace.py: when a poke was first wanted
         self._pages_read_at = 0.0  # hub/trace.py: when the last poke's pages were read
         self._heads_pending: tuple[int, int] | None = None  # for the change listeners
+        self._heads_told = 0  # the change listeners were told of every change up to this
         self._heads_task: asyncio.Future[None] | None = None
         self._rules_key: tuple[int, ...] = ()
         self._rules_held: dict[str, access.Access] = {}
@@ -370,7 +371,7 @@ class Hub:
 
     async def startup(self) -> None:
         self.head = await self._read(self.ws.change_seq)
-        self.poked = self.head
+        self.poked = self._heads_told = self.head
         self.poke_cursor = str(self.head)
         self._watcher = asyncio.create_task(self._watch())
         if self.ws.dialect == "postgresql":
@@ -496,9 +497,12 @@ class Hub:
         """Tell the change listeners (`on_head`: the chat pokes its visitors) that the log
         went from `previous` to `head`, in a task of their own, in order: awaited in the poke
         loop, their reads held up the agents' next poke (chat_bench.py --stages). Ranges that
-        pile up while they run go together to their next turn."""
-        if not self.on_head:
+        pile up while they run go together to their next turn. A range told already (a
+        push group's, `_apply_pushes`) is not told again with the poke that carries it."""
+        previous = max(previous, self._heads_told)
+        if not self.on_head or head <= previous:
             return
+        self._heads_told = head
         start = self._heads_pending[0] if self._heads_pending is not None else previous
         self._heads_pending = (start, head)
         if self._heads_task is None or self._heads_task.done():
@@ -808,6 +812,14 @@ class Hub:
                 if top > self.head:
                     self.head = top
                     self._poke_soon()
+                # What agents sent visitors (a reply, a close, their name on an assignment)
+                # goes to them now, not with the agents' next poke: POKE_GAP spreads the
+                # agents' pages, which the visitors' pokes do not carry, and waiting for it
+                # was a third of a reply's way to the widget (chat_bench.py --stages).
+                # (Everything up to `top` is committed: one writer here, and on PostgreSQL
+                # the change counter's row orders the nodes' commits.)
+                if top:
+                    self._heads_moved(self._heads_told, top)
         finally:
             self._applying = False
 
@@ -1005,6 +1017,7 @@ def serve(
         host=host,
         port=port,
         ws="websockets-sansio",
+        loop="auto",  # uvloop, a dependency (pyproject.toml), where it is installed
         lifespan="on",
         log_level="warning",
         access_log=False,

@@ -130,6 +130,11 @@ class HubClient:
         self.state = "offline"
         self.detail = ""
         self._local = threading.local()  # `applying`: this thread runs a command on the cache
+        # The cache's writers, one at a time: the sync thread's (pages, settles) and the
+        # app's commands (`ws.write_lock`). Waiting on SQLite's lock instead polls in sleeps
+        # of 1 to 100 ms: an agent sending replies had a poke's page wait up to 40 ms
+        # behind their own write (benchmarks/chat_bench.py, 20 replies a second).
+        self._writing = threading.RLock()
         self._kick = threading.Event()
         self._stop = threading.Event()
         self._answers: dict[int, dict[str, Any]] = {}
@@ -233,7 +238,9 @@ class HubClient:
         if error is None and changes.replica_cursor(self.replica) == "0":  # type: ignore[arg-type]
             # A first sync: the newest conversations now, so the app has a list to show
             # while the full pull (seconds to a minute on a big hub) runs behind it.
-            changes.apply_backfill(self.replica, self._call("starter", {}))  # type: ignore[arg-type]
+            starter = self._call("starter", {})
+            with self._writing:
+                changes.apply_backfill(self.replica, starter)  # type: ignore[arg-type]
         self._thread = threading.Thread(target=self._loop, name="unibox-sync", daemon=True)
         self._thread.start()
         if error is not None:
@@ -269,6 +276,7 @@ class HubClient:
         )
         ws = open_workspace(path)
         ws.checkpoint_apart(CACHE_CHECKPOINT_INTERVAL)
+        ws.write_lock = self._writing
         ws.guard = self._guard
         ws.remote = self
         self.ws = ws
@@ -608,13 +616,15 @@ class HubClient:
 
         page = ask(changes.replica_cursor(self.replica))
         if not page.get("more"):  # the usual pull after a poke: one page, no thread
-            changes.apply_changes(self.replica, page, local=True)
+            with self._writing:
+                changes.apply_changes(self.replica, page, local=True)
             self._pulled(page)
             return
         with ThreadPoolExecutor(1, thread_name_prefix="unibox-pull") as pool:
             while True:
                 ahead = pool.submit(ask, str(page["cursor"])) if page.get("more") else None
-                changes.apply_changes(self.replica, page, local=True)
+                with self._writing:
+                    changes.apply_changes(self.replica, page, local=True)
                 self._pulled(page)
                 if ahead is None:
                     return
@@ -636,13 +646,11 @@ class HubClient:
         # own, so two pokes close together can land here swapped).
         # A cache that fell behind (pokes came faster than it applied them) writes the
         # chain in one transaction.
-        following = {item["from"]: item["page"] for item in poked}
-        chain = []
-        while (page := following.pop(cursor, None)) is not None:
-            chain.append(page)
-            cursor = str(page["cursor"])
+        chain = changes.poked_chain(cursor, poked)
         if chain:
-            changes.apply_chain(self.replica, chain, local=True)
+            cursor = str(chain[-1]["cursor"])
+            with self._writing:
+                changes.apply_chain(self.replica, chain, local=True)
             self._pulled(*chain)
         return cursor != "0" and changes.cursor_seq(cursor) >= head
 
@@ -676,23 +684,26 @@ class HubClient:
         ).fetchone()
         before = set(json.loads(row[0])) if row else None
         if before is not None and now != before:
-            changes.purge_inboxes(self.replica, before - now)
+            with self._writing:
+                changes.purge_inboxes(self.replica, before - now)
             for inbox_id in sorted(now - before):
                 cursor: str = "0"
                 while True:
                     page = self._call(
                         "backfill", {"inbox_id": inbox_id, "cursor": cursor, "limit": PULL_LIMIT}
                     )
-                    changes.apply_backfill(self.replica, page)
+                    with self._writing:
+                        changes.apply_backfill(self.replica, page)
                     cursor = str(page["cursor"])
                     if not page.get("more"):
                         break
         if before != now:
-            self.replica.execute(
-                "INSERT INTO replica_state (key, value) VALUES ('inboxes', ?) "
-                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                (json.dumps(sorted(now)),),
-            )
+            with self._writing:
+                self.replica.execute(
+                    "INSERT INTO replica_state (key, value) VALUES ('inboxes', ?) "
+                    "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                    (json.dumps(sorted(now)),),
+                )
 
     def _settle(self, answers: list[tuple[dict[str, Any], int | None]]) -> None:
         assert self.replica is not None
@@ -702,7 +713,8 @@ class HubClient:
             for table, keys in changes.written_at(self.replica, s).items():
                 wanted.setdefault(table, []).extend(keys)
         fresh = self._call("rows", {"wanted": wanted})["changes"] if wanted else []
-        changes.settle_rows(self.replica, seqs, fresh, [a["mutation_id"] for a, _ in answers])
+        with self._writing:
+            changes.settle_rows(self.replica, seqs, fresh, [a["mutation_id"] for a, _ in answers])
         self._access_dirty = True  # the rows settled may be access rows
         with self._answered:
             for answer, _ in answers:
