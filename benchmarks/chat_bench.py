@@ -161,8 +161,8 @@ class RawVisitor:
     websocket by hand (asyncio, `websockets`): a thousand python-socketio threaded clients
     need thousands of threads, and its asyncio client needs aiohttp, not a dependency. It
     does what widget.js does: connect with the channel, answer pings, `send` with an ack,
-    and on each `poke` pull `sync` since its cursor (one pull at a time, again if poked
-    meanwhile)."""
+    and on each `poke` take the view it brings, or pull `sync` since its cursor (one pull
+    at a time, again if poked meanwhile)."""
 
     def __init__(self, url: str, chat: str, results: list, errors: list) -> None:
         self.url = url.replace("http://", "ws://") + "/socket.io/?EIO=4&transport=websocket"
@@ -209,7 +209,11 @@ class RawVisitor:
                     if future is not None and not future.done():
                         future.set_result(json.loads(rest[bracket:])[0])
                 elif packet.startswith('42/visitor,["poke"'):
-                    if self.syncing:
+                    poke = json.loads(packet[len("42/visitor,") :])[1]
+                    since = poke.get("since") if isinstance(poke, dict) else None
+                    if isinstance(since, int) and since <= self.cursor and "view" in poke:
+                        self.take(poke["view"])  # as widget.js: the poke brings the view
+                    elif self.syncing:
                         self.again = True
                     else:
                         self.syncing = True  # before the task runs: one pull at a time

@@ -6,15 +6,18 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
 import socketio
 
+from tests.waiting import wait_for
 from unibox_tui.core.ids import new_id
 
 from .conftest import Served
 from .test_chat_signals import visitor
+from .test_hub import cached
 
 
 def call(guest: socketio.Client, event: str, data: dict[str, Any]) -> dict[str, Any]:
@@ -69,3 +72,43 @@ def test_the_hub_imports_what_a_visitor_message_needs_before_serving(tmp_path: P
         [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True
     )
     assert done.stdout.strip() == "[]", done.stdout + done.stderr
+
+
+def test_a_poke_brings_the_view_since_the_cursor_the_visitor_was_last_sent(
+    served: Served, team: Any
+) -> None:
+    """An agent's reply: the visitor's poke brings what a `sync` from the cursor of the last
+    view they were sent would answer, so the widget needs no sync round (widget.js takes
+    it when its own cursor is that far)."""
+    guest = visitor(served.hub.url, team.chat)
+    pokes: list[dict[str, Any]] = []
+    poked = threading.Event()
+
+    def on_poke(data: Any) -> None:
+        pokes.append(data)
+        poked.set()
+
+    guest.on("poke", on_poke, namespace="/visitor")
+    bo = served.client("bo")
+    try:
+        answer = call(guest, "send", {"client_id": new_id(), "text": "hello", "since": 0})
+        conv, cursor = answer["conversation_id"], answer["view"]["cursor"]
+        wait_for(
+            lambda: cached(bo, "SELECT 1 FROM conversation WHERE id = ?", (conv,)),
+            what="bo has the chat",
+        )
+        pokes.clear()
+        poked.clear()
+        reply = bo.run(
+            "reply", {"conversation_id": conv, "text": "Hi, <b>Bo</b> here"}, actor=bo.agent["id"]
+        )
+        assert poked.wait(30), "the visitor was not poked"
+        brought = pokes[-1]
+        assert brought["since"] == cursor
+        assert [(m["id"], m["from"], m["text"]) for m in brought["view"]["messages"]] == [
+            (reply.value, "agent", "Hi, <b>Bo</b> here")
+        ]
+        assert brought["view"] == call(guest, "sync", {"since": cursor})
+    finally:
+        bo.close()
+        guest.disconnect()

@@ -81,6 +81,10 @@ STATIC_FILES = {
 
 
 MAX_BATCH = 200  # visitor messages stored in one write transaction at most
+# A poke brings the visitor's view (what a `sync` from their cursor would answer) when at
+# most this many visitors are poked at once (a reply, a close: one or a few); past that
+# (an agent's new name reaching every chat of theirs) each syncs by itself.
+POKE_VIEWS = 32
 
 
 def store_batch(ws: Any, items: list[tuple[Incoming, Context]]) -> list[IngestResult | Exception]:
@@ -196,6 +200,9 @@ class Visitor:
     conversation_id: str | None = None  # their latest conversation, as last seen
     typing_sent: float = 0.0
     acked: int = 0  # the hub's head when their last send was answered (widget.js syncs then)
+    # The newest cursor of a view they were sent (a sync's, a send's answer, a poke's): the
+    # view a poke brings starts there; the widget takes it when its own cursor is as far.
+    cursor: int = 0
 
 
 @dataclass
@@ -419,6 +426,7 @@ class ChatHub:
             raise BadPayload("no such conversation")  # another visitor's, or none at all
         if view["conversation"] is not None and not wanted:
             visitor.conversation_id = view["conversation"]["id"]
+            visitor.cursor = max(visitor.cursor, view["cursor"])
         return view
 
     async def on_send(self, visitor: Visitor, data: Any) -> dict[str, Any]:
@@ -496,9 +504,10 @@ class ChatHub:
         if since is not None:
             # What a `sync` from `since` would answer, so the widget needs no sync round after
             # each send (a call less per visitor message: its packets, its task, its hop).
-            answer["view"] = await self.hub._read(
+            answer["view"] = view = await self.hub._read(
                 chat_q.visitor_view, self.hub.ws, visitor.channel.id, visitor.identity, since, None
             )
+            visitor.cursor = max(visitor.cursor, view["cursor"])
         if trace.ON:
             trace.note("send", id=data.get("client_id"), a=trace.now(), **stamps)
         return answer
@@ -571,12 +580,36 @@ class ChatHub:
                 if v.contact_id is None and v.identity in identities
             )
         )
-        sids = []
+        poked = []
         for visitor in visitors:
             change = changed.get(visitor.contact_id or "")
             # Not for what their own send stored: its answer brings it to the widget.
             if change is not None and change.seq > visitor.acked:
-                sids.append(visitor.sid)
+                poked.append(visitor)
+        await self._poke(poked)
+
+    async def _poke(self, poked: list[Visitor]) -> None:
+        """Poke these visitors' widgets. A few: each poke brings the view since the cursor
+        they were last sent (one read for them all), so the widget needs no `sync` round
+        after it: a reply reached the widget in the time of a read, not of a read and a
+        round trip more (benchmarks/chat_bench.py --stages, `to_widget`). The rest (many
+        at once, or never sent a view): an empty poke, one packet encoded once; they sync."""
+        viewed = [v for v in poked if v.cursor] if len(poked) <= POKE_VIEWS else []
+        if viewed:
+            asked = [(v.channel.id, v.identity, v.cursor) for v in viewed]
+            views = await self.hub._read(_views, self.hub.ws, asked)
+            for visitor, (_, _, since), view in zip(viewed, asked, views, strict=True):
+                if view["conversation"] is not None:
+                    visitor.conversation_id = view["conversation"]["id"]
+                visitor.cursor = max(visitor.cursor, view["cursor"])
+                await self.hub.sio.emit(  # this node's own socket (ignore_queue)
+                    "poke",
+                    {"since": since, "view": view},
+                    to=visitor.sid,
+                    namespace=NAMESPACE,
+                    ignore_queue=True,
+                )
+        sids = [v.sid for v in poked if not any(v is w for w in viewed)]
         if sids:  # one packet, encoded once; the sockets are this node's own (ignore_queue)
             await self.hub.sio.emit("poke", {}, to=sids, namespace=NAMESPACE, ignore_queue=True)
 
@@ -622,6 +655,11 @@ def _preload() -> None:
     second, whose timed window starts with the hub's first messages."""
     from ..core import routing  # noqa: F401
     from ..core.commands import bots, incoming  # noqa: F401
+
+
+def _views(ws: Any, asked: list[tuple[str, str, int]]) -> list[dict[str, Any]]:
+    """Each (channel, identity, since)'s visitor view, on one reader thread."""
+    return [chat_q.visitor_view(ws, channel, identity, since) for channel, identity, since in asked]
 
 
 def _agent_name(ws: Any, agent_id: str) -> str:

@@ -226,7 +226,12 @@
         S.pending.forEach(function (p) { if (!p.failed && !p.stored) deliver(p); });
       });
     });
-    socket.on("poke", sync);
+    /* A poke may bring the view since the cursor the hub last sent us: taken when ours is
+       that far (else, or without one, we sync from ours) */
+    socket.on("poke", function (p) {
+      if (p && p.view && typeof p.since === "number" && p.since <= S.cursor) take(p.view);
+      else sync();
+    });
     socket.on("typing", function (t) {
       clearTimeout(S.typingOff);
       $("typing").textContent = t && t.typing ? (t.name || "Someone") + " is typing\u2026" : "";
