@@ -257,6 +257,168 @@ class RawVisitor:
             self.syncing = False
 
 
+class RawAgent:
+    """An agent's app as the hub sees it, without the cache (--cache-agents): one websocket
+    by hand, as RawVisitor, on the default namespace with the app's auth (token, protocol,
+    client id), `hello`, then what sync/client.py does with pokes: a poke's page that takes
+    the cursor on is taken (changes.poked_chain, the app's own rule), and when the cursor
+    is still short of the head a poke announced, `pull` pages from it until the hub has no
+    more. Nothing is written anywhere. The hub serves it exactly what it serves an app (the
+    same pokes, pages and pulls); what it leaves out is the app's work of writing each page
+    into its cache (~1 ms of CPU), which on a team runs on the agent's own machine. One
+    asyncio loop hosts many: python-socketio's threaded client, as the app uses it, costs
+    three threads and their hand-overs per agent, which 45 of them on the hub's two cores
+    turned into CPU the hub waited behind."""
+
+    def __init__(self, url: str, token: str, errors: list[str]) -> None:
+        self.url = url.replace("http://", "ws://") + "/socket.io/?EIO=4&transport=websocket"
+        self.token, self.errors = token, errors
+        self.acks: dict[int, Any] = {}
+        self.next_id = 0
+        self.cursor = "0"
+        self.head = 0
+        self.poked: list[dict[str, Any]] = []
+        self.busy = False
+        self.again = False
+        self.rounds = self.pulls = 0
+        self.ws: Any = None
+        self.task: Any = None
+
+    async def connect(self) -> None:
+        import asyncio
+
+        from websockets.asyncio.client import connect
+
+        from unibox_tui.core.ids import new_id
+        from unibox_tui.hub.protocol import PROTOCOL
+
+        self.ws = await connect(self.url, max_size=2**24, ping_interval=None)
+        opened = await self.ws.recv()
+        assert opened.startswith("0"), opened
+        auth = {"token": self.token, "protocol": PROTOCOL, "client_id": new_id()}
+        await self.ws.send("40" + json.dumps(auth))
+        while True:
+            packet = await self.ws.recv()
+            if packet.startswith("40"):
+                break
+            if packet.startswith("44"):
+                raise RuntimeError(packet)
+            if packet == "2":
+                await self.ws.send("3")
+        self.reader = asyncio.ensure_future(self.read())
+        await self.call("hello", {})
+        await self.pull()
+
+    async def read(self) -> None:
+        import orjson
+
+        try:
+            async for packet in self.ws:
+                if packet == "2":
+                    await self.ws.send("3")
+                elif packet[:2] == "43":
+                    bracket = packet.index("[")
+                    future = self.acks.pop(int(packet[2:bracket]), None)
+                    if future is not None and not future.done():
+                        future.set_result(orjson.loads(packet[bracket:])[0])
+                elif packet.startswith('42["poke"'):
+                    self.on_poke(orjson.loads(packet[2:])[1])
+        except Exception as e:
+            if type(e).__name__ != "ConnectionClosedOK":
+                self.errors.append(f"agent read: {type(e).__name__}: {e}")
+
+    def on_poke(self, data: Any) -> None:
+        import asyncio
+
+        if not isinstance(data, dict):
+            return
+        if isinstance(data.get("head"), int):
+            self.head = max(self.head, data["head"])
+        if isinstance(data.get("page"), dict) and isinstance(data.get("from"), str):
+            self.poked = [*self.poked[-7:], {"from": data["from"], "page": data["page"]}]
+        if self.busy:
+            self.again = True
+        else:
+            self.busy = True
+            self.task = asyncio.ensure_future(self.round())
+
+    async def round(self) -> None:
+        from unibox_tui.core import changes
+
+        try:
+            while True:
+                self.again = False
+                poked, self.poked = self.poked, []
+                chain = changes.poked_chain(self.cursor, poked)
+                if chain:
+                    self.cursor = str(chain[-1]["cursor"])
+                if self.cursor == "0" or changes.cursor_seq(self.cursor) < self.head:
+                    await self.pull()
+                self.rounds += 1
+                if not self.again:
+                    return
+        except Exception as e:
+            self.errors.append(f"agent round: {type(e).__name__}: {e}")
+        finally:
+            self.busy = False
+
+    async def pull(self) -> None:
+        from unibox_tui.sync.client import PULL_LIMIT
+
+        while True:
+            page = await self.call("pull", {"cursor": self.cursor, "limit": PULL_LIMIT})
+            self.pulls += 1
+            self.cursor = str(page["cursor"])
+            if not page.get("more"):
+                return
+
+    async def call(self, event: str, data: Any, timeout: float = 30) -> Any:
+        import asyncio
+
+        self.next_id += 1
+        future = asyncio.get_running_loop().create_future()
+        self.acks[self.next_id] = future
+        await self.ws.send(f"42{self.next_id}" + json.dumps([event, data]))
+        answer = await asyncio.wait_for(future, timeout)
+        if not isinstance(answer, dict) or "error" in answer:
+            raise RuntimeError(f"{event}: {answer!r}"[:200])
+        return answer
+
+
+def agents_process(url: str, tokens: list[str], go: Any, stop: Any, out: Any, nice: int) -> None:
+    """RawAgents for `tokens` on one asyncio loop, connected and pulled before `go` is
+    set, until `stop` is; reports (rounds, pulls, errors, CPU seconds over the window)."""
+    import asyncio
+
+    os.nice(nice)
+    errors: list[str] = []
+
+    async def main() -> tuple[int, int, float]:
+        agents = [RawAgent(url, t, errors) for t in tokens]
+        for agent in agents:
+            await agent.connect()
+        out.put(("connected", len(agents)))
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, go.wait)
+        cpu0, rounds0 = time.process_time(), sum(a.rounds for a in agents)
+        pulls0 = sum(a.pulls for a in agents)
+        await loop.run_in_executor(None, stop.wait)
+        used = time.process_time() - cpu0
+        rounds = sum(a.rounds for a in agents) - rounds0
+        pulls = sum(a.pulls for a in agents) - pulls0
+        for agent in agents:
+            await agent.ws.close()
+        return rounds, pulls, used
+
+    try:
+        rounds, pulls, used = asyncio.run(main())
+    except Exception as e:
+        errors.append(f"{type(e).__name__}: {e}")
+        out.put(("connected", 0))
+        rounds, pulls, used = 0, 0, 0.0
+    out.put(("agents", rounds, pulls, errors[:5], used))
+
+
 def visitor_process(
     url: str, chat: str, count: int, every: float, seconds: float, go: Any, out: Any, nice: int
 ) -> None:
@@ -391,12 +553,13 @@ def load(hub: Any, info: dict[str, Any], args: argparse.Namespace, tmp: Path) ->
     agent.open()
     agent.wait_synced(60)
     others = handles[1:]
-    # --cache-agents: the agents past that many are wire agents (_hub_worker.WireAgent).
+    # --cache-agents: the agents past that many are wire agents (RawAgent), 25 a process.
     cache_agents = len(handles) if args.cache_agents is None else max(1, args.cache_agents)
-    wire = set(handles[cache_agents:])
+    wire = handles[cache_agents:]
+    cached = [h for h in others if h not in wire]
     groups = [
-        others[i : i + args.agents_per_process]
-        for i in range(0, len(others), args.agents_per_process)
+        cached[i : i + args.agents_per_process]
+        for i in range(0, len(cached), args.agents_per_process)
     ]
     os.environ["UNIBOX_BENCH_NICE"] = str(args.clients_nice)  # the worker processes read it
     workers = [Worker(i, tmp / f"worker{i}.log") for i in range(len(groups))]
@@ -407,18 +570,32 @@ def load(hub: Any, info: dict[str, Any], args: argparse.Namespace, tmp: Path) ->
             {
                 "url": hub.url,
                 "clients": [
-                    {
-                        "handle": h,
-                        "token": info["tokens"][h],
-                        "dir": str(tmp / h),
-                        "wire": h in wire,
-                    }
-                    for h in g
+                    {"handle": h, "token": info["tokens"][h], "dir": str(tmp / h)} for h in g
                 ],
             }
             for g in groups
         ],
     )
+    go = multiprocessing.Event()  # set once every process has its visitors connected
+    stop_wire = multiprocessing.Event()
+    wire_out: Any = multiprocessing.Queue()
+    wire_procs = [
+        multiprocessing.Process(
+            target=agents_process,
+            args=(
+                hub.url,
+                [info["tokens"][h] for h in wire[i : i + 25]],
+                go,
+                stop_wire,
+                wire_out,
+                args.clients_nice,
+            ),
+        )
+        for i in range(0, len(wire), 25)
+    ]
+    for p in wire_procs:
+        p.start()
+    wire_connected = sum(wire_out.get(timeout=300)[1] for _ in wire_procs)
     to_agent: list[float] = []
     applied: dict[str, tuple[float, float]] = {}  # client id -> (sent, in the cache) (--stages)
     seen: set[str] = set()
@@ -445,7 +622,6 @@ def load(hub: Any, info: dict[str, Any], args: argparse.Namespace, tmp: Path) ->
     agent.on_pulled = lambda *a: (pulled(*a), before(*a) if before else None)
     queue: Any = multiprocessing.Queue()
     per = args.visitors // args.procs
-    go = multiprocessing.Event()  # set once every process has its visitors connected
     procs = [
         multiprocessing.Process(
             target=visitor_process,
@@ -510,6 +686,16 @@ def load(hub: Any, info: dict[str, Any], args: argparse.Namespace, tmp: Path) ->
         collector.tick()
     collector.stop()
     cpu = _cpu(hub.pid) - cpu0
+    stop_wire.set()
+    wire_rounds = wire_pulls = 0
+    wire_cpu = 0.0
+    errors_wire: list[str] = []
+    for _ in wire_procs:
+        _, r, n, some, used = wire_out.get(timeout=120)
+        wire_rounds, wire_pulls, wire_cpu = wire_rounds + r, wire_pulls + n, wire_cpu + used
+        errors_wire = some
+    for p in wire_procs:
+        p.join(30)
     agents_cpu = sum(r["cpu_s"] for r in all_call(workers, "cpu")) - agents0
     rounds = _rounds(workers) - rounds0
     measuring = {
@@ -551,6 +737,16 @@ def load(hub: Any, info: dict[str, Any], args: argparse.Namespace, tmp: Path) ->
         "processes": args.procs,
         "agents": len(handles),
         "cache_agents": len(handles) - len(wire),
+        # The wire agents (RawAgent), all of them: connected, their rounds (pokes taken)
+        # and pulls over the window, their processes' CPU, and the first errors.
+        "wire_agents": {
+            "connected": wire_connected,
+            "processes": len(wire_procs),
+            "rounds": wire_rounds,
+            "pulls": wire_pulls,
+            "cpu_s": round(wire_cpu, 2),
+            "errors": errors_wire if wire_procs else [],
+        },
         "agent_processes": len(workers) + 1,
         "every_s": args.every,
         "seconds": args.seconds,

@@ -538,10 +538,16 @@ class HubClient:
                 self._kick.set()
 
     def sync_once(self) -> None:
-        """Push what is queued, pull until current, settle what the hub answered."""
+        """Take the pages pokes brought, push what is queued, pull until current, settle
+        what the hub answered. The pokes' pages go first: an agent sending replies had each
+        page wait for the round trip of their push (the hub's group commit), up to 70 ms
+        (benchmarks/chat_bench.py --stages, `agent_apply`). They spare the cache's rows of
+        unconfirmed commands, as a pull does (changes.apply_chain)."""
         assert self.replica is not None
+        current = self._apply_poked()
         answers = self._push()
-        self._pull()
+        if answers or not current:
+            self._pull()
         if answers:
             self._settle(answers)
         self._follow_access()
