@@ -292,7 +292,9 @@ class RawAgent:
         from unibox_tui.core.ids import new_id
         from unibox_tui.hub.protocol import PROTOCOL
 
-        self.ws = await connect(self.url, max_size=2**24, ping_interval=None)
+        # No permessage-deflate, as the app's websocket client (websocket-client) offers
+        # none: the hub would compress every poke for these and for no app.
+        self.ws = await connect(self.url, max_size=2**24, ping_interval=None, compression=None)
         opened = await self.ws.recv()
         assert opened.startswith("0"), opened
         auth = {"token": self.token, "protocol": PROTOCOL, "client_id": new_id()}

@@ -18,10 +18,13 @@ How messages move (the database is the truth, socket events are only pokes, as f
 - visitor -> agents: `send` checks the message, rate-limits the visitor, and stores it with
   `hub.ingest` (external id = the widget's message id, so a resend after a reconnect is
   stored once); agents' caches are poked and pull it.
-- agents -> visitor: an agent's reply is stored by the hub (a mutation); every poke runs
-  `on_head`, which finds the connected visitors whose conversations changed since the last
-  poke and pokes them; the widget pulls `sync` since its cursor. The same `sync` runs on
-  every (re)connect, so nothing sent while the widget was away is missed. The chat adapter's
+- agents -> visitor: an agent's reply is stored by the hub (a mutation); as its group
+  commits (and with every poke of the agents, for what else changed) `on_head` finds the
+  connected visitors whose conversations changed since it last looked and pokes them. A
+  poke to a few visitors brings each one's view since the cursor they were last sent, which
+  the widget takes when its cursor is that far; else (or an empty poke) it pulls `sync`
+  since its cursor. The same `sync` runs on every (re)connect, so nothing sent while the
+  widget was away is missed. The chat adapter's
   `deliver` marks the reply sent (stored = reachable); the widget's `read` marks it read.
 - a visitor who left: the hub keeps which chat identities have a widget open (`presence`,
   the Workspace's `visitors`); a reply to a chat whose visitor has been gone for the
