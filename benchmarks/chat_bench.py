@@ -604,15 +604,24 @@ def load(hub: Any, info: dict[str, Any], args: argparse.Namespace, tmp: Path) ->
     lock = threading.Lock()
     replies: list[str] = []
 
+    last = [0]  # the newest message row the measuring agent's cache was looked at up to
+
     def pulled(*_a: Any) -> None:
+        """On the agent's sync thread after each apply: the visitor messages new in the
+        cache since the last look (their rows only: this is the measured agent's time)."""
         now = time.time()
         with agent.ws.read() as conn:  # type: ignore[union-attr]
             rows = conn.exec_driver_sql(
-                "SELECT id, body, conversation_id FROM message WHERE kind = 'incoming' "
-                "ORDER BY rid DESC LIMIT 400"
+                "SELECT rid, id, body, conversation_id, kind FROM message WHERE rid > ? "
+                "ORDER BY rid",
+                (last[0],),
             ).all()
+        if rows:
+            last[0] = rows[-1][0]
         with lock:
-            for message_id, body, conv in rows:
+            for _, message_id, body, conv, kind in rows:
+                if kind != "incoming":
+                    continue
                 if message_id not in seen and body.startswith("t="):
                     seen.add(message_id)
                     sent, client_id = body[2:].split(" ", 1)
