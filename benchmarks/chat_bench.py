@@ -156,6 +156,28 @@ def time_to_interactive(hub_url: str, chat: str, runs: int) -> dict[str, Any]:
 # ------------------------------------------------------------------------------- load
 
 
+async def socketio_connect(
+    url: str, namespace: str, auth: dict[str, Any], compression: str | None = "deflate"
+) -> Any:
+    """A websocket to the hub, through Engine.IO's open and Socket.IO's connect to
+    `namespace` ("/visitor," or "" for the default one) with `auth`. As a browser offers,
+    permessage-deflate unless told (the hub declines it)."""
+    from websockets.asyncio.client import connect
+
+    ws = await connect(url, max_size=2**24, ping_interval=None, compression=compression)
+    opened = await ws.recv()
+    assert opened.startswith("0"), opened
+    await ws.send(f"40{namespace}" + json.dumps(auth))
+    while True:
+        packet = await ws.recv()
+        if packet.startswith(f"40{namespace}"):
+            return ws
+        if packet.startswith(f"44{namespace}"):
+            raise RuntimeError(packet)
+        if packet == "2":
+            await ws.send("3")
+
+
 class RawVisitor:
     """One widget on the /visitor namespace, speaking Engine.IO 4 / Socket.IO 5 over one
     websocket by hand (asyncio, `websockets`): a thousand python-socketio threaded clients
@@ -179,20 +201,7 @@ class RawVisitor:
     async def connect(self) -> None:
         import asyncio
 
-        from websockets.asyncio.client import connect
-
-        self.ws = await connect(self.url, max_size=2**22, ping_interval=None)
-        opened = await self.ws.recv()
-        assert opened.startswith("0"), opened
-        await self.ws.send("40/visitor," + json.dumps({"channel": self.chat}))
-        while True:
-            packet = await self.ws.recv()
-            if packet.startswith("40/visitor"):
-                break
-            if packet.startswith("44/visitor"):
-                raise RuntimeError(packet)
-            if packet == "2":
-                await self.ws.send("3")
+        self.ws = await socketio_connect(self.url, "/visitor,", {"channel": self.chat})
         self.reader = asyncio.ensure_future(self.read())
 
     async def read(self) -> None:
@@ -287,26 +296,12 @@ class RawAgent:
     async def connect(self) -> None:
         import asyncio
 
-        from websockets.asyncio.client import connect
-
         from unibox_tui.core.ids import new_id
         from unibox_tui.hub.protocol import PROTOCOL
 
-        # No permessage-deflate, as the app's websocket client (websocket-client) offers
-        # none: the hub would compress every poke for these and for no app.
-        self.ws = await connect(self.url, max_size=2**24, ping_interval=None, compression=None)
-        opened = await self.ws.recv()
-        assert opened.startswith("0"), opened
         auth = {"token": self.token, "protocol": PROTOCOL, "client_id": new_id()}
-        await self.ws.send("40" + json.dumps(auth))
-        while True:
-            packet = await self.ws.recv()
-            if packet.startswith("40"):
-                break
-            if packet.startswith("44"):
-                raise RuntimeError(packet)
-            if packet == "2":
-                await self.ws.send("3")
+        # No permessage-deflate, as the app's websocket client (websocket-client) offers none.
+        self.ws = await socketio_connect(self.url, "", auth, compression=None)
         self.reader = asyncio.ensure_future(self.read())
         await self.call("hello", {})
         await self.pull()
