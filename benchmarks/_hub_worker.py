@@ -21,7 +21,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from unibox_tui.core import changes
-from unibox_tui.sync.client import PULL_LIMIT, HubClient
+from unibox_tui.sync.client import HubClient
 
 CHANGED = threading.Condition()  # any client's watched arrivals or cursor moved
 
@@ -97,99 +97,6 @@ class TimedClient(HubClient):
             CHANGED.notify_all()
 
 
-class WireAgent:
-    """An agent's app as the hub sees it, without the cache: the same socket class and
-    handshake (sync/client.py), the same answer to a poke (its page taken when it follows
-    on from this agent's cursor, a pull from the cursor when it does not, pages until the
-    hub has no more), only nothing is written anywhere. For chat_bench.py --cache-agents:
-    on a team each agent's app runs on a machine of its own, and the ~1 ms of CPU a page
-    costs an app to write into its cache (~1.2 cores for 49 apps at 100 messages a second)
-    is that machine's, not the hub's. The hub serves a wire agent exactly what it serves an
-    app: the poke, its page, the pulls."""
-
-    def __init__(self, url: str, token: str) -> None:
-        self.url, self.token = url, token
-        self.cursor = "0"
-        self.head = 0
-        self.rounds = 0
-        self.agent: dict[str, Any] = {}
-        self._poked: list[dict[str, Any]] = []
-        self._lock = threading.Lock()
-        self._kick = threading.Event()
-        self._stop = threading.Event()
-        self._sio: Any = None
-        self._thread: threading.Thread | None = None
-
-    def open(self) -> None:
-        from unibox_tui.core.ids import new_id
-        from unibox_tui.hub.protocol import PROTOCOL, Packet
-        from unibox_tui.sync.client import _socket_class
-
-        sio = _socket_class()(
-            reconnection=True,
-            websocket_extra_options={"skip_utf8_validation": True},
-            serializer=Packet,
-        )
-        sio.on("poke", self._on_poke)
-        sio.connect(
-            self.url,
-            auth={"token": self.token, "protocol": PROTOCOL, "client_id": new_id()},
-            transports=["websocket"],
-            wait_timeout=30,
-        )
-        self._sio = sio
-        self.agent = sio.call("hello", {}, timeout=30)["agent"]
-        self._pull()
-        self._thread = threading.Thread(target=self._loop, name="wire-agent", daemon=True)
-        self._thread.start()
-
-    def wait_synced(self, _timeout: float) -> bool:
-        return True  # open() pulled everything there was
-
-    def _on_poke(self, data: Any) -> None:
-        if isinstance(data, dict):
-            with self._lock:
-                if isinstance(data.get("page"), dict) and isinstance(data.get("from"), str):
-                    self._poked = [*self._poked[-7:], {"from": data["from"], "page": data["page"]}]
-                if isinstance(data.get("head"), int):
-                    self.head = max(self.head, data["head"])
-        self._kick.set()
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            if not self._kick.wait(1.0):
-                continue
-            self._kick.clear()
-            try:
-                self._round()
-            except Exception:
-                traceback.print_exc()
-            with CHANGED:
-                self.rounds += 1
-
-    def _round(self) -> None:
-        with self._lock:
-            poked, self._poked = self._poked, []
-            head = self.head
-        following = {item["from"]: item["page"] for item in poked}
-        while (page := following.pop(self.cursor, None)) is not None:
-            self.cursor = str(page["cursor"])
-        if self.cursor == "0" or changes.cursor_seq(self.cursor) < head:
-            self._pull()
-
-    def _pull(self) -> None:
-        while True:
-            page = self._sio.call("pull", {"cursor": self.cursor, "limit": PULL_LIMIT}, timeout=30)
-            self.cursor = str(page["cursor"])
-            if not page.get("more"):
-                return
-
-    def close(self) -> None:
-        self._stop.set()
-        if self._sio is not None:
-            self._sio.disconnect()
-
-
 class _TimedReplica:
     """The cache's connection, seen by the join: each page's write (BEGIN IMMEDIATE to
     COMMIT) is timed, and the list is checked after it."""
@@ -217,20 +124,16 @@ class _TimedReplica:
 
 class Worker:
     def __init__(self) -> None:
-        self.clients: dict[str, Any] = {}  # handle -> TimedClient | WireAgent  # handle -> client
+        self.clients: dict[str, TimedClient] = {}  # handle -> client  # handle -> client
 
     # ------------------------------------------------------------------ ops
 
     def op_open(self, url: str, clients: list[dict[str, str]], timeout: float = 300) -> dict:
         started = time.perf_counter()
-        opened: list[Any] = []
+        opened: list[TimedClient] = []
 
         def one(spec: dict[str, str]) -> None:
-            c: Any
-            if spec.get("wire"):
-                c = WireAgent(url, spec["token"])
-            else:
-                c = TimedClient(url, spec["token"], directory=Path(spec["dir"]))
+            c = TimedClient(url, spec["token"], directory=Path(spec["dir"]))
             c.open()
             opened.append(c)
             self.clients[spec["handle"]] = c
