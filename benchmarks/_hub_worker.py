@@ -124,7 +124,7 @@ class _TimedReplica:
 
 class Worker:
     def __init__(self) -> None:
-        self.clients: dict[str, TimedClient] = {}  # handle -> client  # handle -> client
+        self.clients: dict[str, TimedClient] = {}  # handle -> client
 
     # ------------------------------------------------------------------ ops
 
