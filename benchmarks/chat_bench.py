@@ -699,7 +699,7 @@ def load(hub: Any, info: dict[str, Any], args: argparse.Namespace, tmp: Path) ->
     for _ in wire_procs:
         _, r, n, some, used = wire_out.get(timeout=120)
         wire_rounds, wire_pulls, wire_cpu = wire_rounds + r, wire_pulls + n, wire_cpu + used
-        errors_wire = some
+        errors_wire += some
     for p in wire_procs:
         p.join(30)
     agents_cpu = sum(r["cpu_s"] for r in all_call(workers, "cpu")) - agents0
@@ -751,7 +751,7 @@ def load(hub: Any, info: dict[str, Any], args: argparse.Namespace, tmp: Path) ->
             "rounds": wire_rounds,
             "pulls": wire_pulls,
             "cpu_s": round(wire_cpu, 2),
-            "errors": errors_wire if wire_procs else [],
+            "errors": errors_wire[:5],
         },
         "agent_processes": len(workers) + 1,
         "every_s": args.every,

@@ -597,7 +597,9 @@ class ChatHub:
         after it: a reply reached the widget in the time of a read, not of a read and a
         round trip more (benchmarks/chat_bench.py --stages, `to_widget`). The rest (many
         at once, or never sent a view): an empty poke, one packet encoded once; they sync."""
-        viewed = [v for v in poked if v.cursor] if len(poked) <= POKE_VIEWS else []
+        few = len(poked) <= POKE_VIEWS
+        viewed = [v for v in poked if few and v.cursor]
+        rest = [v.sid for v in poked if not (few and v.cursor)]
         if viewed:
             asked = [(v.channel.id, v.identity, v.cursor) for v in viewed]
             views = await self.hub._read(_views, self.hub.ws, asked)
@@ -612,9 +614,8 @@ class ChatHub:
                     namespace=NAMESPACE,
                     ignore_queue=True,
                 )
-        sids = [v.sid for v in poked if not any(v is w for w in viewed)]
-        if sids:  # one packet, encoded once; the sockets are this node's own (ignore_queue)
-            await self.hub.sio.emit("poke", {}, to=sids, namespace=NAMESPACE, ignore_queue=True)
+        if rest:  # one packet, encoded once; the sockets are this node's own (ignore_queue)
+            await self.hub.sio.emit("poke", {}, to=rest, namespace=NAMESPACE, ignore_queue=True)
 
     async def on_agent_hello(self, session: Session) -> dict[str, Any]:
         """For an agent's hello: the chat conversations (of inboxes they may see) whose
